@@ -1,0 +1,69 @@
+# Codex: everyday commands. `make run` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Python 3.12+ (Django 6.1 requires it): PYTHON=..., else python3.13 / python3.12 / pyenv's, else python3.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
+
+.PHONY: run test install migrate seed stop worker beat lint format bench clean-db help
+
+help:
+	@echo "make run     set up everything and serve on http://localhost:$(PORT)"
+	@echo "make test    lint, migration check and the whole test suite"
+	@echo "make stop    stop the embedded PostgreSQL"
+	@echo "make worker  run a Celery worker (needs REDIS_URL)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install it or pass PYTHON=/path/to/python3.12"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --disable-pip-version-check -q --upgrade pip
+	$(PIP) install --disable-pip-version-check -q -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate_all --verbosity 0
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@echo "Serving on http://localhost:$(PORT)  (Ctrl-C to stop the server; 'make stop' stops the embedded database)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m codex.embedded_db stop; else echo "nothing to stop"; fi
+
+worker: install
+	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a real worker"; exit 1; }
+	$(VENV)/bin/celery -A codex worker --loglevel INFO
+
+beat: install
+	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL to run beat"; exit 1; }
+	$(VENV)/bin/celery -A codex beat --loglevel INFO
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean-db: stop
+	rm -rf .data/pg

@@ -1,0 +1,122 @@
+"""API authentication: API keys, firm-bound bearer tokens, session + CSRF. Deny by default."""
+
+from __future__ import annotations
+
+from django.db import connection
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tenants.accounts.models import Role
+from tenants.exceptions import InvalidApiKey
+from tenants.models import ApiScope
+from tenants.selectors import api_key_resolve
+from tenants.services import api_key_touch
+
+
+class ApiKeyPrincipal:
+    """The caller behind an API key: firm-wide, read-only or read-write by the key's scope."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    def __init__(self, key):
+        self.api_key = key
+        self.role = Role.ADMIN if key.scope == ApiScope.WRITE else Role.VIEWER
+        self.email = f"api-key:{key.prefix}"
+
+    @property
+    def is_manager(self) -> bool:
+        return False
+
+    @property
+    def can_write(self) -> bool:
+        return self.api_key.scope == ApiScope.WRITE
+
+    def __str__(self) -> str:
+        return f"API key {self.api_key.name} ({self.api_key.prefix})"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    header = "HTTP_X_API_KEY"
+
+    def authenticate(self, request):
+        django_request = request._request
+        key = getattr(django_request, "api_key", None)  # resolved by the API host's middleware
+        if key is None:
+            raw = request.META.get(self.header)
+            if not raw:
+                return None
+            try:
+                key = api_key_resolve(raw)
+            except InvalidApiKey as exc:
+                raise exceptions.AuthenticationFailed(str(exc)) from exc
+        tenant = getattr(django_request, "tenant", None)
+        if tenant is None or key.tenant_id != tenant.pk:
+            raise exceptions.AuthenticationFailed("This API key belongs to another firm.")
+        api_key_touch(key=key)
+        return ApiKeyPrincipal(key), key
+
+    def authenticate_header(self, request):
+        return "X-API-Key"
+
+
+class FirmBearerAuthentication(JWTAuthentication):
+    """Short-lived user tokens that carry the firm's schema and the user's auth epoch."""
+
+    def get_validated_token(self, raw_token):
+        try:
+            token = AccessToken(raw_token)
+        except TokenError as exc:
+            raise InvalidToken({"detail": str(exc)}) from exc
+        if token.get("firm") != connection.schema_name:
+            raise exceptions.AuthenticationFailed("This token belongs to another firm.")
+        return token
+
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        if validated_token.get("epoch") != user.auth_epoch:
+            raise exceptions.AuthenticationFailed("This token has been revoked.")
+        return user
+
+
+def token_for_user(user) -> AccessToken:
+    token = AccessToken.for_user(user)
+    token["firm"] = connection.schema_name
+    token["epoch"] = user.auth_epoch
+    return token
+
+
+class CsrfSessionAuthentication(authentication.SessionAuthentication):
+    """The web UI's own JavaScript: session cookie plus CSRF token (DRF's standard behaviour)."""
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "codex.api.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+class FirmBearerScheme(OpenApiAuthenticationExtension):
+    target_class = "codex.api.authentication.FirmBearerAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = "codex.api.authentication.CsrfSessionAuthentication"
+    name = "SessionAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

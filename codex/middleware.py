@@ -1,0 +1,109 @@
+"""Host routing: which firm (schema) and which URLconf serve a request.
+
+- the base domain (and www): the public site and the operators' admin, public schema;
+- ``api.<base domain>``: the API, firm resolved from the ``X-API-Key`` header before authentication;
+- a firm's host (``<slug>.<base>`` or a custom domain): that firm's schema and URLconf;
+- anything else: 404, before any view runs.
+
+Unlike django-tenants' stock middleware this makes no query for a warm host (see
+``tenants.selectors.tenant_for_host``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponseNotFound, JsonResponse
+from django.http.request import split_domain_port
+from django.shortcuts import render
+
+from tenants.exceptions import InvalidApiKey
+from tenants.selectors import api_key_resolve, tenant_for_host
+
+API_PREFIX = "/api/"
+ALWAYS_OPEN_PATHS = ("/health", "/ready", "/static/")
+
+
+def error_envelope(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "details": details or {}}}, status=status)
+
+
+def _request_host(request) -> str:
+    raw = request.META.get("HTTP_X_FORWARDED_HOST") if settings.USE_X_FORWARDED_HOST else None
+    raw = raw or request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
+    domain, _port = split_domain_port(raw)
+    return domain.lower()
+
+
+class TenantRoutingMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Whatever this request does to the connection's schema, the next user of the connection
+        # (the next request, or a test around the test client) finds it as it was.
+        previous = connection.tenant
+        try:
+            return self._route(request)
+        finally:
+            connection.set_tenant(previous)
+
+    def _route(self, request):
+        connection.set_schema_to_public()
+        host = _request_host(request)
+        request.api_key = None
+        # ``request.tenant`` is set only when a firm serves the request: django-tenants' admin
+        # templates take its absence to mean the public schema.
+
+        if host in settings.CODEX_PUBLIC_HOSTS:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return self.get_response(request)
+
+        if host == settings.CODEX_API_HOST:
+            request.urlconf = settings.CODEX_API_URLCONF
+            if request.path.startswith((*ALWAYS_OPEN_PATHS, "/api/v1/schema/", "/api/v1/docs/")):
+                return self.get_response(request)
+            raw = request.META.get("HTTP_X_API_KEY", "")
+            if not raw:
+                return error_envelope(401, "not_authenticated", "Send your API key in the X-API-Key header.")
+            try:
+                key = api_key_resolve(raw)
+            except InvalidApiKey as exc:
+                return error_envelope(401, "authentication_failed", str(exc))
+            request.api_key = key
+            tenant = key.tenant
+        else:
+            tenant = tenant_for_host(host)
+            if tenant is None:
+                if request.path.startswith(API_PREFIX):
+                    return error_envelope(404, "not_found", "No firm is served at this address.")
+                return HttpResponseNotFound(render(request, "404_host.html", {"host": host}).content)
+            request.urlconf = settings.ROOT_URLCONF
+
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        return self.get_response(request)
+
+
+class TenantStatusMiddleware:
+    """Suspended and closed firms: a clear page in the UI, 403 ``tenant_suspended`` in the API."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and tenant.is_blocked and not request.path.startswith(ALWAYS_OPEN_PATHS):
+            if request.path.startswith(API_PREFIX) and not request.path.startswith(
+                ("/api/v1/schema/", "/api/v1/docs/")
+            ):
+                return error_envelope(
+                    403,
+                    "tenant_suspended",
+                    f"This firm's account is {tenant.status}. Its data is kept; contact support.",
+                    {"status": tenant.status},
+                )
+            if not request.path.startswith(API_PREFIX):
+                response = render(request, "tenants/suspended.html", {"tenant": tenant}, status=403)
+                return response
+        return self.get_response(request)

@@ -1,0 +1,15 @@
+"""URLs of the base domain: the public site, sign-up and the operators' admin."""
+
+from django.urls import path
+
+from tenants import views as tenant_views
+
+from .admin import operator_site
+from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
+
+urlpatterns = [
+    *health_urls,
+    path("", tenant_views.landing, name="landing"),
+    path("signup/", tenant_views.signup, name="signup"),
+    path("admin/", operator_site.urls),
+]

@@ -1,0 +1,187 @@
+"""Team writes: invitations, roles, deactivation, signing out everywhere. All in the firm's schema."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tenants.services import audit_record
+
+from .models import MANAGER_ROLES, Invitation, Role, User
+
+INVITATION_SALT = "codex.invitation"
+
+
+def _require_manager(actor: User) -> None:
+    if actor.role not in MANAGER_ROLES or not actor.is_active:
+        raise PermissionDenied("Only the firm's owners and admins manage the team.")
+
+
+def invitation_token(invitation: Invitation) -> str:
+    # Bound to the firm's schema so a link of one firm is worthless at another.
+    return signing.dumps({"i": invitation.pk, "s": connection.schema_name}, salt=INVITATION_SALT)
+
+
+def invitation_from_token(token: str) -> Invitation:
+    """The pending invitation behind a signed token, or ValidationError (expired, forged, used)."""
+    try:
+        data = signing.loads(token, salt=INVITATION_SALT, max_age=settings.CODEX_INVITATION_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise ValidationError("This invitation has expired. Ask for a new one.") from exc
+    except signing.BadSignature as exc:
+        raise ValidationError("This invitation link is not valid.") from exc
+    if data.get("s") != connection.schema_name:
+        raise ValidationError("This invitation link is not valid.")
+    invitation = Invitation.objects.filter(pk=data.get("i")).first()
+    if invitation is None or not invitation.is_pending:
+        raise ValidationError("This invitation has already been used or withdrawn.")
+    return invitation
+
+
+def invitation_create(*, actor: User, email: str, role: str, tenant, accept_url_builder) -> Invitation:
+    """Invite ``email`` with ``role`` and e-mail the signed link. Raises ValidationError by field."""
+    _require_manager(actor)
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": "Enter a valid e-mail address."}) from exc
+    if role not in Role.values:
+        raise ValidationError({"role": "Choose a role."})
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise ValidationError({"role": "Only an owner can invite another owner."})
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "This person is already a member of the firm."})
+    from billing.entitlements import check_can_add_seat
+
+    check_can_add_seat(tenant=tenant)
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(email=email, role=role, invited_by=actor)
+    except IntegrityError as exc:
+        raise ValidationError({"email": "An invitation to this address is already pending."}) from exc
+    link = accept_url_builder(invitation_token(invitation))
+    transaction.on_commit(
+        lambda: send_mail(
+            f"You are invited to {tenant.name} on Codex",
+            f"{actor} invited you to join {tenant.name} on Codex as {invitation.get_role_display()}.\n\n"
+            f"Accept the invitation: {link}\n\nThe link expires in "
+            f"{settings.CODEX_INVITATION_MAX_AGE // 86400} days.",
+            None,
+            [email],
+        )
+    )
+    audit_record(action="team.invited", actor=actor.email, tenant=tenant, target=email, details={"role": role})
+    return invitation
+
+
+def invitation_revoke(*, actor: User, invitation: Invitation, tenant) -> Invitation:
+    _require_manager(actor)
+    if invitation.is_pending:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_record(action="team.invitation_revoked", actor=actor.email, tenant=tenant, target=invitation.email)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, first_name: str, last_name: str, password: str, tenant) -> User:
+    """Create the invited user. Atomic: the invitation is consumed only if the user is created."""
+    invitation = invitation_from_token(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise ValidationError("This invitation has already been used or withdrawn.")
+    user = User(
+        email=invitation.email, first_name=first_name.strip(), last_name=last_name.strip(), role=invitation.role
+    )
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.save()
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_record(action="team.joined", actor=user.email, tenant=tenant, target=user.email, details={"role": user.role})
+    return user
+
+
+def _owners_left_after(user: User) -> int:
+    return User.objects.filter(role=Role.OWNER, is_active=True).exclude(pk=user.pk).count()
+
+
+@transaction.atomic
+def user_change_role(*, actor: User, user: User, role: str, tenant) -> User:
+    _require_manager(actor)
+    if role not in Role.values:
+        raise ValidationError({"role": "Choose a role."})
+    if (role == Role.OWNER or user.role == Role.OWNER) and actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can grant or take away the owner role.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.role == Role.OWNER and role != Role.OWNER and _owners_left_after(user) == 0:
+        raise ValidationError({"role": "The firm must keep at least one active owner."})
+    previous = user.role
+    user.role = role
+    user.save(update_fields=["role"])
+    audit_record(
+        action="team.role_changed",
+        actor=actor.email,
+        tenant=tenant,
+        target=user.email,
+        details={"from": previous, "to": role},
+    )
+    return user
+
+
+def _end_sessions(user: User) -> int:
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
+@transaction.atomic
+def user_sign_out_everywhere(*, user: User) -> int:
+    """End every session and bearer token of ``user``. Returns the number of sessions ended."""
+    User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
+    user.refresh_from_db(fields=["auth_epoch"])
+    return _end_sessions(user)
+
+
+@transaction.atomic
+def user_deactivate(*, actor: User, user: User, tenant) -> User:
+    """Deactivate a member: they can no longer sign in, and their sessions and tokens end now."""
+    _require_manager(actor)
+    if user.pk == actor.pk:
+        raise ValidationError("You cannot deactivate yourself.")
+    if user.role == Role.OWNER and actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can deactivate an owner.")
+    if user.role == Role.OWNER and _owners_left_after(user) == 0:
+        raise ValidationError("The firm must keep at least one active owner.")
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    user.refresh_from_db()
+    user_sign_out_everywhere(user=user)
+    audit_record(action="team.deactivated", actor=actor.email, tenant=tenant, target=user.email)
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, actor: User, user: User, tenant) -> User:
+    _require_manager(actor)
+    from billing.entitlements import check_can_add_seat
+
+    check_can_add_seat(tenant=tenant)
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    user.refresh_from_db()
+    audit_record(action="team.reactivated", actor=actor.email, tenant=tenant, target=user.email)
+    return user

@@ -1,0 +1,187 @@
+"""Firm-host pages for people: sign in/out, passwords, the team, invitations, API keys."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from billing.entitlements import PlanLimitExceeded
+from tenants.forms import ApiKeyForm
+from tenants.models import ApiKey
+from tenants.services import api_key_create, api_key_revoke
+
+from . import services
+from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, RoleForm
+from .models import Invitation, Role, User
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+def _manager_required(request) -> None:
+    if not request.user.is_manager:
+        raise PermissionDenied("Only the firm's owners and admins manage the team.")
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errs in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def team(request):
+    _manager_required(request)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.invitation_create(
+                actor=request.user,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                tenant=request.tenant,
+                accept_url_builder=lambda token: request.build_absolute_uri(
+                    reverse("accounts:accept-invitation", args=[token])
+                ),
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except PlanLimitExceeded as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            return redirect("accounts:team")
+    context = {
+        "form": form,
+        "members": User.objects.order_by("-is_active", "email"),
+        "invitations": Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True),
+        "roles": Role.choices,
+    }
+    return render(request, "accounts/team.html", context)
+
+
+@login_required
+@require_POST
+def change_role(request, pk: int):
+    _manager_required(request)
+    member = get_object_or_404(User, pk=pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a valid role.")
+        return redirect("accounts:team")
+    try:
+        services.user_change_role(
+            actor=request.user, user=member, role=form.cleaned_data["role"], tenant=request.tenant
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, f"{member.email} is now {Role(form.cleaned_data['role']).label}.")
+    return redirect("accounts:team")
+
+
+@login_required
+@require_POST
+def deactivate(request, pk: int):
+    _manager_required(request)
+    member = get_object_or_404(User, pk=pk)
+    try:
+        services.user_deactivate(actor=request.user, user=member, tenant=request.tenant)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, f"{member.email} was deactivated and signed out everywhere.")
+    return redirect("accounts:team")
+
+
+@login_required
+@require_POST
+def reactivate(request, pk: int):
+    _manager_required(request)
+    member = get_object_or_404(User, pk=pk)
+    try:
+        services.user_reactivate(actor=request.user, user=member, tenant=request.tenant)
+    except (ValidationError, PermissionDenied, PlanLimitExceeded) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, f"{member.email} can sign in again.")
+    return redirect("accounts:team")
+
+
+@login_required
+@require_POST
+def revoke_invitation(request, pk: int):
+    _manager_required(request)
+    invitation = get_object_or_404(Invitation, pk=pk)
+    services.invitation_revoke(actor=request.user, invitation=invitation, tenant=request.tenant)
+    messages.success(request, f"Invitation to {invitation.email} withdrawn.")
+    return redirect("accounts:team")
+
+
+def accept_invitation(request, token: str):
+    try:
+        invitation = services.invitation_from_token(token)
+    except ValidationError as exc:
+        return render(request, "accounts/invitation_invalid.html", {"reason": " ".join(exc.messages)}, status=400)
+    form = AcceptInvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.invitation_accept(
+                token=token,
+                first_name=form.cleaned_data["first_name"],
+                last_name=form.cleaned_data["last_name"],
+                password=form.cleaned_data["password"],
+                tenant=request.tenant,
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {request.tenant.name}.")
+            return redirect("home")
+    return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request):
+    services.user_sign_out_everywhere(user=request.user)
+    return redirect("accounts:login")
+
+
+@login_required
+def api_keys(request):
+    _manager_required(request)
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, new_key = api_key_create(tenant=request.tenant, created_by=request.user.email, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"API key “{key.name}” created. Copy it now: it is shown only once.")
+            form = ApiKeyForm()
+    keys = ApiKey.objects.filter(tenant=request.tenant).order_by("-created_at")
+    return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request, pk: int):
+    _manager_required(request)
+    key = get_object_or_404(ApiKey.objects.select_related("tenant"), pk=pk, tenant=request.tenant)
+    api_key_revoke(key=key, actor=request.user.email)
+    messages.success(request, f"API key “{key.name}” revoked.")
+    return redirect("accounts:api-keys")

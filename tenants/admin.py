@@ -1,0 +1,165 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from codex.admin import operator_site
+
+from . import services
+from .models import ApiKey, AuditEvent, Domain, Tenant
+from .selectors import tenant_user_counts
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+    fields = ["domain", "is_primary", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class TenantCreationForm(forms.ModelForm):
+    owner_email = forms.EmailField(help_text="The firm's first owner; they set a password via reset.")
+    plan_code = forms.CharField(initial="starter")
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug"]
+
+
+@admin.register(Tenant, site=operator_site)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "users", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["name", "slug", "domains__domain"]
+    readonly_fields = ["schema_name", "slug", "status", "created_at", "status_changed_at"]
+    fields = ["name", "slug", "schema_name", "status", "require_2fa", "brand_color", "created_at", "status_changed_at"]
+    inlines = [DomainInline]
+    actions = ["suspend", "reactivate", "close"]
+    list_per_page = 50
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        self._user_counts = tenant_user_counts(tenants=list(changelist.result_list))
+        return changelist
+
+    @admin.display(description="Users")
+    def users(self, obj):
+        return getattr(self, "_user_counts", {}).get(obj.pk, "–")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = TenantCreationForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["name", "slug", "owner_email", "plan_code"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # New firms go through the provisioning service: schema clone, domain, owner, trial.
+        try:
+            tenant = services.tenant_provision(
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"],
+                owner_email=form.cleaned_data["owner_email"],
+                plan_code=form.cleaned_data["plan_code"],
+                actor=request.user.email,
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+        obj.pk = tenant.pk
+        obj.refresh_from_db()
+
+    def _transition(self, request, queryset, fn, label):
+        done = 0
+        for tenant in queryset:
+            try:
+                fn(tenant=tenant, actor=request.user.email, reason="operator action")
+                done += 1
+            except services.InvalidTransition as exc:
+                self.message_user(request, f"{tenant.slug}: {exc}", messages.WARNING)
+        self.message_user(request, f"{done} firm(s) {label}.")
+
+    @admin.action(description="Suspend selected firms")
+    def suspend(self, request, queryset):
+        self._transition(request, queryset, services.tenant_suspend, "suspended")
+
+    @admin.action(description="Reactivate selected firms")
+    def reactivate(self, request, queryset):
+        self._transition(request, queryset, services.tenant_reactivate, "reactivated")
+
+    @admin.action(description="Close selected firms (data kept)")
+    def close(self, request, queryset):
+        self._transition(request, queryset, services.tenant_close, "closed")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Domain, site=operator_site)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["domain", "tenant", "is_primary", "created_at"]
+    search_fields = ["domain", "tenant__name", "tenant__slug"]
+    list_filter = ["is_primary"]
+    list_select_related = ["tenant"]
+    autocomplete_fields = ["tenant"]
+
+
+@admin.register(ApiKey, site=operator_site)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Metadata only: the key itself is never stored."""
+
+    list_display = ["name", "prefix", "tenant", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "tenant__slug"]
+    list_select_related = ["tenant"]
+    readonly_fields = [
+        "tenant",
+        "name",
+        "prefix",
+        "scope",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    exclude = ["hashed_key"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset.select_related("tenant"):
+            services.api_key_revoke(key=key, actor=request.user.email)
+        self.message_user(request, "Keys revoked.")
+
+
+@admin.register(AuditEvent, site=operator_site)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Append-only: nobody adds, edits or deletes audit events."""
+
+    list_display = ["created_at", "action", "actor", "tenant_slug", "target", "ip"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor", "target", "tenant_slug", "action"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

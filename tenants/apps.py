@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class TenantsConfig(AppConfig):
+    name = "tenants"
+    verbose_name = "Firms"
+
+    def ready(self) -> None:
+        from codex.admin import register_operator_admins
+
+        from . import signals  # noqa: F401  (host cache invalidation, audit of sign-ins)
+
+        register_operator_admins()

@@ -1,0 +1,302 @@
+"""Writes for firms: provisioning, lifecycle, API keys, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from billing.services import UnknownPlan, plan_get, subscription_start_trial
+
+from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
+
+logger = logging.getLogger(__name__)
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+RESERVED_SLUGS = frozenset(
+    {"www", "api", "admin", "public", "template", "static", "media", "mail", "app", "status", "help", "docs"}
+)
+API_KEY_TYPE_PREFIX = "cdx"
+
+
+# --- Audit --------------------------------------------------------------------------------------------
+def audit_record(
+    *,
+    action: str,
+    actor: str = "",
+    tenant: Tenant | None = None,
+    target: str = "",
+    ip: str | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
+    """Append one audit event. Written in the public schema whatever schema is active."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return AuditEvent.objects.create(
+            tenant=tenant,
+            tenant_slug=tenant.slug if tenant else "",
+            actor=actor[:254],
+            action=action,
+            target=target[:254],
+            ip=ip,
+            details=details or {},
+        )
+
+
+# --- Provisioning -------------------------------------------------------------------------------------
+def slug_validate(slug: str) -> str:
+    """Return the normalised slug or raise ValidationError({"slug": ...})."""
+    slug = (slug or "").strip().lower()
+    if not slug:
+        raise ValidationError({"slug": "Choose an address for your firm."})
+    if not SLUG_RE.match(slug):
+        raise ValidationError(
+            {
+                "slug": "Use 1 to 50 lower-case letters, digits and hyphens; "
+                "it must start and end with a letter or digit."
+            }
+        )
+    if slug in RESERVED_SLUGS:
+        raise ValidationError({"slug": f"“{slug}” is reserved; choose another address."})
+    return slug
+
+
+def schema_name_for(slug: str) -> str:
+    # DNS labels have no underscores, so replacing hyphens is one-to-one; the prefix keeps firm
+    # schemas clear of PostgreSQL's reserved ``pg_`` names and of ``public``.
+    return "firm_" + slug.replace("-", "_")
+
+
+def firm_host(slug: str) -> str:
+    return f"{slug}.{settings.CODEX_BASE_DOMAIN}"
+
+
+_clone_function_ready = False
+
+
+def clone_function_install(*, force: bool = False) -> None:
+    """Install django-tenants' ``clone_schema`` SQL function once, not on every provision.
+
+    django-tenants re-creates the function on each clone; under concurrent sign-ups that serialises
+    every provision on the catalog row of the function. We install it at migrate time and check once
+    per process.
+    """
+    global _clone_function_ready
+    if _clone_function_ready and not force:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND p.proname = 'clone_schema'"
+        )
+        present = cursor.fetchone() is not None
+    if force or not present:
+        from django_tenants.clone import CloneSchema
+
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            CloneSchema()._create_clone_schema_function()
+    _clone_function_ready = True
+
+
+def _clone_template(schema_name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM information_schema.schemata WHERE lower(schema_name) = lower(%s)", [schema_name])
+        if cursor.fetchone():
+            raise ValidationError({"slug": "That address is already taken."})
+        cursor.execute("SELECT public.clone_schema(%s, %s, 'DATA')", [settings.TENANT_BASE_SCHEMA, schema_name])
+
+
+def tenant_provision(
+    *,
+    name: str,
+    slug: str,
+    owner_email: str,
+    owner_password: str | None = None,
+    plan_code: str = "starter",
+    actor: str = "",
+    ip: str | None = None,
+) -> Tenant:
+    """Create a firm: schema (cloned from the template), domain, owner, trial subscription.
+
+    All or nothing: everything runs in one database transaction (PostgreSQL DDL is transactional),
+    so a failure at any step leaves no schema, tenant, domain, user or subscription behind.
+    Raises ValidationError with field names (name, slug, owner_email, plan) for bad input.
+    """
+    errors: dict[str, str] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Enter the firm's name."
+    elif len(name) > 200:
+        errors["name"] = "Use at most 200 characters."
+    try:
+        slug = slug_validate(slug)
+    except ValidationError as exc:
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    owner_email = (owner_email or "").strip().lower()
+    try:
+        validate_email(owner_email)
+    except ValidationError:
+        errors["owner_email"] = "Enter a valid e-mail address."
+    if owner_password is not None:
+        from django.contrib.auth.password_validation import validate_password
+
+        try:
+            validate_password(owner_password)
+        except ValidationError as exc:
+            errors["owner_password"] = " ".join(exc.messages)
+    try:
+        plan = plan_get(code=plan_code)
+    except UnknownPlan:
+        errors["plan"] = f"Unknown plan “{plan_code}”."
+    if errors:
+        raise ValidationError(errors)
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": "That address is already taken."})
+
+    schema_name = schema_name_for(slug)
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        clone_function_install()
+        try:
+            with transaction.atomic():
+                tenant = Tenant.objects.create(schema_name=schema_name, name=name, slug=slug)
+                _clone_template(schema_name)
+                Domain.objects.create(domain=firm_host(slug), tenant=tenant, is_primary=True)
+                from tenants.accounts.models import Role, User
+
+                with schema_context(schema_name):
+                    User.objects.create_user(owner_email, owner_password, role=Role.OWNER)
+                subscription_start_trial(tenant=tenant, plan=plan)
+                audit_record(
+                    action="tenant.provisioned",
+                    actor=actor or owner_email,
+                    tenant=tenant,
+                    target=slug,
+                    ip=ip,
+                    details={"plan": plan.code},
+                )
+        except IntegrityError as exc:
+            # A concurrent sign-up took the slug between our check and the insert.
+            raise ValidationError({"slug": "That address is already taken."}) from exc
+    logger.info("provisioned firm %s", slug)
+    return tenant
+
+
+# --- Lifecycle ----------------------------------------------------------------------------------------
+_ALLOWED_TRANSITIONS = {
+    TenantStatus.TRIALING: {TenantStatus.ACTIVE, TenantStatus.PAST_DUE, TenantStatus.SUSPENDED, TenantStatus.CLOSED},
+    TenantStatus.ACTIVE: {TenantStatus.PAST_DUE, TenantStatus.SUSPENDED, TenantStatus.CLOSED},
+    TenantStatus.PAST_DUE: {TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.CLOSED},
+    TenantStatus.SUSPENDED: {TenantStatus.ACTIVE, TenantStatus.CLOSED},
+    TenantStatus.CLOSED: {TenantStatus.ACTIVE},
+}
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+@transaction.atomic
+def tenant_set_status(*, tenant: Tenant, status: str, actor: str = "", reason: str = "") -> Tenant:
+    """Move a firm to ``status``; takes effect on the next request (the host cache is invalidated)."""
+    status = TenantStatus(status)
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if status == tenant.status:
+        return tenant
+    if status not in _ALLOWED_TRANSITIONS[TenantStatus(tenant.status)]:
+        raise InvalidTransition(f"A {tenant.status} firm cannot become {status}.")
+    previous = tenant.status
+    tenant.status = status
+    tenant.status_changed_at = timezone.now()
+    tenant.save(update_fields=["status", "status_changed_at"])
+    audit_record(
+        action=f"tenant.{status}",
+        actor=actor,
+        tenant=tenant,
+        target=tenant.slug,
+        details={"from": previous, "reason": reason},
+    )
+    return tenant
+
+
+def tenant_suspend(*, tenant: Tenant, actor: str = "", reason: str = "") -> Tenant:
+    return tenant_set_status(tenant=tenant, status=TenantStatus.SUSPENDED, actor=actor, reason=reason)
+
+
+def tenant_reactivate(*, tenant: Tenant, actor: str = "", reason: str = "") -> Tenant:
+    return tenant_set_status(tenant=tenant, status=TenantStatus.ACTIVE, actor=actor, reason=reason)
+
+
+def tenant_close(*, tenant: Tenant, actor: str = "", reason: str = "") -> Tenant:
+    return tenant_set_status(tenant=tenant, status=TenantStatus.CLOSED, actor=actor, reason=reason)
+
+
+# --- API keys -----------------------------------------------------------------------------------------
+def _hash_key(raw: str) -> str:
+    # The secret carries 256 bits of entropy, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    scope: str = ApiScope.READ,
+    expires_at: datetime | None = None,
+    created_by: str = "",
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and shown only once."""
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Give the key a name."
+    elif len(name) > 100:
+        errors["name"] = "Use at most 100 characters."
+    if scope not in ApiScope.values:
+        errors["scope"] = "Choose read or write."
+    if expires_at is not None and expires_at <= timezone.now():
+        errors["expires_at"] = "The expiry must be in the future."
+    if errors:
+        raise ValidationError(errors)
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    raw = f"{API_KEY_TYPE_PREFIX}_{prefix}_{secret}"
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        key = ApiKey.objects.create(
+            tenant=tenant,
+            name=name,
+            prefix=prefix,
+            hashed_key=_hash_key(raw),
+            scope=scope,
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+    audit_record(action="api_key.created", actor=created_by, tenant=tenant, target=f"{name} ({prefix})")
+    return key, raw
+
+
+def api_key_revoke(*, key: ApiKey, actor: str = "") -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            key.save(update_fields=["revoked_at"])
+        audit_record(action="api_key.revoked", actor=actor, tenant=key.tenant, target=f"{key.name} ({key.prefix})")
+    return key
+
+
+def api_key_touch(*, key: ApiKey) -> None:
+    """Record use, at most once a minute per key, so requests do not each write a row."""
+    now = timezone.now()
+    resolution = settings.CODEX_API_KEY_LAST_USED_RESOLUTION
+    if key.last_used_at and (now - key.last_used_at).total_seconds() < resolution:
+        return
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now

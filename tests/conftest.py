@@ -1,0 +1,188 @@
+"""Shared fixtures: two firms created once per test database, three personas in each test.
+
+Firms and their users are committed once (they survive ``--reuse-db``); every test runs in a
+transaction that is rolled back. Requests made with the test client and ``HTTP_HOST`` set to a
+firm's host see the rows the test wrote in its own transaction.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from tenants.accounts.models import Role, User
+from tenants.models import Tenant
+
+PASSWORD = "correct-horse-battery-9"
+FIRMS = {"acme": "Acme Wealth Partners", "globex": "Globex Family Office"}
+
+
+def _ensure_firms() -> None:
+    from billing.services import plans_seed
+    from tenants.services import tenant_provision
+
+    call_command("migrate_all", skip_tenants=False, verbosity=0)
+    plans_seed()
+    for slug, name in FIRMS.items():
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            # A schema left without its tenant row (an interrupted run) would block provisioning.
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP SCHEMA IF EXISTS firm_{slug} CASCADE")
+            tenant = tenant_provision(
+                name=name, slug=slug, owner_email=f"owner@{slug}.test", owner_password=PASSWORD, plan_code="pro"
+            )
+        with schema_context(tenant.schema_name):
+            for role in (Role.ADMIN, Role.ADVISOR, Role.VIEWER):
+                email = f"{role}@{slug}.test"
+                if not User.objects.filter(email=email).exists():
+                    User.objects.create_user(email, PASSWORD, role=role, first_name=role.label, last_name=slug)
+            # a second advisor, to test the advisor's book
+            if not User.objects.filter(email=f"advisor2@{slug}.test").exists():
+                User.objects.create_user(f"advisor2@{slug}.test", PASSWORD, role=Role.ADVISOR)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        _ensure_firms()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tenant_cache():
+    caches["tenants"].clear()
+    yield
+    caches["tenants"].clear()
+    connection.set_schema_to_public()
+
+
+def _tenant(slug: str) -> Tenant:
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return Tenant.objects.get(slug=slug)
+
+
+@pytest.fixture
+def firm(db) -> Tenant:
+    """The firm under test (acme); the connection is switched into its schema."""
+    tenant = _tenant("acme")
+    connection.set_tenant(tenant)
+    yield tenant
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def other_firm(db) -> Tenant:
+    return _tenant("globex")
+
+
+def _user(tenant: Tenant, email: str) -> User:
+    with schema_context(tenant.schema_name):
+        return User.objects.get(email=email)
+
+
+@pytest.fixture
+def owner(firm) -> User:
+    return _user(firm, "owner@acme.test")
+
+
+@pytest.fixture
+def admin_user(firm) -> User:
+    return _user(firm, "admin@acme.test")
+
+
+@pytest.fixture
+def advisor(firm) -> User:
+    return _user(firm, "advisor@acme.test")
+
+
+@pytest.fixture
+def advisor2(firm) -> User:
+    return _user(firm, "advisor2@acme.test")
+
+
+@pytest.fixture
+def viewer(firm) -> User:
+    return _user(firm, "viewer@acme.test")
+
+
+@pytest.fixture
+def outsider(other_firm) -> User:
+    """The owner of another firm (globex)."""
+    return _user(other_firm, "owner@globex.test")
+
+
+def host_of(tenant: Tenant) -> str:
+    return f"{tenant.slug}.{settings.CODEX_BASE_DOMAIN}"
+
+
+class FirmClient(Client):
+    """A test client bound to one host, that logs users in inside that firm's schema."""
+
+    def __init__(self, tenant: Tenant | None = None, host: str | None = None, **defaults):
+        self.tenant = tenant
+        super().__init__(HTTP_HOST=host or host_of(tenant), **defaults)
+
+    def force_login(self, user, backend=None):
+        with schema_context(self.tenant.schema_name):
+            super().force_login(user, backend)
+
+
+@pytest.fixture
+def anon_client(firm) -> FirmClient:
+    return FirmClient(firm)
+
+
+@pytest.fixture
+def client_for(firm):
+    """``client_for(user)`` -> a client signed in as ``user`` at the user's own firm (acme by default)."""
+
+    def make(user, tenant: Tenant | None = None) -> FirmClient:
+        c = FirmClient(tenant or firm)
+        c.force_login(user)
+        connection.set_tenant(firm)
+        return c
+
+    return make
+
+
+@pytest.fixture
+def owner_client(client_for, owner):
+    return client_for(owner)
+
+
+@pytest.fixture
+def advisor_client(client_for, advisor):
+    return client_for(advisor)
+
+
+@pytest.fixture
+def viewer_client(client_for, viewer):
+    return client_for(viewer)
+
+
+@pytest.fixture
+def outsider_client(client_for, outsider, other_firm):
+    """Signed in at globex (their own firm)."""
+    return client_for(outsider, other_firm)
+
+
+@pytest.fixture
+def public_client(db) -> Client:
+    return Client(HTTP_HOST=settings.CODEX_BASE_DOMAIN)
+
+
+@pytest.fixture
+def api_key_for():
+    """``api_key_for(tenant, scope)`` -> plaintext key."""
+    from tenants.services import api_key_create
+
+    def make(tenant: Tenant, scope: str = "write") -> str:
+        _key, raw = api_key_create(tenant=tenant, name=f"test {scope}", scope=scope, created_by="test")
+        return raw
+
+    return make

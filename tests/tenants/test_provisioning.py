@@ -1,0 +1,161 @@
+"""Provisioning: clone from the template, all or nothing, slug rules, every door."""
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django_tenants.utils import schema_context, schema_exists
+
+from billing.models import Subscription, SubscriptionStatus
+from tenants import services
+from tenants.accounts.models import Role, User
+from tenants.models import Domain, Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def _provision(slug="newfirm", **kw):
+    args = {"name": "New Firm", "slug": slug, "owner_email": f"boss@{slug}.test", "owner_password": "Sturdy-pass-123"}
+    args.update(kw)
+    return services.tenant_provision(**args)
+
+
+def test_provision_creates_schema_domain_owner_and_trial():
+    tenant = _provision()
+    assert tenant.schema_name == "firm_newfirm"
+    assert schema_exists("firm_newfirm")
+    assert Domain.objects.get(tenant=tenant).domain == f"newfirm.{settings.CODEX_BASE_DOMAIN}"
+    sub = Subscription.objects.get(tenant=tenant)
+    assert sub.status == SubscriptionStatus.TRIALING and sub.trial_ends_at is not None
+    with schema_context("firm_newfirm"):
+        owner = User.objects.get()
+        assert owner.email == "boss@newfirm.test" and owner.role == Role.OWNER
+        assert owner.check_password("Sturdy-pass-123")
+        assert owner.password.startswith("argon2")
+
+
+def test_provision_clones_the_template_instead_of_migrating():
+    with CaptureSQL() as sql:
+        _provision("clonefirm")
+    assert any("clone_schema" in q for q in sql.queries)
+    assert not any("CREATE TABLE" in q.upper() for q in sql.queries)
+    with schema_context("firm_clonefirm"), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM django_migrations")
+        with schema_context(settings.TENANT_BASE_SCHEMA), connection.cursor() as c2:
+            c2.execute("SELECT count(*) FROM django_migrations")
+            assert cursor.fetchone()[0] == c2.fetchone()[0] > 0
+
+
+class CaptureSQL:
+    def __enter__(self):
+        from django.test.utils import CaptureQueriesContext
+
+        self.ctx = CaptureQueriesContext(connection)
+        self.ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.ctx.__exit__(*exc)
+        self.queries = [q["sql"] for q in self.ctx.captured_queries]
+
+
+def test_failure_midway_leaves_no_schema_tenant_domain_or_user(monkeypatch):
+    def boom(**kwargs):
+        raise RuntimeError("billing is down")
+
+    monkeypatch.setattr(services, "subscription_start_trial", boom)
+    with pytest.raises(RuntimeError):
+        _provision("halfway")
+    assert not schema_exists("firm_halfway")
+    assert not Tenant.objects.filter(slug="halfway").exists()
+    assert not Domain.objects.filter(domain__startswith="halfway.").exists()
+    assert not Subscription.objects.filter(tenant__slug="halfway").exists()
+
+
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        ("www", "reserved"),
+        ("api", "reserved"),
+        ("admin", "reserved"),
+        ("public", "reserved"),
+        ("template", "reserved"),
+        ("static", "reserved"),
+        ("-bad", "start and end"),
+        ("bad-", "start and end"),
+        ("Has_Underscore", "lower-case"),
+        ("a" * 51, "1 to 50"),
+        ("", "Choose an address"),
+        ("dots.in.it", "lower-case"),
+    ],
+)
+def test_bad_slugs_are_refused_with_a_clear_message(slug, message):
+    with pytest.raises(ValidationError) as info:
+        _provision(slug)
+    assert message in " ".join(info.value.message_dict["slug"])
+    assert not Tenant.objects.filter(slug=slug).exists()
+
+
+def test_duplicate_slug_is_refused():
+    with pytest.raises(ValidationError) as info:
+        _provision("acme")
+    assert "already taken" in info.value.message_dict["slug"][0]
+
+
+def test_weak_password_and_bad_email_name_their_fields():
+    with pytest.raises(ValidationError) as info:
+        _provision("weakfirm", owner_email="not-an-email", owner_password="123")
+    assert set(info.value.message_dict) >= {"owner_email", "owner_password"}
+    assert not schema_exists("firm_weakfirm")
+
+
+def test_create_tenant_command_provisions(capsys):
+    call_command("create_tenant", name="Cmd Firm", slug="cmdfirm", owner_email="o@cmd.test")
+    assert Tenant.objects.filter(slug="cmdfirm").exists()
+    assert "cmdfirm.localhost" in capsys.readouterr().out
+
+
+def test_create_tenant_command_reports_bad_slug():
+    with pytest.raises(CommandError, match="reserved"):
+        call_command("create_tenant", name="X", slug="www", owner_email="o@x.test")
+
+
+def test_signup_page_creates_a_trial_firm_and_sends_to_its_login(public_client):
+    response = public_client.post(
+        "/signup/",
+        {
+            "name": "Sign Up Co",
+            "slug": "signupco",
+            "owner_email": "me@signup.test",
+            "owner_password": "Sturdy-pass-123",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith("http://signupco.localhost")
+    assert response["Location"].endswith("/accounts/login/?welcome=1")
+    tenant = Tenant.objects.get(slug="signupco")
+    assert tenant.subscription.status == "trialing"
+
+
+def test_signup_page_shows_field_errors_and_writes_nothing(public_client):
+    response = public_client.post(
+        "/signup/", {"name": "X", "slug": "api", "owner_email": "me@x.test", "owner_password": "Sturdy-pass-123"}
+    )
+    assert response.status_code == 200
+    assert "reserved" in response.content.decode()
+    assert not Tenant.objects.filter(name="X").exists()
+
+
+def test_operator_admin_adds_a_firm_through_the_service(public_client):
+    operator = User.objects.create_superuser("op@codex.test", "Sturdy-pass-123")
+    public_client.force_login(operator)
+    response = public_client.post(
+        "/admin/tenants/tenant/add/",
+        {"name": "Admin Firm", "slug": "adminfirm", "owner_email": "o@adminfirm.test", "plan_code": "starter"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tenant = Tenant.objects.get(slug="adminfirm")
+    assert schema_exists(tenant.schema_name)
+    with schema_context(tenant.schema_name):
+        assert User.objects.get().role == Role.OWNER
