@@ -75,6 +75,7 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -89,6 +90,7 @@ TENANT_APPS = [
     "django.contrib.messages",
     "tenants.accounts",
     "portfolios",
+    "portfolios.alerts",
     "crm",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]

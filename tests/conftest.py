@@ -26,7 +26,8 @@ def _ensure_firms() -> None:
     from billing.services import plans_seed
     from tenants.services import tenant_provision
 
-    call_command("migrate_all", skip_tenants=False, verbosity=0)
+    # The standard executor: the subprocess one would start processes on the development database.
+    call_command("migrate_all", executor="standard", verbosity=0)
     plans_seed()
     for slug, name in FIRMS.items():
         tenant = Tenant.objects.filter(slug=slug).first()

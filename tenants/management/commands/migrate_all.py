@@ -13,6 +13,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--skip-tenants", action="store_true", help="Only public and the template.")
+        parser.add_argument(
+            "--executor",
+            default=None,
+            help="Migration executor for the firms (default: TENANT_MIGRATION_EXECUTOR, 'subprocess').",
+        )
 
     def handle(self, *args, **options):
         verbosity = options["verbosity"]
@@ -30,6 +35,6 @@ class Command(BaseCommand):
                 tenant=True,
                 interactive=False,
                 verbosity=verbosity,
-                executor=settings.TENANT_MIGRATION_EXECUTOR,
+                executor=options["executor"] or settings.TENANT_MIGRATION_EXECUTOR,
             )
         self.stdout.write(self.style.SUCCESS("public, template and firm schemas are migrated"))

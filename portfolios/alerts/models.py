@@ -1,0 +1,1 @@
+"""Alert rules and their firings (firm schema): built by the portfolios issue."""
