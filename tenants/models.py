@@ -110,3 +110,14 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+
+class TemplateSnapshot(models.Model):
+    """The template schema as SQL, keyed by its migration state; replayed to provision a firm fast."""
+
+    fingerprint = models.CharField(max_length=32, unique=True)
+    sql = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"template snapshot {self.fingerprint[:8]}"
