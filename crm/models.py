@@ -1,11 +1,42 @@
-"""CRM models (firm schema). The CRM issue builds the rest; Contact is needed early by portfolios."""
+"""CRM models (firm schema): contacts, companies, deals and their pipeline, activities, newsletter, imports.
+
+Portfolios refer to ``crm.Contact`` (a portfolio's client); the CRM reads portfolio data through
+``portfolios.selectors`` only. Decisions: docs/decisions/0200-crm-model.md.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Concat, Lower
+from django.utils import timezone
+
+# The expressions the search indexes are built on. Queries must use exactly these expressions for
+# PostgreSQL to use the indexes (see crm.selectors.crm_search).
+SEARCH_CONFIG = "simple"
+
+
+def contact_document():
+    return SearchVector("first_name", "last_name", "email", "phone", "source", "notes", config=SEARCH_CONFIG)
+
+
+def contact_name():
+    return Concat(Coalesce("first_name", Value("")), Value(" "), Coalesce("last_name", Value("")))
+
+
+def company_document():
+    return SearchVector("name", "domain", "industry", "notes", config=SEARCH_CONFIG)
+
+
+def deal_document():
+    return SearchVector("title", "notes", config=SEARCH_CONFIG)
 
 
 class Lifecycle(models.TextChoices):
@@ -15,11 +46,43 @@ class Lifecycle(models.TextChoices):
     FORMER = "former", "Former client"
 
 
+class Company(models.Model):
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=200, blank=True, default="")
+    website = models.URLField(blank=True, default="")
+    phone = models.CharField(max_length=40, blank=True, default="")
+    industry = models.CharField(max_length=100, blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_companies"
+    )
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_companies")
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    notes = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+        indexes = [
+            GinIndex(company_document(), name="crm_company_fts"),
+            GinIndex(OpClass(Lower("name"), name="gin_trgm_ops"), name="crm_company_name_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Contact(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True, default="")
     email = models.EmailField(blank=True, default="")
     phone = models.CharField(max_length=40, blank=True, default="")
+    # More addresses and numbers besides the primary ones (docs/decisions/0200).
+    other_emails = ArrayField(models.EmailField(), default=list, blank=True)
+    other_phones = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts")
+    job_title = models.CharField(max_length=100, blank=True, default="")
     lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.LEAD)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_contacts"
@@ -34,10 +97,281 @@ class Contact(models.Model):
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [
-            models.UniqueConstraint(
-                Lower("email"), condition=~models.Q(email=""), name="contact_email_unique_ci"
-            ),
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="contact_email_unique_ci"),
+        ]
+        indexes = [
+            GinIndex(contact_document(), name="crm_contact_fts"),
+            GinIndex(OpClass(Lower(contact_name()), name="gin_trgm_ops"), name="crm_contact_name_trgm"),
+            models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
+            models.Index(fields=["lifecycle"], name="crm_contact_lifecycle_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+class StageKind(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class PipelineStage(models.Model):
+    """A column of the firm's pipeline. Defaults are seeded by migration 0003 (and on first use)."""
+
+    name = models.CharField(max_length=60)
+    position = models.PositiveSmallIntegerField(default=0)
+    probability = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    kind = models.CharField(max_length=8, choices=StageKind.choices, default=StageKind.OPEN)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="crm_stage_name_unique_ci"),
+            models.CheckConstraint(condition=models.Q(probability__lte=100), name="crm_stage_probability_lte_100"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DealStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Deal(models.Model):
+    title = models.CharField(max_length=200)
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
+    company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
+    stage = models.ForeignKey(PipelineStage, on_delete=models.PROTECT, related_name="deals")
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    probability = models.PositiveSmallIntegerField(
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    expected_close = models.DateField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_deals"
+    )
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_deals")
+    status = models.CharField(max_length=8, choices=DealStatus.choices, default=DealStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=300, blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="crm_deal_amount_gte_0"),
+            models.CheckConstraint(condition=models.Q(probability__lte=100), name="crm_deal_probability_lte_100"),
+            models.CheckConstraint(
+                condition=models.Q(status="open", closed_at__isnull=True)
+                | (~models.Q(status="open") & models.Q(closed_at__isnull=False)),
+                name="crm_deal_closed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            GinIndex(deal_document(), name="crm_deal_fts"),
+            GinIndex(OpClass(Lower("title"), name="gin_trgm_ops"), name="crm_deal_title_trgm"),
+            models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.amount * self.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+class DealStageChange(models.Model):
+    """History of a deal's stage (and won/lost), one row per move; part of the client timeline."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(PipelineStage, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    to_stage = models.ForeignKey(PipelineStage, on_delete=models.PROTECT, related_name="+")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+
+class ActivityKind(models.TextChoices):
+    NOTE = "note", "Note"
+    CALL = "call", "Call"
+    EMAIL = "email", "E-mail"
+    MEETING = "meeting", "Meeting"
+    TASK = "task", "Task"
+
+
+class Activity(models.Model):
+    """Something that happened (note, call, e-mail, meeting) or is to be done (task, with a due date)."""
+
+    kind = models.CharField(max_length=8, choices=ActivityKind.choices, default=ActivityKind.NOTE)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True, default="")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="activities")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="activities")
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, null=True, blank=True, related_name="activities")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="crm_activities"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    due_date = models.DateField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Who or what opened it: "" for people, "alert:<id>" for portfolio alerts, "merge", "import"...
+    source = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        verbose_name_plural = "activities"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="task") | models.Q(due_date__isnull=True, completed_at__isnull=True),
+                name="crm_activity_due_only_on_tasks",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["owner", "due_date"],
+                condition=models.Q(kind="task", completed_at__isnull=True),
+                name="crm_open_tasks_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind == ActivityKind.TASK
+
+    @property
+    def is_done(self) -> bool:
+        return self.completed_at is not None
+
+
+# --- Newsletter ------------------------------------------------------------------------------------
+
+
+class SubscriberStatus(models.TextChoices):
+    PENDING = "pending", "Pending confirmation"
+    CONFIRMED = "confirmed", "Confirmed"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+class Subscriber(models.Model):
+    email = models.EmailField()
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="subscriptions")
+    status = models.CharField(max_length=16, choices=SubscriberStatus.choices, default=SubscriberStatus.PENDING)
+    source = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="crm_subscriber_email_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+
+
+class Campaign(models.Model):
+    subject = models.CharField(max_length=200)
+    body = models.TextField(help_text="Plain text. Blank lines separate paragraphs; links become clickable.")
+    status = models.CharField(max_length=8, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    send_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    # Claimed and handed to the mail backend; if the worker died there, we do not know whether it
+    # went out, so it is never retried automatically (at most once; shown in the send report).
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(models.Model):
+    """One recipient of one campaign. The row is claimed under a lock before mailing (exactly once)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    email = models.EmailField()
+    status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "subscriber"], name="crm_delivery_once_per_subscriber"),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False), name="crm_delivery_sent_has_time"
+            ),
+        ]
+
+
+# --- Imports ---------------------------------------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for review"
+    COMMITTED = "committed", "Imported"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ImportJob(models.Model):
+    """An uploaded CSV held between preview and commit (codex.imports does the work)."""
+
+    kind = models.CharField(max_length=40)  # "contacts", "companies", "deals", or another app's kind
+    status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    encoding = models.CharField(max_length=20, blank=True, default="")
+    headers = models.JSONField(default=list)
+    rows = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)
+    duplicates = models.CharField(max_length=8, default="skip")
+    report = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.filename}"

@@ -1,0 +1,161 @@
+"""The advisor's book, in one place, for pages and API alike (docs/decisions/0001-access-model.md).
+
+- owners, admins, viewers and API keys see the whole firm; viewers and read keys change nothing;
+- advisors see the contacts, companies and deals they own or that are shared with them, the deals
+  and activities of contacts in their book, and the activities they own;
+- something outside the caller's book is a 404 (its existence does not leak); something inside it
+  that the caller may not change is a 403.
+
+Every list is ``<entity>s_for(user)`` and every single object ``<entity>_for_user(user, pk, write=)``.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from tenants.accounts.models import Role
+
+from .models import Activity, Campaign, Company, Contact, Deal, ImportJob, Subscriber
+
+FIRM_WIDE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
+
+
+def sees_whole_firm(user) -> bool:
+    """Owners, admins, viewers and API keys (firm-wide by design) see everything in the firm."""
+    return getattr(user, "role", None) in FIRM_WIDE_ROLES
+
+
+def can_write(user) -> bool:
+    return bool(getattr(user, "can_write", False))
+
+
+def can_assign_owner(user) -> bool:
+    """Only managers and write keys give a record to someone else; advisors own what they create."""
+    return sees_whole_firm(user) and can_write(user)
+
+
+def require_write(user) -> None:
+    if not can_write(user):
+        raise PermissionDenied("Your role may read but not change this.")
+
+
+def require_manager_or_key(user) -> None:
+    """Firm-wide operations (newsletter, pipeline settings, imports of the whole book) need this."""
+    if not can_assign_owner(user):
+        raise PermissionDenied("Only the firm's owners and admins (or a write API key) may do this.")
+
+
+def _user_pk(user):
+    return getattr(user, "pk", None)
+
+
+def _book_contact_ids(user):
+    shared = Contact.shared_with.through.objects.filter(user_id=user.pk).values("contact_id")
+    return Contact.objects.filter(Q(owner_id=user.pk) | Q(pk__in=shared)).values("pk")
+
+
+def contacts_for(user) -> QuerySet[Contact]:
+    qs = Contact.objects.all()
+    if sees_whole_firm(user):
+        return qs
+    if _user_pk(user) is None:
+        return qs.none()
+    return qs.filter(pk__in=_book_contact_ids(user))
+
+
+def companies_for(user) -> QuerySet[Company]:
+    qs = Company.objects.all()
+    if sees_whole_firm(user):
+        return qs
+    if _user_pk(user) is None:
+        return qs.none()
+    shared = Company.shared_with.through.objects.filter(user_id=user.pk).values("company_id")
+    via_contacts = Contact.objects.filter(pk__in=_book_contact_ids(user), company__isnull=False).values("company_id")
+    return qs.filter(Q(owner_id=user.pk) | Q(pk__in=shared) | Q(pk__in=via_contacts))
+
+
+def deals_for(user) -> QuerySet[Deal]:
+    qs = Deal.objects.all()
+    if sees_whole_firm(user):
+        return qs
+    if _user_pk(user) is None:
+        return qs.none()
+    shared = Deal.shared_with.through.objects.filter(user_id=user.pk).values("deal_id")
+    return qs.filter(Q(owner_id=user.pk) | Q(pk__in=shared) | Q(contact_id__in=_book_contact_ids(user)))
+
+
+def activities_for(user) -> QuerySet[Activity]:
+    qs = Activity.objects.all()
+    if sees_whole_firm(user):
+        return qs
+    if _user_pk(user) is None:
+        return qs.none()
+    return qs.filter(
+        Q(owner_id=user.pk)
+        | Q(contact_id__in=_book_contact_ids(user))
+        | Q(deal_id__in=deals_for(user).values("pk"))
+    )
+
+
+def subscribers_for(user) -> QuerySet[Subscriber]:
+    """The mailing list is the firm's: managers, viewers and keys see it, advisors do not."""
+    return Subscriber.objects.all() if sees_whole_firm(user) else Subscriber.objects.none()
+
+
+def campaigns_for(user) -> QuerySet[Campaign]:
+    return Campaign.objects.all() if sees_whole_firm(user) else Campaign.objects.none()
+
+
+def imports_for(user) -> QuerySet[ImportJob]:
+    qs = ImportJob.objects.all()
+    if sees_whole_firm(user):
+        return qs
+    if _user_pk(user) is None:
+        return qs.none()
+    return qs.filter(created_by_id=user.pk)
+
+
+def _get(qs: QuerySet, pk, user, *, write: bool):
+    try:
+        obj = qs.get(pk=pk)
+    except (qs.model.DoesNotExist, ValueError, TypeError):
+        raise Http404(f"No such {qs.model._meta.verbose_name}.") from None
+    if write:
+        require_write(user)
+    return obj
+
+
+def contact_for_user(user, pk, *, write: bool = False, queryset: QuerySet | None = None) -> Contact:
+    return _get(queryset if queryset is not None else contacts_for(user), pk, user, write=write)
+
+
+def company_for_user(user, pk, *, write: bool = False, queryset: QuerySet | None = None) -> Company:
+    return _get(queryset if queryset is not None else companies_for(user), pk, user, write=write)
+
+
+def deal_for_user(user, pk, *, write: bool = False, queryset: QuerySet | None = None) -> Deal:
+    return _get(queryset if queryset is not None else deals_for(user), pk, user, write=write)
+
+
+def activity_for_user(user, pk, *, write: bool = False, queryset: QuerySet | None = None) -> Activity:
+    return _get(queryset if queryset is not None else activities_for(user), pk, user, write=write)
+
+
+def subscriber_for_user(user, pk, *, write: bool = False) -> Subscriber:
+    obj = _get(subscribers_for(user), pk, user, write=write)
+    if write:
+        require_manager_or_key(user)
+    return obj
+
+
+def campaign_for_user(user, pk, *, write: bool = False) -> Campaign:
+    obj = _get(campaigns_for(user), pk, user, write=write)
+    if write:
+        require_manager_or_key(user)
+    return obj
+
+
+def import_for_user(user, pk, *, write: bool = False) -> ImportJob:
+    return _get(imports_for(user), pk, user, write=write)

@@ -1,0 +1,892 @@
+"""CRM writes. Keyword-only, validated, atomic; side effects (mail, tasks) queued with on_commit.
+
+Callers pass the acting user (``actor``: a User or an API key principal) so the advisor's book
+(crm.access) is applied here too, not only in views. Errors: ``django.core.exceptions.ValidationError``
+with field messages, ``PermissionDenied``, ``billing.entitlements.PlanLimitExceeded``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.entitlements import check_can_add, check_feature
+from tenants.accounts.models import User
+
+from . import access
+from .models import (
+    Activity,
+    ActivityKind,
+    Campaign,
+    CampaignStatus,
+    Company,
+    Contact,
+    Deal,
+    DealStageChange,
+    DealStatus,
+    Delivery,
+    DeliveryStatus,
+    Lifecycle,
+    PipelineStage,
+    StageKind,
+    Subscriber,
+    SubscriberStatus,
+)
+
+DEFAULT_STAGES = [
+    ("Lead", 10, StageKind.OPEN),
+    ("Qualified", 25, StageKind.OPEN),
+    ("Proposal", 50, StageKind.OPEN),
+    ("Negotiation", 75, StageKind.OPEN),
+    ("Won", 100, StageKind.WON),
+    ("Lost", 0, StageKind.LOST),
+]
+
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "other_emails",
+    "other_phones",
+    "company",
+    "job_title",
+    "lifecycle",
+    "owner",
+    "tags",
+    "source",
+    "notes",
+)
+COMPANY_FIELDS = ("name", "domain", "website", "phone", "industry", "owner", "tags", "notes")
+DEAL_FIELDS = ("title", "contact", "company", "amount", "currency", "probability", "expected_close", "owner", "notes")
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _actor_user(actor) -> User | None:
+    """The User behind an actor (None for an API key or the system)."""
+    return actor if isinstance(actor, User) else None
+
+
+def _owner_for(actor, requested):
+    """Advisors own what they create; managers and write keys may give it to any active member."""
+    if requested is not None and not isinstance(requested, User):
+        raise ValidationError({"owner": "Choose a member of the firm."})
+    if access.can_assign_owner(actor):
+        return requested if requested is not None else _actor_user(actor)
+    if requested is not None and requested.pk != getattr(actor, "pk", None):
+        raise ValidationError({"owner": "Only owners and admins give a record to someone else."})
+    return _actor_user(actor)
+
+
+def _clean_tags(tags) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned = []
+    for tag in tags:
+        tag = str(tag).strip().lower()
+        if len(tag) > 50:
+            raise ValidationError({"tags": f"Tag “{tag[:20]}…” is longer than 50 characters."})
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def _full_clean(obj, *, exclude=None) -> None:
+    obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+
+
+def _check_linked_visible(actor, *, contact=None, company=None, deal=None) -> None:
+    """A record may only be linked to contacts, companies and deals the actor can see."""
+    if contact is not None and not access.contacts_for(actor).filter(pk=contact.pk).exists():
+        raise ValidationError({"contact": "No such contact."})
+    if company is not None and not access.companies_for(actor).filter(pk=company.pk).exists():
+        raise ValidationError({"company": "No such company."})
+    if deal is not None and not access.deals_for(actor).filter(pk=deal.pk).exists():
+        raise ValidationError({"deal": "No such deal."})
+
+
+# --- contacts ---------------------------------------------------------------------------------------
+
+
+def _email_taken(email: str, *, exclude_pk=None) -> bool:
+    if not email:
+        return False
+    qs = Contact.objects.filter(email__iexact=email)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
+def _normalise_contact(contact: Contact) -> None:
+    contact.first_name = (contact.first_name or "").strip()
+    contact.last_name = (contact.last_name or "").strip()
+    contact.email = (contact.email or "").strip().lower()
+    contact.other_emails = [e.strip().lower() for e in (contact.other_emails or []) if e and e.strip()]
+    contact.other_phones = [p.strip() for p in (contact.other_phones or []) if p and p.strip()]
+    contact.tags = _clean_tags(contact.tags)
+    errors = {}
+    for extra in contact.other_emails:
+        try:
+            validate_email(extra)
+        except ValidationError:
+            errors["other_emails"] = f"“{extra}” is not a valid e-mail address."
+    if errors:
+        raise ValidationError(errors)
+
+
+def contact_create(
+    *, actor, tenant, first_name: str, shared_with=(), check_limit: bool = True, **fields
+) -> Contact:
+    """Create a contact. Checks the plan's contact limit and the firm-wide unique e-mail (409-worthy
+    duplicates raise ValidationError on ``email``). Atomic."""
+    access.require_write(actor)
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown contact fields: {sorted(unknown)}")
+    owner = _owner_for(actor, fields.pop("owner", None))
+    contact = Contact(first_name=first_name, owner=owner, **fields)
+    _normalise_contact(contact)
+    _full_clean(contact)
+    if contact.company is not None:
+        _check_linked_visible(actor, company=contact.company)
+    with transaction.atomic():
+        if check_limit:
+            check_can_add(tenant=tenant, resource="contacts")
+        if _email_taken(contact.email):
+            raise ValidationError({"email": "Another contact already has this e-mail address."})
+        try:
+            with transaction.atomic():
+                contact.save()
+        except IntegrityError as exc:  # a concurrent create won the race for this address
+            raise ValidationError({"email": "Another contact already has this e-mail address."}) from exc
+        if shared_with:
+            contact.shared_with.set(shared_with)
+    return contact
+
+
+def contact_update(*, actor, contact: Contact, shared_with=None, **fields) -> Contact:
+    """Change a contact's fields (only those given). The caller fetched it through crm.access."""
+    access.require_write(actor)
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown contact fields: {sorted(unknown)}")
+    if "owner" in fields:
+        new_owner = fields.pop("owner")
+        if new_owner != contact.owner:
+            if not access.can_assign_owner(actor):
+                raise ValidationError({"owner": "Only owners and admins give a record to someone else."})
+            contact.owner = new_owner
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    _normalise_contact(contact)
+    _full_clean(contact)
+    if "company" in fields and contact.company is not None:
+        _check_linked_visible(actor, company=contact.company)
+    with transaction.atomic():
+        if _email_taken(contact.email, exclude_pk=contact.pk):
+            raise ValidationError({"email": "Another contact already has this e-mail address."})
+        try:
+            with transaction.atomic():
+                contact.save()
+        except IntegrityError as exc:
+            raise ValidationError({"email": "Another contact already has this e-mail address."}) from exc
+        if shared_with is not None:
+            if not access.can_assign_owner(actor) and getattr(actor, "pk", None) != contact.owner_id:
+                raise PermissionDenied("Only the contact's owner or a manager shares it.")
+            contact.shared_with.set(shared_with)
+    return contact
+
+
+def contact_delete(*, actor, contact: Contact) -> None:
+    access.require_write(actor)
+    if contact.portfolios.exists() if hasattr(contact, "portfolios") else False:
+        raise ValidationError("This contact is the client of portfolios; merge it into another contact instead.")
+    contact.delete()
+
+
+# --- companies --------------------------------------------------------------------------------------
+
+
+def company_create(*, actor, name: str, shared_with=(), **fields) -> Company:
+    access.require_write(actor)
+    unknown = set(fields) - set(COMPANY_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown company fields: {sorted(unknown)}")
+    owner = _owner_for(actor, fields.pop("owner", None))
+    company = Company(name=(name or "").strip(), owner=owner, **fields)
+    company.tags = _clean_tags(company.tags)
+    company.domain = (company.domain or "").strip().lower()
+    _full_clean(company)
+    with transaction.atomic():
+        company.save()
+        if shared_with:
+            company.shared_with.set(shared_with)
+    return company
+
+
+def company_update(*, actor, company: Company, shared_with=None, **fields) -> Company:
+    access.require_write(actor)
+    unknown = set(fields) - set(COMPANY_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown company fields: {sorted(unknown)}")
+    if "owner" in fields:
+        new_owner = fields.pop("owner")
+        if new_owner != company.owner:
+            if not access.can_assign_owner(actor):
+                raise ValidationError({"owner": "Only owners and admins give a record to someone else."})
+            company.owner = new_owner
+    for name, value in fields.items():
+        setattr(company, name, value)
+    company.tags = _clean_tags(company.tags)
+    company.domain = (company.domain or "").strip().lower()
+    _full_clean(company)
+    with transaction.atomic():
+        company.save()
+        if shared_with is not None:
+            company.shared_with.set(shared_with)
+    return company
+
+
+# --- pipeline ---------------------------------------------------------------------------------------
+
+
+def pipeline_stages_ensure() -> list[PipelineStage]:
+    """The firm's stages; the defaults are created on first use if a firm has none (idempotent)."""
+    stages = list(PipelineStage.objects.filter(is_active=True))
+    if stages:
+        return stages
+    with transaction.atomic():
+        if not PipelineStage.objects.exists():
+            PipelineStage.objects.bulk_create(
+                PipelineStage(name=name, position=i, probability=p, kind=kind)
+                for i, (name, p, kind) in enumerate(DEFAULT_STAGES, start=1)
+            )
+    return list(PipelineStage.objects.filter(is_active=True))
+
+
+def pipeline_stage_save(*, actor, stage: PipelineStage | None = None, **fields) -> PipelineStage:
+    """Create or change a stage (managers only). Names are unique per firm, case-insensitive."""
+    access.require_manager_or_key(actor)
+    stage = stage or PipelineStage()
+    for name, value in fields.items():
+        setattr(stage, name, value)
+    stage.name = (stage.name or "").strip()
+    _full_clean(stage)
+    if PipelineStage.objects.filter(name__iexact=stage.name).exclude(pk=stage.pk).exists():
+        raise ValidationError({"name": "A stage with this name exists."})
+    if stage.pk and not stage.is_active and stage.deals.filter(status=DealStatus.OPEN).exists():
+        raise ValidationError({"is_active": "Move this stage's open deals first."})
+    stage.save()
+    return stage
+
+
+def _money(value, field="amount") -> Decimal:
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: "Enter an amount such as 1250.00."}) from exc
+    if amount < 0:
+        raise ValidationError({field: "The amount cannot be negative."})
+    return amount
+
+
+def _currency(value) -> str:
+    code = (value or "").strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValidationError({"currency": "Use a three-letter ISO currency code such as USD."})
+    return code
+
+
+def deal_create(*, actor, title: str, stage: PipelineStage | None = None, shared_with=(), **fields) -> Deal:
+    """Create a deal in ``stage`` (the first open stage by default); records the first stage change."""
+    access.require_write(actor)
+    unknown = set(fields) - set(DEAL_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown deal fields: {sorted(unknown)}")
+    stages = pipeline_stages_ensure()
+    stage = stage or next(s for s in stages if s.kind == StageKind.OPEN)
+    owner = _owner_for(actor, fields.pop("owner", None))
+    deal = Deal(title=(title or "").strip(), stage=stage, owner=owner, **fields)
+    deal.amount = _money(deal.amount)
+    deal.currency = _currency(deal.currency)
+    if "probability" not in fields or fields["probability"] is None:
+        deal.probability = stage.probability
+    _apply_stage_status(deal, stage)
+    _full_clean(deal)
+    _check_linked_visible(actor, contact=deal.contact, company=deal.company)
+    with transaction.atomic():
+        deal.save()
+        if shared_with:
+            deal.shared_with.set(shared_with)
+        DealStageChange.objects.create(deal=deal, from_stage=None, to_stage=stage, changed_by=_actor_user(actor))
+    return deal
+
+
+def deal_update(*, actor, deal: Deal, shared_with=None, **fields) -> Deal:
+    access.require_write(actor)
+    unknown = set(fields) - set(DEAL_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown deal fields: {sorted(unknown)}")
+    if "owner" in fields:
+        new_owner = fields.pop("owner")
+        if new_owner != deal.owner:
+            if not access.can_assign_owner(actor):
+                raise ValidationError({"owner": "Only owners and admins give a record to someone else."})
+            deal.owner = new_owner
+    for name, value in fields.items():
+        setattr(deal, name, value)
+    deal.amount = _money(deal.amount)
+    deal.currency = _currency(deal.currency)
+    _full_clean(deal)
+    _check_linked_visible(
+        actor,
+        contact=deal.contact if "contact" in fields else None,
+        company=deal.company if "company" in fields else None,
+    )
+    with transaction.atomic():
+        deal.save()
+        if shared_with is not None:
+            deal.shared_with.set(shared_with)
+    return deal
+
+
+def _apply_stage_status(deal: Deal, stage: PipelineStage, reason: str = "") -> None:
+    if stage.kind == StageKind.OPEN:
+        deal.status, deal.closed_at, deal.close_reason = DealStatus.OPEN, None, ""
+    else:
+        deal.status = DealStatus.WON if stage.kind == StageKind.WON else DealStatus.LOST
+        deal.closed_at = deal.closed_at or timezone.now()
+        deal.close_reason = reason or deal.close_reason
+
+
+def deal_move(*, actor, deal: Deal, stage: PipelineStage, reason: str = "") -> Deal:
+    """Move a deal to ``stage`` (a won/lost stage closes it, an open one reopens it), recording the
+    change in the deal's history. Moving to the stage it is in does nothing. Atomic; the deal row is
+    locked so two concurrent moves are serialised."""
+    access.require_write(actor)
+    if not stage.is_active:
+        raise ValidationError({"stage": "This stage is no longer used."})
+    if stage.kind == StageKind.LOST and not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the deal was lost."})
+    with transaction.atomic():
+        locked = Deal.objects.select_for_update().get(pk=deal.pk)
+        if locked.stage_id == stage.pk:
+            return locked
+        previous = locked.stage
+        locked.stage = stage
+        if stage.kind == StageKind.OPEN or locked.probability == previous.probability:
+            locked.probability = stage.probability
+        if stage.kind != StageKind.OPEN:
+            locked.probability = stage.probability
+            locked.closed_at = None
+        _apply_stage_status(locked, stage, (reason or "").strip()[:300])
+        locked.save()
+        DealStageChange.objects.create(
+            deal=locked, from_stage=previous, to_stage=stage, changed_by=_actor_user(actor), note=reason[:300]
+        )
+    return locked
+
+
+def deal_close(*, actor, deal: Deal, won: bool, reason: str = "") -> Deal:
+    """Mark a deal won or lost: moves it to the firm's first won (or lost) stage."""
+    kind = StageKind.WON if won else StageKind.LOST
+    stage = next((s for s in pipeline_stages_ensure() if s.kind == kind), None)
+    if stage is None:
+        raise ValidationError({"stage": f"The pipeline has no {kind} stage."})
+    return deal_move(actor=actor, deal=deal, stage=stage, reason=reason)
+
+
+# --- activities and tasks ---------------------------------------------------------------------------
+
+
+def activity_create(
+    *,
+    actor,
+    kind: str,
+    subject: str,
+    body: str = "",
+    contact: Contact | None = None,
+    company: Company | None = None,
+    deal: Deal | None = None,
+    owner: User | None = None,
+    occurred_at: dt.datetime | None = None,
+    due_date: dt.date | None = None,
+    source: str = "",
+) -> Activity:
+    """Log a note, call, e-mail or meeting, or open a task (tasks need nothing else; a due date is
+    optional). Linked records must be in the actor's book."""
+    access.require_write(actor)
+    if kind != ActivityKind.TASK and due_date is not None:
+        raise ValidationError({"due_date": "Only tasks have a due date."})
+    _check_linked_visible(actor, contact=contact, company=company, deal=deal)
+    activity = Activity(
+        kind=kind,
+        subject=(subject or "").strip(),
+        body=body or "",
+        contact=contact,
+        company=company,
+        deal=deal,
+        owner=_owner_for(actor, owner),
+        occurred_at=occurred_at or timezone.now(),
+        due_date=due_date,
+        source=source,
+    )
+    _full_clean(activity)
+    activity.save()
+    return activity
+
+
+def task_create(
+    *,
+    owner: User,
+    title: str,
+    due_date: dt.date | None = None,
+    contact: Contact | None = None,
+    body: str = "",
+    source: str = "",
+) -> Activity:
+    """Open a task for ``owner`` on behalf of the system (portfolio alerts, imports, merges).
+
+    No actor check: the caller decided the task is due. Idempotent per ``source``: if an open task
+    with the same non-empty ``source`` exists for that owner, it is returned instead of a second one
+    (so a re-run alert evaluation does not pile up tasks).
+    """
+    if owner is None:
+        raise ValidationError({"owner": "A task needs an owner."})
+    title = (title or "").strip()[:200]
+    if not title:
+        raise ValidationError({"title": "A task needs a title."})
+    with transaction.atomic():
+        if source:
+            existing = (
+                Activity.objects.select_for_update()
+                .filter(kind=ActivityKind.TASK, owner=owner, source=source, completed_at__isnull=True)
+                .first()
+            )
+            if existing is not None:
+                return existing
+        return Activity.objects.create(
+            kind=ActivityKind.TASK,
+            subject=title,
+            body=body or "",
+            contact=contact,
+            owner=owner,
+            due_date=due_date,
+            source=source[:100],
+        )
+
+
+def activity_update(*, actor, activity: Activity, **fields) -> Activity:
+    access.require_write(actor)
+    allowed = {"subject", "body", "occurred_at", "due_date", "kind", "contact", "company", "deal"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"unknown activity fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(activity, name, value)
+    if activity.kind != ActivityKind.TASK and (activity.due_date or activity.completed_at):
+        raise ValidationError({"due_date": "Only tasks have a due date."})
+    _check_linked_visible(
+        actor, contact=fields.get("contact"), company=fields.get("company"), deal=fields.get("deal")
+    )
+    _full_clean(activity)
+    activity.save()
+    return activity
+
+
+def task_complete(*, actor, task: Activity, done: bool = True) -> Activity:
+    """Mark a task done (or not done again). Idempotent."""
+    access.require_write(actor)
+    if task.kind != ActivityKind.TASK:
+        raise ValidationError({"kind": "Only tasks are completed."})
+    if done and task.completed_at is None:
+        task.completed_at = timezone.now()
+    elif not done:
+        task.completed_at = None
+    task.save(update_fields=["completed_at"])
+    return task
+
+
+# --- merge ------------------------------------------------------------------------------------------
+
+
+def _move_portfolios(*, loser: Contact, survivor: Contact) -> int:
+    """Portfolios of the loser become the survivor's, through portfolios' own service when it has one."""
+    try:
+        from portfolios import services as portfolio_services
+    except ImportError:
+        portfolio_services = None
+    mover = getattr(portfolio_services, "portfolios_reassign_client", None)
+    if mover is not None:
+        return mover(from_contact=loser, to_contact=survivor)
+    if not hasattr(loser, "portfolios"):
+        return 0
+    # No service for it (yet): a plain update inside the merge's transaction.
+    return loser.portfolios.update(client=survivor)
+
+
+def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
+    """Merge ``loser`` into ``survivor``: activities, deals, portfolios, subscriptions and shares move;
+    blank fields of the survivor are filled from the loser; the loser's e-mail and phone are kept as
+    extra ones; a note on the survivor's timeline records the merge; the loser is deleted. Atomic."""
+    access.require_write(actor)
+    if survivor.pk == loser.pk:
+        raise ValidationError({"loser": "Choose two different contacts."})
+    with transaction.atomic():
+        survivor, loser = (
+            Contact.objects.select_for_update().get(pk=survivor.pk),
+            Contact.objects.select_for_update().get(pk=loser.pk),
+        )
+        loser_label = f"{loser} <{loser.email}>" if loser.email else str(loser)
+        moved = {
+            "activities": Activity.objects.filter(contact=loser).update(contact=survivor),
+            "deals": Deal.objects.filter(contact=loser).update(contact=survivor),
+            "portfolios": _move_portfolios(loser=loser, survivor=survivor),
+        }
+        # A subscriber row per address; the loser's subscription (if any) now points at the survivor.
+        Subscriber.objects.filter(contact=loser).update(contact=survivor)
+        for field in ("last_name", "phone", "job_title", "source"):
+            if not getattr(survivor, field) and getattr(loser, field):
+                setattr(survivor, field, getattr(loser, field))
+        if survivor.company_id is None:
+            survivor.company_id = loser.company_id
+        if survivor.owner_id is None:
+            survivor.owner_id = loser.owner_id
+        extra_emails = list(survivor.other_emails)
+        loser_email = loser.email
+        for email in [loser.email, *loser.other_emails]:
+            if email and email != survivor.email and email not in extra_emails:
+                extra_emails.append(email)
+        if not survivor.email and loser_email:
+            survivor.email = loser_email
+            extra_emails = [e for e in extra_emails if e != loser_email]
+        survivor.other_emails = extra_emails
+        survivor.other_phones = list(
+            dict.fromkeys([*survivor.other_phones, *([loser.phone] if loser.phone != survivor.phone else []), *loser.other_phones])
+        )
+        survivor.other_phones = [p for p in survivor.other_phones if p and p != survivor.phone]
+        survivor.tags = list(dict.fromkeys([*survivor.tags, *loser.tags]))
+        if loser.notes:
+            survivor.notes = (survivor.notes + "\n\n" + loser.notes).strip()
+        lifecycle_rank = [Lifecycle.LEAD, Lifecycle.PROSPECT, Lifecycle.FORMER, Lifecycle.CLIENT]
+        if lifecycle_rank.index(loser.lifecycle) > lifecycle_rank.index(survivor.lifecycle):
+            survivor.lifecycle = loser.lifecycle
+        shared = set(loser.shared_with.values_list("pk", flat=True))
+        loser.delete()  # frees the e-mail address before the survivor may take it
+        survivor.save()
+        if shared:
+            survivor.shared_with.add(*shared)
+        Activity.objects.create(
+            kind=ActivityKind.NOTE,
+            subject=f"Merged {loser_label} into this contact",
+            body=", ".join(f"{n} {k}" for k, n in moved.items()) + " moved.",
+            contact=survivor,
+            owner=_actor_user(actor),
+            source="merge",
+        )
+    return survivor
+
+
+def company_merge(*, actor, survivor: Company, loser: Company) -> Company:
+    """Merge two companies: contacts, deals and activities move to the survivor. Atomic."""
+    access.require_write(actor)
+    if survivor.pk == loser.pk:
+        raise ValidationError({"loser": "Choose two different companies."})
+    with transaction.atomic():
+        survivor = Company.objects.select_for_update().get(pk=survivor.pk)
+        loser = Company.objects.select_for_update().get(pk=loser.pk)
+        moved = {
+            "contacts": Contact.objects.filter(company=loser).update(company=survivor),
+            "deals": Deal.objects.filter(company=loser).update(company=survivor),
+            "activities": Activity.objects.filter(company=loser).update(company=survivor),
+        }
+        for field in ("domain", "website", "phone", "industry"):
+            if not getattr(survivor, field) and getattr(loser, field):
+                setattr(survivor, field, getattr(loser, field))
+        survivor.tags = list(dict.fromkeys([*survivor.tags, *loser.tags]))
+        if loser.notes:
+            survivor.notes = (survivor.notes + "\n\n" + loser.notes).strip()
+        shared = set(loser.shared_with.values_list("pk", flat=True))
+        name = loser.name
+        loser.delete()
+        survivor.save()
+        if shared:
+            survivor.shared_with.add(*shared)
+        Activity.objects.create(
+            kind=ActivityKind.NOTE,
+            subject=f"Merged company {name} into this company",
+            body=", ".join(f"{n} {k}" for k, n in moved.items()) + " moved.",
+            company=survivor,
+            owner=_actor_user(actor),
+            source="merge",
+        )
+    return survivor
+
+
+# --- newsletter -------------------------------------------------------------------------------------
+
+TOKEN_SALT = "crm.newsletter"
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+def newsletter_token(*, subscriber: Subscriber, action: str) -> str:
+    """A signed token for ``confirm`` or ``unsubscribe``, bound to this firm's schema."""
+    return signing.dumps({"f": connection.schema_name, "s": subscriber.pk, "a": action}, salt=TOKEN_SALT)
+
+
+def _subscriber_from_token(token: str, action: str, max_age: int | None) -> Subscriber:
+    try:
+        data = signing.loads(token, salt=TOKEN_SALT, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise ValidationError("This link has expired. Subscribe again to get a new one.") from exc
+    except signing.BadSignature as exc:
+        raise ValidationError("This link is not valid.") from exc
+    if data.get("f") != connection.schema_name or data.get("a") != action:
+        raise ValidationError("This link is not valid.")
+    subscriber = Subscriber.objects.filter(pk=data.get("s")).first()
+    if subscriber is None:
+        raise ValidationError("This link is not valid.")
+    return subscriber
+
+
+def firm_link(tenant, path: str) -> str:
+    from tenants.services import firm_host
+
+    port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
+    return f"{settings.CODEX_URL_SCHEME}://{firm_host(tenant.slug)}{port}{path}"
+
+
+def newsletter_links(*, tenant, subscriber: Subscriber) -> dict[str, str]:
+    return {
+        "confirm": firm_link(
+            tenant, reverse("crm:newsletter-confirm", args=[newsletter_token(subscriber=subscriber, action="confirm")])
+        ),
+        "unsubscribe": firm_link(
+            tenant,
+            reverse("crm:newsletter-unsubscribe", args=[newsletter_token(subscriber=subscriber, action="unsubscribe")]),
+        ),
+    }
+
+
+def _send_confirmation(*, tenant, subscriber: Subscriber) -> None:
+    links = newsletter_links(tenant=tenant, subscriber=subscriber)
+    send_mail(
+        subject=f"Confirm your subscription to {tenant.name}",
+        message=(
+            f"Please confirm that you want to receive the newsletter of {tenant.name}:\n\n{links['confirm']}\n\n"
+            "If you did not ask for it, ignore this message: you will not be subscribed."
+        ),
+        from_email=None,
+        recipient_list=[subscriber.email],
+    )
+
+
+def subscriber_add(
+    *, actor=None, tenant, email: str, contact: Contact | None = None, source: str = "", send_confirmation: bool = True
+) -> Subscriber:
+    """Add an address to the list, pending until its owner confirms through the signed link (double
+    opt-in). Adding a known address again re-sends the confirmation if still pending, and changes
+    nothing for a confirmed one; an unsubscribed address must opt in again (pending). ``actor`` None
+    is the public sign-up form."""
+    if actor is not None:
+        access.require_manager_or_key(actor)
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": "Enter a valid e-mail address."}) from exc
+    check_feature(tenant=tenant, feature="newsletter")
+    with transaction.atomic():
+        if contact is None:
+            contact = Contact.objects.filter(email__iexact=email).first()
+        subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
+        if subscriber is None:
+            try:
+                with transaction.atomic():
+                    subscriber = Subscriber.objects.create(email=email, contact=contact, source=source)
+            except IntegrityError:
+                subscriber = Subscriber.objects.select_for_update().get(email__iexact=email)
+        if subscriber.status == SubscriberStatus.CONFIRMED:
+            return subscriber
+        subscriber.status = SubscriberStatus.PENDING
+        subscriber.unsubscribed_at = None
+        if contact is not None and subscriber.contact_id is None:
+            subscriber.contact = contact
+        if send_confirmation:
+            subscriber.confirmation_sent_at = timezone.now()
+            transaction.on_commit(lambda: _send_confirmation(tenant=tenant, subscriber=subscriber))
+        subscriber.save()
+    return subscriber
+
+
+def subscriber_confirm(*, token: str) -> Subscriber:
+    """Confirm from the signed link (valid 7 days). Idempotent; an unsubscribed address stays out."""
+    subscriber = _subscriber_from_token(token, "confirm", CONFIRM_MAX_AGE)
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status == SubscriberStatus.PENDING:
+            subscriber.status = SubscriberStatus.CONFIRMED
+            subscriber.confirmed_at = timezone.now()
+            subscriber.save(update_fields=["status", "confirmed_at"])
+    return subscriber
+
+
+def subscriber_unsubscribe(*, token: str | None = None, subscriber: Subscriber | None = None, actor=None) -> Subscriber:
+    """Unsubscribe from the signed link in every mail (no expiry) or by a manager. Idempotent."""
+    if token is not None:
+        subscriber = _subscriber_from_token(token, "unsubscribe", None)
+    elif actor is not None:
+        access.require_manager_or_key(actor)
+    else:
+        raise PermissionDenied("Unsubscribing needs the signed link.")
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+            subscriber.status = SubscriberStatus.UNSUBSCRIBED
+            subscriber.unsubscribed_at = timezone.now()
+            subscriber.save(update_fields=["status", "unsubscribed_at"])
+    return subscriber
+
+
+def campaign_save(*, actor, campaign: Campaign | None = None, subject: str, body: str) -> Campaign:
+    access.require_manager_or_key(actor)
+    campaign = campaign or Campaign(created_by=_actor_user(actor))
+    if campaign.status != CampaignStatus.DRAFT:
+        raise ValidationError({"status": "Only a draft can be changed."})
+    campaign.subject = (subject or "").strip()
+    campaign.body = body or ""
+    _full_clean(campaign)
+    campaign.save()
+    return campaign
+
+
+def campaign_send(*, actor, tenant, campaign: Campaign) -> Campaign:
+    """Start sending: one Delivery row per confirmed subscriber is created now, in one transaction,
+    then a background task mails them (crm.tasks.campaign_deliver). Sending a campaign that is
+    already sending or sent does not create rows again (the unique constraint also forbids it)."""
+    access.require_manager_or_key(actor)
+    check_feature(tenant=tenant, feature="newsletter")
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status == CampaignStatus.DRAFT:
+            recipients = Subscriber.objects.filter(status=SubscriberStatus.CONFIRMED).values_list("pk", "email")
+            Delivery.objects.bulk_create(
+                [Delivery(campaign=campaign, subscriber_id=pk, email=email) for pk, email in recipients],
+                ignore_conflicts=True,
+                batch_size=1000,
+            )
+            campaign.status = CampaignStatus.SENDING
+            campaign.send_started_at = timezone.now()
+            campaign.save(update_fields=["status", "send_started_at"])
+        if campaign.status == CampaignStatus.SENDING:
+            from .tasks import campaign_deliver
+
+            campaign_id = campaign.pk
+            transaction.on_commit(lambda: campaign_deliver.delay(campaign_id))
+    return campaign
+
+
+def _claim_delivery(campaign: Campaign) -> Delivery | None:
+    """Take one pending delivery: lock it (skipping rows other workers hold) and mark it ``sending``
+    in its own committed transaction, so no other run can take it again."""
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .select_related("subscriber")
+            .filter(campaign=campaign, status=DeliveryStatus.PENDING)
+            .order_by("pk")
+            .first()
+        )
+        if delivery is None:
+            return None
+        if delivery.subscriber.status != SubscriberStatus.CONFIRMED:
+            delivery.status = DeliveryStatus.SKIPPED
+            delivery.error = f"subscriber is {delivery.subscriber.status}"
+        else:
+            delivery.status = DeliveryStatus.SENDING
+            delivery.attempts += 1
+        delivery.save(update_fields=["status", "attempts", "error"])
+    return delivery if delivery.status == DeliveryStatus.SENDING else _claim_delivery(campaign)
+
+
+def campaign_render(*, campaign: Campaign, unsubscribe_url: str = "") -> tuple[str, str]:
+    """(plain text, HTML) of a campaign. The HTML is built from escaped text: paragraphs, line
+    breaks and links only, so nothing written in the editor can inject markup."""
+    from django.utils.html import escape, linebreaks, urlize
+
+    text = campaign.body
+    html = linebreaks(urlize(escape(text), nofollow=True, autoescape=False))
+    if unsubscribe_url:
+        text += f"\n\n--\nUnsubscribe: {unsubscribe_url}"
+        html += f'<hr><p><a href="{escape(unsubscribe_url)}">Unsubscribe</a></p>'
+    return text, html
+
+
+MAX_SEND_ATTEMPTS = 3
+
+
+def campaign_deliver(*, campaign_id: int, tenant) -> dict:
+    """Mail every pending delivery of a campaign, each at most once (see ``_claim_delivery``).
+
+    A failed hand-off to the mail backend puts the row back to pending (up to 3 attempts), so a
+    retried task tries it again; a row left in ``sending`` by a crash is never mailed again. When no
+    pending row is left the campaign is ``sent``. Safe to run many times and concurrently."""
+    from django.core.mail import EmailMultiAlternatives
+
+    campaign = Campaign.objects.get(pk=campaign_id)
+    sent = failed = 0
+    while (delivery := _claim_delivery(campaign)) is not None:
+        unsubscribe = firm_link(
+            tenant,
+            reverse(
+                "crm:newsletter-unsubscribe",
+                args=[newsletter_token(subscriber=delivery.subscriber, action="unsubscribe")],
+            ),
+        )
+        text, html = campaign_render(campaign=campaign, unsubscribe_url=unsubscribe)
+        message = EmailMultiAlternatives(
+            subject=campaign.subject,
+            body=text,
+            to=[delivery.email],
+            headers={"List-Unsubscribe": f"<{unsubscribe}>"},
+        )
+        message.attach_alternative(html, "text/html")
+        try:
+            message.send()
+        except OSError as exc:  # smtplib errors are OSErrors: the message did not go out
+            failed += 1
+            delivery.status = DeliveryStatus.PENDING if delivery.attempts < MAX_SEND_ATTEMPTS else DeliveryStatus.FAILED
+            delivery.error = str(exc)[:300]
+            delivery.save(update_fields=["status", "error"])
+            if delivery.status == DeliveryStatus.PENDING:
+                raise
+            continue
+        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), error="")
+        sent += 1
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status == CampaignStatus.SENDING and not campaign.deliveries.filter(
+            status=DeliveryStatus.PENDING
+        ).exists():
+            campaign.status = CampaignStatus.SENT
+            campaign.sent_at = timezone.now()
+            campaign.save(update_fields=["status", "sent_at"])
+    return {"sent": sent, "failed": failed}
+
+
+def subscribers_for_contacts_q(email: str) -> Q:
+    return Q(email__iexact=email)
