@@ -93,9 +93,7 @@ def activities_for(user) -> QuerySet[Activity]:
     if _user_pk(user) is None:
         return qs.none()
     return qs.filter(
-        Q(owner_id=user.pk)
-        | Q(contact_id__in=_book_contact_ids(user))
-        | Q(deal_id__in=deals_for(user).values("pk"))
+        Q(owner_id=user.pk) | Q(contact_id__in=_book_contact_ids(user)) | Q(deal_id__in=deals_for(user).values("pk"))
     )
 
 

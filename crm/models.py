@@ -153,9 +153,7 @@ class Deal(models.Model):
     stage = models.ForeignKey(PipelineStage, on_delete=models.PROTECT, related_name="deals")
     amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
     currency = models.CharField(max_length=3, default="USD")
-    probability = models.PositiveSmallIntegerField(
-        default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
-    )
+    probability = models.PositiveSmallIntegerField(default=0, validators=[MinValueValidator(0), MaxValueValidator(100)])
     expected_close = models.DateField(null=True, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_deals"
@@ -205,6 +203,9 @@ class DealStageChange(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.from_stage_id} -> {self.to_stage_id}"
 
 
 class ActivityKind(models.TextChoices):
@@ -343,6 +344,9 @@ class Delivery(models.Model):
                 condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False), name="crm_delivery_sent_has_time"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} -> {self.email}"
 
 
 # --- Imports ---------------------------------------------------------------------------------------

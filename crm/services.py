@@ -16,7 +16,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -148,9 +147,7 @@ def _normalise_contact(contact: Contact) -> None:
         raise ValidationError(errors)
 
 
-def contact_create(
-    *, actor, tenant, first_name: str, shared_with=(), check_limit: bool = True, **fields
-) -> Contact:
+def contact_create(*, actor, tenant, first_name: str, shared_with=(), check_limit: bool = True, **fields) -> Contact:
     """Create a contact. Checks the plan's contact limit and the firm-wide unique e-mail (409-worthy
     duplicates raise ValidationError on ``email``). Atomic."""
     access.require_write(actor)
@@ -388,11 +385,9 @@ def deal_move(*, actor, deal: Deal, stage: PipelineStage, reason: str = "") -> D
             return locked
         previous = locked.stage
         locked.stage = stage
-        if stage.kind == StageKind.OPEN or locked.probability == previous.probability:
-            locked.probability = stage.probability
+        locked.probability = stage.probability
         if stage.kind != StageKind.OPEN:
-            locked.probability = stage.probability
-            locked.closed_at = None
+            locked.closed_at = None  # closed now, whenever it was closed before
         _apply_stage_status(locked, stage, (reason or "").strip()[:300])
         locked.save()
         DealStageChange.objects.create(
@@ -500,9 +495,7 @@ def activity_update(*, actor, activity: Activity, **fields) -> Activity:
         setattr(activity, name, value)
     if activity.kind != ActivityKind.TASK and (activity.due_date or activity.completed_at):
         raise ValidationError({"due_date": "Only tasks have a due date."})
-    _check_linked_visible(
-        actor, contact=fields.get("contact"), company=fields.get("company"), deal=fields.get("deal")
-    )
+    _check_linked_visible(actor, contact=fields.get("contact"), company=fields.get("company"), deal=fields.get("deal"))
     _full_clean(activity)
     activity.save()
     return activity
@@ -575,10 +568,8 @@ def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
             survivor.email = loser_email
             extra_emails = [e for e in extra_emails if e != loser_email]
         survivor.other_emails = extra_emails
-        survivor.other_phones = list(
-            dict.fromkeys([*survivor.other_phones, *([loser.phone] if loser.phone != survivor.phone else []), *loser.other_phones])
-        )
-        survivor.other_phones = [p for p in survivor.other_phones if p and p != survivor.phone]
+        phones = dict.fromkeys([*survivor.other_phones, loser.phone, *loser.other_phones])
+        survivor.other_phones = [p for p in phones if p and p != survivor.phone]
         survivor.tags = list(dict.fromkeys([*survivor.tags, *loser.tags]))
         if loser.notes:
             survivor.notes = (survivor.notes + "\n\n" + loser.notes).strip()
@@ -639,7 +630,7 @@ def company_merge(*, actor, survivor: Company, loser: Company) -> Company:
 
 # --- newsletter -------------------------------------------------------------------------------------
 
-TOKEN_SALT = "crm.newsletter"
+TOKEN_SALT = "crm.newsletter"  # noqa: S105 - a signing salt, not a secret
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
@@ -879,14 +870,11 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
         sent += 1
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
-        if campaign.status == CampaignStatus.SENDING and not campaign.deliveries.filter(
-            status=DeliveryStatus.PENDING
-        ).exists():
+        if (
+            campaign.status == CampaignStatus.SENDING
+            and not campaign.deliveries.filter(status=DeliveryStatus.PENDING).exists()
+        ):
             campaign.status = CampaignStatus.SENT
             campaign.sent_at = timezone.now()
             campaign.save(update_fields=["status", "sent_at"])
     return {"sent": sent, "failed": failed}
-
-
-def subscribers_for_contacts_q(email: str) -> Q:
-    return Q(email__iexact=email)

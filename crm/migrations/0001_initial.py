@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,25 +16,60 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_name', models.CharField(max_length=100)),
-                ('last_name', models.CharField(blank=True, default='', max_length=100)),
-                ('email', models.EmailField(blank=True, default='', max_length=254)),
-                ('phone', models.CharField(blank=True, default='', max_length=40)),
-                ('lifecycle', models.CharField(choices=[('lead', 'Lead'), ('prospect', 'Prospect'), ('client', 'Client'), ('former', 'Former client')], default='lead', max_length=16)),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=50), blank=True, default=list)),
-                ('source', models.CharField(blank=True, default='', max_length=100)),
-                ('notes', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_contacts', to=settings.AUTH_USER_MODEL)),
-                ('shared_with', models.ManyToManyField(blank=True, related_name='shared_contacts', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first_name", models.CharField(max_length=100)),
+                ("last_name", models.CharField(blank=True, default="", max_length=100)),
+                ("email", models.EmailField(blank=True, default="", max_length=254)),
+                ("phone", models.CharField(blank=True, default="", max_length=40)),
+                (
+                    "lifecycle",
+                    models.CharField(
+                        choices=[
+                            ("lead", "Lead"),
+                            ("prospect", "Prospect"),
+                            ("client", "Client"),
+                            ("former", "Former client"),
+                        ],
+                        default="lead",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=50), blank=True, default=list
+                    ),
+                ),
+                ("source", models.CharField(blank=True, default="", max_length=100)),
+                ("notes", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_contacts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "shared_with",
+                    models.ManyToManyField(blank=True, related_name="shared_contacts", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'ordering': ['last_name', 'first_name'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('email', ''), _negated=True), name='contact_email_unique_ci')],
+                "ordering": ["last_name", "first_name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("email"),
+                        condition=models.Q(("email", ""), _negated=True),
+                        name="contact_email_unique_ci",
+                    )
+                ],
             },
         ),
     ]

@@ -13,332 +13,587 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0002_trigram_extension_in_public'),
+        ("crm", "0002_trigram_extension_in_public"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Deal',
+            name="Deal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('amount', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('probability', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)])),
-                ('expected_close', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], default='open', max_length=8)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('close_reason', models.CharField(blank=True, default='', max_length=300)),
-                ('notes', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("amount", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "probability",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                ("expected_close", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")], default="open", max_length=8
+                    ),
+                ),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("close_reason", models.CharField(blank=True, default="", max_length=300)),
+                ("notes", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='DealStageChange',
+            name="DealStageChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('note', models.CharField(blank=True, default='', max_length=300)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("note", models.CharField(blank=True, default="", max_length=300)),
             ],
             options={
-                'ordering': ['-changed_at', '-pk'],
+                "ordering": ["-changed_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('skipped', 'Skipped'), ('failed', 'Failed')], default='pending', max_length=8)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('error', models.CharField(blank=True, default='', max_length=300)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("skipped", "Skipped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("error", models.CharField(blank=True, default="", max_length=300)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['pk'],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["pk"],
             },
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('status', models.CharField(choices=[('pending', 'Waiting for review'), ('committed', 'Imported'), ('cancelled', 'Cancelled')], default='pending', max_length=12)),
-                ('filename', models.CharField(blank=True, default='', max_length=255)),
-                ('encoding', models.CharField(blank=True, default='', max_length=20)),
-                ('headers', models.JSONField(default=list)),
-                ('rows', models.JSONField(default=list)),
-                ('mapping', models.JSONField(default=dict)),
-                ('duplicates', models.CharField(default='skip', max_length=8)),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('committed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=40)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for review"),
+                            ("committed", "Imported"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("filename", models.CharField(blank=True, default="", max_length=255)),
+                ("encoding", models.CharField(blank=True, default="", max_length=20)),
+                ("headers", models.JSONField(default=list)),
+                ("rows", models.JSONField(default=list)),
+                ("mapping", models.JSONField(default=dict)),
+                ("duplicates", models.CharField(default="skip", max_length=8)),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("committed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='PipelineStage',
+            name="PipelineStage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=60)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('probability', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)])),
-                ('kind', models.CharField(choices=[('open', 'Open'), ('won', 'Won'), ('lost', 'Lost')], default='open', max_length=8)),
-                ('is_active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=60)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "probability",
+                    models.PositiveSmallIntegerField(
+                        default=0, validators=[django.core.validators.MaxValueValidator(100)]
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")], default="open", max_length=8
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['position', 'pk'],
+                "ordering": ["position", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Subscriber',
+            name="Subscriber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('status', models.CharField(choices=[('pending', 'Pending confirmation'), ('confirmed', 'Confirmed'), ('unsubscribed', 'Unsubscribed')], default='pending', max_length=16)),
-                ('source', models.CharField(blank=True, default='', max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('confirmation_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('unsubscribed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending confirmation"),
+                            ("confirmed", "Confirmed"),
+                            ("unsubscribed", "Unsubscribed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, default="", max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("confirmation_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("unsubscribed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['email'],
+                "ordering": ["email"],
             },
         ),
         migrations.AddField(
-            model_name='contact',
-            name='job_title',
-            field=models.CharField(blank=True, default='', max_length=100),
+            model_name="contact",
+            name="job_title",
+            field=models.CharField(blank=True, default="", max_length=100),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='other_emails',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.EmailField(max_length=254), blank=True, default=list),
+            model_name="contact",
+            name="other_emails",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.EmailField(max_length=254), blank=True, default=list
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='other_phones',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=40), blank=True, default=list),
+            model_name="contact",
+            name="other_phones",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=40), blank=True, default=list
+            ),
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField(help_text='Plain text. Blank lines separate paragraphs; links become clickable.')),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('sending', 'Sending'), ('sent', 'Sent')], default='draft', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('send_started_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("subject", models.CharField(max_length=200)),
+                (
+                    "body",
+                    models.TextField(help_text="Plain text. Blank lines separate paragraphs; links become clickable."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("sending", "Sending"), ("sent", "Sent")],
+                        default="draft",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("send_started_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Company',
+            name="Company",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('domain', models.CharField(blank=True, default='', max_length=200)),
-                ('website', models.URLField(blank=True, default='')),
-                ('phone', models.CharField(blank=True, default='', max_length=40)),
-                ('industry', models.CharField(blank=True, default='', max_length=100)),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=50), blank=True, default=list)),
-                ('notes', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_companies', to=settings.AUTH_USER_MODEL)),
-                ('shared_with', models.ManyToManyField(blank=True, related_name='shared_companies', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("domain", models.CharField(blank=True, default="", max_length=200)),
+                ("website", models.URLField(blank=True, default="")),
+                ("phone", models.CharField(blank=True, default="", max_length=40)),
+                ("industry", models.CharField(blank=True, default="", max_length=100)),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=50), blank=True, default=list
+                    ),
+                ),
+                ("notes", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_companies",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "shared_with",
+                    models.ManyToManyField(blank=True, related_name="shared_companies", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'verbose_name_plural': 'companies',
-                'ordering': ['name'],
+                "verbose_name_plural": "companies",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('note', 'Note'), ('call', 'Call'), ('email', 'E-mail'), ('meeting', 'Meeting'), ('task', 'Task')], default='note', max_length=8)),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True, default='')),
-                ('occurred_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('source', models.CharField(blank=True, default='', max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('contact', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='crm.contact')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='crm_activities', to=settings.AUTH_USER_MODEL)),
-                ('company', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='crm.company')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("note", "Note"),
+                            ("call", "Call"),
+                            ("email", "E-mail"),
+                            ("meeting", "Meeting"),
+                            ("task", "Task"),
+                        ],
+                        default="note",
+                        max_length=8,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True, default="")),
+                ("occurred_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("due_date", models.DateField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("source", models.CharField(blank=True, default="", max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="activities",
+                        to="crm.contact",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="crm_activities",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "company",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="activities",
+                        to="crm.company",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'activities',
-                'ordering': ['-occurred_at', '-pk'],
+                "verbose_name_plural": "activities",
+                "ordering": ["-occurred_at", "-pk"],
             },
         ),
         migrations.AddField(
-            model_name='contact',
-            name='company',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='contacts', to='crm.company'),
+            model_name="contact",
+            name="company",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="contacts",
+                to="crm.company",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.search.SearchVector('first_name', 'last_name', 'email', 'phone', 'source', 'notes', config='simple'), name='crm_contact_fts'),
+            model_name="contact",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.search.SearchVector(
+                    "first_name", "last_name", "email", "phone", "source", "notes", config="simple"
+                ),
+                name="crm_contact_fts",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Lower(django.db.models.functions.text.Concat(django.db.models.functions.comparison.Coalesce('first_name', models.Value('')), models.Value(' '), django.db.models.functions.comparison.Coalesce('last_name', models.Value('')))), name='gin_trgm_ops'), name='crm_contact_name_trgm'),
+            model_name="contact",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    django.db.models.functions.text.Lower(
+                        django.db.models.functions.text.Concat(
+                            django.db.models.functions.comparison.Coalesce("first_name", models.Value("")),
+                            models.Value(" "),
+                            django.db.models.functions.comparison.Coalesce("last_name", models.Value("")),
+                        )
+                    ),
+                    name="gin_trgm_ops",
+                ),
+                name="crm_contact_name_trgm",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['owner', 'last_name'], name='crm_contact_owner_idx'),
+            model_name="contact",
+            index=models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['lifecycle'], name='crm_contact_lifecycle_idx'),
+            model_name="contact",
+            index=models.Index(fields=["lifecycle"], name="crm_contact_lifecycle_idx"),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='company',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deals', to='crm.company'),
+            model_name="deal",
+            name="company",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deals",
+                to="crm.company",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='contact',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deals', to='crm.contact'),
+            model_name="deal",
+            name="contact",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deals",
+                to="crm.contact",
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='owner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_deals', to=settings.AUTH_USER_MODEL),
+            model_name="deal",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="owned_deals",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='shared_with',
-            field=models.ManyToManyField(blank=True, related_name='shared_deals', to=settings.AUTH_USER_MODEL),
+            model_name="deal",
+            name="shared_with",
+            field=models.ManyToManyField(blank=True, related_name="shared_deals", to=settings.AUTH_USER_MODEL),
         ),
         migrations.AddField(
-            model_name='activity',
-            name='deal',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='crm.deal'),
+            model_name="activity",
+            name="deal",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="activities",
+                to="crm.deal",
+            ),
         ),
         migrations.AddField(
-            model_name='dealstagechange',
-            name='changed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
+            model_name="dealstagechange",
+            name="changed_by",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='dealstagechange',
-            name='deal',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stage_changes', to='crm.deal'),
+            model_name="dealstagechange",
+            name="deal",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="stage_changes", to="crm.deal"
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='campaign',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='crm.campaign'),
+            model_name="delivery",
+            name="campaign",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="deliveries", to="crm.campaign"
+            ),
         ),
         migrations.AddField(
-            model_name='importjob',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
+            model_name="importjob",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pipelinestage',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='crm_stage_name_unique_ci'),
+            model_name="pipelinestage",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"), name="crm_stage_name_unique_ci"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pipelinestage',
-            constraint=models.CheckConstraint(condition=models.Q(('probability__lte', 100)), name='crm_stage_probability_lte_100'),
+            model_name="pipelinestage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("probability__lte", 100)), name="crm_stage_probability_lte_100"
+            ),
         ),
         migrations.AddField(
-            model_name='dealstagechange',
-            name='from_stage',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='crm.pipelinestage'),
+            model_name="dealstagechange",
+            name="from_stage",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="crm.pipelinestage",
+            ),
         ),
         migrations.AddField(
-            model_name='dealstagechange',
-            name='to_stage',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='crm.pipelinestage'),
+            model_name="dealstagechange",
+            name="to_stage",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="crm.pipelinestage"
+            ),
         ),
         migrations.AddField(
-            model_name='deal',
-            name='stage',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deals', to='crm.pipelinestage'),
+            model_name="deal",
+            name="stage",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="deals", to="crm.pipelinestage"
+            ),
         ),
         migrations.AddField(
-            model_name='subscriber',
-            name='contact',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='subscriptions', to='crm.contact'),
+            model_name="subscriber",
+            name="contact",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="subscriptions",
+                to="crm.contact",
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='subscriber',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='crm.subscriber'),
+            model_name="delivery",
+            name="subscriber",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="deliveries", to="crm.subscriber"
+            ),
         ),
         migrations.AddIndex(
-            model_name='company',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.search.SearchVector('name', 'domain', 'industry', 'notes', config='simple'), name='crm_company_fts'),
+            model_name="company",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.search.SearchVector("name", "domain", "industry", "notes", config="simple"),
+                name="crm_company_fts",
+            ),
         ),
         migrations.AddIndex(
-            model_name='company',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Lower('name'), name='gin_trgm_ops'), name='crm_company_name_trgm'),
+            model_name="company",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    django.db.models.functions.text.Lower("name"), name="gin_trgm_ops"
+                ),
+                name="crm_company_name_trgm",
+            ),
         ),
         migrations.AddIndex(
-            model_name='activity',
-            index=models.Index(condition=models.Q(('completed_at__isnull', True), ('kind', 'task')), fields=['owner', 'due_date'], name='crm_open_tasks_idx'),
+            model_name="activity",
+            index=models.Index(
+                condition=models.Q(("completed_at__isnull", True), ("kind", "task")),
+                fields=["owner", "due_date"],
+                name="crm_open_tasks_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='activity',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'task'), models.Q(('completed_at__isnull', True), ('due_date__isnull', True)), _connector='OR'), name='crm_activity_due_only_on_tasks'),
+            model_name="activity",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind", "task"),
+                    models.Q(("completed_at__isnull", True), ("due_date__isnull", True)),
+                    _connector="OR",
+                ),
+                name="crm_activity_due_only_on_tasks",
+            ),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.search.SearchVector('title', 'notes', config='simple'), name='crm_deal_fts'),
+            model_name="deal",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.search.SearchVector("title", "notes", config="simple"), name="crm_deal_fts"
+            ),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Lower('title'), name='gin_trgm_ops'), name='crm_deal_title_trgm'),
+            model_name="deal",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.indexes.OpClass(
+                    django.db.models.functions.text.Lower("title"), name="gin_trgm_ops"
+                ),
+                name="crm_deal_title_trgm",
+            ),
         ),
         migrations.AddIndex(
-            model_name='deal',
-            index=models.Index(fields=['status', 'stage'], name='crm_deal_status_stage_idx'),
+            model_name="deal",
+            index=models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
         ),
         migrations.AddConstraint(
-            model_name='deal',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='crm_deal_amount_gte_0'),
+            model_name="deal",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gte", 0)), name="crm_deal_amount_gte_0"),
         ),
         migrations.AddConstraint(
-            model_name='deal',
-            constraint=models.CheckConstraint(condition=models.Q(('probability__lte', 100)), name='crm_deal_probability_lte_100'),
+            model_name="deal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("probability__lte", 100)), name="crm_deal_probability_lte_100"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deal',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('closed_at__isnull', True), ('status', 'open')), models.Q(models.Q(('status', 'open'), _negated=True), ('closed_at__isnull', False)), _connector='OR'), name='crm_deal_closed_at_matches_status'),
+            model_name="deal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("closed_at__isnull", True), ("status", "open")),
+                    models.Q(models.Q(("status", "open"), _negated=True), ("closed_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="crm_deal_closed_at_matches_status",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscriber',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), name='crm_subscriber_email_unique_ci'),
+            model_name="subscriber",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("email"), name="crm_subscriber_email_unique_ci"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('campaign', 'subscriber'), name='crm_delivery_once_per_subscriber'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("campaign", "subscriber"), name="crm_delivery_once_per_subscriber"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'sent'), _negated=True), ('sent_at__isnull', False), _connector='OR'), name='crm_delivery_sent_has_time'),
+            model_name="delivery",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "sent"), _negated=True), ("sent_at__isnull", False), _connector="OR"
+                ),
+                name="crm_delivery_sent_has_time",
+            ),
         ),
     ]
