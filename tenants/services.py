@@ -17,6 +17,7 @@ from django_tenants.utils import schema_context
 
 from billing.services import UnknownPlan, plan_get, subscription_start_trial
 
+from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def _clone_template(schema_name: str) -> None:
         cursor.execute("SELECT 1 FROM information_schema.schemata WHERE lower(schema_name) = lower(%s)", [schema_name])
         if cursor.fetchone():
             raise ValidationError({"slug": "That address is already taken."})
-        cursor.execute("SELECT public.clone_schema(%s, %s, 'DATA')", [settings.TENANT_BASE_SCHEMA, schema_name])
+    clone_template(schema_name)
 
 
 def tenant_provision(

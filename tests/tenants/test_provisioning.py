@@ -35,29 +35,59 @@ def test_provision_creates_schema_domain_owner_and_trial():
         assert owner.password.startswith("argon2")
 
 
-def test_provision_clones_the_template_instead_of_migrating():
-    with CaptureSQL() as sql:
-        _provision("clonefirm")
-    assert any("clone_schema" in q for q in sql.queries)
-    assert not any("CREATE TABLE" in q.upper() for q in sql.queries)
-    with schema_context("firm_clonefirm"), connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM django_migrations")
-        with schema_context(settings.TENANT_BASE_SCHEMA), connection.cursor() as c2:
-            c2.execute("SELECT count(*) FROM django_migrations")
-            assert cursor.fetchone()[0] == c2.fetchone()[0] > 0
+def _tables(schema: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema])
+        return {row[0] for row in cursor.fetchall()}
 
 
-class CaptureSQL:
-    def __enter__(self):
-        from django.test.utils import CaptureQueriesContext
+def _migrations(schema: str) -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations')
+        return set(cursor.fetchall())
 
-        self.ctx = CaptureQueriesContext(connection)
-        self.ctx.__enter__()
-        return self
 
-    def __exit__(self, *exc):
-        self.ctx.__exit__(*exc)
-        self.queries = [q["sql"] for q in self.ctx.captured_queries]
+def test_provision_clones_the_template_instead_of_migrating(monkeypatch):
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tenants import cloning
+
+    def no_migrations(*args, **kwargs):
+        raise AssertionError("provisioning must not run migrations")
+
+    monkeypatch.setattr(MigrationExecutor, "migrate", no_migrations)
+    used = []
+    original = cloning.clone_template
+    monkeypatch.setattr(services, "clone_template", lambda name: used.append(original(name)) or used[-1])
+    _provision("clonefirm")
+    assert used == ["snapshot"]
+    template = settings.TENANT_BASE_SCHEMA
+    assert _tables("firm_clonefirm") == _tables(template)
+    assert _migrations("firm_clonefirm") == _migrations(template) != set()
+
+
+def test_clone_falls_back_to_the_clone_function_without_a_snapshot():
+    from tenants import cloning
+    from tenants.models import TemplateSnapshot
+
+    TemplateSnapshot.objects.all().delete()
+    cloning._snapshot_cache.clear()
+    try:
+        assert cloning.clone_template("firm_fallback") == "function"
+        assert _tables("firm_fallback") == _tables(settings.TENANT_BASE_SCHEMA)
+    finally:
+        cloning._snapshot_cache.clear()
+
+
+def test_new_firm_sequences_start_after_the_template_rows():
+    tenant = _provision("seqfirm")
+    with schema_context(tenant.schema_name):
+        from django.contrib.auth.models import Permission
+        from django.contrib.contenttypes.models import ContentType
+
+        ct = ContentType.objects.create(app_label="zz", model="probe")
+        Permission.objects.create(codename="probe", name="Probe", content_type=ct)  # no duplicate-key error
+        assert ContentType.objects.filter(app_label="accounts").exists()
 
 
 def test_failure_midway_leaves_no_schema_tenant_domain_or_user(monkeypatch):

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from tenants.cloning import CloneError, snapshot_refresh
 from tenants.services import clone_function_install
 
 
@@ -28,6 +29,10 @@ class Command(BaseCommand):
         call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=verbosity)
         connection.set_schema_to_public()
         clone_function_install(force=True)
+        try:
+            snapshot_refresh()
+        except CloneError as exc:
+            self.stderr.write(f"template snapshot not refreshed ({exc}); provisioning uses the clone function")
         call_command("createcachetable", verbosity=verbosity)
         if not options["skip_tenants"]:
             call_command(
