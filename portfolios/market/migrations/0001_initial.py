@@ -6,60 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='FxRate',
+            name="FxRate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('base', models.CharField(max_length=3)),
-                ('quote', models.CharField(max_length=3)),
-                ('date', models.DateField()),
-                ('rate', models.DecimalField(decimal_places=10, max_digits=20)),
-                ('source', models.CharField(blank=True, default='file', max_length=32)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("base", models.CharField(max_length=3)),
+                ("quote", models.CharField(max_length=3)),
+                ("date", models.DateField()),
+                ("rate", models.DecimalField(decimal_places=10, max_digits=20)),
+                ("source", models.CharField(blank=True, default="file", max_length=32)),
             ],
             options={
-                'ordering': ['base', 'quote', 'date'],
-                'constraints': [models.UniqueConstraint(fields=('base', 'quote', 'date'), name='fx_one_per_day'), models.CheckConstraint(condition=models.Q(('rate__gt', 0)), name='fx_positive'), models.CheckConstraint(condition=models.Q(('base', models.F('quote')), _negated=True), name='fx_distinct_currencies')],
+                "ordering": ["base", "quote", "date"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("base", "quote", "date"), name="fx_one_per_day"),
+                    models.CheckConstraint(condition=models.Q(("rate__gt", 0)), name="fx_positive"),
+                    models.CheckConstraint(
+                        condition=models.Q(("base", models.F("quote")), _negated=True), name="fx_distinct_currencies"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=32)),
-                ('exchange', models.CharField(blank=True, default='', max_length=16)),
-                ('name', models.CharField(max_length=200)),
-                ('asset_class', models.CharField(choices=[('equity', 'Equity'), ('bond', 'Bond'), ('fund', 'Fund'), ('etf', 'ETF'), ('commodity', 'Commodity'), ('real_estate', 'Real estate'), ('cash', 'Cash equivalent'), ('crypto', 'Crypto'), ('other', 'Other')], default='equity', max_length=16)),
-                ('currency', models.CharField(max_length=3)),
-                ('sector', models.CharField(blank=True, default='', max_length=64)),
-                ('country', models.CharField(blank=True, default='', help_text='ISO 3166-1 alpha-2', max_length=2)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=32)),
+                ("exchange", models.CharField(blank=True, default="", max_length=16)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "asset_class",
+                    models.CharField(
+                        choices=[
+                            ("equity", "Equity"),
+                            ("bond", "Bond"),
+                            ("fund", "Fund"),
+                            ("etf", "ETF"),
+                            ("commodity", "Commodity"),
+                            ("real_estate", "Real estate"),
+                            ("cash", "Cash equivalent"),
+                            ("crypto", "Crypto"),
+                            ("other", "Other"),
+                        ],
+                        default="equity",
+                        max_length=16,
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("sector", models.CharField(blank=True, default="", max_length=64)),
+                ("country", models.CharField(blank=True, default="", help_text="ISO 3166-1 alpha-2", max_length=2)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['symbol', 'exchange'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Upper('symbol'), django.db.models.functions.text.Upper('exchange'), name='instrument_symbol_exchange_unique'), models.CheckConstraint(condition=models.Q(('currency__regex', '^[A-Z]{3}$')), name='instrument_currency_iso')],
+                "ordering": ["symbol", "exchange"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Upper("symbol"),
+                        django.db.models.functions.text.Upper("exchange"),
+                        name="instrument_symbol_exchange_unique",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("currency__regex", "^[A-Z]{3}$")), name="instrument_currency_iso"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Price',
+            name="Price",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('close', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('source', models.CharField(blank=True, default='file', max_length=32)),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prices', to='market.instrument')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("date", models.DateField()),
+                ("close", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("source", models.CharField(blank=True, default="file", max_length=32)),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="prices", to="market.instrument"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['instrument', 'date'],
-                'indexes': [models.Index(fields=['date'], name='price_date_idx')],
-                'constraints': [models.UniqueConstraint(fields=('instrument', 'date'), name='price_one_per_day'), models.CheckConstraint(condition=models.Q(('close__gt', 0)), name='price_positive')],
+                "ordering": ["instrument", "date"],
+                "indexes": [models.Index(fields=["date"], name="price_date_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("instrument", "date"), name="price_one_per_day"),
+                    models.CheckConstraint(condition=models.Q(("close__gt", 0)), name="price_positive"),
+                ],
             },
         ),
     ]

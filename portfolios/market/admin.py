@@ -1,0 +1,100 @@
+"""Operator console for market data: browse instruments, prices and FX; upload CSV files."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from codex.admin import operator_site
+
+from .models import FxRate, Instrument, Price
+from .services import KINDS, ImportRejected, prices_import
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class MarketUploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS], initial="prices")
+    file = forms.FileField(help_text="CSV, UTF-8, with a header row; formats in docs/market-data.md.")
+    overwrite = forms.BooleanField(
+        required=False, help_text="Replace stored values that differ from the file. The change is audited."
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError("The file is larger than 50 MB; split it or use manage.py import_prices.")
+        return upload
+
+
+def upload_view(request):
+    """The admin upload page: one form, one call to ``prices_import``, the report shown on failure."""
+    form = MarketUploadForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            result = prices_import(
+                file=upload,
+                kind=form.cleaned_data["kind"],
+                overwrite=form.cleaned_data["overwrite"],
+                actor=request.user.email,
+                filename=upload.name,
+            )
+        except ImportRejected as exc:
+            form.add_error(None, str(exc))
+            report = exc.result
+        else:
+            messages.success(request, f"{upload.name}: {result.summary()}.")
+            return redirect(reverse("admin:market_upload"))
+    context = {
+        **operator_site.each_context(request),
+        "title": "Upload market data",
+        "form": form,
+        "report": report,
+        "issues": (report.errors + report.conflicts)[:500] if report else [],
+        "truncated": report is not None and len(report.errors) + len(report.conflicts) > 500,
+    }
+    return TemplateResponse(request, "admin/market/upload.html", context)
+
+
+@admin.register(Instrument, site=operator_site)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = ["symbol", "exchange", "name", "asset_class", "currency", "sector", "country", "is_active"]
+    list_filter = ["asset_class", "currency", "is_active", "exchange"]
+    search_fields = ["symbol", "name"]
+    list_per_page = 100
+    change_list_template = "admin/market/instrument_change_list.html"
+
+    def get_urls(self):
+        return [
+            path("upload/", self.admin_site.admin_view(upload_view), name="market_upload"),
+            *super().get_urls(),
+        ]
+
+    def has_delete_permission(self, request, obj=None):
+        # Firms' portfolios and alert rules refer to instruments from their own schemas, which a
+        # delete from the public schema cannot see: deactivate instead.
+        return False
+
+
+@admin.register(Price, site=operator_site)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = ["instrument", "date", "close", "source"]
+    list_filter = ["source", "instrument__asset_class"]
+    search_fields = ["instrument__symbol"]
+    date_hierarchy = "date"
+    list_select_related = ["instrument"]
+    raw_id_fields = ["instrument"]
+    list_per_page = 100
+    show_full_result_count = False
+
+
+@admin.register(FxRate, site=operator_site)
+class FxRateAdmin(admin.ModelAdmin):
+    list_display = ["base", "quote", "date", "rate", "source"]
+    list_filter = ["base", "quote", "source"]
+    date_hierarchy = "date"
+    list_per_page = 100
+    show_full_result_count = False
