@@ -1,0 +1,444 @@
+"""CRM reads: the client record, timeline, pipeline board, tasks, search. Pure functions of the
+database state, always scoped by the caller's book (crm.access)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db import connection
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from portfolios import access as portfolio_access
+from portfolios import analytics as portfolio_analytics
+from portfolios import selectors as portfolio_selectors
+from portfolios.models import Portfolio, Transaction
+
+from . import access
+from .models import (
+    SEARCH_CONFIG,
+    Activity,
+    ActivityKind,
+    Company,
+    Contact,
+    Deal,
+    DealStageChange,
+    DealStatus,
+    PipelineStage,
+    StageKind,
+    Subscriber,
+    SubscriberStatus,
+    company_document,
+    contact_document,
+    contact_name,
+    deal_document,
+)
+
+ZERO = Decimal("0")
+
+
+# --- tasks ------------------------------------------------------------------------------------------
+
+
+def tasks_due_for(user, *, due: str = "due", today: dt.date | None = None) -> QuerySet[Activity]:
+    """Open tasks owned by ``user``: ``due`` = due today or overdue (the dashboard's list),
+    ``today``, ``overdue``, or ``open`` (every open task). Ordered by due date, oldest first."""
+    today = today or timezone.localdate()
+    qs = Activity.objects.filter(kind=ActivityKind.TASK, completed_at__isnull=True, owner_id=getattr(user, "pk", None))
+    if getattr(user, "pk", None) is None:
+        return qs.none()
+    if due == "today":
+        qs = qs.filter(due_date=today)
+    elif due == "overdue":
+        qs = qs.filter(due_date__lt=today)
+    elif due == "due":
+        qs = qs.filter(due_date__lte=today)
+    elif due != "open":
+        raise ValueError(f"unknown due filter {due!r}")
+    return qs.select_related("contact", "deal", "company").order_by(F("due_date").asc(nulls_last=True), "pk")
+
+
+# --- timeline ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: dt.datetime
+    kind: str  # note, call, email, meeting, task, stage, transaction, ...
+    title: str
+    detail: str = ""
+    url: str = ""
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[TimelineItem]:
+    """Activities, deal stage changes and portfolio transactions of one contact, newest first.
+    Four queries whatever the number of items."""
+    items: list[TimelineItem] = []
+    for a in (
+        access.activities_for(user).filter(contact=contact).select_related("owner").order_by("-occurred_at")[:limit]
+    ):
+        detail = a.body[:300]
+        if a.kind == ActivityKind.TASK:
+            state = "done" if a.completed_at else (f"due {a.due_date:%Y-%m-%d}" if a.due_date else "open")
+            detail = f"Task {state}. {detail}".strip()
+        items.append(TimelineItem(a.occurred_at, a.kind, a.subject, detail))
+    changes = (
+        DealStageChange.objects.filter(deal__in=access.deals_for(user).filter(contact=contact))
+        .select_related("deal", "from_stage", "to_stage", "changed_by")
+        .order_by("-changed_at")[:limit]
+    )
+    for c in changes:
+        if c.from_stage is None:
+            title = f"Deal “{c.deal.title}” opened in {c.to_stage.name}"
+        else:
+            title = f"Deal “{c.deal.title}” moved from {c.from_stage.name} to {c.to_stage.name}"
+        items.append(TimelineItem(c.changed_at, "stage", title, c.note, reverse("crm:deal-detail", args=[c.deal_id])))
+    portfolios = portfolio_access.portfolios_visible_to(user).filter(client=contact)
+    txns = (
+        Transaction.objects.filter(portfolio__in=portfolios)
+        .select_related("portfolio", "instrument")
+        .order_by("-trade_date", "-id")[:limit]
+    )
+    for t in txns:
+        what = t.get_kind_display()
+        if t.instrument_id:
+            what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
+        elif t.amount is not None:
+            what += f" {t.amount.quantize(Decimal('0.01')):,} {t.currency}"
+        items.append(TimelineItem(_day_start(t.trade_date), "transaction", f"{t.portfolio.name}: {what}", t.note))
+    items.sort(key=lambda i: i.at, reverse=True)
+    return items[:limit]
+
+
+# --- the client record ------------------------------------------------------------------------------
+
+
+@dataclass
+class PortfolioFigures:
+    portfolio: Portfolio
+    value: Decimal | None = None
+    currency: str = ""
+    twr: Decimal | None = None
+    mwr: Decimal | None = None
+    error: str = ""
+
+
+@dataclass
+class ClientRecord:
+    contact: Contact
+    portfolios: list[PortfolioFigures]
+    aum: dict[str, Decimal]  # per base currency
+    last_activity: Activity | None
+    open_deals: list[Deal]
+    newsletter_status: str  # "confirmed", "pending", "unsubscribed" or "none"
+    timeline: list[TimelineItem]
+    open_tasks: list[Activity] = field(default_factory=list)
+
+
+def _portfolio_figures(portfolio: Portfolio, today: dt.date) -> PortfolioFigures:
+    figures = PortfolioFigures(portfolio, currency=portfolio.base_currency)
+    try:
+        result = portfolio_selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=today)
+    except portfolio_analytics.AnalyticsError as exc:
+        figures.error = str(exc)
+        return figures
+    except ValueError as exc:  # no transactions yet: nothing to measure
+        figures.error = str(exc)
+        return figures
+    perf = result.performance
+    figures.value = perf.end_value
+    figures.twr = perf.twr.value if perf.twr else None
+    figures.mwr = perf.mwr.value if perf.mwr else None
+    return figures
+
+
+def client_record(*, user, contact: Contact, today: dt.date | None = None) -> ClientRecord:
+    """Everything about one client: portfolios with value (AUM), since-inception TWR and MWR
+    (XIRR) from ``portfolios.selectors``, last activity, open deals, newsletter status, open tasks,
+    and the merged timeline. The contact must come from ``crm.access.contact_for_user``."""
+    today = today or timezone.localdate()
+    portfolios = list(portfolio_access.portfolios_visible_to(user).filter(client=contact, archived=False))
+    figures = [_portfolio_figures(p, today) for p in portfolios]
+    aum: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for f in figures:
+        if f.value is not None:
+            aum[f.currency] += f.value
+    activities = access.activities_for(user).filter(contact=contact)
+    last_activity = activities.exclude(kind=ActivityKind.TASK).order_by("-occurred_at").first()
+    open_tasks = list(activities.filter(kind=ActivityKind.TASK, completed_at__isnull=True).order_by("due_date"))
+    open_deals = list(
+        access.deals_for(user).filter(contact=contact, status=DealStatus.OPEN).select_related("stage", "owner")
+    )
+    subscriber = (
+        Subscriber.objects.filter(
+            Q(contact=contact) | Q(email__iexact=contact.email) if contact.email else Q(contact=contact)
+        )
+        .order_by("-confirmed_at")
+        .first()
+    )
+    return ClientRecord(
+        contact=contact,
+        portfolios=figures,
+        aum=dict(aum),
+        last_activity=last_activity,
+        open_deals=open_deals,
+        newsletter_status=subscriber.status if subscriber else "none",
+        timeline=contact_timeline(user=user, contact=contact),
+        open_tasks=open_tasks,
+    )
+
+
+# --- pipeline ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StageColumn:
+    stage: PipelineStage
+    deals: list[Deal]
+    count: int
+    value: dict[str, Decimal]  # per currency
+    weighted: dict[str, Decimal]
+
+
+@dataclass
+class PipelineBoard:
+    columns: list[StageColumn]
+    stages: list[PipelineStage]
+    won_this_month: dict[str, Decimal]
+    lost_this_month: dict[str, Decimal]
+    won_count: int
+    lost_count: int
+
+
+def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20) -> PipelineBoard:
+    """Deals by stage with value and probability-weighted value per currency (never summed across
+    currencies), and won/lost this calendar month. Open stages show every open deal; won/lost
+    columns show the latest ``closed_limit``. A fixed number of queries."""
+    from .services import pipeline_stages_ensure
+
+    today = today or timezone.localdate()
+    stages = pipeline_stages_ensure()
+    deals = access.deals_for(user)
+    totals: dict[int, dict] = defaultdict(
+        lambda: {"count": 0, "value": defaultdict(lambda: ZERO), "weighted": defaultdict(lambda: ZERO)}
+    )
+    rows = deals.filter(status=DealStatus.OPEN).values("stage_id", "currency", "amount", "probability")
+    for r in rows:
+        t = totals[r["stage_id"]]
+        t["count"] += 1
+        t["value"][r["currency"]] += r["amount"]
+        t["weighted"][r["currency"]] += (r["amount"] * r["probability"] / Decimal(100)).quantize(Decimal("0.01"))
+    month_start = _day_start(today.replace(day=1))
+    closed = (
+        deals.exclude(status=DealStatus.OPEN)
+        .filter(closed_at__gte=month_start)
+        .values("status", "currency")
+        .annotate(total=Sum("amount"), n=Count("pk"))
+    )
+    won: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    lost: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    won_count = lost_count = 0
+    for r in closed:
+        if r["status"] == DealStatus.WON:
+            won[r["currency"]] += r["total"]
+            won_count += r["n"]
+        else:
+            lost[r["currency"]] += r["total"]
+            lost_count += r["n"]
+    open_deals = list(
+        deals.filter(status=DealStatus.OPEN)
+        .select_related("contact", "company", "owner")
+        .order_by("expected_close", "pk")
+    )
+    closed_deals = list(
+        deals.exclude(status=DealStatus.OPEN)
+        .filter(closed_at__gte=month_start)
+        .select_related("contact", "company", "owner")
+        .order_by("-closed_at")[: closed_limit * 2]
+    )
+    by_stage: dict[int, list[Deal]] = defaultdict(list)
+    for d in open_deals + closed_deals:
+        by_stage[d.stage_id].append(d)
+    columns = []
+    for s in stages:
+        t = totals.get(s.pk)
+        column_deals = by_stage.get(s.pk, [])
+        if s.kind != StageKind.OPEN:
+            column_deals = column_deals[:closed_limit]
+        columns.append(
+            StageColumn(
+                stage=s,
+                deals=column_deals,
+                count=t["count"] if t else len(column_deals),
+                value=dict(t["value"]) if t else {},
+                weighted=dict(t["weighted"]) if t else {},
+            )
+        )
+    return PipelineBoard(columns, stages, dict(won), dict(lost), won_count, lost_count)
+
+
+# --- search -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str  # contact, company, deal
+    pk: int
+    title: str
+    subtitle: str
+    url: str
+    score: float
+
+
+_WORD = re.compile(r"[\w@.+-]+", re.UNICODE)
+WORD_SIMILARITY_THRESHOLD = 0.45
+
+
+def _tsquery(q: str) -> SearchQuery | None:
+    words = [w.strip(".-+@") for w in _WORD.findall(q.lower())]
+    words = [re.sub(r"[^\w]", "", w) for w in words]
+    words = [w for w in words if w][:8]
+    if not words:
+        return None
+    # Prefix matching per word: "ali smi" finds "Alice Smith" while typing.
+    return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=SEARCH_CONFIG)
+
+
+def _set_trigram_threshold() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", [str(WORD_SIMILARITY_THRESHOLD)]
+        )
+
+
+def _ranked(qs: QuerySet, document, name_expr, query: SearchQuery, q: str, limit: int) -> QuerySet:
+    """Rows that match the full-text query (GIN index on ``document``) or whose name is similar to
+    ``q`` word by word (GIN trigram index on ``name_expr``), best first."""
+    return (
+        qs.annotate(search_doc=document, search_name=name_expr)
+        .filter(Q(search_doc=query) | Q(search_name__trigram_word_similar=q))
+        .annotate(
+            score=SearchRank(document, query) + TrigramWordSimilarity(q, name_expr),
+        )
+        .order_by("-score", "pk")[:limit]
+    )
+
+
+def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
+    """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
+    (prefix words) plus trigram word similarity on names for typos, ranked together. Three
+    indexed queries (plus one to set the similarity threshold)."""
+    q = (q or "").strip()[:100]
+    query = _tsquery(q)
+    if query is None or len(q) < 2:
+        return []
+    _set_trigram_threshold()
+    needle = q.lower()
+    hits: list[SearchHit] = []
+    contacts = _ranked(
+        access.contacts_for(user).select_related("company"),
+        contact_document(),
+        Lower(contact_name()),
+        query,
+        needle,
+        limit,
+    )
+    for c in contacts:
+        subtitle = " · ".join(x for x in (c.email, c.company.name if c.company else "", c.get_lifecycle_display()) if x)
+        hits.append(SearchHit("contact", c.pk, str(c), subtitle, reverse("crm:contact-detail", args=[c.pk]), c.score))
+    for co in _ranked(access.companies_for(user), company_document(), Lower("name"), query, needle, limit):
+        hits.append(
+            SearchHit(
+                "company",
+                co.pk,
+                co.name,
+                co.domain or co.industry,
+                reverse("crm:company-detail", args=[co.pk]),
+                co.score,
+            )
+        )
+    for d in _ranked(
+        access.deals_for(user).select_related("stage"), deal_document(), Lower("title"), query, needle, limit
+    ):
+        hits.append(
+            SearchHit(
+                "deal",
+                d.pk,
+                d.title,
+                f"{d.stage.name} · {d.amount:,} {d.currency}",
+                reverse("crm:deal-detail", args=[d.pk]),
+                d.score,
+            )
+        )
+    hits.sort(key=lambda h: -h.score)
+    return hits[:limit]
+
+
+# --- lists ------------------------------------------------------------------------------------------
+
+
+def contact_list(*, user, q: str = "", lifecycle: str = "", owner: str = "", tag: str = "") -> QuerySet[Contact]:
+    """The contacts list of the web UI, filtered; one query plus the page's."""
+    qs = access.contacts_for(user).select_related("owner", "company")
+    if q:
+        qs = qs.filter(
+            Q(first_name__icontains=q)
+            | Q(last_name__icontains=q)
+            | Q(email__icontains=q)
+            | Q(company__name__icontains=q)
+        )
+    if lifecycle:
+        qs = qs.filter(lifecycle=lifecycle)
+    if owner == "me":
+        qs = qs.filter(owner_id=getattr(user, "pk", None))
+    elif owner.isdigit():
+        qs = qs.filter(owner_id=int(owner))
+    if tag:
+        qs = qs.filter(tags__contains=[tag.lower()])
+    return qs.annotate(last_activity_at=Max("activities__occurred_at"))
+
+
+def company_list(*, user, q: str = "") -> QuerySet[Company]:
+    qs = access.companies_for(user).select_related("owner").annotate(contact_count=Count("contacts", distinct=True))
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(domain__icontains=q) | Q(industry__icontains=q))
+    return qs
+
+
+def deal_list(*, user, q: str = "", status: str = "", stage: str = "") -> QuerySet[Deal]:
+    qs = access.deals_for(user).select_related("stage", "contact", "company", "owner")
+    if q:
+        qs = qs.filter(Q(title__icontains=q) | Q(contact__last_name__icontains=q) | Q(company__name__icontains=q))
+    if status:
+        qs = qs.filter(status=status)
+    if stage.isdigit():
+        qs = qs.filter(stage_id=int(stage))
+    return qs
+
+
+def newsletter_overview() -> dict[str, int]:
+    counts = dict(Subscriber.objects.values_list("status").annotate(n=Count("pk")))
+    return {s.value: counts.get(s.value, 0) for s in SubscriberStatus}
+
+
+def campaign_report(*, campaign) -> dict:
+    counts = dict(campaign.deliveries.values_list("status").annotate(n=Count("pk")))
+    return {"total": sum(counts.values()), **counts}
+
+
+def contact_with_relations(qs: QuerySet[Contact]) -> QuerySet[Contact]:
+    return qs.select_related("owner", "company").prefetch_related(
+        Prefetch("shared_with"),
+    )
+
