@@ -40,3 +40,8 @@ app = CodexCelery("codex")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.include = ["codex.tasks"]
 app.autodiscover_tasks()
+
+# Task counts and failures for /metrics, task id and firm on every log record of a task.
+from .metrics import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()

@@ -96,6 +96,8 @@ TENANT_APPS = [
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 MIDDLEWARE = [
+    # First: request id, one structured log line and latency metrics per request, slow queries.
+    "codex.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "codex.middleware.TenantRoutingMiddleware",
@@ -351,17 +353,27 @@ SIMPLE_JWT = {
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+# json (one object per line: request_id, firm, user, route, status, duration_ms...) or plain.
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json" if IS_PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "codex.observability.RequestContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(firm)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(firm)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json" if IS_PRODUCTION else "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -369,5 +381,13 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+# --- Observability, backups (docs/operations.md) -----------------------------------------------------
+CODEX_SLOW_QUERY_MS = env.int("CODEX_SLOW_QUERY_MS", default=200)
+# /metrics: a bearer token, or a client address in these networks; everyone else gets 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
+CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
+# Directory of pg_dump/psql; empty: pgserver's bundled binaries, then PATH.
+CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")
 CODEX_TRIAL_DAYS = env.int("CODEX_TRIAL_DAYS", default=14)

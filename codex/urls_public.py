@@ -5,10 +5,12 @@ from django.urls import path
 from tenants import views as tenant_views
 
 from .admin import operator_site
+from .metrics import metrics_view
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
 
 urlpatterns = [
     *health_urls,
+    path("metrics", metrics_view, name="metrics"),
     path("", tenant_views.landing, name="landing"),
     path("signup/", tenant_views.signup, name="signup"),
     path("admin/", operator_site.urls),

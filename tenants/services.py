@@ -301,3 +301,57 @@ def api_key_touch(*, key: ApiKey) -> None:
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
+
+
+# --- Closing with an export, deleting only what was exported (docs/operations.md) -------------------
+class ExportRequired(RuntimeError):
+    """A firm is deleted only once a verified export taken after its closure exists."""
+
+
+def tenant_close_with_export(*, tenant: Tenant, actor: str = "", reason: str = "", output=None):
+    """Close the firm, then export it; returns ``(tenant, ExportResult)``.
+
+    Closing first blocks the firm's UI and API, so the export taken right after holds its final
+    state. If the export fails (``backup.ExportError``) the firm stays closed with its data intact and
+    cannot be deleted until an export succeeds.
+    """
+    # backup builds on this module's helpers (slug, schema names, audit); importing it here keeps
+    # the dependency one way at import time.
+    from .backup import tenant_export
+
+    if tenant.status != TenantStatus.CLOSED:
+        tenant = tenant_close(tenant=tenant, actor=actor, reason=reason)
+    result = tenant_export(tenant=tenant, output=output, actor=actor)
+    return tenant, result
+
+
+def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
+    """Drop a closed firm's schema and public rows. Requires a verified export taken after closing.
+
+    Atomic: schema and rows go in one transaction. Audit events are kept (their tenant link is
+    cleared) and a ``tenant.deleted`` event names the export. Raises InvalidTransition if the firm is
+    not closed, ExportRequired if no export file made since the closure exists with its recorded hash.
+    Returns the export's details.
+    """
+    from .backup import firm_public_rows, tenant_export_verified
+
+    tenant = Tenant.objects.get(pk=tenant.pk)
+    if tenant.status != TenantStatus.CLOSED:
+        raise InvalidTransition(f"Close {tenant.slug} (which exports it) before deleting it.")
+    export = tenant_export_verified(tenant=tenant, since=tenant.status_changed_at)
+    if export is None:
+        raise ExportRequired(f"No verified export of {tenant.slug} taken after it was closed: export it first.")
+    slug, schema = tenant.slug, tenant.schema_name
+    with schema_context(settings.PUBLIC_SCHEMA_NAME), transaction.atomic():
+        # Children before parents (invoice lines, then invoices...), so PROTECT links never block.
+        rows = firm_public_rows(tenant=tenant)
+        for model in reversed(list(rows)):
+            if model in (Tenant, AuditEvent):
+                continue
+            model.objects.filter(pk__in=[obj.pk for obj in rows[model]]).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE")
+        tenant.delete()
+        audit_record(action="tenant.deleted", actor=actor, target=slug, details={"schema": schema, "export": export})
+    logger.info("deleted firm %s (export %s)", slug, export["path"])
+    return export

@@ -1,0 +1,170 @@
+"""Request logs, request ids and slow-query logs.
+
+``RequestLogMiddleware`` sits first in ``MIDDLEWARE``. For every request it
+
+- takes the caller's ``X-Request-ID`` (if it is a sane token) or makes one, and returns it;
+- installs a ``connection.execute_wrapper`` that logs queries slower than ``CODEX_SLOW_QUERY_MS`` with
+  the firm (schema) they ran in, and counts them;
+- writes one structured log line (``codex.request``) with request id, firm, user, route, method,
+  status and duration, and observes the latency histogram of ``codex.metrics``.
+
+``RequestContextFilter`` copies the request id and firm of the current request (or Celery task) onto
+every log record, so any ``logger.info(...)`` made while serving it can be joined to its request line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+from django.db import connection
+
+from . import metrics
+
+request_logger = logging.getLogger("codex.request")
+slow_query_logger = logging.getLogger("codex.db.slow")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("codex_request_id", default="")
+firm_var: contextvars.ContextVar[str] = contextvars.ContextVar("codex_firm", default="")
+
+
+def request_id_from(raw: str | None) -> str:
+    """The caller's request id when it is a plain token (no log injection), else a fresh one."""
+    if raw and _REQUEST_ID_RE.match(raw):
+        return raw
+    return uuid.uuid4().hex
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds ``request_id`` and ``firm`` of the current request or task to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        if not hasattr(record, "firm"):
+            record.firm = firm_var.get() or _current_firm()
+        return True
+
+
+def _current_firm() -> str:
+    schema = getattr(connection, "schema_name", "") or ""
+    return "" if schema == settings.PUBLIC_SCHEMA_NAME else _firm_label(schema)
+
+
+def _slow_query_threshold() -> float:
+    return getattr(settings, "CODEX_SLOW_QUERY_MS", 200) / 1000.0
+
+
+def slow_query_wrapper(execute, sql, params, many, context):
+    """``connection.execute_wrapper``: time each query, log the slow ones with their firm."""
+    start = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        elapsed = time.perf_counter() - start
+        if elapsed >= _slow_query_threshold():
+            schema = getattr(context["connection"], "schema_name", "") or ""
+            metrics.SLOW_QUERIES.labels(firm=_firm_label(schema)).inc()
+            # The statement only, never its parameters: they may hold personal data.
+            slow_query_logger.warning(
+                "slow query",
+                extra={
+                    "firm": schema,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "sql": str(sql)[:2000],
+                    "many": many,
+                },
+            )
+
+
+def _firm_label(schema: str) -> str:
+    # Firm schemas are ``firm_<slug>``; keep metric labels to the slug.
+    return schema.removeprefix("firm_") if schema else ""
+
+
+def _route_of(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "<unmatched>"
+    # The pattern ("portfolios/<int:pk>/"), never the raw path: bounded label cardinality.
+    return "/" + (match.route or "")
+
+
+def _user_of(request) -> str:
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    api_key = getattr(user, "api_key", None)
+    if api_key is not None:
+        return f"apikey:{api_key.prefix}"
+    return str(user.pk)
+
+
+class RequestLogMiddleware:
+    """First middleware: request id in and out, one JSON log line per request, latency metrics."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        id_token = request_id_var.set(request_id)
+        firm_token = firm_var.set("")
+        start = time.perf_counter()
+        status = 500
+        try:
+            with connection.execute_wrapper(slow_query_wrapper):
+                response = self.get_response(request)
+            status = response.status_code
+            response[REQUEST_ID_HEADER] = request_id
+            return response
+        finally:
+            duration = time.perf_counter() - start
+            tenant = getattr(request, "tenant", None)
+            firm = tenant.slug if tenant is not None else ""
+            route = _route_of(request)
+            metrics.observe_request(method=request.method, route=route, status=status, seconds=duration)
+            request_logger.log(
+                logging.ERROR if status >= 500 else logging.INFO,
+                "%s %s %s",
+                request.method,
+                route,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "firm": firm,
+                    "user": _user_of(request),
+                    "route": route,
+                    "method": request.method,
+                    "path": request.path[:500],
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                },
+            )
+            # The ids stay set until the next request: Django's own "django.request" line for this
+            # response is logged after the middleware chain returns, and should carry them too.
+            del id_token, firm_token
+
+
+# --- Celery: task context in logs, slow queries in tasks ----------------------------------------------
+def task_context_enter(task_id: str, schema: str) -> tuple:
+    tokens = (request_id_var.set(task_id or ""), firm_var.set(_firm_label(schema)))
+    if slow_query_wrapper not in connection.execute_wrappers:
+        connection.execute_wrappers.append(slow_query_wrapper)
+    return tokens
+
+
+def task_context_exit(tokens: tuple | None) -> None:
+    if slow_query_wrapper in connection.execute_wrappers:
+        connection.execute_wrappers.remove(slow_query_wrapper)
+    if tokens:
+        request_id_var.reset(tokens[0])
+        firm_var.reset(tokens[1])
