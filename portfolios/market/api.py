@@ -92,7 +92,14 @@ class InstrumentViewSet(viewsets.ReadOnlyModelViewSet):
         return PriceRangeFilter if self.action == "prices" else InstrumentFilter
 
     @extend_schema(responses=PriceSerializer(many=True), filters=True)
-    @action(detail=True, methods=["get"], filterset_class=PriceRangeFilter, ordering_fields=["date"], search_fields=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=PriceRangeFilter,
+        ordering_fields=["date"],
+        ordering=["date"],
+        search_fields=[],
+    )
     def prices(self, request, pk=None):
         """Daily closes of one instrument, oldest first; ``?start=YYYY-MM-DD&end=YYYY-MM-DD``."""
         instrument = self.get_object()
