@@ -54,8 +54,7 @@ class RequestContextFilter(logging.Filter):
 
 
 def _current_firm() -> str:
-    schema = getattr(connection, "schema_name", "") or ""
-    return "" if schema == settings.PUBLIC_SCHEMA_NAME else _firm_label(schema)
+    return _firm_label(getattr(connection, "schema_name", "") or "")
 
 
 def _slow_query_threshold() -> float:
@@ -76,7 +75,8 @@ def slow_query_wrapper(execute, sql, params, many, context):
             slow_query_logger.warning(
                 "slow query",
                 extra={
-                    "firm": schema,
+                    "firm": _firm_label(schema),
+                    "schema": schema,
                     "duration_ms": round(elapsed * 1000, 1),
                     "sql": str(sql)[:2000],
                     "many": many,
@@ -85,8 +85,10 @@ def slow_query_wrapper(execute, sql, params, many, context):
 
 
 def _firm_label(schema: str) -> str:
-    # Firm schemas are ``firm_<slug>``; keep metric labels to the slug.
-    return schema.removeprefix("firm_") if schema else ""
+    # Firm schemas are ``firm_<slug with - as _>`` (one-to-one: slugs have no underscores).
+    if not schema or not schema.startswith("firm_"):
+        return ""
+    return schema.removeprefix("firm_").replace("_", "-")
 
 
 def _route_of(request) -> str:

@@ -1,0 +1,184 @@
+"""Request logs (JSON, request id, firm, user, route, status, duration), /metrics, slow queries, task counts."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client, override_settings
+from prometheus_client.parser import text_string_to_metric_families
+from pythonjsonlogger.json import JsonFormatter
+
+from codex import metrics
+from codex.celery import app
+from codex.observability import RequestContextFilter, slow_query_wrapper
+from tenants.models import Tenant
+
+
+def _json_formatter() -> JsonFormatter:
+    conf = settings.LOGGING["formatters"]["json"]
+    return JsonFormatter(conf["fmt"], rename_fields=conf["rename_fields"])
+
+
+def _request_records(caplog):
+    return [r for r in caplog.records if r.name == "codex.request"]
+
+
+def test_request_id_is_taken_from_the_caller_and_returned(owner_client):
+    response = owner_client.get("/", HTTP_X_REQUEST_ID="lb-7f3a.42")
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == "lb-7f3a.42"
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 200, "line\nbreak"])
+def test_unsafe_request_ids_are_replaced(anon_client, bad):
+    response = anon_client.get("/health", HTTP_X_REQUEST_ID=bad)
+    assert response["X-Request-ID"] != bad
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_each_request_logs_one_json_line_with_firm_user_route_status_duration(owner_client, owner, caplog):
+    caplog.set_level(logging.INFO, logger="codex.request")
+    response = owner_client.get("/accounts/team/", HTTP_X_REQUEST_ID="req-1")
+    assert response.status_code == 200
+    (record,) = _request_records(caplog)
+    line = json.loads(_json_formatter().format(record))
+    assert line["request_id"] == "req-1"
+    assert line["firm"] == "acme"
+    assert line["user"] == str(owner.pk)
+    assert line["route"] == "/accounts/team/"
+    assert line["method"] == "GET"
+    assert line["status"] == 200
+    assert line["duration_ms"] > 0
+    assert line["level"] == "INFO" and line["logger"] == "codex.request"
+
+
+def test_api_key_requests_log_the_key_prefix_not_a_user(firm, api_key_for, caplog):
+    caplog.set_level(logging.INFO, logger="codex.request")
+    raw = api_key_for(firm, "read")
+    client = Client(HTTP_HOST="api.localhost")
+    assert client.get("/api/v1/tenant/", HTTP_X_API_KEY=raw).status_code == 200
+    (record,) = _request_records(caplog)
+    assert record.firm == "acme"
+    assert record.user == f"apikey:{raw.split('_')[1]}"
+
+
+def test_server_errors_are_logged_as_errors_with_status_500(owner_client, caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="codex.request")
+    from tenants import api
+
+    def boom(self, request, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api.TenantView, "get", boom)
+    owner_client.raise_request_exception = False
+    response = owner_client.get("/api/v1/tenant/", HTTP_X_REQUEST_ID="err-1")
+    assert response.status_code == 500
+    (record,) = _request_records(caplog)
+    assert record.status == 500 and record.levelno == logging.ERROR
+    assert record.request_id == "err-1" and record.route == "/api/v1/tenant/"
+
+
+def test_log_lines_made_while_serving_carry_the_request_id_and_firm(firm):
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    RequestContextFilter().filter(record)
+    assert record.firm == "acme"  # the connection is in acme's schema
+
+
+def _samples(text: str, name: str):
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                yield sample
+
+
+def test_latency_histogram_is_labelled_by_route_pattern_not_raw_path(owner_client):
+    owner_client.post("/accounts/team/987654/role/", {"role": "viewer"})
+    text = Client(HTTP_HOST="localhost").get("/metrics").content.decode()
+    routes = {s.labels["route"] for s in _samples(text, "codex_http_request_duration_seconds_count")}
+    assert "/accounts/team/<int:pk>/role/" in routes
+    assert not any("987654" in r for r in routes)
+
+
+def test_metrics_are_hidden_from_the_public(public_client):
+    assert public_client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
+
+
+@override_settings(METRICS_TOKEN="s3cret-token", METRICS_ALLOWED_IPS=[])
+def test_metrics_need_the_bearer_token(public_client):
+    assert public_client.get("/metrics").status_code == 404
+    assert public_client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    response = public_client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+
+
+@override_settings(METRICS_TOKEN="", METRICS_ALLOWED_IPS=["10.0.0.0/8"])
+def test_metrics_from_an_allowed_network(public_client):
+    assert public_client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert public_client.get("/metrics", REMOTE_ADDR="11.1.2.3").status_code == 404
+    # No token configured: any bearer header is refused rather than ignored.
+    assert public_client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_AUTHORIZATION="Bearer x").status_code == 403
+
+
+def test_metrics_are_not_served_on_firm_hosts(anon_client):
+    assert anon_client.get("/metrics").status_code == 404
+
+
+def test_firms_by_status_gauge_counts_the_database(public_client, other_firm):
+    from tenants.services import tenant_suspend
+
+    tenant_suspend(tenant=other_firm, actor="test")
+    text = public_client.get("/metrics").content.decode()
+    gauge = {s.labels["status"]: s.value for s in _samples(text, "codex_firms")}
+    for status in ("trialing", "active", "suspended", "closed"):
+        assert gauge[status] == Tenant.objects.filter(status=status).count()
+    assert gauge["suspended"] >= 1
+
+
+@override_settings(CODEX_SLOW_QUERY_MS=10)
+def test_slow_queries_are_logged_with_their_firm(firm, caplog):
+    caplog.set_level(logging.WARNING, logger="codex.db.slow")
+    with connection.execute_wrapper(slow_query_wrapper), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(0.03)")
+        cursor.execute("SELECT 1")
+    (record,) = [r for r in caplog.records if r.name == "codex.db.slow"]
+    assert record.firm == "acme"
+    assert record.duration_ms >= 30
+    assert "pg_sleep" in record.sql
+
+
+@override_settings(CODEX_SLOW_QUERY_MS=0)
+def test_the_middleware_times_every_query_of_a_request(owner_client, caplog):
+    caplog.set_level(logging.WARNING, logger="codex.db.slow")
+    response = owner_client.get("/accounts/team/", HTTP_X_REQUEST_ID="slow-req")
+    slow = [r for r in caplog.records if r.name == "codex.db.slow"]
+    assert slow, "threshold 0 logs every query"
+    assert {r.firm for r in slow} <= {"acme", ""}
+    assert any(r.firm == "acme" for r in slow)
+    assert response["X-Request-ID"] == "slow-req"
+
+
+@app.task(name="tests.ops.fails")
+def _failing_task():
+    raise ValueError("nope")
+
+
+def _task_count(task: str, state: str) -> float:
+    return metrics.TASKS.labels(task=task, state=state)._value.get()
+
+
+def test_task_runs_and_failures_are_counted():
+    from codex.tasks import current_schema
+
+    started = _task_count("codex.current_schema", "started")
+    succeeded = _task_count("codex.current_schema", "succeeded")
+    failed = _task_count("tests.ops.fails", "failed")
+    current_schema.apply()
+    _failing_task.apply(throw=False)
+    assert _task_count("codex.current_schema", "started") == started + 1
+    assert _task_count("codex.current_schema", "succeeded") == succeeded + 1
+    assert _task_count("tests.ops.fails", "failed") == failed + 1
