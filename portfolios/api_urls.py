@@ -1,7 +1,28 @@
-"""API routes of the portfolios app (under /api/v1/, namespace ``api``). Sub-apps are included here."""
+"""Portfolio API routes under /api/v1/ (inside the ``api`` namespace). Also wires the sub-apps
+``portfolios.market`` and ``portfolios.alerts``, which keep their routes in their own modules."""
 
 from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import api
+
+router = SimpleRouter()
+router.register("portfolios", api.PortfolioViewSet, basename="portfolio")
+router.register(r"portfolios/(?P<portfolio_pk>\d+)/transactions", api.TransactionViewSet, basename="transaction")
+router.register(r"portfolios/(?P<portfolio_pk>\d+)/lots", api.LotViewSet, basename="lot")
 
 urlpatterns = [
-    path("", include("portfolios.market.api_urls")),
+    path("portfolios/<int:portfolio_pk>/holdings/", api.HoldingsView.as_view(), name="portfolio-holdings"),
+    path("portfolios/<int:portfolio_pk>/performance/", api.PerformanceView.as_view(), name="portfolio-performance"),
+    path("portfolios/<int:portfolio_pk>/allocation/", api.AllocationView.as_view(), name="portfolio-allocation"),
+    path("portfolios/<int:portfolio_pk>/value-series/", api.ValueSeriesView.as_view(), name="portfolio-value-series"),
+    path("firm/exposure/", api.FirmExposureView.as_view(), name="firm-exposure"),
+    *router.urls,
 ]
+
+for module in ("portfolios.market.api_urls", "portfolios.alerts.api_urls"):
+    try:
+        urlpatterns.append(path("", include(module)))
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise

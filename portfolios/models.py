@@ -1,1 +1,195 @@
-"""Models: built by the domain issue."""
+"""Portfolios (firm schema): the portfolio, its ledger, and the holdings and lots derived from it.
+
+``Transaction`` is the source of truth. ``Holding``, ``Lot`` and ``CashBalance`` are derived:
+``portfolios.services`` rebuilds them for the affected portfolio inside the same database
+transaction as every ledger write, with the portfolio row locked (see docs/portfolios.md).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .analytics import CASH_KINDS, SECURITY_KINDS
+
+CURRENCY_RE = r"^[A-Z]{3}$"
+QTY = {"max_digits": 28, "decimal_places": 10}
+MONEY = {"max_digits": 24, "decimal_places": 6}
+COST = {"max_digits": 30, "decimal_places": 10}
+
+
+class LotMethod(models.TextChoices):
+    FIFO = "fifo", "FIFO (first in, first out)"
+    LIFO = "lifo", "LIFO (last in, first out)"
+    HIFO = "hifo", "HIFO (highest cost first)"
+
+
+class Portfolio(models.Model):
+    name = models.CharField(max_length=200)
+    # PROTECT: a client with portfolios cannot be deleted by accident; see decision 0100.
+    client = models.ForeignKey(
+        "crm.Contact", on_delete=models.PROTECT, null=True, blank=True, related_name="portfolios"
+    )
+    advisor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="advised_portfolios")
+    base_currency = models.CharField(max_length=3, default="USD")
+    benchmark = models.ForeignKey(
+        "market.Instrument", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    lot_method = models.CharField(max_length=4, choices=LotMethod.choices, default=LotMethod.FIFO)
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_portfolios")
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(base_currency__regex=CURRENCY_RE), name="portfolio_currency_iso"),
+        ]
+        indexes = [models.Index(fields=["advisor", "archived"], name="portfolio_advisor_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Kind(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+    DIVIDEND = "dividend", "Dividend"
+    INTEREST = "interest", "Interest"
+    FEE = "fee", "Fee"
+    TAX = "tax", "Tax"
+    DEPOSIT = "deposit", "Deposit"
+    WITHDRAWAL = "withdrawal", "Withdrawal"
+    SPLIT = "split", "Split"
+    TRANSFER_IN = "transfer_in", "Transfer in"
+    TRANSFER_OUT = "transfer_out", "Transfer out"
+
+
+class Transaction(models.Model):
+    """One ledger row. Field meanings are those of ``analytics.Txn`` (docs/analytics.md)."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="transactions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    trade_date = models.DateField()
+    # PROTECT in Django and a deferred FK in PostgreSQL: an instrument in a ledger cannot vanish.
+    instrument = models.ForeignKey(
+        "market.Instrument", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    quantity = models.DecimalField(**QTY, default=0, help_text="Units; for a split, the ratio (2 = 2-for-1).")
+    price = models.DecimalField(**MONEY, default=0, help_text="Per unit, in the transaction currency.")
+    fees = models.DecimalField(**MONEY, default=0)
+    amount = models.DecimalField(**MONEY, null=True, blank=True, help_text="Gross cash amount of a cash kind.")
+    currency = models.CharField(max_length=3)
+    fx_rate = models.DecimalField(max_digits=24, decimal_places=10, default=1, help_text="1 currency = x base.")
+    note = models.CharField(max_length=500, blank=True, default="")
+    lots = models.JSONField(
+        null=True, blank=True, help_text='Specific lots of a sell: [{"lot": <transaction id>, "quantity": "10"}].'
+    )
+    acquired_on = models.DateField(null=True, blank=True, help_text="Original acquisition date of a transfer in.")
+    fingerprint = models.CharField(max_length=64, db_index=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["trade_date", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="txn_quantity_not_negative"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="txn_price_not_negative"),
+            models.CheckConstraint(condition=Q(fees__gte=0), name="txn_fees_not_negative"),
+            models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0), name="txn_amount_not_negative"),
+            models.CheckConstraint(condition=Q(fx_rate__gt=0), name="txn_fx_rate_positive"),
+            models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="txn_currency_iso"),
+            models.CheckConstraint(condition=Q(kind__in=[k.value for k in Kind]), name="txn_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=sorted(CASH_KINDS))
+                | Q(kind__in=sorted(SECURITY_KINDS), instrument__isnull=False, quantity__gt=0),
+                name="txn_security_needs_instrument",
+            ),
+        ]
+        indexes = [models.Index(fields=["portfolio", "trade_date", "id"], name="txn_portfolio_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.trade_date}"
+
+    @property
+    def is_security(self) -> bool:
+        return self.kind in SECURITY_KINDS
+
+
+class Holding(models.Model):
+    """Derived: units held per instrument, with the remaining cost basis of the open lots."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="holdings")
+    instrument = models.ForeignKey("market.Instrument", on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(**QTY)
+    currency = models.CharField(max_length=3)
+    cost_local = models.DecimalField(**COST)
+    cost_base = models.DecimalField(**COST)
+
+    class Meta:
+        ordering = ["portfolio", "instrument"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "instrument"], name="holding_one_per_instrument"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="holding_quantity_positive"),
+            models.CheckConstraint(condition=Q(cost_local__gte=0, cost_base__gte=0), name="holding_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity.normalize():f} of instrument {self.instrument_id}"
+
+
+class Lot(models.Model):
+    """Derived: a tax lot opened by a buy or transfer in; ``quantity`` is what is still open."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="lots")
+    instrument = models.ForeignKey("market.Instrument", on_delete=models.PROTECT, related_name="+")
+    opened_by = models.OneToOneField(Transaction, on_delete=models.CASCADE, related_name="lot")
+    acquired_on = models.DateField()
+    original_quantity = models.DecimalField(**QTY)
+    quantity = models.DecimalField(**QTY, help_text="Open units (after splits); 0 when closed.")
+    currency = models.CharField(max_length=3)
+    cost_local = models.DecimalField(**COST, help_text="Remaining cost of the open units.")
+    cost_base = models.DecimalField(**COST)
+    closed_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["portfolio", "instrument", "acquired_on", "opened_by"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="lot_quantity_not_negative"),
+            models.CheckConstraint(condition=Q(original_quantity__gt=0), name="lot_original_positive"),
+            models.CheckConstraint(condition=Q(cost_local__gte=0, cost_base__gte=0), name="lot_cost_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity=0, closed_on__isnull=False) | Q(quantity__gt=0, closed_on__isnull=True),
+                name="lot_closed_iff_empty",
+            ),
+        ]
+        indexes = [models.Index(fields=["portfolio", "instrument"], name="lot_portfolio_instrument_idx")]
+
+    def __str__(self) -> str:
+        return f"Lot {self.opened_by_id} ({self.acquired_on})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.quantity > 0
+
+
+class CashBalance(models.Model):
+    """Derived: cash per currency implied by the ledger (may be negative: an overdraft)."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="cash_balances")
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(**COST)
+
+    class Meta:
+        ordering = ["portfolio", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "currency"], name="cash_one_per_currency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.amount}"

@@ -1,0 +1,559 @@
+"""Portfolios API: portfolios, their ledger, holdings, lots, performance, allocation, value series,
+and the firm-wide exposure. Thin: input serializers parse, services and selectors do the work,
+``portfolios.access`` scopes every query (docs/portfolios.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from codex.api.errors import Conflict
+from codex.api.permissions import CanWrite
+from crm.models import Contact
+from portfolios.market.models import Instrument
+from tenants.accounts.models import User
+
+from . import analytics, selectors, services
+from .access import portfolio_for_user, portfolios_visible_to
+from .models import Kind, Lot, LotMethod, Portfolio, Transaction
+
+# --------------------------------------------------------------------------------------------
+# Portfolios
+# --------------------------------------------------------------------------------------------
+
+
+class PortfolioSerializer(serializers.ModelSerializer):
+    client_name = serializers.SerializerMethodField()
+    advisor_email = serializers.EmailField(source="advisor.email", read_only=True)
+    benchmark_symbol = serializers.CharField(source="benchmark.symbol", read_only=True, allow_null=True)
+    shared_with = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Portfolio
+        fields = [
+            "id",
+            "name",
+            "client",
+            "client_name",
+            "advisor",
+            "advisor_email",
+            "base_currency",
+            "benchmark",
+            "benchmark_symbol",
+            "lot_method",
+            "shared_with",
+            "archived",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_client_name(self, obj) -> str | None:
+        return str(obj.client) if obj.client_id else None
+
+    def get_shared_with(self, obj) -> list[int]:
+        return sorted(u.pk for u in obj.shared_with.all())
+
+
+class PortfolioInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    client = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False)
+    advisor = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False)
+    base_currency = serializers.CharField(max_length=3, required=False, default="USD")
+    benchmark = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), allow_null=True, required=False)
+    lot_method = serializers.ChoiceField(choices=LotMethod.choices, required=False, default=LotMethod.FIFO)
+    shared_with = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), many=True, required=False
+    )
+    archived = serializers.BooleanField(required=False)
+
+
+class PortfolioFilter(django_filters.FilterSet):
+    base_currency = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Portfolio
+        fields = ["archived", "advisor", "client", "base_currency", "benchmark"]
+
+
+class PortfolioViewSet(viewsets.ModelViewSet):
+    """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys)."""
+
+    serializer_class = PortfolioSerializer
+    permission_classes = [IsAuthenticated, CanWrite]
+    filterset_class = PortfolioFilter
+    search_fields = ["name", "client__first_name", "client__last_name"]
+    ordering_fields = ["name", "created_at", "id", "base_currency"]
+    ordering = ["name", "id"]
+    http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Portfolio.objects.none()
+        return (
+            portfolios_visible_to(self.request.user)
+            .select_related("advisor", "client", "benchmark")
+            .prefetch_related("shared_with")
+        )
+
+    def get_object(self):
+        write = self.request.method not in ("GET", "HEAD", "OPTIONS")
+        return portfolio_for_user(self.request.user, self.kwargs["pk"], write=write, queryset=self.get_queryset())
+
+    @extend_schema(request=PortfolioInputSerializer, responses={201: PortfolioSerializer})
+    def create(self, request, *args, **kwargs):
+        data = PortfolioInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        advisor = v.get("advisor") or (request.user if request.user.pk else None)
+        if advisor is None:
+            raise ValidationError({"advisor": "An API key acts for the firm: name the advisor."})
+        portfolio = services.portfolio_create(
+            tenant=request.tenant,
+            actor=request.user,
+            name=v["name"],
+            advisor=advisor,
+            client=v.get("client"),
+            base_currency=v["base_currency"],
+            benchmark=v.get("benchmark"),
+            lot_method=v["lot_method"],
+            shared_with=v.get("shared_with", ()),
+        )
+        return Response(PortfolioSerializer(self.get_queryset().get(pk=portfolio.pk)).data, status=201)
+
+    @extend_schema(request=PortfolioInputSerializer, responses=PortfolioSerializer)
+    def update(self, request, *args, **kwargs):
+        portfolio = self.get_object()
+        data = PortfolioInputSerializer(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if not kwargs.get("partial"):
+            changes.pop("archived", None)
+        services.portfolio_update(portfolio=portfolio, actor=request.user, **changes)
+        return Response(PortfolioSerializer(self.get_queryset().get(pk=portfolio.pk)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        portfolio = self.get_object()
+        try:
+            services.portfolio_delete(portfolio=portfolio)
+        except ValidationError as exc:
+            raise Conflict(" ".join(exc.messages), code="portfolio_has_ledger") from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------------------------
+# Ledger
+# --------------------------------------------------------------------------------------------
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "id",
+            "portfolio",
+            "kind",
+            "trade_date",
+            "instrument",
+            "instrument_symbol",
+            "quantity",
+            "price",
+            "fees",
+            "amount",
+            "currency",
+            "fx_rate",
+            "note",
+            "lots",
+            "acquired_on",
+            "fingerprint",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class LotPickSerializer(serializers.Serializer):
+    lot = serializers.IntegerField(help_text="Id of the buy (or transfer in) that opened the lot.")
+    quantity = serializers.DecimalField(max_digits=28, decimal_places=10)
+
+
+class TransactionInputSerializer(serializers.Serializer):
+    """Types only; the rules (and their field errors) live in ``services.transaction_clean``."""
+
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    trade_date = serializers.DateField()
+    instrument = serializers.IntegerField(required=False, allow_null=True)
+    quantity = serializers.DecimalField(max_digits=28, decimal_places=10, required=False)
+    price = serializers.DecimalField(max_digits=24, decimal_places=6, required=False)
+    fees = serializers.DecimalField(max_digits=24, decimal_places=6, required=False)
+    amount = serializers.DecimalField(max_digits=24, decimal_places=6, required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
+    fx_rate = serializers.DecimalField(max_digits=24, decimal_places=10, required=False, allow_null=True)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    lots = LotPickSerializer(many=True, required=False, allow_null=True)
+    acquired_on = serializers.DateField(required=False, allow_null=True)
+
+    def to_service(self) -> dict:
+        data = dict(self.validated_data)
+        if data.get("lots"):
+            data["lots"] = [{"lot": x["lot"], "quantity": str(x["quantity"])} for x in data["lots"]]
+        return data
+
+
+class TransactionFilter(django_filters.FilterSet):
+    start = django_filters.DateFilter(field_name="trade_date", lookup_expr="gte")
+    end = django_filters.DateFilter(field_name="trade_date", lookup_expr="lte")
+    kind = django_filters.MultipleChoiceFilter(choices=Kind.choices)
+
+    class Meta:
+        model = Transaction
+        fields = ["kind", "instrument", "currency", "start", "end"]
+
+
+class PortfolioScopedMixin:
+    """Resolves ``portfolio_pk`` from the URL through the access helper, once per request."""
+
+    permission_classes = [IsAuthenticated, CanWrite]
+
+    def portfolio(self, *, write: bool = False) -> Portfolio:
+        if getattr(self, "_portfolio", None) is None:
+            self._portfolio = portfolio_for_user(self.request.user, self.kwargs["portfolio_pk"], write=write)
+        return self._portfolio
+
+
+class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
+    """The ledger of one portfolio. Every write rebuilds holdings and lots in the same transaction."""
+
+    serializer_class = TransactionSerializer
+    filterset_class = TransactionFilter
+    search_fields = ["note", "instrument__symbol", "instrument__name"]
+    ordering_fields = ["trade_date", "id", "kind", "created_at"]
+    ordering = ["-trade_date", "-id"]
+    http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Transaction.objects.none()
+        write = self.request.method not in ("GET", "HEAD", "OPTIONS")
+        return selectors.transactions_of(portfolio=self.portfolio(write=write))
+
+    @extend_schema(request=TransactionInputSerializer, responses={201: TransactionSerializer})
+    def create(self, request, *args, **kwargs):
+        portfolio = self.portfolio(write=True)
+        data = TransactionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        txn = services.transaction_record(portfolio=portfolio, created_by=request.user, **data.to_service())
+        return Response(TransactionSerializer(self.get_queryset().get(pk=txn.pk)).data, status=201)
+
+    @extend_schema(request=TransactionInputSerializer, responses=TransactionSerializer)
+    def update(self, request, *args, **kwargs):
+        txn = self.get_object()
+        data = TransactionInputSerializer(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        txn = services.transaction_update(txn=txn, **data.to_service())
+        return Response(TransactionSerializer(self.get_queryset().get(pk=txn.pk)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.transaction_delete(txn=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LotSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="opened_by_id", help_text="The lot id: the transaction that opened it.")
+    instrument = serializers.IntegerField(source="instrument_id")
+    instrument_symbol = serializers.CharField(source="instrument.symbol")
+    acquired_on = serializers.DateField()
+    original_quantity = serializers.DecimalField(max_digits=28, decimal_places=10)
+    quantity = serializers.DecimalField(max_digits=28, decimal_places=10)
+    currency = serializers.CharField()
+    cost_local = serializers.DecimalField(max_digits=30, decimal_places=10)
+    cost_base = serializers.DecimalField(max_digits=30, decimal_places=10)
+    closed_on = serializers.DateField(allow_null=True)
+    status = serializers.SerializerMethodField()
+
+    def get_status(self, obj) -> str:
+        return "open" if obj.quantity > 0 else "closed"
+
+
+class LotFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=[("open", "open"), ("closed", "closed")], method="by_status")
+
+    class Meta:
+        model = Lot
+        fields = ["instrument", "status"]
+
+    def by_status(self, qs, name, value):
+        return qs.filter(quantity__gt=0) if value == "open" else qs.filter(quantity=0)
+
+
+class LotViewSet(PortfolioScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Tax lots of a portfolio (derived from the ledger): open and closed."""
+
+    serializer_class = LotSerializer
+    filterset_class = LotFilter
+    search_fields = ["instrument__symbol"]
+    ordering_fields = ["acquired_on", "opened_by", "quantity", "cost_base"]
+    ordering = ["acquired_on", "opened_by"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Lot.objects.none()
+        return selectors.lots_of(portfolio=self.portfolio())
+
+
+# --------------------------------------------------------------------------------------------
+# Analytics
+# --------------------------------------------------------------------------------------------
+
+
+def _d(x):
+    return None if x is None else str(x)
+
+
+def _ret(r: analytics.PeriodReturn | None):
+    if r is None:
+        return None
+    return {
+        "base_date": r.base_date,
+        "end": r.end,
+        "cumulative": _d(r.cumulative),
+        "annualised": _d(r.annualised),
+        "value": _d(r.value),
+    }
+
+
+RANGE_PARAMS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day of the range (inclusive)."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day (inclusive); default today."),
+    OpenApiParameter("preset", OpenApiTypes.STR, enum=list(analytics.PRESETS), description="Instead of dates."),
+]
+
+
+class PortfolioAnalyticsView(PortfolioScopedMixin, APIView):
+    pass
+
+
+class HoldingsView(PortfolioAnalyticsView):
+    @extend_schema(
+        parameters=[OpenApiParameter("date", OpenApiTypes.DATE, description="Valuation date; default today.")],
+        responses=OpenApiTypes.OBJECT,
+        summary="Positions with market value, cost and unrealised gain (per lot too), and cash",
+    )
+    def get(self, request, portfolio_pk):
+        on = _date_param(request, "date")
+        snap, infos = selectors.portfolio_holdings(portfolio=self.portfolio(), on=on)
+        return Response(holdings_payload(snap, infos))
+
+
+def _date_param(request, name: str) -> date:
+    """A ``YYYY-MM-DD`` query parameter, not in the future; today when absent."""
+    today = timezone.localdate()
+    raw = request.query_params.get(name)
+    if not raw:
+        return today
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationError({name: "Enter a date as YYYY-MM-DD."}) from exc
+    if day > today:
+        raise ValidationError({name: "The date is in the future."})
+    return day
+
+
+def holdings_payload(snap: analytics.HoldingsSnapshot, infos: dict) -> dict:
+    rows = []
+    for h in sorted(snap.holdings, key=lambda h: -h.market_value_base):
+        info = infos.get(h.instrument_id)
+        rows.append(
+            {
+                "instrument": h.instrument_id,
+                "symbol": info.symbol if info else None,
+                "name": info.name if info else None,
+                "currency": h.currency,
+                "quantity": _d(h.quantity),
+                "price": _d(h.price),
+                "fx_rate": _d(h.fx_rate),
+                "market_value_local": _d(h.market_value_local),
+                "market_value_base": _d(h.market_value_base),
+                "cost_local": _d(h.cost_local),
+                "cost_base": _d(h.cost_base),
+                "unrealised_gain_base": _d(h.unrealised_gain_base),
+                "weight": _d(h.market_value_base / snap.total_value) if snap.total_value else None,
+                "lots": [
+                    {
+                        "lot": lot.lot_id,
+                        "acquired_on": lot.acquired,
+                        "quantity": _d(lot.quantity),
+                        "cost_base": _d(lot.cost_base),
+                        "market_value_base": _d(lot.market_value_base),
+                        "unrealised_gain_base": _d(lot.unrealised_gain_base),
+                    }
+                    for lot in h.lots
+                ],
+            }
+        )
+    return {
+        "date": snap.date,
+        "base_currency": snap.base_currency,
+        "total_value": _d(snap.total_value),
+        "securities_value": _d(snap.securities_value),
+        "unrealised_gain_base": _d(snap.unrealised_gain_base),
+        "holdings": rows,
+        "cash": [{"currency": c, "amount": _d(a), "amount_base": _d(snap.cash_base[c])} for c, a in snap.cash.items()],
+    }
+
+
+class PerformanceView(PortfolioAnalyticsView):
+    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="TWR, MWR (XIRR), risk, totals")
+    def get(self, request, portfolio_pk):
+        q = request.query_params
+        result = selectors.portfolio_performance(
+            portfolio=self.portfolio(), start=q.get("start"), end=q.get("end"), preset=q.get("preset")
+        )
+        p = result.performance
+        dd = p.max_drawdown
+        s = p.summary
+        return Response(
+            {
+                "start": p.start,
+                "end": p.end,
+                "base_currency": result.portfolio.base_currency,
+                "start_value": _d(p.start_value),
+                "end_value": _d(p.end_value),
+                "net_flows": _d(p.net_flows),
+                "twr": _ret(p.twr),
+                "mwr": _ret(p.mwr),
+                "benchmark": _ret(p.benchmark),
+                "benchmark_symbol": result.portfolio.benchmark.symbol if result.portfolio.benchmark_id else None,
+                "max_drawdown": None
+                if dd is None
+                else {
+                    "depth": _d(dd.depth),
+                    "peak_date": dd.peak_date,
+                    "trough_date": dd.trough_date,
+                    "recovery_date": dd.recovery_date,
+                },
+                "volatility": _d(p.volatility),
+                "summary": {
+                    "realised_gain": _d(s.realised_gain),
+                    "realised_short": _d(s.realised_short),
+                    "realised_long": _d(s.realised_long),
+                    "dividends": _d(s.dividends),
+                    "interest": _d(s.interest),
+                    "income": _d(s.income),
+                    "fees": _d(s.fees),
+                    "taxes": _d(s.taxes),
+                    "deposits": _d(s.deposits),
+                    "withdrawals": _d(s.withdrawals),
+                },
+            }
+        )
+
+
+class AllocationView(PortfolioAnalyticsView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("by", OpenApiTypes.STR, enum=list(analytics.ALLOCATION_DIMENSIONS)),
+            OpenApiParameter("date", OpenApiTypes.DATE),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        summary="Weights of market value by asset class, sector, country or currency",
+    )
+    def get(self, request, portfolio_pk):
+        by = request.query_params.get("by", "asset_class")
+        on = _date_param(request, "date")
+        weights = selectors.portfolio_allocation(portfolio=self.portfolio(), by=by, on=on)
+        return Response({"by": by, "date": on, "weights": [{"bucket": k, "weight": _d(w)} for k, w in weights.items()]})
+
+
+class ValueSeriesView(PortfolioAnalyticsView):
+    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="Daily values, flows, TWR index")
+    def get(self, request, portfolio_pk):
+        q = request.query_params
+        portfolio = self.portfolio()
+        series, index, bench = selectors.portfolio_value_series(
+            portfolio=portfolio, start=q.get("start"), end=q.get("end"), preset=q.get("preset")
+        )
+        twr = dict(index)
+        bench_by_day = dict(bench)
+        return Response(
+            {
+                "base_currency": series.base_currency,
+                "opening_date": series.opening_date,
+                "opening_value": _d(series.opening_value),
+                "points": [
+                    {
+                        "date": d,
+                        "value": _d(v),
+                        "flow": _d(f),
+                        "twr_index": _d(twr.get(d)),
+                        "benchmark_index": _d(bench_by_day.get(d)),
+                    }
+                    for d, v, f in zip(series.dates, series.values, series.flows, strict=True)
+                ],
+            }
+        )
+
+
+class FirmExposureView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("currency", OpenApiTypes.STR, description="Reporting currency; default USD."),
+            OpenApiParameter("date", OpenApiTypes.DATE),
+        ],
+        responses=inline_serializer(
+            "FirmExposure",
+            {
+                "currency": serializers.CharField(),
+                "total_value": serializers.DecimalField(max_digits=30, decimal_places=6),
+            },
+        ),
+        summary="AUM, exposure per instrument and sector with the clients holding it, top movers",
+    )
+    def get(self, request):
+        q = request.query_params
+        on = _date_param(request, "date")
+        exp = selectors.firm_exposure(user=request.user, currency=q.get("currency") or "USD", on=on)
+
+        def rows(items):
+            return [
+                {
+                    "key": r.key,
+                    "label": r.label,
+                    "instrument": r.instrument_id,
+                    "sector": r.sector,
+                    "value": _d(r.value),
+                    "weight": _d(r.weight),
+                    "day_change": _d(r.day_change),
+                    "clients": r.clients,
+                    "portfolios": r.portfolios,
+                }
+                for r in items
+            ]
+
+        return Response(
+            {
+                "currency": exp.currency,
+                "date": exp.on,
+                "total_value": _d(exp.total_value),
+                "securities_value": _d(exp.securities_value),
+                "cash_value": _d(exp.cash_value),
+                "portfolio_count": exp.portfolio_count,
+                "by_instrument": rows(exp.by_instrument),
+                "by_sector": rows(exp.by_sector),
+                "top_movers": rows(exp.movers),
+            }
+        )

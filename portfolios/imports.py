@@ -1,0 +1,407 @@
+"""CSV import of ledger transactions, on the shared engine ``codex.imports``.
+
+The engine reads the file, maps columns, parses cells and reports per-row errors; this module
+adds what is specific to a ledger (docs/portfolios.md, "Importing transactions"):
+
+- each row goes through ``services.transaction_clean`` (the same rules as the form and the API),
+  with instruments resolved by symbol (and exchange) and FX rates looked up from memory, so a
+  file of 50,000 rows costs a handful of queries;
+- duplicates are found by the row's fingerprint (``services.fingerprint_of``), against the
+  portfolio's ledger (skipped) and within the file (an error: give the two real fills notes);
+- the whole ledger, old rows and new, is replayed before anything is written, so a sell of more
+  than is held is reported on its row in the preview;
+- commit re-runs all of it inside one transaction with the portfolio locked, and writes every
+  row or none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from codex import imports as engine
+from portfolios.market.models import Instrument
+
+from . import analytics, services
+from .models import Kind, Portfolio, Transaction
+from .selectors import fx_series
+
+COLUMNS = [
+    "date",
+    "kind",
+    "symbol",
+    "exchange",
+    "quantity",
+    "price",
+    "fees",
+    "amount",
+    "currency",
+    "fx_rate",
+    "acquired_on",
+    "note",
+]
+
+KIND_ALIASES = {
+    "buy": Kind.BUY,
+    "bought": Kind.BUY,
+    "purchase": Kind.BUY,
+    "sell": Kind.SELL,
+    "sold": Kind.SELL,
+    "sale": Kind.SELL,
+    "div": Kind.DIVIDEND,
+    "dividend": Kind.DIVIDEND,
+    "interest": Kind.INTEREST,
+    "fee": Kind.FEE,
+    "fees": Kind.FEE,
+    "tax": Kind.TAX,
+    "withholding tax": Kind.TAX,
+    "deposit": Kind.DEPOSIT,
+    "withdrawal": Kind.WITHDRAWAL,
+    "withdraw": Kind.WITHDRAWAL,
+    "split": Kind.SPLIT,
+    "transfer in": Kind.TRANSFER_IN,
+    "transfer_in": Kind.TRANSFER_IN,
+    "transfer out": Kind.TRANSFER_OUT,
+    "transfer_out": Kind.TRANSFER_OUT,
+}
+
+
+def parse_kind(value: str) -> str:
+    kind = KIND_ALIASES.get(value.strip().lower().replace("-", " "))
+    if kind is None:
+        raise ValidationError(f"“{value}” is not a transaction kind ({', '.join(Kind.values)}).")
+    return kind
+
+
+def parse_currency(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValidationError(f"“{value}” is not a three-letter currency code.")
+    return code
+
+
+FIELDS = [
+    engine.ImportField(
+        "trade_date", "date", required=True, aliases=("trade date", "trade_date"), parse=engine.parse_date
+    ),
+    engine.ImportField("kind", "kind", required=True, aliases=("type", "action"), parse=parse_kind),
+    engine.ImportField("symbol", "symbol", aliases=("ticker", "instrument")),
+    engine.ImportField("exchange", "exchange", aliases=("market", "mic")),
+    engine.ImportField("quantity", "quantity", aliases=("qty", "units", "shares", "ratio"), parse=engine.parse_decimal),
+    engine.ImportField("price", "price", aliases=("unit price",), parse=engine.parse_decimal),
+    engine.ImportField("fees", "fees", aliases=("fee", "commission"), parse=engine.parse_decimal),
+    engine.ImportField("amount", "amount", aliases=("value", "cash"), parse=engine.parse_decimal),
+    engine.ImportField("currency", "currency", aliases=("ccy",), parse=parse_currency),
+    engine.ImportField("fx_rate", "fx_rate", aliases=("fx", "fx rate", "exchange rate"), parse=engine.parse_decimal),
+    engine.ImportField("acquired_on", "acquired_on", aliases=("acquired",), parse=engine.parse_date),
+    engine.ImportField("note", "note", aliases=("notes", "memo", "description"), parse=engine.parse_max_length(500)),
+]
+
+
+class _FxCache:
+    """FX rates of the import's currencies, loaded once (one query) and read from memory."""
+
+    def __init__(self, base: str, currencies: set[str], end: date):
+        self.base = base
+        self.series = fx_series(currencies, base=base, since=None, end=end) if currencies - {base} else {}
+
+    def __call__(self, *, currency: str, base: str, on: date):
+        if currency == base:
+            return analytics.ONE
+        return analytics.price_on(self.series.get(currency, ()), on)
+
+
+@dataclass
+class TransactionImport:
+    """One import into one portfolio: build it, ``preview()`` it, then ``commit()`` it."""
+
+    portfolio: Portfolio
+    parsed: engine.ParsedFile
+    mapping: dict[str, str]
+    created_by: object = None
+    today: date | None = None
+
+    def __post_init__(self):
+        self.today = self.today or timezone.localdate()
+        self._instruments = None
+        self._fx = None
+        self._clean_by_row: dict[int, services.CleanTxn] = {}
+
+    @classmethod
+    def from_upload(cls, *, portfolio, upload, created_by=None, today=None) -> TransactionImport:
+        parsed = engine.read_csv(upload)
+        return cls.from_parsed(
+            portfolio=portfolio, headers=parsed.headers, rows=parsed.rows, created_by=created_by, today=today
+        )
+
+    @classmethod
+    def from_parsed(cls, *, portfolio, headers, rows, created_by=None, today=None) -> TransactionImport:
+        parsed = engine.ParsedFile(headers=list(headers), rows=[list(r) for r in rows], encoding="utf-8", delimiter=",")
+        spec = engine.ImportSpec(kind="transactions", fields=FIELDS, create=lambda values: 0)
+        mapping = engine.auto_map(parsed.headers, spec)
+        errors = engine.validate_mapping(parsed.headers, mapping, spec)
+        if errors:
+            raise engine.ImportFileError(" ".join(errors.values()))
+        return cls(portfolio=portfolio, parsed=parsed, mapping=mapping, created_by=created_by, today=today)
+
+    # -- the spec's callables -------------------------------------------------------------------
+
+    def _instrument(self, symbol: str, exchange: str):
+        if self._instruments is None:
+            self._instruments = {}
+            for inst in Instrument.objects.all():
+                self._instruments[(inst.symbol.upper(), inst.exchange.upper())] = inst
+                self._instruments.setdefault((inst.symbol.upper(), None), []).append(inst)
+        if exchange:
+            return self._instruments.get((symbol.upper(), exchange.upper()))
+        matches = self._instruments.get((symbol.upper(), None), [])
+        if len(matches) > 1:
+            raise ValidationError(f"{symbol} trades on several exchanges; add an exchange column.")
+        return matches[0] if matches else None
+
+    def _fx_lookup(self):
+        if self._fx is None:
+            index = {h: i for i, h in enumerate(self.parsed.headers)}
+            col = next((h for h, t in self.mapping.items() if t == "currency"), None)
+            currencies = set()
+            if col is not None:
+                currencies = {r[index[col]].strip().upper() for r in self.parsed.rows if index[col] < len(r)}
+            currencies |= {i.currency for i in Instrument.objects.only("currency")}
+            self._fx = _FxCache(self.portfolio.base_currency, {c for c in currencies if len(c) == 3}, self.today)
+        return self._fx
+
+    def _validate(self, values: dict) -> dict[str, str]:
+        data = {k: v for k, v in values.items() if k not in ("symbol", "exchange")}
+        symbol = values.get("symbol")
+        if symbol:
+            try:
+                inst = self._instrument(symbol, values.get("exchange", ""))
+            except ValidationError as exc:
+                return {"symbol": " ".join(exc.messages)}
+            if inst is None:
+                return {"symbol": f"Unknown instrument “{symbol}”."}
+            data["instrument"] = inst
+        elif values.get("kind") in analytics.SECURITY_KINDS:
+            return {"symbol": "Give the instrument's symbol."}
+        try:
+            clean = services.transaction_clean(
+                portfolio=self.portfolio, data=data, today=self.today, fx_lookup=self._fx_lookup()
+            )
+        except ValidationError as exc:
+            return {("symbol" if f == "instrument" else f): " ".join(m) for f, m in exc.message_dict.items()}
+        values["fingerprint"] = services._fingerprint(clean)
+        values["__clean__"] = clean
+        return {}
+
+    def _find_existing(self, keys) -> dict:
+        return {
+            fp: txn_id
+            for fp, txn_id in Transaction.objects.filter(
+                portfolio=self.portfolio, fingerprint__in=list(keys)
+            ).values_list("fingerprint", "id")
+        }
+
+    def _create(self, values_list: list[dict]) -> int:
+        rows = [v["__clean__"] for v in values_list]
+        services.transactions_bulk_record(portfolio=self.portfolio, rows=rows, created_by=self.created_by)
+        return len(rows)
+
+    def spec(self) -> engine.ImportSpec:
+        return engine.ImportSpec(
+            kind="transactions",
+            fields=FIELDS,
+            create=self._create,
+            key_field="fingerprint",
+            find_existing=self._find_existing,
+            validate=self._validate,
+            normalise_key=lambda v: v,
+        )
+
+    # -- the ledger check -------------------------------------------------------------------------
+
+    def _replay_errors(self, result: engine.Preview) -> list[engine.RowError]:
+        """Replay the ledger with the new rows; a failure is reported on the row that caused it."""
+        new = [(r.row, r.values["__clean__"]) for r in result.rows if r.action == "create"]
+        if not new:
+            return []
+        rows = (
+            Transaction.objects.filter(portfolio=self.portfolio)
+            .order_by("trade_date", "id")
+            .values(*services.TXN_VALUES)
+        )
+        ledger = [services.txn_from_row(r) for r in rows]
+        for number, c in new:
+            ledger.append(
+                analytics.Txn(
+                    id=("row", number),
+                    date=c.trade_date,
+                    kind=c.kind,
+                    currency=c.currency,
+                    instrument_id=c.instrument.pk if c.instrument else None,
+                    quantity=c.quantity,
+                    price=c.price,
+                    fees=c.fees,
+                    fx_rate=c.fx_rate,
+                    amount=c.amount,
+                    lots=tuple((int(x["lot"]), analytics.Decimal(x["quantity"])) for x in c.lots) if c.lots else None,
+                    acquired_on=c.acquired_on,
+                )
+            )
+        try:
+            analytics.build_lots(ledger, method=self.portfolio.lot_method)
+        except (analytics.InsufficientQuantity, analytics.UnknownLot) as exc:
+            message = str(exc)
+            number = new[-1][0]
+            if isinstance(exc, analytics.InsufficientQuantity):
+                held = f"{exc.held.normalize():f}"
+                message = f"Cannot take {exc.requested.normalize():f} on {exc.date.isoformat()}: only {held} held."
+                candidates = [
+                    n
+                    for n, c in new
+                    if c.instrument
+                    and c.instrument.pk == exc.instrument_id
+                    and c.trade_date <= exc.date
+                    and c.kind in (Kind.SELL, Kind.TRANSFER_OUT, Kind.SPLIT)
+                ]
+                number = next(
+                    (
+                        n
+                        for n, c in new
+                        if c.instrument
+                        and c.instrument.pk == exc.instrument_id
+                        and c.trade_date == exc.date
+                        and c.kind in (Kind.SELL, Kind.TRANSFER_OUT)
+                    ),
+                    candidates[0] if candidates else number,
+                )
+            return [engine.RowError(number, "quantity", message)]
+        return []
+
+    def preview(self) -> engine.Preview:
+        """Every row validated, duplicates marked ``skip``, the ledger replayed. Writes nothing."""
+        result = engine.preview(
+            self.spec(), self.parsed.headers, self.parsed.rows, self.mapping, duplicates=engine.DuplicateMode.SKIP
+        )
+        if result.ok:
+            extra = self._replay_errors(result)
+            if extra:
+                by_row = {r.row: r for r in result.rows}
+                for e in extra:
+                    row = by_row[e.row]
+                    row.errors.append(e)
+                    row.action = "error"
+                    result.counts["create"] -= 1
+                    result.counts["error"] += 1
+                result.errors.extend(extra)
+        return result
+
+    def commit(self) -> engine.ImportReport:
+        """Write every new row or none (``engine.ImportRejected`` with the row errors). Rows already
+        in the ledger are skipped. Checks the plan's ``imports`` feature first."""
+
+        def before_write(result: engine.Preview) -> None:
+            # Lock first, so the replay below sees the ledger as it will be written.
+            Portfolio.objects.select_for_update().get(pk=self.portfolio.pk)
+            errors = self._replay_errors(result)
+            if errors:
+                raise engine.ImportRejected(errors)
+
+        return engine.commit(
+            self.spec(),
+            self.parsed.headers,
+            self.parsed.rows,
+            self.mapping,
+            duplicates=engine.DuplicateMode.SKIP,
+            before_write=before_write,
+        )
+
+
+def export_transactions(portfolio: Portfolio):
+    """CSV lines of the ledger, in the import format (a round trip imports as all duplicates)."""
+    rows = (
+        Transaction.objects.filter(portfolio=portfolio)
+        .order_by("trade_date", "id")
+        .values_list(
+            "trade_date",
+            "kind",
+            "instrument__symbol",
+            "instrument__exchange",
+            "quantity",
+            "price",
+            "fees",
+            "amount",
+            "currency",
+            "fx_rate",
+            "acquired_on",
+            "note",
+        )
+        .iterator(chunk_size=2000)
+    )
+
+    def fmt(v):
+        if isinstance(v, analytics.Decimal):
+            return f"{v.normalize():f}"
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    return engine.write_csv(([fmt(v) for v in row] for row in rows), COLUMNS)
+
+
+def export_holdings(snapshot: analytics.HoldingsSnapshot, infos: dict):
+    """CSV lines of a holdings snapshot (one row per position, then cash per currency)."""
+    headers = [
+        "date",
+        "symbol",
+        "name",
+        "currency",
+        "quantity",
+        "price",
+        "fx_rate",
+        "market_value_local",
+        f"market_value_{snapshot.base_currency}",
+        "cost_local",
+        f"cost_{snapshot.base_currency}",
+        f"unrealised_gain_{snapshot.base_currency}",
+    ]
+
+    def q(x):
+        return f"{x.quantize(analytics.Decimal('0.01')):f}"
+
+    def rows():
+        for h in sorted(snapshot.holdings, key=lambda h: -h.market_value_base):
+            info = infos.get(h.instrument_id)
+            yield [
+                snapshot.date.isoformat(),
+                info.symbol if info else h.instrument_id,
+                info.name if info else "",
+                h.currency,
+                f"{h.quantity.normalize():f}",
+                f"{h.price.normalize():f}",
+                f"{h.fx_rate.normalize():f}",
+                q(h.market_value_local),
+                q(h.market_value_base),
+                q(h.cost_local),
+                q(h.cost_base),
+                q(h.unrealised_gain_base),
+            ]
+        for c, amount in snapshot.cash.items():
+            yield [
+                snapshot.date.isoformat(),
+                "CASH",
+                f"Cash {c}",
+                c,
+                "",
+                "",
+                "",
+                q(amount),
+                q(snapshot.cash_base[c]),
+                "",
+                "",
+                "",
+            ]
+
+    return engine.write_csv(rows(), headers)

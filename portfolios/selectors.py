@@ -1,0 +1,615 @@
+"""Reads of the portfolios app: load the ledger, closes and FX rates, call ``analytics``.
+
+Each selector reads what it needs in a fixed, small number of queries (independent of the number
+of transactions, instruments or days) and hands plain dataclasses to the pure
+``portfolios.analytics`` module, which computes every figure (docs/analytics.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from portfolios.market.models import FxRate, Instrument, Price
+
+from . import analytics
+from .access import portfolios_visible_to
+from .models import CashBalance, Holding, Lot, Portfolio, Transaction
+from .services import TXN_VALUES, txn_from_row
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+FIRM_CURRENCY = "USD"
+PRESETS = analytics.PRESETS
+INSTRUMENT_FIELDS = ("id", "symbol", "name", "currency", "asset_class", "sector", "country", "exchange")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading market data
+# --------------------------------------------------------------------------------------------
+
+
+def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int, list[tuple[date, Decimal]]]:
+    """Closes per instrument up to ``end``; with ``since``, only from ``since`` on plus the last
+    close before it (enough for carry-forward valuation from ``since + 1``). Two queries at most."""
+    out: dict[int, list] = defaultdict(list)
+    ids = sorted(i for i in instrument_ids if i is not None)
+    if not ids:
+        return out
+    table = Price._meta.db_table
+    with connection.cursor() as cur:
+        if since is not None:
+            cur.execute(
+                f"SELECT DISTINCT ON (instrument_id) instrument_id, date, close FROM {table} "  # noqa: S608
+                "WHERE instrument_id = ANY(%s) AND date < %s ORDER BY instrument_id, date DESC",
+                [ids, since],
+            )
+            for iid, d, px in cur.fetchall():
+                out[iid].append((d, px))
+            cur.execute(
+                f"SELECT instrument_id, date, close FROM {table} "  # noqa: S608
+                "WHERE instrument_id = ANY(%s) AND date >= %s AND date <= %s ORDER BY instrument_id, date",
+                [ids, since, end],
+            )
+        else:
+            cur.execute(
+                f"SELECT instrument_id, date, close FROM {table} "  # noqa: S608
+                "WHERE instrument_id = ANY(%s) AND date <= %s ORDER BY instrument_id, date",
+                [ids, end],
+            )
+        for iid, d, px in cur.fetchall():
+            out[iid].append((d, px))
+    return out
+
+
+def _merge_cross(a: list, b: list) -> list:
+    """Product of two carried-forward rate series on the union of their dates."""
+    days = sorted({d for d, _ in a} | {d for d, _ in b})
+    out = []
+    for d in days:
+        ra, rb = analytics.price_on(a, d), analytics.price_on(b, d)
+        if ra is not None and rb is not None:
+            out.append((d, ra * rb))
+    return out
+
+
+def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[str, list[tuple[date, Decimal]]]:
+    """Value of one unit of each currency in ``base``, per date (direct pair, inverse pair, or a
+    cross through USD). One query."""
+    wanted = {c for c in currencies if c and c != base}
+    if not wanted:
+        return {}
+    codes = sorted(wanted | {base, FIRM_CURRENCY})
+    qs = FxRate.objects.filter(base__in=codes, quote__in=codes, date__lte=end)
+    if since is not None:
+        # keep a margin so every pair has a rate before ``since`` to carry forward
+        qs = qs.filter(date__gte=since - timedelta(days=14))
+    pairs: dict[tuple[str, str], list] = defaultdict(list)
+    for b, q, d, r in qs.order_by("base", "quote", "date").values_list("base", "quote", "date", "rate"):
+        pairs[(b, q)].append((d, r))
+
+    def one(c: str, target: str) -> list:
+        if (c, target) in pairs:
+            return pairs[(c, target)]
+        if (target, c) in pairs:
+            return [(d, ONE / r) for d, r in pairs[(target, c)]]
+        return []
+
+    out = {}
+    for c in wanted:
+        series = one(c, base)
+        if not series and FIRM_CURRENCY not in (c, base):
+            series = _merge_cross(one(c, FIRM_CURRENCY), one(FIRM_CURRENCY, base))
+        if series:
+            out[c] = series
+    return out
+
+
+def _instrument_infos(ids) -> dict[int, analytics.InstrumentInfo]:
+    return {
+        row["id"]: analytics.InstrumentInfo(
+            id=row["id"],
+            symbol=row["symbol"],
+            currency=row["currency"],
+            asset_class=row["asset_class"] or None,
+            sector=row["sector"] or None,
+            country=row["country"] or None,
+            name=row["name"],
+        )
+        for row in Instrument.objects.filter(pk__in=[i for i in ids if i is not None]).values(*INSTRUMENT_FIELDS)
+    }
+
+
+@dataclass
+class LoadedPortfolio:
+    portfolio: Portfolio
+    data: analytics.PortfolioData
+    benchmark_prices: list = field(default_factory=list)
+
+    @property
+    def inception(self) -> date | None:
+        return self.data.inception
+
+
+def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date | None = None) -> LoadedPortfolio:
+    """Ledger, instruments, closes and FX rates of ``portfolio`` as ``analytics.PortfolioData``.
+
+    With ``since``, closes and rates before ``since`` are reduced to the last one (valuations from
+    ``since`` on are unchanged). Five queries, whatever the size of the ledger."""
+    end = end or timezone.localdate()
+    rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values_list(*TXN_VALUES)
+    txns = [txn_from_row(dict(zip(TXN_VALUES, r, strict=True))) for r in rows]
+    ids = {t.instrument_id for t in txns if t.instrument_id is not None}
+    bench_id = portfolio.benchmark_id
+    instruments = _instrument_infos(ids | ({bench_id} if bench_id else set()))
+    prices = _price_series(ids | ({bench_id} if bench_id else set()), since=since, end=end)
+    bench = prices.pop(bench_id, []) if bench_id and bench_id not in ids else prices.get(bench_id, [])
+    currencies = {t.currency for t in txns} | {i.currency for i in instruments.values()}
+    fx = fx_series(currencies, base=portfolio.base_currency, since=since, end=end)
+    data = analytics.PortfolioData(
+        base_currency=portfolio.base_currency,
+        txns=txns,
+        instruments=instruments,
+        prices=prices,
+        fx=fx,
+        lot_method=portfolio.lot_method,
+    )
+    return LoadedPortfolio(portfolio=portfolio, data=data, benchmark_prices=bench)
+
+
+# --------------------------------------------------------------------------------------------
+# Ranges and presets
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_range(
+    *, inception: date | None, start=None, end=None, preset: str | None = None, today: date | None = None
+) -> tuple[date, date]:
+    """``(start, end)`` from explicit dates or a preset (MTD, QTD, YTD, 1Y, 3Y, SI; default SI).
+
+    Raises ``ValidationError`` naming ``start``, ``end`` or ``preset``."""
+    today = today or timezone.localdate()
+    errors = {}
+
+    def parse(v, name):
+        if v in (None, ""):
+            return None
+        if isinstance(v, date):
+            return v
+        try:
+            return date.fromisoformat(str(v))
+        except ValueError:
+            errors[name] = "Enter a date as YYYY-MM-DD."
+            return None
+
+    s, e = parse(start, "start"), parse(end, "end")
+    if preset and (s or e):
+        errors["preset"] = "Give either a preset or start/end dates, not both."
+    if errors:
+        raise ValidationError(errors)
+    if inception is None:
+        raise ValidationError({"portfolio": "This portfolio has no transactions yet."})
+    if s is None and e is None:
+        p = (preset or "SI").upper()
+        if p not in PRESETS:
+            raise ValidationError({"preset": f"Choose one of {', '.join(PRESETS)}."})
+        if inception > today:
+            raise ValidationError({"portfolio": "The first transaction is after today."})
+        return analytics.preset_range(p, today, inception)
+    e = e or today
+    s = s or inception
+    if e > today:
+        errors["end"] = "The end date is in the future."
+    if s > e:
+        errors["start"] = "The start date is after the end date."
+    if errors:
+        raise ValidationError(errors)
+    return s, e
+
+
+# --------------------------------------------------------------------------------------------
+# One portfolio
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PortfolioPerformance:
+    portfolio: Portfolio
+    performance: analytics.Performance
+    benchmark_prices: list
+    instruments: dict
+
+
+def portfolio_performance(
+    *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
+) -> PortfolioPerformance:
+    """Value series, TWR, MWR (XIRR), benchmark, drawdown, volatility and totals over a range."""
+    loaded = portfolio_data(portfolio=portfolio, end=today)
+    s, e = resolve_range(inception=loaded.inception, start=start, end=end, preset=preset, today=today)
+    perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    return PortfolioPerformance(portfolio, perf, loaded.benchmark_prices, dict(loaded.data.instruments))
+
+
+@dataclass
+class PeriodRow:
+    preset: str
+    start: date
+    end: date
+    twr: analytics.PeriodReturn | None
+    mwr: analytics.PeriodReturn | None
+    benchmark: analytics.PeriodReturn | None
+
+
+def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSeries:
+    """The part of a daily series from ``start`` on (opening = the close of ``start - 1``)."""
+    i = (start - series.dates[0]).days
+    if i <= 0:
+        return series
+    return analytics.ValueSeries(
+        base_currency=series.base_currency,
+        opening_date=series.dates[i - 1],
+        opening_value=series.values[i - 1],
+        dates=series.dates[i:],
+        values=series.values[i:],
+        flows=series.flows[i:],
+        market_days=series.market_days[i:],
+    )
+
+
+def portfolio_value_series(
+    *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
+) -> tuple[analytics.ValueSeries, list[tuple[date, Decimal]], list]:
+    """(daily values, TWR index, benchmark closes in the range)."""
+    loaded = portfolio_data(portfolio=portfolio, end=today)
+    s, e = resolve_range(inception=loaded.inception, start=start, end=end, preset=preset, today=today)
+    series = analytics.value_series(loaded.data, s, e)
+    return series, analytics.twr_index(series), benchmark_index(loaded.benchmark_prices, s, e)
+
+
+def benchmark_index(prices: list, start: date, end: date) -> list[tuple[date, Decimal]]:
+    """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily)."""
+    if not prices:
+        return []
+    base = analytics.price_on(prices, start - timedelta(days=1)) or analytics.price_on(prices, end)
+    if base is None:
+        return []
+    out = []
+    day = start - timedelta(days=1)
+    while day <= end:
+        px = analytics.price_on(prices, day)
+        if px is not None:
+            out.append((day, px / base))
+        day += timedelta(days=1)
+    return out
+
+
+def portfolio_holdings(*, portfolio: Portfolio, on: date | None = None) -> tuple[analytics.HoldingsSnapshot, dict]:
+    """Positions, per-lot detail and cash at the close of ``on`` (default today), with the
+    instruments' descriptions. Loads only the last close and rate on or before ``on``."""
+    on = on or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=on, since=on)
+    return analytics.holdings_on(loaded.data, on), dict(loaded.data.instruments)
+
+
+def portfolio_allocation(*, portfolio: Portfolio, by: str = "asset_class", on: date | None = None) -> dict:
+    if by not in analytics.ALLOCATION_DIMENSIONS:
+        raise ValidationError({"by": f"Choose one of {', '.join(analytics.ALLOCATION_DIMENSIONS)}."})
+    on = on or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=on, since=on)
+    return analytics.allocation(loaded.data, on, by)
+
+
+def portfolio_realised_by_year(*, loaded: LoadedPortfolio) -> dict[int, analytics.YearGains]:
+    return analytics.realised_gains_by_year(loaded.data.lot_book.realised)
+
+
+@dataclass
+class Dashboard:
+    """Everything the portfolio page needs, from one load of the data."""
+
+    loaded: LoadedPortfolio
+    snapshot: analytics.HoldingsSnapshot | None
+    allocations: dict
+    performance: analytics.Performance | None
+    returns: list[PeriodRow]
+    benchmark_index: list
+    realised_by_year: dict
+
+
+def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> Dashboard:
+    """Holdings, allocation by every dimension, since-inception performance, the returns table."""
+    today = today or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=today)
+    if loaded.inception is None or loaded.inception > today:
+        return Dashboard(loaded, None, {}, None, [], [], {})
+    snap = analytics.holdings_on(loaded.data, today)
+    allocs = {by: analytics.allocation(loaded.data, today, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS}
+    s, e = analytics.preset_range("SI", today, loaded.inception)
+    perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    rows = []
+    for p in PRESETS:
+        ps, pe = analytics.preset_range(p, today, loaded.inception)
+        part = _sub_series(perf.series, ps)
+        bench = analytics.benchmark_return(loaded.benchmark_prices, ps, pe) if loaded.benchmark_prices else None
+        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench))
+    return Dashboard(
+        loaded=loaded,
+        snapshot=snap,
+        allocations=allocs,
+        performance=perf,
+        returns=rows,
+        benchmark_index=benchmark_index(loaded.benchmark_prices, s, e),
+        realised_by_year=analytics.realised_gains_by_year(loaded.data.lot_book.realised),
+    )
+
+
+def portfolio_analytics_bundle(*, portfolio: Portfolio, preset: str = "SI", today: date | None = None):
+    """Performance + allocation (all dimensions) + value series, from one load: what the
+    benchmark in ``bench/portfolio_analytics.py`` measures."""
+    today = today or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=today)
+    s, e = resolve_range(inception=loaded.inception, preset=preset, today=today)
+    perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    snap = analytics.holdings_on(loaded.data, e)
+    allocs = {by: analytics.allocation(loaded.data, e, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS}
+    return perf, allocs, perf.series
+
+
+def lots_of(*, portfolio: Portfolio) -> QuerySet[Lot]:
+    return Lot.objects.filter(portfolio=portfolio).select_related("instrument")
+
+
+def transactions_of(*, portfolio: Portfolio) -> QuerySet[Transaction]:
+    return Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
+
+
+# --------------------------------------------------------------------------------------------
+# Lists
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PortfolioSummary:
+    value: Decimal | None
+    ytd: analytics.PeriodReturn | None
+    since_inception: analytics.PeriodReturn | None
+    error: str = ""
+
+
+def portfolio_summaries(portfolios, *, today: date | None = None) -> dict[int, PortfolioSummary]:
+    """Value today, YTD and since-inception TWR of each portfolio, in four queries for any
+    number of portfolios (ledgers, instruments, closes, rates)."""
+    today = today or timezone.localdate()
+    portfolios = list(portfolios)
+    if not portfolios:
+        return {}
+    by_pk = {p.pk: p for p in portfolios}
+    ledgers: dict[int, list] = defaultdict(list)
+    rows = (
+        Transaction.objects.filter(portfolio_id__in=by_pk, trade_date__lte=today)
+        .order_by("portfolio_id", "trade_date", "id")
+        .values_list("portfolio_id", *TXN_VALUES)
+    )
+    for r in rows:
+        ledgers[r[0]].append(txn_from_row(dict(zip(TXN_VALUES, r[1:], strict=True))))
+    ids = {t.instrument_id for txns in ledgers.values() for t in txns if t.instrument_id}
+    instruments = _instrument_infos(ids)
+    inception = min((txns[0].date for txns in ledgers.values()), default=today)
+    prices = _price_series(ids, since=inception, end=today)
+    currencies = {t.currency for txns in ledgers.values() for t in txns} | {i.currency for i in instruments.values()}
+    fx_by_base = {
+        base: fx_series(currencies, base=base, since=inception, end=today)
+        for base in {p.base_currency for p in portfolios}
+    }
+    out = {}
+    ytd_start = date(today.year, 1, 1)
+    for pk, p in by_pk.items():
+        txns = ledgers.get(pk)
+        if not txns:
+            out[pk] = PortfolioSummary(None, None, None)
+            continue
+        data = analytics.PortfolioData(
+            base_currency=p.base_currency,
+            txns=txns,
+            instruments=instruments,
+            prices=prices,
+            fx=fx_by_base[p.base_currency],
+            lot_method=p.lot_method,
+        )
+        try:
+            series = analytics.value_series(data, txns[0].date, today)
+        except analytics.AnalyticsError as exc:
+            out[pk] = PortfolioSummary(None, None, None, error=str(exc))
+            continue
+        out[pk] = PortfolioSummary(
+            value=series.values[-1],
+            ytd=analytics.twr_of(_sub_series(series, max(ytd_start, txns[0].date))),
+            since_inception=analytics.twr_of(series),
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Firm-wide
+# --------------------------------------------------------------------------------------------
+
+
+def latest_closes(instrument_ids, *, on: date) -> dict[int, tuple[date, Decimal, Decimal | None]]:
+    """Per instrument: (date, last close on or before ``on``, the close before it or None). One query."""
+    ids = sorted(set(instrument_ids))
+    if not ids:
+        return {}
+    table = Price._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT instrument_id, date, close, prev FROM ("  # noqa: S608
+            " SELECT instrument_id, date, close,"
+            "  LAG(close) OVER (PARTITION BY instrument_id ORDER BY date) AS prev,"
+            "  ROW_NUMBER() OVER (PARTITION BY instrument_id ORDER BY date DESC) AS rn"
+            f" FROM {table} WHERE instrument_id = ANY(%s) AND date <= %s AND date > %s"
+            ") t WHERE rn = 1",
+            [ids, on, on - timedelta(days=31)],
+        )
+        found = {iid: (d, px, prev) for iid, d, px, prev in cur.fetchall()}
+        missing = [i for i in ids if i not in found]
+        if missing:  # stale instruments: no close in the last month, take the last one at all
+            cur.execute(
+                f"SELECT DISTINCT ON (instrument_id) instrument_id, date, close FROM {table} "  # noqa: S608
+                "WHERE instrument_id = ANY(%s) AND date <= %s ORDER BY instrument_id, date DESC",
+                [missing, on],
+            )
+            for iid, d, px in cur.fetchall():
+                found[iid] = (d, px, None)
+    return found
+
+
+def fx_to(currencies, *, target: str, on: date) -> dict[str, Decimal]:
+    """Latest value of one unit of each currency in ``target`` on ``on``. Raises
+    ``ValidationError`` naming ``currency`` when a rate is missing."""
+    series = fx_series(currencies, base=target, since=on, end=on)
+    out = {target: ONE}
+    missing = []
+    for c in set(currencies) - {target}:
+        r = analytics.price_on(series.get(c, []), on)
+        if r is None:
+            missing.append(c)
+        else:
+            out[c] = r
+    if missing:
+        raise ValidationError({"currency": f"No rate to {target} is known for {', '.join(sorted(missing))}."})
+    return out
+
+
+@dataclass
+class ExposureRow:
+    key: str
+    label: str
+    value: Decimal
+    weight: Decimal
+    clients: list[str]
+    portfolios: list[int]
+    instrument_id: int | None = None
+    sector: str = ""
+    asset_class: str = ""
+    currency: str = ""
+    day_change: Decimal | None = None
+
+
+@dataclass
+class FirmExposure:
+    currency: str
+    on: date
+    total_value: Decimal  # AUM: securities and cash of every portfolio in the caller's book
+    securities_value: Decimal
+    cash_value: Decimal
+    portfolio_count: int
+    by_instrument: list[ExposureRow]
+    by_sector: list[ExposureRow]
+    movers: list[ExposureRow]
+
+
+def firm_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None, movers: int = 5) -> FirmExposure:
+    """AUM, exposure per instrument and per sector (with the clients holding each), and the day's
+    top movers, over the portfolios ``user`` may see (archived ones excluded), in ``currency``.
+
+    Valued from the derived holdings and cash balances at the last close on or before ``on``.
+    A fixed number of queries, whatever the number of portfolios and holdings."""
+    on = on or timezone.localdate()
+    currency = (currency or FIRM_CURRENCY).upper()
+    visible = portfolios_visible_to(user, include_archived=False)
+    holdings = list(
+        Holding.objects.filter(portfolio__in=visible).values_list(
+            "portfolio_id",
+            "instrument_id",
+            "quantity",
+            "currency",
+            "portfolio__name",
+            "portfolio__client__first_name",
+            "portfolio__client__last_name",
+        )
+    )
+    cash = list(CashBalance.objects.filter(portfolio__in=visible).values_list("portfolio_id", "currency", "amount"))
+    portfolio_count = visible.count()
+    ids = {h[1] for h in holdings}
+    infos = {row["id"]: row for row in Instrument.objects.filter(pk__in=ids).values(*INSTRUMENT_FIELDS)}
+    closes = latest_closes(ids, on=on)
+    currencies = {h[3] for h in holdings} | {c[1] for c in cash}
+    rates = fx_to(currencies, target=currency, on=on)
+
+    per_instr: dict[int, dict] = {}
+    for pid, iid, qty, ccy, pname, first, last in holdings:
+        close = closes.get(iid)
+        if close is None:
+            continue  # no market price at all yet: not valued (docs/portfolios.md)
+        value = qty * close[1] * rates[ccy]
+        row = per_instr.setdefault(iid, {"value": ZERO, "clients": set(), "portfolios": set()})
+        row["value"] += value
+        row["clients"].add(f"{first} {last}".strip() if first or last else pname)
+        row["portfolios"].add(pid)
+    securities = sum((r["value"] for r in per_instr.values()), ZERO)
+    cash_value = sum((amount * rates[c] for _, c, amount in cash), ZERO)
+    total = securities + cash_value
+
+    def weight(v: Decimal) -> Decimal:
+        return v / total if total else ZERO
+
+    by_instrument = []
+    for iid, r in per_instr.items():
+        info = infos[iid]
+        d, px, prev = closes[iid]
+        by_instrument.append(
+            ExposureRow(
+                key=str(iid),
+                label=f"{info['symbol']} · {info['name']}",
+                value=r["value"],
+                weight=weight(r["value"]),
+                clients=sorted(r["clients"]),
+                portfolios=sorted(r["portfolios"]),
+                instrument_id=iid,
+                sector=info["sector"] or analytics.UNCLASSIFIED,
+                asset_class=info["asset_class"],
+                currency=info["currency"],
+                day_change=(px / prev - ONE) if prev else None,
+            )
+        )
+    by_instrument.sort(key=lambda r: -r.value)
+    sectors: dict[str, dict] = {}
+    for r in by_instrument:
+        s = sectors.setdefault(r.sector, {"value": ZERO, "clients": set(), "portfolios": set()})
+        s["value"] += r.value
+        s["clients"].update(r.clients)
+        s["portfolios"].update(r.portfolios)
+    by_sector = sorted(
+        (
+            ExposureRow(
+                key=k,
+                label=k,
+                value=v["value"],
+                weight=weight(v["value"]),
+                clients=sorted(v["clients"]),
+                portfolios=sorted(v["portfolios"]),
+                sector=k,
+            )
+            for k, v in sectors.items()
+        ),
+        key=lambda r: -r.value,
+    )
+    top = sorted((r for r in by_instrument if r.day_change is not None), key=lambda r: -abs(r.day_change))
+    return FirmExposure(
+        currency=currency,
+        on=on,
+        total_value=total,
+        securities_value=securities,
+        cash_value=cash_value,
+        portfolio_count=portfolio_count,
+        by_instrument=by_instrument,
+        by_sector=by_sector,
+        movers=top[:movers],
+    )

@@ -1,0 +1,688 @@
+"""Writes of the portfolios app: portfolios and the transaction ledger.
+
+Every ledger write (record, update, delete, import) runs in one database transaction that
+1. locks the portfolio row (``select_for_update``), so concurrent writers to one portfolio queue up;
+2. writes the ledger row(s);
+3. replays the whole ledger of that portfolio through ``analytics.build_lots`` and rewrites the
+   derived ``Holding``, ``Lot`` and ``CashBalance`` rows.
+If the replay fails (a sell of more than is held, a named lot that is not open...) a
+``ValidationError`` with a field dict is raised and the transaction is rolled back: nothing is
+written. Validation of a single row happens before any write, with one message per field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from billing.entitlements import check_can_add
+from portfolios.market.models import FxRate, Instrument
+
+from . import analytics
+from .analytics import CASH_KINDS, SECURITY_KINDS
+from .models import CashBalance, Holding, Kind, Lot, Portfolio, Transaction
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+TXN_FIELDS = (
+    "kind",
+    "trade_date",
+    "instrument",
+    "quantity",
+    "price",
+    "fees",
+    "amount",
+    "currency",
+    "fx_rate",
+    "note",
+    "lots",
+    "acquired_on",
+)
+# Cash kinds that may name the instrument they relate to (a dividend of a share, its withholding tax).
+CASH_KINDS_WITH_INSTRUMENT = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
+
+
+# --------------------------------------------------------------------------------------------
+# Portfolios
+# --------------------------------------------------------------------------------------------
+
+
+def _check_currency(code: str, field: str, errors: dict) -> str:
+    code = (code or "").strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        errors[field] = "Enter a three-letter ISO currency code, e.g. USD."
+    return code
+
+
+def _check_portfolio_people(*, actor, advisor, client, errors: dict) -> None:
+    from tenants.accounts.models import Role
+
+    if advisor is not None and advisor.role not in (Role.OWNER, Role.ADMIN, Role.ADVISOR):
+        errors["advisor"] = "The advisor must be an owner, admin or advisor of the firm."
+    elif advisor is not None and not advisor.is_active:
+        errors["advisor"] = "This person's account is deactivated."
+    if actor is not None and getattr(actor, "role", None) == Role.ADVISOR:
+        # An advisor builds their own book: they advise it, and the client is theirs or shared.
+        if advisor is not None and advisor.pk != actor.pk:
+            errors["advisor"] = "Advisors create portfolios they advise themselves."
+        if client is not None and not (client.owner_id == actor.pk or client.shared_with.filter(pk=actor.pk).exists()):
+            errors["client"] = "This client is not in your book."
+
+
+def portfolio_create(
+    *,
+    tenant,
+    actor,
+    name: str,
+    advisor,
+    base_currency: str = "USD",
+    client=None,
+    benchmark: Instrument | None = None,
+    lot_method: str = "fifo",
+    shared_with=(),
+) -> Portfolio:
+    """Create a portfolio. Checks the plan's portfolio limit (``PlanLimitExceeded``) and raises
+    ``ValidationError`` with field errors for a bad currency, advisor or client. Atomic."""
+    errors: dict = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Give the portfolio a name."
+    base_currency = _check_currency(base_currency, "base_currency", errors)
+    if lot_method not in analytics.LOT_METHODS:
+        errors["lot_method"] = f"Choose one of {', '.join(analytics.LOT_METHODS)}."
+    _check_portfolio_people(actor=actor, advisor=advisor, client=client, errors=errors)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        check_can_add(tenant=tenant, resource="portfolios")
+        portfolio = Portfolio.objects.create(
+            name=name,
+            advisor=advisor,
+            client=client,
+            base_currency=base_currency,
+            benchmark=benchmark,
+            lot_method=lot_method,
+        )
+        if shared_with:
+            portfolio.shared_with.set(shared_with)
+    return portfolio
+
+
+def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
+    """Change name, client, advisor, benchmark, sharing, lot method or the archived flag.
+
+    The base currency and the lot method change how the whole ledger is valued, so they can only
+    change while the ledger is empty (``ValidationError`` otherwise). Atomic."""
+    allowed = {"name", "client", "advisor", "base_currency", "benchmark", "lot_method", "archived", "shared_with"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({f: "This field cannot be changed." for f in unknown})
+    errors: dict = {}
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            errors["name"] = "Give the portfolio a name."
+    if "base_currency" in changes:
+        changes["base_currency"] = _check_currency(changes["base_currency"], "base_currency", errors)
+    if "lot_method" in changes and changes["lot_method"] not in analytics.LOT_METHODS:
+        errors["lot_method"] = f"Choose one of {', '.join(analytics.LOT_METHODS)}."
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
+        has_ledger = portfolio.transactions.exists()
+        for f in ("base_currency", "lot_method"):
+            if f in changes and changes[f] != getattr(portfolio, f) and has_ledger and f not in errors:
+                errors[f] = "This can only change while the portfolio has no transactions."
+        _check_portfolio_people(
+            actor=actor,
+            advisor=changes.get("advisor") if "advisor" in changes else None,
+            client=changes.get("client") if changes.get("client") != portfolio.client else None,
+            errors=errors,
+        )
+        if errors:
+            raise ValidationError(errors)
+        shared = changes.pop("shared_with", None)
+        for f, v in changes.items():
+            setattr(portfolio, f, v)
+        portfolio.save()
+        if shared is not None:
+            portfolio.shared_with.set(shared)
+    return portfolio
+
+
+def portfolio_delete(*, portfolio: Portfolio) -> None:
+    """Delete an empty portfolio. One with a ledger is archived instead (``ValidationError``)."""
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
+        if portfolio.transactions.exists():
+            raise ValidationError(
+                {"portfolio": "This portfolio has transactions; archive it instead of deleting its history."}
+            )
+        try:
+            portfolio.delete()
+        except ProtectedError as exc:  # pragma: no cover - nothing protects an empty portfolio today
+            raise ValidationError({"portfolio": "Other records still refer to this portfolio."}) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Ledger: validation
+# --------------------------------------------------------------------------------------------
+
+
+def _decimal(value, field: str, errors: dict, *, default=ZERO, allow_none=False) -> Decimal | None:
+    if value is None or value == "":
+        return None if allow_none else default
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        errors[field] = "Enter a number."
+        return None if allow_none else default
+    if not d.is_finite():
+        errors[field] = "Enter a finite number."
+        return None if allow_none else default
+    return d
+
+
+def fx_rate_lookup(*, currency: str, base: str, on: date) -> Decimal | None:
+    """Value of one ``currency`` in ``base`` on ``on`` (last rate on or before), or None.
+
+    Tries the direct pair, the inverse pair, then a cross through USD."""
+    if currency == base:
+        return ONE
+
+    def last(b: str, q: str) -> Decimal | None:
+        row = FxRate.objects.filter(base=b, quote=q, date__lte=on).order_by("-date").values_list("rate", flat=True)
+        return row.first()
+
+    direct = last(currency, base)
+    if direct is not None:
+        return direct
+    inverse = last(base, currency)
+    if inverse is not None:
+        return ONE / inverse
+    if "USD" not in (currency, base):
+        a = fx_rate_lookup(currency=currency, base="USD", on=on)
+        b = fx_rate_lookup(currency="USD", base=base, on=on)
+        if a is not None and b is not None:
+            return a * b
+    return None
+
+
+def _normalise_lots(raw, errors: dict) -> list[dict] | None:
+    if raw in (None, "", []):
+        return None
+    if not isinstance(raw, list):
+        errors["lots"] = 'Give a list of {"lot": id, "quantity": n}.'
+        return None
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or "lot" not in item or "quantity" not in item:
+            errors["lots"] = 'Each lot needs "lot" (the id of the buy that opened it) and "quantity".'
+            return None
+        try:
+            lot_id = int(item["lot"])
+            qty = Decimal(str(item["quantity"]))
+        except (TypeError, ValueError, InvalidOperation):
+            errors["lots"] = "Lot ids are whole numbers and quantities are numbers."
+            return None
+        if qty <= 0:
+            errors["lots"] = "Each lot quantity must be positive."
+            return None
+        out.append({"lot": lot_id, "quantity": str(qty)})
+    return out
+
+
+@dataclass
+class CleanTxn:
+    """A validated ledger row, ready to be written."""
+
+    kind: str
+    trade_date: date
+    instrument: Instrument | None
+    quantity: Decimal
+    price: Decimal
+    fees: Decimal
+    amount: Decimal | None
+    currency: str
+    fx_rate: Decimal
+    note: str
+    lots: list | None
+    acquired_on: date | None
+
+    def as_fields(self) -> dict:
+        return {f: getattr(self, f) for f in TXN_FIELDS}
+
+
+def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = None, fx_lookup=None) -> CleanTxn:
+    """Validate one ledger row for ``portfolio``; return it normalised or raise ``ValidationError``
+    with one message per field. Looks up the FX rate when none is given and the currency is not
+    the base currency (``fx_lookup(currency, base, on)``, default ``fx_rate_lookup``). Writes nothing."""
+    errors: dict = {}
+    today = today or timezone.localdate()
+    kind = data.get("kind")
+    if kind not in Kind.values:
+        errors["kind"] = f"Choose one of: {', '.join(Kind.values)}."
+    trade_date = data.get("trade_date")
+    if isinstance(trade_date, str):
+        try:
+            trade_date = date.fromisoformat(trade_date.strip())
+        except ValueError:
+            errors["trade_date"] = "Enter a date as YYYY-MM-DD."
+            trade_date = None
+    if trade_date is None and "trade_date" not in errors:
+        errors["trade_date"] = "Enter the trade date."
+    elif trade_date is not None and trade_date > today:
+        errors["trade_date"] = "The trade date is in the future."
+
+    instrument = data.get("instrument")
+    if instrument is not None and not isinstance(instrument, Instrument):
+        try:
+            instrument = Instrument.objects.get(pk=int(instrument))
+        except (Instrument.DoesNotExist, TypeError, ValueError):
+            errors["instrument"] = "Unknown instrument."
+            instrument = None
+    quantity = _decimal(data.get("quantity"), "quantity", errors)
+    price = _decimal(data.get("price"), "price", errors)
+    fees = _decimal(data.get("fees"), "fees", errors)
+    amount = _decimal(data.get("amount"), "amount", errors, allow_none=True)
+    fx_rate = _decimal(data.get("fx_rate"), "fx_rate", errors, allow_none=True)
+    note = (data.get("note") or "").strip()
+    if len(note) > 500:
+        errors["note"] = "Keep the note under 500 characters."
+    lots = _normalise_lots(data.get("lots"), errors)
+    acquired_on = data.get("acquired_on") or None
+    if isinstance(acquired_on, str):
+        try:
+            acquired_on = date.fromisoformat(acquired_on.strip())
+        except ValueError:
+            errors["acquired_on"] = "Enter a date as YYYY-MM-DD."
+            acquired_on = None
+
+    if quantity < 0:
+        errors["quantity"] = "The quantity cannot be negative."
+    if price < 0:
+        errors["price"] = "The price cannot be negative."
+    if fees < 0:
+        errors["fees"] = "Fees cannot be negative."
+    if amount is not None and amount < 0:
+        errors["amount"] = "The amount cannot be negative; the kind says which way the money goes."
+    if fx_rate is not None and fx_rate <= 0:
+        errors["fx_rate"] = "The FX rate must be positive."
+
+    currency = (data.get("currency") or "").strip().upper()
+    if kind in SECURITY_KINDS:
+        if instrument is None and "instrument" not in errors:
+            errors["instrument"] = f"A {kind.replace('_', ' ')} needs an instrument."
+        if quantity <= 0 and "quantity" not in errors:
+            errors["quantity"] = "The split ratio must be positive." if kind == Kind.SPLIT else "Enter the quantity."
+        if kind in (Kind.BUY, Kind.SELL) and price <= 0 and "price" not in errors:
+            errors["price"] = "Enter the price per unit."
+        if kind in (Kind.SPLIT, Kind.TRANSFER_IN, Kind.TRANSFER_OUT) and fees:
+            errors["fees"] = "Transfers and splits do not touch cash; record charges as a separate fee."
+        if amount is not None:
+            errors["amount"] = "Amount is for cash transactions; give quantity and price."
+        if instrument is not None:
+            if not currency:
+                currency = instrument.currency
+            elif currency != instrument.currency:
+                errors["currency"] = f"{instrument} trades in {instrument.currency}, not {currency}."
+    elif kind in CASH_KINDS:
+        if instrument is not None and kind not in CASH_KINDS_WITH_INSTRUMENT:
+            errors["instrument"] = f"A {kind} is not tied to an instrument."
+        if amount is None and not (quantity and price):
+            errors["amount"] = "Enter the amount."
+        elif amount is not None and amount == 0:
+            errors["amount"] = "The amount must be positive."
+        if not currency:
+            currency = instrument.currency if instrument is not None else portfolio.base_currency
+    if currency and (len(currency) != 3 or not currency.isalpha()):
+        errors["currency"] = "Enter a three-letter ISO currency code."
+    if lots is not None:
+        if kind not in (Kind.SELL, Kind.TRANSFER_OUT):
+            errors["lots"] = "Only a sell or transfer out can name lots."
+        elif sum((Decimal(x["quantity"]) for x in lots), ZERO) != quantity:
+            errors["lots"] = "The lot quantities must add up to the quantity."
+    if acquired_on is not None:
+        if kind != Kind.TRANSFER_IN:
+            errors["acquired_on"] = "Only a transfer in has an original acquisition date."
+        elif trade_date is not None and acquired_on > trade_date:
+            errors["acquired_on"] = "The acquisition date is after the transfer."
+
+    if currency and currency == portfolio.base_currency:
+        if fx_rate is not None and fx_rate != ONE and "fx_rate" not in errors:
+            errors["fx_rate"] = f"{currency} is the base currency: the rate is 1."
+        fx_rate = ONE
+    elif currency and fx_rate is None and trade_date is not None and "currency" not in errors:
+        fx_rate = (fx_lookup or fx_rate_lookup)(currency=currency, base=portfolio.base_currency, on=trade_date)
+        if fx_rate is None:
+            errors["fx_rate"] = (
+                f"No {currency}/{portfolio.base_currency} rate is known on {trade_date}; enter the rate."
+            )
+    if errors:
+        raise ValidationError(errors)
+    return CleanTxn(
+        kind=kind,
+        trade_date=trade_date,
+        instrument=instrument,
+        quantity=quantity,
+        price=price,
+        fees=fees,
+        amount=amount,
+        currency=currency,
+        fx_rate=fx_rate,
+        note=note,
+        lots=lots,
+        acquired_on=acquired_on,
+    )
+
+
+def fingerprint_of(*, kind, trade_date, instrument_id, quantity, price, fees, amount, currency, note="") -> str:
+    """Hash of what makes two ledger rows "the same" for duplicate detection on import.
+
+    Numbers are normalised (``10`` == ``10.000``); the FX rate is left out (it may be looked up).
+    The note is in: two real, identical fills on one day are told apart by their notes."""
+
+    def n(d) -> str:
+        return "" if d is None else format(Decimal(d).normalize(), "f")
+
+    key = "|".join(
+        [
+            kind,
+            trade_date.isoformat(),
+            str(instrument_id or ""),
+            n(quantity),
+            n(price),
+            n(fees),
+            n(amount),
+            currency,
+            note.strip(),
+        ]
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _fingerprint(clean: CleanTxn) -> str:
+    return fingerprint_of(
+        kind=clean.kind,
+        trade_date=clean.trade_date,
+        instrument_id=clean.instrument.pk if clean.instrument else None,
+        quantity=clean.quantity,
+        price=clean.price,
+        fees=clean.fees,
+        amount=clean.amount,
+        currency=clean.currency,
+        note=clean.note,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Ledger: rebuilding the derived tables
+# --------------------------------------------------------------------------------------------
+
+
+def txn_from_row(row: dict) -> analytics.Txn:
+    """An ``analytics.Txn`` from a ``Transaction`` ``.values()`` row."""
+    lots = row["lots"]
+    return analytics.Txn(
+        id=row["id"],
+        date=row["trade_date"],
+        kind=row["kind"],
+        currency=row["currency"],
+        instrument_id=row["instrument_id"],
+        quantity=row["quantity"],
+        price=row["price"],
+        fees=row["fees"],
+        fx_rate=row["fx_rate"],
+        amount=row["amount"],
+        lots=tuple((int(x["lot"]), Decimal(x["quantity"])) for x in lots) if lots else None,
+        acquired_on=row["acquired_on"],
+    )
+
+
+TXN_VALUES = (
+    "id",
+    "trade_date",
+    "kind",
+    "currency",
+    "instrument_id",
+    "quantity",
+    "price",
+    "fees",
+    "fx_rate",
+    "amount",
+    "lots",
+    "acquired_on",
+)
+
+
+def _ledger_error(exc: Exception, *, txn_id, rows_by_id: dict, symbols: dict) -> ValidationError:
+    """Turn a replay failure into field errors that say which row broke and why."""
+    if isinstance(exc, analytics.InsufficientQuantity):
+        sym = symbols.get(exc.instrument_id, exc.instrument_id)
+        where = f" in lot {exc.lot_id}" if exc.lot_id is not None else ""
+        msg = (
+            f"Cannot take {exc.requested.normalize():f} {sym} on {exc.date.isoformat()}: "
+            f"only {exc.held.normalize():f} held{where}."
+        )
+        field = "lots" if exc.lot_id is not None else "quantity"
+        return ValidationError({field: msg})
+    if isinstance(exc, analytics.UnknownLot):
+        return ValidationError({"lots": str(exc)})
+    return ValidationError({"non_field_errors": str(exc)})
+
+
+def _closed_on(book: analytics.LotBook, opened: dict, ledger: list[analytics.Txn], method: str) -> dict:
+    """Date each fully closed lot was closed: its last sale, or (after a transfer out) the first
+    transfer-out date after which it is no longer open."""
+    open_ids = {lot.lot_id for lot in book.open_lots}
+    closed = {lot_id for lot_id in opened if lot_id not in open_ids}
+    out: dict = {}
+    last_sale: dict = {}
+    for r in book.realised:
+        last_sale[r.lot_id] = max(r.disposed, last_sale.get(r.lot_id, r.disposed))
+    transfer_dates = defaultdict(set)
+    for t in ledger:
+        if t.kind == Kind.TRANSFER_OUT:
+            transfer_dates[t.instrument_id].add(t.date)
+    for lot_id in closed:
+        iid = opened[lot_id]
+        if not transfer_dates.get(iid):
+            out[lot_id] = last_sale[lot_id]
+    pending = closed - set(out)
+    if pending:
+        dates = sorted({d for lot_id in pending for d in transfer_dates[opened[lot_id]]} | set(last_sale.values()))
+        for d in dates:
+            still_open = {lot.lot_id for lot in analytics.build_lots(ledger, method=method, until=d).open_lots}
+            for lot_id in list(pending):
+                if lot_id not in still_open and d >= _acquired(ledger, lot_id):
+                    out[lot_id] = d
+                    pending.discard(lot_id)
+            if not pending:
+                break
+    return out
+
+
+def _acquired(ledger, lot_id) -> date:
+    for t in ledger:
+        if t.id == lot_id:
+            return t.date
+    raise KeyError(lot_id)
+
+
+def ledger_rebuild(*, portfolio: Portfolio, changed_id=None) -> analytics.LotBook:
+    """Replay the ledger of ``portfolio`` and rewrite its holdings, lots and cash balances.
+
+    Must run inside ``transaction.atomic()`` with the portfolio row locked (the callers here do).
+    Raises ``ValidationError`` when the ledger does not replay (selling more than held...)."""
+    rows = list(Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values(*TXN_VALUES))
+    ledger = [txn_from_row(r) for r in rows]
+    rows_by_id = {r["id"]: r for r in rows}
+    try:
+        book = analytics.build_lots(ledger, method=portfolio.lot_method)
+    except (analytics.InsufficientQuantity, analytics.UnknownLot) as exc:
+        ids = {r["instrument_id"] for r in rows if r["instrument_id"]}
+        symbols = dict(Instrument.objects.filter(pk__in=ids).values_list("pk", "symbol"))
+        raise _ledger_error(exc, txn_id=changed_id, rows_by_id=rows_by_id, symbols=symbols) from exc
+
+    Holding.objects.filter(portfolio=portfolio).delete()
+    Lot.objects.filter(portfolio=portfolio).delete()
+    CashBalance.objects.filter(portfolio=portfolio).delete()
+
+    opened = {t.id: t.instrument_id for t in ledger if t.kind in (Kind.BUY, Kind.TRANSFER_IN)}
+    open_by_id = {lot.lot_id: lot for lot in book.open_lots}
+    closed_on = _closed_on(book, opened, ledger, portfolio.lot_method)
+    lots = []
+    for t in ledger:
+        if t.id not in opened:
+            continue
+        lot = open_by_id.get(t.id)
+        acquired = t.acquired_on if t.kind == Kind.TRANSFER_IN and t.acquired_on else t.date
+        lots.append(
+            Lot(
+                portfolio=portfolio,
+                instrument_id=t.instrument_id,
+                opened_by_id=t.id,
+                acquired_on=acquired,
+                original_quantity=t.quantity,
+                quantity=lot.quantity if lot else ZERO,
+                currency=t.currency,
+                cost_local=lot.cost_local if lot else ZERO,
+                cost_base=lot.cost_base if lot else ZERO,
+                closed_on=None if lot else closed_on[t.id],
+            )
+        )
+    Lot.objects.bulk_create(lots, batch_size=2000)
+
+    per_instrument: dict = {}
+    for lot in book.open_lots:
+        q, cl, cb, ccy = per_instrument.get(lot.instrument_id, (ZERO, ZERO, ZERO, lot.currency))
+        per_instrument[lot.instrument_id] = (q + lot.quantity, cl + lot.cost_local, cb + lot.cost_base, ccy)
+    Holding.objects.bulk_create(
+        Holding(portfolio=portfolio, instrument_id=iid, quantity=q, currency=ccy, cost_local=cl, cost_base=cb)
+        for iid, (q, cl, cb, ccy) in per_instrument.items()
+        if q > 0
+    )
+    CashBalance.objects.bulk_create(
+        CashBalance(portfolio=portfolio, currency=c, amount=a) for c, a in sorted(book.cash.items()) if a
+    )
+    return book
+
+
+def _lock(portfolio: Portfolio) -> Portfolio:
+    locked = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
+    if locked.archived:
+        raise ValidationError({"portfolio": "This portfolio is archived; restore it before changing its ledger."})
+    return locked
+
+
+def _check_lots_belong(clean: CleanTxn, portfolio: Portfolio, *, exclude_id=None) -> None:
+    if not clean.lots:
+        return
+    ids = {x["lot"] for x in clean.lots}
+    found = set(
+        Transaction.objects.filter(
+            portfolio=portfolio,
+            pk__in=ids,
+            instrument=clean.instrument,
+            kind__in=(Kind.BUY, Kind.TRANSFER_IN),
+        ).values_list("pk", flat=True)
+    )
+    missing = sorted(ids - found)
+    if missing:
+        raise ValidationError(
+            {"lots": f"Lot(s) {', '.join(map(str, missing))} are not buys of {clean.instrument} in this portfolio."}
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Ledger: writes
+# --------------------------------------------------------------------------------------------
+
+
+def transaction_record(*, portfolio: Portfolio, created_by=None, today: date | None = None, **data) -> Transaction:
+    """Record one ledger row and rebuild the portfolio's holdings and lots. Atomic.
+
+    ``data`` holds the fields of ``Transaction`` (``instrument`` as object or id). Raises
+    ``ValidationError`` (field dict) for bad input or when the ledger would not replay (e.g.
+    selling more than held); then nothing is written."""
+    clean = transaction_clean(portfolio=portfolio, data=data, today=today)
+    with transaction.atomic():
+        portfolio = _lock(portfolio)
+        _check_lots_belong(clean, portfolio)
+        txn = Transaction.objects.create(
+            portfolio=portfolio,
+            created_by=_user_or_none(created_by),
+            fingerprint=_fingerprint(clean),
+            **clean.as_fields(),
+        )
+        ledger_rebuild(portfolio=portfolio, changed_id=txn.pk)
+    return txn
+
+
+def transaction_update(*, txn: Transaction, today: date | None = None, **changes) -> Transaction:
+    """Edit a ledger row (any past date) and rebuild holdings and lots. Atomic; on a
+    ``ValidationError`` (including a later sell that would no longer be covered) nothing changes."""
+    unknown = set(changes) - set(TXN_FIELDS)
+    if unknown:
+        raise ValidationError({f: "This field cannot be changed." for f in unknown})
+    data = {f: getattr(txn, f) for f in TXN_FIELDS}
+    if txn.kind in CASH_KINDS and "kind" in changes and changes["kind"] in SECURITY_KINDS:
+        data["amount"] = None
+    data.update(changes)
+    if "currency" not in changes and "instrument" in changes:
+        data["currency"] = ""
+    if "fx_rate" not in changes and ({"currency", "trade_date", "instrument"} & set(changes)):
+        data["fx_rate"] = None  # look the rate up again for the new date or currency
+    clean = transaction_clean(portfolio=txn.portfolio, data=data, today=today)
+    with transaction.atomic():
+        portfolio = _lock(txn.portfolio)
+        txn = Transaction.objects.select_for_update().get(pk=txn.pk, portfolio=portfolio)
+        _check_lots_belong(clean, portfolio)
+        for f, v in clean.as_fields().items():
+            setattr(txn, f, v)
+        txn.fingerprint = _fingerprint(clean)
+        txn.save()
+        ledger_rebuild(portfolio=portfolio, changed_id=txn.pk)
+    return txn
+
+
+def transaction_delete(*, txn: Transaction) -> None:
+    """Delete a ledger row and rebuild. Atomic; refused (``ValidationError``) if a later sell
+    would then sell more than held or name a lot that no longer exists."""
+    with transaction.atomic():
+        portfolio = _lock(txn.portfolio)
+        Transaction.objects.filter(pk=txn.pk, portfolio=portfolio).delete()
+        try:
+            ledger_rebuild(portfolio=portfolio)
+        except ValidationError as exc:
+            raise ValidationError(
+                {"non_field_errors": ["Deleting this transaction would break a later one: " + " ".join(exc.messages)]}
+            ) from exc
+
+
+def transactions_bulk_record(*, portfolio: Portfolio, rows: list[CleanTxn], created_by=None) -> list[Transaction]:
+    """Write many validated rows at once (the CSV import) and rebuild once. All or nothing."""
+    with transaction.atomic():
+        portfolio = _lock(portfolio)
+        for clean in rows:
+            _check_lots_belong(clean, portfolio)
+        user = _user_or_none(created_by)
+        objs = [
+            Transaction(portfolio=portfolio, created_by=user, fingerprint=_fingerprint(c), **c.as_fields())
+            for c in rows
+        ]
+        Transaction.objects.bulk_create(objs, batch_size=2000)
+        ledger_rebuild(portfolio=portfolio)
+    return objs
+
+
+def _user_or_none(user):
+    # API keys act for the firm, not for a person: their rows have no creator.
+    return user if getattr(user, "pk", None) else None

@@ -1,0 +1,28 @@
+"""Portfolio pages at /portfolios/ on a firm host. The alerts sub-app's pages hang off /portfolios/alerts/."""
+
+from django.urls import include, path
+
+from . import views
+
+app_name = "portfolios"
+
+urlpatterns = [
+    path("", views.portfolio_list, name="list"),
+    path("new/", views.portfolio_create, name="create"),
+    path("exposure/", views.exposure, name="exposure"),
+    path("<int:pk>/", views.portfolio_detail, name="detail"),
+    path("<int:pk>/edit/", views.portfolio_edit, name="edit"),
+    path("<int:pk>/archive/", views.portfolio_archive, name="archive"),
+    path("<int:pk>/transactions/new/", views.transaction_create, name="transaction-create"),
+    path("<int:pk>/transactions/<int:txn_pk>/edit/", views.transaction_edit, name="transaction-edit"),
+    path("<int:pk>/transactions/<int:txn_pk>/delete/", views.transaction_delete, name="transaction-delete"),
+    path("<int:pk>/import/", views.transaction_import, name="import"),
+    path("<int:pk>/export/transactions.csv", views.export_transactions_csv, name="export-transactions"),
+    path("<int:pk>/export/holdings.csv", views.export_holdings_csv, name="export-holdings"),
+]
+
+try:
+    urlpatterns.append(path("alerts/", include("portfolios.alerts.urls")))
+except ModuleNotFoundError as exc:
+    if exc.name != "portfolios.alerts.urls":
+        raise

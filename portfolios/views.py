@@ -1,0 +1,314 @@
+"""Portfolio pages: list, detail (holdings, charts, returns, ledger), forms, import, export, exposure.
+
+Thin: forms parse, ``services`` write, ``selectors`` read, ``access`` scopes. Every page works
+without JavaScript; charts are server-side SVG (``portfolios.charts``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from billing.entitlements import PlanLimitExceeded, check_feature
+from codex import imports as engine
+
+from . import charts, selectors, services
+from .access import can_write, portfolio_for_user, portfolios_visible_to
+from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
+from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
+from .models import Transaction
+
+IMPORT_SESSION_KEY = "portfolios_import"
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errs in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def portfolio_list(request):
+    show_archived = request.GET.get("archived") == "1"
+    qs = (
+        portfolios_visible_to(request.user, include_archived=show_archived)
+        .select_related("client", "advisor")
+        .order_by("name", "id")
+    )
+    q = request.GET.get("q", "").strip()
+    if q:
+        qs = qs.filter(name__icontains=q) | qs.filter(client__last_name__icontains=q)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    summaries = selectors.portfolio_summaries(page.object_list)
+    rows = [(p, summaries.get(p.pk)) for p in page.object_list]
+    return render(
+        request,
+        "portfolios/list.html",
+        {"page": page, "rows": rows, "q": q, "show_archived": show_archived, "can_write": can_write(request.user)},
+    )
+
+
+@login_required
+def portfolio_create(request):
+    if not can_write(request.user):
+        raise PermissionDenied("Your role may read portfolios but not create them.")
+    form = PortfolioForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            portfolio = services.portfolio_create(tenant=request.tenant, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        except PlanLimitExceeded as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Portfolio “{portfolio.name}” created.")
+            return redirect("portfolios:detail", pk=portfolio.pk)
+    return render(request, "portfolios/form.html", {"form": form, "title": "New portfolio"})
+
+
+@login_required
+def portfolio_edit(request, pk: int):
+    portfolio = portfolio_for_user(request.user, pk, write=True)
+    initial = {
+        "name": portfolio.name,
+        "client": portfolio.client_id,
+        "advisor": portfolio.advisor_id,
+        "base_currency": portfolio.base_currency,
+        "benchmark": portfolio.benchmark_id,
+        "lot_method": portfolio.lot_method,
+        "shared_with": list(portfolio.shared_with.values_list("pk", flat=True)),
+    }
+    form = PortfolioForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.portfolio_update(portfolio=portfolio, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Portfolio saved.")
+            return redirect("portfolios:detail", pk=portfolio.pk)
+    return render(
+        request, "portfolios/form.html", {"form": form, "title": f"Edit {portfolio.name}", "portfolio": portfolio}
+    )
+
+
+@login_required
+@require_POST
+def portfolio_archive(request, pk: int):
+    portfolio = portfolio_for_user(request.user, pk, write=True)
+    archived = request.POST.get("archived") == "1"
+    services.portfolio_update(portfolio=portfolio, actor=request.user, archived=archived)
+    messages.success(request, f"Portfolio {'archived' if archived else 'restored'}.")
+    return redirect("portfolios:detail", pk=portfolio.pk)
+
+
+@login_required
+def portfolio_detail(request, pk: int):
+    portfolio = portfolio_for_user(
+        request.user, pk, queryset=portfolios_visible_to(request.user).select_related("client", "advisor", "benchmark")
+    )
+    dash = selectors.portfolio_dashboard(portfolio=portfolio)
+    by = request.GET.get("by", "asset_class")
+    if by not in dash.allocations:
+        by = "asset_class"
+    value_chart = alloc_chart = ""
+    if dash.performance is not None:
+        lines = [("Portfolio (time-weighted)", selectors.analytics.twr_index(dash.performance.series))]
+        if dash.benchmark_index:
+            lines.append((f"Benchmark {portfolio.benchmark.symbol}", dash.benchmark_index))
+        value_chart = charts.line_chart(lines, title=f"Growth of 1 {portfolio.base_currency} since inception")
+        alloc_chart = charts.bar_chart(dash.allocations.get(by, {}), title=f"Allocation by {by.replace('_', ' ')}")
+    holdings = []
+    if dash.snapshot is not None:
+        infos = dash.loaded.data.instruments
+        total = dash.snapshot.total_value
+        for h in sorted(dash.snapshot.holdings, key=lambda h: -h.market_value_base):
+            holdings.append(
+                {"h": h, "info": infos.get(h.instrument_id), "weight": h.market_value_base / total if total else None}
+            )
+    txns = Paginator(
+        Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("-trade_date", "-id"), 50
+    ).get_page(request.GET.get("page"))
+    context = {
+        "portfolio": portfolio,
+        "dash": dash,
+        "holdings": holdings,
+        "value_chart": value_chart,
+        "alloc_chart": alloc_chart,
+        "by": by,
+        "dimensions": list(dash.allocations),
+        "txns": txns,
+        "can_write": can_write(request.user) and not portfolio.archived,
+        "can_edit": can_write(request.user),
+        "form": TransactionForm(initial={"trade_date": timezone.localdate()}),
+    }
+    return render(request, "portfolios/detail.html", context)
+
+
+@login_required
+def transaction_create(request, pk: int):
+    portfolio = portfolio_for_user(request.user, pk, write=True)
+    form = TransactionForm(request.POST or None, initial={"trade_date": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.transaction_record(portfolio=portfolio, created_by=request.user, **form.to_service())
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Transaction recorded.")
+            return redirect(reverse("portfolios:detail", args=[portfolio.pk]) + "#ledger")
+    return render(
+        request,
+        "portfolios/transaction_form.html",
+        {"form": form, "portfolio": portfolio, "title": "Add a transaction"},
+    )
+
+
+def _txn_for(request, pk: int, txn_pk: int, *, write: bool) -> Transaction:
+    portfolio = portfolio_for_user(request.user, pk, write=write)
+    return get_object_or_404(Transaction.objects.select_related("portfolio"), pk=txn_pk, portfolio=portfolio)
+
+
+@login_required
+def transaction_edit(request, pk: int, txn_pk: int):
+    txn = _txn_for(request, pk, txn_pk, write=True)
+    initial = {
+        "kind": txn.kind,
+        "trade_date": txn.trade_date,
+        "instrument": txn.instrument_id,
+        "quantity": txn.quantity.normalize(),
+        "price": txn.price.normalize(),
+        "fees": txn.fees.normalize(),
+        "amount": txn.amount.normalize() if txn.amount is not None else None,
+        "currency": txn.currency,
+        "fx_rate": txn.fx_rate.normalize(),
+        "lots": json.dumps(txn.lots) if txn.lots else "",
+        "acquired_on": txn.acquired_on,
+        "note": txn.note,
+    }
+    form = TransactionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {f: v for f, v in form.to_service().items() if f in form.changed_data}
+        try:
+            services.transaction_update(txn=txn, **changes)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Transaction saved; holdings and lots were rebuilt.")
+            return redirect(reverse("portfolios:detail", args=[pk]) + "#ledger")
+    return render(
+        request,
+        "portfolios/transaction_form.html",
+        {"form": form, "portfolio": txn.portfolio, "txn": txn, "title": f"Edit {txn}"},
+    )
+
+
+@login_required
+@require_POST
+def transaction_delete(request, pk: int, txn_pk: int):
+    txn = _txn_for(request, pk, txn_pk, write=True)
+    try:
+        services.transaction_delete(txn=txn)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Transaction deleted; holdings and lots were rebuilt.")
+    return redirect(reverse("portfolios:detail", args=[pk]) + "#ledger")
+
+
+@login_required
+def transaction_import(request, pk: int):
+    """Upload -> preview (per-row errors, duplicates) -> commit (all or nothing)."""
+    portfolio = portfolio_for_user(request.user, pk, write=True)
+    context = {"portfolio": portfolio, "columns": COLUMNS, "form": ImportForm()}
+    try:
+        check_feature(tenant=request.tenant, feature="imports")
+    except PlanLimitExceeded as exc:
+        context["plan_error"] = str(exc)
+        return render(request, "portfolios/import.html", context, status=402)
+    stash = request.session.get(IMPORT_SESSION_KEY)
+    if request.method == "POST" and "commit" in request.POST:
+        if not stash or stash.get("portfolio") != portfolio.pk:
+            messages.error(request, "Upload the file again: the preview has expired.")
+            return redirect("portfolios:import", pk=portfolio.pk)
+        job = TransactionImport.from_parsed(
+            portfolio=portfolio, headers=stash["headers"], rows=stash["rows"], created_by=request.user
+        )
+        try:
+            report = job.commit()
+        except engine.ImportRejected as exc:
+            context["preview"] = job.preview()
+            context["rejected"] = str(exc)
+            return render(request, "portfolios/import.html", context, status=400)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("portfolios:import", pk=portfolio.pk)
+        del request.session[IMPORT_SESSION_KEY]
+        messages.success(request, f"Imported {report.created} transaction(s); {report.skipped} duplicate(s) skipped.")
+        return redirect(reverse("portfolios:detail", args=[portfolio.pk]) + "#ledger")
+    if request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+        context["form"] = form
+        if form.is_valid():
+            try:
+                job = TransactionImport.from_upload(
+                    portfolio=portfolio, upload=form.cleaned_data["file"], created_by=request.user
+                )
+            except engine.ImportFileError as exc:
+                form.add_error("file", str(exc))
+            else:
+                preview = job.preview()
+                context["preview"] = preview
+                if preview.ok:
+                    request.session[IMPORT_SESSION_KEY] = {
+                        "portfolio": portfolio.pk,
+                        "headers": job.parsed.headers,
+                        "rows": job.parsed.rows,
+                    }
+        return render(request, "portfolios/import.html", context, status=200 if form.is_valid() else 400)
+    return render(request, "portfolios/import.html", context)
+
+
+@login_required
+def export_transactions_csv(request, pk: int):
+    portfolio = portfolio_for_user(request.user, pk)
+    response = StreamingHttpResponse(export_transactions(portfolio), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="transactions-{portfolio.pk}.csv"'
+    return response
+
+
+@login_required
+def export_holdings_csv(request, pk: int):
+    portfolio = portfolio_for_user(request.user, pk)
+    snapshot, infos = selectors.portfolio_holdings(portfolio=portfolio)
+    response = StreamingHttpResponse(export_holdings(snapshot, infos), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="holdings-{portfolio.pk}-{snapshot.date}.csv"'
+    return response
+
+
+@login_required
+def exposure(request):
+    form = ExposureForm(request.GET or {"currency": "USD"})
+    currency = "USD"
+    if form.is_valid() and form.cleaned_data.get("currency"):
+        currency = form.cleaned_data["currency"].upper()
+    try:
+        exp = selectors.firm_exposure(user=request.user, currency=currency)
+    except ValidationError as exc:
+        _apply_errors(form, exc)
+        exp = None
+    sector_chart = (
+        charts.bar_chart({r.label: r.weight for r in exp.by_sector}, title="Exposure by sector") if exp else ""
+    )
+    return render(request, "portfolios/exposure.html", {"form": form, "exp": exp, "sector_chart": sector_chart})
