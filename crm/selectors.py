@@ -441,4 +441,3 @@ def contact_with_relations(qs: QuerySet[Contact]) -> QuerySet[Contact]:
     return qs.select_related("owner", "company").prefetch_related(
         Prefetch("shared_with"),
     )
-
