@@ -130,6 +130,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "codex.context_processors.codex",
             ],
+            # The design system's tags (nav links, sortable headers, money): {% load codex_ui %}.
+            "libraries": {"codex_ui": "codex.templatetags.codex_ui"},
         },
     }
 ]

@@ -7,3 +7,13 @@ from .celery import app
 def current_schema() -> str:
     """Report the schema the task ran in (used to prove tenant context reaches workers)."""
     return connection.schema_name
+
+
+@app.task(
+    name="codex.find_firm_email", bind=True, acks_late=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True
+)
+def find_firm_email(self, email: str) -> int:
+    """Log-in help: e-mail the address the firms it belongs to (codex.find_firm)."""
+    from .find_firm import find_firm_send
+
+    return find_firm_send(email=email)

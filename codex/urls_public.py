@@ -7,11 +7,16 @@ from tenants import views as tenant_views
 from .admin import operator_site
 from .metrics import metrics_view
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
+from .urls_web import common_web_urls
 
 urlpatterns = [
     *health_urls,
     path("metrics", metrics_view, name="metrics"),
     path("", tenant_views.landing, name="landing"),
+    path("pricing/", tenant_views.pricing, name="pricing"),
+    path("status/", tenant_views.status, name="status"),
+    path("find-your-firm/", tenant_views.find_firm, name="find-firm"),
+    *common_web_urls,
     path("signup/", tenant_views.signup, name="signup"),
     path("admin/", operator_site.urls),
 ]

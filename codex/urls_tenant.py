@@ -7,6 +7,7 @@ from tenants.accounts import views as account_views
 
 from . import views
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
+from .urls_web import firm_web_urls
 
 account_patterns = [
     path("login/", account_views.LoginView.as_view(), name="login"),
@@ -77,6 +78,7 @@ account_patterns = [
 urlpatterns = [
     *health_urls,
     path("", views.home, name="home"),
+    *firm_web_urls,
     path("accounts/", include((account_patterns, "accounts"), namespace="accounts")),
     path("api/v1/", include(("codex.urls_api_v1", "api"), namespace="api")),
 ]

@@ -1,10 +1,81 @@
+"""Pages of the web UI's own: dashboard, firm settings, theme switch, brand stylesheet, error pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from .dashboard import dashboard_for
+from .firm_settings import brand_foreground, firm_settings_update
+from .forms import FirmSettingsForm
+from .templatetags.codex_ui import THEME_COOKIE, THEMES
+
+THEME_COOKIE_AGE = 365 * 24 * 3600
 
 
 @login_required
 def home(request):
-    return render(request, "home.html")
+    return render(request, "home.html", {"dashboard": dashboard_for(request=request)})
+
+
+@login_required
+def firm_settings(request):
+    """Settings: the firm's own (owners and admins) and links to the person's profile and security."""
+    form = None
+    if request.user.is_manager:
+        tenant = request.tenant
+        initial = {"name": tenant.name, "brand_color": tenant.brand_color, "require_2fa": tenant.require_2fa}
+        form = FirmSettingsForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                firm_settings_update(tenant=tenant, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, "Firm settings saved.")
+                return redirect("settings")
+    elif request.method == "POST":
+        raise PermissionDenied("Only the firm's owners and admins change its settings.")
+    return render(request, "settings.html", {"form": form})
+
+
+@require_POST
+def theme(request):
+    """Remember the chosen colour theme in a cookie (works without JavaScript) and go back."""
+    value = request.POST.get("theme", "")
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    if value in THEMES:
+        response.set_cookie(THEME_COOKIE, value, max_age=THEME_COOKIE_AGE, samesite="Lax", httponly=False)
+    else:
+        response.delete_cookie(THEME_COOKIE, samesite="Lax")
+    return response
+
+
+@require_GET
+def brand_css(request):
+    """The firm's brand colour as CSS custom properties (inline styles are blocked by the CSP).
+
+    Served from the firm's host with no query (the firm is cached); the page links it with the colour
+    in the query string, so it can be cached for a long time and changes show at once.
+    """
+    tenant = request.tenant
+    color = tenant.brand_color or ""
+    if not color:
+        body = "/* no brand colour */\n"
+    else:
+        body = f":root {{ --brand: {color}; --brand-fg: {brand_foreground(color)}; }}\n"
+    response = HttpResponse(body, content_type="text/css; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def api_not_found(request, exception=None):

@@ -20,3 +20,11 @@ class ApiKeyForm(forms.Form):
     expires_at = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), help_text="Optional"
     )
+
+
+class FindFirmForm(forms.Form):
+    email = forms.EmailField(
+        label="Your work e-mail",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text="We e-mail you the sign-in address of every firm you belong to.",
+    )

@@ -1,0 +1,249 @@
+"""The dashboard's reads: one function that asks each domain app's selectors for its panel.
+
+Each panel is computed by the app that owns the data (portfolios.selectors, crm.access/selectors,
+portfolios.alerts); this module only picks, orders and charts. A panel whose app is not installed
+(ImportError while the app is being built) is None and the page says so; any other error is a bug
+and propagates. Every panel costs a fixed number of queries whatever the size of the book, pinned by
+tests/web/test_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from .charts import bar_chart
+from .onboarding import Checklist, onboarding_checklist
+
+ZERO = Decimal(0)
+LIST_LENGTH = 6
+
+
+@dataclass
+class BookPanel:
+    currency: str
+    aum: Decimal
+    day_change: Decimal | None
+    day_change_pct: Decimal | None
+    portfolio_count: int
+    cash: Decimal
+    sectors: list[Any]
+    movers: list[Any]
+    chart: str = ""
+
+
+@dataclass
+class PerformanceRow:
+    portfolio: Any
+    value: Decimal | None
+    ytd: Decimal | None
+    since_inception: Decimal | None
+
+
+@dataclass
+class PerformancePanel:
+    ytd: Decimal | None
+    since_inception: Decimal | None
+    rows: list[PerformanceRow]
+    chart: str = ""
+
+
+@dataclass
+class TasksPanel:
+    items: list[Any]
+    count: int
+
+
+@dataclass
+class DealsPanel:
+    deals: list[Any]
+    count: int
+    total: Decimal
+    weighted: Decimal
+    currency: str
+    month: date
+
+
+@dataclass
+class Dashboard:
+    today: date
+    checklist: Checklist | None = None
+    book: BookPanel | None = None
+    performance: PerformancePanel | None = None
+    tasks: TasksPanel | None = None
+    deals: DealsPanel | None = None
+    alerts: list[Any] | None = None
+    activity: list[Any] | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+# --- Panels -----------------------------------------------------------------------------------------
+
+
+def book_panel(*, user, today: date) -> BookPanel | None:
+    """AUM of the caller's book, today's market move, exposure by sector (portfolios.selectors)."""
+    try:
+        from portfolios.selectors import firm_exposure
+    except ImportError:
+        return None
+    exposure = firm_exposure(user=user, on=today)
+    moved = [r for r in exposure.by_instrument if r.day_change is not None]
+    day_change = sum((r.value - r.value / (1 + r.day_change) for r in moved), ZERO) if moved else None
+    before = exposure.total_value - day_change if day_change is not None else None
+    pct = (day_change / before * 100) if day_change is not None and before else None
+    sectors = exposure.by_sector[:8]
+    chart = ""
+    if sectors:
+        chart = bar_chart(
+            [(s.label[:14], s.value) for s in sectors],
+            title=f"Assets by sector ({exposure.currency})",
+            description="; ".join(f"{s.label}: {s.value:,.0f}" for s in sectors),
+            height=180,
+        )
+    return BookPanel(
+        currency=exposure.currency,
+        aum=exposure.total_value,
+        day_change=day_change,
+        day_change_pct=pct,
+        portfolio_count=exposure.portfolio_count,
+        cash=exposure.cash_value,
+        sectors=sectors,
+        movers=exposure.movers,
+        chart=chart,
+    )
+
+
+def performance_panel(*, user, today: date) -> PerformancePanel | None:
+    """Year-to-date and since-inception time-weighted returns of the book, value-weighted."""
+    try:
+        from portfolios.access import portfolios_visible_to
+        from portfolios.selectors import portfolio_summaries
+    except ImportError:
+        return None
+    portfolios = list(portfolios_visible_to(user, include_archived=False).select_related("client"))
+    summaries = portfolio_summaries(portfolios, today=today)
+    rows = []
+    for p in portfolios:
+        s = summaries.get(p.pk)
+        if s is None:
+            continue
+        rows.append(
+            PerformanceRow(
+                portfolio=p,
+                value=s.value,
+                ytd=_pct(s.ytd),
+                since_inception=_pct(s.since_inception),
+            )
+        )
+    rows.sort(key=lambda r: r.value if r.value is not None else ZERO, reverse=True)
+
+    def weighted(attr: str) -> Decimal | None:
+        pairs = [(r.value, getattr(r, attr)) for r in rows if r.value and getattr(r, attr) is not None]
+        total = sum((v for v, _x in pairs), ZERO)
+        return sum((v * x for v, x in pairs), ZERO) / total if total else None
+
+    top = rows[: LIST_LENGTH + 2]
+    chart = ""
+    charted = [r for r in top if r.ytd is not None]
+    if charted:
+        chart = bar_chart(
+            [(r.portfolio.name[:12], r.ytd) for r in charted],
+            title="Year-to-date return of the largest portfolios (%)",
+            description="; ".join(f"{r.portfolio.name}: {r.ytd:.2f}%" for r in charted),
+            percent=True,
+            height=180,
+        )
+    return PerformancePanel(ytd=weighted("ytd"), since_inception=weighted("since_inception"), rows=top, chart=chart)
+
+
+def _pct(period) -> Decimal | None:
+    """A PeriodReturn (or None) as a percentage."""
+    if period is None:
+        return None
+    return Decimal(period.value) * 100
+
+
+def tasks_panel(*, user, today: date) -> TasksPanel | None:
+    """The caller's open tasks due today or overdue, oldest first (crm.selectors.tasks_due_for)."""
+    try:
+        from crm.selectors import tasks_due_for
+    except ImportError:
+        return None
+    due = tasks_due_for(user, due="due", today=today)
+    items = list(due[: LIST_LENGTH + 1])
+    count = len(items) if len(items) <= LIST_LENGTH else due.count()
+    return TasksPanel(items=items[:LIST_LENGTH], count=count)
+
+
+def deals_panel(*, user, today: date) -> DealsPanel | None:
+    """Open deals of the caller's book expected to close this month, soonest first."""
+    try:
+        from crm.models import DealStatus
+        from crm.selectors import deal_list
+    except ImportError:
+        return None
+    first = today.replace(day=1)
+    last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    deals = list(
+        deal_list(user=user, status=DealStatus.OPEN)
+        .filter(expected_close__gte=first, expected_close__lte=last)
+        .select_related("contact", "stage")
+        .order_by("expected_close", "pk")
+    )
+    currency = deals[0].currency if deals else "USD"
+    same = [d for d in deals if d.currency == currency]
+    total = sum((d.amount for d in same), ZERO)
+    weighted = sum((d.amount * d.probability / 100 for d in same), ZERO)
+    return DealsPanel(
+        deals=deals[:LIST_LENGTH], count=len(deals), total=total, weighted=weighted, currency=currency, month=first
+    )
+
+
+def alerts_panel(*, user, today: date) -> list[Any] | None:
+    """The latest alert firings in the caller's book."""
+    try:
+        from portfolios.alerts import selectors as alert_selectors
+    except ImportError:
+        return None
+    return list(alert_selectors.recent_firings(user=user, limit=LIST_LENGTH))
+
+
+def activity_panel(*, user, today: date) -> list[Any] | None:
+    """The latest things that happened in the caller's book (notes, calls, meetings, e-mails)."""
+    try:
+        from crm.access import activities_for
+        from crm.models import ActivityKind
+    except ImportError:
+        return None
+    return list(
+        activities_for(user)
+        .exclude(kind=ActivityKind.TASK, completed_at__isnull=True)
+        .select_related("contact", "owner")
+        .order_by("-occurred_at", "-pk")[:LIST_LENGTH]
+    )
+
+
+def dashboard_for(*, request, today: date | None = None) -> Dashboard:
+    user = request.user
+    today = today or timezone.localdate()
+    board = Dashboard(today=today)
+    checklist = onboarding_checklist(tenant=request.tenant)
+    board.checklist = None if checklist.complete else checklist
+    for name, builder in (
+        ("book", book_panel),
+        ("performance", performance_panel),
+        ("tasks", tasks_panel),
+        ("deals", deals_panel),
+        ("alerts", alerts_panel),
+        ("activity", activity_panel),
+    ):
+        value = builder(user=user, today=today)
+        setattr(board, name, value)
+        if value is None:
+            board.missing.append(name)
+    return board

@@ -1,0 +1,87 @@
+"""Sorting and pagination for the web UI's tables, shared by every app's list pages.
+
+A view passes its (already scoped and filtered) queryset, the columns that may be sorted and a
+default order; it gets back a page whose query count does not depend on the number of rows (one
+COUNT, one SELECT of the page). Templates render headers with ``{% sort_header %}`` (codex_ui) and
+the pager with ``{% include "includes/pagination.html" %}``.
+
+    table = table_page(request, Contact.objects.all(), sorts={"name": ("last_name", "first_name"),
+                       "created": "created_at"}, default="name")
+    render(request, "crm/contacts.html", {"table": table, "page_obj": table.page})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import QuerySet
+
+SORT_PARAM = "sort"
+PAGE_PARAM = "page"
+PER_PAGE_PARAM = "per_page"
+PER_PAGE_CHOICES = (10, 25, 50, 100)
+
+
+@dataclass(frozen=True)
+class TablePage:
+    page: Page
+    sort: str
+    per_page: int
+
+    @property
+    def rows(self):
+        return self.page.object_list
+
+    @property
+    def is_empty(self) -> bool:
+        return self.page.paginator.count == 0
+
+
+def _ordering(sort: str, sorts: Mapping[str, str | Sequence[str]]) -> list[str] | None:
+    descending = sort.startswith("-")
+    key = sort[1:] if descending else sort
+    if key not in sorts:
+        return None
+    fields = sorts[key]
+    fields = [fields] if isinstance(fields, str) else list(fields)
+    return [(f"-{f}" if descending else f) for f in fields]
+
+
+def table_page(
+    request,
+    queryset: QuerySet,
+    *,
+    sorts: Mapping[str, str | Sequence[str]],
+    default: str,
+    per_page: int = 25,
+    tiebreak: str = "pk",
+) -> TablePage:
+    """Sort ``queryset`` by the ``sort`` parameter (only keys of ``sorts``; else ``default``) and page it.
+
+    Unknown sort keys and bad page numbers never error: they fall back to the default order and the
+    nearest valid page. A ``tiebreak`` column keeps pages stable when sort values repeat.
+    """
+    sort = request.GET.get(SORT_PARAM, "") or default
+    ordering = _ordering(sort, sorts)
+    if ordering is None:
+        sort = default
+        ordering = _ordering(default, sorts) or []
+    if tiebreak and tiebreak not in ordering:
+        ordering.append(tiebreak)
+    try:
+        size = int(request.GET.get(PER_PAGE_PARAM, per_page))
+    except ValueError:
+        size = per_page
+    if size not in PER_PAGE_CHOICES:
+        size = per_page
+    paginator = Paginator(queryset.order_by(*ordering), size)
+    number = request.GET.get(PAGE_PARAM, 1)
+    try:
+        page = paginator.page(number)
+    except PageNotAnInteger:
+        page = paginator.page(1)
+    except EmptyPage:
+        page = paginator.page(paginator.num_pages)
+    return TablePage(page=page, sort=sort, per_page=size)

@@ -1,0 +1,128 @@
+"""A real server for the browser tests: ``manage.py runserver`` in a subprocess on the TEST database.
+
+pytest-django's live_server runs in the test process and flushes tables between tests, which would
+wipe the shared firms; this server is a separate process on a free port, pointed at the test
+database (committed data only), with e-mails printed to its output (console backend) so tests can
+read invitation links. Chromium resolves ``*.localhost`` to 127.0.0.1 by itself, so firm hosts
+(``<slug>.localhost:<port>``) need no DNS.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class LiveServer:
+    def __init__(self, *, database: str, cors_origins: list[str]):
+        self.port = free_port()
+        self.log_path = ARTIFACTS / "live-server.log"
+        ARTIFACTS.mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        env.update(
+            {
+                "DATABASE_URL": database_url(database),
+                "DJANGO_ENV": "development",
+                "DJANGO_DEBUG": "false",
+                "CODEX_PUBLIC_PORT": str(self.port),
+                "CODEX_CORS_ALLOWED_ORIGINS": ",".join(cors_origins),
+                "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+                "DJANGO_LOG_LEVEL": "WARNING",
+                # The journeys sign up and sign in more often than a person would.
+                "CODEX_RATE_SIGNUP": "1000/h",
+                "CODEX_RATE_LOGIN": "1000/min",
+                "CODEX_RATE_INVITATION": "1000/h",
+                "CODEX_RATE_INVITATION_ACCEPT": "1000/h",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        # DEBUG is off (our error pages, no debug toolbar of Django's), so whitenoise serves the
+        # collected files, as in production.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{self.port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"live server exited: {self.output()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"live server did not start: {self.output()[-3000:]}")
+
+    def url(self, host: str = "localhost", path: str = "/") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def firm_url(self, slug: str, path: str = "/") -> str:
+        return self.url(f"{slug}.localhost", path)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, pattern: str, *, after: int = 0, timeout: float = 15) -> re.Match:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            match = regex.search(self.output(), after)
+            if match:
+                return match
+            time.sleep(0.1)
+        raise AssertionError(f"{pattern!r} not in the server output: {self.output()[after:][-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
