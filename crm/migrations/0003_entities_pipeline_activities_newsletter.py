@@ -11,6 +11,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from crm.pg import AddTrigramIndex
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -344,7 +346,7 @@ class Migration(migrations.Migration):
                 name="crm_contact_fts",
             ),
         ),
-        migrations.AddIndex(
+        AddTrigramIndex(
             model_name="contact",
             index=django.contrib.postgres.indexes.GinIndex(
                 django.contrib.postgres.indexes.OpClass(
@@ -507,7 +509,7 @@ class Migration(migrations.Migration):
                 name="crm_company_fts",
             ),
         ),
-        migrations.AddIndex(
+        AddTrigramIndex(
             model_name="company",
             index=django.contrib.postgres.indexes.GinIndex(
                 django.contrib.postgres.indexes.OpClass(
@@ -541,7 +543,7 @@ class Migration(migrations.Migration):
                 django.contrib.postgres.search.SearchVector("title", "notes", config="simple"), name="crm_deal_fts"
             ),
         ),
-        migrations.AddIndex(
+        AddTrigramIndex(
             model_name="deal",
             index=django.contrib.postgres.indexes.GinIndex(
                 django.contrib.postgres.indexes.OpClass(
