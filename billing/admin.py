@@ -1,19 +1,307 @@
-from django.contrib import admin
+"""Operator console for billing: plans, subscriptions, invoices (with actions), payments, webhook
+events, usage, and the revenue page (MRR, ARR, churn, revenue per plan; server-side SVG charts)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pygal
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.csp import csp_override
 
 from codex.admin import operator_site
 
-from .models import Plan, Subscription
+from . import selectors, services
+from .models import (
+    BillingProfile,
+    DunningNotice,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentKind,
+    Plan,
+    Subscription,
+    UsageDaily,
+    WebhookEvent,
+)
+from .providers import ManualProvider
 
 
 @admin.register(Plan, site=operator_site)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "price_month", "price_year", "currency", "max_seats", "max_portfolios"]
+    list_display = [
+        "code",
+        "name",
+        "price_month",
+        "price_year",
+        "currency",
+        "seat_price",
+        "included_seats",
+        "max_seats",
+        "max_portfolios",
+        "max_contacts",
+        "max_api_calls_month",
+        "api_overage_price_per_1000",
+        "is_public",
+    ]
+    list_editable = ["is_public"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Subscription, site=operator_site)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["tenant", "plan", "status", "interval", "current_period_end", "cancel_at_period_end"]
-    list_filter = ["status", "plan", "interval"]
+    list_display = [
+        "tenant",
+        "plan",
+        "status",
+        "interval",
+        "current_period_end",
+        "cancel_at_period_end",
+        "credit_balance",
+    ]
+    list_filter = ["status", "plan", "interval", "cancel_at_period_end"]
     search_fields = ["tenant__name", "tenant__slug"]
     list_select_related = ["tenant", "plan"]
+    readonly_fields = ["created_at", "canceled_at", "cancel_requested_at", "credit_balance"]
+    actions = ["run_invoicing"]
+
+    @admin.action(description="Run invoicing now for the selected subscriptions")
+    def run_invoicing(self, request, queryset):
+        result = services.invoice_run(subscription_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request, f"{result.invoices} invoice(s) made, {result.renewed} renewed, {result.canceled} ended."
+        )
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    fields = ["kind", "description", "quantity", "unit_amount", "amount"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    fields = ["created_at", "kind", "provider", "external_id", "amount", "currency", "recorded_by", "note"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _apply(modeladmin, request, queryset, fn, verb):
+    done = 0
+    for invoice in queryset:
+        try:
+            fn(invoice=invoice, actor=request.user.get_username())
+            done += 1
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"{invoice}: {' '.join(exc.messages)}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{done} invoice(s) {verb}.")
+
+
+@admin.register(Invoice, site=operator_site)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "tenant", "status", "period_start", "total", "amount_paid", "due_at", "printable"]
+    list_filter = ["status", "plan", "currency"]
+    search_fields = ["number", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant", "plan"]
+    date_hierarchy = "period_start"
+    inlines = [InvoiceLineInline, PaymentInline]
+    actions = ["finalize", "void", "mark_paid", "mark_uncollectible"]
+    readonly_fields = [f.name for f in Invoice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # invoices come from the invoice run and plan changes
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # void instead: numbers stay gapless
+
+    @admin.display(description="Printable")
+    def printable(self, obj):
+        if obj.status == InvoiceStatus.DRAFT:
+            return "—"
+        return format_html('<a href="{}">HTML</a>', reverse("admin:billing_invoice_print", args=[obj.pk]))
+
+    @admin.action(description="Finalize (assign number, open)")
+    def finalize(self, request, queryset):
+        _apply(self, request, queryset, services.invoice_finalize, "finalized")
+
+    @admin.action(description="Void")
+    def void(self, request, queryset):
+        _apply(self, request, queryset, services.invoice_void, "voided")
+
+    @admin.action(description="Mark paid (manual payment of the amount due)")
+    def mark_paid(self, request, queryset):
+        _apply(self, request, queryset, ManualProvider().mark_paid, "marked paid")
+
+    @admin.action(description="Mark uncollectible")
+    def mark_uncollectible(self, request, queryset):
+        _apply(self, request, queryset, services.invoice_mark_uncollectible, "marked uncollectible")
+
+    def get_urls(self):
+        extra = [
+            path("revenue/", self.admin_site.admin_view(self.revenue_view), name="billing_revenue"),
+            path(
+                "revenue/<str:chart>.svg", self.admin_site.admin_view(self.revenue_chart), name="billing_revenue_chart"
+            ),
+            path("<int:pk>/print/", self.admin_site.admin_view(self.print_view), name="billing_invoice_print"),
+        ]
+        return extra + super().get_urls()
+
+    def print_view(self, request, pk: int):
+        invoice = Invoice.objects.select_related("tenant").prefetch_related("lines", "payments").get(pk=pk)
+        return TemplateResponse(request, "billing/invoice.html", {"invoice": invoice})
+
+    def revenue_view(self, request):
+        overview = selectors.revenue_overview(now=timezone.now())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Revenue",
+            "overview": overview,
+            "invoice_counts": selectors.invoice_counts_by_status(),
+            "churn_percent": (overview.churn_rate * 100).quantize(Decimal("0.1"))
+            if overview.churn_rate is not None
+            else None,
+        }
+        return TemplateResponse(request, "admin/billing/revenue.html", context)
+
+    @staticmethod
+    def _chart(chart: str) -> bytes:
+        overview = selectors.revenue_overview(now=timezone.now())
+        config = pygal.Config(js=[], disable_xml_declaration=True, width=900, height=360, legend_at_bottom=True)
+        if chart == "revenue":
+            graph = pygal.StackedBar(config, title=f"Collected revenue per plan ({overview.currency})")
+            graph.x_labels = overview.months
+            for plan_name, values in overview.revenue_by_plan.items():
+                graph.add(plan_name, [float(v) for v in values])  # display only; sums are Decimal
+        elif chart == "mrr":
+            graph = pygal.Pie(config, title=f"MRR by plan ({overview.currency})")
+            for plan_name, value in overview.mrr_by_plan.items():
+                graph.add(plan_name, float(value))
+        elif chart == "churn":
+            graph = pygal.Bar(config, title="Subscriptions ended per month")
+            graph.x_labels = overview.months
+            graph.add("Ended", overview.churned_by_month)
+        else:
+            raise ValueError(chart)
+        return graph.render()
+
+    @csp_override({"default-src": ["'none'"], "style-src": ["'unsafe-inline'"]})
+    def revenue_chart(self, request, chart: str):
+        """An SVG made on the server by pygal (no script, no CDN), shown with <img>."""
+        if chart not in ("revenue", "mrr", "churn"):
+            return HttpResponse(status=404)
+        return HttpResponse(self._chart(chart), content_type="image/svg+xml")
+
+
+class ManualPaymentForm(forms.ModelForm):
+    class Meta:
+        model = Payment
+        fields = ["invoice", "kind", "amount", "note"]
+
+
+@admin.register(Payment, site=operator_site)
+class PaymentAdmin(admin.ModelAdmin):
+    """Operators record manual payments and refunds here; provider payments come from webhooks."""
+
+    list_display = ["created_at", "invoice", "tenant", "kind", "provider", "amount", "currency", "recorded_by"]
+    list_filter = ["kind", "provider", "currency"]
+    search_fields = ["invoice__number", "external_id", "tenant__slug"]
+    list_select_related = ["invoice", "tenant"]
+    form = ManualPaymentForm
+    autocomplete_fields = ["invoice"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        provider = ManualProvider()
+        record = provider.record_refund if obj.kind == PaymentKind.REFUND else provider.record_payment
+        try:
+            payment = record(invoice=obj.invoice, amount=obj.amount, actor=request.user.get_username(), note=obj.note)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+        obj.pk = payment.pk
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        original_clean = form.clean
+
+        def clean(this):
+            data = original_clean(this)
+            invoice, amount, kind = data.get("invoice"), data.get("amount"), data.get("kind")
+            if invoice and amount is not None:
+                if kind == PaymentKind.PAYMENT and amount > invoice.amount_due:
+                    raise forms.ValidationError({"amount": f"Only {invoice.amount_due:.2f} {invoice.currency} is due."})
+                if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE, InvoiceStatus.PAID):
+                    raise forms.ValidationError({"invoice": f"A {invoice.status} invoice takes no payment."})
+            return data
+
+        form.clean = clean
+        return form
+
+
+@admin.register(WebhookEvent, site=operator_site)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "provider", "type", "event_id", "result"]
+    list_filter = ["provider", "type"]
+    search_fields = ["event_id", "result"]
+    readonly_fields = ["provider", "event_id", "type", "payload", "received_at", "result"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BillingProfile, site=operator_site)
+class BillingProfileAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "legal_name", "billing_email", "tax_rate", "tax_id"]
+    search_fields = ["tenant__slug", "legal_name", "billing_email"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(UsageDaily, site=operator_site)
+class UsageDailyAdmin(admin.ModelAdmin):
+    list_display = ["day", "tenant", "metric", "count"]
+    list_filter = ["metric", "day"]
+    search_fields = ["tenant__slug"]
+    list_select_related = ["tenant"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DunningNotice, site=operator_site)
+class DunningNoticeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "invoice", "offset_days", "sent"]
+    list_select_related = ["invoice"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

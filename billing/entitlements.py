@@ -14,9 +14,6 @@ The API maps PlanLimitExceeded to ``402 {"error": {"code": ..., "details": {limi
 
 from __future__ import annotations
 
-from django.conf import settings
-from django_tenants.utils import schema_context
-
 
 class PlanLimitExceeded(Exception):
     def __init__(
@@ -36,11 +33,10 @@ class PlanLimitExceeded(Exception):
 
 
 def plan_of(tenant):
-    from .models import Subscription
+    """The plan whose limits apply to the firm (Free once its subscription has ended), or None."""
+    from .selectors import effective_plan, subscription_of
 
-    with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        sub = Subscription.objects.select_related("plan").filter(tenant_id=tenant.pk).first()
-    return sub.plan if sub else None
+    return effective_plan(subscription_of(tenant))
 
 
 def check_feature(*, tenant, feature: str) -> None:
@@ -56,22 +52,9 @@ def check_feature(*, tenant, feature: str) -> None:
 
 def _count_in_firm(resource: str) -> int:
     """Current usage in the active firm schema."""
-    if resource == "portfolios":
-        from portfolios.models import Portfolio
+    from .selectors import resource_count
 
-        return Portfolio.objects.count()
-    if resource == "contacts":
-        from crm.models import Contact
-
-        return Contact.objects.count()
-    if resource == "seats":
-        from tenants.accounts.models import Invitation, User
-
-        return (
-            User.objects.filter(is_active=True).count()
-            + Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True).count()
-        )
-    raise ValueError(f"unknown resource {resource!r}")
+    return resource_count(resource) or 0
 
 
 _LIMIT_FIELDS = {"portfolios": "max_portfolios", "contacts": "max_contacts", "seats": "max_seats"}

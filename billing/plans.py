@@ -1,4 +1,4 @@
-"""The plans Codex sells. Seeded by ``manage.py seed_plans`` and editable by operators in the admin."""
+"""The plans Codex sells. Seeded by ``plans_seed`` (``seed_billing``, test set-up); operators edit them."""
 
 from decimal import Decimal
 
@@ -42,6 +42,8 @@ DEFAULT_PLANS = [
         "max_portfolios": 2000,
         "max_contacts": 50000,
         "max_api_calls_month": 1000000,
+        # Pro never hits a wall on API calls: calls beyond the month's allowance are billed.
+        "api_overage_price_per_1000": Decimal("0.50"),
         "features": ["alerts", "imports", "api", "newsletter", "webhooks"],
         "sort_order": 2,
     },

@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "codex.middleware.TenantStatusMiddleware",
+    "billing.metering.ApiMeteringMiddleware",
 ]
 
 ROOT_URLCONF = "codex.urls_tenant"
@@ -198,7 +199,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Billing (billing/tasks.py): each task is idempotent and safe to run twice at once.
+    "billing-usage-flush": {"task": "billing.usage_flush", "schedule": 60.0},
+    "billing-invoice-run": {"task": "billing.invoice_run", "schedule": 15 * 60.0},
+    "billing-dunning": {"task": "billing.dunning_run", "schedule": 60 * 60.0},
+    "billing-usage-snapshot": {"task": "billing.usage_snapshot", "schedule": 6 * 60 * 60.0},
+}
 
 # --- Auth -------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -393,3 +400,12 @@ CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".dat
 CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")
 CODEX_TRIAL_DAYS = env.int("CODEX_TRIAL_DAYS", default=14)
+# --- Billing (docs/billing.md) ------------------------------------------------------------------------
+CODEX_INVOICE_PREFIX = env.str("CODEX_INVOICE_PREFIX", default="CDX")
+CODEX_INVOICE_DUE_DAYS = env.int("CODEX_INVOICE_DUE_DAYS", default=7)
+CODEX_DUNNING_REMINDER_DAYS = env.list("CODEX_DUNNING_REMINDER_DAYS", cast=int, default=[1, 3, 7])
+CODEX_DUNNING_GRACE_DAYS = env.int("CODEX_DUNNING_GRACE_DAYS", default=14)
+CODEX_METERING_LOCAL_FLUSH_SECONDS = env.int("CODEX_METERING_LOCAL_FLUSH_SECONDS", default=30)
+# Stripe endpoint secret(s), comma-separated while rotating; no default in production.
+STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRET", default=[] if IS_PRODUCTION else ["whsec_dev_only"])
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from billing import views as billing_views
 from tenants import views as tenant_views
 
 from .admin import operator_site
@@ -19,4 +20,5 @@ urlpatterns = [
     *common_web_urls,
     path("signup/", tenant_views.signup, name="signup"),
     path("admin/", operator_site.urls),
+    path("billing/webhooks/stripe/", billing_views.stripe_webhook, name="billing-stripe-webhook"),
 ]

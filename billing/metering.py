@@ -1,0 +1,250 @@
+"""API-call metering without a database write per request.
+
+Each API request on a firm adds one to a counter keyed by firm and UTC day:
+
+- with ``REDIS_URL``: ``INCR codex:meter:api:<tenant id>:<yyyymmdd>`` in Redis (shared by every web
+  process);
+- without it (the embedded single-process default): a process-local buffer guarded by a lock.
+
+``usage_flush()`` moves the counters into ``UsageDaily`` with ``INSERT ... ON CONFLICT DO UPDATE SET
+count = count + excluded.count``. A Redis counter is read and deleted in one step (``GETDEL``) and a
+local buffer is swapped out under its lock, so two flushes running at once never read the same
+increment twice, and an increment made during a flush lands in the next one. The process-local
+buffer also flushes itself every ``CODEX_METERING_LOCAL_FLUSH_SECONDS`` from the request path (one
+write per interval, not per request), because a Celery worker cannot see a web process's memory.
+
+The same flush marks the firms that have used up their plan's monthly API calls (plans without
+overage pricing); ``ApiMeteringMiddleware`` answers their API requests with 402
+``plan_limit_exceeded`` without touching the database: the flag lives in Redis or in process memory.
+The limit therefore takes effect within one flush interval (docs/decisions/0301-metering.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import JsonResponse
+from django_tenants.utils import schema_context
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "codex:meter:api:"
+BLOCK_PREFIX = "codex:meter:blocked:"
+# Paths that are never counted nor blocked: the schema and docs, and billing itself so that a
+# firm over its limit can still see its usage and upgrade through the API.
+EXEMPT_PREFIXES = ("/api/v1/schema/", "/api/v1/docs/", "/api/v1/billing/")
+COUNTED_PREFIX = "/api/"
+
+_lock = threading.Lock()
+_buffer: dict[tuple[int, date], int] = defaultdict(int)
+_last_local_flush = time.monotonic()
+_blocked_local: dict[int, str] = {}  # tenant id -> month "YYYYMM" it is blocked for
+_redis_client = None
+
+
+def _redis():
+    global _redis_client
+    if not settings.REDIS_URL:
+        return None
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis_client
+
+
+def set_redis_client(client) -> None:
+    """Point metering at another Redis client (tests use a throwaway server)."""
+    global _redis_client
+    _redis_client = client
+
+
+def reset_local_state() -> None:
+    """Forget the process-local buffer and block flags (tests)."""
+    global _last_local_flush
+    with _lock:
+        _buffer.clear()
+        _blocked_local.clear()
+        _last_local_flush = time.monotonic()
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _month(day: date) -> str:
+    return f"{day:%Y%m}"
+
+
+def record_api_call(tenant_id: int, *, day: date | None = None, count: int = 1) -> None:
+    """Count ``count`` API calls for a firm: one Redis INCR or one in-memory addition."""
+    day = day or _today()
+    client = _redis()
+    if client is not None:
+        client.incrby(f"{KEY_PREFIX}{tenant_id}:{day:%Y%m%d}", count)
+        return
+    with _lock:
+        _buffer[(tenant_id, day)] += count
+
+
+def pending_counts() -> dict[tuple[int, date], int]:
+    """Counts not yet flushed, for display (Redis keys, or this process's buffer)."""
+    client = _redis()
+    if client is None:
+        with _lock:
+            return dict(_buffer)
+    result: dict[tuple[int, date], int] = {}
+    for raw_key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        value = client.get(raw_key)
+        if value is not None:
+            result[_parse_key(key)] = int(value)
+    return result
+
+
+def _parse_key(key: str) -> tuple[int, date]:
+    tenant_id, day = key[len(KEY_PREFIX) :].split(":")
+    return int(tenant_id), datetime.strptime(day, "%Y%m%d").date()  # noqa: DTZ007 (a date, no zone)
+
+
+def _take_counts() -> dict[tuple[int, date], int]:
+    """Remove and return every pending count. Each increment is returned by exactly one caller."""
+    taken: dict[tuple[int, date], int] = defaultdict(int)
+    global _last_local_flush
+    with _lock:
+        local = dict(_buffer)
+        _buffer.clear()
+        _last_local_flush = time.monotonic()
+    for k, v in local.items():
+        taken[k] += v
+    client = _redis()
+    if client is not None:
+        for raw_key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+            value = client.getdel(raw_key)  # atomic read-and-delete: a concurrent flush gets None
+            if value is None:
+                continue
+            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            taken[_parse_key(key)] += int(value)
+    return {k: v for k, v in taken.items() if v}
+
+
+def _write_counts(counts: dict[tuple[int, date], int]) -> None:
+    from tenants.models import Tenant
+
+    from .models import Metric, UsageDaily
+
+    table = UsageDaily._meta.db_table
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        known = set(Tenant.objects.filter(pk__in={t for t, _ in counts}).values_list("pk", flat=True))
+        rows = [(t, d, Metric.API_CALLS.value, n) for (t, d), n in sorted(counts.items()) if t in known]
+        if not rows:
+            return
+        placeholders = ", ".join(["(%s, %s, %s, %s, now())"] * len(rows))
+        params = [value for row in rows for value in row]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (tenant_id, day, metric, count, updated_at) VALUES {placeholders} "  # noqa: S608
+                f"ON CONFLICT (tenant_id, day, metric) DO UPDATE "
+                f"SET count = {table}.count + EXCLUDED.count, updated_at = now()",
+                params,
+            )
+
+
+def usage_flush(*, refresh_limits: bool = True) -> int:
+    """Move pending API-call counts into UsageDaily; return how many calls were written.
+
+    Safe to run concurrently and repeatedly: counts are taken atomically (GETDEL / buffer swap) and
+    added with an atomic upsert. If the write fails the counts are put back, so none is lost.
+    """
+    counts = _take_counts()
+    if counts:
+        try:
+            _write_counts(counts)
+        except Exception:
+            # Not swallowed: the counts go back to the buffer for the next flush, the error is raised.
+            for (tenant_id, day), n in counts.items():
+                record_api_call(tenant_id, day=day, count=n)
+            raise
+    if refresh_limits:
+        refresh_api_blocks()
+    return sum(counts.values())
+
+
+def _maybe_flush_local() -> None:
+    interval = getattr(settings, "CODEX_METERING_LOCAL_FLUSH_SECONDS", 30)
+    if _redis() is not None or time.monotonic() - _last_local_flush < interval:
+        return
+    try:
+        usage_flush()
+    except Exception:
+        # The request must not fail because metering could not write; the counts were restored.
+        logger.exception("metering flush from the request path failed; will retry")
+
+
+# --- API-call limit ---------------------------------------------------------------------------------
+def refresh_api_blocks(*, today: date | None = None) -> set[int]:
+    """Recompute which firms have used up their plan's API calls this month; return their ids."""
+    from .selectors import api_calls_over_limit
+
+    today = today or _today()
+    month = _month(today)
+    blocked = api_calls_over_limit(month_of=today)
+    client = _redis()
+    if client is not None:
+        for raw_key in client.scan_iter(match=f"{BLOCK_PREFIX}*", count=1000):
+            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            if int(key.rsplit(":", 1)[1]) not in blocked:
+                client.delete(raw_key)
+        for tenant_id in blocked:
+            client.set(f"{BLOCK_PREFIX}{tenant_id}", month, ex=35 * 24 * 3600)
+    with _lock:
+        _blocked_local.clear()
+        _blocked_local.update(dict.fromkeys(blocked, month))
+    return blocked
+
+
+def api_blocked(tenant_id: int) -> bool:
+    month = _month(_today())
+    client = _redis()
+    if client is not None:
+        value = client.get(f"{BLOCK_PREFIX}{tenant_id}")
+        return value is not None and (value.decode() if isinstance(value, bytes) else value) == month
+    return _blocked_local.get(tenant_id) == month
+
+
+class ApiMeteringMiddleware:
+    """Counts each API request of a firm and refuses it with 402 once the plan's calls are used up.
+
+    Makes no database query: a Redis command or a dict update per request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tenant = getattr(request, "tenant", None)
+        path = request.path
+        if tenant is None or not path.startswith(COUNTED_PREFIX) or path.startswith(EXEMPT_PREFIXES):
+            return self.get_response(request)
+        if api_blocked(tenant.pk):
+            return JsonResponse(
+                {
+                    "error": {
+                        "code": "plan_limit_exceeded",
+                        "message": "Your plan's API calls for this month are used up. "
+                        "Upgrade your plan on the billing page.",
+                        "details": {"limit": "api_calls", "billing_url": "/billing/"},
+                    }
+                },
+                status=402,
+            )
+        response = self.get_response(request)
+        record_api_call(tenant.pk)
+        _maybe_flush_local()
+        return response

@@ -1,0 +1,319 @@
+"""Billing reads: effective plan, usage meters, invoices of a firm, revenue figures for operators."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.http import Http404
+from django_tenants.utils import schema_context
+
+from .models import (
+    BillingInterval,
+    Invoice,
+    InvoiceStatus,
+    Metric,
+    Payment,
+    PaymentKind,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+    UsageDaily,
+)
+
+FALLBACK_PLAN_CODE = "free"
+
+
+# --- Plans and subscriptions -------------------------------------------------------------------------
+def subscription_of(tenant) -> Subscription | None:
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return Subscription.objects.select_related("plan").filter(tenant_id=tenant.pk).first()
+
+
+def effective_plan(subscription: Subscription | None) -> Plan | None:
+    """The plan whose limits apply: the subscribed plan, or Free once the subscription has ended."""
+    if subscription is None:
+        return None
+    if subscription.status == SubscriptionStatus.CANCELED:
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            return Plan.objects.filter(code=FALLBACK_PLAN_CODE).first() or subscription.plan
+    return subscription.plan
+
+
+def plans_public() -> list[Plan]:
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return list(Plan.objects.filter(is_public=True))
+
+
+# --- Usage -------------------------------------------------------------------------------------------
+RESOURCE_LIMIT_FIELDS = {
+    "seats": "max_seats",
+    "portfolios": "max_portfolios",
+    "contacts": "max_contacts",
+    "api_calls": "max_api_calls_month",
+}
+
+
+def resource_count(resource: str) -> int | None:
+    """Current count of a resource in the active firm schema; None if its app has no such model yet."""
+    if resource == "seats":
+        from tenants.accounts.models import Invitation, User
+
+        return (
+            User.objects.filter(is_active=True).count()
+            + Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True).count()
+        )
+    model_names = {"portfolios": ("portfolios", "Portfolio"), "contacts": ("crm", "Contact")}
+    if resource not in model_names:
+        raise ValueError(f"unknown resource {resource!r}")
+    try:
+        model = apps.get_model(*model_names[resource])
+    except LookupError:
+        return None
+    return model.objects.count()
+
+
+def firm_resource_counts(tenant) -> dict[str, int | None]:
+    """Seats, portfolios and contacts of a firm, counted in its schema."""
+    with schema_context(tenant.schema_name):
+        return {r: resource_count(r) for r in ("seats", "portfolios", "contacts")}
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    next_first = (first + timedelta(days=32)).replace(day=1)
+    return first, next_first - timedelta(days=1)
+
+
+def api_calls_between(tenant_id: int, start: date, end: date, *, include_pending: bool = True) -> int:
+    """API calls of a firm on days ``start..end`` (inclusive): flushed counts plus pending ones."""
+    from .metering import pending_counts
+
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        flushed = (
+            UsageDaily.objects.filter(
+                tenant_id=tenant_id, metric=Metric.API_CALLS, day__gte=start, day__lte=end
+            ).aggregate(total=Sum("count"))["total"]
+            or 0
+        )
+    pending = 0
+    if include_pending:
+        pending = sum(n for (t, d), n in pending_counts().items() if t == tenant_id and start <= d <= end)
+    return flushed + pending
+
+
+def api_calls_over_limit(*, month_of: date) -> set[int]:
+    """Ids of firms whose flushed API calls this month reached a hard limit (no overage price)."""
+    first, last = month_bounds(month_of)
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        used = dict(
+            UsageDaily.objects.filter(metric=Metric.API_CALLS, day__gte=first, day__lte=last)
+            .values("tenant_id")
+            .annotate(total=Sum("count"))
+            .values_list("tenant_id", "total")
+        )
+        if not used:
+            return set()
+        fallback = Plan.objects.filter(code=FALLBACK_PLAN_CODE).first()
+        blocked = set()
+        for sub in Subscription.objects.select_related("plan").filter(tenant_id__in=used):
+            plan = fallback if sub.status == SubscriptionStatus.CANCELED and fallback else sub.plan
+            limit = plan.max_api_calls_month
+            if limit is not None and plan.api_overage_price_per_1000 is None and used[sub.tenant_id] >= limit:
+                blocked.add(sub.tenant_id)
+    return blocked
+
+
+@dataclass(frozen=True)
+class Meter:
+    key: str
+    label: str
+    used: int | None
+    limit: int | None
+    note: str = ""
+
+    @property
+    def percent(self) -> int | None:
+        if self.used is None or not self.limit:
+            return None
+        return min(100, round(100 * self.used / self.limit))
+
+    @property
+    def over(self) -> bool:
+        return self.used is not None and self.limit is not None and self.used >= self.limit
+
+
+def usage_meters(tenant, *, today: date | None = None) -> list[Meter]:
+    """Meters of a firm against its effective plan's limits (counts in the firm's schema)."""
+    today = today or datetime.now(UTC).date()
+    plan = effective_plan(subscription_of(tenant))
+    counts = firm_resource_counts(tenant)
+    first, last = month_bounds(today)
+    calls = api_calls_between(tenant.pk, first, last)
+
+    def limit(field):
+        return getattr(plan, field) if plan else None
+
+    api_note = ""
+    if plan and plan.max_api_calls_month is not None:
+        api_note = (
+            f"then {plan.api_overage_price_per_1000} {plan.currency} per 1,000 calls"
+            if plan.api_overage_price_per_1000 is not None
+            else "hard limit: further calls get 402 until next month"
+        )
+    return [
+        Meter("seats", "Seats (active users and pending invitations)", counts["seats"], limit("max_seats")),
+        Meter("portfolios", "Portfolios", counts["portfolios"], limit("max_portfolios")),
+        Meter("contacts", "Contacts", counts["contacts"], limit("max_contacts")),
+        Meter("api_calls", f"API calls in {today:%B %Y}", calls, limit("max_api_calls_month"), api_note),
+    ]
+
+
+def downgrade_blockers(tenant, plan: Plan, *, current: Plan | None = None, today: date | None = None) -> list[str]:
+    """Reasons the firm's current usage does not fit in ``plan`` (empty: it fits).
+
+    Only limits that are tighter than the ``current`` plan's are counted (an upgrade counts nothing).
+    """
+    today = today or datetime.now(UTC).date()
+
+    def tighter(field_name: str) -> bool:
+        new_limit = getattr(plan, field_name)
+        old_limit = getattr(current, field_name) if current is not None else None
+        return new_limit is not None and (old_limit is None or new_limit < old_limit)
+
+    reasons = []
+    to_count = [r for r in ("seats", "portfolios", "contacts") if tighter(RESOURCE_LIMIT_FIELDS[r])]
+    if to_count:
+        with schema_context(tenant.schema_name):
+            counts = {r: resource_count(r) for r in to_count}
+        for resource in to_count:
+            allowed = getattr(plan, RESOURCE_LIMIT_FIELDS[resource])
+            used = counts[resource]
+            if used is not None and used > allowed:
+                reasons.append(
+                    f"{plan.name} allows {allowed} {resource}; you have {used}. Remove {used - allowed} first."
+                )
+    if tighter("max_api_calls_month") and plan.api_overage_price_per_1000 is None:
+        first, last = month_bounds(today)
+        calls = api_calls_between(tenant.pk, first, last)
+        if calls > plan.max_api_calls_month:
+            reasons.append(
+                f"{plan.name} allows {plan.max_api_calls_month} API calls a month; "
+                f"you have made {calls} this month. Change plan next month."
+            )
+    # Features missing from the new plan do not block a downgrade: they switch off, data is kept.
+    return reasons
+
+
+# --- Invoices ----------------------------------------------------------------------------------------
+def invoices_of(tenant):
+    """Finalized invoices of a firm (drafts are the operators' business), newest first."""
+    return Invoice.objects.filter(tenant_id=tenant.pk).exclude(status=InvoiceStatus.DRAFT).select_related("plan")
+
+
+def invoice_of(tenant, pk: int) -> Invoice:
+    """An invoice of this firm with its lines and payments, or Http404 (also for other firms')."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        invoice = (
+            invoices_of(tenant).select_related("tenant").prefetch_related("lines", "payments").filter(pk=pk).first()
+        )
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return invoice
+
+
+# --- Revenue (operators) -----------------------------------------------------------------------------
+def monthly_amount(sub: Subscription) -> Decimal:
+    """What a subscription brings in per month (yearly price / 12), base plan only."""
+    if sub.interval == BillingInterval.YEAR:
+        return sub.plan.price_year / 12
+    return sub.plan.price_month
+
+
+def _month_starts(now: datetime, months: int) -> list[datetime]:
+    first = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    starts = [first]
+    for _ in range(months - 1):
+        starts.append((starts[-1] - timedelta(days=1)).replace(day=1))
+    return list(reversed(starts))
+
+
+@dataclass
+class RevenueOverview:
+    mrr: Decimal
+    arr: Decimal
+    paying_firms: int
+    churn_rate: Decimal | None  # last full month, fraction
+    months: list[str]
+    mrr_by_plan: dict[str, Decimal]
+    revenue_by_plan: dict[str, list[Decimal]]  # collected (payments - refunds) per month
+    churned_by_month: list[int]
+    currency: str
+
+
+def revenue_overview(*, now: datetime, months: int = 12) -> RevenueOverview:
+    """MRR, ARR, churn and collected revenue per plan per month (one currency: the plans')."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        live = list(
+            Subscription.objects.select_related("plan").filter(
+                status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE]
+            )
+        )
+        mrr_by_plan: dict[str, Decimal] = defaultdict(Decimal)
+        for sub in live:
+            mrr_by_plan[sub.plan.name] += monthly_amount(sub)
+        mrr = sum(mrr_by_plan.values(), Decimal("0")).quantize(Decimal("0.01"))
+        starts = _month_starts(now, months)
+        labels = [f"{s:%Y-%m}" for s in starts]
+        revenue: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal("0")] * months)
+        rows = (
+            Payment.objects.filter(created_at__gte=starts[0])
+            .values_list("created_at", "kind", "amount", "invoice__plan__name")
+            .order_by()
+        )
+        for created, kind, amount, plan_name in rows:
+            label = f"{created.astimezone(UTC):%Y-%m}"
+            if label not in labels:
+                continue
+            revenue[plan_name][labels.index(label)] += amount if kind == PaymentKind.PAYMENT else -amount
+        churned = [
+            Subscription.objects.filter(
+                canceled_at__gte=s, canceled_at__lt=(s + timedelta(days=32)).replace(day=1)
+            ).count()
+            for s in starts
+        ]
+        last_month_start = starts[-2] if months >= 2 else starts[-1]
+        this_month_start = starts[-1]
+        at_start = Subscription.objects.filter(created_at__lt=last_month_start).exclude(
+            canceled_at__lt=last_month_start
+        )
+        base = at_start.exclude(status=SubscriptionStatus.TRIALING).count()
+        lost = Subscription.objects.filter(canceled_at__gte=last_month_start, canceled_at__lt=this_month_start).count()
+        currency = (Plan.objects.values_list("currency", flat=True).first()) or "USD"
+    return RevenueOverview(
+        mrr=mrr,
+        arr=(mrr * 12).quantize(Decimal("0.01")),
+        paying_firms=sum(1 for s in live if s.plan.price_month > 0),
+        churn_rate=(Decimal(lost) / Decimal(base)).quantize(Decimal("0.0001")) if base else None,
+        months=labels,
+        mrr_by_plan={k: v.quantize(Decimal("0.01")) for k, v in sorted(mrr_by_plan.items())},
+        revenue_by_plan={k: [x.quantize(Decimal("0.01")) for x in v] for k, v in sorted(revenue.items())},
+        churned_by_month=churned,
+        currency=currency,
+    )
+
+
+def invoice_counts_by_status() -> dict[str, int]:
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return dict(Invoice.objects.values_list("status").annotate(n=Count("id")).order_by())
+
+
+def overdue_invoices(*, now: datetime):
+    return Invoice.objects.filter(Q(status=InvoiceStatus.OPEN) & Q(due_at__lte=now)).select_related(
+        "tenant", "subscription"
+    )
