@@ -318,7 +318,8 @@ class LotViewSet(PortfolioScopedMixin, mixins.ListModelMixin, viewsets.GenericVi
 
 
 def _d(x):
-    return None if x is None else str(x)
+    """Decimals as exact strings without trailing zeros ("990", not "990.0000000000")."""
+    return None if x is None else f"{x.normalize():f}"
 
 
 def _ret(r: analytics.PeriodReturn | None):

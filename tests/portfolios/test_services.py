@@ -126,7 +126,10 @@ def test_sell_before_the_buy_is_rejected(record, portfolio, aapl):
         ({"kind": "deposit", "trade_date": D(2025, 1, 5), "amount": "5", "fx_rate": "2"}, "fx_rate"),
         ({"kind": "split", "trade_date": D(2025, 1, 5), "quantity": "2", "fees": "1"}, "fees"),
         ({"kind": "sell", "trade_date": D(2025, 1, 5), "quantity": "1", "price": "1", "lots": "x"}, "lots"),
-        ({"kind": "buy", "trade_date": D(2025, 1, 5), "quantity": "1", "price": "1", "acquired_on": "2024-1-1"}, "acquired_on"),
+        (
+            {"kind": "buy", "trade_date": D(2025, 1, 5), "quantity": "1", "price": "1", "acquired_on": "2024-1-1"},
+            "acquired_on",
+        ),
     ],
 )
 def test_bad_input_is_a_field_error_and_writes_nothing(portfolio, aapl, today, fields, field):
@@ -222,7 +225,9 @@ def test_database_refuses_negative_quantity(portfolio, aapl):
 
 def test_database_refuses_security_row_without_instrument(portfolio):
     with pytest.raises(IntegrityError), transaction.atomic():
-        Transaction.objects.create(portfolio=portfolio, kind="buy", trade_date=D(2025, 1, 1), quantity=1, currency="USD")
+        Transaction.objects.create(
+            portfolio=portfolio, kind="buy", trade_date=D(2025, 1, 1), quantity=1, currency="USD"
+        )
 
 
 def test_archived_portfolio_ledger_is_frozen(record, portfolio, aapl, advisor):
@@ -274,15 +279,33 @@ def test_portfolio_with_ledger_cannot_be_deleted(record, portfolio):
 
 def test_fingerprint_ignores_number_formatting():
     a = services.fingerprint_of(
-        kind="buy", trade_date=D(2025, 1, 1), instrument_id=1, quantity=Decimal("10"), price=Decimal("1.50"),
-        fees=Decimal(0), amount=None, currency="USD",
+        kind="buy",
+        trade_date=D(2025, 1, 1),
+        instrument_id=1,
+        quantity=Decimal("10"),
+        price=Decimal("1.50"),
+        fees=Decimal(0),
+        amount=None,
+        currency="USD",
     )
     b = services.fingerprint_of(
-        kind="buy", trade_date=D(2025, 1, 1), instrument_id=1, quantity=Decimal("10.000"), price=Decimal("1.5"),
-        fees=Decimal("0.00"), amount=None, currency="USD",
+        kind="buy",
+        trade_date=D(2025, 1, 1),
+        instrument_id=1,
+        quantity=Decimal("10.000"),
+        price=Decimal("1.5"),
+        fees=Decimal("0.00"),
+        amount=None,
+        currency="USD",
     )
     c = services.fingerprint_of(
-        kind="buy", trade_date=D(2025, 1, 1), instrument_id=1, quantity=Decimal("11"), price=Decimal("1.5"),
-        fees=Decimal(0), amount=None, currency="USD",
+        kind="buy",
+        trade_date=D(2025, 1, 1),
+        instrument_id=1,
+        quantity=Decimal("11"),
+        price=Decimal("1.5"),
+        fees=Decimal(0),
+        amount=None,
+        currency="USD",
     )
     assert a == b != c

@@ -1,0 +1,215 @@
+"""Selectors against numbers worked out by hand (see each test's comment)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from portfolios import selectors, services
+
+from .factories import ContactFactory, InstrumentFactory, PortfolioFactory, add_fx, add_prices
+
+D = date
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def priced(aapl):
+    # 100 -> 110 -> 99: +10 %, then -10 %.
+    add_prices(aapl, {D(2025, 1, 2): "100", D(2025, 1, 3): "110", D(2025, 1, 4): "99"})
+    return aapl
+
+
+@pytest.fixture
+def funded(record, priced):
+    record("deposit", D(2025, 1, 2), amount="1000")
+    record("buy", D(2025, 1, 2), instrument=priced, quantity="10", price="100")
+
+
+def test_performance_matches_hand_numbers(portfolio, funded):
+    # Values 1000, 1100, 990. TWR = 1.1 * 0.9 - 1 = -1 %. MWR: 1000 in, 990 out after 2 days
+    # -> period rate -1 %. Drawdown from 1100 to 990 = 10 %.
+    result = selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=D(2025, 1, 4))
+    p = result.performance
+    assert p.series.values == [Decimal(1000), Decimal(1100), Decimal(990)]
+    assert p.twr.cumulative == Decimal("-0.01")
+    assert abs(p.mwr.cumulative - Decimal("-0.01")) < Decimal("1e-12")
+    assert p.max_drawdown.depth == Decimal("0.1")
+    assert p.end_value == Decimal(990)
+    assert p.summary.deposits == Decimal(1000)
+
+
+def test_explicit_range_starts_from_the_previous_close(portfolio, funded):
+    # From the close of 01-03 (1100) to 01-04 (990): -10 %.
+    result = selectors.portfolio_performance(
+        portfolio=portfolio, start="2025-01-04", end="2025-01-04", today=D(2025, 1, 4)
+    )
+    assert result.performance.twr.cumulative == Decimal("-0.1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"preset": "5Y"}, "preset"),
+        ({"start": "2025-01-03", "end": "2025-01-02"}, "start"),
+        ({"start": "nope"}, "start"),
+        ({"end": "2030-01-01"}, "end"),
+        ({"preset": "YTD", "start": "2025-01-02"}, "preset"),
+    ],
+)
+def test_bad_ranges_are_field_errors(portfolio, funded, kwargs, field):
+    with pytest.raises(ValidationError) as exc:
+        selectors.portfolio_performance(portfolio=portfolio, today=D(2025, 1, 4), **kwargs)
+    assert field in exc.value.message_dict
+
+
+def test_presets_are_clamped_to_inception():
+    assert selectors.resolve_range(inception=D(2025, 1, 2), preset="YTD", today=D(2025, 12, 31)) == (
+        D(2025, 1, 2),
+        D(2025, 12, 31),
+    )
+    assert selectors.resolve_range(inception=D(2020, 1, 2), preset="1Y", today=D(2025, 12, 31)) == (
+        D(2025, 1, 1),
+        D(2025, 12, 31),
+    )
+    assert selectors.resolve_range(inception=D(2020, 1, 2), preset="qtd", today=D(2025, 11, 5)) == (
+        D(2025, 10, 1),
+        D(2025, 11, 5),
+    )
+
+
+def test_empty_portfolio_has_no_performance(portfolio):
+    with pytest.raises(ValidationError) as exc:
+        selectors.portfolio_performance(portfolio=portfolio, today=D(2025, 1, 4))
+    assert "portfolio" in exc.value.message_dict
+
+
+def test_holdings_in_foreign_currency_include_the_fx_effect(record, portfolio, sap):
+    # Bought 1 SAP at 100 EUR when 1 EUR = 1.10 USD: cost 110 USD. At 1.20 it is worth 120 USD.
+    add_fx("EUR", "USD", {D(2025, 1, 1): "1.10", D(2025, 1, 3): "1.20"})
+    add_prices(sap, {D(2025, 1, 2): "100"})
+    record("deposit", D(2025, 1, 2), amount="110")
+    record("buy", D(2025, 1, 2), instrument=sap, quantity="1", price="100")
+    snap, infos = selectors.portfolio_holdings(portfolio=portfolio, on=D(2025, 1, 3))
+    (h,) = snap.holdings
+    assert (h.market_value_base, h.cost_base, h.unrealised_gain_base) == (Decimal(120), Decimal(110), Decimal(10))
+    assert snap.cash == {"USD": Decimal(110), "EUR": Decimal(-100)}
+    assert snap.total_value == Decimal(110)
+    assert infos[sap.pk].symbol == "SAPT"
+
+
+def test_allocation_by_sector_and_currency(record, portfolio, priced, sap):
+    add_fx("EUR", "USD", {D(2025, 1, 1): "1.00"})
+    add_prices(sap, {D(2025, 1, 2): "100"})
+    sap.sector = "Software"
+    sap.save()
+    record("deposit", D(2025, 1, 2), amount="2000")
+    record("buy", D(2025, 1, 2), instrument=priced, quantity="10", price="100")
+    record("buy", D(2025, 1, 2), instrument=sap, quantity="5", price="100")
+    # AAPL 1000 (Technology), SAP 500 EUR = 500 USD (Software), cash 1000 USD - 500 EUR = 500 USD.
+    by_sector = selectors.portfolio_allocation(portfolio=portfolio, by="sector", on=D(2025, 1, 2))
+    assert by_sector == {"Technology": Decimal("0.5"), "Software": Decimal("0.25"), "cash": Decimal("0.25")}
+    by_ccy = selectors.portfolio_allocation(portfolio=portfolio, by="currency", on=D(2025, 1, 2))
+    assert by_ccy == {"USD": Decimal("1")}  # +1000 AAPL +1000 cash USD, +500 SAP -500 cash EUR
+    with pytest.raises(ValidationError):
+        selectors.portfolio_allocation(portfolio=portfolio, by="colour")
+
+
+def test_value_series_and_benchmark_index(portfolio, funded, priced):
+    bench = InstrumentFactory(symbol="BENCH")
+    add_prices(bench, {D(2025, 1, 1): "50", D(2025, 1, 4): "55"})
+    portfolio.benchmark = bench
+    portfolio.save()
+    series, index, bench_index = selectors.portfolio_value_series(portfolio=portfolio, preset="SI", today=D(2025, 1, 4))
+    assert series.values[-1] == Decimal(990)
+    assert index[-1] == (D(2025, 1, 4), Decimal("0.99"))
+    assert bench_index[0] == (D(2025, 1, 1), Decimal(1))
+    assert bench_index[-1] == (D(2025, 1, 4), Decimal("1.1"))
+
+
+def test_dashboard_returns_table_has_every_preset(portfolio, funded):
+    dash = selectors.portfolio_dashboard(portfolio=portfolio, today=D(2025, 1, 4))
+    assert [r.preset for r in dash.returns] == ["MTD", "QTD", "YTD", "1Y", "3Y", "SI"]
+    assert all(r.twr.cumulative == Decimal("-0.01") for r in dash.returns)
+    assert set(dash.allocations) == {"asset_class", "sector", "country", "currency"}
+
+
+def test_summaries_use_a_fixed_number_of_queries(firm, advisor, priced, today):
+    def make(n):
+        out = []
+        for i in range(n):
+            p = PortfolioFactory(advisor=advisor, name=f"S{n}-{i}")
+            services.transaction_record(
+                portfolio=p, today=today, kind="deposit", trade_date=D(2025, 1, 2), amount="1000"
+            )
+            services.transaction_record(
+                portfolio=p,
+                today=today,
+                kind="buy",
+                trade_date=D(2025, 1, 2),
+                instrument=priced,
+                quantity="10",
+                price="100",
+            )
+            out.append(p)
+        return out
+
+    few, many = make(1), make(4)
+    with CaptureQueriesContext(connection) as one:
+        s1 = selectors.portfolio_summaries(few, today=D(2025, 1, 4))
+    with CaptureQueriesContext(connection) as four:
+        s4 = selectors.portfolio_summaries(many, today=D(2025, 1, 4))
+    assert len(one) == len(four)
+    assert s1[few[0].pk].value == Decimal(990)
+    assert s4[many[3].pk].since_inception.cumulative == Decimal("-0.01")
+
+
+# --- firm-wide ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_books(firm, advisor, advisor2, priced, today):
+    mine = PortfolioFactory(advisor=advisor, client=ContactFactory(owner=advisor, first_name="Ada", last_name="L"))
+    theirs = PortfolioFactory(advisor=advisor2, client=ContactFactory(owner=advisor2, first_name="Bob", last_name="B"))
+    for p, q in ((mine, "10"), (theirs, "5")):
+        services.transaction_record(portfolio=p, today=today, kind="deposit", trade_date=D(2025, 1, 2), amount="1000")
+        services.transaction_record(
+            portfolio=p, today=today, kind="buy", trade_date=D(2025, 1, 2), instrument=priced, quantity=q, price="100"
+        )
+    return mine, theirs
+
+
+def test_firm_exposure_for_the_owner_covers_every_book(owner, two_books, priced):
+    # 15 AAPL at 99 = 1485; cash 0 + 500 = 500; AUM 1985. Day move 99 / 110 - 1.
+    exp = selectors.firm_exposure(user=owner, on=D(2025, 1, 4))
+    assert exp.total_value == Decimal(1985)
+    assert exp.cash_value == Decimal(500)
+    (row,) = exp.by_instrument
+    assert row.value == Decimal(1485)
+    assert row.clients == ["Ada L", "Bob B"]
+    assert exp.by_sector[0].label == "Technology"
+    assert exp.movers[0].day_change == Decimal(99) / Decimal(110) - 1
+    assert exp.portfolio_count == 2
+
+
+def test_firm_exposure_of_an_advisor_is_their_book(advisor, two_books):
+    exp = selectors.firm_exposure(user=advisor, on=D(2025, 1, 4))
+    assert exp.total_value == Decimal(990)
+    assert exp.by_instrument[0].clients == ["Ada L"]
+
+
+def test_firm_exposure_in_another_currency(owner, two_books):
+    add_fx("EUR", "USD", {D(2025, 1, 1): "1.25"})
+    exp = selectors.firm_exposure(user=owner, currency="EUR", on=D(2025, 1, 4))
+    assert exp.total_value == Decimal(1985) / Decimal("1.25")
+
+
+def test_firm_exposure_without_a_rate_is_a_field_error(owner, two_books):
+    with pytest.raises(ValidationError) as exc:
+        selectors.firm_exposure(user=owner, currency="JPY", on=D(2025, 1, 4))
+    assert "currency" in exc.value.message_dict
