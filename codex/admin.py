@@ -4,6 +4,7 @@ Firm-only apps (portfolios, CRM) are never registered here: their tables do not 
 schema, and firm staff work in the web UI.
 """
 
+from django.conf import settings
 from django.contrib import admin
 
 
@@ -11,6 +12,14 @@ class OperatorAdminSite(admin.AdminSite):
     site_header = "Codex operators"
     site_title = "Codex operators"
     index_title = "Platform"
+
+    def has_permission(self, request):
+        # Like django-otp's OTPAdminSite: the password alone never opens the console. The sign-in
+        # itself stays Django's; codex.security.middleware.TwoFactorMiddleware then asks for the
+        # TOTP code (or enrolment) before any /admin/ page.
+        if not super().has_permission(request):
+            return False
+        return not settings.CODEX_OPERATOR_REQUIRE_2FA or request.user.is_verified()
 
 
 operator_site = OperatorAdminSite(name="admin")

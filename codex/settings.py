@@ -81,6 +81,11 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    # Two-factor devices belong to users, who live in the public schema (operators) and in every
+    # firm's schema (its staff), so the OTP apps are both shared and per firm.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 TENANT_APPS = [
     "django.contrib.auth",
@@ -92,6 +97,9 @@ TENANT_APPS = [
     "portfolios",
     "portfolios.alerts",
     "crm",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -106,9 +114,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "codex.security.middleware.SessionTimeoutMiddleware",
+    "codex.security.middleware.SupportSessionMiddleware",
+    "codex.security.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "codex.security.middleware.PermissionsPolicyMiddleware",
     "codex.middleware.TenantStatusMiddleware",
     "billing.metering.ApiMeteringMiddleware",
 ]
@@ -130,6 +143,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "codex.context_processors.codex",
+                "codex.security.context_processors.security",
             ],
             # The design system's tags (nav links, sortable headers, money): {% load codex_ui %}.
             "libraries": {"codex_ui": "codex.templatetags.codex_ui"},
@@ -220,25 +234,64 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "/"  # a path, not a URL name: the public host (operators) has no "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 CODEX_INVITATION_MAX_AGE = env.int("CODEX_INVITATION_MAX_AGE", default=7 * 24 * 3600)
 
+    # ASVS 5.0 V6.2: passwords of at least 64 characters are allowed; 128 caps Argon2's input.
+    {"NAME": "codex.security.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
 # --- Sessions, cookies, security headers ------------------------------------------------------------
 # Never a parent SESSION_COOKIE_DOMAIN: a firm's session cookie is sent to that firm's host only,
 # and each firm keeps its own session table, so a session of one firm means nothing at another.
+# Failed sign-ins are counted per account and per IP in the shared cache (codex.security.throttle).
+AUTHENTICATION_BACKENDS = ["codex.security.auth.ThrottledModelBackend"]
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- Security controls (docs/security.md) -----------------------------------------------------------
+# Operators must pass TOTP before the operator console opens; firms may require it (Tenant.require_2fa).
+CODEX_OPERATOR_REQUIRE_2FA = env.bool("CODEX_OPERATOR_REQUIRE_2FA", default=True)
+OTP_TOTP_ISSUER = "Codex"
+# Session lifetimes: idle (sliding) and absolute, enforced by codex.security.middleware.
+CODEX_SESSION_IDLE_SECONDS = env.int("CODEX_SESSION_IDLE_SECONDS", default=30 * 60)
+CODEX_SESSION_ABSOLUTE_SECONDS = env.int("CODEX_SESSION_ABSOLUTE_SECONDS", default=12 * 3600)
+# Sign-in throttling: failures per account (per firm) and per client IP, in a sliding window.
+CODEX_LOGIN_ACCOUNT_FAILURES = env.int("CODEX_LOGIN_ACCOUNT_FAILURES", default=5)
+CODEX_LOGIN_IP_FAILURES = env.int("CODEX_LOGIN_IP_FAILURES", default=30)
+CODEX_LOGIN_WINDOW_SECONDS = env.int("CODEX_LOGIN_WINDOW_SECONDS", default=15 * 60)
+CODEX_LOGIN_MAX_DELAY_SECONDS = env.int("CODEX_LOGIN_MAX_DELAY_SECONDS", default=15 * 60)
+# Rates of the credential pages (sign-up, password reset, invitations): "<n>/<period>".
+CODEX_FORM_RATES = {
+    "login": env.str("CODEX_RATE_LOGIN", default="20/min"),
+    "signup": env.str("CODEX_RATE_SIGNUP", default="5/h"),
+    "password_reset": env.str("CODEX_RATE_PASSWORD_RESET", default="5/h"),
+    "invitation": env.str("CODEX_RATE_INVITATION", default="30/h"),
+    "invitation_accept": env.str("CODEX_RATE_INVITATION_ACCEPT", default="20/h"),
+    "two_factor": env.str("CODEX_RATE_TWO_FACTOR", default="10/min"),
+}
+# How many reverse proxies in front of us append to X-Forwarded-For (0: use REMOTE_ADDR only).
+CODEX_TRUSTED_PROXY_COUNT = env.int("CODEX_TRUSTED_PROXY_COUNT", default=0)
+# Operator support sessions: read-only, time-limited, audited.
+CODEX_SUPPORT_SESSION_SECONDS = env.int("CODEX_SUPPORT_SESSION_SECONDS", default=30 * 60)
+CODEX_SUPPORT_TOKEN_SECONDS = 120
+CODEX_PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=()"
+)
+# Uploads (imports): size cap and allowed types, see codex.uploads.
+CODEX_UPLOAD_MAX_BYTES = env.int("CODEX_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_NAME = "__Host-sessionid" if IS_PRODUCTION else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if IS_PRODUCTION else "csrftoken"
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from codex.views import api_not_found
 from tenants import api as tenants_api
+from tenants.accounts import api as accounts_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("me/", tenants_api.MeView.as_view(), name="me"),
     path("tenant/", tenants_api.TenantView.as_view(), name="tenant"),
     path("auth/token/", tenants_api.TokenView.as_view(), name="token"),
+    path("auth/token/revoke/", accounts_api.TokenRevokeView.as_view(), name="token-revoke"),
+    path("audit-events/", accounts_api.AuditEventListView.as_view(), name="audit-event-list"),
     path("api-keys/", tenants_api.ApiKeyListCreateView.as_view(), name="api-key-list"),
     path("api-keys/<int:pk>/revoke/", tenants_api.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
 ]

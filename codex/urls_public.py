@@ -1,12 +1,13 @@
 """URLs of the base domain: the public site, sign-up and the operators' admin."""
 
-from django.urls import path
+from django.urls import include, path
 
 from billing import views as billing_views
 from tenants import views as tenant_views
 
 from .admin import operator_site
 from .metrics import metrics_view
+from .security.ratelimit import rate_limit
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
 from .urls_web import common_web_urls
 
@@ -14,11 +15,12 @@ urlpatterns = [
     *health_urls,
     path("metrics", metrics_view, name="metrics"),
     path("", tenant_views.landing, name="landing"),
+    path("signup/", rate_limit("signup")(tenant_views.signup), name="signup"),
     path("pricing/", tenant_views.pricing, name="pricing"),
     path("status/", tenant_views.status, name="status"),
     path("find-your-firm/", tenant_views.find_firm, name="find-firm"),
     *common_web_urls,
-    path("signup/", tenant_views.signup, name="signup"),
+    path("accounts/security/", include("tenants.accounts.urls_security")),
     path("admin/", operator_site.urls),
     path("billing/webhooks/stripe/", billing_views.stripe_webhook, name="billing-stripe-webhook"),
 ]

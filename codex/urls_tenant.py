@@ -1,8 +1,10 @@
 """URLs of a firm's host: its web UI and its API."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from tenants.accounts import security_views
 from tenants.accounts import views as account_views
 
 from . import views
@@ -15,7 +17,7 @@ account_patterns = [
     path("logout/everywhere/", account_views.sign_out_everywhere, name="logout-everywhere"),
     path(
         "password/change/",
-        auth_views.PasswordChangeView.as_view(
+        account_views.PasswordChangeView.as_view(
             template_name="accounts/form_page.html",
             success_url="/accounts/password/change/done/",
             extra_context={"title": "Change password"},
@@ -31,7 +33,7 @@ account_patterns = [
     ),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(
+        account_views.PasswordResetView.as_view(
             template_name="accounts/form_page.html",
             email_template_name="accounts/password_reset_email.txt",
             subject_template_name="accounts/password_reset_subject.txt",
@@ -50,7 +52,7 @@ account_patterns = [
     ),
     path(
         "password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        account_views.PasswordResetConfirmView.as_view(
             template_name="accounts/form_page.html",
             success_url="/accounts/password/reset/complete/",
             extra_context={"title": "Choose a new password"},
@@ -73,12 +75,16 @@ account_patterns = [
     path("invitation/<str:token>/", account_views.accept_invitation, name="accept-invitation"),
     path("api-keys/", account_views.api_keys, name="api-keys"),
     path("api-keys/<int:pk>/revoke/", account_views.api_key_revoke_view, name="api-key-revoke"),
+    path("audit/", security_views.audit_log, name="audit"),
+    path("support/enter/<str:token>/", security_views.support_enter, name="support-enter"),
+    path("support/end/", security_views.support_end, name="support-end"),
 ]
 
 urlpatterns = [
     *health_urls,
     path("", views.home, name="home"),
     *firm_web_urls,
+    path("accounts/security/", include("tenants.accounts.urls_security")),
     path("accounts/", include((account_patterns, "accounts"), namespace="accounts")),
     path("api/v1/", include(("codex.urls_api_v1", "api"), namespace="api")),
 ]

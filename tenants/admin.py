@@ -27,7 +27,7 @@ class TenantCreationForm(forms.ModelForm):
 
 @admin.register(Tenant, site=operator_site)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status", "users", "created_at"]
+    list_display = ["name", "slug", "status", "users", "created_at", "support_link"]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "slug", "domains__domain"]
     readonly_fields = ["schema_name", "slug", "status", "created_at", "status_changed_at"]
@@ -100,6 +100,22 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        from django.urls import path
+
+        from codex.security.support_admin import support_start_view
+
+        view = self.admin_site.admin_view(lambda request, object_id: support_start_view(self, request, object_id))
+        return [path("<int:object_id>/support/", view, name="tenants_tenant_support"), *super().get_urls()]
+
+    @admin.display(description="Support")
+    def support_link(self, obj):
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        url = reverse(f"{self.admin_site.name}:tenants_tenant_support", args=[obj.pk])
+        return format_html('<a href="{}">Open read-only support session…</a>', url)
 
 
 @admin.register(Domain, site=operator_site)

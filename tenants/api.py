@@ -117,6 +117,12 @@ class ApiKeyRevokeView(APIView):
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text="A current code (or a recovery code) when the user has two-factor authentication.",
+    )
 
 
 class TokenView(APIView):
@@ -151,6 +157,11 @@ class TokenView(APIView):
             request._request, email=data.validated_data["email"], password=data.validated_data["password"]
         )
         if user is None:
+            wait = getattr(request._request, "codex_login_wait", 0)
+            if wait:
+                from rest_framework.exceptions import Throttled
+
+                raise Throttled(wait, detail="Too many failed sign-ins for this account or address.")
             audit_record(
                 action="token.failed",
                 actor=data.validated_data["email"],
@@ -160,6 +171,20 @@ class TokenView(APIView):
             from rest_framework.exceptions import AuthenticationFailed
 
             raise AuthenticationFailed("Wrong e-mail or password.")
+        from codex.security.net import client_ip
+        from tenants.accounts import twofactor
+
+        if twofactor.has_two_factor(user) or request.tenant.require_2fa:
+            otp = data.validated_data.get("otp") or ""
+            if (
+                not otp
+                or twofactor.two_factor_verify(user=user, token=otp, tenant=request.tenant, ip=client_ip(request))
+                is None
+            ):
+                from rest_framework.exceptions import AuthenticationFailed
+
+                raise AuthenticationFailed("A valid two-factor code is required (field otp).")
         token = token_for_user(user)
+        audit_record(action="token.issued", actor=user.email, tenant=request.tenant, ip=client_ip(request))
         lifetime = int(token.lifetime.total_seconds())
         return Response({"access": str(token), "token_type": "Bearer", "expires_in": lifetime})

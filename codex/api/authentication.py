@@ -95,7 +95,21 @@ def token_for_user(user) -> AccessToken:
 
 
 class CsrfSessionAuthentication(authentication.SessionAuthentication):
-    """The web UI's own JavaScript: session cookie plus CSRF token (DRF's standard behaviour)."""
+    """The web UI's own JavaScript: session cookie plus CSRF token (DRF's standard behaviour).
+
+    A session that still owes its second factor authenticates nobody here: the password alone
+    does not open the API either.
+    """
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        from codex.security.middleware import two_factor_step
+
+        if two_factor_step(request._request, result[0]) is not None:
+            return None
+        return result
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

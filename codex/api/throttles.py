@@ -1,6 +1,45 @@
-"""Rate limits shared by every process (they live in the default cache: Redis or the database)."""
+"""Rate limits shared by every process (they live in the default cache: Redis or the database).
 
+Per API key, per user or per IP, by what authenticated the request; authenticated callers get the
+base rate times their firm's plan multiplier (``CODEX_PLAN_RATE_MULTIPLIERS``). Credential
+endpoints have their own tighter per-IP limit (``AuthRateThrottle``). Refusals are 429 with
+``Retry-After`` (DRF sets it; the error envelope repeats it in ``details.retry_after``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from codex.security.net import client_ip
+
+# The plan of a firm changes rarely: each process remembers it for a minute instead of asking
+# billing (several queries) on every request.
+_PLAN_MEMO: dict[int, tuple[str, float]] = {}
+_PLAN_MEMO_SECONDS = 60
+DEFAULT_MULTIPLIERS = {"free": 0.5, "starter": 1.0, "pro": 2.0, "enterprise": 5.0}
+
+
+def plan_code_of(tenant) -> str:
+    now = time.monotonic()
+    memo = _PLAN_MEMO.get(tenant.pk)
+    if memo and memo[1] > now:
+        return memo[0]
+    from billing.entitlements import plan_of
+
+    plan = plan_of(tenant)
+    code = plan.code if plan is not None else "free"
+    _PLAN_MEMO[tenant.pk] = (code, now + _PLAN_MEMO_SECONDS)
+    return code
+
+
+def plan_multiplier(tenant) -> float:
+    if tenant is None:
+        return 1.0
+    multipliers = getattr(settings, "CODEX_PLAN_RATE_MULTIPLIERS", DEFAULT_MULTIPLIERS)
+    return multipliers.get(plan_code_of(tenant), 1.0)
 
 
 class PrincipalRateThrottle(SimpleRateThrottle):
@@ -11,14 +50,39 @@ class PrincipalRateThrottle(SimpleRateThrottle):
     def get_rate(self):
         return self.THROTTLE_RATES.get(self.scope)
 
+    def get_ident(self, request):
+        return client_ip(request._request) or "unknown"
+
+    def allow_request(self, request, view):
+        tenant = getattr(request._request, "tenant", None)
+        authenticated = bool(request.user and request.user.is_authenticated)
+        allowed = super().allow_request(request, view) if not authenticated else None
+        if not authenticated:
+            return allowed
+        # Scale the base rate by the firm's plan before counting.
+        self.num_requests, self.duration = self.parse_rate(self.get_rate())
+        self.num_requests = max(1, int(self.num_requests * plan_multiplier(tenant)))
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        if len(self.history) >= self.num_requests:
+            return self.throttle_failure()
+        return self.throttle_success()
+
     def get_cache_key(self, request, view):
         tenant = getattr(request._request, "tenant", None)
         firm = tenant.schema_name if tenant else "public"
         auth = request.auth
         if hasattr(auth, "prefix"):
             ident = f"key:{auth.prefix}"
-        elif request.user and request.user.is_authenticated:
+        elif request.user and request.user.is_authenticated and getattr(request.user, "pk", None):
             ident = f"user:{firm}:{request.user.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"support:{firm}:{self.get_ident(request)}"
         else:
             self.scope = "anon"
             self.rate = self.get_rate()
@@ -33,4 +97,4 @@ class AuthRateThrottle(SimpleRateThrottle):
     scope = "auth"
 
     def get_cache_key(self, request, view):
-        return f"throttle:auth:{self.get_ident(request)}"
+        return f"throttle:auth:{client_ip(request._request) or 'unknown'}"

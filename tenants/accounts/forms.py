@@ -9,6 +9,18 @@ class EmailAuthenticationForm(AuthenticationForm):
         label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
 
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            wait = getattr(self.request, "codex_login_wait", None)
+            if wait:
+                raise forms.ValidationError(
+                    f"Too many failed sign-ins. Wait {wait} seconds and try again, or reset your password.",
+                    code="throttled",
+                ) from None
+            raise
+
 
 class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail")
@@ -34,3 +46,12 @@ class AcceptInvitationForm(forms.Form):
         if data.get("password") and data.get("password") != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
         return data
+
+
+class TwoFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}),
+    )

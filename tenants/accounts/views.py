@@ -9,9 +9,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
+from codex.security.net import client_ip
+from codex.security.ratelimit import _firm, login_reset, rate_limit
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
 from tenants.services import api_key_create, api_key_revoke
@@ -20,11 +23,69 @@ from . import services
 from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, RoleForm
 from .models import Invitation, Role, User
 
+LOGIN_BACKEND = "codex.security.auth.ThrottledModelBackend"
 
+
+@method_decorator(rate_limit("login"), name="dispatch")
 class LoginView(auth_views.LoginView):
+    """Password first; a user with two-factor (or whose firm requires it) is then sent by
+    ``TwoFactorMiddleware`` to the verify or set-up page before any other page opens."""
+
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["session_expired"] = self.request.GET.get("expired") == "1"
+        return context
+
+
+@method_decorator(rate_limit("password_reset"), name="dispatch")
+class PasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form):
+        from tenants.services import audit_record
+
+        audit_record(
+            action="auth.password_reset_requested",
+            actor=form.cleaned_data["email"],
+            tenant=getattr(self.request, "tenant", None),
+            ip=client_ip(self.request),
+        )
+        return super().form_valid(form)
+
+
+@method_decorator(rate_limit("password_reset"), name="dispatch")
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        from tenants.services import audit_record
+
+        user = form.user
+        # A reset ends every other session and token, and lifts any sign-in throttle on the account.
+        services.user_sign_out_everywhere(user=user)
+        login_reset(firm=_firm(self.request), email=user.email)
+        audit_record(
+            action="auth.password_reset",
+            actor=user.email,
+            tenant=getattr(self.request, "tenant", None),
+            ip=client_ip(self.request),
+        )
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        from tenants.services import audit_record
+
+        audit_record(
+            action="auth.password_changed",
+            actor=self.request.user.email,
+            tenant=getattr(self.request, "tenant", None),
+            ip=client_ip(self.request),
+        )
+        return response
 
 
 def _manager_required(request) -> None:
@@ -41,6 +102,7 @@ def _apply_errors(form, exc: ValidationError) -> None:
 
 
 @login_required
+@rate_limit("invitation")
 def team(request):
     _manager_required(request)
     form = InviteForm(request.POST or None)
@@ -129,6 +191,7 @@ def revoke_invitation(request, pk: int):
     return redirect("accounts:team")
 
 
+@rate_limit("invitation_accept")
 def accept_invitation(request, token: str):
     try:
         invitation = services.invitation_from_token(token)
@@ -147,17 +210,16 @@ def accept_invitation(request, token: str):
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=LOGIN_BACKEND)
             messages.success(request, f"Welcome to {request.tenant.name}.")
             return redirect("home")
     return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
 
 
-@login_required
-@require_POST
 def sign_out_everywhere(request):
-    services.user_sign_out_everywhere(user=request.user)
-    return redirect("accounts:login")
+    from .security_views import sign_out_everywhere as view
+
+    return view(request)
 
 
 @login_required

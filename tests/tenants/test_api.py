@@ -75,7 +75,7 @@ def test_throttled_requests_get_429_with_retry_after(firm, api_key_for):
     raw = api_key_for(firm, "read")
     cache.clear()
     c = FirmClient(firm)
-    with override_settings():
+    with override_settings(CODEX_PLAN_RATE_MULTIPLIERS={}):  # base rate, whatever the plan
         from rest_framework.settings import api_settings
 
         from codex.api.throttles import PrincipalRateThrottle

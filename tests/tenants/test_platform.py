@@ -12,6 +12,7 @@ from django.db import connection
 
 from codex import tasks
 from tenants.models import AuditEvent, Tenant
+from tests.security.helpers import verified_login
 
 ROOT = Path(settings.BASE_DIR)
 pytestmark = pytest.mark.django_db
@@ -154,7 +155,7 @@ def test_operator_console_lists_firms_with_user_counts(public_client):
     from tenants.accounts.models import User
 
     operator = User.objects.create_superuser("ops@codex.test", "Sturdy-pass-123")
-    public_client.force_login(operator)
+    verified_login(public_client, operator)
     page = public_client.get("/admin/tenants/tenant/").content.decode()
     assert "Acme Wealth Partners" in page and "Globex Family Office" in page
     assert "field-users" in page
@@ -167,7 +168,7 @@ def test_operator_suspends_a_firm_from_the_console(public_client):
     from tenants.accounts.models import User
 
     operator = User.objects.create_superuser("ops2@codex.test", "Sturdy-pass-123")
-    public_client.force_login(operator)
+    verified_login(public_client, operator)
     acme = Tenant.objects.get(slug="acme")
     response = public_client.post("/admin/tenants/tenant/", {"action": "suspend", "_selected_action": [acme.pk]})
     assert response.status_code == 302
@@ -180,7 +181,7 @@ def test_audit_log_is_read_only_in_the_console(public_client):
     from tenants.accounts.models import User
 
     operator = User.objects.create_superuser("ops3@codex.test", "Sturdy-pass-123")
-    public_client.force_login(operator)
+    verified_login(public_client, operator)
     event = AuditEvent.objects.create(action="x.test", actor="a")
     assert public_client.get("/admin/tenants/auditevent/").status_code == 200
     assert public_client.get("/admin/tenants/auditevent/add/").status_code == 403

@@ -11,6 +11,7 @@ from billing.models import Subscription, SubscriptionStatus
 from tenants import services
 from tenants.accounts.models import Role, User
 from tenants.models import Domain, Tenant
+from tests.security.helpers import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -179,7 +180,7 @@ def test_signup_page_shows_field_errors_and_writes_nothing(public_client):
 
 def test_operator_admin_adds_a_firm_through_the_service(public_client):
     operator = User.objects.create_superuser("op@codex.test", "Sturdy-pass-123")
-    public_client.force_login(operator)
+    verified_login(public_client, operator)
     response = public_client.post(
         "/admin/tenants/tenant/add/",
         {"name": "Admin Firm", "slug": "adminfirm", "owner_email": "o@adminfirm.test", "plan_code": "starter"},
