@@ -12,16 +12,14 @@ from django.db import migrations
 _cache: dict[str, bool] = {}
 
 
-def trigram_installed(connection) -> bool:
-    """True when pg_trgm is installed in this database (cached per process once True)."""
-    if _cache.get(connection.alias):
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
-        found = cursor.fetchone() is not None
-    if found:
-        _cache[connection.alias] = True
-    return found
+def trigram_installed(connection, *, cached: bool = True) -> bool:
+    """True when pg_trgm is installed in this database. Asked once per process (installing the
+    extension is a migration, followed by a restart)."""
+    if not cached or connection.alias not in _cache:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            _cache[connection.alias] = cursor.fetchone() is not None
+    return _cache[connection.alias]
 
 
 def trigram_available(connection) -> bool:
@@ -34,9 +32,9 @@ class AddTrigramIndex(migrations.AddIndex):
     """AddIndex for a ``gin_trgm_ops`` index, skipped in the database when pg_trgm is missing."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if trigram_installed(schema_editor.connection):
+        if trigram_installed(schema_editor.connection, cached=False):
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if trigram_installed(schema_editor.connection):
+        if trigram_installed(schema_editor.connection, cached=False):
             super().database_backwards(app_label, schema_editor, from_state, to_state)

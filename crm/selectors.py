@@ -40,6 +40,7 @@ from .models import (
     contact_name,
     deal_document,
 )
+from .pg import trigram_installed
 
 ZERO = Decimal("0")
 
@@ -322,17 +323,18 @@ def _set_trigram_threshold() -> None:
         )
 
 
-def _ranked(qs: QuerySet, document, name_expr, query: SearchQuery, q: str, limit: int) -> QuerySet:
-    """Rows that match the full-text query (GIN index on ``document``) or whose name is similar to
-    ``q`` word by word (GIN trigram index on ``name_expr``), best first."""
-    return (
-        qs.annotate(search_doc=document, search_name=name_expr)
-        .filter(Q(search_doc=query) | Q(search_name__trigram_word_similar=q))
-        .annotate(
-            score=SearchRank(document, query) + TrigramWordSimilarity(q, name_expr),
+def _ranked(qs: QuerySet, document, name_expr, query: SearchQuery, q: str, limit: int, trigram: bool) -> QuerySet:
+    """Rows that match the full-text query (GIN index on ``document``) or, with pg_trgm, whose name
+    is similar to ``q`` word by word (GIN trigram index on ``name_expr``), best first."""
+    qs = qs.annotate(search_doc=document)
+    if trigram:
+        return (
+            qs.annotate(search_name=name_expr)
+            .filter(Q(search_doc=query) | Q(search_name__trigram_word_similar=q))
+            .annotate(score=SearchRank(document, query) + TrigramWordSimilarity(q, name_expr))
+            .order_by("-score", "pk")[:limit]
         )
-        .order_by("-score", "pk")[:limit]
-    )
+    return qs.filter(search_doc=query).annotate(score=SearchRank(document, query)).order_by("-score", "pk")[:limit]
 
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
@@ -343,7 +345,9 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     query = _tsquery(q)
     if query is None or len(q) < 2:
         return []
-    _set_trigram_threshold()
+    trigram = trigram_installed(connection)
+    if trigram:
+        _set_trigram_threshold()
     needle = q.lower()
     hits: list[SearchHit] = []
     contacts = _ranked(
@@ -353,11 +357,12 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
         query,
         needle,
         limit,
+        trigram,
     )
     for c in contacts:
         subtitle = " · ".join(x for x in (c.email, c.company.name if c.company else "", c.get_lifecycle_display()) if x)
         hits.append(SearchHit("contact", c.pk, str(c), subtitle, reverse("crm:contact-detail", args=[c.pk]), c.score))
-    for co in _ranked(access.companies_for(user), company_document(), Lower("name"), query, needle, limit):
+    for co in _ranked(access.companies_for(user), company_document(), Lower("name"), query, needle, limit, trigram):
         hits.append(
             SearchHit(
                 "company",
