@@ -445,6 +445,9 @@ LOGGING = {
 }
 # --- Observability, backups (docs/operations.md) -----------------------------------------------------
 CODEX_SLOW_QUERY_MS = env.int("CODEX_SLOW_QUERY_MS", default=200)
+# Benchmark-only views (bench/ceiling_views.py at /bench/ping/ on firm hosts): set by `make bench`
+# for its own server, never in a deployment.
+CODEX_BENCH_VIEWS = env.bool("CODEX_BENCH_VIEWS", default=False)
 # /metrics: a bearer token, or a client address in these networks; everyone else gets 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])

@@ -1,6 +1,7 @@
 """URLs of a firm's host: its web UI and its API."""
 
 from django.conf import settings
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -88,6 +89,12 @@ urlpatterns = [
     path("accounts/", include((account_patterns, "accounts"), namespace="accounts")),
     path("api/v1/", include(("codex.urls_api_v1", "api"), namespace="api")),
 ]
+
+if settings.CODEX_BENCH_VIEWS:
+    # The C0 view through the whole middleware stack (docs/benchmarks.md); off unless `make bench`.
+    from bench.ceiling_views import ping
+
+    urlpatterns.insert(0, path("bench/ping/", ping))
 
 # Domain apps add their pages in their own urls module.
 for prefix, module in (("portfolios/", "portfolios.urls"), ("crm/", "crm.urls"), ("billing/", "billing.urls")):

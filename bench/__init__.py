@@ -1,0 +1,1 @@
+"""Benchmarks (run by hand with ``make bench``, never in CI). See docs/benchmarks.md."""

@@ -1,0 +1,442 @@
+"""``make bench``: every benchmark of docs/benchmarks.md in one run (by hand, never in CI).
+
+    .venv/bin/python bench/run_all.py [--runs 3] [--seconds 8] [--skip-scripts] [--reuse-db]
+    .venv/bin/python bench/run_all.py --scaling          # the scaling curve only (slow)
+
+1. Seeds a scratch database ``codex_bench`` (``bench/seed_bench.py``: 200 firms + one large firm
+   with 20,000 contacts, 50 portfolios, 10,000 transactions) on the development PostgreSQL server.
+2. Starts three gunicorn servers on loopback, each with ``gunicorn.conf.py`` and 2 sync workers:
+   C0 (``bench.ceiling_settings``), C1 (``bench.ceiling_firm_settings``) and Codex itself with the
+   production settings (``DJANGO_ENV=production``, Redis cache when one answers on 127.0.0.1:6379).
+3. Drives each endpoint with wrk (closed loop, peak), round-robin so that the ceilings and the
+   figures measured against them see the same machine load; each figure is the median of ``--runs``.
+   Then ``GET /api/v1/portfolios/`` at 70 % of its own peak with a constant-rate driver (p99, errors).
+4. Runs the other engineers' scripts (provisioning, migrations, analytics, imports, search,
+   invoicing) as far as they exist, and collects every figure that has a target.
+5. Writes the harness's sections of docs/benchmarks.md and the raw figures to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import db, load, report  # noqa: E402
+from bench.harness.server import Gunicorn, get, production_env  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+RESULTS = ROOT / "bench" / "results"
+PORTS = {"c0": 8701, "c1": 8702, "codex": 8703}
+API_RATE_FOR_BENCH = "100000000/min"
+
+
+@dataclass
+class Endpoint:
+    key: str
+    label: str
+    server: str
+    path: str
+    host: str
+    headers: dict
+    ceiling: str | None = None
+    target_ratio: float | None = None
+    expect_rows: int | None = None
+
+
+def endpoints(seed: dict, base_domain: str = "localhost") -> list[Endpoint]:
+    host = seed["host"]
+    key = {"X-API-Key": seed["api_key"]}
+    cookie = {"Cookie": f"{seed['session_cookie_name']}={seed['session_key']}"}
+    pid = seed["portfolio_id"]
+    return [
+        Endpoint(
+            "c0", "C0: JsonResponse, Django's default middleware, no database", "c0", "/bench/ping/", "localhost", {}
+        ),
+        Endpoint("c1", "C1: 25 portfolios with `.values()` on a firm host", "c1", "/bench/rows/", host, {}),
+        Endpoint(
+            "routing",
+            "C0 view on a firm host through Codex's whole middleware stack",
+            "codex",
+            "/bench/ping/",
+            host,
+            {},
+            ceiling="c0",
+            target_ratio=0.85,
+        ),
+        Endpoint(
+            "portfolios",
+            "`GET /api/v1/portfolios/` on the firm host, API key, 25 rows",
+            "codex",
+            "/api/v1/portfolios/",
+            host,
+            key,
+            ceiling="c1",
+            target_ratio=0.50,
+            expect_rows=25,
+        ),
+        Endpoint(
+            "portfolios_api_host",
+            f"`GET /api/v1/portfolios/` on `api.{base_domain}`, API key, 25 rows",
+            "codex",
+            "/api/v1/portfolios/",
+            f"api.{base_domain}",
+            key,
+            ceiling="c1",
+            expect_rows=25,
+        ),
+        Endpoint(
+            "contacts_search",
+            f"`GET /api/v1/contacts/?search={seed['search_term']}`, API key",
+            "codex",
+            f"/api/v1/contacts/?search={seed['search_term']}",
+            host,
+            key,
+            ceiling="c1",
+        ),
+        Endpoint(
+            "performance",
+            "`GET /api/v1/portfolios/<id>/performance/`, API key",
+            "codex",
+            f"/api/v1/portfolios/{pid}/performance/",
+            host,
+            key,
+            ceiling="c1",
+        ),
+        Endpoint("dashboard", "dashboard page `/`, session cookie", "codex", "/", host, cookie, ceiling="c1"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+def run(cmd: list[str], env: dict | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def prepare_database(name: str, seed_args: list[str], *, reuse: bool) -> dict:
+    seed_file = ROOT / ".data" / "bench" / f"seed-{name}.json"
+    url = db.database_url(name)
+    if reuse and seed_file.exists() and db.exists(name):
+        env = {**os.environ, "DATABASE_URL": url}
+        migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=env)
+        if migrated.returncode == 0:
+            print(f"reusing {name} (seeded earlier: {seed_file})", flush=True)
+            return json.loads(seed_file.read_text())
+    print(f"seeding scratch database {name}: {' '.join(seed_args)}", flush=True)
+    started = time.perf_counter()
+    url = db.recreate(name)
+    env = {**os.environ, "DATABASE_URL": url}
+    migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=env)
+    if migrated.returncode != 0:
+        raise SystemExit(f"migrate_all failed on {name}:\n{migrated.stdout}\n{migrated.stderr}")
+    seeded = run([PY, "bench/seed_bench.py", *seed_args, "--out", str(seed_file)], env=env, timeout=3600)
+    if seeded.returncode != 0:
+        raise SystemExit(f"seeding failed:\n{seeded.stdout}\n{seeded.stderr[-4000:]}")
+    data = json.loads(seed_file.read_text())
+    data["seed_seconds"] = round(time.perf_counter() - started, 1)
+    seed_file.write_text(json.dumps(data, indent=2))
+    print(f"seeded in {data['seed_seconds']} s: {data['timings']}", flush=True)
+    return data
+
+
+def start_servers(url: str, redis: str, extra_env: dict | None = None) -> dict[str, Gunicorn]:
+    codex_env = production_env(
+        database_url=url, redis_url=redis, extra={"CODEX_API_RATE": API_RATE_FOR_BENCH, **(extra_env or {})}
+    )
+    c1_env = {**codex_env, "DJANGO_SETTINGS_MODULE": "bench.ceiling_firm_settings"}
+    c0_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))}
+    c0_env["DJANGO_SETTINGS_MODULE"] = "bench.ceiling_settings"
+    return {
+        "c0": Gunicorn("c0", port=PORTS["c0"], env=c0_env, app="bench.ceiling_wsgi:application"),
+        "c1": Gunicorn("c1", port=PORTS["c1"], env=c1_env, app="bench.ceiling_wsgi:application"),
+        "codex": Gunicorn("codex", port=PORTS["codex"], env=codex_env),
+    }
+
+
+def probe(endpoint: Endpoint) -> tuple[bool, str]:
+    status, body, _headers = get(PORTS[endpoint.server], endpoint.path, host=endpoint.host, headers=endpoint.headers)
+    if status != 200:
+        return False, f"HTTP {status}"
+    if endpoint.expect_rows is not None:
+        data = json.loads(body)
+        rows = len(data.get("results", data if isinstance(data, list) else []))
+        if rows != endpoint.expect_rows:
+            return False, f"{rows} rows instead of {endpoint.expect_rows}"
+    return True, f"{len(body)} bytes"
+
+
+def measure_http(seed: dict, *, runs: int, seconds: int, redis: str, url: str, extra_env: dict | None = None) -> dict:
+    eps = endpoints(seed)
+    servers = start_servers(url, redis, extra_env)
+    results: dict[str, list[load.Result]] = {e.key: [] for e in eps}
+    status: dict[str, str] = {}
+    with servers["c0"], servers["c1"], servers["codex"]:
+        live = []
+        for e in eps:
+            ok, why = probe(e)
+            status[e.key] = why
+            if ok:
+                live.append(e)
+            else:
+                print(f"  skipped {e.key}: {why}", flush=True)
+        for e in live:  # warm every worker's caches and connections
+            load.wrk_peak(f"http://127.0.0.1:{PORTS[e.server]}{e.path}", host=e.host, headers=e.headers, seconds=2)
+        loads = [report.load_average()]
+        for r in range(runs):
+            for e in live:
+                res = load.wrk_peak(
+                    f"http://127.0.0.1:{PORTS[e.server]}{e.path}", host=e.host, headers=e.headers, seconds=seconds
+                )
+                results[e.key].append(res)
+                print(f"  run {r + 1}/{runs} {e.key:22s} {res.rps:8.0f} req/s  p99 {res.p99_ms:6.1f} ms", flush=True)
+            loads.append(report.load_average())
+        fixed = None
+        if results["portfolios"]:
+            peak = statistics.median(r.rps for r in results["portfolios"])
+            fixed = load.constant_rate(
+                PORTS["codex"],
+                "/api/v1/portfolios/",
+                host=seed["host"],
+                headers={"X-API-Key": seed["api_key"]},
+                rate=0.7 * peak,
+                seconds=max(15, seconds * 2),
+            )
+            print(f"  constant rate {fixed.extra['target_rate']:.0f}/s: p99 {fixed.p99_ms:.1f} ms", flush=True)
+    medians = {k: load.median_result(v) for k, v in results.items() if v}
+    return {"endpoints": eps, "medians": medians, "status": status, "fixed": fixed, "loads": loads}
+
+
+# --------------------------------------------------------------------------------------------------
+OTHER_SCRIPTS = [
+    ("bench/provision.py", ["--write"]),
+    ("bench/drill_migrations.py", ["--write"]),
+    ("bench/portfolio_analytics.py", ["--write"]),
+    ("bench/crm_import.py", ["--write"]),
+    ("bench/crm_search.py", ["--write"]),
+    ("bench/invoicing.py", ["--write"]),
+]
+
+
+def run_scripts() -> list[dict]:
+    out = []
+    for script, args in OTHER_SCRIPTS:
+        path = ROOT / script
+        if not path.exists():
+            out.append({"script": script, "status": "not written yet", "rows": []})
+            continue
+        helptext = run([PY, script, "--help"], timeout=120).stdout
+        use = [a for a in args if a in helptext]
+        print(f"running {script} {' '.join(use)}", flush=True)
+        started = time.perf_counter()
+        try:
+            done = run([PY, script, *use], timeout=1800)
+        except subprocess.TimeoutExpired:
+            out.append({"script": script, "status": "timed out after 30 min", "rows": []})
+            continue
+        elapsed = time.perf_counter() - started
+        rows = report.target_rows(done.stdout)
+        state = "ok" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+        out.append({"script": script, "status": state, "rows": rows, "seconds": round(elapsed)})
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+def pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def http_tables(http: dict) -> tuple[str, list[list[str]]]:
+    medians = http["medians"]
+    rows = []
+    summary = []
+    for e in http["endpoints"]:
+        m = medians.get(e.key)
+        if m is None:
+            rows.append([e.label, f"not measured ({http['status'].get(e.key)})", "", "", "", ""])
+            continue
+        ceiling = medians.get(e.ceiling) if e.ceiling else None
+        ratio = m.rps / ceiling.rps if ceiling else None
+        ratio_text = f"{pct(ratio)} of {e.ceiling.upper()}" if ratio is not None else "(ceiling)"
+        runs = ", ".join(str(x) for x in m.extra["runs"])
+        rows.append(
+            [
+                e.label,
+                f"**{m.rps:,.0f}** ({runs})",
+                ratio_text,
+                f"{m.p50_ms:.1f} / {m.p99_ms:.1f}",
+                str(m.errors),
+                f">= {pct(e.target_ratio)} of {e.ceiling.upper()}" if e.target_ratio else "",
+            ]
+        )
+        if e.target_ratio and ratio is not None:
+            verdict = "met" if ratio >= e.target_ratio else "**missed**"
+            summary.append(
+                [
+                    e.label,
+                    f"{pct(ratio)} of {e.ceiling.upper()} ({m.rps:,.0f} req/s)",
+                    f">= {pct(e.target_ratio)}",
+                    verdict,
+                ]
+            )
+    table = report.md_table(
+        ["endpoint", "req/s, median (runs)", "fraction", "p50 / p99 ms at peak", "errors", "target"], rows
+    )
+    fixed = http["fixed"]
+    if fixed is not None:
+        rate = fixed.extra["target_rate"]
+        table += (
+            f"\n\n`GET /api/v1/portfolios/` at a constant {rate:.0f} req/s (70 % of its peak) for "
+            f"{fixed.requests / rate:.0f} s: achieved {fixed.rps:.0f} req/s, p50 {fixed.p50_ms:.1f} ms, "
+            f"p90 {fixed.p90_ms:.1f} ms, **p99 {fixed.p99_ms:.1f} ms**, max {fixed.max_ms:.1f} ms, "
+            f"{fixed.errors} errors in {fixed.requests} requests."
+        )
+        summary.append(
+            [
+                "`GET /api/v1/portfolios/` p99 at 70 % of its peak",
+                f"{fixed.p99_ms:.1f} ms at {fixed.extra['target_rate']:.0f} req/s",
+                "< 100 ms",
+                "met" if fixed.p99_ms < 100 else "**missed**",
+            ]
+        )
+        summary.append(
+            [
+                "`GET /api/v1/portfolios/` errors (peak runs + constant rate)",
+                str(fixed.errors + medians["portfolios"].errors),
+                "0",
+                "met" if fixed.errors + medians["portfolios"].errors == 0 else "**missed**",
+            ]
+        )
+    return table, summary
+
+
+def write_doc(*, seed: dict, http: dict | None, scripts: list[dict] | None, args, redis: str, started: str) -> None:
+    m = report.machine()
+    text = report.read()
+    loads = " → ".join(http["loads"]) if http else report.load_average()
+    top = f"""# Benchmarks
+
+Measured by `make bench` (`bench/run_all.py`), by hand, never in CI. Every figure that depends on
+the machine's speed is reported next to a ceiling measured **in the same run on the same gunicorn
+set-up**, so the headline is the ratio, not the absolute number: this is a shared 2-core machine on
+which other engineers run test suites at the same time (load averages below).
+
+- **Machine**: {m["cpu"]}, {m["memory"]} RAM, {m["os"]}, Python {m["python"]}, PostgreSQL 16 (embedded
+  `pgserver`, Unix socket), Redis {m["redis"]}, load generator {m["wrk"]} (Debian package; `apt-get install -y wrk`).
+- **Run**: started {started} UTC; load average (1/5/15 min) before and after each round: {loads}.
+- **Command**: `make bench` = `{" ".join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]])}`.
+- **Data** (scratch database `codex_bench`, seeded by `bench/seed_bench.py` in {seed.get("seed_seconds", "?")} s):
+  {seed["firms"]} firms ({seed["firms"] - 1} small ones provisioned by `tenant_provision` + `bench-large`);
+  `bench-large` holds {seed["contacts"]:,} contacts, {seed["portfolios"]} portfolios and
+  {seed["transactions"]:,} transactions (plus the demo market data: ~20 instruments, daily closes since 2023).
+- **Servers**: gunicorn with `gunicorn.conf.py`, 2 sync workers each, on 127.0.0.1, access log off
+  (the app's own JSON request log stays on). Codex runs with `DJANGO_ENV=production`, a bench secret
+  key, `DJANGO_SECURE_SSL_REDIRECT=false` (plain HTTP on loopback), `CODEX_BENCH_VIEWS=1`,
+  `CODEX_API_RATE={API_RATE_FOR_BENCH}` (the throttle still runs on every request, it just never
+  says no) and cache **{"`REDIS_URL=" + redis + "`" if redis else "the database cache (no Redis answered)"}**.
+- **Load**: `wrk -t1 -c4 -d{args.seconds}s` per endpoint and run (closed loop: peak throughput),
+  endpoints taken round-robin, {args.runs} runs, median reported; then a constant-rate open-loop
+  driver (`bench/harness/load.py`; wrk2 is not packaged by Debian) at 70 % of the API's peak, latency
+  counted from each request's scheduled send time.
+"""
+    text = report.replace_top(text, top)
+    summary_rows: list[list[str]] = []
+    if http is not None:
+        table, summary_rows = http_tables(http)
+        body = (
+            "C0 = `bench.ceiling_views.ping` served by `bench/ceiling_settings.py`: Django's `startproject` apps\n"
+            "and middleware, no database. C1 = `bench.ceiling_views.firm_rows` served by\n"
+            "`bench/ceiling_firm_settings.py`: Codex's settings and database, but only a dict-cached host-to-firm\n"
+            "switch plus Django's default middleware,\n"
+            "returning 25 portfolios of `bench-large` with `.values()` in a `JsonResponse` (one query). The routing\n"
+            "row serves the very same `ping` function at `/bench/ping/` on `bench-large.localhost` through Codex's\n"
+            "whole `MIDDLEWARE` (wired only when `CODEX_BENCH_VIEWS=1`).\n\n" + table
+        )
+        text = report.replace_section(text, "Ceilings and API throughput", body, after="Summary of targets")
+    if scripts is not None:
+        for s in scripts:
+            for row in s["rows"]:
+                summary_rows.append([f"{row[0]} ({s['script']})", row[1], row[2], ""])
+            if not s["rows"]:
+                summary_rows.append([s["script"], s["status"], "", ""])
+    if summary_rows:
+        body = (
+            "Every target of the brief (section 7) with the figure measured by the last `make bench`. HTTP rows are\n"
+            "fractions of the same-run ceilings; the other rows come from the scripts' own sections below.\n\n"
+            + report.md_table(["target", "measured", "target value", "verdict"], summary_rows)
+        )
+        text = report.replace_section(text, "Summary of targets", body)
+    report.DOC.write_text(text)
+
+
+def save_results(seed: dict, http: dict | None, scripts: list[dict] | None, name: str = "latest.json") -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        "seed": {k: v for k, v in seed.items() if k not in {"api_key", "session_key"}},
+    }
+    if http is not None:
+        data["http"] = {k: asdict(v) for k, v in http["medians"].items()}
+        data["constant_rate"] = asdict(http["fixed"]) if http["fixed"] else None
+        data["loads"] = http["loads"]
+    if scripts is not None:
+        data["scripts"] = scripts
+    (RESULTS / name).write_text(json.dumps(data, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--firms", type=int, default=200)
+    parser.add_argument("--contacts", type=int, default=20000)
+    parser.add_argument("--portfolios", type=int, default=50)
+    parser.add_argument("--transactions", type=int, default=10000)
+    parser.add_argument("--db", default="codex_bench", help="scratch database name (codex_bench*)")
+    parser.add_argument("--reuse-db", action="store_true", help="keep the scratch database if it was seeded before")
+    parser.add_argument("--skip-scripts", action="store_true", help="HTTP figures only")
+    parser.add_argument("--skip-http", action="store_true", help="the other scripts only")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
+    parser.add_argument("--scaling", action="store_true", help="run the scaling curve (bench/scaling.py)")
+    args = parser.parse_args()
+
+    if not load.wrk_available():
+        raise SystemExit(load.WRK_INSTALL_HINT)
+    if args.scaling:
+        raise SystemExit(subprocess.run([PY, str(ROOT / "bench" / "scaling.py")], cwd=ROOT, check=False).returncode)
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    redis = db.redis_url()
+    print(f"cache: {'Redis ' + redis if redis else 'database cache (no Redis on 127.0.0.1:6379)'}", flush=True)
+    seed_args = [
+        f"--firms={args.firms}",
+        f"--contacts={args.contacts}",
+        f"--portfolios={args.portfolios}",
+        f"--transactions={args.transactions}",
+    ]
+    if not args.db.startswith("codex_bench"):
+        raise SystemExit("--db must name a scratch database codex_bench*: it is dropped and re-seeded")
+    seed = prepare_database(args.db, seed_args, reuse=args.reuse_db)
+    url = db.database_url(args.db)
+    http = None
+    if not args.skip_http:
+        if redis:
+            db.redis_flush(redis)
+        http = measure_http(seed, runs=args.runs, seconds=args.seconds, redis=redis, url=url)
+    scripts = None if args.skip_scripts else run_scripts()
+    save_results(seed, http, scripts)
+    if not args.no_write:
+        write_doc(seed=seed, http=http, scripts=scripts, args=args, redis=redis, started=started)
+        print(f"wrote {report.DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""Seed a scratch database for the HTTP benchmarks (run by ``bench/run_all.py``; usable alone).
+
+    DATABASE_URL=<scratch> .venv/bin/python bench/seed_bench.py --firms 200 --contacts 20000 \
+        --portfolios 50 --transactions 10000 --out .data/bench/seed.json
+
+What it makes, and how (domain services wherever they are fast enough; bulk writes only where a
+service per row would dominate the run, with the rows normalised the way the service does):
+
+- ``--firms`` small firms with ``tenants.services.tenant_provision`` (template clone, owner, trial);
+- one large firm ``bench-large`` (enterprise plan, so no plan limit caps the data) through the same
+  service, plus an advisor;
+- market data with ``manage.py seed_market`` (about 20 instruments, daily closes, EUR/USD);
+- ``--contacts`` contacts by ``bulk_create`` (unique lower-cased e-mails, stripped names, clean tags,
+  as ``crm.services.contact_create`` normalises them; every 100th a client);
+- ``--portfolios`` portfolios with ``portfolios.services.portfolio_create``, clients among the contacts;
+- ``--transactions`` ledger rows spread over the portfolios, each validated by
+  ``portfolios.services.transaction_clean`` and written per portfolio by
+  ``transactions_bulk_record`` (the CSV import's path: one insert, one ledger rebuild), so holdings
+  and lots are consistent with the ledger;
+- a read API key (``api_key_create``) and a signed-in session of the owner (the dashboard's cookie).
+
+Writes what the load generator needs (hosts, key, cookie, ids, a search term) as JSON to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codex.settings")
+
+LARGE_SLUG = "bench-large"
+FIRST_NAMES = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Barbara",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Edsger",
+    "Donald",
+    "Frances",
+    "Tim",
+    "John",
+    "Radia",
+    "Leslie",
+]
+LAST_NAMES = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Dijkstra",
+    "Knuth",
+    "Allen",
+    "Berners-Lee",
+    "McCarthy",
+    "Perlman",
+    "Lamport",
+    "Backus",
+    "Wirth",
+    "Kay",
+    "Engelbart",
+    "Shannon",
+    "Neumann",
+    "Church",
+    "Godel",
+    "Cerf",
+    "Kahn",
+]
+SEARCH_TERM = "hopper"
+
+
+def seed(args) -> dict:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+    from django_tenants.utils import schema_context
+
+    from billing.services import plans_seed
+    from crm.models import Contact
+    from portfolios.market.models import Instrument, Price
+    from portfolios.services import portfolio_create, transaction_clean, transactions_bulk_record
+    from tenants.accounts.models import Role, User
+    from tenants.models import ApiScope, Tenant
+    from tenants.services import api_key_create, tenant_provision
+
+    timings: dict[str, float] = {}
+    plans_seed()
+    started = time.perf_counter()
+    existing = set(Tenant.objects.values_list("slug", flat=True))
+    for n in range(args.firms):
+        slug = f"firm-{n:05d}"
+        if slug not in existing:
+            tenant_provision(name=f"Firm {n}", slug=slug, owner_email=f"owner@{slug}.example", plan_code="starter")
+    timings["provision_firms_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    call_command("seed_market", verbosity=0)
+    timings["seed_market_s"] = time.perf_counter() - started
+
+    if LARGE_SLUG in existing:
+        raise SystemExit(f"{LARGE_SLUG} already exists: seed a fresh database")
+    tenant = tenant_provision(
+        name="Bench Large", slug=LARGE_SLUG, owner_email="owner@bench-large.example", plan_code="enterprise"
+    )
+    rng = random.Random(8)
+    with schema_context(tenant.schema_name):
+        owner = User.objects.get(email="owner@bench-large.example")
+        advisor = User.objects.create_user(email="advisor@bench-large.example", password=None, role=Role.ADVISOR)
+
+        started = time.perf_counter()
+        contacts = []
+        for i in range(args.contacts):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            contacts.append(
+                Contact(
+                    first_name=first,
+                    last_name=last,
+                    email=f"{first}.{last}.{i}@example.com".lower(),
+                    job_title=rng.choice(["CFO", "Founder", "Engineer", "Doctor", "Teacher", ""]),
+                    lifecycle="client" if i % 100 == 0 else rng.choice(["lead", "prospect", "former"]),
+                    owner=owner if i % 2 else advisor,
+                    tags=sorted({rng.choice(["vip", "retiree", "tech", "referral", "newsletter"])}),
+                    source=rng.choice(["referral", "website", "event", ""]),
+                )
+            )
+        Contact.objects.bulk_create(contacts, batch_size=5000)
+        timings["contacts_s"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        clients = list(Contact.objects.filter(lifecycle="client").order_by("pk")[: args.portfolios])
+        instruments = list(Instrument.objects.filter(currency="USD").order_by("pk"))
+        closes: dict[tuple[int, date], Decimal] = {
+            (p.instrument_id, p.date): p.close
+            for p in Price.objects.filter(instrument__in=instruments).only("instrument_id", "date", "close")
+        }
+        days = sorted({d for (_i, d) in closes})
+        portfolios = []
+        for p in range(args.portfolios):
+            portfolios.append(
+                portfolio_create(
+                    tenant=tenant,
+                    actor=owner,
+                    name=f"Portfolio {p:03d}",
+                    advisor=advisor if p % 2 else owner,
+                    client=clients[p % len(clients)] if clients else None,
+                    base_currency="USD",
+                )
+            )
+        timings["portfolios_s"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        per_portfolio = max(2, args.transactions // max(1, args.portfolios))
+        for portfolio in portfolios:
+            rows = ledger_rows(rng, portfolio, per_portfolio, instruments, closes, days)
+            clean = [transaction_clean(portfolio=portfolio, data=row) for row in rows]
+            transactions_bulk_record(portfolio=portfolio, rows=clean, created_by=owner)
+        timings["transactions_s"] = time.perf_counter() - started
+
+        session = SessionStore()
+        session[SESSION_KEY] = str(owner.pk)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+        session.create()
+        session_key = session.session_key
+        portfolio_id = portfolios[0].pk if portfolios else None
+
+    _key, raw_key = api_key_create(tenant=tenant, name="bench", scope=ApiScope.READ, created_by="bench")
+    return {
+        "firms": args.firms + 1,
+        "large_slug": LARGE_SLUG,
+        "host": f"{LARGE_SLUG}.{settings.CODEX_BASE_DOMAIN}",
+        "small_host": f"firm-00000.{settings.CODEX_BASE_DOMAIN}" if args.firms else None,
+        "api_key": raw_key,
+        "session_cookie_name": settings.SESSION_COOKIE_NAME,
+        "session_key": session_key,
+        "portfolio_id": portfolio_id,
+        "search_term": SEARCH_TERM,
+        "contacts": args.contacts,
+        "portfolios": args.portfolios,
+        "transactions": per_portfolio * args.portfolios,
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
+
+
+def ledger_rows(rng, portfolio, count, instruments, closes, days) -> list[dict]:
+    """A plausible ledger: one deposit, then buys, partial sells of what is held, dividends, fees."""
+    span = days[-count - 1 :] if len(days) > count else days
+    held: dict[int, Decimal] = {}
+    rows = [
+        {
+            "kind": "deposit",
+            "trade_date": span[0],
+            "amount": Decimal("5000000"),
+            "currency": "USD",
+            "note": "initial funding",
+        }
+    ]
+    for d in span[1:count]:
+        roll = rng.random()
+        instrument = rng.choice(instruments)
+        close = closes.get((instrument.pk, d))
+        if close is None:
+            rows.append({"kind": "fee", "trade_date": d, "amount": Decimal("12.50"), "currency": "USD"})
+        elif roll < 0.6 or not held:
+            qty = Decimal(rng.randint(1, 40))
+            held[instrument.pk] = held.get(instrument.pk, Decimal(0)) + qty
+            rows.append(_trade("buy", d, instrument, qty, close))
+        elif roll < 0.75:
+            pk = rng.choice(sorted(held))
+            qty = (held[pk] / 2).quantize(Decimal(1))
+            price = closes.get((pk, d))
+            if qty <= 0 or price is None:
+                rows.append({"kind": "fee", "trade_date": d, "amount": Decimal("12.50"), "currency": "USD"})
+                continue
+            held[pk] -= qty
+            rows.append(_trade("sell", d, next(i for i in instruments if i.pk == pk), qty, price))
+        elif roll < 0.9:
+            rows.append({"kind": "dividend", "trade_date": d, "amount": Decimal("84.20"), "currency": "USD"})
+        else:
+            rows.append({"kind": "fee", "trade_date": d, "amount": Decimal("12.50"), "currency": "USD"})
+    return rows[:count]
+
+
+def _trade(kind, d, instrument, qty, price) -> dict:
+    return {
+        "kind": kind,
+        "trade_date": d,
+        "instrument": instrument,
+        "quantity": qty,
+        "price": price,
+        "fees": Decimal("1.00"),
+        "currency": instrument.currency,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--firms", type=int, default=200)
+    parser.add_argument("--contacts", type=int, default=20000)
+    parser.add_argument("--portfolios", type=int, default=50)
+    parser.add_argument("--transactions", type=int, default=10000)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1].startswith(
+        "codex_bench"
+    ):
+        raise SystemExit("Set DATABASE_URL to a scratch database named codex_bench*; this script fills it.")
+    result = seed(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    print(json.dumps(result["timings"]))
+
+
+if __name__ == "__main__":
+    main()
