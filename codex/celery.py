@@ -38,7 +38,7 @@ class CodexCelery(CeleryApp):
 
 app = CodexCelery("codex")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.include = ["codex.tasks"]
+app.conf.include = ["codex.tasks", "codex.jobs"]
 app.autodiscover_tasks()
 
 # Task counts and failures for /metrics, task id and firm on every log record of a task.

@@ -1,0 +1,57 @@
+"""The worker-kill drill, small: 200 tasks, SIGKILL a pool child then the whole worker, restart.
+
+Runs bench/drill_worker_kill.py against the test database with its own Redis (a private
+redis-server, or DRILL_REDIS_URL). Skipped with the reason when no Redis can be had.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import redis_unavailable_reason, tests_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.redis
+def test_every_task_takes_effect_exactly_once_across_worker_kills(db):
+    reason = redis_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    env = {**os.environ, "DATABASE_URL": tests_database_url()}
+    env.pop("DATABASE_TEST_NAME", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "drill_worker_kill.py"),
+            "--tasks",
+            "200",
+            "--firm",
+            "acme",
+            "--visibility-timeout",
+            "2",
+            "--work-ms",
+            "5",
+            "--json",
+            "--timeout",
+            "90",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=150,
+    )
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["checks"] == {name: True for name in result["checks"]}, result
+    assert result["effects"] == result["distinct_effects"] == 200
+    assert result["worker_killed_at_effects"] < 200
+    assert result["attempts"] > 200  # some tasks really ran twice; the effect still happened once
+    assert proc.returncode == 0
