@@ -210,6 +210,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers a message a dead worker had taken (acks_late) only after this many seconds: keep
+# it above the longest task run and any countdown/ETA, or a slow task runs twice (tasks are
+# idempotent anyway). Workers sweep for such messages every interval x throttle seconds (kombu's
+# defaults: 10 x 10). See docs/reliability.md.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -448,6 +457,14 @@ CODEX_SLOW_QUERY_MS = env.int("CODEX_SLOW_QUERY_MS", default=200)
 # Benchmark-only views (bench/ceiling_views.py at /bench/ping/ on firm hosts): set by `make bench`
 # for its own server, never in a deployment.
 CODEX_BENCH_VIEWS = env.bool("CODEX_BENCH_VIEWS", default=False)
+# /metrics: a bearer token, or a client address in these networks; everyone else gets 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
+CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
+# Directory of pg_dump/psql; empty: pgserver's bundled binaries, then PATH.
+CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
+# --- Observability, backups (docs/operations.md) -----------------------------------------------------
+CODEX_SLOW_QUERY_MS = env.int("CODEX_SLOW_QUERY_MS", default=200)
 # /metrics: a bearer token, or a client address in these networks; everyone else gets 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
