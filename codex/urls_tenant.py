@@ -1,7 +1,6 @@
 """URLs of a firm's host: its web UI and its API."""
 
 from django.conf import settings
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
