@@ -463,14 +463,6 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTIO
 CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
 # Directory of pg_dump/psql; empty: pgserver's bundled binaries, then PATH.
 CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
-# --- Observability, backups (docs/operations.md) -----------------------------------------------------
-CODEX_SLOW_QUERY_MS = env.int("CODEX_SLOW_QUERY_MS", default=200)
-# /metrics: a bearer token, or a client address in these networks; everyone else gets 404.
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
-CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
-# Directory of pg_dump/psql; empty: pgserver's bundled binaries, then PATH.
-CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")
 CODEX_TRIAL_DAYS = env.int("CODEX_TRIAL_DAYS", default=14)
 # --- Billing (docs/billing.md) ------------------------------------------------------------------------
