@@ -239,28 +239,19 @@ PASSWORD_HASHERS = [
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    # ASVS 5.0 V6.2: passwords of at least 64 characters are allowed; 128 caps Argon2's input.
+    {"NAME": "codex.security.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed sign-ins are counted per account and per IP in the shared cache (codex.security.throttle).
+AUTHENTICATION_BACKENDS = ["codex.security.auth.ThrottledModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"  # a path, not a URL name: the public host (operators) has no "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 CODEX_INVITATION_MAX_AGE = env.int("CODEX_INVITATION_MAX_AGE", default=7 * 24 * 3600)
 
-    # ASVS 5.0 V6.2: passwords of at least 64 characters are allowed; 128 caps Argon2's input.
-    {"NAME": "codex.security.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
-# --- Sessions, cookies, security headers ------------------------------------------------------------
-# Never a parent SESSION_COOKIE_DOMAIN: a firm's session cookie is sent to that firm's host only,
-# and each firm keeps its own session table, so a session of one firm means nothing at another.
-# Failed sign-ins are counted per account and per IP in the shared cache (codex.security.throttle).
-AUTHENTICATION_BACKENDS = ["codex.security.auth.ThrottledModelBackend"]
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_HTTPONLY = True
-SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- Security controls (docs/security.md) -----------------------------------------------------------
 # Operators must pass TOTP before the operator console opens; firms may require it (Tenant.require_2fa).
 CODEX_OPERATOR_REQUIRE_2FA = env.bool("CODEX_OPERATOR_REQUIRE_2FA", default=True)
@@ -294,13 +285,22 @@ CODEX_PERMISSIONS_POLICY = (
 # Uploads (imports): size cap and allowed types, see codex.uploads.
 CODEX_UPLOAD_MAX_BYTES = env.int("CODEX_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 
+# --- Sessions, cookies, security headers ------------------------------------------------------------
+# Never a parent SESSION_COOKIE_DOMAIN: a firm's session cookie is sent to that firm's host only,
+# and each firm keeps its own session table, so a session of one firm means nothing at another.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+SESSION_COOKIE_NAME = "__Host-sessionid" if IS_PRODUCTION else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if IS_PRODUCTION else "csrftoken"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = True
-SESSION_COOKIE_NAME = "__Host-sessionid" if IS_PRODUCTION else "sessionid"
-CSRF_COOKIE_NAME = "__Host-csrftoken" if IS_PRODUCTION else "csrftoken"
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
