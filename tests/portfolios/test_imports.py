@@ -1,0 +1,180 @@
+"""CSV import of transactions: preview with per-row errors, duplicates, all or nothing; exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from codex import imports as engine
+from portfolios import services
+from portfolios.imports import TransactionImport
+from portfolios.models import Holding, Transaction
+
+from .factories import InstrumentFactory, add_fx
+
+D = date
+pytestmark = pytest.mark.django_db
+SAMPLE = Path(settings.BASE_DIR) / "docs" / "samples" / "transactions.csv"
+
+
+def upload(text: str, name: str = "t.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode(), content_type="text/csv")
+
+
+@pytest.fixture
+def demo_instruments(firm):
+    add_fx("EUR", "USD", {D(2023, 12, 29): "1.10"})
+    return {
+        "AAPL": InstrumentFactory(symbol="AAPL", exchange="XNAS", currency="USD"),
+        "MSFT": InstrumentFactory(symbol="MSFT", exchange="XNAS", currency="USD"),
+        "SAP": InstrumentFactory(symbol="SAP", exchange="XETR", currency="EUR"),
+    }
+
+
+TODAY = D(2025, 12, 31)
+
+
+def job_for(portfolio, text, today=TODAY):
+    return TransactionImport.from_upload(portfolio=portfolio, upload=upload(text), today=today)
+
+
+def test_the_documented_sample_imports_cleanly(portfolio, demo_instruments):
+    job = TransactionImport.from_upload(
+        portfolio=portfolio, upload=upload(SAMPLE.read_text(), "transactions.csv"), today=D(2025, 12, 31)
+    )
+    preview = job.preview()
+    assert preview.ok, preview.errors
+    assert preview.counts["create"] == 10
+    report = job.commit()
+    assert report.created == 10
+    assert Holding.objects.get(portfolio=portfolio, instrument=demo_instruments["AAPL"]).quantity == 60
+    sap = Transaction.objects.get(portfolio=portfolio, instrument=demo_instruments["SAP"])
+    assert str(sap.fx_rate) == "1.0925000000"
+
+
+def test_reimporting_the_same_file_skips_every_row(portfolio, demo_instruments):
+    text = SAMPLE.read_text()
+    job_for(portfolio, text).commit()
+    again = job_for(portfolio, text)
+    preview = again.preview()
+    assert preview.counts == {"create": 0, "update": 0, "merge": 0, "skip": 10, "error": 0}
+    assert again.commit().skipped == 10
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 10
+
+
+def test_row_errors_are_reported_per_row_and_nothing_is_written(portfolio, demo_instruments):
+    text = (
+        "date,kind,symbol,quantity,price,amount\n"
+        "2024-01-02,deposit,,,,1000\n"
+        "2024-01-03,buy,NOPE,1,1,\n"
+        "2024-01-04,buy,AAPL,1,-5,\n"
+        "2099-01-01,deposit,,,,5\n"
+        "2024-13-01,deposit,,,,5\n"
+        "2024-01-05,teleport,,,,5\n"
+    )
+    job = job_for(portfolio, text)
+    preview = job.preview()
+    errors = {(e.row, e.field) for e in preview.errors}
+    assert errors == {(3, "symbol"), (4, "price"), (5, "trade_date"), (6, "trade_date"), (7, "kind")}
+    with pytest.raises(engine.ImportRejected):
+        job.commit()
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+
+
+def test_selling_more_than_held_is_found_in_the_preview(portfolio, demo_instruments):
+    text = "date,kind,symbol,quantity,price\n2024-01-03,buy,AAPL,10,100\n2024-02-03,sell,AAPL,15,120\n"
+    job = job_for(portfolio, text)
+    preview = job.preview()
+    assert [(e.row, e.field) for e in preview.errors] == [(3, "quantity")]
+    assert "only 10 held" in preview.errors[0].message
+    with pytest.raises(engine.ImportRejected):
+        job.commit()
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+
+
+def test_sell_covered_by_the_existing_ledger_is_accepted(portfolio, demo_instruments):
+    services.transaction_record(
+        portfolio=portfolio,
+        kind="buy",
+        trade_date=D(2024, 1, 2),
+        instrument=demo_instruments["AAPL"],
+        quantity=10,
+        price=1,
+    )
+    job = job_for(portfolio, "date,kind,symbol,quantity,price\n2024-02-03,sell,AAPL,10,2\n")
+    assert job.preview().ok
+    job.commit()
+    assert not Holding.objects.filter(portfolio=portfolio).exists()
+
+
+def test_identical_rows_in_one_file_are_flagged(portfolio, demo_instruments):
+    text = "date,kind,amount\n2024-01-02,deposit,100\n2024-01-02,deposit,100\n2024-01-02,deposit,100,\n"
+    preview = job_for(portfolio, text).preview()
+    assert [(e.row, e.field) for e in preview.errors] == [(3, "fingerprint"), (4, "fingerprint")]
+
+
+def test_missing_required_column_is_a_file_error(portfolio):
+    with pytest.raises(engine.ImportFileError):
+        job_for(portfolio, "kind,amount\ndeposit,5\n")
+
+
+def test_export_transactions_round_trips_as_duplicates(portfolio, demo_instruments, owner_client):
+    job_for(portfolio, SAMPLE.read_text()).commit()
+    r = owner_client.get(f"/portfolios/{portfolio.pk}/export/transactions.csv")
+    assert r.status_code == 200
+    text = b"".join(r.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:3] == ["date", "kind", "symbol"] and len(rows) == 11
+    preview = job_for(portfolio, text).preview()
+    assert preview.counts["skip"] == 10 and preview.ok
+
+
+def test_export_holdings(portfolio, demo_instruments, owner_client):
+    job_for(portfolio, SAMPLE.read_text()).commit()
+    r = owner_client.get(f"/portfolios/{portfolio.pk}/export/holdings.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode())))
+    symbols = [row[1] for row in rows[1:]]
+    assert {"AAPL", "SAP", "MSFT", "CASH"} <= set(symbols)
+
+
+def test_import_page_preview_then_commit(advisor_client, portfolio, demo_instruments):
+    url = f"/portfolios/{portfolio.pk}/import/"
+    assert advisor_client.get(url).status_code == 200
+    r = advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
+    assert r.status_code == 200
+    assert b"10 new" in r.content
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+    r = advisor_client.post(url, {"commit": "1"})
+    assert r.status_code == 302
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 10
+
+
+def test_import_page_shows_row_errors(advisor_client, portfolio, demo_instruments):
+    r = advisor_client.post(
+        f"/portfolios/{portfolio.pk}/import/",
+        {"file": upload("date,kind,symbol,quantity,price\n2024-01-03,buy,NOPE,1,1\n")},
+    )
+    assert b"Unknown instrument" in r.content
+    assert b'name="commit"' not in r.content
+
+
+def test_import_needs_the_plan_feature(advisor_client, portfolio, monkeypatch):
+    from billing.entitlements import PlanLimitExceeded
+    from portfolios import views
+
+    def refuse(*, tenant, feature):
+        raise PlanLimitExceeded("Your plan does not include imports.", limit=feature, code="feature_not_in_plan")
+
+    monkeypatch.setattr(views, "check_feature", refuse)
+    r = advisor_client.get(f"/portfolios/{portfolio.pk}/import/")
+    assert r.status_code == 402 and b"does not include imports" in r.content
+
+
+def test_viewer_cannot_import(viewer_client, portfolio):
+    assert viewer_client.get(f"/portfolios/{portfolio.pk}/import/").status_code == 403

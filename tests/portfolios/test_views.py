@@ -1,0 +1,228 @@
+"""Portfolio pages: content, forms, roles, isolation, query counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from portfolios import services
+from portfolios.models import Holding, Portfolio, Transaction
+
+from .factories import ContactFactory, InstrumentFactory, PortfolioFactory, daily_prices
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live(portfolio, aapl):
+    """A portfolio with a ledger and prices up to today, benchmarked."""
+    today = timezone.localdate()
+    start = today - timedelta(days=400)
+    daily_prices(aapl, start, [100 + (i % 7) for i in range(401)])
+    bench = InstrumentFactory(symbol="BNCH", sector="Index")
+    daily_prices(bench, start, [50 + (i % 5) for i in range(401)])
+    portfolio.benchmark = bench
+    portfolio.save()
+    services.transaction_record(portfolio=portfolio, kind="deposit", trade_date=start, amount="10000")
+    services.transaction_record(
+        portfolio=portfolio, kind="buy", trade_date=start, instrument=aapl, quantity="50", price="100", fees="1"
+    )
+    return portfolio
+
+
+def test_list_shows_value_and_returns(advisor_client, live):
+    r = advisor_client.get("/portfolios/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Ada growth" in html and "Ada Lovelace" in html
+    assert "Return YTD" in html and " %" in html
+
+
+def test_detail_page_has_holdings_charts_returns_and_ledger(advisor_client, live):
+    r = advisor_client.get(f"/portfolios/{live.pk}/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "<svg" in html and "polyline" in html  # value-over-time chart
+    assert "Benchmark BNCH" in html
+    for preset in ("MTD", "QTD", "YTD", "1Y", "3Y", "SI"):
+        assert f'<th scope="row">{preset}</th>' in html
+    assert "AAPLT" in html and "Add a transaction" in html
+    # the charts are inline SVG: no script of their own, nothing fetched from another host
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert all('src="/static/' in tag for tag in scripts) and "cdn" not in html.lower()
+    r = advisor_client.get(f"/portfolios/{live.pk}/?by=currency")
+    assert "Allocation by currency" in r.content.decode()
+
+
+def test_empty_portfolio_page(advisor_client, portfolio):
+    r = advisor_client.get(f"/portfolios/{portfolio.pk}/")
+    assert r.status_code == 200 and b"No transactions yet" in r.content
+
+
+def test_create_portfolio_page(advisor_client, advisor, client_contact):
+    r = advisor_client.post(
+        "/portfolios/new/",
+        {
+            "name": "Fresh",
+            "client": client_contact.pk,
+            "advisor": advisor.pk,
+            "base_currency": "USD",
+            "lot_method": "fifo",
+        },
+    )
+    assert r.status_code == 302
+    assert Portfolio.objects.filter(name="Fresh", advisor=advisor).exists()
+
+
+def test_create_portfolio_errors_stay_on_the_form(advisor_client, advisor):
+    r = advisor_client.post(
+        "/portfolios/new/", {"name": "Bad", "advisor": advisor.pk, "base_currency": "X1", "lot_method": "fifo"}
+    )
+    assert r.status_code == 200 and b"three-letter ISO" in r.content
+    assert not Portfolio.objects.filter(name="Bad").exists()
+
+
+def test_add_edit_delete_transaction_pages(advisor_client, portfolio, aapl):
+    today = timezone.localdate()
+    r = advisor_client.post(
+        f"/portfolios/{portfolio.pk}/transactions/new/",
+        {"kind": "buy", "trade_date": today.isoformat(), "instrument": aapl.pk, "quantity": "5", "price": "10"},
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    txn = Transaction.objects.get(portfolio=portfolio)
+    r = advisor_client.post(
+        f"/portfolios/{portfolio.pk}/transactions/{txn.pk}/edit/",
+        {
+            "kind": "buy",
+            "trade_date": today.isoformat(),
+            "instrument": aapl.pk,
+            "quantity": "7",
+            "price": "10",
+            "fees": "0",
+            "currency": "USD",
+            "fx_rate": "1",
+        },
+    )
+    assert r.status_code == 302
+    assert Holding.objects.get(portfolio=portfolio).quantity == 7
+    r = advisor_client.post(f"/portfolios/{portfolio.pk}/transactions/{txn.pk}/delete/")
+    assert r.status_code == 302
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+
+
+def test_sell_more_than_held_shows_a_form_error(advisor_client, live, aapl):
+    r = advisor_client.post(
+        f"/portfolios/{live.pk}/transactions/new/",
+        {
+            "kind": "sell",
+            "trade_date": timezone.localdate().isoformat(),
+            "instrument": aapl.pk,
+            "quantity": "51",
+            "price": "10",
+        },
+    )
+    assert r.status_code == 200
+    assert "only 50 held" in r.content.decode()
+    assert Transaction.objects.filter(portfolio=live).count() == 2
+
+
+def test_future_date_shows_a_form_error(advisor_client, portfolio):
+    r = advisor_client.post(
+        f"/portfolios/{portfolio.pk}/transactions/new/",
+        {"kind": "deposit", "trade_date": (timezone.localdate() + timedelta(days=2)).isoformat(), "amount": "5"},
+    )
+    assert r.status_code == 200 and b"in the future" in r.content
+
+
+def test_exposure_page(owner_client, live):
+    r = owner_client.get("/portfolios/exposure/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Assets under management" in html and "Ada Lovelace" in html and "Technology" in html
+
+
+# --- roles and isolation ---------------------------------------------------------------------------
+
+
+def test_advisor_sees_only_their_book(advisor_client, portfolio, advisor2):
+    other = PortfolioFactory(advisor=advisor2, name="Someone else's")
+    html = advisor_client.get("/portfolios/").content.decode()
+    assert "Ada growth" in html and "Someone else" not in html
+    assert advisor_client.get(f"/portfolios/{other.pk}/").status_code == 404
+    assert advisor_client.get(f"/portfolios/{portfolio.pk}/").status_code == 200
+
+
+def test_viewer_reads_but_cannot_write(viewer_client, portfolio):
+    assert viewer_client.get(f"/portfolios/{portfolio.pk}/").status_code == 200
+    assert b"Add a transaction" not in viewer_client.get(f"/portfolios/{portfolio.pk}/").content
+    assert viewer_client.get("/portfolios/new/").status_code == 403
+    r = viewer_client.post(
+        f"/portfolios/{portfolio.pk}/transactions/new/",
+        {"kind": "deposit", "trade_date": "2025-01-02", "amount": "5"},
+    )
+    assert r.status_code == 403
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+
+
+def test_other_firm_sees_nothing(outsider_client, owner_client, portfolio):
+    assert owner_client.get(f"/portfolios/{portfolio.pk}/").status_code == 200
+    assert outsider_client.get(f"/portfolios/{portfolio.pk}/").status_code == 404
+    assert b"Ada growth" not in outsider_client.get("/portfolios/").content
+    assert outsider_client.get(f"/portfolios/{portfolio.pk}/export/transactions.csv").status_code == 404
+
+
+def test_anonymous_is_sent_to_sign_in(anon_client, portfolio):
+    r = anon_client.get(f"/portfolios/{portfolio.pk}/")
+    assert r.status_code == 302 and "/accounts/login/" in r["Location"]
+
+
+def _count(client, url) -> int:
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx)
+
+
+def test_list_page_query_count_is_constant(owner_client, advisor, aapl):
+    today = timezone.localdate()
+    daily_prices(aapl, today - timedelta(days=10), [100] * 11)
+
+    def add():
+        p = PortfolioFactory(advisor=advisor, client=ContactFactory(owner=advisor))
+        services.transaction_record(portfolio=p, kind="deposit", trade_date=today - timedelta(days=5), amount="100")
+        services.transaction_record(
+            portfolio=p, kind="buy", trade_date=today - timedelta(days=5), instrument=aapl, quantity="1", price="100"
+        )
+
+    add()
+    few = _count(owner_client, "/portfolios/")
+    for _ in range(5):
+        add()
+    assert _count(owner_client, "/portfolios/") == few
+
+
+def test_detail_page_query_count_does_not_grow_with_the_ledger(advisor_client, live, aapl):
+    url = f"/portfolios/{live.pk}/"
+    few = _count(advisor_client, url)
+    start = timezone.localdate() - timedelta(days=300)
+    for i in range(10):
+        services.transaction_record(
+            portfolio=live, kind="buy", trade_date=start + timedelta(days=i), instrument=aapl, quantity="1", price="100"
+        )
+    assert _count(advisor_client, url) == few
+
+
+def test_exposure_page_query_count_is_constant(owner_client, live, advisor, aapl):
+    few = _count(owner_client, "/portfolios/exposure/")
+    other = InstrumentFactory(symbol="OTHR")
+    daily_prices(other, timezone.localdate() - timedelta(days=3), [10, 11, 12, 13])
+    for _ in range(3):
+        p = PortfolioFactory(advisor=advisor, client=ContactFactory(owner=advisor))
+        day = timezone.localdate() - timedelta(days=3)
+        services.transaction_record(portfolio=p, kind="buy", trade_date=day, instrument=other, quantity="1", price="10")
+    assert _count(owner_client, "/portfolios/exposure/") == few
