@@ -704,7 +704,14 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         job = access.import_for_user(request.user, kwargs["pk"])
         if job.status != "pending":
             return Response(ImportJobSerializer(job).data)
-        return Response(self._preview_body(job, self._configure(job)))
+        if not access.can_write(request.user):
+            return Response(ImportJobSerializer(job).data)
+        try:
+            preview = services.import_configure(actor=request.user, job=job)
+        except DjangoValidationError as exc:
+            # The mapping is not usable yet: show the job and what to fix (POST .../preview/).
+            return Response(ImportJobSerializer(job).data | {"mapping_errors": exc.message_dict.get("mapping", [])})
+        return Response(self._preview_body(job, preview))
 
     @extend_schema(
         request=inline_serializer(

@@ -374,7 +374,7 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
             )
         )
     for d in _ranked(
-        access.deals_for(user).select_related("stage"), deal_document(), Lower("title"), query, needle, limit
+        access.deals_for(user).select_related("stage"), deal_document(), Lower("title"), query, needle, limit, trigram
     ):
         hits.append(
             SearchHit(
