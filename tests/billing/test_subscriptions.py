@@ -172,7 +172,7 @@ def test_change_during_trial_switches_plan_without_charge(firm):
 
 
 def test_downgrade_refused_with_reasons_when_usage_exceeds_new_limits(firm):
-    # acme has 6 active users; Free allows 1 seat.
+    # acme has 5 active users; Free allows 1 seat.
     activate(firm, code="pro", anchor=utc(2025, 4, 1))
     with pytest.raises(services.DowngradeRefused) as exc:
         services.subscription_change_plan(

@@ -1,0 +1,209 @@
+"""API-call metering: counted without a database write per request, flushed idempotently into
+UsageDaily (process buffer and Redis), meters visible, and the monthly API limit enforced with 402."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from billing import metering
+from billing.models import Metric, UsageDaily
+
+from .conftest import activate, utc
+
+pytestmark = pytest.mark.django_db
+
+
+def _today():
+    return datetime.now(UTC).date()
+
+
+def _flushed(tenant) -> int:
+    row = UsageDaily.objects.filter(tenant=tenant, metric=Metric.API_CALLS, day=_today()).first()
+    return row.count if row else 0
+
+
+def test_api_requests_are_counted_in_memory_and_written_only_by_the_flush(owner_client, firm):
+    for _ in range(3):
+        assert owner_client.get("/api/v1/me/").status_code == 200
+    owner_client.get("/billing/")  # pages are not API calls
+    owner_client.get("/api/v1/billing/usage/")  # billing itself is exempt
+    assert metering.pending_counts() == {(firm.pk, _today()): 3}
+    assert _flushed(firm) == 0  # no write per request
+    assert metering.usage_flush() == 3
+    assert _flushed(firm) == 3 and metering.pending_counts() == {}
+    assert metering.usage_flush() == 0  # running it again adds nothing
+    owner_client.get("/api/v1/me/")
+    metering.usage_flush()
+    assert _flushed(firm) == 4  # added to the row, not overwritten
+
+
+def test_middleware_makes_no_query(rf, firm):
+    request = rf.get("/api/v1/me/")
+    request.tenant = firm
+    middleware = metering.ApiMeteringMiddleware(lambda r: __import__("django.http").http.HttpResponse("ok"))
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(50):
+            middleware(request)
+    assert len(queries) == 0
+    assert metering.pending_counts()[(firm.pk, _today())] == 50
+
+
+@override_settings(CODEX_METERING_LOCAL_FLUSH_SECONDS=0)
+def test_process_buffer_flushes_itself_after_the_interval(owner_client, firm):
+    owner_client.get("/api/v1/me/")
+    assert _flushed(firm) == 1 and metering.pending_counts() == {}
+
+
+def test_concurrent_takers_never_count_an_increment_twice(firm):
+    total = 20_000
+    stop = threading.Event()
+    taken = []
+
+    def taker():
+        while not stop.is_set():
+            taken.append(sum(metering._take_counts().values()))
+
+    threads = [threading.Thread(target=taker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(total):
+        metering.record_api_call(firm.pk)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert sum(taken) + sum(metering._take_counts().values()) == total
+
+
+def test_counts_of_unknown_firms_are_dropped(firm):
+    metering.record_api_call(999_999_999)
+    metering.record_api_call(firm.pk)
+    assert metering.usage_flush() == 2
+    assert not UsageDaily.objects.filter(tenant_id=999_999_999).exists()
+
+
+# --- Limit enforcement -----------------------------------------------------------------------------
+def test_hard_api_limit_answers_402_until_upgraded(owner_client, firm):
+    activate(firm, code="free", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))  # 1,000 calls, no overage
+    metering.record_api_call(firm.pk, count=999)
+    metering.usage_flush()
+    assert owner_client.get("/api/v1/me/").status_code == 200  # the 1,000th call
+    metering.usage_flush()
+    response = owner_client.get("/api/v1/me/")
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert error["code"] == "plan_limit_exceeded" and "/billing/" in error["details"]["billing_url"]
+    assert owner_client.get("/api/v1/billing/usage/").status_code == 200  # can still see and upgrade
+    activate(firm, code="starter", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.usage_flush()
+    assert owner_client.get("/api/v1/me/").status_code == 200
+
+
+def test_plan_with_overage_is_never_blocked(owner_client, firm):
+    activate(firm, code="pro", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.record_api_call(firm.pk, count=2_000_000)
+    metering.usage_flush()
+    assert owner_client.get("/api/v1/me/").status_code == 200
+
+
+def test_other_firm_is_not_blocked_by_acme(owner_client, outsider_client, firm):
+    activate(firm, code="free", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.record_api_call(firm.pk, count=5000)
+    metering.usage_flush()
+    assert owner_client.get("/api/v1/me/").status_code == 402
+    assert outsider_client.get("/api/v1/me/").status_code == 200
+
+
+# --- Meters ------------------------------------------------------------------------------------------
+def test_meters_show_usage_against_limits_in_page_and_api(owner_client, firm):
+    activate(firm, code="starter", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.record_api_call(firm.pk, count=7)
+    meters = {m["key"]: m for m in owner_client.get("/api/v1/billing/usage/").json()["results"]}
+    assert meters["api_calls"]["used"] == 7 and meters["api_calls"]["limit"] == 50000
+    assert meters["seats"]["limit"] == 10 and meters["seats"]["used"] == 5  # owner, admin, 2 advisors, viewer
+    page = owner_client.get("/billing/").content.decode()
+    assert "API calls in" in page and "<meter" in page and "50000" in page
+
+
+def test_usage_snapshot_records_daily_counts(firm, in_public):
+    from billing.services import usage_snapshot
+
+    usage_snapshot(day=utc(2026, 1, 5).date())
+    usage_snapshot(day=utc(2026, 1, 5).date())  # idempotent
+    seats = UsageDaily.objects.get(tenant=firm, metric=Metric.SEATS, day=utc(2026, 1, 5).date())
+    assert seats.count == 5
+
+
+# --- Redis -------------------------------------------------------------------------------------------
+@pytest.fixture
+def redis_client(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    import redis
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    metering.set_redis_client(client)
+    with override_settings(REDIS_URL=f"redis://127.0.0.1:{port}/0"):
+        yield client
+    metering.set_redis_client(None)
+    proc.terminate()
+    proc.wait(timeout=5)
+
+
+def test_redis_counters_are_flushed_with_getdel(redis_client, owner_client, firm):
+    for _ in range(4):
+        owner_client.get("/api/v1/me/")
+    key = f"{metering.KEY_PREFIX}{firm.pk}:{_today():%Y%m%d}"
+    assert int(redis_client.get(key)) == 4
+    assert metering.usage_flush() == 4
+    assert redis_client.get(key) is None and _flushed(firm) == 4
+
+
+def test_concurrent_redis_takers_never_double_count(redis_client, firm):
+    total = 3000
+    stop = threading.Event()
+    taken = []
+
+    def taker():
+        while not stop.is_set():
+            taken.append(sum(metering._take_counts().values()))
+
+    threads = [threading.Thread(target=taker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(total):
+        metering.record_api_call(firm.pk)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert sum(taken) + sum(metering._take_counts().values()) == total
+
+
+def test_redis_block_flag_is_shared(redis_client, owner_client, firm):
+    activate(firm, code="free", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.record_api_call(firm.pk, count=1000)
+    metering.usage_flush()
+    assert redis_client.get(f"{metering.BLOCK_PREFIX}{firm.pk}") is not None
+    assert owner_client.get("/api/v1/me/").status_code == 402
