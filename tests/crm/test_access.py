@@ -123,7 +123,9 @@ def test_advisor_does_not_see_the_mailing_list(advisor_client, owner_client):
     SubscriberFactory()
     assert owner_client.get(f"{API}/newsletter/subscribers/").json()["count"] == 1
     assert advisor_client.get(f"{API}/newsletter/subscribers/").json()["count"] == 0
-    r = advisor_client.post(f"{API}/newsletter/subscribers/", {"email": "x@example.com"}, content_type="application/json")
+    r = advisor_client.post(
+        f"{API}/newsletter/subscribers/", {"email": "x@example.com"}, content_type="application/json"
+    )
     assert r.status_code == 403
 
 
@@ -132,7 +134,9 @@ def test_viewer_reads_everything_and_changes_nothing(viewer_client, advisor):
     assert viewer_client.get(f"{API}/contacts/{c.pk}/").status_code == 200
     r = viewer_client.patch(f"{API}/contacts/{c.pk}/", {"notes": "x"}, content_type="application/json")
     assert r.status_code == 403
-    assert viewer_client.post(f"{API}/contacts/", {"first_name": "n"}, content_type="application/json").status_code == 403
+    assert (
+        viewer_client.post(f"{API}/contacts/", {"first_name": "n"}, content_type="application/json").status_code == 403
+    )
     task = TaskFactory(owner=advisor)
     assert viewer_client.post(f"{API}/activities/{task.pk}/complete/").status_code == 403
 
@@ -151,6 +155,4 @@ def test_search_does_not_cross_firms(owner_client, outsider_client, other_firm, 
     with schema_context(other_firm.schema_name):
         ContactFactory(first_name="Quentin", last_name="Globex")
     assert {h["title"] for h in owner_client.get(f"{API}/search/?q=quentin").json()["results"]} == {"Quentin Acme"}
-    assert {h["title"] for h in outsider_client.get(f"{API}/search/?q=quentin").json()["results"]} == {
-        "Quentin Globex"
-    }
+    assert {h["title"] for h in outsider_client.get(f"{API}/search/?q=quentin").json()["results"]} == {"Quentin Globex"}

@@ -84,8 +84,14 @@ def _count_queries(client, url, django_assert_max_num_queries):
         ("deals/", lambda owner, i: DealFactory(owner=owner, contact=ContactFactory())),
         ("activities/", lambda owner, i: ActivityFactory(owner=owner, contact=ContactFactory())),
         ("tasks/?mine=1&due=due", lambda owner, i: TaskFactory(owner=owner)),
-        ("newsletter/subscribers/", lambda owner, i: __import__("tests.crm.factories").crm.factories.SubscriberFactory()),
-        ("newsletter/campaigns/", lambda owner, i: __import__("crm.models").models.Campaign.objects.create(subject="s", body="b")),
+        (
+            "newsletter/subscribers/",
+            lambda owner, i: __import__("tests.crm.factories").crm.factories.SubscriberFactory(),
+        ),
+        (
+            "newsletter/campaigns/",
+            lambda owner, i: __import__("crm.models").models.Campaign.objects.create(subject="s", body="b"),
+        ),
     ],
 )
 def test_list_query_count_does_not_grow_with_rows(owner_client, owner, url, make):
@@ -172,7 +178,9 @@ def test_complete_task(owner_client, owner):
 
 def test_activity_due_date_only_on_tasks(owner_client):
     r = owner_client.post(
-        f"{API}/activities/", {"kind": "call", "subject": "x", "due_date": "2026-01-01"}, content_type="application/json"
+        f"{API}/activities/",
+        {"kind": "call", "subject": "x", "due_date": "2026-01-01"},
+        content_type="application/json",
     )
     assert r.status_code == 400 and "due_date" in r.json()["error"]["details"]
 
@@ -187,10 +195,14 @@ def test_merge_contacts_through_the_api(owner_client):
 
 def test_pipeline_stages_managers_only(owner_client, advisor_client):
     assert advisor_client.get(f"{API}/pipeline-stages/").json()["count"] == 6
-    r = advisor_client.post(f"{API}/pipeline-stages/", {"name": "Onboarding", "position": 5}, content_type="application/json")
+    r = advisor_client.post(
+        f"{API}/pipeline-stages/", {"name": "Onboarding", "position": 5}, content_type="application/json"
+    )
     assert r.status_code == 403
     r = owner_client.post(
-        f"{API}/pipeline-stages/", {"name": "Onboarding", "position": 5, "probability": 90}, content_type="application/json"
+        f"{API}/pipeline-stages/",
+        {"name": "Onboarding", "position": 5, "probability": 90},
+        content_type="application/json",
     )
     assert r.status_code == 201
     r = owner_client.post(f"{API}/pipeline-stages/", {"name": "onboarding"}, content_type="application/json")
