@@ -5,3 +5,11 @@ class AlertsConfig(AppConfig):
     name = "portfolios.alerts"
     label = "alerts"
     verbose_name = "Alerts"
+
+    def ready(self):
+        from portfolios.market.services import prices_imported
+
+        from .services import alerts_enqueue_all_firms
+
+        # After an import of prices commits, every active firm re-evaluates its rules.
+        prices_imported.connect(alerts_enqueue_all_firms, dispatch_uid="alerts.enqueue_all_firms")

@@ -1,0 +1,178 @@
+"""Alerts API: rules (CRUD by the book rule) and events (read, with per-user unread state)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from codex.api.permissions import CanWrite
+from portfolios.access import portfolios_visible_to
+from portfolios.market.models import Instrument
+
+from . import selectors, services
+from .models import AlertEvent, AlertNotification, AlertRule, RuleKind
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, default=None)
+    portfolio_name = serializers.CharField(source="portfolio.name", read_only=True, default=None)
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "kind",
+            "instrument",
+            "instrument_symbol",
+            "portfolio",
+            "portfolio_name",
+            "threshold",
+            "note",
+            "active",
+            "armed",
+            "last_value",
+            "last_observed_on",
+            "last_evaluated_at",
+            "last_fired_at",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AlertRuleCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RuleKind.choices)
+    instrument = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), required=False, allow_null=True)
+    portfolio = serializers.IntegerField(required=False, allow_null=True)
+    threshold = serializers.CharField(max_length=40)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    active = serializers.BooleanField(required=False, default=True)
+
+    def validate_portfolio(self, value):
+        if value is None:
+            return None
+        portfolio = portfolios_visible_to(self.context["request"].user).filter(pk=value).first()
+        if portfolio is None:
+            raise serializers.ValidationError("Choose one of the portfolios in your book.")
+        return portfolio
+
+
+class AlertRuleUpdateSerializer(serializers.Serializer):
+    threshold = serializers.CharField(max_length=40, required=False)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+
+
+class AlertEventSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(source="rule.kind", read_only=True)
+    unread = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = AlertEvent
+        fields = ["id", "rule", "kind", "fired_at", "observed_on", "value", "message", "unread"]
+
+
+class AlertRuleFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=RuleKind.choices)
+
+    class Meta:
+        model = AlertRule
+        fields = ["kind", "active", "armed", "instrument", "portfolio"]
+
+
+class AlertEventFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(field_name="rule__kind", choices=RuleKind.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="fired_at", lookup_expr="gte")
+    unread = django_filters.BooleanFilter()
+
+    class Meta:
+        model = AlertEvent
+        fields = ["rule", "kind", "since", "unread"]
+
+
+class AlertRuleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Alert rules the caller may see. Creating needs the alerts feature in the firm's plan (402)."""
+
+    serializer_class = AlertRuleSerializer
+    permission_classes = [IsAuthenticated, CanWrite]
+    filterset_class = AlertRuleFilter
+    search_fields = ["note", "instrument__symbol", "instrument__name", "portfolio__name"]
+    ordering_fields = ["created_at", "kind", "threshold", "last_fired_at"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AlertRule.objects.none()
+        return selectors.rules_visible_to(self.request.user)
+
+    def get_object(self):
+        write = self.request.method not in ("GET", "HEAD", "OPTIONS")
+        return selectors.rule_for_user(self.request.user, self.kwargs["pk"], write=write)
+
+    @extend_schema(request=AlertRuleCreateSerializer, responses={201: AlertRuleSerializer})
+    def create(self, request, *args, **kwargs):
+        data = AlertRuleCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        rule = services.alert_rule_create(actor=request.user, tenant=request.tenant, **data.validated_data)
+        return Response(AlertRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AlertRuleUpdateSerializer, responses=AlertRuleSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        rule = self.get_object()
+        data = AlertRuleUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        rule = services.alert_rule_update(actor=request.user, rule=rule, **data.validated_data)
+        return Response(AlertRuleSerializer(rule).data)
+
+    def perform_destroy(self, instance):
+        services.alert_rule_delete(actor=self.request.user, rule=instance)
+
+
+class AlertEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """Firings of the rules the caller may see, newest first; ``unread`` is the caller's own state."""
+
+    serializer_class = AlertEventSerializer
+    filterset_class = AlertEventFilter
+    search_fields = ["message"]
+    ordering_fields = ["fired_at", "observed_on"]
+    ordering = ["-fired_at", "-id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AlertEvent.objects.none()
+        unread = AlertNotification.objects.filter(
+            event_id=OuterRef("pk"), recipient_id=self.request.user.pk, read_at__isnull=True
+        )
+        return selectors.events_visible_to(self.request.user).annotate(unread=Exists(unread))
+
+    @extend_schema(request=None, responses=inline_serializer("UnreadCount", {"unread": serializers.IntegerField()}))
+    @action(detail=False, methods=["get"], url_path="unread-count", filterset_class=None)
+    def unread_count(self, request):
+        return Response({"unread": selectors.unread_count(request.user)})
+
+    @extend_schema(
+        request=inline_serializer("MarkRead", {"ids": serializers.ListField(child=serializers.IntegerField())}),
+        responses=inline_serializer("MarkedRead", {"marked": serializers.IntegerField()}),
+    )
+    @action(detail=False, methods=["post"], url_path="mark-read", filterset_class=None)
+    def mark_read(self, request):
+        """Mark the caller's notifications read: the events in ``ids``, or all without ``ids``."""
+        ids = request.data.get("ids") if isinstance(request.data, dict) else None
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+            raise serializers.ValidationError({"ids": ["Give a list of event ids."]})
+        qs = AlertNotification.objects.filter(recipient_id=request.user.pk, read_at__isnull=True)
+        notification_ids = None if ids is None else list(qs.filter(event_id__in=ids).values_list("pk", flat=True))
+        marked = services.alert_notifications_mark_read(user=request.user, ids=notification_ids)
+        return Response({"marked": marked})

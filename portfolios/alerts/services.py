@@ -1,0 +1,335 @@
+"""Alert writes: rules, their evaluation (the state machine in ``rules.py``), notifications.
+
+Flow: a market import commits -> ``alerts_enqueue_all_firms`` queues ``tasks.alerts_evaluate_firm``
+once per active firm, in that firm's schema -> ``alerts_evaluate`` fires the rules whose condition
+now holds (one ``AlertEvent`` each, in-app notifications for the recipients) -> on commit,
+``tasks.alert_event_deliver`` e-mails each recipient once and opens the CRM follow-up tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+
+from billing.entitlements import check_feature
+from portfolios.market.models import Instrument
+from portfolios.market.selectors import latest_closes
+from tenants.accounts.models import User
+from tenants.models import BLOCKED_STATUSES, Tenant
+
+from . import rules
+from .models import INSTRUMENT_KINDS, PERCENT_KINDS, PORTFOLIO_KINDS, AlertEvent, AlertNotification, AlertRule, RuleKind
+from .selectors import affected_portfolios, rule_is_writable_by
+
+logger = logging.getLogger("codex.alerts")
+MAX_PERCENT = Decimal(100)
+
+
+# --- rules --------------------------------------------------------------------------------------------
+def _require_write(actor) -> None:
+    if not getattr(actor, "can_write", False):
+        raise PermissionDenied("Your role may read alerts but not change them.")
+
+
+def _threshold(kind: str, raw) -> Decimal:
+    try:
+        value = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"threshold": "Enter a number."}) from None
+    if not value.is_finite() or value <= 0:
+        raise ValidationError({"threshold": "Enter a number above zero."})
+    if kind in PERCENT_KINDS and value > MAX_PERCENT:
+        raise ValidationError({"threshold": "A percentage must be at most 100."})
+    if value != value.quantize(Decimal("0.000001")) or abs(value) >= Decimal(10) ** 14:
+        raise ValidationError({"threshold": "Use at most 14 digits before and 6 after the decimal point."})
+    return value
+
+
+def _check_target(*, actor, kind: str, instrument, portfolio) -> None:
+    if kind in INSTRUMENT_KINDS:
+        if instrument is None:
+            raise ValidationError({"instrument": "Choose the instrument to watch."})
+        if portfolio is not None:
+            raise ValidationError({"portfolio": "A price alert watches an instrument, not a portfolio."})
+    elif kind in PORTFOLIO_KINDS:
+        if portfolio is None:
+            raise ValidationError({"portfolio": "Choose the portfolio to watch."})
+        if instrument is not None:
+            raise ValidationError({"instrument": "A drawdown alert watches a portfolio, not an instrument."})
+        _check_portfolio_in_book(actor=actor, portfolio=portfolio)
+
+
+def _check_portfolio_in_book(*, actor, portfolio) -> None:
+    from portfolios.access import portfolios_visible_to
+
+    if not portfolios_visible_to(actor).filter(pk=portfolio.pk).exists():
+        raise ValidationError({"portfolio": "Choose one of the portfolios in your book."})
+
+
+def alert_rule_create(
+    *,
+    actor,
+    tenant,
+    kind: str,
+    threshold,
+    instrument: Instrument | None = None,
+    portfolio=None,
+    note: str = "",
+    active: bool = True,
+) -> AlertRule:
+    """Create a rule, armed. Raises PermissionDenied (role), PlanLimitExceeded (no alerts in the
+    plan) or ValidationError by field."""
+    _require_write(actor)
+    check_feature(tenant=tenant, feature="alerts")
+    if kind not in RuleKind.values:
+        raise ValidationError({"kind": "Choose a kind of alert."})
+    _check_target(actor=actor, kind=kind, instrument=instrument, portfolio=portfolio)
+    fields = {"portfolio": portfolio} if portfolio is not None else {}
+    rule = AlertRule(
+        kind=kind,
+        instrument=instrument,
+        threshold=_threshold(kind, threshold),
+        note=(note or "").strip()[:200],
+        created_by=actor if isinstance(actor, User) else None,
+        active=active,
+        **fields,
+    )
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+def alert_rule_update(*, actor, rule: AlertRule, threshold=None, note: str | None = None, active=None) -> AlertRule:
+    """Change threshold, note or active. A new threshold or a re-activation re-arms the rule, so the
+    next evaluation judges it afresh."""
+    _require_write(actor)
+    if not rule_is_writable_by(actor, rule):
+        raise PermissionDenied("Only the advisor of this book or a manager may change this alert.")
+    if threshold is not None and str(threshold).strip() != "":
+        new = _threshold(rule.kind, threshold)
+        if new != rule.threshold:
+            rule.threshold, rule.armed = new, True
+    if note is not None:
+        rule.note = note.strip()[:200]
+    if active is not None and bool(active) != rule.active:
+        rule.active = bool(active)
+        rule.armed = True
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+def alert_rule_delete(*, actor, rule: AlertRule) -> None:
+    _require_write(actor)
+    if not rule_is_writable_by(actor, rule):
+        raise PermissionDenied("Only the advisor of this book or a manager may delete this alert.")
+    rule.delete()
+
+
+# --- evaluation ---------------------------------------------------------------------------------------
+def _subject(rule: AlertRule) -> str:
+    if rule.instrument_id is not None:
+        return f"{rule.instrument.symbol} ({rule.instrument.name})"
+    portfolio = getattr(rule, "portfolio", None)
+    return f"Portfolio {portfolio.name}" if portfolio is not None else "Rule"
+
+
+def _observations(rules_: list[AlertRule]) -> dict[int, rules.Observation | None]:
+    """One observation per rule: two queries for all instrument rules, one selector per portfolio."""
+    instrument_rules = [r for r in rules_ if r.kind in INSTRUMENT_KINDS]
+    closes = latest_closes(instrument_ids={r.instrument_id for r in instrument_rules}, count=2)
+    observed = {r.pk: rules.observe_closes(r.kind, closes.get(r.instrument_id, [])) for r in instrument_rules}
+    for rule in rules_:
+        if rule.kind in PORTFOLIO_KINDS:
+            observed[rule.pk] = _portfolio_drawdown(rule)
+    return observed
+
+
+def _portfolio_drawdown(rule: AlertRule) -> rules.Observation | None:
+    """Drawdown of the portfolio's time-weighted index since inception (flows are not losses)."""
+    from portfolios.selectors import portfolio_value_series
+
+    try:
+        _values, index, _benchmark = portfolio_value_series(portfolio=rule.portfolio)
+    except ValidationError:
+        return None  # no transactions yet (or none before today): nothing to observe
+    return rules.observe_drawdown(index)
+
+
+def alerts_evaluate(*, now=None) -> list[AlertEvent]:
+    """Evaluate every active rule of the current firm against the latest data; atomic.
+
+    Rules are locked while evaluated, so two concurrent evaluations cannot both fire one crossing.
+    Idempotent: evaluating again with no new data fires nothing. Returns the new events.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        active = list(
+            AlertRule.objects.select_for_update(of=("self",))
+            .select_related(*_related_for_evaluation())
+            .filter(active=True)
+            .order_by("pk")
+        )
+        observations = _observations(active)
+        events, changed = [], []
+        for rule in active:
+            observation = observations.get(rule.pk)
+            holds = None if observation is None else rules.condition_holds(rule.kind, rule.threshold, observation.value)
+            step = rules.transition(armed=rule.armed, holds=holds)
+            rule.last_evaluated_at = now
+            if observation is not None:
+                rule.last_value, rule.last_observed_on = observation.value, observation.on
+            rule.armed = step.armed
+            if step.fire:
+                rule.last_fired_at = now
+                events.append(
+                    AlertEvent(
+                        rule=rule,
+                        fired_at=now,
+                        observed_on=observation.on,
+                        value=observation.value,
+                        message=rules.describe(rule.kind, _subject(rule), rule.threshold, observation)[:500],
+                    )
+                )
+            changed.append(rule)
+        AlertRule.objects.bulk_update(
+            changed, ["armed", "last_value", "last_observed_on", "last_evaluated_at", "last_fired_at"], batch_size=500
+        )
+        AlertEvent.objects.bulk_create(events)
+        _notify_in_app(events)
+        if events:
+            ids, schema = [e.pk for e in events], connection.schema_name
+            transaction.on_commit(lambda: _queue_delivery(schema, ids))
+    return events
+
+
+def _queue_delivery(schema: str, event_ids: list[int]) -> None:
+    # The commit may run after the caller left the firm's schema: send from the firm's schema so
+    # each task carries it.
+    from .tasks import alert_event_deliver
+
+    with schema_context(schema):
+        for event_id in event_ids:
+            alert_event_deliver.delay(event_id)
+
+
+def _related_for_evaluation() -> list[str]:
+    names = ["instrument"]
+    if any(f.name == "portfolio" for f in AlertRule._meta.get_fields()):
+        names.append("portfolio")
+    return names
+
+
+def event_recipients(event: AlertEvent) -> list[User]:
+    """The rule's owner and the advisors of the portfolios the event affects (active users only)."""
+    ids = {event.rule.created_by_id} if event.rule.created_by_id else set()
+    ids |= {p.advisor_id for p in affected_portfolios(event.rule)}
+    return list(User.objects.filter(pk__in=ids, is_active=True).order_by("pk"))
+
+
+def _notify_in_app(events: Iterable[AlertEvent]) -> None:
+    rows = [AlertNotification(event=event, recipient=user) for event in events for user in event_recipients(event)]
+    AlertNotification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def alert_event_deliver(*, event_id: int, tenant) -> dict:
+    """E-mail each recipient of the event once, and open a CRM task for the advisor of each
+    affected client. Safe to retry: sent e-mails are marked, CRM tasks are idempotent per source."""
+    event = AlertEvent.objects.select_related("rule", "rule__instrument").filter(pk=event_id).first()
+    if event is None:
+        return {"emailed": 0, "tasks": 0}
+    link = _firm_link(tenant, "/portfolios/alerts/")
+    emailed = 0
+    pending = AlertNotification.objects.filter(event=event, emailed_at__isnull=True).values_list("pk", flat=True)
+    for notification_id in list(pending):
+        with transaction.atomic():
+            notification = (
+                AlertNotification.objects.select_for_update()
+                .select_related("recipient")
+                .filter(pk=notification_id, emailed_at__isnull=True)
+                .first()
+            )
+            if notification is None or not notification.recipient.email:
+                continue
+            send_mail(
+                f"Alert: {event.message}"[:200],
+                f"{event.message}\n\nRule: {event.rule}\nFired at {event.fired_at:%Y-%m-%d %H:%M} UTC.\n\n"
+                f"See your alerts: {link}\n",
+                None,
+                [notification.recipient.email],
+            )
+            notification.emailed_at = timezone.now()
+            notification.save(update_fields=["emailed_at"])
+            emailed += 1
+    tasks = _open_crm_tasks(event)
+    return {"emailed": emailed, "tasks": tasks}
+
+
+def _open_crm_tasks(event: AlertEvent) -> int:
+    """One task per affected client, for that portfolio's advisor (``crm.services.task_create``)."""
+    from crm.services import task_create
+
+    opened = 0
+    for portfolio in affected_portfolios(event.rule):
+        if portfolio.client_id is None or portfolio.advisor_id is None or not portfolio.advisor.is_active:
+            continue
+        task_create(
+            owner=portfolio.advisor,
+            title=f"Alert for {portfolio.client}: {event.message}"[:200],
+            due_date=timezone.localdate() + timedelta(days=1),
+            contact=portfolio.client,
+            body=f"Portfolio “{portfolio.name}”. {event.message}\nReview the position; contact the client if needed.",
+            source=f"alert:{event.pk}:{portfolio.pk}",
+        )
+        opened += 1
+    return opened
+
+
+def _firm_link(tenant, path: str) -> str:
+    from tenants.services import firm_host
+
+    port = f":{settings.CODEX_PUBLIC_PORT}" if getattr(settings, "CODEX_PUBLIC_PORT", None) else ""
+    scheme = getattr(settings, "CODEX_URL_SCHEME", "https")
+    return f"{scheme}://{firm_host(tenant.slug)}{port}{path}"
+
+
+def alert_notifications_mark_read(*, user, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's unread notifications read (all, or those in ``ids``); returns how many."""
+    qs = AlertNotification.objects.filter(recipient_id=user.pk, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(read_at=timezone.now())
+
+
+# --- fan-out after an import ------------------------------------------------------------------------
+def firms_to_evaluate() -> list[Tenant]:
+    with schema_context(get_public_schema_name()):
+        return list(
+            Tenant.objects.exclude(schema_name=get_public_schema_name())
+            .exclude(status__in=list(BLOCKED_STATUSES))
+            .order_by("pk")
+        )
+
+
+def alerts_enqueue_all_firms(*, kind: str = "prices", **_signal_kwargs) -> int:
+    """Queue one evaluation task per active firm, each carrying that firm's schema (tenant-schemas-
+    celery reads it from the connection when the task is sent). Called on commit of an import."""
+    from .tasks import alerts_evaluate_firm
+
+    if kind == "instruments":
+        return 0  # new or renamed instruments carry no prices: nothing to evaluate
+    firms = firms_to_evaluate()
+    for tenant in firms:
+        with tenant_context(tenant):
+            alerts_evaluate_firm.delay()
+    logger.info("alert evaluation queued for %d firm(s) from schema %s", len(firms), connection.schema_name)
+    return len(firms)

@@ -1,0 +1,39 @@
+"""Alert jobs. Each runs in the schema of the firm it was queued for (tenant-schemas-celery)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django_tenants.utils import schema_context
+
+from billing.entitlements import PlanLimitExceeded, check_feature
+from codex.celery import app
+from tenants.models import Tenant
+
+
+def _current_firm() -> Tenant:
+    schema = connection.schema_name
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return Tenant.objects.get(schema_name=schema)
+
+
+@app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def alerts_evaluate_firm(self) -> dict:
+    """Evaluate the firm's active rules against the latest prices (idempotent)."""
+    from . import services
+
+    tenant = _current_firm()
+    try:
+        check_feature(tenant=tenant, feature="alerts")
+    except PlanLimitExceeded:
+        return {"schema": connection.schema_name, "skipped": "alerts not in plan", "fired": 0}
+    events = services.alerts_evaluate()
+    return {"schema": connection.schema_name, "fired": len(events)}
+
+
+@app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def alert_event_deliver(self, event_id: int) -> dict:
+    """E-mail the event's recipients (each once) and open the advisors' CRM tasks."""
+    from . import services
+
+    return services.alert_event_deliver(event_id=event_id, tenant=_current_firm())

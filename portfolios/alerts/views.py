@@ -1,0 +1,85 @@
+"""The alerts page at /portfolios/alerts/: notifications, rules and a form to add one."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from billing.entitlements import PlanLimitExceeded
+
+from . import selectors, services
+from .forms import AlertRuleForm
+from .models import AlertNotification
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errs in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def alert_list(request):
+    user = request.user
+    form = AlertRuleForm(request.POST or None, user=user)
+    if request.method == "POST":
+        if not user.can_write:
+            messages.error(request, "Your role may read alerts but not change them.")
+            return redirect("portfolios:alerts:list")
+        if form.is_valid():
+            try:
+                services.alert_rule_create(actor=user, tenant=request.tenant, **form.cleaned_data)
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            except PlanLimitExceeded as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Alert created. It is checked after each price import.")
+                return redirect("portfolios:alerts:list")
+    unread = AlertNotification.objects.filter(event_id=OuterRef("pk"), recipient_id=user.pk, read_at__isnull=True)
+    events = selectors.events_visible_to(user).annotate(unread=Exists(unread)).order_by("-fired_at", "-id")
+    rules = selectors.rules_visible_to(user).order_by("-created_at", "-id")
+    return render(
+        request,
+        "alerts/list.html",
+        {
+            "form": form,
+            "events": Paginator(events, 25).get_page(request.GET.get("page")),
+            "rules": rules[:200],
+            "unread_count": selectors.unread_count(user),
+            "can_write": user.can_write,
+        },
+    )
+
+
+@login_required
+@require_POST
+def rule_toggle(request, pk: int):
+    rule = selectors.rule_for_user(request.user, pk, write=True)
+    services.alert_rule_update(actor=request.user, rule=rule, active=not rule.active)
+    messages.success(request, f"Alert {'resumed' if rule.active else 'paused'}.")
+    return redirect("portfolios:alerts:list")
+
+
+@login_required
+@require_POST
+def rule_delete(request, pk: int):
+    rule = selectors.rule_for_user(request.user, pk, write=True)
+    services.alert_rule_delete(actor=request.user, rule=rule)
+    messages.success(request, "Alert deleted.")
+    return redirect("portfolios:alerts:list")
+
+
+@login_required
+@require_POST
+def mark_read(request):
+    marked = services.alert_notifications_mark_read(user=request.user)
+    messages.success(request, f"{marked} notification(s) marked read.")
+    return redirect("portfolios:alerts:list")
