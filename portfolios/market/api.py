@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
-from rest_framework.decorators import action
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, serializers, viewsets
 
 from .models import AssetClass, FxRate, Instrument, Price
 from .selectors import fx_rate_list, instrument_list, price_series
@@ -88,29 +87,21 @@ class InstrumentViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return instrument_list()
 
-    def get_filterset_class(self):
-        return PriceRangeFilter if self.action == "prices" else InstrumentFilter
 
-    @extend_schema(responses=PriceSerializer(many=True), filters=True)
-    @action(
-        detail=True,
-        methods=["get"],
-        filterset_class=PriceRangeFilter,
-        ordering_fields=["date"],
-        ordering=["date"],
-        search_fields=[],
-    )
-    def prices(self, request, pk=None):
-        """Daily closes of one instrument, oldest first; ``?start=YYYY-MM-DD&end=YYYY-MM-DD``."""
-        instrument = self.get_object()
-        queryset = self.filter_queryset(price_series(instrument=instrument))
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(PriceSerializer(page, many=True).data)
+class InstrumentPriceListView(generics.ListAPIView):
+    """Daily closes of one instrument, oldest first; ``?start=YYYY-MM-DD&end=YYYY-MM-DD``."""
 
-    def filter_queryset(self, queryset):
-        if self.action == "prices" and queryset.model is Instrument:
-            return queryset  # get_object() on the instrument: the price filters do not apply to it
-        return super().filter_queryset(queryset)
+    serializer_class = PriceSerializer
+    filterset_class = PriceRangeFilter
+    search_fields: list[str] = []
+    ordering_fields = ["date"]
+    ordering = ["date"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Price.objects.none()
+        instrument = get_object_or_404(Instrument, pk=self.kwargs["pk"])
+        return price_series(instrument=instrument)
 
 
 class FxRateViewSet(viewsets.ReadOnlyModelViewSet):

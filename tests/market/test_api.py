@@ -118,3 +118,18 @@ def test_list_query_counts_do_not_grow_with_rows(owner_client, firm, django_asse
     for offset in range(1, 30):
         PriceFactory(instrument=instruments[0], date=date(2026, 1, 5) + timedelta(days=offset))
     assert _queries(owner_client, f"/api/v1/instruments/{instruments[0].pk}/prices/", None) == prices_few
+
+
+def test_openapi_schema_documents_market_and_alert_endpoints(owner_client):
+    schema = owner_client.get("/api/v1/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    for path in (
+        "/api/v1/instruments/",
+        "/api/v1/instruments/{id}/",
+        "/api/v1/instruments/{pk}/prices/",
+        "/api/v1/fx-rates/",
+        "/api/v1/alerts/rules/",
+        "/api/v1/alerts/events/unread-count/",
+    ):
+        assert path in text, path
