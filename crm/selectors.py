@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Lower
@@ -154,8 +155,8 @@ def _portfolio_figures(portfolio: Portfolio, today: dt.date) -> PortfolioFigures
     except portfolio_analytics.AnalyticsError as exc:
         figures.error = str(exc)
         return figures
-    except ValueError as exc:  # no transactions yet: nothing to measure
-        figures.error = str(exc)
+    except ValidationError as exc:  # no transactions yet: nothing to measure
+        figures.error = " ".join(exc.messages)
         return figures
     perf = result.performance
     figures.value = perf.end_value

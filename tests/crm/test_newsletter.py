@@ -97,9 +97,7 @@ def _campaign(n_confirmed=3, pending=1, unsubscribed=1):
     return Campaign.objects.create(subject="Quarterly letter", body="Markets <b>rose</b>.\n\nSee https://example.com")
 
 
-def test_send_mails_confirmed_only_once_each_and_rerun_sends_nothing(
-    firm, owner, django_capture_on_commit_callbacks
-):
+def test_send_mails_confirmed_only_once_each_and_rerun_sends_nothing(firm, owner, django_capture_on_commit_callbacks):
     campaign = _campaign()
     with django_capture_on_commit_callbacks(execute=True):
         services.campaign_send(actor=owner, tenant=firm, campaign=campaign)
