@@ -127,7 +127,7 @@ def test_openapi_schema_documents_market_and_alert_endpoints(owner_client):
     for path in (
         "/api/v1/instruments/",
         "/api/v1/instruments/{id}/",
-        "/api/v1/instruments/{pk}/prices/",
+        "/api/v1/instruments/{id}/prices/",
         "/api/v1/fx-rates/",
         "/api/v1/alerts/rules/",
         "/api/v1/alerts/events/unread-count/",
