@@ -446,6 +446,25 @@ def txn_from_row(row: dict) -> analytics.Txn:
     )
 
 
+def txn_from_tuple(row: tuple) -> analytics.Txn:
+    """An ``analytics.Txn`` from a ``values_list(*TXN_VALUES)`` row (the fast path of the selectors)."""
+    pk, day, kind, currency, iid, qty, price, fees, fx, amount, lots, acquired_on = row
+    return analytics.Txn(
+        pk,
+        day,
+        kind,
+        currency,
+        iid,
+        qty,
+        price,
+        fees,
+        fx,
+        amount,
+        tuple((int(x["lot"]), Decimal(x["quantity"])) for x in lots) if lots else None,
+        acquired_on,
+    )
+
+
 TXN_VALUES = (
     "id",
     "trade_date",
