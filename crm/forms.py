@@ -79,6 +79,9 @@ class ContactForm(_OwnedForm):
     def validate_unique(self):
         """The service checks e-mail uniqueness (case-insensitive, with a clear message)."""
 
+    def validate_constraints(self):
+        """Likewise: the service turns the unique-email constraint into a field error."""
+
 
 class CompanyForm(_OwnedForm):
     tags = CommaListField(required=False, help_text="Separate tags with commas.")

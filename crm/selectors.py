@@ -412,14 +412,14 @@ def contact_list(*, user, q: str = "", lifecycle: str = "", owner: str = "", tag
         qs = qs.filter(owner_id=int(owner))
     if tag:
         qs = qs.filter(tags__contains=[tag.lower()])
-    return qs.annotate(last_activity_at=Max("activities__occurred_at"))
+    return qs.annotate(last_activity_at=Max("activities__occurred_at")).order_by("last_name", "first_name", "pk")
 
 
 def company_list(*, user, q: str = "") -> QuerySet[Company]:
     qs = access.companies_for(user).select_related("owner").annotate(contact_count=Count("contacts", distinct=True))
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(domain__icontains=q) | Q(industry__icontains=q))
-    return qs
+    return qs.order_by("name", "pk")
 
 
 def deal_list(*, user, q: str = "", status: str = "", stage: str = "") -> QuerySet[Deal]:

@@ -600,7 +600,7 @@ def newsletter(request):
             messages.success(request, "A confirmation link was sent; the address joins the list once confirmed.")
             return redirect("crm:newsletter")
     status = request.GET.get("status", "")
-    subscribers = Subscriber.objects.select_related("contact")
+    subscribers = Subscriber.objects.select_related("contact").order_by("email")
     if status:
         subscribers = subscribers.filter(status=status)
     return render(
