@@ -20,8 +20,9 @@ from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded, check_feature
 from codex import imports as engine
+from codex.charts import Series, bar_chart, line_chart
 
-from . import charts, selectors, services
+from . import analytics, selectors, services
 from .access import can_write, portfolio_for_user, portfolios_visible_to
 from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
 from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
@@ -124,11 +125,23 @@ def portfolio_detail(request, pk: int):
         by = "asset_class"
     value_chart = alloc_chart = ""
     if dash.performance is not None:
-        lines = [("Portfolio (time-weighted)", selectors.analytics.twr_index(dash.performance.series))]
+        lines = [Series("Portfolio (time-weighted)", _as_growth(analytics.twr_index(dash.performance.series)))]
         if dash.benchmark_index:
-            lines.append((f"Benchmark {portfolio.benchmark.symbol}", dash.benchmark_index))
-        value_chart = charts.line_chart(lines, title=f"Growth of 1 {portfolio.base_currency} since inception")
-        alloc_chart = charts.bar_chart(dash.allocations.get(by, {}), title=f"Allocation by {by.replace('_', ' ')}")
+            lines.append(Series(f"Benchmark {portfolio.benchmark.symbol}", _as_growth(dash.benchmark_index)))
+        value_chart = line_chart(
+            lines,
+            title="Cumulative return since inception (%)",
+            description="; ".join(f"{s.label}: {s.points[-1][1]:.2f}% on {s.points[-1][0]}" for s in lines if s.points),
+            percent=True,
+            area=False,
+        )
+        weights = dash.allocations.get(by, {})
+        alloc_chart = bar_chart(
+            [(str(k).replace("_", " ")[:14], w * 100) for k, w in weights.items()],
+            title=f"Allocation by {by.replace('_', ' ')} (%)",
+            description="; ".join(f"{k}: {w * 100:.1f}%" for k, w in weights.items()),
+            percent=True,
+        )
     holdings = []
     if dash.snapshot is not None:
         infos = dash.loaded.data.instruments
@@ -154,6 +167,15 @@ def portfolio_detail(request, pk: int):
         "form": TransactionForm(initial={"trade_date": timezone.localdate()}),
     }
     return render(request, "portfolios/detail.html", context)
+
+
+def _as_growth(index, max_points: int = 500) -> list:
+    """A growth-of-1 series as cumulative percent, thinned to at most ``max_points`` (keeps the last)."""
+    step = max(1, len(index) // max_points)
+    points = list(index[::step])
+    if index and points[-1] != index[-1]:
+        points.append(index[-1])
+    return [(d, (level - 1) * 100) for d, level in points]
 
 
 @login_required
@@ -308,7 +330,12 @@ def exposure(request):
     except ValidationError as exc:
         _apply_errors(form, exc)
         exp = None
-    sector_chart = (
-        charts.bar_chart({r.label: r.weight for r in exp.by_sector}, title="Exposure by sector") if exp else ""
-    )
+    sector_chart = ""
+    if exp and exp.by_sector:
+        sector_chart = bar_chart(
+            [(r.label[:14], r.weight * 100) for r in exp.by_sector],
+            title="Exposure by sector (%)",
+            description="; ".join(f"{r.label}: {r.weight * 100:.1f}%" for r in exp.by_sector),
+            percent=True,
+        )
     return render(request, "portfolios/exposure.html", {"form": form, "exp": exp, "sector_chart": sector_chart})

@@ -48,7 +48,7 @@ def test_detail_page_has_holdings_charts_returns_and_ledger(advisor_client, live
     assert r.status_code == 200
     html = r.content.decode()
     assert "<svg" in html and "polyline" in html  # value-over-time chart
-    assert "Benchmark BNCH" in html
+    assert "Benchmark BNCH" in html and "series-2" in html
     for preset in ("MTD", "QTD", "YTD", "1Y", "3Y", "SI"):
         assert f'<th scope="row">{preset}</th>' in html
     assert "AAPLT" in html and "Add a transaction" in html
@@ -56,7 +56,7 @@ def test_detail_page_has_holdings_charts_returns_and_ledger(advisor_client, live
     scripts = re.findall(r"<script[^>]*>", html)
     assert all('src="/static/' in tag for tag in scripts) and "cdn" not in html.lower()
     r = advisor_client.get(f"/portfolios/{live.pk}/?by=currency")
-    assert "Allocation by currency" in r.content.decode()
+    assert "Allocation by currency (%)" in r.content.decode()
 
 
 def test_empty_portfolio_page(advisor_client, portfolio):
