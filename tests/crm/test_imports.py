@@ -1,0 +1,132 @@
+"""CRM imports through the shared engine: upload, map, preview, commit all or nothing, report."""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from crm.models import Company, Contact, ImportJob
+
+from .factories import ContactFactory
+
+API = "/api/v1"
+
+CSV = (
+    "First Name,Surname,E-mail,Company,Tags,Lifecycle\n"
+    "Ada,Lovelace,ada@example.com,Analytical Ltd,vip;math,client\n"
+    "Alan,Turing,ALAN@example.com,Analytical Ltd,,prospect\n"
+)
+
+
+def _file(text=CSV, name="contacts.csv"):
+    return SimpleUploadedFile(name, text.encode("utf-8"), content_type="text/csv")
+
+
+def test_upload_automaps_previews_and_commits_via_the_api(owner_client, owner):
+    ContactFactory(email="alan@example.com", first_name="A.", last_name="", job_title="")
+    r = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()})
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["mapping"] == {
+        "First Name": "first_name",
+        "Surname": "last_name",
+        "E-mail": "email",
+        "Company": "company",
+        "Tags": "tags",
+        "Lifecycle": "lifecycle",
+    }
+    assert body["preview"]["counts"] == {"create": 1, "update": 0, "merge": 0, "skip": 1, "error": 0}
+    r = owner_client.post(f"{API}/imports/{body['id']}/preview/", {"duplicates": "merge"}, content_type="application/json")
+    assert r.json()["preview"]["counts"]["merge"] == 1
+    r = owner_client.post(f"{API}/imports/{body['id']}/commit/")
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == "committed"
+    assert r.json()["report"] == {"created": 1, "updated": 0, "merged": 1, "skipped": 0, "errors": []}
+    ada = Contact.objects.get(email="ada@example.com")
+    assert ada.tags == ["vip", "math"] and ada.company.name == "Analytical Ltd" and ada.owner == owner
+    alan = Contact.objects.get(email="alan@example.com")
+    assert alan.first_name == "A." and alan.last_name == "Turing"  # merge fills blanks only
+    assert alan.company == ada.company and Company.objects.filter(name="Analytical Ltd").count() == 1
+    # committing twice is refused
+    assert owner_client.post(f"{API}/imports/{body['id']}/commit/").status_code == 400
+
+
+def test_bad_rows_block_the_whole_import(owner_client):
+    text = CSV + ",NoFirst,x@example.com,,,\nEve,Bad,not-an-email,,,alien\n"
+    r = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file(text)})
+    errors = r.json()["preview"]["errors"]
+    assert {(e["row"], e["field"]) for e in errors} == {(4, "first_name"), (5, "email"), (5, "lifecycle")}
+    r = owner_client.post(f"{API}/imports/{r.json()['id']}/commit/")
+    assert r.status_code == 400 and "row 4, first_name" in r.json()["error"]["message"]
+    assert Contact.objects.count() == 0 and Company.objects.count() == 0
+
+
+def test_mapping_errors_are_field_errors(owner_client):
+    r = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()})
+    job = r.json()["id"]
+    r = owner_client.post(
+        f"{API}/imports/{job}/preview/", {"mapping": {"First Name": "", "Surname": "last_name"}}, content_type="application/json"
+    )
+    assert r.status_code == 400 and "mapping" in r.json()["error"]["details"]
+
+
+def test_wrong_file_type_is_a_field_error(owner_client):
+    r = owner_client.post(
+        f"{API}/imports/", {"kind": "contacts", "file": SimpleUploadedFile("x.png", b"\x89PNG", content_type="image/png")}
+    )
+    assert r.status_code == 400 and "file" in r.json()["error"]["details"]
+    assert not ImportJob.objects.exists()
+
+
+def test_plan_limit_applies_to_imported_contacts(owner_client, monkeypatch):
+    from billing import entitlements
+    from crm import services
+
+    def full(*, tenant, resource, adding=1):
+        if adding > 1:
+            raise entitlements.PlanLimitExceeded("too many", limit=resource, allowed=1, used=0)
+
+    monkeypatch.setattr(services, "check_can_add", full)
+    job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    r = owner_client.post(f"{API}/imports/{job}/commit/")
+    assert r.status_code == 402 and Contact.objects.count() == 0
+
+
+def test_import_through_the_pages(owner_client):
+    r = owner_client.post("/crm/import/", {"kind": "contacts", "file": _file()})
+    assert r.status_code == 302
+    job = ImportJob.objects.get()
+    page = owner_client.get(r["Location"]).content.decode()
+    assert "Will create <strong>2</strong>" in page and "Ada" in page
+    cols = {f"col_{i}": v for i, v in enumerate(["first_name", "last_name", "email", "", "", "lifecycle"])}
+    r = owner_client.post(f"/crm/import/{job.pk}/", {"duplicates": "skip", **cols})
+    assert r.status_code == 200
+    r = owner_client.post(f"/crm/import/{job.pk}/commit/", follow=True)
+    assert "2 created" in r.content.decode()
+    assert Contact.objects.count() == 2 and Company.objects.count() == 0  # company column not imported
+
+
+def test_upload_error_is_shown_inline(owner_client):
+    r = owner_client.post("/crm/import/", {"kind": "contacts", "file": _file("", name="empty.csv")})
+    assert r.status_code == 400
+
+
+def test_other_firm_cannot_commit_an_import(owner_client, outsider_client):
+    job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    assert outsider_client.post(f"{API}/imports/{job}/commit/").status_code == 404
+    assert Contact.objects.count() == 0
+
+
+def test_advisor_only_sees_own_imports_and_owns_imported_rows(advisor_client, advisor, owner_client):
+    owner_job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    assert advisor_client.get(f"{API}/imports/{owner_job}/").status_code == 404
+    job = advisor_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    assert advisor_client.post(f"{API}/imports/{job}/commit/").status_code == 200
+    assert set(Contact.objects.values_list("owner_id", flat=True)) == {advisor.pk}
+
+
+def test_companies_import(owner_client):
+    text = "Name,Industry,Domain\nGlobex,Energy,globex.com\nInitech,Software,\n"
+    job = owner_client.post(f"{API}/imports/", {"kind": "companies", "file": _file(text)}).json()
+    assert job["preview"]["counts"]["create"] == 2
+    assert owner_client.post(f"{API}/imports/{job['id']}/commit/").json()["report"]["created"] == 2
+    assert Company.objects.get(name="Globex").industry == "Energy"
