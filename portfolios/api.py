@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codex.api.errors import Conflict
+from codex.api.idempotency import idempotent
 from codex.api.permissions import CanWrite
 from crm.models import Contact
 from portfolios.market.models import Instrument
@@ -110,6 +111,7 @@ class PortfolioViewSet(viewsets.ModelViewSet):
         return portfolio_for_user(self.request.user, self.kwargs["pk"], write=write, queryset=self.get_queryset())
 
     @extend_schema(request=PortfolioInputSerializer, responses={201: PortfolioSerializer})
+    @idempotent
     def create(self, request, *args, **kwargs):
         data = PortfolioInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -249,6 +251,7 @@ class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
         return selectors.transactions_of(portfolio=self.portfolio(write=write))
 
     @extend_schema(request=TransactionInputSerializer, responses={201: TransactionSerializer})
+    @idempotent
     def create(self, request, *args, **kwargs):
         portfolio = self.portfolio(write=True)
         data = TransactionInputSerializer(data=request.data)

@@ -265,3 +265,17 @@ def test_lot_list_query_count_is_constant(advisor_client, ledger, aapl):
             portfolio=ledger, kind="buy", trade_date=D(2025, 1, 3), instrument=aapl, quantity="1", price="1"
         )
     assert _count(advisor_client, url) == few
+
+
+def test_idempotency_key_records_a_transaction_once(advisor_client, portfolio):
+    url = f"{BASE}{portfolio.pk}/transactions/"
+    body = {"kind": "deposit", "trade_date": "2025-01-02", "amount": "500"}
+    first = advisor_client.post(url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="dep-1")
+    again = advisor_client.post(url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="dep-1")
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first.json()["id"]
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 1
+    other = advisor_client.post(
+        url, {**body, "amount": "600"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="dep-1"
+    )
+    assert other.status_code == 409
