@@ -11,7 +11,7 @@ upload and the seed command all call it). What it guarantees:
 - **No silent overwrite**: a different value for a stored key (instrument + date, pair + date,
   instrument attributes) is a *conflict*; with ``overwrite=True`` it is replaced and the change is
   audited.
-- **Fast**: a few queries per file whatever its size (bulk reads by key range, ``bulk_create``).
+- **Fast**: a few queries per file whatever its size (bulk reads by key range, array inserts).
 - After the transaction commits, ``prices_imported`` is sent (the alerts app evaluates rules then).
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 
 from .models import AssetClass, FxRate, Instrument, Price
@@ -276,6 +276,42 @@ def _bulk_insert(model, objects: list, *, what: str) -> None:
         ) from exc
 
 
+ARRAY_BATCH = 50_000
+
+
+def _array_insert(model, fields: list[str], casts: list[str], rows: list[tuple], *, upsert_on=(), update=()) -> None:
+    """``INSERT ... SELECT FROM unnest(arrays)``: one statement per 50,000 rows.
+
+    Measured: building 100,000 model instances for ``bulk_create`` took longer than the database
+    work itself, so prices and FX rates (flat rows, no signals, no defaults beyond what is passed)
+    go in as parallel arrays. ``upsert_on`` + ``update`` turn it into an explicit overwrite.
+    """
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    meta = model._meta
+    columns = [meta.get_field(name).column for name in fields]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"SELECT * FROM unnest({', '.join(f'%s::{cast}[]' for cast in casts)})"
+    )
+    if upsert_on:
+        targets = ", ".join(quote(meta.get_field(name).column) for name in upsert_on)
+        sets = ", ".join(
+            f"{quote(meta.get_field(n).column)} = EXCLUDED.{quote(meta.get_field(n).column)}" for n in update
+        )
+        sql += f" ON CONFLICT ({targets}) DO UPDATE SET {sets}"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for start in range(0, len(rows), ARRAY_BATCH):
+                cursor.execute(sql, [list(column) for column in zip(*rows[start : start + ARRAY_BATCH], strict=True)])
+    except IntegrityError as exc:
+        # Only a concurrent import of the same keys can get here: the keys were checked above.
+        raise ImportRejected(
+            ImportResult(kind=meta.model_name), "Another import wrote the same rows at the same time; run it again."
+        ) from exc
+
+
 def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) -> None:
     instruments = _instruments_by_key()
     parsed: dict[tuple[int, date], tuple[int, Decimal]] = {}
@@ -321,12 +357,12 @@ def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) 
     for (instrument_id, day), (number, close) in parsed.items():
         old = stored.get((instrument_id, day))
         if old is None:
-            new.append(Price(instrument_id=instrument_id, date=day, close=close, source=source))
+            new.append((instrument_id, day, close, source))
         elif old == close:
             result.unchanged += 1
             continue
         elif overwrite:
-            changed.append(Price(instrument_id=instrument_id, date=day, close=close, source=source))
+            changed.append((instrument_id, day, close, source))
         else:
             result.conflicts.append(
                 RowIssue(number, "close", f"stored close is {_fmt(old)}, the file says {_fmt(close)}")
@@ -336,15 +372,9 @@ def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) 
         _track_date(result, day)
     if result.conflicts:
         return
-    _bulk_insert(Price, new, what="prices")
-    if changed:
-        Price.objects.bulk_create(
-            changed,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["instrument", "date"],
-            update_fields=["close", "source"],
-        )
+    fields, casts = ["instrument", "date", "close", "source"], ["bigint", "date", "numeric", "text"]
+    _array_insert(Price, fields, casts, new)
+    _array_insert(Price, fields, casts, changed, upsert_on=("instrument", "date"), update=("close", "source"))
     result.created, result.updated = len(new), len(changed)
 
 
@@ -453,7 +483,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
     new, changed = [], []
     for (base, quote, day), (number, rate) in parsed.items():
         old = stored.get((base, quote, day))
-        obj = FxRate(base=base, quote=quote, date=day, rate=rate, source=source)
+        obj = (base, quote, day, rate, source)
         if old is None:
             new.append(obj)
         elif old == rate:
@@ -467,13 +497,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
         _track_date(result, day)
     if result.conflicts:
         return
-    _bulk_insert(FxRate, new, what="fx")
-    if changed:
-        FxRate.objects.bulk_create(
-            changed,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["base", "quote", "date"],
-            update_fields=["rate", "source"],
-        )
+    fields, casts = ["base", "quote", "date", "rate", "source"], ["text", "text", "date", "numeric", "text"]
+    _array_insert(FxRate, fields, casts, new)
+    _array_insert(FxRate, fields, casts, changed, upsert_on=("base", "quote", "date"), update=("rate", "source"))
     result.created, result.updated = len(new), len(changed)
