@@ -227,7 +227,10 @@ def prices_import_rows(
         if result.updated:
             _audit_overwrite(result=result, actor=actor, filename=filename)
         if result.created or result.updated:
-            transaction.on_commit(lambda: prices_imported.send(sender=ImportResult, kind=kind, result=result))
+            # robust: the import is committed whatever a listener does; a failing listener is logged.
+            transaction.on_commit(
+                lambda: prices_imported.send(sender=ImportResult, kind=kind, result=result), robust=True
+            )
     return result
 
 

@@ -93,7 +93,8 @@ def test_import_runs_one_task_per_firm_each_in_its_own_schema(firm, other_firm, 
         import_closes(aapl, {DAY: 120})
     finally:
         services.alerts_evaluate = original
-    assert sorted(schemas) == ["firm_acme", "firm_globex"]
+    assert sorted(schemas) == sorted(t.schema_name for t in services.firms_to_evaluate())
+    assert {"firm_acme", "firm_globex"} <= set(schemas)
     assert connection.schema_name == "public"  # restored after the tasks
     with schema_context(firm.schema_name):
         assert list(AlertEvent.objects.values_list("rule_id", flat=True)) == [acme_rule.pk]
@@ -185,3 +186,17 @@ def test_portfolio_drawdown_rule(firm, advisor, aapl, django_capture_on_commit_c
         events = services.alerts_evaluate()
     assert len(events) == 1 and "Portfolio Drawdown test is 11.82% below its peak" in events[0].message
     assert [m.to for m in mailoutbox] == [[advisor.email]]
+
+
+def test_suspended_and_closed_firms_are_not_evaluated(firm, other_firm):
+    from tenants.models import Tenant
+
+    assert {t.slug for t in services.firms_to_evaluate()} >= {"acme", "globex"}
+    with schema_context("public"):
+        Tenant.objects.filter(pk=other_firm.pk).update(status="suspended")
+    assert "globex" not in {t.slug for t in services.firms_to_evaluate()}
+    assert "acme" in {t.slug for t in services.firms_to_evaluate()}
+
+
+def test_instrument_only_imports_queue_nothing(firm):
+    assert services.alerts_enqueue_all_firms(kind="instruments") == 0
