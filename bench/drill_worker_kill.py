@@ -98,6 +98,9 @@ def main(argv=None) -> int:
         # Sweep for abandoned messages every second (kombu's default is every 100 s).
         CELERY_UNACKED_RESTORE_INTERVAL="1",
         CELERY_UNACKED_RESTORE_THROTTLE="1",
+        # A SIGKILL during a sweep strands its Redis lock; with the default (300 s) the next
+        # worker would wait that long before restoring anything.
+        CELERY_UNACKED_MUTEX_EXPIRE="3",
         DJANGO_SETTINGS_MODULE="codex.settings",
     )
     import django
@@ -200,6 +203,7 @@ def main(argv=None) -> int:
         result["attempts_at_kill"] = q(f"SELECT count(*) FROM {schema}.{DRILL_RUN_TABLE}")[0][0]
         r = redis.Redis.from_url(redis_url)
         result["unacked_after_kill"] = r.hlen("unacked")
+        result["sweep_lock_held_at_kill"] = bool(r.exists("unacked_mutex"))
         kill_time = time.monotonic()
         worker = start_worker("w2")
         while effects() < args.tasks and time.monotonic() < deadline:

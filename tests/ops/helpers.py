@@ -9,7 +9,7 @@ from urllib.parse import quote
 from django.db import connection
 
 
-def tests_database_url() -> str:
+def database_url_for_subprocesses() -> str:
     """A DATABASE_URL for the database this test session uses (so subprocesses share it)."""
     db = connection.settings_dict
     host = db.get("HOST") or db.get("OPTIONS", {}).get("host", "")

@@ -120,7 +120,9 @@ def test_restored_firm_serves_its_own_users(db, source_export):
     with schema_context("firm_exportcopy2"):
         user = User.objects.get(email="user7@exportsrc.test")
     client.force_login(user)
-    assert client.get("/").status_code == 200
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response.json()["email"] == "user7@exportsrc.test"
 
 
 def test_import_to_a_taken_slug_writes_nothing(db, source_export):

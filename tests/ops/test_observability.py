@@ -28,7 +28,7 @@ def _request_records(caplog):
 
 
 def test_request_id_is_taken_from_the_caller_and_returned(owner_client):
-    response = owner_client.get("/", HTTP_X_REQUEST_ID="lb-7f3a.42")
+    response = owner_client.get("/accounts/team/", HTTP_X_REQUEST_ID="lb-7f3a.42")
     assert response.status_code == 200
     assert response["X-Request-ID"] == "lb-7f3a.42"
 

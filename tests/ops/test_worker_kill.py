@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import redis_unavailable_reason, tests_database_url
+from .helpers import database_url_for_subprocesses, redis_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_every_task_takes_effect_exactly_once_across_worker_kills(db):
     reason = redis_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    env = {**os.environ, "DATABASE_URL": tests_database_url()}
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocesses()}
     env.pop("DATABASE_TEST_NAME", None)
     proc = subprocess.run(
         [
