@@ -14,7 +14,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Value
+from django.db.models import F, Func, Value
 from django.db.models.functions import Coalesce, Concat, Lower
 from django.utils import timezone
 
@@ -23,8 +23,14 @@ from django.utils import timezone
 SEARCH_CONFIG = "simple"
 
 
+def email_words():
+    """The e-mail address as words ("ann.lee@apollo.example" -> "ann lee apollo example"): the
+    text search parser would otherwise keep it as one token, unreachable by a prefix query."""
+    return Func(F("email"), Value("@.-_+"), Value("     "), function="translate")
+
+
 def contact_document():
-    return SearchVector("first_name", "last_name", "email", "phone", "source", "notes", config=SEARCH_CONFIG)
+    return SearchVector("first_name", "last_name", email_words(), "phone", "source", "notes", config=SEARCH_CONFIG)
 
 
 def contact_name():

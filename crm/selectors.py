@@ -303,14 +303,14 @@ class SearchHit:
     score: float
 
 
-_WORD = re.compile(r"[\w@.+-]+", re.UNICODE)
-WORD_SIMILARITY_THRESHOLD = 0.45
+_WORD = re.compile(r"\w+", re.UNICODE)
+WORD_SIMILARITY_THRESHOLD = 0.5
 
 
 def _tsquery(q: str) -> SearchQuery | None:
-    words = [w.strip(".-+@") for w in _WORD.findall(q.lower())]
-    words = [re.sub(r"[^\w]", "", w) for w in words]
-    words = [w for w in words if w][:8]
+    """Every word of ``q`` as a prefix, all required: "ann lee@apo" -> ann:* & lee:* & apo:*.
+    Only word characters reach the query, so no input can break the tsquery syntax."""
+    words = _WORD.findall(q.lower().replace("_", " "))[:8]
     if not words:
         return None
     # Prefix matching per word: "ali smi" finds "Alice Smith" while typing.

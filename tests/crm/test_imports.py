@@ -35,7 +35,9 @@ def test_upload_automaps_previews_and_commits_via_the_api(owner_client, owner):
         "Lifecycle": "lifecycle",
     }
     assert body["preview"]["counts"] == {"create": 1, "update": 0, "merge": 0, "skip": 1, "error": 0}
-    r = owner_client.post(f"{API}/imports/{body['id']}/preview/", {"duplicates": "merge"}, content_type="application/json")
+    r = owner_client.post(
+        f"{API}/imports/{body['id']}/preview/", {"duplicates": "merge"}, content_type="application/json"
+    )
     assert r.json()["preview"]["counts"]["merge"] == 1
     r = owner_client.post(f"{API}/imports/{body['id']}/commit/")
     assert r.status_code == 200, r.content
@@ -64,14 +66,17 @@ def test_mapping_errors_are_field_errors(owner_client):
     r = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()})
     job = r.json()["id"]
     r = owner_client.post(
-        f"{API}/imports/{job}/preview/", {"mapping": {"First Name": "", "Surname": "last_name"}}, content_type="application/json"
+        f"{API}/imports/{job}/preview/",
+        {"mapping": {"First Name": "", "Surname": "last_name"}},
+        content_type="application/json",
     )
     assert r.status_code == 400 and "mapping" in r.json()["error"]["details"]
 
 
 def test_wrong_file_type_is_a_field_error(owner_client):
     r = owner_client.post(
-        f"{API}/imports/", {"kind": "contacts", "file": SimpleUploadedFile("x.png", b"\x89PNG", content_type="image/png")}
+        f"{API}/imports/",
+        {"kind": "contacts", "file": SimpleUploadedFile("x.png", b"\x89PNG", content_type="image/png")},
     )
     assert r.status_code == 400 and "file" in r.json()["error"]["details"]
     assert not ImportJob.objects.exists()
