@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from crm.pg import trigram_installed
 from crm.selectors import crm_search
 
 from .factories import CompanyFactory, ContactFactory, DealFactory
