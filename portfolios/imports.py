@@ -299,24 +299,30 @@ class TransactionImport:
         return result
 
     def commit(self) -> engine.ImportReport:
-        """Write every new row or none (``engine.ImportRejected`` with the row errors). Rows already
-        in the ledger are skipped. Checks the plan's ``imports`` feature first."""
+        """Write every new row or none. Rows already in the ledger are skipped. Raises
+        ``engine.ImportRejected`` with the row errors (nothing is written)."""
 
         def before_write(result: engine.Preview) -> None:
-            # Lock first, so the replay below sees the ledger as it will be written.
+            # Lock the portfolio before writing. The ledger replay of the preview is not repeated
+            # here: ``transactions_bulk_record`` replays the ledger anyway, and refuses if it no
+            # longer fits (the ledger may have changed since the preview).
             Portfolio.objects.select_for_update().get(pk=self.portfolio.pk)
-            errors = self._replay_errors(result)
-            if errors:
-                raise engine.ImportRejected(errors)
 
-        return engine.commit(
-            self.spec(),
-            self.parsed.headers,
-            self.parsed.rows,
-            self.mapping,
-            duplicates=engine.DuplicateMode.SKIP,
-            before_write=before_write,
-        )
+        try:
+            return engine.commit(
+                self.spec(),
+                self.parsed.headers,
+                self.parsed.rows,
+                self.mapping,
+                duplicates=engine.DuplicateMode.SKIP,
+                before_write=before_write,
+            )
+        except ValidationError as exc:
+            # Rolled back. Find the row to blame, with the ledger as it is now.
+            errors = self.preview().errors
+            if errors:
+                raise engine.ImportRejected(errors) from exc
+            raise
 
 
 def export_transactions(portfolio: Portfolio):

@@ -46,6 +46,7 @@ TXN_FIELDS = (
     "lots",
     "acquired_on",
 )
+KIND_VALUES = frozenset(Kind.values)
 # Cash kinds that may name the instrument they relate to (a dividend of a share, its withholding tax).
 CASH_KINDS_WITH_INSTRUMENT = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
 
@@ -267,7 +268,7 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
     errors: dict = {}
     today = today or timezone.localdate()
     kind = data.get("kind")
-    if kind not in Kind.values:
+    if kind not in KIND_VALUES:
         errors["kind"] = f"Choose one of: {', '.join(Kind.values)}."
     trade_date = data.get("trade_date")
     if isinstance(trade_date, str):

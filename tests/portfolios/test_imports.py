@@ -178,3 +178,21 @@ def test_import_needs_the_plan_feature(advisor_client, portfolio, monkeypatch):
 
 def test_viewer_cannot_import(viewer_client, portfolio):
     assert viewer_client.get(f"/portfolios/{portfolio.pk}/import/").status_code == 403
+
+
+def test_commit_refuses_when_the_ledger_changed_since_the_preview(portfolio, demo_instruments):
+    aapl = demo_instruments["AAPL"]
+    services.transaction_record(
+        portfolio=portfolio, kind="buy", trade_date=D(2024, 1, 2), instrument=aapl, quantity=10, price=1
+    )
+    job = job_for(portfolio, "date,kind,symbol,quantity,price\n2024-02-03,sell,AAPL,10,2\n")
+    assert job.preview().ok
+    services.transaction_record(
+        portfolio=portfolio, kind="sell", trade_date=D(2024, 1, 5), instrument=aapl, quantity=5, price=1
+    )
+    with pytest.raises(engine.ImportRejected) as exc:
+        job.commit()
+    assert [(e.row, e.field) for e in exc.value.errors] == [(2, "quantity")]
+    assert "only 5 held" in exc.value.errors[0].message
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 2
+    assert Holding.objects.get(portfolio=portfolio).quantity == 5
