@@ -64,8 +64,10 @@ def _dump_template() -> str:
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
     conn = ["-d", db["NAME"]]
-    if db.get("HOST"):
-        conn += ["-h", db["HOST"]]
+    # The embedded server's URL names its socket directory as ``?host=``, which lands in OPTIONS.
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host")
+    if host:
+        conn += ["-h", host]
     if db.get("PORT"):
         conn += ["-p", str(db["PORT"])]
     if db.get("USER"):
