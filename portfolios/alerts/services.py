@@ -21,10 +21,14 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from billing.entitlements import check_feature
+from crm.services import task_create
+from portfolios.access import portfolios_visible_to
 from portfolios.market.models import Instrument
 from portfolios.market.selectors import latest_closes
+from portfolios.selectors import portfolio_value_series
 from tenants.accounts.models import User
 from tenants.models import BLOCKED_STATUSES, Tenant
+from tenants.services import firm_host
 
 from . import rules
 from .models import INSTRUMENT_KINDS, PERCENT_KINDS, PORTFOLIO_KINDS, AlertEvent, AlertNotification, AlertRule, RuleKind
@@ -69,8 +73,6 @@ def _check_target(*, actor, kind: str, instrument, portfolio) -> None:
 
 
 def _check_portfolio_in_book(*, actor, portfolio) -> None:
-    from portfolios.access import portfolios_visible_to
-
     if not portfolios_visible_to(actor).filter(pk=portfolio.pk).exists():
         raise ValidationError({"portfolio": "Choose one of the portfolios in your book."})
 
@@ -139,8 +141,7 @@ def alert_rule_delete(*, actor, rule: AlertRule) -> None:
 def _subject(rule: AlertRule) -> str:
     if rule.instrument_id is not None:
         return f"{rule.instrument.symbol} ({rule.instrument.name})"
-    portfolio = getattr(rule, "portfolio", None)
-    return f"Portfolio {portfolio.name}" if portfolio is not None else "Rule"
+    return f"Portfolio {rule.portfolio.name}"
 
 
 def _observations(rules_: list[AlertRule]) -> dict[int, rules.Observation | None]:
@@ -156,8 +157,6 @@ def _observations(rules_: list[AlertRule]) -> dict[int, rules.Observation | None
 
 def _portfolio_drawdown(rule: AlertRule) -> rules.Observation | None:
     """Drawdown of the portfolio's time-weighted index since inception (flows are not losses)."""
-    from portfolios.selectors import portfolio_value_series
-
     try:
         _values, index, _benchmark = portfolio_value_series(portfolio=rule.portfolio)
     except ValidationError:
@@ -175,7 +174,7 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
     with transaction.atomic():
         active = list(
             AlertRule.objects.select_for_update(of=("self",))
-            .select_related(*_related_for_evaluation())
+            .select_related("instrument", "portfolio")
             .filter(active=True)
             .order_by("pk")
         )
@@ -214,19 +213,12 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
 
 def _queue_delivery(schema: str, event_ids: list[int]) -> None:
     # The commit may run after the caller left the firm's schema: send from the firm's schema so
-    # each task carries it.
+    # each task carries it. (tasks imports this module: import it when used.)
     from .tasks import alert_event_deliver
 
     with schema_context(schema):
         for event_id in event_ids:
             alert_event_deliver.delay(event_id)
-
-
-def _related_for_evaluation() -> list[str]:
-    names = ["instrument"]
-    if any(f.name == "portfolio" for f in AlertRule._meta.get_fields()):
-        names.append("portfolio")
-    return names
 
 
 def event_recipients(event: AlertEvent) -> list[User]:
@@ -276,8 +268,6 @@ def alert_event_deliver(*, event_id: int, tenant) -> dict:
 
 def _open_crm_tasks(event: AlertEvent) -> int:
     """One task per affected client, for that portfolio's advisor (``crm.services.task_create``)."""
-    from crm.services import task_create
-
     opened = 0
     for portfolio in affected_portfolios(event.rule):
         if portfolio.client_id is None or portfolio.advisor_id is None or not portfolio.advisor.is_active:
@@ -295,8 +285,6 @@ def _open_crm_tasks(event: AlertEvent) -> int:
 
 
 def _firm_link(tenant, path: str) -> str:
-    from tenants.services import firm_host
-
     port = f":{settings.CODEX_PUBLIC_PORT}" if getattr(settings, "CODEX_PUBLIC_PORT", None) else ""
     scheme = getattr(settings, "CODEX_URL_SCHEME", "https")
     return f"{scheme}://{firm_host(tenant.slug)}{port}{path}"
@@ -323,7 +311,7 @@ def firms_to_evaluate() -> list[Tenant]:
 def alerts_enqueue_all_firms(*, kind: str = "prices", **_signal_kwargs) -> int:
     """Queue one evaluation task per active firm, each carrying that firm's schema (tenant-schemas-
     celery reads it from the connection when the task is sent). Called on commit of an import."""
-    from .tasks import alerts_evaluate_firm
+    from .tasks import alerts_evaluate_firm  # tasks imports this module
 
     if kind == "instruments":
         return 0  # new or renamed instruments carry no prices: nothing to evaluate

@@ -10,6 +10,8 @@ from billing.entitlements import PlanLimitExceeded, check_feature
 from codex.celery import app
 from tenants.models import Tenant
 
+from . import services
+
 
 def _current_firm() -> Tenant:
     schema = connection.schema_name
@@ -20,8 +22,6 @@ def _current_firm() -> Tenant:
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def alerts_evaluate_firm(self) -> dict:
     """Evaluate the firm's active rules against the latest prices (idempotent)."""
-    from . import services
-
     tenant = _current_firm()
     try:
         check_feature(tenant=tenant, feature="alerts")
@@ -34,6 +34,4 @@ def alerts_evaluate_firm(self) -> dict:
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def alert_event_deliver(self, event_id: int) -> dict:
     """E-mail the event's recipients (each once) and open the advisors' CRM tasks."""
-    from . import services
-
     return services.alert_event_deliver(event_id=event_id, tenant=_current_firm())
