@@ -289,8 +289,11 @@ class LotSerializer(serializers.Serializer):
         return "open" if obj.quantity > 0 else "closed"
 
 
+LOT_STATUS_CHOICES = [("open", "Open"), ("closed", "Closed")]
+
+
 class LotFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=[("open", "open"), ("closed", "closed")], method="by_status")
+    status = django_filters.ChoiceFilter(choices=LOT_STATUS_CHOICES, method="by_status")
 
     class Meta:
         model = Lot
@@ -505,6 +508,48 @@ class ValueSeriesView(PortfolioAnalyticsView):
                         "benchmark_index": _d(bench_by_day.get(d)),
                     }
                     for d, v, f in zip(series.dates, series.values, series.flows, strict=True)
+                ],
+            }
+        )
+
+
+class RealisedGainsView(PortfolioAnalyticsView):
+    @extend_schema(
+        parameters=[OpenApiParameter("year", OpenApiTypes.INT, description="Only lots disposed of in this year.")],
+        responses=OpenApiTypes.OBJECT,
+        summary="Realised gains per year (short/long term) and per disposed lot",
+    )
+    def get(self, request, portfolio_pk):
+        raw = request.query_params.get("year")
+        try:
+            year = int(raw) if raw else None
+        except ValueError as exc:
+            raise ValidationError({"year": "Enter a year, e.g. 2025."}) from exc
+        portfolio = self.portfolio()
+        by_year, lots, infos = selectors.portfolio_realised_gains(portfolio=portfolio, year=year)
+        return Response(
+            {
+                "base_currency": portfolio.base_currency,
+                "years": [
+                    {"year": y, "short": _d(g.short), "long": _d(g.long), "total": _d(g.total)}
+                    for y, g in by_year.items()
+                ],
+                "lots": [
+                    {
+                        "sell": r.txn_id,
+                        "lot": r.lot_id,
+                        "instrument": r.instrument_id,
+                        "symbol": infos[r.instrument_id].symbol if r.instrument_id in infos else None,
+                        "acquired_on": r.acquired,
+                        "disposed_on": r.disposed,
+                        "quantity": _d(r.quantity),
+                        "proceeds_base": _d(r.proceeds_base),
+                        "cost_base": _d(r.cost_base),
+                        "gain_base": _d(r.gain_base),
+                        "gain_local": _d(r.gain_local),
+                        "term": r.term,
+                    }
+                    for r in lots
                 ],
             }
         )

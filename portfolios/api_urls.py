@@ -16,6 +16,11 @@ urlpatterns = [
     path("portfolios/<int:portfolio_pk>/performance/", api.PerformanceView.as_view(), name="portfolio-performance"),
     path("portfolios/<int:portfolio_pk>/allocation/", api.AllocationView.as_view(), name="portfolio-allocation"),
     path("portfolios/<int:portfolio_pk>/value-series/", api.ValueSeriesView.as_view(), name="portfolio-value-series"),
+    path(
+        "portfolios/<int:portfolio_pk>/realised-gains/",
+        api.RealisedGainsView.as_view(),
+        name="portfolio-realised-gains",
+    ),
     path("firm/exposure/", api.FirmExposureView.as_view(), name="firm-exposure"),
     *router.urls,
 ]

@@ -320,8 +320,17 @@ def portfolio_allocation(*, portfolio: Portfolio, by: str = "asset_class", on: d
     return analytics.allocation(loaded.data, on, by)
 
 
-def portfolio_realised_by_year(*, loaded: LoadedPortfolio) -> dict[int, analytics.YearGains]:
-    return analytics.realised_gains_by_year(loaded.data.lot_book.realised)
+def portfolio_realised_gains(
+    *, portfolio: Portfolio, year: int | None = None
+) -> tuple[dict[int, analytics.YearGains], list[analytics.RealisedLot], dict]:
+    """Realised gains per calendar year (short / long term) and per disposed lot, in base
+    currency at the transactions' FX rates; lots filtered to ``year`` if given. Needs no prices."""
+    rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values_list(*TXN_VALUES)
+    txns = [txn_from_tuple(r) for r in rows]
+    book = analytics.build_lots(txns, method=portfolio.lot_method)
+    lots = [r for r in book.realised if year is None or r.disposed.year == year]
+    infos = _instrument_infos({r.instrument_id for r in lots})
+    return analytics.realised_gains_by_year(book.realised), lots, infos
 
 
 @dataclass

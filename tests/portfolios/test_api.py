@@ -214,7 +214,15 @@ def test_analytics_bad_parameters_are_400(advisor_client, ledger):
 
 def test_analytics_of_another_advisors_portfolio_is_404(advisor_client, advisor2):
     other = PortfolioFactory(advisor=advisor2)
-    for suffix in ("holdings/", "performance/", "allocation/", "value-series/", "lots/", "transactions/"):
+    for suffix in (
+        "holdings/",
+        "performance/",
+        "allocation/",
+        "value-series/",
+        "lots/",
+        "transactions/",
+        "realised-gains/",
+    ):
         assert advisor_client.get(f"{BASE}{other.pk}/{suffix}").status_code == 404
 
 
@@ -279,3 +287,26 @@ def test_idempotency_key_records_a_transaction_once(advisor_client, portfolio):
         url, {**body, "amount": "600"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="dep-1"
     )
     assert other.status_code == 409
+
+
+def test_realised_gains_per_year_and_lot(advisor_client, portfolio, aapl):
+    # Bought 10 at 100 (fees 10: cost 1010) in 2023, sold 4 at 150 (fees 2) in 2025:
+    # proceeds 598, cost 404, gain 194, long term (held more than 365 days).
+    services.transaction_record(
+        portfolio=portfolio,
+        kind="buy",
+        trade_date=D(2023, 1, 2),
+        instrument=aapl,
+        quantity="10",
+        price="100",
+        fees="10",
+    )
+    services.transaction_record(
+        portfolio=portfolio, kind="sell", trade_date=D(2025, 3, 3), instrument=aapl, quantity="4", price="150", fees="2"
+    )
+    body = advisor_client.get(f"{BASE}{portfolio.pk}/realised-gains/").json()
+    assert body["years"] == [{"year": 2025, "short": "0", "long": "194", "total": "194"}]
+    (lot,) = body["lots"]
+    assert (lot["proceeds_base"], lot["cost_base"], lot["term"], lot["symbol"]) == ("598", "404", "long", "AAPLT")
+    assert advisor_client.get(f"{BASE}{portfolio.pk}/realised-gains/?year=2024").json()["lots"] == []
+    assert advisor_client.get(f"{BASE}{portfolio.pk}/realised-gains/?year=x").status_code == 400
