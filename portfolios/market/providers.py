@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .models import Instrument
@@ -78,7 +79,12 @@ def provider_default() -> PriceProvider:
     """The provider named by ``CODEX_PRICE_PROVIDER`` (a dotted path), built with its options."""
     path = getattr(settings, "CODEX_PRICE_PROVIDER", "portfolios.market.providers.FileProvider")
     options = getattr(settings, "CODEX_PRICE_PROVIDER_OPTIONS", {})
-    return import_string(path)(**options)
+    try:
+        return import_string(path)(**options)
+    except TypeError as exc:
+        raise ImproperlyConfigured(
+            f"CODEX_PRICE_PROVIDER_OPTIONS do not fit {path} ({exc}); FileProvider needs {{'path': ...}}."
+        ) from exc
 
 
 def prices_refresh(

@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
 from .models import AssetClass, FxRate, Instrument, Price
 
@@ -122,12 +123,15 @@ def _text(row: Mapping, name: str, *, required: bool = True, max_length: int | N
     return value
 
 
-def _date(row: Mapping, name: str) -> date:
+def _date(row: Mapping, name: str, *, latest: date | None = None) -> date:
     raw = _text(row, name)
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise _RowError(name, f"“{raw}” is not a date in YYYY-MM-DD form") from None
+    if latest is not None and day > latest:
+        raise _RowError(name, f"{raw} is in the future")
+    return day
 
 
 def _positive_decimal(row: Mapping, name: str, places: Decimal) -> Decimal:
@@ -317,6 +321,7 @@ def _array_insert(model, fields: list[str], casts: list[str], rows: list[tuple],
 
 def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) -> None:
     instruments = _instruments_by_key()
+    today = timezone.localdate()
     parsed: dict[tuple[int, date], tuple[int, Decimal]] = {}
     for number, row in rows:
         try:
@@ -325,7 +330,7 @@ def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) 
                 exchange = f" on {key[1]}" if key[1] else " (no exchange)"
                 raise _RowError("symbol", f"unknown instrument {key[0]}{exchange}; import it first")
             instrument_id, currency = instruments[key]
-            day = _date(row, "date")
+            day = _date(row, "date", latest=today)
             close = _positive_decimal(row, "close", PRICE_PLACES)
             row_currency = _currency(row, "currency", required=False)
             if row_currency and row_currency != currency:
@@ -449,6 +454,7 @@ def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: 
 
 
 def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> None:
+    today = timezone.localdate()
     parsed: dict[tuple[str, str, date], tuple[int, Decimal]] = {}
     for number, row in rows:
         try:
@@ -456,7 +462,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
             quote = _currency(row, "quote")
             if base == quote:
                 raise _RowError("quote", "must differ from base")
-            day = _date(row, "date")
+            day = _date(row, "date", latest=today)
             rate = _positive_decimal(row, "rate", RATE_PLACES)
         except _RowError as exc:
             result.errors.append(RowIssue(number, exc.field, exc.message))

@@ -96,6 +96,7 @@ def test_row_errors_name_row_and_field_and_the_file_is_all_or_nothing(aapl):
                 ",XNAS,2026-01-11,100,USD",
                 "AAPL,XNAS,2026-01-12,1.1234567,USD",
                 "AAPL,XNAS,2026-01-05,99,USD",
+                "AAPL,XNAS,2999-01-01,99,USD",
             )
         )
     issues = [(e.row, e.field) for e in caught.value.result.errors]
@@ -108,10 +109,12 @@ def test_row_errors_name_row_and_field_and_the_file_is_all_or_nothing(aapl):
         (8, "symbol"),
         (9, "close"),
         (10, "close"),
+        (11, "date"),
     ]
     messages = [str(e) for e in caught.value.result.errors]
     assert "row 6, symbol: unknown instrument NOPE on XNAS; import it first" in messages
     assert "row 10, close: row 2 gives 100 for the same instrument and date" in messages
+    assert "row 11, date: 2999-01-01 is in the future" in messages
     assert not Price.objects.exists()
 
 

@@ -165,3 +165,11 @@ def test_default_provider_is_the_file_provider(settings, tmp_path):
     settings.CODEX_PRICE_PROVIDER_OPTIONS = {"path": str(tmp_path / "feed.csv")}
     provider = provider_default()
     assert isinstance(provider, FileProvider) and provider.path == tmp_path / "feed.csv"
+
+
+def test_misconfigured_provider_is_a_clear_error(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.CODEX_PRICE_PROVIDER_OPTIONS = {}
+    with pytest.raises(ImproperlyConfigured, match="path"):
+        provider_default()

@@ -13,10 +13,10 @@ class Command(BaseCommand):
     help = "Load deterministic demo market data (about 20 instruments, ~4 years of business days, EUR/USD)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--end", type=date.fromisoformat, help="Last day to generate (default: today, UTC).")
+        parser.add_argument("--end", type=date.fromisoformat, help="Last day to generate (default: today).")
 
     def handle(self, *args, end=None, **options):
-        end = end or timezone.now().date()
+        end = end or timezone.localdate()
         for kind, rows in (
             ("instruments", seed.instrument_rows()),
             ("prices", seed.price_rows(end)),
