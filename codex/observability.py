@@ -21,12 +21,14 @@ import time
 import uuid
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpResponse, JsonResponse
 
 from . import metrics
 
 request_logger = logging.getLogger("codex.request")
 slow_query_logger = logging.getLogger("codex.db.slow")
+db_logger = logging.getLogger("codex.db")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -155,17 +157,48 @@ class RequestLogMiddleware:
             # response is logged after the middleware chain returns, and should carry them too.
             del id_token, firm_token
 
+    def process_exception(self, request, exception):
+        """The database went away mid-request: a 503 with Retry-After, not a 500.
+
+        The request's transaction (if any) is lost with the connection, so nothing it wrote is
+        kept; CONN_HEALTH_CHECKS makes the next request open a fresh connection.
+        """
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        db_logger.warning("database unavailable: %s", str(exception).strip()[:500])
+        if request.path.startswith("/api/"):
+            response = JsonResponse(
+                {
+                    "error": {
+                        "code": "service_unavailable",
+                        "message": "The database is unavailable; retry shortly.",
+                        "details": {},
+                    }
+                },
+                status=503,
+            )
+        else:
+            response = HttpResponse(
+                "Codex is briefly unavailable; try again in a few seconds.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = "5"
+        return response
+
 
 # --- Celery: task context in logs, slow queries in tasks ----------------------------------------------
 def task_context_enter(task_id: str, schema: str) -> tuple:
-    tokens = (request_id_var.set(task_id or ""), firm_var.set(_firm_label(schema)))
-    if slow_query_wrapper not in connection.execute_wrappers:
+    # An eager task runs inside a request whose middleware already installed the wrapper: only
+    # the one who added it removes it, or the request's own ``with execute_wrapper`` fails on exit.
+    added = slow_query_wrapper not in connection.execute_wrappers
+    if added:
         connection.execute_wrappers.append(slow_query_wrapper)
-    return tokens
+    return (request_id_var.set(task_id or ""), firm_var.set(_firm_label(schema)), added)
 
 
 def task_context_exit(tokens: tuple | None) -> None:
-    if slow_query_wrapper in connection.execute_wrappers:
+    if tokens and tokens[2] and slow_query_wrapper in connection.execute_wrappers:
         connection.execute_wrappers.remove(slow_query_wrapper)
     if tokens:
         request_id_var.reset(tokens[0])

@@ -182,3 +182,31 @@ def test_task_runs_and_failures_are_counted():
     assert _task_count("codex.current_schema", "started") == started + 1
     assert _task_count("codex.current_schema", "succeeded") == succeeded + 1
     assert _task_count("tests.ops.fails", "failed") == failed + 1
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+def test_database_outage_mid_request_is_a_503_with_retry_after(owner_client, monkeypatch, caplog, error):
+    from django import db
+
+    from tenants import api
+
+    def lost(self, request, *args, **kwargs):
+        raise getattr(db, error)("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(api.TenantView, "get", lost)
+    response = owner_client.get("/api/v1/tenant/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert any(r.name == "codex.db" for r in caplog.records)
+
+
+def test_other_exceptions_are_not_turned_into_503(owner_client, monkeypatch):
+    from tenants import api
+
+    def boom(self, request, *args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(api.TenantView, "get", boom)
+    owner_client.raise_request_exception = False
+    assert owner_client.get("/api/v1/tenant/").status_code == 500
