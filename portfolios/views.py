@@ -119,7 +119,12 @@ def portfolio_detail(request, pk: int):
     portfolio = portfolio_for_user(
         request.user, pk, queryset=portfolios_visible_to(request.user).select_related("client", "advisor", "benchmark")
     )
-    dash = selectors.portfolio_dashboard(portfolio=portfolio)
+    try:
+        dash = selectors.portfolio_dashboard(portfolio=portfolio)
+        analytics_error = ""
+    except analytics.AnalyticsError as exc:  # e.g. no FX rate for a held currency: say so, keep the page
+        dash = selectors.Dashboard(selectors.LoadedPortfolio(portfolio, None), None, {}, None, [], [], {})
+        analytics_error = str(exc)
     by = request.GET.get("by", "asset_class")
     if by not in dash.allocations:
         by = "asset_class"
@@ -156,6 +161,7 @@ def portfolio_detail(request, pk: int):
     context = {
         "portfolio": portfolio,
         "dash": dash,
+        "analytics_error": analytics_error,
         "holdings": holdings,
         "value_chart": value_chart,
         "alloc_chart": alloc_chart,

@@ -226,3 +226,13 @@ def test_exposure_page_query_count_is_constant(owner_client, live, advisor, aapl
         day = timezone.localdate() - timedelta(days=3)
         services.transaction_record(portfolio=p, kind="buy", trade_date=day, instrument=other, quantity="1", price="10")
     assert _count(owner_client, "/portfolios/exposure/") == few
+
+
+def test_figures_that_cannot_be_computed_are_explained_not_a_500(advisor_client, live, aapl):
+    # the instrument's currency was changed after the trades and no GBP rate exists
+    aapl.currency = "GBP"
+    aapl.save()
+    r = advisor_client.get(f"/portfolios/{live.pk}/")
+    assert r.status_code == 200 and b"cannot be computed" in r.content
+    api = advisor_client.get(f"/api/v1/portfolios/{live.pk}/performance/")
+    assert api.status_code == 409 and api.json()["error"]["code"] == "cannot_compute"
