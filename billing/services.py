@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -438,7 +438,7 @@ def _invoice_current_period(sub: Subscription, now: datetime, previous_period) -
     start, end = sub.current_period_start, sub.current_period_end
     if Invoice.objects.filter(subscription=sub, period_start=start).exists():
         return None
-    profile, _ = BillingProfile.objects.get_or_create(tenant_id=sub.tenant_id)
+    profile = BillingProfile.objects.filter(tenant_id=sub.tenant_id).first() or BillingProfile(tenant_id=sub.tenant_id)
     currency = sub.plan.currency
     lines = _period_lines(sub, start, end, now, previous_period)
     pending = [line.pop("_pending") for line in lines if "_pending" in line]
@@ -472,8 +472,15 @@ def _invoice_current_period(sub: Subscription, now: datetime, previous_period) -
         [LineInput(x["quantity"], x["unit_amount"]) for x in lines], profile.tax_rate, currency=currency
     )
     try:
+        # Numbered in the same savepoint as the insert: a duplicate rolls the counter back too.
         with transaction.atomic():
+            number = _next_number(now)
             invoice = Invoice.objects.create(
+                number=number,
+                status=InvoiceStatus.PAID if totals.total == 0 else InvoiceStatus.OPEN,
+                finalized_at=now,
+                due_at=now + timedelta(days=settings.CODEX_INVOICE_DUE_DAYS),
+                paid_at=now if totals.total == 0 else None,
                 tenant_id=sub.tenant_id,
                 subscription=sub,
                 plan=sub.plan,
@@ -504,18 +511,30 @@ def _invoice_current_period(sub: Subscription, now: datetime, previous_period) -
     if credit_change:
         sub.credit_balance += credit_change
         sub.save(update_fields=["credit_balance"])
-    _finalize(invoice, now)
     return invoice
 
 
 def _next_number(moment: datetime) -> str:
+    """The next invoice number of the year. The counter row stays locked until the caller's
+    transaction ends (UPDATE takes the same row lock as SELECT ... FOR UPDATE, in one round trip),
+    so numbers are handed out one transaction at a time and a rollback returns the number: gapless.
+    """
     year = moment.astimezone(UTC).year
-    InvoiceCounter.objects.get_or_create(year=year)
-    counter = InvoiceCounter.objects.select_for_update().get(year=year)
-    counter.last_number += 1
-    counter.save(update_fields=["last_number"])
+    table = InvoiceCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_number = last_number + 1 WHERE year = %s RETURNING last_number", [year]
+        )  # noqa: S608
+        row = cursor.fetchone()
+        if row is None:
+            # First invoice of the year: create the row (a concurrent creator wins; then lock it).
+            cursor.execute(f"INSERT INTO {table} (year, last_number) VALUES (%s, 0) ON CONFLICT DO NOTHING", [year])  # noqa: S608
+            cursor.execute(
+                f"UPDATE {table} SET last_number = last_number + 1 WHERE year = %s RETURNING last_number", [year]
+            )  # noqa: S608
+            row = cursor.fetchone()
     prefix = getattr(settings, "CODEX_INVOICE_PREFIX", "CDX")
-    return f"{prefix}-{year}-{counter.last_number:06d}"
+    return f"{prefix}-{year}-{row[0]:06d}"
 
 
 def _finalize(invoice: Invoice, now: datetime) -> None:
@@ -651,26 +670,33 @@ def _due_subscription_ids(now: datetime, subscription_ids=None) -> list[int]:
 def invoice_run(*, now: datetime | None = None, subscription_ids=None) -> InvoiceRunResult:
     """Bill every subscription that is due: end trials, renew periods, cancel at period end, invoice.
 
-    One transaction per subscription, its row locked with ``SKIP LOCKED`` (a subscription being
-    billed by a concurrent run is left to that run, which re-checks under the lock). Idempotent and
+    Subscriptions are locked with ``SKIP LOCKED`` (one being billed by a concurrent run is left to
+    that run, which re-checks under the lock), in transactions of ``CODEX_INVOICE_RUN_BATCH``
+    subscriptions. Sub-locks never wait, so the only lock a run waits on is the invoice counter:
+    no deadlock between concurrent runs. Idempotent and
     safe to run many times at once: each (subscription, period) is invoiced exactly once, which the
     unique constraint guarantees even if the locking were bypassed.
     """
     now = _now(now)
     result = InvoiceRunResult()
+    batch = max(1, getattr(settings, "CODEX_INVOICE_RUN_BATCH", 50))
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        for sub_id in _due_subscription_ids(now, subscription_ids):
+        due = _due_subscription_ids(now, subscription_ids)
+        # One transaction per batch of subscriptions (one commit, not one per firm); a failure rolls
+        # back its batch only, and the next run picks those subscriptions up again.
+        for i in range(0, len(due), batch):
             with transaction.atomic():
-                sub = (
-                    Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("plan", "tenant")
-                    .filter(pk=sub_id)
-                    .first()
-                )
-                if sub is None:
-                    result.skipped_locked += 1
-                    continue
-                _catch_up(sub, now, result)
+                for sub_id in due[i : i + batch]:
+                    sub = (
+                        Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+                        .select_related("plan", "tenant")
+                        .filter(pk=sub_id)
+                        .first()
+                    )
+                    if sub is None:
+                        result.skipped_locked += 1
+                        continue
+                    _catch_up(sub, now, result)
     return result
 
 

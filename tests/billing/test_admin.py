@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator_client(public_client):
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        operator = User.objects.create_superuser("ops-billing@codex.test", "Sturdy-pass-123")
+        operator = User.objects.create_superuser("ops-billing@codex.test", None)  # no hashing: fast
         device = TOTPDevice.objects.create(user=operator, name="test", confirmed=True)
         public_client.force_login(operator)
         session = public_client.session
