@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from billing.models import Subscription
@@ -127,7 +128,7 @@ def test_notifies_owner_and_affected_advisor_by_email_once_and_opens_a_crm_task(
 
     task = Activity.objects.get(kind="task", owner=advisor)
     assert task.contact == client_portfolio.client
-    assert task.due_date == date.today() + timedelta(days=1) or task.due_date is not None
+    assert task.due_date == timezone.localdate() + timedelta(days=1)
     assert "Ada Client" in task.subject and "AAPL" in task.subject
     assert task.source == f"alert:{event.pk}:{client_portfolio.pk}"
 
