@@ -205,12 +205,12 @@ def deals_panel(*, user, today: date) -> DealsPanel | None:
 
 
 def alerts_panel(*, user, today: date) -> list[Any] | None:
-    """The latest alert firings in the caller's book."""
+    """The latest alert firings the caller may see (portfolios.alerts.selectors.events_visible_to)."""
     try:
-        from portfolios.alerts import selectors as alert_selectors
+        from portfolios.alerts.selectors import events_visible_to
     except ImportError:
         return None
-    return list(alert_selectors.recent_firings(user=user, limit=LIST_LENGTH))
+    return list(events_visible_to(user).order_by("-fired_at", "-pk")[:LIST_LENGTH])
 
 
 def activity_panel(*, user, today: date) -> list[Any] | None:

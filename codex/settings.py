@@ -108,8 +108,10 @@ MIDDLEWARE = [
     "codex.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "codex.middleware.TenantRoutingMiddleware",
+    # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
+    # host's routing refuses a request without one (docs/decisions/0405).
     "corsheaders.middleware.CorsMiddleware",
+    "codex.middleware.TenantRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -13,6 +13,13 @@ class SignupForm(forms.Form):
         label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128
     )
 
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        text = f"Lower-case letters, digits and hyphens: your address becomes <address>.{settings.CODEX_BASE_DOMAIN}"
+        self.fields["slug"].help_text = text
+
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.csp import CSP
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csp import csp_override
 
 from billing.models import Feature, Plan
 
@@ -81,6 +83,14 @@ def _client_ip(request) -> str | None:
     return client_ip(request)
 
 
+def _firm_hosts_source() -> str:
+    port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
+    return f"{settings.CODEX_URL_SCHEME}://*.{settings.CODEX_BASE_DOMAIN}{port}"
+
+
+# The sign-up form posts here and is redirected to the new firm's own host: browsers apply the
+# CSP's form-action to that redirect, so this page allows the firms' hosts as form targets.
+@csp_override({**settings.SECURE_CSP, "form-action": [CSP.SELF, _firm_hosts_source()]})
 def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

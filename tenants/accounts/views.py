@@ -7,14 +7,17 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
+from codex.confirm import confirmation_required
 from codex.security.net import client_ip
 from codex.security.ratelimit import _firm, login_reset, rate_limit
+from codex.tables import table_page
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
 from tenants.services import api_key_create, api_key_revoke
@@ -124,9 +127,26 @@ def team(request):
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
             return redirect("accounts:team")
+    members = User.objects.all()
+    query = request.GET.get("q", "").strip()
+    if query:
+        members = members.filter(
+            Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+        )
+    role_filter = request.GET.get("role", "")
+    if role_filter in Role.values:
+        members = members.filter(role=role_filter)
+    table = table_page(
+        request,
+        members,
+        sorts={"name": ("last_name", "first_name"), "email": "email", "role": "role", "status": "-is_active"},
+        default="email",
+    )
     context = {
         "form": form,
-        "members": User.objects.order_by("-is_active", "email"),
+        "table": table,
+        "members": table.rows,
+        "filtered": bool(query or role_filter),
         "invitations": Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True),
         "roles": Role.choices,
     }
@@ -158,6 +178,15 @@ def change_role(request, pk: int):
 def deactivate(request, pk: int):
     _manager_required(request)
     member = get_object_or_404(User, pk=pk)
+    if confirm := confirmation_required(
+        request,
+        title=f"Deactivate {member.email}?",
+        message="They are signed out everywhere at once and cannot sign in until reactivated. "
+        "Their clients, portfolios and history stay.",
+        label="Deactivate",
+        cancel_url=reverse("accounts:team"),
+    ):
+        return confirm
     try:
         services.user_deactivate(actor=request.user, user=member, tenant=request.tenant)
     except (ValidationError, PermissionDenied) as exc:
@@ -186,6 +215,14 @@ def reactivate(request, pk: int):
 def revoke_invitation(request, pk: int):
     _manager_required(request)
     invitation = get_object_or_404(Invitation, pk=pk)
+    if confirm := confirmation_required(
+        request,
+        title=f"Withdraw the invitation to {invitation.email}?",
+        message="The link in their e-mail stops working. You can invite them again later.",
+        label="Withdraw invitation",
+        cancel_url=reverse("accounts:team"),
+    ):
+        return confirm
     services.invitation_revoke(actor=request.user, invitation=invitation, tenant=request.tenant)
     messages.success(request, f"Invitation to {invitation.email} withdrawn.")
     return redirect("accounts:team")
@@ -235,8 +272,18 @@ def api_keys(request):
         else:
             messages.success(request, f"API key “{key.name}” created. Copy it now: it is shown only once.")
             form = ApiKeyForm()
-    keys = ApiKey.objects.filter(tenant=request.tenant).order_by("-created_at")
-    return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
+    table = table_page(
+        request,
+        ApiKey.objects.filter(tenant=request.tenant),
+        sorts={"name": "name", "created": "created_at", "last_used": "last_used_at", "scope": "scope"},
+        default="-created",
+        per_page=25,
+    )
+    return render(
+        request,
+        "accounts/api_keys.html",
+        {"form": form, "table": table, "keys": table.rows, "new_key": new_key},
+    )
 
 
 @login_required
@@ -244,6 +291,14 @@ def api_keys(request):
 def api_key_revoke_view(request, pk: int):
     _manager_required(request)
     key = get_object_or_404(ApiKey.objects.select_related("tenant"), pk=pk, tenant=request.tenant)
+    if confirm := confirmation_required(
+        request,
+        title=f"Revoke the API key “{key.name}”?",
+        message="Every frontend or integration using it gets 401 from the next request on. This cannot be undone.",
+        label="Revoke key",
+        cancel_url=reverse("accounts:api-keys"),
+    ):
+        return confirm
     api_key_revoke(key=key, actor=request.user.email)
     messages.success(request, f"API key “{key.name}” revoked.")
     return redirect("accounts:api-keys")

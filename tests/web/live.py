@@ -9,6 +9,7 @@ read invitation links. Chromium resolves ``*.localhost`` to 127.0.0.1 by itself,
 
 from __future__ import annotations
 
+import email
 import os
 import re
 import socket
@@ -48,6 +49,15 @@ def database_url(name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def _drop_stale_compressed(root: Path) -> None:
+    """Remove ``x.gz``/``x.br`` older than ``x``: whitenoise prefers them, and a production-style
+    collectstatic run earlier would otherwise serve yesterday's stylesheet to the browser."""
+    for compressed in [*root.rglob("*.gz"), *root.rglob("*.br")]:
+        source = compressed.with_suffix("")
+        if source.exists() and source.stat().st_mtime > compressed.stat().st_mtime:
+            compressed.unlink()
+
+
 class LiveServer:
     def __init__(self, *, database: str, cors_origins: list[str]):
         self.port = free_port()
@@ -76,6 +86,7 @@ class LiveServer:
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
         )
+        _drop_stale_compressed(Path(settings.STATIC_ROOT))
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{self.port}"],
@@ -92,7 +103,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"live server exited: {self.output()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
+                probe = urllib.request.Request(f"http://127.0.0.1:{self.port}/health", headers={"Host": "localhost"})
+                with urllib.request.urlopen(probe, timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -118,6 +130,31 @@ class LiveServer:
                 return match
             time.sleep(0.1)
         raise AssertionError(f"{pattern!r} not in the server output: {self.output()[after:][-3000:]}")
+
+    def emails(self, *, after: int = 0) -> list[tuple[str, str, str]]:
+        """(to, subject, decoded body) of each e-mail printed by the console backend after ``after``."""
+        found = []
+        for block in re.split(r"^-{79}$", self.output()[after:], flags=re.M):
+            start = block.find("Content-Type:")
+            if start < 0 or "\nSubject:" not in block:
+                continue
+            message = email.message_from_string(block[start:].strip() + "\n")
+            if message.is_multipart():
+                part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+            else:
+                part = message
+            body = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+            found.append((message["To"], message["Subject"], body))
+        return found
+
+    def wait_for_email(self, *, to: str, pattern: str, after: int = 0, timeout: float = 15) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for recipient, _subject, body in self.emails(after=after):
+                if to in (recipient or "") and (match := re.search(pattern, body)):
+                    return match
+            time.sleep(0.1)
+        raise AssertionError(f"no e-mail to {to} matching {pattern!r}: {self.emails(after=after)}")
 
     def stop(self) -> None:
         self.process.terminate()

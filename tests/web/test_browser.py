@@ -1,0 +1,376 @@
+"""Browser journeys in Debian's Chromium through Playwright, against a real server process.
+
+Run: ``pytest -m browser tests/web`` (part of the normal run too). Each journey signs up its own firm
+(unique per run) so the committed data never touches the fixtures' firms. Screenshots of each main
+page land in test-artifacts/ with the server's log.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import socketserver
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from .live import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port
+
+pytestmark = [pytest.mark.browser]
+
+# Playwright's sync API keeps an event loop in this thread; Django's guard against ORM calls from
+# async code would then refuse the fixtures' (synchronous, sequential) database calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "Browser-journey-2026!"
+RUN = time.strftime("%H%M%S")
+
+
+# --- Fixtures ---------------------------------------------------------------------------------------
+
+
+class _StaticSite:
+    """A static frontend on another origin: serves one HTML page that calls the API with a key."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
+        handler_cls = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+        self.httpd = socketserver.ThreadingTCPServer(
+            ("127.0.0.1", self.port), lambda *a: handler_cls(*a, directory=str(root))
+        )
+        del handler
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def static_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("frontend")
+    (root / "index.html").write_text(FRONTEND_HTML)
+    site = _StaticSite(root)
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, static_site):
+    with django_db_blocker.unblock():
+        database = connection.settings_dict["NAME"]
+    live = LiveServer(database=database, cors_origins=[f"http://127.0.0.1:{static_site.port}"])
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def axe_check(page, name: str) -> list[dict]:
+    """Run axe-core in the page; return serious/critical violations (and save them all as JSON)."""
+    if not AXE.exists():
+        pytest.fail("node_modules/axe-core is missing: run `npm ci` (make install does it)")
+    # Evaluated rather than added as a <script> tag: the page's CSP (rightly) refuses inline scripts.
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+    )
+    (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(result["violations"], indent=1))
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def sign_up(page, server, *, slug: str, name: str, email: str) -> None:
+    page.goto(server.url(path="/signup/"))
+    page.get_by_label("Firm name").fill(name)
+    page.get_by_label("Address").fill(slug)
+    page.get_by_label("Your e-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create my firm").click()
+    page.wait_for_url(re.compile(rf"http://{slug}\.localhost:\d+/accounts/login/.*"))
+
+
+def log_in(page, server, *, slug: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(server.firm_url(slug, "/accounts/login/"))
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.firm_url(slug, "/"))
+
+
+@pytest.fixture(scope="module")
+def firm_a(server, browser):
+    """A firm signed up through the public site, with its owner signed in (storage state kept)."""
+    slug, email = f"web-a-{RUN}", f"owner-{RUN}@web-a.example"
+    context = browser.new_context()
+    pg = context.new_page()
+    sign_up(pg, server, slug=slug, name=f"Browser Firm A {RUN}", email=email)
+    assert "Your firm is ready" in pg.content()
+    log_in(pg, server, slug=slug, email=email)
+    state = context.storage_state()
+    context.close()
+    return {"slug": slug, "email": email, "state": state}
+
+
+@pytest.fixture
+def owner_page(browser, firm_a):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, storage_state=firm_a["state"])
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+# --- Journeys ---------------------------------------------------------------------------------------
+
+
+def test_public_site_landing_pricing_status_and_find_your_firm(page, server, firm_a):
+    page.goto(server.url())
+    expect(page.get_by_role("heading", name="Run your advisory firm from one place")).to_be_visible()
+    shot(page, "public-landing")
+    assert axe_check(page, "public-landing") == []
+
+    page.get_by_role("link", name="Pricing").first.click()
+    page.wait_for_url(server.url(path="/pricing/"))
+    expect(page.get_by_role("heading", name="Pro", exact=True)).to_be_visible()
+    shot(page, "public-pricing")
+    assert axe_check(page, "public-pricing") == []
+
+    ready = page.request.get(server.url(path="/ready")).json()
+    page.goto(server.url(path="/status/"))
+    headline = "All systems operational" if ready["status"] == "ok" else "Service degraded"
+    expect(page.get_by_role("heading", name=headline)).to_be_visible()
+    for state in ready["checks"].values():
+        expect(page.locator("table").get_by_text(state, exact=True).first).to_be_visible()
+    shot(page, "public-status")
+
+    mark = len(server.output())
+    page.goto(server.url(path="/find-your-firm/"))
+    page.get_by_label("Your work e-mail").fill(firm_a["email"])
+    page.get_by_role("button", name="E-mail me my sign-in addresses").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    assert server.wait_for_email(
+        to=firm_a["email"], pattern=rf"http://{firm_a['slug']}\.localhost:\d+/accounts/login/", after=mark
+    )
+    # An unknown address gets the very same answer.
+    page.goto(server.url(path="/find-your-firm/"))
+    page.get_by_label("Your work e-mail").fill(f"nobody-{RUN}@nowhere.example")
+    page.get_by_role("button", name="E-mail me my sign-in addresses").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    assert axe_check(page, "public-find-firm") == []
+
+
+def test_sign_up_log_in_and_onboarding_checklist(owner_page, server, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"]))
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    checklist = page.locator(".checklist")
+    assert checklist.is_visible()
+    assert "Invite a colleague" in checklist.inner_text()
+    nav = page.get_by_role("navigation", name="Main")
+    for label in ("Dashboard", "Clients", "Portfolios", "Pipeline", "Tasks", "Newsletter", "Billing", "Team"):
+        expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
+    shot(page, "dashboard-new-firm")
+    assert axe_check(page, "dashboard") == []
+
+
+def test_keyboard_navigation_reaches_skip_link_and_shows_focus(owner_page, server, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"], "/settings/"))
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused.strip() == "Skip to content"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_invite_a_colleague_who_accepts(owner_page, browser, server, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"], "/accounts/team/"))
+    mark = len(server.output())
+    invitee = f"advisor-{RUN}@web-a.example"
+    invite = page.locator("#invite")
+    invite.get_by_label("E-mail", exact=True).fill(invitee)
+    invite.get_by_label("Role", exact=True).select_option("advisor")
+    invite.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_text(f"Invitation sent to {invitee}")).to_be_visible()
+    shot(page, "team")
+    assert axe_check(page, "team") == []
+    link = server.wait_for_email(to=invitee, pattern=r"http://\S+/accounts/invitation/\S+/", after=mark).group(0)
+
+    other = browser.new_context()
+    guest = other.new_page()
+    guest.goto(link)
+    guest.get_by_label("First name").fill("Ada")
+    guest.get_by_label("Password", exact=True).fill(PASSWORD)
+    guest.get_by_label("Password again").fill(PASSWORD)
+    guest.get_by_role("button", name="Join").click()
+    guest.wait_for_url(server.firm_url(firm_a["slug"], "/"))
+    expect(guest.get_by_text("Advisor", exact=True).first).to_be_visible()
+    other.close()
+
+    page.goto(server.firm_url(firm_a["slug"]))
+    step = page.locator('[data-step="colleague"]')
+    assert "done" in (step.get_attribute("class") or "")
+
+
+def test_create_and_revoke_an_api_key(owner_page, server, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"], "/accounts/api-keys/"))
+    page.get_by_label("Name").fill("Website")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("code.secret").inner_text()
+    assert key.startswith("cdx_")
+    shot(page, "api-keys")
+    assert axe_check(page, "api-keys") == []
+    row = page.get_by_role("row").filter(has_text="Website")
+    # With JS, the browser's confirm asks first: dismissing it changes nothing.
+    page.once("dialog", lambda d: d.dismiss())
+    row.get_by_role("button", name="Revoke").click()
+    assert "Revoked" not in row.inner_text()  # dismissed: nothing happened
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name="Revoke").click()
+    page.wait_for_load_state()
+    assert "revoked" in page.locator(".messages").inner_text()
+    assert "Revoked" in page.get_by_role("row").filter(has_text="Website").inner_text()
+    page.goto(server.firm_url(firm_a["slug"]))
+    assert "done" in (page.locator('[data-step="api_key"]').get_attribute("class") or "")
+
+
+def test_destructive_action_without_javascript_asks_on_a_confirmation_page(browser, server, firm_a):
+    context = browser.new_context(java_script_enabled=False, storage_state=firm_a["state"])
+    page = context.new_page()
+    page.goto(server.firm_url(firm_a["slug"], "/accounts/api-keys/"))
+    page.get_by_label("Name").fill("No-JS key")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_role("row").filter(has_text="No-JS key").get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("heading", name=re.compile("Revoke the API key"))).to_be_visible()
+    shot(page, "confirm-page")
+    page.get_by_role("button", name="Revoke key").click()
+    assert "Revoked" in page.get_by_role("row").filter(has_text="No-JS key").inner_text()
+    context.close()
+
+
+def test_settings_brand_colour_and_dark_theme(owner_page, server, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"], "/settings/"))
+    page.get_by_label("Brand colour").fill("#0e7c66")
+    page.get_by_role("button", name="Save firm settings").click()
+    expect(page.get_by_text("Firm settings saved.")).to_be_visible()
+    page.wait_for_load_state("load")
+    brand = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--brand').trim()")
+    assert brand == "#0e7c66"
+    page.get_by_role("button", name="Dark").click()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    page.reload()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"  # remembered (cookie)
+    shot(page, "settings-dark")
+    assert axe_check(page, "settings-dark") == []
+    page.get_by_role("button", name="Auto").click()
+
+
+def test_phone_layout_has_no_horizontal_scroll(browser, server, firm_a):
+    context = browser.new_context(viewport={"width": 375, "height": 800}, storage_state=firm_a["state"])
+    page = context.new_page()
+    page.goto(server.firm_url(firm_a["slug"]))
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1
+    shot(page, "dashboard-phone")
+    context.close()
+
+
+def test_firm_user_cannot_reach_another_firms_pages(browser, server, firm_a):
+    slug_b = f"web-b-{RUN}"
+    context = browser.new_context()
+    page = context.new_page()
+    sign_up(page, server, slug=slug_b, name=f"Browser Firm B {RUN}", email=f"owner-{RUN}@web-b.example")
+    log_in(page, server, slug=slug_b, email=f"owner-{RUN}@web-b.example")
+    # Firm B's session means nothing on firm A's host: sent to A's sign-in page.
+    page.goto(server.firm_url(firm_a["slug"], "/accounts/team/"))
+    assert "/accounts/login/" in page.url
+    # And A's owner cannot sign in at B.
+    context.close()
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.firm_url(slug_b, "/accounts/login/"))
+    page.get_by_label("E-mail").fill(firm_a["email"])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert "/accounts/login/" in page.url
+    context.close()
+
+
+FRONTEND_HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Firm website</title></head>
+<body><main><h1>Our firm</h1><p id="result">pending</p>
+<script>
+async function callApi(apiBase, key) {
+  try {
+    const r = await fetch(apiBase + "/api/v1/tenant/", {headers: {"X-API-Key": key}});
+    const body = await r.json();
+    document.getElementById("result").textContent = "ok:" + r.status + ":" + body.slug;
+    return "ok:" + r.status + ":" + body.slug;
+  } catch (e) {
+    document.getElementById("result").textContent = "blocked";
+    return "blocked";
+  }
+}
+</script></main></body></html>"""
+
+
+def test_static_frontend_on_another_origin_calls_the_api_with_cors(owner_page, browser, server, static_site, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"], "/accounts/api-keys/"))
+    page.get_by_label("Name").fill("Static site")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("code.secret").inner_text()
+    api = server.url("api.localhost", "")
+
+    context = browser.new_context()
+    site = context.new_page()
+    # The configured origin: allowed.
+    site.goto(f"http://127.0.0.1:{static_site.port}/index.html")
+    outcome = site.evaluate("([base, key]) => callApi(base, key)", [api, key])
+    assert outcome == f"ok:200:{firm_a['slug']}"
+    shot(site, "static-frontend")
+    # The same page from another origin (localhost is not 127.0.0.1 for CORS): the browser blocks it.
+    site.goto(f"http://localhost:{static_site.port}/index.html")
+    assert site.evaluate("([base, key]) => callApi(base, key)", [api, key]) == "blocked"
+    context.close()
