@@ -7,10 +7,13 @@ of transactions, instruments or days) and hands plain dataclasses to the pure
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -29,6 +32,33 @@ ONE = Decimal(1)
 FIRM_CURRENCY = "USD"
 PRESETS = analytics.PRESETS
 INSTRUMENT_FIELDS = ("id", "symbol", "name", "currency", "asset_class", "sector", "country", "exchange")
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while a selector builds its data.
+
+    Loading ten years of closes creates some 400,000 tracked objects (tuples, dates, Decimals);
+    the collector would walk them again and again as they are allocated, for nothing: they hold
+    no reference cycles and are freed by reference counting. Measured on the benchmark portfolio
+    (bench/portfolio_analytics.py, interleaved runs): about 25 % of the selector's time. The
+    previous state is restored on exit, so nesting is harmless."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _without_gc_pauses(fn):
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        with gc_paused():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,6 +271,7 @@ class PortfolioPerformance:
     instruments: dict
 
 
+@_without_gc_pauses
 def portfolio_performance(
     *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
 ) -> PortfolioPerformance:
@@ -277,6 +308,7 @@ def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSe
     )
 
 
+@_without_gc_pauses
 def portfolio_value_series(
     *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
 ) -> tuple[analytics.ValueSeries, list[tuple[date, Decimal]], list]:
@@ -346,6 +378,7 @@ class Dashboard:
     realised_by_year: dict
 
 
+@_without_gc_pauses
 def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> Dashboard:
     """Holdings, allocation by every dimension, since-inception performance, the returns table."""
     today = today or timezone.localdate()
@@ -373,6 +406,7 @@ def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> D
     )
 
 
+@_without_gc_pauses
 def portfolio_analytics_bundle(*, portfolio: Portfolio, preset: str = "SI", today: date | None = None):
     """Performance + allocation (all dimensions) + value series, from one load: what the
     benchmark in ``bench/portfolio_analytics.py`` measures."""
@@ -406,6 +440,7 @@ class PortfolioSummary:
     error: str = ""
 
 
+@_without_gc_pauses
 def portfolio_summaries(portfolios, *, today: date | None = None) -> dict[int, PortfolioSummary]:
     """Value today, YTD and since-inception TWR of each portfolio, in four queries for any
     number of portfolios (ledgers, instruments, closes, rates)."""
