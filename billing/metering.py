@@ -14,9 +14,11 @@ buffer also flushes itself every ``CODEX_METERING_LOCAL_FLUSH_SECONDS`` from the
 write per interval, not per request), because a Celery worker cannot see a web process's memory.
 
 The same flush marks the firms that have used up their plan's monthly API calls (plans without
-overage pricing); ``ApiMeteringMiddleware`` answers their API requests with 402
-``plan_limit_exceeded`` without touching the database: the flag lives in Redis or in process memory.
-The limit therefore takes effect within one flush interval (docs/decisions/0301-metering.md).
+overage pricing) and those whose plan has no ``api`` feature; ``ApiMeteringMiddleware`` answers
+their API requests with 402 ``plan_limit_exceeded`` / ``feature_not_in_plan`` (the latter for API
+keys and bearer tokens only: the firm's own web UI keeps working) without touching the database:
+the flags live in Redis or in process memory. A plan change republishes them on commit; otherwise
+they take effect within one flush interval (docs/decisions/0301-metering.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "codex:meter:api:"
 BLOCK_PREFIX = "codex:meter:blocked:"
+NO_API_KEY = "codex:meter:no-api-feature"
 # Paths that are never counted nor blocked: the schema and docs, and billing itself so that a
 # firm over its limit can still see its usage and upgrade through the API.
 EXEMPT_PREFIXES = ("/api/v1/schema/", "/api/v1/docs/", "/api/v1/billing/")
@@ -45,6 +48,7 @@ _lock = threading.Lock()
 _buffer: dict[tuple[int, date], int] = defaultdict(int)
 _last_local_flush = time.monotonic()
 _blocked_local: dict[int, str] = {}  # tenant id -> month "YYYYMM" it is blocked for
+_no_api_local: set[int] = set()  # firms whose plan has no "api" feature
 _redis_client = None
 
 
@@ -71,6 +75,7 @@ def reset_local_state() -> None:
     with _lock:
         _buffer.clear()
         _blocked_local.clear()
+        _no_api_local.clear()
         _last_local_flush = time.monotonic()
 
 
@@ -189,12 +194,14 @@ def _maybe_flush_local() -> None:
 
 # --- API-call limit ---------------------------------------------------------------------------------
 def refresh_api_blocks(*, today: date | None = None) -> set[int]:
-    """Recompute which firms have used up their plan's API calls this month; return their ids."""
-    from .selectors import api_calls_over_limit
+    """Recompute which firms have used up their plan's API calls this month (returned) and which
+    have no API access in their plan; publish both where the middleware reads them."""
+    from .selectors import api_calls_over_limit, tenants_without_feature
 
     today = today or _today()
     month = _month(today)
     blocked = api_calls_over_limit(month_of=today)
+    no_api = tenants_without_feature("api")
     client = _redis()
     if client is not None:
         for raw_key in client.scan_iter(match=f"{BLOCK_PREFIX}*", count=1000):
@@ -203,10 +210,22 @@ def refresh_api_blocks(*, today: date | None = None) -> set[int]:
                 client.delete(raw_key)
         for tenant_id in blocked:
             client.set(f"{BLOCK_PREFIX}{tenant_id}", month, ex=35 * 24 * 3600)
+        with client.pipeline() as pipe:  # MULTI/EXEC: readers never see an empty set mid-refresh
+            pipe.delete(NO_API_KEY)
+            if no_api:
+                pipe.sadd(NO_API_KEY, *no_api)
+            pipe.execute()
     with _lock:
         _blocked_local.clear()
         _blocked_local.update(dict.fromkeys(blocked, month))
+        _no_api_local.clear()
+        _no_api_local.update(no_api)
     return blocked
+
+
+def refresh_api_blocks_on_commit() -> None:
+    """After a plan change commits, republish the flags at once (not at the next flush)."""
+    transaction.on_commit(refresh_api_blocks)
 
 
 def api_blocked(tenant_id: int) -> bool:
@@ -216,6 +235,22 @@ def api_blocked(tenant_id: int) -> bool:
         value = client.get(f"{BLOCK_PREFIX}{tenant_id}")
         return value is not None and (value.decode() if isinstance(value, bytes) else value) == month
     return _blocked_local.get(tenant_id) == month
+
+
+def api_feature_missing(tenant_id: int) -> bool:
+    client = _redis()
+    if client is not None:
+        return bool(client.sismember(NO_API_KEY, tenant_id))
+    return tenant_id in _no_api_local
+
+
+def _programmatic(request) -> bool:
+    """An API key or bearer token: what the plan's "api" feature covers (not the web UI's session)."""
+    return bool(request.META.get("HTTP_X_API_KEY")) or request.META.get("HTTP_AUTHORIZATION", "").startswith("Bearer ")
+
+
+def _payment_required(code: str, message: str, details: dict) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "details": details}}, status=402)
 
 
 class ApiMeteringMiddleware:
@@ -232,17 +267,17 @@ class ApiMeteringMiddleware:
         path = request.path
         if tenant is None or not path.startswith(COUNTED_PREFIX) or path.startswith(EXEMPT_PREFIXES):
             return self.get_response(request)
+        if _programmatic(request) and api_feature_missing(tenant.pk):
+            return _payment_required(
+                "feature_not_in_plan",
+                "Your plan does not include API access. Upgrade your plan on the billing page.",
+                {"limit": "api", "billing_url": "/billing/"},
+            )
         if api_blocked(tenant.pk):
-            return JsonResponse(
-                {
-                    "error": {
-                        "code": "plan_limit_exceeded",
-                        "message": "Your plan's API calls for this month are used up. "
-                        "Upgrade your plan on the billing page.",
-                        "details": {"limit": "api_calls", "billing_url": "/billing/"},
-                    }
-                },
-                status=402,
+            return _payment_required(
+                "plan_limit_exceeded",
+                "Your plan's API calls for this month are used up. Upgrade your plan on the billing page.",
+                {"limit": "api_calls", "billing_url": "/billing/"},
             )
         response = self.get_response(request)
         record_api_call(tenant.pk)

@@ -129,6 +129,21 @@ def api_calls_over_limit(*, month_of: date) -> set[int]:
     return blocked
 
 
+def tenants_without_feature(feature: str) -> set[int]:
+    """Ids of firms whose effective plan lacks ``feature`` (canceled subscriptions: the Free plan)."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        live = Subscription.objects.exclude(status=SubscriptionStatus.CANCELED).exclude(
+            plan__features__contains=[feature]
+        )
+        ids = set(live.values_list("tenant_id", flat=True))
+        fallback = Plan.objects.filter(code=FALLBACK_PLAN_CODE).first()
+        if fallback is not None and not fallback.has_feature(feature):
+            ids |= set(
+                Subscription.objects.filter(status=SubscriptionStatus.CANCELED).values_list("tenant_id", flat=True)
+            )
+    return ids
+
+
 @dataclass(frozen=True)
 class Meter:
     key: str

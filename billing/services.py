@@ -28,6 +28,7 @@ from django_tenants.utils import schema_context
 from tenants import services as tenant_services
 from tenants.models import Tenant, TenantStatus
 
+from . import metering
 from .dunning import DunningPolicy, DunningStatus, dunning_decide
 from .models import (
     BillingInterval,
@@ -286,6 +287,7 @@ def subscription_change_plan(
         sub.save(update_fields=["plan", "interval", "billing_anchor", "current_period_start", "current_period_end"])
         if preview.invoiced_now:
             invoice = _invoice_current_period(sub, now, previous_period=None)
+        metering.refresh_api_blocks_on_commit()
         tenant_services.audit_record(
             action="billing.plan_changed",
             actor=actor,
@@ -623,6 +625,7 @@ def _catch_up(sub: Subscription, now: datetime, result: InvoiceRunResult | None 
                 sub.status, sub.canceled_at = SubscriptionStatus.CANCELED, sub.current_period_end
                 sub.save(update_fields=["status", "canceled_at"])
                 result.canceled += 1
+                metering.refresh_api_blocks_on_commit()
                 tenant_services.audit_record(
                     action="billing.subscription_ended", tenant=sub.tenant, target=sub.tenant.slug
                 )

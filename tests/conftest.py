@@ -20,6 +20,9 @@ from tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-9"
 FIRMS = {"acme": "Acme Wealth Partners", "globex": "Globex Family Office"}
+# Billing meters API calls in process memory and flushes them every 30 s from the request path;
+# tests flush explicitly, so no flush (and its queries) lands at a random moment inside a test.
+settings.CODEX_METERING_LOCAL_FLUSH_SECONDS = 10**9
 
 
 def _ensure_firms() -> None:

@@ -207,3 +207,27 @@ def test_redis_block_flag_is_shared(redis_client, owner_client, firm):
     metering.usage_flush()
     assert redis_client.get(f"{metering.BLOCK_PREFIX}{firm.pk}") is not None
     assert owner_client.get("/api/v1/me/").status_code == 402
+
+
+def test_api_keys_need_the_api_feature_but_the_web_session_does_not(client, owner_client, api_key_for, firm):
+    key = api_key_for(firm, "read")
+    activate(firm, code="free", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))  # Free: no "api" feature
+    metering.refresh_api_blocks()
+    response = client.get("/api/v1/me/", HTTP_HOST="acme.localhost", HTTP_X_API_KEY=key)
+    assert response.status_code == 402 and response.json()["error"]["code"] == "feature_not_in_plan"
+    assert owner_client.get("/api/v1/me/").status_code == 200
+    activate(firm, code="starter", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.refresh_api_blocks()
+    assert client.get("/api/v1/me/", HTTP_HOST="acme.localhost", HTTP_X_API_KEY=key).status_code == 200
+
+
+def test_plan_change_republishes_the_api_flags_on_commit(firm, django_capture_on_commit_callbacks):
+    from billing import services
+
+    activate(firm, code="starter", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.refresh_api_blocks()
+    assert not metering.api_feature_missing(firm.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_cancel(tenant=firm, actor="o")
+        services.invoice_run(now=utc(2099, 1, 2), subscription_ids=[firm.subscription.pk])
+    assert metering.api_feature_missing(firm.pk)  # ended: Free limits, no API
