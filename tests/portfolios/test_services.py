@@ -126,6 +126,8 @@ def test_sell_before_the_buy_is_rejected(record, portfolio, aapl):
         ({"kind": "deposit", "trade_date": D(2025, 1, 5), "amount": "5", "fx_rate": "2"}, "fx_rate"),
         ({"kind": "split", "trade_date": D(2025, 1, 5), "quantity": "2", "fees": "1"}, "fees"),
         ({"kind": "sell", "trade_date": D(2025, 1, 5), "quantity": "1", "price": "1", "lots": "x"}, "lots"),
+        ({"kind": "buy", "trade_date": D(2025, 1, 5), "quantity": "1", "price": "1.0000001"}, "price"),
+        ({"kind": "buy", "trade_date": D(2025, 1, 5), "quantity": "0.00000000001", "price": "1"}, "quantity"),
         (
             {"kind": "buy", "trade_date": D(2025, 1, 5), "quantity": "1", "price": "1", "acquired_on": "2024-1-1"},
             "acquired_on",
@@ -309,3 +311,8 @@ def test_fingerprint_ignores_number_formatting():
         currency="USD",
     )
     assert a == b != c
+
+
+def test_trailing_zeros_are_not_extra_decimal_places(record, portfolio, aapl):
+    buy = record("buy", D(2025, 1, 3), instrument=aapl, quantity="10.000000000000", price="1.50000000")
+    assert buy.quantity == 10 and buy.price == Decimal("1.5")
