@@ -249,14 +249,15 @@ def validate_mapping(headers: list[str], mapping: dict[str, str], spec: ImportSp
 def _parse_rows(
     spec: ImportSpec, headers: list[str], rows: list[list[str]], mapping: dict[str, str]
 ) -> list[PreviewRow]:
-    index = {target: headers.index(h) for h, target in mapping.items() if target and h in headers}
+    by_name = {f.name: f for f in spec.fields}
+    columns = [(target, headers.index(h), by_name[target]) for h, target in mapping.items() if target and h in headers]
     out = []
     for offset, raw in enumerate(rows):
         number = offset + 2  # the header is row 1
         values, errors = {}, []
-        for name, col in index.items():
-            f = spec.field(name)
-            cell = raw[col].strip() if col < len(raw) else ""
+        width = len(raw)
+        for name, col, f in columns:
+            cell = raw[col].strip() if col < width else ""
             if not cell:
                 if f.required:
                     errors.append(RowError(number, name, f"{f.label} is required."))
@@ -265,7 +266,7 @@ def _parse_rows(
                 values[name] = f.parse(cell) if f.parse else cell
             except ValidationError as exc:
                 errors.append(RowError(number, name, " ".join(exc.messages)))
-        if not errors and spec.validate:
+        if not errors and spec.validate is not None:
             for name, message in (spec.validate(values) or {}).items():
                 errors.append(RowError(number, name, message))
         out.append(PreviewRow(row=number, values=values, action="error" if errors else "create", errors=errors))

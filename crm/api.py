@@ -170,6 +170,7 @@ class ActivitySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["completed_at", "source", "created_at"]
+        extra_kwargs = {"kind": {"required": True}}  # the service needs it (found by API fuzzing)
 
 
 class MergeSerializer(serializers.Serializer):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from codex import imports as engine
 from tenants.accounts.models import User
@@ -11,7 +13,54 @@ from tenants.accounts.models import User
 from . import access
 from .models import Company, Contact, Lifecycle
 
-CONTACT_BATCH = 2000
+# Contacts are created with COPY: measured on 50,000 rows, bulk_create spent 40 s building and
+# binding the INSERT statements in Python; COPY writes the same rows in about 2 s (docs/benchmarks.md).
+COPY_COLUMNS = [
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "other_emails",
+    "other_phones",
+    "company_id",
+    "job_title",
+    "lifecycle",
+    "owner_id",
+    "tags",
+    "source",
+    "notes",
+    "created_at",
+    "updated_at",
+]
+COPY_TYPES = [
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar[]",
+    "varchar[]",
+    "int8",
+    "varchar",
+    "varchar",
+    "int8",
+    "varchar[]",
+    "varchar",
+    "text",
+    "timestamptz",
+    "timestamptz",
+]
+
+
+def copy_rows(model, columns: list[str], types: list[str], records: list[tuple]) -> int:
+    """Insert rows with PostgreSQL COPY into ``model``'s table of the current firm schema.
+    Constraints (unique e-mail, foreign keys) are checked by the database as for an INSERT."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        copy.set_types(types)
+        for record in records:
+            copy.write_row(record)
+    return len(records)
 
 
 def _owner_parser(actor):
@@ -62,16 +111,32 @@ def contact_spec(*, actor) -> engine.ImportSpec:
     def create(rows: list[dict]) -> int:
         names = {r["company"] for r in rows if r.get("company")}
         by_name = companies.resolve(names) if names else {}
-        objs = []
+        now = timezone.now()
+        owner_id = owner_default.pk if owner_default else None
+        records = []
         for r in rows:
-            r = dict(r)
-            if r.get("company"):
-                r["company"] = by_name[r["company"].lower()]
-            r.setdefault("owner", owner_default)
-            r["tags"] = [t.lower() for t in r.get("tags", [])]
-            objs.append(Contact(**r))
-        Contact.objects.bulk_create(objs, batch_size=CONTACT_BATCH)
-        return len(objs)
+            company = by_name[r["company"].lower()].pk if r.get("company") else None
+            owner = r.get("owner")
+            records.append(
+                (
+                    r.get("first_name", ""),
+                    r.get("last_name", ""),
+                    r.get("email", ""),
+                    r.get("phone", ""),
+                    [],
+                    [],
+                    company,
+                    r.get("job_title", ""),
+                    r.get("lifecycle", Lifecycle.LEAD),
+                    owner.pk if owner is not None else owner_id,
+                    [t.lower() for t in r.get("tags", [])],
+                    r.get("source", ""),
+                    r.get("notes", ""),
+                    now,
+                    now,
+                )
+            )
+        return copy_rows(Contact, COPY_COLUMNS, COPY_TYPES, records)
 
     def update(contact: Contact, values: dict) -> None:
         values = dict(values)
