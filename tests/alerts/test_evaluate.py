@@ -201,3 +201,16 @@ def test_suspended_and_closed_firms_are_not_evaluated(firm, other_firm):
 
 def test_instrument_only_imports_queue_nothing(firm):
     assert services.alerts_enqueue_all_firms(kind="instruments") == 0
+
+
+def test_the_task_runs_in_the_schema_it_carries_not_the_senders(firm, other_firm, outsider, aapl):
+    Price.objects.create(instrument=aapl, date=DAY, close=Decimal(120))
+    with schema_context(other_firm.schema_name):
+        rule_for(outsider, other_firm, aapl)
+    assert connection.schema_name == "firm_acme"
+    result = alerts_evaluate_firm.apply(headers={"_schema_name": other_firm.schema_name}).get()
+    assert result == {"schema": "firm_globex", "fired": 1}
+    assert connection.schema_name == "firm_acme"  # the sender's schema is restored
+    assert not AlertEvent.objects.exists()  # nothing fired in acme
+    with schema_context(other_firm.schema_name):
+        assert AlertEvent.objects.count() == 1
