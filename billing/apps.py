@@ -14,6 +14,8 @@ class BillingConfig(AppConfig):
         register_exception(
             PlanLimitExceeded,
             lambda exc: ApiPlanLimit(
-                str(exc), {"limit": exc.limit, "allowed": exc.allowed, "used": exc.used}, code=exc.code
+                str(exc),
+                {"limit": exc.limit, "allowed": exc.allowed, "used": exc.used, "billing_url": exc.billing_url},
+                code=exc.code,
             ),
         )

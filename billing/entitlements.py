@@ -15,7 +15,15 @@ The API maps PlanLimitExceeded to ``402 {"error": {"code": ..., "details": {limi
 from __future__ import annotations
 
 
+BILLING_URL = "/billing/"
+
+
 class PlanLimitExceeded(Exception):
+    """A plan limit or a missing feature. ``str(exc)`` is a complete sentence for the UI that names
+    the billing page; ``billing_url`` is there for a link (``<a href="{{ exc.billing_url }}">``)."""
+
+    billing_url = BILLING_URL
+
     def __init__(
         self,
         message: str,
@@ -44,7 +52,7 @@ def check_feature(*, tenant, feature: str) -> None:
     if plan is None or not plan.has_feature(feature):
         name = plan.name if plan else "current"
         raise PlanLimitExceeded(
-            f"Your {name} plan does not include {feature}. Upgrade your plan to use it.",
+            f"Your {name} plan does not include {feature}. Upgrade your plan on the Billing page ({BILLING_URL}).",
             limit=feature,
             code="feature_not_in_plan",
         )
@@ -74,7 +82,8 @@ def check_can_add(*, tenant, resource: str, adding: int = 1) -> None:
     used = _count_in_firm(resource)
     if used + adding > allowed:
         raise PlanLimitExceeded(
-            f"Your {plan.name} plan allows {allowed} {resource}; you have {used}. Upgrade to add more.",
+            f"Your {plan.name} plan allows {allowed} {resource}; you have {used}. "
+            f"Upgrade your plan on the Billing page ({BILLING_URL}) to add more.",
             limit=resource,
             allowed=allowed,
             used=used,
