@@ -14,7 +14,6 @@ The API maps PlanLimitExceeded to ``402 {"error": {"code": ..., "details": {limi
 
 from __future__ import annotations
 
-
 BILLING_URL = "/billing/"
 
 
