@@ -1,0 +1,139 @@
+"""The dashboard: panels from each domain app, scoped to the caller's book, constant query count."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from codex.dashboard import dashboard_for
+from crm.models import ActivityKind, DealStatus
+from portfolios import services as portfolio_services
+from portfolios.alerts.models import AlertEvent, AlertRule
+from tests.crm.factories import ActivityFactory, DealFactory, TaskFactory
+from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory, daily_prices
+
+pytestmark = pytest.mark.django_db
+
+
+def build_book(*, advisor, count: int, today: date, tag: str = "") -> None:
+    """``count`` clients, each with a priced portfolio, a deal closing this month, a due task,
+    a logged call and an alert event, all in ``advisor``'s book."""
+    start = today - timedelta(days=40)
+    for i in range(count):
+        instrument = InstrumentFactory(symbol=f"DB{tag}{count}{i}", sector=["Technology", "Health"][i % 2])
+        daily_prices(instrument, start, [Decimal(100 + (d % 7)) for d in range(41)])
+        client = ContactFactory(owner=advisor, first_name=f"Client{tag}{i}")
+        portfolio = PortfolioFactory(name=f"Book {tag}{i}", advisor=advisor, client=client)
+        for kind, fields in (
+            ("deposit", {"amount": "10000"}),
+            ("buy", {"instrument": instrument, "quantity": "50", "price": "100"}),
+        ):
+            portfolio_services.transaction_record(
+                portfolio=portfolio, created_by=advisor, today=today, kind=kind, trade_date=start, **fields
+            )
+        DealFactory(title=f"Deal {tag}{i}", contact=client, owner=advisor, expected_close=today, amount=Decimal("5000"))
+        TaskFactory(subject=f"Call {tag}{i}", contact=client, owner=advisor, due_date=today)
+        ActivityFactory(kind=ActivityKind.CALL, subject=f"Spoke to {tag}{i}", contact=client, owner=advisor)
+        rule = AlertRule.objects.create(kind="price_above", instrument=instrument, threshold=1, created_by=advisor)
+        AlertEvent.objects.create(
+            rule=rule, fired_at=timezone.now(), observed_on=today, value=Decimal(101), message=f"Alert {tag}{i}"
+        )
+
+
+class _Request:
+    def __init__(self, user, tenant):
+        self.user = user
+        self.tenant = tenant
+
+
+def test_owner_sees_every_panel_with_the_firms_figures(owner_client, owner, advisor, firm):
+    today = timezone.localdate()
+    build_book(advisor=advisor, count=2, today=today)
+    board = dashboard_for(request=_Request(owner, firm), today=today)
+    assert board.missing == []
+    assert board.book.aum > 0 and board.book.portfolio_count == 2
+    assert len(board.performance.rows) == 2 and board.performance.ytd is not None
+    assert board.deals.count == 2 and board.deals.total == Decimal("10000")
+    assert [a.subject for a in board.activity] == ["Spoke to 1", "Spoke to 0"]
+    assert len(board.alerts) == 2
+    assert board.tasks.count == 0  # the owner has no task of their own
+
+    html = owner_client.get("/").content.decode()
+    assert "Assets under management" in html and "Book 0" in html and "Deal 1" in html
+    assert '<svg class="chart"' in html and "Alert 0" in html
+
+
+def test_advisor_sees_their_tasks_and_book_only(client_for, advisor, advisor2, firm):
+    today = timezone.localdate()
+    build_book(advisor=advisor, count=1, today=today, tag="mine")
+    build_book(advisor=advisor2, count=1, today=today, tag="theirs")
+    html = client_for(advisor).get("/").content.decode()
+    assert "Call mine0" in html and "Deal mine0" in html and "Book mine0" in html
+    assert "theirs" not in html
+
+
+def test_another_firm_sees_none_of_it(outsider_client, advisor, firm):
+    build_book(advisor=advisor, count=1, today=timezone.localdate(), tag="acme")
+    html = outsider_client.get("/").content.decode()
+    assert "acme0" not in html
+    assert "Dashboard" in html
+
+
+def test_dashboard_query_count_does_not_grow_with_the_book(client_for, owner, advisor, firm):
+    today = timezone.localdate()
+    client = client_for(owner)
+    build_book(advisor=advisor, count=1, today=today, tag="a")
+    client.get("/")  # warm caches (host, session)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/").status_code == 200
+    build_book(advisor=advisor, count=6, today=today, tag="b")
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/").status_code == 200
+    assert len(many) == len(few), [q["sql"][:90] for q in many.captured_queries]
+
+
+def test_onboarding_checklist_ticks_itself_off(owner_client, owner, firm, api_key_for):
+    from codex.onboarding import onboarding_checklist
+
+    steps = {s.key: s.done for s in onboarding_checklist(tenant=firm).steps}
+    assert set(steps) == {"colleague", "client", "transactions", "api_key"}
+    assert steps["colleague"] is True  # the fixtures' firm has several members
+    assert steps["client"] is steps["transactions"] is steps["api_key"] is False
+    html = owner_client.get("/").content.decode()
+    assert "Get Acme Wealth Partners started" in html
+
+    ContactFactory(first_name="First")
+    api_key_for(firm, "read")
+    steps = {s.key: s.done for s in onboarding_checklist(tenant=firm).steps}
+    assert steps == {"colleague": True, "client": True, "transactions": False, "api_key": True}
+
+
+def test_onboarding_checklist_query_is_one(firm):
+    from codex.onboarding import onboarding_checklist
+
+    with CaptureQueriesContext(connection) as ctx:
+        checklist = onboarding_checklist(tenant=firm)
+    # Statements proper; ``SET search_path`` is django-tenants' schema switch, not a read.
+    assert len([q for q in ctx.captured_queries if not q["sql"].startswith("SET search_path")]) == 1
+    assert checklist.done_count >= 1 and checklist.progress_class.startswith("w")
+
+
+def test_complete_checklist_disappears(owner_client, owner, advisor, firm, api_key_for):
+    build_book(advisor=advisor, count=1, today=timezone.localdate())
+    api_key_for(firm, "read")
+    html = owner_client.get("/").content.decode()
+    assert "started" not in html and "checklist" not in html
+
+
+def test_deals_panel_counts_only_open_deals_closing_this_month(owner, advisor, firm):
+    today = timezone.localdate()
+    DealFactory(title="Now", owner=advisor, expected_close=today)
+    DealFactory(title="Later", owner=advisor, expected_close=today + timedelta(days=40))
+    DealFactory(title="Won", owner=advisor, expected_close=today, status=DealStatus.WON, closed_at=timezone.now())
+    board = dashboard_for(request=_Request(owner, firm), today=today)
+    assert [d.title for d in board.deals.deals] == ["Now"]
