@@ -32,6 +32,17 @@ def test_seed_generation_is_deterministic_and_appending_days_keeps_history():
     assert seed.fx_rows(date(2025, 6, 30)) == seed.fx_rows(date(2025, 6, 30))
 
 
+def test_seed_values_are_pinned():
+    # Changing the generator would make re-seeding an existing database report conflicts:
+    # these figures must only change together with a migration plan for seeded databases.
+    closes = {(r["symbol"], r["date"]): r["close"] for _, r in seed.price_rows(date(2026, 11, 20))}
+    assert closes[("AAPL", "2023-01-02")] == "123.8146"
+    assert closes[("SAP", "2025-06-02")] == "76.4644"
+    assert closes[("XEON", "2026-11-20")] == "153.0910"
+    rates = {r["date"]: r["rate"] for _, r in seed.fx_rows(date(2026, 11, 20))}
+    assert rates["2024-02-29"] == "1.015225"
+
+
 def test_seed_covers_asset_classes_currencies_and_business_days_only():
     classes = {i.asset_class for i in seed.INSTRUMENTS}
     assert {"equity", "bond", "fund", "commodity", "real_estate", "cash"} <= classes

@@ -6,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portfolios.market.services import KINDS, ImportRejected, prices_import
 
+MAX_LISTED = 1000
+
 
 class Command(BaseCommand):
     help = "Import a CSV of prices, instruments or FX rates (all or nothing, idempotent)."
@@ -26,7 +28,10 @@ class Command(BaseCommand):
                 file=str(path), kind=kind, overwrite=overwrite, actor="manage.py import_prices", filename=path.name
             )
         except ImportRejected as exc:
-            for issue in exc.result.errors + exc.result.conflicts:
+            issues = exc.result.errors + exc.result.conflicts
+            for issue in issues[:MAX_LISTED]:
                 self.stderr.write(str(issue))
+            if len(issues) > MAX_LISTED:
+                self.stderr.write(f"... and {len(issues) - MAX_LISTED} more")
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"{path.name} ({kind}): {result.summary()}"))
