@@ -206,8 +206,7 @@ class TransactionImport:
 
     def _create(self, values_list: list[dict]) -> int:
         rows = [v["__clean__"] for v in values_list]
-        services.transactions_bulk_record(portfolio=self.portfolio, rows=rows, created_by=self.created_by)
-        return len(rows)
+        return services.transactions_bulk_record(portfolio=self.portfolio, rows=rows, created_by=self.created_by)
 
     def spec(self) -> engine.ImportSpec:
         return engine.ImportSpec(

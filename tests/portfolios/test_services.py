@@ -316,3 +316,47 @@ def test_fingerprint_ignores_number_formatting():
 def test_trailing_zeros_are_not_extra_decimal_places(record, portfolio, aapl):
     buy = record("buy", D(2025, 1, 3), instrument=aapl, quantity="10.000000000000", price="1.50000000")
     assert buy.quantity == 10 and buy.price == Decimal("1.5")
+
+
+def test_bulk_record_writes_all_rows_with_specific_lots(record, portfolio, aapl, advisor, today):
+    first = record("buy", D(2025, 1, 3), instrument=aapl, quantity="10", price="100")
+    second = record("buy", D(2025, 1, 4), instrument=aapl, quantity="10", price="100")
+    rows = [
+        services.transaction_clean(
+            portfolio=portfolio,
+            today=today,
+            data={
+                "kind": "sell",
+                "trade_date": D(2025, 2, 1),
+                "instrument": aapl,
+                "quantity": "3",
+                "price": "120",
+                "lots": [{"lot": second.pk, "quantity": "3"}],
+            },
+        ),
+        services.transaction_clean(
+            portfolio=portfolio, today=today, data={"kind": "deposit", "trade_date": D(2025, 2, 1), "amount": "50"}
+        ),
+    ]
+    assert services.transactions_bulk_record(portfolio=portfolio, rows=rows, created_by=advisor) == 2
+    sell = Transaction.objects.get(portfolio=portfolio, kind="sell")
+    assert sell.lots == [{"lot": second.pk, "quantity": "3"}] and sell.created_by == advisor
+    assert {lot.opened_by_id: lot.quantity for lot in Lot.objects.filter(portfolio=portfolio)} == {
+        first.pk: 10,
+        second.pk: 7,
+    }
+    assert_consistent(portfolio)
+
+
+def test_bulk_record_that_oversells_writes_nothing(record, portfolio, aapl, today):
+    record("buy", D(2025, 1, 3), instrument=aapl, quantity="10", price="100")
+    rows = [
+        services.transaction_clean(
+            portfolio=portfolio,
+            today=today,
+            data={"kind": "sell", "trade_date": D(2025, 2, 1), "instrument": aapl, "quantity": "30", "price": "1"},
+        )
+    ]
+    with pytest.raises(ValidationError):
+        services.transactions_bulk_record(portfolio=portfolio, rows=rows)
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 1
