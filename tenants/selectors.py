@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from .cache import MISS, tenant_cache
 from .exceptions import InvalidApiKey
 from .models import ApiKey, Domain, Tenant
 
@@ -20,37 +20,56 @@ def _host_key(host: str) -> str:
     return f"host:{host}"
 
 
+def _api_key_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
 def tenant_for_host(host: str) -> Tenant | None:
     """The firm served at ``host`` (its slug domain or a custom domain), or None.
 
-    Cached per host in the ``tenants`` cache (Redis when configured), so a warm request makes no
-    query; tenants.signals invalidates the entry when a firm or one of its domains changes.
+    Cached per host in process memory in front of the ``tenants`` cache (Redis when configured;
+    tenants.cache), so a warm request makes no query and no cache round trip; tenants.signals
+    invalidates the entry when a firm or one of its domains changes.
     """
     host = host.lower().rstrip(".")
-    cache = caches["tenants"]
-    cached = cache.get(_host_key(host))
-    if cached is not None:
+    cached = tenant_cache.get(_host_key(host))
+    if cached is not MISS and cached is not None:
         return None if cached == _MISSING else cached
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         domain = Domain.objects.select_related("tenant").filter(domain__iexact=host).first()
     tenant = domain.tenant if domain else None
-    cache.set(_host_key(host), tenant if tenant else _MISSING, settings.TENANT_CACHE_SECONDS)
+    tenant_cache.set(_host_key(host), tenant if tenant else _MISSING, settings.TENANT_CACHE_SECONDS)
     return tenant
 
 
-def tenant_cache_invalidate(*, hosts: list[str]) -> None:
-    caches["tenants"].delete_many([_host_key(h.lower()) for h in hosts])
+def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: list[str] = ()) -> None:
+    """Forget cached hosts and API keys in every process (at once here, within a second elsewhere)."""
+    keys = [_host_key(h.lower()) for h in hosts] + [_api_key_key(p) for p in api_key_prefixes]
+    tenant_cache.delete_many(keys)
+
+
+def api_key_cache_store(key: ApiKey) -> None:
+    """Refresh the cached copy of ``key`` (after its ``last_used_at`` moved)."""
+    tenant_cache.set(_api_key_key(key.prefix), key, settings.TENANT_CACHE_SECONDS)
 
 
 def api_key_resolve(raw: str) -> ApiKey:
-    """Return the active key for ``raw`` with its firm (one query), or raise InvalidApiKey."""
+    """Return the active key for ``raw`` with its firm, or raise InvalidApiKey.
+
+    A known key is cached like a host (no query when warm; one query when cold); unknown prefixes
+    are not cached. tenants.signals invalidates a key when it or its firm changes.
+    """
     from .services import API_KEY_TYPE_PREFIX, _hash_key
 
     parts = (raw or "").split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_TYPE_PREFIX or not parts[1] or not parts[2]:
         raise InvalidApiKey("Malformed API key.")
-    with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1]).first()
+    key = tenant_cache.get(_api_key_key(parts[1]))
+    if key is MISS or key is None:
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1]).first()
+        if key is not None:
+            api_key_cache_store(key)
     if key is None or not hmac.compare_digest(key.hashed_key, _hash_key(raw)):
         raise InvalidApiKey("Unknown API key.")
     if key.revoked_at is not None:

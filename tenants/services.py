@@ -19,6 +19,7 @@ from billing.services import UnknownPlan, plan_get, subscription_start_trial
 
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
+from .selectors import api_key_cache_store
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +302,8 @@ def api_key_touch(*, key: ApiKey) -> None:
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
+    # The cached copy must know too, or every request would write again until it expires.
+    api_key_cache_store(key)
 
 
 # --- Closing with an export, deleting only what was exported (docs/operations.md) -------------------

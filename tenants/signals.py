@@ -4,7 +4,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from .models import Domain, Tenant
+from .models import ApiKey, Domain, Tenant
 from .selectors import tenant_cache_invalidate
 from .services import audit_record
 
@@ -13,7 +13,15 @@ from .services import audit_record
 @receiver(post_delete, sender=Tenant)
 def _tenant_changed(sender, instance: Tenant, **kwargs) -> None:
     hosts = list(Domain.objects.filter(tenant_id=instance.pk).values_list("domain", flat=True))
-    tenant_cache_invalidate(hosts=hosts)
+    # Cached API keys carry a copy of their firm (its status decides 403 tenant_suspended).
+    prefixes = list(ApiKey.objects.filter(tenant_id=instance.pk).values_list("prefix", flat=True))
+    tenant_cache_invalidate(hosts=hosts, api_key_prefixes=prefixes)
+
+
+@receiver(post_save, sender=ApiKey)
+@receiver(post_delete, sender=ApiKey)
+def _api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
+    tenant_cache_invalidate(hosts=[], api_key_prefixes=[instance.prefix])
 
 
 @receiver(pre_save, sender=Domain)

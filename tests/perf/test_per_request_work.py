@@ -1,0 +1,222 @@
+"""Per-request work: what every request costs in queries and cache round trips (docs/benchmarks.md).
+
+- tenant resolution makes no query once the host is cached;
+- API-key authentication makes at most one query, none once the key is cached;
+- the two-level cache (tenants.cache) answers warm lookups from process memory, and a change made
+  in one process is seen there at once and in every other process within the check interval.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
+
+from tenants.cache import MISS, TwoLevelCache, tenant_cache
+from tenants.exceptions import InvalidApiKey
+from tenants.models import ApiKey
+from tenants.selectors import api_key_resolve, tenant_for_host
+from tenants.services import api_key_revoke, tenant_reactivate, tenant_suspend
+from tests.conftest import FirmClient
+
+HOST = "acme.localhost"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    tenant_cache.clear_local()
+    yield
+    tenant_cache.clear_local()
+
+
+@pytest.fixture
+def forced_local(settings):
+    """Level 1 on, as in production with Redis (level 2 here is process memory)."""
+    settings.CODEX_TENANT_LOCAL_CACHE = True
+    settings.CODEX_TENANT_CACHE_CHECK_SECONDS = 3600  # no generation reads unless a test asks
+    tenant_cache.clear_local()
+    return settings
+
+
+class CountingCache:
+    """Wraps the level-2 cache and counts reads, as round trips to Redis would be counted."""
+
+    def __init__(self, monkeypatch):
+        self.reads = 0
+        real = caches["tenants"]
+        original_get = real.get
+
+        def get(key, default=None, version=None):
+            self.reads += 1
+            return original_get(key, default, version)
+
+        monkeypatch.setattr(real, "get", get)
+
+
+# --- tenant resolution ----------------------------------------------------------------------------
+def statements(ctx) -> list[str]:
+    """The queries proper: ``SET search_path`` is the schema switch django-tenants makes when the
+    connection was in another schema, counted apart (the benchmark's request path makes it anyway)."""
+    return [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith("SET search_path")]
+
+
+def test_host_lookup_makes_one_query_cold_and_none_warm(firm, django_assert_num_queries):
+    with CaptureQueriesContext(connection) as cold:
+        assert tenant_for_host(HOST).pk == firm.pk
+    assert len(statements(cold)) == 1
+    with django_assert_num_queries(0):
+        assert tenant_for_host(HOST).pk == firm.pk
+
+
+def test_firm_request_makes_no_query_once_the_host_is_cached(firm, django_assert_num_queries):
+    client = FirmClient(firm)
+    assert client.get("/health").status_code == 200
+    with django_assert_num_queries(0):
+        assert client.get("/health").status_code == 200
+
+
+def test_unknown_host_is_cached_too(firm, django_assert_num_queries):
+    assert tenant_for_host("nobody.localhost") is None
+    with django_assert_num_queries(0):
+        assert tenant_for_host("nobody.localhost") is None
+
+
+def test_warm_lookup_skips_the_shared_cache(firm, forced_local, monkeypatch, django_assert_num_queries):
+    tenant_for_host(HOST)
+    counting = CountingCache(monkeypatch)
+    with django_assert_num_queries(0):
+        for _ in range(5):
+            assert tenant_for_host(HOST).pk == firm.pk
+    assert counting.reads == 0
+
+
+def test_generation_is_read_at_most_once_per_interval(firm, forced_local, monkeypatch):
+    forced_local.CODEX_TENANT_CACHE_CHECK_SECONDS = 0
+    tenant_for_host(HOST)
+    counting = CountingCache(monkeypatch)
+    tenant_for_host(HOST)
+    assert counting.reads == 1  # the generation token only; the firm came from process memory
+
+
+def test_cached_firm_is_a_copy_per_request(firm, forced_local):
+    first = tenant_for_host(HOST)
+    first.name = "changed by a request that never saved"
+    assert tenant_for_host(HOST).name != "changed by a request that never saved"
+
+
+def test_suspension_is_seen_at_once_in_this_process(firm, forced_local):
+    client = FirmClient(firm)
+    assert client.get("/api/v1/portfolios/").status_code in {401, 403}  # warm the host: not suspended yet
+    tenant_suspend(tenant=firm, actor="test", reason="unpaid")
+    try:
+        response = client.get("/api/v1/portfolios/")
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "tenant_suspended"
+    finally:
+        tenant_reactivate(tenant=firm, actor="test")
+
+
+def test_other_processes_see_a_change_within_the_check_interval(settings):
+    """Two caches over one level 2 stand for two gunicorn workers sharing Redis."""
+    settings.CODEX_TENANT_LOCAL_CACHE = True
+    worker_a, worker_b = TwoLevelCache(), TwoLevelCache()
+    worker_b.set("host:x", "old firm", 300)
+    settings.CODEX_TENANT_CACHE_CHECK_SECONDS = 3600
+    assert worker_b.get("host:x") == "old firm"  # token read once here, then remembered
+    worker_a.delete_many(["host:x"])
+    assert worker_a.get("host:x") is MISS  # the process that made the change: at once
+    assert worker_b.get("host:x") == "old firm"  # another process: stale until its next check...
+    settings.CODEX_TENANT_CACHE_CHECK_SECONDS = 0
+    assert worker_b.get("host:x") is MISS  # ...which sees the new generation and drops it
+
+
+# --- API keys -------------------------------------------------------------------------------------
+def test_api_key_resolution_makes_at_most_one_query_and_none_when_cached(firm, api_key_for, django_assert_num_queries):
+    raw = api_key_for(firm, "read")
+    caches["tenants"].clear()
+    with CaptureQueriesContext(connection) as cold:
+        assert api_key_resolve(raw).tenant_id == firm.pk
+    assert len(statements(cold)) == 1
+    with django_assert_num_queries(0):
+        assert api_key_resolve(raw).tenant_id == firm.pk
+
+
+def test_cached_key_with_a_wrong_secret_is_refused(firm, api_key_for):
+    raw = api_key_for(firm, "read")
+    api_key_resolve(raw)
+    with pytest.raises(InvalidApiKey):
+        api_key_resolve(raw[:-4] + "AAAA")
+
+
+def test_revoked_key_is_refused_at_once_even_when_cached(firm, forced_local, api_key_for):
+    raw = api_key_for(firm, "read")
+    key = api_key_resolve(raw)
+    api_key_revoke(key=key, actor="test")
+    with pytest.raises(InvalidApiKey, match="revoked"):
+        api_key_resolve(raw)
+
+
+def test_api_request_writes_last_used_at_most_once_a_minute(firm, forced_local, api_key_for):
+    raw = api_key_for(firm, "read")
+    client = FirmClient(firm)
+    with CaptureQueriesContext(connection) as ctx:
+        for _ in range(3):
+            assert client.get("/api/v1/portfolios/", HTTP_X_API_KEY=raw).status_code == 200
+    updates = [q for q in ctx.captured_queries if 'UPDATE "tenants_apikey"' in q["sql"]]
+    assert len(updates) == 1
+    with schema_context("public"):
+        assert ApiKey.objects.get(prefix=raw.split("_")[1]).last_used_at is not None
+
+
+# --- API throttle on Redis --------------------------------------------------------------------------
+def _redis_url() -> str | None:
+    from bench.harness.db import redis_url
+
+    return redis_url(db=13) or None
+
+
+@pytest.fixture
+def redis_default_cache(settings):
+    url = _redis_url()
+    if url is None:
+        pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_FUNCTION": "django_tenants.cache.make_key",
+            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+            "KEY_PREFIX": "codex-perf-tests",
+        },
+    }
+    caches["default"].clear()
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def test_throttle_on_redis_is_a_counter_and_still_says_429(firm, api_key_for, redis_default_cache, settings):
+    from rest_framework.settings import api_settings
+
+    from codex.api.throttles import PrincipalRateThrottle
+
+    settings.CODEX_PLAN_RATE_MULTIPLIERS = {}
+    raw = api_key_for(firm, "read")
+    client = FirmClient(firm)
+    old = PrincipalRateThrottle.THROTTLE_RATES
+    PrincipalRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "principal": "3/min"}
+    try:
+        codes = [client.get("/api/v1/portfolios/", HTTP_X_API_KEY=raw).status_code for _ in range(4)]
+        last = client.get("/api/v1/portfolios/", HTTP_X_API_KEY=raw)
+    finally:
+        PrincipalRateThrottle.THROTTLE_RATES = old
+    assert codes == [200, 200, 200, 429]
+    assert last.status_code == 429
+    assert 1 <= int(last["Retry-After"]) <= 61
+    assert last.json()["error"]["code"] == "throttled"
+    client_redis = redis_default_cache._cache.get_client()
+    keys = [k.decode() for k in client_redis.keys("*codex-perf-tests*throttle:principal:key:*")]
+    assert len(keys) == 1
+    assert int(client_redis.get(keys[0])) == 5  # one integer per window, not a list of times
