@@ -290,6 +290,7 @@ class PeriodRow:
     twr: analytics.PeriodReturn | None
     mwr: analytics.PeriodReturn | None
     benchmark: analytics.PeriodReturn | None
+    clamped: bool = False  # the portfolio is younger than the period: it starts at inception
 
 
 def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSeries:
@@ -394,7 +395,8 @@ def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> D
         ps, pe = analytics.preset_range(p, today, loaded.inception)
         part = _sub_series(perf.series, ps)
         bench = analytics.benchmark_return(loaded.benchmark_prices, ps, pe) if loaded.benchmark_prices else None
-        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench))
+        clamped = p != "SI" and ps != analytics.preset_range(p, today)[0]
+        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench, clamped))
     return Dashboard(
         loaded=loaded,
         snapshot=snap,

@@ -39,6 +39,14 @@ def pct(value, places: int = 2):
 
 
 @register.filter
+def percent(value, places: int = 1) -> str:
+    """A fraction as a plain percentage (weights, risk figures): 0.123 -> "12.3 %"."""
+    if value is None:
+        return "—"
+    return f"{Decimal(value) * 100:,.{int(places)}f} %"
+
+
+@register.filter
 def signed(value):
     if value is None:
         return "—"

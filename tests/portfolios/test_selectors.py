@@ -213,3 +213,11 @@ def test_firm_exposure_without_a_rate_is_a_field_error(owner, two_books):
     with pytest.raises(ValidationError) as exc:
         selectors.firm_exposure(user=owner, currency="JPY", on=D(2025, 1, 4))
     assert "currency" in exc.value.message_dict
+
+
+def test_returns_rows_longer_than_the_history_are_marked(portfolio, funded):
+    dash = selectors.portfolio_dashboard(portfolio=portfolio, today=D(2025, 1, 4))
+    marks = {r.preset: r.clamped for r in dash.returns}
+    assert marks == {"MTD": True, "QTD": True, "YTD": True, "1Y": True, "3Y": True, "SI": False}
+    later = selectors.portfolio_dashboard(portfolio=portfolio, today=D(2025, 2, 10))
+    assert {r.preset: r.clamped for r in later.returns}["MTD"] is False
