@@ -33,7 +33,7 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ["schema_name", "slug", "status", "created_at", "status_changed_at"]
     fields = ["name", "slug", "schema_name", "status", "require_2fa", "brand_color", "created_at", "status_changed_at"]
     inlines = [DomainInline]
-    actions = ["suspend", "reactivate", "close"]
+    actions = ["suspend", "reactivate", "close", "delete_exported"]
     list_per_page = 50
 
     def get_changelist_instance(self, request):
@@ -94,9 +94,33 @@ class TenantAdmin(admin.ModelAdmin):
     def reactivate(self, request, queryset):
         self._transition(request, queryset, services.tenant_reactivate, "reactivated")
 
-    @admin.action(description="Close selected firms (data kept)")
+    @admin.action(description="Close selected firms (each is exported; data kept)")
     def close(self, request, queryset):
-        self._transition(request, queryset, services.tenant_close, "closed")
+        from .backup import ExportError
+
+        for tenant in queryset:
+            try:
+                tenant, result = services.tenant_close_with_export(
+                    tenant=tenant, actor=request.user.email, reason="operator action"
+                )
+            except (services.InvalidTransition, ExportError) as exc:
+                self.message_user(request, f"{tenant.slug}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{tenant.slug} closed; export {result.path} ({result.size} bytes).")
+
+    @admin.action(description="Delete selected closed firms (needs their export; irreversible)")
+    def delete_exported(self, request, queryset):
+        # The only way to delete a firm: the model's own delete is disabled below.
+        if not request.user.is_superuser:
+            self.message_user(request, "Only superusers may delete firms.", messages.ERROR)
+            return
+        for tenant in queryset:
+            try:
+                export = services.tenant_delete(tenant=tenant, actor=request.user.email)
+            except (services.InvalidTransition, services.ExportRequired) as exc:
+                self.message_user(request, f"{tenant.slug}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{tenant.slug} deleted; its export is {export['path']}.")
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -221,3 +221,57 @@ def test_deleting_is_refused_when_the_export_file_was_altered(db, source_export,
     with pytest.raises(services.ExportRequired):
         services.tenant_delete(tenant=tenant)
     assert Tenant.objects.filter(pk=source.pk).exists()
+
+
+def _admin_request(user_is_superuser=True):
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.test import RequestFactory
+
+    request = RequestFactory().post("/admin/tenants/tenant/")
+    request.user = type("Op", (), {"email": "op@codex.test", "is_superuser": user_is_superuser})()
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def _messages(request) -> list[str]:
+    return [str(m) for m in request._messages]
+
+
+def test_admin_close_exports_then_delete_needs_that_export(db, source_export, settings, tmp_path):
+    from codex.admin import operator_site
+    from tenants.admin import TenantAdmin
+
+    settings.CODEX_EXPORT_DIR = tmp_path
+    source, _path, _before = source_export
+    model_admin = TenantAdmin(Tenant, operator_site)
+
+    request = _admin_request()
+    model_admin.close(request, Tenant.objects.filter(pk=source.pk))
+    assert Tenant.objects.get(pk=source.pk).status == "closed"
+    assert "export" in _messages(request)[0] and list(tmp_path.glob(f"{SOURCE}-*.tar.gz"))
+
+    request = _admin_request()
+    model_admin.delete_exported(request, Tenant.objects.filter(pk=source.pk))
+    assert not Tenant.objects.filter(pk=source.pk).exists(), _messages(request)
+
+
+def test_admin_delete_refuses_a_firm_without_export(db, other_firm):
+    from codex.admin import operator_site
+    from tenants.admin import TenantAdmin
+
+    services.tenant_close(tenant=other_firm)
+    request = _admin_request()
+    TenantAdmin(Tenant, operator_site).delete_exported(request, Tenant.objects.filter(pk=other_firm.pk))
+    assert Tenant.objects.filter(pk=other_firm.pk).exists()
+    assert "export it first" in _messages(request)[0]
+
+
+def test_admin_delete_is_for_superusers_only(db, other_firm):
+    from codex.admin import operator_site
+    from tenants.admin import TenantAdmin
+
+    request = _admin_request(user_is_superuser=False)
+    TenantAdmin(Tenant, operator_site).delete_exported(request, Tenant.objects.filter(pk=other_firm.pk))
+    assert Tenant.objects.filter(pk=other_firm.pk).exists()
+    assert "superusers" in _messages(request)[0]
