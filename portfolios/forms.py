@@ -86,4 +86,10 @@ class ImportForm(forms.Form):
 
 
 class ExposureForm(forms.Form):
-    currency = forms.CharField(max_length=3, required=False, initial="USD")
+    currency = forms.CharField(max_length=3, required=False, initial="USD", help_text="Reporting currency.")
+
+    def clean_currency(self):
+        code = (self.cleaned_data.get("currency") or "USD").strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            raise forms.ValidationError("Enter a three-letter ISO currency code, e.g. USD.")
+        return code

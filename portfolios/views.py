@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -49,7 +50,7 @@ def portfolio_list(request):
     )
     q = request.GET.get("q", "").strip()
     if q:
-        qs = qs.filter(name__icontains=q) | qs.filter(client__last_name__icontains=q)
+        qs = qs.filter(Q(name__icontains=q) | Q(client__first_name__icontains=q) | Q(client__last_name__icontains=q))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     summaries = selectors.portfolio_summaries(page.object_list)
     rows = [(p, summaries.get(p.pk)) for p in page.object_list]
@@ -328,14 +329,12 @@ def export_holdings_csv(request, pk: int):
 @login_required
 def exposure(request):
     form = ExposureForm(request.GET or {"currency": "USD"})
-    currency = "USD"
-    if form.is_valid() and form.cleaned_data.get("currency"):
-        currency = form.cleaned_data["currency"].upper()
-    try:
-        exp = selectors.firm_exposure(user=request.user, currency=currency)
-    except ValidationError as exc:
-        _apply_errors(form, exc)
-        exp = None
+    exp = None
+    if form.is_valid():
+        try:
+            exp = selectors.firm_exposure(user=request.user, currency=form.cleaned_data["currency"])
+        except ValidationError as exc:
+            _apply_errors(form, exc)
     sector_chart = ""
     if exp and exp.by_sector:
         sector_chart = bar_chart(

@@ -236,3 +236,15 @@ def test_figures_that_cannot_be_computed_are_explained_not_a_500(advisor_client,
     assert r.status_code == 200 and b"cannot be computed" in r.content
     api = advisor_client.get(f"/api/v1/portfolios/{live.pk}/performance/")
     assert api.status_code == 409 and api.json()["error"]["code"] == "cannot_compute"
+
+
+def test_exposure_page_currency_errors_are_shown(owner_client, live):
+    r = owner_client.get("/portfolios/exposure/?currency=1$")
+    assert r.status_code == 200 and b"three-letter ISO" in r.content
+    r = owner_client.get("/portfolios/exposure/?currency=JPY")
+    assert b"No rate to JPY" in r.content
+
+
+def test_list_search_finds_client_first_names(advisor_client, live):
+    assert b"Ada growth" in advisor_client.get("/portfolios/?q=ada").content
+    assert b"Ada growth" not in advisor_client.get("/portfolios/?q=zzz").content
