@@ -36,10 +36,7 @@ from .models import (
     StageKind,
     Subscriber,
     SubscriberStatus,
-    company_document,
-    contact_document,
     contact_name,
-    deal_document,
 )
 from .pg import trigram_installed
 
@@ -324,24 +321,26 @@ def _set_trigram_threshold() -> None:
         )
 
 
-def _ranked(qs: QuerySet, document, name_expr, query: SearchQuery, q: str, limit: int, trigram: bool) -> QuerySet:
-    """Rows that match the full-text query (GIN index on ``document``) or, with pg_trgm, whose name
-    is similar to ``q`` word by word (GIN trigram index on ``name_expr``), best first."""
-    qs = qs.annotate(search_doc=document)
+def _ranked(qs: QuerySet, name_expr, query: SearchQuery, q: str, limit: int, trigram: bool) -> QuerySet:
+    """Rows whose stored ``search_document`` matches the full-text query (GIN index) or, with
+    pg_trgm, whose name is similar to ``q`` word by word (GIN trigram index on ``name_expr``), best
+    first. Ranking reads the stored vectors, it does not parse text again."""
+    document = F("search_document")
+    qs = qs.defer("search_document")
     if trigram:
         return (
             qs.annotate(search_name=name_expr)
-            .filter(Q(search_doc=query) | Q(search_name__trigram_word_similar=q))
+            .filter(Q(search_document=query) | Q(search_name__trigram_word_similar=q))
             .annotate(score=SearchRank(document, query) + TrigramWordSimilarity(q, name_expr))
             .order_by("-score", "pk")[:limit]
         )
-    return qs.filter(search_doc=query).annotate(score=SearchRank(document, query)).order_by("-score", "pk")[:limit]
+    return qs.filter(search_document=query).annotate(score=SearchRank(document, query)).order_by("-score", "pk")[:limit]
 
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
-    (prefix words) plus trigram word similarity on names for typos, ranked together. Three
-    indexed queries (plus one to set the similarity threshold)."""
+    (every word as a prefix) plus, where pg_trgm is installed, trigram word similarity on names for
+    typos; ranked together. Four indexed queries (plus one to set the similarity threshold)."""
     q = (q or "").strip()[:100]
     query = _tsquery(q)
     if query is None or len(q) < 2:
@@ -351,19 +350,14 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
         _set_trigram_threshold()
     needle = q.lower()
     hits: list[SearchHit] = []
-    contacts = _ranked(
-        access.contacts_for(user).select_related("company"),
-        contact_document(),
-        Lower(contact_name()),
-        query,
-        needle,
-        limit,
-        trigram,
+    contacts = list(_ranked(access.contacts_for(user), Lower(contact_name()), query, needle, limit, trigram))
+    company_names = dict(
+        Company.objects.filter(pk__in={c.company_id for c in contacts if c.company_id}).values_list("pk", "name")
     )
     for c in contacts:
-        subtitle = " · ".join(x for x in (c.email, c.company.name if c.company else "", c.get_lifecycle_display()) if x)
+        subtitle = " · ".join(x for x in (c.email, company_names.get(c.company_id, ""), c.get_lifecycle_display()) if x)
         hits.append(SearchHit("contact", c.pk, str(c), subtitle, reverse("crm:contact-detail", args=[c.pk]), c.score))
-    for co in _ranked(access.companies_for(user), company_document(), Lower("name"), query, needle, limit, trigram):
+    for co in _ranked(access.companies_for(user), Lower("name"), query, needle, limit, trigram):
         hits.append(
             SearchHit(
                 "company",
@@ -374,9 +368,7 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
                 co.score,
             )
         )
-    for d in _ranked(
-        access.deals_for(user).select_related("stage"), deal_document(), Lower("title"), query, needle, limit, trigram
-    ):
+    for d in _ranked(access.deals_for(user).select_related("stage"), Lower("title"), query, needle, limit, trigram):
         hits.append(
             SearchHit(
                 "deal",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from codex.celery import app
 
 
-@app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
 def campaign_deliver(self, campaign_id: int) -> dict:
     """Mail a campaign's pending deliveries; safe to retry and to run twice (each row at most once)."""
     from . import services
