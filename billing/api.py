@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django_tenants.utils import schema_context
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
@@ -99,7 +99,10 @@ class MeterSerializer(serializers.Serializer):
 
 
 class UsageView(APIView):
-    @extend_schema(responses=MeterSerializer(many=True), summary="Usage meters against the plan's limits")
+    @extend_schema(
+        responses=inline_serializer("UsageMeters", {"results": MeterSerializer(many=True)}),
+        summary="Usage meters against the plan's limits",
+    )
     def get(self, request):
         meters = selectors.usage_meters(request.tenant)
         return Response({"results": MeterSerializer(meters, many=True).data})

@@ -376,7 +376,44 @@ def _interval_months(interval: str) -> int:
     return Interval(interval).months
 
 
-def _period_lines(sub: Subscription, start: datetime, end: datetime, now: datetime, previous_period) -> list[dict]:
+@dataclass
+class _BatchData:
+    """Rows an invoice run reads for a whole batch of subscriptions in a few queries, instead of a
+    few queries per subscription (round trips dominate the run's time)."""
+
+    invoiced: set = field(default_factory=set)  # (subscription id, period_start) already invoiced
+    profiles: dict = field(default_factory=dict)  # tenant id -> BillingProfile
+    seats: dict = field(default_factory=dict)  # tenant id -> latest seat snapshot
+    pending: dict = field(default_factory=dict)  # subscription id -> [PendingItem]
+
+    @classmethod
+    def load(cls, subs: list[Subscription], now: datetime) -> _BatchData:
+        if not subs:
+            return cls()
+        sub_ids = [s.pk for s in subs]
+        tenant_ids = [s.tenant_id for s in subs]
+        earliest = min(s.current_period_start for s in subs)
+        data = cls()
+        data.invoiced = set(
+            Invoice.objects.filter(subscription_id__in=sub_ids, period_start__gte=earliest).values_list(
+                "subscription_id", "period_start"
+            )
+        )
+        data.profiles = {p.tenant_id: p for p in BillingProfile.objects.filter(tenant_id__in=tenant_ids)}
+        data.seats = dict(
+            UsageDaily.objects.filter(tenant_id__in=tenant_ids, metric=Metric.SEATS, day__lte=now.date())
+            .order_by("tenant_id", "-day")
+            .distinct("tenant_id")
+            .values_list("tenant_id", "count")
+        )
+        for item in PendingItem.objects.filter(subscription_id__in=sub_ids, invoice__isnull=True):
+            data.pending.setdefault(item.subscription_id, []).append(item)
+        return data
+
+
+def _period_lines(
+    sub: Subscription, start: datetime, end: datetime, now: datetime, previous_period, batch: _BatchData | None = None
+) -> list[dict]:
     plan = sub.plan
     months = _interval_months(sub.interval)
     lines = [
@@ -388,7 +425,8 @@ def _period_lines(sub: Subscription, start: datetime, end: datetime, now: dateti
         }
     ]
     if plan.seat_price > 0:
-        extra = _seats_now(sub, now) - plan.included_seats
+        seats = batch.seats.get(sub.tenant_id) if batch is not None else None
+        extra = (seats if seats is not None else _seats_now(sub, now)) - plan.included_seats
         if extra > 0:
             lines.append(
                 {
@@ -418,7 +456,12 @@ def _period_lines(sub: Subscription, start: datetime, end: datetime, now: dateti
                     "unit_amount": plan.api_overage_price_per_1000,
                 }
             )
-    for item in PendingItem.objects.filter(subscription=sub, invoice__isnull=True):
+    pending = (
+        batch.pending.pop(sub.pk, [])
+        if batch is not None
+        else PendingItem.objects.filter(subscription=sub, invoice__isnull=True)
+    )
+    for item in pending:
         lines.append(
             {
                 "kind": item.kind,
@@ -431,18 +474,27 @@ def _period_lines(sub: Subscription, start: datetime, end: datetime, now: dateti
     return lines
 
 
-def _invoice_current_period(sub: Subscription, now: datetime, previous_period) -> Invoice | None:
+def _invoice_current_period(
+    sub: Subscription, now: datetime, previous_period, batch: _BatchData | None = None
+) -> Invoice | None:
     """Create and finalize the invoice of ``sub``'s current period; None if it already exists.
 
-    Caller holds the subscription lock inside a transaction. The unique constraint
-    (subscription, period_start) is the backstop: a duplicate insert is rolled back to a savepoint.
+    Caller holds the subscription lock inside a transaction (``batch`` was read under it). The
+    unique constraint (subscription, period_start) is the backstop: a duplicate insert is rolled
+    back to a savepoint.
     """
     start, end = sub.current_period_start, sub.current_period_end
-    if Invoice.objects.filter(subscription=sub, period_start=start).exists():
-        return None
-    profile = BillingProfile.objects.filter(tenant_id=sub.tenant_id).first() or BillingProfile(tenant_id=sub.tenant_id)
+    if batch is not None:
+        if (sub.pk, start) in batch.invoiced:
+            return None
+        profile = batch.profiles.get(sub.tenant_id)
+    else:
+        if Invoice.objects.filter(subscription=sub, period_start=start).exists():
+            return None
+        profile = BillingProfile.objects.filter(tenant_id=sub.tenant_id).first()
+    profile = profile or BillingProfile(tenant_id=sub.tenant_id)
     currency = sub.plan.currency
-    lines = _period_lines(sub, start, end, now, previous_period)
+    lines = _period_lines(sub, start, end, now, previous_period, batch)
     pending = [line.pop("_pending") for line in lines if "_pending" in line]
 
     # Credit balance: applied to a positive invoice; a negative invoice adds to it instead.
@@ -508,6 +560,8 @@ def _invoice_current_period(sub: Subscription, now: datetime, previous_period) -
         InvoiceLine(invoice=invoice, position=i, amount=amount, **line)
         for i, (line, amount) in enumerate(zip(lines, totals.line_amounts, strict=True))
     )
+    if batch is not None:
+        batch.invoiced.add((sub.pk, start))
     if pending:
         PendingItem.objects.filter(pk__in=[p.pk for p in pending]).update(invoice=invoice)
     if credit_change:
@@ -614,7 +668,9 @@ class InvoiceRunResult:
     skipped_locked: int = 0
 
 
-def _catch_up(sub: Subscription, now: datetime, result: InvoiceRunResult | None = None) -> list[Invoice]:
+def _catch_up(
+    sub: Subscription, now: datetime, result: InvoiceRunResult | None = None, batch: _BatchData | None = None
+) -> list[Invoice]:
     """Roll the (locked) subscription forward to ``now``: end trials, renew or cancel, invoice periods."""
     result = result or InvoiceRunResult()
     invoices: list[Invoice] = []
@@ -648,7 +704,7 @@ def _catch_up(sub: Subscription, now: datetime, result: InvoiceRunResult | None 
             sub.save(update_fields=["status", "billing_anchor", "current_period_start", "current_period_end"])
         if sub.status not in BILLABLE_STATUSES:
             break
-        invoice = _invoice_current_period(sub, now, previous)
+        invoice = _invoice_current_period(sub, now, previous, batch)
         if invoice is not None:
             invoices.append(invoice)
             result.invoices += 1
@@ -688,18 +744,18 @@ def invoice_run(*, now: datetime | None = None, subscription_ids=None) -> Invoic
         # One transaction per batch of subscriptions (one commit, not one per firm); a failure rolls
         # back its batch only, and the next run picks those subscriptions up again.
         for i in range(0, len(due), batch):
+            ids = due[i : i + batch]
             with transaction.atomic():
-                for sub_id in due[i : i + batch]:
-                    sub = (
-                        Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-                        .select_related("plan", "tenant")
-                        .filter(pk=sub_id)
-                        .first()
-                    )
-                    if sub is None:
-                        result.skipped_locked += 1
-                        continue
-                    _catch_up(sub, now, result)
+                locked = list(
+                    Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("plan", "tenant")
+                    .filter(pk__in=ids)
+                    .order_by("pk")
+                )
+                result.skipped_locked += len(ids) - len(locked)
+                data = _BatchData.load(locked, now)  # read under the locks
+                for sub in locked:
+                    _catch_up(sub, now, result, data)
     return result
 
 
