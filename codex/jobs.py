@@ -45,6 +45,7 @@ def for_each_firm(self, task: str, kwargs: dict | None = None, include_past_due:
     statuses = [TenantStatus.TRIALING, TenantStatus.ACTIVE]
     if include_past_due:
         statuses.append(TenantStatus.PAST_DUE)
+    app.loader.import_default_modules()  # a worker has them all; a shell or a test may not yet
     if task not in app.tasks:
         raise KeyError(f"unknown task {task!r}")
     with schema_context(settings.PUBLIC_SCHEMA_NAME):

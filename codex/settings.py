@@ -232,6 +232,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing-invoice-run": {"task": "billing.invoice_run", "schedule": 15 * 60.0},
     "billing-dunning": {"task": "billing.dunning_run", "schedule": 60 * 60.0},
     "billing-usage-snapshot": {"task": "billing.usage_snapshot", "schedule": 6 * 60 * 60.0},
+    # Per firm (codex/jobs.py fans out one task per open firm, each in its schema). Price imports
+    # also trigger alert evaluation at once; the sweep catches prices that arrive another way.
+    "alerts-sweep": {
+        "task": "codex.for_each_firm",
+        "schedule": 30 * 60.0,
+        "kwargs": {"task": "portfolios.alerts.tasks.alerts_evaluate_firm"},
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------------

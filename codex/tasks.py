@@ -1,4 +1,4 @@
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from .celery import app
 
@@ -10,7 +10,12 @@ def current_schema() -> str:
 
 
 @app.task(
-    name="codex.find_firm_email", bind=True, acks_late=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True
+    name="codex.find_firm_email",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError, DatabaseError),
+    max_retries=5,
+    retry_backoff=True,
 )
 def find_firm_email(self, email: str) -> int:
     """Log-in help: e-mail the address the firms it belongs to (codex.find_firm)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django_tenants.utils import schema_context
 
 from billing.entitlements import PlanLimitExceeded, check_feature
@@ -19,7 +19,7 @@ def _current_firm() -> Tenant:
         return Tenant.objects.get(schema_name=schema)
 
 
-@app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
 def alerts_evaluate_firm(self) -> dict:
     """Evaluate the firm's active rules against the latest prices (idempotent)."""
     tenant = _current_firm()
@@ -31,7 +31,7 @@ def alerts_evaluate_firm(self) -> dict:
     return {"schema": connection.schema_name, "fired": len(events)}
 
 
-@app.task(bind=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
 def alert_event_deliver(self, event_id: int) -> dict:
     """E-mail the event's recipients (each once) and open the advisors' CRM tasks."""
     return services.alert_event_deliver(event_id=event_id, tenant=_current_firm())

@@ -1,0 +1,58 @@
+"""Periodic jobs: every task is acks_late with retries and backoff; beat fans per-firm work out."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from codex.celery import app
+from codex.jobs import for_each_firm
+from tenants.models import Tenant
+
+OUR_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.")
+
+
+def _our_tasks():
+    app.loader.import_default_modules()
+    return {name: task for name, task in app.tasks.items() if name.startswith(OUR_PACKAGES)}
+
+
+def test_every_task_of_ours_is_acks_late_and_retries_with_backoff():
+    gaps = []
+    for name, task in _our_tasks().items():
+        if name == "codex.current_schema":  # a diagnostic probe, no effect to retry
+            continue
+        if not task.acks_late:
+            gaps.append(f"{name}: not acks_late")
+        if not getattr(task, "autoretry_for", ()):
+            gaps.append(f"{name}: no autoretry_for")
+        if not getattr(task, "retry_backoff", False):
+            gaps.append(f"{name}: no retry_backoff")
+    assert not gaps, gaps
+    assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST and settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+
+
+def test_every_beat_entry_names_a_registered_task():
+    tasks = _our_tasks()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in tasks, name
+        if entry["task"] == "codex.for_each_firm":
+            assert entry["kwargs"]["task"] in tasks, name
+
+
+def test_fan_out_sends_one_task_per_open_firm_in_its_schema(db, other_firm, monkeypatch):
+    from tenants.services import tenant_suspend
+
+    tenant_suspend(tenant=other_firm, actor="test")
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, kwargs=None, headers=None, **kw: sent.append((name, headers)))
+    count = for_each_firm.apply(kwargs={"task": "codex.current_schema"}).get()
+    open_firms = Tenant.objects.filter(status__in=["trialing", "active", "past_due"]).order_by("pk")
+    assert count == open_firms.count() == len(sent)
+    assert [h["_schema_name"] for _, h in sent] == [t.schema_name for t in open_firms]
+    assert "firm_globex" not in {h["_schema_name"] for _, h in sent}
+
+
+def test_fan_out_refuses_an_unknown_task(db):
+    with pytest.raises(KeyError):
+        for_each_firm.apply(kwargs={"task": "no.such.task"}).get()
