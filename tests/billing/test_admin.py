@@ -138,3 +138,8 @@ def test_seed_billing_makes_paid_and_open_invoices_once(firm, in_public):
     call_command("seed_billing", verbosity=0)
     assert Invoice.objects.filter(tenant=firm).count() == 4
     assert Invoice.objects.filter(tenant=firm).first().tax_rate == Decimal("0.2")
+
+
+def test_invoice_list_links_to_the_revenue_page(operator_client, invoices):
+    page = operator_client.get("/admin/billing/invoice/").content.decode()
+    assert 'href="/admin/billing/invoice/revenue/"' in page
