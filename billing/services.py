@@ -256,7 +256,8 @@ def subscription_change_plan(
         sub = _locked_subscription(tenant)
         _validate_change(sub, plan, interval)
         if sub.status in BILLABLE_STATUSES and sub.current_period_end <= now:
-            _catch_up(sub, now)
+            _catch_up(sub, now)  # the invoice run is behind: renew (or end) first
+            _validate_change(sub, plan, interval)
         preview = _preview(sub, plan, interval, now)
         if preview.blockers:
             raise DowngradeRefused({"plan": preview.blockers})

@@ -198,3 +198,24 @@ def test_change_to_same_plan_or_unknown_interval_is_a_field_error(firm):
             tenant=firm, plan=plan("starter"), interval="week", actor="o", now=utc(2025, 4, 2)
         )
     assert "interval" in exc.value.message_dict
+
+
+def test_change_after_an_unbilled_period_end_renews_first(in_public):
+    sub = bare_subscription(plan=plan("starter"), start=utc(2025, 4, 1))
+    services.invoice_run(now=utc(2025, 4, 1, 1))
+    # The invoice run has not run since 1 May; the change on 11 May renews first.
+    result = services.subscription_change_plan(
+        tenant=sub.tenant, plan=plan("pro"), interval="month", actor="o", now=utc(2025, 5, 11)
+    )
+    assert Invoice.objects.filter(subscription=sub, period_start=utc(2025, 5, 1)).exists()
+    # 21 of May's 31 days left: credit -49 x 21/31 = -33.1935..., charge 149 x 21/31 = 100.9354...
+    assert (result.preview.credit, result.preview.charge) == (D("-33.19"), D("100.94"))
+
+
+def test_change_after_a_pending_cancellation_ended_is_refused(in_public):
+    sub = bare_subscription(plan=plan("starter"), start=utc(2025, 4, 1))
+    services.subscription_cancel(tenant=sub.tenant, actor="o", now=utc(2025, 4, 2))
+    with pytest.raises(services.BillingStateError):
+        services.subscription_change_plan(
+            tenant=sub.tenant, plan=plan("pro"), interval="month", actor="o", now=utc(2025, 5, 11)
+        )
