@@ -85,7 +85,10 @@ def main() -> None:
     )
     print(body)
     if args.write:
-        write_part("import", body)
+        from crm.pg import trigram_installed
+        from django.db import connection
+
+        write_part("import" + ("-pg_trgm" if trigram_installed(connection) else ""), body)
     connections.close_all()
 
 

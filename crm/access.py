@@ -12,7 +12,7 @@ Every list is ``<entity>s_for(user)`` and every single object ``<entity>_for_use
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from tenants.accounts.models import Role
@@ -51,9 +51,26 @@ def _user_pk(user):
     return getattr(user, "pk", None)
 
 
-def _book_contact_ids(user):
-    shared = Contact.shared_with.through.objects.filter(user_id=user.pk).values("contact_id")
-    return Contact.objects.filter(Q(owner_id=user.pk) | Q(pk__in=shared)).values("pk")
+def _shared_ids(model, user):
+    through = model.shared_with.through
+    column = f"{model._meta.model_name}_id"
+    return through.objects.filter(user_id=user.pk).values(column)
+
+
+def contact_book_q(user) -> Q:
+    """The advisor's contacts as a filter on Contact: owned, or shared with them (a small hashed
+    set). Written without a self-join so PostgreSQL can combine it with other indexes."""
+    return Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Contact, user))
+
+
+def _contact_in_book(user, contact_ref: str) -> Exists:
+    """EXISTS: the contact ``contact_ref`` (an outer column) is in the book. Checked per candidate
+    row with an index lookup, so a search or a page never builds the whole book first."""
+    return Exists(Contact.objects.filter(contact_book_q(user), pk=OuterRef(contact_ref)))
+
+
+def _deal_book_q(user) -> Q:
+    return Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Deal, user)) | _contact_in_book(user, "contact_id")
 
 
 def contacts_for(user) -> QuerySet[Contact]:
@@ -62,7 +79,7 @@ def contacts_for(user) -> QuerySet[Contact]:
         return qs
     if _user_pk(user) is None:
         return qs.none()
-    return qs.filter(pk__in=_book_contact_ids(user))
+    return qs.filter(contact_book_q(user))
 
 
 def companies_for(user) -> QuerySet[Company]:
@@ -71,9 +88,8 @@ def companies_for(user) -> QuerySet[Company]:
         return qs
     if _user_pk(user) is None:
         return qs.none()
-    shared = Company.shared_with.through.objects.filter(user_id=user.pk).values("company_id")
-    via_contacts = Contact.objects.filter(pk__in=_book_contact_ids(user), company__isnull=False).values("company_id")
-    return qs.filter(Q(owner_id=user.pk) | Q(pk__in=shared) | Q(pk__in=via_contacts))
+    via_contacts = Exists(Contact.objects.filter(contact_book_q(user), company_id=OuterRef("pk")))
+    return qs.filter(Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Company, user)) | via_contacts)
 
 
 def deals_for(user) -> QuerySet[Deal]:
@@ -82,8 +98,7 @@ def deals_for(user) -> QuerySet[Deal]:
         return qs
     if _user_pk(user) is None:
         return qs.none()
-    shared = Deal.shared_with.through.objects.filter(user_id=user.pk).values("deal_id")
-    return qs.filter(Q(owner_id=user.pk) | Q(pk__in=shared) | Q(contact_id__in=_book_contact_ids(user)))
+    return qs.filter(_deal_book_q(user))
 
 
 def activities_for(user) -> QuerySet[Activity]:
@@ -92,9 +107,8 @@ def activities_for(user) -> QuerySet[Activity]:
         return qs
     if _user_pk(user) is None:
         return qs.none()
-    return qs.filter(
-        Q(owner_id=user.pk) | Q(contact_id__in=_book_contact_ids(user)) | Q(deal_id__in=deals_for(user).values("pk"))
-    )
+    deal_in_book = Exists(Deal.objects.filter(_deal_book_q(user), pk=OuterRef("deal_id")))
+    return qs.filter(Q(owner_id=user.pk) | _contact_in_book(user, "contact_id") | deal_in_book)
 
 
 def subscribers_for(user) -> QuerySet[Subscriber]:

@@ -1,0 +1,162 @@
+"""CRM search benchmark: ``crm.selectors.crm_search`` over 100,000 contacts (target p95 < 50 ms).
+
+Fills a scratch database with 100,000 contacts (plus 5,000 companies and 10,000 deals), then times
+a fixed mix of queries (name prefixes, full names, e-mail fragments, company words and, when pg_trgm
+is installed, misspelt names), as the owner (whole firm) and as an advisor (their book: a tenth of
+the firm). Prints a Markdown table; ``--write`` replaces the search part of the "CRM" section of
+docs/benchmarks.md.
+
+    .venv/bin/python bench/crm_search.py [--contacts 100000] [--queries 400] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.crm_common import FIRST, LAST, name_for, pg_facts, setup  # noqa: E402
+
+
+def fill(n_contacts: int, advisor) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from crm import services
+    from crm.importers import COPY_COLUMNS, COPY_TYPES, copy_rows
+    from crm.models import Company, Contact, Deal
+
+    now = timezone.now()
+    companies = Company.objects.bulk_create(
+        Company(name=f"{LAST[i % len(LAST)]} {['Holding', 'Partners', 'Capital', 'Family Office'][i % 4]} {i}")
+        for i in range(5000)
+    )
+    rows = []
+    for i in range(n_contacts):
+        first, last = name_for(i)
+        rows.append(
+            (
+                first,
+                last,
+                f"person{i}@example.com",
+                f"+41 44 {i:07d}",
+                [],
+                [],
+                companies[i % len(companies)].pk,
+                "",
+                "client" if i % 10 == 0 else "lead",
+                advisor.pk if i % 10 == 3 else None,
+                ["vip"] if i % 7 == 0 else [],
+                "bench",
+                "",
+                now,
+                now,
+            )
+        )
+    copy_rows(Contact, COPY_COLUMNS, COPY_TYPES, rows)
+    stage = services.pipeline_stages_ensure()[0]
+    ids = list(Contact.objects.values_list("pk", flat=True)[:10000])
+    Deal.objects.bulk_create(
+        Deal(title=f"Mandate {i} {LAST[i % len(LAST)]}", contact_id=ids[i], stage=stage, amount=1000 + i)
+        for i in range(len(ids))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def queries(n: int, trigram: bool) -> list[str]:
+    rnd = random.Random(7)
+    mix = []
+    for _ in range(n):
+        kind = rnd.choice(["prefix", "full", "email", "company"] + (["typo"] if trigram else []))
+        i = rnd.randrange(100_000)
+        first, last = name_for(i)
+        if kind == "prefix":
+            mix.append(last[: rnd.randint(3, 6)])
+        elif kind == "full":
+            mix.append(f"{first} {last}")
+        elif kind == "email":
+            mix.append(f"person{i}")
+        elif kind == "company":
+            mix.append(f"{rnd.choice(LAST)} capital")
+        else:
+            word = rnd.choice(LAST + FIRST)
+            pos = rnd.randrange(1, len(word) - 1)
+            mix.append(word[:pos] + word[pos + 1] + word[pos] + word[pos + 2 :])  # swap two letters
+    return mix
+
+
+def measure(user, qs: list[str]) -> list[float]:
+    from crm.selectors import crm_search
+
+    for q in qs[:20]:  # warm the caches and the connection
+        crm_search(user, q, 20)
+    out = []
+    for q in qs:
+        t = time.perf_counter()
+        crm_search(user, q, 20)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    tenant, owner = setup(fresh=True)
+    from django.db import connection, connections
+    from django_tenants.utils import schema_context
+
+    from bench.crm_import import write_part
+    from bench.harness.report import md_table
+    from crm.pg import trigram_installed
+    from tenants.accounts.models import Role, User
+
+    with schema_context(tenant.schema_name):
+        advisor = User.objects.create_user(f"advisor@{tenant.slug}.test", None, role=Role.ADVISOR)
+        started = time.perf_counter()
+        fill(args.contacts, advisor)
+        fill_s = time.perf_counter() - started
+        trigram = trigram_installed(connection)
+        mix = queries(args.queries, trigram)
+        as_owner = measure(owner, mix)
+        as_advisor = measure(advisor, mix)
+    rows = []
+    for label, values in (("owner (whole firm)", as_owner), ("advisor (own book)", as_advisor)):
+        rows.append(
+            [
+                f"search {args.contacts:,} contacts, p95, {label}",
+                f"{pct(values, 95):.1f} ms",
+                "< 50 ms",
+            ]
+        )
+        rows.append(
+            [f"  p50 / p99 / max, {label}", f"{pct(values, 50):.1f} / {pct(values, 99):.1f} / {max(values):.1f} ms", ""]
+        )
+    table = md_table(["measure", "result", "target"], rows)
+    body = (
+        f"`bench/crm_search.py`: {args.contacts:,} contacts, 5,000 companies, 10,000 deals (filled in {fill_s:.0f} s); "
+        f"{len(mix)} queries (name prefixes, full names, e-mail fragments, company words"
+        f"{', misspelt names' if trigram else ''}), each one call of `crm.selectors.crm_search(user, q, 20)` "
+        f"(contacts, companies and deals, ranked), timed in-process. {pg_facts()}.\n\n{table}\n"
+    )
+    print(body)
+    if args.write:
+        write_part("search" + ("-pg_trgm" if trigram else ""), body)
+    connections.close_all()
+
+
+if __name__ == "__main__":
+    main()
