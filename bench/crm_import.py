@@ -85,8 +85,9 @@ def main() -> None:
     )
     print(body)
     if args.write:
-        from crm.pg import trigram_installed
         from django.db import connection
+
+        from crm.pg import trigram_installed
 
         write_part("import" + ("-pg_trgm" if trigram_installed(connection) else ""), body)
     connections.close_all()
