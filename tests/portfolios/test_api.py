@@ -310,3 +310,33 @@ def test_realised_gains_per_year_and_lot(advisor_client, portfolio, aapl):
     assert (lot["proceeds_base"], lot["cost_base"], lot["term"], lot["symbol"]) == ("598", "404", "long", "AAPLT")
     assert advisor_client.get(f"{BASE}{portfolio.pk}/realised-gains/?year=2024").json()["lots"] == []
     assert advisor_client.get(f"{BASE}{portfolio.pk}/realised-gains/?year=x").status_code == 400
+
+
+def test_patch_portfolio_archive_and_share(owner_client, portfolio, advisor2):
+    r = owner_client.patch(
+        f"{BASE}{portfolio.pk}/", {"archived": True, "shared_with": [advisor2.pk]}, content_type="application/json"
+    )
+    assert r.status_code == 200, r.json()
+    assert r.json()["archived"] is True and r.json()["shared_with"] == [advisor2.pk]
+    ids = [p["id"] for p in owner_client.get(f"{BASE}?archived=false").json()["results"]]
+    assert portfolio.pk not in ids
+    assert portfolio.pk in [p["id"] for p in owner_client.get(f"{BASE}?archived=true").json()["results"]]
+
+
+def test_viewer_cannot_patch_and_advisor_cannot_reassign(viewer_client, advisor_client, portfolio, advisor2):
+    assert (
+        viewer_client.patch(f"{BASE}{portfolio.pk}/", {"name": "X"}, content_type="application/json").status_code == 403
+    )
+    r = advisor_client.patch(f"{BASE}{portfolio.pk}/", {"advisor": advisor2.pk}, content_type="application/json")
+    assert r.status_code == 400 and "advisor" in r.json()["error"]["details"]
+    portfolio.refresh_from_db()
+    assert portfolio.name == "Ada growth"
+
+
+def test_api_key_must_name_the_advisor(api_key_for, firm, advisor):
+    c = FirmClient(firm)
+    key = api_key_for(firm, "write")
+    r = c.post(BASE, {"name": "By key"}, content_type="application/json", HTTP_X_API_KEY=key)
+    assert r.status_code == 400 and "advisor" in r.json()["error"]["details"]
+    r = c.post(BASE, {"name": "By key", "advisor": advisor.pk}, content_type="application/json", HTTP_X_API_KEY=key)
+    assert r.status_code == 201
