@@ -49,6 +49,10 @@ _buffer: dict[tuple[int, date], int] = defaultdict(int)
 _last_local_flush = time.monotonic()
 _blocked_local: dict[int, str] = {}  # tenant id -> month "YYYYMM" it is blocked for
 _no_api_local: set[int] = set()  # firms whose plan has no "api" feature
+# With Redis, each process remembers a firm's two flags for a second (docs/benchmarks.md, "Profile
+# and fix"): two Redis round trips per second per firm instead of two per API request. The flags
+# change at a flush or a plan change; a second more before they bite is within the flush interval.
+_flag_memo: dict[tuple[str, int], tuple[bool, float]] = {}
 _redis_client = None
 
 
@@ -67,6 +71,7 @@ def set_redis_client(client) -> None:
     """Point metering at another Redis client (tests use a throwaway server)."""
     global _redis_client
     _redis_client = client
+    _flag_memo.clear()
 
 
 def reset_local_state() -> None:
@@ -76,6 +81,7 @@ def reset_local_state() -> None:
         _buffer.clear()
         _blocked_local.clear()
         _no_api_local.clear()
+        _flag_memo.clear()
         _last_local_flush = time.monotonic()
 
 
@@ -220,6 +226,7 @@ def refresh_api_blocks(*, today: date | None = None) -> set[int]:
         _blocked_local.update(dict.fromkeys(blocked, month))
         _no_api_local.clear()
         _no_api_local.update(no_api)
+        _flag_memo.clear()
     return blocked
 
 
@@ -228,19 +235,33 @@ def refresh_api_blocks_on_commit() -> None:
     transaction.on_commit(refresh_api_blocks)
 
 
+def _memo(kind: str, tenant_id: int, read) -> bool:
+    now = time.monotonic()
+    hit = _flag_memo.get((kind, tenant_id))
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    value = read()
+    _flag_memo[(kind, tenant_id)] = (value, now + getattr(settings, "CODEX_METERING_FLAG_MEMO_SECONDS", 1.0))
+    return value
+
+
 def api_blocked(tenant_id: int) -> bool:
     month = _month(_today())
     client = _redis()
     if client is not None:
-        value = client.get(f"{BLOCK_PREFIX}{tenant_id}")
-        return value is not None and (value.decode() if isinstance(value, bytes) else value) == month
+
+        def read() -> bool:
+            value = client.get(f"{BLOCK_PREFIX}{tenant_id}")
+            return value is not None and (value.decode() if isinstance(value, bytes) else value) == month
+
+        return _memo("blocked", tenant_id, read)
     return _blocked_local.get(tenant_id) == month
 
 
 def api_feature_missing(tenant_id: int) -> bool:
     client = _redis()
     if client is not None:
-        return bool(client.sismember(NO_API_KEY, tenant_id))
+        return _memo("no_api", tenant_id, lambda: bool(client.sismember(NO_API_KEY, tenant_id)))
     return tenant_id in _no_api_local
 
 
