@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import date
 
 import django_filters
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -62,6 +64,9 @@ class PortfolioSerializer(serializers.ModelSerializer):
         return str(obj.client) if obj.client_id else None
 
     def get_shared_with(self, obj) -> list[int]:
+        ids = getattr(obj, "shared_with_ids", None)
+        if ids is not None:
+            return list(ids)
         return sorted(u.pk for u in obj.shared_with.all())
 
 
@@ -103,7 +108,15 @@ class PortfolioViewSet(viewsets.ModelViewSet):
         return (
             portfolios_visible_to(self.request.user)
             .select_related("advisor", "client", "benchmark")
-            .prefetch_related("shared_with")
+            # The ids of the users it is shared with, in the same query (a prefetch would cost
+            # one more round trip per page: docs/benchmarks.md, "Profile and fix").
+            .annotate(
+                shared_with_ids=ArraySubquery(
+                    Portfolio.shared_with.through.objects.filter(portfolio_id=OuterRef("pk"))
+                    .order_by("user_id")
+                    .values("user_id")
+                )
+            )
         )
 
     def get_object(self):
@@ -601,6 +614,8 @@ class FirmExposureView(APIView):
                 "securities_value": _d(exp.securities_value),
                 "cash_value": _d(exp.cash_value),
                 "portfolio_count": exp.portfolio_count,
+                "missing_rates": exp.missing_rates,
+                "unpriced": exp.unpriced,
                 "by_instrument": rows(exp.by_instrument),
                 "by_sector": rows(exp.by_sector),
                 "top_movers": rows(exp.movers),

@@ -531,19 +531,14 @@ def latest_closes(instrument_ids, *, on: date) -> dict[int, tuple[date, Decimal,
 
 
 def fx_to(currencies, *, target: str, on: date) -> dict[str, Decimal]:
-    """Latest value of one unit of each currency in ``target`` on ``on``. Raises
-    ``ValidationError`` naming ``currency`` when a rate is missing."""
+    """Latest value of one unit of each currency in ``target`` on ``on``; currencies without a
+    known rate are left out (the caller reports them)."""
     series = fx_series(currencies, base=target, since=on, end=on)
     out = {target: ONE}
-    missing = []
     for c in set(currencies) - {target}:
         r = analytics.price_on(series.get(c, []), on)
-        if r is None:
-            missing.append(c)
-        else:
+        if r is not None:
             out[c] = r
-    if missing:
-        raise ValidationError({"currency": f"No rate to {target} is known for {', '.join(sorted(missing))}."})
     return out
 
 
@@ -573,11 +568,17 @@ class FirmExposure:
     by_instrument: list[ExposureRow]
     by_sector: list[ExposureRow]
     movers: list[ExposureRow]
+    # Left out of every figure, and said so: currencies with no rate to ``currency`` yet, and
+    # instruments without any close yet.
+    missing_rates: list[str] = field(default_factory=list)
+    unpriced: list[str] = field(default_factory=list)
 
 
 def firm_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None, movers: int = 5) -> FirmExposure:
     """AUM, exposure per instrument and per sector (with the clients holding each), and the day's
     top movers, over the portfolios ``user`` may see (archived ones excluded), in ``currency``.
+    Amounts in a currency with no rate to ``currency`` are left out and listed in
+    ``missing_rates`` (a firm-wide view with a named gap beats no view at all).
 
     Valued from the derived holdings and cash balances at the last close on or before ``on``.
     A fixed number of queries, whatever the number of portfolios and holdings."""
@@ -604,17 +605,21 @@ def firm_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None
     rates = fx_to(currencies, target=currency, on=on)
 
     per_instr: dict[int, dict] = {}
+    unpriced = set()
     for pid, iid, qty, ccy, pname, first, last in holdings:
         close = closes.get(iid)
         if close is None:
+            unpriced.add(infos[iid]["symbol"])
             continue  # no market price at all yet: not valued (docs/portfolios.md)
+        if ccy not in rates:
+            continue
         value = qty * close[1] * rates[ccy]
         row = per_instr.setdefault(iid, {"value": ZERO, "clients": set(), "portfolios": set()})
         row["value"] += value
         row["clients"].add(f"{first} {last}".strip() if first or last else pname)
         row["portfolios"].add(pid)
     securities = sum((r["value"] for r in per_instr.values()), ZERO)
-    cash_value = sum((amount * rates[c] for _, c, amount in cash), ZERO)
+    cash_value = sum((amount * rates[c] for _, c, amount in cash if c in rates), ZERO)
     total = securities + cash_value
 
     def weight(v: Decimal) -> Decimal:
@@ -672,4 +677,6 @@ def firm_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None
         by_instrument=by_instrument,
         by_sector=by_sector,
         movers=top[:movers],
+        missing_rates=sorted(currencies - set(rates)),
+        unpriced=sorted(unpriced),
     )

@@ -209,10 +209,23 @@ def test_firm_exposure_in_another_currency(owner, two_books):
     assert exp.total_value == Decimal(1985) / Decimal("1.25")
 
 
-def test_firm_exposure_without_a_rate_is_a_field_error(owner, two_books):
-    with pytest.raises(ValidationError) as exc:
-        selectors.firm_exposure(user=owner, currency="JPY", on=D(2025, 1, 4))
-    assert "currency" in exc.value.message_dict
+def test_firm_exposure_names_the_currencies_it_cannot_convert(owner, two_books, sap, today):
+    # 1 SAP at 100 EUR, no EUR/USD rate at all: left out of the USD figures, and said so.
+    services.transaction_record(
+        portfolio=two_books[0],
+        today=today,
+        kind="buy",
+        trade_date=D(2025, 1, 2),
+        instrument=sap,
+        quantity="1",
+        price="100",
+        fx_rate="1.1",
+    )
+    add_prices(sap, {D(2025, 1, 2): "100"})
+    exp = selectors.firm_exposure(user=owner, on=D(2025, 1, 4))
+    assert exp.missing_rates == ["EUR"]
+    assert exp.securities_value == Decimal(1485)
+    assert [r.label.split(" ")[0] for r in exp.by_instrument] == ["AAPLT"]
 
 
 def test_returns_rows_longer_than_the_history_are_marked(portfolio, funded):
