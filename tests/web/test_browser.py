@@ -14,6 +14,7 @@ import re
 import socketserver
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,12 @@ def static_site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, static_site):
+    from django.core.management import call_command
+
     with django_db_blocker.unblock():
         database = connection.settings_dict["NAME"]
+        # Shared market data (instruments, daily prices, FX): idempotent, deterministic.
+        call_command("seed_market", stdout=open(os.devnull, "w"))  # noqa: SIM115
     live = LiveServer(database=database, cors_origins=[f"http://127.0.0.1:{static_site.port}"])
     yield live
     live.stop()
@@ -374,3 +379,168 @@ def test_static_frontend_on_another_origin_calls_the_api_with_cors(owner_page, b
     site.goto(f"http://localhost:{static_site.port}/index.html")
     assert site.evaluate("([base, key]) => callApi(base, key)", [api, key]) == "blocked"
     context.close()
+
+
+# --- Domain journeys: clients, portfolios, pipeline, newsletter, billing ----------------------------
+
+
+def field(scope, label: str):
+    """The input labelled ``label`` (or ``label (optional)``), exactly: no partial matches."""
+    return scope.get_by_label(re.compile(rf"^{re.escape(label)}( \(optional\))?$"))
+
+
+def _option_value(select, text: str) -> str:
+    return select.locator("option", has_text=text).first.get_attribute("value")
+
+
+def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(owner_page, server, firm_a):
+    page = owner_page
+    base = server.firm_url(firm_a["slug"])
+    page.goto(base + "crm/contacts/")
+    shot(page, "clients-empty")
+    page.get_by_role("link", name="New contact").click()
+    field(page, "First name").fill("Ada")
+    field(page, "Last name").fill("Lovelace")
+    field(page, "Email").fill(f"ada-{RUN}@client.example")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name=re.compile("Ada Lovelace"))).to_be_visible()
+
+    page.goto(base + "portfolios/new/")
+    field(page, "Name").fill("Ada growth")
+    client = field(page, "Client")
+    client.select_option(_option_value(client, "Ada Lovelace"))
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name=re.compile("Ada growth"))).to_be_visible()
+    portfolio_url = page.url
+
+    start = date.today() - timedelta(days=200)
+    for kind, fields in (
+        ("deposit", {"Amount": "20000"}),
+        ("buy", {"Instrument": "AAPL", "Quantity": "40", "Price": "150"}),
+        ("buy", {"Instrument": "MSFT", "Quantity": "10", "Price": "300"}),
+    ):
+        page.goto(portfolio_url + "transactions/new/")
+        field(page, "Kind").select_option(kind)
+        field(page, "Trade date").fill(start.isoformat())
+        for label, value in fields.items():
+            if label == "Instrument":
+                select = field(page, "Instrument")
+                select.select_option(_option_value(select, value))
+            else:
+                field(page, label).fill(value)
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("heading", name="Transactions")).to_be_visible()
+
+    page.goto(portfolio_url)
+    expect(page.get_by_role("heading", name=re.compile("Growth since inception"))).to_be_visible()
+    assert page.locator("svg").count() >= 1
+    expect(page.get_by_text("TWR since inception")).to_be_visible()
+    expect(page.get_by_text("MWR (XIRR)").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Returns by period")).to_be_visible()
+    shot(page, "portfolio-detail")
+    assert axe_check(page, "portfolio-detail") == []
+
+    page.goto(base)
+    # Ticked off, or the whole checklist gone once every step is done (invite and key came earlier).
+    for step in ("client", "transactions"):
+        item = page.locator(f'[data-step="{step}"]')
+        assert item.count() == 0 or "done" in (item.get_attribute("class") or ""), step
+    expect(page.get_by_role("link", name="Ada growth")).to_be_visible()
+    shot(page, "dashboard-with-book")
+    assert axe_check(page, "dashboard-with-book") == []
+
+    for path, name in (("portfolios/", "portfolios"), ("crm/contacts/", "clients"), ("crm/tasks/", "tasks")):
+        page.goto(base + path)
+        shot(page, name)
+        assert axe_check(page, name) == [], name
+
+
+def test_move_a_deal_on_the_board(owner_page, server, firm_a):
+    page = owner_page
+    base = server.firm_url(firm_a["slug"])
+    page.goto(base + "crm/deals/new/")
+    field(page, "Title").fill(f"Mandate {RUN}")
+    field(page, "Amount").fill("250000")
+    stage = field(page, "Stage")
+    stage.select_option(_option_value(stage, "Lead"))
+    page.get_by_role("button", name="Save").click()
+    errors = page.locator(".errors, .error").all_inner_texts()
+    assert errors == [], errors
+    expect(page).to_have_url(re.compile(r"/crm/deals/\d+/$"))
+    page.goto(base + "crm/pipeline/")
+    card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
+    lead = page.locator(".column", has=page.get_by_role("heading", name=re.compile("^Lead")))
+    qualified = page.locator(".column", has=page.get_by_role("heading", name=re.compile("^Qualified")))
+    expect(lead.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    shot(page, "pipeline")
+    # Drag and drop (JS sugar) ...
+    card.drag_to(qualified)
+    expect(qualified.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    # ... and the card's own form, which is what keyboard users and no-JS browsers use.
+    card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
+    select = card.get_by_label(re.compile("Move .* to"))
+    select.select_option(_option_value(select, "Proposal"))
+    card.get_by_role("button", name="Move").click()
+    proposal = page.locator(".column", has=page.get_by_role("heading", name=re.compile("^Proposal")))
+    expect(proposal.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    assert axe_check(page, "pipeline") == []
+
+
+def test_change_plan_with_the_proration_preview(owner_page, server, firm_a, django_db_blocker):
+    from django_tenants.utils import schema_context
+
+    from billing.models import Subscription
+
+    # A paying firm (out of trial) sees the proration; make firm A's subscription active.
+    with django_db_blocker.unblock(), schema_context("public"):
+        Subscription.objects.filter(tenant__slug=firm_a["slug"]).update(status="active")
+    page = owner_page
+    base = server.firm_url(firm_a["slug"])
+    page.goto(base + "billing/")
+    shot(page, "billing")
+    assert axe_check(page, "billing") == []
+    page.goto(base + "billing/change/")
+    plan = field(page, "Plan")
+    plan.select_option(_option_value(plan, "Pro"))
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("section", has=page.get_by_role("heading", name=re.compile("Starter .* Pro")))
+    expect(preview).to_be_visible()
+    expect(preview.get_by_text("Credit for unused time on Starter")).to_be_visible()
+    expect(preview.get_by_role("row", name=re.compile("^Net"))).to_be_visible()
+    shot(page, "billing-change-preview")
+    assert axe_check(page, "billing-change-preview") == []
+    page.get_by_role("button", name="Confirm the change").click()
+    page.goto(base + "billing/")
+    expect(page.get_by_text("Pro").first).to_be_visible()
+
+
+def test_send_a_newsletter_to_a_test_subscriber(owner_page, browser, server, firm_a):
+    """Runs after the plan change: the newsletter is a Pro feature."""
+    page = owner_page
+    base = server.firm_url(firm_a["slug"])
+    reader = f"reader-{RUN}@subscriber.example"
+    page.goto(base + "crm/newsletter/")
+    mark = len(server.output())
+    field(page, "E-mail address").fill(reader)
+    page.get_by_role("button", name="Send confirmation").click()
+    link = server.wait_for_email(to=reader, pattern=r"http://\S+/crm/newsletter/confirm/\S+/", after=mark).group(0)
+    visitor = browser.new_context()
+    confirm = visitor.new_page()
+    confirm.goto(link)
+    confirm.get_by_role("button", name="Yes, subscribe me").click()
+    expect(confirm.get_by_role("heading", name="Subscription confirmed")).to_be_visible()
+    visitor.close()
+
+    page.goto(base + "crm/newsletter/campaigns/new/")
+    field(page, "Subject").fill(f"Market letter {RUN}")
+    field(page, "Body").fill("Dear reader,\n\nMarkets were calm this quarter.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("heading", name="Preview")).to_be_visible()
+    shot(page, "newsletter-campaign")
+    mark = len(server.output())
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_role("heading", name="Send report")).to_be_visible()
+    assert server.wait_for_email(to=reader, pattern="Markets were calm this quarter", after=mark)
+    page.goto(base + "crm/newsletter/")
+    shot(page, "newsletter")
+    assert axe_check(page, "newsletter") == []
