@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -360,3 +360,86 @@ def test_bulk_record_that_oversells_writes_nothing(record, portfolio, aapl, toda
     with pytest.raises(ValidationError):
         services.transactions_bulk_record(portfolio=portfolio, rows=rows)
     assert Transaction.objects.filter(portfolio=portfolio).count() == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_and_deletes_keep_the_ledger_consistent(portfolio, aapl, sap, today, seed):
+    """Random buys, sells (some specific-lot), splits, transfers, edits and deletes: after every
+    accepted or refused operation the derived tables equal a fresh replay, and a refused one
+    changed nothing."""
+    import random
+
+    add_fx("EUR", "USD", {D(2024, 1, 1): "1.10"})
+    rng = random.Random(seed)
+    instruments = [aapl, sap]
+
+    def snapshot():
+        return (
+            sorted(Transaction.objects.filter(portfolio=portfolio).values_list("id", "quantity", "trade_date")),
+            sorted(Lot.objects.filter(portfolio=portfolio).values_list("opened_by_id", "quantity")),
+        )
+
+    accepted = refused = 0
+    for _ in range(30):
+        before = snapshot()
+        day = D(2024, 1, 1) + timedelta(days=rng.randrange(300))
+        inst = rng.choice(instruments)
+        txns = list(Transaction.objects.filter(portfolio=portfolio))
+        op = rng.random()
+        try:
+            if op < 0.4 or not txns:
+                services.transaction_record(
+                    portfolio=portfolio,
+                    today=today,
+                    kind="buy",
+                    trade_date=day,
+                    instrument=inst,
+                    quantity=str(rng.randint(1, 20)),
+                    price="10",
+                )
+            elif op < 0.6:
+                lots = list(Lot.objects.filter(portfolio=portfolio, instrument=inst, quantity__gt=0))
+                qty = rng.randint(1, 15)
+                pick = None
+                if lots and rng.random() < 0.5:
+                    lot = rng.choice(lots)
+                    qty = min(qty, int(lot.quantity)) or 1
+                    pick = [{"lot": lot.opened_by_id, "quantity": str(qty)}]
+                services.transaction_record(
+                    portfolio=portfolio,
+                    today=today,
+                    kind="sell",
+                    trade_date=day,
+                    instrument=inst,
+                    quantity=str(qty),
+                    price="12",
+                    lots=pick,
+                )
+            elif op < 0.65:
+                services.transaction_record(
+                    portfolio=portfolio, today=today, kind="split", trade_date=day, instrument=inst, quantity="2"
+                )
+            elif op < 0.7:
+                services.transaction_record(
+                    portfolio=portfolio,
+                    today=today,
+                    kind="transfer_out",
+                    trade_date=day,
+                    instrument=inst,
+                    quantity=str(rng.randint(1, 5)),
+                )
+            elif op < 0.85:
+                t = rng.choice(txns)
+                if t.kind in ("buy", "sell", "transfer_out"):
+                    services.transaction_update(
+                        txn=t, today=today, quantity=str(rng.randint(1, 20)), lots=None, trade_date=day
+                    )
+            else:
+                services.transaction_delete(txn=rng.choice(txns))
+        except ValidationError:
+            refused += 1
+            assert snapshot() == before
+        else:
+            accepted += 1
+        assert_consistent(portfolio)
+    assert accepted > 10 and refused > 0  # both paths were exercised
