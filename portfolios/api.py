@@ -10,15 +10,19 @@ import django_filters
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from codex.api.errors import Conflict
+from billing.entitlements import check_feature
+from codex import imports as engine
+from codex.api.errors import Conflict, envelope_response
 from codex.api.idempotency import idempotent
 from codex.api.permissions import CanWrite
 from crm.models import Contact
@@ -27,6 +31,7 @@ from tenants.accounts.models import User
 
 from . import analytics, selectors, services
 from .access import portfolio_for_user, portfolios_visible_to
+from .imports import TransactionImport, export_holdings, export_transactions
 from .models import Kind, Lot, LotMethod, Portfolio, Transaction
 
 # --------------------------------------------------------------------------------------------
@@ -283,6 +288,85 @@ class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         services.transaction_delete(txn=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV in the format of docs/portfolios.md.")
+    commit = serializers.BooleanField(default=False, help_text="false: preview only; true: write all rows or none.")
+
+
+class TransactionImportView(PortfolioScopedMixin, APIView):
+    """CSV import into the ledger: preview (default) or commit, all or nothing."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer},
+        responses=OpenApiTypes.OBJECT,
+        summary="Import transactions from CSV: preview with per-row errors, or commit all or nothing",
+    )
+    def post(self, request, portfolio_pk):
+        portfolio = self.portfolio(write=True)
+        check_feature(tenant=request.tenant, feature="imports")
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = TransactionImport.from_upload(
+                portfolio=portfolio, upload=data.validated_data["file"], created_by=request.user
+            )
+        except engine.ImportFileError as exc:
+            raise ValidationError({"file": str(exc)}) from exc
+
+        def rows_payload(errors):
+            return [{"row": e.row, "field": e.field, "message": e.message} for e in errors]
+
+        if not data.validated_data["commit"]:
+            preview = job.preview()
+            return Response(
+                {
+                    "committed": False,
+                    "counts": {
+                        "new": preview.counts["create"],
+                        "duplicates": preview.counts["skip"],
+                        "errors": preview.counts["error"],
+                    },
+                    "errors": rows_payload(preview.errors),
+                }
+            )
+        try:
+            report = job.commit()
+        except engine.ImportRejected as exc:
+            return envelope_response(400, "import_rejected", str(exc), {"rows": rows_payload(exc.errors)})
+        return Response(
+            {
+                "committed": True,
+                "counts": {"new": report.created, "duplicates": report.skipped, "errors": 0},
+                "errors": [],
+            },
+            status=201,
+        )
+
+
+class TransactionExportView(PortfolioScopedMixin, APIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="The ledger as CSV (import format)")
+    def get(self, request, portfolio_pk):
+        portfolio = self.portfolio()
+        response = StreamingHttpResponse(export_transactions(portfolio), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="transactions-{portfolio.pk}.csv"'
+        return response
+
+
+class HoldingsExportView(PortfolioScopedMixin, APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("date", OpenApiTypes.DATE)],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        summary="Holdings and cash as CSV",
+    )
+    def get(self, request, portfolio_pk):
+        snapshot, infos = selectors.portfolio_holdings(portfolio=self.portfolio(), on=_date_param(request, "date"))
+        response = StreamingHttpResponse(export_holdings(snapshot, infos), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="holdings-{snapshot.date}.csv"'
+        return response
 
 
 class LotSerializer(serializers.Serializer):

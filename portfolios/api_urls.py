@@ -12,6 +12,22 @@ router.register(r"portfolios/(?P<portfolio_pk>\d+)/transactions", api.Transactio
 router.register(r"portfolios/(?P<portfolio_pk>\d+)/lots", api.LotViewSet, basename="lot")
 
 urlpatterns = [
+    # before the router's transactions/<pk>/ route
+    path(
+        "portfolios/<int:portfolio_pk>/transactions/import/",
+        api.TransactionImportView.as_view(),
+        name="portfolio-transactions-import",
+    ),
+    path(
+        "portfolios/<int:portfolio_pk>/transactions/export/",
+        api.TransactionExportView.as_view(),
+        name="portfolio-transactions-export",
+    ),
+    path(
+        "portfolios/<int:portfolio_pk>/holdings/export/",
+        api.HoldingsExportView.as_view(),
+        name="portfolio-holdings-export",
+    ),
     path("portfolios/<int:portfolio_pk>/holdings/", api.HoldingsView.as_view(), name="portfolio-holdings"),
     path("portfolios/<int:portfolio_pk>/performance/", api.PerformanceView.as_view(), name="portfolio-performance"),
     path("portfolios/<int:portfolio_pk>/allocation/", api.AllocationView.as_view(), name="portfolio-allocation"),

@@ -196,3 +196,46 @@ def test_commit_refuses_when_the_ledger_changed_since_the_preview(portfolio, dem
     assert "only 5 held" in exc.value.errors[0].message
     assert Transaction.objects.filter(portfolio=portfolio).count() == 2
     assert Holding.objects.get(portfolio=portfolio).quantity == 5
+
+
+# --- the same through the API ----------------------------------------------------------------------
+
+
+def test_api_import_preview_then_commit(advisor_client, portfolio, demo_instruments):
+    url = f"/api/v1/portfolios/{portfolio.pk}/transactions/import/"
+    r = advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
+    assert r.status_code == 200, r.content
+    assert r.json() == {"committed": False, "counts": {"new": 10, "duplicates": 0, "errors": 0}, "errors": []}
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+    r = advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv"), "commit": "true"})
+    assert r.status_code == 201 and r.json()["counts"]["new"] == 10
+    r = advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv"), "commit": "true"})
+    assert r.json()["counts"] == {"new": 0, "duplicates": 10, "errors": 0}
+
+
+def test_api_import_with_row_errors_is_rejected_whole(advisor_client, portfolio, demo_instruments):
+    url = f"/api/v1/portfolios/{portfolio.pk}/transactions/import/"
+    text = "date,kind,symbol,quantity,price,amount\n2024-01-02,deposit,,,,10\n2024-01-03,buy,NOPE,1,1,\n"
+    r = advisor_client.post(url, {"file": upload(text), "commit": "true"})
+    assert r.status_code == 400
+    body = r.json()["error"]
+    assert body["code"] == "import_rejected" and body["details"]["rows"][0]["row"] == 3
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+    r = advisor_client.post(url, {"file": upload("not,a,ledger\n1,2,3\n")})
+    assert r.status_code == 400 and "file" in r.json()["error"]["details"]
+
+
+def test_api_import_roles_and_isolation(viewer_client, outsider_client, portfolio):
+    url = f"/api/v1/portfolios/{portfolio.pk}/transactions/import/"
+    assert viewer_client.post(url, {"file": upload("date,kind\n")}).status_code == 403
+    assert outsider_client.post(url, {"file": upload("date,kind\n")}).status_code == 404
+
+
+def test_api_exports(owner_client, outsider_client, portfolio, demo_instruments):
+    job_for(portfolio, SAMPLE.read_text()).commit()
+    r = owner_client.get(f"/api/v1/portfolios/{portfolio.pk}/transactions/export/")
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
+    assert len(b"".join(r.streaming_content).decode().strip().splitlines()) == 11
+    r = owner_client.get(f"/api/v1/portfolios/{portfolio.pk}/holdings/export/?date=2025-01-02")
+    assert b"AAPL" in b"".join(r.streaming_content)
+    assert outsider_client.get(f"/api/v1/portfolios/{portfolio.pk}/transactions/export/").status_code == 404
