@@ -52,6 +52,10 @@ test: install
 	$(MAKE) --no-print-directory bandit pip-audit
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# API fuzzing with Schemathesis' coverage phase too (every boundary and invalid value; ~10 min).
+fuzz: install
+	CODEX_FUZZ_COVERAGE=1 $(PY) -m pytest tests/security/test_api_fuzz.py -q
+
 # Static security analysis: fails on any high-severity finding (config in pyproject.toml).
 bandit: install
 	$(VENV)/bin/bandit -c pyproject.toml -r codex tenants billing portfolios crm -q --severity-level high --confidence-level medium

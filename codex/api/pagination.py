@@ -1,9 +1,31 @@
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
 
 class StandardPagination(PageNumberPagination):
-    """``?page=N&page_size=M`` (at most 200); responses carry count, next, previous, results."""
+    """``?page=N&page_size=M`` (at most 200); responses carry count, next, previous, results.
+
+    A malformed ``page_size`` is a 400 naming the parameter, not silently the default (found by
+    API fuzzing: the schema promises an integer).
+    """
 
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        raw = request.query_params.getlist(self.page_size_query_param)
+        if raw:
+            value = raw[-1]
+            if not value.isdigit() or not 1 <= int(value) <= self.max_page_size:
+                raise ValidationError({self.page_size_query_param: ["Use a whole number from 1 to 200."]})
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+            elif parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
