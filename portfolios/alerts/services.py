@@ -22,7 +22,7 @@ from django_tenants.utils import get_public_schema_name, schema_context, tenant_
 
 from billing.entitlements import check_feature
 from crm.services import task_create
-from portfolios.access import portfolios_visible_to
+from portfolios.access import portfolios_visible_to, sees_whole_firm
 from portfolios.market.models import Instrument
 from portfolios.market.selectors import latest_closes
 from portfolios.selectors import portfolio_value_series
@@ -240,6 +240,7 @@ def alert_event_deliver(*, event_id: int, tenant) -> dict:
     if event is None:
         return {"emailed": 0, "tasks": 0}
     link = _firm_link(tenant, "/portfolios/alerts/")
+    affected = affected_portfolios(event.rule)
     emailed = 0
     pending = AlertNotification.objects.filter(event=event, emailed_at__isnull=True).values_list("pk", flat=True)
     for notification_id in list(pending):
@@ -254,22 +255,32 @@ def alert_event_deliver(*, event_id: int, tenant) -> dict:
                 continue
             send_mail(
                 f"Alert: {event.message}"[:200],
-                f"{event.message}\n\nRule: {event.rule}\nFired at {event.fired_at:%Y-%m-%d %H:%M} UTC.\n\n"
-                f"See your alerts: {link}\n",
+                _email_body(event, notification.recipient, affected, link),
                 None,
                 [notification.recipient.email],
             )
             notification.emailed_at = timezone.now()
             notification.save(update_fields=["emailed_at"])
             emailed += 1
-    tasks = _open_crm_tasks(event)
+    tasks = _open_crm_tasks(event, affected)
     return {"emailed": emailed, "tasks": tasks}
 
 
-def _open_crm_tasks(event: AlertEvent) -> int:
+def _email_body(event: AlertEvent, recipient: User, affected: list, link: str) -> str:
+    """The message, and the portfolios concerned that this recipient may see (an advisor: theirs)."""
+    mine = [p for p in affected if sees_whole_firm(recipient) or p.advisor_id == recipient.pk]
+    lines = [event.message, "", f"Rule: {event.rule}", f"Fired at {event.fired_at:%Y-%m-%d %H:%M} UTC."]
+    if mine:
+        lines += ["", "Portfolios concerned:"]
+        lines += [f"- {p.name}" + (f" ({p.client})" if p.client_id else "") for p in mine]
+    lines += ["", f"See your alerts: {link}", ""]
+    return "\n".join(lines)
+
+
+def _open_crm_tasks(event: AlertEvent, affected: list) -> int:
     """One task per affected client, for that portfolio's advisor (``crm.services.task_create``)."""
     opened = 0
-    for portfolio in affected_portfolios(event.rule):
+    for portfolio in affected:
         if portfolio.client_id is None or portfolio.advisor_id is None or not portfolio.advisor.is_active:
             continue
         task_create(

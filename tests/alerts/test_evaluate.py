@@ -123,7 +123,11 @@ def test_notifies_owner_and_affected_advisor_by_email_once_and_opens_a_crm_task(
     assert recipients == {admin_user.email, advisor.email}
     assert sorted(m.to[0] for m in mailoutbox) == sorted([admin_user.email, advisor.email])
     assert "AAPL (Apple Inc.) closed at 120.00" in mailoutbox[0].subject
-    assert "http" in mailoutbox[0].body and "acme" in mailoutbox[0].body and "/portfolios/alerts/" in mailoutbox[0].body
+    mails = {m.to[0]: m.body for m in mailoutbox}
+    assert "http" in mails[advisor.email] and "acme" in mails[advisor.email]
+    assert "/portfolios/alerts/" in mails[advisor.email]
+    assert "Portfolios concerned:\n- Ada growth (Ada Client)" in mails[advisor.email]
+    assert "Ada growth" in mails[admin_user.email]  # managers see every portfolio concerned
     assert AlertNotification.objects.filter(event=event, emailed_at__isnull=False).count() == 2
 
     task = Activity.objects.get(kind="task", owner=advisor)
@@ -214,3 +218,28 @@ def test_the_task_runs_in_the_schema_it_carries_not_the_senders(firm, other_firm
     assert not AlertEvent.objects.exists()  # nothing fired in acme
     with schema_context(other_firm.schema_name):
         assert AlertEvent.objects.count() == 1
+
+
+def test_an_advisor_is_not_told_about_other_advisors_clients(firm, admin_user, advisor, advisor2, aapl, mailoutbox):
+    from crm.models import Contact
+    from portfolios.models import Holding, Portfolio
+
+    for user, name in ((advisor, "Mine"), (advisor2, "Theirs")):
+        contact = Contact.objects.create(first_name=name, last_name="Client", owner=user, lifecycle="client")
+        portfolio = Portfolio.objects.create(name=f"{name} book", client=contact, advisor=user)
+        Holding.objects.create(
+            portfolio=portfolio, instrument=aapl, quantity=1, currency="USD", cost_local=100, cost_base=100
+        )
+    Price.objects.create(instrument=aapl, date=DAY, close=Decimal(120))
+    rule_for(admin_user, firm, aapl)
+    event = services.alerts_evaluate()[0]
+    services.alert_event_deliver(event_id=event.pk, tenant=firm)
+    mails = {m.to[0]: m.body for m in mailoutbox}
+    assert set(mails) == {admin_user.email, advisor.email, advisor2.email}
+    assert "Mine book" in mails[advisor.email] and "Theirs book" not in mails[advisor.email]
+    assert "Theirs book" in mails[advisor2.email] and "Mine book" not in mails[advisor2.email]
+    assert "Mine book" in mails[admin_user.email] and "Theirs book" in mails[admin_user.email]
+    assert {(a.owner_id, a.contact.first_name) for a in Activity.objects.filter(kind="task")} == {
+        (advisor.pk, "Mine"),
+        (advisor2.pk, "Theirs"),
+    }
