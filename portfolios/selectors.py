@@ -15,9 +15,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import wraps
 
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from portfolios.market.models import FxRate, Instrument, Price
@@ -442,12 +444,56 @@ class PortfolioSummary:
     error: str = ""
 
 
-@_without_gc_pauses
+SUMMARY_CACHE_SECONDS = 300
+
+
+def _summary_cache():
+    """The shared cache when it is Redis or memory; None with the database cache, where storing
+    the summaries would cost about as many queries as computing them."""
+    cache = caches["default"]
+    return None if isinstance(cache, DatabaseCache) else cache
+
+
 def portfolio_summaries(portfolios, *, today: date | None = None) -> dict[int, PortfolioSummary]:
     """Value today, YTD and since-inception TWR of each portfolio, in four queries for any
-    number of portfolios (ledgers, instruments, closes, rates)."""
+    number of portfolios (ledgers, instruments, closes, rates).
+
+    With Redis, each summary is cached under a fingerprint of its ledger (row count, last change,
+    last id), base currency, lot method and day: a ledger change shows at once, new market data
+    within ``SUMMARY_CACHE_SECONDS``. A page of warm summaries costs one query (the fingerprints)
+    and one cache round trip instead of replaying every ledger (docs/benchmarks.md, "Profile and fix").
+    """
     today = today or timezone.localdate()
     portfolios = list(portfolios)
+    cache = _summary_cache()
+    if not portfolios or cache is None:
+        return _portfolio_summaries(portfolios, today=today)
+    stamps = {
+        row["portfolio_id"]: row
+        for row in Transaction.objects.filter(portfolio_id__in=[p.pk for p in portfolios], trade_date__lte=today)
+        .values("portfolio_id")
+        .annotate(n=Count("id"), changed=Max("updated_at"), top=Max("id"))
+        .order_by()
+    }
+
+    def key_of(p) -> str:
+        s = stamps.get(p.pk)
+        ledger = f"{s['n']}:{s['changed'].timestamp()}:{s['top']}" if s else "empty"
+        return f"psum:1:{p.pk}:{today.isoformat()}:{p.base_currency}:{p.lot_method}:{ledger}"
+
+    keys = {p.pk: key_of(p) for p in portfolios}
+    cached = cache.get_many(list(keys.values()))
+    out = {pk: cached[key] for pk, key in keys.items() if key in cached}
+    missing = [p for p in portfolios if p.pk not in out]
+    if missing:
+        fresh = _portfolio_summaries(missing, today=today)
+        cache.set_many({keys[pk]: s for pk, s in fresh.items()}, SUMMARY_CACHE_SECONDS)
+        out.update(fresh)
+    return out
+
+
+@_without_gc_pauses
+def _portfolio_summaries(portfolios, *, today: date) -> dict[int, PortfolioSummary]:
     if not portfolios:
         return {}
     by_pk = {p.pk: p for p in portfolios}
