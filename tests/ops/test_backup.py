@@ -77,7 +77,7 @@ def source_export(django_db_setup, django_db_blocker, tmp_path_factory):
             group.permissions.set(Permission.objects.filter(codename__startswith="view_")[:5])
             for i in range(25):
                 user = User.objects.create_user(
-                    f"user{i}@exportsrc.test", "pw-not-used-123", role=Role.ADVISOR, first_name=TRICKY, last_name=str(i)
+                    f"user{i}@exportsrc.test", None, role=Role.ADVISOR, first_name=TRICKY, last_name=str(i)
                 )
                 user.groups.add(group)
         call_command("export_tenant", SOURCE, output=str(path), verbosity=0)
