@@ -113,6 +113,8 @@ def seed(args) -> dict:
         if slug not in existing:
             tenant_provision(name=f"Firm {n}", slug=slug, owner_email=f"owner@{slug}.example", plan_code="starter")
     timings["provision_firms_s"] = time.perf_counter() - started
+    if args.only_firms:  # growing an already seeded database (bench/scaling.py)
+        return {"timings": timings}
 
     started = time.perf_counter()
     call_command("seed_market", verbosity=0)
@@ -192,7 +194,6 @@ def seed(args) -> dict:
         "host": f"{LARGE_SLUG}.{settings.CODEX_BASE_DOMAIN}",
         "small_host": f"firm-00000.{settings.CODEX_BASE_DOMAIN}" if args.firms else None,
         "api_key": raw_key,
-        "session_cookie_name": settings.SESSION_COOKIE_NAME,
         "session_key": session_key,
         "portfolio_id": portfolio_id,
         "search_term": SEARCH_TERM,
@@ -260,6 +261,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=20000)
     parser.add_argument("--portfolios", type=int, default=50)
     parser.add_argument("--transactions", type=int, default=10000)
+    parser.add_argument("--only-firms", action="store_true", help="provision missing small firms only")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1].startswith(
@@ -267,6 +269,9 @@ def main() -> None:
     ):
         raise SystemExit("Set DATABASE_URL to a scratch database named codex_bench*; this script fills it.")
     result = seed(args)
+    if args.only_firms:
+        print(json.dumps(result["timings"]))
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result["timings"]))

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import wraps
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.core.exceptions import ValidationError
@@ -451,7 +452,9 @@ def _summary_cache():
     """The shared cache when it is Redis or memory; None with the database cache, where storing
     the summaries would cost about as many queries as computing them."""
     cache = caches["default"]
-    return None if isinstance(cache, DatabaseCache) else cache
+    if isinstance(cache, DatabaseCache) or not getattr(settings, "CODEX_SUMMARY_CACHE", True):
+        return None
+    return cache
 
 
 def portfolio_summaries(portfolios, *, today: date | None = None) -> dict[int, PortfolioSummary]:

@@ -65,7 +65,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        client = _redis_client_of(self.cache)
+        client = _redis_client_of(self.cache) if getattr(settings, "CODEX_API_THROTTLE_COUNTER", True) else None
         if client is not None:
             return self._allow_by_counter(client)
         self.history = self.cache.get(self.key, [])

@@ -220,3 +220,98 @@ def test_throttle_on_redis_is_a_counter_and_still_says_429(firm, api_key_for, re
     keys = [k.decode() for k in client_redis.keys("*codex-perf-tests*throttle:principal:key:*")]
     assert len(keys) == 1
     assert int(client_redis.get(keys[0])) == 5  # one integer per window, not a list of times
+
+
+# --- query counts of the benchmarked endpoints (production cache: Redis; here process memory) ------
+@pytest.fixture
+def production_cache(settings):
+    """The default cache off the database, as with Redis: throttling and metering cost no query."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "perf-counts"},
+    }
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+def _warm_count(client, url, **headers) -> int:
+    client.get(url, **headers)  # first request: host, key, session, throttle and summary caches
+    client.get(url, **headers)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url, **headers).status_code == 200
+    return len(statements(ctx))
+
+
+@pytest.fixture
+def priced_book(firm, advisor):
+    from datetime import date, timedelta
+
+    from portfolios import services
+    from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory, daily_prices
+
+    today = date(2025, 1, 10)
+    instrument = InstrumentFactory(symbol="QCNT")
+    daily_prices(instrument, today - timedelta(days=9), [str(100 + i) for i in range(10)])
+
+    def add(count: int) -> list:
+        out = []
+        for _ in range(count):
+            p = PortfolioFactory(advisor=advisor, client=ContactFactory(owner=advisor))
+            p.shared_with.add(advisor)
+            for kind, extra in (
+                ("deposit", {"amount": "10000"}),
+                ("buy", {"instrument": instrument, "quantity": "10", "price": "100"}),
+            ):
+                services.transaction_record(
+                    portfolio=p,
+                    created_by=advisor,
+                    today=today,
+                    kind=kind,
+                    trade_date=today - timedelta(days=9),
+                    currency="USD",
+                    **extra,
+                )
+            out.append(p)
+        return out
+
+    return add
+
+
+def test_portfolio_list_by_api_key_costs_two_queries(firm, production_cache, api_key_for, priced_book):
+    raw = api_key_for(firm, "read")
+    client = FirmClient(firm)
+    priced_book(2)
+    few = _warm_count(client, "/api/v1/portfolios/", HTTP_X_API_KEY=raw)
+    priced_book(8)
+    assert _warm_count(client, "/api/v1/portfolios/", HTTP_X_API_KEY=raw) == few == 2  # COUNT, page
+
+
+def test_contact_search_by_api_key_query_count_is_pinned(firm, production_cache, api_key_for, advisor):
+    from tests.crm.factories import ContactFactory
+
+    raw = api_key_for(firm, "read")
+    client = FirmClient(firm)
+    ContactFactory(first_name="Grace", last_name="Hopper", owner=advisor)
+    url = "/api/v1/contacts/?search=hopper"
+    few = _warm_count(client, url, HTTP_X_API_KEY=raw)
+    for n in range(10):
+        ContactFactory(first_name=f"Grace{n}", last_name="Hopper", owner=advisor)
+    assert _warm_count(client, url, HTTP_X_API_KEY=raw) == few == 3  # COUNT, page, shared_with
+
+
+def test_performance_by_api_key_query_count_is_pinned(firm, production_cache, api_key_for, priced_book):
+    raw = api_key_for(firm, "read")
+    client = FirmClient(firm)
+    portfolio = priced_book(1)[0]
+    url = f"/api/v1/portfolios/{portfolio.pk}/performance/?end=2025-01-10"
+    # portfolio, ledger, instruments, price counts, closes
+    assert _warm_count(client, url, HTTP_X_API_KEY=raw) == 5
+
+
+def test_dashboard_query_count_is_pinned(firm, production_cache, client_for, owner, priced_book):
+    client = client_for(owner)
+    priced_book(2)
+    few = _warm_count(client, "/")
+    priced_book(6)
+    assert _warm_count(client, "/") == few == 15
