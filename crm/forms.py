@@ -124,6 +124,19 @@ class DealForm(_OwnedForm):
             del self.fields["stage"]  # moving is its own action (history)
 
 
+class PipelineStageForm(forms.ModelForm):
+    class Meta:
+        model = PipelineStage
+        fields = ["name", "position", "probability", "kind", "is_active"]
+        labels = {"probability": "Default probability (%)", "is_active": "In use"}
+
+    def validate_unique(self):
+        """The service checks names case-insensitively, with a clear message."""
+
+    def validate_constraints(self):
+        """Likewise."""
+
+
 class DealMoveForm(forms.Form):
     stage = forms.ModelChoiceField(queryset=PipelineStage.objects.filter(is_active=True), empty_label=None)
     reason = forms.CharField(required=False, max_length=300, label="Reason (won/lost)")

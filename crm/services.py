@@ -212,7 +212,7 @@ def contact_update(*, actor, contact: Contact, shared_with=None, **fields) -> Co
 
 def contact_delete(*, actor, contact: Contact) -> None:
     access.require_write(actor)
-    if contact.portfolios.exists() if hasattr(contact, "portfolios") else False:
+    if contact.portfolios.exists():
         raise ValidationError("This contact is the client of portfolios; merge it into another contact instead.")
     contact.delete()
 
@@ -634,11 +634,18 @@ def company_merge(*, actor, survivor: Company, loser: Company) -> Company:
 
 TOKEN_SALT = "crm.newsletter"  # noqa: S105 - a signing salt, not a secret
 CONFIRM_MAX_AGE = 7 * 24 * 3600
+RESEND_AFTER = dt.timedelta(minutes=10)
 
 
 def newsletter_token(*, subscriber: Subscriber, action: str) -> str:
     """A signed token for ``confirm`` or ``unsubscribe``, bound to this firm's schema."""
     return signing.dumps({"f": connection.schema_name, "s": subscriber.pk, "a": action}, salt=TOKEN_SALT)
+
+
+def subscriber_from_token(token: str, action: str) -> Subscriber:
+    """The subscriber a signed link is for (``confirm`` links expire after 7 days). Raises
+    ValidationError for a tampered, expired, other-firm or other-action token."""
+    return _subscriber_from_token(token, action, CONFIRM_MAX_AGE if action == "confirm" else None)
 
 
 def _subscriber_from_token(token: str, action: str, max_age: int | None) -> Subscriber:
@@ -719,7 +726,9 @@ def subscriber_add(
         subscriber.unsubscribed_at = None
         if contact is not None and subscriber.contact_id is None:
             subscriber.contact = contact
-        if send_confirmation:
+        recently = subscriber.confirmation_sent_at and timezone.now() - subscriber.confirmation_sent_at < RESEND_AFTER
+        # Not again within minutes: the public form must not become a way to flood someone's inbox.
+        if send_confirmation and not recently:
             subscriber.confirmation_sent_at = timezone.now()
             transaction.on_commit(lambda: _send_confirmation(tenant=tenant, subscriber=subscriber))
         subscriber.save()

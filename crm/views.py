@@ -7,7 +7,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -17,7 +18,7 @@ from codex import imports as engine
 
 from . import access, exports, forms, selectors, services
 from .importers import SPECS
-from .models import ActivityKind, CampaignStatus, Contact, DealStatus, Lifecycle, StageKind, Subscriber
+from .models import ActivityKind, CampaignStatus, Contact, DealStatus, Lifecycle, PipelineStage, StageKind
 
 PAGE_SIZE = 50
 
@@ -406,6 +407,36 @@ def pipeline(request):
     )
 
 
+@login_required
+def pipeline_stages(request, pk: int | None = None):
+    """The firm's stages: everyone sees them, owners and admins add and change them."""
+    services.pipeline_stages_ensure()
+    stage = get_object_or_404(PipelineStage, pk=pk) if pk else None
+    form = forms.PipelineStageForm(request.POST or None, instance=stage, prefix=f"s{pk or 'new'}")
+    if request.method == "POST":
+        access.require_manager_or_key(request.user)
+        if form.is_valid():
+            try:
+                saved = services.pipeline_stage_save(actor=request.user, stage=stage, **form.cleaned_data)
+            except ValidationError as exc:
+                forms.apply_errors(form, exc)
+            else:
+                messages.success(request, f"Stage “{saved}” saved.")
+                return redirect("crm:pipeline-stages")
+    stages = PipelineStage.objects.annotate(open_deals=Count("deals", filter=Q(deals__status=DealStatus.OPEN)))
+    rows = [
+        (s, form if stage is not None and s.pk == stage.pk else forms.PipelineStageForm(instance=s, prefix=f"s{s.pk}"))
+        for s in stages
+    ]
+    new_form = form if stage is None else forms.PipelineStageForm(prefix="snew")
+    return render(
+        request,
+        "crm/pipeline_stages.html",
+        {"rows": rows, "new_form": new_form, "can_manage": access.can_assign_owner(request.user)},
+        status=400 if form.errors else 200,
+    )
+
+
 # --- tasks ------------------------------------------------------------------------------------------
 
 
@@ -600,7 +631,7 @@ def newsletter(request):
             messages.success(request, "A confirmation link was sent; the address joins the list once confirmed.")
             return redirect("crm:newsletter")
     status = request.GET.get("status", "")
-    subscribers = Subscriber.objects.select_related("contact").order_by("email")
+    subscribers = access.subscribers_for(request.user).select_related("contact").order_by("email")
     if status:
         subscribers = subscribers.filter(status=status)
     return render(
@@ -704,7 +735,7 @@ def public_confirm(request, token: str):
                     "body": f"{subscriber.email} will receive the newsletter. Every issue has a link to unsubscribe.",
                 },
             )
-        services._subscriber_from_token(token, "confirm", services.CONFIRM_MAX_AGE)
+        services.subscriber_from_token(token, "confirm")
     except ValidationError as exc:
         return render(
             request, "crm/public_message.html", {"title": "Link not valid", "body": " ".join(exc.messages)}, status=400
@@ -723,7 +754,7 @@ def public_unsubscribe(request, token: str):
                 "crm/public_message.html",
                 {"title": "Unsubscribed", "body": f"{subscriber.email} will not receive the newsletter any more."},
             )
-        services._subscriber_from_token(token, "unsubscribe", None)
+        services.subscriber_from_token(token, "unsubscribe")
     except ValidationError as exc:
         return render(
             request, "crm/public_message.html", {"title": "Link not valid", "body": " ".join(exc.messages)}, status=400

@@ -192,3 +192,11 @@ def test_newsletter_pages(owner_client, advisor_client, firm):
     r = owner_client.post("/crm/newsletter/campaigns/new/", {"subject": "", "body": ""})
     assert r.status_code == 400 and b"This field is required" in r.content
     assert advisor_client.get("/crm/newsletter/").status_code == 403
+
+
+def test_public_form_does_not_resend_within_minutes(firm, anon_client, django_capture_on_commit_callbacks):
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            anon_client.post("/crm/newsletter/subscribe/", {"email": "flood@example.com"})
+    assert len(mail.outbox) == 1
+    assert Subscriber.objects.get().status == "pending"

@@ -217,3 +217,45 @@ def test_client_page_query_count_does_not_grow_with_timeline(owner_client, owner
     with CaptureQueriesContext(connection) as many:
         owner_client.get(f"/crm/contacts/{c.pk}/")
     assert len(many) == len(few)
+
+
+def test_pipeline_stages_page_managers_configure_others_read(owner_client, advisor_client):
+    from crm.models import PipelineStage
+
+    assert b"Negotiation" in advisor_client.get("/crm/pipeline/stages/").content
+    r = advisor_client.post(
+        "/crm/pipeline/stages/",
+        {"snew-name": "Onboarding", "snew-position": "5", "snew-probability": "90", "snew-kind": "open"},
+    )
+    assert r.status_code == 403
+    r = owner_client.post(
+        "/crm/pipeline/stages/",
+        {
+            "snew-name": "Onboarding",
+            "snew-position": "5",
+            "snew-probability": "90",
+            "snew-kind": "open",
+            "snew-is_active": "on",
+        },
+    )
+    assert r.status_code == 302 and PipelineStage.objects.filter(name="Onboarding", probability=90).exists()
+    r = owner_client.post(
+        "/crm/pipeline/stages/",
+        {"snew-name": "onboarding", "snew-position": "6", "snew-probability": "50", "snew-kind": "open"},
+    )
+    assert r.status_code == 400 and "A stage with this name exists." in r.content.decode()
+    lead = PipelineStage.objects.get(name="Lead")
+    from .factories import DealFactory
+
+    DealFactory(stage=lead)
+    r = owner_client.post(
+        f"/crm/pipeline/stages/{lead.pk}/",
+        {
+            f"s{lead.pk}-name": "Lead",
+            f"s{lead.pk}-position": "1",
+            f"s{lead.pk}-probability": "10",
+            f"s{lead.pk}-kind": "open",
+        },
+    )
+    assert r.status_code == 400 and "Move this stage&#x27;s open deals first." in r.content.decode()
+    assert PipelineStage.objects.get(pk=lead.pk).is_active
