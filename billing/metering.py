@@ -104,8 +104,20 @@ def record_api_call(tenant_id: int, *, day: date | None = None, count: int = 1) 
         _buffer[(tenant_id, day)] += count
 
 
+def pending_for(tenant_id: int, days: list[date]) -> int:
+    """Calls of one firm on ``days`` not yet flushed: one MGET in Redis, or this process's buffer."""
+    client = _redis()
+    if client is None:
+        with _lock:
+            return sum(_buffer.get((tenant_id, day), 0) for day in days)
+    if not days:
+        return 0
+    values = client.mget([f"{KEY_PREFIX}{tenant_id}:{day:%Y%m%d}" for day in days])
+    return sum(int(v) for v in values if v is not None)
+
+
 def pending_counts() -> dict[tuple[int, date], int]:
-    """Counts not yet flushed, for display (Redis keys, or this process's buffer)."""
+    """Every count not yet flushed (Redis keys, or this process's buffer)."""
     client = _redis()
     if client is None:
         with _lock:

@@ -13,8 +13,11 @@ from django.db.models import Count, Q, Sum
 from django.http import Http404
 from django_tenants.utils import schema_context
 
+from billing.templatetags.billing_format import money
+
 from .models import (
     BillingInterval,
+    BillingProfile,
     Invoice,
     InvoiceStatus,
     Metric,
@@ -27,6 +30,13 @@ from .models import (
 )
 
 FALLBACK_PLAN_CODE = "free"
+
+
+def tax_rate_of(tenant) -> Decimal:
+    """The firm's tax rate (a fraction), 0 without a billing profile."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        rate = BillingProfile.objects.filter(tenant_id=tenant.pk).values_list("tax_rate", flat=True).first()
+    return rate if rate is not None else Decimal("0")
 
 
 # --- Plans and subscriptions -------------------------------------------------------------------------
@@ -92,7 +102,7 @@ def month_bounds(day: date) -> tuple[date, date]:
 
 def api_calls_between(tenant_id: int, start: date, end: date, *, include_pending: bool = True) -> int:
     """API calls of a firm on days ``start..end`` (inclusive): flushed counts plus pending ones."""
-    from .metering import pending_counts
+    from .metering import pending_for
 
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         flushed = (
@@ -103,7 +113,7 @@ def api_calls_between(tenant_id: int, start: date, end: date, *, include_pending
         )
     pending = 0
     if include_pending:
-        pending = sum(n for (t, d), n in pending_counts().items() if t == tenant_id and start <= d <= end)
+        pending = pending_for(tenant_id, [start + timedelta(days=n) for n in range((end - start).days + 1)])
     return flushed + pending
 
 
@@ -177,7 +187,7 @@ def usage_meters(tenant, *, today: date | None = None) -> list[Meter]:
     api_note = ""
     if plan and plan.max_api_calls_month is not None:
         api_note = (
-            f"then {plan.api_overage_price_per_1000} {plan.currency} per 1,000 calls"
+            f"then {money(plan.api_overage_price_per_1000, plan.currency)} {plan.currency} per 1,000 calls"
             if plan.api_overage_price_per_1000 is not None
             else "hard limit: further calls get 402 until next month"
         )

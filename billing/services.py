@@ -354,12 +354,6 @@ def subscription_reactivate(*, tenant, actor: str, ip: str | None = None, now: d
 
 
 # --- Invoice building ------------------------------------------------------------------------------
-def billing_profile_for(tenant) -> BillingProfile:
-    with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        profile, _ = BillingProfile.objects.get_or_create(tenant_id=tenant.pk)
-        return profile
-
-
 def _seats_now(sub: Subscription, now: datetime) -> int:
     """Seats from the latest daily snapshot; counted live in the firm's schema if there is none."""
     latest = (

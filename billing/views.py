@@ -76,7 +76,8 @@ def change_plan(request):
     except ValidationError as exc:
         form.add_error(None, _error_text(exc))
         return render(request, "billing/change.html", {"form": form, "preview": None}, status=400)
-    return render(request, "billing/change.html", {"form": form, "preview": preview})
+    context = {"form": form, "preview": preview, "tax_rate": selectors.tax_rate_of(request.tenant)}
+    return render(request, "billing/change.html", context)
 
 
 @login_required

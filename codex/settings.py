@@ -418,6 +418,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Billing's choice sets share field names (status, kind, interval) with other apps' enums.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "billing.models.InvoiceStatus",
+        "SubscriptionStatusEnum": "billing.models.SubscriptionStatus",
+        "InvoiceLineKindEnum": "billing.models.LineKind",
+        "PaymentKindEnum": "billing.models.PaymentKind",
+        "BillingIntervalEnum": "billing.models.BillingInterval",
+    },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codex.api.schema.add_error_responses"],
     "APPEND_COMPONENTS": {

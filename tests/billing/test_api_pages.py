@@ -182,3 +182,29 @@ def test_billing_page_query_count_is_bounded(owner_client, starter_now, django_a
     owner_client.get("/billing/")
     with django_assert_max_num_queries(25):
         assert owner_client.get("/billing/").status_code == 200
+
+
+def test_change_preview_says_amounts_are_before_tax(owner_client, firm, starter_now):
+    from billing.models import BillingProfile
+
+    BillingProfile.objects.create(tenant=firm, tax_rate=D("0.2"))
+    body = owner_client.get("/billing/change/?plan=pro&interval=month").content.decode()
+    assert "Amounts are before tax (20 %)" in body
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (D("1234.5"), "USD", "1,234.50"),
+        (D("1234.5000"), "USD", "1,234.50"),
+        (D("-32.67"), "EUR", "-32.67"),
+        (D("1235"), "JPY", "1,235"),
+        (D("0.0125"), "USD", "0.0125"),  # a per-1,000 price finer than a cent keeps its digits
+        (D("0.5000"), "USD", "0.50"),
+    ],
+)
+def test_money_filter(amount, currency, shown):
+    from billing.templatetags.billing_format import money, thousands
+
+    assert money(amount, currency) == shown
+    assert thousands(1_000_000) == "1,000,000" and thousands(None) == "Unlimited"
