@@ -71,8 +71,8 @@ def line_chart(
     *,
     title: str,
     description: str = "",
-    width: int = 640,
-    height: int = 220,
+    width: int = 480,
+    height: int = 200,
     percent: bool = False,
     area: bool = True,
 ) -> SafeString:
@@ -128,8 +128,8 @@ def bar_chart(
     *,
     title: str,
     description: str = "",
-    width: int = 640,
-    height: int = 200,
+    width: int = 480,
+    height: int = 180,
     percent: bool = False,
 ) -> SafeString:
     """Vertical bars around zero (positive and negative coloured apart), e.g. monthly returns."""

@@ -103,7 +103,6 @@ def book_panel(*, user, today: date) -> BookPanel | None:
             [(s.label[:14], s.value) for s in sectors],
             title=f"Assets by sector ({exposure.currency})",
             description="; ".join(f"{s.label}: {s.value:,.0f}" for s in sectors),
-            height=180,
         )
     return BookPanel(
         currency=exposure.currency,
@@ -156,7 +155,6 @@ def performance_panel(*, user, today: date) -> PerformancePanel | None:
             title="Year-to-date return of the largest portfolios (%)",
             description="; ".join(f"{r.portfolio.name}: {r.ytd:.2f}%" for r in charted),
             percent=True,
-            height=180,
         )
     return PerformancePanel(ytd=weighted("ytd"), since_inception=weighted("since_inception"), rows=top, chart=chart)
 

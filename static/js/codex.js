@@ -22,6 +22,24 @@
     });
   });
 
+  // Tables wider than the screen scroll sideways: make the scroll area reachable by keyboard
+  // (focusable, named after the table's caption) when, and only when, it actually scrolls.
+  function labelScrollableTables() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth <= wrap.clientWidth || wrap.hasAttribute("tabindex")) return;
+      var caption = wrap.querySelector("caption");
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", caption ? caption.textContent.trim() : "Table");
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", labelScrollableTables);
+  } else {
+    labelScrollableTables();
+  }
+  window.addEventListener("resize", labelScrollableTables);
+
   // Destructive actions: ask here instead of showing the server's confirmation page.
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -42,6 +42,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_database_name() -> str:
+    """The test database of this run (``DATABASE_TEST_NAME``, else Django's ``test_<name>``).
+
+    Read from the settings, not from the connection: outside a ``db`` test pytest-django leaves the
+    connection pointing at the development database's name.
+    """
+    config = settings.DATABASES["default"]
+    name = (config.get("TEST") or {}).get("NAME")
+    if name:
+        return name
+    return config["NAME"] if config["NAME"].startswith("test_") else f"test_{config['NAME']}"
+
+
 def database_url(name: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
@@ -61,7 +74,8 @@ def _drop_stale_compressed(root: Path) -> None:
 class LiveServer:
     def __init__(self, *, database: str, cors_origins: list[str]):
         self.port = free_port()
-        self.log_path = ARTIFACTS / "live-server.log"
+        # One log per test process: another run (another engineer, CI) may be running at the same time.
+        self.log_path = ARTIFACTS / f"live-server-{os.getpid()}.log"
         ARTIFACTS.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(
@@ -83,9 +97,9 @@ class LiveServer:
         )
         # DEBUG is off (our error pages, no debug toolbar of Django's), so whitenoise serves the
         # collected files, as in production.
-        subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-        )
+        self.env = env
+        self.manage("collectstatic", "--noinput", "-v0")
+        self.manage("seed_market")
         _drop_stale_compressed(Path(settings.STATIC_ROOT))
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -95,7 +109,20 @@ class LiveServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against the server's database; returns its output."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stdout[-2000:]} {result.stderr[-2000:]}")
+        return result.stdout
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

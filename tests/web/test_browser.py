@@ -18,12 +18,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
-from .live import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port
+from .live import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port, test_database_name
 
-pytestmark = [pytest.mark.browser]
+# ``django_db`` makes pytest-django create the test database even when only browser tests are
+# selected; the journeys themselves write only through the live server.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
 # Playwright's sync API keeps an event loop in this thread; Django's guard against ORM calls from
 # async code would then refuse the fixtures' (synchronous, sequential) database calls.
@@ -65,13 +66,10 @@ def static_site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, static_site):
-    from django.core.management import call_command
-
-    with django_db_blocker.unblock():
-        database = connection.settings_dict["NAME"]
-        # Shared market data (instruments, daily prices, FX): idempotent, deterministic.
-        call_command("seed_market", stdout=open(os.devnull, "w"))  # noqa: SIM115
+def server(django_db_setup, static_site):
+    # The live server uses the test database of this run (never the development one), and seeds
+    # the shared market data there itself (idempotent, deterministic).
+    database = test_database_name()
     live = LiveServer(database=database, cors_origins=[f"http://127.0.0.1:{static_site.port}"])
     yield live
     live.stop()
@@ -486,14 +484,14 @@ def test_move_a_deal_on_the_board(owner_page, server, firm_a):
     assert axe_check(page, "pipeline") == []
 
 
-def test_change_plan_with_the_proration_preview(owner_page, server, firm_a, django_db_blocker):
-    from django_tenants.utils import schema_context
-
-    from billing.models import Subscription
-
+def test_change_plan_with_the_proration_preview(owner_page, server, firm_a):
     # A paying firm (out of trial) sees the proration; make firm A's subscription active.
-    with django_db_blocker.unblock(), schema_context("public"):
-        Subscription.objects.filter(tenant__slug=firm_a["slug"]).update(status="active")
+    server.manage(
+        "shell",
+        "-c",
+        "from billing.models import Subscription; "
+        f"Subscription.objects.filter(tenant__slug='{firm_a['slug']}').update(status='active')",
+    )
     page = owner_page
     base = server.firm_url(firm_a["slug"])
     page.goto(base + "billing/")
