@@ -551,7 +551,7 @@ which other engineers run test suites at the same time (load averages below).
             + report.md_table(["target", "measured", "target value", "verdict"], summary_rows)
         )
         text = report.replace_section(text, "Summary of targets", body)
-    report.DOC.write_text(text)
+    report.DOC.write_text(report.reorder(text))
 
 
 def save_results(seed: dict, http: dict | None, scripts: list[dict] | None, name: str = "latest.json") -> None:

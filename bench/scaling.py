@@ -160,7 +160,7 @@ def main() -> None:
     if not args.no_write:
         text = report.read()
         text = report.replace_section(text, "Scaling curve", body, after="Profile and fix")
-        report.DOC.write_text(text)
+        report.DOC.write_text(report.reorder(text))
 
 
 if __name__ == "__main__":

@@ -123,3 +123,26 @@ def target_rows(markdown: str) -> list[list[str]]:
         result_col = next((i for i, h in enumerate(header) if h in {"result", "measured", "value", "median"}), 1)
         found.append([cells[0], cells[result_col] if result_col < len(cells) else "", cells[target_col]])
     return found
+
+
+HARNESS_SECTIONS = [
+    "Summary of targets",
+    "Ceilings and API throughput",
+    "Per-request work",
+    "Profile and fix",
+    "Scaling curve",
+]
+
+
+def reorder(text: str, first: list[str] = HARNESS_SECTIONS) -> str:
+    """The harness's sections right after the top, in ``first``'s order; the others after them as they were."""
+    top_end = text.find("\n## ")
+    if top_end == -1:
+        return text
+    top, rest = text[: top_end + 1], text[top_end + 1 :]
+    chunks = ["## " + c for c in rest.split("\n## ")]
+    chunks[0] = chunks[0][3:]  # the first chunk already starts with "## "
+    by_title = {c.split("\n", 1)[0][3:].strip(): c.rstrip() + "\n" for c in chunks}
+    ordered = [by_title[t] for t in first if t in by_title]
+    ordered += [c for t, c in by_title.items() if t not in first]
+    return top + "\n".join(ordered)
