@@ -10,7 +10,7 @@ from django.conf import settings
 from django_tenants.utils import schema_context
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -218,7 +218,7 @@ class PreviewSerializer(serializers.Serializer):
 class PlanChangeView(APIView):
     """GET ?plan=&interval= previews; POST changes (or previews with ``"preview": true``)."""
 
-    permission_classes = [ReadOrManager]
+    permission_classes = [IsAuthenticated, ReadOrManager]
 
     def _input(self, data, request):
         sub = selectors.subscription_of(request.tenant)
@@ -261,7 +261,7 @@ class PlanChangeView(APIView):
 
 
 class CancelView(APIView):
-    permission_classes = [ReadOrManager]
+    permission_classes = [IsAuthenticated, ReadOrManager]
 
     @extend_schema(request=None, responses=SubscriptionSerializer, summary="Cancel at the end of the period")
     @idempotent
@@ -271,7 +271,7 @@ class CancelView(APIView):
 
 
 class ReactivateView(APIView):
-    permission_classes = [ReadOrManager]
+    permission_classes = [IsAuthenticated, ReadOrManager]
 
     @extend_schema(request=None, responses=SubscriptionSerializer, summary="Undo a cancellation")
     @idempotent

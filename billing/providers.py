@@ -127,6 +127,7 @@ class StripeProvider:
                     amount_minor=int(obj["amount_refunded"]),
                     currency=currency,
                     external_id=f"{obj['id']}:{obj['amount_refunded']}",
+                    cumulative_of=str(obj["id"]),
                 )
         except (KeyError, TypeError, ValueError) as exc:
             raise WebhookRejected(f"{event_type} event without the expected amount fields") from exc

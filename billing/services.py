@@ -882,6 +882,9 @@ class ProviderEvent:
     currency: str = ""
     external_id: str = ""
     ignore_reason: str = ""
+    cumulative_of: str = ""
+    """Set when ``amount_minor`` is a running total for this charge id (refunds without a list):
+    only the part not yet recorded is applied."""
 
 
 def webhook_event_apply(*, event: ProviderEvent, now: datetime | None = None) -> tuple[bool, str]:
@@ -917,6 +920,16 @@ def _apply_event(event: ProviderEvent, now: datetime) -> str:
         return f"rejected: currency {event.currency} does not match invoice currency {invoice.currency}"
     exponent = currency_exponent(invoice.currency)
     amount = Decimal(event.amount_minor).scaleb(-exponent)
+    if event.cumulative_of:
+        already = sum(
+            Payment.objects.filter(
+                provider=event.provider, kind=PaymentKind.REFUND, external_id__startswith=f"{event.cumulative_of}:"
+            ).values_list("amount", flat=True),
+            Decimal("0"),
+        )
+        amount -= already
+        if amount <= 0:
+            return f"already recorded: refunds of {event.cumulative_of} up to {already}"
     try:
         payment = payment_record(
             invoice=invoice,

@@ -143,3 +143,39 @@ def test_concurrent_duplicate_webhooks_apply_once(committed_subscriptions):
         assert invoice.amount_paid == 10 and Payment.objects.filter(invoice=invoice).count() == 1
     finally:
         WebhookEvent.objects.filter(event_id="evt_concurrent_1").delete()
+
+
+def test_concurrent_requests_with_one_idempotency_key_run_the_view_once(committed_subscriptions):
+    import time as _time
+
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from codex.api.idempotency import idempotent
+
+    tenant = committed_subscriptions[0].tenant
+    calls = []
+
+    class SlowCreate(APIView):
+        authentication_classes: list = []
+        permission_classes: list = []
+
+        @idempotent
+        def post(self, request):
+            calls.append(1)
+            _time.sleep(0.3)  # keep the first request in flight while the others arrive
+            return Response({"created": len(calls)}, status=201)
+
+    view = SlowCreate.as_view()
+    factory = APIRequestFactory()
+
+    def call():
+        request = factory.post("/x/", {"a": 1}, format="json", HTTP_IDEMPOTENCY_KEY="same-key")
+        request.tenant = tenant
+        response = view(request)
+        return response.status_code, response.data
+
+    results = _race(call, n=10)
+    assert len(calls) == 1
+    assert results == [(201, {"created": 1})] * 10

@@ -185,3 +185,40 @@ def test_paying_a_suspended_firm_reactivates_it_at_once(public_client):
     assert response.status_code == 200
     assert Tenant.objects.get(pk=tenant.pk).status == TenantStatus.ACTIVE
     assert Subscription.objects.get(pk=sub.pk).status == SubscriptionStatus.ACTIVE
+
+
+def test_refund_without_a_refund_list_uses_the_cumulative_amount(public_client, invoice):
+    _post(public_client, _event("payment_intent.succeeded", _pi(invoice, 4900), "evt_p2"))
+    charge = {"id": "ch_9", "currency": "usd", "amount_refunded": 900, "metadata": {"invoice_number": invoice.number}}
+    _post(public_client, _event("charge.refunded", charge, "evt_c1"))
+    _post(public_client, _event("charge.refunded", {**charge, "amount_refunded": 900}, "evt_c1_retry_as_new_id"))
+    invoice.refresh_from_db()
+    assert invoice.amount_refunded == D("9.00")
+    _post(public_client, _event("charge.refunded", {**charge, "amount_refunded": 1500}, "evt_c2"))  # 6.00 more
+    invoice.refresh_from_db()
+    assert invoice.amount_refunded == D("15.00")
+    assert sorted(Payment.objects.filter(kind="refund").values_list("amount", flat=True)) == [D("6.00"), D("9.00")]
+
+
+def test_webhook_without_a_configured_secret_is_refused(public_client, invoice):
+    body = _event("payment_intent.succeeded", _pi(invoice, 4900))
+    with override_settings(STRIPE_WEBHOOK_SECRETS=[]):
+        response = public_client.post(
+            URL,
+            body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=sign_payload(body, SECRET, int(time.time())),
+        )
+    assert response.status_code == 400 and not Payment.objects.exists()
+
+
+def test_rotated_secrets_both_verify(public_client, invoice):
+    body = _event("payment_intent.succeeded", _pi(invoice, 100))
+    with override_settings(STRIPE_WEBHOOK_SECRETS=["whsec_old", SECRET]):
+        response = public_client.post(
+            URL,
+            body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=sign_payload(body, "whsec_old", int(time.time())),
+        )
+    assert response.status_code == 200 and response.json()["duplicate"] is False
