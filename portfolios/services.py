@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from billing.entitlements import check_can_add
 from portfolios.market.models import FxRate, Instrument
+from tenants.accounts.models import Role
 
 from . import analytics
 from .analytics import CASH_KINDS, SECURITY_KINDS
@@ -64,17 +65,17 @@ def _check_currency(code: str, field: str, errors: dict) -> str:
     return code
 
 
-def _check_portfolio_people(*, actor, advisor, client, errors: dict) -> None:
-    from tenants.accounts.models import Role
-
+def _check_portfolio_people(*, actor, advisor, client, errors: dict, creating: bool = True) -> None:
     if advisor is not None and advisor.role not in (Role.OWNER, Role.ADMIN, Role.ADVISOR):
         errors["advisor"] = "The advisor must be an owner, admin or advisor of the firm."
     elif advisor is not None and not advisor.is_active:
         errors["advisor"] = "This person's account is deactivated."
     if actor is not None and getattr(actor, "role", None) == Role.ADVISOR:
         # An advisor builds their own book: they advise it, and the client is theirs or shared.
-        if advisor is not None and advisor.pk != actor.pk:
+        if creating and advisor is not None and advisor.pk != actor.pk:
             errors["advisor"] = "Advisors create portfolios they advise themselves."
+        elif not creating and advisor is not None:
+            errors["advisor"] = "Only owners and admins move a portfolio to another advisor."
         if client is not None and not (client.owner_id == actor.pk or client.shared_with.filter(pk=actor.pk).exists()):
             errors["client"] = "This client is not in your book."
 
@@ -142,11 +143,14 @@ def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
         for f in ("base_currency", "lot_method"):
             if f in changes and changes[f] != getattr(portfolio, f) and has_ledger and f not in errors:
                 errors[f] = "This can only change while the portfolio has no transactions."
+        # Only what changes is checked: an advisor may edit a portfolio shared with them
+        # without being its advisor, but not move it to another advisor (themselves included).
         _check_portfolio_people(
             actor=actor,
-            advisor=changes.get("advisor") if "advisor" in changes else None,
-            client=changes.get("client") if changes.get("client") != portfolio.client else None,
+            advisor=changes["advisor"] if changes.get("advisor", portfolio.advisor) != portfolio.advisor else None,
+            client=changes["client"] if changes.get("client", portfolio.client) != portfolio.client else None,
             errors=errors,
+            creating=False,
         )
         if errors:
             raise ValidationError(errors)

@@ -248,3 +248,32 @@ def test_exposure_page_currency_errors_are_shown(owner_client, live):
 def test_list_search_finds_client_first_names(advisor_client, live):
     assert b"Ada growth" in advisor_client.get("/portfolios/?q=ada").content
     assert b"Ada growth" not in advisor_client.get("/portfolios/?q=zzz").content
+
+
+def test_advisor_edits_a_portfolio_shared_with_them(advisor_client, advisor, advisor2):
+    shared = PortfolioFactory(advisor=advisor2, name="Shared one")
+    shared.shared_with.add(advisor)
+    r = advisor_client.post(
+        f"/portfolios/{shared.pk}/edit/",
+        {
+            "name": "Shared, renamed",
+            "advisor": advisor2.pk,
+            "base_currency": "USD",
+            "lot_method": "fifo",
+            "shared_with": [advisor.pk],
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[-3000:]
+    shared.refresh_from_db()
+    assert shared.name == "Shared, renamed" and shared.advisor == advisor2
+    r = advisor_client.post(
+        f"/portfolios/{shared.pk}/edit/",
+        {
+            "name": "Mine now",
+            "advisor": advisor.pk,
+            "base_currency": "USD",
+            "lot_method": "fifo",
+            "shared_with": [advisor.pk],
+        },
+    )
+    assert r.status_code == 200 and b"Only owners and admins move" in r.content
