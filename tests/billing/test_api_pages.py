@@ -208,3 +208,16 @@ def test_money_filter(amount, currency, shown):
 
     assert money(amount, currency) == shown
     assert thousands(1_000_000) == "1,000,000" and thousands(None) == "Unlimited"
+
+
+def test_ended_subscription_page_offers_a_restart(owner_client, firm, starter_now):
+    from billing import services
+
+    services.subscription_cancel(tenant=firm, actor="o")
+    services.invoice_run(now=starter_now.current_period_end, subscription_ids=[starter_now.pk])
+    body = owner_client.get("/billing/").content.decode()
+    assert "Your subscription ended" in body and "the limits of the Free plan apply" in body
+    assert "Restart Starter" in body
+    r = owner_client.post("/billing/reactivate/", follow=True)
+    assert "active again" in r.content.decode()
+    assert Subscription.objects.get(pk=starter_now.pk).status == "active"

@@ -122,3 +122,14 @@ def test_tasks_are_registered_and_run(overdue, django_capture_on_commit_callback
         tasks.dunning_run.apply().get()
     assert isinstance(tasks.invoice_run.apply().get(), dict)
     assert tasks.usage_flush.apply().get() == 0
+
+
+def test_beat_schedule_runs_every_billing_task():
+    from django.conf import settings
+
+    from codex.celery import app
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    expected = {"billing.usage_flush", "billing.invoice_run", "billing.dunning_run", "billing.usage_snapshot"}
+    assert expected <= scheduled
+    assert expected <= set(app.tasks)
