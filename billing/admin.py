@@ -197,6 +197,10 @@ class InvoiceAdmin(admin.ModelAdmin):
             graph = pygal.Pie(config, title=f"MRR by plan ({overview.currency})")
             for plan_name, value in overview.mrr_by_plan.items():
                 graph.add(plan_name, float(value))
+        elif chart == "mrr-history":
+            graph = pygal.Line(config, title=f"MRR at the start of each month ({overview.currency})")
+            graph.x_labels = overview.months
+            graph.add("MRR", [float(v) for v in overview.mrr_history])
         elif chart == "churn":
             graph = pygal.Bar(config, title="Subscriptions ended per month")
             graph.x_labels = overview.months
@@ -209,7 +213,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     @csp_override({"default-src": ["'none'"], "style-src": ["'unsafe-inline'"]})
     def revenue_chart(self, request, chart: str):
         """An SVG made on the server by pygal (no script, no CDN), shown with <img>."""
-        if chart not in ("revenue", "mrr", "churn"):
+        if chart not in ("revenue", "mrr", "mrr-history", "churn"):
             return HttpResponse(status=404)
         return HttpResponse(self._chart(chart), content_type="image/svg+xml")
 

@@ -19,7 +19,9 @@ from .models import (
     BillingInterval,
     BillingProfile,
     Invoice,
+    InvoiceLine,
     InvoiceStatus,
+    LineKind,
     Metric,
     Payment,
     PaymentKind,
@@ -279,6 +281,7 @@ class RevenueOverview:
     revenue_by_plan: dict[str, list[Decimal]]  # collected (payments - refunds) per month
     churned_by_month: list[int]
     currency: str
+    mrr_history: list[Decimal]  # at each month start, from the invoices' base lines covering it
 
 
 def revenue_overview(*, now: datetime, months: int = 12) -> RevenueOverview:
@@ -320,6 +323,20 @@ def revenue_overview(*, now: datetime, months: int = 12) -> RevenueOverview:
         base = at_start.exclude(status=SubscriptionStatus.TRIALING).count()
         lost = Subscription.objects.filter(canceled_at__gte=last_month_start, canceled_at__lt=this_month_start).count()
         currency = (Plan.objects.values_list("currency", flat=True).first()) or "USD"
+        mrr_history = [Decimal("0")] * months
+        base_lines = (
+            InvoiceLine.objects.filter(
+                kind=LineKind.BASE, invoice__period_end__gt=starts[0], invoice__period_start__lte=starts[-1]
+            )
+            .exclude(invoice__status=InvoiceStatus.VOID)
+            .values_list("amount", "invoice__interval", "invoice__period_start", "invoice__period_end")
+            .order_by()
+        )
+        for amount, interval, period_start, period_end in base_lines:
+            monthly = amount / 12 if interval == BillingInterval.YEAR else amount
+            for idx, start in enumerate(starts):
+                if period_start <= start < period_end:
+                    mrr_history[idx] += monthly
     return RevenueOverview(
         mrr=mrr,
         arr=(mrr * 12).quantize(Decimal("0.01")),
@@ -330,6 +347,7 @@ def revenue_overview(*, now: datetime, months: int = 12) -> RevenueOverview:
         revenue_by_plan={k: [x.quantize(Decimal("0.01")) for x in v] for k, v in sorted(revenue.items())},
         churned_by_month=churned,
         currency=currency,
+        mrr_history=[v.quantize(Decimal("0.01")) for v in mrr_history],
     )
 
 

@@ -99,7 +99,7 @@ def test_revenue_page_and_svg_charts(operator_client, invoices):
     page = operator_client.get("/admin/billing/invoice/revenue/")
     body = page.content.decode()
     assert page.status_code == 200 and "MRR" in body and "ARR" in body and "Churn" in body
-    for chart in ("mrr", "revenue", "churn"):
+    for chart in ("mrr", "mrr-history", "revenue", "churn"):
         svg = operator_client.get(f"/admin/billing/invoice/revenue/{chart}.svg")
         assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
         content = svg.content.decode()
@@ -116,6 +116,18 @@ def test_revenue_figures(in_public):
     after = revenue_overview(now=utc(2026, 3, 20))
     assert after.mrr - base.mrr == Decimal("189.83")  # 149.00 + 490.00 / 12, rounded once
     assert after.arr == after.mrr * 12
+
+
+def test_mrr_history_comes_from_invoiced_periods(in_public):
+    from billing.selectors import revenue_overview
+
+    before = revenue_overview(now=utc(2026, 5, 20)).mrr_history
+    sub = bare_subscription(plan=plan("starter"), interval="year", start=utc(2026, 3, 15))
+    services.invoice_run(now=utc(2026, 3, 15, 1), subscription_ids=[sub.pk])
+    after = revenue_overview(now=utc(2026, 5, 20)).mrr_history
+    delta = [a - b for a, b in zip(after, before, strict=True)]
+    # Months 2026-04 and 2026-05 start inside the yearly period: 490 / 12 = 40.83 each; March does not.
+    assert delta[-2:] == [Decimal("40.83"), Decimal("40.83")] and delta[-3] == 0
 
 
 def test_webhook_events_and_printable_invoice_in_console(operator_client, invoices):
