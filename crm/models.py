@@ -117,6 +117,8 @@ class Contact(models.Model):
             GinIndex(fields=["search_document"], name="crm_contact_document"),
             GinIndex(OpClass(Lower(contact_name()), name="gin_trgm_ops"), name="crm_contact_name_trgm"),
             models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
+            # "is a contact of this company in my book": the advisor's view of companies (access.py)
+            models.Index(fields=["company", "owner"], name="crm_contact_company_owner_idx"),
             models.Index(fields=["lifecycle"], name="crm_contact_lifecycle_idx"),
         ]
 

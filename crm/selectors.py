@@ -328,72 +328,74 @@ def _set_trigram_threshold() -> None:
 RANK_CANDIDATES = 1000
 
 
-def _ranked(
-    qs: QuerySet, name_expr, query: SearchQuery, q: str, limit: int, trigram: bool, select: tuple = ()
-) -> QuerySet:
-    """Rows whose stored ``search_document`` matches the full-text query (GIN index) or, with
-    pg_trgm, whose name is similar to ``q`` word by word (GIN trigram index on ``name_expr``), best
-    first. Ranking reads the stored vectors, it does not parse text again."""
-    document = F("search_document")
-    if trigram:
-        match = Q(search_document=query) | Q(search_name__trigram_word_similar=q)
-        score = SearchRank(document, query) + TrigramWordSimilarity(q, name_expr)
-        candidates = qs.annotate(search_name=name_expr).filter(match)
-    else:
-        score = SearchRank(document, query)
-        candidates = qs.filter(search_document=query)
-    model = qs.model
-    return (
-        model.objects.filter(pk__in=candidates.values("pk")[:RANK_CANDIDATES])
-        .select_related(*select)
+def _ranked(qs: QuerySet, query: SearchQuery, limit: int, select: tuple = ()) -> list:
+    """Rows whose stored ``search_document`` matches the full-text query (GIN index), best first.
+    Ranking reads the stored vectors (it does not parse text again) of at most RANK_CANDIDATES
+    matches. Scores are offset by 1 so that every text match ranks above every fuzzy match."""
+    candidates = qs.filter(search_document=query).order_by().values("pk")[:RANK_CANDIDATES]
+    rows = qs.model.objects.filter(pk__in=candidates)
+    if select:
+        rows = rows.select_related(*select)
+    return list(
+        rows.defer("search_document")
+        .annotate(score=SearchRank(F("search_document"), query) + 1)
+        .order_by("-score", "pk")[:limit]
+    )
+
+
+def _similar(qs: QuerySet, name_expr, q: str, limit: int, exclude: list, select: tuple = ()) -> list:
+    """Typo tolerance: rows whose name is similar to ``q`` word by word (pg_trgm ``%>``, GIN trigram
+    index on ``name_expr``), most similar first. Asked only when the text search found fewer rows
+    in all than wanted: a broad prefix would otherwise make PostgreSQL compare thousands of names."""
+    if select:
+        qs = qs.select_related(*select)
+    return list(
+        qs.annotate(search_name=name_expr)
+        .filter(search_name__trigram_word_similar=q)
+        .exclude(pk__in=exclude)
         .defer("search_document")
-        .annotate(score=score)
+        .annotate(score=TrigramWordSimilarity(q, name_expr))
         .order_by("-score", "pk")[:limit]
     )
 
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
-    (every word as a prefix) plus, where pg_trgm is installed, trigram word similarity on names for
-    typos; ranked together. Four indexed queries (plus one to set the similarity threshold)."""
+    (every word as a prefix), then, where pg_trgm is installed and the text search found too few,
+    trigram word similarity on names for typos. Text matches rank above fuzzy ones. Three to six
+    indexed queries (plus one to set the similarity threshold when the fuzzy step runs)."""
     q = (q or "").strip()[:100]
     query = _tsquery(q)
     if query is None or len(q) < 2:
         return []
     trigram = trigram_installed(connection)
-    if trigram:
-        _set_trigram_threshold()
     needle = q.lower()
-    hits: list[SearchHit] = []
-    contacts = list(_ranked(access.contacts_for(user), Lower(contact_name()), query, needle, limit, trigram))
+    kinds = {
+        "contact": (access.contacts_for(user), Lower(contact_name()), ()),
+        "company": (access.companies_for(user), Lower("name"), ()),
+        "deal": (access.deals_for(user), Lower("title"), ("stage",)),
+    }
+    found = {kind: _ranked(qs, query, limit, select) for kind, (qs, _name, select) in kinds.items()}
+    if trigram and sum(len(rows) for rows in found.values()) < limit:
+        _set_trigram_threshold()
+        for kind, (qs, name_expr, select) in kinds.items():
+            exclude = [r.pk for r in found[kind]]
+            found[kind] += _similar(qs, name_expr, needle, limit - len(found[kind]), exclude, select)
     company_names = dict(
-        Company.objects.filter(pk__in={c.company_id for c in contacts if c.company_id}).values_list("pk", "name")
+        Company.objects.filter(pk__in={c.company_id for c in found["contact"] if c.company_id}).values_list(
+            "pk", "name"
+        )
     )
-    for c in contacts:
+    hits: list[SearchHit] = []
+    for c in found["contact"]:
         subtitle = " · ".join(x for x in (c.email, company_names.get(c.company_id, ""), c.get_lifecycle_display()) if x)
         hits.append(SearchHit("contact", c.pk, str(c), subtitle, reverse("crm:contact-detail", args=[c.pk]), c.score))
-    for co in _ranked(access.companies_for(user), Lower("name"), query, needle, limit, trigram):
-        hits.append(
-            SearchHit(
-                "company",
-                co.pk,
-                co.name,
-                co.domain or co.industry,
-                reverse("crm:company-detail", args=[co.pk]),
-                co.score,
-            )
-        )
-    for d in _ranked(access.deals_for(user), Lower("title"), query, needle, limit, trigram, select=("stage",)):
-        hits.append(
-            SearchHit(
-                "deal",
-                d.pk,
-                d.title,
-                f"{d.stage.name} · {d.amount:,} {d.currency}",
-                reverse("crm:deal-detail", args=[d.pk]),
-                d.score,
-            )
-        )
+    for co in found["company"]:
+        url = reverse("crm:company-detail", args=[co.pk])
+        hits.append(SearchHit("company", co.pk, co.name, co.domain or co.industry, url, co.score))
+    for d in found["deal"]:
+        subtitle = f"{d.stage.name} · {d.amount:,} {d.currency}"
+        hits.append(SearchHit("deal", d.pk, d.title, subtitle, reverse("crm:deal-detail", args=[d.pk]), d.score))
     hits.sort(key=lambda h: -h.score)
     return hits[:limit]
 

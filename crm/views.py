@@ -552,7 +552,9 @@ def import_detail(request, pk: int):
         try:
             preview = services.import_configure(actor=request.user, job=job)
         except ValidationError as exc:
-            forms.apply_errors(form, exc)
+            # The form is unbound on GET (it has no cleaned_data to attach errors to): say what is
+            # missing above it instead (was a 500, found by the isolation matrix).
+            messages.error(request, " ".join(exc.messages))
     return render(
         request,
         "crm/import_preview.html",

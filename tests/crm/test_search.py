@@ -61,24 +61,30 @@ def test_typos_in_names_still_find_the_person(firm, owner):
 
 @needs_trigram
 def test_search_uses_the_indexes(firm, owner):
+    from crm import selectors
+
     ContactFactory(first_name="Index", last_name="Check")
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
         try:
-            from crm import selectors
-
-            qs = selectors._ranked(
-                selectors.access.contacts_for(owner),
-                selectors.Lower(selectors.contact_name()),
-                selectors._tsquery("check"),
-                "check",
-                10,
-                True,
+            text_plan = (
+                selectors.access.contacts_for(owner).filter(search_document=selectors._tsquery("check")).explain()
             )
-            plan = qs.explain()
+            fuzzy_plan = (
+                selectors.access.contacts_for(owner)
+                .annotate(n=selectors.Lower(selectors.contact_name()))
+                .filter(n__trigram_word_similar="chek")
+                .explain()
+            )
         finally:
             cursor.execute("SET enable_seqscan = on")
-    assert "crm_contact_document" in plan and "crm_contact_name_trgm" in plan
+    assert "crm_contact_document" in text_plan and "crm_contact_name_trgm" in fuzzy_plan
+
+
+def test_text_matches_rank_above_fuzzy_ones(firm, owner):
+    ContactFactory(first_name="Anna", last_name="Schmidt")
+    hits = crm_search(owner, "schmidt", 10)
+    assert hits[0].title == "Anna Schmidt" and hits[0].score >= 1
 
 
 def test_search_api_and_page(owner_client):
