@@ -108,9 +108,9 @@ def main() -> None:
     reset()
     ids = create_firms(n)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     first = services.invoice_run(now=START + timedelta(hours=1))
-    single = time.perf_counter() - t0
+    single, single_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert first.invoices == n, first
     assert Invoice.objects.count() == n
 
@@ -128,12 +128,12 @@ def main() -> None:
             connections.close_all()
 
     threads = [threading.Thread(target=run) for _ in range(runs)]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    concurrent = time.perf_counter() - t0
+    concurrent, concurrent_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert not errors, errors[:3]
 
     per_sub = Invoice.objects.filter(period_start=RENEWAL).values_list("subscription_id", flat=True)
@@ -144,8 +144,10 @@ def main() -> None:
     made_by_run = sorted(r.invoices for r in results)
 
     print(f"firms: {n}; database: {connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}")
-    print(f"single run, first invoices: {single:.2f} s ({n / single:.0f} invoices/s)")
-    print(f"{runs} concurrent renewal runs: {concurrent:.2f} s wall; invoices made per run: {made_by_run}")
+    print(f"load average: {os.getloadavg()[0]:.1f}")
+    print(f"single run, first invoices: {single:.2f} s wall, {single_cpu:.2f} s CPU ({n / single:.0f} invoices/s)")
+    print(f"{runs} concurrent renewal runs: {concurrent:.2f} s wall, {concurrent_cpu:.2f} s CPU of this process")
+    print(f"invoices made per run: {made_by_run}")
     print(f"exactly one renewal invoice per subscription: {one_each}; total invoices {total_invoices}")
     print(f"gapless numbers: {gapless}")
     reset()
