@@ -35,6 +35,18 @@ def _request_host(request) -> str:
     return domain.lower()
 
 
+def _in_schema(tenant, chunks):
+    previous = connection.tenant
+    if tenant is None:
+        connection.set_schema_to_public()
+    else:
+        connection.set_tenant(tenant)
+    try:
+        yield from chunks
+    finally:
+        connection.set_tenant(previous)
+
+
 class TenantRoutingMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -44,7 +56,14 @@ class TenantRoutingMiddleware:
         # (the next request, or a test around the test client) finds it as it was.
         previous = connection.tenant
         try:
-            return self._route(request)
+            response = self._route(request)
+            if getattr(response, "streaming", False):
+                # A streaming body (CSV exports) is generated after this middleware has returned,
+                # when the connection is back in ``previous``: run the generator in the schema the
+                # request was served in, or it would read whichever schema the connection has then
+                # (another firm's: found by the security isolation matrix).
+                response.streaming_content = _in_schema(getattr(request, "tenant", None), response.streaming_content)
+            return response
         finally:
             connection.set_tenant(previous)
 

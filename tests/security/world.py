@@ -1,0 +1,141 @@
+"""Objects of every kind planted in a firm, each carrying a unique marker string.
+
+``plant(firm, marker, owner)`` writes, in ``firm``'s schema, one object of every kind the URLs and
+the API serve, owned by ``owner`` (for book-scoped kinds) and not shared with anyone, and returns
+their ids by kind. Isolation tests then look for the marker in responses that must not show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal, ImportJob, PipelineStage, Subscriber
+from portfolios import services as portfolio_services
+from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
+from portfolios.market.models import AssetClass, FxRate, Instrument, Price
+from portfolios.models import Portfolio
+from tenants.accounts.models import Invitation, Role, User
+from tenants.services import api_key_create
+
+
+def shared_market() -> dict[str, int]:
+    """Market data is shared by every firm (public schema): one instrument, a price, an FX rate."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        instrument, _ = Instrument.objects.get_or_create(
+            symbol="ISOX",
+            exchange="XTST",
+            defaults={"name": "Isolation Corp", "asset_class": AssetClass.EQUITY, "currency": "USD"},
+        )
+        Price.objects.get_or_create(instrument=instrument, date=dt.date(2025, 1, 2), defaults={"close": Decimal("10")})
+        fx, _ = FxRate.objects.get_or_create(
+            base="EUR", quote="USD", date=dt.date(2025, 1, 2), defaults={"rate": Decimal("1.1")}
+        )
+    return {"instrument": instrument.pk, "fx": fx.pk}
+
+
+def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, int]:
+    """Every kind of object in ``firm``; ids by kind.
+
+    Objects of an advisor's book (clients, companies, deals, activities, portfolios, transactions,
+    imports) are ``owner``'s, not shared, and carry ``marker``; the firm's own objects (mailing
+    list, campaigns, alert rules, invitations, API keys, invoices) carry ``marker + "FIRMWIDE"``.
+    """
+    firmwide = f"{marker}FIRMWIDE"
+    ids: dict[str, int] = dict(market)
+    with schema_context(firm.schema_name):
+        company = Company.objects.create(name=f"{marker} Company", owner=owner)
+        contact = Contact.objects.create(
+            first_name=marker, last_name="Client", email=f"{marker.lower()}@client.test", owner=owner, company=company
+        )
+        stage = PipelineStage.objects.order_by("position").first()
+        if stage is None:
+            from crm.services import pipeline_stages_ensure
+
+            pipeline_stages_ensure()
+            stage = PipelineStage.objects.order_by("position").first()
+        deal = Deal.objects.create(
+            title=f"{marker} Deal", contact=contact, stage=stage, owner=owner, amount=Decimal("100"), currency="USD"
+        )
+        activity = Activity.objects.create(
+            kind=ActivityKind.NOTE, subject=f"{marker} note", contact=contact, owner=owner
+        )
+        task = Activity.objects.create(
+            kind=ActivityKind.TASK, subject=f"{marker} task", contact=contact, owner=owner, due_date=dt.date(2030, 1, 1)
+        )
+        subscriber = Subscriber.objects.create(email=f"{firmwide.lower()}@reader.test", status="confirmed")
+        campaign = Campaign.objects.create(subject=f"{firmwide} campaign", body=f"{firmwide} body", created_by=owner)
+        job = ImportJob.objects.create(
+            kind="contacts",
+            filename=f"{marker}.csv",
+            headers=["First name", "Last name", "Email"],
+            rows=[[marker, "Row", f"{marker.lower()}@row.test"]],
+            mapping={"first_name": "First name", "last_name": "Last name", "email": "Email"},
+            created_by=owner,
+        )
+        portfolio = Portfolio.objects.create(
+            name=f"{marker} Portfolio", client=contact, advisor=owner, base_currency="USD"
+        )
+        txn = portfolio_services.transaction_record(
+            portfolio=portfolio, kind="deposit", trade_date=dt.date(2025, 1, 2), amount="1000", note=marker
+        )
+        rule = AlertRule.objects.create(
+            kind=RuleKind.PRICE_ABOVE,
+            instrument_id=market["instrument"],
+            threshold=Decimal("5"),
+            note=f"{firmwide} rule",
+            created_by=owner,
+        )
+        event = AlertEvent.objects.create(
+            rule=rule, fired_at=timezone.now(), observed_on=dt.date(2025, 1, 2), value=Decimal("10"), message=firmwide
+        )
+        invitation = Invitation.objects.create(email=f"{firmwide.lower()}@invite.test", role=Role.VIEWER)
+    key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
+    invoice = _invoice(firm, firmwide)
+    ids.update(
+        company=company.pk,
+        contact=contact.pk,
+        deal=deal.pk,
+        activity=activity.pk,
+        task=task.pk,
+        stage=stage.pk,
+        subscriber=subscriber.pk,
+        campaign=campaign.pk,
+        import_job=job.pk,
+        portfolio=portfolio.pk,
+        transaction=txn.pk,
+        alert_rule=rule.pk,
+        alert_event=event.pk,
+        invitation=invitation.pk,
+        member=owner.pk,
+        api_key=key.pk,
+        invoice=invoice.pk if invoice else 0,
+    )
+    return ids
+
+
+def _invoice(firm, marker: str):
+    from billing.models import Invoice
+    from billing.selectors import subscription_of
+
+    sub = subscription_of(firm)
+    if sub is None:
+        return None
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        start = timezone.now() - dt.timedelta(days=400)
+        return Invoice.objects.create(
+            tenant=firm,
+            subscription=sub,
+            plan=sub.plan,
+            currency="USD",
+            period_start=start,
+            period_end=start + dt.timedelta(days=30),
+            interval="month",
+            bill_to={"name": f"{marker} Billing"},
+            status="open",
+            number=f"{marker[:6]}-{firm.pk}-{start:%Y%m%d%H%M%S%f}"[:32],
+        )
