@@ -9,7 +9,7 @@ from datetime import date
 import django_filters
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef
+from django.db.models import OuterRef, Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -30,7 +30,7 @@ from portfolios.market.models import Instrument
 from tenants.accounts.models import User
 
 from . import analytics, selectors, services
-from .access import portfolio_for_user, portfolios_visible_to
+from .access import portfolio_for_user, portfolios_visible_to, sees_whole_firm
 from .imports import TransactionImport, export_holdings, export_transactions
 from .models import Kind, Lot, LotMethod, Portfolio, Transaction
 
@@ -87,6 +87,14 @@ class PortfolioInputSerializer(serializers.Serializer):
     )
     archived = serializers.BooleanField(required=False)
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None and not sees_whole_firm(user):
+            # an advisor can only name clients in their book; others look non-existent
+            self.fields["client"].queryset = Contact.objects.filter(
+                Q(owner_id=user.pk) | Q(shared_with=user.pk)
+            ).distinct()
+
 
 class PortfolioFilter(django_filters.FilterSet):
     base_currency = django_filters.CharFilter(lookup_expr="iexact")
@@ -131,7 +139,7 @@ class PortfolioViewSet(viewsets.ModelViewSet):
     @extend_schema(request=PortfolioInputSerializer, responses={201: PortfolioSerializer})
     @idempotent
     def create(self, request, *args, **kwargs):
-        data = PortfolioInputSerializer(data=request.data)
+        data = PortfolioInputSerializer(data=request.data, user=request.user)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         advisor = v.get("advisor") or (request.user if request.user.pk else None)
@@ -153,7 +161,7 @@ class PortfolioViewSet(viewsets.ModelViewSet):
     @extend_schema(request=PortfolioInputSerializer, responses=PortfolioSerializer)
     def update(self, request, *args, **kwargs):
         portfolio = self.get_object()
-        data = PortfolioInputSerializer(data=request.data, partial=kwargs.get("partial", False))
+        data = PortfolioInputSerializer(data=request.data, partial=kwargs.get("partial", False), user=request.user)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if not kwargs.get("partial"):

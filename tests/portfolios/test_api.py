@@ -340,3 +340,13 @@ def test_api_key_must_name_the_advisor(api_key_for, firm, advisor):
     assert r.status_code == 400 and "advisor" in r.json()["error"]["details"]
     r = c.post(BASE, {"name": "By key", "advisor": advisor.pk}, content_type="application/json", HTTP_X_API_KEY=key)
     assert r.status_code == 201
+
+
+def test_advisor_cannot_probe_other_clients(advisor_client, advisor2):
+    theirs = ContactFactory(owner=advisor2)
+    r = advisor_client.post(BASE, {"name": "X", "client": theirs.pk}, content_type="application/json")
+    missing = advisor_client.post(BASE, {"name": "X", "client": 987654321}, content_type="application/json")
+    assert r.status_code == missing.status_code == 400
+    assert r.json()["error"]["details"]["client"] == [
+        m.replace("987654321", str(theirs.pk)) for m in missing.json()["error"]["details"]["client"]
+    ]
