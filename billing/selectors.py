@@ -13,8 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.http import Http404
 from django_tenants.utils import schema_context
 
-from billing.templatetags.billing_format import money
-
+from .formatting import display_money
 from .models import (
     BillingInterval,
     BillingProfile,
@@ -189,7 +188,7 @@ def usage_meters(tenant, *, today: date | None = None) -> list[Meter]:
     api_note = ""
     if plan and plan.max_api_calls_month is not None:
         api_note = (
-            f"then {money(plan.api_overage_price_per_1000, plan.currency)} {plan.currency} per 1,000 calls"
+            f"then {display_money(plan.api_overage_price_per_1000, plan.currency)} {plan.currency} per 1,000 calls"
             if plan.api_overage_price_per_1000 is not None
             else "hard limit: further calls get 402 until next month"
         )

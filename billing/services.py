@@ -863,7 +863,8 @@ def invoice_mark_paid(*, invoice: Invoice, actor: str, note: str = "", now: date
         note=note or "Marked paid by an operator",
         now=now,
     )
-    assert payment is not None  # manual payments have no external id, so never a duplicate
+    if payment is None:  # only provider ids can repeat; a manual payment has none
+        raise BillingStateError({"status": "This payment was already recorded."})
     return payment
 
 
