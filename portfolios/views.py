@@ -299,6 +299,7 @@ def transaction_import(request, pk: int):
             else:
                 preview = job.preview()
                 context["preview"] = preview
+                context["mapping"] = job.mapping
                 if preview.ok:
                     request.session[IMPORT_SESSION_KEY] = {
                         "portfolio": portfolio.pk,

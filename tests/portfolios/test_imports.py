@@ -149,6 +149,7 @@ def test_import_page_preview_then_commit(advisor_client, portfolio, demo_instrum
     r = advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
     assert r.status_code == 200
     assert b"10 new" in r.content
+    assert "“date” as trade_date" in r.content.decode()
     assert not Transaction.objects.filter(portfolio=portfolio).exists()
     r = advisor_client.post(url, {"commit": "1"})
     assert r.status_code == 302
