@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
 from django_tenants.utils import schema_context
 
 logger = logging.getLogger(__name__)
@@ -282,12 +283,27 @@ def _programmatic(request) -> bool:
     return bool(request.META.get("HTTP_X_API_KEY")) or request.META.get("HTTP_AUTHORIZATION", "").startswith("Bearer ")
 
 
+def _has_credentials(request) -> bool:
+    """Anonymous callers get the API's 401, not a 402 that would tell them about the firm's plan."""
+    return _programmatic(request) or settings.SESSION_COOKIE_NAME in request.COOKIES
+
+
+def _authenticated(request) -> bool:
+    """Whether the view authenticated the caller. Only those calls count: anonymous requests to a
+    firm's host must not burn its quota. Never evaluates a lazy session user (that would query)."""
+    user = request.__dict__.get("user")  # DRF replaces the lazy user with the authenticated one
+    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+        return False
+    return bool(getattr(user, "is_authenticated", False))
+
+
 def _payment_required(code: str, message: str, details: dict) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, "details": details}}, status=402)
 
 
 class ApiMeteringMiddleware:
-    """Counts each API request of a firm and refuses it with 402 once the plan's calls are used up.
+    """Counts each authenticated API request of a firm and refuses API requests with 402 once the
+    plan's calls are used up (or for API keys, when the plan has no API access).
 
     Makes no database query: a Redis command or a dict update per request.
     """
@@ -306,13 +322,14 @@ class ApiMeteringMiddleware:
                 "Your plan does not include API access. Upgrade your plan on the billing page.",
                 {"limit": "api", "billing_url": "/billing/"},
             )
-        if api_blocked(tenant.pk):
+        if _has_credentials(request) and api_blocked(tenant.pk):
             return _payment_required(
                 "plan_limit_exceeded",
                 "Your plan's API calls for this month are used up. Upgrade your plan on the billing page.",
                 {"limit": "api_calls", "billing_url": "/billing/"},
             )
         response = self.get_response(request)
-        record_api_call(tenant.pk)
-        _maybe_flush_local()
+        if _authenticated(request):
+            record_api_call(tenant.pk)
+            _maybe_flush_local()
         return response

@@ -50,12 +50,19 @@ def test_api_requests_are_counted_in_memory_and_written_only_by_the_flush(owner_
 def test_middleware_makes_no_query(rf, firm):
     request = rf.get("/api/v1/me/")
     request.tenant = firm
+    request.user = type("Principal", (), {"is_authenticated": True})()  # as DRF leaves it
     middleware = metering.ApiMeteringMiddleware(lambda r: __import__("django.http").http.HttpResponse("ok"))
     with CaptureQueriesContext(connection) as queries:
         for _ in range(50):
             middleware(request)
     assert len(queries) == 0
     assert metering.pending_counts()[(firm.pk, _today())] == 50
+
+
+def test_anonymous_requests_do_not_burn_the_firms_quota(anon_client, firm):
+    assert anon_client.get("/api/v1/me/").status_code in (401, 403)
+    assert anon_client.get("/api/v1/no-such-endpoint/").status_code in (401, 403, 404)
+    assert metering.pending_counts() == {}
 
 
 @override_settings(CODEX_METERING_LOCAL_FLUSH_SECONDS=0)
@@ -103,6 +110,9 @@ def test_hard_api_limit_answers_402_until_upgraded(owner_client, firm):
     error = response.json()["error"]
     assert error["code"] == "plan_limit_exceeded" and "/billing/" in error["details"]["billing_url"]
     assert owner_client.get("/api/v1/billing/usage/").status_code == 200  # can still see and upgrade
+    from tests.conftest import FirmClient
+
+    assert FirmClient(firm).get("/api/v1/me/").status_code in (401, 403)  # anonymous: no plan details
     activate(firm, code="starter", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
     metering.usage_flush()
     assert owner_client.get("/api/v1/me/").status_code == 200
