@@ -120,6 +120,7 @@ MIDDLEWARE = [
     "codex.security.middleware.SessionTimeoutMiddleware",
     "codex.security.middleware.SupportSessionMiddleware",
     "codex.security.middleware.TwoFactorMiddleware",
+    "codex.security.middleware.ExportAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -148,3 +148,34 @@ class PermissionsPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.CODEX_PERMISSIONS_POLICY)
         return response
+
+
+class ExportAuditMiddleware:
+    """Audit every download of the firm's data (``Content-Disposition: attachment``: CSV exports of
+    clients, companies, deals, transactions, holdings...), pages and API alike, whoever wrote the
+    export view: who, what (path, query, file name), when, from where."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        tenant = getattr(request, "tenant", None)
+        disposition = response.headers.get("Content-Disposition", "")
+        if tenant is not None and 200 <= response.status_code < 300 and disposition.startswith("attachment"):
+            from tenants.services import audit_record
+
+            from .net import client_ip
+
+            user = getattr(request, "user", None)
+            actor = getattr(user, "email", "") or str(user or "")
+            filename = disposition.partition("filename=")[2].strip('"')
+            audit_record(
+                action="data.exported",
+                actor=actor,
+                tenant=tenant,
+                target=request.path[:254],
+                ip=client_ip(request),
+                details={"file": filename[:200], "query": request.META.get("QUERY_STRING", "")[:500]},
+            )
+        return response

@@ -150,3 +150,12 @@ def test_role_changes_invitations_and_api_keys_are_audited(firm, owner, advisor,
     owner_client.post("/accounts/api-keys/", {"name": "ci", "scope": "read"})
     actions = set(AuditEvent.objects.filter(tenant_slug="acme").values_list("action", flat=True))
     assert {"team.role_changed", "team.invited", "api_key.created"} <= actions
+
+
+def test_exports_are_audited_for_pages_and_api(firm, owner_client, api_key_for):
+    assert owner_client.get("/crm/export/contacts.csv").status_code == 200
+    raw = api_key_for(firm, "read")
+    assert FirmClient(firm).get("/api/v1/deals/export/", HTTP_X_API_KEY=raw).status_code == 200
+    events = AuditEvent.objects.filter(action="data.exported", tenant_slug="acme")
+    assert {e.target for e in events} == {"/crm/export/contacts.csv", "/api/v1/deals/export/"}
+    assert {e.actor.split(":")[0] for e in events} == {"owner@acme.test", "api-key"}
