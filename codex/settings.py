@@ -419,13 +419,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Billing's choice sets share field names (status, kind, interval) with other apps' enums.
+    # Choice sets that share field names (status, kind, interval) across apps get explicit names.
     "ENUM_NAME_OVERRIDES": {
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
         "SubscriptionStatusEnum": "billing.models.SubscriptionStatus",
         "InvoiceLineKindEnum": "billing.models.LineKind",
         "PaymentKindEnum": "billing.models.PaymentKind",
         "BillingIntervalEnum": "billing.models.BillingInterval",
+        # Other apps' sets that collide on "kind"/"status" (named here so check --deploy stays clean).
+        "TransactionKindEnum": "portfolios.models.Kind",
+        "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
+        "DealOutcomeEnum": "crm.models.DealStatus",
     },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codex.api.schema.add_error_responses"],
