@@ -219,3 +219,12 @@ def test_change_after_a_pending_cancellation_ended_is_refused(in_public):
         services.subscription_change_plan(
             tenant=sub.tenant, plan=plan("pro"), interval="month", actor="o", now=utc(2025, 5, 11)
         )
+
+
+def test_downgrade_refused_when_this_months_api_calls_exceed_the_new_allowance(firm):
+    from billing import metering
+
+    activate(firm, code="enterprise", anchor=utc(2025, 1, 1), end=utc(2099, 1, 1))
+    metering.record_api_call(firm.pk, count=60_000)  # Starter allows 50,000 a month, hard limit
+    preview = services.subscription_change_preview(tenant=firm, plan=plan("starter"), interval="month")
+    assert any("50000 API calls a month; you have made 60000" in reason for reason in preview.blockers)
