@@ -12,8 +12,8 @@ from decimal import Decimal
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Lower
+from django.db.models import CharField, Count, F, Max, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from .models import (
     Deal,
     DealStageChange,
     DealStatus,
+    Lifecycle,
     PipelineStage,
     StageKind,
     Subscriber,
@@ -328,74 +329,106 @@ def _set_trigram_threshold() -> None:
 RANK_CANDIDATES = 1000
 
 
-def _ranked(qs: QuerySet, query: SearchQuery, limit: int, select: tuple = ()) -> list:
+HIT_COLUMNS = ("hit_kind", "hit_id", "hit_title", "hit_a", "hit_b", "hit_c", "score")
+
+
+def _hit_columns(kind: str) -> dict:
+    """The same columns for every kind of record, so that one UNION ALL returns all hits."""
+    text = CharField()
+    if kind == "contact":
+        cols = {
+            "hit_title": Concat("first_name", Value(" "), "last_name", output_field=text),
+            "hit_a": Cast("email", text),
+            "hit_b": Coalesce(Cast("company__name", text), Value(""), output_field=text),
+            "hit_c": Cast("lifecycle", text),
+        }
+    elif kind == "company":
+        cols = {"hit_title": Cast("name", text), "hit_a": Cast("domain", text), "hit_b": Cast("industry", text)}
+        cols["hit_c"] = Value("", output_field=text)
+    else:
+        cols = {
+            "hit_title": Cast("title", text),
+            "hit_a": Cast("stage__name", text),
+            "hit_b": Cast("amount", text),
+            "hit_c": Cast("currency", text),
+        }
+    return {"hit_kind": Value(kind, output_field=text), "hit_id": F("pk"), **cols}
+
+
+def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet:
     """Rows whose stored ``search_document`` matches the full-text query (GIN index), best first.
     Ranking reads the stored vectors (it does not parse text again) of at most RANK_CANDIDATES
     matches. Scores are offset by 1 so that every text match ranks above every fuzzy match."""
     candidates = qs.filter(search_document=query).order_by().values("pk")[:RANK_CANDIDATES]
-    rows = qs.model.objects.filter(pk__in=candidates)
-    if select:
-        rows = rows.select_related(*select)
-    return list(
-        rows.defer("search_document")
-        .annotate(score=SearchRank(F("search_document"), query) + 1)
-        .order_by("-score", "pk")[:limit]
+    return (
+        qs.model.objects.filter(pk__in=candidates)
+        .annotate(**_hit_columns(kind), score=SearchRank(F("search_document"), query) + 1)
+        .order_by("-score", "hit_id")
+        .values_list(*HIT_COLUMNS)[:limit]
     )
 
 
-def _similar(qs: QuerySet, name_expr, q: str, limit: int, exclude: list, select: tuple = ()) -> list:
+def _similar(qs: QuerySet, kind: str, name_expr, q: str, limit: int, exclude: list) -> QuerySet:
     """Typo tolerance: rows whose name is similar to ``q`` word by word (pg_trgm ``%>``, GIN trigram
     index on ``name_expr``), most similar first. Asked only when the text search found fewer rows
     in all than wanted: a broad prefix would otherwise make PostgreSQL compare thousands of names."""
-    if select:
-        qs = qs.select_related(*select)
-    return list(
+    return (
         qs.annotate(search_name=name_expr)
         .filter(search_name__trigram_word_similar=q)
         .exclude(pk__in=exclude)
-        .defer("search_document")
-        .annotate(score=TrigramWordSimilarity(q, name_expr))
-        .order_by("-score", "pk")[:limit]
+        .annotate(**_hit_columns(kind), score=TrigramWordSimilarity(q, name_expr))
+        .order_by("-score", "hit_id")
+        .values_list(*HIT_COLUMNS)[:limit]
     )
+
+
+def _union_all(querysets: list[QuerySet]) -> list[tuple]:
+    """Run several ordered, limited ``values_list`` querysets as one ``UNION ALL`` round trip
+    (Django's ``union()`` would move the first part's ORDER BY/LIMIT to the whole)."""
+    parts, params = [], []
+    for qs in querysets:
+        sql, part_params = qs.query.sql_with_params()
+        parts.append(f"({sql})")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return cursor.fetchall()
 
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
     (every word as a prefix), then, where pg_trgm is installed and the text search found too few,
-    trigram word similarity on names for typos. Text matches rank above fuzzy ones. Three to six
-    indexed queries (plus one to set the similarity threshold when the fuzzy step runs)."""
+    trigram word similarity on names for typos. Text matches rank above fuzzy ones. One query
+    (UNION ALL of the three kinds), two more when the fuzzy step runs."""
     q = (q or "").strip()[:100]
     query = _tsquery(q)
     if query is None or len(q) < 2:
         return []
-    trigram = trigram_installed(connection)
-    needle = q.lower()
     kinds = {
-        "contact": (access.contacts_for(user), Lower(contact_name()), ()),
-        "company": (access.companies_for(user), Lower("name"), ()),
-        "deal": (access.deals_for(user), Lower("title"), ("stage",)),
+        "contact": (access.contacts_for(user), Lower(contact_name())),
+        "company": (access.companies_for(user), Lower("name")),
+        "deal": (access.deals_for(user), Lower("title")),
     }
-    found = {kind: _ranked(qs, query, limit, select) for kind, (qs, _name, select) in kinds.items()}
-    if trigram and sum(len(rows) for rows in found.values()) < limit:
+    rows = _union_all([_ranked(qs, kind, query, limit) for kind, (qs, _name) in kinds.items()])
+    if len(rows) < limit and trigram_installed(connection):
         _set_trigram_threshold()
-        for kind, (qs, name_expr, select) in kinds.items():
-            exclude = [r.pk for r in found[kind]]
-            found[kind] += _similar(qs, name_expr, needle, limit - len(found[kind]), exclude, select)
-    company_names = dict(
-        Company.objects.filter(pk__in={c.company_id for c in found["contact"] if c.company_id}).values_list(
-            "pk", "name"
+        seen = defaultdict(list)
+        for row in rows:
+            seen[row[0]].append(row[1])
+        rows += _union_all(
+            [_similar(qs, kind, name, q.lower(), limit, seen[kind]) for kind, (qs, name) in kinds.items()]
         )
-    )
+    lifecycles = dict(Lifecycle.choices)
+    urls = {"contact": "crm:contact-detail", "company": "crm:company-detail", "deal": "crm:deal-detail"}
     hits: list[SearchHit] = []
-    for c in found["contact"]:
-        subtitle = " · ".join(x for x in (c.email, company_names.get(c.company_id, ""), c.get_lifecycle_display()) if x)
-        hits.append(SearchHit("contact", c.pk, str(c), subtitle, reverse("crm:contact-detail", args=[c.pk]), c.score))
-    for co in found["company"]:
-        url = reverse("crm:company-detail", args=[co.pk])
-        hits.append(SearchHit("company", co.pk, co.name, co.domain or co.industry, url, co.score))
-    for d in found["deal"]:
-        subtitle = f"{d.stage.name} · {d.amount:,} {d.currency}"
-        hits.append(SearchHit("deal", d.pk, d.title, subtitle, reverse("crm:deal-detail", args=[d.pk]), d.score))
+    for kind, pk, title, a, b, c, score in rows:
+        if kind == "contact":
+            subtitle = " · ".join(x for x in (a, b, lifecycles.get(c, c)) if x)
+        elif kind == "company":
+            subtitle = a or b
+        else:
+            subtitle = f"{a} · {Decimal(b):,.2f} {c}"
+        hits.append(SearchHit(kind, pk, title.strip(), subtitle, reverse(urls[kind], args=[pk]), float(score)))
     hits.sort(key=lambda h: -h.score)
     return hits[:limit]
 

@@ -11,10 +11,12 @@ from .factories import CompanyFactory, ContactFactory, DealFactory
 
 API = "/api/v1"
 
-needs_trigram = pytest.mark.skipif(
-    "not __import__('crm.pg').pg.trigram_installed(__import__('django.db').db.connection)",
-    reason="pg_trgm is not installed on this PostgreSQL (embedded pgserver); run with DATABASE_URL",
-)
+@pytest.fixture
+def trigram(firm):
+    from crm.pg import trigram_installed
+
+    if not trigram_installed(connection):
+        pytest.skip("pg_trgm is not installed on this PostgreSQL (embedded pgserver); run with DATABASE_URL")
 
 
 def test_finds_contacts_companies_and_deals_by_words_and_prefixes(firm, owner):
@@ -49,8 +51,7 @@ def test_short_or_empty_queries_return_nothing_and_symbols_are_safe(firm, owner)
     assert crm_search(owner, "o'brien & (x | y)", 10) == []
 
 
-@needs_trigram
-def test_typos_in_names_still_find_the_person(firm, owner):
+def test_typos_in_names_still_find_the_person(trigram, owner):
     ContactFactory(first_name="Catherine", last_name="Zeta-Jones")
     ContactFactory(first_name="Katharina", last_name="Schmidt")
     titles = [h.title for h in crm_search(owner, "Schmitt", 10)]
@@ -59,8 +60,7 @@ def test_typos_in_names_still_find_the_person(firm, owner):
     assert "Katharina Schmidt" in titles
 
 
-@needs_trigram
-def test_search_uses_the_indexes(firm, owner):
+def test_search_uses_the_indexes(trigram, owner):
     from crm import selectors
 
     ContactFactory(first_name="Index", last_name="Check")
