@@ -67,7 +67,7 @@ def main() -> None:
     assert report["created"] == args.rows - args.existing and report["merged"] == args.existing, report
     assert total_contacts == args.rows
 
-    from bench.harness.report import md_table
+    from bench.harness.report import load_average, md_table
 
     table = md_table(
         ["measure", "result", "target"],
@@ -81,7 +81,8 @@ def main() -> None:
     body = (
         f"`bench/crm_import.py`: {len(data) / 1e6:.1f} MB CSV, {args.rows:,} rows of which {args.existing:,} "
         f"duplicate existing contacts by e-mail (mode merge), through `crm.services.import_start` → "
-        f"`import_configure` → `import_commit` (the engine in `codex/imports.py`). {pg_facts()}.\n\n{table}\n"
+        f"`import_configure` → `import_commit` (the engine in `codex/imports.py`). {pg_facts()}; "
+        f"load average (1/5/15 min) at the end {load_average()}, 2 cores shared with other work.\n\n{table}\n"
     )
     print(body)
     if args.write:

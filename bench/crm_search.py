@@ -120,7 +120,7 @@ def main() -> None:
     from django_tenants.utils import schema_context
 
     from bench.crm_import import write_part
-    from bench.harness.report import md_table
+    from bench.harness.report import load_average, md_table
     from crm.pg import trigram_installed
     from tenants.accounts.models import Role, User
 
@@ -150,7 +150,8 @@ def main() -> None:
         f"`bench/crm_search.py`: {args.contacts:,} contacts, 5,000 companies, 10,000 deals (filled in {fill_s:.0f} s); "
         f"{len(mix)} queries (name prefixes, full names, e-mail fragments, company words"
         f"{', misspelt names' if trigram else ''}), each one call of `crm.selectors.crm_search(user, q, 20)` "
-        f"(contacts, companies and deals, ranked), timed in-process. {pg_facts()}.\n\n{table}\n"
+        f"(contacts, companies and deals, ranked), timed in-process. {pg_facts()}; "
+        f"load average (1/5/15 min) at the end {load_average()}, 2 cores shared with other work.\n\n{table}\n"
     )
     print(body)
     if args.write:
