@@ -283,6 +283,26 @@ def _denied(response) -> bool:
     return response.status_code in (403, 404)
 
 
+def csp_problems(response, body: str) -> list[str]:
+    """What on an HTML page our CSP (no unsafe-inline) would block, or a missing security header."""
+    problems = []
+    csp = response.get("Content-Security-Policy", "")
+    if "default-src 'self'" not in csp or "unsafe-inline" in csp:
+        problems.append("CSP header missing or weakened")
+    if "<style" in body:
+        problems.append("inline <style> (blocked by the CSP)")
+    if re.search(r"<[a-z][^>]*\sstyle\s*=", body):
+        problems.append("style attribute (blocked by the CSP)")
+    if re.search(r"<[a-z][^>]*\son[a-z]+\s*=", body):
+        problems.append("inline event handler (blocked by the CSP)")
+    problems += [
+        f"script without nonce: {tag[:80]}" for tag in re.findall(r"<script\b[^>]*>", body) if "nonce=" not in tag
+    ]
+    if response.get("X-Frame-Options") != "DENY" or "Permissions-Policy" not in response:
+        problems.append("frame or permissions header missing")
+    return problems
+
+
 class Matrix:
     """Clients for every persona, the planted ids, and a list of violations."""
 
@@ -342,6 +362,9 @@ class Matrix:
             self.flag(who, method, path, f"server error {response.status_code}")
         if GLOBEX in body:
             self.flag(who, method, path, "shows another firm's data (GLOBEXSECRET)")
+        if method == "GET" and response.status_code == 200 and "text/html" in response.get("Content-Type", ""):
+            for problem in csp_problems(response, body):
+                self.flag(who, method, path, problem)
         if who in ("globex_session", "globex_key", "globex_bearer", "anon") and ACME in body:
             self.flag(who, method, path, "shows the firm's data to a stranger (ACMEPRIVATE)")
         if who == "advisor" and ACME in body.replace(ACME_FIRMWIDE, ""):
