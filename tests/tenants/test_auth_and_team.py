@@ -157,7 +157,10 @@ def test_deactivation_ends_sessions_and_tokens(owner_client, client_for, advisor
     bearer = FirmClient(firm)
     assert bearer.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
 
-    response = owner_client.post(f"/accounts/team/{advisor.pk}/deactivate/")
+    # The first POST only asks for confirmation (docs/decisions/0403); nothing changes yet.
+    assert owner_client.post(f"/accounts/team/{advisor.pk}/deactivate/").status_code == 200
+    assert advisor_client.get("/").status_code == 200
+    response = owner_client.post(f"/accounts/team/{advisor.pk}/deactivate/", {"confirmed": "yes"})
     assert response.status_code == 302
     assert advisor_client.get("/").status_code == 302  # back to the login page
     assert bearer.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401

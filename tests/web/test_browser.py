@@ -18,9 +18,20 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import expect
 
-from .live import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port, test_database_name
+from .live import (
+    ARTIFACTS,
+    AXE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LiveServer,
+    clone_database,
+    drop_database,
+    free_port,
+    test_database_name,
+)
 
 # ``django_db`` makes pytest-django create the test database even when only browser tests are
 # selected; the journeys themselves write only through the live server.
@@ -67,16 +78,24 @@ def static_site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, static_site):
-    # The live server uses the test database of this run (never the development one), and seeds
-    # the shared market data there itself (idempotent, deterministic).
-    database = test_database_name()
+    # The live server runs on a private copy of this run's test database (firms, plans, template
+    # schema), so what the journeys commit never reaches the database the other tests share; it
+    # seeds the shared market data there itself (idempotent, deterministic).
+    source = test_database_name()
+    database = f"{source}_browser"
+    for alias in connections:
+        connections[alias].close()
+    clone_database(source, database)
     live = LiveServer(database=database, cors_origins=[f"http://127.0.0.1:{static_site.port}"])
     yield live
     live.stop()
+    drop_database(database)
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(server):
+    # After the server: once Playwright's event loop runs in this thread, Django's connections (kept
+    # per context by asgiref) are other objects, and the fixtures' connection could not be closed.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
