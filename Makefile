@@ -92,7 +92,7 @@ beat: install
 	$(VENV)/bin/celery -A codex beat --loglevel INFO
 
 bench: install
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean-db: stop
 	rm -rf .data/pg
