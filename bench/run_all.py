@@ -299,6 +299,7 @@ OTHER_SCRIPTS = [
     ),
 ]
 SCRIPT_RESULTS = RESULTS / "scripts.json"
+HTTP_SUMMARY = RESULTS / "http_summary.json"
 
 
 def verdict(result: str, target: str) -> str:
@@ -544,8 +545,13 @@ which other engineers run test suites at the same time (load averages below).
 """
     text = report.replace_top(text, top)
     summary_rows: list[list[str]] = []
+    if http is None and HTTP_SUMMARY.exists():  # a scripts-only run: keep the last HTTP figures
+        saved = json.loads(HTTP_SUMMARY.read_text())
+        summary_rows = [[f"{r[0]} ({saved['when'][:16]})", *r[1:]] for r in saved["rows"]]
     if http is not None:
         table, summary_rows = http_tables(http)
+        HTTP_SUMMARY.parent.mkdir(parents=True, exist_ok=True)
+        HTTP_SUMMARY.write_text(json.dumps({"when": started, "rows": summary_rows}, indent=2))
         body = (
             "C0 = `bench.ceiling_views.ping` served by `bench/ceiling_settings.py`: Django's `startproject` apps\n"
             "and middleware, no database. C1 = `bench.ceiling_views.firm_rows` served by\n"
@@ -622,6 +628,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
     parser.add_argument("--no-before", action="store_true", help="skip the A/B server with the fixes off")
     parser.add_argument("--scaling", action="store_true", help="run the scaling curve (bench/scaling.py)")
+    parser.add_argument("--doc-only", action="store_true", help="rewrite the summary from the saved results")
     args = parser.parse_args()
 
     if not load.wrk_available():
@@ -630,6 +637,10 @@ def main() -> None:
         raise SystemExit(subprocess.run([PY, str(ROOT / "bench" / "scaling.py")], cwd=ROOT, check=False).returncode)
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     redis = db.redis_url()
+    if args.doc_only:
+        seed = json.loads((ROOT / ".data" / "bench" / f"seed-{args.db}.json").read_text())
+        write_doc(seed=seed, http=None, scripts=None, args=args, redis=redis, started=started)
+        return
     print(f"cache: {'Redis ' + redis if redis else 'database cache (no Redis on 127.0.0.1:6379)'}", flush=True)
     seed_args = [
         f"--firms={args.firms}",
