@@ -543,7 +543,8 @@ which other engineers run test suites at the same time (load averages below).
   driver (`bench/harness/load.py`; wrk2 is not packaged by Debian) at 70 % of the API's peak, latency
   counted from each request's scheduled send time.
 """
-    text = report.replace_top(text, top)
+    if http is not None or scripts is not None or not text.startswith("# Benchmarks\n\nMeasured by"):
+        text = report.replace_top(text, top)
     summary_rows: list[list[str]] = []
     if http is None and HTTP_SUMMARY.exists():  # a scripts-only run: keep the last HTTP figures
         saved = json.loads(HTTP_SUMMARY.read_text())
