@@ -9,10 +9,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import CharField, Count, F, Max, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import BooleanField, CharField, Count, F, Func, Max, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -360,8 +361,17 @@ def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet
     Ranking reads the stored vectors (it does not parse text again) of at most RANK_CANDIDATES
     matches. Scores are offset by 1 so that every text match ranks above every fuzzy match."""
     candidates = qs.filter(search_document=query).order_by().values("pk")[:RANK_CANDIDATES]
+    # id = ANY(ARRAY(subquery)): the candidates become one array first and rows are then fetched
+    # by primary key; with IN (subquery) the planner misjudged the count and scanned the table.
+    in_candidates = Func(
+        F("pk"),
+        ArraySubquery(candidates),
+        template="(%(expressions)s))",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
+    )
     return (
-        qs.model.objects.filter(pk__in=candidates)
+        qs.model.objects.filter(in_candidates)
         .annotate(**_hit_columns(kind), score=SearchRank(F("search_document"), query) + 1)
         .order_by("-score", "hit_id")
         .values_list(*HIT_COLUMNS)[:limit]
