@@ -71,6 +71,7 @@ account_patterns = [
     path("team/<int:pk>/role/", account_views.change_role, name="change-role"),
     path("team/<int:pk>/deactivate/", account_views.deactivate, name="deactivate"),
     path("team/<int:pk>/reactivate/", account_views.reactivate, name="reactivate"),
+    path("team/<int:pk>/reset-2fa/", account_views.two_factor_reset, name="reset-2fa"),
     path("team/invitations/<int:pk>/revoke/", account_views.revoke_invitation, name="revoke-invitation"),
     path("invitation/<str:token>/", account_views.accept_invitation, name="accept-invitation"),
     path("api-keys/", account_views.api_keys, name="api-keys"),

@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from codex.admin import operator_site
 
@@ -20,3 +22,38 @@ class OperatorUserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+class _DeviceAdmin(admin.ModelAdmin):
+    """Operators' own second factors: see them, delete one to let a locked-out operator enrol
+    again. Keys and recovery codes are never shown."""
+
+    list_display = ["user", "name", "confirmed"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    fields = ["user", "name", "confirmed"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return bool(request.user.is_superuser)
+
+    def delete_model(self, request, obj):
+        from tenants.services import audit_record
+
+        audit_record(action="2fa.reset", actor=request.user.email, target=obj.user.email, details={"device": obj.name})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.select_related("user"):
+            self.delete_model(request, obj)
+
+
+# django-otp registers its own admins on Django's default site, which Codex does not serve.
+operator_site.register(TOTPDevice, _DeviceAdmin)
+operator_site.register(StaticDevice, _DeviceAdmin)

@@ -137,3 +137,25 @@ def two_factor_disable(*, user, tenant=None, ip=None) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit_record(action="2fa.disabled", actor=user.email, tenant=tenant, target=user.email, ip=ip)
+
+
+@transaction.atomic
+def two_factor_reset(*, actor, user, tenant, ip=None) -> None:
+    """A firm manager removes a member's devices (lost phone and recovery codes). Owners' devices
+    only by another owner. The member sets up a new device at their next sign-in if the firm
+    requires two-factor. Their sessions end, so a thief's session holding the old device ends too."""
+    from django.core.exceptions import PermissionDenied
+
+    from .models import MANAGER_ROLES, Role
+    from .services import user_sign_out_everywhere
+
+    if getattr(actor, "role", None) not in MANAGER_ROLES or not getattr(actor, "pk", None):
+        raise PermissionDenied("Only the firm's owners and admins reset a member's two-factor.")
+    if user.role == Role.OWNER and actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can reset an owner's two-factor.")
+    if user.pk == actor.pk:
+        raise PermissionDenied("Use your own security page to change your two-factor.")
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    user_sign_out_everywhere(user=user)
+    audit_record(action="2fa.reset", actor=actor.email, tenant=tenant, target=user.email, ip=ip)

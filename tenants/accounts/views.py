@@ -302,3 +302,19 @@ def api_key_revoke_view(request, pk: int):
     api_key_revoke(key=key, actor=request.user.email)
     messages.success(request, f"API key “{key.name}” revoked.")
     return redirect("accounts:api-keys")
+
+
+@login_required
+@require_POST
+def two_factor_reset(request, pk: int):
+    from . import twofactor
+
+    _manager_required(request)
+    member = get_object_or_404(User, pk=pk)
+    try:
+        twofactor.two_factor_reset(actor=request.user, user=member, tenant=request.tenant, ip=client_ip(request))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Two-factor of {member.email} was reset; they were signed out everywhere.")
+    return redirect("accounts:team")

@@ -85,6 +85,7 @@ PAGES: dict[str, E] = {
     "accounts/team/<int:pk>/role/": E("none", "manager", {"pk": "member"}),
     "accounts/team/<int:pk>/deactivate/": E("none", "manager", {"pk": "member"}),
     "accounts/team/<int:pk>/reactivate/": E("none", "manager", {"pk": "member"}),
+    "accounts/team/<int:pk>/reset-2fa/": E("none", "manager", {"pk": "member"}),
     "accounts/team/invitations/<int:pk>/revoke/": E("none", "manager", {"pk": "invitation"}),
     "accounts/invitation/<str:token>/": E("public", "public", {"token": "x"}),
     "accounts/api-keys/": E("manager", "manager"),

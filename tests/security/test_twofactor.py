@@ -142,3 +142,33 @@ def test_operator_with_device_must_verify_each_sign_in(public_client):
     fresh.post("/admin/login/?next=/admin/", {"username": "ops-2fa2@codex.test", "password": "Sturdy-pass-123"})
     response = fresh.get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/security/2fa/verify/")
+
+
+def test_a_manager_resets_a_members_lost_two_factor(firm, owner_client, advisor, client_for):
+    member = client_for(advisor)
+    device, _codes = _enrol(member)
+    response = owner_client.post(f"/accounts/team/{advisor.pk}/reset-2fa/")
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=advisor).exists()
+    assert not StaticToken.objects.filter(device__user=advisor).exists()
+    assert member.get("/accounts/security/").status_code == 302  # signed out everywhere
+    assert AuditEvent.objects.filter(action="2fa.reset", actor="owner@acme.test", target="advisor@acme.test").exists()
+
+
+def test_an_admin_cannot_reset_an_owners_two_factor_nor_an_advisor_anyones(
+    firm, owner, admin_user, advisor, client_for
+):
+    device = TOTPDevice.objects.create(user=owner, name="x", confirmed=True)
+    client_for(admin_user).post(f"/accounts/team/{owner.pk}/reset-2fa/")
+    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert client_for(advisor).post(f"/accounts/team/{owner.pk}/reset-2fa/").status_code == 403
+    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+
+
+def test_operator_console_lists_operator_devices_without_secrets(public_client):
+    operator = User.objects.create_superuser("ops-dev@codex.test", "Sturdy-pass-123")
+    device = verified_login(public_client, operator)
+    page = public_client.get("/admin/otp_totp/totpdevice/").content.decode()
+    assert "ops-dev@codex.test" in page and device.key not in page
+    detail = public_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    assert device.key not in detail
