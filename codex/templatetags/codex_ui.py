@@ -140,3 +140,11 @@ def ratio_pct(value) -> str:
     if value is None or value == "":
         return ""
     return f"{float(value) * 100:.1f}%"
+
+
+@register.filter
+def ratio_pct_signed(value) -> str:
+    """A ratio (-0.0123) as a signed percentage: "−1.23%"; "" for None."""
+    if value is None or value == "":
+        return ""
+    return signed_pct(float(value) * 100)

@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from codex.charts import Series, bar_chart, compact, line_chart
-from codex.templatetags.codex_ui import initials, money, ratio_pct, signed_money, signed_pct
+from codex.templatetags.codex_ui import initials, money, ratio_pct, ratio_pct_signed, signed_money, signed_pct
 
 
 def render(source: str, path: str = "/crm/contacts/", **context) -> str:
@@ -62,6 +62,7 @@ def test_money_and_percent_filters():
     assert signed_pct(Decimal("-0.5")) == "−0.50%"
     assert signed_pct(None) == ""
     assert ratio_pct(Decimal("0.1234")) == "12.3%"
+    assert ratio_pct_signed(Decimal("-0.0123")) == "−1.23%" and ratio_pct_signed(None) == ""
     assert initials("Acme Wealth Partners") == "AW" and initials("") == "C"
 
 

@@ -66,6 +66,7 @@ def test_owner_sees_every_panel_with_the_firms_figures(owner_client, owner, advi
     html = owner_client.get("/").content.decode()
     assert "Assets under management" in html and "Book 0" in html and "Deal 1" in html
     assert '<svg class="chart"' in html and "Alert 0" in html
+    assert "Today's biggest moves" in html and "DB20 · DB20 Corp" in html
 
 
 def test_advisor_sees_their_tasks_and_book_only(client_for, advisor, advisor2, firm):
