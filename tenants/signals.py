@@ -39,7 +39,9 @@ def _domain_changed(sender, instance: Domain, **kwargs) -> None:
 
 
 def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    from codex.security.net import client_ip  # behind trusted proxies: the address they saw
+
+    return client_ip(request)
 
 
 @receiver(user_logged_in)
