@@ -328,6 +328,9 @@ def _set_trigram_threshold() -> None:
 # while the best matches of such a short query are a coin toss anyway; typing one more letter
 # narrows the matches below the cap, where the ranking is exact.
 RANK_CANDIDATES = 1000
+# The fuzzy (typo) step runs when the text search found fewer hits than this: a misspelt name
+# finds nothing by text. Run after every specific query, it compared thousands of similar names.
+FUZZY_BELOW = 3
 
 
 HIT_COLUMNS = ("hit_kind", "hit_id", "hit_title", "hit_a", "hit_b", "hit_c", "score")
@@ -340,7 +343,9 @@ def _hit_columns(kind: str) -> dict:
         cols = {
             "hit_title": Concat("first_name", Value(" "), "last_name", output_field=text),
             "hit_a": Cast("email", text),
-            "hit_b": Coalesce(Cast("company__name", text), Value(""), output_field=text),
+            # the company's id: its name is looked up for the few hits afterwards, not joined for
+            # every candidate
+            "hit_b": Coalesce(Cast("company_id", text), Value(""), output_field=text),
             "hit_c": Cast("lifecycle", text),
         }
     elif kind == "company":
@@ -356,13 +361,23 @@ def _hit_columns(kind: str) -> dict:
     return {"hit_kind": Value(kind, output_field=text), "hit_id": F("pk"), **cols}
 
 
+def _pk_in_array(candidates: QuerySet) -> Func:
+    """``id = ANY(ARRAY(candidates))``: PostgreSQL builds the id list first, then fetches the rows
+    by primary key (``IN (subquery)`` misjudged the count and scanned the whole table)."""
+    return Func(
+        F("pk"),
+        ArraySubquery(candidates),
+        template="(%(expressions)s))",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
+    )
+
+
 def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet:
     """Rows whose stored ``search_document`` matches the full-text query (GIN index), best first.
     Ranking reads the stored vectors (it does not parse text again) of at most RANK_CANDIDATES
     matches. Scores are offset by 1 so that every text match ranks above every fuzzy match."""
     candidates = qs.filter(search_document=query).order_by().values("pk")[:RANK_CANDIDATES]
-    # id = ANY(ARRAY(subquery)): the candidates become one array first and rows are then fetched
-    # by primary key; with IN (subquery) the planner misjudged the count and scanned the table.
     in_candidates = Func(
         F("pk"),
         ArraySubquery(candidates),
@@ -382,10 +397,15 @@ def _similar(qs: QuerySet, kind: str, name_expr, q: str, limit: int, exclude: li
     """Typo tolerance: rows whose name is similar to ``q`` word by word (pg_trgm ``%>``, GIN trigram
     index on ``name_expr``), most similar first. Asked only when the text search found fewer rows
     in all than wanted: a broad prefix would otherwise make PostgreSQL compare thousands of names."""
-    return (
+    candidates = (
         qs.annotate(search_name=name_expr)
         .filter(search_name__trigram_word_similar=q)
         .exclude(pk__in=exclude)
+        .order_by()
+        .values("pk")[:RANK_CANDIDATES]
+    )
+    return (
+        qs.model.objects.filter(_pk_in_array(candidates))
         .annotate(**_hit_columns(kind), score=TrigramWordSimilarity(q, name_expr))
         .order_by("-score", "hit_id")
         .values_list(*HIT_COLUMNS)[:limit]
@@ -420,7 +440,7 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
         "deal": (access.deals_for(user), Lower("title")),
     }
     rows = _union_all([_ranked(qs, kind, query, limit) for kind, (qs, _name) in kinds.items()])
-    if len(rows) < limit and trigram_installed(connection):
+    if len(rows) < FUZZY_BELOW and trigram_installed(connection):
         _set_trigram_threshold()
         seen = defaultdict(list)
         for row in rows:
@@ -429,11 +449,14 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
             [_similar(qs, kind, name, q.lower(), limit, seen[kind]) for kind, (qs, name) in kinds.items()]
         )
     lifecycles = dict(Lifecycle.choices)
+    company_ids = {int(r[4]) for r in rows if r[0] == "contact" and r[4]}
+    company_names = dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name")) if company_ids else {}
     urls = {"contact": "crm:contact-detail", "company": "crm:company-detail", "deal": "crm:deal-detail"}
     hits: list[SearchHit] = []
     for kind, pk, title, a, b, c, score in rows:
         if kind == "contact":
-            subtitle = " · ".join(x for x in (a, b, lifecycles.get(c, c)) if x)
+            company = company_names.get(int(b), "") if b else ""
+            subtitle = " · ".join(x for x in (a, company, lifecycles.get(c, c)) if x)
         elif kind == "company":
             subtitle = a or b
         else:
