@@ -18,6 +18,7 @@ from django.http.request import split_domain_port
 from django.shortcuts import render
 
 from tenants.exceptions import InvalidApiKey
+from tenants.models import TenantStatus
 from tenants.selectors import api_key_resolve, tenant_for_host
 
 API_PREFIX = "/api/"
@@ -104,6 +105,17 @@ class TenantRoutingMiddleware:
         return self.get_response(request)
 
 
+# A suspended firm can still sign in and see what it owes (billing page, invoices): paying is how it
+# gets back in. A closed firm reopens only through the operators.
+SUSPENDED_OPEN_UI_PATHS = (
+    "/accounts/login/",
+    "/accounts/logout/",
+    "/accounts/password/",
+    "/accounts/security/",
+    "/billing/",
+)
+
+
 class TenantStatusMiddleware:
     """Suspended and closed firms: a clear page in the UI, 403 ``tenant_suspended`` in the API."""
 
@@ -123,6 +135,7 @@ class TenantStatusMiddleware:
                     {"status": tenant.status},
                 )
             if not request.path.startswith(API_PREFIX):
-                response = render(request, "tenants/suspended.html", {"tenant": tenant}, status=403)
-                return response
+                if tenant.status == TenantStatus.SUSPENDED and request.path.startswith(SUSPENDED_OPEN_UI_PATHS):
+                    return self.get_response(request)
+                return render(request, "tenants/suspended.html", {"tenant": tenant}, status=403)
         return self.get_response(request)

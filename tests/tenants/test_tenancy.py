@@ -100,3 +100,19 @@ def test_health_stays_open_for_a_suspended_firm(client, firm):
 def test_other_firm_is_unaffected_by_a_suspension(outsider_client, firm):
     tenant_suspend(tenant=firm, actor="test")
     assert outsider_client.get("/").status_code == 200
+
+
+def test_suspended_firm_can_still_reach_its_billing_page_to_pay(owner_client, firm):
+    tenant_suspend(tenant=firm, actor="test")
+    assert owner_client.get("/").status_code == 403
+    assert "see your invoices" in owner_client.get("/").content.decode()
+    billing = owner_client.get("/billing/")
+    assert billing.status_code == 200
+    assert owner_client.get("/accounts/login/").status_code in (200, 302)
+
+
+def test_closed_firm_cannot_reach_billing(owner_client, firm):
+    from tenants.services import tenant_close
+
+    tenant_close(tenant=firm, actor="test")
+    assert owner_client.get("/billing/").status_code == 403
