@@ -281,3 +281,13 @@ def test_api_rate_scales_with_the_plan(firm, settings):
     assert throttles.plan_code_of(firm) == "pro"
     assert throttles.plan_multiplier(firm) == 3.0
     throttles._PLAN_MEMO.clear()
+
+
+def test_client_ip_trusts_only_the_configured_proxies(rf, settings):
+    from codex.security.net import client_ip
+
+    request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7")
+    settings.CODEX_TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request) == "10.0.0.2"  # a client-written header is ignored
+    settings.CODEX_TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request) == "203.0.113.7"  # what our one proxy saw, not the spoofed left part
