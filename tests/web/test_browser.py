@@ -37,9 +37,6 @@ from .live import (
 # selected; the journeys themselves write only through the live server.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
-# Playwright's sync API keeps an event loop in this thread; Django's guard against ORM calls from
-# async code would then refuse the fixtures' (synchronous, sequential) database calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "Browser-journey-2026!"
 RUN = time.strftime("%H%M%S")
@@ -100,10 +97,21 @@ def browser(server):
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    # Playwright's sync API keeps an event loop in this thread while the browser is open; Django's
+    # guard against ORM calls from async code would then refuse the per-test fixtures' (synchronous,
+    # sequential) database calls. Allowed for this module only.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield b
+            b.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
