@@ -5,7 +5,9 @@ Hand-made rather than pygal (see docs/decisions/0401): pygal's SVG carries inlin
 SVG is inlined, and its colours would not follow the light/dark theme. Here every colour is a CSS
 class from codex.css, and each chart has a <title>/<desc> and is paired with a data table.
 
-Pure functions of their inputs (no ORM), returning safe markup.
+Pure functions of their inputs (no ORM), returning safe markup. The SVG scales to its container, so
+pick ``width`` near the container's width in CSS pixels to keep the 12 px labels legible (the
+dashboard's half-width cards use 480; full-width page charts the default 640).
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def line_chart(
     *,
     title: str,
     description: str = "",
-    width: int = 480,
-    height: int = 200,
+    width: int = 640,
+    height: int = 220,
     percent: bool = False,
     area: bool = True,
 ) -> SafeString:
@@ -128,8 +130,8 @@ def bar_chart(
     *,
     title: str,
     description: str = "",
-    width: int = 480,
-    height: int = 180,
+    width: int = 640,
+    height: int = 200,
     percent: bool = False,
 ) -> SafeString:
     """Vertical bars around zero (positive and negative coloured apart), e.g. monthly returns."""

@@ -22,6 +22,7 @@ from .onboarding import Checklist, onboarding_checklist
 
 ZERO = Decimal(0)
 LIST_LENGTH = 6
+CARD_CHART_WIDTH = 480  # the charts sit in half-width cards
 
 
 @dataclass
@@ -103,6 +104,7 @@ def book_panel(*, user, today: date) -> BookPanel | None:
             [(s.label[:14], s.value) for s in sectors],
             title=f"Assets by sector ({exposure.currency})",
             description="; ".join(f"{s.label}: {s.value:,.0f}" for s in sectors),
+            width=CARD_CHART_WIDTH,
         )
     return BookPanel(
         currency=exposure.currency,
@@ -155,6 +157,7 @@ def performance_panel(*, user, today: date) -> PerformancePanel | None:
             title="Year-to-date return of the largest portfolios (%)",
             description="; ".join(f"{r.portfolio.name}: {r.ytd:.2f}%" for r in charted),
             percent=True,
+            width=CARD_CHART_WIDTH,
         )
     return PerformancePanel(ytd=weighted("ytd"), since_inception=weighted("since_inception"), rows=top, chart=chart)
 
