@@ -138,3 +138,15 @@ def test_deals_panel_counts_only_open_deals_closing_this_month(owner, advisor, f
     DealFactory(title="Won", owner=advisor, expected_close=today, status=DealStatus.WON, closed_at=timezone.now())
     board = dashboard_for(request=_Request(owner, firm), today=today)
     assert [d.title for d in board.deals.deals] == ["Now"]
+
+
+def test_read_only_support_session_sees_the_firm_dashboard_without_tasks(advisor, firm):
+    from codex.security.support import SupportPrincipal
+
+    today = timezone.localdate()
+    build_book(advisor=advisor, count=1, today=today)
+    support = SupportPrincipal({"operator": "ops@codex.example", "reason": "ticket 42"})
+    board = dashboard_for(request=_Request(support, firm), today=today)
+    assert board.missing == []
+    assert board.book.portfolio_count == 1 and board.deals.count == 1
+    assert board.tasks.count == 0 and board.tasks.items == []
