@@ -296,6 +296,8 @@ CODEX_PERMISSIONS_POLICY = (
 )
 # Uploads (imports): size cap and allowed types, see codex.uploads.
 CODEX_UPLOAD_MAX_BYTES = env.int("CODEX_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Where vulnerability reports go (/.well-known/security.txt); default security@<base domain>.
+CODEX_SECURITY_CONTACT = env.str("CODEX_SECURITY_CONTACT", default="")
 
 # --- Sessions, cookies, security headers ------------------------------------------------------------
 # Never a parent SESSION_COOKIE_DOMAIN: a firm's session cookie is sent to that firm's host only,

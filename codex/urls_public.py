@@ -8,6 +8,7 @@ from tenants import views as tenant_views
 from .admin import operator_site
 from .metrics import metrics_view
 from .security.ratelimit import rate_limit
+from .security.views import security_txt
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
 from .urls_web import common_web_urls
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("find-your-firm/", tenant_views.find_firm, name="find-firm"),
     *common_web_urls,
     path("accounts/security/", include("tenants.accounts.urls_security")),
+    path(".well-known/security.txt", security_txt, name="security-txt"),
     path("admin/", operator_site.urls),
     path("billing/webhooks/stripe/", billing_views.stripe_webhook, name="billing-stripe-webhook"),
 ]

@@ -17,3 +17,22 @@ def csrf_failure(request, reason: str = ""):
         {"reason": "Your form expired or came from another site. Reload and try again."},
         status=403,
     )
+
+
+def security_txt(request):
+    """RFC 9116 ``/.well-known/security.txt``: where to report a vulnerability (docs/security.md)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.http import HttpResponse
+    from django.utils import timezone
+
+    contact = getattr(settings, "CODEX_SECURITY_CONTACT", "") or f"mailto:security@{settings.CODEX_BASE_DOMAIN}"
+    expires = (timezone.now() + timedelta(days=180)).replace(microsecond=0).isoformat()
+    body = (
+        f"Contact: {contact}\n"
+        f"Expires: {expires}\n"
+        "Preferred-Languages: en\n"
+        f"Canonical: {request.build_absolute_uri('/.well-known/security.txt')}\n"
+    )
+    return HttpResponse(body, content_type="text/plain; charset=utf-8")

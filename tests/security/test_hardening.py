@@ -291,3 +291,10 @@ def test_client_ip_trusts_only_the_configured_proxies(rf, settings):
     assert client_ip(request) == "10.0.0.2"  # a client-written header is ignored
     settings.CODEX_TRUSTED_PROXY_COUNT = 1
     assert client_ip(request) == "203.0.113.7"  # what our one proxy saw, not the spoofed left part
+
+
+def test_security_txt_says_where_to_report(public_client):
+    response = public_client.get("/.well-known/security.txt")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    body = response.content.decode()
+    assert "Contact: mailto:security@localhost" in body and "Expires: " in body
