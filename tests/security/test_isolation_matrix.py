@@ -607,3 +607,74 @@ def test_streamed_exports_run_in_the_callers_firm(matrix, firm):
         body = _body(response)
         assert response.status_code == 200 and GLOBEX in body and ACME not in body, path
         connection.set_tenant(firm)
+
+
+# --- the public host (base domain): the site, sign-up, the operators' console ----------------------------
+# GET for an anonymous visitor: "open" (answers, no sign-in), "signin" (sends to the operators'
+# sign-in), "none" (no GET: 405), "hidden" (404 unless authorised, e.g. metrics without its token).
+PUBLIC: dict[str, str] = {
+    "health": "open",
+    "ready": "open",
+    "metrics": "hidden",
+    "": "open",
+    "signup/": "open",
+    "pricing/": "open",
+    "status/": "open",
+    "find-your-firm/": "open",
+    "theme/": "none",
+    "accounts/security/": "signin",
+    "accounts/security/2fa/setup/": "signin",
+    "accounts/security/2fa/verify/": "signin",
+    "accounts/security/recovery-codes/": "signin",
+    "accounts/security/2fa/disable/": "signin",
+    "accounts/security/sign-out-everywhere/": "signin",
+    ".well-known/security.txt": "open",
+    "billing/webhooks/stripe/": "none",
+}
+
+
+def test_public_host_matrix(matrix, public_client):
+    """Every route of the public URLconf is registered; none shows a firm's data to a visitor; the
+    operators' console (every admin URL) sends a visitor or a firm user to the operators' sign-in."""
+    # a visitor from the internet (the development defaults trust 127.0.0.1 for /metrics)
+    anon = FirmClient(matrix.firm, host="localhost", raise_request_exception=False, REMOTE_ADDR="203.0.113.5")
+    problems = []
+    for route in routes("codex.urls_public"):
+        if route.pattern in ("admin/login/", "admin/logout/"):
+            continue  # the sign-in page itself, and signing out (nothing to protect)
+        if route.pattern.startswith("admin/"):
+            path = route.path(object_id=1, app_label="tenants", content_type_id=1)
+            response = anon.get(path)
+            if (
+                not (response.status_code == 302 and "/admin/login/" in response["Location"])
+                and response.status_code != 404
+            ):
+                problems.append(f"{path}: the console answered a visitor with {response.status_code}")
+            continue
+        level = PUBLIC.get(route.pattern)
+        if level is None:
+            problems.append(f"public route {route.pattern} has no entry in PUBLIC")
+            continue
+        response = anon.get(route.path())
+        body = _body(response)
+        status = response.status_code
+        ok = {
+            "open": status == 200,
+            "signin": status == 302 and response["Location"].startswith("/admin/login/"),
+            "none": status == 405,
+            "hidden": status == 404,
+        }[level]
+        if not ok:
+            problems.append(f"{route.pattern}: expected {level}, got {status}")
+        if ACME in body or GLOBEX in body:
+            problems.append(f"{route.pattern}: shows a firm's data to a visitor")
+        if status == 200 and "text/html" in response.get("Content-Type", ""):
+            problems += [f"{route.pattern}: {p}" for p in csp_problems(response, body)]
+        connection.set_tenant(matrix.firm)
+    # a firm's owner signed in at their firm is nobody at the public host
+    firm_owner_cookie = FirmClient(matrix.firm, host="localhost", raise_request_exception=False)
+    firm_owner_cookie.cookies = matrix.clients["owner"].cookies
+    response = firm_owner_cookie.get("/admin/")
+    if not (response.status_code == 302 and "/admin/login/" in response["Location"]):
+        problems.append(f"a firm user's cookie opened the console: {response.status_code}")
+    assert not problems, "\n".join(problems)
