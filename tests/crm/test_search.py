@@ -11,6 +11,7 @@ from .factories import CompanyFactory, ContactFactory, DealFactory
 
 API = "/api/v1"
 
+
 @pytest.fixture
 def trigram(firm):
     from crm.pg import trigram_installed
