@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -125,36 +126,30 @@ def migrate_parallel(schemas: list[str], *, parallel: int, verbosity: int = 0) -
     for i, chunk in enumerate(chunks):
         firms_file = workdir / f"firms-{i}.json"
         firms_file.write_text(json.dumps(chunk))
-        children.append(
-            subprocess.Popen(  # noqa: S603 - our own manage.py and arguments
-                [
-                    sys.executable,
-                    manage,
-                    "migrate_all",
-                    "--child-firms",
-                    str(firms_file),
-                    "--stop-file",
-                    str(stop_file),
-                    "--verbosity",
-                    str(verbosity),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ},
+        # Output goes to files, not pipes: a child writing more than a pipe holds (64 KiB) while
+        # the parent waits for it to exit would block both for ever.
+        with (workdir / f"out-{i}.log").open("w") as out, (workdir / f"err-{i}.log").open("w") as err:
+            children.append(
+                subprocess.Popen(  # noqa: S603 - our own manage.py and arguments
+                    [sys.executable, manage, "migrate_all", "--child-firms", str(firms_file)]
+                    + ["--stop-file", str(stop_file), "--verbosity", str(verbosity)],
+                    stdout=out,
+                    stderr=err,
+                    env={**os.environ},
+                )
             )
-        )
     failure: tuple[str, str] | None = None
     migrated: list[str] = []
-    outputs: dict[int, tuple[str, str]] = {}
     pending = set(range(len(children)))
     while pending:
         for i in list(pending):
             if children[i].poll() is None:
                 continue
-            out, err = children[i].communicate()
-            outputs[i] = (out, err)
             pending.discard(i)
+            out = (workdir / f"out-{i}.log").read_text()
+            err = (workdir / f"err-{i}.log").read_text()
+            if verbosity > 1:
+                sys.stdout.write(out)
             migrated += [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("MIGRATED ")]
             failed = [line[line.index(FAILED_PREFIX) :] for line in out.splitlines() if FAILED_PREFIX in line]
             if children[i].returncode != 0 and failure is None:
@@ -170,6 +165,7 @@ def migrate_parallel(schemas: list[str], *, parallel: int, verbosity: int = 0) -
                     )
                 stop_file.touch()
         time.sleep(0.05)
+    shutil.rmtree(workdir, ignore_errors=True)
     if failure is not None:
         raise FirmMigrationFailed(failure[0], failure[1], len(migrated), len(schemas) - len(migrated) - 1)
     return migrated

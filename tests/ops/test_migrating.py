@@ -80,3 +80,13 @@ def test_a_child_stops_before_its_next_firm_when_told(monkeypatch, tmp_path):
     stop = tmp_path / "stop"
     stop.touch()
     assert migrating.migrate_sequential(["firm_a", "firm_b"], stop_file=stop) == []
+
+
+def test_parallel_children_migrate_their_share_and_report_it(db, monkeypatch):
+    """The real child processes (manage.py migrate_all --child-firms) against the test database."""
+    from .helpers import database_url_for_subprocesses
+
+    monkeypatch.setenv("DATABASE_URL", database_url_for_subprocesses())
+    monkeypatch.delenv("DATABASE_TEST_NAME", raising=False)
+    done = migrating.migrate_parallel(["firm_acme", "firm_globex"], parallel=2, verbosity=1)
+    assert sorted(done) == ["firm_acme", "firm_globex"]
