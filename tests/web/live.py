@@ -62,14 +62,26 @@ def clone_database(source: str, target: str) -> None:
     test database the other tests share (and reuse between runs). PostgreSQL copies the files, so it
     takes about a second, but no session may be connected to ``source``: the caller closes its own.
     """
+    import gc
     from urllib.parse import urlsplit, urlunsplit
 
     import psycopg
 
+    gc.collect()  # connections leaked by finished threads of earlier tests close with their objects
     admin = urlunsplit(urlsplit(database_url(source))._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+        try:
+            conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+        except psycopg.errors.ObjectInUse:
+            # A session an earlier test left open (a thread's connection) still holds the test
+            # database: end it (this run owns that database) and copy again.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [source],
+            )
+            time.sleep(0.5)
+            conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
 
 
 def drop_database(name: str) -> None:
