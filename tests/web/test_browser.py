@@ -224,6 +224,12 @@ def test_public_site_landing_pricing_status_and_find_your_firm(page, server, fir
     page.get_by_role("button", name="E-mail me my sign-in addresses").click()
     expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
     assert axe_check(page, "public-find-firm") == []
+    page.goto(server.url(path="/signup/"))
+    shot(page, "public-signup")
+    assert axe_check(page, "public-signup") == []
+    page.goto(server.firm_url(firm_a["slug"], "/accounts/login/"))
+    shot(page, "firm-login")
+    assert axe_check(page, "firm-login") == []
 
 
 def test_sign_up_log_in_and_onboarding_checklist(owner_page, server, firm_a):
