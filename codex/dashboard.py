@@ -36,6 +36,9 @@ class BookPanel:
     sectors: list[Any]
     movers: list[Any]
     chart: str = ""
+    # What the firm-wide figures leave out, said on the page (portfolios.selectors.firm_exposure).
+    missing_rates: list[str] = field(default_factory=list)
+    unpriced: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +119,8 @@ def book_panel(*, user, today: date) -> BookPanel | None:
         sectors=sectors,
         movers=exposure.movers,
         chart=chart,
+        missing_rates=list(exposure.missing_rates),
+        unpriced=list(exposure.unpriced),
     )
 
 

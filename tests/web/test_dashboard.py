@@ -150,3 +150,20 @@ def test_read_only_support_session_sees_the_firm_dashboard_without_tasks(advisor
     assert board.missing == []
     assert board.book.portfolio_count == 1 and board.deals.count == 1
     assert board.tasks.count == 0 and board.tasks.items == []
+
+
+def test_dashboard_says_what_the_aum_leaves_out(owner_client, advisor, firm):
+    today = timezone.localdate()
+    start = today - timedelta(days=10)
+    franc = InstrumentFactory(symbol="CHFONLY", currency="CHF")
+    daily_prices(franc, start, [Decimal(50)] * 11)
+    portfolio = PortfolioFactory(name="Swiss", advisor=advisor, client=ContactFactory(owner=advisor))
+    for kind, fields in (
+        ("deposit", {"amount": "10000"}),
+        ("buy", {"instrument": franc, "quantity": "10", "price": "50", "fx_rate": "1.1"}),
+    ):
+        portfolio_services.transaction_record(
+            portfolio=portfolio, created_by=advisor, today=today, kind=kind, trade_date=start, **fields
+        )
+    html = owner_client.get("/").content.decode()
+    assert "Incomplete" in html and "Left out: amounts in CHF (no rate to USD yet)." in html
