@@ -291,8 +291,7 @@ CODEX_TRUSTED_PROXY_COUNT = env.int("CODEX_TRUSTED_PROXY_COUNT", default=0)
 CODEX_SUPPORT_SESSION_SECONDS = env.int("CODEX_SUPPORT_SESSION_SECONDS", default=30 * 60)
 CODEX_SUPPORT_TOKEN_SECONDS = 120
 CODEX_PERMISSIONS_POLICY = (
-    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
-    "payment=(), usb=()"
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"
 )
 # Uploads (imports): size cap and allowed types, see codex.uploads.
 CODEX_UPLOAD_MAX_BYTES = env.int("CODEX_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
