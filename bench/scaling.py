@@ -115,6 +115,8 @@ def main() -> None:
     row_steps = [int(x) for x in args.rows.split(",") if x]
 
     firm_rows = []
+    if not firm_steps and (RESULTS / "scaling.json").exists():  # re-running one axis keeps the other
+        firm_rows = json.loads((RESULTS / "scaling.json").read_text())["firms"]
     if firm_steps:
         name = "codex_bench_scale_firms"
         seed = prepare_database(

@@ -173,10 +173,12 @@ def seed(args) -> dict:
 
         started = time.perf_counter()
         per_portfolio = max(2, args.transactions // max(1, args.portfolios))
+        transactions_written = 0
         for portfolio in portfolios:
             rows = ledger_rows(rng, portfolio, per_portfolio, instruments, closes, days)
             clean = [transaction_clean(portfolio=portfolio, data=row) for row in rows]
             transactions_bulk_record(portfolio=portfolio, rows=clean, created_by=owner)
+            transactions_written += len(clean)
         timings["transactions_s"] = time.perf_counter() - started
 
         session = SessionStore()
@@ -199,14 +201,15 @@ def seed(args) -> dict:
         "search_term": SEARCH_TERM,
         "contacts": args.contacts,
         "portfolios": args.portfolios,
-        "transactions": per_portfolio * args.portfolios,
+        "transactions": transactions_written,
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
 
 
 def ledger_rows(rng, portfolio, count, instruments, closes, days) -> list[dict]:
     """A plausible ledger: one deposit, then buys, partial sells of what is held, dividends, fees."""
-    span = days[-count - 1 :] if len(days) > count else days
+    # One row a business day, ending today; a longer ledger than there are days puts several on a day.
+    span = days[-count:] if len(days) >= count else [days[i * len(days) // count] for i in range(count)]
     held: dict[int, Decimal] = {}
     rows = [
         {
