@@ -471,6 +471,12 @@ def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(o
     shot(page, "portfolio-detail")
     assert axe_check(page, "portfolio-detail") == []
 
+    page.goto(base + "crm/contacts/")
+    page.locator("main").get_by_role("link", name=re.compile("Lovelace")).first.click()
+    expect(page.get_by_role("heading", name=re.compile("Ada Lovelace"))).to_be_visible()
+    shot(page, "client-record")
+    assert axe_check(page, "client-record") == []
+
     page.goto(base)
     # Ticked off, or the whole checklist gone once every step is done (invite and key came earlier).
     for step in ("client", "transactions"):
@@ -480,7 +486,15 @@ def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(o
     shot(page, "dashboard-with-book")
     assert axe_check(page, "dashboard-with-book") == []
 
-    for path, name in (("portfolios/", "portfolios"), ("crm/contacts/", "clients"), ("crm/tasks/", "tasks")):
+    for path, name in (
+        ("portfolios/", "portfolios"),
+        ("portfolios/exposure/", "exposure"),
+        ("portfolios/alerts/", "alerts"),
+        ("crm/contacts/", "clients"),
+        ("crm/deals/", "deals"),
+        ("crm/tasks/", "tasks"),
+        ("crm/search/?q=Ada", "search"),
+    ):
         page.goto(base + path)
         shot(page, name)
         assert axe_check(page, name) == [], name
