@@ -167,3 +167,36 @@ def test_dashboard_says_what_the_aum_leaves_out(owner_client, advisor, firm):
         )
     html = owner_client.get("/").content.decode()
     assert "Incomplete" in html and "Left out: amounts in CHF (no rate to USD yet)." in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/portfolios/",
+        "/portfolios/alerts/",
+        "/crm/contacts/",
+        "/crm/deals/",
+        "/crm/pipeline/",
+        "/crm/tasks/",
+        "/accounts/api-keys/",
+    ],
+)
+def test_list_page_query_count_does_not_grow_with_rows(client_for, owner, advisor, firm, path):
+    """The main list pages, as the web layer sees them: same number of statements for 1 and 7 books."""
+    today = timezone.localdate()
+    client = client_for(owner)
+    build_book(advisor=advisor, count=1, today=today, tag="a")
+    TaskFactory(subject="Mine", owner=owner, due_date=today)
+    client.get(path)
+
+    def statements() -> list[str]:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(path).status_code == 200
+        return [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith("SET search_path")]
+
+    few = statements()
+    build_book(advisor=advisor, count=6, today=today, tag="b")
+    for i in range(6):
+        TaskFactory(subject=f"Mine {i}", owner=owner, due_date=today)
+    many = statements()
+    assert len(many) == len(few), [s[:100] for s in many]
