@@ -340,6 +340,9 @@ def test_settings_brand_colour_and_dark_theme(owner_page, server, firm_a):
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"  # remembered (cookie)
     shot(page, "settings-dark")
     assert axe_check(page, "settings-dark") == []
+    page.goto(server.firm_url(firm_a["slug"]))
+    shot(page, "dashboard-dark")
+    assert axe_check(page, "dashboard-dark") == []
     page.get_by_role("button", name="Auto").click()
 
 
