@@ -90,10 +90,10 @@ def main() -> None:
             else:
                 print(f"| `{full[k - 1]}` | {now - previous:+.0f} |")
             previous = now
-        print(f"| **whole stack** | **{previous:.0f}** |")
+        print(f"| **whole stack** | **{previous:.0f}** |\n")
     elif args.part == "c1":
         c1 = cpu_per_request(Client(HTTP_HOST=seed["host"]), "/bench/rows/", max(200, args.n // 10))
-        print(f"C1 view (25 rows, .values()): {c1:.0f} us CPU per request")
+        print(f"C1 view (25 rows, .values()): {c1:.0f} us CPU per request.")
     else:
         api = cpu_per_request(
             Client(HTTP_HOST=seed["host"]),

@@ -439,14 +439,14 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
   CORS, OTP, session timeouts, support sessions, two-factor, CSP with a nonce, Permissions-Policy,
-  firm status, API metering). In process they add about 150 us of CPU to a request whose C0
-  version costs about 75 us (table below; the request-log line is switched off there,
-  `DJANGO_LOG_LEVEL=WARNING`, and costs some 40 us more when on). Through gunicorn, where each
+  firm status, API metering). In process they roughly triple the CPU of the request (about
+  +150-190 us on a C0 request of about 75 us, table below; the request-log line is switched off
+  there, `DJANGO_LOG_LEVEL=WARNING`, and costs some 40 us more when on). Through gunicorn, where each
   request also pays accept, parse and close, that is the fraction in the table: short of the 85 %
   target. The stock django-tenants middleware, for scale, reached 31 % of C0 on the brief's machine
   because it queried the domain table; the query is gone, the remaining gap is middleware CPU.
   Closing it would mean dropping features from the stack, which this issue does not decide.
-- *Portfolio API vs C1*: the DRF list view costs about 6 times the CPU of the C1 view (in-process
+- *Portfolio API vs C1*: the DRF list view costs about 5 times the CPU of the C1 view (in-process
   figures below): `ModelSerializer` field building and `to_representation` for 25 rows x 14 fields,
   django-filter's form, the pagination `COUNT(*)` and the throttle and metering round trips to Redis.
   On this loaded 2-core machine every round trip is also a wait for a core. The 50 % target is
@@ -536,7 +536,8 @@ which other engineers run test suites at the same time (load averages below).
 - **Machine**: {m["cpu"]}, {m["memory"]} RAM, {m["os"]}, Python {m["python"]}, PostgreSQL 16 (embedded
   `pgserver`, Unix socket), Redis {m["redis"]}, load generator {m["wrk"]} (Debian package; `apt-get install -y wrk`).
 - **Run**: started {started} UTC; load average (1/5/15 min) before and after each round: {loads}.
-- **Command**: `make bench` = `{" ".join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]])}`.
+- **Command**: `make bench` (`.venv/bin/python bench/run_all.py $(BENCH_ARGS)`); this run:
+  `{" ".join(["bench/run_all.py", *sys.argv[1:]])}`.
 - **Data** (scratch database `codex_bench`, seeded by `bench/seed_bench.py` in {seed.get("seed_seconds", "?")} s):
   {seed["firms"]} firms ({seed["firms"] - 1} small ones provisioned by `tenant_provision` + `bench-large`);
   `bench-large` holds {seed["contacts"]:,} contacts, {seed["portfolios"]} portfolios and
