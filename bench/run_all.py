@@ -601,6 +601,19 @@ which other engineers run test suites at the same time (load averages below).
                 )
             if not s["rows"]:
                 summary_rows.append([f"`{s['script']}`", s["status"], "", ""])
+    covered = {s["script"] for s in scripts or []} | set(SECTION_OF_SCRIPT)
+    for script, _args, extractors in OTHER_SCRIPTS:
+        if script not in covered:
+            name = Path(script).stem
+            for measure, _pattern, target, _unit in extractors:
+                summary_rows.append(
+                    [
+                        f"{measure} (`{script}`)",
+                        f"not run by the last `make bench` (`make bench BENCH_ARGS='--skip-http --scripts {name}'`)",
+                        target,
+                        "",
+                    ]
+                )
     summary_rows.append(
         [
             "the whole test suite on 2 cores",
