@@ -357,7 +357,8 @@ def run_scripts(only: set[str] | None = None) -> list[dict]:
             check = re.match(r"\s*\[(PASS|FAIL)\] (.+)", line)
             if check:
                 rows.append([check.group(2), check.group(1), "PASS"])
-        state = "ok" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+        last = (done.stderr.strip().splitlines() or [""])[-1][:200].replace("|", "/")
+        state = "ok" if done.returncode == 0 else f"exit {done.returncode}: {last}"
         out.append({"script": script, "status": state, "rows": rows, "seconds": round(elapsed)})
         print(f"  {state[:200]} in {elapsed:.0f} s: {rows}", flush=True)
     SCRIPT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -591,7 +592,10 @@ which other engineers run test suites at the same time (load averages below).
     ran = {s["script"] for s in scripts or [] if s.get("rows")}
     for section in dict.fromkeys(SECTION_OF_SCRIPT[s] for s in SECTION_OF_SCRIPT if s not in ran):
         body = report.section_of(text, section)
-        for row in report.target_rows(body or ""):
+        rows = report.target_rows(body or "")
+        # A section may hold several runs' tables: the first (latest written on top) per measure.
+        rows = list({row[0]: row for row in reversed(rows)}.values())
+        for row in rows:
             summary_rows.append([f'{row[0]} (section "{section}")', row[1], row[2], verdict(row[1], row[2])])
     if scripts is not None:
         for s in scripts:
@@ -600,7 +604,8 @@ which other engineers run test suites at the same time (load averages below).
                     [f"{row[0]} (`{s['script']}`, {scripts_when[:16]})", row[1], row[2], verdict(row[1], row[2])]
                 )
             if not s["rows"]:
-                summary_rows.append([f"`{s['script']}`", s["status"], "", ""])
+                status = (s["status"].strip().splitlines() or [""])[-1][:200].replace("|", "/")
+                summary_rows.append([f"`{s['script']}`", status, "", ""])
     covered = {s["script"] for s in scripts or []} | set(SECTION_OF_SCRIPT)
     for script, _args, extractors in OTHER_SCRIPTS:
         if script not in covered:
