@@ -42,7 +42,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_database_name() -> str:
+def run_database_name() -> str:
     """The test database of this run (``DATABASE_TEST_NAME``, else Django's ``test_<name>``).
 
     Read from the settings, not from the connection: outside a ``db`` test pytest-django leaves the

@@ -30,7 +30,7 @@ from .live import (
     clone_database,
     drop_database,
     free_port,
-    test_database_name,
+    run_database_name,
 )
 
 # ``django_db`` makes pytest-django create the test database even when only browser tests are
@@ -78,7 +78,7 @@ def server(django_db_setup, static_site):
     # The live server runs on a private copy of this run's test database (firms, plans, template
     # schema), so what the journeys commit never reaches the database the other tests share; it
     # seeds the shared market data there itself (idempotent, deterministic).
-    source = test_database_name()
+    source = run_database_name()
     database = f"{source}_browser"
     for alias in connections:
         connections[alias].close()
