@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -35,6 +35,16 @@ def contact_document():
 
 def contact_name():
     return Concat(Coalesce("first_name", Value("")), Value(" "), Coalesce("last_name", Value("")))
+
+
+# Trigrams of names for typo tolerance, without any extension (pg_trgm is a contrib module that the
+# embedded PostgreSQL lacks). ``crm_trigrams(text)`` is an IMMUTABLE SQL function created in every
+# firm schema by migration 0008 (crm.trigrams.FUNCTIONS_SQL); docs/decisions/0201-crm-search.md.
+TRIGRAM_FUNCTION = "crm_trigrams"
+
+
+def trigrams_of(expression):
+    return Func(expression, function=TRIGRAM_FUNCTION, output_field=ArrayField(models.TextField()))
 
 
 def company_document():
@@ -69,13 +79,16 @@ class Company(models.Model):
     search_document = models.GeneratedField(
         expression=company_document(), output_field=SearchVectorField(), db_persist=True
     )
+    name_trigrams = models.GeneratedField(
+        expression=trigrams_of("name"), output_field=ArrayField(models.TextField()), db_persist=True
+    )
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "companies"
         indexes = [
             GinIndex(fields=["search_document"], name="crm_company_document"),
-            GinIndex(OpClass(Lower("name"), name="gin_trgm_ops"), name="crm_company_name_trgm"),
+            GinIndex(fields=["name_trigrams"], name="crm_company_name_trigrams"),
         ]
 
     def __str__(self) -> str:
@@ -107,6 +120,11 @@ class Contact(models.Model):
     search_document = models.GeneratedField(
         expression=contact_document(), output_field=SearchVectorField(), db_persist=True
     )
+    # Trigrams of "first last" (typo-tolerant names): computed by PostgreSQL on every write,
+    # including the COPY of the import engine.
+    name_trigrams = models.GeneratedField(
+        expression=trigrams_of(contact_name()), output_field=ArrayField(models.TextField()), db_persist=True
+    )
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -115,7 +133,7 @@ class Contact(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_contact_document"),
-            GinIndex(OpClass(Lower(contact_name()), name="gin_trgm_ops"), name="crm_contact_name_trgm"),
+            GinIndex(fields=["name_trigrams"], name="crm_contact_name_trigrams"),
             models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
             # "is a contact of this company in my book": the advisor's view of companies (access.py)
             models.Index(fields=["company", "owner"], name="crm_contact_company_owner_idx"),
@@ -184,6 +202,9 @@ class Deal(models.Model):
     search_document = models.GeneratedField(
         expression=deal_document(), output_field=SearchVectorField(), db_persist=True
     )
+    name_trigrams = models.GeneratedField(
+        expression=trigrams_of("title"), output_field=ArrayField(models.TextField()), db_persist=True
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -198,7 +219,7 @@ class Deal(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_deal_document"),
-            GinIndex(OpClass(Lower("title"), name="gin_trgm_ops"), name="crm_deal_title_trgm"),
+            GinIndex(fields=["name_trigrams"], name="crm_deal_title_trigrams"),
             models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
         ]
 

@@ -10,11 +10,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import BooleanField, CharField, Count, F, Func, Max, Prefetch, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Concat, Lower
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Count,
+    F,
+    FloatField,
+    Func,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,9 +53,7 @@ from .models import (
     StageKind,
     Subscriber,
     SubscriberStatus,
-    contact_name,
 )
-from .pg import trigram_installed
 
 ZERO = Decimal("0")
 
@@ -303,7 +316,11 @@ class SearchHit:
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-WORD_SIMILARITY_THRESHOLD = 0.5
+# Trigram score (crm_trigram_score: similarity |A∩B| / |A∪B|, or half the share of the query's
+# trigrams in the name, crm/trigrams.py) a name needs to count as a typo of the query. pg_trgm's
+# default is 0.3; two swapped letters in a ten-letter name ("Jonh Smiht" for "John Smith") score
+# 0.29, so 0.25 (decision 0201).
+SIMILARITY_THRESHOLD = 0.25
 
 
 def _tsquery(q: str) -> SearchQuery | None:
@@ -314,13 +331,6 @@ def _tsquery(q: str) -> SearchQuery | None:
         return None
     # Prefix matching per word: "ali smi" finds "Alice Smith" while typing.
     return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=SEARCH_CONFIG)
-
-
-def _set_trigram_threshold() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", [str(WORD_SIMILARITY_THRESHOLD)]
-        )
 
 
 # Ranking looks at no more than this many matches per kind of record. A one- or two-letter prefix
@@ -393,20 +403,20 @@ def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet
     )
 
 
-def _similar(qs: QuerySet, kind: str, name_expr, q: str, limit: int, exclude: list) -> QuerySet:
-    """Typo tolerance: rows whose name is similar to ``q`` word by word (pg_trgm ``%>``, GIN trigram
-    index on ``name_expr``), most similar first. Asked only when the text search found fewer rows
-    in all than wanted: a broad prefix would otherwise make PostgreSQL compare thousands of names."""
-    candidates = (
-        qs.annotate(search_name=name_expr)
-        .filter(search_name__trigram_word_similar=q)
-        .exclude(pk__in=exclude)
-        .order_by()
-        .values("pk")[:RANK_CANDIDATES]
-    )
+def _similar(qs: QuerySet, kind: str, q: str, limit: int, exclude: list) -> QuerySet:
+    """Typo tolerance: rows whose name trigrams (stored ``name_trigrams``, GIN index) are similar to
+    those of ``q``, most similar first. The GIN ``&&`` finds the rows sharing a trigram with the
+    probe (crm_trigram_probe: the query trigrams of which a row above the threshold must hold one);
+    the similarity is computed for those candidates only. Query trigrams are constants, folded once
+    when the statement is planned."""
+    q_trigrams = Func(Value(q), function="crm_trigrams", output_field=ArrayField(TextField()))
+    probe = Func(q_trigrams, Value(SIMILARITY_THRESHOLD), template="crm_trigram_probe(%(expressions)s::real)")
+    similarity = Func(F("name_trigrams"), q_trigrams, function="crm_trigram_score", output_field=FloatField())
     return (
-        qs.model.objects.filter(_pk_in_array(candidates))
-        .annotate(**_hit_columns(kind), score=TrigramWordSimilarity(q, name_expr))
+        qs.filter(name_trigrams__overlap=probe)
+        .exclude(pk__in=exclude)
+        .annotate(**_hit_columns(kind), score=similarity)
+        .filter(score__gte=SIMILARITY_THRESHOLD)
         .order_by("-score", "hit_id")
         .values_list(*HIT_COLUMNS)[:limit]
     )
@@ -427,27 +437,24 @@ def _union_all(querysets: list[QuerySet]) -> list[tuple]:
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
-    (every word as a prefix), then, where pg_trgm is installed and the text search found too few,
-    trigram word similarity on names for typos. Text matches rank above fuzzy ones. One query
-    (UNION ALL of the three kinds), two more when the fuzzy step runs."""
+    (every word as a prefix), then, when the text search found too few, trigram similarity on names
+    for typos (crm/trigrams.py, no extension needed). Text matches rank above fuzzy ones. One query
+    (UNION ALL of the three kinds), one more when the fuzzy step runs."""
     q = (q or "").strip()[:100]
     query = _tsquery(q)
     if query is None or len(q) < 2:
         return []
     kinds = {
-        "contact": (access.contacts_for(user), Lower(contact_name())),
-        "company": (access.companies_for(user), Lower("name")),
-        "deal": (access.deals_for(user), Lower("title")),
+        "contact": access.contacts_for(user),
+        "company": access.companies_for(user),
+        "deal": access.deals_for(user),
     }
-    rows = _union_all([_ranked(qs, kind, query, limit) for kind, (qs, _name) in kinds.items()])
-    if len(rows) < FUZZY_BELOW and trigram_installed(connection):
-        _set_trigram_threshold()
+    rows = _union_all([_ranked(qs, kind, query, limit) for kind, qs in kinds.items()])
+    if len(rows) < FUZZY_BELOW:
         seen = defaultdict(list)
         for row in rows:
             seen[row[0]].append(row[1])
-        rows += _union_all(
-            [_similar(qs, kind, name, q.lower(), limit, seen[kind]) for kind, (qs, name) in kinds.items()]
-        )
+        rows += _union_all([_similar(qs, kind, q, limit, seen[kind]) for kind, qs in kinds.items()])
     lifecycles = dict(Lifecycle.choices)
     company_ids = {int(r[4]) for r in rows if r[0] == "contact" and r[4]}
     company_names = dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name")) if company_ids else {}

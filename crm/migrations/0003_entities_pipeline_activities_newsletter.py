@@ -11,8 +11,6 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-from crm.pg import AddTrigramIndex
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -346,22 +344,6 @@ class Migration(migrations.Migration):
                 name="crm_contact_fts",
             ),
         ),
-        AddTrigramIndex(
-            model_name="contact",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Lower(
-                        django.db.models.functions.text.Concat(
-                            django.db.models.functions.comparison.Coalesce("first_name", models.Value("")),
-                            models.Value(" "),
-                            django.db.models.functions.comparison.Coalesce("last_name", models.Value("")),
-                        )
-                    ),
-                    name="gin_trgm_ops",
-                ),
-                name="crm_contact_name_trgm",
-            ),
-        ),
         migrations.AddIndex(
             model_name="contact",
             index=models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
@@ -509,15 +491,6 @@ class Migration(migrations.Migration):
                 name="crm_company_fts",
             ),
         ),
-        AddTrigramIndex(
-            model_name="company",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Lower("name"), name="gin_trgm_ops"
-                ),
-                name="crm_company_name_trgm",
-            ),
-        ),
         migrations.AddIndex(
             model_name="activity",
             index=models.Index(
@@ -541,15 +514,6 @@ class Migration(migrations.Migration):
             model_name="deal",
             index=django.contrib.postgres.indexes.GinIndex(
                 django.contrib.postgres.search.SearchVector("title", "notes", config="simple"), name="crm_deal_fts"
-            ),
-        ),
-        AddTrigramIndex(
-            model_name="deal",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Lower("title"), name="gin_trgm_ops"
-                ),
-                name="crm_deal_title_trgm",
             ),
         ),
         migrations.AddIndex(

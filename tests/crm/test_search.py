@@ -1,4 +1,5 @@
-"""Search: full text over contacts, companies and deals, ranked; typo-tolerant names with pg_trgm."""
+"""Search: full text over contacts, companies and deals, ranked; typo-tolerant names by trigrams
+(plain SQL, crm/trigrams.py: no extension, so this runs on the embedded PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,6 @@ from crm.selectors import crm_search
 from .factories import CompanyFactory, ContactFactory, DealFactory
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def trigram(firm):
-    from crm.pg import trigram_installed
-
-    if not trigram_installed(connection):
-        pytest.skip("pg_trgm is not installed on this PostgreSQL (embedded pgserver); run with DATABASE_URL")
 
 
 def test_finds_contacts_companies_and_deals_by_words_and_prefixes(firm, owner):
@@ -52,16 +45,69 @@ def test_short_or_empty_queries_return_nothing_and_symbols_are_safe(firm, owner)
     assert crm_search(owner, "o'brien & (x | y)", 10) == []
 
 
-def test_typos_in_names_still_find_the_person(trigram, owner):
+def test_typos_in_names_still_find_the_person(firm, owner):
     ContactFactory(first_name="Catherine", last_name="Zeta-Jones")
     ContactFactory(first_name="Katharina", last_name="Schmidt")
+    ContactFactory(first_name="John", last_name="Smith")
+    ContactFactory(first_name="Joan", last_name="Baez")
     titles = [h.title for h in crm_search(owner, "Schmitt", 10)]
     assert titles[:1] == ["Katharina Schmidt"]
     titles = [h.title for h in crm_search(owner, "katherina", 10)]
     assert "Katharina Schmidt" in titles
+    hits = crm_search(owner, "Jonh Smiht", 10)
+    assert [h.title for h in hits] == ["John Smith"] and 0.25 <= hits[0].score < 1  # fuzzy, below text
+    assert crm_search(owner, "Zyxwv Qqqq", 10) == []
 
 
-def test_search_uses_the_indexes(trigram, owner):
+def test_typos_find_companies_and_deals_and_fold_accents(firm, owner):
+    CompanyFactory(name="Müller Vermögensverwaltung")
+    DealFactory(title="Rollover for Dupont")
+    ContactFactory(first_name="Zoë", last_name="Ångström")
+    assert [h.title for h in crm_search(owner, "Muler", 10)] == ["Müller Vermögensverwaltung"]
+    assert [h.title for h in crm_search(owner, "Rolover Dupond", 10)] == ["Rollover for Dupont"]
+    assert [h.title for h in crm_search(owner, "zoe angstrom", 10)] == ["Zoë Ångström"]
+    assert [h.title for h in crm_search(owner, "zoe angstorm", 10)] == ["Zoë Ångström"]
+
+
+def test_trigrams_follow_pg_trgm(firm):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT crm_trigrams('John  O''Brien-Smith'), crm_trigrams(''), crm_trigrams('Æsa Groß')")
+        john, empty, accents = cursor.fetchone()
+        assert sorted(john) == sorted(
+            {"  j", " jo", "joh", "ohn", "hn ", "  o", " o ", "  b", " br", "bri", "rie", "ien", "en "}
+            | {"  s", " sm", "smi", "mit", "ith", "th "}
+        )
+        assert empty == [] and {"  a", " ae", "aes", "esa", "  g", "ros", "oss", "ss "} <= set(accents)
+        # similarity("john smith", "jonh smiht") is 5 shared / 17 distinct, as pg_trgm computes it
+        cursor.execute("SELECT crm_trigram_similarity(crm_trigrams('John Smith'), crm_trigrams('Jonh Smiht'))")
+        assert cursor.fetchone()[0] == pytest.approx(5 / 17)
+        cursor.execute("SELECT crm_trigram_probe(crm_trigrams('Jonh Smiht'), 0.25)")
+        probe = cursor.fetchone()[0]
+        assert len(probe) == 9 and "  j" not in probe and "  s" not in probe  # 11 - ceil(2.75) + 1
+
+
+def test_name_trigrams_are_stored_on_every_write_including_import_copy(firm):
+    from crm.importers import COPY_COLUMNS, COPY_TYPES, copy_rows
+    from crm.models import Contact
+
+    c = ContactFactory(first_name="Ada", last_name="Lovelace")
+    c.refresh_from_db()
+    assert {"  a", " ad", "ada", "da ", " lo", "ace"} <= set(c.name_trigrams)
+    Contact.objects.filter(pk=c.pk).update(last_name="Byron")
+    c.refresh_from_db()
+    assert "ace" not in c.name_trigrams and "ron" in c.name_trigrams
+    from django.utils import timezone
+
+    now = timezone.now()
+    values = {"first_name": "Grace", "last_name": "Hoppper", "email": "gh@navy.example", "lifecycle": "lead"}
+    defaults = {"other_emails": [], "other_phones": [], "tags": [], "created_at": now, "updated_at": now}
+    row = tuple(values.get(col, defaults.get(col, "")) for col in COPY_COLUMNS)
+    row = tuple(None if col in ("company_id", "owner_id") else v for col, v in zip(COPY_COLUMNS, row, strict=True))
+    copy_rows(Contact, COPY_COLUMNS, COPY_TYPES, [row])
+    assert "ppe" in Contact.objects.get(email="gh@navy.example").name_trigrams
+
+
+def test_search_uses_the_indexes(firm, owner):
     from crm import selectors
 
     ContactFactory(first_name="Index", last_name="Check")
@@ -71,15 +117,80 @@ def test_search_uses_the_indexes(trigram, owner):
             text_plan = (
                 selectors.access.contacts_for(owner).filter(search_document=selectors._tsquery("check")).explain()
             )
-            fuzzy_plan = (
-                selectors.access.contacts_for(owner)
-                .annotate(n=selectors.Lower(selectors.contact_name()))
-                .filter(n__trigram_word_similar="chek")
-                .explain()
-            )
+            fuzzy_plan = selectors._similar(selectors.access.contacts_for(owner), "contact", "chek", 10, []).explain()
         finally:
             cursor.execute("SET enable_seqscan = on")
-    assert "crm_contact_document" in text_plan and "crm_contact_name_trgm" in fuzzy_plan
+    assert "crm_contact_document" in text_plan and "crm_contact_name_trigrams" in fuzzy_plan
+
+
+def test_typo_search_never_crosses_firms(firm, other_firm, owner, outsider):
+    from django_tenants.utils import schema_context
+
+    ContactFactory(first_name="John", last_name="Smith")
+    with schema_context(other_firm.schema_name):
+        ContactFactory(first_name="Jon", last_name="Smith")
+        assert [h.title for h in crm_search(outsider, "Jonh Smiht", 10)] == ["Jon Smith"]  # positive control
+    assert [h.title for h in crm_search(owner, "Jonh Smiht", 10)] == ["John Smith"]
+
+
+def test_typo_search_keeps_to_the_advisors_book(firm, owner, advisor, advisor2):
+    mine = ContactFactory(first_name="John", last_name="Smith", owner=advisor)
+    ContactFactory(first_name="Jon", last_name="Smyth", owner=advisor2)
+    shared = ContactFactory(first_name="Jon", last_name="Smith", owner=advisor2)
+    shared.shared_with.add(advisor)
+    CompanyFactory(name="Jon Smith Holding")  # no contact of the advisor's works there
+    DealFactory(title="Jon Smith", owner=advisor2)
+    seen = {(h.kind, h.pk) for h in crm_search(advisor, "Jonh Smiht", 10)}
+    assert seen == {("contact", mine.pk), ("contact", shared.pk)}
+    everyone = [(h.kind, h.title) for h in crm_search(owner, "Jonh Smiht", 10)]
+    assert len(everyone) == 5 and {t for _k, t in everyone} == {
+        "John Smith",
+        "Jon Smyth",
+        "Jon Smith",
+        "Jon Smith Holding",
+    }
+
+
+def test_typo_search_query_count_is_pinned(firm, owner, django_assert_num_queries):
+    for i in range(30):
+        ContactFactory(first_name="John", last_name=f"Smith{i}")
+    ContactFactory(first_name="Johann", last_name="Smithe")
+    # text search (1 query), the fuzzy step (1 query); no company was hit, so no name look-up
+    with django_assert_num_queries(2):
+        hits = crm_search(owner, "Jonh Smiht", 20)
+    assert hits and len(hits) <= 20
+
+
+def test_typo_search_works_in_a_freshly_provisioned_firm(db):
+    """A new firm's schema is replayed from the template's snapshot (tenants/cloning.py): its
+    trigram functions, generated columns and indexes must point at its own schema."""
+    from django_tenants.utils import schema_context
+
+    from tenants.accounts.models import User
+    from tenants.services import tenant_provision
+
+    tenant = tenant_provision(
+        name="Fresh", slug="freshtrgm", owner_email="boss@freshtrgm.test", owner_password="Sturdy-pass-123"
+    )
+    with schema_context(tenant.schema_name):
+        boss = User.objects.get()
+        ContactFactory(first_name="John", last_name="Smith")
+        assert [h.title for h in crm_search(boss, "Jonh Smiht", 10)] == ["John Smith"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.pronamespace::regnamespace::text FROM pg_proc p WHERE p.proname = 'crm_trigrams'"
+                " AND p.pronamespace = %s::regnamespace",
+                [tenant.schema_name],
+            )
+            assert cursor.fetchone() == (tenant.schema_name,)
+            cursor.execute(
+                "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a"
+                " ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+                " WHERE d.adrelid = %s::regclass AND a.attname = 'name_trigrams'",
+                [f"{tenant.schema_name}.crm_contact"],
+            )
+            expr = cursor.fetchone()[0]
+            assert "crm_trigrams" in expr and "tenant_template" not in expr and "firm_acme" not in expr
 
 
 def test_text_matches_rank_above_fuzzy_ones(firm, owner):

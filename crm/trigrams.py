@@ -1,0 +1,79 @@
+"""Trigram similarity of names in plain SQL, without pg_trgm (docs/decisions/0201-crm-search.md).
+
+The embedded PostgreSQL ships no contrib extensions, so the pg_trgm semantics the CRM needs are
+written as three IMMUTABLE SQL functions, created in every firm schema by migration 0008 (the
+template schema's copy travels with the snapshot clone, ``tenants/cloning.py``):
+
+- ``crm_trigrams(text) -> text[]``: the distinct trigrams of a name, as pg_trgm makes them: lower
+  case (common accents folded first), split into words on spaces and punctuation, each word padded
+  with two spaces in front and one behind ("john" -> "  j", " jo", "joh", "ohn", "hn ").
+- ``crm_trigram_similarity(a text[], b text[]) -> real``: |A∩B| / |A∪B| of two such sets.
+- ``crm_trigram_score(a text[], q text[]) -> real``: what search ranks typos by: the similarity, or
+  half the share of the query's trigrams found in the name when that is higher (a word-similarity
+  stand-in, so that one misspelt last name finds "first last").
+- ``crm_trigram_probe(q text[], threshold real) -> text[]``: the query trigrams a row must share at
+  least one of to possibly reach ``threshold`` (pigeonhole, below); the GIN ``&&`` filter.
+
+The bodies call only pg_catalog functions and operators, so they behave the same whatever the
+search path, in whichever schema they live.
+"""
+
+from __future__ import annotations
+
+# Folded before lower(): with the C collation lower() changes ASCII letters only, so both cases of
+# the accented letters are listed. Letters that fold to two (ß, æ, œ) are replaced first.
+_ACCENTED = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿŠšŽžČčĆćŁłŃńŚśŹźŻżĘęĄąŘřŤťĎďŇňŮůĞğİıŞş"
+_PLAIN = "AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyySsZzCcCcLlNnSsZzZzEeAaRrTtDdNnUuGgIiSs"
+assert len(_ACCENTED) == len(_PLAIN)
+
+FUNCTIONS_SQL = f"""
+CREATE OR REPLACE FUNCTION crm_trigrams(name text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT coalesce(array_agg(DISTINCT substr(padded.w, g.i, 3)), '{{}}'::text[])
+  FROM regexp_split_to_table(
+         lower(translate(replace(replace(replace(replace(replace(replace(name,
+           'ß', 'ss'), 'Æ', 'ae'), 'æ', 'ae'), 'Œ', 'oe'), 'œ', 'oe'), 'ẞ', 'ss'),
+           '{_ACCENTED}', '{_PLAIN}')),
+         '[[:space:][:punct:]]+') AS words(word)
+  CROSS JOIN LATERAL (SELECT '  ' || words.word || ' ') AS padded(w)
+  CROSS JOIN LATERAL generate_series(1, length(padded.w) - 2) AS g(i)
+  WHERE words.word <> ''
+$fn$;
+
+CREATE OR REPLACE FUNCTION crm_trigram_similarity(a text[], b text[]) RETURNS real
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT CASE WHEN shared.n = 0 THEN 0::real
+              ELSE shared.n::real / (cardinality(a) + cardinality(b) - shared.n) END
+  FROM (SELECT count(*)::int AS n FROM unnest(a) AS x(t) WHERE x.t = ANY (b)) AS shared
+$fn$;
+
+-- The search score of a name A for a query Q: the similarity, or half the share of Q's trigrams
+-- found in A when that is higher (one misspelt word of a longer name, "Schmitt" for "Katharina
+-- Schmidt": similarity 0.24, share 0.63), like pg_trgm's word similarity. Always below 1 (text
+-- matches score 1 and more). Above 0.25 it implies |A∩Q| >= 0.25 * |Q|, as the probe assumes.
+CREATE OR REPLACE FUNCTION crm_trigram_score(a text[], q text[]) RETURNS real
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT CASE WHEN shared.n = 0 THEN 0::real
+              ELSE greatest(shared.n::real / (cardinality(a) + cardinality(q) - shared.n),
+                            shared.n::real / cardinality(q) / 2) END
+  FROM (SELECT count(*)::int AS n FROM unnest(a) AS x(t) WHERE x.t = ANY (q)) AS shared
+$fn$;
+
+-- similarity >= t needs |A∩Q| >= t*|A∪Q| >= t*|Q| = m shared trigrams, so every row above the
+-- threshold holds at least one of any |Q| - m + 1 query trigrams: leave out the m - 1 most common
+-- ones (word starts "  x", then " xy": a few dozen values, each shared by thousands of names).
+CREATE OR REPLACE FUNCTION crm_trigram_probe(q text[], threshold real) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT coalesce(array_agg(ranked.t), '{{}}'::text[])
+  FROM (SELECT x.t, row_number() OVER (ORDER BY x.t LIKE '  %%' DESC, x.t LIKE ' %%' DESC, x.t) AS r
+        FROM unnest(q) AS x(t)) AS ranked
+  WHERE ranked.r >= ceil(threshold * cardinality(q) - 0.000001)
+$fn$;
+"""
+
+DROP_SQL = """
+DROP FUNCTION IF EXISTS crm_trigram_probe(text[], real);
+DROP FUNCTION IF EXISTS crm_trigram_score(text[], text[]);
+DROP FUNCTION IF EXISTS crm_trigram_similarity(text[], text[]);
+DROP FUNCTION IF EXISTS crm_trigrams(text);
+"""
