@@ -200,8 +200,9 @@ def test_firm_lookups_are_invalidated_on_every_node(nodes, db):
     if backend != "redis":
         pytest.skip("without Redis each process keeps its own host cache (see docs/operations.md)")
     host = "globex.localhost"
-    assert a.request("GET", "/accounts/login/", host)[0] == 200
-    assert b.request("GET", "/accounts/login/", host)[0] == 200  # both nodes have globex cached now
+    page = "/accounts/team/"  # anonymous: a redirect to sign in; suspended firm: 403 for everyone
+    assert a.request("GET", page, host)[0] == 302
+    assert b.request("GET", page, host)[0] == 302  # both nodes have globex cached now
 
     def shell(code: str) -> None:
         done = subprocess.run(
@@ -219,9 +220,9 @@ def test_firm_lookups_are_invalidated_on_every_node(nodes, db):
         # (docs/decisions/0700), so allow a few seconds, far below the cache's lifetime.
         for node in (a, b):
             deadline = time.monotonic() + 5
-            while node.request("GET", "/accounts/login/", host)[0] != 403 and time.monotonic() < deadline:
+            while node.request("GET", page, host)[0] != 403 and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert node.request("GET", "/accounts/login/", host)[0] == 403
+            assert node.request("GET", page, host)[0] == 403
     finally:
         # Back to how the shared test firm was (a transition the lifecycle would not offer).
         shell(
