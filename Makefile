@@ -52,7 +52,7 @@ test: install
 	$(MAKE) --no-print-directory bandit pip-audit
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# API fuzzing with Schemathesis' coverage phase too (every boundary and invalid value; ~10 min).
+# API fuzzing with Schemathesis' coverage phase too (every boundary and invalid value; 1 to 4 min).
 fuzz: install
 	CODEX_FUZZ_COVERAGE=1 $(PY) -m pytest tests/security/test_api_fuzz.py -q
 
