@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -46,6 +46,9 @@ def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: list[str] = (
     """Forget cached hosts and API keys in every process (at once here, within a second elsewhere)."""
     keys = [_host_key(h.lower()) for h in hosts] + [_api_key_key(p) for p in api_key_prefixes]
     tenant_cache.delete_many(keys)
+    # Again once the change is committed: a request served between the delete above and the commit
+    # would otherwise re-cache the old row for TENANT_CACHE_SECONDS.
+    transaction.on_commit(lambda: tenant_cache.delete_many(keys))
 
 
 def api_key_cache_store(key: ApiKey) -> None:

@@ -270,7 +270,7 @@ def api_key_create(
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     raw = f"{API_KEY_TYPE_PREFIX}_{prefix}_{secret}"
-    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+    with schema_context(settings.PUBLIC_SCHEMA_NAME), transaction.atomic():
         key = ApiKey.objects.create(
             tenant=tenant,
             name=name,
@@ -280,16 +280,16 @@ def api_key_create(
             expires_at=expires_at,
             created_by=created_by,
         )
-    audit_record(action="api_key.created", actor=created_by, tenant=tenant, target=f"{name} ({prefix})")
+        audit_record(action="api_key.created", actor=created_by, tenant=tenant, target=f"{name} ({prefix})")
     return key, raw
 
 
 def api_key_revoke(*, key: ApiKey, actor: str = "") -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
-        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        with schema_context(settings.PUBLIC_SCHEMA_NAME), transaction.atomic():
             key.save(update_fields=["revoked_at"])
-        audit_record(action="api_key.revoked", actor=actor, tenant=key.tenant, target=f"{key.name} ({key.prefix})")
+            audit_record(action="api_key.revoked", actor=actor, tenant=key.tenant, target=f"{key.name} ({key.prefix})")
     return key
 
 
