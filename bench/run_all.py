@@ -668,6 +668,7 @@ def main() -> None:
     parser.add_argument("--scripts", default="", help="comma-separated script names to run (default: all)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
     parser.add_argument("--no-before", action="store_true", help="skip the A/B server with the fixes off")
+    parser.add_argument("--pairs", type=int, default=8, help="paired-ratio runs (bench/paired.py); 0: skip")
     parser.add_argument("--scaling", action="store_true", help="run the scaling curve (bench/scaling.py)")
     parser.add_argument("--doc-only", action="store_true", help="rewrite the summary from the saved results")
     args = parser.parse_args()
@@ -704,6 +705,8 @@ def main() -> None:
     if not args.no_write:
         write_doc(seed=seed, http=http, scripts=scripts, args=args, redis=redis, started=started)
         print(f"wrote {report.DOC.relative_to(ROOT)}")
+        if http is not None and args.pairs:  # the load-robust form of the headline ratios
+            run([PY, "bench/paired.py", "--db", args.db, "--pairs", str(args.pairs)], timeout=1800)
 
 
 if __name__ == "__main__":
