@@ -59,7 +59,7 @@ def _pg_dump_candidates() -> list[str]:
 
 def _dump_template() -> str:
     db = connection.settings_dict
-    args = ["--no-owner", "--no-privileges", "--inserts", "--schema", settings.TENANT_BASE_SCHEMA]
+    args = ["--no-owner", "--no-privileges", "--rows-per-insert=1000", "--schema", settings.TENANT_BASE_SCHEMA]
     env = {**os.environ}
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
