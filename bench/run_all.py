@@ -605,7 +605,11 @@ which other engineers run test suites at the same time (load averages below).
                 )
             if not s["rows"]:
                 status = (s["status"].strip().splitlines() or [""])[-1][:200].replace("|", "/")
-                summary_rows.append([f"`{s['script']}`", status, "", ""])
+                measures = next((x for name, _a, x in OTHER_SCRIPTS if name == s["script"]), [])
+                for measure, _pattern, target, _unit in measures or [(f"`{s['script']}`", "", "", "")]:
+                    summary_rows.append(
+                        [f"{measure} (`{s['script']}`)", f"script failed: {status}", target, "**not measured**"]
+                    )
     covered = {s["script"] for s in scripts or []} | set(SECTION_OF_SCRIPT)
     for script, _args, extractors in OTHER_SCRIPTS:
         if script not in covered:
