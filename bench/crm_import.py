@@ -86,11 +86,7 @@ def main() -> None:
     )
     print(body)
     if args.write:
-        from django.db import connection
-
-        from crm.pg import trigram_installed
-
-        write_part("import" + ("-pg_trgm" if trigram_installed(connection) else ""), body)
+        write_part("import", body)
     connections.close_all()
 
 

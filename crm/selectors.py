@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -26,9 +25,9 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    TextField,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
@@ -39,6 +38,7 @@ from portfolios import selectors as portfolio_selectors
 from portfolios.models import Portfolio, Transaction
 
 from . import access
+from . import trigrams as trigram_sql
 from .models import (
     SEARCH_CONFIG,
     Activity,
@@ -405,18 +405,28 @@ def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet
 
 def _similar(qs: QuerySet, kind: str, q: str, limit: int, exclude: list) -> QuerySet:
     """Typo tolerance: rows whose name trigrams (stored ``name_trigrams``, GIN index) are similar to
-    those of ``q``, most similar first. The GIN ``&&`` finds the rows sharing a trigram with the
-    probe (crm_trigram_probe: the query trigrams of which a row above the threshold must hold one);
-    the similarity is computed for those candidates only. Query trigrams are constants, folded once
-    when the statement is planned."""
-    q_trigrams = Func(Value(q), function="crm_trigrams", output_field=ArrayField(TextField()))
-    probe = Func(q_trigrams, Value(SIMILARITY_THRESHOLD), template="crm_trigram_probe(%(expressions)s::real)")
-    similarity = Func(F("name_trigrams"), q_trigrams, function="crm_trigram_score", output_field=FloatField())
+    those of ``q``, most similar first (crm/trigrams.py). The GIN ``&&`` finds the rows holding one
+    of the probe's trigrams (a row reaching the threshold must); those are scored with the query's
+    trigrams as constants (``'smi' = ANY(name_trigrams)``, 3 µs a row under load, where calling
+    the SQL score function per row cost 11 µs). The threshold is applied by the caller to the few
+    rows returned, so that the score is computed once per candidate, in the sort."""
+    q_trigrams = trigram_sql.trigrams(q)  # not empty: crm_search asks only for queries with words
+    table = qs.model._meta.db_table
+    probe = trigram_sql.probe(q_trigrams, SIMILARITY_THRESHOLD, trigram_sql.frequencies(connection, table))
+    column = f'"{table}"."name_trigrams"'
+    shared = "(" + " + ".join(f"(%s = ANY({column}))::int" for _t in q_trigrams) + ")"
+    n = len(q_trigrams)
+    # crm_trigram_score: greatest(similarity |A∩Q| / |A∪Q|, share of Q in A / 2)
+    # Only the table name and counts are formatted in; every trigram is a query parameter.
+    score = RawSQL(  # noqa: S611
+        f"greatest({shared}::real / (cardinality({column}) + {n} - {shared}), {shared}::real / {2 * n})",
+        [*q_trigrams, *q_trigrams, *q_trigrams],
+        output_field=FloatField(),
+    )
     return (
         qs.filter(name_trigrams__overlap=probe)
         .exclude(pk__in=exclude)
-        .annotate(**_hit_columns(kind), score=similarity)
-        .filter(score__gte=SIMILARITY_THRESHOLD)
+        .annotate(**_hit_columns(kind), score=score)
         .order_by("-score", "hit_id")
         .values_list(*HIT_COLUMNS)[:limit]
     )
@@ -450,11 +460,12 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
         "deal": access.deals_for(user),
     }
     rows = _union_all([_ranked(qs, kind, query, limit) for kind, qs in kinds.items()])
-    if len(rows) < FUZZY_BELOW:
+    if len(rows) < FUZZY_BELOW and trigram_sql.trigrams(q):
         seen = defaultdict(list)
         for row in rows:
             seen[row[0]].append(row[1])
-        rows += _union_all([_similar(qs, kind, q, limit, seen[kind]) for kind, qs in kinds.items()])
+        fuzzy = _union_all([_similar(qs, kind, q, limit, seen[kind]) for kind, qs in kinds.items()])
+        rows += [row for row in fuzzy if row[-1] >= SIMILARITY_THRESHOLD]
     lifecycles = dict(Lifecycle.choices)
     company_ids = {int(r[4]) for r in rows if r[0] == "contact" and r[4]}
     company_names = dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name")) if company_ids else {}

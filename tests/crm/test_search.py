@@ -155,6 +155,7 @@ def test_typo_search_query_count_is_pinned(firm, owner, django_assert_num_querie
     for i in range(30):
         ContactFactory(first_name="John", last_name=f"Smith{i}")
     ContactFactory(first_name="Johann", last_name="Smithe")
+    crm_search(owner, "Jonh Smiht", 20)  # reads the trigram statistics, cached for ten minutes
     # text search (1 query), the fuzzy step (1 query); no company was hit, so no name look-up
     with django_assert_num_queries(2):
         hits = crm_search(owner, "Jonh Smiht", 20)
@@ -208,3 +209,36 @@ def test_search_api_and_page(owner_client):
     assert owner_client.get(f"{API}/search/?q=hopper&limit=x").status_code == 400
     page = owner_client.get("/crm/search/?q=hopper").content.decode()
     assert "Grace Hopper" in page
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "John Smith",
+        "  O'Brien-Smith ",
+        "Zoë Ångström",
+        "Groß Æsa Œuvre",
+        "Jean-Pierre  Lefèvre",
+        "Łukasz Wałęsa",
+        "Ж Мария",
+        "a_b 12x",
+        "",
+    ],
+)
+def test_python_trigrams_equal_the_sql_function(firm, name):
+    from crm import trigrams
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT crm_trigrams(%s), crm_trigram_probe(crm_trigrams(%s), 0.25)", [name, name])
+        sql, sql_probe = cursor.fetchone()
+    assert trigrams.trigrams(name) == sorted(sql)
+    assert sorted(trigrams.probe(trigrams.trigrams(name), 0.25)) == sorted(sql_probe)
+
+
+def test_probe_leaves_out_the_most_common_trigrams_first():
+    from crm import trigrams
+
+    q = trigrams.trigrams("Zimmermann")  # 11 trigrams: a row at 0.25 shares at least 3
+    assert len(q) == 11
+    assert set(trigrams.probe(q, 0.25)) == set(q) - {"  z", " zi"}
+    assert set(trigrams.probe(q, 0.25, {"ann": 0.3, "man": 0.3, "  z": 0.01})) == set(q) - {"ann", "man"}
