@@ -525,7 +525,9 @@ def profile_section(http: dict) -> str:
         PROFILE_PROSE
         + "\nBefore and after, measured in the same `make bench` run, round-robin with the ceilings: the\n"
         '"before" server is the same code with the fixes switched off (`bench/before_settings.py`: fixes\n'
-        "1-4 and 6; 5 and 7 have no switch).\n\n" + table
+        "1-4 and 6; 5 and 7 have no switch). On a machine whose load swings, single lines can invert: the\n"
+        'paired after/before ratios in "Ceilings and API throughput" (`bench/paired.py`) are the figures to read.\n\n'
+        + table
     )
 
 
