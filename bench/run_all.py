@@ -453,7 +453,7 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
   target. The stock django-tenants middleware, for scale, reached 31 % of C0 on the brief's machine
   because it queried the domain table; the query is gone, the remaining gap is middleware CPU.
   Closing it would mean dropping features from the stack, which this issue does not decide.
-- *Portfolio API vs C1*: the DRF list view costs about 5 times the CPU of the C1 view (in-process
+- *Portfolio API vs C1*: the DRF list view costs 5 to 9 times the CPU of the C1 view (in-process
   figures below): `ModelSerializer` field building and `to_representation` for 25 rows x 14 fields,
   django-filter's form, the pagination `COUNT(*)` and the throttle and metering round trips to Redis.
   On this loaded 2-core machine every round trip is also a wait for a core. The 50 % target is
