@@ -446,8 +446,8 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
   CORS, OTP, session timeouts, support sessions, two-factor, CSP with a nonce, Permissions-Policy,
-  firm status, API metering). In process they roughly triple the CPU of the request (about
-  +150-190 us on a C0 request of about 75 us, table below; the request-log line is switched off
+  firm status, API metering). In process they triple to quadruple the CPU of the request (about
+  +150-210 us on a C0 request of about 75 us, table below; the request-log line is switched off
   there, `DJANGO_LOG_LEVEL=WARNING`, and costs some 40 us more when on). Through gunicorn, where each
   request also pays accept, parse and close, that is the fraction in the table: short of the 85 %
   target. The stock django-tenants middleware, for scale, reached 31 % of C0 on the brief's machine
