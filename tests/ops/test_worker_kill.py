@@ -50,7 +50,7 @@ def test_every_task_takes_effect_exactly_once_across_worker_kills(db):
     )
     assert proc.stdout.strip(), proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["checks"] == {name: True for name in result["checks"]}, result
+    assert result["checks"] == {name: True for name in result["checks"]}, json.dumps(result, sort_keys=True)
     assert result["effects"] == result["distinct_effects"] == 200
     assert result["worker_killed_at_effects"] < 200
     assert result["attempts"] > 200  # some tasks really ran twice; the effect still happened once
