@@ -6,6 +6,8 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Printed and e-mailed links use the port the server listens on.
+export CODEX_PUBLIC_PORT ?= $(PORT)
 
 # Python 3.12+ (Django 6.1 requires it): PYTHON=..., else python3.13 / python3.12 / pyenv's, else python3.
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \

@@ -178,6 +178,7 @@ class Command(BaseCommand):
             )
             created += 1
 
+        tasks_before = Activity.objects.filter(kind=ActivityKind.TASK).count()
         for subject, ci, due_in in TASKS:
             if Activity.objects.filter(subject=subject, kind=ActivityKind.TASK).exists():
                 continue
@@ -188,7 +189,8 @@ class Command(BaseCommand):
                 due_date=today + dt.timedelta(days=due_in),
                 source="demo",
             )
-            created += 1
+        # task_create is idempotent per source: count what it really added.
+        created += Activity.objects.filter(kind=ActivityKind.TASK).count() - tasks_before
 
         for i, contact in enumerate(contacts[:8]):
             status = [SubscriberStatus.CONFIRMED] * 5 + [SubscriberStatus.PENDING] * 2 + [SubscriberStatus.UNSUBSCRIBED]
