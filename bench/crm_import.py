@@ -4,13 +4,18 @@ Read + auto-map (``crm.services.import_start``), preview with validation and dup
 (``import_configure``), commit all-or-nothing (``import_commit``), in a scratch database. Prints a
 Markdown table; ``--write`` replaces the "CRM" section's import part in docs/benchmarks.md.
 
-    .venv/bin/python bench/crm_import.py [--rows 50000] [--write]
+Then, at once (before autovacuum can tidy up), ``--searches`` searches of the search benchmark's mix
+as the owner, one run each: what a user sees right after an import (the GIN indexes' pending lists,
+decision 0201).
+
+    .venv/bin/python bench/crm_import.py [--rows 50000] [--searches 100] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -38,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--existing", type=int, default=1_000, help="rows that duplicate existing contacts")
+    parser.add_argument("--searches", type=int, default=100, help="searches timed right after the commit")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
@@ -46,9 +52,19 @@ def main() -> None:
     from django.db import connections
     from django_tenants.utils import schema_context
 
-    from crm import services
+    from crm import importers, services
     from crm.models import Contact
 
+    merges = []  # (seconds, pending pages) of the commit's merge of the GIN pending lists
+    merge = importers.search_indexes_merge
+
+    def timed_merge(kind: str) -> int:
+        t = time.perf_counter()
+        pages = merge(kind)
+        merges.append((time.perf_counter() - t, pages))
+        return pages
+
+    importers.search_indexes_merge = timed_merge
     data = make_csv(args.rows, args.existing)
     with schema_context(tenant.schema_name):
         Contact.objects.bulk_create(
@@ -64,6 +80,7 @@ def main() -> None:
         report = services.import_commit(actor=owner, tenant=tenant, job=job)
         t3 = time.perf_counter()
         total_contacts = Contact.objects.count()
+        search_ms = searches_after_import(owner, args.searches)
     assert report["created"] == args.rows - args.existing and report["merged"] == args.existing, report
     assert total_contacts == args.rows
 
@@ -76,6 +93,16 @@ def main() -> None:
             ["read, decode and store the CSV", f"{t1 - t0:.1f} s", ""],
             ["preview (parse, validate, find duplicates)", f"{t2 - t1:.1f} s", ""],
             [f"commit ({report['created']:,} created, {report['merged']:,} merged)", f"{t3 - t2:.1f} s", ""],
+            [
+                f"  of which: merging the search indexes' pending lists ({sum(p for _s, p in merges):,} pages)",
+                f"{sum(s for s, _p in merges):.1f} s",
+                "",
+            ],
+            [
+                f"right after it: {len(search_ms)} searches as the owner, p50 / p95 / max (one run each)",
+                f"{pct(search_ms, 50):.1f} / {pct(search_ms, 95):.1f} / {max(search_ms):.1f} ms",
+                "",
+            ],
         ],
     )
     body = (
@@ -88,6 +115,24 @@ def main() -> None:
     if args.write:
         write_part("import", body)
     connections.close_all()
+
+
+def searches_after_import(owner, n: int) -> list[float]:
+    """Timings (ms) of ``n`` searches of the search benchmark's mix, one run each, started at once
+    after the import's commit (no warm-up beyond the first query, no VACUUM)."""
+    from bench.crm_search import queries
+    from crm.selectors import crm_search
+
+    timings = []
+    for _kind, q in queries(n):
+        t = time.perf_counter()
+        crm_search(owner, q, 20)
+        timings.append((time.perf_counter() - t) * 1000)
+    return timings
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
 def write_part(part: str, body: str) -> None:

@@ -88,8 +88,16 @@ def companies_for(user) -> QuerySet[Company]:
         return qs
     if _user_pk(user) is None:
         return qs.none()
-    via_contacts = Exists(Contact.objects.filter(contact_book_q(user), company_id=OuterRef("pk")))
-    return qs.filter(Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Company, user)) | via_contacts)
+    # "a contact of mine works there", as two EXISTS: one probe of the (company, owner) index, and
+    # the few contacts shared with me. One EXISTS with the OR read every contact of each candidate
+    # company (56 µs a company; the advisor's typo search checked 1,400 of them).
+    owns_contact_there = Exists(Contact.objects.filter(owner_id=user.pk, company_id=OuterRef("pk")))
+    shared_contact_there = Exists(
+        Contact.shared_with.through.objects.filter(user_id=user.pk, contact__company_id=OuterRef("pk"))
+    )
+    return qs.filter(
+        Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Company, user)) | owns_contact_there | shared_contact_there
+    )
 
 
 def deals_for(user) -> QuerySet[Deal]:

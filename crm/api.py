@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codex import imports as engine
+from codex.api.fields import CurrencyField
 from codex.api.permissions import CanWrite
 from tenants.accounts.models import User
 
@@ -112,6 +113,7 @@ class DealSerializer(serializers.ModelSerializer):
     weighted_amount = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     amount = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False)
     probability = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    currency = CurrencyField(required=False)
 
     class Meta:
         model = Deal
@@ -453,10 +455,13 @@ class TaskViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Activity.objects.none()
         params = self.request.query_params
-        due = params.get("due", "")
-        if due and due not in {"today", "overdue", "due", "open"}:
+        due = params.get("due")
+        if due is not None and due not in {"today", "overdue", "due", "open"}:
             raise ValidationError({"due": "Use today, overdue, due or open."})
-        if params.get("mine") in ("1", "true", "yes"):
+        mine = params.get("mine")
+        if mine is not None and mine not in ("true", "false"):
+            raise ValidationError({"mine": "Use true or false."})
+        if mine == "true":
             return selectors.tasks_due_for(self.request.user, due=due or "open")
         qs = access.activities_for(self.request.user).filter(kind=ActivityKind.TASK)
         if due:
@@ -507,16 +512,21 @@ class SearchHitSerializer(serializers.Serializer):
 
 class SearchView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("limit", int)],
+        parameters=[
+            OpenApiParameter("q", str, required=True),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+        ],
         responses=inline_serializer("SearchResults", {"results": SearchHitSerializer(many=True)}),
         summary="Search contacts, companies and deals (full text + typo-tolerant names)",
     )
     def get(self, request):
-        q = request.query_params.get("q", "")
-        try:
-            limit = max(1, min(int(request.query_params.get("limit", 20)), 100))
-        except ValueError as exc:
-            raise ValidationError({"limit": "A number from 1 to 100."}) from exc
+        if "q" not in request.query_params:
+            raise ValidationError({"q": ["Give the text to search for."]})
+        q = request.query_params["q"]
+        raw = request.query_params.get("limit", "20")
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
+            raise ValidationError({"limit": ["Use a whole number from 1 to 100."]})
+        limit = int(raw)
         hits = selectors.crm_search(request.user, q, limit)
         return Response({"results": SearchHitSerializer(hits, many=True).data})
 
@@ -563,13 +573,25 @@ class ClientRecordView(APIView):
         )
 
 
+class SeesWholeFirm(BasePermission):
+    """The newsletter (mailing list and campaigns) is the firm's: advisors get 403, as on its page.
+
+    Owners, admins, viewers and API keys pass (viewers and read keys only read: ``CanWrite``).
+    """
+
+    message = "The newsletter is managed by the firm's owners and admins."
+
+    def has_permission(self, request, view):
+        return access.sees_whole_firm(request.user)
+
+
 class SubscriberViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     """The newsletter list. Adding an address sends a confirmation link (double opt-in)."""
 
     serializer_class = SubscriberSerializer
-    permission_classes = [IsAuthenticated, CanWrite]
+    permission_classes = [IsAuthenticated, SeesWholeFirm, CanWrite]
     filterset_fields = ["status"]
     search_fields = ["email"]
     ordering_fields = ["email", "created_at", "confirmed_at"]
@@ -597,6 +619,7 @@ class SubscriberViewSet(
 
 
 class CampaignViewSet(CrmViewSet):
+    permission_classes = [IsAuthenticated, SeesWholeFirm, CanWrite]
     serializer_class = CampaignSerializer
     filterset_fields = ["status"]
     search_fields = ["subject"]
@@ -646,11 +669,16 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     serializer_class = ImportJobSerializer
     permission_classes = [IsAuthenticated, CanWrite]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
     filterset_fields = ["kind", "status"]
     ordering_fields = ["created_at"]
     ordering = ["-created_at", "-pk"]
     search_fields = ["filename"]
+
+    def get_parsers(self):
+        # The upload is multipart; every other body of this resource is JSON, as everywhere. DRF
+        # picks the parsers before it sets ``action``: the route's POST action tells them apart.
+        action = getattr(self, "action", None) or getattr(self, "action_map", {}).get("post")
+        return [MultiPartParser()] if action == "create" else [JSONParser()]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -675,9 +703,28 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(
         request={
-            "multipart/form-data": inline_serializer(
-                "ImportUpload",
-                {"file": serializers.FileField(), "kind": serializers.ChoiceField(choices=["contacts", "companies"])},
+            "multipart/form-data": OpenApiRequest(
+                inline_serializer(
+                    "ImportUpload",
+                    {
+                        "file": serializers.FileField(help_text="A CSV file (.csv or .txt) with a header row."),
+                        "kind": serializers.ChoiceField(choices=["contacts", "companies"]),
+                    },
+                ),
+                # what the upload check (codex.uploads) accepts: a .csv name, a CSV content type
+                encoding={
+                    "file": {
+                        "contentType": "text/csv",
+                        "headers": {
+                            "Content-Disposition": {
+                                "schema": {
+                                    "type": "string",
+                                    "example": 'form-data; name="file"; filename="contacts.csv"',
+                                }
+                            }
+                        },
+                    }
+                },
             )
         },
         responses={201: ImportJobSerializer},

@@ -4,3 +4,30 @@ from django.apps import AppConfig
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "CRM"
+
+    def ready(self) -> None:
+        from codex.api.errors import Conflict, register_exception
+
+        from .services import NameTaken
+
+        # A duplicate name conflicts with a stored row: 409 with the field's error, not a 400.
+        register_exception(
+            NameTaken, lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="name_taken")
+        )
+
+        from codex.api.schema import add_component_constraint
+
+        from .models import ActivityKind
+
+        # Only tasks have a due date (services.activity_log): the created activity's kind says
+        # whether ``due_date`` may be given.
+        others = sorted(str(kind.value) for kind in ActivityKind if kind != ActivityKind.TASK)
+        add_component_constraint(
+            "ActivityRequest",
+            {
+                "oneOf": [
+                    {"properties": {"kind": {"enum": [str(ActivityKind.TASK.value)]}}},
+                    {"properties": {"kind": {"enum": others}, "due_date": {"nullable": True, "enum": [None]}}},
+                ]
+            },
+        )

@@ -47,6 +47,16 @@ def trigrams_of(expression):
     return Func(expression, function=TRIGRAM_FUNCTION, output_field=ArrayField(models.TextField()))
 
 
+# The distinct words of a name as the trigrams see them (folded, lower case, split on spaces and
+# punctuation): ``crm_name_words(text)``, migration 0009. The typo step finds words similar to the
+# query's in the firm's vocabulary (``NameWord``), then the rows holding them (decision 0201).
+WORDS_FUNCTION = "crm_name_words"
+
+
+def words_of(expression):
+    return Func(expression, function=WORDS_FUNCTION, output_field=ArrayField(models.TextField()))
+
+
 def company_document():
     return SearchVector("name", "domain", "industry", "notes", config=SEARCH_CONFIG)
 
@@ -82,13 +92,16 @@ class Company(models.Model):
     name_trigrams = models.GeneratedField(
         expression=trigrams_of("name"), output_field=ArrayField(models.TextField()), db_persist=True
     )
+    name_words = models.GeneratedField(
+        expression=words_of("name"), output_field=ArrayField(models.TextField()), db_persist=True
+    )
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "companies"
         indexes = [
             GinIndex(fields=["search_document"], name="crm_company_document"),
-            GinIndex(fields=["name_trigrams"], name="crm_company_name_trigrams"),
+            GinIndex(fields=["name_words"], name="crm_company_name_words"),
         ]
 
     def __str__(self) -> str:
@@ -121,9 +134,13 @@ class Contact(models.Model):
         expression=contact_document(), output_field=SearchVectorField(), db_persist=True
     )
     # Trigrams of "first last" (typo-tolerant names): computed by PostgreSQL on every write,
-    # including the COPY of the import engine.
+    # including the COPY of the import engine. Read only to score the few typo candidates found
+    # through ``name_words``, so not indexed (migration 0010; decision 0201).
     name_trigrams = models.GeneratedField(
         expression=trigrams_of(contact_name()), output_field=ArrayField(models.TextField()), db_persist=True
+    )
+    name_words = models.GeneratedField(
+        expression=words_of(contact_name()), output_field=ArrayField(models.TextField()), db_persist=True
     )
 
     class Meta:
@@ -133,7 +150,7 @@ class Contact(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_contact_document"),
-            GinIndex(fields=["name_trigrams"], name="crm_contact_name_trigrams"),
+            GinIndex(fields=["name_words"], name="crm_contact_name_words"),
             models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
             # "is a contact of this company in my book": the advisor's view of companies (access.py)
             models.Index(fields=["company", "owner"], name="crm_contact_company_owner_idx"),
@@ -205,6 +222,9 @@ class Deal(models.Model):
     name_trigrams = models.GeneratedField(
         expression=trigrams_of("title"), output_field=ArrayField(models.TextField()), db_persist=True
     )
+    name_words = models.GeneratedField(
+        expression=words_of("title"), output_field=ArrayField(models.TextField()), db_persist=True
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -219,7 +239,7 @@ class Deal(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_deal_document"),
-            GinIndex(fields=["name_trigrams"], name="crm_deal_title_trigrams"),
+            GinIndex(fields=["name_words"], name="crm_deal_title_words"),
             models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
         ]
 
@@ -387,6 +407,27 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} -> {self.email}"
+
+
+# --- Search vocabulary ------------------------------------------------------------------------------
+
+
+class NameWord(models.Model):
+    """Every distinct word of the firm's contact, company and deal names (``name_words``), with its
+    trigrams: the small table the typo step searches first (decision 0201). Filled by statement
+    triggers on the three tables (migration 0009), so every write adds its new words, the import
+    engine's COPY included; words of deleted or renamed records stay (they then find no row)."""
+
+    word = models.TextField(primary_key=True)
+    name_trigrams = models.GeneratedField(
+        expression=trigrams_of("word"), output_field=ArrayField(models.TextField()), db_persist=True
+    )
+
+    class Meta:
+        indexes = [GinIndex(fields=["name_trigrams"], name="crm_nameword_trigrams")]
+
+    def __str__(self) -> str:
+        return self.word
 
 
 # --- Imports ---------------------------------------------------------------------------------------

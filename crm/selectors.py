@@ -323,14 +323,19 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 SIMILARITY_THRESHOLD = 0.25
 
 
-def _tsquery(q: str) -> SearchQuery | None:
+def _tsquery_text(q: str) -> str | None:
     """Every word of ``q`` as a prefix, all required: "ann lee@apo" -> ann:* & lee:* & apo:*.
     Only word characters reach the query, so no input can break the tsquery syntax."""
     words = _WORD.findall(q.lower().replace("_", " "))[:8]
     if not words:
         return None
     # Prefix matching per word: "ali smi" finds "Alice Smith" while typing.
-    return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=SEARCH_CONFIG)
+    return " & ".join(f"{w}:*" for w in words)
+
+
+def _tsquery(q: str) -> SearchQuery | None:
+    text = _tsquery_text(q)
+    return None if text is None else SearchQuery(text, search_type="raw", config=SEARCH_CONFIG)
 
 
 # Ranking looks at no more than this many matches per kind of record. A one- or two-letter prefix
@@ -403,78 +408,229 @@ def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet
     )
 
 
-def _similar(qs: QuerySet, kind: str, q: str, limit: int, exclude: list) -> tuple[str, list]:
-    """Typo tolerance: rows whose name trigrams (stored ``name_trigrams``, GIN index) are similar to
-    those of ``q``, most similar first (crm/trigrams.py). The GIN ``&&`` finds the rows holding one
-    of the probe's trigrams (a row reaching the threshold must); those are scored with the query's
-    trigrams as constants (``'smi' = ANY(name_trigrams)``, where calling the SQL score function per
-    row cost 4 times more). The shared count is computed once per candidate, in a subquery kept
-    apart by ``OFFSET 0`` (flattened, PostgreSQL would compute it once per use in the score). The
-    threshold is applied by the caller to the few rows returned. Returns (sql, params)."""
-    q_trigrams = trigram_sql.trigrams(q)  # not empty: crm_search asks only for queries with words
+# The typo step works by words (decision 0201): a query word's similar words are looked up in the
+# firm's vocabulary (crm_nameword: each distinct word of the names once, a fraction of the rows),
+# then only the rows holding such a word are scored on the whole name. Scoring every row sharing a
+# trigram with the query cost 10 µs a row, and a misspelt common name shares trigrams with tens of
+# thousands of rows. A word is a candidate from this score against a query word (same formula,
+# below SIMILARITY_THRESHOLD so that a name whose similar trigrams are spread over two words still
+# gets in; the whole name must reach SIMILARITY_THRESHOLD):
+WORD_THRESHOLD = 0.2
+# the best words per query word,
+SIMILAR_WORDS = 8
+# the rows read per similar word (a misspelt "Katharina" has thousands of equally similar names;
+# one more word of the name narrows them, through ROWS_ALL_WORDS),
+ROWS_PER_WORD = 40
+# and the rows holding a similar word for every word of a query of several words ("Jonh Smiht":
+# Johns who are Smiths), read first, so the likely names are never crowded out by ROWS_PER_WORD.
+ROWS_ALL_WORDS = 200
+
+
+def _shared_sql(column: str, q_trigrams: list[str]) -> tuple[str, list]:
+    """How many of ``q_trigrams`` the array ``column`` holds: one comparison per query trigram, the
+    trigrams as parameters (calling the SQL score function per row cost 4 times more)."""
+    return " + ".join(f"(%s = ANY({column}))::int" for _t in q_trigrams), list(q_trigrams)
+
+
+def _score_sql(n: int) -> str:
+    """crm_trigram_score over the columns ``shared`` and ``size``, for a query of ``n`` trigrams:
+    greatest(similarity |A∩Q| / |A∪Q|, share of Q in A / 2)."""
+    return f"greatest(shared::real / (size + {int(n)} - shared), shared::real / {2 * int(n)})"
+
+
+def _similar_words(q: str) -> tuple[str, list, int]:
+    """The CTE ``similar_words(j, word, score)``: for each word j of ``q``, the SIMILAR_WORDS words
+    of the vocabulary most similar to it (score >= WORD_THRESHOLD), found through the GIN index on
+    the words' trigrams (probe as in crm/trigrams.py). Returns (sql, params, number of words)."""
+    frequencies = trigram_sql.frequencies(connection, "crm_nameword")
+    parts, params = [], []
+    q_words = trigram_sql.words(q)[:8]
+    for j, word in enumerate(q_words):
+        q_trigrams = trigram_sql.trigrams(word)
+        probe = trigram_sql.probe(q_trigrams, WORD_THRESHOLD, frequencies)
+        shared, shared_params = _shared_sql('"crm_nameword"."name_trigrams"', q_trigrams)
+        parts.append(
+            f"(SELECT {j} AS j, word, score FROM (SELECT word, {_score_sql(len(q_trigrams))} AS score"
+            f" FROM (SELECT word, {shared} AS shared, cardinality(name_trigrams) AS size FROM crm_nameword"
+            f" WHERE name_trigrams && %s::text[] OFFSET 0) AS counted) AS scored"
+            f" WHERE score >= %s ORDER BY score DESC, word LIMIT {SIMILAR_WORDS})"
+        )
+        params += [*shared_params, probe, WORD_THRESHOLD]
+    return "similar_words AS MATERIALIZED (" + " UNION ALL ".join(parts) + ")", params, len(q_words)
+
+
+def _similar(qs: QuerySet, kind: str, q_trigrams: list, limit: int, exclude, n_words: int) -> tuple[str, list]:
+    """Typo tolerance: rows of ``qs`` whose name is similar to ``q``, most similar first, as (sql,
+    params) of one part of a statement that has the CTE ``similar_words`` (``_similar_words``).
+    Candidates: the rows holding a similar word of every query word (up to ROWS_ALL_WORDS), and up
+    to ROWS_PER_WORD rows per similar word (GIN index on ``name_words``, inside the book). Each is
+    scored on its whole name (``name_trigrams`` against all the query's trigrams), once, in a
+    subquery kept apart by ``OFFSET 0``; the threshold is applied by the caller to the few rows
+    returned. ``q_trigrams`` (the query's trigrams) and ``exclude`` (ids already found by text, one
+    array) are parameters: placeholders when the statement is compiled for the cache."""
     table = qs.model._meta.db_table
-    probe = trigram_sql.probe(q_trigrams, SIMILARITY_THRESHOLD, trigram_sql.frequencies(connection, table))
-    column = f'"{table}"."name_trigrams"'
-    # Only the table name is formatted in; every trigram is a query parameter.
-    shared = RawSQL(  # noqa: S611
-        " + ".join(f"(%s = ANY({column}))::int" for _t in q_trigrams), q_trigrams, output_field=IntegerField()
-    )
+    words_column = f'"{table}"."name_words"'
+    scoped = qs.filter(
+        RawSQL(f'NOT ("{table}"."id" = ANY(%s::bigint[]))', [exclude], output_field=BooleanField())  # noqa: S611
+    ).order_by()
+    per_word = scoped.filter(
+        RawSQL(f"{words_column} @> ARRAY[sw.word]", [], output_field=BooleanField())  # noqa: S611
+    ).values_list("pk", flat=True)
+    per_word_sql, per_word_params = per_word.query.sql_with_params()
     candidates = (
-        qs.filter(name_trigrams__overlap=probe)
-        .exclude(pk__in=exclude)
+        f"SELECT c.id FROM (SELECT DISTINCT word FROM similar_words) AS sw"
+        f" CROSS JOIN LATERAL ({per_word_sql} LIMIT {ROWS_PER_WORD}) AS c(id)"
+    )
+    params = list(per_word_params)
+    if n_words > 1:
+        every_word = scoped
+        for j in range(n_words):
+            every_word = every_word.filter(
+                RawSQL(  # noqa: S611
+                    f"{words_column} && ARRAY(SELECT word FROM similar_words WHERE j = %s)",
+                    [j],
+                    output_field=BooleanField(),
+                )
+            )
+        every_sql, every_params = every_word.values_list("pk", flat=True).query.sql_with_params()
+        candidates = f"({every_sql} LIMIT {ROWS_ALL_WORDS}) UNION ({candidates})"
+        params = list(every_params) + params
+    shared, shared_params = _shared_sql(f'"{table}"."name_trigrams"', q_trigrams)
+    rows = (
+        qs.model.objects.filter(
+            RawSQL(f'"{table}"."id" = ANY(ARRAY({candidates}))', params, output_field=BooleanField())  # noqa: S611
+        )
         .annotate(
             **_hit_columns(kind),
-            shared=shared,
+            shared=RawSQL(shared, shared_params, output_field=IntegerField()),  # noqa: S611
             size=Func(F("name_trigrams"), function="cardinality", output_field=IntegerField()),
         )
         .order_by()
         .values_list(*HIT_COLUMNS[:-1], "shared", "size")
     )
-    sql, params = candidates.query.sql_with_params()
-    n = len(q_trigrams)
+    sql, params = rows.query.sql_with_params()
     columns = ", ".join(HIT_COLUMNS[:-1])
-    # crm_trigram_score: greatest(similarity |A∩Q| / |A∪Q|, share of Q in A / 2)
     scored = (
-        f"SELECT {columns}, greatest(shared::real / (size + {n} - shared), shared::real / {2 * n}) AS score "
+        f"SELECT {columns}, {_score_sql(len(q_trigrams))} AS score "
         f"FROM ({sql} OFFSET 0) AS candidates ORDER BY score DESC, hit_id LIMIT {int(limit)}"
     )
     return scored, list(params)
 
 
-def _union_all(parts_in: list[QuerySet | tuple[str, list]]) -> list[tuple]:
-    """Run several ordered, limited ``values_list`` querysets (or (sql, params) of such queries) as
-    one ``UNION ALL`` round trip (Django's ``union()`` would move the first part's ORDER BY/LIMIT
-    to the whole)."""
-    parts, params = [], []
+def _union_sql(
+    parts_in: list[QuerySet | tuple[str, list]], with_sql: tuple[str, list] | None = None
+) -> tuple[str, list]:
+    """Several ordered, limited ``values_list`` querysets (or (sql, params) of such queries) as one
+    ``UNION ALL`` statement (Django's ``union()`` would move the first part's ORDER BY/LIMIT to the
+    whole), after ``WITH`` ``with_sql`` (a CTE the parts share) if given. Returns (sql, params)."""
+    parts, params = [], list(with_sql[1]) if with_sql else []
     for part in parts_in:
         sql, part_params = part if isinstance(part, tuple) else part.query.sql_with_params()
         parts.append(f"({sql})")
         params.extend(part_params)
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        return cursor.fetchall()
+    prefix = f"WITH {with_sql[0]} " if with_sql else ""
+    return prefix + " UNION ALL ".join(parts), params
+
+
+def _fuzzy_parts(kinds: dict[str, QuerySet], q_trigrams: list, limit: int, excludes: dict, n_words: int):
+    return _union_sql([_similar(qs, kind, q_trigrams, limit, excludes[kind], n_words) for kind, qs in kinds.items()])
+
+
+def _fuzzy_sql(kinds: dict[str, QuerySet], q: str, limit: int, seen: dict[str, list]) -> tuple[str, list]:
+    """The typo step over the three kinds as one statement: the similar words of the vocabulary
+    (CTE), then each kind's candidates scored (``_similar``). Returns (sql, params)."""
+    words_sql, words_params, n_words = _similar_words(q)
+    excludes = {kind: seen.get(kind, []) for kind in kinds}
+    sql, params = _fuzzy_parts(kinds, trigram_sql.trigrams(q), limit, excludes, n_words)
+    return f"WITH {words_sql} {sql}", words_params + params
+
+
+# Compiled statements, by shape. Django compiles the search's querysets (book filters, EXISTS,
+# annotations) in 6 to 20 ms of CPU, as much as PostgreSQL runs them; the statement only changes
+# with the firm, the caller's book (crm.access reads the role's firm-wideness and the user's pk:
+# ``_scope_key``), the limit and the number of query trigrams and words. Compiled once with
+# placeholder parameters, reused with the query's values.
+_SQL_CACHE: dict[tuple, tuple[str, tuple]] = {}
+_SQL_CACHE_SIZE = 512
+
+
+def _placeholder(name: str) -> str:
+    return f"\u00a7codex-search-param:{name}\u00a7"
+
+
+def _scope_key(user) -> tuple:
+    if access.sees_whole_firm(user):
+        return ("firm",)
+    return ("book", getattr(user, "pk", None))
+
+
+def _kinds(user) -> dict[str, QuerySet]:
+    return {
+        "contact": access.contacts_for(user),
+        "company": access.companies_for(user),
+        "deal": access.deals_for(user),
+    }
+
+
+def _cached_sql(key: tuple, build, values: dict) -> tuple[str, list]:
+    """(sql, params) compiled by ``build()`` once per ``key``, with each placeholder parameter
+    replaced by its value in ``values``."""
+    key = (connection.schema_name, *key)
+    entry = _SQL_CACHE.get(key)
+    if entry is None:
+        sql, params = build()
+        if len(_SQL_CACHE) >= _SQL_CACHE_SIZE:
+            _SQL_CACHE.clear()
+        entry = _SQL_CACHE[key] = (sql, tuple(params))
+    sql, params = entry
+    return sql, [values.get(p, p) if isinstance(p, str) else p for p in params]
+
+
+def _text_statement(user, tsquery_text: str, limit: int) -> tuple[str, list]:
+    q_param = _placeholder("q")
+
+    def build():
+        query = SearchQuery(q_param, search_type="raw", config=SEARCH_CONFIG)
+        return _union_sql([_ranked(qs, kind, query, limit) for kind, qs in _kinds(user).items()])
+
+    return _cached_sql(("text", _scope_key(user), limit), build, {q_param: tsquery_text})
+
+
+def _fuzzy_statement(user, q: str, limit: int, seen: dict[str, list]) -> tuple[str, list]:
+    words_sql, words_params, n_words = _similar_words(q)
+    q_trigrams = trigram_sql.trigrams(q)
+    trigram_params = [_placeholder(f"t{i}") for i in range(len(q_trigrams))]
+    exclude_params = {kind: _placeholder(f"exclude-{kind}") for kind in ("contact", "company", "deal")}
+    values = dict(zip(trigram_params, q_trigrams, strict=True))
+    values.update({param: seen.get(kind, []) for kind, param in exclude_params.items()})
+    sql, params = _cached_sql(
+        ("fuzzy", _scope_key(user), limit, n_words, len(q_trigrams)),
+        lambda: _fuzzy_parts(_kinds(user), trigram_params, limit, exclude_params, n_words),
+        values,
+    )
+    return f"WITH {words_sql} {sql}", words_params + params
 
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
     (every word as a prefix), then, when the text search found too few, trigram similarity on names
-    for typos (crm/trigrams.py, no extension needed). Text matches rank above fuzzy ones. One query
-    (UNION ALL of the three kinds), one more when the fuzzy step runs."""
+    for typos (by words, then whole names: ``_similar_words``, ``_similar``; no extension needed).
+    Text matches rank above fuzzy ones. One query (UNION ALL of the three kinds), one more when the
+    fuzzy step runs."""
     q = (q or "").strip()[:100]
-    query = _tsquery(q)
-    if query is None or len(q) < 2:
+    tsquery_text = _tsquery_text(q)
+    if tsquery_text is None or len(q) < 2:
         return []
-    kinds = {
-        "contact": access.contacts_for(user),
-        "company": access.companies_for(user),
-        "deal": access.deals_for(user),
-    }
-    rows = _union_all([_ranked(qs, kind, query, limit) for kind, qs in kinds.items()])
+    with connection.cursor() as cursor:
+        cursor.execute(*_text_statement(user, tsquery_text, limit))
+        rows = cursor.fetchall()
     if len(rows) < FUZZY_BELOW and trigram_sql.trigrams(q):
         seen = defaultdict(list)
         for row in rows:
             seen[row[0]].append(row[1])
-        fuzzy = _union_all([_similar(qs, kind, q, limit, seen[kind]) for kind, qs in kinds.items()])
+        with connection.cursor() as cursor:
+            cursor.execute(*_fuzzy_statement(user, q, limit, seen))
+            fuzzy = cursor.fetchall()
         rows += [row for row in fuzzy if row[-1] >= SIMILARITY_THRESHOLD]
     lifecycles = dict(Lifecycle.choices)
     company_ids = {int(r[4]) for r in rows if r[0] == "contact" and r[4]}

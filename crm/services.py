@@ -75,6 +75,11 @@ DEAL_FIELDS = ("title", "contact", "company", "amount", "currency", "probability
 # --- helpers ----------------------------------------------------------------------------------------
 
 
+class NameTaken(ValidationError):
+    """A name (or address) that must be unique is already used: a conflict with the stored state (the API
+    answers 409 naming the field; pages show it as the field's error)."""
+
+
 def _actor_user(actor) -> User | None:
     """The User behind an actor (None for an API key or the system)."""
     return actor if isinstance(actor, User) else None
@@ -166,12 +171,12 @@ def contact_create(*, actor, tenant, first_name: str, shared_with=(), check_limi
         if check_limit:
             check_can_add(tenant=tenant, resource="contacts")
         if _email_taken(contact.email):
-            raise ValidationError({"email": "Another contact already has this e-mail address."})
+            raise NameTaken({"email": "Another contact already has this e-mail address."})
         try:
             with transaction.atomic():
                 contact.save()
         except IntegrityError as exc:  # a concurrent create won the race for this address
-            raise ValidationError({"email": "Another contact already has this e-mail address."}) from exc
+            raise NameTaken({"email": "Another contact already has this e-mail address."}) from exc
         if shared_with:
             contact.shared_with.set(shared_with)
     return contact
@@ -197,12 +202,12 @@ def contact_update(*, actor, contact: Contact, shared_with=None, **fields) -> Co
         _check_linked_visible(actor, company=contact.company)
     with transaction.atomic():
         if _email_taken(contact.email, exclude_pk=contact.pk):
-            raise ValidationError({"email": "Another contact already has this e-mail address."})
+            raise NameTaken({"email": "Another contact already has this e-mail address."})
         try:
             with transaction.atomic():
                 contact.save()
         except IntegrityError as exc:
-            raise ValidationError({"email": "Another contact already has this e-mail address."}) from exc
+            raise NameTaken({"email": "Another contact already has this e-mail address."}) from exc
         if shared_with is not None:
             if not access.can_assign_owner(actor) and getattr(actor, "pk", None) != contact.owner_id:
                 raise PermissionDenied("Only the contact's owner or a manager shares it.")
@@ -278,7 +283,8 @@ def pipeline_stages_ensure() -> list[PipelineStage]:
 
 
 def pipeline_stage_save(*, actor, stage: PipelineStage | None = None, **fields) -> PipelineStage:
-    """Create or change a stage (managers only). Names are unique per firm, case-insensitive."""
+    """Create or change a stage (managers only). Names are unique per firm, case-insensitive
+    (``NameTaken`` otherwise)."""
     access.require_manager_or_key(actor)
     stage = stage or PipelineStage()
     for name, value in fields.items():
@@ -286,7 +292,7 @@ def pipeline_stage_save(*, actor, stage: PipelineStage | None = None, **fields) 
     stage.name = (stage.name or "").strip()
     _full_clean(stage)
     if PipelineStage.objects.filter(name__iexact=stage.name).exclude(pk=stage.pk).exists():
-        raise ValidationError({"name": "A stage with this name exists."})
+        raise NameTaken({"name": "A stage with this name exists."})
     if stage.pk and not stage.is_active and stage.deals.filter(status=DealStatus.OPEN).exists():
         raise ValidationError({"is_active": "Move this stage's open deals first."})
     stage.save()
@@ -893,6 +899,38 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
     return {"sent": sent, "failed": failed}
 
 
+# A campaign whose delivery task is gone (worker killed, Celery's retries used up while the mail
+# server was down, message lost) would stay "sending" with pending rows for ever. The periodic sweep
+# (crm.tasks.campaigns_resume, Celery beat through codex.for_each_firm) queues the task again for a
+# campaign started more than RESUME_AFTER ago that mailed nobody within it (no run is making
+# progress). Resuming is safe: campaign_deliver claims rows one at a time, so a sent or claimed row
+# is never mailed again, and a second run beside a live one only shares out the pending rows.
+RESUME_AFTER = dt.timedelta(minutes=10)
+
+
+def campaigns_to_resume(*, now: dt.datetime | None = None) -> list[int]:
+    """Ids of the firm's campaigns still ``sending``, started before ``now - RESUME_AFTER``, with
+    no delivery sent since then."""
+    since = (now or timezone.now()) - RESUME_AFTER
+    return list(
+        Campaign.objects.filter(status=CampaignStatus.SENDING, send_started_at__lt=since)
+        .exclude(deliveries__sent_at__gte=since)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def campaigns_resume(*, now: dt.datetime | None = None) -> list[int]:
+    """Queue ``crm.tasks.campaign_deliver`` again for every campaign of ``campaigns_to_resume``.
+    Finishes them too: the task marks a campaign ``sent`` once no row is pending."""
+    from .tasks import campaign_deliver
+
+    campaign_ids = campaigns_to_resume(now=now)
+    for campaign_id in campaign_ids:
+        campaign_deliver.delay(campaign_id)
+    return campaign_ids
+
+
 # --- imports ----------------------------------------------------------------------------------------
 
 
@@ -953,7 +991,7 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
     stores the report (created/updated/merged/skipped) and marks the job committed."""
     from codex import imports as engine
 
-    from .importers import SPECS
+    from .importers import SPECS, search_indexes_merge
 
     access.require_write(actor)
     spec = SPECS[job.kind](actor=actor)
@@ -972,6 +1010,8 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
         report = engine.commit(
             spec, job.headers, job.rows, job.mapping, duplicates=job.duplicates, before_write=before_write
         )
+        # the new rows' search entries into the GIN trees now, not when autovacuum comes by
+        search_indexes_merge(job.kind)
         job.status = ImportStatus.COMMITTED
         job.committed_at = timezone.now()
         job.report = report.as_dict()

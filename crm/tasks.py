@@ -13,3 +13,12 @@ def campaign_deliver(self, campaign_id: int) -> dict:
     from . import services
 
     return services.campaign_deliver(campaign_id=campaign_id, tenant=connection.tenant)
+
+
+@app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+def campaigns_resume(self) -> dict:
+    """Celery beat, once per firm (codex.for_each_firm): send again the campaigns whose delivery
+    task is gone, e.g. a worker died (decision 0203). Never mails a row twice."""
+    from . import services
+
+    return {"schema": connection.schema_name, "resumed": services.campaigns_resume()}

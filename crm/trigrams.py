@@ -75,6 +75,58 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
 $fn$;
 """
 
+# Migration 0009: the words of a name (split and folded exactly as crm_trigrams does), and the
+# firm's vocabulary of them (crm_nameword, model crm.NameWord) filled by statement triggers, so a
+# COPY of 50,000 rows adds its words in one INSERT. The trigger function names its table through
+# TG_TABLE_SCHEMA: it works whatever the search path of the writer.
+WORDS_SQL = f"""
+CREATE OR REPLACE FUNCTION crm_name_words(name text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT coalesce(array_agg(DISTINCT words.word ORDER BY words.word), '{{}}'::text[])
+  FROM regexp_split_to_table(
+         lower(translate(replace(replace(replace(replace(replace(replace(name,
+           'ß', 'ss'), 'Æ', 'ae'), 'æ', 'ae'), 'Œ', 'oe'), 'œ', 'oe'), 'ẞ', 'ss'),
+           '{_ACCENTED}', '{_PLAIN}')),
+         '[[:space:][:punct:]]+') AS words(word)
+  WHERE words.word <> ''
+$fn$;
+
+CREATE OR REPLACE FUNCTION crm_name_words_collect() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  -- sorted, so that concurrent writers take the vocabulary's index entries in the same order
+  EXECUTE format(
+    'INSERT INTO %I.crm_nameword (word) SELECT DISTINCT w.word FROM new_rows, unnest(new_rows.name_words) AS w(word)'
+    ' ORDER BY w.word ON CONFLICT DO NOTHING', TG_TABLE_SCHEMA);
+  RETURN NULL;
+END
+$fn$;
+"""
+
+WORD_TABLES = ("crm_contact", "crm_company", "crm_deal")
+
+TRIGGERS_SQL = "".join(
+    f"""
+CREATE TRIGGER {table}_words_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION crm_name_words_collect();
+CREATE TRIGGER {table}_words_update AFTER UPDATE ON {table} REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION crm_name_words_collect();
+INSERT INTO crm_nameword (word) SELECT DISTINCT w.word FROM {table}, unnest({table}.name_words) AS w(word)
+  ON CONFLICT DO NOTHING;
+"""
+    for table in WORD_TABLES
+)
+
+DROP_TRIGGERS_SQL = "".join(
+    f"DROP TRIGGER IF EXISTS {table}_words_insert ON {table}; DROP TRIGGER IF EXISTS {table}_words_update ON {table};\n"
+    for table in WORD_TABLES
+)
+
+DROP_WORDS_SQL = """
+DROP FUNCTION IF EXISTS crm_name_words_collect();
+DROP FUNCTION IF EXISTS crm_name_words(text);
+"""
+
 DROP_SQL = """
 DROP FUNCTION IF EXISTS crm_trigram_probe(text[], real);
 DROP FUNCTION IF EXISTS crm_trigram_score(text[], text[]);
@@ -103,6 +155,13 @@ def trigrams(text: str) -> list[str]:
     return sorted(found)
 
 
+def words(text: str) -> list[str]:
+    """``crm_name_words`` in Python: the distinct words of ``text`` as the trigrams see them."""
+    for accented, plain in _SPELL:
+        text = text.replace(accented, plain)
+    return sorted({word for word in _SEPARATORS.split(text.translate(_FOLD).lower()) if word})
+
+
 def probe(query_trigrams: list[str], threshold: float, frequencies: dict[str, float] | None = None) -> list[str]:
     """``crm_trigram_probe`` in Python: the query trigrams a row above ``threshold`` must share one
     of. With ``frequencies`` (share of rows holding a trigram, from the table's statistics) the most
@@ -118,7 +177,8 @@ _stats: dict[tuple[str, str], tuple[float, dict[str, float]]] = {}
 
 
 def frequencies(connection, table: str) -> dict[str, float]:
-    """Share of rows holding each common trigram of ``table.name_trigrams`` in the current schema,
+    """Share of rows holding each common trigram of ``table.name_trigrams`` in the current schema
+    (``crm_nameword`` too: share of the vocabulary's words),
     from PostgreSQL's statistics (``pg_stats.most_common_elems``, kept by ANALYZE/autovacuum).
     Cached per schema and table for ten minutes: one small query now and then, not per search."""
     key = (connection.schema_name, table)

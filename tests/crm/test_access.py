@@ -119,10 +119,25 @@ def test_advisor_cannot_change_others_contacts_but_can_change_their_own(advisor_
     assert Contact.objects.filter(pk=hidden.pk).exists()
 
 
-def test_advisor_does_not_see_the_mailing_list(advisor_client, owner_client):
-    SubscriberFactory()
+def test_advisor_is_refused_the_newsletter_api_as_the_newsletter_page(advisor_client, owner_client, viewer_client):
+    """The newsletter is the firm's (decision 0001): 403 for advisors on the API as on the page."""
+    subscriber = SubscriberFactory()
+    campaign = Campaign.objects.create(subject="Q3 letter", body="Hello")
     assert owner_client.get(f"{API}/newsletter/subscribers/").json()["count"] == 1
-    assert advisor_client.get(f"{API}/newsletter/subscribers/").json()["count"] == 0
+    assert owner_client.get(f"{API}/newsletter/campaigns/").json()["count"] == 1
+    assert viewer_client.get(f"{API}/newsletter/subscribers/{subscriber.pk}/").status_code == 200
+    assert owner_client.get("/crm/newsletter/").status_code == 200
+    assert advisor_client.get("/crm/newsletter/").status_code == 403
+    for url in (
+        f"{API}/newsletter/subscribers/",
+        f"{API}/newsletter/subscribers/{subscriber.pk}/",
+        f"{API}/newsletter/campaigns/",
+        f"{API}/newsletter/campaigns/{campaign.pk}/",
+    ):
+        r = advisor_client.get(url)
+        assert r.status_code == 403, url
+        assert r.json()["error"]["code"] == "permission_denied"
+        assert "Q3 letter" not in r.content.decode() and subscriber.email not in r.content.decode()
     r = advisor_client.post(
         f"{API}/newsletter/subscribers/", {"email": "x@example.com"}, content_type="application/json"
     )

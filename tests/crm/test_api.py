@@ -27,12 +27,13 @@ def test_create_contact_and_read_it_back(owner_client, owner):
     assert r.status_code == 200 and r.json()["name"] == "Grace Hopper"
 
 
-def test_duplicate_email_is_a_400_naming_the_field(owner_client):
+def test_duplicate_email_is_a_409_naming_the_field(owner_client):
+    # a conflict with a stored contact (decision 0503), not malformed input
     ContactFactory(email="taken@example.com")
     r = owner_client.post(
         f"{API}/contacts/", {"first_name": "X", "email": "TAKEN@example.com"}, content_type="application/json"
     )
-    assert r.status_code == 400
+    assert r.status_code == 409 and r.json()["error"]["code"] == "name_taken"
     assert "email" in r.json()["error"]["details"]
 
 
@@ -83,7 +84,7 @@ def _count_queries(client, url, django_assert_max_num_queries):
         ("companies/", lambda owner, i: CompanyFactory(owner=owner)),
         ("deals/", lambda owner, i: DealFactory(owner=owner, contact=ContactFactory())),
         ("activities/", lambda owner, i: ActivityFactory(owner=owner, contact=ContactFactory())),
-        ("tasks/?mine=1&due=due", lambda owner, i: TaskFactory(owner=owner)),
+        ("tasks/?mine=true&due=due", lambda owner, i: TaskFactory(owner=owner)),
         (
             "newsletter/subscribers/",
             lambda owner, i: __import__("tests.crm.factories").crm.factories.SubscriberFactory(),
@@ -161,9 +162,9 @@ def test_tasks_mine_due_today_and_overdue(advisor_client, advisor, advisor2):
     TaskFactory(owner=advisor, subject="late", due_date=today - dt.timedelta(days=3))
     TaskFactory(owner=advisor, subject="later", due_date=today + dt.timedelta(days=3))
     TaskFactory(owner=advisor2, subject="not mine", due_date=today)
-    r = advisor_client.get(f"{API}/tasks/?mine=1&due=today")
+    r = advisor_client.get(f"{API}/tasks/?mine=true&due=today")
     assert [t["subject"] for t in r.json()["results"]] == ["today"]
-    r = advisor_client.get(f"{API}/tasks/?mine=1&due=overdue")
+    r = advisor_client.get(f"{API}/tasks/?mine=true&due=overdue")
     assert [t["subject"] for t in r.json()["results"]] == ["late"]
     r = advisor_client.get(f"{API}/tasks/?due=sometime")
     assert r.status_code == 400
@@ -206,7 +207,8 @@ def test_pipeline_stages_managers_only(owner_client, advisor_client):
     )
     assert r.status_code == 201
     r = owner_client.post(f"{API}/pipeline-stages/", {"name": "onboarding"}, content_type="application/json")
-    assert r.status_code == 400 and "name" in r.json()["error"]["details"]
+    assert r.status_code == 409 and r.json()["error"]["code"] == "name_taken"
+    assert r.json()["error"]["details"] == {"name": ["A stage with this name exists."]}
 
 
 def test_export_contacts_csv(owner_client):

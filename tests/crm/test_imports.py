@@ -135,3 +135,33 @@ def test_companies_import(owner_client):
     assert job["preview"]["counts"]["create"] == 2
     assert owner_client.post(f"{API}/imports/{job['id']}/commit/").json()["report"]["created"] == 2
     assert Company.objects.get(name="Globex").industry == "Energy"
+
+
+def _pending_pages(index: str) -> int:
+    """Pages in the GIN index's pending list, merged by the call (so it also empties it)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        return cursor.fetchone()[0]
+
+
+def test_import_commit_leaves_no_pending_entries_in_the_search_indexes(firm, owner):
+    """New rows wait in the GIN indexes' pending lists, read linearly by every search, until
+    merged: the commit merges them (decision 0202) instead of leaving it to autovacuum."""
+    from crm import services
+    from crm.importers import SEARCH_INDEXES
+
+    from .factories import CompanyFactory
+
+    # positive control: an ordinary write leaves pending entries in every one of these indexes
+    ContactFactory(first_name="Grace", last_name="Hopper", company=CompanyFactory(name="Navy Labs"))
+    assert all(_pending_pages(index) > 0 for index in SEARCH_INDEXES["contacts"])
+    for kind, text in (("contacts", CSV), ("companies", "Name,Industry\nGlobex Quantum,Energy\n")):
+        job = services.import_start(actor=owner, tenant=firm, kind=kind, upload=_file(text))
+        services.import_configure(actor=owner, job=job, duplicates="skip")
+        assert services.import_commit(actor=owner, tenant=firm, job=job)["created"] >= 1
+        assert {index: _pending_pages(index) for index in SEARCH_INDEXES[kind]} == dict.fromkeys(
+            SEARCH_INDEXES[kind], 0
+        )
+    assert Contact.objects.filter(email="ada@example.com", company__name="Analytical Ltd").exists()

@@ -170,7 +170,7 @@ def test_campaign_api_send_and_report(owner_client, firm, django_capture_on_comm
 
 def test_advisor_cannot_send_campaigns(advisor_client, firm):
     c = Campaign.objects.create(subject="s", body="b")
-    assert advisor_client.post(f"{API}/newsletter/campaigns/{c.pk}/send/").status_code == 404
+    assert advisor_client.post(f"{API}/newsletter/campaigns/{c.pk}/send/").status_code == 403
     assert Campaign.objects.get(pk=c.pk).status == "draft"
 
 
@@ -200,3 +200,38 @@ def test_public_form_does_not_resend_within_minutes(firm, anon_client, django_ca
             anon_client.post("/crm/newsletter/subscribe/", {"email": "flood@example.com"})
     assert len(mail.outbox) == 1
     assert Subscriber.objects.get().status == "pending"
+
+
+def test_a_campaign_left_sending_is_resumed_by_the_sweep_without_mailing_anyone_twice(firm, owner):
+    """The delivery task is gone (worker killed, retries used up): rows stay pending and the
+    campaign stays "sending". The periodic sweep (crm.tasks.campaigns_resume, Celery beat) sends
+    the pending rows, never the sent or claimed ones, and only when no run makes progress."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from crm.tasks import campaigns_resume
+
+    campaign = _campaign(n_confirmed=4, pending=0, unsubscribed=0)
+    services.campaign_send(actor=owner, tenant=firm, campaign=campaign)  # on_commit not run: task lost
+    # the lost run had mailed c0 and claimed c1 when its worker died
+    Delivery.objects.filter(email="c0@example.com").update(status="sent", sent_at=timezone.now(), attempts=1)
+    Delivery.objects.filter(email="c1@example.com").update(status="sending", attempts=1)
+    # positive control for the grace period: just started and making progress, so left alone
+    assert campaigns_resume.apply().get()["resumed"] == [] and mail.outbox == []
+    later = timezone.now() + services.RESUME_AFTER + dt.timedelta(minutes=1)
+    assert services.campaigns_to_resume(now=later) == [campaign.pk]
+    Campaign.objects.filter(pk=campaign.pk).update(send_started_at=timezone.now() - dt.timedelta(hours=1))
+    Delivery.objects.filter(email="c0@example.com").update(sent_at=timezone.now() - dt.timedelta(hours=1))
+    assert campaigns_resume.apply().get()["resumed"] == [campaign.pk]  # eager here: delivered at once
+    assert sorted(m.to[0] for m in mail.outbox) == ["c2@example.com", "c3@example.com"]
+    campaign.refresh_from_db()
+    assert campaign.status == "sent"
+    assert Delivery.objects.get(email="c1@example.com").status == "sending"  # at most once: never resent
+    # later sweeps find nothing to do and mail nobody again
+    assert campaigns_resume.apply().get()["resumed"] == []
+    assert services.campaigns_to_resume(now=later + dt.timedelta(days=1)) == []
+    assert len(mail.outbox) == 2
+    scheduled = {e["kwargs"]["task"] for e in settings.CELERY_BEAT_SCHEDULE.values() if e.get("kwargs")}
+    assert "crm.tasks.campaigns_resume" in scheduled

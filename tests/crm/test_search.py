@@ -117,12 +117,17 @@ def test_search_uses_the_indexes(firm, owner):
             text_plan = (
                 selectors.access.contacts_for(owner).filter(search_document=selectors._tsquery("check")).explain()
             )
-            sql, params = selectors._similar(selectors.access.contacts_for(owner), "contact", "chek", 10, [])
-            cursor.execute("EXPLAIN " + sql, params)
+            kinds = {"contact": selectors.access.contacts_for(owner)}
+            cursor.execute("EXPLAIN " + (sql := selectors._fuzzy_sql(kinds, "chek", 10, {}))[0], sql[1])
             fuzzy_plan = "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute("EXPLAIN " + (sql := selectors._fuzzy_sql(kinds, "chek indx", 10, {}))[0], sql[1])
+            two_words_plan = "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("SET enable_seqscan = on")
-    assert "crm_contact_document" in text_plan and "crm_contact_name_trigrams" in fuzzy_plan
+    assert "crm_contact_document" in text_plan
+    # the typo step: similar words in the vocabulary, then the rows holding them, by index
+    assert "crm_nameword_trigrams" in fuzzy_plan and "crm_contact_name_words" in fuzzy_plan
+    assert two_words_plan.count("crm_contact_name_words") >= 2  # per similar word, and for every query word
 
 
 def test_typo_search_never_crosses_firms(firm, other_firm, owner, outsider):
@@ -179,6 +184,9 @@ def test_typo_search_works_in_a_freshly_provisioned_firm(db):
         boss = User.objects.get()
         ContactFactory(first_name="John", last_name="Smith")
         assert [h.title for h in crm_search(boss, "Jonh Smiht", 10)] == ["John Smith"]
+        from crm.models import NameWord
+
+        assert {"john", "smith"} <= set(NameWord.objects.values_list("word", flat=True))  # its own triggers
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT p.pronamespace::regnamespace::text FROM pg_proc p WHERE p.proname = 'crm_trigrams'"
@@ -194,6 +202,15 @@ def test_typo_search_works_in_a_freshly_provisioned_firm(db):
             )
             expr = cursor.fetchone()[0]
             assert "crm_trigrams" in expr and "tenant_template" not in expr and "firm_acme" not in expr
+            # the snapshot follows the template's migrations: 0009's word index, not 0008's trigram
+            # index (dropped by 0010: search no longer reads it, every write paid for it)
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'crm_contact'",
+                [tenant.schema_name],
+            )
+            indexes = {row[0] for row in cursor.fetchall()}
+            assert {"crm_contact_document", "crm_contact_name_words"} <= indexes
+            assert "crm_contact_name_trigrams" not in indexes
 
 
 def test_text_matches_rank_above_fuzzy_ones(firm, owner):
@@ -235,6 +252,56 @@ def test_python_trigrams_equal_the_sql_function(firm, name):
         sql, sql_probe = cursor.fetchone()
     assert trigrams.trigrams(name) == sorted(sql)
     assert sorted(trigrams.probe(trigrams.trigrams(name), 0.25)) == sorted(sql_probe)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT crm_name_words(%s)", [name])
+        assert trigrams.words(name) == cursor.fetchone()[0]
+
+
+def test_vocabulary_gets_the_words_of_every_write_including_import_copy(firm):
+    from django.utils import timezone
+
+    from crm.importers import COPY_COLUMNS, COPY_TYPES, copy_rows
+    from crm.models import Contact, NameWord
+
+    def vocabulary():
+        return set(NameWord.objects.values_list("word", flat=True))
+
+    c = ContactFactory(first_name="Zoë", last_name="O'Brien-Łukasz")
+    c.refresh_from_db()
+    assert c.name_words == ["brien", "lukasz", "o", "zoe"]
+    assert {"zoe", "o", "brien", "lukasz"} <= vocabulary()
+    Contact.objects.filter(pk=c.pk).update(last_name="Quixote")
+    CompanyFactory(name="Vermögensverwaltung Nord")
+    DealFactory(title="Rollover Wyzsky")
+    assert {"quixote", "vermogensverwaltung", "nord", "rollover", "wyzsky"} <= vocabulary()
+    now = timezone.now()
+    values = {"first_name": "Xavera", "last_name": "Quandt", "email": "xq@example.com", "lifecycle": "lead"}
+    defaults = {"other_emails": [], "other_phones": [], "tags": [], "created_at": now, "updated_at": now}
+    row = tuple(values.get(col, defaults.get(col, "")) for col in COPY_COLUMNS)
+    row = tuple(None if col in ("company_id", "owner_id") else v for col, v in zip(COPY_COLUMNS, row, strict=True))
+    assert "xavera" not in vocabulary()
+    copy_rows(Contact, COPY_COLUMNS, COPY_TYPES, [row])
+    assert {"xavera", "quandt"} <= vocabulary()
+    assert [h.title for h in crm_search_owner("Xavrea Quandt")] == ["Xavera Quandt"]
+
+
+def crm_search_owner(q):
+    from tenants.accounts.models import Role, User
+
+    return crm_search(User.objects.filter(role=Role.OWNER).first(), q, 10)
+
+
+def test_typo_search_finds_the_name_matching_every_word_among_many_similar(firm, owner):
+    """More rows hold a word similar to each query word than the step reads per word
+    (ROWS_PER_WORD): the rows holding a similar word for every query word are read first."""
+    from crm import selectors
+
+    for i in range(selectors.ROWS_PER_WORD + 20):
+        ContactFactory(first_name="John", last_name=f"Doe{i}")
+        ContactFactory(first_name=f"Anna{i}", last_name="Smith")
+    target = ContactFactory(first_name="John", last_name="Smith")
+    hits = crm_search(owner, "Jonh Smiht", 5)
+    assert hits[0].pk == target.pk and hits[0].score < 1
 
 
 def test_probe_leaves_out_the_most_common_trigrams_first():
@@ -244,3 +311,20 @@ def test_probe_leaves_out_the_most_common_trigrams_first():
     assert len(q) == 11
     assert set(trigrams.probe(q, 0.25)) == set(q) - {"  z", " zi"}
     assert set(trigrams.probe(q, 0.25, {"ann": 0.3, "man": 0.3, "  z": 0.01})) == set(q) - {"ann", "man"}
+
+
+def test_cached_statements_keep_each_callers_book_and_query(firm, owner, advisor, advisor2):
+    """The compiled statements are reused by shape (crm.selectors._SQL_CACHE): two advisors with
+    queries of the same shape still get their own books and their own query's results."""
+    mine = ContactFactory(first_name="John", last_name="Smith", owner=advisor)
+    theirs = ContactFactory(first_name="Jon", last_name="Smith", owner=advisor2)
+    ContactFactory(first_name="Anna", last_name="Weber", owner=advisor)
+    # text step, same shape (one word)
+    assert [h.pk for h in crm_search(advisor, "smith", 10)] == [mine.pk]
+    assert [h.pk for h in crm_search(advisor2, "smith", 10)] == [theirs.pk]
+    assert [h.title for h in crm_search(advisor, "weber", 10)] == ["Anna Weber"]
+    assert crm_search(advisor2, "weber", 10) == []
+    # typo step, same shape (two words, 11 trigrams)
+    assert [h.pk for h in crm_search(advisor, "Jonh Smiht", 10)] == [mine.pk]
+    assert [h.pk for h in crm_search(advisor2, "Jonh Smiht", 10)] == [theirs.pk]
+    assert {h.pk for h in crm_search(owner, "Jonh Smiht", 10)} == {mine.pk, theirs.pk}
