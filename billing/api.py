@@ -228,12 +228,18 @@ class PlanChangeView(APIView):
         return serializer.validated_data["plan"], interval, serializer.validated_data["preview"]
 
     @extend_schema(
-        parameters=[OpenApiParameter("plan", str, required=True), OpenApiParameter("interval", str)],
+        parameters=[
+            # the same rules as PlanChangeInput's (the POST body)
+            OpenApiParameter("plan", {"type": "string", "minLength": 1, "pattern": r"^[-a-zA-Z0-9_]+$"}, required=True),
+            OpenApiParameter("interval", str, enum=list(BillingInterval.values)),
+        ],
         responses=PreviewSerializer,
         summary="Preview the proration of a plan change",
     )
     def get(self, request):
-        plan, interval, _ = self._input(request.query_params, request)
+        # A plain dict: DRF reads an empty value in form-like input as "not given" (``?interval=``
+        # would silently be the current interval); here it is a value, refused as a choice.
+        plan, interval, _ = self._input(request.query_params.dict(), request)
         preview = services.subscription_change_preview(tenant=request.tenant, plan=plan, interval=interval)
         return Response(PreviewSerializer(preview).data)
 

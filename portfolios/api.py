@@ -23,11 +23,14 @@ from rest_framework.views import APIView
 from billing.entitlements import check_feature
 from codex import imports as engine
 from codex.api.errors import Conflict, envelope_response
+from codex.api.fastlist import ValuesListMixin
+from codex.api.fields import CurrencyField
+from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import idempotent
 from codex.api.permissions import CanWrite
 from crm.models import Contact
 from portfolios.market.models import Instrument
-from tenants.accounts.models import User
+from tenants.accounts.models import Role, User
 
 from . import analytics, selectors, services
 from .access import portfolio_for_user, portfolios_visible_to, sees_whole_firm
@@ -79,7 +82,7 @@ class PortfolioInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     client = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False)
     advisor = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False)
-    base_currency = serializers.CharField(max_length=3, required=False, default="USD")
+    base_currency = CurrencyField(required=False, default="USD")
     benchmark = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), allow_null=True, required=False)
     lot_method = serializers.ChoiceField(choices=LotMethod.choices, required=False, default=LotMethod.FIFO)
     shared_with = serializers.PrimaryKeyRelatedField(
@@ -96,6 +99,17 @@ class PortfolioInputSerializer(serializers.Serializer):
             ).distinct()
 
 
+class PortfolioCreateSchemaSerializer(PortfolioInputSerializer):
+    """The create body as documented: ``advisor`` is required of API keys, which act for the firm
+    and have no book of their own (a signed-in user who leaves it out advises the portfolio)."""
+
+    advisor = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        help_text="The portfolio's advisor. Required with an API key; a signed-in user may leave it "
+        "out to be the advisor.",
+    )
+
+
 class PortfolioFilter(django_filters.FilterSet):
     base_currency = django_filters.CharFilter(lookup_expr="iexact")
 
@@ -104,16 +118,89 @@ class PortfolioFilter(django_filters.FilterSet):
         fields = ["archived", "advisor", "client", "base_currency", "benchmark"]
 
 
-class PortfolioViewSet(viewsets.ModelViewSet):
-    """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys)."""
+def _iso_datetime(value, zone) -> str | None:
+    """DRF's ``DateTimeField`` representation (ISO 8601, ``Z`` for UTC) in the current time zone."""
+    if not value:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+PORTFOLIO_LIST_VALUES = (
+    "id",
+    "name",
+    "client_id",
+    "client__first_name",
+    "client__last_name",
+    "advisor_id",
+    "advisor__email",
+    "base_currency",
+    "benchmark_id",
+    "benchmark__symbol",
+    "lot_method",
+    "shared_with_ids",
+    "archived",
+    "created_at",
+    "updated_at",
+)
+
+
+def portfolio_list_rows(rows: list[dict]) -> list[dict]:
+    """``PortfolioSerializer(many=True).data`` of ``.values(*PORTFOLIO_LIST_VALUES)`` rows.
+
+    Kept equal to the serializer by ``tests/portfolios/test_list_fast_path.py`` (field by field and
+    byte for byte over HTTP): a field added to the serializer must be added here too.
+    """
+    zone = timezone.get_current_timezone()
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "client": r["client_id"],
+            "client_name": f"{r['client__first_name']} {r['client__last_name']}".strip() if r["client_id"] else None,
+            "advisor": r["advisor_id"],
+            "advisor_email": r["advisor__email"],
+            "base_currency": r["base_currency"],
+            "benchmark": r["benchmark_id"],
+            "benchmark_symbol": r["benchmark__symbol"],
+            "lot_method": r["lot_method"],
+            "shared_with": list(r["shared_with_ids"]),
+            "archived": r["archived"],
+            "created_at": _iso_datetime(r["created_at"], zone),
+            "updated_at": _iso_datetime(r["updated_at"], zone),
+        }
+        for r in rows
+    ]
+
+
+class PortfolioViewSet(ValuesListMixin, viewsets.ModelViewSet):
+    """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys).
+
+    The list is answered from ``.values()`` rows (``portfolio_list_rows``, decision 0703)."""
 
     serializer_class = PortfolioSerializer
+    list_values = PORTFOLIO_LIST_VALUES
     permission_classes = [IsAuthenticated, CanWrite]
     filterset_class = PortfolioFilter
     search_fields = ["name", "client__first_name", "client__last_name"]
     ordering_fields = ["name", "created_at", "id", "base_currency"]
     ordering = ["name", "id"]
     http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
+
+    def list_rows(self, rows):
+        return portfolio_list_rows(rows)
+
+    def list_scope(self):
+        # What ``get_queryset`` (``portfolios_visible_to``) reads of the caller: the whole firm,
+        # or an advisor's book by the advisor's id. Anyone else sees nothing: not cached.
+        user = self.request.user
+        if not getattr(user, "is_active", False):
+            return None
+        if sees_whole_firm(user):
+            return ("firm",)
+        if getattr(user, "role", None) == Role.ADVISOR and user.pk is not None:
+            return ("advisor", user.pk)
+        return None
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -136,7 +223,7 @@ class PortfolioViewSet(viewsets.ModelViewSet):
         write = self.request.method not in ("GET", "HEAD", "OPTIONS")
         return portfolio_for_user(self.request.user, self.kwargs["pk"], write=write, queryset=self.get_queryset())
 
-    @extend_schema(request=PortfolioInputSerializer, responses={201: PortfolioSerializer})
+    @extend_schema(request=PortfolioCreateSchemaSerializer, responses={201: PortfolioSerializer})
     @idempotent
     def create(self, request, *args, **kwargs):
         data = PortfolioInputSerializer(data=request.data, user=request.user)
@@ -226,7 +313,7 @@ class TransactionInputSerializer(serializers.Serializer):
     price = serializers.DecimalField(max_digits=24, decimal_places=6, required=False)
     fees = serializers.DecimalField(max_digits=24, decimal_places=6, required=False)
     amount = serializers.DecimalField(max_digits=24, decimal_places=6, required=False, allow_null=True)
-    currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
+    currency = CurrencyField(required=False, allow_blank=True)
     fx_rate = serializers.DecimalField(max_digits=24, decimal_places=10, required=False, allow_null=True)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
     lots = LotPickSerializer(many=True, required=False, allow_null=True)
@@ -472,10 +559,10 @@ def _date_param(request, name: str) -> date:
     """A ``YYYY-MM-DD`` query parameter, not in the future; today when absent."""
     today = timezone.localdate()
     raw = request.query_params.get(name)
-    if not raw:
+    if raw is None:
         return today
     try:
-        day = date.fromisoformat(raw)
+        day = date.fromisoformat(raw)  # "" is refused too: absent means today
     except ValueError as exc:
         raise ValidationError({name: "Enter a date as YYYY-MM-DD."}) from exc
     if day > today:
@@ -530,6 +617,7 @@ class PerformanceView(PortfolioAnalyticsView):
     @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="TWR, MWR (XIRR), risk, totals")
     def get(self, request, portfolio_pk):
         q = request.query_params
+        refuse_empty_params(q, "start", "end", "preset")
         result = selectors.portfolio_performance(
             portfolio=self.portfolio(), start=q.get("start"), end=q.get("end"), preset=q.get("preset")
         )
@@ -593,6 +681,7 @@ class ValueSeriesView(PortfolioAnalyticsView):
     @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="Daily values, flows, TWR index")
     def get(self, request, portfolio_pk):
         q = request.query_params
+        refuse_empty_params(q, "start", "end", "preset")
         portfolio = self.portfolio()
         series, index, bench = selectors.portfolio_value_series(
             portfolio=portfolio, start=q.get("start"), end=q.get("end"), preset=q.get("preset")
@@ -627,7 +716,7 @@ class RealisedGainsView(PortfolioAnalyticsView):
     def get(self, request, portfolio_pk):
         raw = request.query_params.get("year")
         try:
-            year = int(raw) if raw else None
+            year = int(raw) if raw is not None else None
         except ValueError as exc:
             raise ValidationError({"year": "Enter a year, e.g. 2025."}) from exc
         portfolio = self.portfolio()

@@ -1,0 +1,3 @@
+from .fields import refuse_numbers_as_text
+
+refuse_numbers_as_text()

@@ -10,6 +10,13 @@ operation already documents are left as they are.
 
 from __future__ import annotations
 
+import re
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+from .fields import HTTP_URL_PATTERN
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -53,7 +60,21 @@ def _error_response(description: str, status: str) -> dict:
     return response
 
 
+# Rules across fields that a serializer cannot state (e.g. "only tasks have a due date"), added to a
+# component by the app that enforces them (``add_component_constraint`` in its ``ready()``).
+_COMPONENT_CONSTRAINTS: dict[str, dict] = {}
+
+
+def add_component_constraint(component: str, constraint: dict) -> None:
+    """Merge ``constraint`` (e.g. ``{"oneOf": [...]}``) into the schema component ``component``."""
+    _COMPONENT_CONSTRAINTS[component] = constraint
+
+
 def add_error_responses(result, generator, request, public):
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for component, constraint in _COMPONENT_CONSTRAINTS.items():
+        if component in schemas:
+            schemas[component] = {**schemas[component], **constraint}
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = ERROR_SCHEMA
     for item in result.get("paths", {}).values():
         for method, operation in item.items():
@@ -66,3 +87,56 @@ def add_error_responses(result, generator, request, public):
             for status, description in statuses.items():
                 responses.setdefault(status, _error_response(description, status))
     return result
+
+
+def _decimal_pattern(pattern: str, *, unsigned: bool) -> str:
+    """drf-spectacular's ``^-?\\d{0,W}(?:\\.\\d{0,D})?$`` also matches ``""`` and ``"."``, which DRF
+    refuses: at least one digit, before or after the point; no sign when the minimum is >= 0."""
+    match = re.fullmatch(r"\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$", pattern)
+    if match is None:
+        return pattern
+    whole, places = match.groups()
+    sign = "" if unsigned else "-?"
+    if places == "0":
+        return rf"^{sign}\d{{1,{whole}}}\.?$"
+    return rf"^{sign}(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
+
+
+class CodexAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, with field schemas that say exactly what the API accepts.
+
+    - a decimal sent as a string with ``min_value >= 0`` has no minus sign in its pattern
+      (drf-spectacular's pattern always allows one);
+    - a URL field has the pattern of the URLs Django's validator accepts;
+    - required text that DRF trims has a character other than whitespace.
+    """
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.DecimalField) and "pattern" in schema:
+            schema["pattern"] = _decimal_pattern(
+                schema["pattern"], unsigned=field.min_value is not None and field.min_value >= 0
+            )
+        if isinstance(field, serializers.URLField) and direction == "request":
+            schema["pattern"] = HTTP_URL_PATTERN
+        if (
+            type(field) is serializers.CharField
+            and direction == "request"
+            and field.trim_whitespace
+            and not field.allow_blank
+            and "pattern" not in schema
+            and "enum" not in schema
+        ):
+            # DRF trims text before its checks: "  " is blank, refused (drf-spectacular says only
+            # minLength 1). Unanchored: the text contains something other than whitespace.
+            schema["pattern"] = r"\S"
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        # A raw request schema (a dict) that requires properties (in each of its alternatives)
+        # requires a body, as drf-spectacular decides for serializers with required fields.
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if isinstance(serializer, dict) and not required:
+            alternatives = serializer.get("oneOf") or [serializer]
+            required = all(alternative.get("required") for alternative in alternatives)
+        return schema, required

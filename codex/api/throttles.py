@@ -129,7 +129,13 @@ def _redis_client_of(cache):
         cache = caches[DEFAULT_CACHE_ALIAS]
     if not isinstance(cache, RedisCache):
         return None
-    return cache._cache.get_client(write=True)
+    # Django builds a new redis-py client object (on the same connection pool) at every call:
+    # about 100 us of CPU per request (docs/benchmarks.md, "Profile and fix"). Keep one per backend.
+    backend = cache._cache
+    client = backend.__dict__.get("_codex_write_client")
+    if client is None:
+        client = backend.__dict__["_codex_write_client"] = backend.get_client(write=True)
+    return client
 
 
 class AuthRateThrottle(SimpleRateThrottle):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -15,13 +17,13 @@ from portfolios.access import portfolios_visible_to
 from portfolios.market.models import Instrument
 
 from . import selectors, services
-from .models import AlertEvent, AlertNotification, AlertRule, RuleKind
+from .models import PERCENT_KINDS, AlertEvent, AlertNotification, AlertRule, RuleKind
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
-    instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, default=None)
-    portfolio_name = serializers.CharField(source="portfolio.name", read_only=True, default=None)
-    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+    instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, default=None, allow_null=True)
+    portfolio_name = serializers.CharField(source="portfolio.name", read_only=True, default=None, allow_null=True)
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = AlertRule
@@ -46,11 +48,49 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# What the rule accepts as a threshold (``services._threshold`` and the model's 6 decimal places),
+# as text: above zero, at most 14 digits before the point and 6 after it; a percentage at most 100.
+# The schema and the serializer use the same patterns, so the API refuses exactly what its schema
+# calls invalid (decision 0503).
+_NONZERO_FRACTION = (
+    r"\.(?:[1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}|0000[1-9][0-9]?|00000[1-9])"
+)
+THRESHOLD_PATTERN = rf"^0*(?:[1-9][0-9]{{0,13}}(?:\.[0-9]{{0,6}})?|{_NONZERO_FRACTION})$"
+PERCENT_PATTERN = rf"^0*(?:[1-9][0-9]?(?:\.[0-9]{{0,6}})?|100(?:\.0{{0,6}})?|{_NONZERO_FRACTION})$"
+
+
+def _rule_shape(kinds, target: str, other: str, pattern: str) -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": sorted(str(kind.value) for kind in kinds)},
+            target: {"type": "integer"},
+            other: {"nullable": True, "enum": [None]},  # absent or null
+            "threshold": {"type": "string", "maxLength": 40, "pattern": pattern},
+            "note": {"type": "string", "maxLength": 200},
+            "active": {"type": "boolean", "default": True},
+        },
+        "required": ["kind", target, "threshold"],
+    }
+
+
+ALERT_RULE_CREATE_SCHEMA = {
+    "oneOf": [
+        _rule_shape({RuleKind.PRICE_ABOVE, RuleKind.PRICE_BELOW}, "instrument", "portfolio", THRESHOLD_PATTERN),
+        _rule_shape({RuleKind.DAILY_MOVE_PCT}, "instrument", "portfolio", PERCENT_PATTERN),
+        _rule_shape({RuleKind.PORTFOLIO_DRAWDOWN_PCT}, "portfolio", "instrument", PERCENT_PATTERN),
+    ],
+    "description": "Price alerts watch an instrument (threshold a price above zero); a daily move "
+    "watches an instrument and a drawdown a portfolio of the caller's book (threshold a "
+    "percentage above zero, at most 100).",
+}
+
+
 class AlertRuleCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RuleKind.choices)
     instrument = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), required=False, allow_null=True)
     portfolio = serializers.IntegerField(required=False, allow_null=True)
-    threshold = serializers.CharField(max_length=40)
+    threshold = serializers.CharField(max_length=40, trim_whitespace=False)  # " 5" is not the pattern
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     active = serializers.BooleanField(required=False, default=True)
 
@@ -61,6 +101,14 @@ class AlertRuleCreateSerializer(serializers.Serializer):
         if portfolio is None:
             raise serializers.ValidationError("Choose one of the portfolios in your book.")
         return portfolio
+
+    def validate(self, attrs):
+        pattern = PERCENT_PATTERN if attrs.get("kind") in PERCENT_KINDS else THRESHOLD_PATTERN
+        if not re.fullmatch(pattern, attrs.get("threshold", "")):
+            raise serializers.ValidationError(
+                {"threshold": "Enter a number above zero (a percentage at most 100), with at most 6 decimals."}
+            )
+        return attrs
 
 
 class AlertRuleUpdateSerializer(serializers.Serializer):
@@ -121,7 +169,7 @@ class AlertRuleViewSet(
         write = self.request.method not in ("GET", "HEAD", "OPTIONS")
         return selectors.rule_for_user(self.request.user, self.kwargs["pk"], write=write)
 
-    @extend_schema(request=AlertRuleCreateSerializer, responses={201: AlertRuleSerializer})
+    @extend_schema(request={"application/json": ALERT_RULE_CREATE_SCHEMA}, responses={201: AlertRuleSerializer})
     def create(self, request, *args, **kwargs):
         data = AlertRuleCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -163,14 +211,22 @@ class AlertEventViewSet(viewsets.ReadOnlyModelViewSet):
         return Response({"unread": selectors.unread_count(request.user)})
 
     @extend_schema(
-        request=inline_serializer("MarkRead", {"ids": serializers.ListField(child=serializers.IntegerField())}),
+        request=inline_serializer(
+            "MarkRead", {"ids": serializers.ListField(child=serializers.IntegerField(), required=False)}
+        ),
         responses=inline_serializer("MarkedRead", {"marked": serializers.IntegerField()}),
     )
     @action(detail=False, methods=["post"], url_path="mark-read", filterset_class=None)
     def mark_read(self, request):
         """Mark the caller's notifications read: the events in ``ids``, or all without ``ids``."""
-        ids = request.data.get("ids") if isinstance(request.data, dict) else None
-        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+        # No body (or no ``ids``) marks all; ``ids`` present must be a list of integers (null, a
+        # string or a boolean is a 400, not "all": the schema says so and API fuzzing checks it).
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"ids": ['Send a JSON object, e.g. {"ids": [1, 2]}.']})
+        ids = request.data.get("ids")
+        if "ids" in request.data and (
+            not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        ):
             raise serializers.ValidationError({"ids": ["Give a list of event ids."]})
         qs = AlertNotification.objects.filter(recipient_id=request.user.pk, read_at__isnull=True)
         notification_ids = None if ids is None else list(qs.filter(event_id__in=ids).values_list("pk", flat=True))

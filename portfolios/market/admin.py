@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from codex.admin import operator_site
+from codex.uploads import UploadValidator
 
 from .models import FxRate, Instrument, Price
 from .services import KINDS, ImportRejected, prices_import
@@ -16,16 +17,15 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 class MarketUploadForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k, k) for k in KINDS], initial="prices")
-    file = forms.FileField(help_text="CSV, UTF-8, with a header row; formats in docs/market-data.md.")
+    # The shared upload check (size, extension, declared type, no binary content), as every import;
+    # market files are larger than a firm's CSV imports, hence their own size limit.
+    file = forms.FileField(
+        help_text="CSV, UTF-8, with a header row; formats in docs/market-data.md. At most 50 MB.",
+        validators=[UploadValidator(kind="csv", max_bytes=MAX_UPLOAD_BYTES)],
+    )
     overwrite = forms.BooleanField(
         required=False, help_text="Replace stored values that differ from the file. The change is audited."
     )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError("The file is larger than 50 MB; split it or use manage.py import_prices.")
-        return upload
 
 
 def upload_view(request):

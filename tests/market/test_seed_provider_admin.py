@@ -184,3 +184,35 @@ def test_misconfigured_provider_is_a_clear_error(settings):
     settings.CODEX_PRICE_PROVIDER_OPTIONS = {}
     with pytest.raises(ImproperlyConfigured, match="path"):
         provider_default()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "content_type", "message"),
+    [
+        ("prices.xlsx", b"PK\x03\x04 a spreadsheet", "application/vnd.ms-excel", "Upload a .csv or .txt file."),
+        ("prices.csv", b"PK\x03\x04\x00\x00 binary", "text/csv", "This is a binary file, not text."),
+        ("prices.csv", b"symbol,exchange,date,close\n", "image/png", "A CSV file was expected, not image/png."),
+    ],
+)
+def test_operator_upload_refuses_a_file_of_the_wrong_type(operator_client, name, content, content_type, message):
+    InstrumentFactory(symbol="AAPL", exchange="XNAS")
+    data = {"kind": "prices", "file": SimpleUploadedFile(name, content, content_type=content_type)}
+    html = operator_client.post("/admin/market/instrument/upload/", data, follow=True).content.decode()
+    assert message in html
+    assert not Price.objects.exists()
+
+
+def test_operator_upload_refuses_a_file_over_the_size_limit(operator_client, monkeypatch):
+    from portfolios.market import admin as market_admin
+
+    InstrumentFactory(symbol="AAPL", exchange="XNAS")
+    content = b"symbol,exchange,date,close\nAAPL,XNAS,2026-01-05,1\n"
+    form = market_admin.MarketUploadForm
+    validator = form.base_fields["file"].validators[0]
+    monkeypatch.setattr(validator, "max_bytes", len(content) - 1)
+    html = upload(operator_client, "prices.csv", content).content.decode()
+    assert "The file must be at most" in html
+    assert not Price.objects.exists()
+    # positive control: the same file within the limit is imported
+    monkeypatch.setattr(validator, "max_bytes", len(content))
+    assert "prices.csv: 1 new, 0 unchanged." in upload(operator_client, "prices.csv", content).content.decode().lower()
