@@ -14,8 +14,11 @@ threads = 1
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "500"))
+# Recycle a worker after this many requests (a guard against slow leaks). Not lower: booting a worker
+# costs about 1-2 s of CPU (Django and every app imported, caches cold), and at 5,000 requests a busy
+# worker restarted every few seconds, losing a fifth of a node's capacity (docs/benchmarks.md).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "10000"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
@@ -43,3 +46,14 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Once the worker has imported the app: move everything it holds for good (modules, URL
+    patterns, settings, caches) out of the garbage collector's sight, so its collections walk only
+    what requests create. About 140,000 objects; without this a full collection walks them all and
+    collections cost twice as much per request (docs/benchmarks.md, "Profile and fix")."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

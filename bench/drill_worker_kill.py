@@ -132,6 +132,26 @@ def main(argv=None) -> int:
     def effects() -> int:
         return q(f"SELECT count(*) FROM {schema}.{DRILL_EFFECT_TABLE}")[0][0]
 
+    def in_flight_pid() -> int | None:
+        """The pid of a process running a task right now (attempt recorded, effect not yet written)."""
+        rows = q(
+            f"SELECT r.pid FROM {schema}.{DRILL_RUN_TABLE} r LEFT JOIN {schema}.{DRILL_EFFECT_TABLE} e "
+            "USING (task_id) WHERE e.task_id IS NULL ORDER BY r.id DESC LIMIT 1"
+        )
+        return rows[0][0] if rows else None
+
+    def wait_in_flight(pool: list[int] | None = None) -> int | None:
+        """Wait (briefly) until a task is mid-run, so the kill interrupts work rather than an idle
+        process: on a busy machine a kill at a random moment could find every child between tasks,
+        and then nothing would be redelivered mid-run."""
+        until = time.monotonic() + 10
+        while time.monotonic() < until:
+            pid = in_flight_pid()
+            if pid is not None and (pool is None or pid in pool):
+                return pid
+            time.sleep(0.002)
+        return None
+
     q(f"DROP TABLE IF EXISTS {schema}.{DRILL_EFFECT_TABLE}, {schema}.{DRILL_RUN_TABLE}")
     q(
         f"CREATE TABLE {schema}.{DRILL_EFFECT_TABLE} (task_id text PRIMARY KEY, schema_name text NOT NULL, "
@@ -192,11 +212,12 @@ def main(argv=None) -> int:
             time.sleep(0.02)
         pool = children_of(worker.pid)
         if pool:
-            killed_child = pool[0]
+            killed_child = wait_in_flight(pool) or pool[0]
             os.kill(killed_child, signal.SIGKILL)
         result["child_killed_at_effects"] = effects()
         while effects() < args.tasks * 0.5 and time.monotonic() < deadline:
             time.sleep(0.02)
+        wait_in_flight()
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         result["worker_killed_at_effects"] = effects()

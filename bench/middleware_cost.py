@@ -1,6 +1,6 @@
 """CPU per request, in process (no network, no gunicorn): what each middleware and each view adds.
 
-    .venv/bin/python bench/middleware_cost.py [--db codex_bench] [-n 3000]
+    .venv/bin/python bench/middleware_cost.py [--db codex_bench] [-n 3000] [--redis-db 12]
 
 Needs the scratch database seeded by ``make bench`` (its seed file gives the firm host and API key).
 Runs Django's test client against production settings with Redis, measures ``time.process_time()``
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup(db: str, settings_module: str) -> dict:
+def setup(db: str, settings_module: str, redis_db: int = 12) -> dict:
     from bench.harness import db as scratch
     from bench.harness.server import BENCH_SECRET_KEY
 
@@ -42,7 +42,9 @@ def setup(db: str, settings_module: str) -> dict:
             "DJANGO_LOG_LEVEL": "WARNING",
         }
     )
-    redis = scratch.redis_url(db=12)
+    # Its own Redis database per scratch database: the host and key caches of two seeded
+    # databases (same host names, other firm ids) must not meet.
+    redis = scratch.redis_url(db=redis_db)
     if redis:
         os.environ["REDIS_URL"] = redis
     import django
@@ -67,13 +69,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="codex_bench")
     parser.add_argument("-n", type=int, default=3000)
+    parser.add_argument("--redis-db", type=int, default=12, help="Redis database (not 0) of this run's caches")
     parser.add_argument("--part", choices=["middleware", "c1", "api"], default=None)
     args = parser.parse_args()
     if args.part is None:  # each part in its own process: settings differ
         for part in ("middleware", "c1", "api"):
-            subprocess.run([sys.executable, __file__, "--db", args.db, "-n", str(args.n), "--part", part], check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--db", args.db, "-n", str(args.n), "--redis-db", str(args.redis_db)]
+                + ["--part", part],
+                check=True,
+            )
         return
-    seed = setup(args.db, "bench.ceiling_firm_settings" if args.part == "c1" else "codex.settings")
+    seed = setup(args.db, "bench.ceiling_firm_settings" if args.part == "c1" else "codex.settings", args.redis_db)
     from django.conf import settings
     from django.test import Client
     from django.test.utils import override_settings

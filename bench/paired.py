@@ -44,6 +44,7 @@ def measure_pairs(eps_by_key: dict, ports: dict, *, pairs: int, seconds: int) ->
             first, second = (a, b) if i % 2 == 0 else (b, a)
             rates = {}
             for e in (first, second):
+                load.settle()  # the previous run's queued requests drained first
                 r = load.wrk_peak(
                     f"http://127.0.0.1:{ports[e.server]}{e.path}", host=e.host, headers=e.headers, seconds=seconds
                 )

@@ -88,7 +88,8 @@ def main() -> None:
             while d <= date(2025, 1, 1):
                 rates.append(FxRate(base="EUR", quote="USD", date=d, rate="1.1", source="bench"))
                 d += timedelta(days=1)
-            FxRate.objects.bulk_create(rates)
+            # Days that already have a EUR/USD rate (the demo market data) keep it.
+            FxRate.objects.bulk_create(rates, ignore_conflicts=True)
             advisor = User.objects.filter(is_active=True).order_by("pk").first()
             portfolio = Portfolio.objects.create(name="Import benchmark", advisor=advisor, base_currency="USD")
             upload = SimpleUploadedFile("bench.csv", text.encode(), content_type="text/csv")

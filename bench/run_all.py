@@ -225,6 +225,7 @@ def measure_http(
         loads = [report.load_average()]
         for r in range(runs):
             for e in live:
+                load.settle()
                 res = load.wrk_peak(
                     f"http://127.0.0.1:{PORTS[e.server]}{e.path}", host=e.host, headers=e.headers, seconds=seconds
                 )
@@ -234,6 +235,7 @@ def measure_http(
         fixed = None
         if constant and results["portfolios"]:
             peak = statistics.median(r.rps for r in results["portfolios"])
+            load.settle()
             fixed = load.constant_rate(
                 PORTS["codex"],
                 "/api/v1/portfolios/",
@@ -446,22 +448,28 @@ CEILING_NOTES = """
 warm (see "Per-request work"), so what separates Codex from the ceilings is CPU and round trips:
 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
-  CORS, OTP, session timeouts, support sessions, two-factor, CSP with a nonce, Permissions-Policy,
-  firm status, API metering). In process they triple to quadruple the CPU of the request (about
-  +150-210 us on a C0 request of about 75 us, table below; the request-log line is switched off
-  there, `DJANGO_LOG_LEVEL=WARNING`, and costs some 40 us more when on). Through gunicorn, where each
-  request also pays accept, parse and close, that is the fraction in the table: short of the 85 %
-  target. The stock django-tenants middleware, for scale, reached 31 % of C0 on the brief's machine
-  because it queried the domain table; the query is gone, the remaining gap is middleware CPU.
-  Closing it would mean dropping features from the stack, which this issue does not decide.
-- *Portfolio API vs C1*: the DRF list view costs 5 to 9 times the CPU of the C1 view (in-process
-  figures below): `ModelSerializer` field building and `to_representation` for 25 rows x 14 fields,
-  django-filter's form, the pagination `COUNT(*)` and the throttle and metering round trips to Redis.
-  On this loaded 2-core machine every round trip is also a wait for a core. The 50 % target is
-  missed; the next step would be a hand-written `.values()` list path for the hottest list endpoints
-  (a second serialisation to keep in step with the serializer), left to the domain's owner.
+  CORS, tenant routing, OTP, session timeouts, support sessions, two-factor, export audit, CSP with a
+  nonce, Permissions-Policy, firm status, API metering). Counted in instructions (callgrind, "Profile
+  and fix" item 9), a C0 request served in process costs 773k instructions, the same through
+  Codex's stack 1,221k (1,576k before this session's fixes); with only Django's 7 middlewares,
+  Codex's settings cost 743k: the whole gap is the 14 extra middlewares, each cheap now (the log
+  line 69k), together ~450k. Through gunicorn (accept, parse, close, wrk on the same two cores)
+  that is the fraction in the tables: better than before (39 % paired) and short of the 85 %
+  target. Closing the rest would mean dropping features from the stack (decision 0704).
+- *Portfolio API vs C1*: with the fast list path (item 8) the API costs 1.30x the instructions of
+  C1 in process (7.29M against 5.62M); through gunicorn it also pays two Redis round trips
+  (throttle, metering) and a heavier query (client, advisor and benchmark joined, `shared_with`
+  ids and the total in the page query) in PostgreSQL's own CPU, on the same two cores: 46 % of C1
+  paired, short of 50 %.
+- *p99 at 70 % of the peak*: measured from each request's scheduled send time by a Python
+  open-loop driver (32 threads; wrk2 is not packaged by Debian). A run at 03:51 gave 253.6 ms
+  while the app's own request log for the same 2,657 requests said p99 16.8 ms inside the server:
+  the server with the fixes off was still serving the queued ~1-s dashboard requests of the run
+  before and took the CPU. Every measurement now waits until the machine has drained
+  (`bench.harness.load.settle`: CPU under 15 % busy for 0.5 s), and the figure is the table's.
 
-In-process CPU per request (`bench/middleware_cost.py`, test client, best of 3 rounds):
+In-process CPU per request (`bench/middleware_cost.py`, test client, best of 3 rounds; noisy: the
+per-middleware increments swing by +-100 us on this machine, read the instruction counts above):
 
 """
 
@@ -492,11 +500,70 @@ share of busy samples). Findings, in the order they were fixed:
 7. Also found: `tenants/cloning.py` never reached the template snapshot on the embedded server
    (pg_dump got no socket directory), so every provisioning fell back to the slower clone function.
 
+8. **Portfolio list: DRF's list machinery** (issue 8, point 2; decision 0703). cProfile with a
+   CPU-time timer over 300 warm API-key requests: model instances for 25 rows with client (its
+   search vector and trigram array parsed for nothing), advisor and benchmark ~30 % of the list's
+   CPU; `ModelSerializer` field building and 350 `to_representation` calls ~25 %; django-filter's
+   FilterSet and form for a request naming no filter ~12 %; the pagination `COUNT(*)` ~9 %;
+   building and compiling the ORM query ~15 % (2.4 ms against C1's 0.6 ms, measured alone); JSON
+   rendering under 1 % (so no orjson). Fix (`codex/api/fastlist.py`, `portfolios/api.py`): rows from
+   `.values()` shaped by `portfolio_list_rows` (tested equal to the serializer, byte for byte over
+   HTTP), the total as `COUNT(*) OVER ()` in the page query (1 query instead of 2), django-filter
+   skipped when no parameter names a filter, the compiled SQL kept per process by view, caller scope
+   (firm or advisor) and query string; also one redis-py client kept for the throttle instead of a
+   new one per request. In-process CPU per request, 2026-11-22 02:42 UTC, load average 5-6 (other
+   engineers' test suites), best of 3 runs of `bench/middleware_cost.py --db codex_bench_apifast
+   --redis-db 14 --part api|c1` (a scratch database seeded by `bench/seed_bench.py --firms 3
+   --contacts 2000 --portfolios 50 --transactions 1000`; "before" is the previous commit run from a
+   worktree on the same database):
+
+   | | before | after |
+   |---|---|---|
+   | `GET /api/v1/portfolios/` (25 rows, API key), us CPU (3 runs) | 16,268 (16,764, 16,268, 17,621) | **4,401** (4,401, 4,960, 4,478) |
+   | C1 view, same runs, us CPU | 2,330 (2,330, 3,387, 2,475) | 2,330 |
+   | API / C1 | 7.0x | **1.9x** |
+
+   The absolute figures are about 2.7 times those of the table above (load); the ratio is the
+   figure. Through gunicorn (`make bench`, 2026-11-22 03:51, quiet machine): 46 % of C1, paired.
+9. **The request path itself** (C0 view through the stack; decision 0704). Counted in instructions
+   with callgrind, which does not depend on the machine's load: the WSGI handler called directly
+   (no gunicorn, no network), 300 requests after 100 warm-up ones, the difference between runs
+   with and without them (`valgrind --tool=callgrind`, production settings with Redis, request
+   log at INFO in JSON as in production, written to /dev/null). Found with cProfile and these
+   counts: python-json-logger ~110 us a line; the request log loading the session and user of an
+   anonymous request to log an empty user; the tenant cache unpickling the firm on every request
+   (~20-40 us); Django's message storage building a cookie signer per request; the CSP header
+   rebuilt per response; `labels()` of the latency histogram; redundant schema switches. Fixed
+   as decision 0704 says, every feature kept. Instructions per request:
+
+   | request, in process | instructions |
+   |---|---|
+   | C0 (Django's 7 middlewares, `bench.ceiling_settings`) | 773,464 |
+   | Codex, whole stack, before (commit 376db2a) | 1,575,992 |
+   | Codex, whole stack, after (commit ff5eb63) | **1,220,865** (-22.5 %; 1.58x C0) |
+   | after, request log line off (`WARNING`) | 1,152,111 (the log line: 69k) |
+   | after, no middleware at all | 445,606 |
+   | after, first 5 middlewares (log, security, WhiteNoise, CORS, routing) | 681,012 |
+   | after, first 10 (+ session, common, CSRF, auth, OTP) | 960,987 |
+   | after, first 15 (+ timeout, support, two-factor, export audit, messages) | 1,090,497 |
+   | after, Django's 7 middlewares only, Codex settings | 742,748 |
+   | C1 view (`bench/rows/`, 25 rows, 1 query) | 5,619,290 |
+   | `GET /api/v1/portfolios/` (API key, 25 rows), after | 7,293,138 (1.30x C1) |
+
+   Also in gunicorn (`gunicorn.conf.py`): workers were recycled every 5,000 requests, so at these
+   rates each one rebooted (1-2 s of CPU for Codex, 0.6 s for C0) every few seconds: now 100,000;
+   and each worker freezes its start-up objects (`gc.freeze()`), which halved the time spent in
+   garbage collection per request in process (38.5 -> 19.2 us per ping request, 5,000 requests,
+   load ~3). Through gunicorn, paired medians of 8 (`make bench`, quiet machine): routing 62 % of
+   C0 at 03:51 and 77 % at 04:28 (39 % in the previous session), the portfolio API 46 % and 45 %
+   of C1 (14 % before).
+
 Left as they are, measured and judged worth their cost: Django's `CONN_HEALTH_CHECKS` (a `SELECT 1`
 per request, ~10 % of the API's samples, also paid by C1), django-tenants' `SET search_path` at the
-first query of each request, the JSON request log line and the latency histogram (~5 %), and the
-pagination `COUNT(*)`.
-"""
+first query of each request, the JSON request log line (69k instructions, item 9) and the latency
+histogram, the throttle and metering round trips to Redis on API requests, and the pagination
+`COUNT(*)` of the other lists (the portfolio list counts in its page query, item 8).
+"""  # noqa: E501 (a Markdown table row)
 
 
 def _share(result, ref, ceiling) -> str:

@@ -61,8 +61,19 @@ TASK_DURATION = Histogram(
 SLOW_QUERIES = Counter("codex_slow_queries", "Queries slower than CODEX_SLOW_QUERY_MS.", ["firm"])
 
 
+_latency_children: dict[tuple[str, str, int], object] = {}
+
+
 def observe_request(*, method: str, route: str, status: int, seconds: float) -> None:
-    REQUEST_LATENCY.labels(method=method, route=route, status=str(status)).observe(seconds)
+    # ``labels()`` costs more than the observation itself: remember each (method, route, status)
+    # child once (bounded: routes are URL patterns, not paths). A child removed from the metric
+    # (``REQUEST_LATENCY.remove``/``clear``) is looked up again.
+    key = (method, route, status)
+    child = _latency_children.get(key)
+    if child is None or REQUEST_LATENCY._metrics.get((method, route, str(status))) is not child:
+        child = REQUEST_LATENCY.labels(method=method, route=route, status=str(status))
+        _latency_children[key] = child
+    child.observe(seconds)
 
 
 class FirmsByStatusCollector:

@@ -12,7 +12,7 @@ Unlike django-tenants' stock middleware this makes no query for a warm host (see
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import HttpResponseNotFound, JsonResponse
 from django.http.request import split_domain_port
 from django.shortcuts import render
@@ -55,9 +55,10 @@ class TenantRoutingMiddleware:
     def __call__(self, request):
         # Whatever this request does to the connection's schema, the next user of the connection
         # (the next request, or a test around the test client) finds it as it was.
-        previous = connection.tenant
+        conn = connections[DEFAULT_DB_ALIAS]  # the proxy ``connection`` looks it up on every use
+        previous = conn.tenant
         try:
-            response = self._route(request)
+            response = self._route(request, conn)
             if getattr(response, "streaming", False):
                 # A streaming body (CSV exports) is generated after this middleware has returned,
                 # when the connection is back in ``previous``: run the generator in the schema the
@@ -66,10 +67,12 @@ class TenantRoutingMiddleware:
                 response.streaming_content = _in_schema(getattr(request, "tenant", None), response.streaming_content)
             return response
         finally:
-            connection.set_tenant(previous)
+            if conn.tenant is not previous:
+                conn.set_tenant(previous)
 
-    def _route(self, request):
-        connection.set_schema_to_public()
+    def _route(self, request, conn):
+        if conn.schema_name != settings.PUBLIC_SCHEMA_NAME:
+            conn.set_schema_to_public()
         host = _request_host(request)
         request.api_key = None
         # ``request.tenant`` is set only when a firm serves the request: django-tenants' admin
@@ -101,7 +104,7 @@ class TenantRoutingMiddleware:
             request.urlconf = settings.ROOT_URLCONF
 
         request.tenant = tenant
-        connection.set_tenant(tenant)
+        conn.set_tenant(tenant)
         return self.get_response(request)
 
 

@@ -123,7 +123,7 @@ MIDDLEWARE = [
     "codex.security.middleware.ExportAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "codex.security.middleware.ContentSecurityPolicyMiddleware",  # Django's, its constant header built once
     "codex.security.middleware.PermissionsPolicyMiddleware",
     "codex.middleware.TenantStatusMiddleware",
     "billing.metering.ApiMeteringMiddleware",
@@ -240,6 +240,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30 * 60.0,
         "kwargs": {"task": "portfolios.alerts.tasks.alerts_evaluate_firm"},
     },
+    # Newsletter campaigns whose delivery task is gone (worker died, retries used up) are sent on;
+    # no row is ever mailed twice (crm.services.campaigns_resume, decision 0203).
+    "newsletter-resume": {
+        "task": "codex.for_each_firm",
+        "schedule": 10 * 60.0,
+        "kwargs": {"task": "crm.tasks.campaigns_resume"},
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------------
@@ -302,6 +309,7 @@ CODEX_SECURITY_CONTACT = env.str("CODEX_SECURITY_CONTACT", default="")
 # Never a parent SESSION_COOKIE_DOMAIN: a firm's session cookie is sent to that firm's host only,
 # and each firm keeps its own session table, so a session of one firm means nothing at another.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+MESSAGE_STORAGE = "codex.messages_storage.LazyFallbackStorage"  # Django's fallback storage, built on first use
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 SESSION_COOKIE_NAME = "__Host-sessionid" if IS_PRODUCTION else "sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken" if IS_PRODUCTION else "csrftoken"
@@ -393,11 +401,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "codex.api.pagination.StandardPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "codex.api.filters.StrictFilterBackend",  # typed filters refuse empty/unreadable values
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON bodies only (the schema documents only these); uploads name MultiPartParser themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "codex.api.schema.CodexAutoSchema",
     "EXCEPTION_HANDLER": "codex.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["codex.api.throttles.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -462,11 +472,7 @@ LOGGING = {
     "filters": {"request_context": {"()": "codex.observability.RequestContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(firm)s] %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(firm)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
+        "json": {"()": "codex.observability.JsonFormatter"},
     },
     "handlers": {
         "console": {

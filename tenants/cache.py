@@ -13,54 +13,101 @@ fix"). So level 1, in front of it, is a small dict in process memory:
 
 So a change (firm suspended, domain moved, API key revoked) is seen at once by the process that made
 it and within one second by every other process, and a warm request makes no query and no Redis
-round trip. Values are kept pickled, so a request that modifies its ``request.tenant`` cannot leak
-the change into the next request. When level 2 is itself process memory (no Redis: development and
-tests), level 1 is skipped because it would only duplicate it; ``CODEX_TENANT_LOCAL_CACHE = True``
-forces it on (tests of this module). docs/decisions/0700-two-level-tenant-cache.md.
+round trip. Every read returns a fresh copy (``_fresh``: a model instance with its own ``__dict__``,
+model state and related objects, lists and dicts copied), so a request that modifies its
+``request.tenant`` cannot leak the change into the next request. A copy costs a few microseconds;
+unpickling the firm, as this level did first, cost about 20-40 µs of every request. When level 2 is
+itself process memory (no Redis: development and tests), level 1 is skipped because it would only
+duplicate it; ``CODEX_TENANT_LOCAL_CACHE = True`` forces it on (tests of this module).
+docs/decisions/0700-two-level-tenant-cache.md.
 """
 
 from __future__ import annotations
 
+import copy
 import pickle
 import threading
 import time
 import uuid
+import weakref
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
+from django.db.models import Model
 
 MISS = object()
 GENERATION_KEY = "generation"
 MAX_LOCAL_ENTRIES = 10_000
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+_CONTAINERS = (list, dict, set)
+
+
+def _fresh(value):
+    """A copy of a cached value that shares nothing mutable with it.
+
+    Model instances (firms, API keys with their firm) are copied field by field: their own
+    ``__dict__`` and ``_state``, related objects of ``_state.fields_cache`` copied the same way, and
+    list/dict/set values deep-copied; field values of other types (str, Decimal, datetime, UUID) are
+    immutable. Anything else goes through a pickle round trip, as the level stored it before.
+    """
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if isinstance(value, Model):
+        cls = value.__class__
+        new = cls.__new__(cls)
+        data = value.__dict__.copy()
+        state = copy.copy(value._state)
+        related = value._state.__dict__.get("fields_cache")
+        state.fields_cache = {k: _fresh(v) for k, v in related.items()} if related else {}
+        data["_state"] = state
+        for name, item in data.items():
+            if isinstance(item, _CONTAINERS):
+                data[name] = copy.deepcopy(item)
+        new.__dict__ = data
+        return new
+    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own bytes)
 
 
 class TwoLevelCache:
+    instances: weakref.WeakSet = weakref.WeakSet()
+
     def __init__(self, alias: str = "tenants"):
         self.alias = alias
-        self._local: dict[str, tuple[float, bytes]] = {}
+        TwoLevelCache.instances.add(self)
+        self._local: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
         self._generation: object = MISS
         self._checked_at = float("-inf")
+        self._local_enabled: bool | None = None  # computed once; reset when the settings change
+        self._check_seconds = 1.0
 
     @property
     def shared(self):
         return caches[self.alias]
 
     def local_enabled(self) -> bool:
-        forced = getattr(settings, "CODEX_TENANT_LOCAL_CACHE", None)
-        if forced is not None:
-            return bool(forced)
-        return not isinstance(self.shared, LocMemCache)
+        enabled = self._local_enabled
+        if enabled is None:
+            forced = getattr(settings, "CODEX_TENANT_LOCAL_CACHE", None)
+            enabled = bool(forced) if forced is not None else not isinstance(self.shared, LocMemCache)
+            self._check_seconds = getattr(settings, "CODEX_TENANT_CACHE_CHECK_SECONDS", 1.0)
+            self._local_enabled = enabled
+        return enabled
+
+    def settings_changed(self) -> None:
+        self._local_enabled = None
+        self.clear_local()
 
     def get(self, key: str):
-        """The cached value, or ``MISS``."""
+        """The cached value (a fresh copy of it), or ``MISS``."""
         local = self.local_enabled()
         if local:
             self._sync()
             item = self._local.get(key)
             if item is not None and item[0] > time.monotonic():
-                return pickle.loads(item[1])  # noqa: S301 (our own bytes, never from outside)
+                return _fresh(item[1])
         value = self.shared.get(key, MISS)
         if local and value is not MISS:
             self._remember(key, value)
@@ -90,7 +137,7 @@ class TwoLevelCache:
 
     def _sync(self) -> None:
         now = time.monotonic()
-        if now - self._checked_at < getattr(settings, "CODEX_TENANT_CACHE_CHECK_SECONDS", 1.0):
+        if now - self._checked_at < self._check_seconds:
             return
         generation = self.shared.get(GENERATION_KEY)
         with self._lock:
@@ -101,11 +148,20 @@ class TwoLevelCache:
 
     def _remember(self, key: str, value) -> None:
         ttl = getattr(settings, "CODEX_TENANT_LOCAL_CACHE_SECONDS", 30)
-        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        kept = _fresh(value)  # the caller keeps its object; later changes to it stay out of the cache
         with self._lock:
             if len(self._local) >= MAX_LOCAL_ENTRIES:
                 self._local.clear()
-            self._local[key] = (time.monotonic() + ttl, data)
+            self._local[key] = (time.monotonic() + ttl, kept)
 
 
 tenant_cache = TwoLevelCache()
+
+
+def _on_setting_changed(*, setting, **kwargs):
+    if setting in {"CODEX_TENANT_LOCAL_CACHE", "CODEX_TENANT_CACHE_CHECK_SECONDS", "CACHES"}:
+        for cache in list(TwoLevelCache.instances):
+            cache.settings_changed()
+
+
+setting_changed.connect(_on_setting_changed)

@@ -59,7 +59,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clean_tenant_cache():
+    from codex.api import throttles
+
     caches["tenants"].clear()
+    # The throttle remembers each firm's plan for a minute: one set by an earlier test could
+    # expire in the middle of this one and add the plan's queries to a pinned query count.
+    throttles._PLAN_MEMO.clear()
     yield
     caches["tenants"].clear()
     connection.set_schema_to_public()

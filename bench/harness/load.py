@@ -51,6 +51,36 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat; None where there is no /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(*, busy_below: float = 0.15, window: float = 0.5, timeout: float = 10.0) -> float:
+    """Wait until the machine is quiet (CPU busy under ``busy_below`` over ``window`` s); seconds waited.
+
+    A server keeps working after wrk stops: a slow endpoint's queued requests (the dashboard of the
+    server with the fixes off takes about a second each) run on for seconds and would take the CPU
+    from whatever is measured next. Each measurement starts once that work has drained.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = _cpu_times()
+        if before is None:
+            return 0.0
+        time.sleep(window)
+        after = _cpu_times()
+        total = after[1] - before[1]
+        if total <= 0 or (after[0] - before[0]) / total < busy_below:
+            break
+    return time.monotonic() - started
+
+
 def wrk_peak(
     url: str,
     *,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.http import HttpResponseRedirect, JsonResponse
+from django.middleware.csp import ContentSecurityPolicyMiddleware as DjangoCSPMiddleware
 from django.shortcuts import render
+from django.utils.csp import CSP, build_policy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from .support import SUPPORT_SESSION_KEY, SupportPrincipal, support_session_close
@@ -19,10 +22,23 @@ SEEN_RESOLUTION = 60  # seconds between writes of the idle clock, so a page view
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 TWO_FACTOR_PATHS = ("/accounts/security/2fa/",)
 ALWAYS_OPEN = ("/static/", "/health", "/ready", "/accounts/logout/", "/admin/logout/", *TWO_FACTOR_PATHS)
+GATE_EXEMPT = ("/api/", *ALWAYS_OPEN)
+ENFORCE_HEADER = str(CSP.HEADER_ENFORCE)
+REPORT_ONLY_HEADER = str(CSP.HEADER_REPORT_ONLY)
 
 
 def _is_public_host(request) -> bool:
     return getattr(request, "tenant", None) is None
+
+
+def _has_session(request) -> bool:
+    """Whether the request came with a session: no cookie, no signed-in user, no support session.
+
+    Reads the session key only (no session load), so a request without a session cookie (API
+    clients, health checks, a first visit) skips the session-based checks below at no cost.
+    """
+    session = getattr(request, "session", None)
+    return session is not None and session.session_key is not None
 
 
 def two_factor_step(request, user) -> str | None:
@@ -57,7 +73,7 @@ class SessionTimeoutMiddleware:
 
     def __call__(self, request):
         session = getattr(request, "session", None)
-        if session is not None and session.get(SESSION_KEY):
+        if _has_session(request) and session.get(SESSION_KEY):
             now = time.time()
             auth_at = session.get(AUTH_AT)
             seen_at = session.get(SEEN_AT)
@@ -92,8 +108,7 @@ class SupportSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        session = getattr(request, "session", None)
-        info = session.get(SUPPORT_SESSION_KEY) if session is not None else None
+        info = request.session.get(SUPPORT_SESSION_KEY) if _has_session(request) else None
         if info:
             tenant = getattr(request, "tenant", None)
             if tenant is None or info.get("firm") != tenant.schema_name or info["expires"] <= time.time():
@@ -124,7 +139,8 @@ class TwoFactorMiddleware:
 
     def __call__(self, request):
         path = request.path
-        gated = not path.startswith(("/api/", *ALWAYS_OPEN))
+        # Without a session there is nobody signed in to gate (pages authenticate by session only).
+        gated = _has_session(request) and not path.startswith(GATE_EXEMPT)
         if gated and _is_public_host(request):
             gated = path.startswith("/admin/")
         if gated:
@@ -179,3 +195,35 @@ class ExportAuditMiddleware:
                 details={"file": filename[:200], "query": request.META.get("QUERY_STRING", "")[:500]},
             )
         return response
+
+
+class ContentSecurityPolicyMiddleware(DjangoCSPMiddleware):
+    """Django's CSP middleware, with the header of a response that used no nonce built once.
+
+    Most responses (API, redirects, JSON) never render a nonce, so their policy is the same string
+    every time; Django rebuilds it from ``SECURE_CSP`` on every response. A response whose nonce was
+    used gets the policy built for it, as before.
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self._built: dict[int, tuple[object, str]] = {}
+
+    def process_response(self, request, response):
+        nonce = getattr(request, "_csp_nonce", None)
+        if nonce:  # generated for this response: its own header
+            return super().process_response(request, response)
+        for header, config in (
+            (ENFORCE_HEADER, getattr(response, "_csp_config", settings.SECURE_CSP)),
+            (REPORT_ONLY_HEADER, getattr(response, "_csp_ro_config", settings.SECURE_CSP_REPORT_ONLY)),
+        ):
+            if config and header not in response:
+                response.headers[header] = self._policy(config)
+        return response
+
+    def _policy(self, config) -> str:
+        entry = self._built.get(id(config))
+        if entry is None or entry[0] != config:
+            entry = (copy.deepcopy(config), build_policy(config, None))
+            self._built[id(config)] = entry
+        return entry[1]

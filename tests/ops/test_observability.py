@@ -10,17 +10,16 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
-from pythonjsonlogger.json import JsonFormatter
 
 from codex import metrics
 from codex.celery import app
-from codex.observability import RequestContextFilter, slow_query_wrapper
+from codex.observability import JsonFormatter, RequestContextFilter, slow_query_wrapper
 from tenants.models import Tenant
 
 
 def _json_formatter() -> JsonFormatter:
-    conf = settings.LOGGING["formatters"]["json"]
-    return JsonFormatter(conf["fmt"], rename_fields=conf["rename_fields"])
+    assert settings.LOGGING["formatters"]["json"] == {"()": "codex.observability.JsonFormatter"}
+    return JsonFormatter()
 
 
 def _request_records(caplog):
@@ -64,6 +63,15 @@ def test_api_key_requests_log_the_key_prefix_not_a_user(firm, api_key_for, caplo
     (record,) = _request_records(caplog)
     assert record.firm == "acme"
     assert record.user == f"apikey:{raw.split('_')[1]}"
+
+
+def test_the_signed_in_user_is_logged_even_where_the_view_never_looks_at_it(owner_client, owner, anon_client, caplog):
+    caplog.set_level(logging.INFO, logger="codex.request")
+    assert owner_client.get("/health").status_code == 200  # a view that never reads request.user
+    assert anon_client.get("/health").status_code == 200
+    signed_in, anonymous = _request_records(caplog)
+    assert signed_in.user == str(owner.pk)
+    assert anonymous.user == ""
 
 
 def test_server_errors_are_logged_as_errors_with_status_500(owner_client, caplog, monkeypatch):
@@ -210,3 +218,32 @@ def test_other_exceptions_are_not_turned_into_503(owner_client, monkeypatch):
     monkeypatch.setattr(api.TenantView, "get", boom)
     owner_client.raise_request_exception = False
     assert owner_client.get("/api/v1/tenant/").status_code == 500
+
+
+def test_json_formatter_writes_one_object_with_extras_exceptions_and_utc_time():
+    logger = logging.getLogger("codex.test")
+    record = logger.makeRecord(
+        "codex.test", logging.ERROR, __file__, 1, "failed %s", ("import",), None, extra={"firm": "acme", "rows": 3}
+    )
+    record.created = 1_795_000_000.25
+    line = json.loads(JsonFormatter().format(record))
+    assert line == {
+        "time": "2026-11-18T11:06:40.250Z",
+        "level": "ERROR",
+        "logger": "codex.test",
+        "message": "failed import",
+        "firm": "acme",
+        "rows": 3,
+    }
+    try:
+        raise ValueError("bad row 7")
+    except ValueError:
+        import sys
+
+        failed = logger.makeRecord(
+            "codex.test", logging.ERROR, __file__, 1, "x", (), sys.exc_info(), extra={"when": object}
+        )
+    out = json.loads(JsonFormatter().format(failed))
+    assert "ValueError: bad row 7" in out["exc_info"]
+    assert out["when"] == str(object)  # anything JSON cannot encode is written as text, never an error
+    assert "\n" not in JsonFormatter().format(failed)  # one line, however long the traceback

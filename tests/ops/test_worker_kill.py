@@ -37,7 +37,7 @@ def test_every_task_takes_effect_exactly_once_across_worker_kills(db):
             "--visibility-timeout",
             "2",
             "--work-ms",
-            "5",
+            "40",  # long enough that a kill finds tasks mid-run on a busy machine too
             "--json",
             "--timeout",
             "90",

@@ -16,7 +16,7 @@ from django_tenants.utils import schema_context
 
 from tenants.cache import MISS, TwoLevelCache, tenant_cache
 from tenants.exceptions import InvalidApiKey
-from tenants.models import ApiKey
+from tenants.models import ApiKey, Tenant
 from tenants.selectors import api_key_resolve, tenant_for_host
 from tenants.services import api_key_revoke, tenant_reactivate, tenant_suspend
 from tests.conftest import FirmClient
@@ -103,7 +103,32 @@ def test_generation_is_read_at_most_once_per_interval(firm, forced_local, monkey
 def test_cached_firm_is_a_copy_per_request(firm, forced_local):
     first = tenant_for_host(HOST)
     first.name = "changed by a request that never saved"
-    assert tenant_for_host(HOST).name != "changed by a request that never saved"
+    first._state.fields_cache["x"] = "y"
+    second = tenant_for_host(HOST)
+    assert second.name != "changed by a request that never saved"
+    assert "x" not in second._state.fields_cache
+    assert second == first and second is not first
+
+
+def test_cached_api_key_is_a_copy_with_its_own_firm(firm, api_key_for, forced_local):
+    raw = api_key_for(firm, "read")
+    first = api_key_resolve(raw)
+    first.tenant.name = "changed by a request"
+    first.scope = "admin"
+    second = api_key_resolve(raw)
+    assert (second.tenant.name, second.scope) == (firm.name, "read")
+    assert second.tenant is not first.tenant
+
+
+def test_cached_values_share_no_list_or_dict(firm, forced_local):
+    cache = TwoLevelCache()
+    stored = Tenant.objects.get(pk=firm.pk)
+    stored.tags = ["a"]  # stands for a list or JSON field
+    cache.set("firm:x", stored, 60)
+    stored.tags.append("changed after set")
+    first = cache.get("firm:x")
+    first.tags.append("changed by a request")
+    assert cache.get("firm:x").tags == ["a"]
 
 
 def test_suspension_is_seen_at_once_in_this_process(firm, forced_local):
@@ -278,13 +303,14 @@ def priced_book(firm, advisor):
     return add
 
 
-def test_portfolio_list_by_api_key_costs_two_queries(firm, production_cache, api_key_for, priced_book):
+def test_portfolio_list_by_api_key_costs_one_query(firm, production_cache, api_key_for, priced_book):
     raw = api_key_for(firm, "read")
     client = FirmClient(firm)
     priced_book(2)
     few = _warm_count(client, "/api/v1/portfolios/", HTTP_X_API_KEY=raw)
     priced_book(8)
-    assert _warm_count(client, "/api/v1/portfolios/", HTTP_X_API_KEY=raw) == few == 2  # COUNT, page
+    # One query: the page, its total counted in the same query (COUNT(*) OVER (), decision 0703).
+    assert _warm_count(client, "/api/v1/portfolios/", HTTP_X_API_KEY=raw) == few == 1
 
 
 def test_contact_search_by_api_key_query_count_is_pinned(firm, production_cache, api_key_for, advisor):
