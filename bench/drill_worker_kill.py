@@ -12,9 +12,13 @@ What it does:
 4. at 25 % of effects SIGKILLs one pool child (the parent sees WorkerLostError and requeues the
    message at once); at 50 % SIGKILLs the whole worker, parent and children (nothing acks; Redis
    hands the unacked messages back after the visibility timeout);
-5. starts a fresh worker and waits until the queue drains;
+5. starts a fresh worker and waits until the queue drains, sweeping the delivery ledger every
+   second as beat's ``codex.redeliver_lost`` does (codex/delivery.py): a message the whole-worker
+   kill caught between Redis's BRPOP and its unacked record is in no queue, and only the ledger
+   sends it again;
 6. checks: exactly N effect rows, one per key, all in the firm's schema; every key executed at least
-   once; attempts > N shows redeliveries happened; the Redis queue and its unacked set are empty.
+   once; attempts > N shows redeliveries happened; the Redis queue, its unacked set and the delivery
+   ledger are empty.
 
 Database: DATABASE_URL, else the embedded PostgreSQL. Exit status 0 only if every check passes.
 """
@@ -76,6 +80,9 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--work-ms", type=int, default=10, help="simulated work per task")
     parser.add_argument("--visibility-timeout", type=int, default=5)
+    parser.add_argument(
+        "--ledger-grace", type=float, default=None, help="seconds before the ledger sweep re-sends (2 x visibility)"
+    )
     parser.add_argument("--redis-url", default=os.environ.get("DRILL_REDIS_URL", ""))
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -110,6 +117,8 @@ def main(argv=None) -> int:
     from django.db import connection
     from django_tenants.utils import schema_context
 
+    from codex.celery import app
+    from codex.delivery import ledger
     from codex.jobs import DRILL_EFFECT_TABLE, DRILL_RUN_TABLE, drill_write
     from tenants.models import Tenant
 
@@ -200,9 +209,11 @@ def main(argv=None) -> int:
     keys = [f"k{i:06d}" for i in range(args.tasks)]
     t0 = time.monotonic()
     with schema_context(schema):
-        for key in keys:
-            drill_write.apply_async(kwargs={"key": key, "work_ms": args.work_ms}, queue=queue)
+        task_ids = [
+            drill_write.apply_async(kwargs={"key": key, "work_ms": args.work_ms}, queue=queue).id for key in keys
+        ]
     result["enqueue_seconds"] = round(time.monotonic() - t0, 2)
+    key_of = dict(zip(task_ids, keys, strict=True))
 
     worker = start_worker("w1")
     deadline = time.monotonic() + args.timeout
@@ -227,11 +238,24 @@ def main(argv=None) -> int:
         result["sweep_lock_held_at_kill"] = bool(r.exists("unacked_mutex"))
         kill_time = time.monotonic()
         worker = start_worker("w2")
+        book = ledger()
+        grace = args.ledger_grace if args.ledger_grace is not None else 2 * args.visibility_timeout
+        redelivered: list[str] = []
+        next_sweep = time.monotonic() + 1
         while effects() < args.tasks and time.monotonic() < deadline:
             time.sleep(0.05)
+            if time.monotonic() >= next_sweep:  # what beat's codex.redeliver_lost does every minute
+                for task_id in book.redeliver_lost(grace=grace, app=app):
+                    key = key_of[task_id]
+                    ran = q(f"SELECT count(*) FROM {schema}.{DRILL_RUN_TABLE} WHERE task_id = %s", [key])[0][0]
+                    redelivered.append({"key": key, "attempts_before": ran})
+                next_sweep = time.monotonic() + 1
+        # A re-sent task with no attempt before it is one the broker had lost.
+        result["ledger_redelivered"] = redelivered
         result["recovery_seconds"] = round(time.monotonic() - kill_time, 2)
         # Let late redeliveries (if any) finish before counting attempts.
         time.sleep(0.5)
+        result["ledger_left"] = book.pending(task_ids)
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -265,6 +289,7 @@ def main(argv=None) -> int:
         "workers were killed mid-run": result["worker_killed_at_effects"] < args.tasks,
         "redeliveries happened (attempts > tasks)": result["attempts"] > args.tasks,
         "broker drained (queue and unacked empty)": result["queue_left"] == 0 and result["unacked_left"] == 0,
+        "delivery ledger empty (every task finished)": result.get("ledger_left") == 0,
     }
     result["checks"] = checks
     result["ok"] = all(checks.values())

@@ -62,3 +62,6 @@ app.autodiscover_tasks()
 from .metrics import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()
+
+# Every task sent to a Redis broker is remembered until it finished (lost messages are re-sent).
+from . import delivery  # noqa: E402, F401

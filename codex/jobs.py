@@ -20,6 +20,7 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django_tenants.utils import schema_context
+from redis.exceptions import RedisError
 
 from .celery import app
 
@@ -87,3 +88,22 @@ def drill_write(self, key: str, work_ms: int = 10) -> str:
             [key],
         )
     return key
+
+
+# --- Delivery ledger sweep (codex/delivery.py) ---------------------------------------------------
+@app.task(
+    name="codex.redeliver_lost",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError, RedisError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def redeliver_lost(self) -> int:
+    """Re-send the tasks a Redis broker lost (beat, every minute). Returns how many were sent."""
+    from .delivery import ledger
+
+    book = ledger()
+    if book is None:
+        return 0
+    return len(book.redeliver_lost(grace=settings.DELIVERY_LEDGER_GRACE, app=app))

@@ -224,10 +224,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A worker killed during a sweep leaves the sweep's lock behind until it expires.
     "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=300),
 }
+# Delivery ledger (codex/delivery.py, decision 0601): with a Redis broker every task is remembered
+# until it finished, and a beat sweep re-sends those the broker lost (a worker killed between
+# taking a message and recording it as unacked). Grace: how old a lost message must be.
+DELIVERY_LEDGER = env.bool("DELIVERY_LEDGER", default=True)
+DELIVERY_LEDGER_GRACE = env.float("DELIVERY_LEDGER_GRACE", default=60.0)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
+    # Messages a Redis broker lost (codex/delivery.py) are sent again.
+    "delivery-redeliver-lost": {"task": "codex.redeliver_lost", "schedule": 60.0},
     # Billing (billing/tasks.py): each task is idempotent and safe to run twice at once.
     "billing-usage-flush": {"task": "billing.usage_flush", "schedule": 60.0},
     "billing-invoice-run": {"task": "billing.invoice_run", "schedule": 15 * 60.0},

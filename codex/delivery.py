@@ -1,0 +1,194 @@
+"""Delivery ledger: a task sent through Redis is remembered until it has finished.
+
+Why: kombu's Redis transport takes a message with ``BRPOP`` and only then records it in its
+``unacked`` hash. A worker killed between the two (SIGKILL, node lost, OOM) loses the message for
+good: it is in no queue and in no unacked set, so no visibility timeout ever brings it back
+(celery/kombu#305, celery/celery#7950). The worker-kill drill hit that window about once in ten
+runs (one task in 200 never ran).
+
+How: every message published to a Redis broker is written to a ledger (a hash of task id to the
+message, and a sorted set of task id to when it was sent) before it is published. The worker
+removes the entry when the task has finished (success or final failure; a retry publishes a new
+message under the same id, which refreshes the entry). ``redeliver_lost`` (Celery beat, every
+minute) looks at entries older than a grace period, and re-publishes the ones whose message is
+neither waiting in its queue nor held in the unacked hash: exactly the messages the window lost.
+A task may therefore run twice (as with any redelivery); every task's effect is idempotent
+(decision 0601).
+
+Brokers that acknowledge on the server (RabbitMQ) do not need it: the ledger is on only for a
+``redis://`` / ``rediss://`` broker, and never in eager mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from celery.signals import before_task_publish, task_postrun
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+LEDGER_KEY = "codex:delivery:ledger"  # hash: task id -> the message as JSON
+SENT_KEY = "codex:delivery:sent"  # sorted set: task id -> when it was (re)sent, epoch seconds
+UNACKED_KEY = "unacked"  # kombu's Redis transport default (``unacked_key``)
+PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport: a queue's priority lists are "<queue><sep><n>"
+PRIORITY_STEPS = (3, 6, 9)
+FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REJECTED", "IGNORED", "REVOKED"})
+
+
+class Ledger:
+    def __init__(self, client, broker_url: str):
+        self.client = client
+        self.broker_url = broker_url
+
+    # --- the sender and the worker --------------------------------------------------------------
+    def record(self, *, task_id: str, message: dict, sent_at: float | None = None) -> None:
+        when = time.time() if sent_at is None else sent_at
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(LEDGER_KEY, task_id, json.dumps(message, default=str))
+        pipe.zadd(SENT_KEY, {task_id: when})
+        pipe.execute()
+
+    def finish(self, task_id: str) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hdel(LEDGER_KEY, task_id)
+        pipe.zrem(SENT_KEY, task_id)
+        pipe.execute()
+
+    def pending(self, task_ids: list[str] | None = None) -> int:
+        """Entries not finished yet: all of them, or those of ``task_ids``."""
+        if task_ids is None:
+            return self.client.zcard(SENT_KEY)
+        return sum(1 for raw in self.client.hmget(LEDGER_KEY, task_ids) if raw is not None) if task_ids else 0
+
+    # --- the sweep -----------------------------------------------------------------------------
+    def _ids_in_broker(self, queues: set[str]) -> set[str]:
+        """Task ids of every message waiting in ``queues`` or held unacked by some worker."""
+        found: set[str] = set()
+
+        def add(raw) -> None:
+            try:
+                payload = json.loads(raw)
+                if isinstance(payload, list):  # unacked: [message, exchange, routing key]
+                    payload = payload[0]
+                found.add(payload["headers"]["id"])
+            except (ValueError, KeyError, IndexError, TypeError):
+                logger.warning("delivery ledger: a broker message without a task id was skipped")
+
+        for queue in queues:
+            for name in [queue] + [f"{queue}{PRIORITY_SEP}{n}" for n in PRIORITY_STEPS]:
+                for raw in self.client.lrange(name, 0, -1):
+                    add(raw)
+        for _tag, raw in self.client.hscan_iter(UNACKED_KEY, count=500):
+            add(raw)
+        return found
+
+    def redeliver_lost(self, *, grace: float, app, limit: int = 1000) -> list[str]:
+        """Re-publish ledger entries older than ``grace`` seconds whose message the broker lost.
+
+        Returns the task ids re-published. Checking the broker after reading the candidates and
+        reading each entry again just before publishing keeps a task that finished meanwhile
+        from being sent again; the rare duplicate left (a message taken by a worker in the very
+        instant of the check) is harmless, as every task's effect is idempotent.
+        """
+        cutoff = time.time() - grace
+        candidates = [tid.decode() for tid in self.client.zrangebyscore(SENT_KEY, 0, cutoff, start=0, num=limit)]
+        if not candidates:
+            return []
+        messages = {}
+        for task_id, raw in zip(candidates, self.client.hmget(LEDGER_KEY, candidates), strict=True):
+            if raw is None:  # finished between the two reads, or a half-written entry
+                self.client.zrem(SENT_KEY, task_id)
+                continue
+            messages[task_id] = json.loads(raw)
+        present = self._ids_in_broker({m["routing_key"] for m in messages.values()})
+        resent: list[str] = []
+        lost = [task_id for task_id in messages if task_id not in present]
+        if not lost:
+            # Still queued or running: look again after another grace period.
+            self.client.zadd(SENT_KEY, {task_id: time.time() for task_id in messages}, xx=True)
+            return []
+        with app.connection_for_write(self.broker_url) as conn:
+            producer = conn.Producer()
+            for task_id in lost:
+                if not self.client.hexists(LEDGER_KEY, task_id):
+                    continue  # it finished after all
+                message = messages[task_id]
+                producer.publish(
+                    message["body"],
+                    exchange=message["exchange"],
+                    routing_key=message["routing_key"],
+                    headers=message["headers"],
+                    serializer="json",
+                    **message["properties"],
+                )
+                self.client.zadd(SENT_KEY, {task_id: time.time()}, xx=True)
+                resent.append(task_id)
+        still_there = [task_id for task_id in messages if task_id in present]
+        if still_there:
+            self.client.zadd(SENT_KEY, {task_id: time.time() for task_id in still_there}, xx=True)
+        if resent:
+            logger.warning(
+                "delivery ledger: %d task(s) lost by the broker were sent again",
+                len(resent),
+                extra={"task_ids": resent[:20]},
+            )
+        return resent
+
+
+_ledger: Ledger | None = None
+_resolved = False
+
+
+def set_ledger(ledger: Ledger | None) -> None:
+    """Use ``ledger`` (tests); ``None`` goes back to the one the settings describe."""
+    global _ledger, _resolved
+    _ledger, _resolved = ledger, ledger is not None
+
+
+def ledger() -> Ledger | None:
+    """The ledger of the configured broker, or None when the broker does not need one."""
+    global _ledger, _resolved
+    if not _resolved:
+        from .celery import app
+
+        url = app.conf.broker_url or ""
+        if settings.DELIVERY_LEDGER and url.startswith(("redis://", "rediss://")) and not app.conf.task_always_eager:
+            import redis
+
+            _ledger = Ledger(redis.Redis.from_url(url), url)
+        _resolved = True
+    return _ledger
+
+
+@before_task_publish.connect(dispatch_uid="codex.delivery.record")
+def _record_on_publish(sender=None, body=None, exchange=None, routing_key=None, headers=None, properties=None, **_):
+    book = ledger()
+    if book is None or not headers or "id" not in headers:
+        return
+    book.record(
+        task_id=headers["id"],
+        message={
+            "task": sender,
+            "body": body,
+            "exchange": exchange or "",
+            "routing_key": routing_key,
+            "headers": headers,
+            "properties": {
+                k: v for k, v in (properties or {}).items() if k in ("correlation_id", "reply_to", "priority")
+            },
+        },
+    )
+
+
+@task_postrun.connect(dispatch_uid="codex.delivery.finish")
+def _finish_on_postrun(sender=None, task_id=None, task=None, state=None, **_):
+    if task is not None and task.request.is_eager:
+        return
+    if state not in FINISHED_STATES:
+        return  # RETRY: the retry's own message refreshed the entry
+    book = ledger()
+    if book is not None and task_id:
+        book.finish(task_id)
