@@ -803,7 +803,10 @@ def holdings_on(data: PortfolioData, day: date) -> HoldingsSnapshot:
     Priced like the value series: last close on or before ``day``, else the last trade price;
     FX: last rate on or before ``day``, else the last transaction rate in that currency.
     """
-    book = build_lots(data.sorted_txns, method=data.lot_method, until=day)
+    txns = data.sorted_txns
+    # On or after the last trade (the usual "today"), the book is the whole ledger's, which the
+    # data already holds (period summaries use it too): replay only for a day in the past.
+    book = data.lot_book if txns and txns[-1].date <= day else build_lots(txns, method=data.lot_method, until=day)
     trade_price: dict[object, Decimal] = {}
     txn_fx: dict[str, Decimal] = {}
     for t in data.sorted_txns:
