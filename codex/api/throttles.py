@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from billing.metering import api_call_counted, api_call_key_for_pipeline
 from codex.security.net import client_ip
 
 # The plan of a firm changes rarely: each process remembers it for a minute instead of asking
@@ -67,7 +68,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
             return True
         client = _redis_client_of(self.cache) if getattr(settings, "CODEX_API_THROTTLE_COUNTER", True) else None
         if client is not None:
-            return self._allow_by_counter(client)
+            return self._allow_by_counter(client, request._request)
         self.history = self.cache.get(self.key, [])
         self.now = self.timer()
         while self.history and self.history[-1] <= self.now - self.duration:
@@ -93,7 +94,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
             ident = f"ip:{self.get_ident(request)}"
         return f"throttle:{self.scope}:{ident}"
 
-    def _allow_by_counter(self, client) -> bool:
+    def _allow_by_counter(self, client, http_request) -> bool:
         """Fixed window on Redis: one ``INCR`` + ``EXPIRE`` round trip, O(1) whatever the rate.
 
         DRF's sliding log reads and writes the list of every request time in the window (up to
@@ -101,14 +102,23 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         payload that grows with the rate. A counter per window allows at most ``num_requests`` per
         window too; a burst across a window boundary may reach twice that within one window's
         length, the usual price of fixed windows (docs/decisions/0701-api-throttle-counter.md).
+
+        The same round trip carries the request's API-call count when metering writes to this
+        Redis database (``billing.metering.api_call_key_for_pipeline``, decision 0704): one round
+        trip per API request instead of two.
         """
         self.now = self.timer()
         window = int(self.now // self.duration)
         key = self.cache.make_and_validate_key(f"{self.key}:{window}")
+        meter_key = api_call_key_for_pipeline(http_request, client)
         pipe = client.pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, int(self.duration) + 1)
-        count, _ = pipe.execute()
+        if meter_key is not None:
+            pipe.incr(meter_key)
+        count = pipe.execute()[0]
+        if meter_key is not None:
+            api_call_counted(http_request, meter_key)
         self._window_end = (window + 1) * self.duration
         return count <= self.num_requests
 

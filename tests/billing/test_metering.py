@@ -241,3 +241,60 @@ def test_plan_change_republishes_the_api_flags_on_commit(firm, django_capture_on
         services.subscription_cancel(tenant=firm, actor="o")
         services.invoice_run(now=utc(2099, 1, 2), subscription_ids=[firm.subscription.pk])
     assert metering.api_feature_missing(firm.pk)  # ended: Free limits, no API
+
+
+def test_call_counted_by_the_throttle_is_not_counted_again(redis_client, rf, firm):
+    """The API throttle's pipeline carries the count (decision 0704): the middleware adds nothing."""
+    from django.http import HttpResponse
+
+    principal = type("Principal", (), {"is_authenticated": True})()
+
+    def view(request):
+        request.user = principal  # as DRF leaves it
+        key = metering.api_call_key_for_pipeline(request, redis_client)
+        assert key is not None and metering.api_call_key_for_pipeline(request, redis_client) is not None
+        redis_client.incr(key)  # what the throttle's pipeline does
+        metering.api_call_counted(request, key)
+        assert metering.api_call_key_for_pipeline(request, redis_client) is None  # never twice
+        return HttpResponse("ok")
+
+    request = rf.get("/api/v1/me/")
+    request.tenant = firm
+    metering.ApiMeteringMiddleware(view)(request)
+    assert metering.pending_counts() == {(firm.pk, _today()): 1}
+
+
+def test_call_counted_by_the_throttle_is_taken_back_if_the_caller_signed_out(redis_client, rf, firm):
+    """A call that ends unauthenticated was never counted; the throttle's early count is undone."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+
+    def view(request):
+        key = metering.api_call_key_for_pipeline(request, redis_client)
+        redis_client.incr(key)
+        metering.api_call_counted(request, key)
+        request.user = AnonymousUser()  # signed out while serving the request
+        return HttpResponse("ok")
+
+    request = rf.get("/api/v1/me/")
+    request.tenant = firm
+    metering.record_api_call(firm.pk, count=5)
+    metering.ApiMeteringMiddleware(view)(request)
+    assert metering.pending_counts() == {(firm.pk, _today()): 5}
+
+
+def test_throttle_never_counts_requests_the_middleware_does_not_meter(redis_client, rf, firm):
+    from django.http import HttpResponse
+
+    seen = []
+
+    def view(request):
+        seen.append(metering.api_call_key_for_pipeline(request, redis_client))
+        return HttpResponse("ok")
+
+    for path in ("/api/v1/billing/usage/", "/api/v1/schema/"):  # exempt from metering
+        request = rf.get(path)
+        request.tenant = firm
+        metering.ApiMeteringMiddleware(view)(request)
+    assert seen == [None, None]
+    assert metering.api_call_key_for_pipeline(rf.get("/api/v1/me/"), redis_client) is None  # no middleware

@@ -247,6 +247,83 @@ def test_throttle_on_redis_is_a_counter_and_still_says_429(firm, api_key_for, re
     assert int(client_redis.get(keys[0])) == 5  # one integer per window, not a list of times
 
 
+@pytest.fixture
+def metering_on_same_redis(redis_default_cache, settings):
+    """Metering on the default cache's Redis database, as in production (one ``REDIS_URL``)."""
+    import redis
+
+    from billing import metering
+
+    url = _redis_url()
+    settings.REDIS_URL = url
+    client = redis.Redis.from_url(url)
+    metering.reset_local_state()
+    metering.set_redis_client(client)
+    yield client
+    metering.set_redis_client(None)
+    metering.reset_local_state()
+
+
+class RoundTrips:
+    """Counts what redis-py sends to the server: a pipeline is one send, as it is one round trip."""
+
+    def __init__(self, monkeypatch):
+        import redis.connection
+
+        self.sends = 0
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def send(conn, command, check_health=True):
+            self.sends += 1
+            return original(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
+
+
+def test_api_request_counts_throttle_and_meter_in_one_round_trip(
+    firm, api_key_for, metering_on_same_redis, monkeypatch
+):
+    from billing import metering
+
+    raw = api_key_for(firm, "read")
+    client = FirmClient(firm)
+    meter_key = f"{metering.KEY_PREFIX}{firm.pk}:{metering._today():%Y%m%d}"
+    metering_on_same_redis.delete(meter_key)
+    assert client.get("/api/v1/portfolios/", HTTP_X_API_KEY=raw).status_code == 200  # plan flags read once
+    trips = RoundTrips(monkeypatch)
+    for _ in range(3):
+        assert client.get("/api/v1/portfolios/", HTTP_X_API_KEY=raw).status_code == 200
+    assert trips.sends == 3  # throttle INCR + EXPIRE and the meter's INCR: one pipeline per request
+    assert int(metering_on_same_redis.get(meter_key)) == 4  # every call counted once
+    assert metering.usage_flush(refresh_limits=False) == 4
+    assert metering_on_same_redis.get(meter_key) is None
+
+
+def test_meter_on_another_redis_is_counted_by_the_middleware(firm, api_key_for, redis_default_cache, settings):
+    """Metering on another Redis database than the throttle's: no shared pipeline, still one count."""
+    import redis
+
+    from billing import metering
+
+    other = _redis_url().rsplit("/", 1)[0] + "/12"
+    settings.REDIS_URL = other
+    meter = redis.Redis.from_url(other)
+    metering.reset_local_state()
+    metering.set_redis_client(meter)
+    try:
+        raw = api_key_for(firm, "read")
+        meter_key = f"{metering.KEY_PREFIX}{firm.pk}:{metering._today():%Y%m%d}"
+        meter.delete(meter_key)
+        for _ in range(2):
+            assert FirmClient(firm).get("/api/v1/portfolios/", HTTP_X_API_KEY=raw).status_code == 200
+        assert int(meter.get(meter_key)) == 2
+        assert redis_default_cache._cache.get_client().get(meter_key) is None  # not on the throttle's db
+        meter.delete(meter_key)
+    finally:
+        metering.set_redis_client(None)
+        metering.reset_local_state()
+
+
 # --- query counts of the benchmarked endpoints (production cache: Redis; here process memory) ------
 @pytest.fixture
 def production_cache(settings):
