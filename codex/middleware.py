@@ -29,11 +29,23 @@ def error_envelope(status: int, code: str, message: str, details: dict | None = 
     return JsonResponse({"error": {"code": code, "message": message, "details": details or {}}}, status=status)
 
 
+# Host header -> its domain, lower-cased, port and trailing dot removed ("" when malformed).
+# ``split_domain_port`` runs a long regular expression; the few hosts a worker serves are
+# remembered instead. Bounded: a client sending random hosts empties it, never grows it.
+_DOMAINS: dict[str, str] = {}
+_DOMAINS_MAX = 1024
+
+
 def _request_host(request) -> str:
     raw = request.META.get("HTTP_X_FORWARDED_HOST") if settings.USE_X_FORWARDED_HOST else None
     raw = raw or request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
-    domain, _port = split_domain_port(raw)
-    return domain.lower()
+    domain = _DOMAINS.get(raw)
+    if domain is None:
+        domain = split_domain_port(raw)[0].lower()
+        if len(_DOMAINS) >= _DOMAINS_MAX:
+            _DOMAINS.clear()
+        _DOMAINS[raw] = domain
+    return domain
 
 
 def _in_schema(tenant, chunks):

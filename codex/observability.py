@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import time
-import uuid
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
@@ -40,12 +40,16 @@ firm_var: contextvars.ContextVar[str] = contextvars.ContextVar("codex_firm", def
 
 
 def request_id_from(raw: str | None) -> str:
-    """The caller's request id when it is a plain token (no log injection), else a fresh one."""
+    """The caller's request id when it is a plain token (no log injection), else a fresh one:
+    32 random hex digits (128 bits from ``os.urandom``, as a ``uuid4().hex`` has 122 of them, without
+    building a ``UUID`` object per request)."""
     if raw and _REQUEST_ID_RE.match(raw):
         return raw
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
+# ``json.dumps(data, default=str, ensure_ascii=False)`` builds this encoder anew for every line.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -75,7 +79,7 @@ class JsonFormatter(logging.Formatter):
             data["exc_info"] = record.exc_text
         if record.stack_info:
             data["stack_info"] = self.formatStack(record.stack_info)
-        return json.dumps(data, default=str, ensure_ascii=False)
+        return _ENCODER.encode(data)
 
     def _time(self, created: float) -> str:
         second = int(created)
@@ -175,9 +179,14 @@ class RequestLogMiddleware:
         firm_token = firm_var.set("")
         start = time.perf_counter()
         status = 500
+        # What ``connection.execute_wrapper()`` does, without a generator-based context manager.
+        wrappers = connections[DEFAULT_DB_ALIAS].execute_wrappers
+        wrappers.append(slow_query_wrapper)
         try:
-            with connections[DEFAULT_DB_ALIAS].execute_wrapper(slow_query_wrapper):
+            try:
                 response = self.get_response(request)
+            finally:
+                wrappers.pop()
             status = response.status_code
             response[REQUEST_ID_HEADER] = request_id
             return response

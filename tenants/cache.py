@@ -58,9 +58,14 @@ def _fresh(value):
         cls = value.__class__
         new = cls.__new__(cls)
         data = value.__dict__.copy()
-        state = copy.copy(value._state)
-        related = value._state.__dict__.get("fields_cache")
-        state.fields_cache = {k: _fresh(v) for k, v in related.items()} if related else {}
+        # ``copy.copy(value._state)`` without the copy module's generic path: the state's own
+        # ``__getstate__`` (a new dict, without ``peers``) on a new ``ModelState``.
+        state_data = value._state.__getstate__()
+        related = state_data.get("fields_cache")
+        state_data["fields_cache"] = {k: _fresh(v) for k, v in related.items()} if related else {}
+        state_cls = type(value._state)
+        state = state_cls.__new__(state_cls)
+        state.__dict__ = state_data
         data["_state"] = state
         for name, item in data.items():
             if isinstance(item, _CONTAINERS):

@@ -37,6 +37,7 @@ def test_unsafe_request_ids_are_replaced(anon_client, bad):
     response = anon_client.get("/health", HTTP_X_REQUEST_ID=bad)
     assert response["X-Request-ID"] != bad
     assert len(response["X-Request-ID"]) == 32
+    int(response["X-Request-ID"], 16)  # hex digits
 
 
 def test_each_request_logs_one_json_line_with_firm_user_route_status_duration(owner_client, owner, caplog):

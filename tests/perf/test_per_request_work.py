@@ -418,3 +418,40 @@ def test_dashboard_query_count_is_pinned(firm, production_cache, client_for, own
     few = _warm_count(client, "/")
     priced_book(6)
     assert _warm_count(client, "/") == few == 15
+
+
+# --- request path helpers (decision 0704) ----------------------------------------------------------
+@pytest.mark.parametrize(
+    "raw", ["Acme.Localhost", "acme.localhost:8000", "acme.localhost.", "[::1]:80", "bad host!", "a" * 300]
+)
+def test_remembered_host_is_the_domain_django_would_give(raw, rf, settings):
+    from django.http.request import split_domain_port
+
+    from codex import middleware
+
+    settings.USE_X_FORWARDED_HOST = False
+    middleware._DOMAINS.clear()
+    request = rf.get("/", HTTP_HOST=raw)
+    expected = split_domain_port(raw)[0].lower()
+    assert middleware._request_host(request) == expected
+    assert middleware._request_host(request) == expected  # from memory
+    assert middleware._DOMAINS[raw] == expected
+
+
+def test_remembered_hosts_are_bounded(rf, settings, monkeypatch):
+    from codex import middleware
+
+    settings.USE_X_FORWARDED_HOST = False
+    monkeypatch.setattr(middleware, "_DOMAINS_MAX", 3)
+    middleware._DOMAINS.clear()
+    for n in range(10):
+        assert middleware._request_host(rf.get("/", HTTP_HOST=f"h{n}.example")) == f"h{n}.example"
+        assert len(middleware._DOMAINS) <= 3
+
+
+def test_cached_firm_copy_keeps_its_model_state(firm, forced_local):
+    first = tenant_for_host(HOST)
+    second = tenant_for_host(HOST)
+    assert second._state is not first._state
+    assert (second._state.db, second._state.adding) == (first._state.db, first._state.adding) == ("default", False)
+    assert "peers" not in second._state.__dict__
