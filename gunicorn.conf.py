@@ -55,5 +55,8 @@ def post_worker_init(worker):
     collections cost twice as much per request (docs/benchmarks.md, "Profile and fix")."""
     import gc
 
+    from codex.observability import skip_unused_record_fields
+
+    skip_unused_record_fields()
     gc.collect()
     gc.freeze()

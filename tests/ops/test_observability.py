@@ -248,3 +248,37 @@ def test_json_formatter_writes_one_object_with_extras_exceptions_and_utc_time():
     assert "ValueError: bad row 7" in out["exc_info"]
     assert out["when"] == str(object)  # anything JSON cannot encode is written as text, never an error
     assert "\n" not in JsonFormatter().format(failed)  # one line, however long the traceback
+
+
+@pytest.fixture
+def logging_flags():
+    saved = (logging._srcfile, logging.logThreads, logging.logMultiprocessing, logging.logAsyncioTasks)
+    yield
+    logging._srcfile, logging.logThreads, logging.logMultiprocessing, logging.logAsyncioTasks = saved
+
+
+def test_gunicorn_workers_skip_record_fields_no_log_line_shows(logging_flags, monkeypatch):
+    import gc
+    import runpy
+
+    conf = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # keep this test process's collector as it was
+    before = logging.LogRecord("codex.request", logging.INFO, __file__, 1, "x", (), None)
+    assert before.threadName is not None
+    conf["post_worker_init"](None)
+    record = logging.LogRecord("codex.request", logging.INFO, __file__, 1, "request", (), None)
+    record.method, record.status = "GET", 200
+    assert record.threadName is None and record.processName is None  # not looked up any more
+    assert record.process is not None  # gunicorn's error log prints it
+
+    def no_stack_walk(*args, **kwargs):
+        raise AssertionError("the caller was looked up")
+
+    monkeypatch.setattr(logging.Logger, "findCaller", no_stack_walk)
+    logging.getLogger("codex.tests.srcfile").warning("logged without looking up the caller")
+    # Both formats still write every field they show.
+    RequestContextFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert {"time", "level", "logger", "message", "method", "status", "request_id", "firm"} <= line.keys()
+    plain = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(record)
+    assert "INFO codex.request" in plain and plain.endswith("request")
