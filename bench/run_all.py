@@ -450,17 +450,19 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
   CORS, tenant routing, OTP, session timeouts, support sessions, two-factor, export audit, CSP with a
   nonce, Permissions-Policy, firm status, API metering). Counted in instructions (callgrind, "Profile
-  and fix" item 9), a C0 request served in process costs 773k instructions, the same through
-  Codex's stack 1,221k (1,576k before this session's fixes); with only Django's 7 middlewares,
-  Codex's settings cost 743k: the whole gap is the 14 extra middlewares, each cheap now (the log
-  line 69k), together ~450k. Through gunicorn (accept, parse, close, wrk on the same two cores)
-  that is the fraction in the tables: better than before (39 % paired) and short of the 85 %
-  target. Closing the rest would mean dropping features from the stack (decision 0704).
-- *Portfolio API vs C1*: with the fast list path (item 8) the API costs 1.30x the instructions of
-  C1 in process (7.29M against 5.62M); through gunicorn it also pays two Redis round trips
-  (throttle, metering) and a heavier query (client, advisor and benchmark joined, `shared_with`
-  ids and the total in the page query) in PostgreSQL's own CPU, on the same two cores: 46 % of C1
-  paired, short of 50 %.
+  and fix" items 9 and 10), a C0 request served in process costs about 772k instructions, the same
+  through Codex's stack 1,174k now (1,576k at the start of the previous session); with only
+  Django's 7 middlewares, Codex's settings cost 743k: the gap is the 14 extra middlewares and the
+  routing, each cheap now, together ~400k (a prefix sweep during item 10, +-50k noise: the request
+  log middleware ~260k with its line and histogram, tenant routing ~130k). On a quiet
+  machine the fraction through gunicorn follows the instruction ratio (1,174k / 772k: 66 %; paired
+  68 %): short of the 85 % target. Closing the rest would mean dropping features from the stack
+  (decision 0704).
+- *Portfolio API vs C1*: with the fast list path (item 8) the API costs 6.95M instructions in
+  process (7.17M before item 10; C1 5.62M in item 9's run), and since item 10 one Redis round trip per request instead
+  of two (the meter rides the throttle's pipeline); it still runs a heavier query (client, advisor
+  and benchmark joined, `shared_with` ids and the total in the page query) in PostgreSQL's own CPU
+  on the same two cores. Paired: 45 % of C1 before item 10, 56 % (55-57 %) after: the target is met.
 - *p99 at 70 % of the peak*: measured from each request's scheduled send time by a Python
   open-loop driver (32 threads; wrk2 is not packaged by Debian). A run at 03:51 gave 253.6 ms
   while the app's own request log for the same 2,657 requests said p99 16.8 ms inside the server:
@@ -558,10 +560,30 @@ share of busy samples). Findings, in the order they were fixed:
    C0 at 03:51 and 77 % at 04:28 (39 % in the previous session), the portfolio API 46 % and 45 %
    of C1 (14 % before).
 
+10. **Second and third passes on the request path** (decision 0704, same callgrind method with a
+   fixed hash seed and `gc.freeze()` after the warm-up, as gunicorn does): the API meter's `INCR`
+   rides the throttle's Redis pipeline (round trips per API request 2.06 -> 1.06; a request the
+   throttle did not see is still metered by the middleware, exactly once); request ids from
+   `os.urandom` (uuid4 was 18.8k instructions); the slow-query wrapper without Django's
+   generator-based context manager; one JSON encoder for every log line; each worker remembers the
+   domain of a `Host` header (`_request_host` 25.5k -> 5.3k); the firm's per-request copy without
+   `copy.copy` (warm `tenant_for_host` 58.9k -> 42.1k); gunicorn workers skip the log record fields
+   no line shows (caller lookup, thread, multiprocessing and task names; the logging HOWTO's
+   "Optimization"): -43k.
+
+   | request, in process | before | after |
+   |---|---|---|
+   | C0 view through the whole stack | 1,304,719 | **1,173,848** |
+   | `GET /api/v1/portfolios/` (API key, 25 rows) | 7,168,444 | **6,951,942** (before the log knobs) |
+   | Redis round trips per API request | 2.06 | **1.06** |
+
+   Through gunicorn, paired medians of 8 (`make bench`, 2026-11-22 07:08, quiet machine):
+   routing 68 % of C0, the portfolio API 56 % of C1 (45 % at 04:28 before these passes).
+
 Left as they are, measured and judged worth their cost: Django's `CONN_HEALTH_CHECKS` (a `SELECT 1`
 per request, ~10 % of the API's samples, also paid by C1), django-tenants' `SET search_path` at the
-first query of each request, the JSON request log line (69k instructions, item 9) and the latency
-histogram, the throttle and metering round trips to Redis on API requests, and the pagination
+first query of each request (C1 pays it too), the JSON request log line and the latency
+histogram, the throttle's round trip to Redis on API requests (metering rides it), and the pagination
 `COUNT(*)` of the other lists (the portfolio list counts in its page query, item 8).
 """  # noqa: E501 (a Markdown table row)
 
