@@ -10,7 +10,7 @@ ones of ``bench/analytics_bench.py`` (``random.Random(42)``), written to Postgre
 
 Each run then times, through the selectors and from a cold start (nothing cached):
 
-* ``portfolio_analytics_bundle(preset="SI")``: load ledger, closes and rates (five queries), then
+* ``portfolio_analytics_bundle(preset="SI")``: load ledger, closes and rates (four queries), then
   ``performance`` + holdings + allocation by all four dimensions + the value series (the one
   ``performance`` made, as the portfolio page uses it);
 * the same work as three separate API calls (performance, allocation, value-series), each

@@ -73,10 +73,10 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
     """Closes per instrument up to ``end``; with ``since``, only from ``since`` on plus the last
     close before it (enough for carry-forward valuation from ``since + 1``).
 
-    Speed matters here (10 years x 50 instruments = 130,000 closes): the closes come as bare
-    ``(date, close)`` rows in instrument order and are cut into series with the per-instrument
-    counts of a second, index-only query, so no Python loop touches each row. Text transfer is
-    used on purpose: psycopg's text numeric loader is faster than its binary one."""
+    Speed matters here (10 years x 50 instruments = 130,000 closes): each instrument's dates and
+    closes come as two arrays from one grouped query (one scan, one round trip; psycopg parses
+    them in C), zipped into pairs without a Python loop per row. Text transfer is used on
+    purpose: psycopg's text numeric loader is faster than its binary one."""
     out: dict[int, list] = {}
     ids = sorted(i for i in instrument_ids if i is not None)
     if not ids:
@@ -94,25 +94,16 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
             for iid, d, px in cur.fetchall():
                 out[iid] = [(d, px)]
         cur.execute(
-            f"SELECT instrument_id, count(*) FROM {table} "  # noqa: S608
-            f"WHERE instrument_id = ANY(%s) {lower} AND date <= %s GROUP BY instrument_id ORDER BY instrument_id",
+            f"SELECT instrument_id, array_agg(date ORDER BY date), array_agg(close ORDER BY date) "  # noqa: S608
+            f"FROM {table} WHERE instrument_id = ANY(%s) {lower} AND date <= %s GROUP BY instrument_id",
             params,
         )
-        counts = cur.fetchall()
-        cur.execute(
-            f"SELECT date, close FROM {table} "  # noqa: S608
-            f"WHERE instrument_id = ANY(%s) {lower} AND date <= %s ORDER BY instrument_id, date",
-            params,
-        )
-        rows = cur.fetchall()
-    pos = 0
-    for iid, n in counts:
-        part = rows[pos : pos + n]
-        pos += n
-        if iid in out:
-            out[iid].extend(part)
-        else:
-            out[iid] = part
+        for iid, days, closes in cur.fetchall():
+            part = list(zip(days, closes, strict=True))
+            if iid in out:
+                out[iid].extend(part)
+            else:
+                out[iid] = part
     return out
 
 
@@ -189,7 +180,7 @@ def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date
     """Ledger, instruments, closes and FX rates of ``portfolio`` as ``analytics.PortfolioData``.
 
     With ``since``, closes and rates before ``since`` are reduced to the last one (valuations from
-    ``since`` on are unchanged). Five queries, whatever the size of the ledger."""
+    ``since`` on are unchanged). Four queries (five with ``since``), whatever the size of the ledger."""
     end = end or timezone.localdate()
     rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values_list(*TXN_VALUES)
     txns = [txn_from_tuple(r) for r in rows]

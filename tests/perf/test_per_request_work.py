@@ -408,8 +408,8 @@ def test_performance_by_api_key_query_count_is_pinned(firm, production_cache, ap
     client = FirmClient(firm)
     portfolio = priced_book(1)[0]
     url = f"/api/v1/portfolios/{portfolio.pk}/performance/?end=2025-01-10"
-    # portfolio, ledger, instruments, price counts, closes
-    assert _warm_count(client, url, HTTP_X_API_KEY=raw) == 5
+    # portfolio, ledger, instruments, closes (one grouped query: dates and closes as arrays)
+    assert _warm_count(client, url, HTTP_X_API_KEY=raw) == 4
 
 
 def test_dashboard_query_count_is_pinned(firm, production_cache, client_for, owner, priced_book):
