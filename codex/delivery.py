@@ -25,7 +25,7 @@ import json
 import logging
 import time
 
-from celery.signals import before_task_publish, task_postrun
+from celery.signals import before_task_publish, task_postrun, task_rejected, task_revoked, task_unknown
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ class Ledger:
     def record(self, *, task_id: str, message: dict, sent_at: float | None = None) -> None:
         when = time.time() if sent_at is None else sent_at
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(LEDGER_KEY, task_id, json.dumps(message, default=str))
+        # No ``default=``: a message JSON cannot hold fails here as it will in the publish that
+        # follows (the caller sees the error), instead of leaving a mangled copy to re-send.
+        pipe.hset(LEDGER_KEY, task_id, json.dumps(message))
         pipe.zadd(SENT_KEY, {task_id: when})
         pipe.execute()
 
@@ -183,12 +185,34 @@ def _record_on_publish(sender=None, body=None, exchange=None, routing_key=None, 
     )
 
 
+def _finish(task_id) -> None:
+    book = ledger()
+    if book is not None and task_id:
+        book.finish(task_id)
+
+
+@task_revoked.connect(dispatch_uid="codex.delivery.revoked")
+def _finish_on_revoked(sender=None, request=None, **_):
+    """A revoked or expired task never runs: the worker acked its message; nothing to re-send."""
+    _finish(getattr(request, "id", None))
+
+
+@task_unknown.connect(dispatch_uid="codex.delivery.unknown")
+def _finish_on_unknown(sender=None, id=None, **_):  # noqa: A002 (the signal's argument name)
+    """A message for a task this worker does not know was dropped: re-sending it would loop."""
+    _finish(id)
+
+
+@task_rejected.connect(dispatch_uid="codex.delivery.rejected")
+def _finish_on_rejected(sender=None, message=None, **_):
+    """A message the worker could not accept (bad content type, not decodable) was dropped."""
+    _finish((getattr(message, "headers", None) or {}).get("id"))
+
+
 @task_postrun.connect(dispatch_uid="codex.delivery.finish")
 def _finish_on_postrun(sender=None, task_id=None, task=None, state=None, **_):
     if task is not None and task.request.is_eager:
         return
     if state not in FINISHED_STATES:
         return  # RETRY: the retry's own message refreshed the entry
-    book = ledger()
-    if book is not None and task_id:
-        book.finish(task_id)
+    _finish(task_id)

@@ -164,3 +164,29 @@ def test_the_ledger_is_off_without_a_redis_broker_and_the_sweep_is_scheduled():
     schedule = settings.CELERY_BEAT_SCHEDULE["delivery-redeliver-lost"]
     assert schedule["task"] == "codex.redeliver_lost"
     assert schedule["schedule"] <= 60
+
+
+def test_revoked_unknown_and_rejected_messages_leave_the_ledger(broker):
+    """The worker acks these without running them: re-sending them every minute would loop."""
+    from types import SimpleNamespace
+
+    from celery.signals import task_rejected, task_revoked, task_unknown
+
+    book, url = broker
+    revoked, unknown, rejected = send(url, "revoked"), send(url, "unknown"), send(url, "rejected")
+    task_revoked.send(
+        sender=drill_write, request=SimpleNamespace(id=revoked), terminated=False, signum=None, expired=True
+    )
+    task_unknown.send(sender=None, message=None, exc=KeyError("x"), name="codex.gone", id=unknown)
+    task_rejected.send(sender=None, message=SimpleNamespace(headers={"id": rejected}), exc=None)
+    assert book.pending([revoked, unknown, rejected]) == 0
+
+
+def test_a_message_json_cannot_hold_is_not_recorded_and_the_caller_sees_the_error(broker):
+    from kombu.exceptions import EncodeError
+
+    book, url = broker
+    with pytest.raises(EncodeError), app.connection_for_write(url) as conn:
+        app.send_task("codex.drill_write", kwargs={"key": object()}, queue=QUEUE, connection=conn, ignore_result=True)
+    assert book.pending() == 0
+    assert queued(book.client) == []
