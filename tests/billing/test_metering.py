@@ -3,11 +3,7 @@ UsageDaily (process buffer and Redis), meters visible, and the monthly API limit
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -155,31 +151,12 @@ def test_usage_snapshot_records_daily_counts(firm, in_public):
 
 # --- Redis -------------------------------------------------------------------------------------------
 @pytest.fixture
-def redis_client(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    import redis
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+def redis_client(private_redis):
+    client, url = private_redis
     metering.set_redis_client(client)
-    with override_settings(REDIS_URL=f"redis://127.0.0.1:{port}/0"):
+    with override_settings(REDIS_URL=url):
         yield client
     metering.set_redis_client(None)
-    proc.terminate()
-    proc.wait(timeout=5)
 
 
 def test_redis_counters_are_flushed_with_getdel(redis_client, owner_client, firm):

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
@@ -28,34 +25,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIg
 
 
 @pytest.fixture
-def broker(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    import redis
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+def broker(private_redis):
+    client, url = private_redis
     book = Ledger(client, url)
     delivery.set_ledger(book)
-    try:
-        yield book, url
-    finally:
-        delivery.set_ledger(None)
-        proc.terminate()
-        proc.wait(timeout=5)
+    yield book, url
+    delivery.set_ledger(None)
 
 
 def send(url: str, key: str, schema: str = "firm_acme") -> str:
