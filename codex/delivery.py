@@ -66,8 +66,14 @@ class Ledger:
         return sum(1 for raw in self.client.hmget(LEDGER_KEY, task_ids) if raw is not None) if task_ids else 0
 
     # --- the sweep -----------------------------------------------------------------------------
-    def _ids_in_broker(self, queues: set[str]) -> set[str]:
-        """Task ids of every message waiting in ``queues`` or held unacked by some worker."""
+    def _ids_in_broker(self, queues: set[str], wanted: set[str], *, chunk: int = 500) -> set[str]:
+        """Which of ``wanted`` (task ids) wait in ``queues`` or are held unacked by some worker.
+
+        The unacked hash holds at most what the workers prefetched. A queue may hold a backlog: it
+        is read from its oldest end (kombu pushes on the left and pops on the right), ``chunk``
+        messages at a time, and no further once every wanted id was seen; the wanted ids are the
+        oldest entries of the ledger, so after an outage the sweep reads about as many messages
+        as it looks for, not the whole backlog every minute."""
         found: set[str] = set()
 
         def add(raw) -> None:
@@ -75,19 +81,28 @@ class Ledger:
                 payload = json.loads(raw)
                 if isinstance(payload, list):  # unacked: [message, exchange, routing key]
                     payload = payload[0]
-                found.add(payload["headers"]["id"])
+                task_id = payload["headers"]["id"]
             except (ValueError, KeyError, IndexError, TypeError):
                 logger.warning("delivery ledger: a broker message without a task id was skipped")
+                return
+            if task_id in wanted:
+                found.add(task_id)
 
-        for queue in queues:
-            for name in [queue] + [f"{queue}{PRIORITY_SEP}{n}" for n in PRIORITY_STEPS]:
-                for raw in self.client.lrange(name, 0, -1):
-                    add(raw)
         for _tag, raw in self.client.hscan_iter(UNACKED_KEY, count=500):
             add(raw)
+        for queue in queues:
+            for name in [queue] + [f"{queue}{PRIORITY_SEP}{n}" for n in PRIORITY_STEPS]:
+                stop = -1
+                while len(found) < len(wanted):
+                    raws = self.client.lrange(name, stop - chunk + 1, stop)
+                    for raw in reversed(raws):
+                        add(raw)
+                    if len(raws) < chunk:
+                        break
+                    stop -= chunk
         return found
 
-    def redeliver_lost(self, *, grace: float, app, limit: int = 1000) -> list[str]:
+    def redeliver_lost(self, *, grace: float, app, limit: int = 1000, chunk: int = 500) -> list[str]:
         """Re-publish ledger entries older than ``grace`` seconds whose message the broker lost.
 
         Returns the task ids re-published. Checking the broker after reading the candidates and
@@ -105,7 +120,7 @@ class Ledger:
                 self.client.zrem(SENT_KEY, task_id)
                 continue
             messages[task_id] = json.loads(raw)
-        present = self._ids_in_broker({m["routing_key"] for m in messages.values()})
+        present = self._ids_in_broker({m["routing_key"] for m in messages.values()}, set(messages), chunk=chunk)
         resent: list[str] = []
         lost = [task_id for task_id in messages if task_id not in present]
         if not lost:

@@ -165,3 +165,15 @@ def test_a_message_json_cannot_hold_is_not_recorded_and_the_caller_sees_the_erro
         app.send_task("codex.drill_write", kwargs={"key": object()}, queue=QUEUE, connection=conn, ignore_result=True)
     assert book.pending() == 0
     assert queued(book.client) == []
+
+
+def test_a_backlog_is_read_from_its_oldest_end_and_only_the_lost_message_is_sent_again(broker):
+    book, url = broker
+    ids = [send(url, f"k{i}") for i in range(7)]  # k0 is the oldest: the next one a worker takes
+    # A worker took k0 and died before recording it; k1..k6 still wait.
+    assert take(book.client)["headers"]["id"] == ids[0]
+    for task_id in ids:
+        age(book.client, task_id, 120)
+    resent = book.redeliver_lost(grace=60, app=app, chunk=2)  # the queue is read 2 messages at a time
+    assert resent == [ids[0]]
+    assert sorted(m["headers"]["id"] for m in queued(book.client)) == sorted(ids)
