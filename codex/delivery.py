@@ -120,6 +120,8 @@ class Ledger:
                 self.client.zrem(SENT_KEY, task_id)
                 continue
             messages[task_id] = json.loads(raw)
+        if not messages:
+            return []
         present = self._ids_in_broker({m["routing_key"] for m in messages.values()}, set(messages), chunk=chunk)
         resent: list[str] = []
         lost = [task_id for task_id in messages if task_id not in present]

@@ -177,3 +177,11 @@ def test_a_backlog_is_read_from_its_oldest_end_and_only_the_lost_message_is_sent
     resent = book.redeliver_lost(grace=60, app=app, chunk=2)  # the queue is read 2 messages at a time
     assert resent == [ids[0]]
     assert sorted(m["headers"]["id"] for m in queued(book.client)) == sorted(ids)
+
+
+def test_an_index_entry_without_its_message_is_dropped(broker):
+    """A task that finished between the sweep's two reads (or a half-written entry)."""
+    book, _url = broker
+    book.client.zadd(SENT_KEY, {"gone": time.time() - 120})
+    assert book.redeliver_lost(grace=60, app=app) == []
+    assert book.pending() == 0
