@@ -197,6 +197,60 @@ class InstrumentInfo:
 PriceSeries = Sequence[tuple[date, Decimal]]
 
 
+class DatedValues(Sequence):
+    """A price series held as two parallel lists, ``dates`` (sorted) and ``values``, that reads
+    as the sequence of ``(date, value)`` pairs any ``PriceSeries`` is.
+
+    The selectors load closes this way: ten years of closes for 50 instruments then need no
+    tuple per close, instruments quoted on the same days share one list of dates, and the
+    valuation reads the two columns directly."""
+
+    __slots__ = ("dates", "values")
+
+    def __init__(self, dates: list[date], values: list[Decimal]):
+        if len(dates) != len(values):
+            raise ValueError("dates and values differ in length")
+        self.dates = dates
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return DatedValues(self.dates[i], self.values[i])
+        return self.dates[i], self.values[i]
+
+    def __iter__(self):
+        return zip(self.dates, self.values, strict=True)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, DatedValues):
+            return self.dates == other.dates and self.values == other.values
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # mutable lists inside, like a list
+
+    def __repr__(self) -> str:
+        return f"DatedValues({list(self)!r})"
+
+
+def _columns(series: PriceSeries, lo: int, hi: int) -> tuple[list[date], list[Decimal]]:
+    """Dates and values of ``series[lo:hi]``."""
+    if type(series) is DatedValues:
+        return series.dates[lo:hi], series.values[lo:hi]
+    part = series[lo:hi]
+    return [d for d, _ in part], [v for _, v in part]
+
+
+def _bisect_day(series: PriceSeries, day: date, *, right: bool) -> int:
+    if type(series) is DatedValues:
+        return (bisect_right if right else bisect_left)(series.dates, day)
+    return (bisect_right if right else bisect_left)(series, day, key=_DAY_KEY)
+
+
 @dataclass(frozen=True)
 class PortfolioData:
     """Everything the analytics need about one portfolio.
@@ -597,14 +651,22 @@ class _Engine:
         if px is not None:
             self.sec[self.currency(iid)] += dq * px
 
-    def value(self, on: date) -> Decimal:
-        total = ZERO
-        sec, cash = self.sec, self.cash
-        for c in sec.keys() | cash.keys():
-            amount = sec[c] + cash[c]
-            if amount:
-                total += amount * self.fx_of(c, on)
-        return total
+
+class _GridGroup:
+    """The instruments of one currency quoted on the common date grid, read row by row.
+
+    ``quantities[k]`` mirrors ``_Engine.qty`` and ``closes[k]`` is the close last applied for
+    instrument ``ids[k]`` (``_Engine.last`` is brought up to date from it only before a
+    transaction reads it): the loop over the closes then needs no dictionary access."""
+
+    __slots__ = ("currency", "ids", "quantities", "closes", "rows")
+
+    def __init__(self, currency: str):
+        self.currency = currency
+        self.ids: list = []
+        self.quantities: list[Decimal] = []
+        self.closes: Sequence[Decimal] = ()
+        self.rows = None
 
 
 def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
@@ -622,35 +684,40 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
     held_ids = {t.instrument_id for t in txns if t.instrument_id is not None}
     last_px, qty, sec, ccy_of = engine.last, engine.qty, engine.sec, {}
     # Closes in the range. Instruments quoted on the same days (the usual case) share one
-    # date grid and are read column-wise through zip(); the rest go through a per-date dict.
+    # date grid and are read column-wise, one group per currency; the rest go through a
+    # per-date dict.
     price_events: dict[date, list] = defaultdict(list)
-    grid: list[date] | None = None
-    grid_meta: list[tuple[object, str]] = []
-    grid_columns: list[list[Decimal]] = []
+    grid: Sequence[date] | None = None
+    groups: dict[str, _GridGroup] = {}
+    columns: dict[str, list] = defaultdict(list)
+    on_grid: dict[object, tuple[_GridGroup, int]] = {}
     for iid in held_ids:
         ccy_of[iid] = ccy = engine.currency(iid)
         series = data.prices.get(iid)
         if not series:
             continue
-        lo = bisect_left(series, first, key=_DAY_KEY)
+        lo = _bisect_day(series, first, right=False)
         if lo:
             engine.set_price(iid, series[lo - 1][1])
-        hi = bisect_right(series, last, key=_DAY_KEY)
+        hi = _bisect_day(series, last, right=True)
         last_px.setdefault(iid, ZERO)
-        part = series[lo:hi]
-        if not part:
+        days, closes = _columns(series, lo, hi)
+        if not days:
             continue
-        days = [d for d, _ in part]
         if grid is None:
             grid = days
         if days == grid:
-            grid_meta.append((iid, ccy))
-            grid_columns.append([px for _, px in part])
+            group = groups.get(ccy) or groups.setdefault(ccy, _GridGroup(ccy))
+            on_grid[iid] = (group, len(group.ids))
+            group.ids.append(iid)
+            columns[ccy].append(closes)
         else:
-            for d, px in part:
+            for d, px in zip(days, closes, strict=True):
                 price_events[d].append((iid, px, ccy))
-    grid_rows = zip(*grid_columns, strict=True) if grid_columns else iter(())
-    grid_days = grid or []
+    for ccy, group in groups.items():
+        group.rows = zip(*columns[ccy], strict=True)
+    grid_groups = list(groups.values())
+    grid_days = grid or ()
     grid_pos, grid_len = 0, len(grid_days)
     fx_events: dict[date, list] = defaultdict(list)
     for c, series in data.fx.items():
@@ -668,7 +735,10 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
         engine.cash[c] += ZERO
 
     dates, values, flows, market = [], [], [], []
-    fx, apply, value, qty_get = engine.fx, engine.apply, engine.value, qty.get
+    fx, apply, qty_get, cash = engine.fx, engine.apply, qty.get, engine.cash
+    # The day's value: securities and cash per currency at the day's rate. Every currency has
+    # its key in ``sec`` and ``cash`` by now, so the order of the sum is fixed once.
+    value_order = list(sec.keys() | cash.keys())
     day = first
     while day <= last:
         rates = fx_events.get(day)
@@ -678,13 +748,20 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
         # inlined _Engine.set_price: these loops run once per close in the range
         moved = False
         if grid_pos < grid_len and grid_days[grid_pos] == day:
+            if not grid_pos:  # the closes carried into the grid: known only now
+                for group in grid_groups:
+                    group.quantities = [qty_get(iid) for iid in group.ids]
+                    group.closes = [last_px[iid] for iid in group.ids]
             grid_pos += 1
             moved = True
-            for (iid, ccy), px in zip(grid_meta, next(grid_rows), strict=True):
-                q = qty_get(iid)
-                if q:
-                    sec[ccy] += q * (px - last_px[iid])
-                last_px[iid] = px
+            for group in grid_groups:
+                row = next(group.rows)
+                total = sec[group.currency]
+                for q, px, old in zip(group.quantities, row, group.closes, strict=True):
+                    if q:
+                        total += q * (px - old)
+                sec[group.currency] = total
+                group.closes = row
         moves = price_events.get(day)
         if moves:
             moved = True
@@ -695,10 +772,28 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
                 last_px[iid] = px
         flow = ZERO
         while i < n and txns[i].date == day:
-            flow += apply(txns[i], with_flow=True)
+            t = txns[i]
+            slot = on_grid.get(t.instrument_id)
+            if slot is None:
+                flow += apply(t, with_flow=True)
+            else:
+                group, k = slot
+                if grid_pos:
+                    last_px[t.instrument_id] = group.closes[k]
+                flow += apply(t, with_flow=True)
+                if grid_pos:
+                    group.quantities[k] = qty_get(t.instrument_id)
             i += 1
+        total = ZERO
+        for c in value_order:
+            amount = sec[c] + cash[c]
+            if amount:
+                rate = fx.get(c)
+                if rate is None:
+                    engine.fx_of(c, day)  # raises MissingFxRate
+                total += amount * rate
         dates.append(day)
-        values.append(value(day))
+        values.append(total)
         flows.append(flow)
         market.append(moved or bool(rates))
         day += _ONE_DAY
@@ -736,6 +831,9 @@ def value_on(data: PortfolioData, day: date) -> Decimal:
 
 def price_on(series: PriceSeries, day: date) -> Decimal | None:
     """Last observation on or before ``day`` (carry forward), or None."""
+    if type(series) is DatedValues:
+        pos = bisect_right(series.dates, day)
+        return series.values[pos - 1] if pos else None
     pos = bisect_right(series, day, key=_DAY_KEY)
     return series[pos - 1][1] if pos else None
 
@@ -1033,9 +1131,12 @@ def twr_index(series: ValueSeries) -> list[tuple[date, Decimal]]:
     return index
 
 
-def twr_of(series: ValueSeries) -> PeriodReturn | None:
-    """Time-weighted return of a value series (daily linking); None if no capital ever."""
-    index = twr_index(series)
+def twr_of(series: ValueSeries, *, index: list[tuple[date, Decimal]] | None = None) -> PeriodReturn | None:
+    """Time-weighted return of a value series (daily linking); None if no capital ever.
+
+    ``index``: the series' ``twr_index`` if the caller already has it (not computed again)."""
+    if index is None:
+        index = twr_index(series)
     if not index:
         return None
     base_date, _ = index[0]
@@ -1214,7 +1315,7 @@ def benchmark_return(prices: PriceSeries, start: date, end: date) -> PeriodRetur
     close in the range is the base (``base_date`` says so). None if no two closes exist.
     """
     base_day = start - _ONE_DAY
-    pos = bisect_right(prices, base_day, key=_DAY_KEY)
+    pos = _bisect_day(prices, base_day, right=True)
     if pos:
         base_px = prices[pos - 1][1]
     else:
@@ -1362,7 +1463,7 @@ def performance(
         start=start,
         end=end,
         series=series,
-        twr=twr_of(series),
+        twr=twr_of(series, index=index),
         mwr=mwr_of(series),
         benchmark=benchmark_return(benchmark_prices, start, end) if benchmark_prices else None,
         max_drawdown=max_drawdown(index),

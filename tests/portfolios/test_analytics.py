@@ -410,6 +410,72 @@ def test_foreign_cash_without_any_rate_is_an_error():
         a.value_on(bad, D0)
 
 
+# Instruments quoted on the same days are valued column by column (one group per currency);
+# transactions on them in the range read the close of their day. Base USD, EUR at 1.1.
+# X (id 1, USD) and Y (id 2, EUR) quoted D0..D4, Z (id 3, USD) only from D2 (off the grid).
+#   D0 deposit 10000, buy 10 X @ 100          X 10*100=1000, cash 9000            -> 10000
+#   D1 transfer in 5 Y (flow 5*52*1.1 = 286)  X 10*110=1100, Y 286, cash 9000     -> 10386
+#   D2 transfer out 4 X (flow -4*120 = -480)  X 6*120=720, Y 5*54*1.1=297         -> 10017
+#   D3 split X 2:1, buy 1 Z @ 20              X 12*130=1560, Y 308, Z 22, cash 8980 -> 10870
+#   D4                                        X 12*140=1680, Y 319, Z 23, cash 8980 -> 11002
+GRID_TXNS = [
+    cash(1, D0, "deposit", "10000"),
+    buy(2, D0, 10, 100, iid=1),
+    Txn(3, D1, "transfer_in", "EUR", 2, D(5), D(50), fx_rate=D("1.1")),
+    Txn(4, D2, "transfer_out", "USD", 1, D(4), D(0)),
+    Txn(5, D3, "split", "USD", 1, D(2)),
+    buy(6, D3, 1, 20, iid=3),
+]
+GRID_CLOSES = {
+    1: [(D0 + timedelta(days=k), D(100 + 10 * k)) for k in range(5)],
+    2: [(D0 + timedelta(days=k), D(50 + 2 * k)) for k in range(5)],
+    3: [(D2, D(21)), (D3, D(22)), (D4, D(23))],
+}
+
+
+@pytest.mark.parametrize("columns", [False, True], ids=["pairs", "dated-values"])
+def test_instruments_on_one_date_grid_are_valued_with_the_close_of_each_transaction_day(columns):
+    prices = {
+        iid: a.DatedValues([d for d, _ in s], [px for _, px in s]) if columns else s for iid, s in GRID_CLOSES.items()
+    }
+    data = PortfolioData(
+        "USD",
+        GRID_TXNS,
+        instruments={
+            1: InstrumentInfo(1, "X", "USD"),
+            2: InstrumentInfo(2, "Y", "EUR"),
+            3: InstrumentInfo(3, "Z", "USD"),
+        },
+        prices=prices,
+        fx={"EUR": [(D0, D("1.1"))]},
+    )
+    series = a.value_series(data, D0, D4)
+    assert series.values == [D(10000), D(10386), D(10017), D(10870), D(11002)]
+    assert series.flows == [D(10000), D(286), D(-480), D(0), D(0)]
+    assert a.value_on(data, D2) == D(10017)
+
+
+def test_dated_values_read_as_a_list_of_pairs():
+    pairs = [(D0, D("1.5")), (D2, D("2.5")), (D4, D("3.5"))]
+    dv = a.DatedValues([d for d, _ in pairs], [v for _, v in pairs])
+    assert dv == pairs
+    assert pairs == dv
+    assert list(dv) == pairs
+    assert len(dv) == 3
+    assert dv[1] == (D2, D("2.5"))
+    assert dv[1:] == pairs[1:]
+    assert dv != pairs[:2]
+    # carry forward: the last value on or before the day, None before the first
+    assert [a.price_on(dv, d) for d in (D0 - timedelta(days=1), D1, D2, D4 + timedelta(days=9))] == [
+        None,
+        D("1.5"),
+        D("2.5"),
+        D("3.5"),
+    ]
+    with pytest.raises(ValueError, match="differ in length"):
+        a.DatedValues([D0], [])
+
+
 # ----------------------------------------------------------------------------------------
 # Allocation
 # ----------------------------------------------------------------------------------------
