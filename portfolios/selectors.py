@@ -28,7 +28,7 @@ from portfolios.market.models import FxRate, Instrument, Price
 from . import analytics
 from .access import portfolios_visible_to
 from .models import CashBalance, Holding, Lot, Portfolio, Transaction
-from .services import TXN_VALUES, txn_from_tuple
+from .services import TXN_VALUES, ledger_of, txn_from_tuple
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -206,8 +206,7 @@ def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date
     With ``since``, closes and rates before ``since`` are reduced to the last one (valuations from
     ``since`` on are unchanged). Four queries (five with ``since``), whatever the size of the ledger."""
     end = end or timezone.localdate()
-    rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values_list(*TXN_VALUES)
-    txns = [txn_from_tuple(r) for r in rows]
+    txns = ledger_of(portfolio=portfolio)
     ids = {t.instrument_id for t in txns if t.instrument_id is not None}
     bench_id = portfolio.benchmark_id
     instruments = _instrument_infos(ids | ({bench_id} if bench_id else set()))
@@ -376,8 +375,7 @@ def portfolio_realised_gains(
 ) -> tuple[dict[int, analytics.YearGains], list[analytics.RealisedLot], dict]:
     """Realised gains per calendar year (short / long term) and per disposed lot, in base
     currency at the transactions' FX rates; lots filtered to ``year`` if given. Needs no prices."""
-    rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values_list(*TXN_VALUES)
-    txns = [txn_from_tuple(r) for r in rows]
+    txns = ledger_of(portfolio=portfolio)
     book = analytics.build_lots(txns, method=portfolio.lot_method)
     lots = [r for r in book.realised if year is None or r.disposed.year == year]
     infos = _instrument_infos({r.instrument_id for r in lots})
