@@ -4,6 +4,8 @@ Every expected figure is worked out in the comment next to it; pyxirr and numpy-
 only used as independent checks of our own XIRR solver.
 """
 
+import dataclasses
+import inspect
 from datetime import date, timedelta
 from decimal import Decimal as D
 from decimal import localcontext
@@ -35,6 +37,26 @@ def cash(id_, day, kind, amount, ccy="USD", fx="1", fees="0", iid=None):
 
 def close(a_, b, tol="1e-20"):
     return abs(D(a_) - D(b)) <= D(tol)
+
+
+def test_txn_takes_its_fields_in_order_with_their_defaults_and_stays_frozen():
+    # Txn writes its own __init__ (faster than the frozen dataclass's): it must stay the fields'.
+    params = list(inspect.signature(Txn).parameters.values())
+    fields = dataclasses.fields(Txn)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
+    ]
+    t = Txn(1, D0, "buy", "USD", "X", D(2), D(3), fx_rate=D("1.1"))
+    assert t == Txn(
+        id=1, date=D0, kind="buy", currency="USD", instrument_id="X", quantity=D(2), price=D(3), fx_rate=D("1.1")
+    )
+    assert (t.fees, t.amount, t.lots, t.acquired_on) == (D(0), None, None, None)
+    assert hash(t) == hash(dataclasses.replace(t))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.price = D(4)
+    with pytest.raises(a.InvalidTransaction, match="quantity must be positive"):
+        Txn(2, D0, "buy", "USD", "X")
 
 
 # ----------------------------------------------------------------------------------------
