@@ -760,11 +760,11 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
     for c, series in data.fx.items():
         if c == data.base_currency:
             continue
-        lo = bisect_left(series, first, key=_DAY_KEY)
+        lo = _bisect_day(series, first, right=False)
         if lo:
             engine.fx[c] = series[lo - 1][1]
-        hi = bisect_right(series, last, key=_DAY_KEY)
-        for d, rate in series[lo:hi]:
+        hi = _bisect_day(series, last, right=True)
+        for d, rate in zip(*_columns(series, lo, hi), strict=True):
             fx_events[d].append((c, rate))
     currencies = {t.currency for t in txns} | set(ccy_of.values())
     for c in currencies:

@@ -149,19 +149,32 @@ def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[s
     if not wanted:
         return {}
     codes = sorted(wanted | {base, FIRM_CURRENCY})
-    qs = FxRate.objects.filter(base__in=codes, quote__in=codes, date__lte=end)
-    if since is not None:
-        # keep a margin so every pair has a rate before ``since`` to carry forward
-        qs = qs.filter(date__gte=since - timedelta(days=14))
-    pairs: dict[tuple[str, str], list] = defaultdict(list)
-    for b, q, d, r in qs.order_by("base", "quote", "date").values_list("base", "quote", "date", "rate"):
-        pairs[(b, q)].append((d, r))
+    # keep a margin so every pair has a rate before ``since`` to carry forward
+    lower = "AND date >= %s" if since is not None else ""
+    params = [_DAY_ZERO, codes, codes, end] + ([since - timedelta(days=14)] if since is not None else [])
+    pairs: dict[tuple[str, str], analytics.DatedValues] = {}
+    day_lists: dict[str, list[date]] = {}  # pairs quoted on the same days share one list
+    from_ordinal, zero = date.fromordinal, _DAY_ZERO_ORDINAL
+    with connection.cursor() as cur:
+        # one array of dates and one of rates per pair, as for the closes (_price_series)
+        cur.execute(
+            "SELECT base, quote, array_agg(date - %s ORDER BY date)::text, array_agg(rate ORDER BY date)::text "  # noqa: S608
+            f"FROM {FxRate._meta.db_table} WHERE base = ANY(%s) AND quote = ANY(%s) AND date <= %s {lower} "
+            "GROUP BY base, quote",
+            params,
+        )
+        for b, q, day_text, rate_text in cur.fetchall():
+            days = day_lists.get(day_text)
+            if days is None:
+                days = day_lists[day_text] = [from_ordinal(zero + int(n)) for n in _array_items(day_text)]
+            pairs[(b, q)] = analytics.DatedValues(days, list(map(Decimal, _array_items(rate_text))))
 
-    def one(c: str, target: str) -> list:
+    def one(c: str, target: str) -> analytics.DatedValues | list:
         if (c, target) in pairs:
             return pairs[(c, target)]
         if (target, c) in pairs:
-            return [(d, ONE / r) for d, r in pairs[(target, c)]]
+            inverse = pairs[(target, c)]
+            return analytics.DatedValues(inverse.dates, [ONE / r for r in inverse.values])
         return []
 
     out = {}

@@ -236,6 +236,24 @@ def test_returns_rows_longer_than_the_history_are_marked(portfolio, funded):
     assert {r.preset: r.clamped for r in later.returns}["MTD"] is False
 
 
+@pytest.mark.django_db
+def test_fx_series_reads_direct_inverse_and_cross_pairs():
+    add_fx("EUR", "USD", {D(2025, 1, 1): "1.25", D(2025, 1, 3): "1.60"})
+    add_fx("USD", "GBP", {D(2025, 1, 2): "0.80"})
+    add_fx("CHF", "EUR", {D(2024, 12, 1): "1.05", D(2025, 1, 2): "1.06"})
+    series = selectors.fx_series({"USD", "GBP", "CHF", "EUR"}, base="EUR", since=None, end=D(2025, 1, 3))
+    # USD -> EUR: the inverse of EUR/USD, 1 / 1.25 and 1 / 1.6
+    assert series["USD"] == [(D(2025, 1, 1), Decimal("0.8")), (D(2025, 1, 3), Decimal("0.625"))]
+    # GBP -> EUR through USD on the union of the dates, carried forward:
+    # GBP -> USD = 1 / 0.8 = 1.25 (from Jan 2), USD -> EUR = 0.8 then 0.625
+    assert series["GBP"] == [(D(2025, 1, 2), Decimal("1.000")), (D(2025, 1, 3), Decimal("0.78125"))]
+    assert series["CHF"] == [(D(2024, 12, 1), Decimal("1.05")), (D(2025, 1, 2), Decimal("1.06"))]
+    assert "EUR" not in series
+    # ``since`` keeps a 14-day margin before it, enough to carry the last rate forward
+    recent = selectors.fx_series({"CHF"}, base="EUR", since=D(2025, 1, 3), end=D(2025, 1, 3))
+    assert recent["CHF"] == [(D(2025, 1, 2), Decimal("1.06"))]
+
+
 def test_price_series_are_per_instrument_in_date_order_with_the_close_before_since(priced, sap):
     add_prices(sap, {D(2024, 12, 30): "50", D(2025, 1, 3): "52", D(2025, 1, 2): "51", D(2025, 1, 6): "53"})
     whole = selectors._price_series({priced.pk, sap.pk, None}, since=None, end=D(2025, 1, 3))
