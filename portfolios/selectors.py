@@ -89,7 +89,7 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
     Instruments quoted on the same days (the usual case) share one list of dates, sent and
     parsed once. Closes become ``Decimal`` straight from their text (what psycopg's numeric
     loader returns too, same digits and exponent), without its per-element array parsing.
-    docs/analytics.md, "Loading", has the measurements."""
+    Measurements: docs/analytics.md, "Through the database: loading and the date grid"."""
     out: dict[int, analytics.DatedValues] = {}
     ids = sorted(i for i in instrument_ids if i is not None)
     if not ids:
