@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup(db: str, settings_module: str, redis_db: int = 12) -> dict:
+def setup(db: str, settings_module: str, redis_db: int = 12, log_level: str = "WARNING") -> dict:
     from bench.harness import db as scratch
     from bench.harness.server import BENCH_SECRET_KEY
 
@@ -39,7 +39,7 @@ def setup(db: str, settings_module: str, redis_db: int = 12) -> dict:
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
             "CODEX_API_RATE": "100000000/min",
-            "DJANGO_LOG_LEVEL": "WARNING",
+            "DJANGO_LOG_LEVEL": log_level,
         }
     )
     # Its own Redis database per scratch database: the host and key caches of two seeded

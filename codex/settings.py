@@ -123,7 +123,7 @@ MIDDLEWARE = [
     "codex.security.middleware.ExportAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "codex.security.middleware.ContentSecurityPolicyMiddleware",  # Django's, its constant header built once
+    "codex.security.middleware.ContentSecurityPolicyMiddleware",  # Django's behaviour, one plain layer
     "codex.security.middleware.PermissionsPolicyMiddleware",
     "codex.middleware.TenantStatusMiddleware",
     "billing.metering.ApiMeteringMiddleware",

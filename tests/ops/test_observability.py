@@ -227,6 +227,7 @@ def test_json_formatter_writes_one_object_with_extras_exceptions_and_utc_time():
         "codex.test", logging.ERROR, __file__, 1, "failed %s", ("import",), None, extra={"firm": "acme", "rows": 3}
     )
     record.created = 1_795_000_000.25
+    record.msecs = 250.0  # the milliseconds come from the record's msecs, as in logging.Formatter
     line = json.loads(JsonFormatter().format(record))
     assert line == {
         "time": "2026-11-18T11:06:40.250Z",
