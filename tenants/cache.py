@@ -25,11 +25,14 @@ docs/decisions/0700-two-level-tenant-cache.md.
 from __future__ import annotations
 
 import copy
+import datetime
 import pickle
 import threading
 import time
 import uuid
 import weakref
+from decimal import Decimal
+from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import caches
@@ -42,6 +45,10 @@ GENERATION_KEY = "generation"
 MAX_LOCAL_ENTRIES = 10_000
 _IMMUTABLE = (str, int, float, bool, bytes, type(None))
 _CONTAINERS = (list, dict, set)
+# The exact types of most field values: an ``isinstance`` that fails against a tuple of types looks
+# up the value's ``__class__`` for each of them (proxy support), ~2,000 instructions a field; a set
+# lookup of the exact type answers first for these (decision 0704, fourth pass).
+_LEAF_TYPES = frozenset({str, int, float, bool, bytes, type(None), datetime.datetime, datetime.date, Decimal, UUID})
 
 
 def _fresh(value):
@@ -52,7 +59,7 @@ def _fresh(value):
     list/dict/set values deep-copied; field values of other types (str, Decimal, datetime, UUID) are
     immutable. Anything else goes through a pickle round trip, as the level stored it before.
     """
-    if isinstance(value, _IMMUTABLE):
+    if type(value) in _LEAF_TYPES or isinstance(value, _IMMUTABLE):
         return value
     if isinstance(value, Model):
         cls = value.__class__
@@ -68,7 +75,7 @@ def _fresh(value):
         state.__dict__ = state_data
         data["_state"] = state
         for name, item in data.items():
-            if isinstance(item, _CONTAINERS):
+            if type(item) not in _LEAF_TYPES and isinstance(item, _CONTAINERS):
                 data[name] = copy.deepcopy(item)
         new.__dict__ = data
         return new
