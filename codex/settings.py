@@ -115,8 +115,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    # Django's and django-otp's, each with a cheaper lazy user (codex.security.middleware.lazy_object).
+    "codex.security.middleware.AuthenticationMiddleware",
+    "codex.security.middleware.OTPMiddleware",
     "codex.security.middleware.SessionTimeoutMiddleware",
     "codex.security.middleware.SupportSessionMiddleware",
     "codex.security.middleware.TwoFactorMiddleware",

@@ -1,0 +1,48 @@
+"""The cheaper request-path building blocks are the objects Django would have built (decision 0704)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.utils.functional import SimpleLazyObject, empty
+
+from codex.security.middleware import AuthenticationMiddleware, lazy_object
+
+
+def test_lazy_object_is_a_simple_lazy_object_in_the_same_state():
+    calls = []
+
+    def make():
+        calls.append(1)
+        return [1, 2]
+
+    ours, django = lazy_object(make), SimpleLazyObject(make)
+    assert type(ours) is SimpleLazyObject
+    assert object.__getattribute__(ours, "__dict__") == object.__getattribute__(django, "__dict__")
+    assert ours._wrapped is empty and calls == []
+    assert ours == [1, 2] and len(ours) == 2 and calls == [1]
+    assert ours._wrapped == [1, 2]
+    assert copy.deepcopy(lazy_object(make)) == [1, 2]
+    assert pickle.loads(pickle.dumps(lazy_object(dict))) == {}  # noqa: S301 (our own bytes)
+    assert repr(lazy_object(make)).startswith("<SimpleLazyObject:")
+
+
+def test_the_stack_uses_the_subclasses_and_django_still_recognises_them():
+    assert "codex.security.middleware.AuthenticationMiddleware" in settings.MIDDLEWARE
+    assert "codex.security.middleware.OTPMiddleware" in settings.MIDDLEWARE
+    # admin.E408 accepts a subclass of Django's middleware.
+    assert issubclass(AuthenticationMiddleware, DjangoAuthenticationMiddleware)
+
+
+@pytest.mark.django_db
+def test_anonymous_and_signed_in_users_resolve_through_the_stack(anon_client, owner_client, owner):
+    assert anon_client.get("/accounts/login/").wsgi_request.user.is_authenticated is False
+    response = owner_client.get("/accounts/security/")
+    assert response.status_code == 200
+    user = response.wsgi_request.user
+    assert user.is_authenticated and user.pk == owner.pk
+    assert user.is_verified() is False  # django-otp's accessor installed on the lazy user
