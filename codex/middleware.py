@@ -11,13 +11,12 @@ Unlike django-tenants' stock middleware this makes no query for a warm host (see
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import HttpResponseNotFound, JsonResponse
 from django.http.request import split_domain_port
 from django.shortcuts import render
 
+from codex.settings_snapshot import SettingsSnapshot
 from tenants.exceptions import InvalidApiKey
 from tenants.models import TenantStatus
 from tenants.selectors import api_key_resolve, tenant_for_host
@@ -37,45 +36,18 @@ _DOMAINS: dict[str, str] = {}
 _DOMAINS_MAX = 1024
 
 
-class _RoutingSettings:
-    """The settings routing reads on every request, read once: an attribute of Django's lazy
-    ``settings`` costs ~3,000 instructions a read, and a firm request read five of them. Read again
-    after any of them changes (``setting_changed``: ``override_settings`` and pytest's ``settings``)."""
-
-    NAMES = (
-        "USE_X_FORWARDED_HOST",
-        "PUBLIC_SCHEMA_NAME",
-        "CODEX_PUBLIC_HOSTS",
-        "CODEX_API_HOST",
-        "ROOT_URLCONF",
-        "PUBLIC_SCHEMA_URLCONF",
-        "CODEX_API_URLCONF",
-    )
-    loaded = False
-
-    def load(self) -> _RoutingSettings:
-        for name in self.NAMES:
-            setattr(self, name.lower(), getattr(settings, name))
-        self.loaded = True
-        return self
+_conf = SettingsSnapshot(
+    "USE_X_FORWARDED_HOST",
+    "PUBLIC_SCHEMA_NAME",
+    "CODEX_PUBLIC_HOSTS",
+    "CODEX_API_HOST",
+    "ROOT_URLCONF",
+    "PUBLIC_SCHEMA_URLCONF",
+    "CODEX_API_URLCONF",
+)
 
 
-_settings = _RoutingSettings()
-
-
-def _conf() -> _RoutingSettings:
-    return _settings if _settings.loaded else _settings.load()
-
-
-def _on_setting_changed(*, setting, **kwargs):
-    if setting in _RoutingSettings.NAMES:
-        _settings.loaded = False
-
-
-setting_changed.connect(_on_setting_changed)
-
-
-def _request_host(request, conf: _RoutingSettings | None = None) -> str:
+def _request_host(request, conf: SettingsSnapshot | None = None) -> str:
     conf = conf or _conf()
     raw = request.META.get("HTTP_X_FORWARDED_HOST") if conf.use_x_forwarded_host else None
     raw = raw or request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")

@@ -110,7 +110,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
     # host's routing refuses a request without one (docs/decisions/0405).
-    "corsheaders.middleware.CorsMiddleware",
+    "codex.security.middleware.CorsMiddleware",  # django-cors-headers', its URL pattern compiled once
     "codex.middleware.TenantRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import time
 
+from corsheaders.middleware import CorsMiddleware as DjangoCorsMiddleware
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
@@ -17,6 +19,8 @@ from django.utils.csp import CSP, LazyNonce, build_policy, generate_nonce
 from django.utils.functional import SimpleLazyObject, empty
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
+
+from codex.settings_snapshot import SettingsSnapshot
 
 from .support import SUPPORT_SESSION_KEY, SupportPrincipal, support_session_close
 
@@ -30,7 +34,39 @@ ALWAYS_OPEN = ("/static/", "/health", "/ready", "/accounts/logout/", "/admin/log
 GATE_EXEMPT = ("/api/", *ALWAYS_OPEN)
 ENFORCE_HEADER = str(CSP.HEADER_ENFORCE)
 REPORT_ONLY_HEADER = str(CSP.HEADER_REPORT_ONLY)
+ENFORCE_LOWER, REPORT_ONLY_LOWER = ENFORCE_HEADER.lower(), REPORT_ONLY_HEADER.lower()
 _UNSET = object()
+
+
+_HEADERS = SettingsSnapshot("SECURE_CSP", "SECURE_CSP_REPORT_ONLY", "CODEX_PERMISSIONS_POLICY")
+
+
+def has_header(response, lower_name: str) -> bool:
+    """``name in response.headers`` without ``Mapping``'s KeyError path: Django's ``ResponseHeaders``
+    keeps its entries under lower-cased names in ``_store`` (6,400 -> 1,200 instructions a test;
+    pinned by tests/security/test_request_path.py)."""
+    return lower_name in response.headers._store
+
+
+_CORS = SettingsSnapshot(CORS_URLS_REGEX=r"^.*$")
+
+
+class CorsMiddleware(DjangoCorsMiddleware):
+    """django-cors-headers' middleware, with ``CORS_URLS_REGEX`` read and compiled once per value:
+    its ``is_enabled`` reads the setting and looks the pattern up in ``re``'s cache twice per
+    request. Same rule: the path matches the pattern, or a ``check_request_enabled`` receiver
+    says yes."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self._compiled: dict[object, re.Pattern] = {}
+
+    def is_enabled(self, request) -> bool:
+        pattern = _CORS().cors_urls_regex
+        compiled = self._compiled.get(pattern)
+        if compiled is None:
+            compiled = self._compiled[pattern] = re.compile(pattern)
+        return compiled.match(request.path_info) is not None or self.check_signal(request)
 
 
 def lazy_object(func) -> SimpleLazyObject:
@@ -209,7 +245,8 @@ class PermissionsPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.headers.setdefault("Permissions-Policy", settings.CODEX_PERMISSIONS_POLICY)
+        if not has_header(response, "permissions-policy"):
+            response.headers["Permissions-Policy"] = _HEADERS().codex_permissions_policy
         return response
 
 
@@ -224,8 +261,10 @@ class ExportAuditMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         tenant = getattr(request, "tenant", None)
-        disposition = response.headers.get("Content-Disposition", "")
-        if tenant is not None and 200 <= response.status_code < 300 and disposition.startswith("attachment"):
+        if tenant is None or not 200 <= response.status_code < 300 or not has_header(response, "content-disposition"):
+            return response
+        disposition = response.headers["Content-Disposition"]
+        if disposition.startswith("attachment"):
             from tenants.services import audit_record
 
             from .net import client_ip
@@ -282,17 +321,17 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         nonce = getattr(request, "_csp_nonce", None)
         used = nonce is not None and _nonce_used(nonce)
-        headers = response.headers
+        conf = _HEADERS()
         config = getattr(response, "_csp_config", _UNSET)
         if config is _UNSET:
-            config = settings.SECURE_CSP
-        if config and ENFORCE_HEADER not in headers:
-            headers[ENFORCE_HEADER] = build_policy(config, nonce) if used else self._policy(config)
+            config = conf.secure_csp
+        if config and not has_header(response, ENFORCE_LOWER):
+            response.headers[ENFORCE_HEADER] = build_policy(config, nonce) if used else self._policy(config)
         config = getattr(response, "_csp_ro_config", _UNSET)
         if config is _UNSET:
-            config = settings.SECURE_CSP_REPORT_ONLY
-        if config and REPORT_ONLY_HEADER not in headers:
-            headers[REPORT_ONLY_HEADER] = build_policy(config, nonce) if used else self._policy(config)
+            config = conf.secure_csp_report_only
+        if config and not has_header(response, REPORT_ONLY_LOWER):
+            response.headers[REPORT_ONLY_HEADER] = build_policy(config, nonce) if used else self._policy(config)
         return response
 
     def _policy(self, config) -> str:

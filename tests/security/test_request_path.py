@@ -46,3 +46,44 @@ def test_anonymous_and_signed_in_users_resolve_through_the_stack(anon_client, ow
     user = response.wsgi_request.user
     assert user.is_authenticated and user.pk == owner.pk
     assert user.is_verified() is False  # django-otp's accessor installed on the lazy user
+
+
+def test_has_header_agrees_with_the_mapping():
+    from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+
+    from codex.security.middleware import has_header
+
+    for response in (HttpResponse("x"), JsonResponse({}), StreamingHttpResponse(iter([b"x"]))):
+        response.headers["Content-Disposition"] = "attachment; filename=a.csv"
+        for name in ("Content-Disposition", "Permissions-Policy", "Content-Type", "X-Absent"):
+            assert has_header(response, name.lower()) is (name in response.headers), (type(response), name)
+        del response.headers["content-disposition"]
+        assert has_header(response, "content-disposition") is False
+
+
+def test_settings_snapshot_follows_changed_settings():
+    from django.test import override_settings
+
+    from codex.settings_snapshot import SettingsSnapshot
+
+    snapshot = SettingsSnapshot("CODEX_API_HOST", CODEX_NOT_A_SETTING="fallback")
+    assert snapshot().codex_api_host == settings.CODEX_API_HOST
+    assert snapshot().codex_not_a_setting == "fallback"
+    with override_settings(CODEX_API_HOST="api.elsewhere.test", CODEX_NOT_A_SETTING="set"):
+        assert snapshot().codex_api_host == "api.elsewhere.test"
+        assert snapshot().codex_not_a_setting == "set"
+    assert snapshot().codex_api_host == settings.CODEX_API_HOST
+
+
+def test_cors_is_enabled_by_the_url_pattern_and_follows_it():
+    from django.test import RequestFactory, override_settings
+
+    from codex.security.middleware import CorsMiddleware
+
+    middleware = CorsMiddleware(lambda request: None)
+    rf = RequestFactory()
+    assert middleware.is_enabled(rf.get("/api/v1/portfolios/")) is True
+    assert middleware.is_enabled(rf.get("/clients/")) is False
+    with override_settings(CORS_URLS_REGEX=r"^/clients/"):
+        assert middleware.is_enabled(rf.get("/clients/")) is True
+        assert middleware.is_enabled(rf.get("/api/v1/portfolios/")) is False
