@@ -450,14 +450,13 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
   CORS, tenant routing, OTP, session timeouts, support sessions, two-factor, export audit, CSP with a
   nonce, Permissions-Policy, firm status, API metering). Counted in instructions (callgrind, "Profile
-  and fix" items 9 and 10), a C0 request served in process costs about 772k instructions, the same
-  through Codex's stack 1,174k now (1,576k at the start of the previous session); with only
-  Django's 7 middlewares, Codex's settings cost 743k: the gap is the 14 extra middlewares and the
-  routing, each cheap now, together ~400k (a prefix sweep during item 10, +-50k noise: the request
-  log middleware ~260k with its line and histogram, tenant routing ~130k). On a quiet
-  machine the fraction through gunicorn follows the instruction ratio (1,174k / 772k: 66 %; paired
-  68 %): short of the 85 % target. Closing the rest would mean dropping features from the stack
-  (decision 0704).
+  and fix" items 9 to 11; `bench/instructions.py`), a C0 request served in process costs 773k
+  instructions, the same through Codex's stack 1,061k now (1,173k before item 11, 1,576k two
+  sessions ago). What is left of the gap (item 11, garbage collector off): the request log
+  middleware ~186k (its JSON line ~148k, the latency histogram ~15k), tenant routing ~88k, ~5k for
+  each other layer's call. The fraction through gunicorn follows the instruction ratio (72.8 %):
+  short of the 85 % target. Closing the rest would mean replacing Django's own middlewares or
+  dropping the request line or histogram (decision 0704).
 - *Portfolio API vs C1*: with the fast list path (item 8) the API costs 6.95M instructions in
   process (7.17M before item 10; C1 5.62M in item 9's run), and since item 10 one Redis round trip per request instead
   of two (the meter rides the throttle's pipeline); it still runs a heavier query (client, advisor
@@ -579,6 +578,25 @@ share of busy samples). Findings, in the order they were fixed:
 
    Through gunicorn, paired medians of 8 (`make bench`, 2026-11-22 07:08, quiet machine):
    routing 68 % of C0, the portfolio API 56 % of C1 (45 % at 04:28 before these passes).
+
+11. **Fourth pass on the request path** (decision 0704; `bench/instructions.py`, committed: the
+   callgrind count of item 9 with the tenant cache's 1-s check and 30-s local life moved out of
+   the measured window, which made runs vary by ~20k). Measured per call: a read of Django's lazy
+   `settings` ~3k instructions, `SimpleLazyObject(f)` 12.1k, a test for an absent response header
+   ~6.4k (`Mapping`'s KeyError path), a failed `isinstance` against a tuple of types ~2k per
+   type, `JSONEncoder.encode` 14.8k of fixed cost. Fixed without dropping anything: the request
+   line through the record factory and `Logger.handle()` with the C JSON encoder built once; CSP
+   as one plain layer with a cheaper lazy nonce; auth's and django-otp's lazy users built the
+   same way (subclasses); settings read once per change (`codex.settings_snapshot`); header
+   tests against the response's own store; the CORS pattern compiled once; the tenant cache's
+   copy testing exact types first.
+
+   | request, in process (`bench/instructions.py`) | before (b7a2977) | after |
+   |---|---|---|
+   | C0 view through the whole stack | 1,172,726 | **1,060,231-1,061,886** (3 runs) |
+   | C0 (Django's 7 middlewares) | 772,711 | 772,711 |
+   | instruction ratio C0 / stack | 65.9 % | **72.8 %** |
+   | `GET /api/v1/portfolios/` (API key, 25 rows) | 6,951,942 (item 10's harness) | 6,745,749 |
 
 Left as they are, measured and judged worth their cost: Django's `CONN_HEALTH_CHECKS` (a `SELECT 1`
 per request, ~10 % of the API's samples, also paid by C1), django-tenants' `SET search_path` at the
