@@ -34,8 +34,12 @@ def test_lazy_object_is_a_simple_lazy_object_in_the_same_state():
 def test_the_stack_uses_the_subclasses_and_django_still_recognises_them():
     assert "codex.security.middleware.AuthenticationMiddleware" in settings.MIDDLEWARE
     assert "codex.security.middleware.OTPMiddleware" in settings.MIDDLEWARE
-    # admin.E408 accepts a subclass of Django's middleware.
     assert issubclass(AuthenticationMiddleware, DjangoAuthenticationMiddleware)
+    # The admin's own check (admin.E408: Django's AuthenticationMiddleware must be installed)
+    # accepts the subclass.
+    from django.contrib.admin.checks import check_dependencies
+
+    assert [e.id for e in check_dependencies() if e.id == "admin.E408"] == []
 
 
 @pytest.mark.django_db
