@@ -4,7 +4,8 @@ Codex's own settings (same database, same connection settings, production mode, 
 so the ``Portfolio`` model and table are the real ones), but:
 
 - ``MIDDLEWARE``: ``FirmFromHost`` (below), then exactly Django's ``startproject`` list;
-- ``ROOT_URLCONF``: ``bench.ceiling_urls`` (``/bench/rows/`` = ``bench.ceiling_views.firm_rows``).
+- ``ROOT_URLCONF``: ``bench.ceiling_urls`` (``/bench/rows/`` = ``bench.ceiling_views.firm_rows``);
+- ``ENGINE``: django-tenants' own backend (Codex's adds slow-query timing to every query).
 
 ``FirmFromHost`` looks the firm up by host once per process and keeps it in a dict forever (no cache
 server, no invalidation, no status check), then switches the connection to the firm's schema: the
@@ -24,6 +25,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 ROOT_URLCONF = "bench.ceiling_urls"
+# django-tenants' backend as it ships: no slow-query timing around each query (codex/db/base.py).
+DATABASES = {"default": {**DATABASES["default"], "ENGINE": "django_tenants.postgresql_backend"}}  # noqa: F405
 
 
 class FirmFromHost:

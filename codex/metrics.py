@@ -45,7 +45,22 @@ logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-REQUEST_LATENCY = Histogram(
+
+class _RequestLatency(Histogram):
+    """The request histogram, whose labelled children ``observe_request`` keeps at hand: a child
+    removed from the metric (``remove``/``clear``) is forgotten there too, so no request is counted
+    in a child the scrape no longer sees."""
+
+    def remove(self, *labelvalues) -> None:
+        super().remove(*labelvalues)
+        _latency_children.clear()
+
+    def clear(self) -> None:
+        super().clear()
+        _latency_children.clear()
+
+
+REQUEST_LATENCY = _RequestLatency(
     "codex_http_request_duration_seconds",
     "Time to serve a request, by URL pattern and status.",
     ["method", "route", "status"],
@@ -64,15 +79,13 @@ SLOW_QUERIES = Counter("codex_slow_queries", "Queries slower than CODEX_SLOW_QUE
 _latency_children: dict[tuple[str, str, int], object] = {}
 
 
-def observe_request(*, method: str, route: str, status: int, seconds: float) -> None:
-    # ``labels()`` costs more than the observation itself: remember each (method, route, status)
-    # child once (bounded: routes are URL patterns, not paths). A child removed from the metric
-    # (``REQUEST_LATENCY.remove``/``clear``) is looked up again.
-    key = (method, route, status)
-    child = _latency_children.get(key)
-    if child is None or REQUEST_LATENCY._metrics.get((method, route, str(status))) is not child:
-        child = REQUEST_LATENCY.labels(method=method, route=route, status=str(status))
-        _latency_children[key] = child
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    # ``labels()`` costs more than the observation itself: each (method, route, status) child is
+    # looked up once (bounded: routes are URL patterns, not paths) and forgotten when it is removed
+    # from the metric (``_RequestLatency``).
+    child = _latency_children.get((method, route, status))
+    if child is None:
+        child = _latency_children[(method, route, status)] = REQUEST_LATENCY.labels(method, route, str(status))
     child.observe(seconds)
 
 

@@ -3,10 +3,11 @@
 ``RequestLogMiddleware`` sits first in ``MIDDLEWARE``. For every request it
 
 - takes the caller's ``X-Request-ID`` (if it is a sane token) or makes one, and returns it;
-- installs a ``connection.execute_wrapper`` that logs queries slower than ``CODEX_SLOW_QUERY_MS`` with
-  the firm (schema) they ran in, and counts them;
 - writes one structured log line (``codex.request``) with request id, firm, user, route, method,
   status and duration, and observes the latency histogram of ``codex.metrics``.
+
+Slow queries: every connection of Codex's database backend (``codex.db``) times its queries with
+``slow_query_wrapper`` and logs those slower than ``CODEX_SLOW_QUERY_MS`` with their firm (schema).
 
 ``RequestContextFilter`` copies the request id and firm of the current request (or Celery task) onto
 every log record, so any ``logger.info(...)`` made while serving it can be joined to its request line.
@@ -22,7 +23,7 @@ import re
 import time
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -33,7 +34,7 @@ slow_query_logger = logging.getLogger("codex.db.slow")
 db_logger = logging.getLogger("codex.db")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # whole string: fullmatch, so no trailing newline
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("codex_request_id", default="")
 firm_var: contextvars.ContextVar[str] = contextvars.ContextVar("codex_firm", default="")
@@ -43,7 +44,7 @@ def request_id_from(raw: str | None) -> str:
     """The caller's request id when it is a plain token (no log injection), else a fresh one:
     32 random hex digits (128 bits from ``os.urandom``, as a ``uuid4().hex`` has 122 of them, without
     building a ``UUID`` object per request)."""
-    if raw and _REQUEST_ID_RE.match(raw):
+    if raw and _REQUEST_ID_RE.fullmatch(raw):
         return raw
     return os.urandom(16).hex()
 
@@ -67,7 +68,9 @@ def _json_line(data: dict) -> str:
     return "".join(_C_ENCODE(data, 0))
 
 
-_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_PLAIN_RECORD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+# ``_codex_fields``: the names of the fields ``_log_request`` gave its record (never written out).
+_RECORD_ATTRIBUTES = _PLAIN_RECORD | {"message", "asctime", "_codex_fields"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -87,9 +90,17 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key not in _RECORD_ATTRIBUTES:
-                data[key] = value
+        attributes = record.__dict__
+        fields = attributes.get("_codex_fields")
+        if fields is not None and len(attributes) == len(_PLAIN_RECORD) + len(fields) + 1:
+            # The request line, as ``_log_request`` made it and nothing added since (a filter or
+            # another formatter that adds an attribute changes the count): its fields by name, in
+            # their order, with any value a filter changed, without testing every attribute.
+            data.update(zip(fields, map(attributes.__getitem__, fields)))
+        else:
+            for key, value in attributes.items():
+                if key not in _RECORD_ATTRIBUTES:
+                    data[key] = value
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -110,6 +121,25 @@ class JsonFormatter(logging.Formatter):
     _millis = tuple(f".{ms:03d}Z" for ms in range(1000))
 
     _second_cache: tuple[int, str] = (-1, "")
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """``logging.StreamHandler`` (one formatted record per line, flushed), taking its lock once per
+    record: the stock ``emit()`` flushes through ``flush()``, which takes the lock ``handle()``
+    already holds a second time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record)
+            stream = self.stream
+            stream.write(msg + self.terminator)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def skip_unused_record_fields() -> None:
@@ -206,12 +236,16 @@ def _log_request(level: int, message: str, fields: dict) -> None:
     ``LogRecord`` attribute). The record comes from the installed record factory and goes through
     the logger's filters and handlers as any other (decision 0704, fourth pass)."""
     record = logging.getLogRecordFactory()(request_logger.name, level, __file__, 0, message, (), None, "__call__")
-    record.__dict__.update(fields)
+    attributes = record.__dict__
+    attributes.update(fields)
+    attributes["_codex_fields"] = tuple(fields)
     request_logger.handle(record)
 
 
 class RequestLogMiddleware:
-    """First middleware: request id in and out, one JSON log line per request, latency metrics."""
+    """First middleware: request id in and out, one JSON log line per request, latency metrics.
+
+    Slow queries are timed by the connection itself (``codex.db``), not per request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -223,23 +257,19 @@ class RequestLogMiddleware:
         firm_token = firm_var.set("")
         start = time.perf_counter()
         status = 500
-        # What ``connection.execute_wrapper()`` does, without a generator-based context manager.
-        wrappers = connections[DEFAULT_DB_ALIAS].execute_wrappers
-        wrappers.append(slow_query_wrapper)
         try:
-            try:
-                response = self.get_response(request)
-            finally:
-                wrappers.pop()
+            response = self.get_response(request)
             status = response.status_code
-            response[REQUEST_ID_HEADER] = request_id
+            # ``response[REQUEST_ID_HEADER] = request_id`` without its checks: a request id is a
+            # token of ``_REQUEST_ID_RE`` (ASCII, no line breaks) or hex digits.
+            response.headers._store["x-request-id"] = (REQUEST_ID_HEADER, request_id)
             return response
         finally:
             duration = time.perf_counter() - start
             tenant = getattr(request, "tenant", None)
             firm = tenant.slug if tenant is not None else ""
             route = _route_of(request)
-            metrics.observe_request(method=request.method, route=route, status=status, seconds=duration)
+            metrics.observe_request(request.method, route, status, duration)
             level = logging.ERROR if status >= 500 else logging.INFO
             if request_logger.isEnabledFor(level):
                 _log_request(
@@ -292,17 +322,11 @@ class RequestLogMiddleware:
 
 # --- Celery: task context in logs, slow queries in tasks ----------------------------------------------
 def task_context_enter(task_id: str, schema: str) -> tuple:
-    # An eager task runs inside a request whose middleware already installed the wrapper: only
-    # the one who added it removes it, or the request's own ``with execute_wrapper`` fails on exit.
-    added = slow_query_wrapper not in connection.execute_wrappers
-    if added:
-        connection.execute_wrappers.append(slow_query_wrapper)
-    return (request_id_var.set(task_id or ""), firm_var.set(_firm_label(schema)), added)
+    # Slow queries of the task are timed by the connection itself (``codex.db``).
+    return (request_id_var.set(task_id or ""), firm_var.set(_firm_label(schema)))
 
 
 def task_context_exit(tokens: tuple | None) -> None:
-    if tokens and tokens[2] and slow_query_wrapper in connection.execute_wrappers:
-        connection.execute_wrappers.remove(slow_query_wrapper)
     if tokens:
         request_id_var.reset(tokens[0])
         firm_var.reset(tokens[1])

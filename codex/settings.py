@@ -166,7 +166,8 @@ else:
     CODEX_EMBEDDED_DB = True
 
 _db = env.db_url_config(DATABASE_URL)
-_db["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend; every connection times its queries (codex/db/base.py).
+_db["ENGINE"] = "codex.db"
 _db["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
 _db["ATOMIC_REQUESTS"] = False
@@ -484,7 +485,7 @@ LOGGING = {
     },
     "handlers": {
         "console": {
-            "class": "logging.StreamHandler",
+            "class": "codex.observability.ConsoleHandler",  # logging.StreamHandler, one lock per line
             "formatter": LOG_FORMAT,
             "filters": ["request_context"],
         }

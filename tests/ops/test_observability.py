@@ -151,7 +151,8 @@ def test_firms_by_status_gauge_counts_the_database(public_client, other_firm):
 @override_settings(CODEX_SLOW_QUERY_MS=10)
 def test_slow_queries_are_logged_with_their_firm(firm, caplog):
     caplog.set_level(logging.WARNING, logger="codex.db.slow")
-    with connection.execute_wrapper(slow_query_wrapper), connection.cursor() as cursor:
+    assert slow_query_wrapper in connection.execute_wrappers  # every connection times its queries (codex.db)
+    with connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(0.03)")
         cursor.execute("SELECT 1")
     (record,) = [r for r in caplog.records if r.name == "codex.db.slow"]

@@ -1,0 +1,1 @@
+"""Codex's database backend: django-tenants' PostgreSQL backend, every connection timing its queries."""
