@@ -96,7 +96,7 @@ class JsonFormatter(logging.Formatter):
             # The request line, as ``_log_request`` made it and nothing added since (a filter or
             # another formatter that adds an attribute changes the count): its fields by name, in
             # their order, with any value a filter changed, without testing every attribute.
-            data.update(zip(fields, map(attributes.__getitem__, fields)))
+            data.update(zip(fields, map(attributes.__getitem__, fields), strict=True))
         else:
             for key, value in attributes.items():
                 if key not in _RECORD_ATTRIBUTES:
@@ -138,7 +138,7 @@ class ConsoleHandler(logging.StreamHandler):
                 flush()
         except RecursionError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - logging's contract: handleError() reports it on stderr
             self.handleError(record)
 
 
