@@ -284,3 +284,47 @@ def test_gunicorn_workers_skip_record_fields_no_log_line_shows(logging_flags, mo
     assert {"time", "level", "logger", "message", "method", "status", "request_id", "firm"} <= line.keys()
     plain = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(record)
     assert "INFO codex.request" in plain and plain.endswith("request")
+
+
+def test_a_request_id_with_a_trailing_newline_is_replaced():
+    from codex.observability import request_id_from
+
+    assert request_id_from("abc\n") != "abc\n" and len(request_id_from("abc\n")) == 32
+    assert request_id_from("lb-7f3a.42") == "lb-7f3a.42"
+
+
+def test_the_request_line_writes_what_a_filter_adds_or_changes():
+    import io
+
+    from codex.observability import ConsoleHandler, _log_request, request_logger
+
+    stream = io.StringIO()
+    handler = ConsoleHandler(stream)
+    handler.setFormatter(JsonFormatter())
+
+    def tag(record):
+        record.path = "/redacted/"  # a changed field
+        record.region = "eu"  # an added one
+        return True
+
+    handler.addFilter(tag)
+    request_logger.addHandler(handler)
+    old_level = request_logger.level
+    request_logger.setLevel(logging.INFO)
+    try:
+        _log_request(logging.INFO, "GET / 200", {"request_id": "r1", "firm": "acme", "path": "/secret/"})
+    finally:
+        request_logger.removeHandler(handler)
+        request_logger.setLevel(old_level)
+    line = json.loads(stream.getvalue())
+    assert stream.getvalue().endswith("\n") and stream.getvalue().count("\n") == 1
+    assert line["path"] == "/redacted/" and line["region"] == "eu" and line["request_id"] == "r1"
+    assert "_codex_fields" not in line
+
+
+def test_a_removed_latency_child_is_not_observed_into():
+    metrics.observe_request("GET", "/x-test/", 200, 0.001)
+    metrics.REQUEST_LATENCY.remove("GET", "/x-test/", "200")
+    metrics.observe_request("GET", "/x-test/", 200, 0.001)
+    child = metrics.REQUEST_LATENCY.labels("GET", "/x-test/", "200")
+    assert child._sum.get() == pytest.approx(0.001)  # only the observation made after the removal
