@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users"
 
     def ready(self) -> None:
-        from codex.security import signals  # noqa: F401  (session clocks at sign-in)
+        # Session clocks at sign-in; deploy checks of the lean middlewares.
+        from codex.security import checks, signals  # noqa: F401
