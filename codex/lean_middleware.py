@@ -1,5 +1,6 @@
-"""Django's ``SecurityMiddleware``, ``CommonMiddleware`` and ``XFrameOptionsMiddleware``, the same
-rules in one plain layer each (decision 0704, fifth pass).
+"""Django's ``SecurityMiddleware``, ``SessionMiddleware``, ``CommonMiddleware``,
+``MessageMiddleware`` and ``XFrameOptionsMiddleware``, the same rules in one plain layer each
+(decision 0704, fifth pass).
 
 Each is a subclass of Django's class (``isinstance`` holds, every hook a project may override is
 still called) that differs only in how much it pays per request:
@@ -21,12 +22,15 @@ runs the same checks for these classes (tests/security/test_lean_middleware.py).
 
 from __future__ import annotations
 
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import PermissionDenied
 from django.core.signals import setting_changed
 from django.http.response import ResponseHeaders
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
+from django.utils.module_loading import import_string
 
 from codex.settings_snapshot import SettingsSnapshot
 
@@ -193,3 +197,52 @@ class XFrameOptionsMiddleware(DjangoXFrameOptionsMiddleware):
 
     def get_xframe_options_value(self, request, response):
         return _XFRAME().x_frame_options.upper()
+
+
+_SESSION = SettingsSnapshot("SESSION_COOKIE_NAME", "SESSION_SAVE_EVERY_REQUEST")
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's: the session from its cookie; saved, refreshed or deleted after the response. A
+    request that neither brought a session cookie nor touched its session (API calls with a key,
+    health checks, a first visit to a static page) leaves the response as Django's would: no
+    cookie to set or delete, no ``Vary: Cookie``; it is returned without the settings reads."""
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self.__acall__(request)
+        conf = _SESSION()
+        request.session = self.SessionStore(request.COOKIES.get(conf.session_cookie_name))
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if (
+            type(session) is self.SessionStore
+            and not session.accessed
+            and not session.modified
+            and not conf.session_save_every_request
+            and conf.session_cookie_name not in request.COOKIES
+        ):
+            return response
+        return self.process_response(request, response)
+
+
+_MESSAGES = SettingsSnapshot("MESSAGE_STORAGE")
+
+
+class MessageMiddleware(DjangoMessageMiddleware):
+    """Django's: ``request._messages`` from ``MESSAGE_STORAGE``, stored after the response. The
+    storage class is imported once per value of the setting, not on every request."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self._storage: tuple[str, type] | None = None
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self.__acall__(request)
+        path = _MESSAGES().message_storage
+        storage = self._storage
+        if storage is None or storage[0] != path:
+            storage = self._storage = (path, import_string(path))
+        request._messages = storage[1](request)
+        return self.process_response(request, self.get_response(request))

@@ -106,15 +106,15 @@ INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in S
 MIDDLEWARE = [
     # First: request id, one structured log line and latency metrics per request, slow queries.
     "codex.observability.RequestLogMiddleware",
-    # Django's Security, Common and XFrameOptions middlewares, the same rules in one plain layer each
-    # (codex.lean_middleware; their deploy checks run in codex.security.checks).
+    # Django's Security, Session, Common, Message and XFrameOptions middlewares, the same rules in
+    # one plain layer each (codex.lean_middleware; the deploy checks in codex.security.checks).
     "codex.lean_middleware.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
     # host's routing refuses a request without one (docs/decisions/0405).
     "codex.security.middleware.CorsMiddleware",  # django-cors-headers', its URL pattern compiled once
     "codex.middleware.TenantRoutingMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "codex.lean_middleware.SessionMiddleware",
     "codex.lean_middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     # Django's and django-otp's, each with a cheaper lazy user (codex.security.middleware.lazy_object).
@@ -124,7 +124,7 @@ MIDDLEWARE = [
     "codex.security.middleware.SupportSessionMiddleware",
     "codex.security.middleware.TwoFactorMiddleware",
     "codex.security.middleware.ExportAuditMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "codex.lean_middleware.MessageMiddleware",
     "codex.lean_middleware.XFrameOptionsMiddleware",
     "codex.security.middleware.ContentSecurityPolicyMiddleware",  # Django's behaviour, one plain layer
     "codex.security.middleware.PermissionsPolicyMiddleware",

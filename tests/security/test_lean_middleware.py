@@ -263,3 +263,86 @@ def test_csp_nonce_without_the_context_processor_is_reported():
         assert _ids(checks.check_csp_middleware_subclass_nonce(None)) == ["security.W027"]
     with override_settings(SECURE_CSP={"script-src": [CSP.SELF, CSP.NONCE]}):
         assert checks.check_csp_middleware_subclass_nonce(None) == []
+
+
+# --- sessions and messages -------------------------------------------------------------------------
+def _session_view(action):
+    def view(request):
+        if action == "read":
+            request.session.get("x")
+        elif action == "write":
+            request.session["x"] = 1
+        elif action == "flush":
+            request.session.flush()
+        elif action == "message":
+            from django.contrib import messages
+
+            messages.info(request, "Saved.")
+        return HttpResponse("ok")
+
+    return view
+
+
+def _session_outcome(cls, action, cookie):
+    from django.contrib.sessions.middleware import SessionMiddleware as DjangoSession
+
+    request = RequestFactory().get("/", HTTP_HOST="acme.localhost")
+    if cookie is not None:
+        request.COOKIES[settings.SESSION_COOKIE_NAME] = cookie
+    session = (lean.SessionMiddleware if cls == "lean" else DjangoSession)(_session_view(action))
+    response = session(request)
+    cookies = {
+        name: {k: v for k, v in morsel.items() if k != "expires"} | {"set": bool(morsel.value)}
+        for name, morsel in response.cookies.items()
+    }
+    return response.get("Vary"), cookies, request.session.is_empty()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["none", "read", "write", "flush"])
+@pytest.mark.parametrize("cookie", [None, "no-such-session-key-0123456789abcdef", "short"])
+def test_session_cookie_and_vary_are_djangos(firm, action, cookie):
+    assert _session_outcome("lean", action, cookie) == _session_outcome("django", action, cookie)
+
+
+@pytest.mark.django_db
+def test_an_untouched_request_without_a_cookie_gets_no_session_cookie(firm):
+    vary, cookies, empty = _session_outcome("lean", "none", None)
+    assert (vary, cookies, empty) == (None, {}, True)
+    vary, cookies, _ = _session_outcome("lean", "write", None)
+    assert vary == "Cookie" and cookies[settings.SESSION_COOKIE_NAME]["set"] is True
+
+
+@pytest.mark.django_db
+def test_a_message_is_stored_as_djangos_middleware_stores_it(firm):
+    from django.contrib.messages.middleware import MessageMiddleware as DjangoMessages
+    from django.contrib.sessions.middleware import SessionMiddleware as DjangoSession
+
+    stored = []
+    for session_cls, messages_cls in (
+        (lean.SessionMiddleware, lean.MessageMiddleware),
+        (DjangoSession, DjangoMessages),
+    ):
+        request = RequestFactory().get("/", HTTP_HOST="acme.localhost")
+        response = session_cls(messages_cls(_session_view("message")))(request)
+        stored.append(sorted(response.cookies))
+        assert [str(m) for m in request._messages._queued_messages] == ["Saved."]
+    assert stored[0] == stored[1] == ["messages"]
+
+
+def test_message_storage_follows_the_setting():
+    request = RequestFactory().get("/")
+    middleware = lean.MessageMiddleware(lambda req: HttpResponse("x"))
+    middleware(request)
+    assert type(request._messages).__name__ == "LazyFallbackStorage"
+    with override_settings(MESSAGE_STORAGE="django.contrib.messages.storage.cookie.CookieStorage"):
+        middleware(request)
+    assert type(request._messages).__name__ == "CookieStorage"
+
+
+def test_the_admin_accepts_the_session_and_message_subclasses():
+    from django.contrib.admin.checks import check_dependencies
+
+    assert "codex.lean_middleware.SessionMiddleware" in settings.MIDDLEWARE
+    assert "codex.lean_middleware.MessageMiddleware" in settings.MIDDLEWARE
+    assert [e.id for e in check_dependencies() if e.id.startswith("admin.E4")] == []
