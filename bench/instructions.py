@@ -1,6 +1,7 @@
 """Instructions per request, counted by callgrind: a cost that does not move with the machine's load.
 
     .venv/bin/python bench/instructions.py [--db codex_bench] [-n 300] [--target c0 stack api c1]
+                                           [--drop RequestLogMiddleware ...]
 
 Needs valgrind (Debian: ``apt-get install valgrind``) and the scratch database seeded by
 ``make bench`` (its seed file gives the firm host and API key). For each target a fresh process runs
@@ -69,7 +70,7 @@ def _environ(host: str, path: str, api_key: str | None) -> dict:
     return environ
 
 
-def inner(target: str, db: str, n: int, redis_db: int) -> None:
+def inner(target: str, db: str, n: int, redis_db: int, drop: tuple[str, ...] = ()) -> None:
     """The process callgrind watches."""
     import gc
     import json
@@ -88,6 +89,11 @@ def inner(target: str, db: str, n: int, redis_db: int) -> None:
     # measured window, so that every run counts the same work.
     settings.CODEX_TENANT_CACHE_CHECK_SECONDS = 3600
     settings.CODEX_TENANT_LOCAL_CACHE_SECONDS = 3600
+    if drop:  # what a layer costs: the same run without it (--drop; names end a MIDDLEWARE path)
+        kept = [path for path in settings.MIDDLEWARE if not path.endswith(drop)]
+        if len(kept) != len(settings.MIDDLEWARE) - len(drop):
+            raise SystemExit(f"--drop {drop}: not each of them names exactly one middleware")
+        settings.MIDDLEWARE = kept
 
     from codex.observability import skip_unused_record_fields
 
@@ -118,7 +124,7 @@ def inner(target: str, db: str, n: int, redis_db: int) -> None:
     json.dumps(None)
 
 
-def count(target: str, db: str, n: int, redis_db: int) -> int:
+def count(target: str, db: str, n: int, redis_db: int, drop: tuple[str, ...] = ()) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -139,6 +145,7 @@ def count(target: str, db: str, n: int, redis_db: int) -> int:
                     str(n),
                     "--redis-db",
                     str(redis_db),
+                    *[arg for name in drop for arg in ("--drop", name)],
                 ],
                 check=True,
                 env=env,
@@ -161,14 +168,20 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--redis-db", type=int, default=12)
     parser.add_argument("--target", nargs="+", choices=sorted(TARGETS), default=["c0", "stack"])
+    parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        help="leave out the middleware whose dotted path ends with this (repeatable): what it costs",
+    )
     parser.add_argument("--inner", choices=sorted(TARGETS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        inner(args.inner, args.db, args.n, args.redis_db)
+        inner(args.inner, args.db, args.n, args.redis_db, tuple(args.drop))
         return
     results = {}
     for target in args.target:
-        results[target] = count(target, args.db, args.n, args.redis_db) / args.n
+        results[target] = count(target, args.db, args.n, args.redis_db, tuple(args.drop)) / args.n
         print(f"{target}: {results[target]:,.0f} instructions per request", flush=True)
     if "c0" in results and "stack" in results:
         print(f"stack / c0: {results['c0'] / results['stack']:.1%} (instruction ratio)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -68,6 +69,58 @@ def _json_line(data: dict) -> str:
     return "".join(_C_ENCODE(data, 0))
 
 
+def _value(value, _str=json.encoder.encode_basestring) -> str:
+    """One value as ``_C_ENCODE`` writes it: strings, ints and finite floats directly (what the
+    encoder itself does for these exact types), anything else through the encoder."""
+    kind = type(value)
+    if kind is str:
+        return _str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return "".join(_C_ENCODE(value, 0))
+
+
+_HEAD = ("time", "level", "logger", "message")
+_FIELD_KEYS: dict[tuple, tuple | None] = {}
+
+
+def _field_keys(fields: tuple) -> tuple | None:
+    """``", "<key>": `` for each field, encoded once per tuple of names; None when a name is one of
+    the line's first four keys (a dict would overwrite it in place: left to the encoder)."""
+    keys = _FIELD_KEYS.get(fields, _FIELD_KEYS)
+    if keys is _FIELD_KEYS:
+        clash = any(type(name) is not str or name in _HEAD for name in fields)
+        keys = None if clash else tuple(f", {json.encoder.encode_basestring(name)}: " for name in fields)
+        if len(_FIELD_KEYS) < 64:
+            _FIELD_KEYS[fields] = keys
+    return keys
+
+
+def _request_line(head: tuple, keys: tuple, fields: tuple, attributes: dict) -> str:
+    """The request line's JSON, the same text ``_json_line`` writes for the dict of ``_HEAD`` and
+    the fields, written piece by piece: the keys are encoded once, and no dict is built for a line
+    (tests/ops/test_observability.py compares the two)."""
+    time_, level, logger, message = head
+    parts = [
+        '{"time": ',
+        _value(time_),
+        ', "level": ',
+        _value(level),
+        ', "logger": ',
+        _value(logger),
+        ', "message": ',
+        _value(message),
+    ]
+    append = parts.append
+    for key, name in zip(keys, fields, strict=True):
+        append(key)
+        append(_value(attributes[name]))
+    append("}")
+    return "".join(parts)
+
+
 _PLAIN_RECORD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 # ``_codex_fields``: the names of the fields ``_log_request`` gave its record (never written out).
 _RECORD_ATTRIBUTES = _PLAIN_RECORD | {"message", "asctime", "_codex_fields"}
@@ -84,15 +137,16 @@ class JsonFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "time": self._time(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        head = (self._time(record), record.levelname, record.name, record.getMessage())
         attributes = record.__dict__
         fields = attributes.get("_codex_fields")
-        if fields is not None and len(attributes) == len(_PLAIN_RECORD) + len(fields) + 1:
+        fast = fields is not None and len(attributes) == len(_PLAIN_RECORD) + len(fields) + 1
+        if fast and not (record.exc_info or record.exc_text or record.stack_info) and _C_ENCODE is not None:
+            keys = _field_keys(fields)
+            if keys is not None:
+                return _request_line(head, keys, fields, attributes)
+        data = dict(zip(_HEAD, head, strict=True))
+        if fast:
             # The request line, as ``_log_request`` made it and nothing added since (a filter or
             # another formatter that adds an attribute changes the count): its fields by name, in
             # their order, with any value a filter changed, without testing every attribute.

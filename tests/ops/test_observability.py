@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client, override_settings
+from hypothesis import example, given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from codex import metrics
@@ -328,3 +333,55 @@ def test_a_removed_latency_child_is_not_observed_into():
     metrics.observe_request("GET", "/x-test/", 200, 0.001)
     child = metrics.REQUEST_LATENCY.labels("GET", "/x-test/", "200")
     assert child._sum.get() == pytest.approx(0.001)  # only the observation made after the removal
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and infinities too: written as the encoder writes them
+    | st.text()
+    | st.decimals(allow_nan=False)
+    | st.datetimes(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings_hypothesis(max_examples=300, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["request_id", "firm", "user", "path", "status", "message", "time", 'x\n"y', "é"]) | st.text(),
+        _json_values,
+        max_size=8,
+    ),
+    message=st.text(),
+)
+@example(fields={"duration_ms": 1.25, "status": 200, "user": "", "path": '/a\n"b"/é'}, message="GET / 200")
+@example(fields={"nan": float("nan"), "inf": float("inf"), "minus": float("-inf"), "big": 10**30}, message="x")
+@example(fields={"ok": True, "no": False, "none": None, "d": Decimal("1.50"), "l": [1, "a"], "m": {"k": 1}}, message="")
+@example(fields={"when": datetime(2026, 12, 6, 9, 0)}, message="m")
+@example(fields={"message": "overwrites", "time": "t"}, message="m")
+def test_the_request_line_is_the_text_the_generic_encoder_writes(fields, message):
+    """The request line's piece-by-piece JSON (``_request_line``) is byte for byte what the encoder
+    writes for the same dict: head keys first, then the fields in order, a field named like a head
+    key overwriting it in place."""
+    from codex.observability import _json_line
+
+    formatter = JsonFormatter()
+    record_factory = logging.getLogRecordFactory()
+    record = record_factory("codex.request", logging.INFO, __file__, 0, message, (), None, "__call__")
+    record.__dict__.update(fields)
+    record.__dict__["_codex_fields"] = tuple(fields)
+    if set(fields) & set(vars(logging.LogRecord("", 0, "", 0, "", (), None))):
+        return  # a LogRecord attribute is not a request field (``_log_request`` never makes one)
+    line = formatter.format(record)
+    expected = {
+        "time": formatter._time(record),
+        "level": "INFO",
+        "logger": "codex.request",
+        "message": message,
+        **fields,
+    }
+    assert line == _json_line(expected)
+    assert "\n" not in line
