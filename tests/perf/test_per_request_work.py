@@ -455,3 +455,40 @@ def test_cached_firm_copy_keeps_its_model_state(firm, forced_local):
     assert second._state is not first._state
     assert (second._state.db, second._state.adding) == (first._state.db, first._state.adding) == ("default", False)
     assert "peers" not in second._state.__dict__
+
+
+def test_a_copy_from_the_template_is_the_copy_fresh_makes(firm, api_key_for, forced_local):
+    """The local level hands out copies built from a template read once (decision 0704, fifth
+    pass): field for field and state for state what ``_fresh`` builds, sharing nothing mutable."""
+    from tenants.cache import _fresh, _from_template, _template
+    from tenants.models import ApiKey
+
+    raw = api_key_for(firm, "read")
+    key = ApiKey.objects.select_related("tenant").get(prefix=api_key_resolve(raw).prefix)
+    key.tenant.tags = ["a", {"b": [1]}]  # stands for a list or JSON field of a related firm
+    for original in (Tenant.objects.get(pk=firm.pk), key):
+        template = _template(original)
+        assert template is not None
+        made, reference = _from_template(template), _fresh(original)
+        assert type(made) is type(original)
+        assert {k: v for k, v in vars(made).items() if k != "_state"} == {
+            k: v for k, v in vars(reference).items() if k != "_state"
+        }
+        assert vars(made._state).keys() == vars(reference._state).keys()
+        assert made._state is not original._state and made._state.fields_cache is not original._state.fields_cache
+        assert "peers" not in vars(made._state)
+    copy_of_key = _from_template(_template(key))
+    assert copy_of_key.tenant == key.tenant and copy_of_key.tenant is not key.tenant
+    copy_of_key.tenant.tags[1]["b"].append(2)
+    copy_of_key.tenant.name = "changed by a request"
+    again = _from_template(_template(key))
+    assert again.tenant.tags == ["a", {"b": [1]}] and again.tenant.name == firm.name
+
+
+def test_the_local_level_serves_template_copies(firm, forced_local):
+    first = tenant_for_host(HOST)  # cold: stored with its template
+    entry = next(iter(tenant_cache._local.values()))
+    assert entry[2] is not None
+    first.name = "changed"
+    second, third = tenant_for_host(HOST), tenant_for_host(HOST)
+    assert second.name == firm.name and second is not third and second._state is not third._state
