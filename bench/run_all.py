@@ -188,6 +188,48 @@ def probe(endpoint: Endpoint) -> tuple[bool, str]:
     return True, f"{len(body)} bytes"
 
 
+def constant_rate_runs(seed: dict, *, runs: int, seconds: int) -> load.Result:
+    """``GET /api/v1/portfolios/`` at 70 % of its own peak, ``runs`` times; per-figure medians.
+
+    Each run measures the peak (wrk, 8 s) right before its constant-rate run, so the rate is 70 % of
+    what the machine gives at that moment: on this shared VM the API's peak moves by a quarter within
+    minutes (450 to 581 req/s in one minute), and 70 % of a peak taken earlier can be more than the
+    whole capacity later (p50 336 ms at 383 req/s against a peak of 450)."""
+    path, host, headers = "/api/v1/portfolios/", seed["host"], {"X-API-Key": seed["api_key"]}
+    done: list[load.Result] = []
+    for r in range(runs):
+        load.settle()
+        peak = load.wrk_peak(f"http://127.0.0.1:{PORTS['codex']}{path}", host=host, headers=headers, seconds=8)
+        load.settle()
+        res = load.constant_rate(PORTS["codex"], path, host=host, headers=headers, rate=0.7 * peak.rps, seconds=seconds)
+        res.extra["peak"] = peak.rps
+        res.extra["peak_errors"] = peak.errors
+        done.append(res)
+        print(
+            f"  constant rate {r + 1}/{runs}: peak {peak.rps:.0f}/s, at {res.extra['target_rate']:.0f}/s "
+            f"p99 {res.p99_ms:.1f} ms, {res.errors} errors",
+            flush=True,
+        )
+    med = statistics.median
+    return load.Result(
+        rps=med(r.rps for r in done),
+        p50_ms=med(r.p50_ms for r in done),
+        p90_ms=med(r.p90_ms for r in done),
+        p99_ms=med(r.p99_ms for r in done),
+        max_ms=max(r.max_ms for r in done),
+        requests=sum(r.requests for r in done),
+        errors=sum(r.errors + r.extra["peak_errors"] for r in done),
+        extra={
+            "target_rate": med(r.extra["target_rate"] for r in done),
+            "seconds": seconds,
+            "runs": [
+                {"peak": round(r.extra["peak"]), "rate": round(r.extra["target_rate"]), "p99_ms": round(r.p99_ms, 1)}
+                for r in done
+            ],
+        },
+    )
+
+
 def measure_http(
     seed: dict,
     *,
@@ -234,17 +276,7 @@ def measure_http(
             loads.append(report.load_average())
         fixed = None
         if constant and results["portfolios"]:
-            peak = statistics.median(r.rps for r in results["portfolios"])
-            load.settle()
-            fixed = load.constant_rate(
-                PORTS["codex"],
-                "/api/v1/portfolios/",
-                host=seed["host"],
-                headers={"X-API-Key": seed["api_key"]},
-                rate=0.7 * peak,
-                seconds=max(15, seconds * 2),
-            )
-            print(f"  constant rate {fixed.extra['target_rate']:.0f}/s: p99 {fixed.p99_ms:.1f} ms", flush=True)
+            fixed = constant_rate_runs(seed, runs=runs, seconds=max(15, seconds * 2))
     medians = {k: load.median_result(v) for k, v in results.items() if v}
     cpu = ""
     if constant:  # the main run: where the CPU goes, in process (bench/middleware_cost.py)
@@ -417,16 +449,21 @@ def http_tables(http: dict) -> tuple[str, list[list[str]]]:
     fixed = http["fixed"]
     if fixed is not None:
         rate = fixed.extra["target_rate"]
+        each = fixed.extra.get("runs") or []
+        per_run = "; ".join(f"peak {x['peak']:,} → {x['rate']:,} req/s: p99 {x['p99_ms']:.1f} ms" for x in each)
         table += (
-            f"\n\n`GET /api/v1/portfolios/` at a constant {rate:.0f} req/s (70 % of its peak) for "
-            f"{fixed.requests / rate:.0f} s: achieved {fixed.rps:.0f} req/s, p50 {fixed.p50_ms:.1f} ms, "
-            f"p90 {fixed.p90_ms:.1f} ms, **p99 {fixed.p99_ms:.1f} ms**, max {fixed.max_ms:.1f} ms, "
-            f"{fixed.errors} errors in {fixed.requests} requests."
+            f"\n\n`GET /api/v1/portfolios/` at a constant 70 % of its own peak, the peak measured by wrk right "
+            f"before each of {len(each) or 1} runs of {fixed.extra.get('seconds', round(fixed.requests / rate))} s "
+            f"(open loop, `bench/harness/load.py`); medians: {rate:.0f} req/s asked, {fixed.rps:.0f} achieved, "
+            f"p50 {fixed.p50_ms:.1f} ms, p90 {fixed.p90_ms:.1f} ms, **p99 {fixed.p99_ms:.1f} ms**; max "
+            f"{fixed.max_ms:.1f} ms, {fixed.errors} errors in {fixed.requests} requests"
+            + (f" (runs: {per_run})." if per_run else ".")
         )
         summary.append(
             [
                 "`GET /api/v1/portfolios/` p99 at 70 % of its peak",
-                f"{fixed.p99_ms:.1f} ms at {fixed.extra['target_rate']:.0f} req/s",
+                f"{fixed.p99_ms:.1f} ms at {fixed.extra['target_rate']:.0f} req/s (median of "
+                f"{len(fixed.extra.get('runs') or [0])} runs)",
                 "< 100 ms",
                 "met" if fixed.p99_ms < 100 else "**missed**",
             ]
