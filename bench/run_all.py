@@ -487,24 +487,28 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
   CORS, tenant routing, OTP, session timeouts, support sessions, two-factor, export audit, CSP with a
   nonce, Permissions-Policy, firm status, API metering). Counted in instructions (callgrind, "Profile
-  and fix" items 9 to 11; `bench/instructions.py`), a C0 request served in process costs 773k
-  instructions, the same through Codex's stack 1,061k now (1,173k before item 11, 1,576k two
-  sessions ago). What is left of the gap (item 11, garbage collector off): the request log
-  middleware ~186k (its JSON line ~148k, the latency histogram ~15k), tenant routing ~88k, ~5k for
-  each other layer's call. The fraction through gunicorn follows the instruction ratio (72.8 %):
-  short of the 85 % target. Closing the rest would mean replacing Django's own middlewares or
-  dropping the request line or histogram (decision 0704).
+  and fix" items 9 to 12; `bench/instructions.py`), a C0 request served in process costs 777k
+  instructions, the same through Codex's stack 884k now (1,061k before item 12, 1,173k before
+  item 11, 1,576k three sessions ago): an instruction ratio of 87.9 %. Item 12 replaced Django's
+  Security, Common, XFrameOptions, Session and Message middlewares by subclasses with the same
+  rules and wrote the request line piece by piece; what is left is mostly the request log line,
+  tenant routing and ~5k for each other layer's call (decision 0704).
 - *Portfolio API vs C1*: with the fast list path (item 8) the API costs 6.95M instructions in
   process (7.17M before item 10; C1 5.62M in item 9's run), and since item 10 one Redis round trip per request instead
   of two (the meter rides the throttle's pipeline); it still runs a heavier query (client, advisor
   and benchmark joined, `shared_with` ids and the total in the page query) in PostgreSQL's own CPU
   on the same two cores. Paired: 45 % of C1 before item 10, 56 % (55-57 %) after: the target is met.
-- *p99 at 70 % of the peak*: measured from each request's scheduled send time by a Python
-  open-loop driver (32 threads; wrk2 is not packaged by Debian). A run at 03:51 gave 253.6 ms
-  while the app's own request log for the same 2,657 requests said p99 16.8 ms inside the server:
-  the server with the fixes off was still serving the queued ~1-s dashboard requests of the run
-  before and took the CPU. Every measurement now waits until the machine has drained
-  (`bench.harness.load.settle`: CPU under 15 % busy for 0.5 s), and the figure is the table's.
+- *p99 at 70 % of the peak*: measured from each request's scheduled send time by an open-loop
+  driver (`bench.harness.load.constant_rate`; wrk2 is not packaged by Debian) that shares the two
+  cores with the server. Two things made the figure the machine's rather than the API's, both fixed
+  in item 12: the driver was a pool of 32 `http.client` threads taking 520 us of CPU a request
+  (19 % of a core at 380 req/s; now one `selectors` loop on raw sockets, 240-270 us), and the rate
+  was 70 % of a peak measured minutes earlier, while this VM's peak for the API moves by a quarter
+  within a minute (450 to 581 req/s in three back-to-back 8-s runs): 383 req/s, 70 % of the median
+  of those, gave p99 58 and 37 ms in two runs and 805 ms (p50 336 ms: the server short of capacity)
+  in the third. Each run now measures the peak right before it and the figure is the median of
+  the runs, each listed. Every measurement also waits until the machine has drained
+  (`bench.harness.load.settle`: CPU under 15 % busy for 0.5 s).
 
 In-process CPU per request (`bench/middleware_cost.py`, test client, best of 3 rounds; noisy: the
 per-middleware increments swing by +-100 us on this machine, read the instruction counts above):
@@ -635,6 +639,25 @@ share of busy samples). Findings, in the order they were fixed:
    | instruction ratio C0 / stack | 65.9 % | **72.8 %** |
    | `GET /api/v1/portfolios/` (API key, 25 rows) | 6,951,942 (item 10's harness) | 6,745,749 |
 
+12. **Fifth pass on the request path** (decision 0704, same harness as item 11, garbage collector
+   frozen after the warm-up): Django's Security, Common and XFrameOptions middlewares as plain
+   subclasses with the same rules (settings and header values checked once, host validation
+   remembered per `Host` header, their deploy checks in `codex.security.checks`); Session and
+   Message middlewares as subclasses (an untouched request without a session cookie returns as
+   Django's would, without the settings reads); the JSON request line written piece by piece (keys
+   encoded once per field tuple; byte-identical to the encoder, property test); the tenant cache's
+   local entries keep a template of the cached firm or key, copies built from it (2.0 -> 0.9 us).
+
+   | request, in process (`bench/instructions.py`) | before (item 11) | after |
+   |---|---|---|
+   | C0 view through the whole stack | 1,061,215 | **883,583** (n=300) |
+   | C0 (Django's 7 middlewares) | 776,806 | 776,806 |
+   | instruction ratio C0 / stack | 73.2 % | **87.9 %** |
+   | `GET /api/v1/portfolios/` (API key, 25 rows; n=150) | 6,745,749 | 6,565,713 (C1: 5,574,804) |
+
+   The open-loop driver of the p99 figure was rewritten in the same pass (see "Where the gap to the
+   ceilings comes from", *p99 at 70 % of the peak*).
+
 Left as they are, measured and judged worth their cost: Django's `CONN_HEALTH_CHECKS` (a `SELECT 1`
 per request, ~10 % of the API's samples, also paid by C1), django-tenants' `SET search_path` at the
 first query of each request (C1 pays it too), the JSON request log line and the latency
@@ -703,8 +726,9 @@ which other engineers run test suites at the same time (load averages below).
   says no) and cache **{"`REDIS_URL=" + redis + "`" if redis else "the database cache (no Redis answered)"}**.
 - **Load**: `wrk -t1 -c4 -d{args.seconds}s` per endpoint and run (closed loop: peak throughput),
   endpoints taken round-robin, {args.runs} runs, median reported; then a constant-rate open-loop
-  driver (`bench/harness/load.py`; wrk2 is not packaged by Debian) at 70 % of the API's peak, latency
-  counted from each request's scheduled send time.
+  driver (`bench/harness/load.py`; wrk2 is not packaged by Debian) at 70 % of the API's peak, the
+  peak measured by wrk right before each of {args.runs} runs, latency counted from each request's
+  scheduled send time.
 """
     if http is not None or scripts is not None or not text.startswith("# Benchmarks\n\nMeasured by"):
         text = report.replace_top(text, top)
