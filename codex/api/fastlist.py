@@ -19,12 +19,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
-from django.db import connection
+from django.db import NotSupportedError, connection
+from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django_filters import FilterSet
 from django_filters.rest_framework import DjangoFilterBackend
+from psycopg.pq import Format
 from rest_framework.response import Response
+
+TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 
 
 class ValuesListMixin:
@@ -71,21 +76,21 @@ class ValuesListMixin:
             )
             hit = self._list_sql.get(key)
             if hit is not None:
-                sql, params, converters, number, page_size = hit
+                query, number, page_size = hit
                 paginator.request = request
-                return paginator.page_of_rows(_fetch(sql, params, converters), number, page_size)
+                return paginator.page_of_rows(query.fetch(), number, page_size)
         queryset = self.filter_queryset(self.get_queryset())
         page = paginator.requested_page(request, queryset)
         if page is None:
             return None
         page_queryset = paginator.page_queryset(queryset, self.list_values, *page)
-        compiled = _compiled(page_queryset) if key is not None else None
-        if compiled is None:
+        query = _compiled(page_queryset) if key is not None else None
+        if query is None:
             return paginator.page_of_rows(list(page_queryset), *page)
         if len(self._list_sql) >= LIST_SQL_CACHE_SIZE:
             self._list_sql.clear()
-        self._list_sql[key] = (*compiled, *page)
-        return paginator.page_of_rows(_fetch(*compiled), *page)
+        self._list_sql[key] = (query, *page)
+        return paginator.page_of_rows(query.fetch(), *page)
 
     def filter_queryset(self, queryset):
         for backend in list(self.filter_backends):
@@ -119,29 +124,93 @@ _FILTERSET_HOOKS = ("__init__", "filter_queryset", "qs", "get_form_class")
 LIST_SQL_CACHE_SIZE = 512
 
 
-def _fetch(sql: str, params: tuple, converters: tuple) -> list[dict]:
-    """The rows ``.values()`` would give for the compiled query: Django's converters applied."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
-        rows = cursor.fetchall()
-    if converters:
-        rows = [list(row) for row in rows]
-        for row in rows:
-            for index, functions, expression in converters:
-                value = row[index]
-                for function in functions:
-                    value = function(value, expression, connection)
-                row[index] = value
-    return [dict(zip(names, row, strict=True)) for row in rows]
+class CompiledQuery:
+    """A ``.values()`` page query compiled once: its SQL, parameters, Django's converters for its
+    columns and, after its first run, the column names (the same for every run of the same SQL)."""
+
+    __slots__ = ("converters", "names", "params", "sql")
+
+    def __init__(self, sql: str, params: tuple, converters: tuple):
+        self.sql = sql
+        self.params = params
+        self.converters = converters
+        self.names: list[str] | None = None
+
+    def fetch(self) -> list[dict]:
+        """The rows ``.values()`` would give for the compiled query: Django's converters applied.
+
+        Run as a prepared statement where it can be (``_prepared_cursor``): the page query joins
+        four tables, and PostgreSQL spent more CPU planning it on every request than running it
+        (docs/decisions/0705-prepared-list-queries.md)."""
+        with connection.cursor() as cursor:
+            prepared = _prepared_cursor(self.params)
+            if prepared is None:
+                rows = self._run(cursor)
+            else:
+                with prepared:
+                    try:
+                        rows = self._run(prepared)
+                    except NotSupportedError:
+                        # "cached plan must not change result type": a migration changed the type
+                        # of a column this statement returns after this connection prepared it.
+                        # Forget the connection's statements (psycopg too, on seeing DEALLOCATE
+                        # ALL) and run it again, prepared anew. In a transaction the error has
+                        # aborted it: nothing can run, and psycopg forgets them on its rollback.
+                        if _in_transaction():
+                            raise
+                        prepared.execute("DEALLOCATE ALL")
+                        rows = self._run(prepared)
+        if self.converters:
+            rows = [list(row) for row in rows]
+            for row in rows:
+                for index, functions, expression in self.converters:
+                    value = row[index]
+                    for function in functions:
+                        value = function(value, expression, connection)
+                    row[index] = value
+        return [dict(zip(self.names, row, strict=True)) for row in rows]
+
+    def _run(self, cursor) -> list[tuple]:
+        cursor.execute(self.sql, self.params)
+        if self.names is None:
+            # psycopg builds a Column object per column at every ``description``: read them once.
+            self.names = [column.name for column in cursor.description]
+        return cursor.fetchall()
 
 
-def _compiled(queryset) -> tuple[str, tuple, tuple] | None:
-    """``(sql, params, converters)`` of a ``.values()`` queryset, or None if it cannot be kept.
+def _in_transaction() -> bool:
+    return connection.in_atomic_block
+
+
+def _prepared_cursor(params: tuple):
+    """A cursor on the open connection that binds on the server, wrapped as Django wraps its own
+    (query logging, the slow-query wrapper), or None to run the query as every other query runs.
+
+    psycopg prepares a query that a server-binding cursor has run ``prepare_threshold`` times on
+    the connection (``DATABASES["default"]["OPTIONS"]``; None, Django's default, turns it off):
+    from then on PostgreSQL reuses its parse and plan. A plan is tied to the ``search_path`` it
+    was made under: PostgreSQL parses the statement again when a firm's request sets another one,
+    so the same SQL never reads another firm's tables. Only integer (and boolean) parameters are
+    bound this way (the book's advisor id; page offsets are in the SQL): a text parameter sent
+    untyped can make PostgreSQL refuse a function call that client-side binding accepts.
+    """
+    raw = connection.connection
+    if getattr(raw, "prepare_threshold", None) is None or not all(isinstance(p, int) for p in params):
+        return None
+    cursor = psycopg.Cursor(raw)
+    # As Django's ``create_cursor``: its own timestamptz loader where the connection's differs.
+    if connection.timezone != raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+        register_tzloader(connection.timezone, cursor)
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def _compiled(queryset) -> CompiledQuery | None:
+    """The compiled form of a ``.values()`` queryset, or None if it cannot be kept.
 
     The converters are the ones ``results_iter`` would apply to these columns (fields'
-    ``from_db_value``, backend conversions), so rows read with ``_fetch`` are what ``.values()``
-    gives. A query that matches nothing by construction (``EmptyResultSet``) is not kept.
+    ``from_db_value``, backend conversions), so rows read with ``CompiledQuery.fetch`` are what
+    ``.values()`` gives. A query that matches nothing by construction (``EmptyResultSet``) is not
+    kept.
     """
     if queryset.db != connection.alias:
         return None
@@ -151,4 +220,8 @@ def _compiled(queryset) -> tuple[str, tuple, tuple] | None:
     except (EmptyResultSet, FullResultSet):
         return None
     converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
-    return sql, tuple(params), tuple((index, tuple(functions), expr) for index, (functions, expr) in converters.items())
+    return CompiledQuery(
+        sql,
+        tuple(params),
+        tuple((index, tuple(functions), expr) for index, (functions, expr) in converters.items()),
+    )
