@@ -931,3 +931,145 @@ def test_split_before_the_first_market_price_halves_the_trade_price():
     )
     assert a.value_series(data, D0, D3).values == [0, 0, 0, D(40)]
     assert a.holdings_on(data, D2).holdings[0].price == D(50)
+
+
+# ----------------------------------------------------------------------------------------
+# Closes held as integer units (DatedValues.from_units) and the integer grid
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unit", "exponent", "expected"),
+    [
+        (64385700, -6, "64.385700"),  # the digits and exponent of numeric(20, 6)'s own Decimal
+        (100, -6, "0.000100"),
+        (0, -6, "0.000000"),
+        (123456789012345678901, -6, "123456789012345.678901"),
+        (5, 0, "5"),
+        (12, 2, "1.2E+3"),
+    ],
+)
+def test_units_read_as_the_decimal_of_the_column(unit, exponent, expected):
+    dv = a.DatedValues.from_units([D0], [unit], exponent)
+    assert str(dv.value_at(0)) == expected
+    assert str(dv[0][1]) == expected
+    assert [str(v) for v in dv.values] == [expected]
+
+
+def test_dated_values_from_units_read_as_a_list_of_pairs():
+    dv = a.DatedValues.from_units([D0, D2, D4], [1500, 2500, 3500], -3)
+    pairs = [(D0, D("1.500")), (D2, D("2.500")), (D4, D("3.500"))]
+    assert a.price_on(dv, D3) == D("2.500")
+    assert a.price_on(dv, D0 - timedelta(days=1)) is None
+    part = dv[1:]
+    assert part.units == [2500, 3500]  # a slice stays in units
+    assert part == pairs[1:]
+    assert dv == pairs
+    assert dv == a.DatedValues([d for d, _ in pairs], [v for _, v in pairs])
+    assert repr(dv) == repr(a.DatedValues([d for d, _ in pairs], [v for _, v in pairs]))
+    with pytest.raises(ValueError, match="differ in length"):
+        a.DatedValues.from_units([D0], [], -2)
+
+
+def _grid_data(txns, closes, *, units: bool, exponent=-6):
+    """The GRID example's shape with closes as integer units or as Decimal columns."""
+    prices = {}
+    for iid, s in closes.items():
+        dates = [d for d, _ in s]
+        if units:
+            prices[iid] = a.DatedValues.from_units(dates, [int(px.scaleb(-exponent)) for _, px in s], exponent)
+        else:
+            prices[iid] = a.DatedValues(dates, [px.quantize(D(1).scaleb(exponent)) for _, px in s])
+    return PortfolioData(
+        "USD",
+        txns,
+        instruments={
+            1: InstrumentInfo(1, "X", "USD"),
+            2: InstrumentInfo(2, "Y", "EUR"),
+            3: InstrumentInfo(3, "Z", "USD"),
+        },
+        prices=prices,
+        fx={"EUR": [(D0, D("1.1"))]},
+    )
+
+
+def _calendar(n):
+    return [D0 + timedelta(days=k) for k in range(n)]
+
+
+GRID8 = {
+    1: [(d, D(100 + 10 * k) + D("0.123457")) for k, d in enumerate(_calendar(8))],
+    2: [(d, D(50 + 2 * k) - D("0.5")) for k, d in enumerate(_calendar(8))],
+    3: [(d, D(21 + k)) for k, d in enumerate(_calendar(8))],
+}
+INTEGER_GRID_CASES = {
+    # the example above, plus days after the grid's first one
+    "grid example": GRID_TXNS,
+    # quantities with 2 places, a split by 1.50 (the held quantity's exponent becomes -4, so
+    # the grid's instruments have different exponents), a sell to zero and a buy back, two
+    # on one day
+    "splits and zero": [
+        cash(1, D0, "deposit", "100000"),
+        Txn(2, D0, "buy", "USD", 1, D("10.00"), D("100.5"), D("4.95")),
+        Txn(3, D1, "buy", "EUR", 2, D("2.50"), D("49.5"), fx_rate=D("1.1")),
+        Txn(4, D2, "split", "USD", 1, D("1.50")),
+        Txn(5, D3, "sell", "USD", 1, D("15"), D("130")),
+        Txn(6, D4, "buy", "USD", 1, D("7.0"), D("140")),
+        Txn(7, D4, "buy", "USD", 3, D("1.00"), D("25")),
+        Txn(8, D0 + timedelta(days=5), "sell", "EUR", 2, D("2.5"), D("60")),
+        Txn(9, D0 + timedelta(days=6), "dividend", "USD", 3, amount=D("1.5")),
+    ],
+    # nothing held on the grid for a while: the grid adds nothing, then starts again
+    "late start": [
+        cash(1, D0, "deposit", "1000"),
+        Txn(2, D3, "buy", "USD", 3, D(2), D(24)),
+        Txn(3, D0 + timedelta(days=6), "sell", "USD", 3, D(2), D(27)),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", INTEGER_GRID_CASES)
+def test_integer_closes_give_the_same_series_digit_for_digit(case):
+    txns = INTEGER_GRID_CASES[case]
+    end = D0 + timedelta(days=7)
+    decimal_columns = a.value_series(_grid_data(txns, GRID8, units=False), D0, end)
+    integer_units = a.value_series(_grid_data(txns, GRID8, units=True), D0, end)
+    assert repr(integer_units) == repr(decimal_columns)  # values and exponents
+    data = _grid_data(txns, GRID8, units=True)
+    assert repr(a._run(data, D0, end, integers=False)) == repr(a._run(data, D0, end))
+
+
+def test_integer_grid_falls_back_when_the_decimal_loop_would_round():
+    # Quantities with 20 places and closes of 6: each term has 26 places, so a sum above
+    # 100 has more than 28 digits and the Decimal loop rounds: the integer grid must not be
+    # trusted, and the series is the Decimal loop's own.
+    txns = [
+        cash(1, D0, "deposit", "1000000"),
+        Txn(2, D0, "buy", "USD", 1, D("1000.00000000000000000001"), D(100)),
+        Txn(3, D0, "buy", "USD", 3, D("3.00000000000000000001"), D(21)),
+    ]
+    end = D0 + timedelta(days=7)
+    data = _grid_data(txns, GRID8, units=True)
+    assert repr(a._run(data, D0, end)) == repr(a._run(data, D0, end, integers=False))
+    assert repr(a.value_series(data, D0, end)) == repr(a.value_series(_grid_data(txns, GRID8, units=False), D0, end))
+
+
+@pytest.mark.parametrize(
+    ("smax", "qmax", "pmax", "emin", "exact"),
+    [
+        # bound = smax + qmax * 2 * pmax * 10**-6; fewer than 28 digits at emin: exact
+        (D("1000"), D("10"), 200_000_000, -16, True),  # 1000 + 4000 = 5000: 4 + 16 digits
+        (D("1E10"), D("10"), 200_000_000, -16, True),  # 1.0000000004E10: 11 + 16 = 27 digits
+        (D("1E11"), D("10"), 200_000_000, -16, False),  # 12 + 16 = 28 digits: no margin left
+        (D("1000"), D("10"), 200_000_000, -26, False),  # 4 + 26 = 30 digits
+        (D("0"), D("0"), 0, -16, True),
+    ],
+)
+def test_integer_grid_exactness_bound(smax, qmax, pmax, emin, exact):
+    grid = a._IntegerGrid([D(1)], (1,), [[1]])
+    grid.smax, grid.qmax, grid.pmax, grid.emin = smax, qmax, pmax, emin
+    assert grid.exact(-6, 28) is exact
+
+
+def test_integer_grid_with_no_addition_is_exact():
+    assert a._IntegerGrid([None, D(0)], (5, 6), [[5], [6]]).exact(-6, 28) is True
