@@ -25,9 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
-from decimal import Context, Decimal, Inexact, Rounded, getcontext
+from decimal import Decimal
 from functools import cached_property
-from operator import itemgetter, mul
+from operator import itemgetter
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -240,56 +240,23 @@ class DatedValues(Sequence):
 
     The selectors load closes this way: ten years of closes for 50 instruments then need no
     tuple per close, instruments quoted on the same days share one list of dates, and the
-    valuation reads the two columns directly.
+    valuation reads the two columns directly."""
 
-    ``DatedValues.from_units(dates, units, exponent)`` holds the values as integers instead,
-    value ``units[i] * 10 ** exponent`` (closes of a fixed-scale column): each ``Decimal`` is
-    made only when it is read (``Decimal(units[i]).scaleb(exponent)``, the same digits and
-    exponent as the column's own ``Decimal``), and the valuation sums the integers directly.
-    ``values`` then builds the whole list once, on first use."""
-
-    __slots__ = ("dates", "_values", "units", "exponent")
+    __slots__ = ("dates", "values")
 
     def __init__(self, dates: list[date], values: list[Decimal]):
         if len(dates) != len(values):
             raise ValueError("dates and values differ in length")
         self.dates = dates
-        self._values = values
-        self.units = None
-        self.exponent = None
-
-    @classmethod
-    def from_units(cls, dates: list[date], units: list[int], exponent: int) -> DatedValues:
-        if len(dates) != len(units):
-            raise ValueError("dates and units differ in length")
-        out = cls.__new__(cls)
-        out.dates = dates
-        out._values = None
-        out.units = units
-        out.exponent = exponent
-        return out
-
-    @property
-    def values(self) -> list[Decimal]:
-        if self._values is None:
-            self._values = _from_units(self.units, self.exponent)
-        return self._values
-
-    def value_at(self, i: int) -> Decimal:
-        """``values[i]``, without building the whole list of a series held as integers."""
-        if self._values is None:
-            return Decimal(self.units[i]).scaleb(self.exponent)
-        return self._values[i]
+        self.values = values
 
     def __len__(self) -> int:
         return len(self.dates)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            if self._values is None:
-                return DatedValues.from_units(self.dates[i], self.units[i], self.exponent)
             return DatedValues(self.dates[i], self.values[i])
-        return self.dates[i], self.value_at(i)
+        return self.dates[i], self.values[i]
 
     def __iter__(self):
         return zip(self.dates, self.values, strict=True)
@@ -307,17 +274,9 @@ class DatedValues(Sequence):
         return f"DatedValues({list(self)!r})"
 
 
-def _from_units(units: Sequence[int], exponent: int) -> list[Decimal]:
-    """``Decimal(u).scaleb(exponent)`` for each of ``units``."""
-    scaleb = Decimal.scaleb
-    return [scaleb(Decimal(u), exponent) for u in units]
-
-
 def _columns(series: PriceSeries, lo: int, hi: int) -> tuple[list[date], list[Decimal]]:
     """Dates and values of ``series[lo:hi]``."""
     if type(series) is DatedValues:
-        if series._values is None:
-            return series.dates[lo:hi], _from_units(series.units[lo:hi], series.exponent)
         return series.dates[lo:hi], series.values[lo:hi]
     part = series[lo:hi]
     return [d for d, _ in part], [v for _, v in part]
@@ -735,13 +694,9 @@ class _GridGroup:
 
     ``quantities[k]`` mirrors ``_Engine.qty`` and ``closes[k]`` is the close last applied for
     instrument ``ids[k]`` (``_Engine.last`` is brought up to date from it only before a
-    transaction reads it): the loop over the closes then needs no dictionary access.
+    transaction reads it): the loop over the closes then needs no dictionary access."""
 
-    When every close of the group is held as integer units of one exponent
-    (``DatedValues.from_units``), ``exponent`` is set and, after the first grid day, the rows
-    are integers: see ``_IntegerGrid``."""
-
-    __slots__ = ("currency", "ids", "quantities", "closes", "rows", "exponent", "ints")
+    __slots__ = ("currency", "ids", "quantities", "closes", "rows")
 
     def __init__(self, currency: str):
         self.currency = currency
@@ -749,126 +704,10 @@ class _GridGroup:
         self.quantities: list[Decimal] = []
         self.closes: Sequence[Decimal] = ()
         self.rows = None
-        self.exponent: int | None = None
-        self.ints: _IntegerGrid | None = None
 
 
-_EXACT = Context(prec=1000, traps=[])  # sums of a few dozen quantities: never rounded
-
-
-def _units_of(q: Decimal) -> tuple[int, int]:
-    """``(u, e)`` with ``q == u * 10 ** e`` and ``e`` the exponent of ``q``."""
-    e = q.as_tuple().exponent
-    return int(q.scaleb(-e, _EXACT)), e
-
-
-class _IntegerGrid:
-    """A grid group's securities sum moved by integer arithmetic (after its first grid day).
-
-    The ``Decimal`` loop adds, per close, ``q * (px - old)`` to the currency's sum. When no
-    step rounds, the sum after a day is the exact value ``sum + sum_k q_k * (px_k - old_k)``
-    with the smallest exponent of the terms (an exact ``Decimal`` sum keeps the smallest
-    exponent of its operands). Here ``q_k = mults[k] * 10 ** scale`` (``scale``: the smallest
-    exponent of the non-zero quantities), the closes are integer units of ``10 ** exponent``,
-    and the day's change is ``(S_t - S_{t-1}) * 10 ** (scale + exponent)`` with ``S_t =
-    sum_k mults[k] * units_k(t)``: the same value and exponent, with one ``Decimal`` addition
-    per group and day instead of three operations per close. Instruments with no quantity
-    add nothing, as in the loop (their ``mults`` are 0 and they do not count for ``scale``).
-
-    Whether the ``Decimal`` loop would indeed not have rounded is checked at the end
-    (``exact``); if it could have, ``_run`` computes the series again with that loop."""
-
-    __slots__ = (
-        "prev",
-        "qunits",
-        "qexps",
-        "mults",
-        "scale",
-        "s_prev",
-        "qsum",
-        "qmax",
-        "smax",
-        "pmax",
-        "emin",
-        "last_total",
-    )
-
-    def __init__(self, quantities: list[Decimal], units: tuple[int, ...], columns: list[list[int]]):
-        n = len(quantities)
-        self.prev = units
-        self.qunits: list[int] = [0] * n
-        self.qexps: list[int | None] = [None] * n
-        self.qsum = ZERO
-        for k, q in enumerate(quantities):
-            if q:
-                self.qunits[k], self.qexps[k] = _units_of(q)
-                self.qsum = _EXACT.add(self.qsum, abs(q))
-        self.qmax = self.qsum
-        self.smax = ZERO
-        self.pmax = max((max(max(col), -min(col)) for col in columns if col), default=0)
-        self.emin: int | None = None  # no addition yet
-        self.last_total = None  # the sum this grid last wrote
-        self._rescale()
-
-    def saw(self, total: Decimal) -> None:
-        """Note the size and exponent of the sum before the day (changed since this grid's
-        last addition, or the first)."""
-        e = total.as_tuple().exponent
-        if self.emin is None or e < self.emin:
-            self.emin = e
-        if abs(total) > self.smax:
-            self.smax = abs(total)
-
-    def _rescale(self) -> None:
-        exps = [e for e in self.qexps if e is not None]
-        if not exps:
-            self.scale = None
-            self.mults = [0] * len(self.qunits)
-            self.s_prev = 0
-            return
-        scale = self.scale = min(exps)
-        self.mults = [0 if e is None else u * 10 ** (e - scale) for u, e in zip(self.qunits, self.qexps, strict=True)]
-        self.s_prev = sum(map(mul, self.mults, self.prev))
-
-    def set_quantity(self, k: int, old: Decimal | None, q: Decimal | None) -> None:
-        """Instrument ``k``'s quantity went from ``old`` to ``q`` (None: never held)."""
-        if q is old:
-            return
-        self.qsum = _EXACT.add(_EXACT.subtract(self.qsum, abs(old) if old else ZERO), abs(q) if q else ZERO)
-        if self.qsum > self.qmax:
-            self.qmax = self.qsum
-        u, e = _units_of(q) if q else (0, None)
-        scale = self.scale
-        if e is not None and scale is not None and e >= scale and (e == scale or self.qexps[k] != scale):
-            m = u * 10 ** (e - scale)  # ``scale`` stays the smallest exponent
-            self.s_prev += (m - self.mults[k]) * self.prev[k]
-            self.mults[k] = m
-            self.qunits[k], self.qexps[k] = u, e
-            return
-        self.qunits[k], self.qexps[k] = u, e
-        self._rescale()
-
-    def exact(self, exponent: int, prec: int) -> bool:
-        """True when no step of the ``Decimal`` loop could have rounded on the days added here.
-
-        Each partial sum of such a day is at most ``smax + qmax * 2 * pmax * 10 ** exponent``
-        in size (the largest sum before a day, plus the held quantities times the largest move
-        of a close), and its exponent is at least ``emin`` (the smallest exponent of a sum
-        before a day or of a day's terms): below ``10 ** (prec + emin - 1)`` it has fewer than
-        ``prec`` digits, and so have the terms themselves."""
-        if self.emin is None:
-            return True
-        if 2 * self.pmax >= 10 ** (prec - 1):
-            return False
-        bound = _EXACT.add(self.smax, _EXACT.multiply(self.qmax, Decimal(2 * self.pmax).scaleb(exponent, _EXACT)))
-        return not bound or bound.adjusted() < prec + self.emin - 1
-
-
-def _run(data: PortfolioData, first: date, last: date, *, integers: bool = True) -> ValueSeries:
-    """Value the portfolio at the close of every day in ``[first, last]`` in one pass.
-
-    ``integers``: move the sums of grid groups whose closes are held as integer units by
-    integer arithmetic (``_IntegerGrid``); the result is the same either way (tests compare)."""
+def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
+    """Value the portfolio at the close of every day in ``[first, last]`` in one pass."""
     engine = _Engine(data)
     txns = data.sorted_txns
     n = len(txns)
@@ -899,30 +738,21 @@ def _run(data: PortfolioData, first: date, last: date, *, integers: bool = True)
             engine.set_price(iid, series[lo - 1][1])
         hi = _bisect_day(series, last, right=True)
         last_px.setdefault(iid, ZERO)
-        if hi <= lo:
+        days, closes = _columns(series, lo, hi)
+        if not days:
             continue
-        days = series.dates[lo:hi] if type(series) is DatedValues else [d for d, _ in series[lo:hi]]
         if grid is None:
             grid = days
         if days == grid:
             group = groups.get(ccy) or groups.setdefault(ccy, _GridGroup(ccy))
             on_grid[iid] = (group, len(group.ids))
             group.ids.append(iid)
-            columns[ccy].append((series, lo, hi))
+            columns[ccy].append(closes)
         else:
-            for d, px in zip(*_columns(series, lo, hi), strict=True):
+            for d, px in zip(days, closes, strict=True):
                 price_events[d].append((iid, px, ccy))
-    unit_columns: dict[str, list[list[int]]] = {}
     for ccy, group in groups.items():
-        parts = columns[ccy]
-        exponents = {series.exponent if type(series) is DatedValues else None for series, _, _ in parts}
-        exponent = exponents.pop() if len(exponents) == 1 else None
-        if integers and exponent is not None:
-            group.exponent = exponent
-            unit_columns[ccy] = [series.units[lo:hi] for series, lo, hi in parts]
-            group.rows = zip(*unit_columns[ccy], strict=True)
-        else:
-            group.rows = zip(*(_columns(series, lo, hi)[1] for series, lo, hi in parts), strict=True)
+        group.rows = zip(*columns[ccy], strict=True)
     grid_groups = list(groups.values())
     grid_days = grid or ()
     grid_pos, grid_len = 0, len(grid_days)
@@ -943,10 +773,6 @@ def _run(data: PortfolioData, first: date, last: date, *, integers: bool = True)
 
     dates, values, flows, market = [], [], [], []
     fx, apply, qty_get, cash = engine.fx, engine.apply, qty.get, engine.cash
-    # the integer grids' own additions, in a context that reports whether any rounded
-    exact = getcontext().copy()
-    exact.clear_flags()
-    add, scaleb = exact.add, exact.scaleb
     # The day's value: securities and cash per currency at the day's rate. Every currency has
     # its key in ``sec`` and ``cash`` by now, so the order of the sum is fixed once.
     value_order = list(sec.keys() | cash.keys())
@@ -967,27 +793,6 @@ def _run(data: PortfolioData, first: date, last: date, *, integers: bool = True)
             moved = True
             for group in grid_groups:
                 row = next(group.rows)
-                ints = group.ints
-                if ints is not None:
-                    if ints.scale is not None:
-                        s_now = sum(map(mul, ints.mults, row))
-                        before = sec[group.currency]
-                        if before is not ints.last_total:  # moved by a transaction or an odd close
-                            ints.saw(before)
-                        elif before > ints.smax:
-                            ints.smax = before
-                        elif -before > ints.smax:
-                            ints.smax = -before
-                        e = ints.scale + group.exponent
-                        if e < ints.emin:
-                            ints.emin = e
-                        sec[group.currency] = ints.last_total = add(before, scaleb(Decimal(s_now - ints.s_prev), e))
-                        ints.s_prev = s_now
-                    ints.prev = row
-                    continue
-                if group.exponent is not None:  # first grid day: the old closes may be any Decimal
-                    units, row = row, _from_units(row, group.exponent)
-                    group.ints = _IntegerGrid(group.quantities, units, unit_columns[group.currency])
                 total = sec[group.currency]
                 for q, px, old in zip(group.quantities, row, group.closes, strict=True):
                     if q:
@@ -1010,17 +815,11 @@ def _run(data: PortfolioData, first: date, last: date, *, integers: bool = True)
                 flow += apply(t, with_flow=True)
             else:
                 group, k = slot
-                ints = group.ints
-                if ints is not None:
-                    last_px[t.instrument_id] = scaleb(Decimal(ints.prev[k]), group.exponent)
-                elif grid_pos:
+                if grid_pos:
                     last_px[t.instrument_id] = group.closes[k]
                 flow += apply(t, with_flow=True)
                 if grid_pos:
-                    q = qty_get(t.instrument_id)
-                    if ints is not None:
-                        ints.set_quantity(k, group.quantities[k], q)
-                    group.quantities[k] = q
+                    group.quantities[k] = qty_get(t.instrument_id)
             i += 1
         total = ZERO
         for c in value_order:
@@ -1035,11 +834,6 @@ def _run(data: PortfolioData, first: date, last: date, *, integers: bool = True)
         flows.append(flow)
         market.append(moved or bool(rates))
         day += _ONE_DAY
-    if exact.flags[Inexact] or exact.flags[Rounded]:
-        return _run(data, first, last, integers=False)
-    for group in grid_groups:
-        if group.ints is not None and not group.ints.exact(group.exponent, exact.prec):
-            return _run(data, first, last, integers=False)
     return ValueSeries(
         base_currency=data.base_currency,
         opening_date=first - _ONE_DAY,
@@ -1076,7 +870,7 @@ def price_on(series: PriceSeries, day: date) -> Decimal | None:
     """Last observation on or before ``day`` (carry forward), or None."""
     if type(series) is DatedValues:
         pos = bisect_right(series.dates, day)
-        return series.value_at(pos - 1) if pos else None
+        return series.values[pos - 1] if pos else None
     pos = bisect_right(series, day, key=_DAY_KEY)
     return series[pos - 1][1] if pos else None
 

@@ -8,8 +8,6 @@ of transactions, instruments or days) and hands plain dataclasses to the pure
 from __future__ import annotations
 
 import gc
-import sys
-from array import array
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,22 +84,19 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
     close before it (enough for carry-forward valuation from ``since + 1``).
 
     Speed matters here (10 years x 50 instruments = 130,000 closes): each instrument's dates and
-    closes come as two arrays from one grouped query (one scan, one round trip) and are kept as
-    two lists (``analytics.DatedValues``), not one pair per close. Instruments quoted on the same
-    days (the usual case) share one list of dates, sent and parsed once. The closes travel as
-    one ``bytea`` of 8-byte integers, the close in units of the column's last decimal place,
-    read in one call: no ``Decimal`` is made until the valuation needs one, and then with the
-    digits and exponent of the column's own (``DatedValues.from_units``).
+    closes come as two arrays from one grouped query (one scan, one round trip), each array as
+    one string, and are kept as two lists (``analytics.DatedValues``), not one pair per close.
+    Instruments quoted on the same days (the usual case) share one list of dates, sent and
+    parsed once. Closes become ``Decimal`` straight from their text (what psycopg's numeric
+    loader returns too, same digits and exponent), without its per-element array parsing.
     Measurements: docs/analytics.md, "Through the database: loading and the date grid"."""
     out: dict[int, analytics.DatedValues] = {}
     ids = sorted(i for i in instrument_ids if i is not None)
     if not ids:
         return out
     table = Price._meta.db_table
-    places = Price._meta.get_field("close").decimal_places
     lower = "AND date >= %s" if since is not None else ""
-    unit = 10**places
-    params = [_DAY_ZERO, unit, unit, ids, *([since] if since is not None else []), end]
+    params = [_DAY_ZERO, ids, since, end] if since is not None else [_DAY_ZERO, ids, end]
     with connection.cursor() as cur:
         if since is not None:
             cur.execute(
@@ -112,63 +107,28 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
             for iid, d, px in cur.fetchall():
                 out[iid] = analytics.DatedValues([d], [px])
         # An instrument quoted on the same days as the one before it gets NULL for its dates:
-        # they are sent, and turned into ``date`` objects, once. A close too large for 8 bytes
-        # (above 9.2 trillion) is left out of the units, and the instrument read again as text.
+        # they are sent, and turned into ``date`` objects, once.
         cur.execute(
             "SELECT instrument_id, CASE WHEN days = lag(days) OVER (ORDER BY instrument_id) "  # noqa: S608
-            "THEN NULL ELSE days::text END, units FROM ("
+            "THEN NULL ELSE days::text END, closes FROM ("
             "SELECT instrument_id, array_agg(date - %s ORDER BY date) AS days, "
-            "string_agg(int8send(CASE WHEN close < 9223372036854775807 / %s::numeric "
-            f"THEN (close * %s)::int8 END), ''::bytea ORDER BY date) AS units FROM {table} "
+            f"array_agg(close ORDER BY date)::text AS closes FROM {table} "
             f"WHERE instrument_id = ANY(%s) {lower} AND date <= %s GROUP BY instrument_id"
             ") AS series ORDER BY instrument_id",
             params,
         )
         days: list[date] = []
         from_ordinal, zero = date.fromordinal, _DAY_ZERO_ORDINAL
-        for iid, day_text, unit_bytes in cur.fetchall():
+        for iid, day_text, close_text in cur.fetchall():
             if day_text is not None:
                 days = [from_ordinal(zero + int(n)) for n in _array_items(day_text)]
-            units = _int8_array(unit_bytes or b"")
-            if len(units) == len(days):
-                series = analytics.DatedValues.from_units(days, units, -places)
-            else:
-                series = analytics.DatedValues(days, _closes_as_text(cur, iid, since=since, end=end))
+            closes = list(map(Decimal, _array_items(close_text)))
             before = out.get(iid)
             if before is None:
-                out[iid] = series
+                out[iid] = analytics.DatedValues(days, closes)
             else:  # the last close before ``since``, then these
-                out[iid] = _prepend(before, series)
+                out[iid] = analytics.DatedValues(before.dates + days, before.values + closes)
     return out
-
-
-def _int8_array(data: bytes) -> list[int]:
-    """The integers of a concatenation of ``int8send`` values (big-endian, 8 bytes each)."""
-    values = array("q")
-    values.frombytes(data)
-    if sys.byteorder == "little":
-        values.byteswap()
-    return values.tolist()
-
-
-def _closes_as_text(cur, iid: int, *, since: date | None, end: date) -> list[Decimal]:
-    """The closes of one instrument as ``Decimal`` read from text (closes too large for 8 bytes)."""
-    lower = "AND date >= %s" if since is not None else ""
-    cur.execute(
-        f"SELECT array_agg(close ORDER BY date)::text FROM {Price._meta.db_table} "  # noqa: S608
-        f"WHERE instrument_id = %s {lower} AND date <= %s",
-        [iid, since, end] if since is not None else [iid, end],
-    )
-    return list(map(Decimal, _array_items(cur.fetchone()[0])))
-
-
-def _prepend(before: analytics.DatedValues, series: analytics.DatedValues) -> analytics.DatedValues:
-    """``before`` (one close) followed by ``series``, kept as integer units when both can be."""
-    ((d, px),) = before
-    if series.units is not None and px.as_tuple().exponent == series.exponent:
-        unit = int(px.scaleb(-series.exponent))
-        return analytics.DatedValues.from_units([d, *series.dates], [unit, *series.units], series.exponent)
-    return analytics.DatedValues([d, *series.dates], [px, *series.values])
 
 
 def _merge_cross(a: list, b: list) -> list:

@@ -268,33 +268,3 @@ def test_price_series_are_per_instrument_in_date_order_with_the_close_before_sin
         sap.pk: [(D(2025, 1, 2), Decimal("51")), (D(2025, 1, 3), Decimal("52")), (D(2025, 1, 6), Decimal("53"))],
     }
     assert selectors._price_series({None}, since=None, end=D(2025, 1, 6)) == {}
-
-
-@pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        (b"", []),
-        (b"\x00\x00\x00\x00\x00\xbc\x61\x00", [12345600]),  # int8send(12.345600 * 10**6)
-        (b"\x00" * 7 + b"\x01" + b"\xff" * 8, [1, -1]),
-        (b"\x7f" + b"\xff" * 7, [2**63 - 1]),
-    ],
-)
-def test_int8_arrays_are_read_big_endian(data, expected):
-    assert selectors._int8_array(data) == expected
-
-
-def test_closes_travel_as_units_of_the_column_and_read_as_its_decimals(priced, sap):
-    add_prices(sap, {D(2025, 1, 2): "51.25", D(2025, 1, 3): "0.000001"})
-    series = selectors._price_series({sap.pk}, since=None, end=D(2025, 1, 3))[sap.pk]
-    assert series.units == [51250000, 1]
-    assert [str(v) for v in series.values] == ["51.250000", "0.000001"]  # as psycopg reads numeric(20, 6)
-    part = selectors._price_series({sap.pk}, since=D(2025, 1, 3), end=D(2025, 1, 3))[sap.pk]
-    assert part.units == [51250000, 1]  # the close before ``since`` joins the units
-
-
-def test_closes_too_large_for_eight_bytes_are_read_as_text(sap):
-    add_prices(sap, {D(2025, 1, 2): "9300000000000.123456", D(2025, 1, 3): "52"})
-    series = selectors._price_series({sap.pk}, since=None, end=D(2025, 1, 3))[sap.pk]
-    assert series.units is None
-    assert series == [(D(2025, 1, 2), Decimal("9300000000000.123456")), (D(2025, 1, 3), Decimal("52.000000"))]
-    assert [str(v) for v in series.values] == ["9300000000000.123456", "52.000000"]
