@@ -487,17 +487,22 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
 - *Routing vs C0*: Codex's `MIDDLEWARE` has 21 entries against Django's 7 (request log and metrics,
   CORS, tenant routing, OTP, session timeouts, support sessions, two-factor, export audit, CSP with a
   nonce, Permissions-Policy, firm status, API metering). Counted in instructions (callgrind, "Profile
-  and fix" items 9 to 12; `bench/instructions.py`), a C0 request served in process costs 777k
-  instructions, the same through Codex's stack 884k now (1,061k before item 12, 1,173k before
-  item 11, 1,576k three sessions ago): an instruction ratio of 87.9 %. Item 12 replaced Django's
-  Security, Common, XFrameOptions, Session and Message middlewares by subclasses with the same
-  rules and wrote the request line piece by piece; what is left is mostly the request log line,
-  tenant routing and ~5k for each other layer's call (decision 0704).
-- *Portfolio API vs C1*: with the fast list path (item 8) the API costs 6.95M instructions in
-  process (7.17M before item 10; C1 5.62M in item 9's run), and since item 10 one Redis round trip per request instead
-  of two (the meter rides the throttle's pipeline); it still runs a heavier query (client, advisor
-  and benchmark joined, `shared_with` ids and the total in the page query) in PostgreSQL's own CPU
-  on the same two cores. Paired: 45 % of C1 before item 10, 56 % (55-57 %) after: the target is met.
+  and fix" items 9 to 13; `bench/instructions.py`), a C0 request served in process costs 774k
+  instructions, the same through Codex's stack 802k now (878k before item 13, 1,061k before item
+  12, 1,576k four sessions ago): an instruction ratio of 96.5 %. Item 13 did Django's request
+  housekeeping (database and cache receivers of the request signals) with fewer lookups. Through
+  gunicorn the time ratio stays below the instruction ratio, and what is left is mostly the request
+  log line: on 2026-12-07, in 6 rounds of back-to-back runs, the same server with the request log
+  off (`DJANGO_LOG_LEVEL=WARNING`) served 1.10-1.19 times the requests of the one with it on (the
+  line alone costs ~10 us in a loop of its own; more inside a request). It stays: it is the product's
+  access log (decision 0704).
+- *Portfolio API vs C1*: with the fast list path (item 8) the API costs 6.57M instructions in
+  process (C1 5.57M), and since item 10 one Redis round trip per request instead of two (the meter
+  rides the throttle's pipeline). What weighed most was PostgreSQL's own CPU on the same two cores:
+  the page query joins client, advisor and benchmark and carries the `shared_with` ids and the
+  total, and PostgreSQL spent more CPU planning it than running it. Since item 13 it runs as a
+  prepared statement (decision 0705): PostgreSQL's CPU per API request went from 0.64-0.81 ms to
+  0.32-0.35 ms (C1: 0.15-0.18 ms).
 - *p99 at 70 % of the peak*: measured from each request's scheduled send time by an open-loop
   driver (`bench.harness.load.constant_rate`; wrk2 is not packaged by Debian) that shares the two
   cores with the server. Two things made the figure the machine's rather than the API's, both fixed
@@ -657,6 +662,26 @@ share of busy samples). Findings, in the order they were fixed:
 
    The open-loop driver of the p99 figure was rewritten in the same pass (see "Where the gap to the
    ceilings comes from", *p99 at 70 % of the peak*).
+
+13. **Sixth pass (2026-12-07): the API's query plan and Django's request housekeeping.** CPU per
+   request of every process (gunicorn workers, PostgreSQL backends, Redis; read from `/proc` around
+   6-s wrk runs) showed the API paying 0.64-0.81 ms in PostgreSQL against C1's 0.15-0.18 ms; timed
+   alone, the page query cost 0.73-0.80 ms of backend CPU a run as Django sends it and 0.31 ms
+   prepared. The fast list path now runs it through a server-binding cursor that psycopg prepares
+   after `DATABASE_PREPARE_THRESHOLD` runs (decision 0705; one statement per connection serves every
+   firm, PostgreSQL parses it again under each firm's `search_path`), and reads its column names
+   once. For routing, callgrind put Django's four request-signal receivers at 118k instructions of
+   the stack's 878k (each looks every database and cache alias up twice in an `asgiref.Local`;
+   `close_caches` then calls Redis's no-op `close()`): `codex.lifecycle` (installed by `codex.wsgi`)
+   does the same steps with one lookup per opened connection, and `close_caches` only for a backend
+   with a `close()` of its own (decision 0704, sixth pass).
+
+   | | before | after |
+   |---|---|---|
+   | C0 view through the whole stack, instructions per request (n=300) | 878,150 | **801,944** (C0: 773,547) |
+   | `GET /api/v1/portfolios/`, PostgreSQL CPU per request | 0.64-0.81 ms | **0.32-0.35 ms** |
+   | `GET /api/v1/portfolios/`, gunicorn CPU per request | 1.88-2.51 ms | 1.75-1.98 ms |
+   | `GET /api/v1/portfolios/` / C1, paired (6 pairs) | 43 % (35-56 %) on 2026-12-06 | **70 %** (58-77 %) on 2026-12-07 |
 
 Left as they are, measured and judged worth their cost: Django's `CONN_HEALTH_CHECKS` (a `SELECT 1`
 per request, ~10 % of the API's samples, also paid by C1), django-tenants' `SET search_path` at the
