@@ -134,6 +134,10 @@ def prepare_database(name: str, seed_args: list[str], *, reuse: bool) -> dict:
         migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=env)
         if migrated.returncode == 0:
             print(f"reusing {name} (seeded earlier: {seed_file})", flush=True)
+            env["DJANGO_SECRET_KEY"] = BENCH_SECRET_KEY  # the server's: sessions are signed with it
+            fresh = run([PY, "bench/seed_bench.py", "--new-session", "--out", str(seed_file)], env=env)
+            if fresh.returncode != 0:
+                raise SystemExit(f"a fresh session for the dashboard failed:\n{fresh.stderr[-3000:]}")
             return json.loads(seed_file.read_text())
     print(f"seeding scratch database {name}: {' '.join(seed_args)}", flush=True)
     started = time.perf_counter()

@@ -86,13 +86,41 @@ LAST_NAMES = [
 SEARCH_TERM = "hopper"
 
 
+def owner_session(owner) -> str:
+    """A signed-in session of ``owner`` in the current schema: the dashboard's cookie."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(owner.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def new_session() -> str:
+    """A fresh owner session in an already seeded database: the seeded one ends after
+    ``CODEX_SESSION_IDLE_SECONDS`` without use (a run with ``--reuse-db`` later saw a 302)."""
+    import django
+
+    django.setup()
+    from django_tenants.utils import schema_context
+
+    from tenants.accounts.models import User
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=LARGE_SLUG)
+    with schema_context(tenant.schema_name):
+        return owner_session(User.objects.get(email="owner@bench-large.example"))
+
+
 def seed(args) -> dict:
     import django
 
     django.setup()
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
     from django_tenants.utils import schema_context
 
@@ -181,12 +209,7 @@ def seed(args) -> dict:
             transactions_written += len(clean)
         timings["transactions_s"] = time.perf_counter() - started
 
-        session = SessionStore()
-        session[SESSION_KEY] = str(owner.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
-        session.create()
-        session_key = session.session_key
+        session_key = owner_session(owner)
         portfolio_id = portfolios[0].pk if portfolios else None
 
     _key, raw_key = api_key_create(tenant=tenant, name="bench", scope=ApiScope.READ, created_by="bench")
@@ -266,11 +289,17 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=10000)
     parser.add_argument("--only-firms", action="store_true", help="provision missing small firms only")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--new-session", action="store_true", help="only a fresh owner session, into --out")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1].startswith(
         "codex_bench"
     ):
         raise SystemExit("Set DATABASE_URL to a scratch database named codex_bench*; this script fills it.")
+    if args.new_session:
+        data = json.loads(args.out.read_text())
+        data["session_key"] = new_session()
+        args.out.write_text(json.dumps(data, indent=2, default=str))
+        return
     result = seed(args)
     if args.only_firms:
         print(json.dumps(result["timings"]))

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from billing.entitlements import check_feature
 from codex import imports as engine
 from codex.api.errors import Conflict, envelope_response
-from codex.api.fastlist import ValuesListMixin
+from codex.api.fastlist import ValuesListMixin, drf_datetime
 from codex.api.fields import CurrencyField
 from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import idempotent
@@ -118,14 +118,6 @@ class PortfolioFilter(django_filters.FilterSet):
         fields = ["archived", "advisor", "client", "base_currency", "benchmark"]
 
 
-def _iso_datetime(value, zone) -> str | None:
-    """DRF's ``DateTimeField`` representation (ISO 8601, ``Z`` for UTC) in the current time zone."""
-    if not value:
-        return None
-    text = value.astimezone(zone).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 PORTFOLIO_LIST_VALUES = (
     "id",
     "name",
@@ -166,8 +158,8 @@ def portfolio_list_rows(rows: list[dict]) -> list[dict]:
             "lot_method": r["lot_method"],
             "shared_with": list(r["shared_with_ids"]),
             "archived": r["archived"],
-            "created_at": _iso_datetime(r["created_at"], zone),
-            "updated_at": _iso_datetime(r["updated_at"], zone),
+            "created_at": drf_datetime(r["created_at"], zone),
+            "updated_at": drf_datetime(r["updated_at"], zone),
         }
         for r in rows
     ]
@@ -180,6 +172,7 @@ class PortfolioViewSet(ValuesListMixin, viewsets.ModelViewSet):
 
     serializer_class = PortfolioSerializer
     list_values = PORTFOLIO_LIST_VALUES
+    list_timestamps_as_text = True  # portfolio_list_rows formats them with drf_datetime
     permission_classes = [IsAuthenticated, CanWrite]
     filterset_class = PortfolioFilter
     search_fields = ["name", "client__first_name", "client__last_name"]

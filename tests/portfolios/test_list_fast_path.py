@@ -166,3 +166,47 @@ def test_a_named_filter_still_goes_through_django_filter(varied, owner_client):
     bad = owner_client.get(BASE + "?advisor=notanumber")
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-06 13:00:00+00",
+        "2026-12-06 13:00:00.1+00",
+        "2026-12-06 13:00:00.12345+00",
+        "2026-12-06 13:00:00.123456+00",
+        "2024-02-29 23:59:59.000001+00",
+        "0999-01-01 00:00:00+00",
+        "2026-12-06 13:00:00.5+05:30",  # a session in another time zone: parsed
+    ],
+)
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/St_Johns"])
+def test_postgres_timestamp_text_is_written_as_drf_writes_the_datetime(text, zone):
+    from zoneinfo import ZoneInfo
+
+    from rest_framework import serializers as drf_serializers
+
+    from codex.api.fastlist import drf_datetime
+
+    with timezone.override(ZoneInfo(zone)):
+        expected = drf_serializers.DateTimeField().to_representation(datetime.fromisoformat(text))
+        assert drf_datetime(text, timezone.get_current_timezone()) == expected
+        assert drf_datetime(datetime.fromisoformat(text), timezone.get_current_timezone()) == expected
+    assert drf_datetime(None, UTC) is None
+
+
+def test_timestamps_come_as_text_only_to_the_list_page(varied, owner_client):
+    """The text loader is set on the list query's own cursor: the connection's other queries
+    still load ``timestamptz`` as aware datetimes."""
+    ValuesListMixin._list_sql.clear()
+    for _ in range(2):
+        assert owner_client.get(BASE).status_code == 200
+    (query, _number, _size) = next(iter(ValuesListMixin._list_sql.values()))
+    row = query.fetch()[0]
+    assert type(row["created_at"]) is str and row["created_at"].endswith("+00")  # the page: text
+    assert isinstance(Portfolio.objects.values_list("created_at", flat=True).first(), datetime)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        assert isinstance(cursor.fetchone()[0], datetime)
