@@ -500,9 +500,10 @@ warm (see "Per-request work"), so what separates Codex from the ceilings is CPU 
   off (`DJANGO_LOG_LEVEL=WARNING`) served 1.10-1.19 times the requests of the one with it on (the
   line alone costs ~10 us in a loop of its own; more inside a request). It stays: it is the product's
   access log (decision 0704).
-- *Portfolio API vs C1*: with the fast list path (item 8) the API costs 6.57M instructions in
-  process (C1 5.57M), and since item 10 one Redis round trip per request instead of two (the meter
-  rides the throttle's pipeline). What weighed most was PostgreSQL's own CPU on the same two cores:
+- *Portfolio API vs C1*: with the fast list path (item 8) the API cost 6.57M instructions in
+  process (C1 5.59M) and since item 13 5.04M (its timestamps read as text, decision 0705); since
+  item 10 it makes one Redis round trip per request instead of two (the meter rides the throttle's
+  pipeline). What weighed most was PostgreSQL's own CPU on the same two cores:
   the page query joins client, advisor and benchmark and carries the `shared_with` ids and the
   total, and PostgreSQL spent more CPU planning it than running it. Since item 13 it runs as a
   prepared statement (decision 0705): PostgreSQL's CPU per API request went from 0.64-0.81 ms to
@@ -686,6 +687,11 @@ share of busy samples). Findings, in the order they were fixed:
    | `GET /api/v1/portfolios/`, PostgreSQL CPU per request | 0.64-0.81 ms | **0.32-0.35 ms** |
    | `GET /api/v1/portfolios/`, gunicorn CPU per request | 1.88-2.51 ms | 1.75-1.98 ms |
    | `GET /api/v1/portfolios/` / C1, paired (6 pairs) | 43 % (35-56 %) on 2026-12-06 | **70 %** (58-77 %) on 2026-12-07 |
+   | `GET /api/v1/portfolios/`, instructions per request (n=150) | 6,412,264 | **5,043,809** (C1: 5,589,696) |
+
+   The last row: the page's 50 timestamps read as PostgreSQL's text on the query's own cursor and
+   moved into DRF's ISO form, instead of loaded by Django's Python time-zone loader into `datetime`
+   objects and formatted back (decision 0705, addendum).
 
 Left as they are, measured and judged worth their cost: Django's `CONN_HEALTH_CHECKS` (a `SELECT 1`
 per request, ~10 % of the API's samples, also paid by C1), django-tenants' `SET search_path` at the
