@@ -17,6 +17,7 @@ size, links and errors, the renderers.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -32,6 +33,7 @@ from psycopg.types.string import TextLoader
 from rest_framework.response import Response
 
 TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # what may stand in a SQL comment as it is
 
 
 class ValuesListMixin:
@@ -151,11 +153,17 @@ class CompiledQuery:
         with connection.cursor() as cursor:
             prepared = _prepared_cursor(self.params)
             if prepared is None:
-                rows = self._run(cursor)
+                rows = self._run(cursor, self.sql)
             else:
+                # One statement per firm on the connection (psycopg keys them by their text, at most
+                # ``prepared_max`` = 100, least recently used dropped): PostgreSQL plans a statement
+                # again whenever it runs under another ``search_path``, so one statement shared by
+                # firms taking turns on a worker would be planned at almost every request.
+                schema = connection.schema_name
+                sql = f"{self.sql} /* {schema} */" if _SCHEMA_NAME.fullmatch(schema) else self.sql
                 with prepared:
                     try:
-                        rows = self._run(prepared)
+                        rows = self._run(prepared, sql)
                     except NotSupportedError:
                         # "cached plan must not change result type": a migration changed the type
                         # of a column this statement returns after this connection prepared it.
@@ -165,7 +173,7 @@ class CompiledQuery:
                         if _in_transaction():
                             raise
                         prepared.execute("DEALLOCATE ALL")
-                        rows = self._run(prepared)
+                        rows = self._run(prepared, sql)
         if self.converters:
             rows = [list(row) for row in rows]
             for row in rows:
@@ -176,10 +184,10 @@ class CompiledQuery:
                     row[index] = value
         return [dict(zip(self.names, row, strict=True)) for row in rows]
 
-    def _run(self, cursor) -> list[tuple]:
+    def _run(self, cursor, sql: str) -> list[tuple]:
         if self.text_timestamps:
             cursor.cursor.adapters.register_loader(TIMESTAMPTZ_OID, TextLoader)
-        cursor.execute(self.sql, self.params)
+        cursor.execute(sql, self.params)
         if self.names is None:
             # psycopg builds a Column object per column at every ``description``: read them once.
             self.names = [column.name for column in cursor.description]

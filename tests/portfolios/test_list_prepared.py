@@ -9,6 +9,7 @@ same connection, as a gunicorn worker does, and read PostgreSQL's own ``pg_prepa
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -61,13 +62,27 @@ def test_the_page_query_is_prepared_after_the_threshold(two_books, owner_client)
     assert len(statements) == 1 and "COUNT(*) OVER ()" in statements[0]
 
 
-def test_a_prepared_statement_reads_the_tables_of_the_firm_that_asks(two_books, owner_client, outsider_client):
-    """The statement's SQL names no schema: the same prepared statement serves both firms, and
-    PostgreSQL parses it again under each request's search_path."""
+def test_each_firm_gets_its_own_prepared_statement_and_its_own_rows(two_books, owner_client, outsider_client):
+    """Firms taking turns on one connection: each has its own statement (its schema in a comment),
+    and each answer holds that firm's rows only."""
     for _ in range(RUNS):
         assert _names(owner_client.get(BASE)) == ["Acme book 0", "Acme book 1", "Acme book 2"]
         assert _names(outsider_client.get(BASE)) == ["Globex book 0", "Globex book 1"]
-    assert len(_prepared_list_statements()) == 1  # one statement, prepared once, for both firms
+    statements = sorted(_prepared_list_statements())
+    assert len(statements) == 2
+    assert statements[0].endswith("/* firm_acme */") and statements[1].endswith("/* firm_globex */")
+
+
+def test_a_statement_prepared_for_one_firm_never_reads_another_firms_tables(
+    two_books, owner_client, outsider_client, monkeypatch
+):
+    """Even one statement shared by both firms (no schema comment) answers each firm from its own
+    schema: PostgreSQL parses a prepared statement again when the search_path has changed."""
+    monkeypatch.setattr(fastlist, "_SCHEMA_NAME", re.compile(r"(?!)"))  # never matches: one statement
+    for _ in range(RUNS):
+        assert _names(owner_client.get(BASE)) == ["Acme book 0", "Acme book 1", "Acme book 2"]
+        assert _names(outsider_client.get(BASE)) == ["Globex book 0", "Globex book 1"]
+    assert len(_prepared_list_statements()) == 1
 
 
 def test_an_advisors_book_binds_the_advisor_id_on_the_server(firm, advisor, advisor2, client_for):
@@ -97,11 +112,11 @@ def test_a_changed_result_type_prepares_the_statement_again(two_books, owner_cli
     real_run = fastlist.CompiledQuery._run
     calls = []
 
-    def refuse_once(self, cursor):
+    def refuse_once(self, cursor, sql):
         calls.append(cursor.cursor.__class__.__name__)
         if len(calls) == 1:
             raise NotSupportedError("cached plan must not change result type")
-        return real_run(self, cursor)
+        return real_run(self, cursor, sql)
 
     monkeypatch.setattr(fastlist.CompiledQuery, "_run", refuse_once)
     monkeypatch.setattr(fastlist, "_in_transaction", lambda: False)  # as a request in autocommit runs
@@ -117,7 +132,7 @@ def test_in_a_transaction_the_refusal_is_raised(two_books, owner_client, monkeyp
     for _ in range(RUNS):
         _names(owner_client.get(BASE))
 
-    def refuse(self, cursor):
+    def refuse(self, cursor, sql):
         raise NotSupportedError("cached plan must not change result type")
 
     monkeypatch.setattr(fastlist.CompiledQuery, "_run", refuse)
