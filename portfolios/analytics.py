@@ -34,6 +34,10 @@ ONE = Decimal(1)
 DAYS_PER_YEAR = 365
 TRADING_DAYS_PER_YEAR = 252
 _ONE_DAY = timedelta(days=1)
+# The first day a ledger, a valuation or a range may name (firm-wide, every door: API, form, CSV
+# import). The analytics step a day before a range's start, so any date from here on is safe;
+# ``date.min`` (0001-01-01) was not (issue 27: OverflowError, the firm's dashboard down).
+EARLIEST_DATE = date(1900, 1, 1)
 _DAY_KEY = itemgetter(0)
 
 BUY = "buy"

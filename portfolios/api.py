@@ -13,7 +13,7 @@ from django.db.models import OuterRef, Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -296,11 +296,35 @@ class LotPickSerializer(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=28, decimal_places=10)
 
 
+# Years 1900 and later: the schema's statement of ``analytics.EARLIEST_DATE`` (JSON Schema has no
+# minimum for a date; "not after today" is in the description, checked by the field).
+LEDGER_DATE_PATTERN = r"^(19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"
+LEDGER_DATE_SCHEMA = {"type": "string", "format": "date", "pattern": LEDGER_DATE_PATTERN}
+
+
+@extend_schema_field(LEDGER_DATE_SCHEMA)
+class LedgerDateField(serializers.DateField):
+    """A date of the ledger: from ``analytics.EARLIEST_DATE`` to today (the firm's time zone)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text", f"From {analytics.EARLIEST_DATE.isoformat()} to today (inclusive), as YYYY-MM-DD."
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        message = services.date_range_error(day, today=timezone.localdate())
+        if message:
+            raise serializers.ValidationError(message)
+        return day
+
+
 class TransactionInputSerializer(serializers.Serializer):
     """Types only; the rules (and their field errors) live in ``services.transaction_clean``."""
 
     kind = serializers.ChoiceField(choices=Kind.choices)
-    trade_date = serializers.DateField()
+    trade_date = LedgerDateField()
     instrument = serializers.IntegerField(required=False, allow_null=True)
     quantity = serializers.DecimalField(max_digits=28, decimal_places=10, required=False)
     price = serializers.DecimalField(max_digits=24, decimal_places=6, required=False)
@@ -310,7 +334,7 @@ class TransactionInputSerializer(serializers.Serializer):
     fx_rate = serializers.DecimalField(max_digits=24, decimal_places=10, required=False, allow_null=True)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
     lots = LotPickSerializer(many=True, required=False, allow_null=True)
-    acquired_on = serializers.DateField(required=False, allow_null=True)
+    acquired_on = LedgerDateField(required=False, allow_null=True)
 
     def to_service(self) -> dict:
         data = dict(self.validated_data)
@@ -446,7 +470,7 @@ class TransactionExportView(PortfolioScopedMixin, APIView):
 
 class HoldingsExportView(PortfolioScopedMixin, APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("date", OpenApiTypes.DATE)],
+        parameters=[OpenApiParameter("date", LEDGER_DATE_SCHEMA, description="1900-01-01 to today; default today.")],
         responses={(200, "text/csv"): OpenApiTypes.STR},
         summary="Holdings and cash as CSV",
     )
@@ -526,8 +550,8 @@ def _ret(r: analytics.PeriodReturn | None):
 
 
 RANGE_PARAMS = [
-    OpenApiParameter("start", OpenApiTypes.DATE, description="First day of the range (inclusive)."),
-    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day (inclusive); default today."),
+    OpenApiParameter("start", LEDGER_DATE_SCHEMA, description="First day of the range (inclusive), 1900-01-01 or later."),
+    OpenApiParameter("end", LEDGER_DATE_SCHEMA, description="Last day (inclusive), not after today; default today."),
     OpenApiParameter("preset", OpenApiTypes.STR, enum=list(analytics.PRESETS), description="Instead of dates."),
 ]
 
@@ -538,7 +562,11 @@ class PortfolioAnalyticsView(PortfolioScopedMixin, APIView):
 
 class HoldingsView(PortfolioAnalyticsView):
     @extend_schema(
-        parameters=[OpenApiParameter("date", OpenApiTypes.DATE, description="Valuation date; default today.")],
+        parameters=[
+            OpenApiParameter(
+                "date", LEDGER_DATE_SCHEMA, description="Valuation date, 1900-01-01 to today; default today."
+            )
+        ],
         responses=OpenApiTypes.OBJECT,
         summary="Positions with market value, cost and unrealised gain (per lot too), and cash",
     )
@@ -560,6 +588,8 @@ def _date_param(request, name: str) -> date:
         raise ValidationError({name: "Enter a date as YYYY-MM-DD."}) from exc
     if day > today:
         raise ValidationError({name: "The date is in the future."})
+    if day < analytics.EARLIEST_DATE:
+        raise ValidationError({name: f"The date must be on or after {analytics.EARLIEST_DATE.isoformat()}."})
     return day
 
 
@@ -658,7 +688,7 @@ class AllocationView(PortfolioAnalyticsView):
     @extend_schema(
         parameters=[
             OpenApiParameter("by", OpenApiTypes.STR, enum=list(analytics.ALLOCATION_DIMENSIONS)),
-            OpenApiParameter("date", OpenApiTypes.DATE),
+            OpenApiParameter("date", LEDGER_DATE_SCHEMA, description="1900-01-01 to today; default today."),
         ],
         responses=OpenApiTypes.OBJECT,
         summary="Weights of market value by asset class, sector, country or currency",
@@ -748,7 +778,7 @@ class FirmExposureView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("currency", OpenApiTypes.STR, description="Reporting currency; default USD."),
-            OpenApiParameter("date", OpenApiTypes.DATE),
+            OpenApiParameter("date", LEDGER_DATE_SCHEMA, description="1900-01-01 to today; default today."),
         ],
         responses=inline_serializer(
             "FirmExposure",

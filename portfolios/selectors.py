@@ -281,6 +281,10 @@ def resolve_range(
     s = s or inception
     if e > today:
         errors["end"] = "The end date is in the future."
+    if s < analytics.EARLIEST_DATE:
+        errors["start"] = f"The start date must be on or after {analytics.EARLIEST_DATE.isoformat()}."
+    if e < analytics.EARLIEST_DATE:
+        errors["end"] = f"The end date must be on or after {analytics.EARLIEST_DATE.isoformat()}."
     if s > e:
         errors["start"] = "The start date is after the end date."
     if errors:

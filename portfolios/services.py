@@ -266,6 +266,16 @@ class CleanTxn:
         return {f: getattr(self, f) for f in TXN_FIELDS}
 
 
+def date_range_error(day: date, *, today: date, what: str = "date") -> str | None:
+    """The message for a ledger date outside the firm-wide range (from ``analytics.EARLIEST_DATE``
+    to ``today``, both inclusive), or None when it is inside."""
+    if day < analytics.EARLIEST_DATE:
+        return f"The {what} must be on or after {analytics.EARLIEST_DATE.isoformat()}."
+    if day > today:
+        return f"The {what} is in the future."
+    return None
+
+
 def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = None, fx_lookup=None) -> CleanTxn:
     """Validate one ledger row for ``portfolio``; return it normalised or raise ``ValidationError``
     with one message per field. Looks up the FX rate when none is given and the currency is not
@@ -284,8 +294,8 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
             trade_date = None
     if trade_date is None and "trade_date" not in errors:
         errors["trade_date"] = "Enter the trade date."
-    elif trade_date is not None and trade_date > today:
-        errors["trade_date"] = "The trade date is in the future."
+    elif trade_date is not None and (message := date_range_error(trade_date, today=today, what="trade date")):
+        errors["trade_date"] = message
 
     instrument = data.get("instrument")
     if instrument is not None and not isinstance(instrument, Instrument):
@@ -310,6 +320,9 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
         except ValueError:
             errors["acquired_on"] = "Enter a date as YYYY-MM-DD."
             acquired_on = None
+    if acquired_on is not None and (message := date_range_error(acquired_on, today=today, what="acquisition date")):
+        errors["acquired_on"] = message
+        acquired_on = None
 
     for name, value, places in (
         ("quantity", quantity, 10),

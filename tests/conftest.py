@@ -229,3 +229,12 @@ def private_redis(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+@pytest.fixture(params=["firm_host", "api_host"])
+def key_client(request, firm, api_key_for) -> FirmClient:
+    """A client with a write API key of acme, on the firm's host and on the API host (both doors
+    of the API must answer alike)."""
+    raw = api_key_for(firm, "write")
+    host = host_of(firm) if request.param == "firm_host" else settings.CODEX_API_HOST
+    return FirmClient(firm, host=host, HTTP_X_API_KEY=raw)
