@@ -29,13 +29,13 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat
-from django.urls import reverse
 from django.utils import timezone
 
 from portfolios import access as portfolio_access
 from portfolios import analytics as portfolio_analytics
 from portfolios import selectors as portfolio_selectors
 from portfolios.models import Portfolio, Transaction
+from tenants.links import firm_path
 
 from . import access
 from . import trigrams as trigram_sql
@@ -117,7 +117,7 @@ def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[Timeli
             title = f"Deal “{c.deal.title}” opened in {c.to_stage.name}"
         else:
             title = f"Deal “{c.deal.title}” moved from {c.from_stage.name} to {c.to_stage.name}"
-        items.append(TimelineItem(c.changed_at, "stage", title, c.note, reverse("crm:deal-detail", args=[c.deal_id])))
+        items.append(TimelineItem(c.changed_at, "stage", title, c.note, firm_path("crm:deal-detail", args=[c.deal_id])))
     portfolios = portfolio_access.portfolios_visible_to(user).filter(client=contact)
     txns = (
         Transaction.objects.filter(portfolio__in=portfolios)
@@ -645,7 +645,7 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
             subtitle = a or b
         else:
             subtitle = f"{a} · {Decimal(b):,.2f} {c}"
-        hits.append(SearchHit(kind, pk, title.strip(), subtitle, reverse(urls[kind], args=[pk]), float(score)))
+        hits.append(SearchHit(kind, pk, title.strip(), subtitle, firm_path(urls[kind], args=[pk]), float(score)))
     hits.sort(key=lambda h: -h.score)
     return hits[:limit]
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from billing.entitlements import check_can_add, check_feature
 from tenants.accounts.models import User
+from tenants.links import firm_page_url
 
 from . import access
 from .models import (
@@ -669,21 +668,19 @@ def _subscriber_from_token(token: str, action: str, max_age: int | None) -> Subs
     return subscriber
 
 
-def firm_link(tenant, path: str) -> str:
-    from tenants.services import firm_host
-
-    port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
-    return f"{settings.CODEX_URL_SCHEME}://{firm_host(tenant.slug)}{port}{path}"
-
-
 def newsletter_links(*, tenant, subscriber: Subscriber) -> dict[str, str]:
+    """Absolute confirm and unsubscribe links, from configuration (``tenants.links``): the same
+    whichever host or URLconf served the request that asked for them."""
     return {
-        "confirm": firm_link(
-            tenant, reverse("crm:newsletter-confirm", args=[newsletter_token(subscriber=subscriber, action="confirm")])
+        "confirm": firm_page_url(
+            tenant.slug,
+            "crm:newsletter-confirm",
+            args=[newsletter_token(subscriber=subscriber, action="confirm")],
         ),
-        "unsubscribe": firm_link(
-            tenant,
-            reverse("crm:newsletter-unsubscribe", args=[newsletter_token(subscriber=subscriber, action="unsubscribe")]),
+        "unsubscribe": firm_page_url(
+            tenant.slug,
+            "crm:newsletter-unsubscribe",
+            args=[newsletter_token(subscriber=subscriber, action="unsubscribe")],
         ),
     }
 
@@ -860,13 +857,7 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
     campaign = Campaign.objects.get(pk=campaign_id)
     sent = failed = 0
     while (delivery := _claim_delivery(campaign)) is not None:
-        unsubscribe = firm_link(
-            tenant,
-            reverse(
-                "crm:newsletter-unsubscribe",
-                args=[newsletter_token(subscriber=delivery.subscriber, action="unsubscribe")],
-            ),
-        )
+        unsubscribe = newsletter_links(tenant=tenant, subscriber=delivery.subscriber)["unsubscribe"]
         text, html = campaign_render(campaign=campaign, unsubscribe_url=unsubscribe)
         message = EmailMultiAlternatives(
             subject=campaign.subject,

@@ -550,7 +550,9 @@ def _ret(r: analytics.PeriodReturn | None):
 
 
 RANGE_PARAMS = [
-    OpenApiParameter("start", LEDGER_DATE_SCHEMA, description="First day of the range (inclusive), 1900-01-01 or later."),
+    OpenApiParameter(
+        "start", LEDGER_DATE_SCHEMA, description="First day of the range (inclusive), 1900-01-01 or later."
+    ),
     OpenApiParameter("end", LEDGER_DATE_SCHEMA, description="Last day (inclusive), not after today; default today."),
     OpenApiParameter("preset", OpenApiTypes.STR, enum=list(analytics.PRESETS), description="Instead of dates."),
 ]

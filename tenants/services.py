@@ -17,6 +17,7 @@ from django_tenants.utils import schema_context
 
 from billing.services import UnknownPlan, plan_get, subscription_start_trial
 
+from . import links
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
 from .selectors import api_key_cache_store
@@ -77,8 +78,7 @@ def schema_name_for(slug: str) -> str:
     return "firm_" + slug.replace("-", "_")
 
 
-def firm_host(slug: str) -> str:
-    return f"{slug}.{settings.CODEX_BASE_DOMAIN}"
+firm_host = links.firm_host
 
 
 _clone_function_ready = False

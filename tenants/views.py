@@ -12,13 +12,11 @@ from django.views.decorators.csp import csp_override
 
 from billing.models import Feature, Plan
 
+from . import links
 from .forms import FindFirmForm, SignupForm
-from .services import firm_host, tenant_provision
+from .services import tenant_provision
 
-
-def firm_url(slug: str, path: str = "/") -> str:
-    port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
-    return f"{settings.CODEX_URL_SCHEME}://{firm_host(slug)}{port}{path}"
+firm_url = links.firm_url
 
 
 def _public_plans() -> list[Plan]:

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -27,8 +26,8 @@ from portfolios.market.models import Instrument
 from portfolios.market.selectors import latest_closes
 from portfolios.selectors import portfolio_value_series
 from tenants.accounts.models import User
+from tenants.links import firm_url
 from tenants.models import BLOCKED_STATUSES, Tenant
-from tenants.services import firm_host
 
 from . import rules
 from .models import INSTRUMENT_KINDS, PERCENT_KINDS, PORTFOLIO_KINDS, AlertEvent, AlertNotification, AlertRule, RuleKind
@@ -239,7 +238,7 @@ def alert_event_deliver(*, event_id: int, tenant) -> dict:
     event = AlertEvent.objects.select_related("rule", "rule__instrument").filter(pk=event_id).first()
     if event is None:
         return {"emailed": 0, "tasks": 0}
-    link = _firm_link(tenant, "/portfolios/alerts/")
+    link = firm_url(tenant.slug, "/portfolios/alerts/")
     affected = affected_portfolios(event.rule)
     emailed = 0
     pending = AlertNotification.objects.filter(event=event, emailed_at__isnull=True).values_list("pk", flat=True)
@@ -293,12 +292,6 @@ def _open_crm_tasks(event: AlertEvent, affected: list) -> int:
         )
         opened += 1
     return opened
-
-
-def _firm_link(tenant, path: str) -> str:
-    port = f":{settings.CODEX_PUBLIC_PORT}" if getattr(settings, "CODEX_PUBLIC_PORT", None) else ""
-    scheme = getattr(settings, "CODEX_URL_SCHEME", "https")
-    return f"{scheme}://{firm_host(tenant.slug)}{port}{path}"
 
 
 def alert_notifications_mark_read(*, user, ids: Iterable[int] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -18,6 +19,7 @@ from codex.confirm import confirmation_required
 from codex.security.net import client_ip
 from codex.security.ratelimit import _firm, login_reset, rate_limit
 from codex.tables import table_page
+from tenants import links
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
 from tenants.services import api_key_create, api_key_revoke
@@ -48,6 +50,13 @@ class LoginView(auth_views.LoginView):
 class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
         from tenants.services import audit_record
+
+        # The link's scheme, host and port come from configuration, not from the request's Host
+        # header (a client chooses that one); Django's documented hook for the e-mail's context.
+        self.extra_email_context = {
+            "protocol": settings.CODEX_URL_SCHEME,
+            "domain": links.firm_authority(self.request.tenant.slug),
+        }
 
         audit_record(
             action="auth.password_reset_requested",
@@ -116,8 +125,8 @@ def team(request):
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 tenant=request.tenant,
-                accept_url_builder=lambda token: request.build_absolute_uri(
-                    reverse("accounts:accept-invitation", args=[token])
+                accept_url_builder=lambda token: links.firm_page_url(
+                    request.tenant.slug, "accounts:accept-invitation", args=[token]
                 ),
             )
         except ValidationError as exc:

@@ -158,6 +158,26 @@ def test_campaign_send_finishes_on_both_hosts(key_client, django_capture_on_comm
     assert all("acme.localhost" in m.extra_headers["List-Unsubscribe"] for m in mail.outbox)
 
 
+@pytest.mark.parametrize("urlconf", ["codex.urls_api", "codex.urls_public", "codex.urls_tenant"])
+def test_links_for_a_firm_do_not_depend_on_the_urlconf_in_force(firm, urlconf):
+    """What a campaign send or a sign-up runs after the API host's request: the URLconf of that
+    request (no web pages) is still in force; the links are the firm's all the same."""
+    from django.urls import set_urlconf
+
+    from crm import services as crm_services
+
+    subscriber = SubscriberFactory(email="s@example.com", status="confirmed")
+    set_urlconf(urlconf)
+    try:
+        links = crm_services.newsletter_links(tenant=firm, subscriber=subscriber)
+    finally:
+        set_urlconf(None)
+    origin = f"{django_settings.CODEX_URL_SCHEME}://acme.localhost"
+    assert links["confirm"].startswith(f"{origin}")
+    assert "/crm/newsletter/confirm/" in links["confirm"]
+    assert "/crm/newsletter/unsubscribe/" in links["unsubscribe"]
+
+
 def test_client_record_timeline_answers_on_both_hosts(key_client, advisor):
     from crm.models import DealStageChange
     from tests.crm.factories import DealFactory
@@ -370,7 +390,11 @@ def test_a_password_change_ends_existing_bearer_tokens(firm, advisor):
     web.force_login(advisor)
     r = web.post(
         "/accounts/password/change/",
-        {"old_password": PASSWORD, "new_password1": "another-horse-battery-7", "new_password2": "another-horse-battery-7"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "another-horse-battery-7",
+            "new_password2": "another-horse-battery-7",
+        },
     )
     assert r.status_code == 302, r.content[:500]
     assert bearer.get(f"{API}/me/").status_code == 401

@@ -57,7 +57,7 @@ def test_password_reset_by_email(anon_client, owner):
     response = anon_client.post("/accounts/password/reset/", {"email": "owner@acme.test"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"http://acme\.localhost(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(r"http://acme\.localhost(?::\d+)?(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
     page = anon_client.get(link, follow=True)
     assert page.status_code == 200
     set_url = page.redirect_chain[-1][0]
@@ -72,7 +72,7 @@ def test_invite_accept_flow(owner_client, firm, django_capture_on_commit_callbac
         response = owner_client.post("/accounts/team/", {"email": "new.person@acme.test", "role": "advisor"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"http://acme\.localhost(/accounts/invitation/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(r"http://acme\.localhost(?::\d+)?(/accounts/invitation/\S+/)", mail.outbox[0].body).group(1)
     invited = FirmClient(firm)
     form = invited.get(link)
     assert form.status_code == 200 and "new.person@acme.test" in form.content.decode()
