@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -187,7 +188,21 @@ class SubscriberSerializer(serializers.ModelSerializer):
         extra_kwargs = {"email": {"validators": []}}
 
 
+# One line without control characters (Unicode Cc, Zl, Zp): what ``services.subject_error`` checks,
+# stated in the schema.
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+
+
 class CampaignSerializer(serializers.ModelSerializer):
+    subject = serializers.CharField(
+        max_length=200,
+        validators=[
+            RegexValidator(
+                ONE_LINE_PATTERN, message="The subject must be one line, without line breaks or control characters."
+            )
+        ],
+        help_text="The mail's Subject: one line, no control characters.",
+    )
     report = serializers.SerializerMethodField()
 
     class Meta:

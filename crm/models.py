@@ -355,6 +355,8 @@ class CampaignStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
+    # Every delivery failed for good (no mail could be built or handed over): never left "sending".
+    FAILED = "failed", "Failed"
 
 
 class Campaign(models.Model):

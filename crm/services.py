@@ -8,6 +8,8 @@ with field messages, ``PermissionDenied``, ``billing.entitlements.PlanLimitExcee
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from django.core import signing
@@ -22,6 +24,8 @@ from tenants.accounts.models import User
 from tenants.links import firm_page_url
 
 from . import access
+
+logger = logging.getLogger(__name__)
 from .models import (
     Activity,
     ActivityKind,
@@ -767,11 +771,29 @@ def subscriber_unsubscribe(*, token: str | None = None, subscriber: Subscriber |
     return subscriber
 
 
+# Line breaks (``\n``, ``\r``, ``\x0b``, ``\x1c``, ``\x85``, ``\u2028``...) and other control
+# characters: a mail header cannot carry them (a line break there is header injection; Django
+# refuses it with BadHeaderError at send time, too late), so a subject with one is refused at input.
+_HEADER_UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
+
+def subject_error(subject: str) -> str | None:
+    """Why ``subject`` cannot be a mail's Subject header, or None when it can."""
+    bad = next((ch for ch in subject if unicodedata.category(ch) in _HEADER_UNSAFE_CATEGORIES), None)
+    if bad is None:
+        return None
+    return f"The subject must be one line, without control characters (found U+{ord(bad):04X})."
+
+
 def campaign_save(*, actor, campaign: Campaign | None = None, subject: str, body: str) -> Campaign:
+    """Create or change a draft. Raises ValidationError naming ``subject`` for a subject with a line
+    break or another control character, ``status`` for a campaign no longer a draft."""
     access.require_manager_or_key(actor)
     campaign = campaign or Campaign(created_by=_actor_user(actor))
     if campaign.status != CampaignStatus.DRAFT:
         raise ValidationError({"status": "Only a draft can be changed."})
+    if message := subject_error(subject or ""):
+        raise ValidationError({"subject": message})
     campaign.subject = (subject or "").strip()
     campaign.body = body or ""
     _full_clean(campaign)
@@ -782,11 +804,15 @@ def campaign_save(*, actor, campaign: Campaign | None = None, subject: str, body
 def campaign_send(*, actor, tenant, campaign: Campaign) -> Campaign:
     """Start sending: one Delivery row per confirmed subscriber is created now, in one transaction,
     then a background task mails them (crm.tasks.campaign_deliver). Sending a campaign that is
-    already sending or sent does not create rows again (the unique constraint also forbids it)."""
+    already sending or sent does not create rows again (the unique constraint also forbids it).
+    A draft whose subject cannot be a mail header (written before the rule) is refused, naming
+    ``subject``: it stays a draft with no delivery row."""
     access.require_manager_or_key(actor)
     check_feature(tenant=tenant, feature="newsletter")
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status == CampaignStatus.DRAFT and (message := subject_error(campaign.subject)):
+            raise ValidationError({"subject": message})
         if campaign.status == CampaignStatus.DRAFT:
             recipients = Subscriber.objects.filter(status=SubscriberStatus.CONFIRMED).values_list("pk", "email")
             Delivery.objects.bulk_create(
@@ -850,8 +876,11 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
     """Mail every pending delivery of a campaign, each at most once (see ``_claim_delivery``).
 
     A failed hand-off to the mail backend puts the row back to pending (up to 3 attempts), so a
-    retried task tries it again; a row left in ``sending`` by a crash is never mailed again. When no
-    pending row is left the campaign is ``sent``. Safe to run many times and concurrently."""
+    retried task tries it again; a row left in ``sending`` by a crash is never mailed again. A mail
+    that cannot be built (``ValueError``: Django's ``BadHeaderError`` for a header with a line
+    break) fails its row for good, logged, and the run goes on. When no pending row is left the
+    campaign is ``sent``, or ``failed`` when rows failed and none was sent: never left ``sending``.
+    Safe to run many times and concurrently."""
     from django.core.mail import EmailMultiAlternatives
 
     campaign = Campaign.objects.get(pk=campaign_id)
@@ -868,6 +897,13 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
         message.attach_alternative(html, "text/html")
         try:
             message.send()
+        except ValueError as exc:  # BadHeaderError & co.: this mail can never be built; not retried
+            logger.warning("campaign %s: delivery %s cannot be built: %s", campaign.pk, delivery.pk, exc)
+            failed += 1
+            delivery.status = DeliveryStatus.FAILED
+            delivery.error = str(exc)[:300]
+            delivery.save(update_fields=["status", "error"])
+            continue
         except OSError as exc:  # smtplib errors are OSErrors: the message did not go out
             failed += 1
             delivery.status = DeliveryStatus.PENDING if delivery.attempts < MAX_SEND_ATTEMPTS else DeliveryStatus.FAILED
@@ -884,7 +920,12 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
             campaign.status == CampaignStatus.SENDING
             and not campaign.deliveries.filter(status=DeliveryStatus.PENDING).exists()
         ):
-            campaign.status = CampaignStatus.SENT
+            deliveries = campaign.deliveries
+            all_failed = (
+                deliveries.filter(status=DeliveryStatus.FAILED).exists()
+                and not deliveries.filter(status=DeliveryStatus.SENT).exists()
+            )
+            campaign.status = CampaignStatus.FAILED if all_failed else CampaignStatus.SENT
             campaign.sent_at = timezone.now()
             campaign.save(update_fields=["status", "sent_at"])
     return {"sent": sent, "failed": failed}
