@@ -24,8 +24,6 @@ from tenants.accounts.models import User
 from tenants.links import firm_page_url
 
 from . import access
-
-logger = logging.getLogger(__name__)
 from .models import (
     Activity,
     ActivityKind,
@@ -46,6 +44,8 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_STAGES = [
     ("Lead", 10, StageKind.OPEN),
