@@ -193,6 +193,19 @@ class SubscriberSerializer(serializers.ModelSerializer):
 ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 
 
+class TaskCompleteSerializer(serializers.Serializer):
+    done = serializers.BooleanField(default=True, help_text="true marks the task done, false opens it again.")
+
+
+class ImportConfigureSerializer(serializers.Serializer):
+    mapping = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="Column of the file -> field to import it into (blank: skip the column). Leave out to keep it.",
+    )
+    duplicates = serializers.ChoiceField(choices=["skip", "update", "merge"], required=False)
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     subject = serializers.CharField(
         max_length=200,
@@ -437,15 +450,14 @@ class ActivityViewSet(CrmViewSet):
         instance.delete()
 
     @extend_schema(
-        request=inline_serializer("TaskComplete", {"done": serializers.BooleanField(default=True)}),
-        responses=ActivitySerializer,
-        summary="Mark a task done (or not done)",
+        request=TaskCompleteSerializer, responses=ActivitySerializer, summary="Mark a task done (or not done)"
     )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         task = access.activity_for_user(request.user, pk, write=True)
-        done = request.data.get("done", True) not in (False, "false", "0", 0)
-        task = services.task_complete(actor=request.user, task=task, done=done)
+        data = TaskCompleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = services.task_complete(actor=request.user, task=task, done=data.validated_data["done"])
         return Response(ActivitySerializer(task).data)
 
 
@@ -777,23 +789,18 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self._preview_body(job, preview))
 
     @extend_schema(
-        request=inline_serializer(
-            "ImportConfigure",
-            {
-                "mapping": serializers.DictField(child=serializers.CharField(allow_blank=True), required=False),
-                "duplicates": serializers.ChoiceField(choices=["skip", "update", "merge"], required=False),
-            },
-        ),
+        request=ImportConfigureSerializer,
         responses=ImportJobSerializer,
         summary="Set the column mapping / duplicates mode and get the preview",
     )
     @action(detail=True, methods=["post"])
     def preview(self, request, pk=None):
         job = access.import_for_user(request.user, pk, write=True)
-        mapping = request.data.get("mapping")
-        if mapping is not None and not isinstance(mapping, dict):
-            raise ValidationError({"mapping": "An object {column: field}."})
-        preview = self._configure(job, mapping=mapping, duplicates=request.data.get("duplicates"))
+        data = ImportConfigureSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        preview = self._configure(
+            job, mapping=data.validated_data.get("mapping"), duplicates=data.validated_data.get("duplicates")
+        )
         return Response(self._preview_body(job, preview))
 
     @extend_schema(request=None, responses=ImportJobSerializer, summary="Import everything or nothing")
