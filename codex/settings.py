@@ -432,7 +432,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     # JSON bodies only (the schema documents only these); uploads name MultiPartParser themselves.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser behind a size and a nesting-depth bound (codex/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["codex.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "codex.api.schema.CodexAutoSchema",
     "EXCEPTION_HANDLER": "codex.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["codex.api.throttles.PrincipalRateThrottle"],

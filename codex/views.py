@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -108,7 +109,11 @@ def handler403(request, exception=None):
 
 def handler400(request, exception=None):
     if request.path.startswith("/api/"):
-        from codex.api.errors import api_error_response
+        from django.core.exceptions import RequestDataTooBig
 
+        from codex.api.errors import api_error_response, request_too_large_response
+
+        if isinstance(exception, RequestDataTooBig):
+            return request_too_large_response(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return api_error_response(400, "bad_request", "Bad request.")
     return render(request, "400.html", status=400)

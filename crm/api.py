@@ -10,13 +10,14 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schem
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codex import imports as engine
 from codex.api.fields import CurrencyField
+from codex.api.parsers import BoundedJSONParser
 from codex.api.permissions import CanWrite
 from tenants.accounts.models import User
 
@@ -189,8 +190,9 @@ class SubscriberSerializer(serializers.ModelSerializer):
 
 
 # One line without control characters (Unicode Cc, Zl, Zp): what ``services.subject_error`` checks,
-# stated in the schema.
-ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+# stated in the schema; and something other than white space (DRF trims, then refuses blank text).
+_LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+ONE_LINE_PATTERN = rf"^{_LINE_CHAR}*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]{_LINE_CHAR}*$"
 
 
 class TaskCompleteSerializer(serializers.Serializer):
@@ -705,7 +707,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         # The upload is multipart; every other body of this resource is JSON, as everywhere. DRF
         # picks the parsers before it sets ``action``: the route's POST action tells them apart.
         action = getattr(self, "action", None) or getattr(self, "action_map", {}).get("post")
-        return [MultiPartParser()] if action == "create" else [JSONParser()]
+        return [MultiPartParser()] if action == "create" else [BoundedJSONParser()]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -15,27 +15,18 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .exceptions import ApiError, Conflict, PlanLimitExceeded, RequestTooLarge
+
+__all__ = ["ApiError", "Conflict", "PlanLimitExceeded", "RequestTooLarge", "exception_handler"]
+
 logger = logging.getLogger("codex.api")
 
 
-class ApiError(exceptions.APIException):
-    """Raise from services' callers when a domain error has its own status and code."""
-
-    def __init__(self, *, status_code: int, code: str, message: str, details: dict | None = None):
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.details = details or {}
-
-
-class PlanLimitExceeded(ApiError):
-    def __init__(self, message: str, details: dict | None = None, code: str = "plan_limit_exceeded"):
-        super().__init__(status_code=402, code=code, message=message, details=details)
-
-
-class Conflict(ApiError):
-    def __init__(self, message: str, details: dict | None = None, code: str = "conflict"):
-        super().__init__(status_code=409, code=code, message=message, details=details)
+def request_too_large_response(limit_bytes: int) -> JsonResponse:
+    """The envelope of ``RequestTooLarge`` where Django, not DRF, refused the body (``handler400``)."""
+    exc = RequestTooLarge(limit_bytes)
+    body = {"error": {"code": exc.error_code, "message": str(exc.detail), "details": exc.details}}
+    return JsonResponse(body, status=exc.status_code)
 
 
 _CODES = {

@@ -43,6 +43,7 @@ _ALWAYS = {
 _WRITES = {
     "402": "The firm's plan does not allow this (limit or feature).",
     "409": "Conflicts with the current state.",
+    "413": "The body is larger than the server accepts (`details.limit_bytes`).",
     "415": "Unsupported request body type.",
 }
 _METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}

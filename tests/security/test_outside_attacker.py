@@ -315,6 +315,29 @@ def test_deeply_nested_json_is_a_400_before_parsing(firm, depth):
     assert _error(r)["code"] == "parse_error"
 
 
+def test_nesting_bound_is_exact():
+    from codex.api.parsers import MAX_DEPTH, nesting_deeper_than
+
+    def nested(depth: int) -> bytes:
+        return (
+            '{"a": ' * (depth // 2) + "[" * (depth - depth // 2) + "1" + "]" * (depth - depth // 2) + "}" * (depth // 2)
+        ).encode()
+
+    assert json.loads(nested(MAX_DEPTH))
+    assert not nesting_deeper_than(nested(MAX_DEPTH), MAX_DEPTH)
+    assert nesting_deeper_than(nested(MAX_DEPTH + 1), MAX_DEPTH)
+    assert not nesting_deeper_than(b'{"a": "[[[[[[[[\\"]]]"}', 2)
+    assert not nesting_deeper_than(b"[[[[", 2)  # unbalanced: left to the JSON parser's own error
+
+
+def test_multipart_body_over_the_size_limit_gets_the_envelope(key_client):
+    csv = SimpleUploadedFile("c.csv", b"first_name,last_name\nAda,Lovelace\n", "text/csv")
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100):
+        r = key_client.post(f"{API}/imports/", {"kind": "contacts" * 50, "file": csv})
+    assert r.status_code in (400, 413)
+    assert _error(r)["code"] == "request_too_large"
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting(firm):
     client = FirmClient(firm)
     body = json.dumps({"email": "[" * 5000 + "@example.com", "password": "{" * 5000})
