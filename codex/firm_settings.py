@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django_tenants.utils import schema_context
 
+from tenants.accounts.services import firm_tokens_revoke
 from tenants.models import Tenant
 from tenants.services import audit_record
 
@@ -56,6 +57,7 @@ def brand_foreground(brand: str) -> str:
 def firm_settings_update(*, tenant: Tenant, actor, name: str, brand_color: str, require_2fa: bool) -> Tenant:
     """Change the firm's name, brand colour and two-factor requirement. Atomic and audited.
 
+    Turning "require two-factor" on ends every bearer token of the firm's users.
     Only owners and admins (PermissionDenied otherwise). Raises ValidationError by field for a blank
     or too long name or a malformed colour. The host cache is refreshed by the Tenant save signal.
     """
@@ -85,6 +87,11 @@ def firm_settings_update(*, tenant: Tenant, actor, name: str, brand_color: str, 
         for field, (_old, new) in changes.items():
             setattr(row, field, new)
         row.save(update_fields=list(changes))
+        if changes.get("require_2fa", [None, False])[1]:
+            # Bearer tokens were issued on a password alone: they end now, as deactivation ends
+            # a person's (sessions are sent to two-factor set-up by the middleware).
+            with schema_context(row.schema_name):
+                firm_tokens_revoke()
         audit_record(
             action="tenant.settings_changed",
             actor=getattr(actor, "email", ""),

@@ -158,6 +158,20 @@ def user_sign_out_everywhere(*, user: User) -> int:
     return _end_sessions(user)
 
 
+def user_tokens_revoke(*, user: User) -> None:
+    """End every bearer token of ``user`` (their sessions are left alone). After a password change:
+    Django ends the user's other sessions by the session hash and keeps the one that changed it."""
+    User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
+    user.refresh_from_db(fields=["auth_epoch"])
+
+
+def firm_tokens_revoke() -> int:
+    """End every bearer token of every user of the current firm's schema, e.g. when the firm starts
+    requiring two-factor sign-in: a token issued on a password alone must not outlive that.
+    Returns the number of users."""
+    return User.objects.update(auth_epoch=F("auth_epoch") + 1)
+
+
 @transaction.atomic
 def user_deactivate(*, actor: User, user: User, tenant) -> User:
     """Deactivate a member: they can no longer sign in, and their sessions and tokens end now."""

@@ -91,6 +91,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         from tenants.services import audit_record
 
+        # Bearer tokens issued with the old password end too (as sessions elsewhere do).
+        services.user_tokens_revoke(user=form.user)
+
         audit_record(
             action="auth.password_changed",
             actor=self.request.user.email,
