@@ -51,6 +51,20 @@ def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: list[str] = (
     transaction.on_commit(lambda: tenant_cache.delete_many(keys))
 
 
+def api_keys_made_by(*, tenant: Tenant, email: str) -> list[ApiKey]:
+    """The firm's keys made by the person with ``email`` that still work (not revoked, not expired),
+    oldest first: what dies with them when they are deactivated (decision 0506)."""
+    if not email:
+        return []
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return list(
+            ApiKey.objects.select_related("tenant")
+            .filter(tenant=tenant, created_by__iexact=email, revoked_at__isnull=True)
+            .exclude(expires_at__lte=timezone.now())
+            .order_by("created_at", "pk")
+        )
+
+
 def api_key_cache_store(key: ApiKey) -> None:
     """Refresh the cached copy of ``key`` (after its ``last_used_at`` moved)."""
     tenant_cache.set(_api_key_key(key.prefix), key, settings.TENANT_CACHE_SECONDS)

@@ -20,7 +20,7 @@ from billing.services import UnknownPlan, plan_get, subscription_start_trial
 from . import links
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
-from .selectors import api_key_cache_store
+from .selectors import api_key_cache_store, api_keys_made_by
 
 logger = logging.getLogger(__name__)
 
@@ -291,6 +291,15 @@ def api_key_revoke(*, key: ApiKey, actor: str = "") -> ApiKey:
             key.save(update_fields=["revoked_at"])
             audit_record(action="api_key.revoked", actor=actor, tenant=key.tenant, target=f"{key.name} ({key.prefix})")
     return key
+
+
+def api_keys_revoke_made_by(*, tenant: Tenant, email: str, actor: str = "") -> list[ApiKey]:
+    """Revoke every working key of ``tenant`` made by ``email`` (each audited, each cached copy
+    dropped by the save signal); returns them. Keys die with the person who made them (0506)."""
+    keys = api_keys_made_by(tenant=tenant, email=email)
+    for key in keys:
+        api_key_revoke(key=key, actor=actor)
+    return keys
 
 
 def api_key_touch(*, key: ApiKey) -> None:

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tenants.services import audit_record
+from tenants.services import api_keys_revoke_made_by, audit_record
 
 from .models import MANAGER_ROLES, Invitation, Role, User
 
@@ -174,7 +174,8 @@ def firm_tokens_revoke() -> int:
 
 @transaction.atomic
 def user_deactivate(*, actor: User, user: User, tenant) -> User:
-    """Deactivate a member: they can no longer sign in, and their sessions and tokens end now."""
+    """Deactivate a member: they can no longer sign in, and their sessions, bearer tokens and the
+    API keys they made end now (atomic; reactivating does not bring the keys back)."""
     _require_manager(actor)
     if user.pk == actor.pk:
         raise ValidationError("You cannot deactivate yourself.")
@@ -185,6 +186,8 @@ def user_deactivate(*, actor: User, user: User, tenant) -> User:
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.refresh_from_db()
     user_sign_out_everywhere(user=user)
+    # Their API keys die with them (decision 0506): a key must not outlive its maker's access.
+    api_keys_revoke_made_by(tenant=tenant, email=user.email, actor=actor.email)
     audit_record(action="team.deactivated", actor=actor.email, tenant=tenant, target=user.email)
     return user
 

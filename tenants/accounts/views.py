@@ -22,6 +22,7 @@ from codex.tables import table_page
 from tenants import links
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
+from tenants.selectors import api_keys_made_by
 from tenants.services import api_key_create, api_key_revoke
 
 from . import services
@@ -190,11 +191,19 @@ def change_role(request, pk: int):
 def deactivate(request, pk: int):
     _manager_required(request)
     member = get_object_or_404(User, pk=pk)
+    keys = api_keys_made_by(tenant=request.tenant, email=member.email)
+    keys_note = (
+        " The API keys they made are revoked at once (reactivating does not restore them): "
+        + ", ".join(f"{key.name} ({key.prefix}, {key.scope})" for key in keys)
+        + "."
+        if keys
+        else " They made no API key that still works."
+    )
     if confirm := confirmation_required(
         request,
         title=f"Deactivate {member.email}?",
         message="They are signed out everywhere at once and cannot sign in until reactivated. "
-        "Their clients, portfolios and history stay.",
+        "Their clients, portfolios and history stay." + keys_note,
         label="Deactivate",
         cancel_url=reverse("accounts:team"),
     ):
@@ -204,7 +213,8 @@ def deactivate(request, pk: int):
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:
-        messages.success(request, f"{member.email} was deactivated and signed out everywhere.")
+        revoked = f" {len(keys)} API key(s) they made were revoked." if keys else ""
+        messages.success(request, f"{member.email} was deactivated and signed out everywhere.{revoked}")
     return redirect("accounts:team")
 
 
