@@ -429,7 +429,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "codex.api.filters.StrictFilterBackend",  # typed filters refuse empty/unreadable values
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "codex.api.filters.StrictOrderingFilter",
     ],
     # JSON bodies only (the schema documents only these); uploads name MultiPartParser themselves.
     # DRF's JSONParser behind a size and a nesting-depth bound (codex/api/parsers.py).

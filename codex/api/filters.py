@@ -19,6 +19,7 @@ from django import forms
 from django_filters import filters
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
 
 BOOLEAN_VALUES = {"true": True, "false": False}
 
@@ -79,3 +80,46 @@ def refuse_empty_params(query_params, *names: str) -> None:
     }
     if errors:
         raise ValidationError(errors)
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """DRF's ``OrderingFilter`` that refuses what it would silently drop.
+
+    ``?ordering=bogus`` (or a known field next to an unknown one, or an empty value) is a 400
+    naming ``ordering`` and listing the allowed values, instead of the default order: docs/api.md
+    promises that invalid parameters are never ignored. The allowed fields are DRF's own
+    (``get_valid_fields``, the view's ``ordering_fields``), judged by DRF's own rule
+    (``remove_invalid_fields``). The schema states them: a comma-separated list (``style: form``,
+    ``explode: false``) of the fields, each optionally prefixed with ``-``.
+    """
+
+    def get_ordering(self, request, queryset, view):
+        raw = request.query_params.get(self.ordering_param)
+        if raw is not None:
+            terms = [term.strip() for term in raw.split(",")]
+            valid = self.remove_invalid_fields(queryset, terms, view, request)
+            if not raw.strip() or len(valid) != len(terms):
+                allowed = self.allowed_values(queryset, view, request)
+                unknown = [term for term in terms if term not in valid]
+                got = ", ".join(repr(term) for term in unknown) or "an empty value"
+                raise ValidationError(
+                    {self.ordering_param: [f"Cannot order by {got}; use one or more of: {', '.join(allowed)}."]}
+                )
+        return super().get_ordering(request, queryset, view)
+
+    def allowed_values(self, queryset, view, request=None) -> list[str]:
+        fields = [name for name, _label in self.get_valid_fields(queryset, view, {"request": request})]
+        return [value for name in fields for value in (name, f"-{name}")]
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        queryset = view.get_queryset() if getattr(view, "ordering_fields", None) in (None, "__all__") else None
+        allowed = self.allowed_values(queryset, view)
+        for parameter in parameters:
+            parameter["schema"] = {"type": "array", "items": {"type": "string", "enum": allowed}, "minItems": 1}
+            parameter["style"] = "form"
+            parameter["explode"] = False
+            parameter["description"] = (
+                f"Order by these fields, comma-separated; `-` for descending: {', '.join(allowed)}."
+            )
+        return parameters
