@@ -54,9 +54,14 @@ test: install
 	$(MAKE) --no-print-directory bandit pip-audit
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# API fuzzing with Schemathesis' coverage phase too (every boundary and invalid value; 1 to 4 min).
-fuzz: install
+# API fuzzing. First in-process with Schemathesis' coverage phase too (every boundary and invalid
+# value; 1 to 4 min per host), then over HTTP as a client sees it: Schemathesis' CLI against a live
+# gunicorn on a free port, on the firm host and on the API host, with an owner's write key, all
+# checks and CODEX_FUZZ_LIVE_EXAMPLES examples per operation (default 10). The development database
+# gets a firm "fuzz" (tests/security/fuzz_live.py; figures in docs/security.md).
+fuzz: migrate
 	CODEX_FUZZ_COVERAGE=1 $(PY) -m pytest tests/security/test_api_fuzz.py -q
+	$(PY) tests/security/fuzz_live.py $(FUZZ_ARGS)
 
 # Static security analysis: fails on any high-severity finding (config in pyproject.toml).
 bandit: install

@@ -1,0 +1,69 @@
+"""What Schemathesis needs to know that a schema cannot say, shared by the in-process run
+(``test_api_fuzz.py``) and the run over HTTP against a live gunicorn (``fuzz_live.py``).
+
+No Django import here: the external run loads this module in the Schemathesis CLI's process
+(``SCHEMATHESIS_HOOKS``) and names the planted objects' ids through the environment.
+
+- ids of related objects must exist: schema-valid requests (positive mode) name planted objects;
+- an uploaded import must be a CSV file with a header row: a schema-valid upload sends one;
+- dates are generated from 1900-01-01 (``analytics.EARLIEST_DATE``, stated as the pattern of every
+  ledger date) up to today: "not after today" cannot be said in JSON Schema for ``format: date``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import schemathesis
+from hypothesis import strategies as st
+
+EARLIEST_DATE = date(1900, 1, 1)
+
+# Body and query fields that name another object, and the planted object each one names.
+RELATED = {
+    "owner": "user",
+    "advisor": "user",
+    "shared_with": "users",
+    "contact": "contact",
+    "client": "contact",
+    "loser": "other_contact",
+    "company": "company",
+    "deal": "deal",
+    "stage": "stage",
+    "instrument": "instrument",
+    "benchmark": "instrument",
+    "portfolio": "portfolio",
+    "rule": "rule",
+}
+
+CSV_OF_KIND = {
+    "contacts": b"first_name,last_name,email\nAda,Lovelace,ada@example.com\n",
+    "companies": b"name,website\nAnalytical Engines,https://engines.example.com\n",
+}
+
+
+def register_date_format() -> None:
+    """Dates from EARLIEST_DATE up to today; every other format is Schemathesis' own."""
+    schemathesis.openapi.format("date", st.dates(min_value=EARLIEST_DATE, max_value=date.today()).map(date.isoformat))
+
+
+def name_existing_objects(case, ids: dict) -> None:
+    """In a schema-valid case, ids of related objects name planted objects (a schema cannot say
+    "must exist"; the API rightly answers 400 naming the field for an id that does not)."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    if case.operation.path == "/api/v1/imports/" and isinstance(case.body, dict) and "file" in case.body:
+        case.body["file"] = CSV_OF_KIND.get(case.body.get("kind"), CSV_OF_KIND["contacts"])
+    for container in (case.body, case.query):
+        if not isinstance(container, dict):
+            continue
+        if isinstance(container.get("plan"), str) and ids.get("plan_code"):
+            container["plan"] = ids["plan_code"]
+        for name, kind in RELATED.items():
+            value = container.get(name)
+            if isinstance(value, list) and value:
+                container[name] = ids[kind] if isinstance(ids[kind], list) else [ids[kind]]
+            elif isinstance(value, int) and not isinstance(value, bool):
+                container[name] = ids[kind][0] if isinstance(ids[kind], list) else ids[kind]
+            elif isinstance(value, str) and value.lstrip("-").isdigit():  # the coverage phase's query
+                container[name] = str(ids[kind][0] if isinstance(ids[kind], list) else ids[kind])
