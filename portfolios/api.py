@@ -5,6 +5,7 @@ and the firm-wide exposure. Thin: input serializers parse, services and selector
 from __future__ import annotations
 
 from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import django_filters
 from django.contrib.postgres.expressions import ArraySubquery
@@ -537,6 +538,17 @@ def _d(x):
     return None if x is None else f"{x.normalize():f}"
 
 
+MONEY_PLACES = 6
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+
+
+def _money(x):
+    """An amount converted between currencies, to the ``MONEY_PLACES`` decimals its schema states
+    (half-even), without trailing zeros: a converted sum has as many decimals as the rates'
+    product (the exposure's ``total_value`` had 16, its schema says 6)."""
+    return None if x is None else _d(x.quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
 def _ret(r: analytics.PeriodReturn | None):
     if r is None:
         return None
@@ -786,7 +798,9 @@ class FirmExposureView(APIView):
             "FirmExposure",
             {
                 "currency": serializers.CharField(),
-                "total_value": serializers.DecimalField(max_digits=30, decimal_places=6),
+                "total_value": serializers.DecimalField(max_digits=30, decimal_places=MONEY_PLACES),
+                "securities_value": serializers.DecimalField(max_digits=30, decimal_places=MONEY_PLACES),
+                "cash_value": serializers.DecimalField(max_digits=30, decimal_places=MONEY_PLACES),
             },
         ),
         summary="AUM, exposure per instrument and sector with the clients holding it, top movers",
@@ -803,7 +817,7 @@ class FirmExposureView(APIView):
                     "label": r.label,
                     "instrument": r.instrument_id,
                     "sector": r.sector,
-                    "value": _d(r.value),
+                    "value": _money(r.value),
                     "weight": _d(r.weight),
                     "day_change": _d(r.day_change),
                     "clients": r.clients,
@@ -816,9 +830,9 @@ class FirmExposureView(APIView):
             {
                 "currency": exp.currency,
                 "date": exp.on,
-                "total_value": _d(exp.total_value),
-                "securities_value": _d(exp.securities_value),
-                "cash_value": _d(exp.cash_value),
+                "total_value": _money(exp.total_value),
+                "securities_value": _money(exp.securities_value),
+                "cash_value": _money(exp.cash_value),
                 "portfolio_count": exp.portfolio_count,
                 "missing_rates": exp.missing_rates,
                 "unpriced": exp.unpriced,

@@ -569,3 +569,27 @@ def test_outsider_key_cannot_use_the_api_host_for_acme(firm, other_firm, api_key
         raw = api_key_for(other_firm, "write")
     r = FirmClient(firm, HTTP_X_API_KEY=raw).get(f"{API}/contacts/")
     assert r.status_code == 401
+
+
+# --- 11. what the external Schemathesis run found --------------------------------------------------------
+
+
+def test_exposure_amounts_have_the_decimals_the_schema_states(owner_client, firm, advisor, anon_client):
+    """A portfolio in EUR valued in USD at a rate with 10 decimals: the converted sums keep at most
+    the 6 decimals ``FirmExposure`` declares (they had 16)."""
+    from tests.portfolios.factories import add_fx, in_public
+
+    for base, quote in (("EUR", "USD"), ("USD", "EUR")):
+        in_public(add_fx, base, quote, {date(2024, 1, 2): "1.1234567891" if base == "EUR" else "0.8901098901"})
+    client = ContactFactory(owner=advisor)
+    eur = PortfolioFactory(advisor=advisor, client=client, base_currency="EUR")
+    portfolio_services.transaction_record(
+        portfolio=eur, kind="deposit", trade_date=date(2024, 1, 2), amount="1000.123457", currency="EUR"
+    )
+    r = owner_client.get(f"{API}/firm/exposure/?currency=USD&date=2024-01-03")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    schema = anon_client.get(f"{API}/schema/?format=json").json()["components"]["schemas"]["FirmExposure"]
+    for name in ("total_value", "securities_value", "cash_value"):
+        assert re.fullmatch(schema["properties"][name]["pattern"], body[name]), (name, body[name])
+    assert body["total_value"] != "0"
