@@ -535,7 +535,9 @@ class SearchHitSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     title = serializers.CharField()
     subtitle = serializers.CharField()
-    url = serializers.CharField()
+    url = serializers.CharField(
+        help_text="Path of the record's page on the firm's web host (the same on the API host)."
+    )
     score = serializers.FloatField()
 
 
