@@ -85,14 +85,20 @@ def api_not_found(request, exception=None):
     return api_error_response(404, "not_found", "Not found.")
 
 
+def answers_in_json(request) -> bool:
+    """Errors under /api/, and every error on the API host (its URLconf has no web pages: the HTML
+    error pages link to them and could not even be rendered there), use the JSON envelope."""
+    return request.path.startswith("/api/") or getattr(request, "urlconf", None) == settings.CODEX_API_URLCONF
+
+
 def handler404(request, exception=None):
-    if request.path.startswith("/api/"):
+    if answers_in_json(request):
         return api_not_found(request)
     return render(request, "404.html", status=404)
 
 
 def handler500(request):
-    if request.path.startswith("/api/"):
+    if answers_in_json(request):
         from codex.api.errors import api_error_response
 
         return api_error_response(500, "server_error", "Something went wrong on our side; it has been logged.")
@@ -100,7 +106,7 @@ def handler500(request):
 
 
 def handler403(request, exception=None):
-    if request.path.startswith("/api/"):
+    if answers_in_json(request):
         from codex.api.errors import api_error_response
 
         return api_error_response(403, "permission_denied", str(exception) or "Permission denied.")
@@ -108,7 +114,7 @@ def handler403(request, exception=None):
 
 
 def handler400(request, exception=None):
-    if request.path.startswith("/api/"):
+    if answers_in_json(request):
         from django.core.exceptions import RequestDataTooBig
 
         from codex.api.errors import api_error_response, request_too_large_response

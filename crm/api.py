@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codex import imports as engine
+from codex.api.errors import Conflict
 from codex.api.fields import CurrencyField
 from codex.api.parsers import BoundedJSONParser
 from codex.api.permissions import CanWrite
@@ -682,7 +683,7 @@ class CampaignViewSet(CrmViewSet):
     def perform_destroy(self, instance):
         access.require_manager_or_key(self.request.user)
         if instance.status != "draft":
-            raise ValidationError({"status": "Only a draft can be deleted."})
+            raise Conflict("Only a draft can be deleted.", details={"status": ["Only a draft can be deleted."]})
         instance.delete()
 
     @extend_schema(request=None, responses={202: CampaignSerializer}, summary="Send the campaign (background)")

@@ -8,11 +8,19 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from codex.api.errors import Conflict, register_exception
 
-        from .services import NameTaken
+        from .services import NameTaken, StateConflict
 
         # A duplicate name conflicts with a stored row: 409 with the field's error, not a 400.
         register_exception(
             NameTaken, lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="name_taken")
+        )
+        # So does a change the record's state no longer allows (a finished import...).
+        register_exception(
+            StateConflict,
+            lambda exc: Conflict(
+                exc.messages[0],
+                details=exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages},
+            ),
         )
 
         from codex.api.schema import add_component_constraint

@@ -83,6 +83,12 @@ class NameTaken(ValidationError):
     answers 409 naming the field; pages show it as the field's error)."""
 
 
+class StateConflict(ValidationError):
+    """The record's current state does not allow the change (a finished import, a contact who is
+    still a portfolio's client): a conflict with the stored state, 409 in the API (the field's error
+    in ``details``), the form's error on pages."""
+
+
 def _actor_user(actor) -> User | None:
     """The User behind an actor (None for an API key or the system)."""
     return actor if isinstance(actor, User) else None
@@ -221,7 +227,7 @@ def contact_update(*, actor, contact: Contact, shared_with=None, **fields) -> Co
 def contact_delete(*, actor, contact: Contact) -> None:
     access.require_write(actor)
     if contact.portfolios.exists():
-        raise ValidationError("This contact is the client of portfolios; merge it into another contact instead.")
+        raise StateConflict("This contact is the client of portfolios; merge it into another contact instead.")
     contact.delete()
 
 
@@ -787,11 +793,12 @@ def subject_error(subject: str) -> str | None:
 
 def campaign_save(*, actor, campaign: Campaign | None = None, subject: str, body: str) -> Campaign:
     """Create or change a draft. Raises ValidationError naming ``subject`` for a subject with a line
-    break or another control character, ``status`` for a campaign no longer a draft."""
+    break or another control character; StateConflict naming ``status`` for a campaign no longer a
+    draft."""
     access.require_manager_or_key(actor)
     campaign = campaign or Campaign(created_by=_actor_user(actor))
     if campaign.status != CampaignStatus.DRAFT:
-        raise ValidationError({"status": "Only a draft can be changed."})
+        raise StateConflict({"status": "Only a draft can be changed."})
     if message := subject_error(subject or ""):
         raise ValidationError({"subject": message})
     campaign.subject = (subject or "").strip()
@@ -998,7 +1005,7 @@ def import_configure(*, actor, job: ImportJob, mapping: dict | None = None, dupl
 
     access.require_write(actor)
     if job.status != ImportStatus.PENDING:
-        raise ValidationError({"status": "This import is finished."})
+        raise StateConflict({"status": "This import is finished."})
     spec = SPECS[job.kind](actor=actor)
     if mapping is not None:
         mapping = {h: (mapping.get(h) or "") for h in job.headers}
@@ -1035,7 +1042,7 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         if job.status != ImportStatus.PENDING:
-            raise ValidationError({"status": "This import was already committed."})
+            raise StateConflict({"status": "This import was already committed."})
         mapping_errors = engine.validate_mapping(job.headers, job.mapping, spec)
         if mapping_errors:
             raise ValidationError({"mapping": list(mapping_errors.values())})

@@ -14,7 +14,13 @@ from django.db.models import OuterRef, Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -650,8 +656,17 @@ def holdings_payload(snap: analytics.HoldingsSnapshot, infos: dict) -> dict:
     }
 
 
+# Analytics of a portfolio whose state does not allow them: 409 with the envelope (the request is fine).
+ANALYTICS_RESPONSES = {
+    200: OpenApiTypes.OBJECT,
+    409: OpenApiResponse(
+        description="`no_transactions`: the ledger is empty; `cannot_compute`: a price or FX rate is missing."
+    ),
+}
+
+
 class PerformanceView(PortfolioAnalyticsView):
-    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="TWR, MWR (XIRR), risk, totals")
+    @extend_schema(parameters=RANGE_PARAMS, responses=ANALYTICS_RESPONSES, summary="TWR, MWR (XIRR), risk, totals")
     def get(self, request, portfolio_pk):
         q = request.query_params
         refuse_empty_params(q, "start", "end", "preset")
@@ -715,7 +730,7 @@ class AllocationView(PortfolioAnalyticsView):
 
 
 class ValueSeriesView(PortfolioAnalyticsView):
-    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="Daily values, flows, TWR index")
+    @extend_schema(parameters=RANGE_PARAMS, responses=ANALYTICS_RESPONSES, summary="Daily values, flows, TWR index")
     def get(self, request, portfolio_pk):
         q = request.query_params
         refuse_empty_params(q, "start", "end", "preset")

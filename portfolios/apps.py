@@ -13,3 +13,10 @@ class PortfoliosConfig(AppConfig):
         # A figure that cannot be computed from the data as stored (e.g. no FX rate for a
         # currency the portfolio holds) is a data problem the caller can fix: 409, not a 500.
         register_exception(AnalyticsError, lambda exc: Conflict(str(exc), code="cannot_compute"))
+
+        from .selectors import NoTransactionsYet
+
+        register_exception(
+            NoTransactionsYet,
+            lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="no_transactions"),
+        )

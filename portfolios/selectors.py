@@ -243,6 +243,11 @@ def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date
 # --------------------------------------------------------------------------------------------
 
 
+class NoTransactionsYet(ValidationError):
+    """Returns and series of a portfolio with an empty ledger: nothing to measure yet (409 in the
+    API: the portfolio's state, not the request, is what is missing)."""
+
+
 def resolve_range(
     *, inception: date | None, start=None, end=None, preset: str | None = None, today: date | None = None
 ) -> tuple[date, date]:
@@ -269,7 +274,7 @@ def resolve_range(
     if errors:
         raise ValidationError(errors)
     if inception is None:
-        raise ValidationError({"portfolio": "This portfolio has no transactions yet."})
+        raise NoTransactionsYet({"portfolio": "This portfolio has no transactions yet."})
     if s is None and e is None:
         p = (preset or "SI").upper()
         if p not in PRESETS:

@@ -87,6 +87,10 @@ def add_error_responses(result, generator, request, public):
                 statuses.update(_WRITES)
             for status, description in statuses.items():
                 responses.setdefault(status, _error_response(description, status))
+            for status, response in responses.items():
+                # An error status an operation declares by its description only gets the envelope.
+                if status[0] in "45" and "content" not in response:
+                    response.update(_error_response(response.get("description", ""), status))
     return result
 
 

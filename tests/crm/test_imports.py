@@ -48,8 +48,8 @@ def test_upload_automaps_previews_and_commits_via_the_api(owner_client, owner):
     alan = Contact.objects.get(email="alan@example.com")
     assert alan.first_name == "A." and alan.last_name == "Turing"  # merge fills blanks only
     assert alan.company == ada.company and Company.objects.filter(name="Analytical Ltd").count() == 1
-    # committing twice is refused
-    assert owner_client.post(f"{API}/imports/{body['id']}/commit/").status_code == 400
+    # committing twice is refused: a conflict with the import's state (409)
+    assert owner_client.post(f"{API}/imports/{body['id']}/commit/").status_code == 409
 
 
 def test_bad_rows_block_the_whole_import(owner_client):

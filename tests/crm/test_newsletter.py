@@ -165,7 +165,7 @@ def test_campaign_api_send_and_report(owner_client, firm, django_capture_on_comm
     r = owner_client.get(f"{API}/newsletter/campaigns/{pk}/")
     assert r.json()["status"] == "sent" and r.json()["report"] == {"total": 1, "sent": 1}
     r = owner_client.patch(f"{API}/newsletter/campaigns/{pk}/", {"subject": "x"}, content_type="application/json")
-    assert r.status_code == 400 and "status" in r.json()["error"]["details"]
+    assert r.status_code == 409 and "status" in r.json()["error"]["details"]
 
 
 def test_advisor_cannot_send_campaigns(advisor_client, firm):

@@ -593,3 +593,31 @@ def test_exposure_amounts_have_the_decimals_the_schema_states(owner_client, firm
     for name in ("total_value", "securities_value", "cash_value"):
         assert re.fullmatch(schema["properties"][name]["pattern"], body[name]), (name, body[name])
     assert body["total_value"] != "0"
+
+
+@pytest.mark.parametrize("path", ["/schemathesis-probe\\\x1b\x01", "/nothing-here/", "/admin/"])
+def test_the_api_host_answers_unknown_paths_with_the_envelope(firm, api_key_for, path):
+    """Any path outside /api/v1/ on the API host: a 404 envelope (the HTML 404 page linked to web
+    pages the API host's URLconf does not have: NoReverseMatch, a 500, found over HTTP)."""
+    with override_settings(DEBUG=False):
+        r = FirmClient(firm, host="api.localhost", HTTP_X_API_KEY=api_key_for(firm, "read")).get(path)
+        assert r.status_code == 404
+        assert _error(r)["code"] == "not_found"
+        r = FirmClient(firm, host="api.localhost").get(path)
+        assert r.status_code == 404
+        assert _error(r)["code"] == "not_found"
+
+
+def test_state_conflicts_are_409_naming_the_field(key_client, book, django_capture_on_commit_callbacks):
+    """Schema-valid requests the record's state refuses are conflicts (409), not bad input (400):
+    what the external run called "schema-valid request rejected"."""
+    campaign = Campaign.objects.create(subject="Sent", body="x", status="sent")
+    r = key_client.delete(f"{API}/newsletter/campaigns/{campaign.pk}/")
+    assert r.status_code == 409 and "status" in _error(r)["details"]
+    r = key_client.patch(f"{API}/newsletter/campaigns/{campaign.pk}/", {"subject": "x"}, "application/json")
+    assert r.status_code == 409 and "status" in _error(r)["details"]
+    r = key_client.delete(f"{API}/contacts/{book.client_id}/")
+    assert r.status_code == 409
+    for path in ("performance/", "value-series/"):
+        r = key_client.get(f"{API}/portfolios/{book.pk}/{path}")
+        assert r.status_code == 409 and _error(r)["code"] == "no_transactions", path
