@@ -16,6 +16,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiRequest,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -420,7 +421,25 @@ class TransactionImportView(PortfolioScopedMixin, APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": ImportInputSerializer},
+        request={
+            "multipart/form-data": OpenApiRequest(
+                ImportInputSerializer,
+                # what the upload check (codex.uploads) accepts: a .csv name, a CSV content type
+                encoding={
+                    "file": {
+                        "contentType": "text/csv",
+                        "headers": {
+                            "Content-Disposition": {
+                                "schema": {
+                                    "type": "string",
+                                    "example": 'form-data; name="file"; filename="transactions.csv"',
+                                }
+                            }
+                        },
+                    }
+                },
+            )
+        },
         responses=OpenApiTypes.OBJECT,
         summary="Import transactions from CSV: preview with per-row errors, or commit all or nothing",
     )

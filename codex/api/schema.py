@@ -107,13 +107,17 @@ def _decimal_pattern(pattern: str, *, unsigned: bool) -> str:
     return rf"^{sign}(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
 
 
+_TRIMMED = "x-codex-trimmed-text"
+
+
 class CodexAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema, with field schemas that say exactly what the API accepts.
 
     - a decimal sent as a string with ``min_value >= 0`` has no minus sign in its pattern
       (drf-spectacular's pattern always allows one);
     - a URL field has the pattern of the URLs Django's validator accepts;
-    - required text that DRF trims has a character other than whitespace.
+    - required text that DRF trims has a character other than whitespace;
+    - the length of text that DRF trims is bounded after trimming, as DRF checks it.
     """
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
@@ -135,7 +139,25 @@ class CodexAutoSchema(AutoSchema):
             # DRF trims text before its checks: "  " is blank, refused (drf-spectacular says only
             # minLength 1). Unanchored: the text contains something other than whitespace.
             schema["pattern"] = r"\S"
+        if type(field) is serializers.CharField and direction == "request" and field.trim_whitespace:
+            schema[_TRIMMED] = True  # read (and removed) by _insert_field_validators below
         return schema
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        if (
+            schema.pop(_TRIMMED, False)
+            and field.max_length is not None
+            and field.max_length >= 2
+            and schema.get("pattern") in (None, r"\S")
+            and "enum" not in schema
+        ):
+            # DRF trims before it checks the length: "Ada" plus 200 spaces fits a max_length of 100
+            # (the external fuzzing run sent such text; the schema's maxLength called it invalid).
+            # The pattern bounds what is left after trimming; white space around it is free.
+            core = rf"\S(?:[\s\S]{{0,{field.max_length - 2}}}\S)?"
+            schema.pop("maxLength", None)
+            schema["pattern"] = rf"^\s*(?:{core})?\s*$" if field.allow_blank else rf"^\s*{core}\s*$"
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         # A raw request schema (a dict) that requires properties (in each of its alternatives)

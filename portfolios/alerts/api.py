@@ -112,7 +112,16 @@ class AlertRuleCreateSerializer(serializers.Serializer):
 
 
 class AlertRuleUpdateSerializer(serializers.Serializer):
-    threshold = serializers.CharField(max_length=40, required=False)
+    # The schema states the pattern of any rule's threshold; a percentage rule (daily move,
+    # drawdown) also refuses more than 100, naming the field (the rule's kind is not in the body).
+    threshold = serializers.RegexField(
+        THRESHOLD_PATTERN,
+        max_length=40,
+        required=False,
+        trim_whitespace=False,
+        error_messages={"invalid": "Enter a number above zero with at most 6 decimals."},
+        help_text="Above zero, at most 6 decimals; for a daily move or drawdown rule at most 100.",
+    )
     note = serializers.CharField(max_length=200, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
 

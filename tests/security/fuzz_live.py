@@ -32,7 +32,8 @@ SLUG = "fuzz"
 
 
 def prepare() -> tuple[str, dict]:
-    """The firm ``fuzz`` (made once), one object of every kind a request can name, a new write key."""
+    """The firm ``fuzz`` (made once), one object of every kind a request can name, a new write key.
+    Called before each host's run: the previous run may have deleted the objects it planted."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codex.settings")
     import django
@@ -146,6 +147,7 @@ def main() -> int:
 
     raw_key, ids = prepare()
     port = free_port()
+    plantings = {"firm host": (raw_key, ids)}
     report_dir = Path(args.report_dir or tempfile.mkdtemp(prefix="codex-fuzz-"))
     report_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -170,6 +172,7 @@ def main() -> int:
         firm_host = f"{SLUG}.localhost:{port}"
         wait_ready(port, firm_host, server)
         for label, host in (("firm host", firm_host), ("API host", f"api.localhost:{port}")):
+            raw_key, ids = plantings.get(label) or prepare()
             schema = report_dir / f"schema-{label.split()[0]}.json"
             fetch_schema(port, host, schema)
             junit = report_dir / f"junit-{label.split()[0]}.xml"

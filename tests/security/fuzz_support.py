@@ -36,6 +36,7 @@ RELATED = {
     "rule": "rule",
 }
 
+TRANSACTIONS_CSV = b"kind,trade_date,amount,currency\ndeposit,2020-01-02,10,USD\n"
 CSV_OF_KIND = {
     "contacts": b"first_name,last_name,email\nAda,Lovelace,ada@example.com\n",
     "companies": b"name,website\nAnalytical Engines,https://engines.example.com\n",
@@ -54,6 +55,8 @@ def name_existing_objects(case, ids: dict) -> None:
         return
     if case.operation.path == "/api/v1/imports/" and isinstance(case.body, dict) and "file" in case.body:
         case.body["file"] = CSV_OF_KIND.get(case.body.get("kind"), CSV_OF_KIND["contacts"])
+    if case.operation.path.endswith("/transactions/import/") and isinstance(case.body, dict) and "file" in case.body:
+        case.body["file"] = TRANSACTIONS_CSV
     for container in (case.body, case.query):
         if not isinstance(container, dict):
             continue
