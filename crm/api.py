@@ -191,9 +191,12 @@ class SubscriberSerializer(serializers.ModelSerializer):
 
 
 # One line without control characters (Unicode Cc, Zl, Zp): what ``services.subject_error`` checks,
-# stated in the schema; and something other than white space (DRF trims, then refuses blank text).
+# stated in the schema. DRF trims the text before it checks it (white space around it is free), and
+# what is left is 1 to 200 characters that start and end with something other than white space.
 _LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
-ONE_LINE_PATTERN = rf"^{_LINE_CHAR}*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]{_LINE_CHAR}*$"
+_LINE_EDGE = r"[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]"
+SUBJECT_MAX_LENGTH = 200
+ONE_LINE_PATTERN = rf"^\s*{_LINE_EDGE}(?:{_LINE_CHAR}{{0,{SUBJECT_MAX_LENGTH - 2}}}{_LINE_EDGE})?\s*$"
 
 
 class TaskCompleteSerializer(serializers.Serializer):
@@ -210,8 +213,8 @@ class ImportConfigureSerializer(serializers.Serializer):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
+    # No max_length: the pattern bounds the trimmed text (a maxLength would bound it before trimming).
     subject = serializers.CharField(
-        max_length=200,
         validators=[
             RegexValidator(
                 ONE_LINE_PATTERN, message="The subject must be one line, without line breaks or control characters."

@@ -128,36 +128,27 @@ class CodexAutoSchema(AutoSchema):
             )
         if isinstance(field, serializers.URLField) and direction == "request":
             schema["pattern"] = HTTP_URL_PATTERN
-        if (
-            type(field) is serializers.CharField
-            and direction == "request"
-            and field.trim_whitespace
-            and not field.allow_blank
-            and "pattern" not in schema
-            and "enum" not in schema
-        ):
-            # DRF trims text before its checks: "  " is blank, refused (drf-spectacular says only
-            # minLength 1). Unanchored: the text contains something other than whitespace.
-            schema["pattern"] = r"\S"
         if type(field) is serializers.CharField and direction == "request" and field.trim_whitespace:
             schema[_TRIMMED] = True  # read (and removed) by _insert_field_validators below
         return schema
 
     def _insert_field_validators(self, field, schema):
+        # After drf-spectacular's own (a RegexValidator's pattern, maxLength), so a field's own
+        # pattern is kept.
         super()._insert_field_validators(field, schema)
-        if (
-            schema.pop(_TRIMMED, False)
-            and field.max_length is not None
-            and field.max_length >= 2
-            and schema.get("pattern") in (None, r"\S")
-            and "enum" not in schema
-        ):
+        if not schema.pop(_TRIMMED, False) or "pattern" in schema or "enum" in schema:
+            return
+        if field.max_length is not None and field.max_length >= 2:
             # DRF trims before it checks the length: "Ada" plus 200 spaces fits a max_length of 100
             # (the external fuzzing run sent such text; the schema's maxLength called it invalid).
             # The pattern bounds what is left after trimming; white space around it is free.
             core = rf"\S(?:[\s\S]{{0,{field.max_length - 2}}}\S)?"
             schema.pop("maxLength", None)
             schema["pattern"] = rf"^\s*(?:{core})?\s*$" if field.allow_blank else rf"^\s*{core}\s*$"
+        elif not field.allow_blank:
+            # DRF trims text before its checks: "  " is blank, refused (drf-spectacular says only
+            # minLength 1). Unanchored: the text contains something other than whitespace.
+            schema["pattern"] = r"\S"
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         # A raw request schema (a dict) that requires properties (in each of its alternatives)
