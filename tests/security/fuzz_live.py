@@ -66,13 +66,15 @@ def prepare() -> tuple[str, dict]:
         advisor = User.objects.filter(email=f"advisor@{SLUG}.test").first() or User.objects.create_user(
             f"advisor@{SLUG}.test", secrets.token_urlsafe(24), role=Role.ADVISOR
         )
-        instrument = in_public(InstrumentFactory)
-        contact = ContactFactory(owner=advisor, lifecycle="client")
-        company = CompanyFactory(owner=advisor)
-        deal = DealFactory(owner=advisor, contact=contact, company=company)
-        portfolio = PortfolioFactory(advisor=advisor, client=contact)
+        # Unique values of this run: the factories' sequences start again in every process.
+        tag = secrets.token_hex(4)
+        instrument = in_public(InstrumentFactory, symbol=f"FZ{tag}".upper())
+        contact = ContactFactory(owner=advisor, lifecycle="client", email=f"client-{tag}@example.com")
+        company = CompanyFactory(owner=advisor, name=f"Company {tag}")
+        deal = DealFactory(owner=advisor, contact=contact, company=company, title=f"Deal {tag}")
+        portfolio = PortfolioFactory(advisor=advisor, client=contact, name=f"Portfolio {tag}")
         rule = AlertRule.objects.create(kind=RuleKind.PRICE_ABOVE, instrument=instrument, threshold=100)
-        other = ContactFactory(owner=advisor)
+        other = ContactFactory(owner=advisor, email=f"other-{tag}@example.com")
     with schema_context("public"):
         plan = (
             Plan.objects.filter(is_public=True)
