@@ -780,6 +780,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def _configure(self, job, **changes):
         try:
             return services.import_configure(actor=self.request.user, job=job, **changes)
+        except services.StateConflict:
+            raise  # a finished import: 409 (codex.api.errors maps it), not a field error
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from exc
 

@@ -440,7 +440,10 @@ class TransactionImportView(PortfolioScopedMixin, APIView):
                 },
             )
         },
-        responses=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The preview (`commit` false)."),
+            201: OpenApiResponse(OpenApiTypes.OBJECT, description="Committed: every row written (`commit` true)."),
+        },
         summary="Import transactions from CSV: preview with per-row errors, or commit all or nothing",
     )
     def post(self, request, portfolio_pk):
@@ -591,7 +594,13 @@ RANGE_PARAMS = [
         "start", LEDGER_DATE_SCHEMA, description="First day of the range (inclusive), 1900-01-01 or later."
     ),
     OpenApiParameter("end", LEDGER_DATE_SCHEMA, description="Last day (inclusive), not after today; default today."),
-    OpenApiParameter("preset", OpenApiTypes.STR, enum=list(analytics.PRESETS), description="Instead of dates."),
+    OpenApiParameter(
+        "preset",
+        OpenApiTypes.STR,
+        enum=list(analytics.PRESETS),
+        description="Instead of dates: with `start` or `end` it is a 400 naming `preset` "
+        "(OpenAPI cannot state that two query parameters exclude each other).",
+    ),
 ]
 
 

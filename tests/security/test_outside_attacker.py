@@ -636,3 +636,15 @@ def test_trimmed_text_length_is_what_the_schema_says(key_client, anon_client, fi
     assert (re.fullmatch(field["pattern"], first_name) is not None) is accepted
     r = key_client.post(f"{API}/contacts/", {"first_name": first_name}, "application/json")
     assert (r.status_code == 201) is accepted, r.content
+
+
+def test_preview_of_a_finished_import_is_a_conflict(owner_client, import_job):
+    assert owner_client.post(f"{API}/imports/{import_job}/commit/").status_code == 200
+    r = owner_client.post(f"{API}/imports/{import_job}/preview/", {}, content_type="application/json")
+    assert r.status_code == 409 and "status" in _error(r)["details"]
+
+
+def test_ledger_import_documents_its_201(anon_client):
+    schema = anon_client.get(f"{API}/schema/?format=json").json()
+    op = schema["paths"]["/api/v1/portfolios/{portfolio_pk}/transactions/import/"]["post"]
+    assert {"200", "201"} <= set(op["responses"])
