@@ -6,7 +6,7 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
-from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -802,6 +802,17 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         request=ImportConfigureSerializer,
         responses=ImportJobSerializer,
         summary="Set the column mapping / duplicates mode and get the preview",
+        description="`mapping` maps the file's columns (as in the job's `headers`) to the kind's fields; "
+        "the required fields (a contact's first name, a company's name) must each get a column, or it is a "
+        "400 naming `mapping` (the columns are the file's, so no schema can list them). A finished import "
+        "is a 409.",
+        examples=[
+            OpenApiExample(
+                "Map the columns",
+                value={"mapping": {"First Name": "first_name", "E-mail": "email", "Notes": ""}, "duplicates": "merge"},
+                request_only=True,
+            )
+        ],
     )
     @action(detail=True, methods=["post"])
     def preview(self, request, pk=None):

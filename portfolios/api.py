@@ -15,6 +15,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiRequest,
     OpenApiResponse,
@@ -328,6 +329,26 @@ class LedgerDateField(serializers.DateField):
         return day
 
 
+# The rules across fields that a JSON Schema of this body cannot state (they depend on the kind, on
+# the instrument's currency, on the FX rates and lots stored), each a 400 naming the field.
+LEDGER_RULES = (
+    "Record one ledger row; holdings and lots are rebuilt in the same transaction. Rules by kind "
+    "(each broken rule is a 400 naming the field): **buy, sell** need `instrument`, `quantity` > 0 "
+    "and `price` > 0, no `amount`; a sell cannot exceed the quantity held and may name `lots` "
+    "adding up to it. **split, transfer_in, transfer_out** need `instrument` and `quantity` > 0, no "
+    "`fees`; only a transfer in has `acquired_on` (not after `trade_date`). **dividend, interest, "
+    "fee, tax, deposit, withdrawal** need `amount` > 0 (or `quantity` and `price`); only dividends "
+    "and the like may name an instrument. `currency` defaults to the instrument's (which it must "
+    "match) or the portfolio's base currency; another currency needs `fx_rate` when no rate is "
+    "stored for `trade_date`. Dates from 1900-01-01 to today."
+)
+LEDGER_EXAMPLES = [
+    OpenApiExample(
+        "A deposit", value={"kind": "deposit", "trade_date": "2024-01-02", "amount": "1000"}, request_only=True
+    ),
+]
+
+
 class TransactionInputSerializer(serializers.Serializer):
     """Types only; the rules (and their field errors) live in ``services.transaction_clean``."""
 
@@ -388,7 +409,12 @@ class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
         write = self.request.method not in ("GET", "HEAD", "OPTIONS")
         return selectors.transactions_of(portfolio=self.portfolio(write=write))
 
-    @extend_schema(request=TransactionInputSerializer, responses={201: TransactionSerializer})
+    @extend_schema(
+        request=TransactionInputSerializer,
+        responses={201: TransactionSerializer},
+        description=LEDGER_RULES,
+        examples=LEDGER_EXAMPLES,
+    )
     @idempotent
     def create(self, request, *args, **kwargs):
         portfolio = self.portfolio(write=True)

@@ -57,6 +57,13 @@ def name_existing_objects(case, ids: dict) -> None:
         case.body["file"] = CSV_OF_KIND.get(case.body.get("kind"), CSV_OF_KIND["contacts"])
     if case.operation.path.endswith("/transactions/import/") and isinstance(case.body, dict) and "file" in case.body:
         case.body["file"] = TRANSACTIONS_CSV
+    # Nested resources of the planted portfolio (its ledger, lots, analytics) and the planted
+    # client's record; never the id of an object a DELETE could remove from under the other cases.
+    if isinstance(case.path_parameters, dict):
+        if "portfolio_pk" in case.path_parameters:
+            case.path_parameters["portfolio_pk"] = ids["portfolio"]
+        if case.operation.path == "/api/v1/clients/{id}/":
+            case.path_parameters["id"] = ids["contact"]
     for container in (case.body, case.query):
         if not isinstance(container, dict):
             continue
