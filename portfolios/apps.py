@@ -15,7 +15,9 @@ class PortfoliosConfig(AppConfig):
         register_exception(AnalyticsError, lambda exc: Conflict(str(exc), code="cannot_compute"))
 
         from .selectors import NoTransactionsYet
+        from .services import LedgerStateConflict
 
+        register_exception(LedgerStateConflict, lambda exc: Conflict(exc.messages[0], details=exc.message_dict))
         register_exception(
             NoTransactionsYet,
             lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="no_transactions"),

@@ -119,11 +119,17 @@ def portfolio_create(
     return portfolio
 
 
+class LedgerStateConflict(ValidationError):
+    """A change the portfolio's ledger no longer allows (its base currency once it has rows): the
+    request is well formed, the stored state refuses it (409 in the API, the field's error on pages)."""
+
+
 def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
     """Change name, client, advisor, benchmark, sharing, lot method or the archived flag.
 
     The base currency and the lot method change how the whole ledger is valued, so they can only
-    change while the ledger is empty (``ValidationError`` otherwise). Atomic."""
+    change while the ledger is empty (``LedgerStateConflict``, a ValidationError naming the field,
+    otherwise: 409 in the API). Atomic."""
     allowed = {"name", "client", "advisor", "base_currency", "benchmark", "lot_method", "archived", "shared_with"}
     unknown = set(changes) - allowed
     if unknown:
@@ -140,9 +146,11 @@ def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
         has_ledger = portfolio.transactions.exists()
-        for f in ("base_currency", "lot_method"):
-            if f in changes and changes[f] != getattr(portfolio, f) and has_ledger and f not in errors:
-                errors[f] = "This can only change while the portfolio has no transactions."
+        state_errors = {
+            f: "This can only change while the portfolio has no transactions."
+            for f in ("base_currency", "lot_method")
+            if f in changes and changes[f] != getattr(portfolio, f) and has_ledger and f not in errors
+        }
         # Only what changes is checked: an advisor may edit a portfolio shared with them
         # without being its advisor, but not move it to another advisor (themselves included).
         _check_portfolio_people(
@@ -153,7 +161,9 @@ def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
             creating=False,
         )
         if errors:
-            raise ValidationError(errors)
+            raise ValidationError(errors | state_errors)
+        if state_errors:
+            raise LedgerStateConflict(state_errors)
         shared = changes.pop("shared_with", None)
         for f, v in changes.items():
             setattr(portfolio, f, v)

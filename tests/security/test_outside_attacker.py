@@ -648,3 +648,11 @@ def test_ledger_import_documents_its_201(anon_client):
     schema = anon_client.get(f"{API}/schema/?format=json").json()
     op = schema["paths"]["/api/v1/portfolios/{portfolio_pk}/transactions/import/"]["post"]
     assert {"200", "201"} <= set(op["responses"])
+
+
+def test_changing_the_base_currency_of_a_ledger_is_a_conflict(key_client, book):
+    portfolio_services.transaction_record(portfolio=book, kind="deposit", trade_date=date(2020, 1, 2), amount="10")
+    r = key_client.patch(f"{API}/portfolios/{book.pk}/", {"base_currency": "EUR"}, "application/json")
+    assert r.status_code == 409 and "base_currency" in _error(r)["details"]
+    book.refresh_from_db()
+    assert book.base_currency == "USD"
