@@ -14,6 +14,7 @@ from django.core.mail import send_mail
 from django.db import connection
 from django_tenants.utils import schema_context
 
+from tenants.links import firm_url
 from tenants.models import Tenant, TenantStatus
 
 from .security.ratelimit import Decision, hit
@@ -60,8 +61,6 @@ def _existing_schemas() -> set[str]:
 
 def find_firm_send(*, email: str) -> int:
     """E-mail ``email`` the sign-in addresses of its firms (nothing if none). Returns how many."""
-    from tenants.views import firm_url
-
     firms = firms_for_email(email)
     if not firms:
         logger.info("find-your-firm: no firm for a requested address")
