@@ -216,7 +216,8 @@ def main() -> int:
                 "CODEX_FUZZ_IDS": json.dumps(ids),
                 "PYTHONPATH": str(ROOT),
             }
-            completed = subprocess.run(command, cwd=ROOT, env=run_env, check=False)  # noqa: S603
+            # In the report directory: the CLI keeps its cache (.schemathesis/) where it runs.
+            completed = subprocess.run(command, cwd=report_dir, env=run_env, check=False)  # noqa: S603
             results[label] = {"exit": completed.returncode, **junit_figures(junit)}
     finally:
         server.terminate()
