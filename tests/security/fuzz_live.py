@@ -150,7 +150,7 @@ def main() -> int:
     raw_key, ids = prepare()
     port = free_port()
     plantings = {"firm host": (raw_key, ids)}
-    report_dir = Path(args.report_dir or tempfile.mkdtemp(prefix="codex-fuzz-"))
+    report_dir = Path(args.report_dir or tempfile.mkdtemp(prefix="codex-fuzz-")).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
