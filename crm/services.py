@@ -511,7 +511,11 @@ def activity_update(*, actor, activity: Activity, **fields) -> Activity:
     for name, value in fields.items():
         setattr(activity, name, value)
     if activity.kind != ActivityKind.TASK and (activity.due_date or activity.completed_at):
-        raise ValidationError({"due_date": "Only tasks have a due date."})
+        if fields.get("due_date") is not None:
+            raise ValidationError({"due_date": "Only tasks have a due date."})
+        # The request only changes the kind: the task's stored due date (or completion) is what
+        # refuses it, a conflict with the record's state (409).
+        raise StateConflict({"kind": "This task has a due date or is done: clear the due date to change its kind."})
     _check_linked_visible(actor, contact=fields.get("contact"), company=fields.get("company"), deal=fields.get("deal"))
     _full_clean(activity)
     activity.save()

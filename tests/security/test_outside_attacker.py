@@ -656,3 +656,14 @@ def test_changing_the_base_currency_of_a_ledger_is_a_conflict(key_client, book):
     assert r.status_code == 409 and "base_currency" in _error(r)["details"]
     book.refresh_from_db()
     assert book.base_currency == "USD"
+
+
+def test_changing_the_kind_of_a_task_with_a_due_date_is_a_conflict(key_client, task):
+    task.due_date = date(2026, 1, 5)
+    task.save(update_fields=["due_date"])
+    r = key_client.patch(f"{API}/activities/{task.pk}/", {"kind": "call"}, "application/json")
+    assert r.status_code == 409 and "kind" in _error(r)["details"]
+    r = key_client.patch(f"{API}/activities/{task.pk}/", {"kind": "call", "due_date": "2026-01-06"}, "application/json")
+    assert r.status_code == 400 and "due_date" in _error(r)["details"]
+    r = key_client.patch(f"{API}/activities/{task.pk}/", {"kind": "call", "due_date": None}, "application/json")
+    assert r.status_code == 200, r.content
