@@ -76,7 +76,7 @@ def endpoints(seed: dict, base_domain: str = "localhost") -> list[Endpoint]:
             host,
             {},
             ceiling="c0",
-            target_ratio=0.85,
+            target_ratio=0.50,  # a guard (brief §7): a floor, never a target to chase
         ),
         Endpoint(
             "portfolios",
@@ -86,7 +86,7 @@ def endpoints(seed: dict, base_domain: str = "localhost") -> list[Endpoint]:
             host,
             key,
             ceiling="c1",
-            target_ratio=0.50,
+            target_ratio=0.40,  # a guard (brief §7)
             expect_rows=25,
         ),
         Endpoint(

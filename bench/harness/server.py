@@ -48,8 +48,10 @@ class Gunicorn:
         probe_path: str = "/health",
         probe_host: str = "localhost",
         workers: int = 2,
+        root=ROOT,
     ):
         self.name = name
+        self.root = root  # the checkout served: its code, its .venv and its gunicorn.conf.py
         self.port = port
         self.env = {
             **env,
@@ -72,12 +74,12 @@ class Gunicorn:
 
     def __enter__(self) -> Gunicorn:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
+        cmd = [str(self.root / ".venv" / "bin" / "gunicorn"), "-c", str(self.root / "gunicorn.conf.py")]
         if self.app:
             cmd.append(self.app)
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self._wait_ready()
         return self

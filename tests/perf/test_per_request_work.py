@@ -460,8 +460,8 @@ def test_cached_firm_copy_keeps_its_model_state(firm, forced_local):
 
 
 def test_a_copy_from_the_template_is_the_copy_fresh_makes(firm, api_key_for, forced_local):
-    """The local level hands out copies built from a template read once (decision 0704, fifth
-    pass): field for field and state for state what ``_fresh`` builds, sharing nothing mutable."""
+    """The local level hands out copies built from a template read once (tenants/cache.py):
+    field for field and state for state what ``_fresh`` builds, sharing nothing mutable."""
     from tenants.cache import _fresh, _from_template, _template
     from tenants.models import ApiKey
 
