@@ -36,9 +36,16 @@ GUARDS = [("routing", "c0", 0.50), ("portfolios", "c1", 0.40)]
 
 
 def _collectstatic(root: Path, env: dict) -> None:
-    from bench.run_all import run
+    import subprocess
 
-    done = run([str(root / ".venv" / "bin" / "python"), str(root / "manage.py"), "collectstatic", "--noinput"], env)
+    done = subprocess.run(
+        [str(root / ".venv" / "bin" / "python"), "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=root,  # that checkout's code, not this one's
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"collectstatic failed in {root}:\n{done.stderr[-2000:]}")
 

@@ -57,9 +57,6 @@ class Gunicorn:
             **env,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(workers),
-            # The access log line per request would go to a file nobody reads; every server under
-            # test has it off alike (the app's own request log, part of Codex, stays on).
-            "GUNICORN_ACCESSLOG": "",
             "GUNICORN_LOGLEVEL": "warning",
         }
         self.app = app
