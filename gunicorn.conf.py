@@ -19,7 +19,9 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # worker restarted every few seconds, losing a fifth of a node's capacity (docs/benchmarks.md).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "10000"))
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+# Off: Codex writes one JSON line per request itself (codex.observability, with request id, firm,
+# user, route, status, duration); gunicorn's own access line would be a second one.
+accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -55,8 +57,5 @@ def post_worker_init(worker):
     collections cost twice as much per request (docs/benchmarks.md, "Profile and fix")."""
     import gc
 
-    from codex.observability import skip_unused_record_fields
-
-    skip_unused_record_fields()
     gc.collect()
     gc.freeze()

@@ -5,7 +5,6 @@ Served next to the normal server by ``bench/run_all.py --before`` (port 8704). S
 - ``CODEX_TENANT_LOCAL_CACHE = False``: host and API-key lookups go to Redis on every request
   (decision 0700 off; API keys are then cached in Redis, before they were a query every request);
 - ``CODEX_METERING_FLAG_MEMO_SECONDS = 0``: metering reads its two flags from Redis per request;
-- ``CODEX_API_THROTTLE_COUNTER = False``: DRF's sliding-log throttle (decision 0701 off);
 - ``CODEX_SUMMARY_CACHE = False``: portfolio summaries replayed on every dashboard view.
 """
 
@@ -13,5 +12,4 @@ from codex.settings import *  # noqa: F403
 
 CODEX_TENANT_LOCAL_CACHE = False
 CODEX_METERING_FLAG_MEMO_SECONDS = 0
-CODEX_API_THROTTLE_COUNTER = False
 CODEX_SUMMARY_CACHE = False

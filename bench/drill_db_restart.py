@@ -124,7 +124,6 @@ def main(argv=None) -> int:
         **os.environ,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
-        "GUNICORN_ACCESSLOG": "",
         "CODEX_API_RATE": "1000000/min",
         "DJANGO_LOG_LEVEL": "WARNING",
     }

@@ -95,14 +95,7 @@ def inner(target: str, db: str, n: int, redis_db: int, drop: tuple[str, ...] = (
             raise SystemExit(f"--drop {drop}: not each of them names exactly one middleware")
         settings.MIDDLEWARE = kept
 
-    from codex.observability import skip_unused_record_fields
-
-    app = get_wsgi_application()
-    if settings_module == "codex.settings":  # what codex.wsgi adds to Django's handler
-        from codex import lifecycle
-
-        lifecycle.install()
-    skip_unused_record_fields()  # gunicorn.conf.py's post_worker_init
+    app = get_wsgi_application()  # codex.wsgi is Django's handler, nothing added
     host = seed["host"] if target != "c0" else "localhost"
     api_key = seed["api_key"] if extra.get("api_key") else None
 

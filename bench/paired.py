@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import db, load, report  # noqa: E402
 
 PAIRS = [
-    ("routing", "c0", ">= 85 %"),
-    ("portfolios", "c1", ">= 50 %"),
+    ("routing", "c0", ">= 50 %"),
+    ("portfolios", "c1", ">= 40 %"),
     ("routing", "routing_before", "fix: before -> after"),
     ("portfolios", "portfolios_before", "fix: before -> after"),
     ("dashboard", "dashboard_before", "fix: before -> after"),

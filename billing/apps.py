@@ -8,8 +8,9 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from codex.api.errors import PlanLimitExceeded as ApiPlanLimit
         from codex.api.errors import register_exception
+        from codex.api.throttles import register_plan_code_source
 
-        from .entitlements import PlanLimitExceeded
+        from .entitlements import PlanLimitExceeded, plan_code_of
 
         register_exception(
             PlanLimitExceeded,
@@ -19,3 +20,5 @@ class BillingConfig(AppConfig):
                 code=exc.code,
             ),
         )
+        # The API throttle scales each firm's rate by its plan; it asks billing through this source.
+        register_plan_code_source(plan_code_of)

@@ -46,6 +46,12 @@ def plan_of(tenant):
     return effective_plan(subscription_of(tenant))
 
 
+def plan_code_of(tenant) -> str | None:
+    """The code of the plan whose limits apply to the firm, or None (the API throttle's source)."""
+    plan = plan_of(tenant)
+    return plan.code if plan is not None else None
+
+
 def check_feature(*, tenant, feature: str) -> None:
     plan = plan_of(tenant)
     if plan is None or not plan.has_feature(feature):

@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import JsonResponse
-from django.utils.functional import SimpleLazyObject, empty
 from django_tenants.utils import schema_context
 
 logger = logging.getLogger(__name__)
@@ -73,7 +72,6 @@ def set_redis_client(client) -> None:
     global _redis_client
     _redis_client = client
     _flag_memo.clear()
-    _same_redis.clear()
 
 
 def reset_local_state() -> None:
@@ -290,12 +288,12 @@ def _has_credentials(request) -> bool:
 
 
 def _authenticated(request) -> bool:
-    """Whether the view authenticated the caller. Only those calls count: anonymous requests to a
-    firm's host must not burn its quota. Never evaluates a lazy session user (that would query)."""
-    user = request.__dict__.get("user")  # DRF replaces the lazy user with the authenticated one
-    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
-        return False
-    return bool(getattr(user, "is_authenticated", False))
+    """Whether the API authenticated the caller: only those calls count, so anonymous requests to a
+    firm's host never burn its quota. DRF sets ``request.user`` and ``request.auth`` on the Django
+    request once it has authenticated (the user, or ``AnonymousUser`` and None when no
+    authenticator accepted the request); a request DRF never authenticated (no API view answered
+    it) is not a billable call."""
+    return hasattr(request, "auth") and bool(getattr(request.user, "is_authenticated", False))
 
 
 def _payment_required(code: str, message: str, details: dict) -> JsonResponse:
@@ -303,13 +301,13 @@ def _payment_required(code: str, message: str, details: dict) -> JsonResponse:
 
 
 class ApiMeteringMiddleware:
-    """Counts each authenticated API request of a firm and refuses API requests with 402 once the
-    plan's calls are used up (or for API keys, when the plan has no API access).
+    """The one place API calls are counted: each authenticated API request of a firm adds one,
+    after its response, whatever the answer (a 4xx or a 429 is a call too). Before the view,
+    refuses API requests with 402 once the plan's calls are used up (or for API keys and bearer
+    tokens, when the plan has no API access).
 
-    Makes no database query: a Redis command or a dict update per request. With Redis, the API
-    throttle usually carries the count in its own pipeline (``api_call_key_for_pipeline``), so
-    the request pays no round trip of its own for metering; the middleware then only checks that
-    the call still counts once the response is made.
+    Makes no database query: one Redis ``INCRBY`` (or a dict update without Redis) per counted
+    request, and the plan flags read from Redis at most once a second per firm and process.
     """
 
     def __init__(self, get_response):
@@ -332,55 +330,8 @@ class ApiMeteringMiddleware:
                 "Your plan's API calls for this month are used up. Upgrade your plan on the billing page.",
                 {"limit": "api_calls", "billing_url": "/billing/"},
             )
-        request._codex_meter = tenant.pk  # this request is metered: the throttle may count it
         response = self.get_response(request)
-        counted = request.__dict__.get("_codex_meter_key")
         if _authenticated(request):
-            if counted is None:
-                record_api_call(tenant.pk)
+            record_api_call(tenant.pk)
             _maybe_flush_local()
-        elif counted is not None:
-            # Counted by the throttle, but the caller is no longer authenticated (it signed out):
-            # such a call was never counted, so take it back.
-            _redis().incrby(counted, -1)
         return response
-
-
-# --- One round trip for throttle and meter ---------------------------------------------------------
-# (metering's client, the caller's client) -> whether both write to one Redis database; the
-# clients are kept in the value so that their ids cannot be reused by other objects.
-_same_redis: dict[tuple[int, int], tuple[object, object, bool]] = {}
-
-
-def _redis_address(client) -> tuple:
-    kwargs = client.connection_pool.connection_kwargs
-    return (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db", 0))
-
-
-def api_call_key_for_pipeline(request, client) -> str | None:
-    """The counter to ``INCR`` for this request's API call in a pipeline the caller sends on
-    ``client`` anyway (the API throttle's), or None.
-
-    Only for a request this middleware meters (a firm's counted API path that passed the plan
-    checks), not yet counted, when metering writes to the same Redis database as ``client``;
-    the caller then reports success with ``api_call_counted`` and the middleware does not count
-    the call again. Otherwise the middleware counts it after the response, as before.
-    """
-    tenant_id = request.__dict__.get("_codex_meter")
-    if tenant_id is None or "_codex_meter_key" in request.__dict__:
-        return None
-    own = _redis()
-    if own is None:
-        return None
-    pair = (id(own), id(client))
-    memo = _same_redis.get(pair)
-    if memo is None:
-        memo = _same_redis[pair] = (own, client, _redis_address(own) == _redis_address(client))
-    if not memo[2]:
-        return None
-    return f"{KEY_PREFIX}{tenant_id}:{_today():%Y%m%d}"
-
-
-def api_call_counted(request, key: str) -> None:
-    """The caller's pipeline incremented ``key`` for this request (``api_call_key_for_pipeline``)."""
-    request._codex_meter_key = key

@@ -27,15 +27,27 @@ import time
 
 from celery.signals import before_task_publish, task_postrun, task_rejected, task_revoked, task_unknown
 from django.conf import settings
+from kombu.transport.redis import Channel as RedisChannel
 
 logger = logging.getLogger(__name__)
 
 LEDGER_KEY = "codex:delivery:ledger"  # hash: task id -> the message as JSON
 SENT_KEY = "codex:delivery:sent"  # sorted set: task id -> when it was (re)sent, epoch seconds
-UNACKED_KEY = "unacked"  # kombu's Redis transport default (``unacked_key``)
-PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport: a queue's priority lists are "<queue><sep><n>"
-PRIORITY_STEPS = (3, 6, 9)
 FINISHED_STATES = frozenset({"SUCCESS", "FAILURE", "REJECTED", "IGNORED", "REVOKED"})
+
+
+def transport_option(name: str):
+    """One of kombu's documented Redis transport options (``unacked_key``, ``sep``,
+    ``priority_steps``): the value set in ``CELERY_BROKER_TRANSPORT_OPTIONS``, else the transport's
+    own default, so the sweep looks where the broker really keeps its messages."""
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    return options.get(name, getattr(RedisChannel, name))
+
+
+def priority_queue_names(queue: str) -> list[str]:
+    """The Redis lists of one queue: the queue itself (priority 0) and one per priority step."""
+    sep = transport_option("sep")
+    return [queue] + [f"{queue}{sep}{step}" for step in transport_option("priority_steps") if step]
 
 
 class Ledger:
@@ -88,10 +100,10 @@ class Ledger:
             if task_id in wanted:
                 found.add(task_id)
 
-        for _tag, raw in self.client.hscan_iter(UNACKED_KEY, count=500):
+        for _tag, raw in self.client.hscan_iter(transport_option("unacked_key"), count=500):
             add(raw)
         for queue in queues:
-            for name in [queue] + [f"{queue}{PRIORITY_SEP}{n}" for n in PRIORITY_STEPS]:
+            for name in priority_queue_names(queue):
                 stop = -1
                 while len(found) < len(wanted):
                     raws = self.client.lrange(name, stop - chunk + 1, stop)

@@ -11,12 +11,12 @@ Unlike django-tenants' stock middleware this makes no query for a warm host (see
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.http import HttpResponseNotFound, JsonResponse
 from django.http.request import split_domain_port
 from django.shortcuts import render
 
-from codex.settings_snapshot import SettingsSnapshot
 from tenants.exceptions import InvalidApiKey
 from tenants.models import TenantStatus
 from tenants.selectors import api_key_resolve, tenant_for_host
@@ -36,20 +36,8 @@ _DOMAINS: dict[str, str] = {}
 _DOMAINS_MAX = 1024
 
 
-_conf = SettingsSnapshot(
-    "USE_X_FORWARDED_HOST",
-    "PUBLIC_SCHEMA_NAME",
-    "CODEX_PUBLIC_HOSTS",
-    "CODEX_API_HOST",
-    "ROOT_URLCONF",
-    "PUBLIC_SCHEMA_URLCONF",
-    "CODEX_API_URLCONF",
-)
-
-
-def _request_host(request, conf: SettingsSnapshot | None = None) -> str:
-    conf = conf or _conf()
-    raw = request.META.get("HTTP_X_FORWARDED_HOST") if conf.use_x_forwarded_host else None
+def _request_host(request) -> str:
+    raw = request.META.get("HTTP_X_FORWARDED_HOST") if settings.USE_X_FORWARDED_HOST else None
     raw = raw or request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
     domain = _DOMAINS.get(raw)
     if domain is None:
@@ -95,20 +83,19 @@ class TenantRoutingMiddleware:
                 conn.set_tenant(previous)
 
     def _route(self, request, conn):
-        conf = _conf()
-        if conn.schema_name != conf.public_schema_name:
+        if conn.schema_name != settings.PUBLIC_SCHEMA_NAME:
             conn.set_schema_to_public()
-        host = _request_host(request, conf)
+        host = _request_host(request)
         request.api_key = None
         # ``request.tenant`` is set only when a firm serves the request: django-tenants' admin
         # templates take its absence to mean the public schema.
 
-        if host in conf.codex_public_hosts:
-            request.urlconf = conf.public_schema_urlconf
+        if host in settings.CODEX_PUBLIC_HOSTS:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             return self.get_response(request)
 
-        if host == conf.codex_api_host:
-            request.urlconf = conf.codex_api_urlconf
+        if host == settings.CODEX_API_HOST:
+            request.urlconf = settings.CODEX_API_URLCONF
             if request.path.startswith((*ALWAYS_OPEN_PATHS, "/api/v1/schema/", "/api/v1/docs/")):
                 return self.get_response(request)
             raw = request.META.get("HTTP_X_API_KEY", "")
@@ -126,7 +113,7 @@ class TenantRoutingMiddleware:
                 if request.path.startswith(API_PREFIX):
                     return error_envelope(404, "not_found", "No firm is served at this address.")
                 return HttpResponseNotFound(render(request, "404_host.html", {"host": host}).content)
-            request.urlconf = conf.root_urlconf
+            request.urlconf = settings.ROOT_URLCONF
 
         request.tenant = tenant
         conn.set_tenant(tenant)

@@ -104,37 +104,35 @@ TENANT_APPS = [
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 MIDDLEWARE = [
-    # First: request id, one structured log line and latency metrics per request, slow queries.
+    # First: request id, one JSON log line and latency metrics per request (codex.observability).
     "codex.observability.RequestLogMiddleware",
-    # Django's Security, Session, Common, Message and XFrameOptions middlewares, the same rules in
-    # one plain layer each (codex.lean_middleware; the deploy checks in codex.security.checks).
-    "codex.lean_middleware.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
     # host's routing refuses a request without one (docs/decisions/0405).
-    "codex.security.middleware.CorsMiddleware",  # django-cors-headers', its URL pattern compiled once
+    "corsheaders.middleware.CorsMiddleware",
     "codex.middleware.TenantRoutingMiddleware",
-    "codex.lean_middleware.SessionMiddleware",
-    "codex.lean_middleware.CommonMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's and django-otp's, each with a cheaper lazy user (codex.security.middleware.lazy_object).
-    "codex.security.middleware.AuthenticationMiddleware",
-    "codex.security.middleware.OTPMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "codex.security.middleware.SessionTimeoutMiddleware",
     "codex.security.middleware.SupportSessionMiddleware",
     "codex.security.middleware.TwoFactorMiddleware",
     "codex.security.middleware.ExportAuditMiddleware",
-    "codex.lean_middleware.MessageMiddleware",
-    "codex.lean_middleware.XFrameOptionsMiddleware",
-    "codex.security.middleware.ContentSecurityPolicyMiddleware",  # Django's behaviour, one plain layer
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Django 6's CSP: SECURE_CSP below, a nonce per request through the ``csp`` context processor.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "codex.security.middleware.PermissionsPolicyMiddleware",
     "codex.middleware.TenantStatusMiddleware",
+    # API plan limits (402) and the one place API calls are counted (billing/metering.py).
     "billing.metering.ApiMeteringMiddleware",
 ]
 
-# Django's W001/W002 look for its Security/XFrameOptions middlewares by dotted path; with the
-# subclasses above, codex.security.checks runs the same checks (and codex.W001/W002 when none is there).
-SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002"]
+# Every Django check runs, deploy checks included (docs/decisions/0706-stock-request-path.md).
+SILENCED_SYSTEM_CHECKS: list[str] = []
 
 ROOT_URLCONF = "codex.urls_tenant"
 PUBLIC_SCHEMA_URLCONF = "codex.urls_public"
@@ -335,7 +333,6 @@ CODEX_SECURITY_CONTACT = env.str("CODEX_SECURITY_CONTACT", default="")
 # Never a parent SESSION_COOKIE_DOMAIN: a firm's session cookie is sent to that firm's host only,
 # and each firm keeps its own session table, so a session of one firm means nothing at another.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-MESSAGE_STORAGE = "codex.messages_storage.LazyFallbackStorage"  # Django's fallback storage, built on first use
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 SESSION_COOKIE_NAME = "__Host-sessionid" if IS_PRODUCTION else "sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken" if IS_PRODUCTION else "csrftoken"
@@ -489,7 +486,8 @@ SIMPLE_JWT = {
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
-# json (one object per line: request_id, firm, user, route, status, duration_ms...) or plain.
+# json (one object per line: time, level, logger, message, then request_id, firm, user, route,
+# status, duration_ms...; python-json-logger, docs/decisions/0600-observability.md) or plain.
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json" if IS_PRODUCTION else "plain")
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
@@ -499,11 +497,16 @@ LOGGING = {
     "filters": {"request_context": {"()": "codex.observability.RequestContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(firm)s] %(message)s"},
-        "json": {"()": "codex.observability.JsonFormatter"},
+        "json": {
+            "()": "codex.observability.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "json_ensure_ascii": False,
+        },
     },
     "handlers": {
         "console": {
-            "class": "codex.observability.ConsoleHandler",  # logging.StreamHandler, one lock per line
+            "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
             "filters": ["request_context"],
         }

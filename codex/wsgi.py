@@ -5,7 +5,3 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codex.settings")
 
 application = get_wsgi_application()
-
-from codex import lifecycle  # noqa: E402 (needs the apps loaded by get_wsgi_application)
-
-lifecycle.install()

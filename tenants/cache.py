@@ -47,7 +47,7 @@ _IMMUTABLE = (str, int, float, bool, bytes, type(None))
 _CONTAINERS = (list, dict, set)
 # The exact types of most field values: an ``isinstance`` that fails against a tuple of types looks
 # up the value's ``__class__`` for each of them (proxy support), ~2,000 instructions a field; a set
-# lookup of the exact type answers first for these (decision 0704, fourth pass).
+# lookup of the exact type answers first for these.
 _LEAF_TYPES = frozenset({str, int, float, bool, bytes, type(None), datetime.datetime, datetime.date, Decimal, UUID})
 
 
@@ -84,8 +84,8 @@ def _fresh(value):
 
 def _template(value):
     """What ``_fresh`` reads of a model instance, read once: the copy of a cached entry then
-    costs a dict copy and a ``ModelState`` instead of a walk over every field (decision 0704,
-    fifth pass). None for anything else (``_fresh`` copies it)."""
+    costs a dict copy and a ``ModelState`` instead of a walk over every field (docs/benchmarks.md,
+    "Profile and fix"). None for anything else (``_fresh`` copies it)."""
     if not isinstance(value, Model):
         return None
     state_data = value._state.__getstate__()

@@ -48,16 +48,15 @@ class Gunicorn:
         probe_path: str = "/health",
         probe_host: str = "localhost",
         workers: int = 2,
+        root=ROOT,
     ):
         self.name = name
+        self.root = root  # the checkout served: its code, its .venv and its gunicorn.conf.py
         self.port = port
         self.env = {
             **env,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(workers),
-            # The access log line per request would go to a file nobody reads; every server under
-            # test has it off alike (the app's own request log, part of Codex, stays on).
-            "GUNICORN_ACCESSLOG": "",
             "GUNICORN_LOGLEVEL": "warning",
         }
         self.app = app
@@ -72,12 +71,12 @@ class Gunicorn:
 
     def __enter__(self) -> Gunicorn:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
+        cmd = [str(self.root / ".venv" / "bin" / "gunicorn"), "-c", str(self.root / "gunicorn.conf.py")]
         if self.app:
             cmd.append(self.app)
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self._wait_ready()
         return self

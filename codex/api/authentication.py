@@ -123,10 +123,10 @@ class _WithoutFormBody:
     """A request whose ``POST`` is empty: Django's CSRF check then reads the header only."""
 
     def __init__(self, request):
-        self._wrapped = request
+        self._request = request
 
     def __getattr__(self, name):
-        return getattr(self._wrapped, name)
+        return getattr(self._request, name)
 
     @property
     def POST(self):  # noqa: N802 (Django's name)

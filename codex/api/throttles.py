@@ -1,26 +1,38 @@
-"""Rate limits shared by every process (they live in the default cache: Redis or the database).
+"""Rate limits shared by every process (they live in the default cache: Redis in production).
 
 Per API key, per user or per IP, by what authenticated the request; authenticated callers get the
-base rate times their firm's plan multiplier (``CODEX_PLAN_RATE_MULTIPLIERS``). Credential
-endpoints have their own tighter per-IP limit (``AuthRateThrottle``). Refusals are 429 with
-``Retry-After`` (DRF sets it; the error envelope repeats it in ``details.retry_after``).
+base rate times their firm's plan multiplier (``CODEX_PLAN_RATE_MULTIPLIERS``). The plan's code
+comes from whoever registered a source with ``register_plan_code_source`` (billing, at start-up):
+the kernel knows nothing of billing. Credential endpoints have their own tighter per-IP limit
+(``AuthRateThrottle``). Refusals are 429 with ``Retry-After`` (DRF sets it; the error envelope
+repeats it in ``details.retry_after``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from billing.metering import api_call_counted, api_call_key_for_pipeline
 from codex.security.net import client_ip
 
 # The plan of a firm changes rarely: each process remembers it for a minute instead of asking
-# billing (several queries) on every request.
+# the registered source (several queries) on every request.
 _PLAN_MEMO: dict[int, tuple[str, float]] = {}
 _PLAN_MEMO_SECONDS = 60
 DEFAULT_MULTIPLIERS = {"free": 0.5, "starter": 1.0, "pro": 2.0, "enterprise": 5.0}
+DEFAULT_PLAN_CODE = "free"
+
+_plan_code_source: Callable[[object], str | None] | None = None
+
+
+def register_plan_code_source(source: Callable[[object], str | None]) -> None:
+    """Tell the throttle how to find a firm's plan code (``source(tenant)``; None: no plan)."""
+    global _plan_code_source
+    _plan_code_source = source
+    _PLAN_MEMO.clear()
 
 
 def plan_code_of(tenant) -> str:
@@ -28,10 +40,7 @@ def plan_code_of(tenant) -> str:
     memo = _PLAN_MEMO.get(tenant.pk)
     if memo and memo[1] > now:
         return memo[0]
-    from billing.entitlements import plan_of
-
-    plan = plan_of(tenant)
-    code = plan.code if plan is not None else "free"
+    code = (_plan_code_source(tenant) if _plan_code_source is not None else None) or DEFAULT_PLAN_CODE
     _PLAN_MEMO[tenant.pk] = (code, now + _PLAN_MEMO_SECONDS)
     return code
 
@@ -57,25 +66,15 @@ class PrincipalRateThrottle(SimpleRateThrottle):
     def allow_request(self, request, view):
         tenant = getattr(request._request, "tenant", None)
         authenticated = bool(request.user and request.user.is_authenticated)
-        allowed = super().allow_request(request, view) if not authenticated else None
         if not authenticated:
-            return allowed
+            return super().allow_request(request, view)
         # Scale the base rate by the firm's plan before counting.
         self.num_requests, self.duration = self.parse_rate(self.get_rate())
         self.num_requests = max(1, int(self.num_requests * plan_multiplier(tenant)))
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        client = _redis_client_of(self.cache) if getattr(settings, "CODEX_API_THROTTLE_COUNTER", True) else None
-        if client is not None:
-            return self._allow_by_counter(client, request._request)
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        if len(self.history) >= self.num_requests:
-            return self.throttle_failure()
-        return self.throttle_success()
+        return self._allow_by_counter()
 
     def get_cache_key(self, request, view):
         tenant = getattr(request._request, "tenant", None)
@@ -94,31 +93,23 @@ class PrincipalRateThrottle(SimpleRateThrottle):
             ident = f"ip:{self.get_ident(request)}"
         return f"throttle:{self.scope}:{ident}"
 
-    def _allow_by_counter(self, client, http_request) -> bool:
-        """Fixed window on Redis: one ``INCR`` + ``EXPIRE`` round trip, O(1) whatever the rate.
+    def _allow_by_counter(self) -> bool:
+        """Fixed window: one counter per caller and window, through the cache's own ``incr``/``add``.
 
         DRF's sliding log reads and writes the list of every request time in the window (up to
-        ``num_requests`` floats, 3,000 for an enterprise key) on each request: two round trips and a
-        payload that grows with the rate. A counter per window allows at most ``num_requests`` per
-        window too; a burst across a window boundary may reach twice that within one window's
-        length, the usual price of fixed windows (docs/decisions/0701-api-throttle-counter.md).
-
-        The same round trip carries the request's API-call count when metering writes to this
-        Redis database (``billing.metering.api_call_key_for_pipeline``, decision 0704): one round
-        trip per API request instead of two.
+        ``num_requests`` floats, 3,000 for an enterprise key) on each request: a payload that grows
+        with the rate. A counter per window allows at most ``num_requests`` per window too; a burst
+        across a window boundary may reach twice that within one window's length, the usual price
+        of fixed windows (docs/decisions/0701-api-throttle-counter.md). The counter outlives its
+        window by a second, so it is never incremented after it expired.
         """
         self.now = self.timer()
         window = int(self.now // self.duration)
-        key = self.cache.make_and_validate_key(f"{self.key}:{window}")
-        meter_key = api_call_key_for_pipeline(http_request, client)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, int(self.duration) + 1)
-        if meter_key is not None:
-            pipe.incr(meter_key)
-        count = pipe.execute()[0]
-        if meter_key is not None:
-            api_call_counted(http_request, meter_key)
+        key = f"{self.key}:{window}"
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # the window's first request; if another process added it meanwhile, count on
+            count = 1 if self.cache.add(key, 1, int(self.duration) + 1) else self.cache.incr(key)
         self._window_end = (window + 1) * self.duration
         return count <= self.num_requests
 
@@ -127,25 +118,6 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         if window_end is None:
             return super().wait()
         return max(1.0, window_end - self.now)
-
-
-def _redis_client_of(cache):
-    """The redis-py client behind Django's Redis cache backend, or None for any other backend."""
-    from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-    from django.core.cache import cache as default_proxy
-    from django.core.cache.backends.redis import RedisCache
-
-    if cache is default_proxy:  # DRF's ``default_cache`` is the proxy, not the backend
-        cache = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(cache, RedisCache):
-        return None
-    # Django builds a new redis-py client object (on the same connection pool) at every call:
-    # about 100 us of CPU per request (docs/benchmarks.md, "Profile and fix"). Keep one per backend.
-    backend = cache._cache
-    client = backend.__dict__.get("_codex_write_client")
-    if client is None:
-        client = backend.__dict__["_codex_write_client"] = backend.get_client(write=True)
-    return client
 
 
 class AuthRateThrottle(SimpleRateThrottle):

@@ -2,9 +2,9 @@
 
 Each connection object is born with ``codex.observability.slow_query_wrapper`` as its outermost
 ``execute_wrapper``, so a query slower than ``CODEX_SLOW_QUERY_MS`` is logged with its firm wherever
-it runs: a request, a Celery task, a management command. Before (decision 0704, fifth pass) the
-request log middleware added the wrapper around each request and Celery's task hooks around each
-task, which cost every request a connection lookup and missed queries run anywhere else.
+it runs: a request, a Celery task, a management command. Before, the request log middleware added
+the wrapper around each request and Celery's task hooks around each task, which cost every request
+a connection lookup and missed queries run anywhere else.
 """
 
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper

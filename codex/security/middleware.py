@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-import functools
-import re
 import time
 
-from corsheaders.middleware import CorsMiddleware as DjangoCorsMiddleware
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
-from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
-from django.contrib.auth.middleware import auser, get_user
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils.csp import CSP, LazyNonce, build_policy, generate_nonce
-from django.utils.functional import SimpleLazyObject, empty
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
-
-from codex.settings_snapshot import SettingsSnapshot
 
 from .support import SUPPORT_SESSION_KEY, SupportPrincipal, support_session_close
 
@@ -32,82 +20,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 TWO_FACTOR_PATHS = ("/accounts/security/2fa/",)
 ALWAYS_OPEN = ("/static/", "/health", "/ready", "/accounts/logout/", "/admin/logout/", *TWO_FACTOR_PATHS)
 GATE_EXEMPT = ("/api/", *ALWAYS_OPEN)
-ENFORCE_HEADER = str(CSP.HEADER_ENFORCE)
-REPORT_ONLY_HEADER = str(CSP.HEADER_REPORT_ONLY)
-ENFORCE_LOWER, REPORT_ONLY_LOWER = ENFORCE_HEADER.lower(), REPORT_ONLY_HEADER.lower()
-_UNSET = object()
-
-
-_HEADERS = SettingsSnapshot("SECURE_CSP", "SECURE_CSP_REPORT_ONLY", "CODEX_PERMISSIONS_POLICY")
-
-
-def has_header(response, lower_name: str) -> bool:
-    """``name in response.headers`` without ``Mapping``'s KeyError path: Django's ``ResponseHeaders``
-    keeps its entries under lower-cased names in ``_store`` (6,400 -> 1,200 instructions a test;
-    pinned by tests/security/test_request_path.py)."""
-    return lower_name in response.headers._store
-
-
-_CORS = SettingsSnapshot(CORS_URLS_REGEX=r"^.*$")
-
-
-class CorsMiddleware(DjangoCorsMiddleware):
-    """django-cors-headers' middleware, with ``CORS_URLS_REGEX`` read and compiled once per value:
-    its ``is_enabled`` reads the setting and looks the pattern up in ``re``'s cache twice per
-    request. Same rule: the path matches the pattern, or a ``check_request_enabled`` receiver
-    says yes."""
-
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        self._compiled: dict[object, re.Pattern] = {}
-
-    def is_enabled(self, request) -> bool:
-        pattern = _CORS().cors_urls_regex
-        compiled = self._compiled.get(pattern)
-        if compiled is None:
-            compiled = self._compiled[pattern] = re.compile(pattern)
-        return compiled.match(request.path_info) is not None or self.check_signal(request)
-
-
-def lazy_object(func) -> SimpleLazyObject:
-    """``SimpleLazyObject(func)``, the same object, built without ``LazyObject``'s attribute hooks:
-    the two ``__dict__`` entries its ``__init__`` writes through ``LazyObject.__setattr__``
-    (12,100 -> 5,400 instructions; every request builds two, the user and the two-factor user).
-    tests/security/test_request_path.py checks it against Django's own."""
-    obj = SimpleLazyObject.__new__(SimpleLazyObject)
-    state = object.__getattribute__(obj, "__dict__")
-    state["_setupfunc"] = func
-    state["_wrapped"] = empty
-    return obj
-
-
-class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
-    """Django's: ``request.user`` (lazy) and ``request.auser``, in a plain synchronous call (no
-    ``MiddlewareMixin`` dispatch) and with the lazy user built by ``lazy_object``. Async requests
-    take Django's path unchanged."""
-
-    def __call__(self, request):
-        if self.async_mode:
-            return self.__acall__(request)
-        if not hasattr(request, "session"):
-            raise ImproperlyConfigured(
-                "The Django authentication middleware requires session middleware to be installed."
-            )
-        request.user = lazy_object(functools.partial(get_user, request))
-        request.auser = functools.partial(auser, request)
-        return self.get_response(request)
-
-
-class OTPMiddleware(DjangoOTPMiddleware):
-    """django-otp's, with its lazy verified user built by ``lazy_object``."""
-
-    def _install_lazy_accessors(self, request):
-        user = getattr(request, "user", None)
-        if user is not None:
-            request.user = lazy_object(functools.partial(self._verify_user_sync, request, user))
-        user_getter = getattr(request, "auser", None)
-        if user_getter is not None:
-            request.auser = functools.partial(self._verify_user_async_via_auser, request, user_getter)
 
 
 def _is_public_host(request) -> bool:
@@ -245,8 +157,7 @@ class PermissionsPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not has_header(response, "permissions-policy"):
-            response.headers["Permissions-Policy"] = _HEADERS().codex_permissions_policy
+        response.headers.setdefault("Permissions-Policy", settings.CODEX_PERMISSIONS_POLICY)
         return response
 
 
@@ -261,7 +172,7 @@ class ExportAuditMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         tenant = getattr(request, "tenant", None)
-        if tenant is None or not 200 <= response.status_code < 300 or not has_header(response, "content-disposition"):
+        if tenant is None or not 200 <= response.status_code < 300 or "Content-Disposition" not in response.headers:
             return response
         disposition = response.headers["Content-Disposition"]
         if disposition.startswith("attachment"):
@@ -281,62 +192,3 @@ class ExportAuditMiddleware:
                 details={"file": filename[:200], "query": request.META.get("QUERY_STRING", "")[:500]},
             )
         return response
-
-
-class _Nonce(LazyNonce):
-    """Django's ``LazyNonce``, built without ``LazyObject``'s attribute hooks: the same two entries
-    in the instance's ``__dict__`` that ``SimpleLazyObject.__init__`` writes through
-    ``LazyObject.__setattr__`` (13,000 instructions per request for a nonce most responses never
-    use; about 2,000 this way)."""
-
-    def __init__(self):
-        state = object.__getattribute__(self, "__dict__")
-        state["_setupfunc"] = generate_nonce
-        state["_wrapped"] = empty
-
-
-def _nonce_used(nonce) -> bool:
-    if type(nonce) is _Nonce:
-        return object.__getattribute__(nonce, "_wrapped") is not empty
-    return bool(nonce)  # a view replaced it: Django's rule (a nonce is used once evaluated)
-
-
-class ContentSecurityPolicyMiddleware:
-    """Django's CSP middleware (``django.middleware.csp``), the same behaviour in one plain layer.
-
-    Like Django's: every request gets a lazy nonce (``request._csp_nonce``, read by the ``csp``
-    context processor and ``{% csp_nonce_attr %}``); the response gets ``Content-Security-Policy``
-    (and ``-Report-Only``) from ``response._csp_config`` (``@csp_override``) or ``SECURE_CSP``,
-    unless a view set the header itself; an empty config sends no header. Unlike it: a response
-    whose nonce was never used (API, JSON, redirects: most of them) gets the policy string built
-    once per configuration instead of on every response (decision 0704).
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self._built: dict[int, tuple[object, str]] = {}
-
-    def __call__(self, request):
-        request._csp_nonce = _Nonce()
-        response = self.get_response(request)
-        nonce = getattr(request, "_csp_nonce", None)
-        used = nonce is not None and _nonce_used(nonce)
-        conf = _HEADERS()
-        config = getattr(response, "_csp_config", _UNSET)
-        if config is _UNSET:
-            config = conf.secure_csp
-        if config and not has_header(response, ENFORCE_LOWER):
-            response.headers[ENFORCE_HEADER] = build_policy(config, nonce) if used else self._policy(config)
-        config = getattr(response, "_csp_ro_config", _UNSET)
-        if config is _UNSET:
-            config = conf.secure_csp_report_only
-        if config and not has_header(response, REPORT_ONLY_LOWER):
-            response.headers[REPORT_ONLY_HEADER] = build_policy(config, nonce) if used else self._policy(config)
-        return response
-
-    def _policy(self, config) -> str:
-        entry = self._built.get(id(config))
-        if entry is None or entry[0] != config:
-            entry = (copy.deepcopy(config), build_policy(config, None))
-            self._built[id(config)] = entry
-        return entry[1]

@@ -7,5 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users"
 
     def ready(self) -> None:
-        # Session clocks at sign-in; deploy checks of the lean middlewares.
-        from codex.security import checks, signals  # noqa: F401
+        # Session clocks at sign-in.
+        from codex.security import signals  # noqa: F401

@@ -47,6 +47,7 @@ def test_middleware_makes_no_query(rf, firm):
     request = rf.get("/api/v1/me/")
     request.tenant = firm
     request.user = type("Principal", (), {"is_authenticated": True})()  # as DRF leaves it
+    request.auth = None
     middleware = metering.ApiMeteringMiddleware(lambda r: __import__("django.http").http.HttpResponse("ok"))
     with CaptureQueriesContext(connection) as queries:
         for _ in range(50):
@@ -220,58 +221,87 @@ def test_plan_change_republishes_the_api_flags_on_commit(firm, django_capture_on
     assert metering.api_feature_missing(firm.pk)  # ended: Free limits, no API
 
 
-def test_call_counted_by_the_throttle_is_not_counted_again(redis_client, rf, firm):
-    """The API throttle's pipeline carries the count (decision 0704): the middleware adds nothing."""
-    from django.http import HttpResponse
-
-    principal = type("Principal", (), {"is_authenticated": True})()
-
-    def view(request):
-        request.user = principal  # as DRF leaves it
-        key = metering.api_call_key_for_pipeline(request, redis_client)
-        assert key is not None and metering.api_call_key_for_pipeline(request, redis_client) is not None
-        redis_client.incr(key)  # what the throttle's pipeline does
-        metering.api_call_counted(request, key)
-        assert metering.api_call_key_for_pipeline(request, redis_client) is None  # never twice
-        return HttpResponse("ok")
-
-    request = rf.get("/api/v1/me/")
-    request.tenant = firm
-    metering.ApiMeteringMiddleware(view)(request)
-    assert metering.pending_counts() == {(firm.pk, _today()): 1}
+# --- One place: the middleware counts each billable call once, after its answer ------------------
+def test_each_authenticated_api_call_is_counted_once_whatever_its_answer(owner_client, firm):
+    assert owner_client.get("/api/v1/me/").status_code == 200
+    assert owner_client.get("/api/v1/portfolios/987654321/").status_code == 404
+    assert owner_client.post("/api/v1/portfolios/", {}, content_type="application/json").status_code == 400
+    assert metering.pending_counts() == {(firm.pk, _today()): 3}
 
 
-def test_call_counted_by_the_throttle_is_taken_back_if_the_caller_signed_out(redis_client, rf, firm):
-    """A call that ends unauthenticated was never counted; the throttle's early count is undone."""
+def test_a_throttled_call_is_counted_once(owner_client, firm, settings):
+    from rest_framework.settings import api_settings
+
+    from codex.api.throttles import PrincipalRateThrottle
+
+    settings.CODEX_PLAN_RATE_MULTIPLIERS = {}
+    old = PrincipalRateThrottle.THROTTLE_RATES
+    PrincipalRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "principal": "2/min"}
+    try:
+        codes = [owner_client.get("/api/v1/me/").status_code for _ in range(3)]
+    finally:
+        PrincipalRateThrottle.THROTTLE_RATES = old
+    assert codes == [200, 200, 429]
+    assert metering.pending_counts() == {(firm.pk, _today()): 3}
+
+
+def test_a_call_that_ends_unauthenticated_is_never_counted(rf, firm):
+    """Counted after the answer, on the caller DRF authenticated: nothing to take back later."""
     from django.contrib.auth.models import AnonymousUser
     from django.http import HttpResponse
 
     def view(request):
-        key = metering.api_call_key_for_pipeline(request, redis_client)
-        redis_client.incr(key)
-        metering.api_call_counted(request, key)
-        request.user = AnonymousUser()  # signed out while serving the request
+        request.user, request.auth = AnonymousUser(), None  # as DRF leaves it after signing out
         return HttpResponse("ok")
 
     request = rf.get("/api/v1/me/")
     request.tenant = firm
-    metering.record_api_call(firm.pk, count=5)
     metering.ApiMeteringMiddleware(view)(request)
-    assert metering.pending_counts() == {(firm.pk, _today()): 5}
+    assert metering.pending_counts() == {}
 
 
-def test_throttle_never_counts_requests_the_middleware_does_not_meter(redis_client, rf, firm):
+def test_a_request_no_api_view_authenticated_is_not_counted(rf, firm):
+    """A session user the API never looked at (no API view answered) is not a billable call."""
+    from django.http import HttpResponseNotFound
+
+    request = rf.get("/api/v1/no-such-endpoint/")
+    request.tenant = firm
+    request.user = type("Principal", (), {"is_authenticated": True})()  # a session user, not DRF's
+    metering.ApiMeteringMiddleware(lambda r: HttpResponseNotFound())(request)
+    assert metering.pending_counts() == {}
+
+
+def test_exempt_paths_are_never_counted(rf, firm):
     from django.http import HttpResponse
 
-    seen = []
-
-    def view(request):
-        seen.append(metering.api_call_key_for_pipeline(request, redis_client))
-        return HttpResponse("ok")
-
-    for path in ("/api/v1/billing/usage/", "/api/v1/schema/"):  # exempt from metering
+    for path in ("/api/v1/billing/usage/", "/api/v1/schema/"):
         request = rf.get(path)
         request.tenant = firm
-        metering.ApiMeteringMiddleware(view)(request)
-    assert seen == [None, None]
-    assert metering.api_call_key_for_pipeline(rf.get("/api/v1/me/"), redis_client) is None  # no middleware
+        request.user, request.auth = type("Principal", (), {"is_authenticated": True})(), None
+        metering.ApiMeteringMiddleware(lambda r: HttpResponse("ok"))(request)
+    assert metering.pending_counts() == {}
+
+
+def test_metering_code_never_decrements_a_count():
+    """No take-back: the only write of a count is ``INCRBY`` with a positive number of calls."""
+    import inspect
+
+    source = inspect.getsource(metering)
+    assert "incrby(" in source and "-1)" not in source and "decr(" not in source
+
+
+def test_the_throttle_knows_nothing_of_billing():
+    """The kernel's throttle imports no billing module; billing gives it the plan code at start-up."""
+    import ast
+    import inspect
+
+    from codex.api import throttles
+
+    tree = ast.parse(inspect.getsource(throttles))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    assert not any(name and name.split(".")[0] == "billing" for name in imported), imported
+    from billing.entitlements import plan_code_of
+
+    assert throttles._plan_code_source is plan_code_of

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from codex import delivery
 from codex.celery import app
-from codex.delivery import LEDGER_KEY, SENT_KEY, UNACKED_KEY, Ledger
+from codex.delivery import LEDGER_KEY, SENT_KEY, Ledger, transport_option
 from codex.jobs import drill_write
 
 QUEUE = "ledger-test"
@@ -114,7 +114,7 @@ def test_a_message_held_unacked_by_a_live_worker_is_not_sent_again(broker):
     book, url = broker
     task_id = send(url, "running")
     message = take(book.client)
-    book.client.hset(UNACKED_KEY, "tag-1", json.dumps([message, "", QUEUE]))  # kombu's record
+    book.client.hset(transport_option("unacked_key"), "tag-1", json.dumps([message, "", QUEUE]))  # kombu's record
     age(book.client, task_id, 120)
     assert book.redeliver_lost(grace=60, app=app) == []
     assert queued(book.client) == []

@@ -82,7 +82,6 @@ def nodes(django_db_setup, django_db_blocker, tmp_path_factory):
         **os.environ,
         "DATABASE_URL": database_url_for_subprocesses(),
         "GUNICORN_WORKERS": "1",
-        "GUNICORN_ACCESSLOG": "",
         "CODEX_API_RATE": f"{BASE_RATE}/min",
         "DJANGO_DEBUG": "false",
         "DJANGO_LOG_LEVEL": "WARNING",

@@ -280,9 +280,11 @@ class RoundTrips:
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
 
 
-def test_api_request_counts_throttle_and_meter_in_one_round_trip(
+def test_api_request_costs_the_throttle_and_the_meter_three_round_trips(
     firm, api_key_for, metering_on_same_redis, monkeypatch
 ):
+    """Per API request with Redis: the throttle's counter (the cache's ``incr``: EXISTS, INCR) and
+    the meter's INCRBY, each through its own stock client; every call counted once."""
     from billing import metering
 
     raw = api_key_for(firm, "read")
@@ -293,14 +295,14 @@ def test_api_request_counts_throttle_and_meter_in_one_round_trip(
     trips = RoundTrips(monkeypatch)
     for _ in range(3):
         assert client.get("/api/v1/portfolios/", HTTP_X_API_KEY=raw).status_code == 200
-    assert trips.sends == 3  # throttle INCR + EXPIRE and the meter's INCR: one pipeline per request
+    assert trips.sends == 3 * 3
     assert int(metering_on_same_redis.get(meter_key)) == 4  # every call counted once
     assert metering.usage_flush(refresh_limits=False) == 4
     assert metering_on_same_redis.get(meter_key) is None
 
 
 def test_meter_on_another_redis_is_counted_by_the_middleware(firm, api_key_for, redis_default_cache, settings):
-    """Metering on another Redis database than the throttle's: no shared pipeline, still one count."""
+    """Metering on another Redis database than the throttle's: each call counted once, there."""
     import redis
 
     from billing import metering
@@ -420,7 +422,7 @@ def test_dashboard_query_count_is_pinned(firm, production_cache, client_for, own
     assert _warm_count(client, "/") == few == 15
 
 
-# --- request path helpers (decision 0704) ----------------------------------------------------------
+# --- host parsing of the routing middleware ----------------------------------------------------------
 @pytest.mark.parametrize(
     "raw", ["Acme.Localhost", "acme.localhost:8000", "acme.localhost.", "[::1]:80", "bad host!", "a" * 300]
 )
@@ -458,8 +460,8 @@ def test_cached_firm_copy_keeps_its_model_state(firm, forced_local):
 
 
 def test_a_copy_from_the_template_is_the_copy_fresh_makes(firm, api_key_for, forced_local):
-    """The local level hands out copies built from a template read once (decision 0704, fifth
-    pass): field for field and state for state what ``_fresh`` builds, sharing nothing mutable."""
+    """The local level hands out copies built from a template read once (tenants/cache.py):
+    field for field and state for state what ``_fresh`` builds, sharing nothing mutable."""
     from tenants.cache import _fresh, _from_template, _template
     from tenants.models import ApiKey
 

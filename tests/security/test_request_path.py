@@ -1,45 +1,51 @@
-"""The cheaper request-path building blocks are the objects Django would have built (decision 0704)."""
+"""The request path is Django's and the libraries' own (issue 18, docs/decisions/0706): the stock
+middleware classes, Django's CSP with a nonce per page, and every deploy check on and passing."""
 
 from __future__ import annotations
 
-import copy
-import pickle
+import os
+import re
+import secrets
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
-from django.utils.functional import SimpleLazyObject, empty
+from django.utils.module_loading import import_string
 
-from codex.security.middleware import AuthenticationMiddleware, lazy_object
-
-
-def test_lazy_object_is_a_simple_lazy_object_in_the_same_state():
-    calls = []
-
-    def make():
-        calls.append(1)
-        return [1, 2]
-
-    ours, django = lazy_object(make), SimpleLazyObject(make)
-    assert type(ours) is SimpleLazyObject
-    assert object.__getattribute__(ours, "__dict__") == object.__getattribute__(django, "__dict__")
-    assert ours._wrapped is empty and calls == []
-    assert ours == [1, 2] and len(ours) == 2 and calls == [1]
-    assert ours._wrapped == [1, 2]
-    assert copy.deepcopy(lazy_object(make)) == [1, 2]
-    assert pickle.loads(pickle.dumps(lazy_object(dict))) == {}  # noqa: S301 (our own bytes)
-    assert repr(lazy_object(make)).startswith("<SimpleLazyObject:")
+STOCK = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+LIBRARIES = ("django.", "whitenoise.", "corsheaders.", "django_otp.")
+APP_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.")
 
 
-def test_the_stack_uses_the_subclasses_and_django_still_recognises_them():
-    assert "codex.security.middleware.AuthenticationMiddleware" in settings.MIDDLEWARE
-    assert "codex.security.middleware.OTPMiddleware" in settings.MIDDLEWARE
-    assert issubclass(AuthenticationMiddleware, DjangoAuthenticationMiddleware)
-    # The admin's own check (admin.E408: Django's AuthenticationMiddleware must be installed)
-    # accepts the subclass.
-    from django.contrib.admin.checks import check_dependencies
+def test_the_stack_holds_the_stock_classes_in_django_order():
+    stock_in_stack = [path for path in settings.MIDDLEWARE if path.startswith(LIBRARIES)]
+    assert stock_in_stack == STOCK
 
-    assert [e.id for e in check_dependencies() if e.id == "admin.E408"] == []
+
+def test_codex_middlewares_are_its_own_not_rewrites_of_a_librarys():
+    own = [path for path in settings.MIDDLEWARE if not path.startswith(LIBRARIES)]
+    assert own and all(path.startswith(APP_PACKAGES) for path in own)
+    for path in own:
+        cls = import_string(path)
+        borrowed = [base for base in cls.__mro__ if base.__module__.startswith(LIBRARIES)]
+        assert borrowed == [], f"{path} subclasses {borrowed}"
+
+
+def test_no_system_check_is_silenced():
+    assert settings.SILENCED_SYSTEM_CHECKS == []
 
 
 @pytest.mark.django_db
@@ -52,42 +58,51 @@ def test_anonymous_and_signed_in_users_resolve_through_the_stack(anon_client, ow
     assert user.is_verified() is False  # django-otp's accessor installed on the lazy user
 
 
-def test_has_header_agrees_with_the_mapping():
-    from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-
-    from codex.security.middleware import has_header
-
-    for response in (HttpResponse("x"), JsonResponse({}), StreamingHttpResponse(iter([b"x"]))):
-        response.headers["Content-Disposition"] = "attachment; filename=a.csv"
-        for name in ("Content-Disposition", "Permissions-Policy", "Content-Type", "X-Absent"):
-            assert has_header(response, name.lower()) is (name in response.headers), (type(response), name)
-        del response.headers["content-disposition"]
-        assert has_header(response, "content-disposition") is False
+def _nonces(response) -> tuple[set[str], set[str]]:
+    header = response.headers["Content-Security-Policy"]
+    in_header = set(re.findall(r"'nonce-([^']+)'", header))
+    in_page = set(re.findall(r'<script\b[^>]*\bnonce="([^"]+)"', response.content.decode()))
+    return in_header, in_page
 
 
-def test_settings_snapshot_follows_changed_settings():
-    from django.test import override_settings
-
-    from codex.settings_snapshot import SettingsSnapshot
-
-    snapshot = SettingsSnapshot("CODEX_API_HOST", CODEX_NOT_A_SETTING="fallback")
-    assert snapshot().codex_api_host == settings.CODEX_API_HOST
-    assert snapshot().codex_not_a_setting == "fallback"
-    with override_settings(CODEX_API_HOST="api.elsewhere.test", CODEX_NOT_A_SETTING="set"):
-        assert snapshot().codex_api_host == "api.elsewhere.test"
-        assert snapshot().codex_not_a_setting == "set"
-    assert snapshot().codex_api_host == settings.CODEX_API_HOST
+@pytest.mark.django_db
+def test_each_page_gets_a_fresh_nonce_in_its_policy_and_its_scripts(owner_client):
+    first, second = owner_client.get("/accounts/security/"), owner_client.get("/accounts/security/")
+    assert first.status_code == second.status_code == 200
+    header_1, page_1 = _nonces(first)
+    header_2, page_2 = _nonces(second)
+    assert len(header_1) == 1 and header_1 == page_1
+    assert header_2 == page_2 and header_1 != header_2
 
 
-def test_cors_is_enabled_by_the_url_pattern_and_follows_it():
-    from django.test import RequestFactory, override_settings
+@pytest.mark.django_db
+def test_an_api_answer_gets_the_policy_without_a_nonce(owner_client):
+    response = owner_client.get("/api/v1/me/")
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "nonce-" not in policy
 
-    from codex.security.middleware import CorsMiddleware
 
-    middleware = CorsMiddleware(lambda request: None)
-    rf = RequestFactory()
-    assert middleware.is_enabled(rf.get("/api/v1/portfolios/")) is True
-    assert middleware.is_enabled(rf.get("/clients/")) is False
-    with override_settings(CORS_URLS_REGEX=r"^/clients/"):
-        assert middleware.is_enabled(rf.get("/clients/")) is True
-        assert middleware.is_enabled(rf.get("/api/v1/portfolios/")) is False
+@pytest.mark.django_db
+def test_production_settings_pass_every_deploy_check():
+    """``manage.py check --deploy --fail-level WARNING`` with production's settings, nothing silenced."""
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "REDIS_URL": "redis://127.0.0.1:6379/5",
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "codex.settings",
+    }
+    result = subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
