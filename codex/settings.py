@@ -136,9 +136,9 @@ MIDDLEWARE = [
 # subclasses above, codex.security.checks runs the same checks (and codex.W001/W002 when none is there).
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002"]
 
-ROOT_URLCONF = "codex.urls_tenant"
-PUBLIC_SCHEMA_URLCONF = "codex.urls_public"
-CODEX_API_URLCONF = "codex.urls_api"
+ROOT_URLCONF = "codex.site.urls_tenant"
+PUBLIC_SCHEMA_URLCONF = "codex.site.urls_public"
+CODEX_API_URLCONF = "codex.site.urls_api"
 WSGI_APPLICATION = "codex.wsgi.application"
 
 TEMPLATES = [

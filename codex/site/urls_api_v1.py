@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from codex.views import api_not_found
+from codex.site.views import api_not_found
 from tenants import api as tenants_api
 from tenants.accounts import api as accounts_api
 

@@ -3,12 +3,12 @@
 from django.urls import include, path
 
 from billing import views as billing_views
+from codex.admin import operator_site
+from codex.metrics import metrics_view
+from codex.security.ratelimit import rate_limit
+from codex.security.views import security_txt
 from tenants import views as tenant_views
 
-from .admin import operator_site
-from .metrics import metrics_view
-from .security.ratelimit import rate_limit
-from .security.views import security_txt
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
 from .urls_web import common_web_urls
 

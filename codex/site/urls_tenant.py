@@ -87,7 +87,7 @@ urlpatterns = [
     *firm_web_urls,
     path("accounts/security/", include("tenants.accounts.urls_security")),
     path("accounts/", include((account_patterns, "accounts"), namespace="accounts")),
-    path("api/v1/", include(("codex.urls_api_v1", "api"), namespace="api")),
+    path("api/v1/", include(("codex.site.urls_api_v1", "api"), namespace="api")),
 ]
 
 if settings.CODEX_BENCH_VIEWS:

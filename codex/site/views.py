@@ -10,10 +10,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from codex.api.errors import api_error_response
+from codex.firm_settings import brand_foreground, firm_settings_update
+from codex.forms import FirmSettingsForm
+from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
+
 from .dashboard import dashboard_for
-from .firm_settings import brand_foreground, firm_settings_update
-from .forms import FirmSettingsForm
-from .templatetags.codex_ui import THEME_COOKIE, THEMES
 
 THEME_COOKIE_AGE = 365 * 24 * 3600
 
@@ -79,7 +81,6 @@ def brand_css(request):
 
 
 def api_not_found(request, exception=None):
-    from codex.api.errors import api_error_response
 
     return api_error_response(404, "not_found", "Not found.")
 
@@ -92,23 +93,17 @@ def handler404(request, exception=None):
 
 def handler500(request):
     if request.path.startswith("/api/"):
-        from codex.api.errors import api_error_response
-
         return api_error_response(500, "server_error", "Something went wrong on our side; it has been logged.")
     return render(request, "500.html", status=500)
 
 
 def handler403(request, exception=None):
     if request.path.startswith("/api/"):
-        from codex.api.errors import api_error_response
-
         return api_error_response(403, "permission_denied", str(exception) or "Permission denied.")
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
 def handler400(request, exception=None):
     if request.path.startswith("/api/"):
-        from codex.api.errors import api_error_response
-
         return api_error_response(400, "bad_request", "Bad request.")
     return render(request, "400.html", status=400)

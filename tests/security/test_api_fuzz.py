@@ -48,7 +48,7 @@ HOST = "acme.localhost"
 def _schema_dict() -> dict:
     from drf_spectacular.generators import SchemaGenerator
 
-    return SchemaGenerator(urlconf="codex.urls_tenant").get_schema(request=None, public=True)
+    return SchemaGenerator(urlconf="codex.site.urls_tenant").get_schema(request=None, public=True)
 
 
 def _config() -> SchemathesisConfig:

@@ -91,7 +91,7 @@ REQUESTS = {
 @pytest.mark.parametrize("scheme", sorted(REQUESTS))
 @pytest.mark.parametrize("path", ["/ok/", "/no-slash", "/admin"])
 def test_headers_status_and_redirects_are_djangos(stock, ours, scheme, path):
-    with override_settings(**SECURITY_SETTINGS, ROOT_URLCONF="codex.urls_public", APPEND_SLASH=True):
+    with override_settings(**SECURITY_SETTINGS, ROOT_URLCONF="codex.site.urls_public", APPEND_SLASH=True):
         lean._VALID_HOSTS.clear()
         for name, make in _responses().items():
             request = RequestFactory().get(path, HTTP_HOST="acme.example.com", **REQUESTS[scheme])
@@ -162,7 +162,7 @@ def test_disallowed_user_agent_and_prepend_www_are_djangos():
         request = RequestFactory().get("/", HTTP_USER_AGENT="a badbot/1.0")
         with pytest.raises(PermissionDenied):
             _run(lean.CommonMiddleware, request, HttpResponse)
-    with override_settings(PREPEND_WWW=True, ALLOWED_HOSTS=["*"], ROOT_URLCONF="codex.urls_public"):
+    with override_settings(PREPEND_WWW=True, ALLOWED_HOSTS=["*"], ROOT_URLCONF="codex.site.urls_public"):
         locations = [
             _run(cls, RequestFactory().get("/signup?x=1", HTTP_HOST="codex.example"), HttpResponse)["Location"]
             for cls in (DjangoCommon, lean.CommonMiddleware)
