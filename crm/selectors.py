@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -32,11 +31,6 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
 
-from portfolios import access as portfolio_access
-from portfolios import analytics as portfolio_analytics
-from portfolios import selectors as portfolio_selectors
-from portfolios.models import Portfolio, Transaction
-
 from . import access
 from . import trigrams as trigram_sql
 from .models import (
@@ -54,6 +48,7 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
+from .record_sources import PortfolioFigures, TimelineItem, figures_for, timeline_items_for
 
 ZERO = Decimal("0")
 
@@ -82,22 +77,14 @@ def tasks_due_for(user, *, due: str = "due", today: dt.date | None = None) -> Qu
 # --- timeline ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TimelineItem:
-    at: dt.datetime
-    kind: str  # note, call, email, meeting, task, stage, transaction, ...
-    title: str
-    detail: str = ""
-    url: str = ""
-
-
 def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
 
 
 def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[TimelineItem]:
-    """Activities, deal stage changes and portfolio transactions of one contact, newest first.
-    Four queries whatever the number of items."""
+    """Activities, deal stage changes and what registered sources add (portfolios: the client's
+    transactions, ``record_sources``) of one contact, newest first. A fixed number of queries
+    whatever the number of items."""
     items: list[TimelineItem] = []
     for a in (
         access.activities_for(user).filter(contact=contact).select_related("owner").order_by("-occurred_at")[:limit]
@@ -118,34 +105,12 @@ def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[Timeli
         else:
             title = f"Deal “{c.deal.title}” moved from {c.from_stage.name} to {c.to_stage.name}"
         items.append(TimelineItem(c.changed_at, "stage", title, c.note, reverse("crm:deal-detail", args=[c.deal_id])))
-    portfolios = portfolio_access.portfolios_visible_to(user).filter(client=contact)
-    txns = (
-        Transaction.objects.filter(portfolio__in=portfolios)
-        .select_related("portfolio", "instrument")
-        .order_by("-trade_date", "-id")[:limit]
-    )
-    for t in txns:
-        what = t.get_kind_display()
-        if t.instrument_id:
-            what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
-        elif t.amount is not None:
-            what += f" {t.amount.quantize(Decimal('0.01')):,} {t.currency}"
-        items.append(TimelineItem(_day_start(t.trade_date), "transaction", f"{t.portfolio.name}: {what}", t.note))
+    items.extend(timeline_items_for(user=user, contact=contact, limit=limit))
     items.sort(key=lambda i: i.at, reverse=True)
     return items[:limit]
 
 
 # --- the client record ------------------------------------------------------------------------------
-
-
-@dataclass
-class PortfolioFigures:
-    portfolio: Portfolio
-    value: Decimal | None = None
-    currency: str = ""
-    twr: Decimal | None = None
-    mwr: Decimal | None = None
-    error: str = ""
 
 
 @dataclass
@@ -160,30 +125,13 @@ class ClientRecord:
     open_tasks: list[Activity] = field(default_factory=list)
 
 
-def _portfolio_figures(portfolio: Portfolio, today: dt.date) -> PortfolioFigures:
-    figures = PortfolioFigures(portfolio, currency=portfolio.base_currency)
-    try:
-        result = portfolio_selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=today)
-    except portfolio_analytics.AnalyticsError as exc:
-        figures.error = str(exc)
-        return figures
-    except ValidationError as exc:  # no transactions yet: nothing to measure
-        figures.error = " ".join(exc.messages)
-        return figures
-    perf = result.performance
-    figures.value = perf.end_value
-    figures.twr = perf.twr.value if perf.twr else None
-    figures.mwr = perf.mwr.value if perf.mwr else None
-    return figures
-
-
 def client_record(*, user, contact: Contact, today: dt.date | None = None) -> ClientRecord:
     """Everything about one client: portfolios with value (AUM), since-inception TWR and MWR
-    (XIRR) from ``portfolios.selectors``, last activity, open deals, newsletter status, open tasks,
+    (XIRR) from the registered sources (portfolios, ``record_sources``), last activity, open deals,
+    newsletter status, open tasks,
     and the merged timeline. The contact must come from ``crm.access.contact_for_user``."""
     today = today or timezone.localdate()
-    portfolios = list(portfolio_access.portfolios_visible_to(user).filter(client=contact, archived=False))
-    figures = [_portfolio_figures(p, today) for p in portfolios]
+    figures = figures_for(user=user, contact=contact, today=today)
     aum: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for f in figures:
         if f.value is not None:

@@ -43,6 +43,7 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
+from .record_sources import contact_merging
 
 DEFAULT_STAGES = [
     ("Lead", 10, StageKind.OPEN),
@@ -525,21 +526,6 @@ def task_complete(*, actor, task: Activity, done: bool = True) -> Activity:
 # --- merge ------------------------------------------------------------------------------------------
 
 
-def _move_portfolios(*, loser: Contact, survivor: Contact) -> int:
-    """Portfolios of the loser become the survivor's, through portfolios' own service when it has one."""
-    try:
-        from portfolios import services as portfolio_services
-    except ImportError:
-        portfolio_services = None
-    mover = getattr(portfolio_services, "portfolios_reassign_client", None)
-    if mover is not None:
-        return mover(from_contact=loser, to_contact=survivor)
-    if not hasattr(loser, "portfolios"):
-        return 0
-    # No service for it (yet): a plain update inside the merge's transaction.
-    return loser.portfolios.update(client=survivor)
-
-
 def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
     """Merge ``loser`` into ``survivor``: activities, deals, portfolios, subscriptions and shares move;
     blank fields of the survivor are filled from the loser; the loser's e-mail and phone are kept as
@@ -556,8 +542,11 @@ def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
         moved = {
             "activities": Activity.objects.filter(contact=loser).update(contact=survivor),
             "deals": Deal.objects.filter(contact=loser).update(contact=survivor),
-            "portfolios": _move_portfolios(loser=loser, survivor=survivor),
         }
+        # Rows of apps above crm (portfolios) move through their receivers, in this transaction.
+        for _receiver, counts in contact_merging.send(sender=Contact, loser=loser, survivor=survivor):
+            for name, count in counts.items():
+                moved[name] = moved.get(name, 0) + count
         # A subscriber row per address; the loser's subscription (if any) now points at the survivor.
         Subscriber.objects.filter(contact=loser).update(contact=survivor)
         for field in ("last_name", "phone", "job_title", "source"):

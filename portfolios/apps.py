@@ -13,3 +13,17 @@ class PortfoliosConfig(AppConfig):
         # A figure that cannot be computed from the data as stored (e.g. no FX rate for a
         # currency the portfolio holds) is a data problem the caller can fix: 409, not a 500.
         register_exception(AnalyticsError, lambda exc: Conflict(str(exc), code="cannot_compute"))
+
+        # The client record in crm shows portfolio figures and transactions; a contact merge moves
+        # portfolios. crm cannot import portfolios (it sits below it): it offers a registry and a
+        # signal, fed here (crm.record_sources, docs/architecture.md).
+        from crm.record_sources import contact_merging, register_client_record_source
+
+        from .client_record import (
+            client_portfolio_figures,
+            client_transaction_items,
+            portfolios_follow_merged_contact,
+        )
+
+        register_client_record_source(figures=client_portfolio_figures, timeline=client_transaction_items)
+        contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
