@@ -19,3 +19,13 @@ class BillingConfig(AppConfig):
                 code=exc.code,
             ),
         )
+
+        # tenants sits below billing and imports none of it: billing plugs into provisioning (the
+        # plan must exist; the new firm's trial) and into adding seats (the plan's seat limit).
+        from tenants.registry import register_provisioning, register_seat_check
+
+        from .entitlements import check_can_add_seat
+        from .services import plan_checked, subscription_start_trial_for_code
+
+        register_provisioning(check=plan_checked, step=subscription_start_trial_for_code)
+        register_seat_check(check_can_add_seat)

@@ -14,10 +14,15 @@ The API maps PlanLimitExceeded to ``402 {"error": {"code": ..., "details": {limi
 
 from __future__ import annotations
 
+from tenants.exceptions import LimitReached
+
+from .counters import register_resource_counter as register_resource_counter  # apps register here
+from .counters import resource_count
+
 BILLING_URL = "/billing/"
 
 
-class PlanLimitExceeded(Exception):
+class PlanLimitExceeded(LimitReached):
     """A plan limit or a missing feature. ``str(exc)`` is a complete sentence for the UI that names
     the billing page; ``billing_url`` is there for a link (``<a href="{{ exc.billing_url }}">``)."""
 
@@ -58,9 +63,7 @@ def check_feature(*, tenant, feature: str) -> None:
 
 
 def _count_in_firm(resource: str) -> int:
-    """Current usage in the active firm schema."""
-    from .selectors import resource_count
-
+    """Current usage in the active firm schema (the counters apps registered, ``billing.counters``)."""
     return resource_count(resource) or 0
 
 

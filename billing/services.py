@@ -94,6 +94,15 @@ def plan_get(*, code: str) -> Plan:
         raise UnknownPlan(f"Unknown plan {code!r}") from exc
 
 
+def plan_checked(*, plan_code: str) -> dict[str, str]:
+    """Provisioning check (``tenants.registry``): the field error for an unknown plan, if any."""
+    try:
+        plan_get(code=plan_code)
+    except UnknownPlan:
+        return {"plan": f"Unknown plan “{plan_code}”."}
+    return {}
+
+
 @transaction.atomic
 def plans_seed() -> list[Plan]:
     """Create the default plans that are missing; operators' later edits are never overwritten."""
@@ -107,6 +116,12 @@ def plans_seed() -> list[Plan]:
 
 
 # --- Subscriptions -----------------------------------------------------------------------------------
+@transaction.atomic
+def subscription_start_trial_for_code(*, tenant, plan_code: str) -> Subscription:
+    """Provisioning step (``tenants.registry``): the new firm's trial on the plan ``plan_code``."""
+    return subscription_start_trial(tenant=tenant, plan=plan_get(code=plan_code))
+
+
 @transaction.atomic
 def subscription_start_trial(*, tenant, plan: Plan) -> Subscription:
     """Open a trial subscription for a new firm. Atomic; one subscription per firm (OneToOne)."""

@@ -31,3 +31,10 @@ class CrmConfig(AppConfig):
                 ]
             },
         )
+
+        # billing limits contacts per plan and counts them through the counter crm registers.
+        from billing.entitlements import register_resource_counter
+
+        from .models import Contact
+
+        register_resource_counter("contacts", Contact.objects.count)

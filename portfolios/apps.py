@@ -27,3 +27,10 @@ class PortfoliosConfig(AppConfig):
 
         register_client_record_source(figures=client_portfolio_figures, timeline=client_transaction_items)
         contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
+
+        # billing limits portfolios per plan and counts them through the counter registered here.
+        from billing.entitlements import register_resource_counter
+
+        from .models import Portfolio
+
+        register_resource_counter("portfolios", Portfolio.objects.count)

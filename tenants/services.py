@@ -15,10 +15,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from billing.services import UnknownPlan, plan_get, subscription_start_trial
-
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
+from .registry import provisioning_errors, provisioning_steps_run
 from .selectors import api_key_cache_store
 
 logger = logging.getLogger(__name__)
@@ -154,10 +153,7 @@ def tenant_provision(
             validate_password(owner_password)
         except ValidationError as exc:
             errors["owner_password"] = " ".join(exc.messages)
-    try:
-        plan = plan_get(code=plan_code)
-    except UnknownPlan:
-        errors["plan"] = f"Unknown plan “{plan_code}”."
+    errors.update(provisioning_errors(plan_code=plan_code))  # billing: the plan exists
     if errors:
         raise ValidationError(errors)
     if Tenant.objects.filter(slug=slug).exists():
@@ -175,14 +171,14 @@ def tenant_provision(
 
                 with schema_context(schema_name):
                     User.objects.create_user(owner_email, owner_password, role=Role.OWNER)
-                subscription_start_trial(tenant=tenant, plan=plan)
+                provisioning_steps_run(tenant=tenant, plan_code=plan_code)  # billing: the trial subscription
                 audit_record(
                     action="tenant.provisioned",
                     actor=actor or owner_email,
                     tenant=tenant,
                     target=slug,
                     ip=ip,
-                    details={"plan": plan.code},
+                    details={"plan": plan_code},
                 )
         except IntegrityError as exc:
             # A concurrent sign-up took the slug between our check and the insert.

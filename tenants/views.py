@@ -10,8 +10,6 @@ from django.utils.csp import CSP
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 
-from billing.models import Feature, Plan
-
 from .forms import FindFirmForm, SignupForm
 from .services import firm_host, tenant_provision
 
@@ -19,36 +17,6 @@ from .services import firm_host, tenant_provision
 def firm_url(slug: str, path: str = "/") -> str:
     port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
     return f"{settings.CODEX_URL_SCHEME}://{firm_host(slug)}{port}{path}"
-
-
-def _public_plans() -> list[Plan]:
-    try:
-        from billing.selectors import plans_public
-    except ImportError:
-        return list(Plan.objects.filter(is_public=True))
-    return plans_public()
-
-
-def landing(request):
-    return render(request, "public/landing.html", {"plans": _public_plans()})
-
-
-def pricing(request):
-    """The plans operators sell (billing.Plan, public ones), with their limits and features."""
-    plans = _public_plans()
-    features = [(f.value, f.label) for f in Feature]
-    rows = [
-        {
-            "plan": plan,
-            "features": [(label, plan.has_feature(value)) for value, label in features],
-        }
-        for plan in plans
-    ]
-    return render(
-        request,
-        "public/pricing.html",
-        {"rows": rows, "trial_days": settings.CODEX_TRIAL_DAYS, "signup_plan": settings.CODEX_SIGNUP_PLAN},
-    )
 
 
 @never_cache

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tenants.registry import seat_checks_run
 from tenants.services import audit_record
 
 from .models import MANAGER_ROLES, Invitation, Role, User
@@ -60,9 +61,7 @@ def invitation_create(*, actor: User, email: str, role: str, tenant, accept_url_
         raise ValidationError({"role": "Only an owner can invite another owner."})
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member of the firm."})
-    from billing.entitlements import check_can_add_seat
-
-    check_can_add_seat(tenant=tenant)
+    seat_checks_run(tenant=tenant)
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(email=email, role=role, invited_by=actor)
@@ -178,9 +177,7 @@ def user_deactivate(*, actor: User, user: User, tenant) -> User:
 @transaction.atomic
 def user_reactivate(*, actor: User, user: User, tenant) -> User:
     _require_manager(actor)
-    from billing.entitlements import check_can_add_seat
-
-    check_can_add_seat(tenant=tenant)
+    seat_checks_run(tenant=tenant)
     User.objects.filter(pk=user.pk).update(is_active=True)
     user.refresh_from_db()
     audit_record(action="team.reactivated", actor=actor.email, tenant=tenant, target=user.email)

@@ -13,11 +13,11 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from billing.entitlements import PlanLimitExceeded
 from codex.confirm import confirmation_required
 from codex.security.net import client_ip
 from codex.security.ratelimit import _firm, login_reset, rate_limit
 from codex.tables import table_page
+from tenants.exceptions import LimitReached
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
 from tenants.services import api_key_create, api_key_revoke
@@ -122,7 +122,7 @@ def team(request):
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
-        except PlanLimitExceeded as exc:
+        except LimitReached as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
@@ -203,7 +203,7 @@ def reactivate(request, pk: int):
     member = get_object_or_404(User, pk=pk)
     try:
         services.user_reactivate(actor=request.user, user=member, tenant=request.tenant)
-    except (ValidationError, PermissionDenied, PlanLimitExceeded) as exc:
+    except (ValidationError, PermissionDenied, LimitReached) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:
         messages.success(request, f"{member.email} can sign in again.")

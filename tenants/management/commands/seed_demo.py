@@ -5,7 +5,6 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django_tenants.utils import schema_context
 
-from billing.services import plans_seed
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant
 from tenants.services import tenant_provision
@@ -23,7 +22,7 @@ class Command(BaseCommand):
     help = "Seed demo data: plans, operator superuser, firms acme and globex with an owner and an advisor."
 
     def handle(self, *args, **options):
-        plans_seed()
+        call_command("seed_plans", verbosity=options["verbosity"])  # billing's command: tenants imports no billing
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             if not User.objects.filter(email__iexact=OPERATOR_EMAIL).exists():
                 User.objects.create_superuser(OPERATOR_EMAIL, DEMO_PASSWORD)
