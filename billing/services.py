@@ -26,6 +26,7 @@ from django_tenants.utils import schema_context
 # Module import (not names): tenants.services imports this module for provisioning, so the names
 # are looked up at call time, when both modules are fully loaded.
 from tenants import services as tenant_services
+from tenants.accounts.models import Role, User
 from tenants.models import Tenant, TenantStatus
 
 from . import metering
@@ -983,7 +984,6 @@ def _billing_recipients(tenant: Tenant) -> list[str]:
     profile = BillingProfile.objects.filter(tenant_id=tenant.pk).first()
     if profile and profile.billing_email:
         return [profile.billing_email]
-    from tenants.accounts.models import Role, User
 
     with schema_context(tenant.schema_name):
         return list(User.objects.filter(role=Role.OWNER, is_active=True).values_list("email", flat=True))

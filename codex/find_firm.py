@@ -15,6 +15,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from tenants.models import Tenant, TenantStatus
+from tenants.services import firm_url
 
 from .security.ratelimit import Decision, hit
 
@@ -60,7 +61,6 @@ def _existing_schemas() -> set[str]:
 
 def find_firm_send(*, email: str) -> int:
     """E-mail ``email`` the sign-in addresses of its firms (nothing if none). Returns how many."""
-    from tenants.views import firm_url
 
     firms = firms_for_email(email)
     if not firms:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from billing.entitlements import check_can_add, check_feature
 from tenants.accounts.models import User
+from tenants.services import firm_host
 
 from . import access
 from .models import (
@@ -659,7 +660,6 @@ def _subscriber_from_token(token: str, action: str, max_age: int | None) -> Subs
 
 
 def firm_link(tenant, path: str) -> str:
-    from tenants.services import firm_host
 
     port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
     return f"{settings.CODEX_URL_SCHEME}://{firm_host(tenant.slug)}{port}{path}"

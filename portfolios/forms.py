@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from crm.models import Contact
 from portfolios.market.models import Instrument
 from tenants.accounts.models import Role, User
 
@@ -24,7 +25,6 @@ class PortfolioForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        from crm.models import Contact
 
         people = User.objects.filter(is_active=True).order_by("email")
         self.fields["advisor"].queryset = people.filter(role__in=[Role.OWNER, Role.ADMIN, Role.ADVISOR])

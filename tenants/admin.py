@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from codex.admin import operator_site
+from codex.security.support_admin import support_start_view
 
 from . import services
 from .models import ApiKey, AuditEvent, Domain, Tenant
@@ -127,8 +128,6 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         from django.urls import path
-
-        from codex.security.support_admin import support_start_view
 
         view = self.admin_site.admin_view(lambda request, object_id: support_start_view(self, request, object_id))
         return [path("<int:object_id>/support/", view, name="tenants_tenant_support"), *super().get_urls()]

@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 from codex.api.authentication import token_for_user
 from codex.api.permissions import IsFirmManager
 from codex.api.throttles import AuthRateThrottle
+from codex.security.net import client_ip
+from tenants.accounts import twofactor
 
 from .models import ApiKey, ApiScope, Tenant
 from .services import api_key_create, api_key_revoke, audit_record
@@ -171,8 +173,6 @@ class TokenView(APIView):
             from rest_framework.exceptions import AuthenticationFailed
 
             raise AuthenticationFailed("Wrong e-mail or password.")
-        from codex.security.net import client_ip
-        from tenants.accounts import twofactor
 
         if twofactor.has_two_factor(user) or request.tenant.require_2fa:
             otp = data.validated_data.get("otp") or ""

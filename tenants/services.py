@@ -80,6 +80,12 @@ def firm_host(slug: str) -> str:
     return f"{slug}.{settings.CODEX_BASE_DOMAIN}"
 
 
+def firm_url(slug: str, path: str = "/") -> str:
+    """The firm's address as printed and e-mailed (scheme and public port of the settings)."""
+    port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
+    return f"{settings.CODEX_URL_SCHEME}://{firm_host(slug)}{port}{path}"
+
+
 _clone_function_ready = False
 
 

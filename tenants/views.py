@@ -10,19 +10,18 @@ from django.utils.csp import CSP
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 
+from codex.find_firm import find_firm_request
+from codex.health import readiness
+from codex.security.net import client_ip
+from codex.security.ratelimit import too_many_requests
+
 from .forms import FindFirmForm, SignupForm
-from .services import firm_host, tenant_provision
-
-
-def firm_url(slug: str, path: str = "/") -> str:
-    port = f":{settings.CODEX_PUBLIC_PORT}" if settings.CODEX_PUBLIC_PORT else ""
-    return f"{settings.CODEX_URL_SCHEME}://{firm_host(slug)}{port}{path}"
+from .services import firm_url, tenant_provision
 
 
 @never_cache
 def status(request):
     """The service's health as /ready sees it (database reachable, schemas migrated)."""
-    from codex.health import readiness
 
     ok, checks = readiness()
     response = render(request, "public/status.html", {"ok": ok, "checks": checks, "checked_at": timezone.now()})
@@ -32,21 +31,17 @@ def status(request):
 
 def find_firm(request):
     """Log-in help: e-mails the firms an address belongs to; the answer never says whether any."""
-    from codex.find_firm import find_firm_request
 
     form = FindFirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         decision = find_firm_request(email=form.cleaned_data["email"], ip=_client_ip(request))
         if not decision.allowed:
-            from codex.security.ratelimit import too_many_requests
-
             return too_many_requests(request, decision.retry_after)
         return render(request, "public/find_firm_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "public/find_firm.html", {"form": form})
 
 
 def _client_ip(request) -> str | None:
-    from codex.security.net import client_ip
 
     return client_ip(request)
 

@@ -28,6 +28,8 @@ from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from tenants.services import audit_record  # the platform's audit log (public schema)
+
 from .models import AssetClass, FxRate, Instrument, Price
 
 #: Sent on commit of an import that wrote something; kwargs: ``kind``, ``result``.
@@ -239,8 +241,6 @@ def prices_import_rows(
 
 
 def _audit_overwrite(*, result: ImportResult, actor: str, filename: str) -> None:
-    from tenants.services import audit_record  # the platform's audit log (public schema)
-
     audit_record(
         action=f"market.{result.kind}_overwritten",
         actor=actor or "system",

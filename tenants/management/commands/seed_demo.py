@@ -7,8 +7,7 @@ from django_tenants.utils import schema_context
 
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant
-from tenants.services import tenant_provision
-from tenants.views import firm_url
+from tenants.services import firm_url, tenant_provision
 
 DEMO_PASSWORD = "codex-demo-2026"  # noqa: S105 - the published demo login, development only
 OPERATOR_EMAIL = "operator@codex.local"
