@@ -42,7 +42,7 @@ def stop() -> None:
     if not (DATA_DIR / "postmaster.pid").exists():
         print("embedded PostgreSQL is not running")
         return
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # pgserver makes its command wrappers at import time
 
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=DATA_DIR)
     print(f"embedded PostgreSQL stopped ({DATA_DIR})")

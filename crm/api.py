@@ -71,7 +71,7 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
         # Uniqueness is the service's job (case-insensitive, firm-wide).
         validators: list = []
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, object]] = {"email": {"validators": []}}
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -184,7 +184,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
         model = Subscriber
         fields = ["id", "email", "contact", "status", "source", "created_at", "confirmed_at", "unsubscribed_at"]
         read_only_fields = ["contact", "status", "created_at", "confirmed_at", "unsubscribed_at"]
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, object]] = {"email": {"validators": []}}
 
 
 class CampaignSerializer(serializers.ModelSerializer):

@@ -49,7 +49,7 @@ def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]
     items = []
     for t in txns:
         what = t.get_kind_display()
-        if t.instrument_id:
+        if t.instrument is not None:
             what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
         elif t.amount is not None:
             what += f" {t.amount.quantize(Decimal('0.01')):,} {t.currency}"

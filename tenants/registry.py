@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 ProvisioningCheck = Callable[..., dict[str, str]]
-ProvisioningStep = Callable[..., None]
+ProvisioningStep = Callable[..., object]  # its result is not used
 SeatCheck = Callable[..., None]
 
 _provisioning_checks: list[ProvisioningCheck] = []

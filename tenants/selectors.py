@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,7 +43,7 @@ def tenant_for_host(host: str) -> Tenant | None:
     return tenant
 
 
-def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: list[str] = ()) -> None:
+def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: Sequence[str] = ()) -> None:
     """Forget cached hosts and API keys in every process (at once here, within a second elsewhere)."""
     keys = [_host_key(h.lower()) for h in hosts] + [_api_key_key(p) for p in api_key_prefixes]
     tenant_cache.delete_many(keys)
