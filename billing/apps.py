@@ -6,6 +6,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        # Imports here, not at the top: app modules load models, which need the app registry ready.
         from codex.api.errors import PlanLimitExceeded as ApiPlanLimit
         from codex.api.errors import register_exception
 

@@ -18,6 +18,7 @@ from tenants.exceptions import LimitReached
 
 from .counters import register_resource_counter as register_resource_counter  # apps register here
 from .counters import resource_count
+from .selectors import effective_plan, subscription_of
 
 BILLING_URL = "/billing/"
 
@@ -46,7 +47,6 @@ class PlanLimitExceeded(LimitReached):
 
 def plan_of(tenant):
     """The plan whose limits apply to the firm (Free once its subscription has ended), or None."""
-    from .selectors import effective_plan, subscription_of
 
     return effective_plan(subscription_of(tenant))
 

@@ -51,6 +51,7 @@ from .models import (
     WebhookEvent,
 )
 from .money import LineInput, compute_invoice_totals, currency_exponent, quantize_money
+from .plans import DEFAULT_PLANS
 from .proration import Interval, period_bounds, prorate_plan_change
 from .selectors import (
     api_calls_between,
@@ -107,7 +108,6 @@ def plan_checked(*, plan_code: str) -> dict[str, str]:
 @transaction.atomic
 def plans_seed() -> list[Plan]:
     """Create the default plans that are missing; operators' later edits are never overwritten."""
-    from .plans import DEFAULT_PLANS
 
     plans = []
     for spec in DEFAULT_PLANS:

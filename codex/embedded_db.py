@@ -21,7 +21,7 @@ DATABASE_NAME = "codex"
 def _server():
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    import pgserver
+    import pgserver  # function-level: optional heavy dependency: only when DATABASE_URL is unset
 
     DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(DATA_DIR, cleanup_mode=None)

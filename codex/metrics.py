@@ -93,6 +93,8 @@ class FirmsByStatusCollector:
     """``codex_firms{status}``: counted when scraped, so every process reports the same truth."""
 
     def collect(self):
+        # function-level: this module is imported by settings-time code (observability) before the
+        # app registry is ready; the firm gauge needs the models only when scraped
         from django_tenants.utils import schema_context
 
         from tenants.models import Tenant, TenantStatus
@@ -115,7 +117,9 @@ _FIRMS_COLLECTOR = FirmsByStatusCollector()
 def scrape_registry() -> CollectorRegistry:
     """The registry a scrape reads: merged files in multi-process mode, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+        from prometheus_client import (
+            multiprocess,
+        )  # function-level: only in multi-process mode (PROMETHEUS_MULTIPROC_DIR)
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -167,12 +171,14 @@ def metrics_view(request):
 # --- Celery signals ---------------------------------------------------------------------------------
 def connect_celery_signals() -> None:
     """Count tasks and put the task id and firm on log records; called by ``codex.celery``."""
-    import time
+    import time  # function-level: wired from Celery's worker start only
 
-    from celery import signals
-    from django.db import connection
+    from celery import signals  # function-level: wired from Celery's worker start only
+    from django.db import connection  # function-level: wired from Celery's worker start only
 
-    from . import observability
+    from . import (
+        observability,
+    )  # function-level: observability imports this module: cycle listed in the acyclic contract
 
     started: dict[str, tuple[float, tuple]] = {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -465,8 +466,6 @@ class TaskViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return selectors.tasks_due_for(self.request.user, due=due or "open")
         qs = access.activities_for(self.request.user).filter(kind=ActivityKind.TASK)
         if due:
-            from django.utils import timezone
-
             today = timezone.localdate()
             qs = qs.filter(completed_at__isnull=True)
             qs = {

@@ -49,6 +49,7 @@ from .models import (
     SubscriberStatus,
 )
 from .record_sources import PortfolioFigures, TimelineItem, figures_for, timeline_items_for
+from .services import pipeline_stages_ensure
 
 ZERO = Decimal("0")
 
@@ -187,7 +188,6 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
     """Deals by stage with value and probability-weighted value per currency (never summed across
     currencies), and won/lost this calendar month. Open stages show every open deal; won/lost
     columns show the latest ``closed_limit``. A fixed number of queries."""
-    from .services import pipeline_stages_ensure
 
     today = today or timezone.localdate()
     stages = pipeline_stages_ensure()

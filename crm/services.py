@@ -13,17 +13,21 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape, linebreaks, urlize
+from django.utils.safestring import mark_safe
 
 from billing.entitlements import check_can_add, check_feature
+from codex import imports as engine
 from tenants.accounts.models import User
 from tenants.services import firm_host
 
 from . import access
+from .importers import SPECS, search_indexes_merge
 from .models import (
     Activity,
     ActivityKind,
@@ -790,7 +794,9 @@ def campaign_send(*, actor, tenant, campaign: Campaign) -> Campaign:
             campaign.send_started_at = timezone.now()
             campaign.save(update_fields=["status", "send_started_at"])
         if campaign.status == CampaignStatus.SENDING:
-            from .tasks import campaign_deliver
+            from .tasks import (
+                campaign_deliver,
+            )  # function-level: tasks import services: cycle listed in the acyclic contract
 
             campaign_id = campaign.pk
             transaction.on_commit(lambda: campaign_deliver.delay(campaign_id))
@@ -823,8 +829,6 @@ def _claim_delivery(campaign: Campaign) -> Delivery | None:
 def campaign_render(*, campaign: Campaign, unsubscribe_url: str = "") -> tuple[str, str]:
     """(plain text, HTML) of a campaign. The HTML is built from escaped text: paragraphs, line
     breaks and links only, so nothing written in the editor can inject markup."""
-    from django.utils.html import escape, linebreaks, urlize
-    from django.utils.safestring import mark_safe
 
     text = campaign.body
     html = linebreaks(urlize(escape(text), nofollow=True, autoescape=False))
@@ -844,7 +848,6 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
     A failed hand-off to the mail backend puts the row back to pending (up to 3 attempts), so a
     retried task tries it again; a row left in ``sending`` by a crash is never mailed again. When no
     pending row is left the campaign is ``sent``. Safe to run many times and concurrently."""
-    from django.core.mail import EmailMultiAlternatives
 
     campaign = Campaign.objects.get(pk=campaign_id)
     sent = failed = 0
@@ -912,7 +915,7 @@ def campaigns_to_resume(*, now: dt.datetime | None = None) -> list[int]:
 def campaigns_resume(*, now: dt.datetime | None = None) -> list[int]:
     """Queue ``crm.tasks.campaign_deliver`` again for every campaign of ``campaigns_to_resume``.
     Finishes them too: the task marks a campaign ``sent`` once no row is pending."""
-    from .tasks import campaign_deliver
+    from .tasks import campaign_deliver  # function-level: tasks import services: cycle listed in the acyclic contract
 
     campaign_ids = campaigns_to_resume(now=now)
     for campaign_id in campaign_ids:
@@ -926,9 +929,6 @@ def campaigns_resume(*, now: dt.datetime | None = None) -> list[int]:
 def import_start(*, actor, tenant, kind: str, upload) -> ImportJob:
     """Read an uploaded CSV (codex.imports.read_csv: size, type, encoding) and keep it as a pending
     job with an automatic column mapping. Raises ImportFileError for an unreadable file."""
-    from codex import imports as engine
-
-    from .importers import SPECS
 
     access.require_write(actor)
     if kind not in SPECS:
@@ -949,9 +949,6 @@ def import_start(*, actor, tenant, kind: str, upload) -> ImportJob:
 
 def import_configure(*, actor, job: ImportJob, mapping: dict | None = None, duplicates: str | None = None):
     """Set the column mapping and the duplicates mode of a pending job and return its preview."""
-    from codex import imports as engine
-
-    from .importers import SPECS
 
     access.require_write(actor)
     if job.status != ImportStatus.PENDING:
@@ -978,9 +975,6 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
     """Write the whole job or nothing (codex.imports.commit). Checks the plan's contact limit for
     the rows it creates. On row errors raises ImportRejected and the job stays pending; on success
     stores the report (created/updated/merged/skipped) and marks the job committed."""
-    from codex import imports as engine
-
-    from .importers import SPECS, search_indexes_merge
 
     access.require_write(actor)
     spec = SPECS[job.kind](actor=actor)

@@ -6,6 +6,7 @@ class PortfoliosConfig(AppConfig):
     verbose_name = "Portfolios"
 
     def ready(self) -> None:
+        # Imports here, not at the top: app modules load models, which need the app registry ready.
         from codex.api.errors import Conflict, register_exception
 
         from .analytics import AnalyticsError

@@ -9,11 +9,14 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
+
+from tenants.accounts.models import Role, User
 
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
@@ -106,7 +109,9 @@ def clone_function_install(*, force: bool = False) -> None:
         )
         present = cursor.fetchone() is not None
     if force or not present:
-        from django_tenants.clone import CloneSchema
+        from django_tenants.clone import (
+            CloneSchema,
+        )  # function-level: only for the fallback clone without a template snapshot
 
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             CloneSchema()._create_clone_schema_function()
@@ -153,8 +158,6 @@ def tenant_provision(
     except ValidationError:
         errors["owner_email"] = "Enter a valid e-mail address."
     if owner_password is not None:
-        from django.contrib.auth.password_validation import validate_password
-
         try:
             validate_password(owner_password)
         except ValidationError as exc:
@@ -173,7 +176,6 @@ def tenant_provision(
                 tenant = Tenant.objects.create(schema_name=schema_name, name=name, slug=slug)
                 _clone_template(schema_name)
                 Domain.objects.create(domain=firm_host(slug), tenant=tenant, is_primary=True)
-                from tenants.accounts.models import Role, User
 
                 with schema_context(schema_name):
                     User.objects.create_user(owner_email, owner_password, role=Role.OWNER)
@@ -322,7 +324,7 @@ def tenant_close_with_export(*, tenant: Tenant, actor: str = "", reason: str = "
     """
     # backup builds on this module's helpers (slug, schema names, audit); importing it here keeps
     # the dependency one way at import time.
-    from .backup import tenant_export
+    from .backup import tenant_export  # function-level: backup imports services: cycle listed in the acyclic contract
 
     if tenant.status != TenantStatus.CLOSED:
         tenant = tenant_close(tenant=tenant, actor=actor, reason=reason)
@@ -338,7 +340,10 @@ def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
     not closed, ExportRequired if no export file made since the closure exists with its recorded hash.
     Returns the export's details.
     """
-    from .backup import firm_public_rows, tenant_export_verified
+    from .backup import (
+        firm_public_rows,
+        tenant_export_verified,
+    )  # function-level: backup imports services: cycle listed in the acyclic contract
 
     tenant = Tenant.objects.get(pk=tenant.pk)
     if tenant.status != TenantStatus.CLOSED:

@@ -18,7 +18,7 @@ urlpatterns = [
 
 if settings.CODEX_BENCH_VIEWS:
     # The C0 view through the whole middleware stack (docs/benchmarks.md); off unless `make bench`.
-    from bench.ceiling_views import ping
+    from bench.ceiling_views import ping  # function-level: benchmark-only view, off unless CODEX_BENCH_VIEWS
 
     urlpatterns.insert(0, path("bench/ping/", ping))
 

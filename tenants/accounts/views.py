@@ -20,9 +20,9 @@ from codex.tables import table_page
 from tenants.exceptions import LimitReached
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
-from tenants.services import api_key_create, api_key_revoke
+from tenants.services import api_key_create, api_key_revoke, audit_record
 
-from . import services
+from . import security_views, services, twofactor
 from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, RoleForm
 from .models import Invitation, Role, User
 
@@ -47,7 +47,6 @@ class LoginView(auth_views.LoginView):
 @method_decorator(rate_limit("password_reset"), name="dispatch")
 class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
-        from tenants.services import audit_record
 
         audit_record(
             action="auth.password_reset_requested",
@@ -62,7 +61,6 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
-        from tenants.services import audit_record
 
         user = form.user
         # A reset ends every other session and token, and lifts any sign-in throttle on the account.
@@ -80,7 +78,6 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
-        from tenants.services import audit_record
 
         audit_record(
             action="auth.password_changed",
@@ -254,9 +251,7 @@ def accept_invitation(request, token: str):
 
 
 def sign_out_everywhere(request):
-    from .security_views import sign_out_everywhere as view
-
-    return view(request)
+    return security_views.sign_out_everywhere(request)
 
 
 @login_required
@@ -307,7 +302,6 @@ def api_key_revoke_view(request, pk: int):
 @login_required
 @require_POST
 def two_factor_reset(request, pk: int):
-    from . import twofactor
 
     _manager_required(request)
     member = get_object_or_404(User, pk=pk)
