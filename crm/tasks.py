@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 
 from codex.celery import app
+from codex.db import current_schema
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
@@ -21,4 +22,4 @@ def campaigns_resume(self) -> dict:
     task is gone, e.g. a worker died (decision 0203). Never mails a row twice."""
     from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
-    return {"schema": connection.schema_name, "resumed": services.campaigns_resume()}
+    return {"schema": current_schema(), "resumed": services.campaigns_resume()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
+from codex.db import current_schema
 from crm.models import Contact
 from portfolios.models import Transaction
 from tenants.accounts.models import Invitation, User
@@ -57,7 +58,7 @@ def onboarding_checklist(*, tenant) -> Checklist:
     Runs in the firm's schema (the active connection schema); API keys are read from the public
     schema, filtered by the firm.
     """
-    firm = connection.ops.quote_name(connection.schema_name)
+    firm = connection.ops.quote_name(current_schema())
     public = connection.ops.quote_name(settings.PUBLIC_SCHEMA_NAME)
     # Each entry: key, label, hint, url, SQL boolean expression.
     candidates: list[tuple[str, str, str, str, str]] = [

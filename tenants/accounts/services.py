@@ -9,10 +9,11 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from codex.db import current_schema
 from tenants.registry import seat_checks_run
 from tenants.services import audit_record
 
@@ -28,7 +29,7 @@ def _require_manager(actor: User) -> None:
 
 def invitation_token(invitation: Invitation) -> str:
     # Bound to the firm's schema so a link of one firm is worthless at another.
-    return signing.dumps({"i": invitation.pk, "s": connection.schema_name}, salt=INVITATION_SALT)
+    return signing.dumps({"i": invitation.pk, "s": current_schema()}, salt=INVITATION_SALT)
 
 
 def invitation_from_token(token: str) -> Invitation:
@@ -39,7 +40,7 @@ def invitation_from_token(token: str) -> Invitation:
         raise ValidationError("This invitation has expired. Ask for a new one.") from exc
     except signing.BadSignature as exc:
         raise ValidationError("This invitation link is not valid.") from exc
-    if data.get("s") != connection.schema_name:
+    if data.get("s") != current_schema():
         raise ValidationError("This invitation link is not valid.")
     invitation = Invitation.objects.filter(pk=data.get("i")).first()
     if invitation is None or not invitation.is_pending:
