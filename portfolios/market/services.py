@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TextIO, cast
 
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
@@ -146,7 +147,8 @@ def _positive_decimal(row: Mapping, name: str, places: Decimal) -> Decimal:
         raise _RowError(name, f"must be a positive number, got “{raw}”")
     quantized = value.quantize(places)
     if quantized != value:
-        raise _RowError(name, f"has more than {-places.as_tuple().exponent} decimal places")
+        exponent = cast(int, places.as_tuple().exponent)  # places is finite: typeshed also allows NaN's "n"
+        raise _RowError(name, f"has more than {-exponent} decimal places")
     if len(quantized.as_tuple().digits) > MAX_DIGITS:
         raise _RowError(name, "is too large")
     return quantized
@@ -161,6 +163,7 @@ def _currency(row: Mapping, name: str, *, required: bool = True) -> str:
 
 def _read_csv(file) -> tuple[list[str], Iterable[tuple[int, dict]]]:
     """Accept a path, bytes, a text or a binary file object; returns header and numbered rows."""
+    stream: TextIO
     if isinstance(file, bytes):
         text = file.decode("utf-8-sig")
         stream = io.StringIO(text)
