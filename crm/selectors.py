@@ -26,10 +26,12 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Expression, RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
+
+from codex.db import current_schema
 
 from . import access
 from . import trigrams as trigram_sql
@@ -211,13 +213,13 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
     won: dict[str, Decimal] = defaultdict(lambda: ZERO)
     lost: dict[str, Decimal] = defaultdict(lambda: ZERO)
     won_count = lost_count = 0
-    for r in closed:
-        if r["status"] == DealStatus.WON:
-            won[r["currency"]] += r["total"]
-            won_count += r["n"]
+    for c in closed:
+        if c["status"] == DealStatus.WON:
+            won[c["currency"]] += c["total"]
+            won_count += c["n"]
         else:
-            lost[r["currency"]] += r["total"]
-            lost_count += r["n"]
+            lost[c["currency"]] += c["total"]
+            lost_count += c["n"]
     open_deals = list(
         deals.filter(status=DealStatus.OPEN)
         .select_related("contact", "company", "owner")
@@ -234,7 +236,7 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
         by_stage[d.stage_id].append(d)
     columns = []
     for s in stages:
-        t = totals.get(s.pk)
+        stage_totals = totals.get(s.pk)
         column_deals = by_stage.get(s.pk, [])
         if s.kind != StageKind.OPEN:
             column_deals = column_deals[:closed_limit]
@@ -242,9 +244,9 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
             StageColumn(
                 stage=s,
                 deals=column_deals,
-                count=t["count"] if t else len(column_deals),
-                value=dict(t["value"]) if t else {},
-                weighted=dict(t["weighted"]) if t else {},
+                count=stage_totals["count"] if stage_totals else len(column_deals),
+                value=dict(stage_totals["value"]) if stage_totals else {},
+                weighted=dict(stage_totals["weighted"]) if stage_totals else {},
             )
         )
     return PipelineBoard(columns, stages, dict(won), dict(lost), won_count, lost_count)
@@ -302,6 +304,7 @@ HIT_COLUMNS = ("hit_kind", "hit_id", "hit_title", "hit_a", "hit_b", "hit_c", "sc
 def _hit_columns(kind: str) -> dict:
     """The same columns for every kind of record, so that one UNION ALL returns all hits."""
     text = CharField()
+    cols: dict[str, Expression]
     if kind == "contact":
         cols = {
             "hit_title": Concat("first_name", Value(" "), "last_name", output_field=text),
@@ -523,7 +526,7 @@ def _kinds(user) -> dict[str, QuerySet]:
 def _cached_sql(key: tuple, build, values: dict) -> tuple[str, list]:
     """(sql, params) compiled by ``build()`` once per ``key``, with each placeholder parameter
     replaced by its value in ``values``."""
-    key = (connection.schema_name, *key)
+    key = (current_schema(), *key)
     entry = _SQL_CACHE.get(key)
     if entry is None:
         sql, params = build()
@@ -549,7 +552,7 @@ def _fuzzy_statement(user, q: str, limit: int, seen: dict[str, list]) -> tuple[s
     q_trigrams = trigram_sql.trigrams(q)
     trigram_params = [_placeholder(f"t{i}") for i in range(len(q_trigrams))]
     exclude_params = {kind: _placeholder(f"exclude-{kind}") for kind in ("contact", "company", "deal")}
-    values = dict(zip(trigram_params, q_trigrams, strict=True))
+    values: dict[str, object] = dict(zip(trigram_params, q_trigrams, strict=True))
     values.update({param: seen.get(kind, []) for kind, param in exclude_params.items()})
     sql, params = _cached_sql(
         ("fuzzy", _scope_key(user), limit, n_words, len(q_trigrams)),

@@ -15,7 +15,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, linebreaks, urlize
@@ -23,6 +23,7 @@ from django.utils.safestring import mark_safe
 
 from billing.entitlements import check_can_add, check_feature
 from codex import imports as engine
+from codex.db import current_schema
 from tenants.accounts.models import User
 from tenants.services import firm_host
 
@@ -639,7 +640,7 @@ RESEND_AFTER = dt.timedelta(minutes=10)
 
 def newsletter_token(*, subscriber: Subscriber, action: str) -> str:
     """A signed token for ``confirm`` or ``unsubscribe``, bound to this firm's schema."""
-    return signing.dumps({"f": connection.schema_name, "s": subscriber.pk, "a": action}, salt=TOKEN_SALT)
+    return signing.dumps({"f": current_schema(), "s": subscriber.pk, "a": action}, salt=TOKEN_SALT)
 
 
 def subscriber_from_token(token: str, action: str) -> Subscriber:
@@ -655,7 +656,7 @@ def _subscriber_from_token(token: str, action: str, max_age: int | None) -> Subs
         raise ValidationError("This link has expired. Subscribe again to get a new one.") from exc
     except signing.BadSignature as exc:
         raise ValidationError("This link is not valid.") from exc
-    if data.get("f") != connection.schema_name or data.get("a") != action:
+    if data.get("f") != current_schema() or data.get("a") != action:
         raise ValidationError("This link is not valid.")
     subscriber = Subscriber.objects.filter(pk=data.get("s")).first()
     if subscriber is None:

@@ -16,11 +16,12 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from billing.entitlements import check_feature
+from codex.db import current_schema
 from crm.services import task_create
 from portfolios.access import portfolios_visible_to, sees_whole_firm
 from portfolios.market.models import Instrument
@@ -206,7 +207,7 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
         AlertEvent.objects.bulk_create(events)
         _notify_in_app(events)
         if events:
-            ids, schema = [e.pk for e in events], connection.schema_name
+            ids, schema = [e.pk for e in events], current_schema()
             transaction.on_commit(lambda: _queue_delivery(schema, ids))
     return events
 
@@ -332,5 +333,5 @@ def alerts_enqueue_all_firms(*, kind: str = "prices", **_signal_kwargs) -> int:
     for tenant in firms:
         with tenant_context(tenant):
             alerts_evaluate_firm.delay()
-    logger.info("alert evaluation queued for %d firm(s) from schema %s", len(firms), connection.schema_name)
+    logger.info("alert evaluation queued for %d firm(s) from schema %s", len(firms), current_schema())
     return len(firms)
