@@ -76,9 +76,8 @@ def month_bounds(day: date) -> tuple[date, date]:
 
 def api_calls_between(tenant_id: int, start: date, end: date, *, include_pending: bool = True) -> int:
     """API calls of a firm on days ``start..end`` (inclusive): flushed counts plus pending ones."""
-    from .metering import (
-        pending_for,
-    )  # function-level: metering (point 4's module) imports selectors: cycle listed in the acyclic contract
+    # function-level: metering (point 4's module) imports selectors: cycle listed in the acyclic contract
+    from .metering import pending_for
 
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         flushed = (

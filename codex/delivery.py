@@ -171,9 +171,8 @@ def ledger() -> Ledger | None:
     """The ledger of the configured broker, or None when the broker does not need one."""
     global _ledger, _resolved
     if not _resolved:
-        from .celery import (
-            app,
-        )  # function-level: the Celery app imports task modules: cycle listed in the acyclic contract
+        # function-level: the Celery app imports task modules: cycle listed in the acyclic contract
+        from .celery import app
 
         url = app.conf.broker_url or ""
         if settings.DELIVERY_LEDGER and url.startswith(("redis://", "rediss://")) and not app.conf.task_always_eager:

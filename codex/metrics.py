@@ -25,9 +25,11 @@ import hmac
 import ipaddress
 import logging
 import os
+import time
 
+from celery import signals
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
@@ -117,9 +119,8 @@ _FIRMS_COLLECTOR = FirmsByStatusCollector()
 def scrape_registry() -> CollectorRegistry:
     """The registry a scrape reads: merged files in multi-process mode, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import (
-            multiprocess,
-        )  # function-level: only in multi-process mode (PROMETHEUS_MULTIPROC_DIR)
+        # function-level: only in multi-process mode (PROMETHEUS_MULTIPROC_DIR)
+        from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -171,14 +172,9 @@ def metrics_view(request):
 # --- Celery signals ---------------------------------------------------------------------------------
 def connect_celery_signals() -> None:
     """Count tasks and put the task id and firm on log records; called by ``codex.celery``."""
-    import time  # function-level: wired from Celery's worker start only
 
-    from celery import signals  # function-level: wired from Celery's worker start only
-    from django.db import connection  # function-level: wired from Celery's worker start only
-
-    from . import (
-        observability,
-    )  # function-level: observability imports this module: cycle listed in the acyclic contract
+    # function-level: observability imports this module: cycle listed in the acyclic contract
+    from . import observability
 
     started: dict[str, tuple[float, tuple]] = {}
 

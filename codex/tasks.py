@@ -21,8 +21,7 @@ def current_schema() -> str:
 )
 def find_firm_email(self, email: str) -> int:
     """Log-in help: e-mail the address the firms it belongs to (codex.find_firm)."""
-    from .find_firm import (
-        find_firm_send,
-    )  # function-level: find_firm queues this task: cycle listed in the acyclic contract
+    # function-level: find_firm queues this task: cycle listed in the acyclic contract
+    from .find_firm import find_firm_send
 
     return find_firm_send(email=email)

@@ -795,9 +795,8 @@ def campaign_send(*, actor, tenant, campaign: Campaign) -> Campaign:
             campaign.send_started_at = timezone.now()
             campaign.save(update_fields=["status", "send_started_at"])
         if campaign.status == CampaignStatus.SENDING:
-            from .tasks import (
-                campaign_deliver,
-            )  # function-level: tasks import services: cycle listed in the acyclic contract
+            # function-level: tasks import services: cycle listed in the acyclic contract
+            from .tasks import campaign_deliver
 
             campaign_id = campaign.pk
             transaction.on_commit(lambda: campaign_deliver.delay(campaign_id))

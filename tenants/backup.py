@@ -98,9 +98,8 @@ def pg_binary(name: str) -> str:
     if settings.CODEX_PG_BIN_DIR:
         candidates.append(str(Path(settings.CODEX_PG_BIN_DIR) / name))
     try:
-        from pgserver._commands import (
-            POSTGRES_BIN_PATH,
-        )  # function-level: optional heavy dependency: the embedded PostgreSQL's binaries
+        # function-level: optional heavy dependency: the embedded PostgreSQL's binaries
+        from pgserver._commands import POSTGRES_BIN_PATH
 
         candidates.append(str(POSTGRES_BIN_PATH / name))
     except ImportError:
@@ -391,12 +390,8 @@ def _restore_schema(sql: str, old_schema: str, new_schema: str) -> None:
 
 def tenant_import(*, path: Path | str, slug: str, name: str | None = None, actor: str = "") -> ImportResult:
     """Restore an export as a new firm ``slug``. All or nothing; raises ImportError_ or ValidationError."""
-    from .services import (
-        audit_record,
-        firm_host,
-        schema_name_for,
-        slug_validate,
-    )  # function-level: services imports backup: cycle listed in the acyclic contract
+    # function-level: services imports backup: cycle listed in the acyclic contract
+    from .services import audit_record, firm_host, schema_name_for, slug_validate
 
     path = Path(path)
     manifest, schema_sql, public_json = _read_archive(path)

@@ -63,10 +63,8 @@ def api_key_resolve(raw: str) -> ApiKey:
     A known key is cached like a host (no query when warm; one query when cold); unknown prefixes
     are not cached. tenants.signals invalidates a key when it or its firm changes.
     """
-    from .services import (
-        API_KEY_TYPE_PREFIX,
-        _hash_key,
-    )  # function-level: services imports selectors: cycle listed in the acyclic contract
+    # function-level: services imports selectors: cycle listed in the acyclic contract
+    from .services import API_KEY_TYPE_PREFIX, _hash_key
 
     parts = (raw or "").split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_TYPE_PREFIX or not parts[1] or not parts[2]:

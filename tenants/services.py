@@ -109,9 +109,8 @@ def clone_function_install(*, force: bool = False) -> None:
         )
         present = cursor.fetchone() is not None
     if force or not present:
-        from django_tenants.clone import (
-            CloneSchema,
-        )  # function-level: only for the fallback clone without a template snapshot
+        # function-level: only for the fallback clone without a template snapshot
+        from django_tenants.clone import CloneSchema
 
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             CloneSchema()._create_clone_schema_function()
@@ -340,10 +339,8 @@ def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
     not closed, ExportRequired if no export file made since the closure exists with its recorded hash.
     Returns the export's details.
     """
-    from .backup import (
-        firm_public_rows,
-        tenant_export_verified,
-    )  # function-level: backup imports services: cycle listed in the acyclic contract
+    # function-level: backup imports services: cycle listed in the acyclic contract
+    from .backup import firm_public_rows, tenant_export_verified
 
     tenant = Tenant.objects.get(pk=tenant.pk)
     if tenant.status != TenantStatus.CLOSED:

@@ -106,9 +106,8 @@ class CsrfSessionAuthentication(authentication.SessionAuthentication):
         result = super().authenticate(request)
         if result is None:
             return None
-        from codex.security.middleware import (
-            two_factor_step,
-        )  # function-level: security.middleware is point 1's module under rework; imports the authentication chain
+        # function-level: security.middleware is point 1's module under rework; imports the authentication chain
+        from codex.security.middleware import two_factor_step
 
         if two_factor_step(request._request, result[0]) is not None:
             return None

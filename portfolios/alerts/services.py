@@ -215,9 +215,8 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
 def _queue_delivery(schema: str, event_ids: list[int]) -> None:
     # The commit may run after the caller left the firm's schema: send from the firm's schema so
     # each task carries it. (tasks imports this module: import it when used.)
-    from .tasks import (
-        alert_event_deliver,
-    )  # function-level: tasks import services: cycle listed in the acyclic contract
+    # function-level: tasks import services: cycle listed in the acyclic contract
+    from .tasks import alert_event_deliver
 
     with schema_context(schema):
         for event_id in event_ids:
