@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from codex.celery import app
-from codex.db import current_schema
+from codex.db import current_schema, current_tenant
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
@@ -13,7 +13,7 @@ def campaign_deliver(self, campaign_id: int) -> dict:
     """Mail a campaign's pending deliveries; safe to retry and to run twice (each row at most once)."""
     from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
-    return services.campaign_deliver(campaign_id=campaign_id, tenant=connection.tenant)
+    return services.campaign_deliver(campaign_id=campaign_id, tenant=current_tenant())
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
