@@ -13,7 +13,7 @@ export CODEX_PUBLIC_PORT ?= $(PORT)
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench clean-db help
+.PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench clean-db help
 
 help:
 	@echo "make run     set up everything and serve on http://localhost:$(PORT)"
@@ -51,7 +51,7 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(MAKE) --no-print-directory bandit pip-audit
+	$(MAKE) --no-print-directory imports types bandit pip-audit
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # API fuzzing. First in-process with Schemathesis' coverage phase too (every boundary and invalid
@@ -62,6 +62,15 @@ test: install
 fuzz: migrate
 	CODEX_FUZZ_COVERAGE=1 $(PY) -m pytest tests/security/test_api_fuzz.py -q
 	$(PY) tests/security/fuzz_live.py $(FUZZ_ARGS)
+
+# The layers and directions of docs/architecture.md (contracts in pyproject.toml): fails on a new
+# cycle or an import against the direction.
+imports: install
+	$(VENV)/bin/lint-imports
+
+# Types (mypy with django-stubs and djangorestframework-stubs; settings in pyproject.toml).
+types: install
+	$(VENV)/bin/mypy
 
 # Static security analysis: fails on any high-severity finding (config in pyproject.toml).
 bandit: install

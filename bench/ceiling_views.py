@@ -2,7 +2,7 @@
 
 ``ping`` is the C0 view: a small ``JsonResponse``, no database. The same function is served three
 ways: by ``bench.ceiling_settings`` (Django's default middleware only: C0 itself), and on a firm host
-through Codex's whole middleware stack (``/bench/ping/`` in ``codex.urls_tenant``, wired only when
+through Codex's whole middleware stack (``/bench/ping/`` in ``codex.site.urls_tenant``, wired only when
 ``CODEX_BENCH_VIEWS=1``).
 
 ``firm_rows`` is the C1 view: 25 portfolios of the firm whose host was asked, with ``.values()``

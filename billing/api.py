@@ -90,7 +90,7 @@ class SubscriptionView(APIView):
 
 class MeterSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named label: DRF allows it, the stubs see Field.label
     used = serializers.IntegerField(allow_null=True)
     limit = serializers.IntegerField(allow_null=True)
     percent = serializers.IntegerField(allow_null=True)

@@ -14,10 +14,16 @@ The API maps PlanLimitExceeded to ``402 {"error": {"code": ..., "details": {limi
 
 from __future__ import annotations
 
+from tenants.exceptions import LimitReached
+
+from .counters import register_resource_counter as register_resource_counter  # apps register here
+from .counters import resource_count
+from .selectors import effective_plan, subscription_of
+
 BILLING_URL = "/billing/"
 
 
-class PlanLimitExceeded(Exception):
+class PlanLimitExceeded(LimitReached):
     """A plan limit or a missing feature. ``str(exc)`` is a complete sentence for the UI that names
     the billing page; ``billing_url`` is there for a link (``<a href="{{ exc.billing_url }}">``)."""
 
@@ -41,7 +47,6 @@ class PlanLimitExceeded(Exception):
 
 def plan_of(tenant):
     """The plan whose limits apply to the firm (Free once its subscription has ended), or None."""
-    from .selectors import effective_plan, subscription_of
 
     return effective_plan(subscription_of(tenant))
 
@@ -64,9 +69,7 @@ def check_feature(*, tenant, feature: str) -> None:
 
 
 def _count_in_firm(resource: str) -> int:
-    """Current usage in the active firm schema."""
-    from .selectors import resource_count
-
+    """Current usage in the active firm schema (the counters apps registered, ``billing.counters``)."""
     return resource_count(resource) or 0
 
 

@@ -26,6 +26,7 @@ from django_tenants.utils import schema_context
 # Module import (not names): tenants.services imports this module for provisioning, so the names
 # are looked up at call time, when both modules are fully loaded.
 from tenants import services as tenant_services
+from tenants.accounts.models import Role, User
 from tenants.models import Tenant, TenantStatus
 
 from . import metering
@@ -50,6 +51,7 @@ from .models import (
     WebhookEvent,
 )
 from .money import LineInput, compute_invoice_totals, currency_exponent, quantize_money
+from .plans import DEFAULT_PLANS
 from .proration import Interval, period_bounds, prorate_plan_change
 from .selectors import (
     api_calls_between,
@@ -94,10 +96,18 @@ def plan_get(*, code: str) -> Plan:
         raise UnknownPlan(f"Unknown plan {code!r}") from exc
 
 
+def plan_checked(*, plan_code: str) -> dict[str, str]:
+    """Provisioning check (``tenants.registry``): the field error for an unknown plan, if any."""
+    try:
+        plan_get(code=plan_code)
+    except UnknownPlan:
+        return {"plan": f"Unknown plan “{plan_code}”."}
+    return {}
+
+
 @transaction.atomic
 def plans_seed() -> list[Plan]:
     """Create the default plans that are missing; operators' later edits are never overwritten."""
-    from .plans import DEFAULT_PLANS
 
     plans = []
     for spec in DEFAULT_PLANS:
@@ -107,6 +117,12 @@ def plans_seed() -> list[Plan]:
 
 
 # --- Subscriptions -----------------------------------------------------------------------------------
+@transaction.atomic
+def subscription_start_trial_for_code(*, tenant, plan_code: str) -> Subscription:
+    """Provisioning step (``tenants.registry``): the new firm's trial on the plan ``plan_code``."""
+    return subscription_start_trial(tenant=tenant, plan=plan_get(code=plan_code))
+
+
 @transaction.atomic
 def subscription_start_trial(*, tenant, plan: Plan) -> Subscription:
     """Open a trial subscription for a new firm. Atomic; one subscription per firm (OneToOne)."""
@@ -968,7 +984,6 @@ def _billing_recipients(tenant: Tenant) -> list[str]:
     profile = BillingProfile.objects.filter(tenant_id=tenant.pk).first()
     if profile and profile.billing_email:
         return [profile.billing_email]
-    from tenants.accounts.models import Role, User
 
     with schema_context(tenant.schema_name):
         return list(User.objects.filter(role=Role.OWNER, is_active=True).values_list("email", flat=True))

@@ -4,6 +4,8 @@ Firm-only apps (portfolios, CRM) are never registered here: their tables do not 
 schema, and firm staff work in the web UI.
 """
 
+from importlib import import_module
+
 from django.conf import settings
 from django.contrib import admin
 
@@ -27,7 +29,6 @@ operator_site = OperatorAdminSite(name="admin")
 
 def register_operator_admins() -> None:
     """Imported for their side effect: each app's ``admin`` module registers on ``operator_site``."""
-    from importlib import import_module
 
     for module in ("tenants.admin", "tenants.accounts.admin", "billing.admin", "portfolios.market.admin"):
         try:

@@ -24,6 +24,7 @@ class CodexTask(TenantTask):
     schema_retry_limit = 5
 
     def __call__(self, *args, **kwargs):
+        # function-level: the Celery app is created before Django is set up
         from django.db import DatabaseError, close_old_connections, connection
 
         wanted = get_schema_name_from_task(self, kwargs) or "public"

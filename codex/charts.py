@@ -52,7 +52,7 @@ def _nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
             step = m * magnitude
             break
     start = (lo // step) * step
-    ticks = []
+    ticks: list[float] = []
     t = start
     while t <= hi + step * 0.5 and len(ticks) < 12:
         ticks.append(round(t, 10))

@@ -21,7 +21,7 @@ DATABASE_NAME = "codex"
 def _server():
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    import pgserver
+    import pgserver  # function-level: optional heavy dependency: only when DATABASE_URL is unset
 
     DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(DATA_DIR, cleanup_mode=None)
@@ -42,7 +42,7 @@ def stop() -> None:
     if not (DATA_DIR / "postmaster.pid").exists():
         print("embedded PostgreSQL is not running")
         return
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # pgserver makes its command wrappers at import time
 
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=DATA_DIR)
     print(f"embedded PostgreSQL stopped ({DATA_DIR})")

@@ -82,6 +82,7 @@ def find_firm_request(*, email: str, ip: str | None) -> Decision:
 
     Over the per-address rate, nothing is sent but the answer is the same as when something is.
     """
+    # function-level: tasks imports this module: cycle listed in the acyclic contract
     from .tasks import find_firm_email
 
     by_ip = hit(scope="find_firm_ip", ident=ip or "-", rate=IP_RATE)

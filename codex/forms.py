@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from .firm_settings import brand_color_normalise
 
@@ -23,7 +24,6 @@ class FirmSettingsForm(forms.Form):
     )
 
     def clean_brand_color(self):
-        from django.core.exceptions import ValidationError
 
         try:
             return brand_color_normalise(self.cleaned_data.get("brand_color", ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
@@ -35,7 +36,6 @@ def _pending_migrations(schema: str) -> int:
 
 
 def _label(dotted: str) -> str:
-    from django.apps import apps
 
     for config in apps.get_app_configs():
         if config.name == dotted:

@@ -20,13 +20,16 @@ Nothing here knows about models: the spec's callables do the writing.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -352,7 +355,6 @@ def commit(
 
 
 def parse_email(value: str) -> str:
-    from django.core.validators import validate_email
 
     value = value.strip().lower()
     try:
@@ -391,7 +393,6 @@ def parse_max_length(n: int) -> Callable[[str], str]:
 
 
 def parse_decimal(value: str):
-    from decimal import Decimal, InvalidOperation
 
     cleaned = value.replace(",", "").replace(" ", "")
     try:
@@ -401,7 +402,6 @@ def parse_decimal(value: str):
 
 
 def parse_date(value: str):
-    import datetime as dt
 
     for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"):
         try:

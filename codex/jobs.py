@@ -23,6 +23,7 @@ from django_tenants.utils import schema_context
 from redis.exceptions import RedisError
 
 from .celery import app
+from .delivery import ledger
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def for_each_firm(self, task: str, kwargs: dict | None = None, include_past_due:
     Idempotent in effect as long as the firm task is (each is): a redelivered fan-out only queues
     the same per-firm work again.
     """
+    # function-level: Celery imports this module by name at worker start (codex.celery include),
+    # before the app registry is ready
     from tenants.models import Tenant, TenantStatus
 
     statuses = [TenantStatus.TRIALING, TenantStatus.ACTIVE]
@@ -101,7 +104,6 @@ def drill_write(self, key: str, work_ms: int = 10) -> str:
 )
 def redeliver_lost(self) -> int:
     """Re-send the tasks a Redis broker lost (beat, every minute). Returns how many were sent."""
-    from .delivery import ledger
 
     book = ledger()
     if book is None:

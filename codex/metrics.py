@@ -25,9 +25,11 @@ import hmac
 import ipaddress
 import logging
 import os
+import time
 
+from celery import signals
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
@@ -93,6 +95,8 @@ class FirmsByStatusCollector:
     """``codex_firms{status}``: counted when scraped, so every process reports the same truth."""
 
     def collect(self):
+        # function-level: this module is imported by settings-time code (observability) before the
+        # app registry is ready; the firm gauge needs the models only when scraped
         from django_tenants.utils import schema_context
 
         from tenants.models import Tenant, TenantStatus
@@ -115,6 +119,7 @@ _FIRMS_COLLECTOR = FirmsByStatusCollector()
 def scrape_registry() -> CollectorRegistry:
     """The registry a scrape reads: merged files in multi-process mode, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # function-level: only in multi-process mode (PROMETHEUS_MULTIPROC_DIR)
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
@@ -167,11 +172,8 @@ def metrics_view(request):
 # --- Celery signals ---------------------------------------------------------------------------------
 def connect_celery_signals() -> None:
     """Count tasks and put the task id and firm on log records; called by ``codex.celery``."""
-    import time
 
-    from celery import signals
-    from django.db import connection
-
+    # function-level: observability imports this module: cycle listed in the acyclic contract
     from . import observability
 
     started: dict[str, tuple[float, tuple]] = {}

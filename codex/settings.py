@@ -134,9 +134,9 @@ MIDDLEWARE = [
 # Every Django check runs, deploy checks included (docs/decisions/0706-stock-request-path.md).
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
-ROOT_URLCONF = "codex.urls_tenant"
-PUBLIC_SCHEMA_URLCONF = "codex.urls_public"
-CODEX_API_URLCONF = "codex.urls_api"
+ROOT_URLCONF = "codex.site.urls_tenant"
+PUBLIC_SCHEMA_URLCONF = "codex.site.urls_public"
+CODEX_API_URLCONF = "codex.site.urls_api"
 WSGI_APPLICATION = "codex.wsgi.application"
 
 TEMPLATES = [
@@ -177,17 +177,6 @@ _db["CONN_HEALTH_CHECKS"] = True
 _db["ATOMIC_REQUESTS"] = False
 _db.setdefault("OPTIONS", {})
 _db["OPTIONS"]["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
-# psycopg prepares a statement that a server-binding cursor ran this many times on a connection; only
-# the list fast path uses one (codex/api/fastlist.py, decision 0705), every other query binds on the
-# client and is never prepared. "off" for a pooler that cannot keep prepared statements (PgBouncer
-# in transaction mode before 1.21; the deployment's PgBouncer runs in session mode).
-_prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
-if _prepare_threshold == "off":
-    _db["OPTIONS"]["prepare_threshold"] = None
-elif _prepare_threshold.isdigit():
-    _db["OPTIONS"]["prepare_threshold"] = int(_prepare_threshold)
-else:
-    raise ImproperlyConfigured(f"DATABASE_PREPARE_THRESHOLD must be a whole number or off, not {_prepare_threshold!r}")
 _test_name = env.str("DATABASE_TEST_NAME", default="")
 if _test_name:
     _db["TEST"] = {"NAME": _test_name}

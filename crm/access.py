@@ -70,7 +70,7 @@ def _contact_in_book(user, contact_ref: str) -> Exists:
 
 
 def _deal_book_q(user) -> Q:
-    return Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Deal, user)) | _contact_in_book(user, "contact_id")
+    return Q(owner_id=user.pk) | Q(pk__in=_shared_ids(Deal, user)) | Q(_contact_in_book(user, "contact_id"))
 
 
 def contacts_for(user) -> QuerySet[Contact]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -74,7 +75,7 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
         # Uniqueness is the service's job (case-insensitive, firm-wide).
         validators: list = []
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, object]] = {"email": {"validators": []}}
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -187,7 +188,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
         model = Subscriber
         fields = ["id", "email", "contact", "status", "source", "created_at", "confirmed_at", "unsubscribed_at"]
         read_only_fields = ["contact", "status", "created_at", "confirmed_at", "unsubscribed_at"]
-        extra_kwargs = {"email": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, object]] = {"email": {"validators": []}}
 
 
 # One line without control characters (Unicode Cc, Zl, Zp): what ``services.subject_error`` checks,
@@ -498,8 +499,6 @@ class TaskViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return selectors.tasks_due_for(self.request.user, due=due or "open")
         qs = access.activities_for(self.request.user).filter(kind=ActivityKind.TASK)
         if due:
-            from django.utils import timezone
-
             today = timezone.localdate()
             qs = qs.filter(completed_at__isnull=True)
             qs = {

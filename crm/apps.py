@@ -6,6 +6,7 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
 
     def ready(self) -> None:
+        # Imports here, not at the top: app modules load models, which need the app registry ready.
         from codex.api.errors import Conflict, register_exception
 
         from .services import NameTaken, StateConflict
@@ -39,3 +40,10 @@ class CrmConfig(AppConfig):
                 ]
             },
         )
+
+        # billing limits contacts per plan and counts them through the counter crm registers.
+        from billing.entitlements import register_resource_counter
+
+        from .models import Contact
+
+        register_resource_counter("contacts", Contact.objects.count)

@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from codex import imports as engine
+from codex.db import current_schema
 from tenants.accounts.models import User
 
 from . import access
@@ -89,7 +90,7 @@ def search_indexes_merge(kind: str) -> int:
     transaction: the entries point at its rows whether or not they are committed yet, and the job
     is reported done only when search is fast again. Needs the role that owns the firm's tables
     (as for VACUUM), which is the application's role in django-tenants."""
-    schema = connection.ops.quote_name(connection.schema_name)
+    schema = connection.ops.quote_name(current_schema())
     names = [f"{schema}.{connection.ops.quote_name(index)}" for index in SEARCH_INDEXES.get(kind, ())]
     if not names:
         return 0
@@ -126,8 +127,9 @@ class _Companies:
     def resolve(self, names: set[str]) -> dict[str, Company]:
         unknown = {n.lower(): n for n in names if n.lower() not in self.by_name}
         if unknown:
-            for c in Company.objects.annotate(n=Lower("name")).filter(n__in=list(unknown)).order_by("pk"):
-                self.by_name.setdefault(c.name.lower(), c)
+            matches = Company.objects.annotate(n=Lower("name")).filter(n__in=list(unknown)).order_by("pk")
+            for match in matches:
+                self.by_name.setdefault(match.name.lower(), match)
             missing = [n for key, n in unknown.items() if key not in self.by_name]
             owner = self.actor if isinstance(self.actor, User) else None
             for c in Company.objects.bulk_create(Company(name=n, owner=owner) for n in missing):
@@ -152,7 +154,7 @@ def contact_spec(*, actor) -> engine.ImportSpec:
         by_name = companies.resolve(names) if names else {}
         now = timezone.now()
         owner_id = owner_default.pk if owner_default else None
-        records = []
+        records: list[tuple[object, ...]] = []
         for r in rows:
             company = by_name[r["company"].lower()].pk if r.get("company") else None
             owner = r.get("owner")

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -27,14 +26,11 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Expression, RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
-from portfolios import access as portfolio_access
-from portfolios import analytics as portfolio_analytics
-from portfolios import selectors as portfolio_selectors
-from portfolios.models import Portfolio, Transaction
+from codex.db import current_schema
 from tenants.links import firm_path
 
 from . import access
@@ -54,6 +50,8 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
+from .record_sources import PortfolioFigures, TimelineItem, figures_for, timeline_items_for
+from .services import pipeline_stages_ensure
 
 ZERO = Decimal("0")
 
@@ -82,22 +80,14 @@ def tasks_due_for(user, *, due: str = "due", today: dt.date | None = None) -> Qu
 # --- timeline ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TimelineItem:
-    at: dt.datetime
-    kind: str  # note, call, email, meeting, task, stage, transaction, ...
-    title: str
-    detail: str = ""
-    url: str = ""
-
-
 def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
 
 
 def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[TimelineItem]:
-    """Activities, deal stage changes and portfolio transactions of one contact, newest first.
-    Four queries whatever the number of items."""
+    """Activities, deal stage changes and what registered sources add (portfolios: the client's
+    transactions, ``record_sources``) of one contact, newest first. A fixed number of queries
+    whatever the number of items."""
     items: list[TimelineItem] = []
     for a in (
         access.activities_for(user).filter(contact=contact).select_related("owner").order_by("-occurred_at")[:limit]
@@ -118,34 +108,12 @@ def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[Timeli
         else:
             title = f"Deal “{c.deal.title}” moved from {c.from_stage.name} to {c.to_stage.name}"
         items.append(TimelineItem(c.changed_at, "stage", title, c.note, firm_path("crm:deal-detail", args=[c.deal_id])))
-    portfolios = portfolio_access.portfolios_visible_to(user).filter(client=contact)
-    txns = (
-        Transaction.objects.filter(portfolio__in=portfolios)
-        .select_related("portfolio", "instrument")
-        .order_by("-trade_date", "-id")[:limit]
-    )
-    for t in txns:
-        what = t.get_kind_display()
-        if t.instrument_id:
-            what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
-        elif t.amount is not None:
-            what += f" {t.amount.quantize(Decimal('0.01')):,} {t.currency}"
-        items.append(TimelineItem(_day_start(t.trade_date), "transaction", f"{t.portfolio.name}: {what}", t.note))
+    items.extend(timeline_items_for(user=user, contact=contact, limit=limit))
     items.sort(key=lambda i: i.at, reverse=True)
     return items[:limit]
 
 
 # --- the client record ------------------------------------------------------------------------------
-
-
-@dataclass
-class PortfolioFigures:
-    portfolio: Portfolio
-    value: Decimal | None = None
-    currency: str = ""
-    twr: Decimal | None = None
-    mwr: Decimal | None = None
-    error: str = ""
 
 
 @dataclass
@@ -160,30 +128,13 @@ class ClientRecord:
     open_tasks: list[Activity] = field(default_factory=list)
 
 
-def _portfolio_figures(portfolio: Portfolio, today: dt.date) -> PortfolioFigures:
-    figures = PortfolioFigures(portfolio, currency=portfolio.base_currency)
-    try:
-        result = portfolio_selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=today)
-    except portfolio_analytics.AnalyticsError as exc:
-        figures.error = str(exc)
-        return figures
-    except ValidationError as exc:  # no transactions yet: nothing to measure
-        figures.error = " ".join(exc.messages)
-        return figures
-    perf = result.performance
-    figures.value = perf.end_value
-    figures.twr = perf.twr.value if perf.twr else None
-    figures.mwr = perf.mwr.value if perf.mwr else None
-    return figures
-
-
 def client_record(*, user, contact: Contact, today: dt.date | None = None) -> ClientRecord:
     """Everything about one client: portfolios with value (AUM), since-inception TWR and MWR
-    (XIRR) from ``portfolios.selectors``, last activity, open deals, newsletter status, open tasks,
+    (XIRR) from the registered sources (portfolios, ``record_sources``), last activity, open deals,
+    newsletter status, open tasks,
     and the merged timeline. The contact must come from ``crm.access.contact_for_user``."""
     today = today or timezone.localdate()
-    portfolios = list(portfolio_access.portfolios_visible_to(user).filter(client=contact, archived=False))
-    figures = [_portfolio_figures(p, today) for p in portfolios]
+    figures = figures_for(user=user, contact=contact, today=today)
     aum: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for f in figures:
         if f.value is not None:
@@ -239,7 +190,6 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
     """Deals by stage with value and probability-weighted value per currency (never summed across
     currencies), and won/lost this calendar month. Open stages show every open deal; won/lost
     columns show the latest ``closed_limit``. A fixed number of queries."""
-    from .services import pipeline_stages_ensure
 
     today = today or timezone.localdate()
     stages = pipeline_stages_ensure()
@@ -263,13 +213,13 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
     won: dict[str, Decimal] = defaultdict(lambda: ZERO)
     lost: dict[str, Decimal] = defaultdict(lambda: ZERO)
     won_count = lost_count = 0
-    for r in closed:
-        if r["status"] == DealStatus.WON:
-            won[r["currency"]] += r["total"]
-            won_count += r["n"]
+    for c in closed:
+        if c["status"] == DealStatus.WON:
+            won[c["currency"]] += c["total"]
+            won_count += c["n"]
         else:
-            lost[r["currency"]] += r["total"]
-            lost_count += r["n"]
+            lost[c["currency"]] += c["total"]
+            lost_count += c["n"]
     open_deals = list(
         deals.filter(status=DealStatus.OPEN)
         .select_related("contact", "company", "owner")
@@ -286,7 +236,7 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
         by_stage[d.stage_id].append(d)
     columns = []
     for s in stages:
-        t = totals.get(s.pk)
+        stage_totals = totals.get(s.pk)
         column_deals = by_stage.get(s.pk, [])
         if s.kind != StageKind.OPEN:
             column_deals = column_deals[:closed_limit]
@@ -294,9 +244,9 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
             StageColumn(
                 stage=s,
                 deals=column_deals,
-                count=t["count"] if t else len(column_deals),
-                value=dict(t["value"]) if t else {},
-                weighted=dict(t["weighted"]) if t else {},
+                count=stage_totals["count"] if stage_totals else len(column_deals),
+                value=dict(stage_totals["value"]) if stage_totals else {},
+                weighted=dict(stage_totals["weighted"]) if stage_totals else {},
             )
         )
     return PipelineBoard(columns, stages, dict(won), dict(lost), won_count, lost_count)
@@ -354,6 +304,7 @@ HIT_COLUMNS = ("hit_kind", "hit_id", "hit_title", "hit_a", "hit_b", "hit_c", "sc
 def _hit_columns(kind: str) -> dict:
     """The same columns for every kind of record, so that one UNION ALL returns all hits."""
     text = CharField()
+    cols: dict[str, Expression]
     if kind == "contact":
         cols = {
             "hit_title": Concat("first_name", Value(" "), "last_name", output_field=text),
@@ -575,7 +526,7 @@ def _kinds(user) -> dict[str, QuerySet]:
 def _cached_sql(key: tuple, build, values: dict) -> tuple[str, list]:
     """(sql, params) compiled by ``build()`` once per ``key``, with each placeholder parameter
     replaced by its value in ``values``."""
-    key = (connection.schema_name, *key)
+    key = (current_schema(), *key)
     entry = _SQL_CACHE.get(key)
     if entry is None:
         sql, params = build()
@@ -601,7 +552,7 @@ def _fuzzy_statement(user, q: str, limit: int, seen: dict[str, list]) -> tuple[s
     q_trigrams = trigram_sql.trigrams(q)
     trigram_params = [_placeholder(f"t{i}") for i in range(len(q_trigrams))]
     exclude_params = {kind: _placeholder(f"exclude-{kind}") for kind in ("contact", "company", "deal")}
-    values = dict(zip(trigram_params, q_trigrams, strict=True))
+    values: dict[str, object] = dict(zip(trigram_params, q_trigrams, strict=True))
     values.update({param: seen.get(kind, []) for kind, param in exclude_params.items()})
     sql, params = _cached_sql(
         ("fuzzy", _scope_key(user), limit, n_words, len(q_trigrams)),

@@ -14,16 +14,21 @@ from decimal import Decimal, InvalidOperation
 
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.html import escape, linebreaks, urlize
+from django.utils.safestring import mark_safe
 
 from billing.entitlements import check_can_add, check_feature
+from codex import imports as engine
+from codex.db import current_schema
 from tenants.accounts.models import User
 from tenants.links import firm_page_url
 
 from . import access
+from .importers import SPECS, search_indexes_merge
 from .models import (
     Activity,
     ActivityKind,
@@ -44,6 +49,7 @@ from .models import (
     Subscriber,
     SubscriberStatus,
 )
+from .record_sources import contact_merging
 
 logger = logging.getLogger(__name__)
 
@@ -538,21 +544,6 @@ def task_complete(*, actor, task: Activity, done: bool = True) -> Activity:
 # --- merge ------------------------------------------------------------------------------------------
 
 
-def _move_portfolios(*, loser: Contact, survivor: Contact) -> int:
-    """Portfolios of the loser become the survivor's, through portfolios' own service when it has one."""
-    try:
-        from portfolios import services as portfolio_services
-    except ImportError:
-        portfolio_services = None
-    mover = getattr(portfolio_services, "portfolios_reassign_client", None)
-    if mover is not None:
-        return mover(from_contact=loser, to_contact=survivor)
-    if not hasattr(loser, "portfolios"):
-        return 0
-    # No service for it (yet): a plain update inside the merge's transaction.
-    return loser.portfolios.update(client=survivor)
-
-
 def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
     """Merge ``loser`` into ``survivor``: activities, deals, portfolios, subscriptions and shares move;
     blank fields of the survivor are filled from the loser; the loser's e-mail and phone are kept as
@@ -569,8 +560,11 @@ def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
         moved = {
             "activities": Activity.objects.filter(contact=loser).update(contact=survivor),
             "deals": Deal.objects.filter(contact=loser).update(contact=survivor),
-            "portfolios": _move_portfolios(loser=loser, survivor=survivor),
         }
+        # Rows of apps above crm (portfolios) move through their receivers, in this transaction.
+        for _receiver, counts in contact_merging.send(sender=Contact, loser=loser, survivor=survivor):
+            for name, count in counts.items():
+                moved[name] = moved.get(name, 0) + count
         # A subscriber row per address; the loser's subscription (if any) now points at the survivor.
         Subscriber.objects.filter(contact=loser).update(contact=survivor)
         for field in ("last_name", "phone", "job_title", "source"):
@@ -658,7 +652,7 @@ RESEND_AFTER = dt.timedelta(minutes=10)
 
 def newsletter_token(*, subscriber: Subscriber, action: str) -> str:
     """A signed token for ``confirm`` or ``unsubscribe``, bound to this firm's schema."""
-    return signing.dumps({"f": connection.schema_name, "s": subscriber.pk, "a": action}, salt=TOKEN_SALT)
+    return signing.dumps({"f": current_schema(), "s": subscriber.pk, "a": action}, salt=TOKEN_SALT)
 
 
 def subscriber_from_token(token: str, action: str) -> Subscriber:
@@ -674,7 +668,7 @@ def _subscriber_from_token(token: str, action: str, max_age: int | None) -> Subs
         raise ValidationError("This link has expired. Subscribe again to get a new one.") from exc
     except signing.BadSignature as exc:
         raise ValidationError("This link is not valid.") from exc
-    if data.get("f") != connection.schema_name or data.get("a") != action:
+    if data.get("f") != current_schema() or data.get("a") != action:
         raise ValidationError("This link is not valid.")
     subscriber = Subscriber.objects.filter(pk=data.get("s")).first()
     if subscriber is None:
@@ -835,6 +829,7 @@ def campaign_send(*, actor, tenant, campaign: Campaign) -> Campaign:
             campaign.send_started_at = timezone.now()
             campaign.save(update_fields=["status", "send_started_at"])
         if campaign.status == CampaignStatus.SENDING:
+            # function-level: tasks import services: cycle listed in the acyclic contract
             from .tasks import campaign_deliver
 
             campaign_id = campaign.pk
@@ -868,8 +863,6 @@ def _claim_delivery(campaign: Campaign) -> Delivery | None:
 def campaign_render(*, campaign: Campaign, unsubscribe_url: str = "") -> tuple[str, str]:
     """(plain text, HTML) of a campaign. The HTML is built from escaped text: paragraphs, line
     breaks and links only, so nothing written in the editor can inject markup."""
-    from django.utils.html import escape, linebreaks, urlize
-    from django.utils.safestring import mark_safe
 
     text = campaign.body
     html = linebreaks(urlize(escape(text), nofollow=True, autoescape=False))
@@ -892,7 +885,6 @@ def campaign_deliver(*, campaign_id: int, tenant) -> dict:
     break) fails its row for good, logged, and the run goes on. When no pending row is left the
     campaign is ``sent``, or ``failed`` when rows failed and none was sent: never left ``sending``.
     Safe to run many times and concurrently."""
-    from django.core.mail import EmailMultiAlternatives
 
     campaign = Campaign.objects.get(pk=campaign_id)
     sent = failed = 0
@@ -966,7 +958,7 @@ def campaigns_to_resume(*, now: dt.datetime | None = None) -> list[int]:
 def campaigns_resume(*, now: dt.datetime | None = None) -> list[int]:
     """Queue ``crm.tasks.campaign_deliver`` again for every campaign of ``campaigns_to_resume``.
     Finishes them too: the task marks a campaign ``sent`` once no row is pending."""
-    from .tasks import campaign_deliver
+    from .tasks import campaign_deliver  # function-level: tasks import services: cycle listed in the acyclic contract
 
     campaign_ids = campaigns_to_resume(now=now)
     for campaign_id in campaign_ids:
@@ -980,9 +972,6 @@ def campaigns_resume(*, now: dt.datetime | None = None) -> list[int]:
 def import_start(*, actor, tenant, kind: str, upload) -> ImportJob:
     """Read an uploaded CSV (codex.imports.read_csv: size, type, encoding) and keep it as a pending
     job with an automatic column mapping. Raises ImportFileError for an unreadable file."""
-    from codex import imports as engine
-
-    from .importers import SPECS
 
     access.require_write(actor)
     if kind not in SPECS:
@@ -1003,9 +992,6 @@ def import_start(*, actor, tenant, kind: str, upload) -> ImportJob:
 
 def import_configure(*, actor, job: ImportJob, mapping: dict | None = None, duplicates: str | None = None):
     """Set the column mapping and the duplicates mode of a pending job and return its preview."""
-    from codex import imports as engine
-
-    from .importers import SPECS
 
     access.require_write(actor)
     if job.status != ImportStatus.PENDING:
@@ -1032,9 +1018,6 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
     """Write the whole job or nothing (codex.imports.commit). Checks the plan's contact limit for
     the rows it creates. On row errors raises ImportRejected and the job stays pending; on success
     stores the report (created/updated/merged/skipped) and marks the job committed."""
-    from codex import imports as engine
-
-    from .importers import SPECS, search_indexes_merge
 
     access.require_write(actor)
     spec = SPECS[job.kind](actor=actor)

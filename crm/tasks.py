@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from codex.celery import app
+from codex.db import current_schema, current_tenant
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
 def campaign_deliver(self, campaign_id: int) -> dict:
     """Mail a campaign's pending deliveries; safe to retry and to run twice (each row at most once)."""
-    from . import services
+    from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
-    return services.campaign_deliver(campaign_id=campaign_id, tenant=connection.tenant)
+    return services.campaign_deliver(campaign_id=campaign_id, tenant=current_tenant())
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
 def campaigns_resume(self) -> dict:
     """Celery beat, once per firm (codex.for_each_firm): send again the campaigns whose delivery
     task is gone, e.g. a worker died (decision 0203). Never mails a row twice."""
-    from . import services
+    from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
-    return {"schema": connection.schema_name, "resumed": services.campaigns_resume()}
+    return {"schema": current_schema(), "resumed": services.campaigns_resume()}

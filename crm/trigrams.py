@@ -24,6 +24,8 @@ import math
 import re
 import time
 
+from codex.db import current_schema
+
 # Folded before lower(): with the C collation lower() changes ASCII letters only, so both cases of
 # the accented letters are listed. Letters that fold to two (ß, æ, œ) are replaced first.
 _ACCENTED = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿŠšŽžČčĆćŁłŃńŚśŹźŻżĘęĄąŘřŤťĎďŇňŮůĞğİıŞş"
@@ -181,7 +183,7 @@ def frequencies(connection, table: str) -> dict[str, float]:
     (``crm_nameword`` too: share of the vocabulary's words),
     from PostgreSQL's statistics (``pg_stats.most_common_elems``, kept by ANALYZE/autovacuum).
     Cached per schema and table for ten minutes: one small query now and then, not per search."""
-    key = (connection.schema_name, table)
+    key = (current_schema(), table)
     now = time.monotonic()
     cached = _stats.get(key)
     if cached is None or now - cached[0] > _STATS_SECONDS:
@@ -189,7 +191,7 @@ def frequencies(connection, table: str) -> dict[str, float]:
             cursor.execute(
                 "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
                 " WHERE schemaname = %s AND tablename = %s AND attname = 'name_trigrams'",
-                [connection.schema_name, table],
+                [current_schema(), table],
             )
             row = cursor.fetchone()
         found = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}

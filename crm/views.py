@@ -680,7 +680,11 @@ def campaign_edit(request, pk: int | None = None):
             else:
                 messages.success(request, "Draft saved.")
                 return redirect("crm:campaign-edit", campaign.pk)
-    context = {"form": form, "campaign": campaign, "can_manage": access.can_assign_owner(request.user)}
+    context: dict[str, object] = {
+        "form": form,
+        "campaign": campaign,
+        "can_manage": access.can_assign_owner(request.user),
+    }
     if campaign is not None:
         _text, html = services.campaign_render(campaign=campaign)
         context |= {

@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
 from operator import itemgetter
+from typing import overload
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -78,7 +79,9 @@ class InvalidTransaction(AnalyticsError, ValueError):
 class InsufficientQuantity(AnalyticsError):
     """A sell or transfer out takes more than is held (in total or in the chosen lot)."""
 
-    def __init__(self, *, instrument_id, on: date, requested: Decimal, held: Decimal, lot_id=None):
+    def __init__(
+        self, *, instrument_id: object, on: date, requested: Decimal, held: Decimal, lot_id: object = None
+    ) -> None:
         self.instrument_id = instrument_id
         self.date = on
         self.requested = requested
@@ -105,6 +108,8 @@ class XirrNoSolution(AnalyticsError):
 # --------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------
+
+_Date = date  # inside ``Txn`` the name ``date`` is the field
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,23 +143,23 @@ class Txn:
     fx_rate: Decimal = ONE
     amount: Decimal | None = None
     lots: tuple[tuple[object, Decimal], ...] | None = None
-    acquired_on: date | None = None
+    acquired_on: _Date | None = None
 
     def __init__(
         self,
-        id,
-        date,
-        kind,
-        currency,
-        instrument_id=None,
-        quantity=ZERO,
-        price=ZERO,
-        fees=ZERO,
-        fx_rate=ONE,
-        amount=None,
-        lots=None,
-        acquired_on=None,
-    ):
+        id: object,
+        date: _Date,
+        kind: str,
+        currency: str,
+        instrument_id: object = None,
+        quantity: Decimal = ZERO,
+        price: Decimal = ZERO,
+        fees: Decimal = ZERO,
+        fx_rate: Decimal = ONE,
+        amount: Decimal | None = None,
+        lots: tuple[tuple[object, Decimal], ...] | None = None,
+        acquired_on: _Date | None = None,
+    ) -> None:
         # The __init__ dataclass would write, but faster: a frozen dataclass's own sets each
         # field through object.__setattr__, about 3.5 us a row on the development machine and
         # 5,000 rows per analytics load; the slots' setters do the same in 2 us. A test checks
@@ -174,7 +179,7 @@ class Txn:
         put[11](self, acquired_on)
         self.__post_init__()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InvalidTransaction(f"transaction {self.id}: unknown kind {self.kind!r}")
         if not self.currency:
@@ -238,7 +243,7 @@ class InstrumentInfo:
 PriceSeries = Sequence[tuple[date, Decimal]]
 
 
-class DatedValues(Sequence):
+class DatedValues(Sequence[tuple[date, Decimal]]):
     """A price series held as two parallel lists, ``dates`` (sorted) and ``values``, that reads
     as the sequence of ``(date, value)`` pairs any ``PriceSeries`` is.
 
@@ -257,22 +262,26 @@ class DatedValues(Sequence):
     def __len__(self) -> int:
         return len(self.dates)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> tuple[date, Decimal]: ...
+    @overload
+    def __getitem__(self, i: slice) -> DatedValues: ...
+    def __getitem__(self, i: int | slice) -> tuple[date, Decimal] | DatedValues:
         if isinstance(i, slice):
             return DatedValues(self.dates[i], self.values[i])
         return self.dates[i], self.values[i]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[date, Decimal]]:
         return zip(self.dates, self.values, strict=True)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, DatedValues):
             return self.dates == other.dates and self.values == other.values
         if isinstance(other, Sequence) and not isinstance(other, str):
             return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
-    __hash__ = None  # mutable lists inside, like a list
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, like a list (the documented idiom)
 
     def __repr__(self) -> str:
         return f"DatedValues({list(self)!r})"
@@ -322,15 +331,15 @@ class PortfolioData:
     def lot_book(self) -> LotBook:
         return build_lots(self.sorted_txns, method=self.lot_method)
 
-    def currency_of(self, instrument_id) -> str:
+    def currency_of(self, instrument_id: object) -> str:
         info = self.instruments.get(instrument_id)
         if info is not None:
             return info.currency
         return self._trade_currency.get(instrument_id, self.base_currency)
 
     @cached_property
-    def _trade_currency(self) -> dict:
-        out = {}
+    def _trade_currency(self) -> dict[object, str]:
+        out: dict[object, str] = {}
         for t in self.sorted_txns:
             if t.instrument_id is not None:
                 out.setdefault(t.instrument_id, t.currency)
@@ -403,17 +412,26 @@ class LotBook:
     realised: list[RealisedLot]
     cash: dict[str, Decimal]
 
-    def lots_of(self, instrument_id) -> list[Lot]:
+    def lots_of(self, instrument_id: object) -> list[Lot]:
         return [lot for lot in self.open_lots if lot.instrument_id == instrument_id]
 
-    def quantity_of(self, instrument_id) -> Decimal:
+    def quantity_of(self, instrument_id: object) -> Decimal:
         return sum((lot.quantity for lot in self.lots_of(instrument_id)), ZERO)
 
 
 class _OpenLot:
     __slots__ = ("lot_id", "seq", "acquired", "quantity", "currency", "cost_local", "cost_base")
 
-    def __init__(self, lot_id, seq, acquired, quantity, currency, cost_local, cost_base):
+    def __init__(
+        self,
+        lot_id: object,
+        seq: int,
+        acquired: date,
+        quantity: Decimal,
+        currency: str,
+        cost_local: Decimal,
+        cost_base: Decimal,
+    ) -> None:
         self.lot_id = lot_id
         self.seq = seq
         self.acquired = acquired
@@ -422,7 +440,7 @@ class _OpenLot:
         self.cost_local = cost_local
         self.cost_base = cost_base
 
-    def __lt__(self, other):  # FIFO order: acquisition date, then ledger order
+    def __lt__(self, other: _OpenLot) -> bool:  # FIFO order: acquisition date, then ledger order
         return (self.acquired, self.seq) < (other.acquired, other.seq)
 
 
@@ -472,7 +490,10 @@ def build_lots(txns: Iterable[Txn], method: str = "fifo", *, until: date | None 
     return LotBook(open_lots=open_lots, realised=realised, cash=dict(cash))
 
 
-def _take_from_lots(lots: list[_OpenLot], t: Txn, method: str):
+_Taken = list[tuple[_OpenLot, Decimal, Decimal, Decimal]]  # (lot, quantity, cost local, cost base)
+
+
+def _take_from_lots(lots: list[_OpenLot], t: Txn, method: str) -> _Taken:
     """Remove ``t.quantity`` from ``lots`` (in place); return (lot, qty, cost_local, cost_base)."""
     held = sum((lot.quantity for lot in lots), ZERO)
     if t.quantity > held:
@@ -525,7 +546,7 @@ def _take_from_lots(lots: list[_OpenLot], t: Txn, method: str):
     return taken
 
 
-def _realise(t: Txn, taken) -> list[RealisedLot]:
+def _realise(t: Txn, taken: _Taken) -> list[RealisedLot]:
     proceeds_total = t.quantity * t.price - t.fees
     out, allocated = [], ZERO
     for i, (lot, qty, cost_local, cost_base) in enumerate(taken):
@@ -627,13 +648,13 @@ class _Engine:
         self.first_price = {i: s[0][0] for i, s in data.prices.items() if s}
         self.first_fx = {c: s[0][0] for c, s in data.fx.items() if s}
 
-    def currency(self, iid) -> str:
+    def currency(self, iid: object) -> str:
         c = self.ccy.get(iid)
         if c is None:
             c = self.ccy[iid] = self.data.currency_of(iid)
         return c
 
-    def set_price(self, iid, px: Decimal) -> None:
+    def set_price(self, iid: object, px: Decimal) -> None:
         old = self.last.get(iid, ZERO)
         self.last[iid] = px
         q = self.qty.get(iid)
@@ -686,7 +707,7 @@ class _Engine:
             return dq * self.last.get(iid, ZERO) * self.fx_of(ic, t.date)
         return ZERO
 
-    def _move(self, iid, dq: Decimal) -> None:
+    def _move(self, iid: object, dq: Decimal) -> None:
         self.qty[iid] = self.qty.get(iid, ZERO) + dq
         px = self.last.get(iid)
         if px is not None:
@@ -704,10 +725,10 @@ class _GridGroup:
 
     def __init__(self, currency: str):
         self.currency = currency
-        self.ids: list = []
-        self.quantities: list[Decimal] = []
+        self.ids: list[object] = []
+        self.quantities: list[Decimal | None] = []
         self.closes: Sequence[Decimal] = ()
-        self.rows = None
+        self.rows: Iterator[tuple[Decimal, ...]] = iter(())
 
 
 def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
@@ -727,10 +748,10 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
     # Closes in the range. Instruments quoted on the same days (the usual case) share one
     # date grid and are read column-wise, one group per currency; the rest go through a
     # per-date dict.
-    price_events: dict[date, list] = defaultdict(list)
+    price_events: dict[date, list[tuple[object, Decimal, str]]] = defaultdict(list)
     grid: Sequence[date] | None = None
     groups: dict[str, _GridGroup] = {}
-    columns: dict[str, list] = defaultdict(list)
+    columns: dict[str, list[Sequence[Decimal]]] = defaultdict(list)
     on_grid: dict[object, tuple[_GridGroup, int]] = {}
     for iid in held_ids:
         ccy_of[iid] = ccy = engine.currency(iid)
@@ -760,7 +781,7 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
     grid_groups = list(groups.values())
     grid_days = grid or ()
     grid_pos, grid_len = 0, len(grid_days)
-    fx_events: dict[date, list] = defaultdict(list)
+    fx_events: dict[date, list[tuple[str, Decimal]]] = defaultdict(list)
     for c, series in data.fx.items():
         if c == data.base_currency:
             continue
@@ -829,10 +850,10 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
         for c in value_order:
             amount = sec[c] + cash[c]
             if amount:
-                rate = fx.get(c)
-                if rate is None:
+                day_rate = fx.get(c)
+                if day_rate is None:
                     engine.fx_of(c, day)  # raises MissingFxRate
-                total += amount * rate
+                total += amount * day_rate  # type: ignore[operator]  # not None: fx_of raised above
         dates.append(day)
         values.append(total)
         flows.append(flow)
@@ -1005,7 +1026,9 @@ def holdings_on(data: PortfolioData, day: date) -> HoldingsSnapshot:
     )
 
 
-def allocation(data: PortfolioData, day: date, by: str = "asset_class", *, snapshot=None) -> dict[str, Decimal]:
+def allocation(
+    data: PortfolioData, day: date, by: str = "asset_class", *, snapshot: HoldingsSnapshot | None = None
+) -> dict[str, Decimal]:
     """Weights of market value (base currency) per bucket at the close of ``day``.
 
     Cash is the bucket ``"cash"`` for asset class, sector and country, and counts in its own
@@ -1018,6 +1041,7 @@ def allocation(data: PortfolioData, day: date, by: str = "asset_class", *, snaps
     snap = snapshot if snapshot is not None else holdings_on(data, day)
     buckets: dict[str, Decimal] = defaultdict(Decimal)
     for h in snap.holdings:
+        key: str | None
         if by == "currency":
             key = h.currency
         else:
@@ -1264,7 +1288,7 @@ def _solve_log_growth(times: Sequence[float], amounts: Sequence[float], guess: f
             hi = mid
 
 
-def _prepare_flows(cashflows: Iterable[tuple[date, Decimal | float | int]]):
+def _prepare_flows(cashflows: Iterable[tuple[date, Decimal | float | int]]) -> list[tuple[date, Decimal]]:
     by_day: dict[date, Decimal] = defaultdict(Decimal)
     for d, amount in cashflows:
         by_day[d] += Decimal(amount) if not isinstance(amount, Decimal) else amount

@@ -8,9 +8,8 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import django_filters
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -32,17 +31,16 @@ from rest_framework.views import APIView
 from billing.entitlements import check_feature
 from codex import imports as engine
 from codex.api.errors import Conflict, envelope_response
-from codex.api.fastlist import ValuesListMixin, drf_datetime
 from codex.api.fields import CurrencyField
 from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import idempotent
 from codex.api.permissions import CanWrite
 from crm.models import Contact
 from portfolios.market.models import Instrument
-from tenants.accounts.models import Role, User
+from tenants.accounts.models import User
 
 from . import analytics, selectors, services
-from .access import portfolio_for_user, portfolios_visible_to, sees_whole_firm
+from .access import portfolio_for_user, sees_whole_firm
 from .imports import TransactionImport, export_holdings, export_transactions
 from .models import Kind, Lot, LotMethod, Portfolio, Transaction
 
@@ -127,61 +125,11 @@ class PortfolioFilter(django_filters.FilterSet):
         fields = ["archived", "advisor", "client", "base_currency", "benchmark"]
 
 
-PORTFOLIO_LIST_VALUES = (
-    "id",
-    "name",
-    "client_id",
-    "client__first_name",
-    "client__last_name",
-    "advisor_id",
-    "advisor__email",
-    "base_currency",
-    "benchmark_id",
-    "benchmark__symbol",
-    "lot_method",
-    "shared_with_ids",
-    "archived",
-    "created_at",
-    "updated_at",
-)
-
-
-def portfolio_list_rows(rows: list[dict]) -> list[dict]:
-    """``PortfolioSerializer(many=True).data`` of ``.values(*PORTFOLIO_LIST_VALUES)`` rows.
-
-    Kept equal to the serializer by ``tests/portfolios/test_list_fast_path.py`` (field by field and
-    byte for byte over HTTP): a field added to the serializer must be added here too.
-    """
-    zone = timezone.get_current_timezone()
-    return [
-        {
-            "id": r["id"],
-            "name": r["name"],
-            "client": r["client_id"],
-            "client_name": f"{r['client__first_name']} {r['client__last_name']}".strip() if r["client_id"] else None,
-            "advisor": r["advisor_id"],
-            "advisor_email": r["advisor__email"],
-            "base_currency": r["base_currency"],
-            "benchmark": r["benchmark_id"],
-            "benchmark_symbol": r["benchmark__symbol"],
-            "lot_method": r["lot_method"],
-            "shared_with": list(r["shared_with_ids"]),
-            "archived": r["archived"],
-            "created_at": drf_datetime(r["created_at"], zone),
-            "updated_at": drf_datetime(r["updated_at"], zone),
-        }
-        for r in rows
-    ]
-
-
-class PortfolioViewSet(ValuesListMixin, viewsets.ModelViewSet):
-    """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys).
-
-    The list is answered from ``.values()`` rows (``portfolio_list_rows``, decision 0703)."""
+class PortfolioViewSet(viewsets.ModelViewSet):
+    """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys):
+    ``selectors.portfolio_list`` read through ``PortfolioSerializer``, list and detail alike."""
 
     serializer_class = PortfolioSerializer
-    list_values = PORTFOLIO_LIST_VALUES
-    list_timestamps_as_text = True  # portfolio_list_rows formats them with drf_datetime
     permission_classes = [IsAuthenticated, CanWrite]
     filterset_class = PortfolioFilter
     search_fields = ["name", "client__first_name", "client__last_name"]
@@ -189,37 +137,10 @@ class PortfolioViewSet(ValuesListMixin, viewsets.ModelViewSet):
     ordering = ["name", "id"]
     http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
 
-    def list_rows(self, rows):
-        return portfolio_list_rows(rows)
-
-    def list_scope(self):
-        # What ``get_queryset`` (``portfolios_visible_to``) reads of the caller: the whole firm,
-        # or an advisor's book by the advisor's id. Anyone else sees nothing: not cached.
-        user = self.request.user
-        if not getattr(user, "is_active", False):
-            return None
-        if sees_whole_firm(user):
-            return ("firm",)
-        if getattr(user, "role", None) == Role.ADVISOR and user.pk is not None:
-            return ("advisor", user.pk)
-        return None
-
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Portfolio.objects.none()
-        return (
-            portfolios_visible_to(self.request.user)
-            .select_related("advisor", "client", "benchmark")
-            # The ids of the users it is shared with, in the same query (a prefetch would cost
-            # one more round trip per page: docs/benchmarks.md, "Profile and fix").
-            .annotate(
-                shared_with_ids=ArraySubquery(
-                    Portfolio.shared_with.through.objects.filter(portfolio_id=OuterRef("pk"))
-                    .order_by("user_id")
-                    .values("user_id")
-                )
-            )
-        )
+        return selectors.portfolio_list(user=self.request.user)
 
     def get_object(self):
         write = self.request.method not in ("GET", "HEAD", "OPTIONS")

@@ -6,6 +6,7 @@ class PortfoliosConfig(AppConfig):
     verbose_name = "Portfolios"
 
     def ready(self) -> None:
+        # Imports here, not at the top: app modules load models, which need the app registry ready.
         from codex.api.errors import Conflict, register_exception
 
         from .analytics import AnalyticsError
@@ -22,3 +23,23 @@ class PortfoliosConfig(AppConfig):
             NoTransactionsYet,
             lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="no_transactions"),
         )
+        # The client record in crm shows portfolio figures and transactions; a contact merge moves
+        # portfolios. crm cannot import portfolios (it sits below it): it offers a registry and a
+        # signal, fed here (crm.record_sources, docs/architecture.md).
+        from crm.record_sources import contact_merging, register_client_record_source
+
+        from .client_record import (
+            client_portfolio_figures,
+            client_transaction_items,
+            portfolios_follow_merged_contact,
+        )
+
+        register_client_record_source(figures=client_portfolio_figures, timeline=client_transaction_items)
+        contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
+
+        # billing limits portfolios per plan and counts them through the counter registered here.
+        from billing.entitlements import register_resource_counter
+
+        from .models import Portfolio
+
+        register_resource_counter("portfolios", Portfolio.objects.count)

@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from crm.models import Contact
 from portfolios.market.models import Instrument
 from tenants.accounts.models import Role, User
 
@@ -15,16 +16,19 @@ from .models import Kind, LotMethod
 
 class PortfolioForm(forms.Form):
     name = forms.CharField(max_length=200)
-    client = forms.ModelChoiceField(queryset=None, required=False, help_text="The CRM contact this portfolio is for.")
-    advisor = forms.ModelChoiceField(queryset=None)
+    client: forms.ModelChoiceField[Contact] = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="The CRM contact this portfolio is for."
+    )
+    advisor: forms.ModelChoiceField[User] = forms.ModelChoiceField(queryset=None)
     base_currency = forms.CharField(max_length=3, initial="USD", help_text="Three-letter ISO code, e.g. USD.")
     benchmark = forms.ModelChoiceField(queryset=Instrument.objects.filter(is_active=True), required=False)
     lot_method = forms.ChoiceField(choices=LotMethod.choices, initial=LotMethod.FIFO)
-    shared_with = forms.ModelMultipleChoiceField(queryset=None, required=False, help_text="Colleagues who may see it.")
+    shared_with: forms.ModelMultipleChoiceField[User] = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, help_text="Colleagues who may see it."
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        from crm.models import Contact
 
         people = User.objects.filter(is_active=True).order_by("email")
         self.fields["advisor"].queryset = people.filter(role__in=[Role.OWNER, Role.ADMIN, Role.ADVISOR])

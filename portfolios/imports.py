@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -245,7 +246,7 @@ class TransactionImport:
                     fees=c.fees,
                     fx_rate=c.fx_rate,
                     amount=c.amount,
-                    lots=tuple((int(x["lot"]), analytics.Decimal(x["quantity"])) for x in c.lots) if c.lots else None,
+                    lots=tuple((int(x["lot"]), Decimal(x["quantity"])) for x in c.lots) if c.lots else None,
                     acquired_on=c.acquired_on,
                 )
             )
@@ -347,7 +348,7 @@ def export_transactions(portfolio: Portfolio):
     )
 
     def fmt(v):
-        if isinstance(v, analytics.Decimal):
+        if isinstance(v, Decimal):
             return f"{v.normalize():f}"
         if isinstance(v, date):
             return v.isoformat()

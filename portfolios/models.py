@@ -7,6 +7,8 @@ transaction as every ledger write, with the portfolio row locked (see docs/portf
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -14,9 +16,18 @@ from django.db.models import Q
 from .analytics import CASH_KINDS, SECURITY_KINDS
 
 CURRENCY_RE = r"^[A-Z]{3}$"
-QTY = {"max_digits": 28, "decimal_places": 10}
-MONEY = {"max_digits": 24, "decimal_places": 6}
-COST = {"max_digits": 30, "decimal_places": 10}
+
+
+class DecimalSize(TypedDict):
+    """The precision of a ``DecimalField``, spelled once per kind of amount."""
+
+    max_digits: int
+    decimal_places: int
+
+
+QTY: DecimalSize = {"max_digits": 28, "decimal_places": 10}
+MONEY: DecimalSize = {"max_digits": 24, "decimal_places": 6}
+COST: DecimalSize = {"max_digits": 30, "decimal_places": 10}
 
 
 class LotMethod(models.TextChoices):

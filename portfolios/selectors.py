@@ -16,11 +16,12 @@ from decimal import Decimal
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from portfolios.market.models import FxRate, Instrument, Price
@@ -62,6 +63,44 @@ def _without_gc_pauses(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+# --------------------------------------------------------------------------------------------
+# Portfolios as listed
+# --------------------------------------------------------------------------------------------
+
+#: The columns ``PortfolioSerializer`` reads: the portfolio's own, and one or two of each joined
+#: row (a contact also carries its search vector and trigram arrays, which the list never shows).
+PORTFOLIO_LIST_COLUMNS = (
+    "id",
+    "name",
+    "client_id",
+    "client__first_name",
+    "client__last_name",
+    "advisor_id",
+    "advisor__email",
+    "base_currency",
+    "benchmark_id",
+    "benchmark__symbol",
+    "lot_method",
+    "archived",
+    "created_at",
+    "updated_at",
+)
+
+
+def portfolio_list(*, user) -> QuerySet[Portfolio]:
+    """The portfolios ``user`` may read (``access.portfolios_visible_to``: the whole firm, or an
+    advisor's book), each with its client, advisor and benchmark joined and the ids of the users it
+    is shared with (``shared_with_ids``, ascending) in the same query: one query per page whatever
+    the number of rows. Lists and single portfolios of the API read it alike."""
+    shared_with = Portfolio.shared_with.through.objects.filter(portfolio_id=OuterRef("pk"))
+    return (
+        portfolios_visible_to(user)
+        .select_related("advisor", "client", "benchmark")
+        .only(*PORTFOLIO_LIST_COLUMNS)
+        .annotate(shared_with_ids=ArraySubquery(shared_with.order_by("user_id").values("user_id")))
+    )
 
 
 # --------------------------------------------------------------------------------------------

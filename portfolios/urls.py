@@ -1,12 +1,12 @@
 """Portfolio pages at /portfolios/ on a firm host. The alerts sub-app's pages hang off /portfolios/alerts/."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from . import views
 
 app_name = "portfolios"
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.portfolio_list, name="list"),
     path("new/", views.portfolio_create, name="create"),
     path("exposure/", views.exposure, name="exposure"),
@@ -21,8 +21,4 @@ urlpatterns = [
     path("<int:pk>/export/holdings.csv", views.export_holdings_csv, name="export-holdings"),
 ]
 
-try:
-    urlpatterns.append(path("alerts/", include("portfolios.alerts.urls")))
-except ModuleNotFoundError as exc:
-    if exc.name != "portfolios.alerts.urls":
-        raise
+urlpatterns += [path("alerts/", include("portfolios.alerts.urls"))]

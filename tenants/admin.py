@@ -1,10 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from codex.admin import operator_site
+from codex.security.support_admin import support_start_view
 
 from . import services
+from .backup import ExportError
 from .models import ApiKey, AuditEvent, Domain, Tenant
 from .selectors import tenant_user_counts
 
@@ -96,7 +100,6 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Close selected firms (each is exported; data kept)")
     def close(self, request, queryset):
-        from .backup import ExportError
 
         for tenant in queryset:
             try:
@@ -126,17 +129,12 @@ class TenantAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        from django.urls import path
-
-        from codex.security.support_admin import support_start_view
 
         view = self.admin_site.admin_view(lambda request, object_id: support_start_view(self, request, object_id))
         return [path("<int:object_id>/support/", view, name="tenants_tenant_support"), *super().get_urls()]
 
     @admin.display(description="Support")
     def support_link(self, obj):
-        from django.urls import reverse
-        from django.utils.html import format_html
 
         url = reverse(f"{self.admin_site.name}:tenants_tenant_support", args=[obj.pk])
         return format_html('<a href="{}">Open read-only support session…</a>', url)

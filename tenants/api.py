@@ -6,6 +6,7 @@ from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +14,8 @@ from rest_framework.views import APIView
 from codex.api.authentication import token_for_user
 from codex.api.permissions import IsFirmManager
 from codex.api.throttles import AuthRateThrottle
+from codex.security.net import client_ip
+from tenants.accounts import twofactor
 
 from .models import ApiKey, ApiScope, Tenant
 from .services import api_key_create, api_key_revoke, audit_record
@@ -159,8 +162,6 @@ class TokenView(APIView):
         if user is None:
             wait = getattr(request._request, "codex_login_wait", 0)
             if wait:
-                from rest_framework.exceptions import Throttled
-
                 raise Throttled(wait, detail="Too many failed sign-ins for this account or address.")
             audit_record(
                 action="token.failed",
@@ -168,11 +169,8 @@ class TokenView(APIView):
                 tenant=request.tenant,
                 ip=request.META.get("REMOTE_ADDR"),
             )
-            from rest_framework.exceptions import AuthenticationFailed
 
             raise AuthenticationFailed("Wrong e-mail or password.")
-        from codex.security.net import client_ip
-        from tenants.accounts import twofactor
 
         if twofactor.has_two_factor(user) or request.tenant.require_2fa:
             otp = data.validated_data.get("otp") or ""
@@ -181,8 +179,6 @@ class TokenView(APIView):
                 or twofactor.two_factor_verify(user=user, token=otp, tenant=request.tenant, ip=client_ip(request))
                 is None
             ):
-                from rest_framework.exceptions import AuthenticationFailed
-
                 raise AuthenticationFailed("A valid two-factor code is required (field otp).")
         token = token_for_user(user)
         audit_record(action="token.issued", actor=user.email, tenant=request.tenant, ip=client_ip(request))

@@ -98,6 +98,7 @@ def pg_binary(name: str) -> str:
     if settings.CODEX_PG_BIN_DIR:
         candidates.append(str(Path(settings.CODEX_PG_BIN_DIR) / name))
     try:
+        # function-level: optional heavy dependency: the embedded PostgreSQL's binaries
         from pgserver._commands import POSTGRES_BIN_PATH
 
         candidates.append(str(POSTGRES_BIN_PATH / name))
@@ -290,7 +291,7 @@ def tenant_export(*, tenant: Tenant, output: Path | str | None = None, actor: st
     os.chmod(tmp, 0o600)
     os.replace(tmp, output)
     digest = hashlib.sha256(output.read_bytes()).hexdigest()
-    from .services import audit_record
+    from .services import audit_record  # function-level: services imports backup: cycle listed in the acyclic contract
 
     audit_record(
         action="tenant.exported",
@@ -389,6 +390,7 @@ def _restore_schema(sql: str, old_schema: str, new_schema: str) -> None:
 
 def tenant_import(*, path: Path | str, slug: str, name: str | None = None, actor: str = "") -> ImportResult:
     """Restore an export as a new firm ``slug``. All or nothing; raises ImportError_ or ValidationError."""
+    # function-level: services imports backup: cycle listed in the acyclic contract
     from .services import audit_record, firm_host, schema_name_for, slug_validate
 
     path = Path(path)

@@ -20,6 +20,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from .models import TemplateSnapshot
+
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER = "__codex_schema__"
@@ -44,7 +46,7 @@ def template_fingerprint() -> str:
 def _pg_dump_candidates() -> list[str]:
     candidates = []
     try:
-        import pgserver
+        import pgserver  # function-level: optional heavy dependency: the embedded PostgreSQL's binaries
 
         bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
         if bundled.exists():
@@ -95,7 +97,6 @@ def _to_script(dump: str) -> str:
 
 def snapshot_refresh() -> str:
     """Dump the template and store the script under its fingerprint. Run by ``migrate_all``."""
-    from .models import TemplateSnapshot
 
     fingerprint = template_fingerprint()
     script = _to_script(_dump_template())
@@ -107,7 +108,6 @@ def snapshot_refresh() -> str:
 
 
 def _snapshot_script() -> str | None:
-    from .models import TemplateSnapshot
 
     fingerprint = template_fingerprint()
     if fingerprint in _snapshot_cache:

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from .models import ApiScope
 
@@ -14,7 +15,6 @@ class SignupForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from django.conf import settings
 
         super().__init__(*args, **kwargs)
         text = f"Lower-case letters, digits and hyphens: your address becomes <address>.{settings.CODEX_BASE_DOMAIN}"

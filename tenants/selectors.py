@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,7 +43,7 @@ def tenant_for_host(host: str) -> Tenant | None:
     return tenant
 
 
-def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: list[str] = ()) -> None:
+def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: Sequence[str] = ()) -> None:
     """Forget cached hosts and API keys in every process (at once here, within a second elsewhere)."""
     keys = [_host_key(h.lower()) for h in hosts] + [_api_key_key(p) for p in api_key_prefixes]
     tenant_cache.delete_many(keys)
@@ -76,6 +77,7 @@ def api_key_resolve(raw: str) -> ApiKey:
     A known key is cached like a host (no query when warm; one query when cold); unknown prefixes
     are not cached. tenants.signals invalidates a key when it or its firm changes.
     """
+    # function-level: services imports selectors: cycle listed in the acyclic contract
     from .services import API_KEY_TYPE_PREFIX, _hash_key
 
     parts = (raw or "").split("_", 2)

@@ -9,17 +9,19 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from billing.services import UnknownPlan, plan_get, subscription_start_trial
+from tenants.accounts.models import Role, User
 
 from . import links
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
+from .registry import provisioning_errors, provisioning_steps_run
 from .selectors import api_key_cache_store, api_keys_made_by
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,9 @@ def schema_name_for(slug: str) -> str:
 firm_host = links.firm_host
 
 
+firm_url = links.firm_url
+
+
 _clone_function_ready = False
 
 
@@ -101,6 +106,7 @@ def clone_function_install(*, force: bool = False) -> None:
         )
         present = cursor.fetchone() is not None
     if force or not present:
+        # function-level: only for the fallback clone without a template snapshot
         from django_tenants.clone import CloneSchema
 
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
@@ -148,16 +154,11 @@ def tenant_provision(
     except ValidationError:
         errors["owner_email"] = "Enter a valid e-mail address."
     if owner_password is not None:
-        from django.contrib.auth.password_validation import validate_password
-
         try:
             validate_password(owner_password)
         except ValidationError as exc:
             errors["owner_password"] = " ".join(exc.messages)
-    try:
-        plan = plan_get(code=plan_code)
-    except UnknownPlan:
-        errors["plan"] = f"Unknown plan “{plan_code}”."
+    errors.update(provisioning_errors(plan_code=plan_code))  # billing: the plan exists
     if errors:
         raise ValidationError(errors)
     if Tenant.objects.filter(slug=slug).exists():
@@ -171,18 +172,17 @@ def tenant_provision(
                 tenant = Tenant.objects.create(schema_name=schema_name, name=name, slug=slug)
                 _clone_template(schema_name)
                 Domain.objects.create(domain=firm_host(slug), tenant=tenant, is_primary=True)
-                from tenants.accounts.models import Role, User
 
                 with schema_context(schema_name):
                     User.objects.create_user(owner_email, owner_password, role=Role.OWNER)
-                subscription_start_trial(tenant=tenant, plan=plan)
+                provisioning_steps_run(tenant=tenant, plan_code=plan_code)  # billing: the trial subscription
                 audit_record(
                     action="tenant.provisioned",
                     actor=actor or owner_email,
                     tenant=tenant,
                     target=slug,
                     ip=ip,
-                    details={"plan": plan.code},
+                    details={"plan": plan_code},
                 )
         except IntegrityError as exc:
             # A concurrent sign-up took the slug between our check and the insert.
@@ -329,7 +329,7 @@ def tenant_close_with_export(*, tenant: Tenant, actor: str = "", reason: str = "
     """
     # backup builds on this module's helpers (slug, schema names, audit); importing it here keeps
     # the dependency one way at import time.
-    from .backup import tenant_export
+    from .backup import tenant_export  # function-level: backup imports services: cycle listed in the acyclic contract
 
     if tenant.status != TenantStatus.CLOSED:
         tenant = tenant_close(tenant=tenant, actor=actor, reason=reason)
@@ -345,6 +345,7 @@ def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
     not closed, ExportRequired if no export file made since the closure exists with its recorded hash.
     Returns the export's details.
     """
+    # function-level: backup imports services: cycle listed in the acyclic contract
     from .backup import firm_public_rows, tenant_export_verified
 
     tenant = Tenant.objects.get(pk=tenant.pk)

@@ -4,6 +4,8 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from codex.security.net import client_ip
+
 from .models import ApiKey, Domain, Tenant
 from .selectors import tenant_cache_invalidate
 from .services import audit_record
@@ -39,9 +41,7 @@ def _domain_changed(sender, instance: Domain, **kwargs) -> None:
 
 
 def _client_ip(request) -> str | None:
-    from codex.security.net import client_ip  # behind trusted proxies: the address they saw
-
-    return client_ip(request)
+    return client_ip(request)  # behind trusted proxies: the address they saw
 
 
 @receiver(user_logged_in)

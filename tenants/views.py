@@ -10,7 +10,10 @@ from django.utils.csp import CSP
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 
-from billing.models import Feature, Plan
+from codex.find_firm import find_firm_request
+from codex.health import readiness
+from codex.security.net import client_ip
+from codex.security.ratelimit import too_many_requests
 
 from . import links
 from .forms import FindFirmForm, SignupForm
@@ -19,40 +22,9 @@ from .services import tenant_provision
 firm_url = links.firm_url
 
 
-def _public_plans() -> list[Plan]:
-    try:
-        from billing.selectors import plans_public
-    except ImportError:
-        return list(Plan.objects.filter(is_public=True))
-    return plans_public()
-
-
-def landing(request):
-    return render(request, "public/landing.html", {"plans": _public_plans()})
-
-
-def pricing(request):
-    """The plans operators sell (billing.Plan, public ones), with their limits and features."""
-    plans = _public_plans()
-    features = [(f.value, f.label) for f in Feature]
-    rows = [
-        {
-            "plan": plan,
-            "features": [(label, plan.has_feature(value)) for value, label in features],
-        }
-        for plan in plans
-    ]
-    return render(
-        request,
-        "public/pricing.html",
-        {"rows": rows, "trial_days": settings.CODEX_TRIAL_DAYS, "signup_plan": settings.CODEX_SIGNUP_PLAN},
-    )
-
-
 @never_cache
 def status(request):
     """The service's health as /ready sees it (database reachable, schemas migrated)."""
-    from codex.health import readiness
 
     ok, checks = readiness()
     response = render(request, "public/status.html", {"ok": ok, "checks": checks, "checked_at": timezone.now()})
@@ -62,21 +34,17 @@ def status(request):
 
 def find_firm(request):
     """Log-in help: e-mails the firms an address belongs to; the answer never says whether any."""
-    from codex.find_firm import find_firm_request
 
     form = FindFirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         decision = find_firm_request(email=form.cleaned_data["email"], ip=_client_ip(request))
         if not decision.allowed:
-            from codex.security.ratelimit import too_many_requests
-
             return too_many_requests(request, decision.retry_after)
         return render(request, "public/find_firm_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "public/find_firm.html", {"form": form})
 
 
 def _client_ip(request) -> str | None:
-    from codex.security.net import client_ip
 
     return client_ip(request)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.http import QueryDict
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -10,6 +9,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from codex.db import current_schema
 from tenants.accounts.models import Role
 from tenants.exceptions import InvalidApiKey
 from tenants.models import ApiScope
@@ -77,7 +77,7 @@ class FirmBearerAuthentication(JWTAuthentication):
             token = AccessToken(raw_token)
         except TokenError as exc:
             raise InvalidToken({"detail": str(exc)}) from exc
-        if token.get("firm") != connection.schema_name:
+        if token.get("firm") != current_schema():
             raise exceptions.AuthenticationFailed("This token belongs to another firm.")
         return token
 
@@ -90,7 +90,7 @@ class FirmBearerAuthentication(JWTAuthentication):
 
 def token_for_user(user) -> AccessToken:
     token = AccessToken.for_user(user)
-    token["firm"] = connection.schema_name
+    token["firm"] = current_schema()
     token["epoch"] = user.auth_epoch
     return token
 
@@ -106,6 +106,7 @@ class CsrfSessionAuthentication(authentication.SessionAuthentication):
         result = super().authenticate(request)
         if result is None:
             return None
+        # function-level: security.middleware is point 1's module under rework; imports the authentication chain
         from codex.security.middleware import two_factor_step
 
         if two_factor_step(request._request, result[0]) is not None:

@@ -75,6 +75,7 @@ def hit(*, scope: str, ident: str, rate: str, now: float | None = None) -> Decis
 
 def too_many_requests(request, retry_after: int) -> HttpResponse:
     message = f"Too many attempts. Try again in {retry_after} seconds."
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(
             {"error": {"code": "throttled", "message": message, "details": {"retry_after": retry_after}}},

@@ -7,6 +7,7 @@ import time
 
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
+from django_otp import devices_for_user
 
 from .middleware import AUTH_AT, HAS_DEVICE, SEEN_AT
 
@@ -15,7 +16,6 @@ from .middleware import AUTH_AT, HAS_DEVICE, SEEN_AT
 def _start_session_clock(sender, request, user, **kwargs) -> None:
     if request is None or not hasattr(request, "session"):
         return
-    from django_otp import devices_for_user
 
     now = time.time()
     request.session[AUTH_AT] = now

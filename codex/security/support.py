@@ -20,6 +20,8 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django_tenants.utils import schema_context
 
+from tenants.services import audit_record
+
 from .net import client_ip
 
 SUPPORT_SALT = "codex.support-session"
@@ -81,7 +83,6 @@ def support_token_issue(*, operator, tenant, reason: str, ip: str | None = None)
     Raises ValidationError({"reason": ...}) without a reason of at least 10 characters, and
     PermissionError for anyone but an active superuser.
     """
-    from tenants.services import audit_record
 
     if not (operator.is_active and operator.is_superuser):
         raise PermissionError("Only operators (superusers) may open a support session.")
@@ -107,7 +108,6 @@ def support_token_issue(*, operator, tenant, reason: str, ip: str | None = None)
 def support_session_open(*, request, token: str) -> dict:
     """Exchange a token on the firm's host for a support session. Raises ValidationError if the
     token is forged, expired, already used or made for another firm."""
-    from tenants.services import audit_record
 
     tenant = request.tenant
     try:
@@ -138,7 +138,6 @@ def support_session_open(*, request, token: str) -> dict:
 
 
 def support_session_close(request, *, reason: str = "ended") -> None:
-    from tenants.services import audit_record
 
     info = request.session.get(SUPPORT_SESSION_KEY)
     request.session.flush()

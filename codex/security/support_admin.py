@@ -9,6 +9,9 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
+from tenants.models import Tenant
+from tenants.services import firm_url
+
 from .net import client_ip
 from .support import MIN_REASON_LENGTH, support_token_issue
 
@@ -23,8 +26,6 @@ class SupportReasonForm(forms.Form):
 
 
 def support_start_view(model_admin, request, object_id):
-    from tenants.models import Tenant
-    from tenants.views import firm_url
 
     if not request.user.is_superuser:
         raise PermissionDenied("Only superusers open support sessions.")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 
 def csrf_failure(request, reason: str = ""):
@@ -21,11 +25,6 @@ def csrf_failure(request, reason: str = ""):
 
 def security_txt(request):
     """RFC 9116 ``/.well-known/security.txt``: where to report a vulnerability (docs/security.md)."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.http import HttpResponse
-    from django.utils import timezone
 
     contact = getattr(settings, "CODEX_SECURITY_CONTACT", "") or f"mailto:security@{settings.CODEX_BASE_DOMAIN}"
     expires = (timezone.now() + timedelta(days=180)).replace(microsecond=0).isoformat()

@@ -6,7 +6,10 @@ view, and ``{% include "includes/pagination.html" %}`` under the table.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django import template
+from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -35,8 +38,6 @@ def query_string(context, **changes) -> str:
     request = context.get("request")
     params = request.GET.copy() if request is not None else None
     if params is None:
-        from django.http import QueryDict
-
         params = QueryDict(mutable=True)
     for key, value in changes.items():
         if value is None or value == "":
@@ -95,7 +96,6 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
 def _money_text(value, currency: str, signed: bool = False) -> str:
-    from decimal import Decimal, InvalidOperation
 
     if value is None or value == "":
         return ""

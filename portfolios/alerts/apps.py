@@ -7,6 +7,7 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self):
+        # Imports here, not at the top: app modules load models, which need the app registry ready.
         from portfolios.market.services import prices_imported
 
         from .services import alerts_enqueue_all_firms

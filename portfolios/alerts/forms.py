@@ -1,7 +1,10 @@
+from __future__ import annotations
+
 from django import forms
 
 from portfolios.access import portfolios_visible_to
 from portfolios.market.models import Instrument
+from portfolios.models import Portfolio
 
 from .models import RuleKind
 
@@ -13,7 +16,9 @@ class AlertRuleForm(forms.Form):
         required=False,
         help_text="For price and daily-move alerts.",
     )
-    portfolio = forms.ModelChoiceField(queryset=None, required=False, help_text="For drawdown alerts.")
+    portfolio: forms.ModelChoiceField[Portfolio] = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="For drawdown alerts."
+    )
     threshold = forms.CharField(
         max_length=40, help_text="A price in the instrument's currency, or a percentage for moves and drawdowns."
     )

@@ -15,11 +15,12 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from billing.entitlements import check_feature
+from codex.db import current_schema
 from crm.services import task_create
 from portfolios.access import portfolios_visible_to, sees_whole_firm
 from portfolios.market.models import Instrument
@@ -205,7 +206,7 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
         AlertEvent.objects.bulk_create(events)
         _notify_in_app(events)
         if events:
-            ids, schema = [e.pk for e in events], connection.schema_name
+            ids, schema = [e.pk for e in events], current_schema()
             transaction.on_commit(lambda: _queue_delivery(schema, ids))
     return events
 
@@ -213,6 +214,7 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
 def _queue_delivery(schema: str, event_ids: list[int]) -> None:
     # The commit may run after the caller left the firm's schema: send from the firm's schema so
     # each task carries it. (tasks imports this module: import it when used.)
+    # function-level: tasks import services: cycle listed in the acyclic contract
     from .tasks import alert_event_deliver
 
     with schema_context(schema):
@@ -323,5 +325,5 @@ def alerts_enqueue_all_firms(*, kind: str = "prices", **_signal_kwargs) -> int:
     for tenant in firms:
         with tenant_context(tenant):
             alerts_evaluate_firm.delay()
-    logger.info("alert evaluation queued for %d firm(s) from schema %s", len(firms), connection.schema_name)
+    logger.info("alert evaluation queued for %d firm(s) from schema %s", len(firms), current_schema())
     return len(firms)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django_tenants.utils import schema_context
 
 from billing.entitlements import PlanLimitExceeded, check_feature
 from codex.celery import app
+from codex.db import current_schema
 from tenants.models import Tenant
 
 from . import services
 
 
 def _current_firm() -> Tenant:
-    schema = connection.schema_name
+    schema = current_schema()
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         return Tenant.objects.get(schema_name=schema)
 
@@ -26,9 +27,9 @@ def alerts_evaluate_firm(self) -> dict:
     try:
         check_feature(tenant=tenant, feature="alerts")
     except PlanLimitExceeded:
-        return {"schema": connection.schema_name, "skipped": "alerts not in plan", "fired": 0}
+        return {"schema": current_schema(), "skipped": "alerts not in plan", "fired": 0}
     events = services.alerts_evaluate()
-    return {"schema": connection.schema_name, "fired": len(events)}
+    return {"schema": current_schema(), "fired": len(events)}
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 
 from .models import FxRate, Instrument, Price
 
@@ -29,8 +30,6 @@ def price_series(*, instrument: Instrument, start: date | None = None, end: date
 
 def latest_closes(*, instrument_ids, count: int = 2) -> dict[int, list[tuple[date, Decimal]]]:
     """The last ``count`` closes (newest first) of each instrument, in one query."""
-    from django.db.models import F, Window
-    from django.db.models.functions import RowNumber
 
     ranked = (
         Price.objects.filter(instrument_id__in=list(instrument_ids))

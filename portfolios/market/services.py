@@ -23,10 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TextIO, cast
 
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
+
+from tenants.services import audit_record  # the platform's audit log (public schema)
 
 from .models import AssetClass, FxRate, Instrument, Price
 
@@ -144,7 +147,8 @@ def _positive_decimal(row: Mapping, name: str, places: Decimal) -> Decimal:
         raise _RowError(name, f"must be a positive number, got “{raw}”")
     quantized = value.quantize(places)
     if quantized != value:
-        raise _RowError(name, f"has more than {-places.as_tuple().exponent} decimal places")
+        exponent = cast(int, places.as_tuple().exponent)  # places is finite: typeshed also allows NaN's "n"
+        raise _RowError(name, f"has more than {-exponent} decimal places")
     if len(quantized.as_tuple().digits) > MAX_DIGITS:
         raise _RowError(name, "is too large")
     return quantized
@@ -159,6 +163,7 @@ def _currency(row: Mapping, name: str, *, required: bool = True) -> str:
 
 def _read_csv(file) -> tuple[list[str], Iterable[tuple[int, dict]]]:
     """Accept a path, bytes, a text or a binary file object; returns header and numbered rows."""
+    stream: TextIO
     if isinstance(file, bytes):
         text = file.decode("utf-8-sig")
         stream = io.StringIO(text)
@@ -239,8 +244,6 @@ def prices_import_rows(
 
 
 def _audit_overwrite(*, result: ImportResult, actor: str, filename: str) -> None:
-    from tenants.services import audit_record  # the platform's audit log (public schema)
-
     audit_record(
         action=f"market.{result.kind}_overwritten",
         actor=actor or "system",

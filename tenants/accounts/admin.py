@@ -4,6 +4,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from codex.admin import operator_site
+from tenants.services import audit_record
 
 from .models import User
 
@@ -44,7 +45,6 @@ class _DeviceAdmin(admin.ModelAdmin):
         return bool(request.user.is_superuser)
 
     def delete_model(self, request, obj):
-        from tenants.services import audit_record
 
         audit_record(action="2fa.reset", actor=request.user.email, target=obj.user.email, details={"device": obj.name})
         super().delete_model(request, obj)

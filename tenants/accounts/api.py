@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -60,8 +61,6 @@ class TokenRevokeView(APIView):
     def post(self, request):
         user = request.user
         if not getattr(user, "pk", None):
-            from rest_framework.exceptions import PermissionDenied
-
             raise PermissionDenied("API keys have no tokens; revoke the key itself.")
         services.user_sign_out_everywhere(user=user)
         audit_record(action="token.revoked", actor=user.email, tenant=request.tenant, ip=client_ip(request))

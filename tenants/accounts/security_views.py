@@ -22,6 +22,7 @@ from codex.security.middleware import HAS_DEVICE, two_factor_step
 from codex.security.net import client_ip
 from codex.security.ratelimit import rate_limit
 from codex.security.support import support_session_close, support_session_open
+from tenants.services import audit_record
 
 from . import services, twofactor
 from .forms import TwoFactorCodeForm
@@ -161,7 +162,6 @@ def two_factor_disable(request):
 @require_POST
 def sign_out_everywhere(request):
     ended = services.user_sign_out_everywhere(user=request.user)
-    from tenants.services import audit_record
 
     audit_record(
         action="auth.signed_out_everywhere",

@@ -9,10 +9,12 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from codex.db import current_schema
+from tenants.registry import seat_checks_run
 from tenants.services import api_keys_revoke_made_by, audit_record
 
 from .models import MANAGER_ROLES, Invitation, Role, User
@@ -27,7 +29,7 @@ def _require_manager(actor: User) -> None:
 
 def invitation_token(invitation: Invitation) -> str:
     # Bound to the firm's schema so a link of one firm is worthless at another.
-    return signing.dumps({"i": invitation.pk, "s": connection.schema_name}, salt=INVITATION_SALT)
+    return signing.dumps({"i": invitation.pk, "s": current_schema()}, salt=INVITATION_SALT)
 
 
 def invitation_from_token(token: str) -> Invitation:
@@ -38,7 +40,7 @@ def invitation_from_token(token: str) -> Invitation:
         raise ValidationError("This invitation has expired. Ask for a new one.") from exc
     except signing.BadSignature as exc:
         raise ValidationError("This invitation link is not valid.") from exc
-    if data.get("s") != connection.schema_name:
+    if data.get("s") != current_schema():
         raise ValidationError("This invitation link is not valid.")
     invitation = Invitation.objects.filter(pk=data.get("i")).first()
     if invitation is None or not invitation.is_pending:
@@ -60,9 +62,7 @@ def invitation_create(*, actor: User, email: str, role: str, tenant, accept_url_
         raise ValidationError({"role": "Only an owner can invite another owner."})
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member of the firm."})
-    from billing.entitlements import check_can_add_seat
-
-    check_can_add_seat(tenant=tenant)
+    seat_checks_run(tenant=tenant)
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(email=email, role=role, invited_by=actor)
@@ -195,9 +195,7 @@ def user_deactivate(*, actor: User, user: User, tenant) -> User:
 @transaction.atomic
 def user_reactivate(*, actor: User, user: User, tenant) -> User:
     _require_manager(actor)
-    from billing.entitlements import check_can_add_seat
-
-    check_can_add_seat(tenant=tenant)
+    seat_checks_run(tenant=tenant)
     User.objects.filter(pk=user.pk).update(is_active=True)
     user.refresh_from_db()
     audit_record(action="team.reactivated", actor=actor.email, tenant=tenant, target=user.email)

@@ -7,18 +7,23 @@ secret key) is stored, so a copy of the database does not yield usable codes; co
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 
 import segno
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants.services import audit_record
+
+from .models import MANAGER_ROLES, Role
+from .services import user_sign_out_everywhere
 
 RECOVERY_CODE_COUNT = 10
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -60,7 +65,6 @@ def totp_qr_svg(device: TOTPDevice) -> str:
 
 
 def totp_manual_key(device: TOTPDevice) -> str:
-    import base64
 
     b32 = base64.b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(b32[i : i + 4] for i in range(0, len(b32), 4))
@@ -144,10 +148,6 @@ def two_factor_reset(*, actor, user, tenant, ip=None) -> None:
     """A firm manager removes a member's devices (lost phone and recovery codes). Owners' devices
     only by another owner. The member sets up a new device at their next sign-in if the firm
     requires two-factor. Their sessions end, so a thief's session holding the old device ends too."""
-    from django.core.exceptions import PermissionDenied
-
-    from .models import MANAGER_ROLES, Role
-    from .services import user_sign_out_everywhere
 
     if getattr(actor, "role", None) not in MANAGER_ROLES or not getattr(actor, "pk", None):
         raise PermissionDenied("Only the firm's owners and admins reset a member's two-factor.")

@@ -14,18 +14,18 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from billing.entitlements import PlanLimitExceeded
 from codex.confirm import confirmation_required
 from codex.security.net import client_ip
 from codex.security.ratelimit import _firm, login_reset, rate_limit
 from codex.tables import table_page
 from tenants import links
+from tenants.exceptions import LimitReached
 from tenants.forms import ApiKeyForm
 from tenants.models import ApiKey
 from tenants.selectors import api_keys_made_by
-from tenants.services import api_key_create, api_key_revoke
+from tenants.services import api_key_create, api_key_revoke, audit_record
 
-from . import services
+from . import security_views, services, twofactor
 from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, RoleForm
 from .models import Invitation, Role, User
 
@@ -50,7 +50,6 @@ class LoginView(auth_views.LoginView):
 @method_decorator(rate_limit("password_reset"), name="dispatch")
 class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
-        from tenants.services import audit_record
 
         # The link's scheme, host and port come from configuration, not from the request's Host
         # header (a client chooses that one); Django's documented hook for the e-mail's context.
@@ -72,7 +71,6 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
-        from tenants.services import audit_record
 
         user = form.user
         # A reset ends every other session and token, and lifts any sign-in throttle on the account.
@@ -90,7 +88,6 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
-        from tenants.services import audit_record
 
         # Bearer tokens issued with the old password end too (as sessions elsewhere do).
         services.user_tokens_revoke(user=form.user)
@@ -135,7 +132,7 @@ def team(request):
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
-        except PlanLimitExceeded as exc:
+        except LimitReached as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
@@ -225,7 +222,7 @@ def reactivate(request, pk: int):
     member = get_object_or_404(User, pk=pk)
     try:
         services.user_reactivate(actor=request.user, user=member, tenant=request.tenant)
-    except (ValidationError, PermissionDenied, PlanLimitExceeded) as exc:
+    except (ValidationError, PermissionDenied, LimitReached) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:
         messages.success(request, f"{member.email} can sign in again.")
@@ -276,9 +273,7 @@ def accept_invitation(request, token: str):
 
 
 def sign_out_everywhere(request):
-    from .security_views import sign_out_everywhere as view
-
-    return view(request)
+    return security_views.sign_out_everywhere(request)
 
 
 @login_required
@@ -329,7 +324,6 @@ def api_key_revoke_view(request, pk: int):
 @login_required
 @require_POST
 def two_factor_reset(request, pk: int):
-    from . import twofactor
 
     _manager_required(request)
     member = get_object_or_404(User, pk=pk)

@@ -24,7 +24,9 @@ CALLERS = {
     "portfolios": ("portfolios/services.py", r'check_can_add\(tenant=\w+, resource="portfolios"'),
     "contacts": ("crm/services.py", r'check_can_add\(tenant=\w+, resource="contacts"'),
     "contact imports": ("crm/services.py", r'resource="contacts", adding='),
-    "seats (invitations)": ("tenants/accounts/services.py", r"check_can_add_seat\(tenant=tenant\)"),
+    # tenants sits below billing: it runs the seat checks registered with it, billing's among them.
+    "seats (invitations)": ("tenants/accounts/services.py", r"seat_checks_run\(tenant=tenant\)"),
+    "seats (billing's check registered)": ("billing/apps.py", r"register_seat_check\(check_can_add_seat\)"),
     "alerts": ("portfolios/alerts/services.py", r'check_feature\(tenant=\w+, feature="alerts"\)'),
     "newsletter": ("crm/services.py", r'check_feature\(tenant=\w+, feature="newsletter"\)'),
     "crm imports": ("crm/services.py", r'check_feature\(tenant=\w+, feature="imports"\)'),

@@ -154,16 +154,21 @@ def test_merge_moves_portfolios(firm, owner):
     assert p.client_id == survivor.pk
 
 
-def test_merge_is_atomic(firm, owner, monkeypatch):
+def test_merge_is_atomic(firm, owner):
+    from crm.record_sources import contact_merging
+
     survivor, loser = ContactFactory(), ContactFactory()
     ActivityFactory(contact=loser)
 
-    def boom(**kwargs):
+    def boom(sender, **kwargs):
         raise ValidationError("portfolio move failed")
 
-    monkeypatch.setattr(services, "_move_portfolios", boom)
-    with pytest.raises(ValidationError):
-        services.contact_merge(actor=owner, survivor=survivor, loser=loser)
+    contact_merging.connect(boom, dispatch_uid="test-merge-boom")
+    try:
+        with pytest.raises(ValidationError):
+            services.contact_merge(actor=owner, survivor=survivor, loser=loser)
+    finally:
+        contact_merging.disconnect(dispatch_uid="test-merge-boom")
     assert Contact.objects.filter(pk=loser.pk).exists()
     assert Activity.objects.filter(contact=loser).count() == 1
 

@@ -51,7 +51,7 @@ HOSTS = ["acme.localhost", "api.localhost"]
 def _schema_dict() -> dict:
     from drf_spectacular.generators import SchemaGenerator
 
-    return SchemaGenerator(urlconf="codex.urls_tenant").get_schema(request=None, public=True)
+    return SchemaGenerator(urlconf="codex.site.urls_tenant").get_schema(request=None, public=True)
 
 
 def _config() -> SchemathesisConfig:

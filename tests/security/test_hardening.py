@@ -118,7 +118,7 @@ def test_every_firm_post_without_csrf_token_is_refused(firm, owner):
     client.force_login(owner)
     connection.set_tenant(firm)
     allowed = []
-    for route in _post_routes("codex.urls_tenant"):
+    for route in _post_routes("codex.site.urls_tenant"):
         response = client.post(route.path(), {"x": "1"})
         if response.status_code not in (403, 405):
             allowed.append((route.pattern, response.status_code))
@@ -128,7 +128,7 @@ def test_every_firm_post_without_csrf_token_is_refused(firm, owner):
 def test_every_public_post_without_csrf_token_is_refused(db):
     client = Client(HTTP_HOST=settings.CODEX_BASE_DOMAIN, enforce_csrf_checks=True)
     allowed = []
-    for route in _post_routes("codex.urls_public"):
+    for route in _post_routes("codex.site.urls_public"):
         if route.pattern.startswith("admin/"):
             continue  # Django's admin: csrf_protect on every view, covered by Django's own tests
         response = client.post(route.path(), {"x": "1"})

@@ -1,6 +1,6 @@
 """The isolation matrix: every page and API operation, for every object kind, as every persona.
 
-Generated from the URL configuration (``codex.urls_tenant``) and the OpenAPI schema: each route
+Generated from the URL configuration (``codex.site.urls_tenant``) and the OpenAPI schema: each route
 must have an entry in ``PAGES`` or ``API`` below, so a new endpoint without one fails
 ``test_every_route_is_in_the_matrix``. Objects of every kind are planted in acme, private to
 ``advisor2`` and marked ``ACMEPRIVATE``, and in globex, marked ``GLOBEXSECRET``; then:
@@ -255,7 +255,7 @@ API_UNDOCUMENTED = {"api/v1/schema/", "api/v1/docs/", "api/v1/^.*$"}
 def _openapi() -> dict[str, set[str]]:
     from drf_spectacular.generators import SchemaGenerator
 
-    schema = SchemaGenerator(urlconf="codex.urls_tenant").get_schema(request=None, public=True)
+    schema = SchemaGenerator(urlconf="codex.site.urls_tenant").get_schema(request=None, public=True)
     return {
         path: {m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")}
         for path, item in schema["paths"].items()
@@ -396,7 +396,7 @@ def test_every_route_is_in_the_matrix():
     from django.urls import Resolver404, resolve
 
     missing = []
-    page_routes = [r for r in routes("codex.urls_tenant") if not r.pattern.startswith("api/")]
+    page_routes = [r for r in routes("codex.site.urls_tenant") if not r.pattern.startswith("api/")]
     missing += [f"page {r.pattern}" for r in page_routes if r.pattern not in PAGES]
     operations = _openapi()
     missing += [f"api {p}" for p in operations if p not in API]
@@ -405,12 +405,12 @@ def test_every_route_is_in_the_matrix():
     covered = set()
     for template in operations:
         try:
-            match = resolve(_api_path(template, {"id": 1, "portfolio_pk": 1}), urlconf="codex.urls_tenant")
+            match = resolve(_api_path(template, {"id": 1, "portfolio_pk": 1}), urlconf="codex.site.urls_tenant")
         except Resolver404:
             missing.append(f"api {template} does not resolve")
             continue
         covered.add(match.route)
-    for route in routes("codex.urls_tenant"):
+    for route in routes("codex.site.urls_tenant"):
         documented = {c.replace("^", "") for c in covered}
         if (
             route.pattern.startswith("api/")
@@ -639,7 +639,7 @@ def test_public_host_matrix(matrix, public_client):
     # a visitor from the internet (the development defaults trust 127.0.0.1 for /metrics)
     anon = FirmClient(matrix.firm, host="localhost", raise_request_exception=False, REMOTE_ADDR="203.0.113.5")
     problems = []
-    for route in routes("codex.urls_public"):
+    for route in routes("codex.site.urls_public"):
         if route.pattern in ("admin/login/", "admin/logout/"):
             continue  # the sign-in page itself, and signing out (nothing to protect)
         if route.pattern.startswith("admin/"):

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_context, schema_exists
 
+from billing import services as billing_services
 from billing.models import Subscription, SubscriptionStatus
 from tenants import services
 from tenants.accounts.models import Role, User
@@ -95,7 +96,8 @@ def test_failure_midway_leaves_no_schema_tenant_domain_or_user(monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("billing is down")
 
-    monkeypatch.setattr(services, "subscription_start_trial", boom)
+    # billing's provisioning step (registered with tenants.registry) fails after the schema exists
+    monkeypatch.setattr(billing_services, "subscription_start_trial", boom)
     with pytest.raises(RuntimeError):
         _provision("halfway")
     assert not schema_exists("firm_halfway")

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from codex.dashboard import dashboard_for
+from codex.site.dashboard import dashboard_for
 from crm.models import ActivityKind, DealStatus
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule
@@ -99,7 +99,7 @@ def test_dashboard_query_count_does_not_grow_with_the_book(client_for, owner, ad
 
 
 def test_onboarding_checklist_ticks_itself_off(owner_client, owner, firm, api_key_for):
-    from codex.onboarding import onboarding_checklist
+    from codex.site.onboarding import onboarding_checklist
 
     steps = {s.key: s.done for s in onboarding_checklist(tenant=firm).steps}
     assert set(steps) == {"colleague", "client", "transactions", "api_key"}
@@ -115,7 +115,7 @@ def test_onboarding_checklist_ticks_itself_off(owner_client, owner, firm, api_ke
 
 
 def test_onboarding_checklist_query_is_one(firm):
-    from codex.onboarding import onboarding_checklist
+    from codex.site.onboarding import onboarding_checklist
 
     with CaptureQueriesContext(connection) as ctx:
         checklist = onboarding_checklist(tenant=firm)

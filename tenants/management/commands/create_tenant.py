@@ -1,8 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.services import tenant_provision
-from tenants.views import firm_url
+from tenants.services import firm_url, tenant_provision
 
 
 class Command(BaseCommand):

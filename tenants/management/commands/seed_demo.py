@@ -5,11 +5,9 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django_tenants.utils import schema_context
 
-from billing.services import plans_seed
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant
-from tenants.services import tenant_provision
-from tenants.views import firm_url
+from tenants.services import firm_url, tenant_provision
 
 DEMO_PASSWORD = "codex-demo-2026"  # noqa: S105 - the published demo login, development only
 OPERATOR_EMAIL = "operator@codex.local"
@@ -23,7 +21,7 @@ class Command(BaseCommand):
     help = "Seed demo data: plans, operator superuser, firms acme and globex with an owner and an advisor."
 
     def handle(self, *args, **options):
-        plans_seed()
+        call_command("seed_plans", verbosity=options["verbosity"])  # billing's command: tenants imports no billing
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             if not User.objects.filter(email__iexact=OPERATOR_EMAIL).exists():
                 User.objects.create_superuser(OPERATOR_EMAIL, DEMO_PASSWORD)

@@ -17,7 +17,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from .charts import bar_chart
+from codex.charts import bar_chart
+from crm.access import activities_for
+from crm.models import ActivityKind, DealStatus
+from crm.selectors import deal_list, tasks_due_for
+from portfolios.access import portfolios_visible_to
+from portfolios.alerts.selectors import events_visible_to
+from portfolios.selectors import firm_exposure, portfolio_summaries
+
 from .onboarding import Checklist, onboarding_checklist
 
 ZERO = Decimal(0)
@@ -91,10 +98,6 @@ class Dashboard:
 
 def book_panel(*, user, today: date) -> BookPanel | None:
     """AUM of the caller's book, today's market move, exposure by sector (portfolios.selectors)."""
-    try:
-        from portfolios.selectors import firm_exposure
-    except ImportError:
-        return None
     exposure = firm_exposure(user=user, on=today)
     moved = [r for r in exposure.by_instrument if r.day_change is not None]
     day_change = sum((r.value - r.value / (1 + r.day_change) for r in moved), ZERO) if moved else None
@@ -126,11 +129,6 @@ def book_panel(*, user, today: date) -> BookPanel | None:
 
 def performance_panel(*, user, today: date) -> PerformancePanel | None:
     """Year-to-date and since-inception time-weighted returns of the book, value-weighted."""
-    try:
-        from portfolios.access import portfolios_visible_to
-        from portfolios.selectors import portfolio_summaries
-    except ImportError:
-        return None
     portfolios = list(portfolios_visible_to(user, include_archived=False).select_related("client"))
     summaries = portfolio_summaries(portfolios, today=today)
     rows = []
@@ -176,10 +174,6 @@ def _pct(period) -> Decimal | None:
 
 def tasks_panel(*, user, today: date) -> TasksPanel | None:
     """The caller's open tasks due today or overdue, oldest first (crm.selectors.tasks_due_for)."""
-    try:
-        from crm.selectors import tasks_due_for
-    except ImportError:
-        return None
     due = tasks_due_for(user, due="due", today=today)
     items = list(due[: LIST_LENGTH + 1])
     count = len(items) if len(items) <= LIST_LENGTH else due.count()
@@ -188,11 +182,6 @@ def tasks_panel(*, user, today: date) -> TasksPanel | None:
 
 def deals_panel(*, user, today: date) -> DealsPanel | None:
     """Open deals of the caller's book expected to close this month, soonest first."""
-    try:
-        from crm.models import DealStatus
-        from crm.selectors import deal_list
-    except ImportError:
-        return None
     first = today.replace(day=1)
     last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     deals = list(
@@ -212,20 +201,11 @@ def deals_panel(*, user, today: date) -> DealsPanel | None:
 
 def alerts_panel(*, user, today: date) -> list[Any] | None:
     """The latest alert firings the caller may see (portfolios.alerts.selectors.events_visible_to)."""
-    try:
-        from portfolios.alerts.selectors import events_visible_to
-    except ImportError:
-        return None
     return list(events_visible_to(user).order_by("-fired_at", "-pk")[:LIST_LENGTH])
 
 
 def activity_panel(*, user, today: date) -> list[Any] | None:
     """The latest things that happened in the caller's book (notes, calls, meetings, e-mails)."""
-    try:
-        from crm.access import activities_for
-        from crm.models import ActivityKind
-    except ImportError:
-        return None
     return list(
         activities_for(user)
         .exclude(kind=ActivityKind.TASK, completed_at__isnull=True)

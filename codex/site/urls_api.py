@@ -6,5 +6,5 @@ from .urls_common import handler400, handler403, handler404, handler500, health_
 
 urlpatterns = [
     *health_urls,
-    path("api/v1/", include(("codex.urls_api_v1", "api"), namespace="api")),
+    path("api/v1/", include(("codex.site.urls_api_v1", "api"), namespace="api")),
 ]

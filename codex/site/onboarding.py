@@ -12,6 +12,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
+from codex.db import current_schema
+from crm.models import Contact
+from portfolios.models import Transaction
+from tenants.accounts.models import Invitation, User
+from tenants.models import ApiKey
+
 
 @dataclass(frozen=True)
 class Step:
@@ -52,10 +58,7 @@ def onboarding_checklist(*, tenant) -> Checklist:
     Runs in the firm's schema (the active connection schema); API keys are read from the public
     schema, filtered by the firm.
     """
-    from tenants.accounts.models import Invitation, User
-    from tenants.models import ApiKey
-
-    firm = connection.ops.quote_name(connection.schema_name)
+    firm = connection.ops.quote_name(current_schema())
     public = connection.ops.quote_name(settings.PUBLIC_SCHEMA_NAME)
     # Each entry: key, label, hint, url, SQL boolean expression.
     candidates: list[tuple[str, str, str, str, str]] = [
@@ -66,35 +69,21 @@ def onboarding_checklist(*, tenant) -> Checklist:
             "/accounts/team/",
             f"(EXISTS (SELECT 1 FROM {firm}.{_table(Invitation)}) OR (SELECT count(*) FROM {firm}.{_table(User)}) > 1)",
         ),
+        (
+            "client",
+            "Add a client",
+            "Create the client's record; portfolios and deals hang off it.",
+            "/crm/contacts/",
+            f"EXISTS (SELECT 1 FROM {firm}.{_table(Contact)})",
+        ),
+        (
+            "transactions",
+            "Import transactions",
+            "Upload a CSV of trades (or record them) so Codex can compute holdings and returns.",
+            "/portfolios/",
+            f"EXISTS (SELECT 1 FROM {firm}.{_table(Transaction)})",
+        ),
     ]
-    try:
-        from crm.models import Contact
-    except ImportError:
-        Contact = None
-    if Contact is not None:
-        candidates.append(
-            (
-                "client",
-                "Add a client",
-                "Create the client's record; portfolios and deals hang off it.",
-                "/crm/contacts/",
-                f"EXISTS (SELECT 1 FROM {firm}.{_table(Contact)})",
-            )
-        )
-    try:
-        from portfolios.models import Transaction
-    except ImportError:
-        Transaction = None
-    if Transaction is not None:
-        candidates.append(
-            (
-                "transactions",
-                "Import transactions",
-                "Upload a CSV of trades (or record them) so Codex can compute holdings and returns.",
-                "/portfolios/",
-                f"EXISTS (SELECT 1 FROM {firm}.{_table(Transaction)})",
-            )
-        )
     candidates.append(
         (
             "api_key",

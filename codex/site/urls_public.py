@@ -3,21 +3,22 @@
 from django.urls import include, path
 
 from billing import views as billing_views
+from codex.admin import operator_site
+from codex.metrics import metrics_view
+from codex.security.ratelimit import rate_limit
+from codex.security.views import security_txt
 from tenants import views as tenant_views
 
-from .admin import operator_site
-from .metrics import metrics_view
-from .security.ratelimit import rate_limit
-from .security.views import security_txt
+from . import public_pages
 from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
 from .urls_web import common_web_urls
 
 urlpatterns = [
     *health_urls,
     path("metrics", metrics_view, name="metrics"),
-    path("", tenant_views.landing, name="landing"),
+    path("", public_pages.landing, name="landing"),
     path("signup/", rate_limit("signup")(tenant_views.signup), name="signup"),
-    path("pricing/", tenant_views.pricing, name="pricing"),
+    path("pricing/", public_pages.pricing, name="pricing"),
     path("status/", tenant_views.status, name="status"),
     path("find-your-firm/", tenant_views.find_firm, name="find-firm"),
     *common_web_urls,

@@ -5,16 +5,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from codex.api.errors import api_error_response, request_too_large_response
+from codex.firm_settings import brand_foreground, firm_settings_update
+from codex.forms import FirmSettingsForm
+from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
+
 from .dashboard import dashboard_for
-from .firm_settings import brand_foreground, firm_settings_update
-from .forms import FirmSettingsForm
-from .templatetags.codex_ui import THEME_COOKIE, THEMES
 
 THEME_COOKIE_AGE = 365 * 24 * 3600
 
@@ -80,7 +82,6 @@ def brand_css(request):
 
 
 def api_not_found(request, exception=None):
-    from codex.api.errors import api_error_response
 
     return api_error_response(404, "not_found", "Not found.")
 
@@ -99,26 +100,18 @@ def handler404(request, exception=None):
 
 def handler500(request):
     if answers_in_json(request):
-        from codex.api.errors import api_error_response
-
         return api_error_response(500, "server_error", "Something went wrong on our side; it has been logged.")
     return render(request, "500.html", status=500)
 
 
 def handler403(request, exception=None):
     if answers_in_json(request):
-        from codex.api.errors import api_error_response
-
         return api_error_response(403, "permission_denied", str(exception) or "Permission denied.")
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
 def handler400(request, exception=None):
     if answers_in_json(request):
-        from django.core.exceptions import RequestDataTooBig
-
-        from codex.api.errors import api_error_response, request_too_large_response
-
         if isinstance(exception, RequestDataTooBig):
             return request_too_large_response(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return api_error_response(400, "bad_request", "Bad request.")

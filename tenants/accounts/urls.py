@@ -1,17 +1,15 @@
-"""URLs of a firm's host: its web UI and its API."""
+"""Routes of a firm's accounts: sign-in and out, passwords, the team, invitations, API keys, the
+audit log and support sessions (included under ``/accounts/`` by the firm's URLconf)."""
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import path
 
-from tenants.accounts import security_views
-from tenants.accounts import views as account_views
+from . import security_views
+from . import views as account_views
 
-from . import views
-from .urls_common import handler400, handler403, handler404, handler500, health_urls  # noqa: F401
-from .urls_web import firm_web_urls
+app_name = "accounts"
 
-account_patterns = [
+urlpatterns = [
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("logout/everywhere/", account_views.sign_out_everywhere, name="logout-everywhere"),
@@ -80,26 +78,3 @@ account_patterns = [
     path("support/enter/<str:token>/", security_views.support_enter, name="support-enter"),
     path("support/end/", security_views.support_end, name="support-end"),
 ]
-
-urlpatterns = [
-    *health_urls,
-    path("", views.home, name="home"),
-    *firm_web_urls,
-    path("accounts/security/", include("tenants.accounts.urls_security")),
-    path("accounts/", include((account_patterns, "accounts"), namespace="accounts")),
-    path("api/v1/", include(("codex.urls_api_v1", "api"), namespace="api")),
-]
-
-if settings.CODEX_BENCH_VIEWS:
-    # The C0 view through the whole middleware stack (docs/benchmarks.md); off unless `make bench`.
-    from bench.ceiling_views import ping
-
-    urlpatterns.insert(0, path("bench/ping/", ping))
-
-# Domain apps add their pages in their own urls module.
-for prefix, module in (("portfolios/", "portfolios.urls"), ("crm/", "crm.urls"), ("billing/", "billing.urls")):
-    try:
-        urlpatterns.append(path(prefix, include(module)))
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise

@@ -1,0 +1,66 @@
+"""What apps above crm contribute to a contact's record: a registry (docs/architecture.md).
+
+crm knows nothing of portfolios: the client record (``selectors.client_record``) and the contact's
+timeline ask every registered source. ``portfolios`` registers its figures (value, TWR, MWR per
+portfolio) and its transactions in its ``AppConfig.ready``. A contact merge sends
+``contact_merging`` inside the merge's transaction so that apps holding rows of the contact move
+them to the survivor in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.dispatch import Signal
+
+#: Sent by ``services.contact_merge`` inside its transaction with ``loser`` and ``survivor``;
+#: a receiver moves its rows and returns how many it moved (summed under ``moved_by_app``).
+contact_merging = Signal()
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: dt.datetime
+    kind: str  # activity kind, "stage" or "transaction"
+    title: str
+    detail: str = ""
+    url: str = ""
+
+
+@dataclass
+class PortfolioFigures:
+    """One holding account of a client as the record shows it (``portfolio`` has ``pk`` and ``name``)."""
+
+    portfolio: Any
+    value: Decimal | None = None
+    currency: str = ""
+    twr: Decimal | None = None
+    mwr: Decimal | None = None
+    error: str = ""
+
+
+FiguresSource = Callable[..., list[PortfolioFigures]]  # (*, user, contact, today)
+TimelineSource = Callable[..., list[TimelineItem]]  # (*, user, contact, limit)
+
+_figures_sources: list[FiguresSource] = []
+_timeline_sources: list[TimelineSource] = []
+
+
+def register_client_record_source(*, figures: FiguresSource | None = None, timeline: TimelineSource | None = None):
+    """Add a source of portfolio figures and/or timeline items (idempotent: a source is kept once)."""
+    if figures is not None and figures not in _figures_sources:
+        _figures_sources.append(figures)
+    if timeline is not None and timeline not in _timeline_sources:
+        _timeline_sources.append(timeline)
+
+
+def figures_for(*, user, contact, today: dt.date) -> list[PortfolioFigures]:
+    return [f for source in _figures_sources for f in source(user=user, contact=contact, today=today)]
+
+
+def timeline_items_for(*, user, contact, limit: int) -> list[TimelineItem]:
+    return [i for source in _timeline_sources for i in source(user=user, contact=contact, limit=limit)]

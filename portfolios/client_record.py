@@ -1,0 +1,64 @@
+"""What portfolios add to a client's record in crm (``crm.record_sources``, a registry): each
+portfolio's value, since-inception TWR and MWR, the client's transactions on the timeline, and
+the move of portfolios when two contacts are merged. Registered in ``PortfoliosConfig.ready``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+
+from crm.record_sources import PortfolioFigures, TimelineItem
+
+from . import analytics, selectors
+from .access import portfolios_visible_to
+from .models import Portfolio, Transaction
+
+
+def _figures_of(portfolio: Portfolio, today: dt.date) -> PortfolioFigures:
+    figures = PortfolioFigures(portfolio, currency=portfolio.base_currency)
+    try:
+        result = selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=today)
+    except analytics.AnalyticsError as exc:
+        figures.error = str(exc)
+        return figures
+    except ValidationError as exc:  # no transactions yet: nothing to measure
+        figures.error = " ".join(exc.messages)
+        return figures
+    perf = result.performance
+    figures.value = perf.end_value
+    figures.twr = perf.twr.value if perf.twr else None
+    figures.mwr = perf.mwr.value if perf.mwr else None
+    return figures
+
+
+def client_portfolio_figures(*, user, contact, today: dt.date) -> list[PortfolioFigures]:
+    """The client's live portfolios that ``user`` may see, with their figures."""
+    portfolios = portfolios_visible_to(user).filter(client=contact, archived=False)
+    return [_figures_of(p, today) for p in portfolios]
+
+
+def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]:
+    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. One query."""
+    txns = (
+        Transaction.objects.filter(portfolio__in=portfolios_visible_to(user).filter(client=contact))
+        .select_related("portfolio", "instrument")
+        .order_by("-trade_date", "-id")[:limit]
+    )
+    items = []
+    for t in txns:
+        what = t.get_kind_display()
+        if t.instrument is not None:
+            what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
+        elif t.amount is not None:
+            what += f" {t.amount.quantize(Decimal('0.01')):,} {t.currency}"
+        at = dt.datetime.combine(t.trade_date, dt.time(0, 0), tzinfo=dt.UTC)
+        items.append(TimelineItem(at, "transaction", f"{t.portfolio.name}: {what}", t.note))
+    return items
+
+
+def portfolios_follow_merged_contact(sender, *, loser, survivor, **kwargs) -> dict[str, int]:
+    """Receiver of ``crm.record_sources.contact_merging``: the loser's portfolios become the
+    survivor's, inside the merge's transaction."""
+    return {"portfolios": Portfolio.objects.filter(client=loser).update(client=survivor)}
