@@ -7,7 +7,10 @@ No Django import here: the external run loads this module in the Schemathesis CL
 - ids of related objects must exist: schema-valid requests (positive mode) name planted objects;
 - an uploaded import must be a CSV file with a header row: a schema-valid upload sends one;
 - dates are generated from 1900-01-01 (``analytics.EARLIEST_DATE``, stated as the pattern of every
-  ledger date) up to today: "not after today" cannot be said in JSON Schema for ``format: date``.
+  ledger date) up to today: "not after today" cannot be said in JSON Schema for ``format: date``;
+- an analytics range is ``preset`` or ``start``/``end``, not both, and ``start`` is not after ``end``
+  (documented on the parameters; OpenAPI cannot relate two query parameters): a schema-valid case
+  keeps the dates and orders them.
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ def register_date_format() -> None:
     schemathesis.openapi.format("date", st.dates(min_value=EARLIEST_DATE, max_value=date.today()).map(date.isoformat))
 
 
+def order_date_range(query: dict) -> None:
+    """A schema-valid analytics range: the dates without a preset, ``start`` not after ``end``."""
+    if query.get("start") or query.get("end"):
+        query.pop("preset", None)
+    start, end = query.get("start"), query.get("end")
+    if isinstance(start, str) and isinstance(end, str) and start > end:
+        query["start"], query["end"] = end, start
+
+
 def name_existing_objects(case, ids: dict) -> None:
     """In a schema-valid case, ids of related objects name planted objects (a schema cannot say
     "must exist"; the API rightly answers 400 naming the field for an id that does not)."""
@@ -64,6 +76,8 @@ def name_existing_objects(case, ids: dict) -> None:
             case.path_parameters["portfolio_pk"] = ids["portfolio"]
         if case.operation.path == "/api/v1/clients/{id}/":
             case.path_parameters["id"] = ids["contact"]
+    if isinstance(case.query, dict):
+        order_date_range(case.query)
     for container in (case.body, case.query):
         if not isinstance(container, dict):
             continue
