@@ -67,7 +67,14 @@ def fold(text: str) -> str:
 def contact_search_text():
     """What the contacts list's ``search`` matches as a substring: name, e-mail and phone, folded."""
     return folded(
-        Concat(contact_name(), Value(" "), Coalesce("email", Value("")), Value(" "), Coalesce("phone", Value("")))
+        Concat(
+            contact_name(),
+            Value(" "),
+            Coalesce("email", Value("")),
+            Value(" "),
+            Coalesce("phone", Value("")),
+            output_field=models.TextField(),
+        )
     )
 
 

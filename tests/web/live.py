@@ -23,7 +23,7 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; `make test` installs it
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
