@@ -196,27 +196,10 @@ def test_api_request_writes_last_used_at_most_once_a_minute(firm, forced_local, 
 
 
 # --- API throttle on Redis --------------------------------------------------------------------------
-def _redis_url() -> str | None:
-    from bench.harness.db import redis_url
-
-    return redis_url(db=13) or None
-
-
 @pytest.fixture
-def redis_default_cache(settings):
-    url = _redis_url()
-    if url is None:
-        pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_FUNCTION": "django_tenants.cache.make_key",
-            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-            "KEY_PREFIX": "codex-perf-tests",
-        },
-    }
+def redis_default_cache():
+    """The default cache, which is Redis in tests as in production (the embedded one's test
+    database unless REDIS_URL is set), emptied before and after."""
     caches["default"].clear()
     yield caches["default"]
     caches["default"].clear()
