@@ -549,7 +549,6 @@ CODEX_INVOICE_PREFIX = env.str("CODEX_INVOICE_PREFIX", default="CDX")
 CODEX_INVOICE_DUE_DAYS = env.int("CODEX_INVOICE_DUE_DAYS", default=7)
 CODEX_DUNNING_REMINDER_DAYS = env.list("CODEX_DUNNING_REMINDER_DAYS", cast=int, default=[1, 3, 7])
 CODEX_DUNNING_GRACE_DAYS = env.int("CODEX_DUNNING_GRACE_DAYS", default=14)
-CODEX_METERING_LOCAL_FLUSH_SECONDS = env.int("CODEX_METERING_LOCAL_FLUSH_SECONDS", default=30)
 CODEX_INVOICE_RUN_BATCH = env.int("CODEX_INVOICE_RUN_BATCH", default=50)  # subscriptions per transaction
 CODEX_IDEMPOTENCY_DAYS = env.int("CODEX_IDEMPOTENCY_DAYS", default=7)  # Idempotency-Key records kept
 # Stripe endpoint secret(s), comma-separated while rotating; no default in production.

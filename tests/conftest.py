@@ -22,9 +22,6 @@ from tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-9"
 FIRMS = {"acme": "Acme Wealth Partners", "globex": "Globex Family Office"}
-# Billing meters API calls in process memory and flushes them every 30 s from the request path;
-# tests flush explicitly, so no flush (and its queries) lands at a random moment inside a test.
-settings.CODEX_METERING_LOCAL_FLUSH_SECONDS = 10**9
 # Processes the tests start (gunicorn nodes, Celery workers, drills) use the tests' Redis database
 # (the embedded server's database 1 unless REDIS_URL is set), never development's.
 os.environ["REDIS_URL"] = settings.REDIS_URL
