@@ -315,8 +315,6 @@ def api_call_key_for_pipeline(request, client) -> str | None:
     if tenant_id is None or "_codex_meter_key" in request.__dict__:
         return None
     own = _redis()
-    if own is None:
-        return None
     pair = (id(own), id(client))
     memo = _same_redis.get(pair)
     if memo is None:

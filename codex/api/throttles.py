@@ -1,4 +1,4 @@
-"""Rate limits shared by every process (they live in the default cache: Redis or the database).
+"""Rate limits shared by every process (they live in Redis, the default cache's server).
 
 Per API key, per user or per IP, by what authenticated the request; authenticated callers get the
 base rate times their firm's plan multiplier (``CODEX_PLAN_RATE_MULTIPLIERS``). Credential
@@ -66,9 +66,8 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        client = _redis_client_of(self.cache) if getattr(settings, "CODEX_API_THROTTLE_COUNTER", True) else None
-        if client is not None:
-            return self._allow_by_counter(client, request._request)
+        if getattr(settings, "CODEX_API_THROTTLE_COUNTER", True):
+            return self._allow_by_counter(_redis_client(), request._request)
         self.history = self.cache.get(self.key, [])
         self.now = self.timer()
         while self.history and self.history[-1] <= self.now - self.duration:
@@ -129,22 +128,24 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         return max(1.0, window_end - self.now)
 
 
-def _redis_client_of(cache):
-    """The redis-py client behind Django's Redis cache backend, or None for any other backend."""
-    from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-    from django.core.cache import cache as default_proxy
-    from django.core.cache.backends.redis import RedisCache
+_CLIENTS: dict[str, object] = {}
 
-    if cache is default_proxy:  # DRF's ``default_cache`` is the proxy, not the backend
-        cache = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(cache, RedisCache):
-        return None
-    # Django builds a new redis-py client object (on the same connection pool) at every call:
-    # about 100 us of CPU per request (docs/benchmarks.md, "Profile and fix"). Keep one per backend.
-    backend = cache._cache
-    client = backend.__dict__.get("_codex_write_client")
+
+def _redis_client():
+    """A redis-py client on the default cache's Redis (its first server), one per process and
+    location: Django's cache backend builds a new client object at every call, about 100 us of CPU
+    per request (docs/benchmarks.md, "Profile and fix"). Keys still come from the cache's own
+    ``make_and_validate_key``, so they are the cache's keys."""
+    import redis
+    from django.core.cache import DEFAULT_CACHE_ALIAS
+
+    location = settings.CACHES[DEFAULT_CACHE_ALIAS]["LOCATION"]
+    if not isinstance(location, str):
+        location = location[0]
+    location = location.split(",")[0]
+    client = _CLIENTS.get(location)
     if client is None:
-        client = backend.__dict__["_codex_write_client"] = backend.get_client(write=True)
+        client = _CLIENTS[location] = redis.Redis.from_url(location)
     return client
 
 
