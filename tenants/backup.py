@@ -364,7 +364,10 @@ def _split_dump(sql: str, old_schema: str, new_schema: str):
                 data.append(data_line)
             yield ("copy", "COPY " + name_re.sub(new_schema, match.group(1)), "".join(data))
             continue
-        if line.startswith("--") or not line.strip():
+        # psql meta-commands are not SQL: pg_dump 18 (and 17.6+) wraps a plain dump in
+        # ``\restrict <key>`` ... ``\unrestrict <key>``, which only psql reads; we replay through
+        # the driver.
+        if line.startswith(("--", "\\")) or not line.strip():
             continue
         if line.startswith("SET "):
             line = "SET LOCAL " + line[4:]
