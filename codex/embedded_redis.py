@@ -130,7 +130,7 @@ def stop(data_dir: Path = DATA_DIR) -> bool:
         time.sleep(0.05)
     if running_pid(data_dir) == pid:
         os.kill(pid, signal.SIGKILL)
-    print(f"Redis: stopped (pid {pid}, port {port()}, {data_dir})")
+    print(f"Redis: stopped (pid {pid}, {data_dir})")
     return True
 
 

@@ -247,6 +247,9 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 # (tests/tenants/test_platform.py, tests/ops/test_worker_kill.py). Development and production
 # always send tasks through the broker to a real worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CODEX_TESTING)
+# A worker turns prints into log records by default; the browser tests' worker keeps the console
+# e-mail backend's output as it is (tests/web/live.py reads the e-mails there).
+CELERY_WORKER_REDIRECT_STDOUTS = env.bool("CELERY_WORKER_REDIRECT_STDOUTS", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

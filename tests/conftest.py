@@ -62,13 +62,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _clean_tenant_cache():
     from codex.api import throttles
+    from tenants.cache import tenant_cache
 
+    # Both levels of the host cache (tenants.cache): Redis, and this process's memory in front of it.
     caches["tenants"].clear()
+    tenant_cache.clear_local()
     # The throttle remembers each firm's plan for a minute: one set by an earlier test could
     # expire in the middle of this one and add the plan's queries to a pinned query count.
     throttles._PLAN_MEMO.clear()
     yield
     caches["tenants"].clear()
+    tenant_cache.clear_local()
     connection.set_schema_to_public()
 
 
