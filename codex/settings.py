@@ -244,7 +244,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 # Tests run tasks eagerly (in the test's own transaction, which a worker in another process could
 # not see, and rolled back after); the tests that need a real worker start one on the test Redis
-# (tests/tenants/test_platform.py, tests/ops/test_worker_kill.py). Development and production
+# (tests/tenants/test_platform.py, tests/ops/test_worker_kill.py, the browser journeys' live server
+# in tests/web/live.py). Development and production
 # always send tasks through the broker to a real worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CODEX_TESTING)
 # A worker turns prints into log records by default; the browser tests' worker keeps the console
