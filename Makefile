@@ -13,19 +13,19 @@ export CODEX_PUBLIC_PORT ?= $(PORT)
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench clean-db help
+.PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench clean-db help chromium
 
 help:
-	@echo "make run     set up everything and serve on http://localhost:$(PORT)"
-	@echo "make test    lint, migration check and the whole test suite"
-	@echo "make stop    stop the embedded PostgreSQL"
-	@echo "make worker  run a Celery worker (needs REDIS_URL)"
+	@echo "make run     set up everything; serve on http://localhost:$(PORT) with a Celery worker and beat"
+	@echo "make test    install what tests need, lint, migration check and the whole test suite"
+	@echo "make stop    stop what make run started: web, worker, beat, PostgreSQL, Redis"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install it or pass PYTHON=/path/to/python3.12"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --disable-pip-version-check -q --upgrade pip
-	$(PIP) install --disable-pip-version-check -q -r requirements-dev.txt
+	@$(PIP) install --disable-pip-version-check -q --upgrade pip && \
+	  $(PIP) install --disable-pip-version-check -q -r requirements-dev.txt || \
+	  { echo "make install did not finish (see above): fix the cause and run it again; nothing was removed"; exit 1; }
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -43,11 +43,23 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
-	@echo "Serving on http://localhost:$(PORT)  (Ctrl-C to stop the server; 'make stop' stops the embedded database)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+# Web (runserver), Celery worker and beat; Ctrl-C stops the three, `make stop` the databases too.
+run: install
+	@$(PY) -m codex.devstack preflight --host $(HOST) --port $(PORT)
+	@$(MAKE) --no-print-directory seed
+	@echo "Serving on http://localhost:$(PORT) (PostgreSQL and Redis: embedded under .data/ unless DATABASE_URL/REDIS_URL)"
+	@$(PY) -m codex.devstack run --host $(HOST) --port $(PORT)
 
-test: install
+# Browser tests drive Debian's chromium: installed here when missing and root, else one line and exit 1.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is missing: install Debian's chromium (sudo apt-get install chromium) or pass CHROMIUM=/path/to/chromium"; exit 1; }
+
+test: install chromium
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
@@ -97,18 +109,20 @@ format: install
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 stop:
-	@if [ -x $(PY) ]; then $(PY) -m codex.embedded_db stop; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m codex.devstack stop; else echo "nothing to stop (no $(VENV): make run never ran here)"; fi
 
+# A worker or beat alone (make run starts both), on REDIS_URL or the embedded Redis.
 worker: install
-	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a real worker"; exit 1; }
 	$(VENV)/bin/celery -A codex worker --loglevel INFO
 
 beat: install
-	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL to run beat"; exit 1; }
-	$(VENV)/bin/celery -A codex beat --loglevel INFO
+	@mkdir -p .data/run
+	$(VENV)/bin/celery -A codex beat --loglevel INFO --schedule .data/run/celerybeat-schedule
 
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
+# Deletes the development database (asks first).
 clean-db: stop
-	rm -rf .data/pg
+	@read -p "Delete .data/pg (every firm of the development database)? [y/N] " answer; \
+	if [ "$$answer" = y ]; then rm -rf .data/pg && echo "deleted .data/pg"; else echo "kept .data/pg"; fi

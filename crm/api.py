@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from codex import imports as engine
 from codex.api.errors import Conflict
 from codex.api.fields import CurrencyField
+from codex.api.filters import StrictFilterBackend
 from codex.api.parsers import BoundedJSONParser
 from codex.api.permissions import CanWrite
 from tenants.accounts.models import User
@@ -303,11 +304,21 @@ class CrmViewSet(viewsets.ModelViewSet):
         return data, extra
 
 
+class ContactSearchFilter(filters.SearchFilter):
+    """DRF's ``search`` parameter and its schema; the match is ``selectors.contacts_matching``:
+    every term in the name, e-mail, phone or company name, answered by trigram indexes."""
+
+    def filter_queryset(self, request, queryset, view):
+        terms = self.get_search_terms(request)
+        return selectors.contacts_matching(queryset, terms) if terms else queryset
+
+
 class ContactViewSet(CrmViewSet):
     """Contacts in the caller's book. Creation checks the plan's contact limit (402)."""
 
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
+    filter_backends = [StrictFilterBackend, ContactSearchFilter, filters.OrderingFilter]
     search_fields = ["first_name", "last_name", "email", "phone", "company__name"]
     ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at", "lifecycle"]
     ordering = ["last_name", "first_name", "pk"]

@@ -1,4 +1,17 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+
+def set_trigram_threshold(sender, connection, **kwargs) -> None:
+    """CRM search's typo threshold for pg_trgm's ``%`` operator, on every new database connection
+    (a session setting; decision 0201). Set before pg_trgm is loaded, it is kept as a placeholder
+    that the extension adopts when a search first uses it."""
+    if connection.vendor != "postgresql":
+        return
+    from .selectors import SIMILARITY_THRESHOLD
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, false)", [str(SIMILARITY_THRESHOLD)])
 
 
 class CrmConfig(AppConfig):
@@ -6,6 +19,8 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
 
     def ready(self) -> None:
+        connection_created.connect(set_trigram_threshold, dispatch_uid="crm-trigram-threshold")
+
         # Imports here, not at the top: app modules load models, which need the app registry ready.
         from codex.api.errors import Conflict, register_exception
 

@@ -65,16 +65,16 @@ def copy_rows(model, columns: list[str], types: list[str], records: list[tuple])
 
 
 # The GIN indexes search reads, by import kind: those of the tables each import writes (a contacts
-# import creates companies too; both add words to the vocabulary through its triggers).
+# import creates companies too).
 SEARCH_INDEXES = {
     "contacts": (
         "crm_contact_document",
-        "crm_contact_name_words",
+        "crm_contact_name_trgm",
+        "crm_contact_text_trgm",
         "crm_company_document",
-        "crm_company_name_words",
-        "crm_nameword_trigrams",
+        "crm_company_name_trgm",
     ),
-    "companies": ("crm_company_document", "crm_company_name_words", "crm_nameword_trigrams"),
+    "companies": ("crm_company_document", "crm_company_name_trgm"),
 }
 
 

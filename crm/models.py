@@ -10,12 +10,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Value
-from django.db.models.functions import Coalesce, Concat, Lower
+from django.db.models.functions import Coalesce, Concat, Lower, Replace
 from django.utils import timezone
 
 # The expressions the search indexes are built on. Queries must use exactly these expressions for
@@ -37,24 +37,45 @@ def contact_name():
     return Concat(Coalesce("first_name", Value("")), Value(" "), Coalesce("last_name", Value("")))
 
 
-# Trigrams of names for typo tolerance, without any extension (pg_trgm is a contrib module that the
-# embedded PostgreSQL lacks). ``crm_trigrams(text)`` is an IMMUTABLE SQL function created in every
-# firm schema by migration 0008 (crm.trigrams.FUNCTIONS_SQL); docs/decisions/0201-crm-search.md.
-TRIGRAM_FUNCTION = "crm_trigrams"
+# Names as search compares them (``search_name``): common accents folded, lower case. pg_trgm
+# (CRM search's typo step, decision 0201) compares these with the query folded the same way in
+# Python (``fold``); built from pg_catalog functions only, so the stored column is IMMUTABLE.
+# Letters that fold to two (ß, æ, œ) are replaced first; with the C collation lower() changes ASCII
+# letters only, so both cases of the accented letters are listed.
+_SPELLED = (("ß", "ss"), ("Æ", "ae"), ("æ", "ae"), ("Œ", "oe"), ("œ", "oe"), ("ẞ", "ss"))
+_ACCENTED = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿŠšŽžČčĆćŁłŃńŚśŹźŻżĘęĄąŘřŤťĎďŇňŮůĞğİıŞş"
+_PLAIN = "AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyySsZzCcCcLlNnSsZzZzEeAaRrTtDdNnUuGgIiSs"
+_FOLD_TABLE = str.maketrans(_ACCENTED, _PLAIN)
 
 
-def trigrams_of(expression):
-    return Func(expression, function=TRIGRAM_FUNCTION, output_field=ArrayField(models.TextField()))
+def folded(expression):
+    """``expression`` with accents folded and in lower case, in SQL."""
+    for letter, spelled in _SPELLED:
+        expression = Replace(expression, Value(letter), Value(spelled))
+    return Lower(
+        Func(expression, Value(_ACCENTED), Value(_PLAIN), function="translate", output_field=models.TextField())
+    )
 
 
-# The distinct words of a name as the trigrams see them (folded, lower case, split on spaces and
-# punctuation): ``crm_name_words(text)``, migration 0009. The typo step finds words similar to the
-# query's in the firm's vocabulary (``NameWord``), then the rows holding them (decision 0201).
-WORDS_FUNCTION = "crm_name_words"
+def fold(text: str) -> str:
+    """``folded`` in Python, for the query side."""
+    for letter, spelled in _SPELLED:
+        text = text.replace(letter, spelled)
+    return text.translate(_FOLD_TABLE).lower()
 
 
-def words_of(expression):
-    return Func(expression, function=WORDS_FUNCTION, output_field=ArrayField(models.TextField()))
+def contact_search_text():
+    """What the contacts list's ``search`` matches as a substring: name, e-mail and phone, folded."""
+    return folded(
+        Concat(
+            contact_name(),
+            Value(" "),
+            Coalesce("email", Value("")),
+            Value(" "),
+            Coalesce("phone", Value("")),
+            output_field=models.TextField(),
+        )
+    )
 
 
 def company_document():
@@ -89,19 +110,14 @@ class Company(models.Model):
     search_document = models.GeneratedField(
         expression=company_document(), output_field=SearchVectorField(), db_persist=True
     )
-    name_trigrams = models.GeneratedField(
-        expression=trigrams_of("name"), output_field=ArrayField(models.TextField()), db_persist=True
-    )
-    name_words = models.GeneratedField(
-        expression=words_of("name"), output_field=ArrayField(models.TextField()), db_persist=True
-    )
+    search_name = models.GeneratedField(expression=folded("name"), output_field=models.TextField(), db_persist=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "companies"
         indexes = [
             GinIndex(fields=["search_document"], name="crm_company_document"),
-            GinIndex(fields=["name_words"], name="crm_company_name_words"),
+            GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="crm_company_name_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -133,14 +149,14 @@ class Contact(models.Model):
     search_document = models.GeneratedField(
         expression=contact_document(), output_field=SearchVectorField(), db_persist=True
     )
-    # Trigrams of "first last" (typo-tolerant names): computed by PostgreSQL on every write,
-    # including the COPY of the import engine. Read only to score the few typo candidates found
-    # through ``name_words``, so not indexed (migration 0010; decision 0201).
-    name_trigrams = models.GeneratedField(
-        expression=trigrams_of(contact_name()), output_field=ArrayField(models.TextField()), db_persist=True
+    # "first last" folded, for typo-tolerant search (pg_trgm, GIN gin_trgm_ops), and name, e-mail and
+    # phone folded, for the list's substring search (the same index type serves LIKE '%...%').
+    # Computed by PostgreSQL on every write, including the COPY of the import engine.
+    search_name = models.GeneratedField(
+        expression=folded(contact_name()), output_field=models.TextField(), db_persist=True
     )
-    name_words = models.GeneratedField(
-        expression=words_of(contact_name()), output_field=ArrayField(models.TextField()), db_persist=True
+    search_text = models.GeneratedField(
+        expression=contact_search_text(), output_field=models.TextField(), db_persist=True
     )
 
     class Meta:
@@ -150,7 +166,8 @@ class Contact(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_contact_document"),
-            GinIndex(fields=["name_words"], name="crm_contact_name_words"),
+            GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="crm_contact_name_trgm"),
+            GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="crm_contact_text_trgm"),
             models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
             # "is a contact of this company in my book": the advisor's view of companies (access.py)
             models.Index(fields=["company", "owner"], name="crm_contact_company_owner_idx"),
@@ -219,12 +236,7 @@ class Deal(models.Model):
     search_document = models.GeneratedField(
         expression=deal_document(), output_field=SearchVectorField(), db_persist=True
     )
-    name_trigrams = models.GeneratedField(
-        expression=trigrams_of("title"), output_field=ArrayField(models.TextField()), db_persist=True
-    )
-    name_words = models.GeneratedField(
-        expression=words_of("title"), output_field=ArrayField(models.TextField()), db_persist=True
-    )
+    search_name = models.GeneratedField(expression=folded("title"), output_field=models.TextField(), db_persist=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -239,7 +251,7 @@ class Deal(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_deal_document"),
-            GinIndex(fields=["name_words"], name="crm_deal_title_words"),
+            GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="crm_deal_title_trgm"),
             models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
         ]
 
@@ -409,27 +421,6 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} -> {self.email}"
-
-
-# --- Search vocabulary ------------------------------------------------------------------------------
-
-
-class NameWord(models.Model):
-    """Every distinct word of the firm's contact, company and deal names (``name_words``), with its
-    trigrams: the small table the typo step searches first (decision 0201). Filled by statement
-    triggers on the three tables (migration 0009), so every write adds its new words, the import
-    engine's COPY included; words of deleted or renamed records stay (they then find no row)."""
-
-    word = models.TextField(primary_key=True)
-    name_trigrams = models.GeneratedField(
-        expression=trigrams_of("word"), output_field=ArrayField(models.TextField()), db_persist=True
-    )
-
-    class Meta:
-        indexes = [GinIndex(fields=["name_trigrams"], name="crm_nameword_trigrams")]
-
-    def __str__(self) -> str:
-        return self.word
 
 
 # --- Imports ---------------------------------------------------------------------------------------

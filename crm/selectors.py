@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity, TrigramWordSimilarity
 from django.db import connection
 from django.db.models import (
     BooleanField,
     CharField,
     Count,
     F,
+    FloatField,
     Func,
-    IntegerField,
     Max,
     Prefetch,
     Q,
@@ -27,14 +27,13 @@ from django.db.models import (
     Value,
 )
 from django.db.models.expressions import Expression, RawSQL
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models.functions import Cast, Coalesce, Concat, Greatest
 from django.utils import timezone
 
 from codex.db import current_schema
 from tenants.links import firm_path
 
 from . import access
-from . import trigrams as trigram_sql
 from .models import (
     SEARCH_CONFIG,
     Activity,
@@ -49,6 +48,7 @@ from .models import (
     StageKind,
     Subscriber,
     SubscriberStatus,
+    fold,
 )
 from .record_sources import PortfolioFigures, TimelineItem, figures_for, timeline_items_for
 from .services import pipeline_stages_ensure
@@ -266,10 +266,9 @@ class SearchHit:
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Trigram score (crm_trigram_score: similarity |A∩B| / |A∪B|, or half the share of the query's
-# trigrams in the name, crm/trigrams.py) a name needs to count as a typo of the query. pg_trgm's
-# default is 0.3; two swapped letters in a ten-letter name ("Jonh Smiht" for "John Smith") score
-# 0.29, so 0.25 (decision 0201).
+# pg_trgm similarity a folded name needs to count as a typo of the query (``%``). pg_trgm's default
+# is 0.3; two swapped letters in a ten-letter name ("Jonh Smiht" for "John Smith") score 5/17 =
+# 0.29, so 0.25, set on every database connection (crm.apps; decision 0201).
 SIMILARITY_THRESHOLD = 0.25
 
 
@@ -359,113 +358,35 @@ def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet
     )
 
 
-# The typo step works by words (decision 0201): a query word's similar words are looked up in the
-# firm's vocabulary (crm_nameword: each distinct word of the names once, a fraction of the rows),
-# then only the rows holding such a word are scored on the whole name. Scoring every row sharing a
-# trigram with the query cost 10 µs a row, and a misspelt common name shares trigrams with tens of
-# thousands of rows. A word is a candidate from this score against a query word (same formula,
-# below SIMILARITY_THRESHOLD so that a name whose similar trigrams are spread over two words still
-# gets in; the whole name must reach SIMILARITY_THRESHOLD):
-WORD_THRESHOLD = 0.2
-# the best words per query word,
-SIMILAR_WORDS = 8
-# the rows read per similar word (a misspelt "Katharina" has thousands of equally similar names;
-# one more word of the name narrows them, through ROWS_ALL_WORDS),
-ROWS_PER_WORD = 40
-# and the rows holding a similar word for every word of a query of several words ("Jonh Smiht":
-# Johns who are Smiths), read first, so the likely names are never crowded out by ROWS_PER_WORD.
-ROWS_ALL_WORDS = 200
+# The typo step (decision 0201) uses pg_trgm on the folded names (``search_name``, GIN
+# ``gin_trgm_ops`` index): a row is a candidate when its whole name is similar to the query
+# (``%``: similarity >= SIMILARITY_THRESHOLD) or when the query is similar to a part of it (``<%``:
+# word similarity >= pg_trgm's 0.6, one misspelt last name of "first last": "Schmitt" for
+# "Katharina Schmidt"). Both operators are answered by the index. Candidates rank by the larger of
+# the similarity and half the word similarity: always below 1, so below every text match.
 
 
-def _shared_sql(column: str, q_trigrams: list[str]) -> tuple[str, list]:
-    """How many of ``q_trigrams`` the array ``column`` holds: one comparison per query trigram, the
-    trigrams as parameters (calling the SQL score function per row cost 4 times more)."""
-    return " + ".join(f"(%s = ANY({column}))::int" for _t in q_trigrams), list(q_trigrams)
-
-
-def _score_sql(n: int) -> str:
-    """crm_trigram_score over the columns ``shared`` and ``size``, for a query of ``n`` trigrams:
-    greatest(similarity |A∩Q| / |A∪Q|, share of Q in A / 2)."""
-    return f"greatest(shared::real / (size + {int(n)} - shared), shared::real / {2 * int(n)})"
-
-
-def _similar_words(q: str) -> tuple[str, list, int]:
-    """The CTE ``similar_words(j, word, score)``: for each word j of ``q``, the SIMILAR_WORDS words
-    of the vocabulary most similar to it (score >= WORD_THRESHOLD), found through the GIN index on
-    the words' trigrams (probe as in crm/trigrams.py). Returns (sql, params, number of words)."""
-    frequencies = trigram_sql.frequencies(connection, "crm_nameword")
-    parts, params = [], []
-    q_words = trigram_sql.words(q)[:8]
-    for j, word in enumerate(q_words):
-        q_trigrams = trigram_sql.trigrams(word)
-        probe = trigram_sql.probe(q_trigrams, WORD_THRESHOLD, frequencies)
-        shared, shared_params = _shared_sql('"crm_nameword"."name_trigrams"', q_trigrams)
-        parts.append(
-            f"(SELECT {j} AS j, word, score FROM (SELECT word, {_score_sql(len(q_trigrams))} AS score"
-            f" FROM (SELECT word, {shared} AS shared, cardinality(name_trigrams) AS size FROM crm_nameword"
-            f" WHERE name_trigrams && %s::text[] OFFSET 0) AS counted) AS scored"
-            f" WHERE score >= %s ORDER BY score DESC, word LIMIT {SIMILAR_WORDS})"
-        )
-        params += [*shared_params, probe, WORD_THRESHOLD]
-    return "similar_words AS MATERIALIZED (" + " UNION ALL ".join(parts) + ")", params, len(q_words)
-
-
-def _similar(qs: QuerySet, kind: str, q_trigrams: list, limit: int, exclude, n_words: int) -> tuple[str, list]:
-    """Typo tolerance: rows of ``qs`` whose name is similar to ``q``, most similar first, as (sql,
-    params) of one part of a statement that has the CTE ``similar_words`` (``_similar_words``).
-    Candidates: the rows holding a similar word of every query word (up to ROWS_ALL_WORDS), and up
-    to ROWS_PER_WORD rows per similar word (GIN index on ``name_words``, inside the book). Each is
-    scored on its whole name (``name_trigrams`` against all the query's trigrams), once, in a
-    subquery kept apart by ``OFFSET 0``; the threshold is applied by the caller to the few rows
-    returned. ``q_trigrams`` (the query's trigrams) and ``exclude`` (ids already found by text, one
-    array) are parameters: placeholders when the statement is compiled for the cache."""
+def _similar(qs: QuerySet, kind: str, q: str, limit: int, exclude) -> QuerySet:
+    """Typo tolerance: rows of ``qs`` whose folded name is similar to the folded query ``q``, most
+    similar first, without those in ``exclude`` (ids already found by text, one array). ``q`` and
+    ``exclude`` are parameters: placeholders when the statement is compiled for the cache."""
     table = qs.model._meta.db_table
-    words_column = f'"{table}"."name_words"'
-    scoped = qs.filter(
-        RawSQL(f'NOT ("{table}"."id" = ANY(%s::bigint[]))', [exclude], output_field=BooleanField())  # noqa: S611
-    ).order_by()
-    per_word = scoped.filter(
-        RawSQL(f"{words_column} @> ARRAY[sw.word]", [], output_field=BooleanField())  # noqa: S611
-    ).values_list("pk", flat=True)
-    per_word_sql, per_word_params = per_word.query.sql_with_params()
-    candidates = (
-        f"SELECT c.id FROM (SELECT DISTINCT word FROM similar_words) AS sw"
-        f" CROSS JOIN LATERAL ({per_word_sql} LIMIT {ROWS_PER_WORD}) AS c(id)"
-    )
-    params = list(per_word_params)
-    if n_words > 1:
-        every_word = scoped
-        for j in range(n_words):
-            every_word = every_word.filter(
-                RawSQL(  # noqa: S611
-                    f"{words_column} && ARRAY(SELECT word FROM similar_words WHERE j = %s)",
-                    [j],
-                    output_field=BooleanField(),
-                )
-            )
-        every_sql, every_params = every_word.values_list("pk", flat=True).query.sql_with_params()
-        candidates = f"({every_sql} LIMIT {ROWS_ALL_WORDS}) UNION ({candidates})"
-        params = list(every_params) + params
-    shared, shared_params = _shared_sql(f'"{table}"."name_trigrams"', q_trigrams)
-    rows = (
-        qs.model.objects.filter(
-            RawSQL(f'"{table}"."id" = ANY(ARRAY({candidates}))', params, output_field=BooleanField())  # noqa: S611
+    return (
+        qs.filter(Q(search_name__trigram_similar=q) | Q(search_name__trigram_word_similar=q))
+        .filter(
+            RawSQL(f'NOT ("{table}"."id" = ANY(%s::bigint[]))', [exclude], output_field=BooleanField())  # noqa: S611
         )
         .annotate(
             **_hit_columns(kind),
-            shared=RawSQL(shared, shared_params, output_field=IntegerField()),  # noqa: S611
-            size=Func(F("name_trigrams"), function="cardinality", output_field=IntegerField()),
+            score=Greatest(
+                TrigramSimilarity("search_name", Value(q)),
+                TrigramWordSimilarity(Value(q), "search_name") / 2,
+                output_field=FloatField(),
+            ),
         )
-        .order_by()
-        .values_list(*HIT_COLUMNS[:-1], "shared", "size")
+        .order_by("-score", "hit_id")
+        .values_list(*HIT_COLUMNS)[:limit]
     )
-    sql, params = rows.query.sql_with_params()
-    columns = ", ".join(HIT_COLUMNS[:-1])
-    scored = (
-        f"SELECT {columns}, {_score_sql(len(q_trigrams))} AS score "
-        f"FROM ({sql} OFFSET 0) AS candidates ORDER BY score DESC, hit_id LIMIT {int(limit)}"
-    )
-    return scored, list(params)
 
 
 def _union_sql(
@@ -483,23 +404,14 @@ def _union_sql(
     return prefix + " UNION ALL ".join(parts), params
 
 
-def _fuzzy_parts(kinds: dict[str, QuerySet], q_trigrams: list, limit: int, excludes: dict, n_words: int):
-    return _union_sql([_similar(qs, kind, q_trigrams, limit, excludes[kind], n_words) for kind, qs in kinds.items()])
-
-
-def _fuzzy_sql(kinds: dict[str, QuerySet], q: str, limit: int, seen: dict[str, list]) -> tuple[str, list]:
-    """The typo step over the three kinds as one statement: the similar words of the vocabulary
-    (CTE), then each kind's candidates scored (``_similar``). Returns (sql, params)."""
-    words_sql, words_params, n_words = _similar_words(q)
-    excludes = {kind: seen.get(kind, []) for kind in kinds}
-    sql, params = _fuzzy_parts(kinds, trigram_sql.trigrams(q), limit, excludes, n_words)
-    return f"WITH {words_sql} {sql}", words_params + params
+def _fuzzy_parts(kinds: dict[str, QuerySet], q: str, limit: int, excludes: dict):
+    return _union_sql([_similar(qs, kind, q, limit, excludes[kind]) for kind, qs in kinds.items()])
 
 
 # Compiled statements, by shape. Django compiles the search's querysets (book filters, EXISTS,
 # annotations) in 6 to 20 ms of CPU, as much as PostgreSQL runs them; the statement only changes
 # with the firm, the caller's book (crm.access reads the role's firm-wideness and the user's pk:
-# ``_scope_key``), the limit and the number of query trigrams and words. Compiled once with
+# ``_scope_key``) and the limit. Compiled once with
 # placeholder parameters, reused with the query's values.
 _SQL_CACHE: dict[tuple, tuple[str, tuple]] = {}
 _SQL_CACHE_SIZE = 512
@@ -548,24 +460,20 @@ def _text_statement(user, tsquery_text: str, limit: int) -> tuple[str, list]:
 
 
 def _fuzzy_statement(user, q: str, limit: int, seen: dict[str, list]) -> tuple[str, list]:
-    words_sql, words_params, n_words = _similar_words(q)
-    q_trigrams = trigram_sql.trigrams(q)
-    trigram_params = [_placeholder(f"t{i}") for i in range(len(q_trigrams))]
+    q_param = _placeholder("q")
     exclude_params = {kind: _placeholder(f"exclude-{kind}") for kind in ("contact", "company", "deal")}
-    values: dict[str, object] = dict(zip(trigram_params, q_trigrams, strict=True))
-    values.update({param: seen.get(kind, []) for kind, param in exclude_params.items()})
-    sql, params = _cached_sql(
-        ("fuzzy", _scope_key(user), limit, n_words, len(q_trigrams)),
-        lambda: _fuzzy_parts(_kinds(user), trigram_params, limit, exclude_params, n_words),
+    values = {q_param: fold(q), **{param: seen.get(kind, []) for kind, param in exclude_params.items()}}
+    return _cached_sql(
+        ("fuzzy", _scope_key(user), limit),
+        lambda: _fuzzy_parts(_kinds(user), q_param, limit, exclude_params),
         values,
     )
-    return f"WITH {words_sql} {sql}", words_params + params
 
 
 def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     """One search over contacts, companies and deals in ``user``'s book: PostgreSQL full-text search
-    (every word as a prefix), then, when the text search found too few, trigram similarity on names
-    for typos (by words, then whole names: ``_similar_words``, ``_similar``; no extension needed).
+    (every word as a prefix), then, when the text search found too few, pg_trgm similarity of names
+    for typos (``_similar``).
     Text matches rank above fuzzy ones. One query (UNION ALL of the three kinds), one more when the
     fuzzy step runs."""
     q = (q or "").strip()[:100]
@@ -575,14 +483,14 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
     with connection.cursor() as cursor:
         cursor.execute(*_text_statement(user, tsquery_text, limit))
         rows = cursor.fetchall()
-    if len(rows) < FUZZY_BELOW and trigram_sql.trigrams(q):
+    if len(rows) < FUZZY_BELOW:
         seen = defaultdict(list)
         for row in rows:
             seen[row[0]].append(row[1])
         with connection.cursor() as cursor:
             cursor.execute(*_fuzzy_statement(user, q, limit, seen))
             fuzzy = cursor.fetchall()
-        rows += [row for row in fuzzy if row[-1] >= SIMILARITY_THRESHOLD]
+        rows += fuzzy
     lifecycles = dict(Lifecycle.choices)
     company_ids = {int(r[4]) for r in rows if r[0] == "contact" and r[4]}
     company_names = dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name")) if company_ids else {}
@@ -604,16 +512,35 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
 # --- lists ------------------------------------------------------------------------------------------
 
 
+def _in_array(field: str, subquery: QuerySet) -> Func:
+    """``field = ANY(ARRAY(subquery))``: the subquery runs once and the field is looked up in an index
+    (``IN (subquery)`` inside an OR becomes a filter on every row)."""
+    return Func(
+        F(field),
+        ArraySubquery(subquery),
+        template="(%(expressions)s))",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
+    )
+
+
+def contacts_matching(qs: QuerySet[Contact], terms: list[str]) -> QuerySet[Contact]:
+    """Contacts of ``qs`` where every term is a part of the name, e-mail or phone, or of the
+    company's name; accents and case do not matter. The GIN trigram indexes of ``search_text`` and of
+    the companies' ``search_name`` answer each term of three letters or more, so a search never
+    reads the whole table (tests/crm/test_search.py: the plan at 100,000 contacts)."""
+    for term in terms[:8]:
+        folded_term = fold(term)
+        companies = Company.objects.filter(search_name__contains=folded_term).order_by().values("pk")
+        qs = qs.filter(Q(search_text__contains=folded_term) | Q(_in_array("company_id", companies)))
+    return qs
+
+
 def contact_list(*, user, q: str = "", lifecycle: str = "", owner: str = "", tag: str = "") -> QuerySet[Contact]:
     """The contacts list of the web UI, filtered; one query plus the page's."""
     qs = access.contacts_for(user).select_related("owner", "company")
     if q:
-        qs = qs.filter(
-            Q(first_name__icontains=q)
-            | Q(last_name__icontains=q)
-            | Q(email__icontains=q)
-            | Q(company__name__icontains=q)
-        )
+        qs = contacts_matching(qs, q.split())
     if lifecycle:
         qs = qs.filter(lifecycle=lifecycle)
     if owner == "me":

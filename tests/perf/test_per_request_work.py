@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -77,10 +78,45 @@ def test_firm_request_makes_no_query_once_the_host_is_cached(firm, django_assert
         assert client.get("/health").status_code == 200
 
 
-def test_unknown_host_is_cached_too(firm, django_assert_num_queries):
-    assert tenant_for_host("nobody.localhost") is None
-    with django_assert_num_queries(0):
-        assert tenant_for_host("nobody.localhost") is None
+def test_unknown_hosts_cost_one_query_and_no_cache_entry(db):
+    """Anyone can send any Host header: an unknown one is answered 404 after one query on the
+    unique index of ``lower(domain)`` and leaves nothing in the cache, so 10,000 random hosts leave
+    Redis's key count as it was (an entry per host would let anyone fill the cache)."""
+    import random
+    import string
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    connection.set_schema_to_public()
+    client = Client()
+    rng = random.Random(20)
+
+    def random_host() -> str:
+        return "".join(rng.choices(string.ascii_lowercase + string.digits, k=12)) + ".localhost"
+
+    client.get("/", HTTP_HOST=random_host())  # warm: the generation token and middleware state
+    keys_before = _redis_key_count()
+    for _ in range(10_000):
+        assert client.get("/", HTTP_HOST=random_host()).status_code == 404
+    assert _redis_key_count() == keys_before
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/", HTTP_HOST=random_host()).status_code == 404
+    # one query (beside the SET search_path django-tenants sends when a request starts in public)
+    reads = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith("SET search_path")]
+    assert len(reads) == 1 and 'FROM "tenants_domain"' in reads[0] and "LOWER(" in reads[0], reads
+
+
+def _redis_key_count() -> int:
+    """Keys in the tests' Redis database (the default and ``tenants`` caches share it)."""
+    from django.conf import settings as django_settings
+
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    try:
+        return client.dbsize()
+    finally:
+        client.close()
 
 
 def test_warm_lookup_skips_the_shared_cache(firm, forced_local, monkeypatch, django_assert_num_queries):
@@ -196,26 +232,18 @@ def test_api_request_writes_last_used_at_most_once_a_minute(firm, forced_local, 
 
 
 # --- API throttle on Redis --------------------------------------------------------------------------
-def _redis_url() -> str | None:
-    from bench.harness.db import redis_url
+def _redis_url() -> str:
+    """The tests' Redis (the embedded server's test database unless REDIS_URL is set)."""
+    from django.conf import settings as django_settings
 
-    return redis_url(db=13) or None
+    return django_settings.REDIS_URL
 
 
 @pytest.fixture
 def redis_default_cache(settings):
-    url = _redis_url()
-    if url is None:
-        pytest.skip("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
     settings.CACHES = {
         **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_FUNCTION": "django_tenants.cache.make_key",
-            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-            "KEY_PREFIX": "codex-perf-tests",
-        },
+        "default": {**settings.CACHES["default"], "LOCATION": _redis_url(), "KEY_PREFIX": "codex-perf-tests"},
     }
     caches["default"].clear()
     yield caches["default"]
@@ -307,7 +335,7 @@ def test_meter_on_another_redis_is_counted_by_the_middleware(firm, api_key_for, 
 
     from billing import metering
 
-    other = _redis_url().rsplit("/", 1)[0] + "/12"
+    other = _redis_url().rsplit("/", 1)[0] + "/2"
     settings.REDIS_URL = other
     meter = redis.Redis.from_url(other)
     metering.reset_local_state()

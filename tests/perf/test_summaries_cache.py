@@ -100,10 +100,3 @@ def test_a_ledger_change_shows_at_once(memory_cache, book, advisor):
     )
     assert selectors.portfolio_summaries(portfolios, today=TODAY)[portfolios[0].pk].value == Decimal("9090")
     assert after[portfolios[1].pk] == before[portfolios[1].pk]
-
-
-def test_database_cache_is_not_used_for_summaries(book):
-    portfolios, _ = book
-    with CaptureQueriesContext(connection) as ctx:
-        selectors.portfolio_summaries(portfolios, today=TODAY)
-    assert not [q for q in statements(ctx) if "codex_cache" in q]

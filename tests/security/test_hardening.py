@@ -80,6 +80,7 @@ def test_hsts_and_secure_cookies_in_production():
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": "x" * 60,
         "DATABASE_URL": "postgres://u:p@127.0.0.1:1/none",
+        "REDIS_URL": "redis://127.0.0.1:1/0",  # required in production; nothing connects here
         "DJANGO_SETTINGS_MODULE": "codex.settings",
         "PATH": "/usr/bin:/bin",
     }

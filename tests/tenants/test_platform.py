@@ -1,7 +1,6 @@
 """Health, readiness, Celery tenant context, deploy checks, the operator console."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,26 +49,14 @@ def test_eager_task_runs_in_the_senders_firm(firm, other_firm):
     assert tasks.current_schema.delay().get() == "firm_globex"
 
 
-def _redis_url() -> str | None:
-    url = os.environ.get("CODEX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return url
-    except OSError:
-        return None
-
-
-@pytest.mark.redis
-def test_real_worker_runs_a_task_in_the_senders_firm():
-    """A real Celery worker on Redis receives the firm's schema and runs the task in it.
+def test_real_worker_runs_a_task_in_the_senders_firm(settings):
+    """A real Celery worker on Redis (the tests' Redis) receives the firm's schema and runs the
+    task in it.
 
     The firms were committed when the test database was set up, so the worker (another process,
     another connection) sees them; this test writes nothing.
     """
-    url = _redis_url()
-    if url is None:
-        pytest.skip("No Redis reachable at CODEX_TEST_REDIS_URL (default redis://127.0.0.1:6379/15)")
+    url = settings.REDIS_URL
     test_db = connection.settings_dict["NAME"]
     env = {**os.environ, "REDIS_URL": url, "CELERY_TASK_ALWAYS_EAGER": "false"}
     env["DATABASE_URL"] = _database_url(test_db)

@@ -23,7 +23,7 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; `make test` installs it
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -125,6 +125,9 @@ class LiveServer:
                 "CODEX_PUBLIC_PORT": str(self.port),
                 "CODEX_CORS_ALLOWED_ORIGINS": ",".join(cors_origins),
                 "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+                # A Redis database of the live server's own: its tasks go to its own worker below.
+                "REDIS_URL": settings.REDIS_URL.rsplit("/", 1)[0] + "/5",
+                "CELERY_WORKER_REDIRECT_STDOUTS": "false",
                 "DJANGO_LOG_LEVEL": "WARNING",
                 # The journeys sign up and sign in more often than a person would.
                 "CODEX_RATE_SIGNUP": "1000/h",
@@ -143,6 +146,15 @@ class LiveServer:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{self.port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        # A real Celery worker, as `make run` and production have: e-mails (sign-up, invitations)
+        # are sent by tasks; the console backend prints them into the same log, read by emails().
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "codex", "worker", "--pool", "solo", "--loglevel", "WARNING"],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -213,7 +225,7 @@ class LiveServer:
             found.append((message["To"], message["Subject"], body))
         return found
 
-    def wait_for_email(self, *, to: str, pattern: str, after: int = 0, timeout: float = 15) -> re.Match:
+    def wait_for_email(self, *, to: str, pattern: str, after: int = 0, timeout: float = 30) -> re.Match:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for recipient, _subject, body in self.emails(after=after):
@@ -223,9 +235,13 @@ class LiveServer:
         raise AssertionError(f"no e-mail to {to} matching {pattern!r}: {self.emails(after=after)}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        for process in (self.process, getattr(self, "worker", None)):
+            if process is None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         self._log.close()

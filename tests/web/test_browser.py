@@ -96,7 +96,7 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (`make test` does it as root)")
     # Playwright's sync API keeps an event loop in this thread while the browser is open; Django's
     # guard against ORM calls from async code would then refuse the per-test fixtures' (synchronous,
     # sequential) database calls. Allowed for this module only.

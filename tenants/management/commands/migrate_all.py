@@ -55,7 +55,6 @@ class Command(BaseCommand):
             snapshot_refresh()
         except CloneError as exc:
             self.stderr.write(f"template snapshot not refreshed ({exc}); provisioning uses the clone function")
-        call_command("createcachetable", verbosity=verbosity)
         if not options["skip_tenants"]:
             self._migrate_firms(options)
         self.stdout.write(self.style.SUCCESS("public, template and firm schemas are migrated"))
