@@ -10,8 +10,8 @@ from django.utils.csp import CSP
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 
+from codex import health
 from codex.find_firm import find_firm_request
-from codex.health import readiness
 from codex.security.net import client_ip
 from codex.security.ratelimit import too_many_requests
 
@@ -26,7 +26,7 @@ firm_url = links.firm_url
 def status(request):
     """The service's health as /ready sees it (database reachable, schemas migrated)."""
 
-    ok, checks = readiness()
+    ok, checks = health.readiness()
     response = render(request, "public/status.html", {"ok": ok, "checks": checks, "checked_at": timezone.now()})
     response.status_code = 200 if ok else 503
     return response
