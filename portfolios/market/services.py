@@ -65,6 +65,7 @@ class ImportResult:
     errors: list[RowIssue] = field(default_factory=list)
     conflicts: list[RowIssue] = field(default_factory=list)
     instrument_ids: set[int] = field(default_factory=set)
+    currencies: set[str] = field(default_factory=set)  # of the FX pairs written
     first_date: date | None = None
     last_date: date | None = None
 
@@ -503,6 +504,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
         else:
             result.conflicts.append(RowIssue(number, "rate", f"stored rate is {_fmt(old)}, the file says {_fmt(rate)}"))
             continue
+        result.currencies.update((base, quote))
         _track_date(result, day)
     if result.conflicts:
         return
