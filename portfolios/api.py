@@ -32,7 +32,7 @@ from crm.models import Contact
 from portfolios.market.models import Instrument
 from tenants.accounts.models import Role, User
 
-from . import analytics, selectors, services
+from . import analytics, selectors, services, valuations
 from .access import portfolio_for_user, portfolios_visible_to, sees_whole_firm
 from .imports import TransactionImport, export_holdings, export_transactions
 from .models import Kind, Lot, LotMethod, Portfolio, Transaction
@@ -606,6 +606,18 @@ def holdings_payload(snap: analytics.HoldingsSnapshot, infos: dict) -> dict:
     }
 
 
+def _valuation(info: valuations.ValuationInfo) -> dict:
+    """Where the stored figures stand: while ``updating`` or after a ``failed`` rebuild the
+    figures are the previous ones (docs/analytics.md, "Stored valuations")."""
+    return {
+        "updating": info.updating,
+        "failed": info.failed,
+        "error": info.error,
+        "valued_through": info.valued_through,
+        "message": info.message,
+    }
+
+
 class PerformanceView(PortfolioAnalyticsView):
     @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT, summary="TWR, MWR (XIRR), risk, totals")
     def get(self, request, portfolio_pk):
@@ -638,6 +650,7 @@ class PerformanceView(PortfolioAnalyticsView):
                     "recovery_date": dd.recovery_date,
                 },
                 "volatility": _d(p.volatility),
+                "valuation": _valuation(result.valuation),
                 "summary": {
                     "realised_gain": _d(s.realised_gain),
                     "realised_short": _d(s.realised_short),
@@ -683,6 +696,7 @@ class ValueSeriesView(PortfolioAnalyticsView):
         bench_by_day = dict(bench)
         return Response(
             {
+                "valuation": _valuation(valuations.valuation_status(portfolio=portfolio)),
                 "base_currency": series.base_currency,
                 "opening_date": series.opening_date,
                 "opening_value": _d(series.opening_value),

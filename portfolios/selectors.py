@@ -329,9 +329,8 @@ def portfolio_performance(
     ledger. Only when the store does not cover the range (a portfolio valued before the store
     existed, a day not valued yet) are the figures computed from the ledger, by the same functions."""
     today = today or timezone.localdate()
-    inception = valuations.ledger_inception(portfolio=portfolio)
-    s, e = resolve_range(inception=inception, start=start, end=end, preset=preset, today=today)
     info = valuations.valuation_status(portfolio=portfolio)
+    s, e = resolve_range(inception=info.inception, start=start, end=end, preset=preset, today=today)
     bench = _benchmark_closes(portfolio, s, e)
     perf = _stored_performance(portfolio, s, e, bench)
     if perf is None:
@@ -374,7 +373,7 @@ def portfolio_value_series(
     """(daily values, TWR index, benchmark closes in the range), from the stored valuations
     (computed from the ledger only when the store does not cover the range)."""
     today = today or timezone.localdate()
-    inception = valuations.ledger_inception(portfolio=portfolio)
+    inception = valuations.valuation_status(portfolio=portfolio).inception
     s, e = resolve_range(inception=inception, start=start, end=end, preset=preset, today=today)
     series = valuations.stored_series(portfolio=portfolio, start=s, end=e)
     if series is None:

@@ -286,10 +286,12 @@ def valuations_enqueue_for_import(*, kind: str, result, **_signal_kwargs) -> int
     Returns the number of firms."""
     from .tasks import valuations_market_data_task  # tasks imports this module
 
-    if kind == "instruments" or result.first_date is None:
-        return 0
-    instrument_ids = sorted(result.instrument_ids) if kind == "prices" else []
+    instrument_ids = sorted(result.instrument_ids) if kind in ("prices", "instruments") else []
     currencies = sorted(result.currencies) if kind == "fx" else []
+    # An instrument whose currency changed changes every valuation of its holders.
+    since = date.min if kind == "instruments" else result.first_date
+    if since is None or not (instrument_ids or currencies):
+        return 0
     with schema_context(get_public_schema_name()):
         firms = list(
             Tenant.objects.exclude(schema_name=get_public_schema_name())
@@ -299,6 +301,6 @@ def valuations_enqueue_for_import(*, kind: str, result, **_signal_kwargs) -> int
     for tenant in firms:
         with tenant_context(tenant):
             valuations_market_data_task.delay(
-                since=result.first_date.isoformat(), instrument_ids=instrument_ids, currencies=currencies
+                since=since.isoformat(), instrument_ids=instrument_ids, currencies=currencies
             )
     return len(firms)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import ExtractYear
 
 from . import analytics
-from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationState, ValuationStatus
+from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationStatus
 from .valuation_engine import DAY_COLUMNS, ONE_DAY, SUMMED, CurrencyClose, DayValuation, series_of, summary_of
 
 ZERO = Decimal(0)
@@ -30,6 +30,7 @@ class ValuationInfo:
     failed: bool  # the last rebuild failed: figures shown are the previous ones
     error: str
     valued_through: date | None
+    inception: date | None = None  # the ledger's first day
 
     @property
     def message(self) -> str:
@@ -44,30 +45,28 @@ NO_STATE = ValuationInfo(updating=False, failed=False, error="", valued_through=
 
 
 def valuation_status(*, portfolio: Portfolio) -> ValuationInfo:
-    """One query."""
+    """The state of the store and the ledger's first day, in one query."""
+    first_day = Transaction.objects.filter(portfolio=OuterRef("pk")).order_by("trade_date").values("trade_date")[:1]
     row = (
-        ValuationState.objects.filter(portfolio=portfolio)
-        .values_list("status", "stale_from", "error", "valued_through")
+        Portfolio.objects.filter(pk=portfolio.pk)
+        .values_list(
+            "valuation_state__status",
+            "valuation_state__stale_from",
+            "valuation_state__error",
+            "valuation_state__valued_through",
+            Subquery(first_day),
+        )
         .first()
     )
     if row is None:
         return NO_STATE
-    status, stale_from, error, through = row
+    status, stale_from, error, through, inception = row
     return ValuationInfo(
         updating=status == ValuationStatus.UPDATING or stale_from is not None,
         failed=status == ValuationStatus.FAILED,
-        error=error,
+        error=error or "",
         valued_through=through,
-    )
-
-
-def ledger_inception(*, portfolio: Portfolio) -> date | None:
-    """The date of the first ledger row (one index lookup)."""
-    return (
-        Transaction.objects.filter(portfolio=portfolio)
-        .order_by("trade_date")
-        .values_list("trade_date", flat=True)
-        .first()
+        inception=inception,
     )
 
 

@@ -438,6 +438,8 @@ def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: 
         if not differences:
             result.unchanged += 1
         elif overwrite:
+            if current.currency != values["currency"]:
+                result.instrument_ids.add(current.pk)  # every valuation of a holder changes
             for name in INSTRUMENT_FIELDS:
                 setattr(current, name, values[name])
             changed.append(current)
