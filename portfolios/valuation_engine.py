@@ -190,6 +190,45 @@ def series_of(
     )
 
 
+def series_from_rows(rows: list[tuple], *, start: date, end: date, base_currency: str) -> ValueSeries | None:
+    """The ``ValueSeries`` of ``[start, end]`` from stored ``(date, value, net_flows, market_day)``
+    rows of ``[start - 1, end]`` in date order: the opening is the close of ``start - 1`` (0 when
+    the range starts at or before inception; the days before inception held nothing). None when
+    the rows do not cover the range: nothing stored, the last stored day is before ``end``, or a
+    gap."""
+    rows = list(rows)
+    opening_value = rows.pop(0)[1] if rows and rows[0][0] == start - ONE_DAY else ZERO
+    if not rows or rows[-1][0] != end or (end - rows[0][0]).days + 1 != len(rows):
+        return None
+    dates, values, flows, market = (list(col) for col in zip(*rows, strict=True))
+    if dates[0] > start:
+        if opening_value:
+            return None
+        pad = (dates[0] - start).days
+        dates = [start + ONE_DAY * i for i in range(pad)] + dates
+        values = [ZERO] * pad + values
+        flows = [ZERO] * pad + flows
+        market = [False] * pad + market
+    return series_of(
+        base_currency=base_currency,
+        opening_date=start - ONE_DAY,
+        opening_value=opening_value,
+        dates=dates,
+        values=values,
+        flows=flows,
+        market_days=market,
+    )
+
+
+def summary_of_days(days: Iterable[DayValuation]) -> PeriodSummary:
+    """``summary_of`` the sums of ``days``' amounts (what the store's aggregate gives)."""
+    totals = dict.fromkeys(SUMMED, ZERO)
+    for d in days:
+        for c in SUMMED:
+            totals[c] += getattr(d, c)
+    return summary_of(totals)
+
+
 def summary_of(totals: dict[str, Decimal | None]) -> PeriodSummary:
     """A range's ``PeriodSummary`` from the sums of its days' amounts."""
     t = {k: totals.get(k) or ZERO for k in SUMMED}

@@ -31,7 +31,15 @@ from . import analytics
 from .ledger import ledger_of
 from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationState, ValuationStatus
 from .selectors import _instrument_infos, _price_series, fx_series
-from .valuation_engine import DAY_COLUMNS, ONE_DAY, DayValuation, Opening, compute_valuations, inception_opening
+from .valuation_engine import (
+    DAY_COLUMNS,
+    ONE_DAY,
+    DayValuation,
+    Opening,
+    compute_valuations,
+    differences,
+    inception_opening,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -304,3 +312,23 @@ def valuations_enqueue_for_import(*, kind: str, result, **_signal_kwargs) -> int
                 since=since.isoformat(), instrument_ids=instrument_ids, currencies=currencies
             )
     return len(firms)
+
+
+def valuations_verify(*, portfolio: Portfolio, today: date | None = None) -> list[str]:
+    """Recompute ``portfolio`` from scratch (inception through the last stored day, or today) and
+    list every difference with the store: a day missing or extra, a money figure to the cent, the
+    TWR index beyond 1e-10. Writes nothing. ``[]`` means the store is right."""
+    ledger = ledger_of(portfolio=portfolio)
+    stored = list(Valuation.objects.filter(portfolio=portfolio).order_by("date").values_list(*DAY_COLUMNS))
+    if not ledger:
+        return differences(stored, [])
+    inception = ledger[0].date
+    end = stored[-1][0] if stored else (today or timezone.localdate())
+    if inception > end:
+        return differences(stored, [])
+    data = _load(portfolio, ledger, since=inception, end=end)
+    try:
+        fresh = compute_valuations(data, inception, end, opening=inception_opening(inception))
+    except analytics.AnalyticsError as exc:
+        return [f"cannot be recomputed: {exc}"]
+    return differences(stored, fresh)

@@ -17,7 +17,7 @@ from django.db.models.functions import ExtractYear
 
 from . import analytics
 from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationStatus
-from .valuation_engine import DAY_COLUMNS, ONE_DAY, SUMMED, CurrencyClose, DayValuation, series_of, summary_of
+from .valuation_engine import DAY_COLUMNS, ONE_DAY, SUMMED, CurrencyClose, DayValuation, series_from_rows, summary_of
 
 ZERO = Decimal(0)
 
@@ -114,36 +114,14 @@ def portfolio_daily_balances(*, portfolio: Portfolio, start: date, end: date) ->
 
 
 def stored_series(*, portfolio: Portfolio, start: date, end: date) -> analytics.ValueSeries | None:
-    """The ``analytics.ValueSeries`` of ``[start, end]`` from the store (the opening is the stored
-    close of ``start - 1``, 0 before inception), or None when the store does not cover the range
-    (nothing valued yet, or the last valuation is before ``end``). One query."""
-    rows = list(
+    """The ``analytics.ValueSeries`` of ``[start, end]`` from the store, or None when the store
+    does not cover the range (``valuation_engine.series_from_rows``). One query."""
+    rows = (
         Valuation.objects.filter(portfolio=portfolio, date__gte=start - ONE_DAY, date__lte=end)
         .order_by("date")
         .values_list("date", "value", "net_flows", "market_day")
     )
-    opening_value = rows.pop(0)[1] if rows and rows[0][0] == start - ONE_DAY else ZERO
-    if not rows or rows[-1][0] != end:
-        return None
-    if (end - rows[0][0]).days + 1 != len(rows):
-        return None  # a gap: the store is being rebuilt from scratch
-    dates, values, flows, market = (list(col) for col in zip(*rows, strict=True))
-    first = dates[0]
-    if first > start:  # the range starts before inception: those days held nothing
-        pad = (first - start).days
-        dates = [start + ONE_DAY * i for i in range(pad)] + dates
-        values = [ZERO] * pad + values
-        flows = [ZERO] * pad + flows
-        market = [False] * pad + market
-    return series_of(
-        base_currency=portfolio.base_currency,
-        opening_date=start - ONE_DAY,
-        opening_value=opening_value,
-        dates=dates,
-        values=values,
-        flows=flows,
-        market_days=market,
-    )
+    return series_from_rows(list(rows), start=start, end=end, base_currency=portfolio.base_currency)
 
 
 def stored_summary(*, portfolio: Portfolio, start: date, end: date) -> analytics.PeriodSummary:
