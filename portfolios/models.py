@@ -288,6 +288,10 @@ class ValuationState(models.Model):
     stale_from = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=ValuationStatus.choices, default=ValuationStatus.CURRENT)
     error = models.TextField(blank=True, default="")
+    # The instruments and currencies of the ledger the rows were computed from: a day is a
+    # market day when any of them has a close or rate, so a change of this set changes every
+    # day's flag and the next recomputation starts at inception.
+    inputs = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -89,18 +89,29 @@ def _opening(portfolio_id: int, start: date, inception: date) -> tuple[date, Ope
     return day + ONE_DAY, Opening(day, level)
 
 
+def inputs_of(ledger: list[analytics.Txn]) -> dict:
+    """The ledger's instruments and currencies (their closes and rates mark the market days)."""
+    return {
+        "instruments": sorted({t.instrument_id for t in ledger if t.instrument_id is not None}),
+        "currencies": sorted({t.currency for t in ledger}),
+    }
+
+
 def compute_from(
-    *, portfolio: Portfolio, ledger: list[analytics.Txn], since: date | None, today: date
+    *, portfolio: Portfolio, ledger: list[analytics.Txn], since: date | None, today: date, known_inputs: dict
 ) -> tuple[date | None, list[DayValuation]]:
     """The rows to store through ``today``: ``(first day, rows)``. The first day is ``since``
     when the store holds the day before it, else inception (then every stored row is replaced);
     ``(None, [])`` for an empty ledger or one that starts after today (every row goes).
-    Raises ``AnalyticsError``."""
+    ``known_inputs``: ``inputs_of`` the ledger the stored rows came from; when the ledger's
+    differ, it starts at inception. Raises ``AnalyticsError``."""
     if not ledger:
         return None, []
     inception = ledger[0].date
     if inception > today:
         return None, []
+    if inputs_of(ledger) != known_inputs:
+        since = inception  # another set of instruments or currencies: every market-day flag may move
     start, opening = _opening(portfolio.pk, since or inception, inception)
     if start > today:
         return start, []
@@ -142,15 +153,21 @@ def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
 
 
 def _store(
-    state: ValuationState, start: date | None, rows: list[DayValuation], *, inception: date | None, version: int
+    state: ValuationState,
+    start: date | None,
+    rows: list[DayValuation],
+    *,
+    ledger: list[analytics.Txn],
+    version: int,
 ) -> None:
-    _write(state.portfolio_id, start, rows, inception=inception)
+    _write(state.portfolio_id, start, rows, inception=ledger[0].date if ledger else None)
+    state.inputs = inputs_of(ledger)
     state.valued_version = version
     state.valued_through = rows[-1].date if rows else None
     state.error = ""
     if state.stale_from is None:
         state.status = ValuationStatus.CURRENT
-    state.save(update_fields=["valued_version", "valued_through", "error", "status", "updated_at"])
+    state.save(update_fields=["inputs", "valued_version", "valued_through", "error", "status", "updated_at"])
 
 
 def _fail(state: ValuationState, exc: Exception) -> None:
@@ -179,11 +196,13 @@ def valuations_after_ledger_write(
     ValuationState.objects.filter(pk=state.pk).update(ledger_version=F("ledger_version") + 1)
     state.refresh_from_db()
     try:
-        start, rows = compute_from(portfolio=portfolio, ledger=ledger, since=since, today=today)
+        start, rows = compute_from(
+            portfolio=portfolio, ledger=ledger, since=since, today=today, known_inputs=state.inputs
+        )
     except analytics.AnalyticsError as exc:
         _fail(state, exc)
         return state
-    _store(state, start, rows, inception=ledger[0].date if ledger else None, version=state.ledger_version)
+    _store(state, start, rows, ledger=ledger, version=state.ledger_version)
     return state
 
 
@@ -219,11 +238,11 @@ def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today
     today = today or timezone.localdate()
     for _attempt in range(REBUILD_ATTEMPTS):
         state, _ = ValuationState.objects.get_or_create(portfolio_id=portfolio.pk)
-        version, stale_from = state.ledger_version, state.stale_from
+        version, stale_from, known = state.ledger_version, state.stale_from, state.inputs
         begin = min(d for d in (since, stale_from) if d is not None) if (since or stale_from) else None
         ledger = ledger_of(portfolio=portfolio)
         try:
-            start, rows = compute_from(portfolio=portfolio, ledger=ledger, since=begin, today=today)
+            start, rows = compute_from(portfolio=portfolio, ledger=ledger, since=begin, today=today, known_inputs=known)
             failure = None
         except analytics.AnalyticsError as exc:
             start, rows, failure = None, [], exc
@@ -237,7 +256,7 @@ def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today
                 state.save(update_fields=["stale_from", "updated_at"])
                 return state
             state.status = ValuationStatus.CURRENT
-            _store(state, start, rows, inception=ledger[0].date if ledger else None, version=version)
+            _store(state, start, rows, ledger=ledger, version=version)
             state.save(update_fields=["stale_from", "updated_at"])
             return state
     raise ValuationRaced(f"portfolio {portfolio.pk}: the ledger kept changing during {REBUILD_ATTEMPTS} rebuilds")
