@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -33,7 +32,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portfolios import access as portfolio_access
-from portfolios import analytics as portfolio_analytics
 from portfolios import selectors as portfolio_selectors
 from portfolios.models import Portfolio, Transaction
 
@@ -160,30 +158,25 @@ class ClientRecord:
     open_tasks: list[Activity] = field(default_factory=list)
 
 
-def _portfolio_figures(portfolio: Portfolio, today: dt.date) -> PortfolioFigures:
-    figures = PortfolioFigures(portfolio, currency=portfolio.base_currency)
-    try:
-        result = portfolio_selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=today)
-    except portfolio_analytics.AnalyticsError as exc:
-        figures.error = str(exc)
-        return figures
-    except ValidationError as exc:  # no transactions yet: nothing to measure
-        figures.error = " ".join(exc.messages)
-        return figures
-    perf = result.performance
-    figures.value = perf.end_value
-    figures.twr = perf.twr.value if perf.twr else None
-    figures.mwr = perf.mwr.value if perf.mwr else None
-    return figures
-
-
 def client_record(*, user, contact: Contact, today: dt.date | None = None) -> ClientRecord:
     """Everything about one client: portfolios with value (AUM), since-inception TWR and MWR
     (XIRR) from ``portfolios.selectors``, last activity, open deals, newsletter status, open tasks,
     and the merged timeline. The contact must come from ``crm.access.contact_for_user``."""
     today = today or timezone.localdate()
     portfolios = list(portfolio_access.portfolios_visible_to(user).filter(client=contact, archived=False))
-    figures = [_portfolio_figures(p, today) for p in portfolios]
+    # One batch for every portfolio (three queries over the stored valuations), not one per portfolio.
+    since = portfolio_selectors.portfolio_since_inception(portfolios, today=today)
+    figures = [
+        PortfolioFigures(
+            p,
+            value=since[p.pk].value,
+            currency=p.base_currency,
+            twr=since[p.pk].twr.value if since[p.pk].twr else None,
+            mwr=since[p.pk].mwr.value if since[p.pk].mwr else None,
+            error=since[p.pk].error,
+        )
+        for p in portfolios
+    ]
     aum: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for f in figures:
         if f.value is not None:

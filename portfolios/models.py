@@ -199,9 +199,10 @@ class CashBalance(models.Model):
 # Stored valuations: a cache of the pure analytics' output (docs/analytics.md, "Stored valuations")
 # --------------------------------------------------------------------------------------------
 
-# Exact enough that a figure read back equals the one computed (28 significant digits of the
-# Decimal context fit), so returns from the store are those of the in-memory series.
-FIGURE = {"max_digits": 40, "decimal_places": 20}
+# Exact: a figure computed in the 28-digit Decimal context fits whole (up to 20 integer digits,
+# and 40 decimals for figures down to 1e-12), so what is read back equals what was computed and
+# returns from the store are those of the in-memory series. PostgreSQL stores no trailing zeros.
+FIGURE = {"max_digits": 60, "decimal_places": 40}
 
 
 class Valuation(models.Model):
@@ -235,6 +236,8 @@ class Valuation(models.Model):
             models.UniqueConstraint(fields=["portfolio", "date"], name="valuation_one_per_day"),
             models.CheckConstraint(condition=Q(twr_index__gt=0), name="valuation_index_positive"),
         ]
+        # The days with an external flow: all a since-inception MWR needs (a few rows in thousands).
+        indexes = [models.Index(fields=["portfolio", "date"], condition=~Q(net_flows=0), name="valuation_flow_days")]
 
     def __str__(self) -> str:
         return f"{self.date}: {self.value}"

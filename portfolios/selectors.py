@@ -20,7 +20,7 @@ from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from portfolios.market.models import FxRate, Instrument, Price
@@ -581,12 +581,7 @@ def _portfolio_summaries(portfolios, *, today: date) -> dict[int, PortfolioSumma
     out: dict[int, PortfolioSummary] = {}
     covered = [pk for pk in by_pk if pk in closes]
     if covered:
-        first_capital = dict(
-            Valuation.objects.filter(portfolio_id__in=covered, value__gt=0)
-            .order_by("portfolio_id", "date")
-            .distinct("portfolio_id")
-            .values_list("portfolio_id", "date")
-        )
+        first_capital = _first_capital(covered)
         ytd_start = date(today.year, 1, 1)
         year_rows: dict[int, list] = defaultdict(list)
         for row in (
@@ -606,6 +601,85 @@ def _portfolio_summaries(portfolios, *, today: date) -> dict[int, PortfolioSumma
             )
     missing = [by_pk[pk] for pk in by_pk if pk not in out]
     out.update(_summaries_from_ledger(missing, today=today))
+    return out
+
+
+def _first_capital(portfolio_ids) -> dict[int, date]:
+    """Per portfolio, the first stored close with capital (the TWR's base date since inception):
+    one query, each portfolio's answer one step along the ``(portfolio, date)`` index."""
+    first = Valuation.objects.filter(portfolio=OuterRef("pk"), value__gt=0).order_by("date").values("date")[:1]
+    return {
+        pk: day
+        for pk, day in Portfolio.objects.filter(pk__in=list(portfolio_ids))
+        .annotate(first=Subquery(first))
+        .values_list("pk", "first")
+        if day is not None
+    }
+
+
+@dataclass
+class SinceInception:
+    value: Decimal | None
+    twr: analytics.PeriodReturn | None
+    mwr: analytics.PeriodReturn | None
+    error: str = ""
+
+
+def portfolio_since_inception(portfolios, *, today: date | None = None) -> dict[int, SinceInception]:
+    """Value on ``today`` and since-inception TWR and MWR (XIRR) of each portfolio, from the
+    stored valuations in three queries for any number of portfolios: the day's close and TWR index,
+    the first close with capital, and the days with an external flow (all the XIRR needs). The
+    figures are those of ``portfolio_performance(preset="SI")``. Portfolios the store does not
+    cover are computed by ``portfolio_performance``."""
+    today = today or timezone.localdate()
+    by_pk = {p.pk: p for p in portfolios}
+    out: dict[int, SinceInception] = {}
+    if not by_pk:
+        return out
+    closes = {
+        pid: (value, level)
+        for pid, value, level in Valuation.objects.filter(portfolio_id__in=by_pk, date=today).values_list(
+            "portfolio_id", "value", "twr_index"
+        )
+    }
+    covered = [pk for pk in by_pk if pk in closes]
+    first_capital = _first_capital(covered) if covered else {}
+    flows: dict[int, list] = defaultdict(list)
+    if covered:
+        for pid, day, flow in (
+            Valuation.objects.filter(portfolio_id__in=covered, date__lte=today)
+            .exclude(net_flows=0)
+            .order_by("portfolio_id", "date")
+            .values_list("portfolio_id", "date", "net_flows")
+        ):
+            flows[pid].append((day, flow))
+    for pk in covered:
+        value, level = closes[pk]
+        base = first_capital.get(pk)
+        twr = valuation_engine.return_from_index(base, today, level) if base and base < today else None
+        # mwr_of reads only the opening (0 since inception), the flow days and the last close.
+        days = [d for d, _ in flows[pk] if d < today]
+        sparse = valuation_engine.series_of(
+            base_currency=by_pk[pk].base_currency,
+            opening_date=today,  # unused: the opening value is 0
+            opening_value=ZERO,
+            dates=[*days, today],
+            values=[ZERO] * len(days) + [value],
+            flows=[f for d, f in flows[pk] if d < today] + [next((f for d, f in flows[pk] if d == today), ZERO)],
+            market_days=[False] * (len(days) + 1),
+        )
+        out[pk] = SinceInception(value=value, twr=twr, mwr=analytics.mwr_of(sparse))
+    for pk, p in by_pk.items():
+        if pk in out:
+            continue
+        try:
+            perf = portfolio_performance(portfolio=p, preset="SI", today=today).performance
+        except analytics.AnalyticsError as exc:
+            out[pk] = SinceInception(None, None, None, error=str(exc))
+        except ValidationError as exc:  # no transactions yet: nothing to measure
+            out[pk] = SinceInception(None, None, None, error=" ".join(exc.messages))
+        else:
+            out[pk] = SinceInception(perf.end_value, perf.twr, perf.mwr)
     return out
 
 

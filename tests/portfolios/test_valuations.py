@@ -18,7 +18,7 @@ from portfolios import analytics, selectors, services, valuation_services, valua
 from portfolios.market.services import prices_import
 from portfolios.models import Transaction, Valuation, ValuationCurrency, ValuationState, ValuationStatus
 
-from .factories import add_fx, daily_prices, in_public
+from .factories import PortfolioFactory, add_fx, daily_prices, in_public
 
 D = date
 pytestmark = pytest.mark.django_db
@@ -317,7 +317,7 @@ def test_the_owner_reads_the_figures_and_another_firm_cannot(book, advisor_clien
     ok = advisor_client.get(f"/api/v1/portfolios/{book.pk}/performance/")
     assert ok.status_code == 200 and ok.json()["valuation"]["failed"] is False
     assert outsider_client.get(f"/api/v1/portfolios/{book.pk}/performance/").status_code == 404
-    assert outsider_client.get(f"/api/v1/portfolios/{book.pk}/series/").status_code == 404
+    assert outsider_client.get(f"/api/v1/portfolios/{book.pk}/value-series/").status_code == 404
     with schema_context(other_firm.schema_name):  # the rows live in the firm's own schema
         assert not Valuation.objects.filter(portfolio_id=book.pk).exists()
 
@@ -331,3 +331,11 @@ def test_extend_values_the_days_since_the_last_valuation(book, django_capture_on
     assert not valuations.valuation_status(portfolio=book).updating
     assert valuation_services.valuations_verify(portfolio=book) == []
     assert ValuationState.objects.get(portfolio=book).valued_through == today
+
+
+def test_since_inception_figures_of_many_portfolios_equal_the_performance_selector(book, record, portfolio):
+    empty = PortfolioFactory(name="nothing yet", advisor=book.advisor)
+    figures = selectors.portfolio_since_inception([book, empty])
+    p = selectors.portfolio_performance(portfolio=book, preset="SI").performance
+    assert (figures[book.pk].value, figures[book.pk].twr, figures[book.pk].mwr) == (p.end_value, p.twr, p.mwr)
+    assert figures[empty.pk].value is None and "no transactions" in figures[empty.pk].error
