@@ -124,7 +124,11 @@ def _text(row: Mapping, name: str, *, required: bool = True, max_length: int | N
     return value
 
 
-def _date(row: Mapping, name: str, *, latest: date | None = None) -> date:
+#: No close or rate is older than this (a mistyped year, not history: valuations would start there).
+EARLIEST_MARKET_DATE = date(1900, 1, 1)
+
+
+def _date(row: Mapping, name: str, *, latest: date | None = None, earliest: date | None = None) -> date:
     raw = _text(row, name)
     try:
         day = date.fromisoformat(raw)
@@ -132,6 +136,8 @@ def _date(row: Mapping, name: str, *, latest: date | None = None) -> date:
         raise _RowError(name, f"“{raw}” is not a date in YYYY-MM-DD form") from None
     if latest is not None and day > latest:
         raise _RowError(name, f"{raw} is in the future")
+    if earliest is not None and day < earliest:
+        raise _RowError(name, f"{raw} is before {earliest.isoformat()}")
     return day
 
 
@@ -331,7 +337,7 @@ def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) 
                 exchange = f" on {key[1]}" if key[1] else " (no exchange)"
                 raise _RowError("symbol", f"unknown instrument {key[0]}{exchange}; import it first")
             instrument_id, currency = instruments[key]
-            day = _date(row, "date", latest=today)
+            day = _date(row, "date", latest=today, earliest=EARLIEST_MARKET_DATE)
             close = _positive_decimal(row, "close", PRICE_PLACES)
             row_currency = _currency(row, "currency", required=False)
             if row_currency and row_currency != currency:
@@ -465,7 +471,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
             quote = _currency(row, "quote")
             if base == quote:
                 raise _RowError("quote", "must differ from base")
-            day = _date(row, "date", latest=today)
+            day = _date(row, "date", latest=today, earliest=EARLIEST_MARKET_DATE)
             rate = _positive_decimal(row, "rate", RATE_PLACES)
         except _RowError as exc:
             result.errors.append(RowIssue(number, exc.field, exc.message))

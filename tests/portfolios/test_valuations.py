@@ -339,3 +339,44 @@ def test_since_inception_figures_of_many_portfolios_equal_the_performance_select
     p = selectors.portfolio_performance(portfolio=book, preset="SI").performance
     assert (figures[book.pk].value, figures[book.pk].twr, figures[book.pk].mwr) == (p.end_value, p.twr, p.mwr)
     assert figures[empty.pk].value is None and "no transactions" in figures[empty.pk].error
+
+
+@pytest.mark.parametrize(
+    ("kind", "csv", "message"),
+    [
+        ("prices", "symbol,exchange,date,close\n{sym},XTST,{future},120\n", "is in the future"),
+        ("prices", "symbol,exchange,date,close\n{sym},XTST,1899-12-31,120\n", "is before 1900-01-01"),
+        ("prices", "symbol,exchange,date,close\nNOPE,XTST,{day},120\n", "unknown instrument NOPE"),
+        (
+            "prices",
+            "symbol,exchange,date,close\n{sym},XTST,{day},120\n{sym},XTST,{day},121\n",
+            "for the same instrument",
+        ),
+        ("prices", "symbol,exchange,date,close\n{sym},XTST,{day},999\n", "stored close is"),
+        ("fx", "base,quote,date,rate\nEUR,USD,{future},1.2\n", "is in the future"),
+        ("fx", "base,quote,date,rate\nEUR,USD,1850-01-01,1.2\n", "is before 1900-01-01"),
+        ("fx", "base,quote,date,rate\nEUR,USD,{day},1.2\nEUR,USD,{day},1.3\n", "for the same pair"),
+        ("fx", "base,quote,date,rate\nEUR,USD,{day},9.9\n", "stored rate is"),
+    ],
+)
+def test_bad_market_data_is_refused_before_anything_is_written_or_revalued(
+    book, aapl, kind, csv, message, django_capture_on_commit_callbacks
+):
+    from portfolios.market.models import FxRate, Price
+    from portfolios.market.services import ImportRejected
+
+    today = timezone.localdate()
+    day = today - timedelta(days=10)
+    text = csv.format(sym=aapl.symbol, future=today + timedelta(days=1), day=day)
+    rows_before = list(Valuation.objects.filter(portfolio=book).values_list("pk", "value"))
+    with schema_context("public"):
+        counts = (Price.objects.count(), FxRate.objects.count())
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(ImportRejected) as exc:
+        in_public(prices_import, file=text.encode(), kind=kind)
+    issues = [str(i) for i in exc.value.result.errors + exc.value.result.conflicts]
+    assert any(message in i for i in issues), issues
+    assert callbacks == []  # nothing queued: no revaluation
+    with schema_context("public"):
+        assert (Price.objects.count(), FxRate.objects.count()) == counts
+    assert list(Valuation.objects.filter(portfolio=book).values_list("pk", "value")) == rows_before
+    assert not valuations.valuation_status(portfolio=book).updating
