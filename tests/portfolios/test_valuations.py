@@ -380,3 +380,10 @@ def test_bad_market_data_is_refused_before_anything_is_written_or_revalued(
         assert (Price.objects.count(), FxRate.objects.count()) == counts
     assert list(Valuation.objects.filter(portfolio=book).values_list("pk", "value")) == rows_before
     assert not valuations.valuation_status(portfolio=book).updating
+
+
+def test_rebuild_command_recomputes_from_inception(book, capsys):
+    Valuation.objects.filter(portfolio=book).update(value=1)
+    call_command("valuations_rebuild", "--firm", "acme", "--portfolio", str(book.pk))
+    assert "1 portfolio(s) revalued, 0 failed." in capsys.readouterr().out
+    assert valuation_services.valuations_verify(portfolio=book) == []
