@@ -566,9 +566,11 @@ def portfolio_summaries(portfolios, *, today: date | None = None) -> dict[int, P
 
 
 def _portfolio_summaries(portfolios, *, today: date) -> dict[int, PortfolioSummary]:
-    """From the stored valuations: three queries for any number of portfolios (today's close
-    and TWR index level, the first day with capital, this year's days for YTD). Portfolios the
-    store does not cover yet are computed from their ledgers (``_summaries_from_ledger``)."""
+    """From the stored valuations: three queries for any number of portfolios, whatever their
+    history (today's close and TWR index, the first close with capital, the index at the close
+    before 1 January: YTD is the index's growth since then, the daily-linked chain to the 28th
+    digit). Portfolios whose capital ran out before the year read the year's days; those the store
+    does not cover yet are computed from their ledgers (``_summaries_from_ledger``)."""
     if not portfolios:
         return {}
     by_pk = {p.pk: p for p in portfolios}
@@ -583,22 +585,41 @@ def _portfolio_summaries(portfolios, *, today: date) -> dict[int, PortfolioSumma
     if covered:
         first_capital = _first_capital(covered)
         ytd_start = date(today.year, 1, 1)
-        year_rows: dict[int, list] = defaultdict(list)
-        for row in (
-            Valuation.objects.filter(portfolio_id__in=covered, date__gte=ytd_start - timedelta(days=1), date__lte=today)
-            .order_by("portfolio_id", "date")
-            .values_list("portfolio_id", "date", "value", "net_flows", "market_day")
-        ):
-            year_rows[row[0]].append(row[1:])
+        year_open = {
+            pid: (value, level)
+            for pid, value, level in Valuation.objects.filter(
+                portfolio_id__in=covered, date=ytd_start - timedelta(days=1)
+            ).values_list("portfolio_id", "value", "twr_index")
+        }
+        restarted = []  # capital before the year, none at its start: read the year's days
         for pk in covered:
             value, level = closes[pk]
             base = first_capital.get(pk)
             # twr_of(series since inception): the index from the close before the first
             # linked day, i.e. the first close with capital.
             since_inception = valuation_engine.return_from_index(base, today, level) if base and base < today else None
-            out[pk] = PortfolioSummary(
-                value=value, ytd=_ytd_of(by_pk[pk], year_rows[pk], ytd_start), since_inception=since_inception
-            )
+            opening = year_open.get(pk)
+            if base is None or base >= ytd_start - timedelta(days=1):
+                ytd = since_inception  # the chain starts within the year: YTD is since inception
+            elif opening is not None and opening[0] > 0:
+                # the year's chain is the index's growth since the close before 1 January
+                ytd = valuation_engine.return_between(ytd_start - timedelta(days=1), today, opening[1], level)
+            else:
+                restarted.append(pk)
+                ytd = None
+            out[pk] = PortfolioSummary(value=value, ytd=ytd, since_inception=since_inception)
+        if restarted:
+            year_rows: dict[int, list] = defaultdict(list)
+            for row in (
+                Valuation.objects.filter(
+                    portfolio_id__in=restarted, date__gte=ytd_start - timedelta(days=1), date__lte=today
+                )
+                .order_by("portfolio_id", "date")
+                .values_list("portfolio_id", "date", "value", "net_flows", "market_day")
+            ):
+                year_rows[row[0]].append(row[1:])
+            for pk in restarted:
+                out[pk].ytd = _ytd_of(by_pk[pk], year_rows[pk], ytd_start)
     missing = [by_pk[pk] for pk in by_pk if pk not in out]
     out.update(_summaries_from_ledger(missing, today=today))
     return out

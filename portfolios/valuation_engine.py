@@ -279,6 +279,12 @@ def return_from_index(base_date: date, end: date, level: Decimal) -> analytics.P
     return analytics.PeriodReturn(base_date, end, cumulative, annual)
 
 
+def return_between(base_date: date, end: date, level_base: Decimal, level_end: Decimal) -> analytics.PeriodReturn:
+    """The TWR from the close of ``base_date`` to ``end`` from the stored index levels of both
+    days (the chain's growth in between; equal to ``twr_of`` the range to the 28th digit)."""
+    return return_from_index(base_date, end, level_end / level_base)
+
+
 def realised_by_year(rows: Iterable[tuple[int, Decimal, Decimal]]) -> dict[int, analytics.YearGains]:
     """``analytics.realised_gains_by_year`` from stored ``(year, short, long)`` sums."""
     out = {}

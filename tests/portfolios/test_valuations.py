@@ -387,3 +387,14 @@ def test_rebuild_command_recomputes_from_inception(book, capsys):
     call_command("valuations_rebuild", "--firm", "acme", "--portfolio", str(book.pk))
     assert "1 portfolio(s) revalued, 0 failed." in capsys.readouterr().out
     assert valuation_services.valuations_verify(portfolio=book) == []
+
+
+def test_summaries_from_the_store_equal_the_performance_figures(book):
+    today = timezone.localdate()
+    summary = selectors.portfolio_summaries([book], today=today)[book.pk]
+    si = selectors.portfolio_performance(portfolio=book, preset="SI").performance
+    ytd = selectors.portfolio_performance(portfolio=book, preset="YTD").performance
+    assert summary.value == si.end_value and summary.since_inception == si.twr
+    # YTD is the stored index's growth since the close before 1 January: the same chain
+    assert summary.ytd.base_date == ytd.twr.base_date == date(today.year, 1, 1) - timedelta(days=1)
+    assert abs(summary.ytd.cumulative - ytd.twr.cumulative) < Decimal("1e-24")
