@@ -189,7 +189,7 @@ def run_explain(seed_file: Path, url: str) -> list[str]:
 
 
 # --- load --------------------------------------------------------------------------------------------
-def measure(seed: dict, url: str, redis: str, *, seconds: int) -> dict:
+def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | None = None) -> dict:
     env = production_env(database_url=url, redis_url=redis, extra={"CODEX_API_RATE": "100000000/min"})
     collected = subprocess.run(
         [PY, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -209,12 +209,13 @@ def measure(seed: dict, url: str, redis: str, *, seconds: int) -> dict:
     with contextlib.ExitStack() as stack:
         for server in servers.values():
             stack.enter_context(server)
+        chosen = [p for p in pages(seed) if not only or p.key in only or p.key == "c1"]
         cold = {}
-        for page in pages(seed):  # point 4: each page's first request after the servers started
+        for page in chosen:  # point 4: each page's first request after the servers started
             started = time.perf_counter()
             get(PORTS[page.server], page.path, host=seed["host"], headers=headers_for(page, seed))
             cold[page.key] = (time.perf_counter() - started) * 1000
-        for page in pages(seed):
+        for page in chosen:
             port, host, hdrs = PORTS[page.server], seed["host"], headers_for(page, seed)
             status, body, _ = get(port, page.path, host=host, headers=hdrs)
             if status != 200:
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--skip-explain", action="store_true")
     parser.add_argument("--explain-only", action="store_true", help="print the plans of the list queries, no load")
+    parser.add_argument("--only", default="", help="comma-separated page keys to load (C1 always)")
     parser.add_argument("--explain-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.explain_child:
@@ -292,10 +294,13 @@ def main() -> None:
             "Seq Scan over a firm table:\n  " + "\n  ".join(failures) if failures else "no Seq Scan over a firm table"
         )
         raise SystemExit(1 if failures else 0)
-    results = measure(seed, url, redis, seconds=args.seconds)
+    only = set(filter(None, args.only.split(",")))
+    results = measure(seed, url, redis, seconds=args.seconds, only=only)
     out = {"seed": {k: v for k, v in seed.items() if "key" not in k}, "results": results, "explain_failures": failures}
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "pages.json").write_text(json.dumps(out, indent=2, default=str))
+    (ROOT / "bench" / "results" / f"pages{'-only' if only else ''}.json").write_text(
+        json.dumps(out, indent=2, default=str)
+    )
     print(table(seed, results))
     print(f"load average: {report.load_average()}")
     if failures:
