@@ -211,6 +211,10 @@ def seed(args) -> dict:
 
         session_key = owner_session(owner)
         portfolio_id = portfolios[0].pk if portfolios else None
+        big = {}
+        if args.big:
+            big = seed_big(tenant=tenant, owner=owner, advisor=advisor, rng=rng, args=args, timings=timings)
+            advisor_session = owner_session(advisor)
 
     _key, raw_key = api_key_create(tenant=tenant, name="bench", scope=ApiScope.READ, created_by="bench")
     return {
@@ -226,6 +230,98 @@ def seed(args) -> dict:
         "portfolios": args.portfolios,
         "transactions": transactions_written,
         "timings": {k: round(v, 2) for k, v in timings.items()},
+        **big,
+        **({"advisor_session_key": advisor_session} if args.big else {}),
+    }
+
+
+BIG_INSTRUMENTS = 50
+BIG_YEARS = 10
+BIG_TRANSACTIONS = 5000
+BIG_ACTIVITIES = 20000
+
+
+def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
+    """The big firm's history (issue 19): ``BIG_INSTRUMENTS`` instruments with ``BIG_YEARS`` years of
+    weekday closes, one client portfolio with ``BIG_TRANSACTIONS`` ledger rows over those years
+    (the import's path: ``transactions_bulk_record``, then its valuation rebuild), and
+    ``BIG_ACTIVITIES`` CRM activities. Runs inside the firm's schema."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.models import Activity, Contact
+    from portfolios.market.models import Instrument, Price
+    from portfolios.models import ValuationState
+    from portfolios.services import portfolio_create, transaction_clean, transactions_bulk_record
+
+    started = time.perf_counter()
+    today = timezone.localdate()
+    first = today - timedelta(days=365 * BIG_YEARS)
+    days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
+    days = [d for d in days if d.weekday() < 5]
+    instruments = Instrument.objects.bulk_create(
+        Instrument(
+            symbol=f"BIG{i:02d}",
+            exchange="XBEN",
+            name=f"Big Bench {i:02d} Inc",
+            asset_class="equity" if i % 5 else "bond",
+            currency="USD",
+            sector=rng.choice(["Technology", "Health", "Energy", "Financials", "Utilities"]),
+            country="US",
+        )
+        for i in range(BIG_INSTRUMENTS)
+    )
+    closes: dict[tuple[int, date], Decimal] = {}
+    prices = []
+    for inst in instruments:
+        level = 50.0 + rng.random() * 100
+        for d in days:
+            level *= 1 + rng.gauss(0.0003, 0.012)
+            close = Decimal(f"{max(level, 1.0):.4f}")
+            closes[(inst.pk, d)] = close
+            prices.append(Price(instrument=inst, date=d, close=close, source="bench"))
+    Price.objects.bulk_create(prices, batch_size=10000)
+    timings["big_prices_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    client = Contact.objects.create(
+        first_name="Grace", last_name="Hopper", email="grace.hopper.big@example.com", lifecycle="client", owner=advisor
+    )
+    portfolio = portfolio_create(
+        tenant=tenant, actor=owner, name="Big ten-year book", advisor=advisor, client=client, base_currency="USD"
+    )
+    rows = ledger_rows(rng, portfolio, BIG_TRANSACTIONS, instruments, closes, days)
+    clean = [transaction_clean(portfolio=portfolio, data=row) for row in rows]
+    transactions_bulk_record(portfolio=portfolio, rows=clean, created_by=owner)  # rebuild queued on commit
+    timings["big_portfolio_s"] = time.perf_counter() - started
+    state = ValuationState.objects.get(portfolio=portfolio)
+
+    started = time.perf_counter()
+    contact_ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True)[:20000])
+    now = timezone.now()
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                kind=rng.choice(["note", "call", "email", "meeting"]),
+                subject=f"{rng.choice(['Review', 'Call', 'Rebalance', 'Onboarding'])} {i}",
+                contact_id=rng.choice(contact_ids),
+                owner=owner if i % 2 else advisor,
+                occurred_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 700)),
+            )
+            for i in range(BIG_ACTIVITIES)
+        ],
+        batch_size=5000,
+    )
+    timings["big_activities_s"] = time.perf_counter() - started
+    return {
+        "big_portfolio_id": portfolio.pk,
+        "big_client_id": client.pk,
+        "big_transactions": len(clean),
+        "big_instruments": BIG_INSTRUMENTS,
+        "big_price_days": len(days),
+        "big_valuation_status": state.status,
+        "activities": BIG_ACTIVITIES,
     }
 
 
@@ -288,6 +384,7 @@ def main() -> None:
     parser.add_argument("--portfolios", type=int, default=50)
     parser.add_argument("--transactions", type=int, default=10000)
     parser.add_argument("--only-firms", action="store_true", help="provision missing small firms only")
+    parser.add_argument("--big", action="store_true", help="the big firm's history (bench/pages.py): see seed_big")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--new-session", action="store_true", help="only a fresh owner session, into --out")
     args = parser.parse_args()

@@ -731,8 +731,11 @@ class _GridGroup:
         self.rows: Iterator[tuple[Decimal, ...]] = iter(())
 
 
-def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
-    """Value the portfolio at the close of every day in ``[first, last]`` in one pass."""
+def _run(data: PortfolioData, first: date, last: date, *, by_currency: list | None = None) -> ValueSeries:
+    """Value the portfolio at the close of every day in ``[first, last]`` in one pass.
+
+    ``by_currency``: when a list, each day appends ``{currency: (securities, cash, rate)}``
+    (local amounts and the day's rate to base) for the currencies with a non-zero amount."""
     engine = _Engine(data)
     txns = data.sorted_txns
     n = len(txns)
@@ -858,6 +861,8 @@ def _run(data: PortfolioData, first: date, last: date) -> ValueSeries:
         values.append(total)
         flows.append(flow)
         market.append(moved or bool(rates))
+        if by_currency is not None:
+            by_currency.append({c: (sec[c], cash[c], fx[c]) for c in value_order if sec[c] or cash[c]})
         day += _ONE_DAY
     return ValueSeries(
         base_currency=data.base_currency,
@@ -884,6 +889,27 @@ def value_series(data: PortfolioData, start: date, end: date) -> ValueSeries:
         flows=raw.flows[1:],
         market_days=raw.market_days[1:],
     )
+
+
+def value_series_by_currency(
+    data: PortfolioData, start: date, end: date
+) -> tuple[ValueSeries, list[dict[str, tuple[Decimal, Decimal, Decimal]]]]:
+    """``value_series`` plus, per day, ``{currency: (securities, cash, rate to base)}`` in local
+    amounts: the same pass, so the parts add up to the day's value."""
+    if end < start:
+        raise ValueError("end is before start")
+    per_day: list = []
+    raw = _run(data, start - _ONE_DAY, end, by_currency=per_day)
+    series = ValueSeries(
+        base_currency=raw.base_currency,
+        opening_date=raw.dates[0],
+        opening_value=raw.values[0],
+        dates=raw.dates[1:],
+        values=raw.values[1:],
+        flows=raw.flows[1:],
+        market_days=raw.market_days[1:],
+    )
+    return series, per_day[1:]
 
 
 def value_on(data: PortfolioData, day: date) -> Decimal:

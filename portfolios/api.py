@@ -39,7 +39,7 @@ from crm.models import Contact
 from portfolios.market.models import Instrument
 from tenants.accounts.models import User
 
-from . import analytics, selectors, services
+from . import analytics, selectors, services, valuations
 from .access import portfolio_for_user, sees_whole_firm
 from .imports import TransactionImport, export_holdings, export_transactions
 from .models import Kind, Lot, LotMethod, Portfolio, Transaction
@@ -640,6 +640,18 @@ ANALYTICS_RESPONSES = {
 }
 
 
+def _valuation(info: valuations.ValuationInfo) -> dict:
+    """Where the stored figures stand: while ``updating`` or after a ``failed`` rebuild the
+    figures are the previous ones (docs/analytics.md, "Stored valuations")."""
+    return {
+        "updating": info.updating,
+        "failed": info.failed,
+        "error": info.error,
+        "valued_through": info.valued_through,
+        "message": info.message,
+    }
+
+
 class PerformanceView(PortfolioAnalyticsView):
     @extend_schema(parameters=RANGE_PARAMS, responses=ANALYTICS_RESPONSES, summary="TWR, MWR (XIRR), risk, totals")
     def get(self, request, portfolio_pk):
@@ -672,6 +684,7 @@ class PerformanceView(PortfolioAnalyticsView):
                     "recovery_date": dd.recovery_date,
                 },
                 "volatility": _d(p.volatility),
+                "valuation": _valuation(result.valuation),
                 "summary": {
                     "realised_gain": _d(s.realised_gain),
                     "realised_short": _d(s.realised_short),
@@ -717,6 +730,7 @@ class ValueSeriesView(PortfolioAnalyticsView):
         bench_by_day = dict(bench)
         return Response(
             {
+                "valuation": _valuation(valuations.valuation_status(portfolio=portfolio)),
                 "base_currency": series.base_currency,
                 "opening_date": series.opening_date,
                 "opening_value": _d(series.opening_value),

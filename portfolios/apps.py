@@ -8,8 +8,10 @@ class PortfoliosConfig(AppConfig):
     def ready(self) -> None:
         # Imports here, not at the top: app modules load models, which need the app registry ready.
         from codex.api.errors import Conflict, register_exception
+        from portfolios.market.services import prices_imported
 
         from .analytics import AnalyticsError
+        from .valuation_services import valuations_enqueue_for_import
 
         # A figure that cannot be computed from the data as stored (e.g. no FX rate for a
         # currency the portfolio holds) is a data problem the caller can fix: 409, not a 500.
@@ -43,3 +45,6 @@ class PortfoliosConfig(AppConfig):
         from .models import Portfolio
 
         register_resource_counter("portfolios", Portfolio.objects.count)
+        # After a price or FX import commits, every firm revalues the portfolios it touches from
+        # the import's first date, in the background (docs/analytics.md, "Stored valuations").
+        prices_imported.connect(valuations_enqueue_for_import, dispatch_uid="portfolios.valuations_for_import")

@@ -7,36 +7,29 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
-
 from crm.record_sources import PortfolioFigures, TimelineItem
 
-from . import analytics, selectors
+from . import selectors
 from .access import portfolios_visible_to
 from .models import Portfolio, Transaction
 
 
-def _figures_of(portfolio: Portfolio, today: dt.date) -> PortfolioFigures:
-    figures = PortfolioFigures(portfolio, currency=portfolio.base_currency)
-    try:
-        result = selectors.portfolio_performance(portfolio=portfolio, preset="SI", today=today)
-    except analytics.AnalyticsError as exc:
-        figures.error = str(exc)
-        return figures
-    except ValidationError as exc:  # no transactions yet: nothing to measure
-        figures.error = " ".join(exc.messages)
-        return figures
-    perf = result.performance
-    figures.value = perf.end_value
-    figures.twr = perf.twr.value if perf.twr else None
-    figures.mwr = perf.mwr.value if perf.mwr else None
-    return figures
-
-
 def client_portfolio_figures(*, user, contact, today: dt.date) -> list[PortfolioFigures]:
-    """The client's live portfolios that ``user`` may see, with their figures."""
-    portfolios = portfolios_visible_to(user).filter(client=contact, archived=False)
-    return [_figures_of(p, today) for p in portfolios]
+    """The client's live portfolios that ``user`` may see, with their figures: one batch for every
+    portfolio (three queries over the stored valuations), not one ledger replay per portfolio."""
+    portfolios = list(portfolios_visible_to(user).filter(client=contact, archived=False))
+    since = selectors.portfolio_since_inception(portfolios, today=today)
+    return [
+        PortfolioFigures(
+            p,
+            value=since[p.pk].value,
+            currency=p.base_currency,
+            twr=since[p.pk].twr.value if since[p.pk].twr else None,
+            mwr=since[p.pk].mwr.value if since[p.pk].mwr else None,
+            error=since[p.pk].error,
+        )
+        for p in portfolios
+    ]
 
 
 def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]:

@@ -204,3 +204,121 @@ class CashBalance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.currency} {self.amount}"
+
+
+# --------------------------------------------------------------------------------------------
+# Stored valuations: a cache of the pure analytics' output (docs/analytics.md, "Stored valuations")
+# --------------------------------------------------------------------------------------------
+
+# Exact: a figure computed in the 28-digit Decimal context fits whole (up to 20 integer digits,
+# and 40 decimals for figures down to 1e-12), so what is read back equals what was computed and
+# returns from the store are those of the in-memory series. PostgreSQL stores no trailing zeros.
+FIGURE = {"max_digits": 60, "decimal_places": 40}
+
+
+class Valuation(models.Model):
+    """One portfolio's close of one calendar day, in its base currency (derived, never edited).
+
+    ``value`` is V_t (positions and cash after the day's transactions); ``net_flows`` is F_t
+    (deposits, withdrawals, transfers at market value; money in positive); ``twr_index`` is the
+    growth of 1 under daily linking since inception (flat while there is no capital). Income,
+    fees, taxes, deposits, withdrawals and realised gains are the day's amounts at each
+    transaction's FX rate, so any period's totals are sums over its days."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="valuations")
+    date = models.DateField()
+    value = models.DecimalField(**FIGURE)
+    net_flows = models.DecimalField(**FIGURE)
+    cash = models.DecimalField(**FIGURE, help_text="Cash of every currency, in base at the day's rates.")
+    dividends = models.DecimalField(**FIGURE)
+    interest = models.DecimalField(**FIGURE)
+    fees = models.DecimalField(**FIGURE)
+    taxes = models.DecimalField(**FIGURE)
+    deposits = models.DecimalField(**FIGURE)
+    withdrawals = models.DecimalField(**FIGURE)
+    realised_short = models.DecimalField(**FIGURE)
+    realised_long = models.DecimalField(**FIGURE)
+    twr_index = models.DecimalField(**FIGURE)
+    market_day = models.BooleanField(help_text="Any close or FX rate was observed on this day.")
+
+    class Meta:
+        ordering = ["portfolio", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "date"], name="valuation_one_per_day"),
+            models.CheckConstraint(condition=Q(twr_index__gt=0), name="valuation_index_positive"),
+        ]
+        # The days with an external flow: all a since-inception MWR needs (a few rows in thousands).
+        indexes = [models.Index(fields=["portfolio", "date"], condition=~Q(net_flows=0), name="valuation_flow_days")]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.value}"
+
+    @property
+    def income(self):
+        return self.dividends + self.interest
+
+
+class ValuationCurrency(models.Model):
+    """The same close split by currency: securities and cash in that currency, and its rate."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    currency = models.CharField(max_length=3)
+    securities_local = models.DecimalField(**FIGURE)
+    cash_local = models.DecimalField(**FIGURE)
+    fx_rate = models.DecimalField(**FIGURE, help_text="1 unit = x base on this day.")
+    value_base = models.DecimalField(**FIGURE)
+
+    class Meta:
+        ordering = ["portfolio", "date", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "date", "currency"], name="valuation_ccy_one_per_day"),
+            models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="valuation_ccy_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.currency}"
+
+
+class ValuationStatus(models.TextChoices):
+    CURRENT = "current", "Current"
+    UPDATING = "updating", "Figures updating"
+    FAILED = "failed", "Update failed"
+
+
+class ValuationState(models.Model):
+    """Where a portfolio's stored valuations stand (one row per portfolio).
+
+    ``ledger_version`` is bumped by every ledger write in its own transaction; ``valued_version``
+    is the ledger version the stored rows were computed from. ``stale_from`` is the earliest day
+    whose stored rows wait for a background rebuild (prices, FX, bulk import): while it is set
+    the page says "figures updating" and shows the previous figures. A failed rebuild keeps the
+    previous rows and records ``error``."""
+
+    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, related_name="valuation_state")
+    ledger_version = models.PositiveBigIntegerField(default=0)
+    valued_version = models.PositiveBigIntegerField(default=0)
+    valued_through = models.DateField(null=True, blank=True)
+    stale_from = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=ValuationStatus.choices, default=ValuationStatus.CURRENT)
+    error = models.TextField(blank=True, default="")
+    # The instruments and currencies of the ledger the rows were computed from: a day is a
+    # market day when any of them has a close or rate, so a change of this set changes every
+    # day's flag and the next recomputation starts at inception.
+    inputs = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in ValuationStatus]), name="valuation_status"),
+            models.CheckConstraint(
+                condition=Q(valued_version__lte=models.F("ledger_version")), name="valuation_version_not_ahead"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id}: {self.status}"
+
+    @property
+    def updating(self) -> bool:
+        return self.status == ValuationStatus.UPDATING or self.stale_from is not None

@@ -20,15 +20,15 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, QuerySet
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from portfolios.market.models import FxRate, Instrument, Price
 
-from . import analytics
+from . import analytics, valuation_engine, valuations
 from .access import portfolios_visible_to
-from .models import CashBalance, Holding, Lot, Portfolio, Transaction
-from .services import TXN_VALUES, ledger_of, txn_from_tuple
+from .ledger import TXN_VALUES, ledger_of, txn_from_tuple
+from .models import CashBalance, Holding, Lot, Portfolio, Transaction, Valuation
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -346,17 +346,44 @@ class PortfolioPerformance:
     performance: analytics.Performance
     benchmark_prices: list
     instruments: dict
+    valuation: valuations.ValuationInfo = valuations.NO_STATE
+
+
+def _benchmark_closes(portfolio: Portfolio, start: date, end: date) -> list:
+    """The benchmark's closes of ``[start, end]`` plus the last one before (one query)."""
+    if not portfolio.benchmark_id:
+        return []
+    return _price_series([portfolio.benchmark_id], since=start, end=end).get(portfolio.benchmark_id, [])
+
+
+def _stored_performance(portfolio: Portfolio, start: date, end: date, bench: list) -> analytics.Performance | None:
+    """Performance over ``[start, end]`` from the valuation store (two queries over the range's
+    days), or None when the store does not cover the range."""
+    series = valuations.stored_series(portfolio=portfolio, start=start, end=end)
+    if series is None:
+        return None
+    summary = valuations.stored_summary(portfolio=portfolio, start=start, end=end)
+    return valuation_engine.performance_of(series, summary, start, end, benchmark_prices=bench or None)
 
 
 @_without_gc_pauses
 def portfolio_performance(
     *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
 ) -> PortfolioPerformance:
-    """Value series, TWR, MWR (XIRR), benchmark, drawdown, volatility and totals over a range."""
-    loaded = portfolio_data(portfolio=portfolio, end=today)
-    s, e = resolve_range(inception=loaded.inception, start=start, end=end, preset=preset, today=today)
-    perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
-    return PortfolioPerformance(portfolio, perf, loaded.benchmark_prices, dict(loaded.data.instruments))
+    """Value series, TWR, MWR (XIRR), benchmark, drawdown, volatility and totals over a range.
+
+    Read from the stored valuations: the cost grows with the days of the range, not with the
+    ledger. Only when the store does not cover the range (a portfolio valued before the store
+    existed, a day not valued yet) are the figures computed from the ledger, by the same functions."""
+    today = today or timezone.localdate()
+    info = valuations.valuation_status(portfolio=portfolio)
+    s, e = resolve_range(inception=info.inception, start=start, end=end, preset=preset, today=today)
+    bench = _benchmark_closes(portfolio, s, e)
+    perf = _stored_performance(portfolio, s, e, bench)
+    if perf is None:
+        loaded = portfolio_data(portfolio=portfolio, end=today)
+        perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    return PortfolioPerformance(portfolio, perf, bench, {}, info)
 
 
 @dataclass
@@ -390,11 +417,15 @@ def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSe
 def portfolio_value_series(
     *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
 ) -> tuple[analytics.ValueSeries, list[tuple[date, Decimal]], list]:
-    """(daily values, TWR index, benchmark closes in the range)."""
-    loaded = portfolio_data(portfolio=portfolio, end=today)
-    s, e = resolve_range(inception=loaded.inception, start=start, end=end, preset=preset, today=today)
-    series = analytics.value_series(loaded.data, s, e)
-    return series, analytics.twr_index(series), benchmark_index(loaded.benchmark_prices, s, e)
+    """(daily values, TWR index, benchmark closes in the range), from the stored valuations
+    (computed from the ledger only when the store does not cover the range)."""
+    today = today or timezone.localdate()
+    inception = valuations.valuation_status(portfolio=portfolio).inception
+    s, e = resolve_range(inception=inception, start=start, end=end, preset=preset, today=today)
+    series = valuations.stored_series(portfolio=portfolio, start=s, end=e)
+    if series is None:
+        series = analytics.value_series(portfolio_data(portfolio=portfolio, end=today).data, s, e)
+    return series, analytics.twr_index(series), benchmark_index(_benchmark_closes(portfolio, s, e), s, e)
 
 
 def benchmark_index(prices: list, start: date, end: date) -> list[tuple[date, Decimal]]:
@@ -444,7 +475,7 @@ def portfolio_realised_gains(
 
 @dataclass
 class Dashboard:
-    """Everything the portfolio page needs, from one load of the data."""
+    """Everything the portfolio page needs."""
 
     loaded: LoadedPortfolio
     snapshot: analytics.HoldingsSnapshot | None
@@ -453,34 +484,47 @@ class Dashboard:
     returns: list[PeriodRow]
     benchmark_index: list
     realised_by_year: dict
+    valuation: valuations.ValuationInfo = valuations.NO_STATE
 
 
 @_without_gc_pauses
 def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> Dashboard:
-    """Holdings, allocation by every dimension, since-inception performance, the returns table."""
+    """Holdings, allocation by every dimension, since-inception performance, the returns table.
+
+    Holdings are priced at the last close on or before ``today`` (only those closes are read);
+    the performance, the returns table and realised gains come from the stored valuations."""
     today = today or timezone.localdate()
-    loaded = portfolio_data(portfolio=portfolio, end=today)
+    loaded = portfolio_data(portfolio=portfolio, end=today, since=today)
+    info = valuations.valuation_status(portfolio=portfolio)
     if loaded.inception is None or loaded.inception > today:
-        return Dashboard(loaded, None, {}, None, [], [], {})
+        return Dashboard(loaded, None, {}, None, [], [], {}, info)
     snap = analytics.holdings_on(loaded.data, today)
     allocs = {by: analytics.allocation(loaded.data, today, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS}
     s, e = analytics.preset_range("SI", today, loaded.inception)
-    perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    bench = _benchmark_closes(portfolio, s, e)
+    perf = _stored_performance(portfolio, s, e, bench)
+    if perf is None:
+        full = portfolio_data(portfolio=portfolio, end=today)
+        perf = analytics.performance(full.data, s, e, benchmark_prices=bench or None)
+        realised = analytics.realised_gains_by_year(full.data.lot_book.realised)
+    else:
+        realised = valuations.stored_realised_by_year(portfolio=portfolio)
     rows = []
     for p in PRESETS:
         ps, pe = analytics.preset_range(p, today, loaded.inception)
         part = _sub_series(perf.series, ps)
-        bench = analytics.benchmark_return(loaded.benchmark_prices, ps, pe) if loaded.benchmark_prices else None
+        bench_return = analytics.benchmark_return(bench, ps, pe) if bench else None
         clamped = p != "SI" and ps != analytics.preset_range(p, today)[0]
-        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench, clamped))
+        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench_return, clamped))
     return Dashboard(
         loaded=loaded,
         snapshot=snap,
         allocations=allocs,
         performance=perf,
         returns=rows,
-        benchmark_index=benchmark_index(loaded.benchmark_prices, s, e),
-        realised_by_year=analytics.realised_gains_by_year(loaded.data.lot_book.realised),
+        benchmark_index=benchmark_index(bench, s, e),
+        realised_by_year=realised,
+        valuation=info,
     )
 
 
@@ -567,8 +611,169 @@ def portfolio_summaries(portfolios, *, today: date | None = None) -> dict[int, P
     return out
 
 
-@_without_gc_pauses
 def _portfolio_summaries(portfolios, *, today: date) -> dict[int, PortfolioSummary]:
+    """From the stored valuations: three queries for any number of portfolios, whatever their
+    history (today's close and TWR index, the first close with capital, the index at the close
+    before 1 January: YTD is the index's growth since then, the daily-linked chain to the 28th
+    digit). Portfolios whose capital ran out before the year read the year's days; those the store
+    does not cover yet are computed from their ledgers (``_summaries_from_ledger``)."""
+    if not portfolios:
+        return {}
+    by_pk = {p.pk: p for p in portfolios}
+    closes = dict(
+        (pid, (value, level))
+        for pid, value, level in Valuation.objects.filter(portfolio_id__in=by_pk, date=today).values_list(
+            "portfolio_id", "value", "twr_index"
+        )
+    )
+    out: dict[int, PortfolioSummary] = {}
+    covered = [pk for pk in by_pk if pk in closes]
+    if covered:
+        first_capital = _first_capital(covered)
+        ytd_start = date(today.year, 1, 1)
+        year_open = {
+            pid: (value, level)
+            for pid, value, level in Valuation.objects.filter(
+                portfolio_id__in=covered, date=ytd_start - timedelta(days=1)
+            ).values_list("portfolio_id", "value", "twr_index")
+        }
+        restarted = []  # capital before the year, none at its start: read the year's days
+        for pk in covered:
+            value, level = closes[pk]
+            base = first_capital.get(pk)
+            # twr_of(series since inception): the index from the close before the first
+            # linked day, i.e. the first close with capital.
+            since_inception = valuation_engine.return_from_index(base, today, level) if base and base < today else None
+            opening = year_open.get(pk)
+            if base is None or base >= ytd_start - timedelta(days=1):
+                ytd = since_inception  # the chain starts within the year: YTD is since inception
+            elif opening is not None and opening[0] > 0:
+                # the year's chain is the index's growth since the close before 1 January
+                ytd = valuation_engine.return_between(ytd_start - timedelta(days=1), today, opening[1], level)
+            else:
+                restarted.append(pk)
+                ytd = None
+            out[pk] = PortfolioSummary(value=value, ytd=ytd, since_inception=since_inception)
+        if restarted:
+            year_rows: dict[int, list] = defaultdict(list)
+            for row in (
+                Valuation.objects.filter(
+                    portfolio_id__in=restarted, date__gte=ytd_start - timedelta(days=1), date__lte=today
+                )
+                .order_by("portfolio_id", "date")
+                .values_list("portfolio_id", "date", "value", "net_flows", "market_day")
+            ):
+                year_rows[row[0]].append(row[1:])
+            for pk in restarted:
+                out[pk].ytd = _ytd_of(by_pk[pk], year_rows[pk], ytd_start)
+    missing = [by_pk[pk] for pk in by_pk if pk not in out]
+    out.update(_summaries_from_ledger(missing, today=today))
+    return out
+
+
+def _first_capital(portfolio_ids) -> dict[int, date]:
+    """Per portfolio, the first stored close with capital (the TWR's base date since inception):
+    one query, each portfolio's answer one step along the ``(portfolio, date)`` index."""
+    first = Valuation.objects.filter(portfolio=OuterRef("pk"), value__gt=0).order_by("date").values("date")[:1]
+    return {
+        pk: day
+        for pk, day in Portfolio.objects.filter(pk__in=list(portfolio_ids))
+        .annotate(first=Subquery(first))
+        .values_list("pk", "first")
+        if day is not None
+    }
+
+
+@dataclass
+class SinceInception:
+    value: Decimal | None
+    twr: analytics.PeriodReturn | None
+    mwr: analytics.PeriodReturn | None
+    error: str = ""
+
+
+def portfolio_since_inception(portfolios, *, today: date | None = None) -> dict[int, SinceInception]:
+    """Value on ``today`` and since-inception TWR and MWR (XIRR) of each portfolio, from the
+    stored valuations in three queries for any number of portfolios: the day's close and TWR index,
+    the first close with capital, and the days with an external flow (all the XIRR needs). The
+    figures are those of ``portfolio_performance(preset="SI")``. Portfolios the store does not
+    cover are computed by ``portfolio_performance``."""
+    today = today or timezone.localdate()
+    by_pk = {p.pk: p for p in portfolios}
+    out: dict[int, SinceInception] = {}
+    if not by_pk:
+        return out
+    closes = {
+        pid: (value, level)
+        for pid, value, level in Valuation.objects.filter(portfolio_id__in=by_pk, date=today).values_list(
+            "portfolio_id", "value", "twr_index"
+        )
+    }
+    covered = [pk for pk in by_pk if pk in closes]
+    first_capital = _first_capital(covered) if covered else {}
+    flows: dict[int, list] = defaultdict(list)
+    if covered:
+        for pid, day, flow in (
+            Valuation.objects.filter(portfolio_id__in=covered, date__lte=today)
+            .exclude(net_flows=0)
+            .order_by("portfolio_id", "date")
+            .values_list("portfolio_id", "date", "net_flows")
+        ):
+            flows[pid].append((day, flow))
+    for pk in covered:
+        value, level = closes[pk]
+        base = first_capital.get(pk)
+        twr = valuation_engine.return_from_index(base, today, level) if base and base < today else None
+        # mwr_of reads only the opening (0 since inception), the flow days and the last close.
+        days = [d for d, _ in flows[pk] if d < today]
+        sparse = valuation_engine.series_of(
+            base_currency=by_pk[pk].base_currency,
+            opening_date=today,  # unused: the opening value is 0
+            opening_value=ZERO,
+            dates=[*days, today],
+            values=[ZERO] * len(days) + [value],
+            flows=[f for d, f in flows[pk] if d < today] + [next((f for d, f in flows[pk] if d == today), ZERO)],
+            market_days=[False] * (len(days) + 1),
+        )
+        out[pk] = SinceInception(value=value, twr=twr, mwr=analytics.mwr_of(sparse))
+    for pk, p in by_pk.items():
+        if pk in out:
+            continue
+        try:
+            perf = portfolio_performance(portfolio=p, preset="SI", today=today).performance
+        except analytics.AnalyticsError as exc:
+            out[pk] = SinceInception(None, None, None, error=str(exc))
+        except ValidationError as exc:  # no transactions yet: nothing to measure
+            out[pk] = SinceInception(None, None, None, error=" ".join(exc.messages))
+        else:
+            out[pk] = SinceInception(perf.end_value, perf.twr, perf.mwr)
+    return out
+
+
+def _ytd_of(portfolio: Portfolio, rows: list, ytd_start: date) -> analytics.PeriodReturn | None:
+    """YTD TWR from the stored closes of ``[ytd_start - 1, today]`` (from inception if later)."""
+    if rows and rows[0][0] < ytd_start:
+        opening_date, opening_value = rows[0][0], rows[0][1]
+        rows = rows[1:]
+    elif rows:
+        opening_date, opening_value = rows[0][0] - timedelta(days=1), ZERO
+    if not rows:
+        return None
+    dates, values, flows, market = (list(c) for c in zip(*rows, strict=True))
+    series = valuation_engine.series_of(
+        base_currency=portfolio.base_currency,
+        opening_date=opening_date,
+        opening_value=opening_value,
+        dates=dates,
+        values=values,
+        flows=flows,
+        market_days=market,
+    )
+    return analytics.twr_of(series)
+
+
+@_without_gc_pauses
+def _summaries_from_ledger(portfolios, *, today: date) -> dict[int, PortfolioSummary]:
     if not portfolios:
         return {}
     by_pk = {p.pk: p for p in portfolios}

@@ -4,7 +4,10 @@ Every ledger write (record, update, delete, import) runs in one database transac
 1. locks the portfolio row (``select_for_update``), so concurrent writers to one portfolio queue up;
 2. writes the ledger row(s);
 3. replays the whole ledger of that portfolio through ``analytics.build_lots`` and rewrites the
-   derived ``Holding``, ``Lot`` and ``CashBalance`` rows.
+   derived ``Holding``, ``Lot`` and ``CashBalance`` rows;
+4. recomputes the stored valuations from the earliest day the write touched (a single write, in
+   the same transaction), or marks them stale from there for a background job (a bulk import);
+   see ``portfolios.valuation_services``.
 If the replay fails (a sell of more than is held, a named lot that is not open...) a
 ``ValidationError`` with a field dict is raised and the transaction is rolled back: nothing is
 written. Validation of a single row happens before any write, with one message per field.
@@ -30,7 +33,9 @@ from tenants.accounts.models import Role
 
 from . import analytics
 from .analytics import CASH_KINDS, SECURITY_KINDS
+from .ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
 from .models import CashBalance, Holding, Kind, Lot, Portfolio, Transaction
+from .valuation_services import valuations_after_ledger_write, valuations_mark_stale
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -465,83 +470,6 @@ def _fingerprint(clean: CleanTxn) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def txn_from_row(row: dict) -> analytics.Txn:
-    """An ``analytics.Txn`` from a ``Transaction`` ``.values()`` row."""
-    lots = row["lots"]
-    return analytics.Txn(
-        id=row["id"],
-        date=row["trade_date"],
-        kind=row["kind"],
-        currency=row["currency"],
-        instrument_id=row["instrument_id"],
-        quantity=row["quantity"],
-        price=row["price"],
-        fees=row["fees"],
-        fx_rate=row["fx_rate"],
-        amount=row["amount"],
-        lots=tuple((int(x["lot"]), Decimal(x["quantity"])) for x in lots) if lots else None,
-        acquired_on=row["acquired_on"],
-    )
-
-
-def txn_from_tuple(row: tuple) -> analytics.Txn:
-    """An ``analytics.Txn`` from a ``values_list(*TXN_VALUES)`` row (the fast path of the selectors)."""
-    pk, day, kind, currency, iid, qty, price, fees, fx, amount, lots, acquired_on = row
-    return analytics.Txn(
-        pk,
-        day,
-        kind,
-        currency,
-        iid,
-        qty,
-        price,
-        fees,
-        fx,
-        amount,
-        tuple((int(x["lot"]), Decimal(x["quantity"])) for x in lots) if lots else None,
-        acquired_on,
-    )
-
-
-TXN_VALUES = (
-    "id",
-    "trade_date",
-    "kind",
-    "currency",
-    "instrument_id",
-    "quantity",
-    "price",
-    "fees",
-    "fx_rate",
-    "amount",
-    "lots",
-    "acquired_on",
-)
-
-
-_LOTS_AT = TXN_VALUES.index("lots")
-
-
-def ledger_of(*, portfolio: Portfolio) -> list[analytics.Txn]:
-    """The ledger of ``portfolio`` as ``analytics.Txn`` rows in ``(trade_date, id)`` order. One query.
-
-    The query is the ORM's, read through a plain cursor: at 5,000 rows, Django's chunked row
-    iteration and per-row converters cost more than the query (only ``lots``, JSON, needs one)."""
-    qs = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values_list(*TXN_VALUES)
-    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
-    lots_field = Transaction._meta.get_field("lots")
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    out = []
-    for row in rows:
-        if row[_LOTS_AT] is not None:
-            lots = lots_field.from_db_value(row[_LOTS_AT], None, connection)
-            row = (*row[:_LOTS_AT], lots, *row[_LOTS_AT + 1 :])
-        out.append(txn_from_tuple(row))
-    return out
-
-
 def _ledger_error(exc: Exception, *, symbols: dict) -> ValidationError:
     """Turn a replay failure into field errors that say which row broke and why."""
     if isinstance(exc, analytics.InsufficientQuantity):
@@ -628,8 +556,10 @@ def _replace_rows(model, portfolio_id: int, columns: tuple[str, ...], rows: list
                     copy.write_row(row)
 
 
-def ledger_rebuild(*, portfolio: Portfolio) -> analytics.LotBook:
-    """Replay the ledger of ``portfolio`` and rewrite its holdings, lots and cash balances.
+def ledger_rebuild(*, portfolio: Portfolio, revalue_from: date | None = None) -> analytics.LotBook:
+    """Replay the ledger of ``portfolio`` and rewrite its holdings, lots and cash balances; with
+    ``revalue_from``, also its stored valuations from that day on (the earliest ledger date the
+    write touched; ``valuation_services.valuations_after_ledger_write``).
 
     Must run inside ``transaction.atomic()`` with the portfolio row locked (the callers here do).
     Raises ``ValidationError`` when the ledger does not replay (selling more than held...)."""
@@ -679,6 +609,8 @@ def ledger_rebuild(*, portfolio: Portfolio) -> analytics.LotBook:
     _replace_rows(Lot, pid, LOT_COLUMNS, lots)
     _replace_rows(Holding, pid, HOLDING_COLUMNS, holdings)
     _replace_rows(CashBalance, pid, CASH_COLUMNS, cash)
+    if revalue_from is not None:
+        valuations_after_ledger_write(portfolio=portfolio, since=revalue_from, ledger=ledger)
     return book
 
 
@@ -729,7 +661,7 @@ def transaction_record(*, portfolio: Portfolio, created_by=None, today: date | N
             fingerprint=_fingerprint(clean),
             **clean.as_fields(),
         )
-        ledger_rebuild(portfolio=portfolio)
+        ledger_rebuild(portfolio=portfolio, revalue_from=txn.trade_date)
     return txn
 
 
@@ -752,11 +684,12 @@ def transaction_update(*, txn: Transaction, today: date | None = None, **changes
         portfolio = _lock(txn.portfolio)
         txn = Transaction.objects.select_for_update().get(pk=txn.pk, portfolio=portfolio)
         _check_lots_belong(clean, portfolio)
+        earliest = txn.trade_date
         for f, v in clean.as_fields().items():
             setattr(txn, f, v)
         txn.fingerprint = _fingerprint(clean)
         txn.save()
-        ledger_rebuild(portfolio=portfolio)
+        ledger_rebuild(portfolio=portfolio, revalue_from=min(earliest, txn.trade_date))
     return txn
 
 
@@ -765,9 +698,10 @@ def transaction_delete(*, txn: Transaction) -> None:
     would then sell more than held or name a lot that no longer exists."""
     with transaction.atomic():
         portfolio = _lock(txn.portfolio)
+        day = Transaction.objects.filter(pk=txn.pk, portfolio=portfolio).values_list("trade_date", flat=True).first()
         Transaction.objects.filter(pk=txn.pk, portfolio=portfolio).delete()
         try:
-            ledger_rebuild(portfolio=portfolio)
+            ledger_rebuild(portfolio=portfolio, revalue_from=day)
         except ValidationError as exc:
             raise ValidationError(
                 {"non_field_errors": ["Deleting this transaction would break a later one: " + " ".join(exc.messages)]}
@@ -834,6 +768,12 @@ def transactions_bulk_record(*, portfolio: Portfolio, rows: list[CleanTxn], crea
                     )
                 )
         ledger_rebuild(portfolio=portfolio)
+        if rows:
+            # A bulk import is revalued by a background job from its earliest row: the page says
+            # "figures updating" until it is done (valuation_services).
+            valuations_mark_stale(
+                portfolio_ids=[portfolio.pk], since=min(c.trade_date for c in rows), bump_version=True
+            )
     return len(rows)
 
 

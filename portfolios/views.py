@@ -23,7 +23,7 @@ from billing.entitlements import PlanLimitExceeded, check_feature
 from codex import imports as engine
 from codex.charts import Series, bar_chart, line_chart
 
-from . import analytics, selectors, services
+from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
 from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
 from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
@@ -124,7 +124,16 @@ def portfolio_detail(request, pk: int):
         dash = selectors.portfolio_dashboard(portfolio=portfolio)
         analytics_error = ""
     except analytics.AnalyticsError as exc:  # e.g. no FX rate for a held currency: say so, keep the page
-        dash = selectors.Dashboard(selectors.LoadedPortfolio(portfolio, None), None, {}, None, [], [], {})
+        dash = selectors.Dashboard(
+            selectors.LoadedPortfolio(portfolio, None),
+            None,
+            {},
+            None,
+            [],
+            [],
+            {},
+            valuations.valuation_status(portfolio=portfolio),
+        )
         analytics_error = str(exc)
     by = request.GET.get("by", "asset_class")
     if by not in dash.allocations:

@@ -229,7 +229,7 @@ def constant_rate(
         max_ms=latencies[-1] * 1000,
         requests=len(latencies),
         errors=errors,
-        extra={"target_rate": rate},
+        extra={"target_rate": rate, "p95_ms": pct(95)},
     )
 
 

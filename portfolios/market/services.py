@@ -68,6 +68,7 @@ class ImportResult:
     errors: list[RowIssue] = field(default_factory=list)
     conflicts: list[RowIssue] = field(default_factory=list)
     instrument_ids: set[int] = field(default_factory=set)
+    currencies: set[str] = field(default_factory=set)  # of the FX pairs written
     first_date: date | None = None
     last_date: date | None = None
 
@@ -126,7 +127,11 @@ def _text(row: Mapping, name: str, *, required: bool = True, max_length: int | N
     return value
 
 
-def _date(row: Mapping, name: str, *, latest: date | None = None) -> date:
+#: No close or rate is older than this (a mistyped year, not history: valuations would start there).
+EARLIEST_MARKET_DATE = date(1900, 1, 1)
+
+
+def _date(row: Mapping, name: str, *, latest: date | None = None, earliest: date | None = None) -> date:
     raw = _text(row, name)
     try:
         day = date.fromisoformat(raw)
@@ -134,6 +139,8 @@ def _date(row: Mapping, name: str, *, latest: date | None = None) -> date:
         raise _RowError(name, f"“{raw}” is not a date in YYYY-MM-DD form") from None
     if latest is not None and day > latest:
         raise _RowError(name, f"{raw} is in the future")
+    if earliest is not None and day < earliest:
+        raise _RowError(name, f"{raw} is before {earliest.isoformat()}")
     return day
 
 
@@ -333,7 +340,7 @@ def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) 
                 exchange = f" on {key[1]}" if key[1] else " (no exchange)"
                 raise _RowError("symbol", f"unknown instrument {key[0]}{exchange}; import it first")
             instrument_id, currency = instruments[key]
-            day = _date(row, "date", latest=today)
+            day = _date(row, "date", latest=today, earliest=EARLIEST_MARKET_DATE)
             close = _positive_decimal(row, "close", PRICE_PLACES)
             row_currency = _currency(row, "currency", required=False)
             if row_currency and row_currency != currency:
@@ -440,6 +447,8 @@ def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: 
         if not differences:
             result.unchanged += 1
         elif overwrite:
+            if current.currency != values["currency"]:
+                result.instrument_ids.add(current.pk)  # every valuation of a holder changes
             for name in INSTRUMENT_FIELDS:
                 setattr(current, name, values[name])
             changed.append(current)
@@ -465,7 +474,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
             quote = _currency(row, "quote")
             if base == quote:
                 raise _RowError("quote", "must differ from base")
-            day = _date(row, "date", latest=today)
+            day = _date(row, "date", latest=today, earliest=EARLIEST_MARKET_DATE)
             rate = _positive_decimal(row, "rate", RATE_PLACES)
         except _RowError as exc:
             result.errors.append(RowIssue(number, exc.field, exc.message))
@@ -506,6 +515,7 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
         else:
             result.conflicts.append(RowIssue(number, "rate", f"stored rate is {_fmt(old)}, the file says {_fmt(rate)}"))
             continue
+        result.currencies.update((base, quote))
         _track_date(result, day)
     if result.conflicts:
         return

@@ -439,7 +439,8 @@ def test_performance_by_api_key_query_count_is_pinned(firm, production_cache, ap
     client = FirmClient(firm)
     portfolio = priced_book(1)[0]
     url = f"/api/v1/portfolios/{portfolio.pk}/performance/?end=2025-01-10"
-    # portfolio, ledger, instruments, closes (one grouped query: dates and closes as arrays)
+    # portfolio, its valuation state and first ledger day, the range's stored days, their sums
+    # (the ledger and the closes are not read: docs/analytics.md, "Stored valuations")
     assert _warm_count(client, url, HTTP_X_API_KEY=raw) == 4
 
 

@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portfolios import services
-from portfolios.models import Holding, Portfolio, Transaction
+from portfolios.market.services import prices_import
+from portfolios.models import Holding, Portfolio, Transaction, Valuation
 
-from .factories import ContactFactory, InstrumentFactory, PortfolioFactory, daily_prices
+from .factories import ContactFactory, InstrumentFactory, PortfolioFactory, daily_prices, in_public
 
 pytestmark = pytest.mark.django_db
 
@@ -228,12 +229,41 @@ def test_exposure_page_query_count_is_constant(owner_client, live, advisor, aapl
     assert _count(owner_client, "/portfolios/exposure/") == few
 
 
-def test_figures_that_cannot_be_computed_are_explained_not_a_500(advisor_client, live, aapl):
-    # the instrument's currency was changed after the trades and no GBP rate exists
-    aapl.currency = "GBP"
-    aapl.save()
+def _change_currency_by_import(instrument, currency: str) -> None:
+    """The operator's way to change an instrument: an instruments import with overwrite."""
+    csv = (
+        "symbol,exchange,name,asset_class,currency,sector,country\n"
+        f"{instrument.symbol},{instrument.exchange},{instrument.name},{instrument.asset_class},{currency},"
+        f"{instrument.sector},{instrument.country}\n"
+    )
+    in_public(prices_import, file=csv.encode(), kind="instruments", overwrite=True)
+
+
+def test_figures_that_cannot_be_computed_are_explained_not_a_500(
+    advisor_client, live, aapl, django_capture_on_commit_callbacks
+):
+    # The instrument's currency is changed after the trades and no GBP rate exists: the
+    # background revaluation fails, the previous figures stay, and both the page and the API say so.
+    before = advisor_client.get(f"/api/v1/portfolios/{live.pk}/performance/").json()
+    assert before["valuation"]["failed"] is False
+    with django_capture_on_commit_callbacks(execute=True):
+        _change_currency_by_import(aapl, "GBP")
     r = advisor_client.get(f"/portfolios/{live.pk}/")
     assert r.status_code == 200 and b"cannot be computed" in r.content
+    assert b"Figures could not be updated" in r.content and b"GBP" in r.content
+    api = advisor_client.get(f"/api/v1/portfolios/{live.pk}/performance/")
+    assert api.status_code == 200
+    body = api.json()
+    assert body["valuation"]["failed"] is True and "GBP" in body["valuation"]["error"]
+    assert body["end_value"] == before["end_value"]  # the previous figures, not half-updated ones
+
+
+def test_figures_with_nothing_stored_that_cannot_be_computed_are_a_409(advisor_client, live, aapl):
+    # Nothing stored to fall back on (e.g. valued before the store existed): computed from the
+    # ledger, and a figure that cannot be computed is a 409 naming the reason.
+    Valuation.objects.filter(portfolio=live).delete()
+    aapl.currency = "GBP"
+    aapl.save()
     api = advisor_client.get(f"/api/v1/portfolios/{live.pk}/performance/")
     assert api.status_code == 409 and api.json()["error"]["code"] == "cannot_compute"
 

@@ -1,0 +1,353 @@
+"""Writes of the valuation store (``Valuation``, ``ValuationCurrency``, ``ValuationState``).
+
+The store is a cache of ``valuation_engine.compute_valuations`` (docs/analytics.md, "Stored
+valuations"). Invalidation rule: whatever changes a portfolio's inputs on day *d* (a ledger row
+dated *d*, a close or FX rate of *d*, a corporate action of *d*) recomputes that portfolio from
+*d* to today, never earlier days:
+
+- a single ledger write: ``valuations_after_ledger_write`` inside the write's transaction, with
+  the portfolio row locked (called by ``portfolios.services``);
+- a bulk import, a price or FX import, a corporate action: ``valuations_mark_stale`` records the
+  earliest affected day and queues ``portfolios.tasks.valuations_rebuild_task`` on commit; the
+  task calls ``valuations_rebuild``.
+
+Every recomputed range is replaced in one transaction, so a reader sees either the previous rows
+or the new ones. A failed recomputation keeps the previous rows and records the error.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+
+from tenants.models import BLOCKED_STATUSES, Tenant
+
+from . import analytics
+from .ledger import ledger_of
+from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationState, ValuationStatus
+from .selectors import _instrument_infos, _price_series, fx_series
+from .valuation_engine import (
+    DAY_COLUMNS,
+    ONE_DAY,
+    DayValuation,
+    Opening,
+    compute_valuations,
+    differences,
+    inception_opening,
+)
+
+logger = logging.getLogger(__name__)
+
+CURRENCY_COLUMNS = ("portfolio_id", "date", "currency", "securities_local", "cash_local", "fx_rate", "value_base")
+#: Times a background rebuild starts again because a ledger write committed while it computed.
+REBUILD_ATTEMPTS = 5
+
+
+class ValuationRaced(Exception):
+    """The ledger changed while a rebuild computed; it was not written (the caller retries)."""
+
+
+def _state_for_update(portfolio_id: int) -> ValuationState:
+    ValuationState.objects.get_or_create(portfolio_id=portfolio_id)
+    return ValuationState.objects.select_for_update().get(portfolio_id=portfolio_id)
+
+
+def _load(portfolio: Portfolio, ledger: list[analytics.Txn], *, since: date, end: date) -> analytics.PortfolioData:
+    ids = {t.instrument_id for t in ledger if t.instrument_id is not None}
+    instruments = _instrument_infos(ids)
+    currencies = {t.currency for t in ledger} | {i.currency for i in instruments.values()}
+    return analytics.PortfolioData(
+        base_currency=portfolio.base_currency,
+        txns=ledger,
+        instruments=instruments,
+        prices=_price_series(ids, since=since, end=end),
+        fx=fx_series(currencies, base=portfolio.base_currency, since=since, end=end),
+        lot_method=portfolio.lot_method,
+    )
+
+
+def _opening(portfolio_id: int, start: date, inception: date) -> tuple[date, Opening]:
+    """Where to start and the state before it: the day after the last stored close before
+    ``start`` (``start`` itself when the store is complete), or inception when nothing is
+    stored before ``start`` to carry on from."""
+    if start <= inception:
+        return inception, inception_opening(inception)
+    last = (
+        Valuation.objects.filter(portfolio_id=portfolio_id, date__lt=start, date__gte=inception)
+        .order_by("-date")
+        .values_list("date", "twr_index")
+        .first()
+    )
+    if last is None:
+        return inception, inception_opening(inception)
+    day, level = last
+    return day + ONE_DAY, Opening(day, level)
+
+
+def inputs_of(ledger: list[analytics.Txn]) -> dict:
+    """The ledger's instruments and currencies (their closes and rates mark the market days)."""
+    return {
+        "instruments": sorted({t.instrument_id for t in ledger if t.instrument_id is not None}),
+        "currencies": sorted({t.currency for t in ledger}),
+    }
+
+
+def compute_from(
+    *, portfolio: Portfolio, ledger: list[analytics.Txn], since: date | None, today: date, known_inputs: dict
+) -> tuple[date | None, list[DayValuation]]:
+    """The rows to store through ``today``: ``(first day, rows)``. The first day is ``since``
+    when the store holds the day before it, else inception (then every stored row is replaced);
+    ``(None, [])`` for an empty ledger or one that starts after today (every row goes).
+    ``known_inputs``: ``inputs_of`` the ledger the stored rows came from; when the ledger's
+    differ, it starts at inception. Raises ``AnalyticsError``."""
+    if not ledger:
+        return None, []
+    inception = ledger[0].date
+    if inception > today:
+        return None, []
+    if inputs_of(ledger) != known_inputs:
+        since = inception  # another set of instruments or currencies: every market-day flag may move
+    start, opening = _opening(portfolio.pk, since or inception, inception)
+    if start > today:
+        return start, []
+    data = _load(portfolio, ledger, since=start, end=today)
+    return start, compute_valuations(data, start, today, opening=opening)
+
+
+def _write(portfolio_id: int, start: date | None, rows: list[DayValuation], *, inception: date | None) -> None:
+    """Replace the stored days from ``start`` on by ``rows``; from inception (or with nothing to
+    store) every stored day goes, since the ledger may now start later than it did."""
+    for model in (Valuation, ValuationCurrency):
+        stale = model.objects.filter(portfolio_id=portfolio_id)
+        if start is None or start == inception:
+            stale.delete()
+        else:
+            stale.filter(date__gte=start).delete()
+    if not rows:
+        return
+    _copy(Valuation, ("portfolio_id", *DAY_COLUMNS), [(portfolio_id, *r.row()) for r in rows])
+    _copy(
+        ValuationCurrency,
+        CURRENCY_COLUMNS,
+        [
+            (portfolio_id, r.date, c.currency, c.securities_local, c.cash_local, c.fx_rate, c.value_base)
+            for r in rows
+            for c in r.currencies
+        ],
+    )
+
+
+def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _store(
+    state: ValuationState,
+    start: date | None,
+    rows: list[DayValuation],
+    *,
+    ledger: list[analytics.Txn],
+    version: int,
+) -> None:
+    _write(state.portfolio_id, start, rows, inception=ledger[0].date if ledger else None)
+    state.inputs = inputs_of(ledger)
+    state.valued_version = version
+    state.valued_through = rows[-1].date if rows else None
+    state.error = ""
+    if state.stale_from is None:
+        state.status = ValuationStatus.CURRENT
+    state.save(update_fields=["inputs", "valued_version", "valued_through", "error", "status", "updated_at"])
+
+
+def _fail(state: ValuationState, exc: Exception) -> None:
+    state.status = ValuationStatus.FAILED
+    state.error = str(exc)[:2000]
+    state.save(update_fields=["status", "error", "updated_at"])
+    logger.error(
+        "valuation rebuild failed for portfolio %s in schema %s: %s",
+        state.portfolio_id,
+        connection.schema_name,
+        exc,
+        extra={"portfolio_id": state.portfolio_id, "schema": connection.schema_name},
+    )
+
+
+def valuations_after_ledger_write(
+    *, portfolio: Portfolio, since: date, ledger: list[analytics.Txn], today: date | None = None
+) -> ValuationState:
+    """Recompute ``portfolio`` from ``since`` (the earliest ledger date the write touched) in the
+    caller's transaction. Must run inside ``transaction.atomic()`` with the portfolio row locked
+    (``portfolios.services`` does). Bumps the ledger version. A figure that cannot be computed
+    (``AnalyticsError``, e.g. no FX rate for a held currency) does not refuse the write: the
+    previous rows stay, the state says ``failed`` with the reason."""
+    today = today or timezone.localdate()
+    state = _state_for_update(portfolio.pk)
+    ValuationState.objects.filter(pk=state.pk).update(ledger_version=F("ledger_version") + 1)
+    state.refresh_from_db()
+    try:
+        start, rows = compute_from(
+            portfolio=portfolio, ledger=ledger, since=since, today=today, known_inputs=state.inputs
+        )
+    except analytics.AnalyticsError as exc:
+        _fail(state, exc)
+        return state
+    _store(state, start, rows, ledger=ledger, version=state.ledger_version)
+    return state
+
+
+def valuations_mark_stale(*, portfolio_ids, since: date, bump_version: bool = False) -> list[int]:
+    """Record that the stored figures of ``portfolio_ids`` from ``since`` on wait for a rebuild
+    and queue one task per portfolio when the transaction commits. ``bump_version``: the
+    caller changed the ledger (a bulk import). Returns the ids marked."""
+    from .tasks import valuations_rebuild_task  # tasks imports this module
+
+    ids = sorted(set(portfolio_ids))
+    if not ids:
+        return []
+    existing = set(ValuationState.objects.filter(portfolio_id__in=ids).values_list("portfolio_id", flat=True))
+    ValuationState.objects.bulk_create([ValuationState(portfolio_id=i) for i in ids if i not in existing])
+    with transaction.atomic():
+        for state in ValuationState.objects.select_for_update().filter(portfolio_id__in=ids).order_by("portfolio_id"):
+            state.stale_from = since if state.stale_from is None else min(state.stale_from, since)
+            state.status = ValuationStatus.UPDATING
+            if bump_version:
+                state.ledger_version += 1
+            state.save(update_fields=["stale_from", "status", "ledger_version", "updated_at"])
+    for pid in ids:
+        transaction.on_commit(lambda pid=pid: valuations_rebuild_task.delay(portfolio_id=pid), robust=True)
+    return ids
+
+
+def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today: date | None = None) -> ValuationState:
+    """Recompute ``portfolio`` from ``since`` (default: the state's ``stale_from``, else
+    inception) through today and replace those rows atomically. The computation runs outside
+    the lock; if a ledger write committed meanwhile (the ledger version moved), it starts again
+    with the newer ledger, so a rebuild that races a write ends with the newest ledger's figures.
+    On ``AnalyticsError`` the previous rows stay and the state records the failure. Idempotent."""
+    today = today or timezone.localdate()
+    for _attempt in range(REBUILD_ATTEMPTS):
+        state, _ = ValuationState.objects.get_or_create(portfolio_id=portfolio.pk)
+        version, stale_from, known = state.ledger_version, state.stale_from, state.inputs
+        begin = min(d for d in (since, stale_from) if d is not None) if (since or stale_from) else None
+        ledger = ledger_of(portfolio=portfolio)
+        try:
+            start, rows = compute_from(portfolio=portfolio, ledger=ledger, since=begin, today=today, known_inputs=known)
+            failure = None
+        except analytics.AnalyticsError as exc:
+            start, rows, failure = None, [], exc
+        with transaction.atomic():
+            state = _state_for_update(portfolio.pk)
+            if state.ledger_version != version or state.stale_from != stale_from:
+                continue  # a write (or a newer invalidation) came in while computing: again
+            state.stale_from = None
+            if failure is not None:
+                _fail(state, failure)
+                state.save(update_fields=["stale_from", "updated_at"])
+                return state
+            state.status = ValuationStatus.CURRENT
+            _store(state, start, rows, ledger=ledger, version=version)
+            state.save(update_fields=["stale_from", "updated_at"])
+            return state
+    raise ValuationRaced(f"portfolio {portfolio.pk}: the ledger kept changing during {REBUILD_ATTEMPTS} rebuilds")
+
+
+def valuations_for_market_data(*, instrument_ids=(), currencies=(), since: date) -> list[int]:
+    """Mark stale, from ``since``, every portfolio of this firm whose ledger holds one of
+    ``instrument_ids`` or trades in one of ``currencies`` (or whose base is one of them) and
+    queue their rebuilds. Called per firm after a price or FX import."""
+    ids: set[int] = set()
+    if instrument_ids:
+        ids |= set(
+            Transaction.objects.filter(instrument_id__in=list(instrument_ids), trade_date__lte=timezone.localdate())
+            .values_list("portfolio_id", flat=True)
+            .distinct()
+        )
+    if currencies:
+        currencies = list(currencies)
+        ids |= set(
+            Transaction.objects.filter(currency__in=currencies).values_list("portfolio_id", flat=True).distinct()
+        )
+        ids |= set(Portfolio.objects.filter(base_currency__in=currencies).values_list("pk", flat=True))
+        ids |= set(
+            Transaction.objects.filter(instrument__currency__in=currencies)
+            .values_list("portfolio_id", flat=True)
+            .distinct()
+        )
+    # Portfolios whose valuations start after ``since`` still need it: their opening is earlier data.
+    return valuations_mark_stale(portfolio_ids=ids, since=since)
+
+
+def valuations_extend_all(*, today: date | None = None) -> list[int]:
+    """Mark every portfolio of this firm whose store ends before ``today`` (or that has a ledger
+    and nothing stored) stale from the day after its last valuation, and queue the rebuilds:
+    the nightly job, so that no reader finds a day missing."""
+    today = today or timezone.localdate()
+    behind: dict[date, list[int]] = {}
+    states = dict(ValuationState.objects.values_list("portfolio_id", "valued_through"))
+    with_ledger = Transaction.objects.filter(trade_date__lte=today).values_list("portfolio_id", flat=True).distinct()
+    for pid in with_ledger:
+        through = states.get(pid)
+        if through is None or through < today:
+            since = through + ONE_DAY if through is not None else date.min
+            behind.setdefault(since, []).append(pid)
+    marked = []
+    for since, ids in behind.items():
+        marked += valuations_mark_stale(portfolio_ids=ids, since=since)
+    return marked
+
+
+def valuations_enqueue_for_import(*, kind: str, result, **_signal_kwargs) -> int:
+    """After a price or FX import commits: one task per open firm (each in its schema) marks
+    the firm's affected portfolios stale from the import's first date and queues their rebuilds.
+    Returns the number of firms."""
+    from .tasks import valuations_market_data_task  # tasks imports this module
+
+    instrument_ids = sorted(result.instrument_ids) if kind in ("prices", "instruments") else []
+    currencies = sorted(result.currencies) if kind == "fx" else []
+    # An instrument whose currency changed changes every valuation of its holders.
+    since = date.min if kind == "instruments" else result.first_date
+    if since is None or not (instrument_ids or currencies):
+        return 0
+    with schema_context(get_public_schema_name()):
+        firms = list(
+            Tenant.objects.exclude(schema_name=get_public_schema_name())
+            .exclude(status__in=list(BLOCKED_STATUSES))
+            .order_by("pk")
+        )
+    for tenant in firms:
+        with tenant_context(tenant):
+            valuations_market_data_task.delay(
+                since=since.isoformat(), instrument_ids=instrument_ids, currencies=currencies
+            )
+    return len(firms)
+
+
+def valuations_verify(*, portfolio: Portfolio, today: date | None = None) -> list[str]:
+    """Recompute ``portfolio`` from scratch (inception through the last stored day, or today) and
+    list every difference with the store: a day missing or extra, a money figure to the cent, the
+    TWR index beyond 1e-10. Writes nothing. ``[]`` means the store is right."""
+    ledger = ledger_of(portfolio=portfolio)
+    stored = list(Valuation.objects.filter(portfolio=portfolio).order_by("date").values_list(*DAY_COLUMNS))
+    if not ledger:
+        return differences(stored, [])
+    inception = ledger[0].date
+    end = stored[-1][0] if stored else (today or timezone.localdate())
+    if inception > end:
+        return differences(stored, [])
+    data = _load(portfolio, ledger, since=inception, end=end)
+    try:
+        fresh = compute_valuations(data, inception, end, opening=inception_opening(inception))
+    except analytics.AnalyticsError as exc:
+        return [f"cannot be recomputed: {exc}"]
+    return differences(stored, fresh)
