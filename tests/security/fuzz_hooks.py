@@ -18,5 +18,5 @@ IDS = json.loads(os.environ.get("CODEX_FUZZ_IDS", "{}"))
 @schemathesis.hook
 def map_case(ctx, case):
     if IDS:
-        name_existing_objects(case, IDS)
+        name_existing_objects(case, IDS, plant_paths=True)
     return case
