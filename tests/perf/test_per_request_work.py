@@ -354,14 +354,10 @@ def test_meter_on_another_redis_is_counted_by_the_middleware(firm, api_key_for, 
         metering.reset_local_state()
 
 
-# --- query counts of the benchmarked endpoints (production cache: Redis; here process memory) ------
+# --- query counts of the benchmarked endpoints (the production cache: Redis) ---------------------
 @pytest.fixture
-def production_cache(settings):
-    """The default cache off the database, as with Redis: throttling and metering cost no query."""
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "perf-counts"},
-    }
+def production_cache():
+    """The default cache as in production (Redis), emptied: throttling and metering cost no query."""
     caches["default"].clear()
     yield
     caches["default"].clear()

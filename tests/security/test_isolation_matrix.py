@@ -383,7 +383,6 @@ class Matrix:
 
 @pytest.fixture
 def matrix(firm, other_firm, owner, advisor, advisor2, viewer, outsider, api_key_for, settings):
-    settings.CACHES = {**settings.CACHES, "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.CODEX_FORM_RATES = dict.fromkeys(settings.CODEX_FORM_RATES, "100000/min")
     settings.CODEX_PLAN_RATE_MULTIPLIERS = {"pro": 1000.0}
     cache.clear()
