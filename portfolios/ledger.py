@@ -81,7 +81,7 @@ def ledger_of(*, portfolio: Portfolio) -> list[analytics.Txn]:
     out = []
     for row in rows:
         if row[_LOTS_AT] is not None:
-            lots = lots_field.from_db_value(row[_LOTS_AT], None, connection)
+            lots = lots_field.from_db_value(row[_LOTS_AT], None, connection)  # type: ignore[arg-type]  # the expression is unused
             row = (*row[:_LOTS_AT], lots, *row[_LOTS_AT + 1 :])
         out.append(txn_from_tuple(row))
     return out

@@ -213,7 +213,7 @@ class CashBalance(models.Model):
 # Exact: a figure computed in the 28-digit Decimal context fits whole (up to 20 integer digits,
 # and 40 decimals for figures down to 1e-12), so what is read back equals what was computed and
 # returns from the store are those of the in-memory series. PostgreSQL stores no trailing zeros.
-FIGURE = {"max_digits": 60, "decimal_places": 40}
+FIGURE: DecimalSize = {"max_digits": 60, "decimal_places": 40}
 
 
 class Valuation(models.Model):

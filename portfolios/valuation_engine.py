@@ -10,7 +10,7 @@ computed by the same functions as before. docs/analytics.md, "Stored valuations"
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -229,7 +229,7 @@ def summary_of_days(days: Iterable[DayValuation]) -> PeriodSummary:
     return summary_of(totals)
 
 
-def summary_of(totals: dict[str, Decimal | None]) -> PeriodSummary:
+def summary_of(totals: Mapping[str, Decimal | None]) -> PeriodSummary:
     """A range's ``PeriodSummary`` from the sums of its days' amounts."""
     t = {k: totals.get(k) or ZERO for k in SUMMED}
     return PeriodSummary(

@@ -18,13 +18,18 @@ or the new ones. A failed recomputation keeps the previous rows and records the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import Decimal
+from functools import partial
+from typing import cast
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
+from codex.db import current_schema
 from tenants.models import BLOCKED_STATUSES, Tenant
 
 from . import analytics
@@ -59,13 +64,15 @@ def _state_for_update(portfolio_id: int) -> ValuationState:
 
 def _load(portfolio: Portfolio, ledger: list[analytics.Txn], *, since: date, end: date) -> analytics.PortfolioData:
     ids = {t.instrument_id for t in ledger if t.instrument_id is not None}
-    instruments = _instrument_infos(ids)
+    # analytics keys instruments by any hashable id; ours are primary keys.
+    instruments = cast(Mapping[object, analytics.InstrumentInfo], _instrument_infos(ids))
+    prices = cast(Mapping[object, Sequence[tuple[date, Decimal]]], _price_series(ids, since=since, end=end))
     currencies = {t.currency for t in ledger} | {i.currency for i in instruments.values()}
     return analytics.PortfolioData(
         base_currency=portfolio.base_currency,
         txns=ledger,
         instruments=instruments,
-        prices=_price_series(ids, since=since, end=end),
+        prices=prices,
         fx=fx_series(currencies, base=portfolio.base_currency, since=since, end=end),
         lot_method=portfolio.lot_method,
     )
@@ -177,9 +184,9 @@ def _fail(state: ValuationState, exc: Exception) -> None:
     logger.error(
         "valuation rebuild failed for portfolio %s in schema %s: %s",
         state.portfolio_id,
-        connection.schema_name,
+        current_schema(),
         exc,
-        extra={"portfolio_id": state.portfolio_id, "schema": connection.schema_name},
+        extra={"portfolio_id": state.portfolio_id, "schema": current_schema()},
     )
 
 
@@ -225,7 +232,7 @@ def valuations_mark_stale(*, portfolio_ids, since: date, bump_version: bool = Fa
                 state.ledger_version += 1
             state.save(update_fields=["stale_from", "status", "ledger_version", "updated_at"])
     for pid in ids:
-        transaction.on_commit(lambda pid=pid: valuations_rebuild_task.delay(portfolio_id=pid), robust=True)
+        transaction.on_commit(partial(valuations_rebuild_task.delay, portfolio_id=pid), robust=True)
     return ids
 
 
