@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from codex.admin import operator_site
+from codex.admin import RefuseDeleteMixin, operator_site
 
 from . import services
 from .models import ApiKey, AuditEvent, Domain, Tenant
@@ -26,7 +26,11 @@ class TenantCreationForm(forms.ModelForm):
 
 
 @admin.register(Tenant, site=operator_site)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(RefuseDeleteMixin, admin.ModelAdmin):
+    delete_refusal = (
+        'A firm is deleted in two steps that keep its data safe: the action "Close selected firms" '
+        '(which exports it), then "Delete selected closed firms".'
+    )
     list_display = ["name", "slug", "status", "users", "created_at", "support_link"]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "slug", "domains__domain"]
@@ -122,9 +126,6 @@ class TenantAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{tenant.slug} deleted; its export is {export['path']}.")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
         from django.urls import path
 
@@ -149,6 +150,10 @@ class DomainAdmin(admin.ModelAdmin):
     list_filter = ["is_primary"]
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A firm's primary domain is where its users sign in: make another primary first.
+        return obj is None or not obj.is_primary
 
 
 @admin.register(ApiKey, site=operator_site)
