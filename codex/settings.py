@@ -36,6 +36,29 @@ else:
 
 DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
 
+# Master keys of the envelope encryption of secrets at rest (codex.crypto): comma-separated Fernet
+# keys, the first encrypts, all decrypt (rotation: put the new key first, run
+# `manage.py rotate_encryption_keys`, then drop the old one). No default in production; in
+# development and tests one is derived from SECRET_KEY, so nothing is committed.
+if IS_PRODUCTION:
+    if not env.str("CODEX_ENCRYPTION_KEYS", default="").strip():
+        raise ImproperlyConfigured("CODEX_ENCRYPTION_KEYS must be set in production (comma-separated Fernet keys)")
+    CODEX_ENCRYPTION_KEYS = env.list("CODEX_ENCRYPTION_KEYS")
+else:
+    import base64 as _base64
+    import hashlib as _hashlib
+
+    CODEX_ENCRYPTION_KEYS = env.list(
+        "CODEX_ENCRYPTION_KEYS",
+        default=[
+            _base64.urlsafe_b64encode(_hashlib.sha256(f"codex-dev-at-rest:{SECRET_KEY}".encode()).digest()).decode()
+        ],
+    )
+# Malformed keys fail here, at start-up, naming the variable.
+from codex.crypto import master_keys_parse  # noqa: E402
+
+master_keys_parse(",".join(CODEX_ENCRYPTION_KEYS))
+
 # --- Hosts and tenancy ------------------------------------------------------------------------------
 CODEX_BASE_DOMAIN = env.str("CODEX_BASE_DOMAIN", default="localhost").lower().strip(".")
 CODEX_API_HOST = f"api.{CODEX_BASE_DOMAIN}"
@@ -86,6 +109,10 @@ SHARED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Change history by database triggers (decision 0802): in every schema, so each firm's trail
+    # stays in its own schema; the public schema's copy records operators' own accounts.
+    "pgtrigger",
+    "pghistory",
 ]
 TENANT_APPS = [
     "django.contrib.auth",
@@ -100,6 +127,8 @@ TENANT_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "pgtrigger",
+    "pghistory",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -122,6 +151,7 @@ MIDDLEWARE = [
     "codex.security.middleware.OTPMiddleware",
     "codex.security.middleware.SessionTimeoutMiddleware",
     "codex.security.middleware.SupportSessionMiddleware",
+    "codex.history.HistoryMiddleware",  # pghistory's: who and which request, on every write
     "codex.security.middleware.TwoFactorMiddleware",
     "codex.security.middleware.ExportAuditMiddleware",
     "codex.lean_middleware.MessageMiddleware",
@@ -533,6 +563,11 @@ CODEX_DUNNING_GRACE_DAYS = env.int("CODEX_DUNNING_GRACE_DAYS", default=14)
 CODEX_METERING_LOCAL_FLUSH_SECONDS = env.int("CODEX_METERING_LOCAL_FLUSH_SECONDS", default=30)
 CODEX_INVOICE_RUN_BATCH = env.int("CODEX_INVOICE_RUN_BATCH", default=50)  # subscriptions per transaction
 CODEX_IDEMPOTENCY_DAYS = env.int("CODEX_IDEMPOTENCY_DAYS", default=7)  # Idempotency-Key records kept
+# Change history (django-pghistory, decision 0802): append-only event tables, kept 7 years by default
+# (`manage.py purge_history` deletes older events); context on writes only.
+PGHISTORY_APPEND_ONLY = True
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+CODEX_HISTORY_RETENTION_DAYS = env.int("CODEX_HISTORY_RETENTION_DAYS", default=7 * 366)
 # Stripe endpoint secret(s), comma-separated while rotating; no default in production.
 STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRET", default=[] if IS_PRODUCTION else ["whsec_dev_only"])
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pghistory
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -72,6 +73,12 @@ class Lifecycle(models.TextChoices):
     FORMER = "former", "Former client"
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_document", "name_trigrams", "name_words"],
+)
 class Company(models.Model):
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=200, blank=True, default="")
@@ -108,6 +115,12 @@ class Company(models.Model):
         return self.name
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_document", "name_trigrams", "name_words"],
+)
 class Contact(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True, default="")
@@ -197,6 +210,12 @@ class DealStatus(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_document", "name_trigrams", "name_words"],
+)
 class Deal(models.Model):
     title = models.CharField(max_length=200)
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
@@ -276,6 +295,7 @@ class ActivityKind(models.TextChoices):
     TASK = "task", "Task"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
 class Activity(models.Model):
     """Something that happened (note, call, e-mail, meeting) or is to be done (task, with a due date)."""
 

@@ -26,7 +26,7 @@ from codex.api.errors import Conflict, envelope_response
 from codex.api.fastlist import ValuesListMixin, drf_datetime
 from codex.api.fields import CurrencyField
 from codex.api.filters import refuse_empty_params
-from codex.api.idempotency import idempotent
+from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import CanWrite
 from crm.models import Contact
 from portfolios.market.models import Instrument
@@ -165,7 +165,7 @@ def portfolio_list_rows(rows: list[dict]) -> list[dict]:
     ]
 
 
-class PortfolioViewSet(ValuesListMixin, viewsets.ModelViewSet):
+class PortfolioViewSet(IdempotentPostMixin, ValuesListMixin, viewsets.ModelViewSet):
     """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys).
 
     The list is answered from ``.values()`` rows (``portfolio_list_rows``, decision 0703)."""
@@ -217,7 +217,6 @@ class PortfolioViewSet(ValuesListMixin, viewsets.ModelViewSet):
         return portfolio_for_user(self.request.user, self.kwargs["pk"], write=write, queryset=self.get_queryset())
 
     @extend_schema(request=PortfolioCreateSchemaSerializer, responses={201: PortfolioSerializer})
-    @idempotent
     def create(self, request, *args, **kwargs):
         data = PortfolioInputSerializer(data=request.data, user=request.user)
         data.is_valid(raise_exception=True)
@@ -340,7 +339,7 @@ class PortfolioScopedMixin:
         return self._portfolio
 
 
-class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
+class TransactionViewSet(IdempotentPostMixin, PortfolioScopedMixin, viewsets.ModelViewSet):
     """The ledger of one portfolio. Every write rebuilds holdings and lots in the same transaction."""
 
     serializer_class = TransactionSerializer
@@ -357,7 +356,6 @@ class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
         return selectors.transactions_of(portfolio=self.portfolio(write=write))
 
     @extend_schema(request=TransactionInputSerializer, responses={201: TransactionSerializer})
-    @idempotent
     def create(self, request, *args, **kwargs):
         portfolio = self.portfolio(write=True)
         data = TransactionInputSerializer(data=request.data)
@@ -383,7 +381,7 @@ class ImportInputSerializer(serializers.Serializer):
     commit = serializers.BooleanField(default=False, help_text="false: preview only; true: write all rows or none.")
 
 
-class TransactionImportView(PortfolioScopedMixin, APIView):
+class TransactionImportView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     """CSV import into the ledger: preview (default) or commit, all or nothing."""
 
     parser_classes = [MultiPartParser]
@@ -435,7 +433,7 @@ class TransactionImportView(PortfolioScopedMixin, APIView):
         )
 
 
-class TransactionExportView(PortfolioScopedMixin, APIView):
+class TransactionExportView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="The ledger as CSV (import format)")
     def get(self, request, portfolio_pk):
         portfolio = self.portfolio()
@@ -444,7 +442,7 @@ class TransactionExportView(PortfolioScopedMixin, APIView):
         return response
 
 
-class HoldingsExportView(PortfolioScopedMixin, APIView):
+class HoldingsExportView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("date", OpenApiTypes.DATE)],
         responses={(200, "text/csv"): OpenApiTypes.STR},
@@ -488,7 +486,7 @@ class LotFilter(django_filters.FilterSet):
         return qs.filter(quantity__gt=0) if value == "open" else qs.filter(quantity=0)
 
 
-class LotViewSet(PortfolioScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class LotViewSet(IdempotentPostMixin, PortfolioScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Tax lots of a portfolio (derived from the ledger): open and closed."""
 
     serializer_class = LotSerializer
@@ -532,7 +530,7 @@ RANGE_PARAMS = [
 ]
 
 
-class PortfolioAnalyticsView(PortfolioScopedMixin, APIView):
+class PortfolioAnalyticsView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     pass
 
 
@@ -742,7 +740,7 @@ class RealisedGainsView(PortfolioAnalyticsView):
         )
 
 
-class FirmExposureView(APIView):
+class FirmExposureView(IdempotentPostMixin, APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(

@@ -7,6 +7,7 @@ transaction as every ledger write, with the portfolio row locked (see docs/portf
 
 from __future__ import annotations
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -25,6 +26,7 @@ class LotMethod(models.TextChoices):
     HIFO = "hifo", "HIFO (highest cost first)"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
 class Portfolio(models.Model):
     name = models.CharField(max_length=200)
     # PROTECT: a client with portfolios cannot be deleted by accident; see decision 0100.
@@ -67,6 +69,7 @@ class Kind(models.TextChoices):
     TRANSFER_OUT = "transfer_out", "Transfer out"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
 class Transaction(models.Model):
     """One ledger row. Field meanings are those of ``analytics.Txn`` (docs/analytics.md)."""
 

@@ -2,12 +2,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from codex.admin import RefuseDeleteMixin, operator_site
 
 from . import services
-from .models import User
+from .models import SealedTOTPDevice, User
 
 
 @admin.register(User, site=operator_site)
@@ -82,5 +81,5 @@ class _DeviceAdmin(admin.ModelAdmin):
 
 
 # django-otp registers its own admins on Django's default site, which Codex does not serve.
-operator_site.register(TOTPDevice, _DeviceAdmin)
+operator_site.register(SealedTOTPDevice, _DeviceAdmin)
 operator_site.register(StaticDevice, _DeviceAdmin)

@@ -19,7 +19,6 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
 from billing import services as billing_services
@@ -38,7 +37,7 @@ from portfolios import services as portfolio_services
 from portfolios.market.models import FxRate, Instrument, Price
 from portfolios.models import Portfolio
 from tenants.accounts import services as account_services
-from tenants.accounts.models import User
+from tenants.accounts.models import SealedTOTPDevice, User
 from tenants.models import ApiKey, AuditEvent, Domain, Tenant
 from tenants.services import api_key_create
 from tests.billing.conftest import activate, utc
@@ -50,7 +49,7 @@ pytestmark = pytest.mark.django_db
 def operator(public_client):
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         user = User.objects.create_superuser("ops-walker@codex.test", None)
-        device = TOTPDevice.objects.create(user=user, name="walker", confirmed=True)
+        device = SealedTOTPDevice.objects.create(user=user, name="walker", confirmed=True)
         public_client.force_login(user)
         session = public_client.session
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
@@ -84,7 +83,7 @@ def world(firm, owner, advisor, advisor2, operator):
     )
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         victim = User.objects.create_user("ops-victim@codex.test", None, is_staff=True)
-        TOTPDevice.objects.create(user=victim, name="victim phone", confirmed=True)
+        SealedTOTPDevice.objects.create(user=victim, name="victim phone", confirmed=True)
         StaticDevice.objects.create(user=victim, name="victim codes", confirmed=True)
         Plan.objects.create(code="legacy-walk", name="Legacy", price_month=Decimal("1"), price_year=Decimal("10"))
         sub = activate(firm, code="pro", anchor=utc(2026, 3, 1))

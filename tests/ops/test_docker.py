@@ -62,6 +62,7 @@ def test_app_services_wait_for_healthy_backing_services_and_migrations():
 def test_compose_requires_a_secret_key_instead_of_shipping_one():
     env = _compose()["services"]["web"]["environment"]
     assert env["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
+    assert env["CODEX_ENCRYPTION_KEYS"].startswith("${CODEX_ENCRYPTION_KEYS:?")
 
 
 def test_image_runs_as_a_non_root_user_with_a_health_check():
