@@ -303,6 +303,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 10 * 60.0,
         "kwargs": {"task": "crm.tasks.campaigns_resume"},
     },
+    # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
+    "kyc-review-tasks": {
+        "task": "codex.for_each_firm",
+        "schedule": 6 * 60 * 60.0,
+        "kwargs": {"task": "crm.tasks.kyc_review_tasks"},
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------------
