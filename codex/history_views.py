@@ -12,6 +12,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 
 from codex.history import firm_trail_csv, object_history
 from crm import access as crm_access
@@ -29,12 +30,14 @@ def _page(request, *, record, title: str, back: str):
     )
 
 
+@require_GET
 @login_required
 def contact_history(request, pk: int):
     contact = crm_access.contact_for_user(request.user, pk)
     return _page(request, record=contact, title=f"History of {contact}", back=reverse("crm:contact-detail", args=[pk]))
 
 
+@require_GET
 @login_required
 def portfolio_history(request, pk: int):
     portfolio = portfolio_for_user(request.user, pk)
@@ -43,6 +46,7 @@ def portfolio_history(request, pk: int):
     )
 
 
+@require_GET
 @login_required
 def transaction_history(request, pk: int, txn_pk: int):
     portfolio = portfolio_for_user(request.user, pk)
@@ -62,6 +66,7 @@ class TrailExportForm(forms.Form):
         return data
 
 
+@require_GET
 @login_required
 def trail_export(request):
     """Owners download the firm's change trail as CSV (one row per changed field)."""
