@@ -43,7 +43,7 @@ class HistoryMiddleware(PghistoryMiddleware):
         context["request_id"] = request_id_var.get() or None
         support = getattr(request, "support_session", None)
         if support:
-            context["support_operator"] = support.get("operator") if isinstance(support, dict) else str(support)
+            context["support_operator"] = support["operator"]
         return context
 
 
@@ -77,10 +77,6 @@ def _record_fields(event_model) -> list[str]:
     return [f.attname for f in event_model._meta.concrete_fields if f.name not in _EVENT_COLUMNS]
 
 
-def _action(label: str) -> str:
-    return {"insert": "insert", "update": "update", "delete": "delete"}.get(label, label)
-
-
 def _entries(events: Iterable, names: list[str]) -> Iterator[HistoryEntry]:
     previous = None
     for event in events:
@@ -94,7 +90,7 @@ def _entries(events: Iterable, names: list[str]) -> Iterator[HistoryEntry]:
             changes = {name: (previous[name], value) for name, value in now.items() if previous[name] != value}
         yield HistoryEntry(
             at=event.pgh_created_at,
-            action=_action(event.pgh_label),
+            action=event.pgh_label,
             changes=changes,
             user_id=metadata.get("user"),
             api_key=metadata.get("api_key"),

@@ -303,6 +303,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 10 * 60.0,
         "kwargs": {"task": "crm.tasks.campaigns_resume"},
     },
+    # Change-history events past CODEX_HISTORY_RETENTION_DAYS are deleted (codex.history, decision 0802).
+    "history-purge": {
+        "task": "codex.for_each_firm",
+        "schedule": 24 * 60 * 60.0,
+        "kwargs": {"task": "codex.history_purge"},
+    },
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
     "kyc-review-tasks": {
         "task": "codex.for_each_firm",

@@ -183,3 +183,14 @@ def test_crm_service_writes_are_recorded(firm, advisor, contact):
 def test_portfolio_rename_is_recorded(portfolio):
     Portfolio.objects.filter(pk=portfolio.pk).update(name="Renamed")
     assert object_history(obj=portfolio)[-1].changes["name"][1] == "Renamed"
+
+
+def test_the_daily_purge_task_runs_in_the_firms_schema(contact, settings):
+    from codex.tasks import history_purge_firm
+
+    settings.CODEX_HISTORY_RETENTION_DAYS = 3650
+    assert history_purge_firm.run() == {"schema": "firm_acme", "deleted": 0}
+    assert _event_model(Contact).objects.filter(pgh_obj_id=contact.pk).exists()
+    settings.CODEX_HISTORY_RETENTION_DAYS = -1  # everything is older than "tomorrow"
+    assert history_purge_firm.run()["deleted"] >= 1
+    assert not _event_model(Contact).objects.filter(pgh_obj_id=contact.pk).exists()
