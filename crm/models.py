@@ -171,10 +171,17 @@ class Contact(models.Model):
     source = models.CharField(max_length=100, blank=True, default="")
     notes = models.TextField(blank=True, default="")
     # Suitability and KYC (crm.suitability; every change is in the contact's history).
-    risk_tolerance = models.CharField(max_length=32, choices=RiskTolerance.choices, blank=True, default="")
-    objectives = ArrayField(models.CharField(max_length=16, choices=Objective.choices), default=list, blank=True)
-    time_horizon = models.CharField(max_length=8, choices=TimeHorizon.choices, blank=True, default="")
-    kyc_status = models.CharField(max_length=16, choices=KycStatus.choices, default=KycStatus.NOT_STARTED)
+    # Database defaults too: the import engine writes contacts with COPY, naming its own columns.
+    risk_tolerance = models.CharField(
+        max_length=32, choices=RiskTolerance.choices, blank=True, default="", db_default=""
+    )
+    objectives = ArrayField(
+        models.CharField(max_length=16, choices=Objective.choices), default=list, db_default=[], blank=True
+    )
+    time_horizon = models.CharField(max_length=8, choices=TimeHorizon.choices, blank=True, default="", db_default="")
+    kyc_status = models.CharField(
+        max_length=16, choices=KycStatus.choices, default=KycStatus.NOT_STARTED, db_default=KycStatus.NOT_STARTED
+    )
     kyc_reviewed_on = models.DateField("KYC reviewed on", null=True, blank=True)
     kyc_review_due_on = models.DateField("KYC review due on", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
