@@ -194,3 +194,16 @@ def test_the_daily_purge_task_runs_in_the_firms_schema(contact, settings):
     settings.CODEX_HISTORY_RETENTION_DAYS = -1  # everything is older than "tomorrow"
     assert history_purge_firm.run()["deleted"] >= 1
     assert not _event_model(Contact).objects.filter(pgh_obj_id=contact.pk).exists()
+
+
+def test_portfolio_and_transaction_history_pages(portfolio, advisor_client, advisor, viewer_client):
+    txn = portfolio_services.transaction_record(
+        portfolio=portfolio, kind="deposit", trade_date=date(2025, 1, 2), amount=Decimal("100"), created_by=advisor
+    )
+    page = advisor_client.get(f"/portfolios/{portfolio.pk}/history/").content.decode()
+    assert "History of" in page and portfolio.name in page
+    txn_page = viewer_client.get(f"/portfolios/{portfolio.pk}/transactions/{txn.pk}/history/")
+    assert txn_page.status_code == 200 and "deposit" in txn_page.content.decode()
+    detail = advisor_client.get(f"/portfolios/{portfolio.pk}/").content.decode()
+    assert f"/portfolios/{portfolio.pk}/history/" in detail
+    assert f"/portfolios/{portfolio.pk}/transactions/{txn.pk}/history/" in detail
