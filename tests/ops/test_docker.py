@@ -110,3 +110,10 @@ def test_the_images_build_step_runs_as_is_on_the_code_ci_tests(tmp_path):
     done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "static" / "staticfiles.json").is_file()  # the manifest the production storage serves
+
+
+def test_long_running_services_restart_after_a_failure():
+    services = _compose()["services"]
+    for name in ("postgres", "redis", "web", "worker", "beat"):
+        assert services[name].get("restart") in ("unless-stopped", "always", "on-failure"), name
+    assert services["migrate"]["restart"] == "no"  # a one-off job: runs once per `up`
