@@ -13,6 +13,20 @@ class OperatorAdminSite(admin.AdminSite):
     site_title = "Codex operators"
     index_title = "Platform"
 
+    index_template = "admin/codex_index.html"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Facts shown on the console's first page, registered by the apps (e.g. the last backup).
+        self.index_panels: dict = {}
+
+    def register_index_panel(self, name: str, compute) -> None:
+        self.index_panels[name] = compute
+
+    def index(self, request, extra_context=None):
+        panels = {name: compute() for name, compute in self.index_panels.items()}
+        return super().index(request, {**(extra_context or {}), **panels})
+
     def has_permission(self, request):
         # Like django-otp's OTPAdminSite: the password alone never opens the console. The sign-in
         # itself stays Django's; codex.security.middleware.TwoFactorMiddleware then asks for the

@@ -309,6 +309,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 24 * 60 * 60.0,
         "kwargs": {"task": "codex.history_purge"},
     },
+    # The whole database, pg_dump'd to CODEX_BACKUP_DIR, older dumps pruned (tenants.db_backup).
+    "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
     "kyc-review-tasks": {
         "task": "codex.for_each_firm",
@@ -563,6 +565,10 @@ CODEX_BENCH_VIEWS = env.bool("CODEX_BENCH_VIEWS", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
 CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
+# Whole-database backups (tenants.db_backup, daily by beat): where, how long kept, when too old.
+CODEX_BACKUP_DIR = Path(env.str("CODEX_BACKUP_DIR", default=str(BASE_DIR / ".data" / "backups")))
+CODEX_BACKUP_KEEP_DAYS = env.int("CODEX_BACKUP_KEEP_DAYS", default=14)
+CODEX_BACKUP_MAX_AGE_HOURS = env.int("CODEX_BACKUP_MAX_AGE_HOURS", default=26)
 # Directory of pg_dump/psql; empty: pgserver's bundled binaries, then PATH.
 CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")

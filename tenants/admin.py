@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from codex.admin import RefuseDeleteMixin, operator_site
 
 from . import services
+from .db_backup import backup_status
 from .models import ApiKey, AuditEvent, Domain, Tenant
 from .selectors import tenant_user_counts
 
@@ -208,3 +209,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The console's first page shows the last database backup's age, alerting when it is too old.
+operator_site.register_index_panel("backup", backup_status)
