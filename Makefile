@@ -13,7 +13,7 @@ export CODEX_PUBLIC_PORT ?= $(PORT)
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench clean-db help
+.PHONY: bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench clean-db restore-drill help
 
 help:
 	@echo "make run     set up everything and serve on http://localhost:$(PORT)"
@@ -95,6 +95,10 @@ beat: install
 
 bench: install
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+# Back up the whole database, restore it into a scratch database, compare every table (docs/operations.md).
+restore-drill: install
+	$(PY) manage.py restore_drill --backup-first
 
 clean-db: stop
 	rm -rf .data/pg

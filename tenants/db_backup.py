@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from .backup import ExportError, _libpq_env, pg_binary
+from .selectors import firm_schema_names
 
 PREFIX = "codex-"
 SUFFIX = ".dump"
@@ -92,3 +95,100 @@ def backup_status(*, directory: Path | str | None = None, now: datetime | None =
         return BackupStatus(last=None, age=None, too_old=True)
     age = (now or timezone.now()) - backups[0].taken_at
     return BackupStatus(last=backups[0], age=age, too_old=age > timedelta(hours=settings.CODEX_BACKUP_MAX_AGE_HOURS))
+
+
+@dataclass
+class DrillReport:
+    backup: Path
+    scratch_database: str
+    tables: int
+    rows: int
+    mismatches: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+_TABLES_SQL = (
+    "SELECT table_schema, table_name FROM information_schema.tables "
+    "WHERE table_type = 'BASE TABLE' AND table_schema = ANY(%s) ORDER BY 1, 2"
+)
+
+
+def _table_fingerprints(cursor, schemas: list[str]) -> dict[str, tuple[int, str]]:
+    """Row count and md5 of the rows (as text, in a stable order) of every table of ``schemas``."""
+    cursor.execute(_TABLES_SQL, [schemas])
+    fingerprints = {}
+    for schema, table in cursor.fetchall():
+        qualified = f'"{schema}"."{table}"'
+        cursor.execute(
+            f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {qualified} t"  # noqa: S608
+        )
+        fingerprints[f"{schema}.{table}"] = tuple(cursor.fetchone())
+    return fingerprints
+
+
+def _connect(dbname: str) -> psycopg.Connection:
+    db = connection.settings_dict
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or None
+    return psycopg.connect(
+        dbname=dbname,
+        host=host,
+        port=db.get("PORT") or None,
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        autocommit=True,
+    )
+
+
+def restore_drill(*, backup: Backup | None = None, keep: bool = False) -> DrillReport:
+    """Restore a dump (the newest by default) into a scratch database and compare, table by table,
+    the row count and a checksum of the rows with this database, for the public schema and every
+    firm's. Run it right after a backup, on a quiet database: rows written since the dump show up
+    as differences. The scratch database is dropped afterwards unless ``keep``. Raises ExportError
+    if there is no dump, its checksum file does not match, or pg_restore fails."""
+    backup = backup or next(iter(backups_list()), None)
+    if backup is None:
+        raise ExportError("No database backup to restore: run `manage.py backup_database` first.")
+    recorded = backup.path.with_name(backup.path.name + ".sha256").read_text().split()[0]
+    if hashlib.sha256(backup.path.read_bytes()).hexdigest() != recorded:
+        raise ExportError(f"{backup.path.name} does not match its recorded SHA-256: the file is damaged.")
+    source = connection.settings_dict["NAME"]
+    scratch = f"{source}_restore_drill"[:63]
+    with _connect(source) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+        admin.execute(f'CREATE DATABASE "{scratch}"')
+    try:
+        args, env = _libpq_env()
+        args[args.index("--dbname") + 1] = scratch
+        proc = subprocess.run(  # noqa: S603 - our own binary and settings
+            [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", *args, str(backup.path)],
+            capture_output=True,
+            env=env,
+            timeout=6 * 3600,
+        )
+        if proc.returncode != 0:
+            raise ExportError(f"pg_restore failed: {proc.stderr.decode(errors='replace')[:2000]}")
+        schemas = [settings.PUBLIC_SCHEMA_NAME, *firm_schema_names()]
+        with connection.cursor() as cursor:
+            expected = _table_fingerprints(cursor, schemas)
+        with _connect(scratch) as restored, restored.cursor() as cursor:
+            found = _table_fingerprints(cursor, schemas)
+    finally:
+        if not keep:
+            with _connect(source) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+    mismatches = []
+    for table, (count, digest) in expected.items():
+        if table not in found:
+            mismatches.append(f"{table}: missing from the restore")
+        elif found[table] != (count, digest):
+            mismatches.append(f"{table}: {count} rows here, {found[table][0]} restored (checksums differ)")
+    return DrillReport(
+        backup=backup.path,
+        scratch_database=scratch,
+        tables=len(expected),
+        rows=sum(count for count, _ in expected.values()),
+        mismatches=mismatches,
+    )
