@@ -76,11 +76,10 @@ def _credential(request) -> str | None:
 
 def _body_digest(request) -> str:
     digest = hashlib.sha256()
-    data = request.data
-    if hasattr(data, "lists"):  # a QueryDict (form or multipart): every value of every field
-        data = {key: values for key, values in data.lists()}
-    plain = {key: value for key, value in dict(data).items() if not hasattr(value, "chunks")}
-    digest.update(json.dumps(plain, sort_keys=True, default=str, separators=(",", ":")).encode())
+    data = request.data  # any JSON value (an object, but also an array or a scalar), or a QueryDict
+    if hasattr(data, "lists"):  # form or multipart: every value of every field; files are hashed below
+        data = {key: [v for v in values if not hasattr(v, "chunks")] for key, values in data.lists()}
+    digest.update(json.dumps(data, sort_keys=True, default=str, separators=(",", ":")).encode())
     for name in sorted(request.FILES):
         for upload in request.FILES.getlist(name):
             digest.update(f"\nfile {name} {upload.name} {upload.size}\n".encode())

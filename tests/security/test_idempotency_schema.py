@@ -259,3 +259,13 @@ def test_sign_in_ignores_the_key(anon_client, firm):
     assert all("Idempotent-Replayed" not in r.headers for r in responses)
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         assert not IdempotencyRecord.objects.filter(tenant=firm, key="t").exists()
+
+
+def test_a_body_that_is_not_an_object_is_fingerprinted_too(owner_client):
+    send = lambda body: owner_client.post(  # noqa: E731
+        "/api/v1/contacts/", json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY="array-body"
+    )
+    first = send([1, 2])
+    assert first.status_code == 400  # the API refuses it, and the key is not used up
+    assert send([1, 2]).status_code == 400
+    assert send({"first_name": "Ada"}).status_code == 201
