@@ -19,8 +19,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=codex:codex . .
-# Static files are collected at build time (a throwaway key and a dummy database URL: nothing connects).
+# Static files are collected at build time (throwaway keys and a dummy database URL: nothing connects
+# and nothing is encrypted; the encryption key is base64 of "build-only-not-a-secret-00000000").
 RUN DJANGO_SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only-0000 \
+    CODEX_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1zZWNyZXQtMDAwMDAwMDA= \
     DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --noinput --verbosity 0
 USER codex

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 def setup(db: str, settings_module: str, redis_db: int = 12, log_level: str = "WARNING") -> dict:
     from bench.harness import db as scratch
-    from bench.harness.server import BENCH_SECRET_KEY
+    from bench.harness.server import BENCH_ENCRYPTION_KEY, BENCH_SECRET_KEY
 
     os.environ.update(
         {
@@ -38,6 +38,7 @@ def setup(db: str, settings_module: str, redis_db: int = 12, log_level: str = "W
             "DJANGO_ENV": "production",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+            "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
             "CODEX_API_RATE": "100000000/min",
             "DJANGO_LOG_LEVEL": log_level,
         }

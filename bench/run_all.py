@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import db, load, report  # noqa: E402
-from bench.harness.server import BENCH_SECRET_KEY, Gunicorn, get, production_env  # noqa: E402
+from bench.harness.server import BENCH_ENCRYPTION_KEY, BENCH_SECRET_KEY, Gunicorn, get, production_env  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 RESULTS = ROOT / "bench" / "results"
@@ -135,6 +135,7 @@ def prepare_database(name: str, seed_args: list[str], *, reuse: bool) -> dict:
         if migrated.returncode == 0:
             print(f"reusing {name} (seeded earlier: {seed_file})", flush=True)
             env["DJANGO_SECRET_KEY"] = BENCH_SECRET_KEY  # the server's: sessions are signed with it
+            env["CODEX_ENCRYPTION_KEYS"] = BENCH_ENCRYPTION_KEY
             fresh = run([PY, "bench/seed_bench.py", "--new-session", "--out", str(seed_file)], env=env)
             if fresh.returncode != 0:
                 raise SystemExit(f"a fresh session for the dashboard failed:\n{fresh.stderr[-3000:]}")
@@ -148,6 +149,7 @@ def prepare_database(name: str, seed_args: list[str], *, reuse: bool) -> dict:
         raise SystemExit(f"migrate_all failed on {name}:\n{migrated.stdout}\n{migrated.stderr}")
     # The session is signed with the server's secret key: seed with the same one.
     env["DJANGO_SECRET_KEY"] = BENCH_SECRET_KEY
+    env["CODEX_ENCRYPTION_KEYS"] = BENCH_ENCRYPTION_KEY
     seeded = run([PY, "bench/seed_bench.py", *seed_args, "--out", str(seed_file)], env=env, timeout=3600)
     if seeded.returncode != 0:
         raise SystemExit(f"seeding failed:\n{seeded.stdout}\n{seeded.stderr[-4000:]}")

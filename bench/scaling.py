@@ -30,14 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import db, report  # noqa: E402
-from bench.harness.server import BENCH_SECRET_KEY  # noqa: E402
+from bench.harness.server import BENCH_ENCRYPTION_KEY, BENCH_SECRET_KEY  # noqa: E402
 from bench.run_all import PY, RESULTS, measure_http, prepare_database, run  # noqa: E402
 
 KEYS = ["c0", "c1", "routing", "portfolios", "contacts_search", "performance", "dashboard"]
 
 
 def grow_firms(name: str, firms: int) -> float:
-    env = {**os.environ, "DATABASE_URL": db.database_url(name), "DJANGO_SECRET_KEY": BENCH_SECRET_KEY}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.database_url(name),
+        "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+        "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
+    }
     started = time.perf_counter()
     done = run(
         [PY, "bench/seed_bench.py", f"--firms={firms}", "--only-firms", "--out", "/dev/null"], env=env, timeout=3600

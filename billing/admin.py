@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.csp import csp_override
 
-from codex.admin import operator_site
+from codex.admin import RefuseDeleteMixin, operator_site
 
 from . import selectors, services
 from .models import (
@@ -60,7 +60,10 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription, site=operator_site)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(RefuseDeleteMixin, admin.ModelAdmin):
+    delete_refusal = (
+        "A firm always has a subscription: change its plan or cancel it (the firm's billing page), or close the firm."
+    )
     list_display = [
         "tenant",
         "plan",

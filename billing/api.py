@@ -14,7 +14,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from codex.api.idempotency import idempotent
+from codex.api.idempotency import IdempotentPostMixin
 
 from . import selectors, services
 from .models import BillingInterval, Invoice, InvoiceLine, Payment, Plan, Subscription
@@ -79,7 +79,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return plan.code if plan else ""
 
 
-class SubscriptionView(APIView):
+class SubscriptionView(IdempotentPostMixin, APIView):
     @extend_schema(responses=SubscriptionSerializer, summary="The firm's subscription")
     def get(self, request):
         sub = selectors.subscription_of(request.tenant)
@@ -98,7 +98,7 @@ class MeterSerializer(serializers.Serializer):
     note = serializers.CharField()
 
 
-class UsageView(APIView):
+class UsageView(IdempotentPostMixin, APIView):
     @extend_schema(
         responses=inline_serializer("UsageMeters", {"results": MeterSerializer(many=True)}),
         summary="Usage meters against the plan's limits",
@@ -160,7 +160,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
         fields = [*InvoiceSerializer.Meta.fields, "bill_to", "lines", "payments"]
 
 
-class InvoiceListView(generics.ListAPIView):
+class InvoiceListView(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = InvoiceSerializer
     filterset_fields = ["status"]
     ordering_fields = ["period_start", "total", "due_at"]
@@ -177,7 +177,7 @@ class InvoiceListView(generics.ListAPIView):
             return super().list(request, *args, **kwargs)
 
 
-class InvoiceDetailView(APIView):
+class InvoiceDetailView(IdempotentPostMixin, APIView):
     @extend_schema(responses=InvoiceDetailSerializer, summary="One invoice with its lines and payments")
     def get(self, request, pk: int):
         invoice = selectors.invoice_of(request.tenant, pk)
@@ -215,7 +215,7 @@ class PreviewSerializer(serializers.Serializer):
     blockers = serializers.ListField(child=serializers.CharField())
 
 
-class PlanChangeView(APIView):
+class PlanChangeView(IdempotentPostMixin, APIView):
     """GET ?plan=&interval= previews; POST changes (or previews with ``"preview": true``)."""
 
     permission_classes = [IsAuthenticated, ReadOrManager]
@@ -249,7 +249,6 @@ class PlanChangeView(APIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         summary="Change plan now (prorated), or preview it",
     )
-    @idempotent
     def post(self, request):
         plan, interval, preview_only = self._input(request.data, request)
         if preview_only:
@@ -266,27 +265,25 @@ class PlanChangeView(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class CancelView(APIView):
+class CancelView(IdempotentPostMixin, APIView):
     permission_classes = [IsAuthenticated, ReadOrManager]
 
     @extend_schema(request=None, responses=SubscriptionSerializer, summary="Cancel at the end of the period")
-    @idempotent
     def post(self, request):
         sub = services.subscription_cancel(tenant=request.tenant, actor=_actor(request), ip=_ip(request))
         return Response(SubscriptionSerializer(sub).data)
 
 
-class ReactivateView(APIView):
+class ReactivateView(IdempotentPostMixin, APIView):
     permission_classes = [IsAuthenticated, ReadOrManager]
 
     @extend_schema(request=None, responses=SubscriptionSerializer, summary="Undo a cancellation")
-    @idempotent
     def post(self, request):
         sub = services.subscription_reactivate(tenant=request.tenant, actor=_actor(request), ip=_ip(request))
         return Response(SubscriptionSerializer(sub).data)
 
 
-class PlanListView(generics.ListAPIView):
+class PlanListView(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = PlanSerializer
     pagination_class = None
     filter_backends: list = []

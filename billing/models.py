@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from django.db import models
 
+from codex.crypto import SealedTextField
+
 
 class Feature(models.TextChoices):
     ALERTS = "alerts", "Alerts"
@@ -351,16 +353,26 @@ class DunningNotice(models.Model):
 
 # --- Idempotency (used by codex.api.idempotency for any app) ----------------------------------------
 class IdempotencyRecord(models.Model):
+    """One ``Idempotency-Key`` of one credential of a firm, and the response it got
+    (``codex.api.idempotency``)."""
+
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    credential = models.CharField(
+        max_length=64, default="", help_text="Who sent the key: api-key:<id> or user:<id> (per firm)."
+    )
     key = models.CharField(max_length=255)
     scope = models.CharField(max_length=255, help_text="HTTP method and path the key was used on.")
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
+    # Superseded by response_sealed (expand: kept nullable until the contract migration).
+    response_body = models.JSONField(null=True, blank=True, default=None)
+    response_sealed = SealedTextField(default="", help_text="The JSON response, sealed by codex.crypto.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_key_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "credential", "key"], name="idempotency_key_once_per_credential")
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.scope})"

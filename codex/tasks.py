@@ -25,3 +25,19 @@ def find_firm_email(self, email: str) -> int:
     from .find_firm import find_firm_send
 
     return find_firm_send(email=email)
+
+
+@app.task(
+    name="codex.history_purge",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=5,
+    retry_backoff=True,
+)
+def history_purge_firm(self) -> dict:
+    """Celery beat, once per firm (codex.for_each_firm): delete change-history events older than
+    CODEX_HISTORY_RETENTION_DAYS in the firm's schema (codex.history.history_purge)."""
+    from .history import history_purge
+
+    return {"schema": connection_schema(), "deleted": sum(history_purge().values())}

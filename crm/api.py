@@ -20,6 +20,7 @@ from codex import imports as engine
 from codex.api.errors import Conflict
 from codex.api.fields import CurrencyField
 from codex.api.filters import StrictFilterBackend
+from codex.api.idempotency import IdempotentPostMixin
 from codex.api.parsers import BoundedJSONParser
 from codex.api.permissions import CanWrite
 from tenants.accounts.models import User
@@ -294,7 +295,7 @@ def _tenant(request):
     return request.tenant
 
 
-class CrmViewSet(viewsets.ModelViewSet):
+class CrmViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     permission_classes = [IsAuthenticated, CanWrite]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -479,7 +480,7 @@ class ActivityViewSet(CrmViewSet):
         return Response(ActivitySerializer(task).data)
 
 
-class TaskViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class TaskViewSet(IdempotentPostMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Tasks. ``?mine=1`` only the caller's; ``?due=today|overdue|due`` open tasks by due date."""
 
     serializer_class = ActivitySerializer
@@ -555,7 +556,7 @@ class SearchHitSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
-class SearchView(APIView):
+class SearchView(IdempotentPostMixin, APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("q", str, required=True),
@@ -576,7 +577,7 @@ class SearchView(APIView):
         return Response({"results": SearchHitSerializer(hits, many=True).data})
 
 
-class ClientRecordView(APIView):
+class ClientRecordView(IdempotentPostMixin, APIView):
     """One client: portfolios with value and returns, last activity, open deals, newsletter status,
     open tasks and the timeline."""
 
@@ -631,7 +632,11 @@ class SeesWholeFirm(BasePermission):
 
 
 class SubscriberViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    IdempotentPostMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """The newsletter list. Adding an address sends a confirmation link (double opt-in)."""
 
@@ -709,7 +714,7 @@ class CampaignViewSet(CrmViewSet):
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImportViewSet(IdempotentPostMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """CSV imports: upload (multipart ``file`` + ``kind``) -> mapping and preview -> commit."""
 
     serializer_class = ImportJobSerializer

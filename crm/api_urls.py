@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, suitability_api
 
 router = SimpleRouter()
 router.register("contacts", api.ContactViewSet, basename="contact")
@@ -19,5 +19,6 @@ router.register("imports", api.ImportViewSet, basename="import")
 urlpatterns = [
     path("search/", api.SearchView.as_view(), name="search"),
     path("clients/<int:pk>/", api.ClientRecordView.as_view(), name="client-detail"),
+    path("contacts/<int:pk>/suitability/", suitability_api.SuitabilityView.as_view(), name="contact-suitability"),
     *router.urls,
 ]

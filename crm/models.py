@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pghistory
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
@@ -93,6 +94,43 @@ class Lifecycle(models.TextChoices):
     FORMER = "former", "Former client"
 
 
+# Suitability (crm.suitability): what an advisor must know before recommending anything.
+class RiskTolerance(models.TextChoices):
+    CONSERVATIVE = "conservative", "Conservative"
+    MODERATELY_CONSERVATIVE = "moderately_conservative", "Moderately conservative"
+    MODERATE = "moderate", "Moderate"
+    MODERATELY_AGGRESSIVE = "moderately_aggressive", "Moderately aggressive"
+    AGGRESSIVE = "aggressive", "Aggressive"
+
+
+class Objective(models.TextChoices):
+    PRESERVATION = "preservation", "Capital preservation"
+    INCOME = "income", "Income"
+    GROWTH = "growth", "Growth"
+    SPECULATION = "speculation", "Speculation"
+    LIQUIDITY = "liquidity", "Liquidity"
+
+
+class TimeHorizon(models.TextChoices):
+    SHORT = "short", "Short (under 3 years)"
+    MEDIUM = "medium", "Medium (3 to 10 years)"
+    LONG = "long", "Long (over 10 years)"
+
+
+class KycStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    PENDING = "pending", "Pending"
+    VERIFIED = "verified", "Verified"
+    EXPIRED = "expired", "Expired"
+    REJECTED = "rejected", "Rejected"
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_document", "search_name"],
+)
 class Company(models.Model):
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=200, blank=True, default="")
@@ -124,6 +162,12 @@ class Company(models.Model):
         return self.name
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_document", "search_name", "search_text"],
+)
 class Contact(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True, default="")
@@ -142,6 +186,20 @@ class Contact(models.Model):
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
     source = models.CharField(max_length=100, blank=True, default="")
     notes = models.TextField(blank=True, default="")
+    # Suitability and KYC (crm.suitability; every change is in the contact's history).
+    # Database defaults too: the import engine writes contacts with COPY, naming its own columns.
+    risk_tolerance = models.CharField(
+        max_length=32, choices=RiskTolerance.choices, blank=True, default="", db_default=""
+    )
+    objectives = ArrayField(
+        models.CharField(max_length=16, choices=Objective.choices), default=list, db_default=[], blank=True
+    )
+    time_horizon = models.CharField(max_length=8, choices=TimeHorizon.choices, blank=True, default="", db_default="")
+    kyc_status = models.CharField(
+        max_length=16, choices=KycStatus.choices, default=KycStatus.NOT_STARTED, db_default=KycStatus.NOT_STARTED
+    )
+    kyc_reviewed_on = models.DateField("KYC reviewed on", null=True, blank=True)
+    kyc_review_due_on = models.DateField("KYC review due on", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Stored, so that ranking reads the vector instead of parsing the text of every match again
@@ -163,6 +221,12 @@ class Contact(models.Model):
         ordering = ["last_name", "first_name"]
         constraints = [
             models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="contact_email_unique_ci"),
+            models.CheckConstraint(
+                condition=models.Q(kyc_review_due_on__isnull=True)
+                | models.Q(kyc_reviewed_on__isnull=True)
+                | models.Q(kyc_review_due_on__gte=models.F("kyc_reviewed_on")),
+                name="contact_kyc_review_due_after_review",
+            ),
         ]
         indexes = [
             GinIndex(fields=["search_document"], name="crm_contact_document"),
@@ -172,6 +236,12 @@ class Contact(models.Model):
             # "is a contact of this company in my book": the advisor's view of companies (access.py)
             models.Index(fields=["company", "owner"], name="crm_contact_company_owner_idx"),
             models.Index(fields=["lifecycle"], name="crm_contact_lifecycle_idx"),
+            # the daily sweep of due KYC reviews (crm.suitability.kyc_reviews_due)
+            models.Index(
+                fields=["kyc_review_due_on"],
+                condition=models.Q(kyc_review_due_on__isnull=False),
+                name="crm_contact_kyc_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -214,6 +284,12 @@ class DealStatus(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_document", "search_name"],
+)
 class Deal(models.Model):
     title = models.CharField(max_length=200)
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
@@ -288,6 +364,7 @@ class ActivityKind(models.TextChoices):
     TASK = "task", "Task"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
 class Activity(models.Model):
     """Something that happened (note, call, e-mail, meeting) or is to be done (task, with a due date)."""
 

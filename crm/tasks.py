@@ -23,3 +23,11 @@ def campaigns_resume(self) -> dict:
     from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
     return {"schema": current_schema(), "resumed": services.campaigns_resume()}
+
+
+@app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+def kyc_review_tasks(self) -> dict:
+    """Celery beat, once per firm: a task for each contact whose KYC review is due (idempotent)."""
+    from .suitability import kyc_review_tasks_open
+
+    return {"schema": current_schema(), "tasks": kyc_review_tasks_open()}

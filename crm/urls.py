@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from . import views
+from . import suitability_views, views
 
 app_name = "crm"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("contacts/new/", views.contact_create, name="contact-create"),
     path("contacts/<int:pk>/", views.contact_detail, name="contact-detail"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),
+    path("contacts/<int:pk>/suitability/", suitability_views.contact_suitability, name="contact-suitability"),
     path("contacts/<int:pk>/log/", views.contact_log_activity, name="contact-log"),
     path("contacts/<int:pk>/merge/", views.contact_merge, name="contact-merge"),
     path("companies/", views.company_list, name="company-list"),

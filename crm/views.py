@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex import imports as engine
+from codex.idempotent_forms import idempotent_form
 
 from . import access, exports, forms, selectors, services
 from .importers import SPECS
@@ -54,6 +55,7 @@ def contact_list(request):
 
 
 @login_required
+@idempotent_form
 def contact_create(request):
     access.require_write(request.user)
     form = forms.ContactForm(request.POST or None, user=request.user)

@@ -33,7 +33,7 @@ from codex import imports as engine
 from codex.api.errors import Conflict, envelope_response
 from codex.api.fields import CurrencyField
 from codex.api.filters import refuse_empty_params
-from codex.api.idempotency import idempotent
+from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import CanWrite
 from crm.models import Contact
 from portfolios.market.models import Instrument
@@ -125,7 +125,7 @@ class PortfolioFilter(django_filters.FilterSet):
         fields = ["archived", "advisor", "client", "base_currency", "benchmark"]
 
 
-class PortfolioViewSet(viewsets.ModelViewSet):
+class PortfolioViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys):
     ``selectors.portfolio_list`` read through ``PortfolioSerializer``, list and detail alike."""
 
@@ -147,7 +147,6 @@ class PortfolioViewSet(viewsets.ModelViewSet):
         return portfolio_for_user(self.request.user, self.kwargs["pk"], write=write, queryset=self.get_queryset())
 
     @extend_schema(request=PortfolioCreateSchemaSerializer, responses={201: PortfolioSerializer})
-    @idempotent
     def create(self, request, *args, **kwargs):
         data = PortfolioInputSerializer(data=request.data, user=request.user)
         data.is_valid(raise_exception=True)
@@ -314,7 +313,7 @@ class PortfolioScopedMixin:
         return self._portfolio
 
 
-class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
+class TransactionViewSet(IdempotentPostMixin, PortfolioScopedMixin, viewsets.ModelViewSet):
     """The ledger of one portfolio. Every write rebuilds holdings and lots in the same transaction."""
 
     serializer_class = TransactionSerializer
@@ -336,7 +335,6 @@ class TransactionViewSet(PortfolioScopedMixin, viewsets.ModelViewSet):
         description=LEDGER_RULES,
         examples=LEDGER_EXAMPLES,
     )
-    @idempotent
     def create(self, request, *args, **kwargs):
         portfolio = self.portfolio(write=True)
         data = TransactionInputSerializer(data=request.data)
@@ -362,7 +360,7 @@ class ImportInputSerializer(serializers.Serializer):
     commit = serializers.BooleanField(default=False, help_text="false: preview only; true: write all rows or none.")
 
 
-class TransactionImportView(PortfolioScopedMixin, APIView):
+class TransactionImportView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     """CSV import into the ledger: preview (default) or commit, all or nothing."""
 
     parser_classes = [MultiPartParser]
@@ -435,7 +433,7 @@ class TransactionImportView(PortfolioScopedMixin, APIView):
         )
 
 
-class TransactionExportView(PortfolioScopedMixin, APIView):
+class TransactionExportView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="The ledger as CSV (import format)")
     def get(self, request, portfolio_pk):
         portfolio = self.portfolio()
@@ -444,7 +442,7 @@ class TransactionExportView(PortfolioScopedMixin, APIView):
         return response
 
 
-class HoldingsExportView(PortfolioScopedMixin, APIView):
+class HoldingsExportView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("date", LEDGER_DATE_SCHEMA, description="1900-01-01 to today; default today.")],
         responses={(200, "text/csv"): OpenApiTypes.STR},
@@ -488,7 +486,7 @@ class LotFilter(django_filters.FilterSet):
         return qs.filter(quantity__gt=0) if value == "open" else qs.filter(quantity=0)
 
 
-class LotViewSet(PortfolioScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class LotViewSet(IdempotentPostMixin, PortfolioScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Tax lots of a portfolio (derived from the ledger): open and closed."""
 
     serializer_class = LotSerializer
@@ -551,7 +549,7 @@ RANGE_PARAMS = [
 ]
 
 
-class PortfolioAnalyticsView(PortfolioScopedMixin, APIView):
+class PortfolioAnalyticsView(IdempotentPostMixin, PortfolioScopedMixin, APIView):
     pass
 
 
@@ -790,7 +788,7 @@ class RealisedGainsView(PortfolioAnalyticsView):
         )
 
 
-class FirmExposureView(APIView):
+class FirmExposureView(IdempotentPostMixin, APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -36,6 +37,7 @@ class LotMethod(models.TextChoices):
     HIFO = "hifo", "HIFO (highest cost first)"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
 class Portfolio(models.Model):
     name = models.CharField(max_length=200)
     # PROTECT: a client with portfolios cannot be deleted by accident; see decision 0100.
@@ -78,6 +80,7 @@ class Kind(models.TextChoices):
     TRANSFER_OUT = "transfer_out", "Transfer out"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
 class Transaction(models.Model):
     """One ledger row. Field meanings are those of ``analytics.Txn`` (docs/analytics.md)."""
 

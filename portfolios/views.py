@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from billing.entitlements import PlanLimitExceeded, check_feature
 from codex import imports as engine
 from codex.charts import Series, bar_chart, line_chart
+from codex.idempotent_forms import idempotent_form
 
 from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
@@ -62,6 +63,7 @@ def portfolio_list(request):
 
 
 @login_required
+@idempotent_form
 def portfolio_create(request):
     if not can_write(request.user):
         raise PermissionDenied("Your role may read portfolios but not create them.")
@@ -195,6 +197,7 @@ def _as_growth(index, max_points: int = 500) -> list:
 
 
 @login_required
+@idempotent_form
 def transaction_create(request, pk: int):
     portfolio = portfolio_for_user(request.user, pk, write=True)
     form = TransactionForm(request.POST or None, initial={"trade_date": timezone.localdate()})

@@ -4,11 +4,12 @@ from django.core.exceptions import ValidationError
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from codex.admin import operator_site
+from codex.admin import RefuseDeleteMixin, operator_site
 from codex.security.support_admin import support_start_view
 
 from . import services
 from .backup import ExportError
+from .db_backup import backup_status
 from .models import ApiKey, AuditEvent, Domain, Tenant
 from .selectors import tenant_user_counts
 
@@ -30,7 +31,11 @@ class TenantCreationForm(forms.ModelForm):
 
 
 @admin.register(Tenant, site=operator_site)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(RefuseDeleteMixin, admin.ModelAdmin):
+    delete_refusal = (
+        'A firm is deleted in two steps that keep its data safe: the action "Close selected firms" '
+        '(which exports it), then "Delete selected closed firms".'
+    )
     list_display = ["name", "slug", "status", "users", "created_at", "support_link"]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "slug", "domains__domain"]
@@ -125,9 +130,6 @@ class TenantAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{tenant.slug} deleted; its export is {export['path']}.")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
 
         view = self.admin_site.admin_view(lambda request, object_id: support_start_view(self, request, object_id))
@@ -147,6 +149,10 @@ class DomainAdmin(admin.ModelAdmin):
     list_filter = ["is_primary"]
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A firm's primary domain is where its users sign in: make another primary first.
+        return obj is None or not obj.is_primary
 
 
 @admin.register(ApiKey, site=operator_site)
@@ -201,3 +207,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The console's first page shows the last database backup's age, alerting when it is too old.
+operator_site.register_index_panel("backup", backup_status)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codex.api.authentication import token_for_user
+from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import IsFirmManager
 from codex.api.throttles import AuthRateThrottle
 from codex.security.net import client_ip
@@ -29,7 +30,7 @@ class MeSerializer(serializers.Serializer):
     auth = serializers.ChoiceField(choices=["session", "bearer", "api_key"])
 
 
-class MeView(APIView):
+class MeView(IdempotentPostMixin, APIView):
     @extend_schema(responses=MeSerializer, summary="The caller: user or API key, and role")
     def get(self, request):
         user = request.user
@@ -47,7 +48,7 @@ class TenantSerializer(serializers.ModelSerializer):
         fields = ["name", "slug", "status", "require_2fa", "created_at"]
 
 
-class TenantView(APIView):
+class TenantView(IdempotentPostMixin, APIView):
     @extend_schema(responses=TenantSerializer, summary="The firm this request is served for")
     def get(self, request):
         return Response(TenantSerializer(request.tenant).data)
@@ -84,7 +85,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
-class ApiKeyListCreateView(generics.ListAPIView):
+class ApiKeyListCreateView(IdempotentPostMixin, generics.ListAPIView):
     """List the firm's API keys (metadata only) or create one (owners and admins)."""
 
     serializer_class = ApiKeySerializer
@@ -107,7 +108,7 @@ class ApiKeyListCreateView(generics.ListAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class ApiKeyRevokeView(APIView):
+class ApiKeyRevokeView(IdempotentPostMixin, APIView):
     permission_classes = [IsAuthenticated, IsFirmManager]
 
     @extend_schema(request=None, responses=ApiKeySerializer, summary="Revoke an API key at once")
@@ -128,7 +129,7 @@ class TokenRequestSerializer(serializers.Serializer):
     )
 
 
-class TokenView(APIView):
+class TokenView(IdempotentPostMixin, APIView):
     """Exchange a firm user's e-mail and password for a short-lived bearer token bound to the firm."""
 
     authentication_classes: list = []

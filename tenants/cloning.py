@@ -83,14 +83,20 @@ def _dump_template() -> str:
     raise CloneError("pg_dump unavailable or failed: " + "; ".join(errors or ["no pg_dump found"]))
 
 
+_DOLLAR_QUOTE = re.compile(r"\$[A-Za-z_]*\$")
+
+
 def _to_script(dump: str) -> str:
     kept = []
+    in_body = False  # inside a dollar-quoted function body (e.g. django-pghistory's), kept verbatim
     for line in dump.splitlines():
         stripped = line.strip()
         # Session settings would change this connection's search_path behind django-tenants' back.
-        if not stripped or stripped.startswith(("--", "\\", "SET ", "SELECT pg_catalog.set_config")):
+        if not in_body and (not stripped or stripped.startswith(("--", "\\", "SET ", "SELECT pg_catalog.set_config"))):
             continue
         kept.append(line)
+        if len(_DOLLAR_QUOTE.findall(line)) % 2:
+            in_body = not in_body
     script = "\n".join(kept)
     return re.sub(rf"\b{re.escape(settings.TENANT_BASE_SCHEMA)}\b", PLACEHOLDER, script)
 

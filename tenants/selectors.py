@@ -119,3 +119,13 @@ def tenant_user_counts(*, tenants: list[Tenant]) -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def firm_schema_names() -> list[str]:
+    """Every firm's schema (any status: closed firms keep their data), in a stable order."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        return list(
+            Tenant.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME)
+            .order_by("pk")
+            .values_list("schema_name", flat=True)
+        )

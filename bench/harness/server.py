@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import os
 import signal
@@ -12,6 +14,8 @@ from .db import ROOT
 
 LOG_DIR = ROOT / ".data" / "bench"
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
+# Derived from the bench secret, so the seeding process and the servers share it (scratch data only).
+BENCH_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(f"bench:{BENCH_SECRET_KEY}".encode()).digest()).decode()
 
 
 def production_env(*, database_url: str, redis_url: str, extra: dict | None = None) -> dict[str, str]:
@@ -21,6 +25,7 @@ def production_env(*, database_url: str, redis_url: str, extra: dict | None = No
         {
             "DJANGO_ENV": "production",
             "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+            "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "codex.settings",

@@ -10,6 +10,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from codex.db import current_schema
+from codex.history import history_context
 from tenants.accounts.models import Role
 from tenants.exceptions import InvalidApiKey
 from tenants.models import ApiScope
@@ -63,6 +64,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if tenant is None or key.tenant_id != tenant.pk:
             raise exceptions.AuthenticationFailed("This API key belongs to another firm.")
         api_key_touch(key=key)
+        history_context(api_key=key.prefix)  # who, in the change history of what this request writes
         return ApiKeyPrincipal(key), key
 
     def authenticate_header(self, request):

@@ -7,6 +7,8 @@ from codex.site.views import api_not_found
 from tenants import api as tenants_api
 from tenants.accounts import api as accounts_api
 
+from . import history_api
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
@@ -17,6 +19,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("audit-events/", accounts_api.AuditEventListView.as_view(), name="audit-event-list"),
     path("api-keys/", tenants_api.ApiKeyListCreateView.as_view(), name="api-key-list"),
     path("api-keys/<int:pk>/revoke/", tenants_api.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    path("contacts/<int:pk>/history/", history_api.ContactHistoryView.as_view(), name="contact-history"),
+    path("portfolios/<int:pk>/history/", history_api.PortfolioHistoryView.as_view(), name="portfolio-history"),
+    path(
+        "portfolios/<int:portfolio_pk>/transactions/<int:pk>/history/",
+        history_api.TransactionHistoryView.as_view(),
+        name="transaction-history",
+    ),
 ]
 
 # Domain apps keep their API routes in their own api_urls module.

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import CanWrite
 from portfolios.access import portfolios_visible_to
 from portfolios.market.models import Instrument
@@ -154,6 +155,7 @@ class AlertEventFilter(django_filters.FilterSet):
 
 
 class AlertRuleViewSet(
+    IdempotentPostMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -197,7 +199,7 @@ class AlertRuleViewSet(
         services.alert_rule_delete(actor=self.request.user, rule=instance)
 
 
-class AlertEventViewSet(viewsets.ReadOnlyModelViewSet):
+class AlertEventViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     """Firings of the rules the caller may see, newest first; ``unread`` is the caller's own state."""
 
     serializer_class = AlertEventSerializer

@@ -6,7 +6,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from codex.admin import operator_site
+from codex.admin import RefuseDeleteMixin, operator_site
 from codex.uploads import UploadValidator
 
 from .models import FxRate, Instrument, Price
@@ -60,7 +60,10 @@ def upload_view(request):
 
 
 @admin.register(Instrument, site=operator_site)
-class InstrumentAdmin(admin.ModelAdmin):
+class InstrumentAdmin(RefuseDeleteMixin, admin.ModelAdmin):
+    # Firms' portfolios and alert rules refer to instruments from their own schemas, which a
+    # delete from the public schema cannot see.
+    delete_refusal = 'Instruments are not deleted (firms\' portfolios may hold them): untick "is active" instead.'
     list_display = ["symbol", "exchange", "name", "asset_class", "currency", "sector", "country", "is_active"]
     list_filter = ["asset_class", "currency", "is_active", "exchange"]
     search_fields = ["symbol", "name"]
@@ -72,11 +75,6 @@ class InstrumentAdmin(admin.ModelAdmin):
             path("upload/", self.admin_site.admin_view(upload_view), name="market_upload"),
             *super().get_urls(),
         ]
-
-    def has_delete_permission(self, request, obj=None):
-        # Firms' portfolios and alert rules refer to instruments from their own schemas, which a
-        # delete from the public schema cannot see: deactivate instead.
-        return False
 
 
 @admin.register(Price, site=operator_site)

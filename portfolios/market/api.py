@@ -6,6 +6,8 @@ import django_filters
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers, viewsets
 
+from codex.api.idempotency import IdempotentPostMixin
+
 from .models import AssetClass, FxRate, Instrument, Price
 from .selectors import fx_rate_list, instrument_list, price_series
 
@@ -75,7 +77,7 @@ class FxRateFilter(django_filters.FilterSet):
         fields = ["base", "quote", "start", "end", "date"]
 
 
-class InstrumentViewSet(viewsets.ReadOnlyModelViewSet):
+class InstrumentViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     """Instruments (shared by every firm) with their latest close. Read-only."""
 
     serializer_class = InstrumentSerializer
@@ -88,7 +90,7 @@ class InstrumentViewSet(viewsets.ReadOnlyModelViewSet):
         return instrument_list()
 
 
-class InstrumentPriceListView(generics.ListAPIView):
+class InstrumentPriceListView(IdempotentPostMixin, generics.ListAPIView):
     """Daily closes of one instrument, oldest first; ``?start=YYYY-MM-DD&end=YYYY-MM-DD``."""
 
     serializer_class = PriceSerializer
@@ -104,7 +106,7 @@ class InstrumentPriceListView(generics.ListAPIView):
         return price_series(instrument=instrument)
 
 
-class FxRateViewSet(viewsets.ReadOnlyModelViewSet):
+class FxRateViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     """Daily FX rates: one unit of ``base`` buys ``rate`` units of ``quote``."""
 
     serializer_class = FxRateSerializer

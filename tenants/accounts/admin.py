@@ -1,17 +1,26 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from codex.admin import operator_site
+from codex.admin import RefuseDeleteMixin, operator_site
 from tenants.services import audit_record
 
-from .models import User
+from . import services
+from .models import SealedTOTPDevice, User
 
 
 @admin.register(User, site=operator_site)
-class OperatorUserAdmin(BaseUserAdmin):
-    """Operators' own accounts (public schema). Firm users are managed by firms on their team page."""
+class OperatorUserAdmin(RefuseDeleteMixin, BaseUserAdmin):
+    """Operators' own accounts (public schema). Firm users are managed by firms on their team page.
+
+    Operators are deactivated, never deleted (``services.operator_deactivate``)."""
+
+    delete_refusal = (
+        "Operators are not deleted: the audit trail names them, and firms' records refer to users. "
+        'Use the action "Deactivate selected operators" instead.'
+    )
+    actions = ["deactivate", "reactivate"]
 
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "is_staff", "is_superuser", "is_active", "last_login"]
@@ -23,6 +32,23 @@ class OperatorUserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    @admin.action(description="Deactivate selected operators")
+    def deactivate(self, request, queryset):
+        done = 0
+        for operator in queryset:
+            try:
+                services.operator_deactivate(actor=request.user, operator=operator)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{operator.email}: {' '.join(exc.messages)}", messages.ERROR)
+        self.message_user(request, f"{done} operator(s) deactivated.")
+
+    @admin.action(description="Reactivate selected operators")
+    def reactivate(self, request, queryset):
+        for operator in queryset:
+            services.operator_reactivate(actor=request.user, operator=operator)
+        self.message_user(request, f"{queryset.count()} operator(s) reactivated.")
 
 
 class _DeviceAdmin(admin.ModelAdmin):
@@ -55,5 +81,5 @@ class _DeviceAdmin(admin.ModelAdmin):
 
 
 # django-otp registers its own admins on Django's default site, which Codex does not serve.
-operator_site.register(TOTPDevice, _DeviceAdmin)
+operator_site.register(SealedTOTPDevice, _DeviceAdmin)
 operator_site.register(StaticDevice, _DeviceAdmin)

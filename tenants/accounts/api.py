@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from codex.api.idempotency import IdempotentPostMixin
 from codex.security.net import client_ip
 from tenants.models import AuditEvent
 from tenants.services import audit_record
@@ -35,7 +36,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AuditEventListView(generics.ListAPIView):
+class AuditEventListView(IdempotentPostMixin, generics.ListAPIView):
     """The firm's audit log, newest first. Read-only: there is no way to change or delete events."""
 
     serializer_class = AuditEventSerializer
@@ -50,7 +51,7 @@ class AuditEventListView(generics.ListAPIView):
         return audit_events_for_firm(tenant=self.request.tenant)
 
 
-class TokenRevokeView(APIView):
+class TokenRevokeView(IdempotentPostMixin, APIView):
     """End every bearer token (and web session) of the calling user at once."""
 
     @extend_schema(

@@ -200,3 +200,33 @@ def user_reactivate(*, actor: User, user: User, tenant) -> User:
     user.refresh_from_db()
     audit_record(action="team.reactivated", actor=actor.email, tenant=tenant, target=user.email)
     return user
+
+
+def _active_superusers_left_after(user: User) -> int:
+    return User.objects.filter(is_active=True, is_superuser=True).exclude(pk=user.pk).count()
+
+
+@transaction.atomic
+def operator_deactivate(*, actor: User, operator: User) -> User:
+    """Deactivate an operator (public schema): no more sign-in, sessions and tokens end now.
+
+    Operators are deactivated, never deleted: the audit trail and firms' histories name them, and a
+    delete from the public schema cannot reach the firms' tables that refer to users. Raises
+    ``ValidationError`` for oneself or the last active superuser; then nothing changes."""
+    if operator.pk == actor.pk:
+        raise ValidationError("You cannot deactivate yourself.")
+    if operator.is_superuser and _active_superusers_left_after(operator) == 0:
+        raise ValidationError("The console must keep at least one active superuser.")
+    User.objects.filter(pk=operator.pk).update(is_active=False)
+    operator.refresh_from_db()
+    user_sign_out_everywhere(user=operator)
+    audit_record(action="operator.deactivated", actor=actor.email, target=operator.email)
+    return operator
+
+
+@transaction.atomic
+def operator_reactivate(*, actor: User, operator: User) -> User:
+    User.objects.filter(pk=operator.pk).update(is_active=True)
+    operator.refresh_from_db()
+    audit_record(action="operator.reactivated", actor=actor.email, target=operator.email)
+    return operator

@@ -18,11 +18,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants.services import audit_record
 
-from .models import MANAGER_ROLES, Role
+from .models import MANAGER_ROLES, Role, SealedTOTPDevice
 from .services import user_sign_out_everywhere
 
 RECOVERY_CODE_COUNT = 10
@@ -48,30 +47,30 @@ def has_two_factor(user) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
-def totp_enrolment_start(*, user) -> TOTPDevice:
+def totp_enrolment_start(*, user) -> SealedTOTPDevice:
     """A fresh unconfirmed TOTP device (earlier unconfirmed ones are discarded)."""
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        SealedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return SealedTOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
-def totp_pending_device(*, user) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+def totp_pending_device(*, user) -> SealedTOTPDevice | None:
+    return SealedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
 
 
-def totp_qr_svg(device: TOTPDevice) -> str:
+def totp_qr_svg(device: SealedTOTPDevice) -> str:
     """The provisioning URI as an inline SVG QR code (server-side, no script, no external image)."""
     return segno.make(device.config_url, error="m").svg_inline(scale=4, dark="#000", light="#fff", omitsize=False)
 
 
-def totp_manual_key(device: TOTPDevice) -> str:
+def totp_manual_key(device: SealedTOTPDevice) -> str:
 
     b32 = base64.b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(b32[i : i + 4] for i in range(0, len(b32), 4))
 
 
 @transaction.atomic
-def totp_enrolment_confirm(*, user, device: TOTPDevice, token: str, tenant=None, ip=None) -> list[str]:
+def totp_enrolment_confirm(*, user, device: SealedTOTPDevice, token: str, tenant=None, ip=None) -> list[str]:
     """Confirm the device with a current code; returns the recovery codes (shown once).
 
     Raises TwoFactorError if the code is wrong. Other devices of the user are replaced.
@@ -80,7 +79,7 @@ def totp_enrolment_confirm(*, user, device: TOTPDevice, token: str, tenant=None,
         raise TwoFactorError("Start the set-up again.")
     if not device.verify_token((token or "").strip().replace(" ", "")):
         raise TwoFactorError("That code is not right. Check your device's clock and try the current code.")
-    TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
+    SealedTOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = recovery_codes_regenerate(user=user, tenant=tenant, ip=ip, audit=False)
@@ -108,9 +107,9 @@ def two_factor_verify(*, user, token: str, tenant=None, ip=None):
     verified = None
     digits = token.replace(" ", "")
     if digits.isdigit():
-        for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+        for device in SealedTOTPDevice.objects.filter(user=user, confirmed=True):
             with transaction.atomic():
-                locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+                locked = SealedTOTPDevice.objects.select_for_update().get(pk=device.pk)
                 if locked.verify_is_allowed()[0] and locked.verify_token(digits):
                     verified = locked
                     break
@@ -138,7 +137,7 @@ def two_factor_disable(*, user, tenant=None, ip=None) -> None:
         raise TwoFactorError("Operators must keep two-factor authentication.")
     if tenant is not None and tenant.require_2fa:
         raise TwoFactorError("Your firm requires two-factor authentication.")
-    TOTPDevice.objects.filter(user=user).delete()
+    SealedTOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit_record(action="2fa.disabled", actor=user.email, tenant=tenant, target=user.email, ip=ip)
 
@@ -155,7 +154,7 @@ def two_factor_reset(*, actor, user, tenant, ip=None) -> None:
         raise PermissionDenied("Only an owner can reset an owner's two-factor.")
     if user.pk == actor.pk:
         raise PermissionDenied("Use your own security page to change your two-factor.")
-    TOTPDevice.objects.filter(user=user).delete()
+    SealedTOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     user_sign_out_everywhere(user=user)
     audit_record(action="2fa.reset", actor=actor.email, tenant=tenant, target=user.email, ip=ip)

@@ -8,12 +8,11 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
 from billing import services
 from billing.models import Invoice, InvoiceStatus, Payment
-from tenants.accounts.models import User
+from tenants.accounts.models import SealedTOTPDevice, User
 
 from .conftest import plan, utc
 from .factories import bare_subscription
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def operator_client(public_client):
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         operator = User.objects.create_superuser("ops-billing@codex.test", None)  # no hashing: fast
-        device = TOTPDevice.objects.create(user=operator, name="test", confirmed=True)
+        device = SealedTOTPDevice.objects.create(user=operator, name="test", confirmed=True)
         public_client.force_login(operator)
         session = public_client.session
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id

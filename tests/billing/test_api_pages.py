@@ -70,10 +70,10 @@ def test_idempotency_key_replays_the_first_response(owner_client, starter_now):
     assert IdempotencyRecord.objects.filter(key="k-1").count() == 1
 
 
-def test_same_key_with_a_different_body_is_a_409(owner_client, starter_now):
+def test_same_key_with_a_different_body_is_a_422(owner_client, starter_now):
     _post(owner_client, "/api/v1/billing/plan-change/", {"plan": "pro"}, key="k-2")
     r = _post(owner_client, "/api/v1/billing/plan-change/", {"plan": "enterprise"}, key="k-2")
-    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_reused"
+    assert r.status_code == 422 and r.json()["error"]["code"] == "idempotency_key_reused"
     assert Subscription.objects.get(pk=starter_now.pk).plan.code == "pro"
 
 

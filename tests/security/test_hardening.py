@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -79,6 +80,7 @@ def test_hsts_and_secure_cookies_in_production():
     env = {
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": "x" * 60,
+        "CODEX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": "postgres://u:p@127.0.0.1:1/none",
         "REDIS_URL": "redis://127.0.0.1:1/0",  # required in production; nothing connects here
         "DJANGO_SETTINGS_MODULE": "codex.settings",
@@ -173,7 +175,7 @@ def _tables_containing(schema: str, needles: list[str]) -> list[str]:
     return found
 
 
-def test_no_plaintext_key_token_or_recovery_code_is_stored(firm, owner, owner_client, api_key_for):
+def test_no_plaintext_key_token_totp_secret_or_recovery_code_is_stored(firm, owner, owner_client, api_key_for):
     from tenants.accounts import twofactor
 
     raw_key = api_key_for(firm, "write")
@@ -186,9 +188,16 @@ def test_no_plaintext_key_token_or_recovery_code_is_stored(firm, owner, owner_cl
         .json()["access"]
     )
     codes = twofactor.recovery_codes_regenerate(user=owner)
+    # TOTP secrets (read back to verify codes: sealed), in hex and as the app shows it (base32)
+    totp_key = twofactor.totp_enrolment_start(user=owner).key
+    totp_b32 = twofactor.totp_manual_key(twofactor.totp_pending_device(user=owner)).replace(" ", "")
+    # a response that carried a secret, kept for Idempotency-Key replays (sealed)
+    replayable = owner_client.post(
+        "/api/v1/api-keys/", {"name": "replay"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="scan-1"
+    ).json()["key"]
     # the secret parts: the key's secret after its public prefix, the token's signature, each code
-    needles = [raw_key.split("_", 2)[2], created.split("_", 2)[2], token.split(".")[2]]
-    needles += [c.replace("-", "") for c in codes] + codes + [PASSWORD]
+    needles = [raw_key.split("_", 2)[2], created.split("_", 2)[2], token.split(".")[2], replayable.split("_", 2)[2]]
+    needles += [c.replace("-", "") for c in codes] + codes + [PASSWORD, totp_key, totp_b32]
     with schema_context("public"):
         public = _tables_containing("public", needles)
     firm_tables = _tables_containing(firm.schema_name, needles)

@@ -8,10 +8,9 @@ import re
 import pytest
 from django.core.cache import cache
 from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
-from tenants.accounts.models import User
+from tenants.accounts.models import SealedTOTPDevice, User
 from tenants.models import AuditEvent, Tenant
 from tests.conftest import PASSWORD, FirmClient
 from tests.security.helpers import totp_now, verified_login
@@ -26,12 +25,12 @@ def _fresh_cache():
     cache.clear()
 
 
-def _enrol(client) -> tuple[TOTPDevice, list[str]]:
+def _enrol(client) -> tuple[SealedTOTPDevice, list[str]]:
     page = client.get("/accounts/security/2fa/setup/")
     assert page.status_code == 200
     body = page.content.decode()
     assert "<svg" in body and "otp-key" in body  # QR code as inline SVG and the manual key
-    device = TOTPDevice.objects.get(confirmed=False)
+    device = SealedTOTPDevice.objects.get(confirmed=False)
     done = client.post("/accounts/security/2fa/setup/", {"code": totp_now(device), "next": "/"})
     assert done.status_code == 200
     codes = re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", done.content.decode())
@@ -52,7 +51,7 @@ def test_wrong_code_does_not_enable_two_factor(firm, owner_client):
     owner_client.get("/accounts/security/2fa/setup/")
     response = owner_client.post("/accounts/security/2fa/setup/", {"code": "000000", "next": "/"})
     assert "not right" in response.content.decode()
-    assert not TOTPDevice.objects.filter(confirmed=True).exists()
+    assert not SealedTOTPDevice.objects.filter(confirmed=True).exists()
 
 
 def test_after_enrolment_sign_in_needs_the_second_factor(firm, owner, owner_client):
@@ -91,13 +90,13 @@ def test_firm_can_require_two_factor(firm, viewer_client):
     assert viewer_client.get("/accounts/security/").status_code == 200
     # and may not be turned off while required
     response = viewer_client.post("/accounts/security/2fa/disable/")
-    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert SealedTOTPDevice.objects.filter(pk=device.pk).exists()
 
 
 def test_optional_two_factor_can_be_turned_off(firm, advisor_client):
     device, _codes = _enrol(advisor_client)
     advisor_client.post("/accounts/security/2fa/disable/")
-    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert not SealedTOTPDevice.objects.filter(pk=device.pk).exists()
     assert AuditEvent.objects.filter(action="2fa.disabled", actor="advisor@acme.test").exists()
 
 
@@ -125,7 +124,7 @@ def test_operator_console_requires_totp_enrolment_then_verification(public_clien
     with schema_context("public"):
         setup = public_client.get("/accounts/security/2fa/setup/?next=/admin/")
         assert "<svg" in setup.content.decode()
-        device = TOTPDevice.objects.get(user=operator, confirmed=False)
+        device = SealedTOTPDevice.objects.get(user=operator, confirmed=False)
         done = public_client.post("/accounts/security/2fa/setup/", {"code": totp_now(device), "next": "/admin/"})
     assert done.status_code == 200
     assert public_client.get("/admin/").status_code == 200
@@ -149,7 +148,7 @@ def test_a_manager_resets_a_members_lost_two_factor(firm, owner_client, advisor,
     device, _codes = _enrol(member)
     response = owner_client.post(f"/accounts/team/{advisor.pk}/reset-2fa/")
     assert response.status_code == 302
-    assert not TOTPDevice.objects.filter(user=advisor).exists()
+    assert not SealedTOTPDevice.objects.filter(user=advisor).exists()
     assert not StaticToken.objects.filter(device__user=advisor).exists()
     assert member.get("/accounts/security/").status_code == 302  # signed out everywhere
     assert AuditEvent.objects.filter(action="2fa.reset", actor="owner@acme.test", target="advisor@acme.test").exists()
@@ -158,17 +157,17 @@ def test_a_manager_resets_a_members_lost_two_factor(firm, owner_client, advisor,
 def test_an_admin_cannot_reset_an_owners_two_factor_nor_an_advisor_anyones(
     firm, owner, admin_user, advisor, client_for
 ):
-    device = TOTPDevice.objects.create(user=owner, name="x", confirmed=True)
+    device = SealedTOTPDevice.objects.create(user=owner, name="x", confirmed=True)
     client_for(admin_user).post(f"/accounts/team/{owner.pk}/reset-2fa/")
-    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert SealedTOTPDevice.objects.filter(pk=device.pk).exists()
     assert client_for(advisor).post(f"/accounts/team/{owner.pk}/reset-2fa/").status_code == 403
-    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert SealedTOTPDevice.objects.filter(pk=device.pk).exists()
 
 
 def test_operator_console_lists_operator_devices_without_secrets(public_client):
     operator = User.objects.create_superuser("ops-dev@codex.test", "Sturdy-pass-123")
     device = verified_login(public_client, operator)
-    page = public_client.get("/admin/otp_totp/totpdevice/").content.decode()
+    page = public_client.get("/admin/accounts/sealedtotpdevice/").content.decode()
     assert "ops-dev@codex.test" in page and device.key not in page
-    detail = public_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    detail = public_client.get(f"/admin/accounts/sealedtotpdevice/{device.pk}/change/").content.decode()
     assert device.key not in detail

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
@@ -119,11 +120,32 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_to_start_without_encryption_keys():
+    env = {k: v for k, v in os.environ.items() if k != "CODEX_ENCRYPTION_KEYS"}
+    env["DJANGO_ENV"] = "production"
+    env["DJANGO_SECRET_KEY"] = "x" * 20 + "-prod-secret-for-the-deploy-check-0123456789"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','codex.settings'); django.setup()",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "CODEX_ENCRYPTION_KEYS must be set in production" in result.stderr
+
+
 def test_check_deploy_passes_in_production():
     env = {
         **os.environ,
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": "x" * 20 + "-prod-secret-for-the-deploy-check-0123456789",
+        "CODEX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
     env["DATABASE_URL"] = _database_url(connection.settings_dict["NAME"])
     env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
