@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from codex import imports as engine
 from codex.api.errors import Conflict
 from codex.api.fields import CurrencyField
-from codex.api.filters import StrictFilterBackend
+from codex.api.filters import StrictFilterBackend, StrictOrderingFilter
 from codex.api.idempotency import IdempotentPostMixin
 from codex.api.parsers import BoundedJSONParser
 from codex.api.permissions import CanWrite
@@ -319,7 +319,7 @@ class ContactViewSet(CrmViewSet):
 
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
-    filter_backends = [StrictFilterBackend, ContactSearchFilter, filters.OrderingFilter]
+    filter_backends = [StrictFilterBackend, ContactSearchFilter, StrictOrderingFilter]
     search_fields = ["first_name", "last_name", "email", "phone", "company__name"]
     ordering_fields = ["last_name", "first_name", "email", "created_at", "updated_at", "lifecycle"]
     ordering = ["last_name", "first_name", "pk"]
