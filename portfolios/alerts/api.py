@@ -199,6 +199,21 @@ class AlertRuleViewSet(
         services.alert_rule_delete(actor=self.request.user, rule=instance)
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string of digits, not a boolean (DRF's IntegerField takes both)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MarkReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=StrictIntegerField(), required=False, help_text="Event ids to mark read; leave out to mark all."
+    )
+
+
 class AlertEventViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     """Firings of the rules the caller may see, newest first; ``unread`` is the caller's own state."""
 
@@ -222,9 +237,7 @@ class AlertEventViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         return Response({"unread": selectors.unread_count(request.user)})
 
     @extend_schema(
-        request=inline_serializer(
-            "MarkRead", {"ids": serializers.ListField(child=serializers.IntegerField(), required=False)}
-        ),
+        request=MarkReadSerializer,
         responses=inline_serializer("MarkedRead", {"marked": serializers.IntegerField()}),
     )
     @action(detail=False, methods=["post"], url_path="mark-read", filterset_class=None)
@@ -234,11 +247,9 @@ class AlertEventViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         # string or a boolean is a 400, not "all": the schema says so and API fuzzing checks it).
         if not isinstance(request.data, dict):
             raise serializers.ValidationError({"ids": ['Send a JSON object, e.g. {"ids": [1, 2]}.']})
-        ids = request.data.get("ids")
-        if "ids" in request.data and (
-            not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
-        ):
-            raise serializers.ValidationError({"ids": ["Give a list of event ids."]})
+        body = MarkReadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ids = body.validated_data.get("ids")
         qs = AlertNotification.objects.filter(recipient_id=request.user.pk, read_at__isnull=True)
         notification_ids = None if ids is None else list(qs.filter(event_id__in=ids).values_list("pk", flat=True))
         marked = services.alert_notifications_mark_read(user=request.user, ids=notification_ids)
