@@ -100,6 +100,9 @@ TENANT_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Business events (kernel outbox) and the firm's outbound webhooks (issue 23, docs/webhooks.md).
+    "codex.outbox",
+    "webhooks",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -274,6 +277,34 @@ CELERY_BEAT_SCHEDULE: dict = {
         "kwargs": {"task": "crm.tasks.campaigns_resume"},
     },
 }
+
+# --- Webhooks, outbox and platform status (issue 23; beat entries added to the schedule above) ---------
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # Outbox events whose relay task was lost are relayed; old events are purged (per firm).
+        "outbox-sweep": {"task": "codex.for_each_firm", "schedule": 60.0, "kwargs": {"task": "outbox.sweep"}},
+        # Webhook deliveries whose retry task was lost are queued again (per firm).
+        "webhooks-deliver-due": {
+            "task": "codex.for_each_firm",
+            "schedule": 60.0,
+            "kwargs": {"task": "webhooks.deliver_due"},
+        },
+    }
+)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
+# Production calls only https:// URLs that resolve to public addresses (checked at save and send).
+WEBHOOKS_REQUIRE_HTTPS = env.bool("WEBHOOKS_REQUIRE_HTTPS", default=IS_PRODUCTION)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=not IS_PRODUCTION)
+if IS_PRODUCTION and (WEBHOOKS_ALLOW_PRIVATE_ADDRESSES or not WEBHOOKS_REQUIRE_HTTPS):
+    raise ImproperlyConfigured("Production webhooks must require HTTPS and refuse private addresses.")
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_MAX_RESPONSE_BYTES = env.int("WEBHOOKS_MAX_RESPONSE_BYTES", default=64 * 1024)
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOKS_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOKS_RETRY_MAX_DELAY_SECONDS", default=8 * 3600.0)
+WEBHOOKS_RETRY_WINDOW_SECONDS = env.float("WEBHOOKS_RETRY_WINDOW_SECONDS", default=24 * 3600.0)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
+WEBHOOKS_ROTATION_GRACE_HOURS = env.int("WEBHOOKS_ROTATION_GRACE_HOURS", default=24)
 
 # --- Auth -------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -20,7 +20,7 @@ urlpatterns = [
 ]
 
 # Domain apps register their API routes in their own api_urls module.
-for module in ("portfolios.api_urls", "crm.api_urls", "billing.api_urls"):
+for module in ("portfolios.api_urls", "crm.api_urls", "billing.api_urls", "webhooks.api_urls"):
     try:
         urlpatterns.append(path("", include(module)))
     except ModuleNotFoundError as exc:

@@ -97,7 +97,12 @@ if settings.CODEX_BENCH_VIEWS:
     urlpatterns.insert(0, path("bench/ping/", ping))
 
 # Domain apps add their pages in their own urls module.
-for prefix, module in (("portfolios/", "portfolios.urls"), ("crm/", "crm.urls"), ("billing/", "billing.urls")):
+for prefix, module in (
+    ("portfolios/", "portfolios.urls"),
+    ("crm/", "crm.urls"),
+    ("billing/", "billing.urls"),
+    ("settings/webhooks/", "webhooks.urls"),
+):
     try:
         urlpatterns.append(path(prefix, include(module)))
     except ModuleNotFoundError as exc:
