@@ -84,10 +84,9 @@ class DeliveryReplayView(APIView):
     permission_classes = [IsAuthenticated, IsFirmManager]
 
     @extend_schema(request=None, responses={202: DeliverySerializer}, summary="Send a delivery again now")
-    def post(self, request, pk: int, delivery_pk: int):
-        endpoint = selectors.endpoint_get(pk=pk)
-        delivery = services.delivery_replay(delivery=selectors.delivery_get(endpoint=endpoint, pk=delivery_pk))
-        delivery = selectors.deliveries_of(endpoint=endpoint).get(pk=delivery.pk)
+    def post(self, request, pk: int):
+        delivery = services.delivery_replay(delivery=selectors.delivery_get(pk=pk))
+        delivery = selectors.deliveries_of(endpoint=delivery.endpoint).get(pk=delivery.pk)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -11,10 +11,6 @@ router.register("webhook-endpoints", api.WebhookEndpointViewSet, basename="webho
 urlpatterns = [
     path("webhook-events/", api.EventTypeListView.as_view(), name="webhook-event-list"),
     path("webhook-events/<str:type>/", api.EventExampleView.as_view(), name="webhook-event-example"),
-    path(
-        "webhook-endpoints/<int:pk>/deliveries/<int:delivery_pk>/replay/",
-        api.DeliveryReplayView.as_view(),
-        name="webhook-delivery-replay",
-    ),
+    path("webhook-deliveries/<int:pk>/replay/", api.DeliveryReplayView.as_view(), name="webhook-delivery-replay"),
     *router.urls,
 ]

@@ -27,5 +27,9 @@ def deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     )
 
 
-def delivery_get(*, endpoint: WebhookEndpoint, pk: int) -> WebhookDelivery:
-    return get_object_or_404(WebhookDelivery.objects.select_related("event"), pk=pk, endpoint=endpoint)
+def delivery_get(*, pk: int, endpoint: WebhookEndpoint | None = None) -> WebhookDelivery:
+    """The delivery (of ``endpoint`` if given) in the active firm's schema, or Http404."""
+    deliveries = WebhookDelivery.objects.select_related("event", "endpoint")
+    if endpoint is not None:
+        deliveries = deliveries.filter(endpoint=endpoint)
+    return get_object_or_404(deliveries, pk=pk)

@@ -130,6 +130,6 @@ def endpoint_delete_view(request, pk: int):
 def delivery_replay_view(request, pk: int, delivery_pk: int):
     _manager_required(request)
     endpoint = selectors.endpoint_get(pk=pk)
-    services.delivery_replay(delivery=selectors.delivery_get(endpoint=endpoint, pk=delivery_pk))
+    services.delivery_replay(delivery=selectors.delivery_get(pk=delivery_pk, endpoint=endpoint))
     messages.success(request, "Delivery queued again.")
     return redirect("webhooks:detail", pk=pk)

@@ -310,7 +310,7 @@ def test_owner_manages_endpoints_through_the_api(firm, owner, client_for, receiv
     assert log["results"][0]["status"] == "succeeded" and log["results"][0]["attempt_log"][0]["status_code"] == 200
     delivery_pk = log["results"][0]["id"]
     with django_capture_on_commit_callbacks(execute=True):
-        r = c.post(f"{API}{pk}/deliveries/{delivery_pk}/replay/")
+        r = c.post(f"/api/v1/webhook-deliveries/{delivery_pk}/replay/")
     assert r.status_code == 202 and len(receiver.requests) == 2
     assert c.delete(f"{API}{pk}/").status_code == 204
     assert not WebhookEndpoint.objects.filter(pk=pk).exists()
@@ -383,7 +383,7 @@ def test_another_firms_users_and_keys_cannot_reach_endpoints_or_deliveries(
     assert globex.get(API).json()["count"] == 0
     assert globex.get(f"{API}{endpoint.pk}/").status_code == 404
     assert globex.get(f"{API}{endpoint.pk}/deliveries/").status_code == 404
-    assert globex.post(f"{API}{endpoint.pk}/deliveries/{delivery.pk}/replay/").status_code == 404
+    assert globex.post(f"/api/v1/webhook-deliveries/{delivery.pk}/replay/").status_code == 404
     assert globex.patch(f"{API}{endpoint.pk}/", {"enabled": False}, content_type="application/json").status_code == 404
     assert globex.get(f"/settings/webhooks/{endpoint.pk}/").status_code == 404
     # globex's session or key at acme's host: not signed in there
