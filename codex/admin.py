@@ -29,7 +29,13 @@ def register_operator_admins() -> None:
     """Imported for their side effect: each app's ``admin`` module registers on ``operator_site``."""
     from importlib import import_module
 
-    for module in ("tenants.admin", "tenants.accounts.admin", "billing.admin", "portfolios.market.admin"):
+    for module in (
+        "tenants.admin",
+        "tenants.accounts.admin",
+        "billing.admin",
+        "portfolios.market.admin",
+        "codex.status.admin",
+    ):
         try:
             import_module(module)
         except ModuleNotFoundError as exc:

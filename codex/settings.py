@@ -86,6 +86,8 @@ SHARED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Platform status history (issue 23): kernel, public schema.
+    "codex.status",
 ]
 TENANT_APPS = [
     "django.contrib.auth",
@@ -289,8 +291,16 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": 60.0,
             "kwargs": {"task": "webhooks.deliver_due"},
         },
+        # Platform status: every service checked and recorded each minute (codex/status).
+        "platform-record-checks": {"task": "platform.record_checks", "schedule": 60.0},
     }
 )
+STATUS_HISTORY_DAYS = env.int("STATUS_HISTORY_DAYS", default=90)
+# A heartbeat or beat run older than this is stale (beat runs the check every 60 s).
+STATUS_STALE_SECONDS = env.int("STATUS_STALE_SECONDS", default=180)
+STATUS_QUEUE_DEPTH_WARN = env.int("STATUS_QUEUE_DEPTH_WARN", default=1000)
+STATUS_DISK_MIN_FREE_BYTES = env.int("STATUS_DISK_MIN_FREE_BYTES", default=2 * 2**30)
+STATUS_DISK_MIN_FREE_PERCENT = env.float("STATUS_DISK_MIN_FREE_PERCENT", default=10.0)
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
 # Production calls only https:// URLs that resolve to public addresses (checked at save and send).
 WEBHOOKS_REQUIRE_HTTPS = env.bool("WEBHOOKS_REQUIRE_HTTPS", default=IS_PRODUCTION)

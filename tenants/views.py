@@ -53,11 +53,16 @@ def pricing(request):
 
 @never_cache
 def status(request):
-    """The service's health as /ready sees it (database reachable, schemas migrated)."""
+    """Public status: the database as /ready sees it now, the other services as beat last recorded
+    them (codex/status). States only: details, latency and addresses are for operators."""
     from codex.health import readiness
+    from codex.status.selectors import status_public
 
     ok, checks = readiness()
-    response = render(request, "public/status.html", {"ok": ok, "checks": checks, "checked_at": timezone.now()})
+    services = status_public(live=checks)
+    degraded = any(state in ("down", "degraded") for _label, state in services)
+    context = {"ok": ok, "degraded": degraded, "services": services, "checked_at": timezone.now()}
+    response = render(request, "public/status.html", context)
     response.status_code = 200 if ok else 503
     return response
 
