@@ -8,7 +8,7 @@ What it does:
 2. in a firm's schema (``hookbench``, provisioned if missing) adds one endpoint for
    ``contact.created`` and emits N events through ``event_emit`` (100 per transaction), spread over
    100 resources ("contact:0".."contact:99"), as a service would;
-3. runs a real Celery worker (threads pool: deliveries wait on the network) with the production
+3. runs a real Celery worker (prefork, 4 processes by default) with the production
    code path: relay task per event, delivery task per event, retries with backoff and jitter. The
    backoff is shortened (base 0.2 s, cap 2 s) so the run ends in minutes instead of a day;
 4. sweeps for due deliveries every 10 s as beat does (``webhooks.deliver_due``);
@@ -97,10 +97,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--fail", type=float, default=0.3)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
     parser.add_argument("--firm", default="hookbench")
     parser.add_argument("--seed", type=int, default=23)
-    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--timeout", type=float, default=5400)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -158,14 +159,14 @@ def main(argv=None) -> int:
 
     log_path = workdir / "worker.log"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "codex", "worker", "-c", str(args.concurrency), "-P", "threads"]
+        [sys.executable, "-m", "celery", "-A", "codex", "worker", "-c", str(args.concurrency), "-P", args.pool]
         + ["--prefetch-multiplier", "4", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
         cwd=ROOT,
         env=dict(os.environ),
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
     )
-    result: dict = {"events": args.events, "fail_rate": args.fail, "concurrency": args.concurrency}
+    result: dict = {"events": args.events, "fail_rate": args.fail, "pool": args.pool, "concurrency": args.concurrency}
     try:
         started = time.monotonic()
         emitted: list[tuple[str, str]] = []  # (resource, webhook-id) in emission order

@@ -111,6 +111,8 @@ INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in S
 MIDDLEWARE = [
     # First: request id, one structured log line and latency metrics per request, slow queries.
     "codex.observability.RequestLogMiddleware",
+    # API-Version on every /api/ response, Deprecation/Sunset on deprecated operations (issue 23).
+    "codex.api.lifecycle.ApiLifecycleMiddleware",
     # Django's Security, Session, Common, Message and XFrameOptions middlewares, the same rules in
     # one plain layer each (codex.lean_middleware; the deploy checks in codex.security.checks).
     "codex.lean_middleware.SecurityMiddleware",
@@ -485,10 +487,12 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The API's version, in every /api/ response's API-Version header and the schema (docs/api.md).
+CODEX_API_VERSION = "1.0.0"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Codex API",
     "DESCRIPTION": "The API of Codex, the platform for investment-advisory firms.",
-    "VERSION": "1.0.0",
+    "VERSION": CODEX_API_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -510,7 +514,11 @@ SPECTACULAR_SETTINGS = {
         "DealOutcomeEnum": "crm.models.DealStatus",
     },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codex.api.schema.add_error_responses"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "codex.api.schema.add_error_responses",
+        "codex.api.lifecycle.document_lifecycle",  # API-Version, Deprecation/Sunset headers (issue 23)
+    ],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -132,6 +132,13 @@ class CodexAutoSchema(AutoSchema):
             schema["pattern"] = r"\S"
         return schema
 
+    def is_deprecated(self):
+        # @codex.api.lifecycle.deprecated on the handler or the view (also sends the headers).
+        from .lifecycle import deprecation_of
+
+        action = getattr(self.view, "action", None)
+        return deprecation_of(self.view, self.method, action) is not None or super().is_deprecated()
+
     def _get_request_for_media_type(self, serializer, direction="request"):
         # A raw request schema (a dict) that requires properties (in each of its alternatives)
         # requires a body, as drf-spectacular decides for serializers with required fields.
