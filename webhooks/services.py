@@ -319,7 +319,10 @@ def _record(delivery, *, now, headers, status_code, latency, error, body, ok) ->
                     "claimed_until",
                 ]
             )
-            transaction.on_commit(lambda: _enqueue(delivery.pk, countdown=delay))
+            if delay <= settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS:
+                transaction.on_commit(lambda: _enqueue(delivery.pk, countdown=delay))
+            # A longer wait is left to beat's deliver_due sweep (every minute): a countdown beyond
+            # the broker's visibility timeout would be handed out again while it waits.
         _endpoint_failed(delivery.endpoint_id, now)
 
 

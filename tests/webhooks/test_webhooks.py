@@ -440,3 +440,30 @@ def test_event_catalogue_is_served_and_in_the_schema(firm, owner, client_for):
     op = schema["paths"]["/api/v1/webhook-events/{type}/"]["get"]
     examples = op["responses"]["200"]["content"]["application/json"]["examples"].values()
     assert "contact.created" in {e["summary"] for e in examples}
+
+
+def test_long_backoffs_are_left_to_the_sweep_not_a_countdown(
+    firm, receiver, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from webhooks import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.webhook_deliver, "apply_async", lambda args, countdown=None: queued.append(countdown))
+    receiver.answer = (500, b"", 0.0, {})
+    settings.WEBHOOKS_RETRY_BASE_SECONDS = 5
+    settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS = 600
+    delivery = services.endpoint_send_test(tenant=firm, endpoint=_endpoint(firm, receiver.url))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=5)  # the 6th attempt waits ~85 min
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at > timezone.now() + timedelta(minutes=60)
+    assert queued == []  # no countdown task
+    # a short backoff is queued with its countdown
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=0, next_attempt_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delivery_attempt(delivery_id=delivery.pk)
+    assert len(queued) == 1 and 3 < queued[0] < 7
+    queued.clear()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+    assert services.deliveries_enqueue_due() == 1 and queued == [None]
