@@ -123,8 +123,8 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, grace: timedelta | None
 
 
 def endpoint_send_test(*, tenant, endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """Queue a ``webhook.test`` event for this endpoint only (also when it is disabled? no:
-    a disabled endpoint is refused, enable it first)."""
+    """Queue a ``webhook.test`` event for this endpoint only. A disabled endpoint is refused
+    (ValidationError on ``enabled``): enable it first."""
     check_feature(tenant=tenant, feature="webhooks")
     if not endpoint.enabled:
         raise ValidationError({"enabled": ["Enable the endpoint before sending a test event."]})
@@ -141,8 +141,8 @@ def endpoint_send_test(*, tenant, endpoint: WebhookEndpoint) -> WebhookDelivery:
 
 
 def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now, whatever its state (same ``webhook-id``). A replay is one more
-    attempt: if it fails, the delivery is failed again (its retry window has passed)."""
+    """Send a delivery again now, whatever its state (same ``webhook-id``). If it fails, retries
+    follow the delivery's window, counted from its creation: an old delivery fails at once."""
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None, finished_at=None
