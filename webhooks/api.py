@@ -97,6 +97,7 @@ class EventTypeListView(generics.GenericAPIView):
     pagination_class = None
     filter_backends: list = []
 
+    @extend_schema(responses=EventTypeSerializer(many=True), summary="The event catalogue")
     def get(self, request):
         rows = [
             {"type": e.name, "description": e.description, "reserved": e.reserved, "example": _body(e.name)}

@@ -31,7 +31,7 @@ from standardwebhooks.webhooks import Webhook
 from billing.entitlements import check_feature
 from codex.outbox.catalogue import SUBSCRIBABLE
 from codex.outbox.models import OutboxEvent
-from codex.security.outbound import UnsafeUrl, post_bounded, resolve
+from codex.security.outbound import UnsafeUrl, parse, post_bounded, resolve
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant
 
@@ -50,13 +50,13 @@ def secret_new() -> str:
 
 def url_check(url: str) -> None:
     """``ValidationError`` on ``url`` unless it may be called (HTTPS and a public address in
-    production; settings WEBHOOKS_REQUIRE_HTTPS / WEBHOOKS_ALLOW_PRIVATE_ADDRESSES)."""
+    production; settings WEBHOOKS_REQUIRE_HTTPS / WEBHOOKS_ALLOW_PRIVATE_ADDRESSES). Where private
+    addresses are allowed (development) the host is not resolved at save time, only when sending."""
     try:
-        resolve(
-            url,
-            require_https=settings.WEBHOOKS_REQUIRE_HTTPS,
-            allow_private=settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES,
-        )
+        if settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
+            parse(url, require_https=settings.WEBHOOKS_REQUIRE_HTTPS)
+        else:
+            resolve(url, require_https=settings.WEBHOOKS_REQUIRE_HTTPS, allow_private=False)
     except UnsafeUrl as exc:
         raise ValidationError({"url": [str(exc)]}) from exc
 
