@@ -375,15 +375,21 @@ def _mail_owners_disabled(endpoint: WebhookEndpoint) -> None:
     )
 
 
-def deliveries_enqueue_due(*, late_by: timedelta = timedelta(seconds=30), limit: int = 1000) -> int:
-    """Queue deliveries whose retry task is gone (lost message, worker killed). Per firm, by beat."""
-    cutoff = timezone.now() - late_by
-    ids = list(
-        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=cutoff)
-        .filter(Q(claimed_until=None) | Q(claimed_until__lt=timezone.now()))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in ids:
-        _enqueue(pk)
+def deliveries_enqueue_due(*, late_by: timedelta | None = None, limit: int = 1000) -> int:
+    """Queue deliveries whose task is gone (lost message, worker killed) or that wait for the sweep
+    (long backoffs). Per firm, by beat. A delivery already queued but waiting behind a backlog must
+    not be queued again and again: one is swept only when due for ``late_by`` (WEBHOOKS_SWEEP_LATE_SECONDS),
+    and its due time is moved to now, so it is swept at most once per ``late_by``."""
+    late_by = late_by if late_by is not None else timedelta(seconds=settings.WEBHOOKS_SWEEP_LATE_SECONDS)
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=now - late_by)
+            .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        transaction.on_commit(lambda: [_enqueue(pk) for pk in ids])
     return len(ids)

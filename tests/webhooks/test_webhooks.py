@@ -465,5 +465,11 @@ def test_long_backoffs_are_left_to_the_sweep_not_a_countdown(
         services.delivery_attempt(delivery_id=delivery.pk)
     assert len(queued) == 1 and 3 < queued[0] < 7
     queued.clear()
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=2))
-    assert services.deliveries_enqueue_due() == 1 and queued == [None]
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 1
+    assert queued == [None]
+    # swept once: a queued delivery waiting behind a backlog is not queued again at the next sweep
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 0
+    assert queued == [None]
