@@ -286,7 +286,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 CELERY_BEAT_SCHEDULE.update(
     {
         # Outbox events whose relay task was lost are relayed; old events are purged (per firm).
-        "outbox-sweep": {"task": "codex.for_each_firm", "schedule": 60.0, "kwargs": {"task": "outbox.sweep"}},
+        "outbox-sweep": {"task": "codex.for_each_firm", "schedule": 60.0, "kwargs": {"task": "codex.outbox.sweep"}},
         # Webhook deliveries whose retry task was lost are queued again (per firm).
         "webhooks-deliver-due": {
             "task": "codex.for_each_firm",
@@ -294,7 +294,7 @@ CELERY_BEAT_SCHEDULE.update(
             "kwargs": {"task": "webhooks.deliver_due"},
         },
         # Platform status: every service checked and recorded each minute (codex/status).
-        "platform-record-checks": {"task": "platform.record_checks", "schedule": 60.0},
+        "platform-record-checks": {"task": "codex.status.record_checks", "schedule": 60.0},
     }
 )
 STATUS_HISTORY_DAYS = env.int("STATUS_HISTORY_DAYS", default=90)

@@ -10,12 +10,12 @@ from codex.celery import app
 from . import services
 
 
-@app.task(name="outbox.relay", acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=8)
+@app.task(name="codex.outbox.relay", acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=8)
 def outbox_relay(event_id: int) -> bool:
     return services.outbox_relay_event(event_id=event_id)
 
 
-@app.task(name="outbox.sweep", acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+@app.task(name="codex.outbox.sweep", acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
 def outbox_sweep() -> int:
     """Per firm (beat fans it out): relay what a lost task left behind, purge old events."""
     relayed = services.outbox_relay_pending()

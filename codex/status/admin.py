@@ -13,7 +13,7 @@ from .models import ServiceCheck
 
 @admin.register(ServiceCheck, site=operator_site)
 class PlatformStatusAdmin(admin.ModelAdmin):
-    """Read-only: the history is written by beat's ``platform.record_checks`` only."""
+    """Read-only: the history is written by beat's ``codex.status.record_checks`` only."""
 
     def has_add_permission(self, request):
         return False

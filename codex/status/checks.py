@@ -25,7 +25,7 @@ from .models import State
 
 WORKER_HEARTBEAT_KEY = "codex:status:worker-heartbeat"
 BEAT_LAST_RUN_KEY = "codex:status:beat-last-run"
-CHECK_TASK = "platform.record_checks"
+CHECK_TASK = "codex.status.record_checks"
 
 
 @dataclass(frozen=True)
