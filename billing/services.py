@@ -25,11 +25,12 @@ from django_tenants.utils import schema_context
 
 # Module import (not names): tenants.services imports this module for provisioning, so the names
 # are looked up at call time, when both modules are fully loaded.
+from codex.outbox.services import event_emit
 from tenants import services as tenant_services
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant, TenantStatus
 
-from . import metering
+from . import events, metering
 from .dunning import DunningPolicy, DunningStatus, dunning_decide
 from .models import (
     BillingInterval,
@@ -320,6 +321,9 @@ def subscription_change_plan(
                 "invoice": invoice.number if invoice else None,
             },
         )
+        event_emit(
+            type="subscription.changed", data=events.subscription_data(sub), resource="subscription", tenant=tenant
+        )
         return PlanChangeResult(subscription=sub, preview=preview, invoice=invoice)
 
 
@@ -341,6 +345,9 @@ def subscription_cancel(*, tenant, actor: str, ip: str | None = None, now: datet
                 target=tenant.slug,
                 ip=ip,
                 details={"ends_at": sub.current_period_end.isoformat()},
+            )
+            event_emit(
+                type="subscription.changed", data=events.subscription_data(sub), resource="subscription", tenant=tenant
             )
         return sub
 
@@ -365,6 +372,9 @@ def subscription_reactivate(*, tenant, actor: str, ip: str | None = None, now: d
             raise BillingStateError({"subscription": "The subscription is not canceled."})
         tenant_services.audit_record(
             action="billing.reactivated", actor=actor, tenant=tenant, target=tenant.slug, ip=ip
+        )
+        event_emit(
+            type="subscription.changed", data=events.subscription_data(sub), resource="subscription", tenant=tenant
         )
         return sub
 
@@ -612,6 +622,12 @@ def _finalize(invoice: Invoice, now: datetime) -> None:
     if invoice.total == 0:
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
     invoice.save(update_fields=["number", "status", "finalized_at", "due_at", "paid_at"])
+    event_emit(
+        type="invoice.issued",
+        data=events.invoice_data(invoice),
+        resource=f"invoice:{invoice.pk}",
+        tenant=invoice.tenant,
+    )
 
 
 def _locked_invoice(invoice: Invoice) -> Invoice:
@@ -643,6 +659,12 @@ def invoice_void(*, invoice: Invoice, actor: str, now: datetime | None = None) -
             raise BillingStateError({"status": "Money was received on this invoice; refund it before voiding."})
         invoice.status, invoice.voided_at = InvoiceStatus.VOID, now
         invoice.save(update_fields=["status", "voided_at"])
+        event_emit(
+            type="invoice.voided",
+            data=events.invoice_data(invoice),
+            resource=f"invoice:{invoice.pk}",
+            tenant=invoice.tenant,
+        )
         # Pending proration items go back to the subscription for its next invoice.
         PendingItem.objects.filter(invoice=invoice).update(invoice=None)
         tenant_services.audit_record(
@@ -853,6 +875,13 @@ def payment_record(
         if became_paid:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         invoice.save(update_fields=["amount_paid", "amount_refunded", "status", "paid_at"])
+        if became_paid:
+            event_emit(
+                type="invoice.paid",
+                data=events.invoice_data(invoice),
+                resource=f"invoice:{invoice.pk}",
+                tenant=invoice.tenant,
+            )
         tenant_services.audit_record(
             action=f"billing.{kind}_recorded",
             actor=actor or provider,

@@ -44,7 +44,13 @@ operator_site = OperatorAdminSite(name="admin")
 def register_operator_admins() -> None:
     """Imported for their side effect: each app's ``admin`` module registers on ``operator_site``."""
 
-    for module in ("tenants.admin", "tenants.accounts.admin", "billing.admin", "portfolios.market.admin"):
+    for module in (
+        "tenants.admin",
+        "tenants.accounts.admin",
+        "billing.admin",
+        "portfolios.market.admin",
+        "codex.status.admin",
+    ):
         try:
             import_module(module)
         except ModuleNotFoundError as exc:

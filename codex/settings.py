@@ -113,6 +113,8 @@ SHARED_APPS = [
     # stays in its own schema; the public schema's copy records operators' own accounts.
     "pgtrigger",
     "pghistory",
+    # Platform status history (issue 23): kernel, public schema.
+    "codex.status",
 ]
 TENANT_APPS = [
     "django.contrib.auth",
@@ -129,12 +131,17 @@ TENANT_APPS = [
     "django_otp.plugins.otp_static",
     "pgtrigger",
     "pghistory",
+    # Business events (kernel outbox) and the firm's outbound webhooks (issue 23, docs/webhooks.md).
+    "codex.outbox",
+    "webhooks",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 MIDDLEWARE = [
     # First: request id, one JSON log line and latency metrics per request (codex.observability).
     "codex.observability.RequestLogMiddleware",
+    # API-Version on every /api/ response, Deprecation/Sunset on deprecated operations (issue 23).
+    "codex.api.lifecycle.ApiLifecycleMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
@@ -336,6 +343,47 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# --- Webhooks, outbox and platform status (issue 23; beat entries added to the schedule above) ---------
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # Outbox events whose relay task was lost are relayed; old events are purged (per firm).
+        "outbox-sweep": {"task": "codex.for_each_firm", "schedule": 60.0, "kwargs": {"task": "codex.outbox.sweep"}},
+        # Webhook deliveries whose retry task was lost are queued again (per firm).
+        "webhooks-deliver-due": {
+            "task": "codex.for_each_firm",
+            "schedule": 60.0,
+            "kwargs": {"task": "webhooks.deliver_due"},
+        },
+        # Platform status: every service checked and recorded each minute (codex/status).
+        "platform-record-checks": {"task": "codex.status.record_checks", "schedule": 60.0},
+    }
+)
+STATUS_HISTORY_DAYS = env.int("STATUS_HISTORY_DAYS", default=90)
+# A heartbeat or beat run older than this is stale (beat runs the check every 60 s).
+STATUS_STALE_SECONDS = env.int("STATUS_STALE_SECONDS", default=180)
+STATUS_QUEUE_DEPTH_WARN = env.int("STATUS_QUEUE_DEPTH_WARN", default=1000)
+STATUS_DISK_MIN_FREE_BYTES = env.int("STATUS_DISK_MIN_FREE_BYTES", default=2 * 2**30)
+STATUS_DISK_MIN_FREE_PERCENT = env.float("STATUS_DISK_MIN_FREE_PERCENT", default=10.0)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
+# Production calls only https:// URLs that resolve to public addresses (checked at save and send).
+WEBHOOKS_REQUIRE_HTTPS = env.bool("WEBHOOKS_REQUIRE_HTTPS", default=IS_PRODUCTION)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=not IS_PRODUCTION)
+if IS_PRODUCTION and (WEBHOOKS_ALLOW_PRIVATE_ADDRESSES or not WEBHOOKS_REQUIRE_HTTPS):
+    raise ImproperlyConfigured("Production webhooks must require HTTPS and refuse private addresses.")
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_MAX_RESPONSE_BYTES = env.int("WEBHOOKS_MAX_RESPONSE_BYTES", default=64 * 1024)
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOKS_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOKS_RETRY_MAX_DELAY_SECONDS", default=8 * 3600.0)
+WEBHOOKS_RETRY_WINDOW_SECONDS = env.float("WEBHOOKS_RETRY_WINDOW_SECONDS", default=24 * 3600.0)
+# Retries due within this many seconds are queued with a countdown; later ones by the minute sweep
+# (keep it well under CELERY_VISIBILITY_TIMEOUT).
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.int("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=600)
+# The minute sweep queues a delivery only once it is this late (a queued one waits behind a backlog).
+WEBHOOKS_SWEEP_LATE_SECONDS = env.int("WEBHOOKS_SWEEP_LATE_SECONDS", default=120)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
+WEBHOOKS_ROTATION_GRACE_HOURS = env.int("WEBHOOKS_ROTATION_GRACE_HOURS", default=24)
+
 # --- Auth -------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -505,10 +553,12 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The API's version, in every /api/ response's API-Version header and the schema (docs/api.md).
+CODEX_API_VERSION = "1.0.0"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Codex API",
     "DESCRIPTION": "The API of Codex, the platform for investment-advisory firms.",
-    "VERSION": "1.0.0",
+    "VERSION": CODEX_API_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -530,7 +580,11 @@ SPECTACULAR_SETTINGS = {
         "DealOutcomeEnum": "crm.models.DealStatus",
     },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codex.api.schema.add_error_responses"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "codex.api.schema.add_error_responses",
+        "codex.api.lifecycle.document_lifecycle",  # API-Version, Deprecation/Sunset headers (issue 23)
+    ],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -24,10 +24,11 @@ from django.utils.safestring import mark_safe
 from billing.entitlements import check_can_add, check_feature
 from codex import imports as engine
 from codex.db import current_schema
+from codex.outbox.services import event_emit
 from tenants.accounts.models import User
 from tenants.links import firm_page_url
 
-from . import access
+from . import access, events
 from .importers import SPECS, search_indexes_merge
 from .models import (
     Activity,
@@ -194,6 +195,7 @@ def contact_create(*, actor, tenant, first_name: str, shared_with=(), check_limi
             raise NameTaken({"email": "Another contact already has this e-mail address."}) from exc
         if shared_with:
             contact.shared_with.set(shared_with)
+        event_emit(type="contact.created", data=events.contact_data(contact), resource=f"contact:{contact.pk}")
     return contact
 
 
@@ -227,6 +229,7 @@ def contact_update(*, actor, contact: Contact, shared_with=None, **fields) -> Co
             if not access.can_assign_owner(actor) and getattr(actor, "pk", None) != contact.owner_id:
                 raise PermissionDenied("Only the contact's owner or a manager shares it.")
             contact.shared_with.set(shared_with)
+        event_emit(type="contact.updated", data=events.contact_data(contact), resource=f"contact:{contact.pk}")
     return contact
 
 
@@ -415,6 +418,9 @@ def deal_move(*, actor, deal: Deal, stage: PipelineStage, reason: str = "") -> D
         locked.save()
         DealStageChange.objects.create(
             deal=locked, from_stage=previous, to_stage=stage, changed_by=_actor_user(actor), note=reason[:300]
+        )
+        event_emit(
+            type="deal.stage_changed", data=events.deal_stage_data(locked, previous), resource=f"deal:{locked.pk}"
         )
     return locked
 
@@ -1038,6 +1044,7 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
         )
         # the new rows' search entries into the GIN trees now, not when autovacuum comes by
         search_indexes_merge(job.kind)
+        event_emit(type="import.completed", data=events.import_data(job), resource=f"import:{job.pk}")
         job.status = ImportStatus.COMMITTED
         job.committed_at = timezone.now()
         job.report = report.as_dict()

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from codex import imports as engine
+from codex.outbox.services import event_emit
 from portfolios.market.models import Instrument
 
 from . import analytics, services
@@ -307,6 +308,16 @@ class TransactionImport:
             # here: ``transactions_bulk_record`` replays the ledger anyway, and refuses if it no
             # longer fits (the ledger may have changed since the preview).
             Portfolio.objects.select_for_update().get(pk=self.portfolio.pk)
+            event_emit(
+                type="import.completed",
+                data={
+                    "id": None,
+                    "kind": "transactions",
+                    "portfolio_id": self.portfolio.pk,
+                    "rows": result.counts["create"],
+                },
+                resource=f"portfolio:{self.portfolio.pk}",
+            )
 
         try:
             return engine.commit(

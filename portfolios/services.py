@@ -28,10 +28,11 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from billing.entitlements import check_can_add
+from codex.outbox.services import event_emit
 from portfolios.market.models import FxRate, Instrument
 from tenants.accounts.models import Role
 
-from . import analytics
+from . import analytics, events
 from .analytics import CASH_KINDS, SECURITY_KINDS
 from .ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
 from .models import CashBalance, Holding, Kind, Lot, Portfolio, Transaction
@@ -662,6 +663,11 @@ def transaction_record(*, portfolio: Portfolio, created_by=None, today: date | N
             **clean.as_fields(),
         )
         ledger_rebuild(portfolio=portfolio, revalue_from=txn.trade_date)
+        event_emit(
+            type="portfolio.transaction.created",
+            data=events.transaction_data(txn),
+            resource=f"portfolio:{portfolio.pk}",
+        )
     return txn
 
 
@@ -706,6 +712,11 @@ def transaction_delete(*, txn: Transaction) -> None:
             raise ValidationError(
                 {"non_field_errors": ["Deleting this transaction would break a later one: " + " ".join(exc.messages)]}
             ) from exc
+        event_emit(
+            type="portfolio.transaction.deleted",
+            data=events.transaction_data(txn),
+            resource=f"portfolio:{portfolio.pk}",
+        )
 
 
 TXN_COPY_COLUMNS = (

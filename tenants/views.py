@@ -14,6 +14,7 @@ from codex import health
 from codex.find_firm import find_firm_request
 from codex.security.net import client_ip
 from codex.security.ratelimit import too_many_requests
+from codex.status.selectors import status_public
 
 from . import links
 from .forms import FindFirmForm, SignupForm
@@ -24,10 +25,13 @@ firm_url = links.firm_url
 
 @never_cache
 def status(request):
-    """The service's health as /ready sees it (database reachable, schemas migrated)."""
-
+    """Public status: the database as /ready sees it now, the other services as beat last recorded
+    them (codex/status). States only: details, latency and addresses are for operators."""
     ok, checks = health.readiness()
-    response = render(request, "public/status.html", {"ok": ok, "checks": checks, "checked_at": timezone.now()})
+    services = status_public(live=checks)
+    degraded = any(state in ("down", "degraded") for _label, state in services)
+    context = {"ok": ok, "degraded": degraded, "services": services, "checked_at": timezone.now()}
+    response = render(request, "public/status.html", context)
     response.status_code = 200 if ok else 503
     return response
 

@@ -150,6 +150,13 @@ class CodexAutoSchema(AutoSchema):
             # minLength 1). Unanchored: the text contains something other than whitespace.
             schema["pattern"] = r"\S"
 
+    def is_deprecated(self):
+        # @codex.api.lifecycle.deprecated on the handler or the view (also sends the headers).
+        from .lifecycle import deprecation_of
+
+        action = getattr(self.view, "action", None)
+        return deprecation_of(self.view, self.method, action) is not None or super().is_deprecated()
+
     def _get_request_for_media_type(self, serializer, direction="request"):
         # A raw request schema (a dict) that requires properties (in each of its alternatives)
         # requires a body, as drf-spectacular decides for serializers with required fields.

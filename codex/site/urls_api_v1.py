@@ -33,6 +33,7 @@ urlpatterns += [
     path("", include("portfolios.api_urls")),
     path("", include("crm.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("webhooks.api_urls")),
 ]
 
 # Last: anything else under /api/v1/ is a JSON 404, also with DEBUG on.

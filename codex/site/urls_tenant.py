@@ -27,4 +27,5 @@ urlpatterns += [
     path("portfolios/", include("portfolios.urls")),
     path("crm/", include("crm.urls")),
     path("billing/", include("billing.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
 ]

@@ -21,8 +21,10 @@ from django_tenants.utils import get_public_schema_name, schema_context, tenant_
 
 from billing.entitlements import check_feature
 from codex.db import current_schema
+from codex.outbox.services import event_emit
 from crm.services import task_create
 from portfolios.access import portfolios_visible_to, sees_whole_firm
+from portfolios.events import alert_data
 from portfolios.market.models import Instrument
 from portfolios.market.selectors import latest_closes
 from portfolios.selectors import portfolio_value_series
@@ -204,6 +206,8 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
             changed, ["armed", "last_value", "last_observed_on", "last_evaluated_at", "last_fired_at"], batch_size=500
         )
         AlertEvent.objects.bulk_create(events)
+        for e in events:
+            event_emit(type="alert.fired", data=alert_data(e), resource=f"alert_rule:{e.rule_id}")
         _notify_in_app(events)
         if events:
             ids, schema = [e.pk for e in events], current_schema()

@@ -9,7 +9,7 @@ from codex.celery import app
 from codex.jobs import for_each_firm
 from tenants.models import Tenant
 
-OUR_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.")
+OUR_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.", "webhooks.")
 
 
 def _our_tasks():

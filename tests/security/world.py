@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from codex.outbox.models import OutboxEvent
 from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal, ImportJob, PipelineStage, Subscriber
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
@@ -21,6 +22,8 @@ from portfolios.market.models import AssetClass, FxRate, Instrument, Price
 from portfolios.models import Portfolio
 from tenants.accounts.models import Invitation, Role, User
 from tenants.services import api_key_create
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.services import secret_new
 
 
 def shared_market() -> dict[str, int]:
@@ -94,6 +97,16 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
             rule=rule, fired_at=timezone.now(), observed_on=dt.date(2025, 1, 2), value=Decimal("10"), message=firmwide
         )
         invitation = Invitation.objects.create(email=f"{firmwide.lower()}@invite.test", role=Role.VIEWER)
+        endpoint = WebhookEndpoint.objects.create(
+            url=f"https://93.184.215.14/{firmwide}",
+            description=f"{firmwide} hook",
+            event_types=["contact.created"],
+            secret=secret_new(),
+        )
+        hook_event = OutboxEvent.objects.create(
+            type="contact.created", data={"marker": firmwide}, relayed_at=timezone.now()
+        )
+        delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=hook_event, status="failed")
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -114,6 +127,9 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         member=owner.pk,
         api_key=key.pk,
         invoice=invoice.pk if invoice else 0,
+        webhook_endpoint=endpoint.pk,
+        webhook_delivery=delivery.pk,
+        event_type="contact.created",
     )
     return ids
 

@@ -1,0 +1,1 @@
+"""Outbound webhooks of a firm: endpoints, signed deliveries from the outbox, the delivery log."""
