@@ -29,9 +29,9 @@ from tenants import services as tenant_services
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant, TenantStatus
 
-from . import metering
-from .dunning import DunningPolicy, DunningStatus, dunning_decide
-from .models import (
+from .. import metering
+from ..dunning import DunningPolicy, DunningStatus, dunning_decide
+from ..models import (
     BillingInterval,
     BillingProfile,
     DunningNotice,
@@ -50,10 +50,10 @@ from .models import (
     UsageDaily,
     WebhookEvent,
 )
-from .money import LineInput, compute_invoice_totals, currency_exponent, quantize_money
-from .plans import DEFAULT_PLANS
-from .proration import Interval, period_bounds, prorate_plan_change
-from .selectors import (
+from ..money import LineInput, compute_invoice_totals, currency_exponent, quantize_money
+from ..plans import DEFAULT_PLANS
+from ..proration import Interval, period_bounds, prorate_plan_change
+from ..selectors import (
     api_calls_between,
     downgrade_blockers,
     firm_resource_counts,
