@@ -375,7 +375,7 @@ def export_holdings(snapshot: analytics.HoldingsSnapshot, infos: dict):
     ]
 
     def q(x):
-        return f"{x.quantize(analytics.Decimal('0.01')):f}"
+        return f"{x.quantize(Decimal('0.01')):f}"
 
     def rows():
         for h in sorted(snapshot.holdings, key=lambda h: -h.market_value_base):
