@@ -21,7 +21,7 @@ from codex import imports as engine
 from tenants.accounts.models import User
 
 from . import access
-from .importers import SPECS, search_indexes_merge
+from .imports import SPECS, search_indexes_merge
 from .models import (
     Activity,
     ActivityKind,

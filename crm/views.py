@@ -17,7 +17,7 @@ from billing.entitlements import PlanLimitExceeded
 from codex import imports as engine
 
 from . import access, exports, forms, selectors, services
-from .importers import SPECS
+from .imports import SPECS
 from .models import ActivityKind, Contact, DealStatus, Lifecycle, PipelineStage, StageKind
 
 PAGE_SIZE = 50
