@@ -42,7 +42,7 @@ from tenants.accounts.models import User
 from . import analytics, selectors, services
 from .access import portfolio_for_user, sees_whole_firm
 from .imports import TransactionImport, export_holdings, export_transactions
-from .models import Kind, Lot, LotMethod, Portfolio, Transaction
+from .models import TRANSACTION_FIELDS, Kind, Lot, LotMethod, Portfolio, Transaction
 
 # --------------------------------------------------------------------------------------------
 # Portfolios
@@ -193,6 +193,10 @@ class PortfolioViewSet(viewsets.ModelViewSet):
 # --------------------------------------------------------------------------------------------
 
 
+# The ledger fields, with the instrument's symbol shown beside the instrument.
+_AFTER_INSTRUMENT = TRANSACTION_FIELDS.index("instrument") + 1
+
+
 class TransactionSerializer(serializers.ModelSerializer):
     instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, allow_null=True)
 
@@ -201,19 +205,9 @@ class TransactionSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "portfolio",
-            "kind",
-            "trade_date",
-            "instrument",
+            *TRANSACTION_FIELDS[:_AFTER_INSTRUMENT],
             "instrument_symbol",
-            "quantity",
-            "price",
-            "fees",
-            "amount",
-            "currency",
-            "fx_rate",
-            "note",
-            "lots",
-            "acquired_on",
+            *TRANSACTION_FIELDS[_AFTER_INSTRUMENT:],
             "fingerprint",
             "created_at",
             "updated_at",

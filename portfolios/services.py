@@ -30,24 +30,10 @@ from tenants.accounts.models import Role
 
 from . import analytics
 from .analytics import CASH_KINDS, SECURITY_KINDS
-from .models import CashBalance, Holding, Kind, Lot, Portfolio, Transaction
+from .models import TRANSACTION_FIELDS, CashBalance, Holding, Kind, Lot, Portfolio, Transaction
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-TXN_FIELDS = (
-    "kind",
-    "trade_date",
-    "instrument",
-    "quantity",
-    "price",
-    "fees",
-    "amount",
-    "currency",
-    "fx_rate",
-    "note",
-    "lots",
-    "acquired_on",
-)
 KIND_VALUES = frozenset(Kind.values)
 # Cash kinds that may name the instrument they relate to (a dividend of a share, its withholding tax).
 CASH_KINDS_WITH_INSTRUMENT = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
@@ -273,7 +259,7 @@ class CleanTxn:
     acquired_on: date | None
 
     def as_fields(self) -> dict:
-        return {f: getattr(self, f) for f in TXN_FIELDS}
+        return {f: getattr(self, f) for f in TRANSACTION_FIELDS}
 
 
 def date_range_error(day: date, *, today: date, what: str = "date") -> str | None:
@@ -736,10 +722,10 @@ def transaction_record(*, portfolio: Portfolio, created_by=None, today: date | N
 def transaction_update(*, txn: Transaction, today: date | None = None, **changes) -> Transaction:
     """Edit a ledger row (any past date) and rebuild holdings and lots. Atomic; on a
     ``ValidationError`` (including a later sell that would no longer be covered) nothing changes."""
-    unknown = set(changes) - set(TXN_FIELDS)
+    unknown = set(changes) - set(TRANSACTION_FIELDS)
     if unknown:
         raise ValidationError({f: "This field cannot be changed." for f in unknown})
-    data = {f: getattr(txn, f) for f in TXN_FIELDS}
+    data = {f: getattr(txn, f) for f in TRANSACTION_FIELDS}
     if txn.kind in CASH_KINDS and "kind" in changes and changes["kind"] in SECURITY_KINDS:
         data["amount"] = None
     data.update(changes)
