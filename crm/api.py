@@ -1,5 +1,10 @@
 """The CRM's REST API (/api/v1/...). Thin: scoping in crm.access, writes in crm.services, reads in
-crm.selectors. Every list is paginated, filterable, searchable and orderable."""
+crm.selectors. Every list is paginated, filterable, searchable and orderable.
+
+Over 600 lines because the serializers, filters and viewsets of the CRM's resources (contacts,
+companies, deals, activities and tasks, stages, newsletter, imports) are declared together, in
+three sections.
+"""
 
 from __future__ import annotations
 

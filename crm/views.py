@@ -1,5 +1,9 @@
 """CRM pages on a firm's host. Thin: forms parse, crm.services write, crm.selectors read, and
-crm.access decides what the user may see (404 outside the book, 403 for read-only roles)."""
+crm.access decides what the user may see (404 outside the book, 403 for read-only roles).
+
+About 600 lines because it holds one short view per CRM page (contacts, companies, deals and the
+pipeline, tasks, search, import and export); the newsletter's pages are in crm.newsletter.views.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """Portfolios API: portfolios, their ledger, holdings, lots, performance, allocation, value series,
 and the firm-wide exposure. Thin: input serializers parse, services and selectors do the work,
-``portfolios.access`` scopes every query (docs/portfolios.md)."""
+``portfolios.access`` scopes every query (docs/portfolios.md).
+
+Over 600 lines because each endpoint's input serializer, OpenAPI description (the rules a JSON
+Schema cannot state) and viewset sit together: portfolios, the ledger, analytics.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,9 @@ Every ledger write (record, update, delete, import) runs in one database transac
 If the replay fails (a sell of more than is held, a named lot that is not open...) a
 ``ValidationError`` with a field dict is raised and the transaction is rolled back: nothing is
 written. Validation of a single row happens before any write, with one message per field.
+
+Over 600 lines because validation, the replay that rebuilds the derived tables and the ledger
+writes are one transaction's parts and are read together.
 """
 
 from __future__ import annotations
