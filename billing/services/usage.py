@@ -33,9 +33,9 @@ def usage_snapshot(*, day=None) -> int:
         counts = firm_resource_counts(tenant)
         with schema_context(settings.PUBLIC_SCHEMA_NAME):
             rows = [
-                UsageDaily(tenant_id=tenant.pk, day=day, metric=metric, count=counts[metric])
+                UsageDaily(tenant_id=tenant.pk, day=day, metric=metric, count=count)
                 for metric in (Metric.SEATS, Metric.PORTFOLIOS, Metric.CONTACTS)
-                if counts[metric] is not None
+                if (count := counts[metric]) is not None
             ]
             UsageDaily.objects.bulk_create(
                 rows, update_conflicts=True, unique_fields=["tenant", "day", "metric"], update_fields=["count"]
