@@ -555,7 +555,8 @@ def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
         }
         # Rows of apps above crm (portfolios) move through their receivers, in this transaction.
         for _receiver, counts in contact_merging.send(sender=Contact, loser=loser, survivor=survivor):
-            for name, count in counts.items():
+            # django-stubs types a response as str | None; a receiver of contact_merging returns its counts
+            for name, count in counts.items():  # type: ignore[union-attr]
                 moved[name] = moved.get(name, 0) + count
         # A subscriber row per address; the loser's subscription (if any) now points at the survivor.
         Subscriber.objects.filter(contact=loser).update(contact=survivor)
@@ -580,7 +581,7 @@ def contact_merge(*, actor, survivor: Contact, loser: Contact) -> Contact:
         survivor.tags = list(dict.fromkeys([*survivor.tags, *loser.tags]))
         if loser.notes:
             survivor.notes = (survivor.notes + "\n\n" + loser.notes).strip()
-        lifecycle_rank = [Lifecycle.LEAD, Lifecycle.PROSPECT, Lifecycle.FORMER, Lifecycle.CLIENT]
+        lifecycle_rank: list[str] = [Lifecycle.LEAD, Lifecycle.PROSPECT, Lifecycle.FORMER, Lifecycle.CLIENT]
         if lifecycle_rank.index(loser.lifecycle) > lifecycle_rank.index(survivor.lifecycle):
             survivor.lifecycle = loser.lifecycle
         shared = set(loser.shared_with.values_list("pk", flat=True))
