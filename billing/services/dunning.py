@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -26,7 +27,7 @@ from ..models import (
     SubscriptionStatus,
 )
 from ..money import quantize_money
-from .common import _fmt, _now, logger
+from .common import BillingStateError, _fmt, _now, logger
 
 
 # --- Dunning -----------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def _billing_recipients(tenant: Tenant) -> list[str]:
         return list(User.objects.filter(role=Role.OWNER, is_active=True).values_list("email", flat=True))
 
 
-def _send_dunning_email(tenant: Tenant, invoice: Invoice, offset: int) -> None:
+def _send_dunning_email(tenant: Tenant, invoice: Invoice, due_at: datetime, offset: int) -> None:
     recipients = _billing_recipients(tenant)
     if not recipients:
         logger.warning("no billing recipient for %s", tenant.slug)
@@ -62,13 +63,13 @@ def _send_dunning_email(tenant: Tenant, invoice: Invoice, offset: int) -> None:
     if offset == DunningNotice.SUSPENSION:
         subject = f"Your Codex account is suspended: invoice {invoice.number} is unpaid"
         body = (
-            f"Invoice {invoice.number} ({due} {invoice.currency}) was due on {_fmt(invoice.due_at)}. "
+            f"Invoice {invoice.number} ({due} {invoice.currency}) was due on {_fmt(due_at)}. "
             "Your firm's account is suspended; its data is kept. Paying the invoice reactivates it at once."
         )
     else:
         subject = f"Reminder: invoice {invoice.number} is overdue"
         body = (
-            f"Invoice {invoice.number} ({due} {invoice.currency}) was due on {_fmt(invoice.due_at)}, "
+            f"Invoice {invoice.number} ({due} {invoice.currency}) was due on {_fmt(due_at)}, "
             f"{offset} day(s) ago. Please pay it to keep your account active."
         )
     send_mail(subject, body, None, recipients)
@@ -109,14 +110,17 @@ def dunning_run(*, now: datetime | None = None) -> DunningRunResult:
 def _dunning_step(invoice: Invoice, now: datetime, policy: DunningPolicy, result: DunningRunResult) -> None:
     tenant = invoice.tenant
     sent = set(DunningNotice.objects.filter(invoice=invoice).values_list("offset_days", flat=True))
-    decision = dunning_decide(due_at=invoice.due_at, now=now, sent=sent, policy=policy)
+    due_at = invoice.due_at
+    if due_at is None:  # only finalized invoices are dunned, and finalizing sets the due date
+        raise BillingStateError({"due_at": f"Invoice {invoice} has no due date."})
+    decision = dunning_decide(due_at=due_at, now=now, sent=sent, policy=policy)
     for offset in decision.reminders_superseded:
         DunningNotice.objects.get_or_create(invoice=invoice, offset_days=offset, defaults={"sent": False})
     for offset in decision.reminders_to_send:
         _, created = DunningNotice.objects.get_or_create(invoice=invoice, offset_days=offset)
         if created:
             result.reminders += 1
-            transaction.on_commit(lambda o=offset: _send_dunning_email(tenant, invoice, o))
+            transaction.on_commit(partial(_send_dunning_email, tenant, invoice, due_at, offset))
     sub = invoice.subscription
     if decision.status in (DunningStatus.PAST_DUE, DunningStatus.SUSPENDED):
         if sub.status == SubscriptionStatus.ACTIVE:
@@ -136,4 +140,4 @@ def _dunning_step(invoice: Invoice, now: datetime, policy: DunningPolicy, result
             result.suspended += 1
         _, created = DunningNotice.objects.get_or_create(invoice=invoice, offset_days=DunningNotice.SUSPENSION)
         if created:
-            transaction.on_commit(lambda: _send_dunning_email(tenant, invoice, DunningNotice.SUSPENSION))
+            transaction.on_commit(partial(_send_dunning_email, tenant, invoice, due_at, DunningNotice.SUSPENSION))
