@@ -294,7 +294,7 @@ def invoice_finalize(*, invoice: Invoice, actor: str, now: datetime | None = Non
             raise BillingStateError({"status": f"Only a draft can be finalized; this invoice is {invoice.status}."})
         _finalize(invoice, now)
         tenant_services.audit_record(
-            action="billing.invoice_finalized", actor=actor, tenant=invoice.tenant, target=invoice.number
+            action="billing.invoice_finalized", actor=actor, tenant=invoice.tenant, target=invoice.number or ""
         )
         return invoice
 
@@ -330,7 +330,7 @@ def invoice_mark_uncollectible(*, invoice: Invoice, actor: str, now: datetime | 
         invoice.status = InvoiceStatus.UNCOLLECTIBLE
         invoice.save(update_fields=["status"])
         tenant_services.audit_record(
-            action="billing.invoice_uncollectible", actor=actor, tenant=invoice.tenant, target=invoice.number
+            action="billing.invoice_uncollectible", actor=actor, tenant=invoice.tenant, target=invoice.number or ""
         )
         _settle_if_clear(invoice.tenant, now, actor=actor, reason=f"invoice {invoice} written off")
         return invoice
