@@ -52,11 +52,11 @@ def main() -> None:
     from django.db import connections
     from django_tenants.utils import schema_context
 
-    from crm import importers, services
+    from crm import imports, services
     from crm.models import Contact
 
     merges = []  # (seconds, pending pages) of the commit's merge of the GIN pending lists
-    merge = importers.search_indexes_merge
+    merge = imports.search_indexes_merge
 
     def timed_merge(kind: str) -> int:
         t = time.perf_counter()
@@ -64,7 +64,7 @@ def main() -> None:
         merges.append((time.perf_counter() - t, pages))
         return pages
 
-    importers.search_indexes_merge = timed_merge
+    imports.search_indexes_merge = timed_merge
     data = make_csv(args.rows, args.existing)
     with schema_context(tenant.schema_name):
         Contact.objects.bulk_create(

@@ -28,7 +28,7 @@ def fill(n_contacts: int, advisor) -> None:
     from django.utils import timezone
 
     from crm import services
-    from crm.importers import COPY_COLUMNS, COPY_TYPES, copy_rows
+    from crm.imports import COPY_COLUMNS, COPY_TYPES, copy_rows
     from crm.models import Company, Contact, Deal
 
     now = timezone.now()

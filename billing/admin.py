@@ -90,8 +90,8 @@ class SubscriptionAdmin(RefuseDeleteMixin, admin.ModelAdmin):
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
-    fields = ["kind", "description", "quantity", "unit_amount", "amount"]
-    readonly_fields = fields
+    readonly_fields = ("kind", "description", "quantity", "unit_amount", "amount")
+    fields = readonly_fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -101,8 +101,8 @@ class InvoiceLineInline(admin.TabularInline):
 class PaymentInline(admin.TabularInline):
     model = Payment
     extra = 0
-    fields = ["created_at", "kind", "provider", "external_id", "amount", "currency", "recorded_by", "note"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "kind", "provider", "external_id", "amount", "currency", "recorded_by", "note")
+    fields = readonly_fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):

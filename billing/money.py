@@ -100,10 +100,14 @@ def quantize_money(amount: Decimal | int, currency: str) -> Decimal:
 
 
 class InvoiceLineLike(Protocol):
-    """Anything with a quantity and a unit amount: ``LineInput`` or an invoice line model row."""
+    """Anything with a quantity and a unit amount: ``LineInput`` or an invoice line model row
+    (read-only: a frozen ``LineInput`` qualifies)."""
 
-    quantity: Decimal | int
-    unit_amount: Decimal | int
+    @property
+    def quantity(self) -> Decimal | int: ...
+
+    @property
+    def unit_amount(self) -> Decimal | int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,12 +198,13 @@ def downgrade_blockers(tenant, plan: Plan, *, current: Plan | None = None, today
                 reasons.append(
                     f"{plan.name} allows {allowed} {resource}; you have {used}. Remove {used - allowed} first."
                 )
-    if tighter("max_api_calls_month") and plan.api_overage_price_per_1000 is None:
+    api_limit = plan.max_api_calls_month  # not None when tighter() says so
+    if api_limit is not None and tighter("max_api_calls_month") and plan.api_overage_price_per_1000 is None:
         first, last = month_bounds(today)
         calls = api_calls_between(tenant.pk, first, last)
-        if calls > plan.max_api_calls_month:
+        if calls > api_limit:
             reasons.append(
-                f"{plan.name} allows {plan.max_api_calls_month} API calls a month; "
+                f"{plan.name} allows {api_limit} API calls a month; "
                 f"you have made {calls} this month. Change plan next month."
             )
     # Features missing from the new plan do not block a downgrade: they switch off, data is kept.

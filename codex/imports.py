@@ -341,9 +341,13 @@ def commit(
             elif r.action == "skip":
                 report.skipped += 1
             elif r.action == "update":
+                if spec.update is None:
+                    raise TypeError(f"the {spec.kind} import has no update step")
                 spec.update(existing, r.values)
                 report.updated += 1
             elif r.action == "merge":
+                if spec.merge is None:
+                    raise TypeError(f"the {spec.kind} import has no merge step")
                 spec.merge(existing, r.values)
                 report.merged += 1
         if to_create:

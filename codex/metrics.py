@@ -78,7 +78,7 @@ TASK_DURATION = Histogram(
 SLOW_QUERIES = Counter("codex_slow_queries", "Queries slower than CODEX_SLOW_QUERY_MS.", ["firm"])
 
 
-_latency_children: dict[tuple[str, str, int], object] = {}
+_latency_children: dict[tuple[str, str, int], Histogram] = {}
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

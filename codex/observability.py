@@ -54,7 +54,7 @@ class JsonFormatter(jsonlogger.JsonFormatter):
     ``converter`` and default time formats. Every ``extra=`` field (and ``request_id``/``firm`` from
     ``RequestContextFilter``) becomes a key; a value JSON cannot encode is written as text."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)  # a plain function: as logging.Formatter documents it
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 

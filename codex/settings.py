@@ -321,7 +321,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "kwargs": {"task": "portfolios.valuations_extend"},
     },
     # Newsletter campaigns whose delivery task is gone (worker died, retries used up) are sent on;
-    # no row is ever mailed twice (crm.services.campaigns_resume, decision 0203).
+    # no row is ever mailed twice (crm.newsletter.services.campaigns_resume, decision 0203).
     "newsletter-resume": {
         "task": "codex.for_each_firm",
         "schedule": 10 * 60.0,

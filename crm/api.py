@@ -1,5 +1,10 @@
 """The CRM's REST API (/api/v1/...). Thin: scoping in crm.access, writes in crm.services, reads in
-crm.selectors. Every list is paginated, filterable, searchable and orderable."""
+crm.selectors. Every list is paginated, filterable, searchable and orderable.
+
+Over 600 lines because the serializers, filters and viewsets of the CRM's resources (contacts,
+companies, deals, activities and tasks, stages, newsletter, imports) are declared together, in
+three sections.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from .models import (
     PipelineStage,
     Subscriber,
 )
+from .newsletter import services as newsletter_services
 
 # --- serializers ------------------------------------------------------------------------------------
 
@@ -193,7 +199,7 @@ class SubscriberSerializer(serializers.ModelSerializer):
         extra_kwargs: dict[str, dict[str, object]] = {"email": {"validators": []}}
 
 
-# One line without control characters (Unicode Cc, Zl, Zp): what ``services.subject_error`` checks,
+# One line without control characters (Unicode Cc, Zl, Zp): what ``newsletter_services.subject_error`` checks,
 # stated in the schema. DRF trims the text before it checks it (white space around it is free), and
 # what is left is 1 to 200 characters that start and end with something other than white space.
 _LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
@@ -653,7 +659,7 @@ class SubscriberViewSet(
         return access.subscribers_for(self.request.user)
 
     def perform_create(self, serializer):
-        serializer.instance = services.subscriber_add(
+        serializer.instance = newsletter_services.subscriber_add(
             actor=self.request.user,
             tenant=_tenant(self.request),
             email=serializer.validated_data["email"],
@@ -664,7 +670,7 @@ class SubscriberViewSet(
     @action(detail=True, methods=["post"])
     def unsubscribe(self, request, pk=None):
         subscriber = access.subscriber_for_user(request.user, pk, write=True)
-        subscriber = services.subscriber_unsubscribe(subscriber=subscriber, actor=request.user)
+        subscriber = newsletter_services.subscriber_unsubscribe(subscriber=subscriber, actor=request.user)
         return Response(SubscriberSerializer(subscriber).data)
 
 
@@ -687,11 +693,11 @@ class CampaignViewSet(CrmViewSet):
         return Response(self.get_serializer(campaign).data)
 
     def perform_create(self, serializer):
-        serializer.instance = services.campaign_save(actor=self.request.user, **serializer.validated_data)
+        serializer.instance = newsletter_services.campaign_save(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
         data = serializer.validated_data
-        services.campaign_save(
+        newsletter_services.campaign_save(
             actor=self.request.user,
             campaign=serializer.instance,
             subject=data.get("subject", serializer.instance.subject),
@@ -708,7 +714,7 @@ class CampaignViewSet(CrmViewSet):
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
         campaign = access.campaign_for_user(request.user, pk, write=True)
-        campaign = services.campaign_send(actor=request.user, tenant=_tenant(request), campaign=campaign)
+        campaign = newsletter_services.campaign_send(actor=request.user, tenant=_tenant(request), campaign=campaign)
         campaign.refresh_from_db()
         campaign.report_counts = selectors.campaign_report(campaign=campaign)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_202_ACCEPTED)

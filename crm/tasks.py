@@ -11,7 +11,7 @@ from codex.db import current_schema, current_tenant
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)
 def campaign_deliver(self, campaign_id: int) -> dict:
     """Mail a campaign's pending deliveries; safe to retry and to run twice (each row at most once)."""
-    from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
+    from .newsletter import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
     return services.campaign_deliver(campaign_id=campaign_id, tenant=current_tenant())
 
@@ -20,7 +20,7 @@ def campaign_deliver(self, campaign_id: int) -> dict:
 def campaigns_resume(self) -> dict:
     """Celery beat, once per firm (codex.for_each_firm): send again the campaigns whose delivery
     task is gone, e.g. a worker died (decision 0203). Never mails a row twice."""
-    from . import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
+    from .newsletter import services  # function-level: services queue these tasks: cycle listed in the acyclic contract
 
     return {"schema": current_schema(), "resumed": services.campaigns_resume()}
 

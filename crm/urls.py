@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from . import suitability_views, views
+from .newsletter import views as newsletter_views
 
 app_name = "crm"
 
@@ -36,14 +37,22 @@ urlpatterns = [
     path("import/<int:pk>/commit/", views.import_commit, name="import-commit"),
     path("import/<int:pk>/cancel/", views.import_cancel, name="import-cancel"),
     re_path(r"^export/(?P<what>contacts|companies|deals)\.csv$", views.export_csv, name="export"),
-    path("newsletter/", views.newsletter, name="newsletter"),
-    path("newsletter/subscribers/<int:pk>/unsubscribe/", views.subscriber_unsubscribe, name="subscriber-unsubscribe"),
-    path("newsletter/campaigns/new/", views.campaign_edit, name="campaign-create"),
-    path("newsletter/campaigns/<int:pk>/", views.campaign_edit, name="campaign-edit"),
-    path("newsletter/campaigns/<int:pk>/send/", views.campaign_send, name="campaign-send"),
+    path("newsletter/", newsletter_views.newsletter, name="newsletter"),
+    path(
+        "newsletter/subscribers/<int:pk>/unsubscribe/",
+        newsletter_views.subscriber_unsubscribe,
+        name="subscriber-unsubscribe",
+    ),
+    path("newsletter/campaigns/new/", newsletter_views.campaign_edit, name="campaign-create"),
+    path("newsletter/campaigns/<int:pk>/", newsletter_views.campaign_edit, name="campaign-edit"),
+    path("newsletter/campaigns/<int:pk>/send/", newsletter_views.campaign_send, name="campaign-send"),
     # Public, no login: the links in newsletter mails. The unsubscribe POST is exempt from CSRF so
     # that mail clients' one-click unsubscribe (RFC 8058) works; the signed token is the credential.
-    path("newsletter/subscribe/", views.public_subscribe, name="newsletter-subscribe"),
-    path("newsletter/confirm/<str:token>/", views.public_confirm, name="newsletter-confirm"),
-    path("newsletter/unsubscribe/<str:token>/", csrf_exempt(views.public_unsubscribe), name="newsletter-unsubscribe"),
+    path("newsletter/subscribe/", newsletter_views.public_subscribe, name="newsletter-subscribe"),
+    path("newsletter/confirm/<str:token>/", newsletter_views.public_confirm, name="newsletter-confirm"),
+    path(
+        "newsletter/unsubscribe/<str:token>/",
+        csrf_exempt(newsletter_views.public_unsubscribe),
+        name="newsletter-unsubscribe",
+    ),
 ]

@@ -1,6 +1,10 @@
 """Portfolios API: portfolios, their ledger, holdings, lots, performance, allocation, value series,
 and the firm-wide exposure. Thin: input serializers parse, services and selectors do the work,
-``portfolios.access`` scopes every query (docs/portfolios.md)."""
+``portfolios.access`` scopes every query (docs/portfolios.md).
+
+Over 600 lines because each endpoint's input serializer, OpenAPI description (the rules a JSON
+Schema cannot state) and viewset sit together: portfolios, the ledger, analytics.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ from tenants.accounts.models import User
 from . import analytics, selectors, services, valuations
 from .access import portfolio_for_user, sees_whole_firm
 from .imports import TransactionImport, export_holdings, export_transactions
-from .models import Kind, Lot, LotMethod, Portfolio, Transaction
+from .models import TRANSACTION_FIELDS, Kind, Lot, LotMethod, Portfolio, Transaction
 
 # --------------------------------------------------------------------------------------------
 # Portfolios
@@ -192,6 +196,10 @@ class PortfolioViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
 # --------------------------------------------------------------------------------------------
 
 
+# The ledger fields, with the instrument's symbol shown beside the instrument.
+_AFTER_INSTRUMENT = TRANSACTION_FIELDS.index("instrument") + 1
+
+
 class TransactionSerializer(serializers.ModelSerializer):
     instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, allow_null=True)
 
@@ -200,19 +208,9 @@ class TransactionSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "portfolio",
-            "kind",
-            "trade_date",
-            "instrument",
+            *TRANSACTION_FIELDS[:_AFTER_INSTRUMENT],
             "instrument_symbol",
-            "quantity",
-            "price",
-            "fees",
-            "amount",
-            "currency",
-            "fx_rate",
-            "note",
-            "lots",
-            "acquired_on",
+            *TRANSACTION_FIELDS[_AFTER_INSTRUMENT:],
             "fingerprint",
             "created_at",
             "updated_at",

@@ -31,20 +31,22 @@ from . import analytics, services
 from .models import Kind, Portfolio, Transaction
 from .selectors import fx_series
 
-COLUMNS = [
-    "date",
-    "kind",
-    "symbol",
-    "exchange",
-    "quantity",
-    "price",
-    "fees",
-    "amount",
-    "currency",
-    "fx_rate",
-    "acquired_on",
-    "note",
-]
+# The CSV format's columns and the ledger field each one exports (one list for import and export).
+CSV_COLUMNS = {
+    "date": "trade_date",
+    "kind": "kind",
+    "symbol": "instrument__symbol",
+    "exchange": "instrument__exchange",
+    "quantity": "quantity",
+    "price": "price",
+    "fees": "fees",
+    "amount": "amount",
+    "currency": "currency",
+    "fx_rate": "fx_rate",
+    "acquired_on": "acquired_on",
+    "note": "note",
+}
+COLUMNS = list(CSV_COLUMNS)
 
 KIND_ALIASES = {
     "buy": Kind.BUY,
@@ -341,20 +343,7 @@ def export_transactions(portfolio: Portfolio):
     rows = (
         Transaction.objects.filter(portfolio=portfolio)
         .order_by("trade_date", "id")
-        .values_list(
-            "trade_date",
-            "kind",
-            "instrument__symbol",
-            "instrument__exchange",
-            "quantity",
-            "price",
-            "fees",
-            "amount",
-            "currency",
-            "fx_rate",
-            "acquired_on",
-            "note",
-        )
+        .values_list(*CSV_COLUMNS.values())
         .iterator(chunk_size=2000)
     )
 
@@ -386,7 +375,7 @@ def export_holdings(snapshot: analytics.HoldingsSnapshot, infos: dict):
     ]
 
     def q(x):
-        return f"{x.quantize(analytics.Decimal('0.01')):f}"
+        return f"{x.quantize(Decimal('0.01')):f}"
 
     def rows():
         for h in sorted(snapshot.holdings, key=lambda h: -h.market_value_base):

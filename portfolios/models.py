@@ -135,6 +135,24 @@ class Transaction(models.Model):
         return self.kind in SECURITY_KINDS
 
 
+# The ledger fields a user writes, in the order the API shows them: the services' record and
+# update, the API's serializers and the page's form are built on (or checked against) this list.
+TRANSACTION_FIELDS = (
+    "kind",
+    "trade_date",
+    "instrument",
+    "quantity",
+    "price",
+    "fees",
+    "amount",
+    "currency",
+    "fx_rate",
+    "note",
+    "lots",
+    "acquired_on",
+)
+
+
 class Holding(models.Model):
     """Derived: units held per instrument, with the remaining cost basis of the open lots."""
 

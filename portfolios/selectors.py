@@ -3,6 +3,10 @@
 Each selector reads what it needs in a fixed, small number of queries (independent of the number
 of transactions, instruments or days) and hands plain dataclasses to the pure
 ``portfolios.analytics`` module, which computes every figure (docs/analytics.md).
+
+Over 600 lines because every read of the app loads the ledger and market data through the same
+few helpers (one portfolio, lists, firm-wide exposure), so the pinned query counts are read in
+one file.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Every ledger write (record, update, delete, import) runs in one database transac
 If the replay fails (a sell of more than is held, a named lot that is not open...) a
 ``ValidationError`` with a field dict is raised and the transaction is rolled back: nothing is
 written. Validation of a single row happens before any write, with one message per field.
+
+Over 600 lines because validation, the replay that rebuilds the derived tables and the ledger
+writes are one transaction's parts and are read together.
 """
 
 from __future__ import annotations
@@ -35,25 +38,11 @@ from tenants.accounts.models import Role
 from . import analytics, events
 from .analytics import CASH_KINDS, SECURITY_KINDS
 from .ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from .models import CashBalance, Holding, Kind, Lot, Portfolio, Transaction
+from .models import TRANSACTION_FIELDS, CashBalance, Holding, Kind, Lot, Portfolio, Transaction
 from .valuation_services import valuations_after_ledger_write, valuations_mark_stale
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-TXN_FIELDS = (
-    "kind",
-    "trade_date",
-    "instrument",
-    "quantity",
-    "price",
-    "fees",
-    "amount",
-    "currency",
-    "fx_rate",
-    "note",
-    "lots",
-    "acquired_on",
-)
 KIND_VALUES = frozenset(Kind.values)
 # Cash kinds that may name the instrument they relate to (a dividend of a share, its withholding tax).
 CASH_KINDS_WITH_INSTRUMENT = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
@@ -279,7 +268,7 @@ class CleanTxn:
     acquired_on: date | None
 
     def as_fields(self) -> dict:
-        return {f: getattr(self, f) for f in TXN_FIELDS}
+        return {f: getattr(self, f) for f in TRANSACTION_FIELDS}
 
 
 def date_range_error(day: date, *, today: date, what: str = "date") -> str | None:
@@ -674,10 +663,10 @@ def transaction_record(*, portfolio: Portfolio, created_by=None, today: date | N
 def transaction_update(*, txn: Transaction, today: date | None = None, **changes) -> Transaction:
     """Edit a ledger row (any past date) and rebuild holdings and lots. Atomic; on a
     ``ValidationError`` (including a later sell that would no longer be covered) nothing changes."""
-    unknown = set(changes) - set(TXN_FIELDS)
+    unknown = set(changes) - set(TRANSACTION_FIELDS)
     if unknown:
         raise ValidationError({f: "This field cannot be changed." for f in unknown})
-    data = {f: getattr(txn, f) for f in TXN_FIELDS}
+    data = {f: getattr(txn, f) for f in TRANSACTION_FIELDS}
     if txn.kind in CASH_KINDS and "kind" in changes and changes["kind"] in SECURITY_KINDS:
         data["amount"] = None
     data.update(changes)

@@ -449,7 +449,6 @@ def tenant_import(*, path: Path | str, slug: str, name: str | None = None, actor
                             setattr(obj, f.attname, pk_map[f.related_model][old_ref])
                 if not model._meta.pk.is_relation:  # a one-to-one primary key was remapped above
                     obj.pk = None
-                obj._state.adding = True
                 models.Model.save_base(obj, raw=True, force_insert=True)
                 pk_map[model][old_pk] = obj.pk
             restored[model._meta.label] = len(objs)

@@ -14,10 +14,11 @@ dict in process memory:
 
 So a change (firm suspended, domain moved, API key revoked) is seen at once by the process that made
 it and within one second by every other process, and a warm request makes no query and no Redis
-round trip. Every read returns a fresh copy (``_fresh``: a model instance with its own ``__dict__``,
-model state and related objects, lists and dicts copied), so a request that modifies its
-``request.tenant`` cannot leak the change into the next request. A copy costs a few microseconds;
-unpickling the firm, as this level did first, cost about 20-40 µs of every request.
+round trip. Every read returns a new instance, built by Django's public ``Model.from_db`` from the
+field values kept at ``set`` (with the firm of an API key rebuilt the same way and lists and dicts
+copied), so a request that modifies its ``request.tenant`` cannot leak the change into the next
+request. It costs about 7 µs for a firm; unpickling it costs about 20 µs (a value that is not a
+plain model instance is still kept pickled).
 ``CODEX_TENANT_LOCAL_CACHE = False`` turns level 1 off (the benchmark's "before" settings).
 docs/decisions/0700-two-level-tenant-cache.md.
 """
@@ -25,99 +26,88 @@ docs/decisions/0700-two-level-tenant-cache.md.
 from __future__ import annotations
 
 import copy
-import datetime
 import pickle
 import threading
 import time
 import uuid
 import weakref
-from decimal import Decimal
-from uuid import UUID
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import setting_changed
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, router
+from django.db.models import ForeignObject, Model
 
 MISS = object()
 GENERATION_KEY = "generation"
 MAX_LOCAL_ENTRIES = 10_000
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
 _CONTAINERS = (list, dict, set)
-# The exact types of most field values: an ``isinstance`` that fails against a tuple of types looks
-# up the value's ``__class__`` for each of them (proxy support), ~2,000 instructions a field; a set
-# lookup of the exact type answers first for these.
-_LEAF_TYPES = frozenset({str, int, float, bool, bytes, type(None), datetime.datetime, datetime.date, Decimal, UUID})
 
 
-def _fresh(value):
-    """A copy of a cached value that shares nothing mutable with it.
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A cached model instance as the public ``Model.from_db`` takes it back: its model, database,
+    field values, and the forward relations loaded with it (``select_related``), the same way."""
 
-    Model instances (firms, API keys with their firm) are copied field by field: their own
-    ``__dict__`` and ``_state``, related objects of ``_state.fields_cache`` copied the same way, and
-    list/dict/set values deep-copied; field values of other types (str, Decimal, datetime, UUID) are
-    immutable. Anything else goes through a pickle round trip, as the level stored it before.
-    """
-    if type(value) in _LEAF_TYPES or isinstance(value, _IMMUTABLE):
-        return value
-    if isinstance(value, Model):
-        cls = value.__class__
-        new = cls.__new__(cls)
-        data = value.__dict__.copy()
-        # ``copy.copy(value._state)`` without the copy module's generic path: the state's own
-        # ``__getstate__`` (a new dict, without ``peers``) on a new ``ModelState``.
-        state_data = value._state.__getstate__()
-        related = state_data.get("fields_cache")
-        state_data["fields_cache"] = {k: _fresh(v) for k, v in related.items()} if related else {}
-        state_cls = type(value._state)
-        state = state_cls.__new__(state_cls)
-        state.__dict__ = state_data
-        data["_state"] = state
-        for name, item in data.items():
-            if type(item) not in _LEAF_TYPES and isinstance(item, _CONTAINERS):
-                data[name] = copy.deepcopy(item)
-        new.__dict__ = data
-        return new
-    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own bytes)
+    model: type[Model]
+    db: str
+    attnames: tuple[str, ...]
+    values: tuple
+    copy_values: bool  # a value is a list, dict or set: each read gets its own copy
+    related: tuple[tuple[ForeignObject, _Row | None], ...]
 
 
-def _template(value):
-    """What ``_fresh`` reads of a model instance, read once: the copy of a cached entry then
-    costs a dict copy and a ``ModelState`` instead of a walk over every field (docs/benchmarks.md,
-    "Profile and fix"). None for anything else (``_fresh`` copies it)."""
-    if not isinstance(value, Model):
+def _row(instance: Model) -> _Row | None:
+    """The ``_Row`` of ``instance``, or None when ``from_db`` could not give it back as it is (an
+    attribute that is not a field, such as an annotation, or a related value that is not a model)."""
+    meta = instance._meta
+    deferred = instance.get_deferred_fields()
+    fields = [f for f in meta.concrete_fields if f.attname not in deferred]
+    attnames = tuple(f.attname for f in fields)
+    related: list[tuple[ForeignObject, _Row | None]] = []
+    for f in fields:
+        if isinstance(f, ForeignObject) and f.is_cached(instance):
+            value = getattr(instance, f.name)
+            related_row = None if value is None else _row(value)
+            if value is not None and related_row is None:
+                return None
+            related.append((f, related_row))
+    if set(vars(instance)) - set(attnames) - {"_state"}:
         return None
-    state_data = value._state.__getstate__()
-    related = {}
-    for name, item in (state_data.pop("fields_cache", None) or {}).items():
-        if item is not None and (related_template := _template(item)) is None:
-            return None  # a related value that is not a model instance: left to _fresh
-        related[name] = related_template if item is not None else None
-    data = value.__dict__.copy()
-    del data["_state"]
-    containers = tuple(
-        name for name, item in data.items() if type(item) not in _LEAF_TYPES and isinstance(item, _CONTAINERS)
+    values = tuple(getattr(instance, name) for name in attnames)
+    copy_values = any(isinstance(value, _CONTAINERS) for value in values)
+    return _Row(
+        model=type(instance),
+        db=router.db_for_read(type(instance), instance=instance) or DEFAULT_DB_ALIAS,
+        attnames=attnames,
+        values=copy.deepcopy(values) if copy_values else values,  # later changes stay out
+        copy_values=copy_values,
+        related=tuple(related),
     )
-    return (value.__class__, data, containers, type(value._state), state_data, related)
 
 
-def _from_template(template):
-    """A new instance from ``_template``'s reading: its own ``__dict__``, ``ModelState``,
-    related instances and containers, as ``_fresh`` makes it."""
-    cls, data, containers, state_cls, state_data, related = template
-    new = cls.__new__(cls)
-    copied = data.copy()
-    for name in containers:
-        copied[name] = copy.deepcopy(copied[name])
-    state = state_cls.__new__(state_cls)
-    fresh_state = state_data.copy()
-    fresh_state["fields_cache"] = (
-        {name: None if t is None else _from_template(t) for name, t in related.items()} if related else {}
-    )
-    state.__dict__ = fresh_state
-    copied["_state"] = state
-    new.__dict__ = copied
-    return new
+def _build(row: _Row) -> Model:
+    values = copy.deepcopy(row.values) if row.copy_values else row.values
+    instance = row.model.from_db(row.db, row.attnames, values)
+    for field, related in row.related:
+        # as the queryset's select_related fills it (the foreign key value came with the row)
+        field.set_cached_value(instance, None if related is None else _build(related))
+    return instance
+
+
+def _entry(value) -> _Row | bytes:
+    """What level 1 keeps of ``value``: a ``_Row`` for a model instance, else its pickle."""
+    if isinstance(value, Model) and (row := _row(value)) is not None:
+        return row
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def _fresh(entry: _Row | bytes):
+    """A new object from a level-1 entry, sharing nothing mutable with the entry or earlier reads."""
+    if isinstance(entry, _Row):
+        return _build(entry)
+    return pickle.loads(entry)  # noqa: S301 (our own bytes)
 
 
 class TwoLevelCache:
@@ -126,7 +116,7 @@ class TwoLevelCache:
     def __init__(self, alias: str = "tenants"):
         self.alias = alias
         TwoLevelCache.instances.add(self)
-        self._local: dict[str, tuple[float, object, tuple | None]] = {}
+        self._local: dict[str, tuple[float, _Row | bytes]] = {}
         self._lock = threading.Lock()
         self._generation: object = MISS
         self._checked_at = float("-inf")
@@ -156,7 +146,7 @@ class TwoLevelCache:
             self._sync()
             item = self._local.get(key)
             if item is not None and item[0] > time.monotonic():
-                return _fresh(item[1]) if item[2] is None else _from_template(item[2])
+                return _fresh(item[1])
         value = self.shared.get(key, MISS)
         if local and value is not MISS:
             self._remember(key, value)
@@ -197,12 +187,11 @@ class TwoLevelCache:
 
     def _remember(self, key: str, value) -> None:
         ttl = settings.CODEX_TENANT_LOCAL_CACHE_SECONDS
-        kept = _fresh(value)  # the caller keeps its object; later changes to it stay out of the cache
-        template = _template(kept)
+        entry = _entry(value)  # the caller keeps its object; later changes to it stay out of the cache
         with self._lock:
             if len(self._local) >= MAX_LOCAL_ENTRIES:
                 self._local.clear()
-            self._local[key] = (time.monotonic() + ttl, kept, template)
+            self._local[key] = (time.monotonic() + ttl, entry)
 
 
 tenant_cache = TwoLevelCache()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -60,7 +62,10 @@ def _firm_hosts_source() -> str:
 
 # The sign-up form posts here and is redirected to the new firm's own host: browsers apply the
 # CSP's form-action to that redirect, so this page allows the firms' hosts as form targets.
-@csp_override({**settings.SECURE_CSP, "form-action": [CSP.SELF, _firm_hosts_source()]})
+_SIGNUP_CSP: dict[str, Any] = {**settings.SECURE_CSP, "form-action": [CSP.SELF, _firm_hosts_source()]}
+
+
+@csp_override(_SIGNUP_CSP)
 def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

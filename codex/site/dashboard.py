@@ -99,8 +99,8 @@ class Dashboard:
 def book_panel(*, user, today: date) -> BookPanel | None:
     """AUM of the caller's book, today's market move, exposure by sector (portfolios.selectors)."""
     exposure = firm_exposure(user=user, on=today)
-    moved = [r for r in exposure.by_instrument if r.day_change is not None]
-    day_change = sum((r.value - r.value / (1 + r.day_change) for r in moved), ZERO) if moved else None
+    moved = [(r.value, r.day_change) for r in exposure.by_instrument if r.day_change is not None]
+    day_change = sum((value - value / (1 + change) for value, change in moved), ZERO) if moved else None
     before = exposure.total_value - day_change if day_change is not None else None
     pct = (day_change / before * 100) if day_change is not None and before else None
     sectors = exposure.by_sector[:8]
@@ -153,12 +153,12 @@ def performance_panel(*, user, today: date) -> PerformancePanel | None:
 
     top = rows[: LIST_LENGTH + 2]
     chart = ""
-    charted = [r for r in top if r.ytd is not None]
+    charted = [(r.portfolio.name, r.ytd) for r in top if r.ytd is not None]
     if charted:
         chart = bar_chart(
-            [(r.portfolio.name[:12], r.ytd) for r in charted],
+            [(name[:12], ytd) for name, ytd in charted],
             title="Year-to-date return of the largest portfolios (%)",
-            description="; ".join(f"{r.portfolio.name}: {r.ytd:.2f}%" for r in charted),
+            description="; ".join(f"{name}: {ytd:.2f}%" for name, ytd in charted),
             percent=True,
             width=CARD_CHART_WIDTH,
         )

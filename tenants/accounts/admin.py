@@ -58,8 +58,8 @@ class _DeviceAdmin(admin.ModelAdmin):
     list_display = ["user", "name", "confirmed"]
     list_select_related = ["user"]
     search_fields = ["user__email"]
-    fields = ["user", "name", "confirmed"]
-    readonly_fields = fields
+    readonly_fields = ("user", "name", "confirmed")
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False

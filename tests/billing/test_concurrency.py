@@ -28,6 +28,7 @@ from billing.models import (
     UsageDaily,
     WebhookEvent,
 )
+from billing.services import invoicing
 from tenants.models import AuditEvent, Tenant
 
 from .factories import bare_subscription
@@ -111,7 +112,7 @@ def test_unique_constraint_holds_even_without_the_subscription_lock(committed_su
     def insert_unlocked():
         with transaction.atomic():
             sub = Subscription.objects.select_related("plan", "tenant").get(pk=sub_id)  # no FOR UPDATE
-            return services._invoice_current_period(sub, now, previous_period=None)
+            return invoicing._invoice_current_period(sub, now, previous_period=None)
 
     results = _race(insert_unlocked)
     assert sum(1 for r in results if r is not None) == 1

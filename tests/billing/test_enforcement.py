@@ -28,7 +28,7 @@ CALLERS = {
     "seats (invitations)": ("tenants/accounts/services.py", r"seat_checks_run\(tenant=tenant\)"),
     "seats (billing's check registered)": ("billing/apps.py", r"register_seat_check\(check_can_add_seat\)"),
     "alerts": ("portfolios/alerts/services.py", r'check_feature\(tenant=\w+, feature="alerts"\)'),
-    "newsletter": ("crm/services.py", r'check_feature\(tenant=\w+, feature="newsletter"\)'),
+    "newsletter": ("crm/newsletter/services.py", r'check_feature\(tenant=\w+, feature="newsletter"\)'),
     "crm imports": ("crm/services.py", r'check_feature\(tenant=\w+, feature="imports"\)'),
     "portfolio imports": ("portfolios/views.py", r'check_feature\(tenant=request.tenant, feature="imports"\)'),
     "api calls": ("codex/settings.py", r'"billing\.metering\.ApiMeteringMiddleware"'),

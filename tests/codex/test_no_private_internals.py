@@ -29,6 +29,8 @@ PRIVATE_PATTERNS = {
     "the C JSON encoder": r"c_make_encoder|json\.encoder\.",
     "kombu's Redis key names written by hand": r"[\"']unacked[\"']|\\x06\\x16",
     "kombu's private attributes": r"kombu\.[\w.]*\._\w",
+    "a model instance's private state (_state.db, _state.fields_cache, its __getstate__)": r"_state\.",
+    "an object rebuilt by replacing its __dict__": r"__dict__\s*=(?!=)",
 }
 
 
@@ -71,6 +73,9 @@ def test_no_app_module_touches_private_internals(name):
         "json.encoder.c_make_encoder(None, str)",
         'UNACKED_KEY = "unacked"',
         'PRIORITY_SEP = "\\x06\\x16"',
+        "state_data = value._state.__getstate__()",
+        "state.__dict__ = state_data",
+        "new.__dict__ = copied",
     ],
 )
 def test_each_pattern_catches_what_the_old_request_path_did(line):

@@ -150,7 +150,7 @@ def test_import_commit_leaves_no_pending_entries_in_the_search_indexes(firm, own
     """New rows wait in the GIN indexes' pending lists, read linearly by every search, until
     merged: the commit merges them (decision 0202) instead of leaving it to autovacuum."""
     from crm import services
-    from crm.importers import SEARCH_INDEXES
+    from crm.imports import SEARCH_INDEXES
 
     from .factories import CompanyFactory
 

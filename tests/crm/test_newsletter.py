@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from crm import services
 from crm.models import Campaign, Delivery, Subscriber
+from crm.newsletter import services
 
 from .factories import ContactFactory, SubscriberFactory
 

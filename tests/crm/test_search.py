@@ -84,7 +84,7 @@ def test_search_uses_pg_trgm_from_the_public_schema(firm):
 def test_folded_names_are_stored_on_every_write_including_import_copy(firm):
     from django.utils import timezone
 
-    from crm.importers import COPY_COLUMNS, COPY_TYPES, copy_rows
+    from crm.imports import COPY_COLUMNS, COPY_TYPES, copy_rows
     from crm.models import Contact
 
     c = ContactFactory(first_name="Zoë", last_name="Lovelace", email="Ada@Example.com", phone="+44 1")

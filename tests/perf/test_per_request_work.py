@@ -485,38 +485,57 @@ def test_cached_firm_copy_keeps_its_model_state(firm, forced_local):
     assert "peers" not in second._state.__dict__
 
 
-def test_a_copy_from_the_template_is_the_copy_fresh_makes(firm, api_key_for, forced_local):
-    """The local level hands out copies built from a template read once (tenants/cache.py):
-    field for field and state for state what ``_fresh`` builds, sharing nothing mutable."""
-    from tenants.cache import _fresh, _from_template, _template
-    from tenants.models import ApiKey
+def test_a_copy_from_the_local_level_equals_the_original_and_shares_nothing_mutable(firm, api_key_for, forced_local):
+    """The local level keeps a model instance as the values ``Model.from_db`` takes (tenants/cache.py)
+    and builds a new instance per read: field for field the original, with its loaded firm, sharing
+    nothing mutable with the original or with another read."""
+    from tenants.cache import _entry, _fresh, _Row
 
     raw = api_key_for(firm, "read")
     key = ApiKey.objects.select_related("tenant").get(prefix=api_key_resolve(raw).prefix)
-    key.tenant.tags = ["a", {"b": [1]}]  # stands for a list or JSON field of a related firm
     for original in (Tenant.objects.get(pk=firm.pk), key):
-        template = _template(original)
-        assert template is not None
-        made, reference = _from_template(template), _fresh(original)
-        assert type(made) is type(original)
-        assert {k: v for k, v in vars(made).items() if k != "_state"} == {
-            k: v for k, v in vars(reference).items() if k != "_state"
-        }
-        assert vars(made._state).keys() == vars(reference._state).keys()
-        assert made._state is not original._state and made._state.fields_cache is not original._state.fields_cache
-        assert "peers" not in vars(made._state)
-    copy_of_key = _from_template(_template(key))
-    assert copy_of_key.tenant == key.tenant and copy_of_key.tenant is not key.tenant
-    copy_of_key.tenant.tags[1]["b"].append(2)
+        entry = _entry(original)
+        assert isinstance(entry, _Row)
+        made = _fresh(entry)
+        assert type(made) is type(original) and made is not original
+        fields = [f.attname for f in type(original)._meta.concrete_fields]
+        assert [getattr(made, name) for name in fields] == [getattr(original, name) for name in fields]
+        assert (made._state.db, made._state.adding) == ("default", False)
+    with CaptureQueriesContext(connection) as queries:
+        copy_of_key = _fresh(_entry(key))
+        assert copy_of_key.tenant == key.tenant and copy_of_key.tenant is not key.tenant  # no query
+    assert len(queries) == 0
     copy_of_key.tenant.name = "changed by a request"
-    again = _from_template(_template(key))
-    assert again.tenant.tags == ["a", {"b": [1]}] and again.tenant.name == firm.name
+    assert _fresh(_entry(key)).tenant.name == firm.name
+    # A list or JSON value (a firm's brand colour stands for one) is copied for every read.
+    key.tenant.brand_color = ["a", {"b": [1]}]
+    entry = _entry(key)
+    first = _fresh(entry)
+    first.tenant.brand_color[1]["b"].append(2)
+    key.tenant.brand_color[1]["b"].append(3)
+    assert _fresh(entry).tenant.brand_color == ["a", {"b": [1]}]
 
 
-def test_the_local_level_serves_template_copies(firm, forced_local):
-    first = tenant_for_host(HOST)  # cold: stored with its template
+def test_what_from_db_cannot_give_back_is_kept_pickled(firm, forced_local):
+    """An attribute that is not a field (an annotation, a value set by hand) survives: such an
+    instance is kept as its pickle, and every read is still a copy of its own."""
+    from tenants.cache import _entry, _fresh
+
+    original = Tenant.objects.get(pk=firm.pk)
+    original.tags = ["a", {"b": [1]}]
+    entry = _entry(original)
+    assert isinstance(entry, bytes)
+    first, second = _fresh(entry), _fresh(entry)
+    first.tags[1]["b"].append(2)
+    assert second.tags == ["a", {"b": [1]}] and second.name == firm.name and second is not first
+
+
+def test_the_local_level_serves_new_copies(firm, forced_local):
+    from tenants.cache import _Row
+
+    first = tenant_for_host(HOST)  # cold: stored as the values from_db takes
     entry = next(iter(tenant_cache._local.values()))
-    assert entry[2] is not None
+    assert isinstance(entry[1], _Row)
     first.name = "changed"
     second, third = tenant_for_host(HOST), tenant_for_host(HOST)
     assert second.name == firm.name and second is not third and second._state is not third._state

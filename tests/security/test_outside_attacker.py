@@ -164,7 +164,7 @@ def test_links_for_a_firm_do_not_depend_on_the_urlconf_in_force(firm, urlconf):
     request (no web pages) is still in force; the links are the firm's all the same."""
     from django.urls import set_urlconf
 
-    from crm import services as crm_services
+    from crm.newsletter import services as crm_services
 
     subscriber = SubscriberFactory(email="s@example.com", status="confirmed")
     set_urlconf(urlconf)
@@ -227,7 +227,7 @@ def test_a_stored_campaign_with_a_bad_subject_is_not_started(key_client, django_
 
 
 def test_a_campaign_whose_mails_cannot_be_built_ends_failed_not_sending(firm):
-    from crm import services as crm_services
+    from crm.newsletter import services as crm_services
 
     for i in range(2):
         SubscriberFactory(email=f"c{i}@example.com", status="confirmed")

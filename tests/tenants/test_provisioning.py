@@ -7,8 +7,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_context, schema_exists
 
-from billing import services as billing_services
 from billing.models import Subscription, SubscriptionStatus
+from billing.services import subscriptions as billing_subscriptions
 from tenants import services
 from tenants.accounts.models import Role, User
 from tenants.models import Domain, Tenant
@@ -97,7 +97,7 @@ def test_failure_midway_leaves_no_schema_tenant_domain_or_user(monkeypatch):
         raise RuntimeError("billing is down")
 
     # billing's provisioning step (registered with tenants.registry) fails after the schema exists
-    monkeypatch.setattr(billing_services, "subscription_start_trial", boom)
+    monkeypatch.setattr(billing_subscriptions, "subscription_start_trial", boom)
     with pytest.raises(RuntimeError):
         _provision("halfway")
     assert not schema_exists("firm_halfway")
