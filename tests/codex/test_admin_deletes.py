@@ -32,6 +32,7 @@ from billing.models import (
     WebhookEvent,
 )
 from codex.admin import operator_site
+from codex.status.models import ServiceCheck, State
 from crm.models import Contact
 from portfolios import services as portfolio_services
 from portfolios.market.models import FxRate, Instrument, Price
@@ -96,6 +97,7 @@ def world(firm, owner, advisor, advisor2, operator):
         UsageDaily.objects.create(tenant=firm, day=date(2026, 1, 1), metric=Metric.API_CALLS, count=3)
         Domain.objects.create(tenant=firm, domain="walk.acme.example", is_primary=False)
         api_key_create(tenant=firm, name="walk", scope="read", created_by="walker")
+        ServiceCheck.objects.create(checked_at=utc(2026, 3, 1), service="database", state=State.OK, latency_ms=2)
     return {"portfolio": portfolio, "contact": contact, "victim": victim, "instrument": instrument}
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -91,6 +92,7 @@ def test_production_settings_pass_every_deploy_check():
         **os.environ,
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "CODEX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "REDIS_URL": "redis://127.0.0.1:6379/5",
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "DJANGO_SETTINGS_MODULE": "codex.settings",

@@ -330,7 +330,7 @@ def test_delivery_log_query_count_does_not_grow_with_rows(firm, owner, client_fo
         services.delivery_attempt(delivery_id=d.pk)
     c = client_for(owner)
     c.get(f"{API}{endpoint.pk}/deliveries/")  # warm the session and firm caches
-    with django_assert_num_queries(13) as ctx:
+    with django_assert_num_queries(7) as ctx:
         r = c.get(f"{API}{endpoint.pk}/deliveries/")
     assert r.status_code == 200 and r.json()["count"] == 3
     baseline = len(ctx.captured_queries)
