@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -59,15 +61,15 @@ class User(AbstractUser):
     everywhere").
     """
 
-    username = None
+    username = None  # type: ignore[assignment]  # Django's documented way to drop AbstractUser's field; the stubs type it str
     email = models.EmailField("email address", unique=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ADVISOR)
     auth_epoch = models.PositiveIntegerField(default=0)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = CodexUserManager()
+    objects: ClassVar[CodexUserManager] = CodexUserManager()
 
     class Meta:
         ordering = ["email"]
