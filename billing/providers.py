@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -86,7 +86,7 @@ class StripeProvider:
         return self._normalise(payload, event_id, event_type, obj)
 
     def _normalise(self, payload: dict, event_id: str, event_type: str, obj: dict) -> ProviderEvent:
-        base = {"provider": self.name, "event_id": event_id, "type": event_type, "payload": payload}
+        base: dict[str, Any] = {"provider": self.name, "event_id": event_id, "type": event_type, "payload": payload}
         number = _invoice_number(obj)
         currency = str(obj.get("currency") or "")
         try:
@@ -104,7 +104,7 @@ class StripeProvider:
                     **base,
                     action="payment",
                     invoice_number=number,
-                    amount_minor=int(obj.get("amount_received", obj.get("amount"))),
+                    amount_minor=int(obj["amount_received"] if "amount_received" in obj else obj["amount"]),
                     currency=currency,
                     external_id=str(obj["id"]),
                 )

@@ -28,6 +28,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from codex.db import set_schema_to_public
+
 from .models import Tenant
 
 FAILED_PREFIX = "MIGRATION-FAILED "
@@ -90,7 +92,7 @@ def schemas_behind(schemas: list[str] | None = None) -> list[str]:
 
 def migrate_one(schema: str, verbosity: int = 0) -> None:
     call_command("migrate_schemas", schema_name=schema, executor="standard", interactive=False, verbosity=verbosity)
-    connection.set_schema_to_public()
+    set_schema_to_public()
 
 
 def migrate_sequential(schemas: list[str], *, verbosity: int = 0, stop_file: Path | None = None, out=None) -> list[str]:
@@ -102,7 +104,7 @@ def migrate_sequential(schemas: list[str], *, verbosity: int = 0, stop_file: Pat
         try:
             migrate_one(schema, verbosity)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported with its firm, then re-raised
-            connection.set_schema_to_public()
+            set_schema_to_public()
             raise FirmMigrationFailed(
                 schema, f"{type(exc).__name__}: {exc}", len(done), len(schemas) - index - 1
             ) from exc
@@ -146,19 +148,19 @@ def migrate_parallel(schemas: list[str], *, parallel: int, verbosity: int = 0) -
             if children[i].poll() is None:
                 continue
             pending.discard(i)
-            out = (workdir / f"out-{i}.log").read_text()
-            err = (workdir / f"err-{i}.log").read_text()
+            out_text = (workdir / f"out-{i}.log").read_text()
+            err_text = (workdir / f"err-{i}.log").read_text()
             if verbosity > 1:
-                sys.stdout.write(out)
-            migrated += [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("MIGRATED ")]
-            failed = [line[line.index(FAILED_PREFIX) :] for line in out.splitlines() if FAILED_PREFIX in line]
+                sys.stdout.write(out_text)
+            migrated += [line.split(" ", 1)[1] for line in out_text.splitlines() if line.startswith("MIGRATED ")]
+            failed = [line[line.index(FAILED_PREFIX) :] for line in out_text.splitlines() if FAILED_PREFIX in line]
             if children[i].returncode != 0 and failure is None:
                 if failed:
                     payload = json.loads(failed[0].removeprefix(FAILED_PREFIX))
                     failure = (payload["schema"], payload["error"])
                 else:
                     # The child died without reporting (killed, crashed at start-up): show its output.
-                    tail = (out.strip()[-1000:] + "\n" + err.strip()[-2000:]).strip()
+                    tail = (out_text.strip()[-1000:] + "\n" + err_text.strip()[-2000:]).strip()
                     failure = (
                         f"<one of {len(chunks[i])} firms of worker {i}>",
                         tail or f"exit {children[i].returncode}",

@@ -22,3 +22,8 @@ def current_schema() -> str:
 def current_tenant() -> Tenant:
     """The firm (or the public tenant) the default connection is set to."""
     return connection.tenant  # type: ignore[attr-defined]
+
+
+def set_schema_to_public() -> None:
+    """Point the default connection at the public schema (django-tenants' ``set_schema_to_public``)."""
+    connection.set_schema_to_public()  # type: ignore[attr-defined]

@@ -91,6 +91,8 @@ def unread_count(user) -> int:
 def affected_portfolios(rule: AlertRule) -> list[Portfolio]:
     """Portfolios concerned by a rule: those holding its instrument, or its own portfolio."""
     if rule.kind in INSTRUMENT_KINDS:
+        if rule.instrument_id is None:  # refused by the database (alert_instrument_rule_has_instrument)
+            return []
         return list(
             Portfolio.objects.filter(archived=False, holdings__instrument_id=rule.instrument_id)
             .select_related("advisor", "client")

@@ -141,16 +141,23 @@ def alert_rule_delete(*, actor, rule: AlertRule) -> None:
 
 # --- evaluation ---------------------------------------------------------------------------------------
 def _subject(rule: AlertRule) -> str:
-    if rule.instrument_id is not None:
-        return f"{rule.instrument.symbol} ({rule.instrument.name})"
-    return f"Portfolio {rule.portfolio.name}"
+    instrument = rule.instrument
+    if instrument is not None:
+        return f"{instrument.symbol} ({instrument.name})"
+    portfolio = rule.portfolio
+    if portfolio is None:  # refused by the database: every kind has its target (alert_*_rule_has_*)
+        raise ValueError(f"alert rule {rule.pk} has no instrument and no portfolio")
+    return f"Portfolio {portfolio.name}"
 
 
 def _observations(rules_: list[AlertRule]) -> dict[int, rules.Observation | None]:
     """One observation per rule: two queries for all instrument rules, one selector per portfolio."""
-    instrument_rules = [r for r in rules_ if r.kind in INSTRUMENT_KINDS]
-    closes = latest_closes(instrument_ids={r.instrument_id for r in instrument_rules}, count=2)
-    observed = {r.pk: rules.observe_closes(r.kind, closes.get(r.instrument_id, [])) for r in instrument_rules}
+    # (rule, its instrument): the database gives every instrument rule one (alert_instrument_rule_has_instrument)
+    instrument_rules = [
+        (r, r.instrument_id) for r in rules_ if r.kind in INSTRUMENT_KINDS and r.instrument_id is not None
+    ]
+    closes = latest_closes(instrument_ids={i for _r, i in instrument_rules}, count=2)
+    observed = {r.pk: rules.observe_closes(r.kind, closes.get(i, [])) for r, i in instrument_rules}
     for rule in rules_:
         if rule.kind in PORTFOLIO_KINDS:
             observed[rule.pk] = _portfolio_drawdown(rule)
@@ -191,6 +198,8 @@ def alerts_evaluate(*, now=None) -> list[AlertEvent]:
                 rule.last_value, rule.last_observed_on = observation.value, observation.on
             rule.armed = step.armed
             if step.fire:
+                if observation is None:  # transition() fires only on a condition that holds, seen in an observation
+                    raise ValueError(f"alert rule {rule.pk} fired without an observation")
                 rule.last_fired_at = now
                 events.append(
                     AlertEvent(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pghistory
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -63,7 +65,9 @@ class CodexUserManager(UserManager):
     pghistory.DeleteEvent(),
     exclude=["password", "last_login", "auth_epoch"],
 )
-class User(AbstractUser):
+# django-otp (untyped) declares the devices' ``user`` key on its abstract Device: the stubs' plugin
+# cannot name the reverse manager of SealedTOTPDevice.
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in with an e-mail address.
 
     In the public schema: an operator. In a firm's schema: a member of that firm with a ``role``.
@@ -71,15 +75,15 @@ class User(AbstractUser):
     everywhere").
     """
 
-    username = None
+    username = None  # type: ignore[assignment]  # Django's documented way to drop AbstractUser's field; the stubs type it str
     email = models.EmailField("email address", unique=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ADVISOR)
     auth_epoch = models.PositiveIntegerField(default=0)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = CodexUserManager()
+    objects: ClassVar[CodexUserManager] = CodexUserManager()
 
     class Meta:
         ordering = ["email"]

@@ -83,6 +83,10 @@ TASKS = [
 ]
 
 
+# The status a seeded deal gets from the kind of its stage.
+DEAL_STATUS_OF_STAGE: dict[str, str] = {StageKind.OPEN: "open", StageKind.WON: "won", StageKind.LOST: "lost"}
+
+
 class Command(BaseCommand):
     help = "Seed demo CRM data (companies, contacts, deals, activities, tasks, subscribers) in acme and globex."
 
@@ -98,9 +102,9 @@ class Command(BaseCommand):
 
     def seed_firm(self, slug: str) -> int:
         owner = User.objects.filter(role=Role.OWNER, is_active=True).order_by("pk").first()
-        advisor = User.objects.filter(email__iexact=f"advisor@{slug}.example").first() or owner
         if owner is None:
             return 0
+        advisor = User.objects.filter(email__iexact=f"advisor@{slug}.example").first() or owner
         people = {"owner": owner, "advisor": advisor}
         today = timezone.localdate()
         created = 0
@@ -115,8 +119,8 @@ class Command(BaseCommand):
             companies.append(company)
             created += new
 
-        contacts = []
-        for first, last, lifecycle, company, who, tags in CONTACTS:
+        contacts: list[Contact] = []
+        for first, last, lifecycle, company_index, who, tags in CONTACTS:
             # The same address as seed_portfolios uses for its clients, so both seeds meet.
             email = f"{first}.{last.replace(' ', '')}@clients.{slug}.example".lower()
             contact, new = Contact.objects.get_or_create(
@@ -126,14 +130,14 @@ class Command(BaseCommand):
                     "last_name": last,
                     "lifecycle": lifecycle,
                     "owner": people[who],
-                    "company": companies[company] if company is not None else None,
+                    "company": companies[company_index] if company_index is not None else None,
                     "tags": tags,
                     "source": "demo",
                     "phone": f"+1 555 01{len(contacts):02d}",
                 },
             )
-            if not new and contact.company_id is None and company is not None:
-                contact.company = companies[company]
+            if not new and contact.company_id is None and company_index is not None:
+                contact.company = companies[company_index]
                 contact.save(update_fields=["company"])
             contacts.append(contact)
             created += new
@@ -153,7 +157,7 @@ class Command(BaseCommand):
                 probability=stage.probability,
                 expected_close=today + dt.timedelta(days=days),
                 owner=contact.owner,
-                status={StageKind.OPEN: "open", StageKind.WON: "won", StageKind.LOST: "lost"}[stage.kind],
+                status=DEAL_STATUS_OF_STAGE[stage.kind],
                 closed_at=None if stage.kind == StageKind.OPEN else timezone.now() - dt.timedelta(days=-days),
                 close_reason=reason,
             )
