@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import IsFirmManager
 from codex.outbox.catalogue import CATALOGUE
 
@@ -25,7 +26,11 @@ from .serializers import (
 
 
 class WebhookEndpointViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    IdempotentPostMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """The firm's webhook endpoints. Owners and admins only (signed in, or by bearer token)."""
 
@@ -80,7 +85,7 @@ class WebhookEndpointViewSet(
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
 
 
-class DeliveryReplayView(APIView):
+class DeliveryReplayView(IdempotentPostMixin, APIView):
     permission_classes = [IsAuthenticated, IsFirmManager]
 
     @extend_schema(request=None, responses={202: DeliverySerializer}, summary="Send a delivery again now")

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,6 +76,7 @@ def test_production_refuses_to_start_without_redis_url():
     env = {
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": "x" * 64,
+        "CODEX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
         "REDIS_URL": "",
     }

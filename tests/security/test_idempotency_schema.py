@@ -25,6 +25,7 @@ from tenants.models import ApiKey
 from tests.billing.conftest import activate
 from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
 from tests.portfolios.factories import InstrumentFactory, PortfolioFactory, in_public
+from webhooks import services as webhook_services
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +98,13 @@ REQUESTS = {
         {"kind": "deposit", "trade_date": "2025-01-02", "amount": "600"},
         ids={"portfolio_pk": w["portfolio"]},
     ),
+    "webhook_deliveries_replay_create": lambda w: Call(ids={"id": w["webhook_delivery"]}),
+    "webhook_endpoints_create": lambda w: Call(
+        {"url": "https://127.0.0.1/hooks/a", "event_types": ["contact.created"]},
+        {"url": "https://127.0.0.1/hooks/b", "event_types": ["contact.created"]},
+    ),
+    "webhook_endpoints_rotate_secret_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
+    "webhook_endpoints_test_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
     "portfolios_transactions_import_create": lambda w: Call(
         {"commit": "true"}, {"commit": "false"}, ids={"portfolio_pk": w["portfolio"]}, csv=LEDGER_CSV
     ),
@@ -125,6 +133,10 @@ def world(firm, owner, advisor):
 
     if api_key is None:
         api_key, _raw = api_key_create(tenant=firm, name="to revoke", scope="read", created_by="test")
+    endpoint = webhook_services.endpoint_create(
+        tenant=firm, url="https://127.0.0.1/hooks/world", event_types=["contact.created"], actor="test"
+    )
+    delivery = webhook_services.endpoint_send_test(tenant=firm, endpoint=endpoint)
     return {
         "instrument": instrument.pk,
         "contact": contact.pk,
@@ -150,6 +162,8 @@ def world(firm, owner, advisor):
             created_by=owner,
         ).pk,
         "api_key": api_key.pk,
+        "webhook_endpoint": endpoint.pk,
+        "webhook_delivery": delivery.pk,
     }
 
 
