@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from operator import itemgetter
@@ -125,40 +125,6 @@ class Txn:
     lots: tuple[tuple[object, Decimal], ...] | None = None
     acquired_on: _Date | None = None
 
-    def __init__(
-        self,
-        id: object,
-        date: _Date,
-        kind: str,
-        currency: str,
-        instrument_id: object = None,
-        quantity: Decimal = ZERO,
-        price: Decimal = ZERO,
-        fees: Decimal = ZERO,
-        fx_rate: Decimal = ONE,
-        amount: Decimal | None = None,
-        lots: tuple[tuple[object, Decimal], ...] | None = None,
-        acquired_on: _Date | None = None,
-    ) -> None:
-        # The __init__ dataclass would write, but faster: a frozen dataclass's own sets each
-        # field through object.__setattr__, about 3.5 us a row on the development machine and
-        # 5,000 rows per analytics load; the slots' setters do the same in 2 us. A test checks
-        # that this signature is the fields' (names, order, defaults).
-        put = _TXN_SETTERS
-        put[0](self, id)
-        put[1](self, date)
-        put[2](self, kind)
-        put[3](self, currency)
-        put[4](self, instrument_id)
-        put[5](self, quantity)
-        put[6](self, price)
-        put[7](self, fees)
-        put[8](self, fx_rate)
-        put[9](self, amount)
-        put[10](self, lots)
-        put[11](self, acquired_on)
-        self.__post_init__()
-
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InvalidTransaction(f"transaction {self.id}: unknown kind {self.kind!r}")
@@ -204,9 +170,6 @@ class Txn:
         if kind in (FEE, TAX, WITHDRAWAL):
             return -(self.gross + self.fees)
         return ZERO
-
-
-_TXN_SETTERS = tuple(Txn.__dict__[f.name].__set__ for f in fields(Txn))
 
 
 @dataclass(frozen=True, slots=True)

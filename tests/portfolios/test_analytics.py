@@ -40,7 +40,7 @@ def close(a_, b, tol="1e-20"):
 
 
 def test_txn_takes_its_fields_in_order_with_their_defaults_and_stays_frozen():
-    # Txn writes its own __init__ (faster than the frozen dataclass's): it must stay the fields'.
+    # Positional construction (the selectors build Txn from rows) relies on the fields' order.
     params = list(inspect.signature(Txn).parameters.values())
     fields = dataclasses.fields(Txn)
     assert [p.name for p in params] == [f.name for f in fields]
