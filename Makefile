@@ -16,9 +16,9 @@ PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/vers
 .PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages clean-db restore-drill help chromium
 
 help:
-	@echo "make run     set up everything; serve on http://localhost:$(PORT) with a Celery worker and beat"
+	@echo "make run     set up everything; serve on http://localhost:$(PORT) with the live stream, a Celery worker and beat"
 	@echo "make test    install what tests need, lint, migration check and the whole test suite"
-	@echo "make stop    stop what make run started: web, worker, beat, PostgreSQL, Redis"
+	@echo "make stop    stop what make run started: web, live, worker, beat, PostgreSQL, Redis"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install it or pass PYTHON=/path/to/python3.12"; exit 1; }
@@ -43,7 +43,7 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# Web (runserver), Celery worker and beat; Ctrl-C stops the three, `make stop` the databases too.
+# Web (runserver), the live stream (uvicorn, port PORT+1), Celery worker and beat; Ctrl-C stops the four, `make stop` the databases too.
 run: install
 	@$(PY) -m codex.devstack preflight --host $(HOST) --port $(PORT)
 	@$(MAKE) --no-print-directory seed

@@ -1,10 +1,12 @@
-"""``make run`` and ``make stop``: the web server, a Celery worker and beat, next to the databases.
+"""``make run`` and ``make stop``: the web server, the live stream, a Celery worker and beat, next to
+the databases.
 
 ``python -m codex.devstack run --host H --port P`` makes sure PostgreSQL and Redis run (the embedded
-ones unless ``DATABASE_URL`` / ``REDIS_URL`` are set), then starts ``runserver``, ``celery worker``
-and ``celery beat``, each in a process group of its own, and records their pids in
-``.data/run/devstack.json``. Ctrl-C (or SIGTERM) stops the three and nothing else: the databases
-keep running for the next command. If one of the three exits, the others are stopped too.
+ones unless ``DATABASE_URL`` / ``REDIS_URL`` are set), then starts ``runserver``, the live stream
+(uvicorn on port P+1, ``codex.live.server``), ``celery worker`` and ``celery beat``, each in a process
+group of its own, and records their pids in ``.data/run/devstack.json``. Ctrl-C (or SIGTERM) stops
+the four and nothing else: the databases keep running for the next command. If one of the four exits,
+the others are stopped too.
 
 ``python -m codex.devstack stop`` stops what ``run`` started (from any terminal, as any user that
 may signal it), then the embedded Redis and PostgreSQL, and says what it stopped.
@@ -39,9 +41,13 @@ def port_free(host: str, port: int) -> bool:
 
 
 def preflight(host: str, port: int) -> None:
-    """One line and exit 1 when the web port is taken (before any set-up work)."""
-    if not port_free(host, port):
-        raise SystemExit(f"port {port} on {host} is taken (another `make run`?): `make stop`, or `make run PORT=8001`")
+    """One line and exit 1 when the web port or the live stream's (the next one) is taken (before
+    any set-up work)."""
+    for taken in (port, port + 1):
+        if not port_free(host, taken):
+            raise SystemExit(
+                f"port {taken} on {host} is taken (another `make run`?): `make stop`, or `make run PORT={port + 2}`"
+            )
 
 
 def _alive(pid: int) -> bool:
@@ -100,10 +106,17 @@ def _databases_env() -> dict[str, str]:
 def run(host: str, port: int) -> int:
     preflight(host, port)
     env = _databases_env()
+    live_port = port + 1
+    # Pages open the stream on its own port in development (production: same origin, via the proxy).
+    env.setdefault("LIVE_STREAM_URL", f"http://localhost:{live_port}/live/stream")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     python = sys.executable
     commands = {
         "web": [python, "manage.py", "runserver", f"{host}:{port}"],
+        "live": [
+            python, "-m", "uvicorn", "codex.live.server:app", "--host", host, "--port", str(live_port),
+            "--no-access-log", "--timeout-graceful-shutdown", "2",
+        ],
         "worker": [python, "-m", "celery", "-A", "codex", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "beat": [
             python, "-m", "celery", "-A", "codex", "beat", "--loglevel", "INFO",
@@ -126,7 +139,10 @@ def run(host: str, port: int) -> int:
         STATE_FILE.write_text(
             json.dumps({"supervisor": os.getpid(), **{name: p.pid for name, p in children.items()}, "port": port})
         )
-        print(f"web, worker and beat are running (pids {', '.join(str(p.pid) for p in children.values())});", end=" ")
+        print(
+            f"web, live, worker and beat are running (pids {', '.join(str(p.pid) for p in children.values())});",
+            end=" ",
+        )
         print("Ctrl-C stops them, `make stop` stops the databases too", flush=True)
         while not stopping:
             for name, child in children.items():
@@ -141,7 +157,9 @@ def run(host: str, port: int) -> int:
         for child in children.values():
             child.wait()
         STATE_FILE.unlink(missing_ok=True)
-        print("web, worker and beat stopped; PostgreSQL and Redis keep running (`make stop` stops them)", flush=True)
+        print(
+            "web, live, worker and beat stopped; PostgreSQL and Redis keep running (`make stop` stops them)", flush=True
+        )
     return code
 
 
@@ -161,7 +179,7 @@ def stop() -> None:
             print(f"{name}: stopped (pid {pid})" if name in left or supervisor else f"{name}: not running")
         STATE_FILE.unlink(missing_ok=True)
     else:
-        print("web, worker, beat: not running")
+        print("web, live, worker, beat: not running")
     from codex import embedded_db, embedded_redis
 
     embedded_redis.stop()

@@ -134,6 +134,8 @@ TENANT_APPS = [
     # Business events (kernel outbox) and the firm's outbound webhooks (issue 23, docs/webhooks.md).
     "codex.outbox",
     "webhooks",
+    # The notification centre and its live stream (issue 23 point 2, docs/live-updates.md).
+    "codex.notifications",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -188,6 +190,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "codex.context_processors.codex",
+                "codex.context_processors.live",
                 "codex.security.context_processors.security",
             ],
             # The design system's tags (nav links, sortable headers, money): {% load codex_ui %}.
@@ -384,6 +387,18 @@ WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", def
 WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
 WEBHOOKS_ROTATION_GRACE_HOURS = env.int("WEBHOOKS_ROTATION_GRACE_HOURS", default=24)
 
+# --- Live updates (codex/live, docs/live-updates.md, decision 0940) --------------------------------------
+# The stream server (uvicorn codex.live.server:app) and the publishers share this Redis.
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
+# Where browsers open the stream. Production: the same origin, the proxy sends /live/ to the stream
+# server. Development (`make run`): the stream server's own port, e.g. http://localhost:8001/live/stream.
+LIVE_STREAM_URL = env.str("LIVE_STREAM_URL", default="/live/stream")
+LIVE_TOKEN_MAX_AGE = env.int("LIVE_TOKEN_MAX_AGE", default=3600)  # a stream ends then; the page asks anew
+LIVE_PING_SECONDS = env.float("LIVE_PING_SECONDS", default=15.0)
+LIVE_STREAM_MAXLEN = env.int("LIVE_STREAM_MAXLEN", default=200)  # events kept per user / firm for replay
+LIVE_STREAM_TTL_SECONDS = env.int("LIVE_STREAM_TTL_SECONDS", default=24 * 3600)
+LIVE_POLL_SECONDS = env.int("LIVE_POLL_SECONDS", default=30)  # the fallback when no stream can be held
+
 # --- Auth -------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -472,7 +487,9 @@ SECURE_CSP = {
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
-    "connect-src": [CSP.SELF],
+    # the live stream when it is served from another origin (development: the stream server's port)
+    "connect-src": [CSP.SELF]
+    + ([LIVE_STREAM_URL.split("/live/", 1)[0]] if LIVE_STREAM_URL.startswith(("http://", "https://")) else []),
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
     "base-uri": [CSP.SELF],

@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from billing.entitlements import check_can_add, check_feature
 from codex import imports as engine
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
 from tenants.accounts.models import User
 
@@ -461,9 +463,25 @@ def activity_create(
         due_date=due_date,
         source=source,
     )
-    _full_clean(activity)
-    activity.save()
+    with transaction.atomic():
+        _full_clean(activity)
+        activity.save()
+        if activity.kind == ActivityKind.TASK and activity.owner_id not in (None, getattr(actor, "pk", None)):
+            _notify_task_assigned(activity)
     return activity
+
+
+def _notify_task_assigned(task: Activity) -> None:
+    """The task's owner hears of it in the notification centre (inside the caller's transaction)."""
+    due = f"Due {task.due_date:%Y-%m-%d}." if task.due_date else ""
+    notification_send(
+        recipients=[task.owner_id],
+        kind=NotificationKind.TASK,
+        title=f"New task: {task.subject}",
+        body=due,
+        url="/crm/tasks/",
+        source=f"task:{task.pk}",
+    )
 
 
 def task_create(
@@ -495,7 +513,7 @@ def task_create(
             )
             if existing is not None:
                 return existing
-        return Activity.objects.create(
+        task = Activity.objects.create(
             kind=ActivityKind.TASK,
             subject=title,
             body=body or "",
@@ -504,6 +522,10 @@ def task_create(
             due_date=due_date,
             source=source[:100],
         )
+        # an alert's task: the alert itself is already in the owner's notices
+        if not source.startswith("alert:"):
+            _notify_task_assigned(task)
+        return task
 
 
 def activity_update(*, actor, activity: Activity, **fields) -> Activity:
@@ -720,6 +742,14 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
         job.report = report.as_dict()
         job.rows = []  # the data now lives in the CRM; do not keep a second copy
         job.save(update_fields=["status", "committed_at", "report", "rows"])
+        notification_send(
+            recipients=[actor],
+            kind=NotificationKind.IMPORT,
+            title=f"Import of {job.kind} finished",
+            body=", ".join(f"{n} {what}" for what, n in job.report.items() if isinstance(n, int)),
+            url=f"/crm/{job.kind}/",
+            source=f"import:{job.pk}",
+        )
     return job.report
 
 

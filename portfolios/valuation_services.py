@@ -30,6 +30,7 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from codex.db import current_schema
+from codex.live.publish import live_publish
 from tenants.models import BLOCKED_STATUSES, Tenant
 
 from . import analytics
@@ -258,6 +259,7 @@ def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today
             if state.ledger_version != version or state.stale_from != stale_from:
                 continue  # a write (or a newer invalidation) came in while computing: again
             state.stale_from = None
+            _announce_figures(portfolio.pk)
             if failure is not None:
                 _fail(state, failure)
                 state.save(update_fields=["stale_from", "updated_at"])
@@ -267,6 +269,14 @@ def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today
             state.save(update_fields=["stale_from", "updated_at"])
             return state
     raise ValuationRaced(f"portfolio {portfolio.pk}: the ledger kept changing during {REBUILD_ATTEMPTS} rebuilds")
+
+
+def _announce_figures(portfolio_id: int) -> None:
+    """After the commit, tell the firm's open pages that this portfolio's figures changed (the
+    portfolio page and the dashboard fetch themselves again). Only the id goes out: each page
+    reads the figures through its own access checks."""
+    schema = current_schema()
+    transaction.on_commit(lambda: live_publish(schema=schema, event="figures", data={"portfolio_id": portfolio_id}))
 
 
 def valuations_for_market_data(*, instrument_ids=(), currencies=(), since: date) -> list[int]:

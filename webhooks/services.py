@@ -30,10 +30,12 @@ from standardwebhooks.webhooks import Webhook
 
 from billing.entitlements import check_feature
 from codex.db import current_schema
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
 from codex.outbox.catalogue import SUBSCRIBABLE
 from codex.outbox.models import OutboxEvent
 from codex.security.outbound import UnsafeUrl, parse, post_bounded, resolve
-from tenants.accounts.models import Role, User
+from tenants.accounts.models import MANAGER_ROLES, Role, User
 from tenants.models import Tenant
 
 from .backoff import gives_up, retry_delay
@@ -363,6 +365,14 @@ def _endpoint_failed(endpoint_id: int, now: datetime) -> None:
         endpoint.disabled_reason = f"Disabled after {endpoint.consecutive_failures} failed attempts in a row."
         endpoint.save(update_fields=["enabled", "disabled_reason"])
         transaction.on_commit(lambda: _mail_owners_disabled(endpoint))
+        notification_send(
+            recipients=User.objects.filter(role__in=list(MANAGER_ROLES), is_active=True).values_list("pk", flat=True),
+            kind=NotificationKind.WEBHOOK,
+            title="A webhook endpoint was disabled",
+            body=f"{endpoint.url}: {endpoint.disabled_reason}",
+            url=f"/settings/webhooks/{endpoint.pk}/",
+            source=f"webhook-disabled:{endpoint.pk}:{endpoint.failing_since:%Y%m%d%H%M%S}",
+        )
 
 
 def _mail_owners_disabled(endpoint: WebhookEndpoint) -> None:

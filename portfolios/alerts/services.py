@@ -21,6 +21,8 @@ from django_tenants.utils import get_public_schema_name, schema_context, tenant_
 
 from billing.entitlements import check_feature
 from codex.db import current_schema
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send, notifications_mark_read_for_sources
 from codex.outbox.services import event_emit
 from crm.services import task_create
 from portfolios.access import portfolios_visible_to, sees_whole_firm
@@ -243,8 +245,25 @@ def event_recipients(event: AlertEvent) -> list[User]:
 
 
 def _notify_in_app(events: Iterable[AlertEvent]) -> None:
-    rows = [AlertNotification(event=event, recipient=user) for event in events for user in event_recipients(event)]
+    """An alert notification per recipient (the alerts page, the e-mail) and the same notice in the
+    notification centre (the bell, pushed live), one per recipient and event (source ``alert:<id>``)."""
+    rows = []
+    for event in events:
+        recipients = event_recipients(event)
+        rows += [AlertNotification(event=event, recipient=user) for user in recipients]
+        notification_send(
+            recipients=recipients,
+            kind=NotificationKind.ALERT,
+            title=event.message,
+            body=f"Rule: {event.rule}",
+            url="/portfolios/alerts/",
+            source=alert_source(event.pk),
+        )
     AlertNotification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def alert_source(event_id: int) -> str:
+    return f"alert:{event_id}"
 
 
 def alert_event_deliver(*, event_id: int, tenant) -> dict:
@@ -314,7 +333,25 @@ def alert_notifications_mark_read(*, user, ids: Iterable[int] | None = None) -> 
     qs = AlertNotification.objects.filter(recipient_id=user.pk, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
-    return qs.update(read_at=timezone.now())
+    with transaction.atomic():
+        event_ids = list(qs.values_list("event_id", flat=True))
+        marked = AlertNotification.objects.filter(
+            recipient_id=user.pk, read_at__isnull=True, event_id__in=event_ids
+        ).update(read_at=timezone.now())
+        # the bell shows the same notices: read here, read there
+        notifications_mark_read_for_sources(user=user, sources=[alert_source(pk) for pk in event_ids])
+    return marked
+
+
+def alert_notifications_read_in_centre(*, sender, user, sources: list[str], **_kwargs) -> int:
+    """Receiver of ``codex.notifications.signals.notifications_read``: alert notices read under the
+    bell are read on the alerts page too."""
+    event_ids = [int(s.split(":", 1)[1]) for s in sources if s.startswith("alert:") and s[6:].isdigit()]
+    if not event_ids:
+        return 0
+    return AlertNotification.objects.filter(recipient_id=user.pk, read_at__isnull=True, event_id__in=event_ids).update(
+        read_at=timezone.now()
+    )
 
 
 # --- fan-out after an import ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from billing.models import IdempotencyRecord
+from codex.notifications.models import Notification
 from crm.models import Activity, ActivityKind, Campaign, ImportJob, PipelineStage, Subscriber
 from portfolios.alerts.models import AlertEvent, AlertNotification, AlertRule, RuleKind
 from tenants.models import ApiKey
@@ -65,6 +66,7 @@ REQUESTS = {
     "activities_create": lambda w: Call({"kind": "note", "subject": "Called", "contact": w["contact"]}),
     "activities_complete_create": lambda w: Call({"done": True}, {"done": False}, ids={"id": w["task"]}),
     "alerts_events_mark_read_create": lambda w: Call({"ids": [w["event"]]}, {"ids": []}),
+    "notifications_mark_read_create": lambda w: Call({"ids": [w["notification"]]}, {"ids": []}),
     "alerts_rules_create": lambda w: Call(
         {"kind": "price_above", "instrument": w["instrument"], "threshold": "100"},
         {"kind": "price_above", "instrument": w["instrument"], "threshold": "200"},
@@ -164,6 +166,7 @@ def world(firm, owner, advisor):
         "api_key": api_key.pk,
         "webhook_endpoint": endpoint.pk,
         "webhook_delivery": delivery.pk,
+        "notification": Notification.objects.create(recipient=owner, kind="import", title="Import finished").pk,
     }
 
 

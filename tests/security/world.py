@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from codex.notifications.models import Notification
 from codex.outbox.models import OutboxEvent
 from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal, ImportJob, PipelineStage, Subscriber
 from portfolios import services as portfolio_services
@@ -107,6 +108,9 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
             type="contact.created", data={"marker": firmwide}, relayed_at=timezone.now()
         )
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=hook_event, status="failed")
+        notification = Notification.objects.create(
+            recipient=owner, kind="import", title=f"{marker} import finished", url="/crm/contacts/"
+        )
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -130,6 +134,7 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         webhook_endpoint=endpoint.pk,
         webhook_delivery=delivery.pk,
         event_type="contact.created",
+        notification=notification.pk,
     )
     return ids
 

@@ -113,6 +113,7 @@ def _drop_stale_compressed(root: Path) -> None:
 class LiveServer:
     def __init__(self, *, database: str, cors_origins: list[str]):
         self.port = free_port()
+        self.live_port = free_port()
         # One log per test process: another run (another engineer, CI) may be running at the same time.
         self.log_path = ARTIFACTS / f"live-server-{os.getpid()}.log"
         ARTIFACTS.mkdir(exist_ok=True)
@@ -135,6 +136,10 @@ class LiveServer:
                 "CODEX_RATE_INVITATION": "1000/h",
                 "CODEX_RATE_INVITATION_ACCEPT": "1000/h",
                 "PYTHONUNBUFFERED": "1",
+                # The live stream (uvicorn, as `make run` starts it) on a port of its own; pages poll
+                # every 2 s while they hold no stream (the fallback is tested too).
+                "LIVE_STREAM_URL": f"http://localhost:{self.live_port}/live/stream",
+                "LIVE_POLL_SECONDS": "2",
             }
         )
         # DEBUG is off (our error pages, no debug toolbar of Django's), so whitenoise serves the
@@ -160,8 +165,17 @@ class LiveServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        self.stream = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "codex.live.server:app", "--host", "127.0.0.1",
+             "--port", str(self.live_port), "--no-access-log", "--timeout-graceful-shutdown", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
         try:
             self._wait_ready()
+            self._wait_url(f"http://127.0.0.1:{self.live_port}/live/health", self.stream)
         except BaseException:
             self.stop()
             raise
@@ -188,6 +202,19 @@ class LiveServer:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"live server did not start: {self.output()[-3000:]}")
+
+    def _wait_url(self, url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{url}: the process exited: {self.output()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{url} did not answer: {self.output()[-3000:]}")
 
     def url(self, host: str = "localhost", path: str = "/") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -235,7 +262,7 @@ class LiveServer:
         raise AssertionError(f"no e-mail to {to} matching {pattern!r}: {self.emails(after=after)}")
 
     def stop(self) -> None:
-        for process in (self.process, getattr(self, "worker", None)):
+        for process in (self.process, getattr(self, "worker", None), getattr(self, "stream", None)):
             if process is None:
                 continue
             process.terminate()

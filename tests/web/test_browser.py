@@ -592,3 +592,51 @@ def test_send_a_newsletter_to_a_test_subscriber(owner_page, browser, server, fir
     page.goto(base + "crm/newsletter/")
     shot(page, "newsletter")
     assert axe_check(page, "newsletter") == []
+
+
+def _raise_notice(server, firm: dict, title: str) -> None:
+    """A notice raised server-side, outside any page: what an alert or a finished import does."""
+    server.manage(
+        "shell",
+        "-c",
+        "from django_tenants.utils import schema_context\n"
+        "from tenants.models import Tenant\n"
+        "from tenants.accounts.models import User\n"
+        "from codex.notifications.services import notification_send\n"
+        f"firm = Tenant.objects.get(slug={firm['slug']!r})\n"
+        "with schema_context(firm.schema_name):\n"
+        f"    user = User.objects.get(email={firm['email']!r})\n"
+        f"    notification_send(recipients=[user], kind='alert', title={title!r}, url='/portfolios/alerts/')\n",
+    )
+
+
+def test_a_notice_raised_on_the_server_appears_in_the_bell_without_a_reload(owner_page, server, firm_a):
+    page = owner_page
+    page.goto(server.firm_url(firm_a["slug"], "/"))
+    bell = page.locator("[data-live-bell]")
+    expect(bell).to_have_attribute("data-live", "stream")  # the page holds a live stream
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    before = int(bell.get_attribute("data-unread") or page.locator("[data-live-count]").inner_text() or 0)
+    title = f"Live notice {RUN}"
+    _raise_notice(server, firm_a, title)
+    expect(page.locator("[data-live-count]")).to_have_text(str(before + 1), timeout=20_000)
+    expect(page.locator("[data-live-announce]")).to_have_text(f"New notification: {title}")
+    assert page.evaluate("window.__sameDocument === true")
+    page.locator(".bell-link").click()
+    expect(page.locator("[data-live-list]")).to_contain_text(title)
+    page.get_by_role("button", name="Mark all read").click()
+    expect(page.locator("[data-live-count]")).to_be_hidden()
+    shot(page, "notifications-bell")
+
+
+def test_without_a_stream_the_bell_falls_back_to_polling(owner_page, server, firm_a):
+    page = owner_page
+    page.route("**/live/stream**", lambda route: route.abort())  # the stream cannot be reached
+    page.goto(server.firm_url(firm_a["slug"], "/crm/contacts/"))
+    bell = page.locator("[data-live-bell]")
+    expect(bell).to_have_attribute("data-live", "polling")
+    page.evaluate("window.__sameDocument = true")
+    title = f"Polled notice {RUN}"
+    _raise_notice(server, firm_a, title)
+    expect(page.locator("[data-live-announce]")).to_have_text(f"New notification: {title}", timeout=20_000)
+    assert page.evaluate("window.__sameDocument === true")

@@ -1,0 +1,1 @@
+from tests.alerts.conftest import aapl, import_closes  # noqa: F401  (an alert firing into the bell)
