@@ -13,7 +13,7 @@ export CODEX_PUBLIC_PORT ?= $(PORT)
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages clean-db restore-drill help chromium
+.PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages bench-webhooks clean-db restore-drill help chromium
 
 help:
 	@echo "make run     set up everything; serve on http://localhost:$(PORT) with the live stream, a Celery worker and beat"
@@ -124,6 +124,13 @@ bench: install
 
 bench-pages: install
 	$(PY) bench/pages.py $(BENCH_PAGES_ARGS)
+
+# Webhooks under load: WEBHOOK_EVENTS events (default 10,000) through the outbox and a real Celery
+# worker to a loopback receiver failing 30 %; exit 1 if one is lost (docs/benchmarks.md).
+# `make bench-webhooks WEBHOOK_EVENTS=1000` is the quick check (a few minutes on a quiet machine).
+WEBHOOK_EVENTS ?= 10000
+bench-webhooks: install
+	$(PY) bench/webhooks_delivery.py --events $(WEBHOOK_EVENTS) $(BENCH_WEBHOOKS_ARGS)
 
 # Back up the whole database, restore it into a scratch database, compare every table (docs/operations.md).
 restore-drill: install

@@ -20,20 +20,20 @@ from tests.portfolios.factories import ContactFactory, InstrumentFactory, Portfo
 pytestmark = pytest.mark.django_db
 
 # The pins. Each comment lists the queries in the order the page makes them; every page starts
-# with the session and the user.
+# with the session and the user, and counts the bell's unread notices (base.html; one indexed count).
 # Dashboard: onboarding check, holdings, cash balances, portfolio count, instruments, latest
 # closes (firm exposure); the page of portfolios, their ledger fingerprints (summaries cached);
 # recent activities, open deals, alert events, tasks due.
-DASHBOARD_OWNER = 14
-DASHBOARD_ADVISOR = 14
+DASHBOARD_OWNER = 15
+DASHBOARD_ADVISOR = 15
 # Client record: contact, portfolios, then for all of them at once today's stored close, the
 # first close with capital and the flow days (value, TWR and MWR since inception); last activity,
 # open tasks, open deals, subscriber, timeline (activities, stage changes, transactions).
-CLIENT_RECORD = 14
+CLIENT_RECORD = 15
 # Portfolio page: portfolio; ledger, instruments and today's closes (two queries) for the holdings;
 # valuation state, stored days since inception, their sums, realised gains per year; the
 # transactions page (count, rows) and the instruments of the transaction form.
-PORTFOLIO_PAGE = 14
+PORTFOLIO_PAGE = 15
 # Performance (any preset): portfolio; valuation state with the first ledger day; the range's
 # stored days; their sums. The ledger and the closes are not read.
 PERFORMANCE = 6
