@@ -183,3 +183,24 @@ def test_a_disabled_webhook_endpoint_notifies_the_managers(firm, owner, admin_us
     recipients = set(Notification.objects.filter(kind=NotificationKind.WEBHOOK).values_list("recipient_id", flat=True))
     assert recipients == {owner.pk, admin_user.pk}
     assert advisor.pk not in recipients
+
+
+def test_a_valuation_rebuild_tells_open_pages_to_refresh_that_portfolios_figures(
+    firm, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    from portfolios import valuation_services
+    from tests.portfolios.factories import PortfolioFactory
+
+    portfolio = PortfolioFactory(advisor=owner)
+    pushed = []
+    monkeypatch.setattr(valuation_services, "live_publish", lambda **kw: pushed.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        valuation_services.valuations_rebuild(portfolio=portfolio)
+    assert pushed == [{"schema": firm.schema_name, "event": "figures", "data": {"portfolio_id": portfolio.pk}}]
+    # the pages that listen: the portfolio page and the dashboard carry their hook
+    from tests.conftest import FirmClient
+
+    client = FirmClient(firm)
+    client.force_login(owner)
+    assert f'data-live-figures="{portfolio.pk}"' in client.get(f"/portfolios/{portfolio.pk}/").content.decode()
+    assert 'data-live-figures="firm"' in client.get("/").content.decode()
