@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,21 @@ def test_a_taken_web_port_is_refused_before_any_work():
     assert done.returncode == 1
     line = _one_line(done.stderr)
     assert f"port {port}" in line and "make stop" in line and "PORT=" in line
+
+
+def test_a_taken_live_stream_port_is_refused_too():
+    """`make run` serves the live stream on PORT+1 (codex.live.server): that port is checked first too."""
+    from codex.devstack import port_free
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        live_port = taken.getsockname()[1]
+        if not port_free("127.0.0.1", live_port - 1):
+            pytest.skip("the port below the taken one is in use by something else")
+        done = _run(["-m", "codex.devstack", "preflight", "--port", str(live_port - 1)])
+    assert done.returncode == 1
+    assert f"port {live_port}" in _one_line(done.stderr)
 
 
 def test_a_taken_redis_port_is_refused(tmp_path):
