@@ -15,6 +15,7 @@ class Feature(models.TextChoices):
     NEWSLETTER = "newsletter", "Newsletter"
     IMPORTS = "imports", "Imports"
     WEBHOOKS = "webhooks", "Webhooks"
+    FEE_BILLING = "fee_billing", "Client fee billing"
 
 
 class Plan(models.Model):

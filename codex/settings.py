@@ -134,6 +134,8 @@ TENANT_APPS = [
     # Business events (kernel outbox) and the firm's outbound webhooks (issue 23, docs/webhooks.md).
     "codex.outbox",
     "webhooks",
+    # The firm's own business: service packages, client subscriptions, fees (issue 21, docs/fees.md).
+    "fees",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
