@@ -373,3 +373,8 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
                 + (f" ({notes})" if notes else ""),
             }
         )
+
+
+def is_overdue(invoice: FeeInvoice, *, today: date) -> bool:
+    """An open invoice past its due date (a state derived from the date, not stored)."""
+    return invoice.status == InvoiceStatus.OPEN and invoice.due_on < today
