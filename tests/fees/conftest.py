@@ -14,7 +14,9 @@ TIERS = [{"upto": "1000000", "bps": "100"}, {"upto": None, "bps": "75"}]
 
 
 def account(advisor, client, deposits: dict[date, str], *, currency: str = "USD", name: str | None = None):
-    portfolio = PortfolioFactory(advisor=advisor, client=client, base_currency=currency, **({"name": name} if name else {}))
+    portfolio = PortfolioFactory(
+        advisor=advisor, client=client, base_currency=currency, **({"name": name} if name else {})
+    )
     for day, amount in sorted(deposits.items()):
         portfolio_services.transaction_record(
             portfolio=portfolio, kind="deposit", trade_date=day, amount=amount, currency=currency

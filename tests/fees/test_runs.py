@@ -75,8 +75,11 @@ def test_in_advance_bills_the_prior_close(owner, client_contact, household, prod
 def test_inception_pro_rata_and_minimum(owner, client_contact, household):
     a, _ = household
     small = fee_services.fee_schedule_create(
-        name="Small", effective_from=date(2020, 1, 1), method="blended",
-        tiers=[{"upto": None, "bps": "10"}], minimum_annual="10000",
+        name="Small",
+        effective_from=date(2020, 1, 1),
+        method="blended",
+        tiers=[{"upto": None, "bps": "10"}],
+        minimum_annual="10000",
     )
     product = fee_services.product_create(name="Small", fee_schedule=small, flat_fee="300")
     group = fee_services.billing_group_create(name="Ada", client=client_contact, portfolios=[a])
@@ -92,7 +95,9 @@ def test_inception_pro_rata_and_minimum(owner, client_contact, household):
     assert "inception 2026-08-20" in line["description"]
 
 
-def test_schedule_change_applies_from_its_date_and_history_keeps_the_old_terms(owner, client_contact, household, schedule, product):
+def test_schedule_change_applies_from_its_date_and_history_keeps_the_old_terms(
+    owner, client_contact, household, schedule, product
+):
     a, _ = household
     fee_services.fee_schedule_change(
         schedule=schedule, effective_from=date(2026, 7, 1), method="blended", tiers=[{"upto": None, "bps": "50"}]
@@ -127,7 +132,8 @@ def test_missing_valuations_are_listed_and_the_group_not_issued(owner, client_co
 def test_a_run_issues_exactly_once_per_group_and_period_with_gapless_numbers(owner, client_contact, household, product):
     a, b = household
     groups = [
-        fee_services.billing_group_create(name=n, client=client_contact, portfolios=[p]) for n, p in (("A", a), ("B", b))
+        fee_services.billing_group_create(name=n, client=client_contact, portfolios=[p])
+        for n, p in (("A", a), ("B", b))
     ]
     for g in groups:
         fee_services.subscription_create(group=g, product=product, starts_on=date(2026, 6, 1))
@@ -144,9 +150,16 @@ def test_a_run_issues_exactly_once_per_group_and_period_with_gapless_numbers(own
     invoice = FeeInvoice.objects.first()
     with pytest.raises(IntegrityError), transaction.atomic():
         FeeInvoice.objects.create(
-            number="X-1", group=invoice.group, client=invoice.client, period_start=invoice.period_start,
-            period_end=invoice.period_end, issued_on=invoice.issued_on, due_on=invoice.due_on,
-            currency="USD", total=D(1), collection="invoice",
+            number="X-1",
+            group=invoice.group,
+            client=invoice.client,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+            issued_on=invoice.issued_on,
+            due_on=invoice.due_on,
+            currency="USD",
+            total=D(1),
+            collection="invoice",
         )
     # a third run skips what is issued in its preview already
     _, items = _run(owner)
@@ -187,7 +200,9 @@ def test_deduct_from_account_books_a_ledger_fee_and_void_reverses_it(owner, clie
     assert FeeInvoice.objects.exclude(status="void").get().number == "FEE-2026-000002"
 
 
-def test_receivable_is_open_then_overdue_then_paid_and_credit_notes_are_bounded(owner, client_contact, household, product):
+def test_receivable_is_open_then_overdue_then_paid_and_credit_notes_are_bounded(
+    owner, client_contact, household, product
+):
     group = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[household[0]])
     fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1))
     run, _ = _run(owner)
@@ -195,7 +210,9 @@ def test_receivable_is_open_then_overdue_then_paid_and_credit_notes_are_bounded(
     fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
     invoice = FeeInvoice.objects.get()
     assert invoice.status == InvoiceStatus.OPEN and invoice.due_on == date(2026, 10, 31)
-    assert selectors.is_overdue(invoice, today=date(2026, 11, 1)) and not selectors.is_overdue(invoice, today=date(2026, 10, 31))
+    assert selectors.is_overdue(invoice, today=date(2026, 11, 1)) and not selectors.is_overdue(
+        invoice, today=date(2026, 10, 31)
+    )
     with pytest.raises(ValidationError) as caught:
         fee_services.fee_credit_note(invoice=invoice, amount="5000", reason="goodwill")
     assert "amount" in caught.value.message_dict
@@ -215,7 +232,10 @@ def test_receivable_is_open_then_overdue_then_paid_and_credit_notes_are_bounded(
 @pytest.mark.parametrize(
     ("tiers", "field"),
     [
-        ([{"upto": "5000000", "bps": "75"}, {"upto": "1000000", "bps": "100"}, {"upto": None, "bps": "50"}], "tiers[1].upto"),
+        (
+            [{"upto": "5000000", "bps": "75"}, {"upto": "1000000", "bps": "100"}, {"upto": None, "bps": "50"}],
+            "tiers[1].upto",
+        ),
         ([{"upto": "1000000", "bps": "-5"}, {"upto": None, "bps": "50"}], "tiers[0].bps"),
         ([{"upto": "1000000", "bps": "100"}], "tiers[0].upto"),
     ],
@@ -244,7 +264,9 @@ def test_a_household_mixing_currencies_needs_a_stated_base(owner, client_contact
     with pytest.raises(ValidationError) as caught:
         fee_services.billing_group_create(name="Mixed", client=client_contact, portfolios=[household[0], eur])
     assert "currency" in caught.value.message_dict
-    group = fee_services.billing_group_create(name="Mixed", client=client_contact, portfolios=[household[0], eur], currency="USD")
+    group = fee_services.billing_group_create(
+        name="Mixed", client=client_contact, portfolios=[household[0], eur], currency="USD"
+    )
     assert group.currency == "USD"
 
 

@@ -98,6 +98,42 @@ REQUESTS = {
         {"kind": "deposit", "trade_date": "2025-01-02", "amount": "600"},
         ids={"portfolio_pk": w["portfolio"]},
     ),
+    "products_create": lambda w: Call({"name": "Planning", "flat_fee": "250"}, {"name": "Other", "flat_fee": "1"}),
+    "fee_schedules_create": lambda w: Call(
+        {"name": "Std", "effective_from": "2026-01-01", "method": "blended", "tiers": [{"upto": None, "bps": "80"}]},
+        {"name": "Std2", "effective_from": "2026-01-01", "method": "blended", "tiers": [{"upto": None, "bps": "90"}]},
+    ),
+    "fee_schedules_versions_create": lambda w: Call(
+        {"effective_from": "2026-07-01", "method": "blended", "tiers": [{"upto": None, "bps": "70"}]},
+        {"effective_from": "2026-07-01", "method": "blended", "tiers": [{"upto": None, "bps": "60"}]},
+        ids={"id": w["fee_schedule"]},
+    ),
+    "billing_groups_create": lambda w: Call(
+        {"name": "Household", "client": w["contact"], "portfolios": [w["free_portfolio"]]},
+        {"name": "Other", "client": w["contact"], "portfolios": [w["free_portfolio"]]},
+    ),
+    "client_subscriptions_create": lambda w: Call(
+        {"group": w["billing_group"], "product": w["product"], "starts_on": "2025-02-01"},
+        {"group": w["billing_group"], "product": w["product"], "starts_on": "2025-03-01"},
+    ),
+    "client_subscriptions_end_create": lambda w: Call(
+        {"ends_on": "2026-12-31"}, {"ends_on": "2026-11-30"}, ids={"id": w["client_subscription"]}
+    ),
+    "fee_runs_create": lambda w: Call(
+        {"period_start": "2025-04-01", "period_end": "2025-06-30", "frequency": "quarterly"},
+        {"period_start": "2025-07-01", "period_end": "2025-09-30", "frequency": "quarterly"},
+    ),
+    "fee_runs_approve_create": lambda w: Call(ids={"id": w["fee_run"]}),
+    "fee_runs_issue_create": lambda w: Call(
+        {"issued_on": "2025-07-01"}, {"issued_on": "2025-07-02"}, ids={"id": w["approved_run"]}
+    ),
+    "fee_invoices_void_create": lambda w: Call({"reason": "typo"}, {"reason": "other"}, ids={"id": w["fee_invoice"]}),
+    "fee_invoices_credit_note_create": lambda w: Call(
+        {"amount": "1.00", "reason": "goodwill"}, {"amount": "2.00", "reason": "goodwill"}, ids={"id": w["fee_invoice"]}
+    ),
+    "fee_invoices_mark_paid_create": lambda w: Call(
+        {"paid_on": "2025-07-10"}, {"paid_on": "2025-07-11"}, ids={"id": w["fee_invoice"]}
+    ),
     "webhook_deliveries_replay_create": lambda w: Call(ids={"id": w["webhook_delivery"]}),
     "webhook_endpoints_create": lambda w: Call(
         {"url": "https://127.0.0.1/hooks/a", "event_types": ["contact.created"]},
@@ -164,6 +200,54 @@ def world(firm, owner, advisor):
         "api_key": api_key.pk,
         "webhook_endpoint": endpoint.pk,
         "webhook_delivery": delivery.pk,
+        **_fee_world(owner, contact),
+    }
+
+
+def _fee_world(owner, contact) -> dict:
+    import datetime as dt
+
+    from fees import services as fee_services
+    from fees.models import FeeInvoice
+    from portfolios import services as portfolio_services
+
+    def funded():
+        p = PortfolioFactory(advisor=owner, client=contact)
+        portfolio_services.transaction_record(
+            portfolio=p, kind="deposit", trade_date=dt.date(2025, 1, 2), amount="1000"
+        )
+        return p
+
+    schedule = fee_services.fee_schedule_create(
+        name="World", effective_from=dt.date(2020, 1, 1), method="blended", tiers=[{"upto": None, "bps": "100"}]
+    )
+    product = fee_services.product_create(name="World product", fee_schedule=schedule)
+    group = fee_services.billing_group_create(name="World group", client=contact, portfolios=[funded()])
+    sub = fee_services.subscription_create(group=group, product=product, starts_on=dt.date(2025, 1, 2))
+    q2 = {"period_start": dt.date(2025, 4, 1), "period_end": dt.date(2025, 6, 30), "frequency": "quarterly"}
+    run = fee_services.fee_run_preview(**q2)
+    approved = fee_services.fee_run_approve(run=fee_services.fee_run_preview(**q2), actor=owner)
+    invoice = FeeInvoice.objects.create(
+        number="W-1",
+        group=group,
+        client=contact,
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 3, 31),
+        issued_on=dt.date(2025, 4, 1),
+        due_on=dt.date(2025, 5, 1),
+        currency="USD",
+        total=10,
+        collection="invoice",
+    )
+    return {
+        "fee_schedule": schedule.pk,
+        "product": product.pk,
+        "billing_group": group.pk,
+        "client_subscription": sub.pk,
+        "free_portfolio": funded().pk,
+        "fee_run": run.pk,
+        "approved_run": approved.pk,
+        "fee_invoice": invoice.pk,
     }
 
 

@@ -179,6 +179,28 @@ RW = {"GET": "member", "POST": "writer"}  # list + create
 OBJ = {"GET": "book", "PATCH": "writer", "DELETE": "writer"}  # detail in a book
 
 API: dict[str, A] = {
+    "/api/v1/products/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/products/{id}/": A({"GET": "member", "PATCH": "manager"}, {"id": "product"}),
+    "/api/v1/fee-schedules/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/fee-schedules/{id}/": A({"GET": "member"}, {"id": "fee_schedule"}),
+    "/api/v1/fee-schedules/{id}/versions/": A({"POST": "manager"}, {"id": "fee_schedule"}),
+    "/api/v1/billing-groups/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/billing-groups/{id}/": A({"GET": "book"}, {"id": "billing_group"}, book=True),
+    "/api/v1/client-subscriptions/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/client-subscriptions/{id}/": A({"GET": "book"}, {"id": "client_subscription"}, book=True),
+    "/api/v1/client-subscriptions/{id}/end/": A({"POST": "manager"}, {"id": "client_subscription"}, book=True),
+    "/api/v1/fee-runs/": A({"GET": "firm", "POST": "manager"}),
+    "/api/v1/fee-runs/{id}/": A({"GET": "firm"}, {"id": "fee_run"}),
+    "/api/v1/fee-runs/{id}/approve/": A({"POST": "manager"}, {"id": "fee_run"}),
+    "/api/v1/fee-runs/{id}/issue/": A({"POST": "manager"}, {"id": "fee_run"}),
+    "/api/v1/fee-invoices/": A({"GET": "member"}),
+    "/api/v1/fee-invoices/{id}/": A({"GET": "book"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-invoices/{id}/void/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-invoices/{id}/credit-note/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-invoices/{id}/mark-paid/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-statements/": A({"GET": "member"}),
+    "/api/v1/fee-statements/{id}/": A({"GET": "book"}, {"id": "fee_statement"}, book=True),
+    "/api/v1/fee-statements/{id}/pdf/": A({"GET": "book"}, {"id": "fee_statement"}, book=True),
     "/api/v1/webhook-deliveries/{id}/replay/": A({"POST": "manager"}, {"id": "webhook_delivery"}),
     "/api/v1/webhook-endpoints/": A({"GET": "manager", "POST": "manager"}),
     "/api/v1/webhook-endpoints/{id}/": A(

@@ -107,6 +107,7 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
             type="contact.created", data={"marker": firmwide}, relayed_at=timezone.now()
         )
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=hook_event, status="failed")
+        fees = _fees(portfolio, contact, marker, firmwide)
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -130,8 +131,56 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         webhook_endpoint=endpoint.pk,
         webhook_delivery=delivery.pk,
         event_type="contact.created",
+        **fees,
     )
     return ids
+
+
+def _fees(portfolio, contact, marker: str, firmwide: str) -> dict[str, int]:
+    """The fee business: firm-wide schedule, product and run; the client's group, subscription,
+    invoice and statement are in the book."""
+    from django.core.files.base import ContentFile
+
+    from fees import services as fee_services
+    from fees.models import FeeInvoice, FeeStatement
+
+    schedule = fee_services.fee_schedule_create(
+        name=f"{firmwide} schedule",
+        effective_from=dt.date(2020, 1, 1),
+        method="blended",
+        tiers=[{"upto": None, "bps": "100"}],
+    )
+    product = fee_services.product_create(name=f"{firmwide} product", fee_schedule=schedule)
+    group = fee_services.billing_group_create(name=f"{marker} household", client=contact, portfolios=[portfolio])
+    sub = fee_services.subscription_create(group=group, product=product, starts_on=dt.date(2025, 1, 2))
+    run = fee_services.fee_run_preview(
+        period_start=dt.date(2025, 4, 1), period_end=dt.date(2025, 6, 30), frequency="quarterly"
+    )
+    invoice = FeeInvoice.objects.create(
+        number=f"{marker}-1",
+        group=group,
+        client=contact,
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 3, 31),
+        issued_on=dt.date(2025, 4, 1),
+        due_on=dt.date(2025, 5, 1),
+        currency="USD",
+        total=Decimal("10.00"),
+        collection="invoice",
+    )
+    statement = FeeStatement(
+        invoice=invoice, client=contact, period_start=invoice.period_start, period_end=invoice.period_end
+    )
+    statement.file.save(f"{marker}.pdf", ContentFile(f"%PDF-1.4 {marker}".encode()), save=True)
+    return {
+        "fee_schedule": schedule.pk,
+        "product": product.pk,
+        "billing_group": group.pk,
+        "client_subscription": sub.pk,
+        "fee_run": run.pk,
+        "fee_invoice": invoice.pk,
+        "fee_statement": statement.pk,
+    }
 
 
 def _invoice(firm, marker: str):
