@@ -9,6 +9,8 @@ invoices of their own book's clients; viewers and read keys read. The firm's pla
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -51,7 +53,7 @@ class ManagesFees(BasePermission):
         return request.method in SAFE_METHODS or selectors.can_manage(request.user)
 
 
-class FeesViewMixin(IdempotentPostMixin):
+class FeesViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, ManagesFees]
 
     def initial(self, request, *args, **kwargs):
@@ -79,8 +81,8 @@ class VersionWriteSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
     method = serializers.ChoiceField(choices=FeeMethod.choices)
     tiers = serializers.ListField(child=serializers.DictField(), min_length=1)
-    flat_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=0)
-    minimum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=0)
+    flat_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
+    minimum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
     maximum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, allow_null=True)
 
 
@@ -293,7 +295,7 @@ class StatementSerializer(serializers.ModelSerializer):
 # --- views ------------------------------------------------------------------------------------------
 
 
-class ProductViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Service packages: a flat fee per period, a fee schedule on assets, or both."""
 
     serializer_class = ProductSerializer
@@ -330,7 +332,7 @@ class ProductViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         return Response(ProductSerializer(product).data)
 
 
-class FeeScheduleViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee schedules with their versions (effective dates): tiered or blended bps, flat, min, max."""
 
     serializer_class = ScheduleSerializer
@@ -363,7 +365,7 @@ class FeeScheduleViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
-class BillingGroupViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Households: accounts billed together on their combined value (or one account alone)."""
 
     serializer_class = GroupSerializer
@@ -402,9 +404,7 @@ class BillingGroupViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveM
         return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
 
 
-class ClientSubscriptionViewSet(
-    FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """A client's (or household's) subscription to a product."""
 
     serializer_class = SubscriptionSerializer
@@ -455,7 +455,7 @@ class ClientSubscriptionViewSet(
         return Response(SubscriptionSerializer(sub).data)
 
 
-class FeeRunViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee runs: preview (created), approve, issue. Owners and admins only, for reads too: a run
     shows every client's fees."""
 
@@ -513,7 +513,7 @@ class FeeRunViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
         return Response(IssueResultSerializer(counts).data)
 
 
-class FeeInvoiceViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FeeInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee invoices and credit notes, numbered gaplessly per firm."""
 
     serializer_class = InvoiceSerializer
@@ -555,7 +555,7 @@ class FeeInvoiceViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveMod
         return Response(InvoiceSerializer(invoice).data)
 
 
-class FeeStatementViewSet(FeesViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FeeStatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Stored fee statements (PDF), per client and period; for the firm and the client portal."""
 
     serializer_class = StatementSerializer

@@ -8,13 +8,20 @@ invoice numbers are gapless per firm (``FeeInvoiceCounter``, locked by the issui
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict
 
 import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-MONEY = {"max_digits": 18, "decimal_places": 2}
+
+class DecimalSize(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: DecimalSize = {"max_digits": 18, "decimal_places": 2}
 CURRENCY_RE = r"^[A-Z]{3}$"
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from billing.entitlements import check_feature
 from billing.numbering import next_gapless_number
+from codex.db import current_tenant
 from portfolios import services as portfolio_services
 from portfolios.models import Kind, Portfolio
 
@@ -43,6 +44,7 @@ from .models import (
     Product,
     RunStatus,
 )
+from .statements import fee_statement_store
 
 FEATURE = "fee_billing"
 DUE_DAYS = 30
@@ -350,6 +352,7 @@ def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> 
             raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
         run.status, run.issued_at = RunStatus.ISSUED, timezone.now()
         run.save(update_fields=["status", "issued_at"])
+    firm = current_tenant()
     items = list(FeeRunItem.objects.filter(run=run).select_related("group"))
     counts = RunCounts(groups=len(items), ready=0, with_problems=0, skipped=0)
     portfolios = {
@@ -364,10 +367,13 @@ def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> 
             continue
         try:
             with transaction.atomic():
-                _issue_item(run, item, issued_on, portfolios, actor)
-            counts.ready += 1
+                invoice = _issue_item(run, item, issued_on, portfolios, actor)
         except IntegrityError:
             counts.skipped += 1  # invoiced for the period already: exactly once
+            continue
+        counts.ready += 1
+        # After the invoice's commit: a file write cannot roll back with it (re-rendered on demand).
+        fee_statement_store(invoice=invoice, firm_name=firm.name, brand_colour=firm.brand_color)
     return counts
 
 

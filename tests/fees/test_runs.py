@@ -275,3 +275,19 @@ def test_an_account_is_billed_in_one_group_only(client_contact, household):
     with pytest.raises(ValidationError) as caught:
         fee_services.billing_group_create(name="A2", client=client_contact, portfolios=[household[0]])
     assert "portfolios" in caught.value.message_dict
+
+
+def test_issue_stores_a_branded_pdf_statement_per_invoice(owner, client_contact, household, product):
+    from fees.models import FeeStatement
+
+    group = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[household[0]])
+    fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1))
+    run, _ = _run(owner)
+    fee_services.fee_run_approve(run=run, actor=owner)
+    fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
+    statement = FeeStatement.objects.get()
+    assert statement.client == client_contact and statement.period_end == date(2026, 9, 30)
+    content = statement.file.open("rb").read()
+    statement.file.close()
+    assert content.startswith(b"%PDF-") and len(content) > 800
+    assert b"FEE-2026-000001" in content or b"Fee statement" in content
