@@ -12,8 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
@@ -290,6 +291,24 @@ class StatementSerializer(serializers.ModelSerializer):
     class Meta:
         model = FeeStatement
         fields = ["id", "invoice", "number", "client", "period_start", "period_end", "created_at"]
+
+
+class FeeReturnsSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    net = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    gross = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    fees = serializers.DecimalField(max_digits=18, decimal_places=2)
+
+
+class RangeSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+
+    def validate(self, attrs):
+        if attrs["end"] < attrs["start"]:
+            raise serializers.ValidationError({"end": "The end is before the start."})
+        return attrs
 
 
 # --- views ------------------------------------------------------------------------------------------
@@ -572,3 +591,26 @@ class FeeStatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Fees
         return FileResponse(
             statement.file.open("rb"), content_type="application/pdf", filename=f"{statement.invoice.number}.pdf"
         )
+
+
+class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
+    """Time-weighted return of a portfolio gross and net of the advisory fees deducted from it."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = FeeReturnsSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+        ],
+        responses=FeeReturnsSerializer,
+        summary="Returns gross and net of fees",
+    )
+    def get(self, request, portfolio_pk: int):
+        services.fee_billing_check(tenant=request.tenant)
+        portfolio = portfolio_access.portfolio_for_user(request.user, portfolio_pk)
+        params = RangeSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        result = selectors.portfolio_returns_gross_net(portfolio=portfolio, **params.validated_data)
+        return Response(FeeReturnsSerializer(result).data)

@@ -1,5 +1,6 @@
 """Fee routes under /api/v1/ (namespace ``api``)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import api
@@ -13,4 +14,11 @@ router.register("fee-runs", api.FeeRunViewSet, basename="fee-run")
 router.register("fee-invoices", api.FeeInvoiceViewSet, basename="fee-invoice")
 router.register("fee-statements", api.FeeStatementViewSet, basename="fee-statement")
 
-urlpatterns = [*router.urls]
+urlpatterns = [
+    path(
+        "portfolios/<int:portfolio_pk>/fee-returns/",
+        api.PortfolioFeeReturnsView.as_view(),
+        name="portfolio-fee-returns",
+    ),
+    *router.urls,
+]

@@ -347,3 +347,32 @@ def billed_days(*, period_start: date, period_end: date, starts: date, ends: dat
     if last < period_end:
         notes.append(f"termination {last.isoformat()}")
     return Membership(first, last, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class GrossNet:
+    net: Fraction | None  # time-weighted, the fee a cost (it lowers the value)
+    gross: Fraction | None  # time-weighted, the fee added back
+    fees: Fraction  # advisory fees deducted over the range
+
+
+def gross_and_net_twr(opening: Decimal, days: Sequence[tuple[Decimal, Decimal, Decimal]]) -> GrossNet:
+    """Daily-linked time-weighted returns from the close before the range and, per day,
+    ``(close, external flow, advisory fee deducted that day)``. Net: ``(V - F) / V_prev``, the fee
+    is a cost like any other. Gross: ``(V - F + fee) / V_prev``, the fee added back as if it had
+    never left. A day after a zero close starts the linking again (no capital, no return)."""
+    net = gross = Fraction(1)
+    linked = False
+    prev = Fraction(opening)
+    total_fees = Fraction(0)
+    for value, flow, fee in days:
+        v, f, fee_f = Fraction(value), Fraction(flow), Fraction(fee)
+        total_fees += fee_f
+        if prev > 0:
+            net *= (v - f) / prev
+            gross *= (v - f + fee_f) / prev
+            linked = True
+        prev = v
+    if not linked:
+        return GrossNet(None, None, total_fees)
+    return GrossNet(net - 1, gross - 1, total_fees)

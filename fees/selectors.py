@@ -23,6 +23,7 @@ from .models import (
     BillingGroupAccount,
     ClientSubscription,
     FeeInvoice,
+    FeeInvoiceLine,
     FeeRun,
     FeeSchedule,
     FeeScheduleVersion,
@@ -378,3 +379,40 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
 def is_overdue(invoice: FeeInvoice, *, today: date) -> bool:
     """An open invoice past its due date (a state derived from the date, not stored)."""
     return invoice.status == InvoiceStatus.OPEN and invoice.due_on < today
+
+
+@dataclass(frozen=True)
+class FeeReturns:
+    start: date
+    end: date
+    net: Decimal | None
+    gross: Decimal | None
+    fees: Decimal
+
+
+def portfolio_returns_gross_net(*, portfolio, start: date, end: date) -> FeeReturns:
+    """Time-weighted return over ``[start, end]`` net of fees (the ledger's fee is a cost) and
+    gross (the advisory fees deducted by fee invoices added back). Stored valuations (one query)
+    and the fee lines booked in the range (one query). docs/analytics.md, "Gross and net of fees"."""
+    from django.db.models import Sum
+
+    rows = portfolio_valuations(portfolio=portfolio, start=start - ONE_DAY, end=end)
+    fees = dict(
+        FeeInvoiceLine.objects.filter(
+            portfolio=portfolio,
+            fee_transaction__isnull=False,
+            fee_transaction__trade_date__gte=start,
+            fee_transaction__trade_date__lte=end,
+        )
+        .values("fee_transaction__trade_date")
+        .annotate(total=Sum("amount"))
+        .values_list("fee_transaction__trade_date", "total")
+    )
+    opening = rows[0].value if rows and rows[0].date == start - ONE_DAY else Decimal(0)
+    days = [(r.value, r.net_flows, fees.get(r.date, Decimal(0))) for r in rows if r.date >= start]
+    result = engine.gross_and_net_twr(opening, days)
+
+    def rounded(x: Fraction | None) -> Decimal | None:
+        return None if x is None else engine.round_half_up(x, 8)
+
+    return FeeReturns(start, end, rounded(result.net), rounded(result.gross), engine.round_half_up(result.fees, 2))

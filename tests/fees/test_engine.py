@@ -284,3 +284,14 @@ def test_whole_periods_pass():
 def test_floats_are_refused():
     with pytest.raises(TypeError):
         engine.validate_tiers([Tier(1000.0, D("1"))])  # type: ignore[arg-type]
+
+
+def test_gross_adds_the_fee_back_net_treats_it_as_a_cost():
+    # 100,000 at the start; day 1 +2 % (102,000); day 2 a 500 fee is deducted (101,500); day 3 flat.
+    days = [(D("102000"), D(0), D(0)), (D("101500"), D(0), D("500")), (D("101500"), D(0), D(0))]
+    result = engine.gross_and_net_twr(D("100000"), days)
+    # net: 1.02 x 101,500/102,000 - 1 = 1.015 - 1 = 1.5 %; gross: 1.02 x 1 - 1 = 2 %
+    assert result.net == Fraction(15, 1000) and result.gross == Fraction(2, 100) and result.fees == 500
+    # a deposit is a flow in both: 1,000 in on day 1 does not count as a return
+    flows = engine.gross_and_net_twr(D("100000"), [(D("101000"), D("1000"), D(0))])
+    assert flows.net == 0 and flows.gross == 0

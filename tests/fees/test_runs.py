@@ -291,3 +291,32 @@ def test_issue_stores_a_branded_pdf_statement_per_invoice(owner, client_contact,
     statement.file.close()
     assert content.startswith(b"%PDF-") and len(content) > 800
     assert b"FEE-2026-000001" in content or b"Fee statement" in content
+
+
+def test_returns_gross_and_net_of_the_deducted_fee(owner, owner_client, client_contact, household, product):
+    a, _ = household
+    group = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[a])
+    fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1), collection="deduct")
+    run, _ = _run(owner)
+    fee_services.fee_run_approve(run=run, actor=owner)
+    fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
+    result = selectors.portfolio_returns_gross_net(portfolio=a, start=date(2026, 9, 1), end=date(2026, 10, 31))
+    # cash only: no market return. The 920,000 deposit on 1 Sep is a flow; the 3,087.67 fee on
+    # 1 Oct is a cost: net = (1,920,000 - 3,087.67) / 1,920,000 - 1 = -0.0016081614.. ; gross = 0
+    assert result.net == D("-0.00160816") and result.gross == D("0E-8") and result.fees == D("3087.67")
+    # net is the portfolio's own time-weighted return (its stored daily index)
+    index = dict(
+        Valuation.objects.filter(portfolio=a, date__in=[date(2026, 8, 31), date(2026, 10, 31)]).values_list(
+            "date", "twr_index"
+        )
+    )
+    assert abs(index[date(2026, 10, 31)] / index[date(2026, 8, 31)] - 1 - result.net) < D("0.00000001")
+    response = owner_client.get(f"/api/v1/portfolios/{a.pk}/fee-returns/?start=2026-09-01&end=2026-10-31")
+    assert response.status_code == 200
+    assert response.json() == {
+        "start": "2026-09-01",
+        "end": "2026-10-31",
+        "net": "-0.00160816",
+        "gross": "0.00000000",
+        "fees": "3087.67",
+    }
