@@ -9,9 +9,11 @@ invoices of their own book's clients; viewers and read keys read. The firm's pla
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
@@ -614,3 +616,66 @@ class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
         params.is_valid(raise_exception=True)
         result = selectors.portfolio_returns_gross_net(portfolio=portfolio, **params.validated_data)
         return Response(FeeReturnsSerializer(result).data)
+
+
+class RevenueRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
+    billable_value = serializers.DecimalField(max_digits=20, decimal_places=2)
+    rate_bps = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class RevenueSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    by = serializers.CharField()
+    rows = RevenueRowSerializer(many=True)
+    total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    billable_aum = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class RevenueParams(RangeSerializer):
+    by = serializers.ChoiceField(choices=selectors.REVENUE_DIMENSIONS, default="month")
+
+
+REVENUE_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, required=True),
+    OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+    OpenApiParameter("by", OpenApiTypes.STR, enum=list(selectors.REVENUE_DIMENSIONS), description="Default month."),
+]
+
+
+def _revenue(request):
+    services.fee_billing_check(tenant=request.tenant)
+    params = RevenueParams(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return selectors.fee_revenue(user=request.user, **params.validated_data)
+
+
+class FeeRevenueView(IdempotentPostMixin, generics.GenericAPIView):
+    """The firm's fee revenue (advisors: their book's) by month, advisor, product, household or
+    client; billable AUM; effective annual rate in bps."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = RevenueSerializer
+
+    @extend_schema(parameters=REVENUE_PARAMETERS, responses=RevenueSerializer, summary="Fee revenue")
+    def get(self, request):
+        return Response(RevenueSerializer(_revenue(request)).data)
+
+
+class FeeRevenueExportView(IdempotentPostMixin, generics.GenericAPIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=REVENUE_PARAMETERS, responses={(200, "text/csv"): str}, summary="Fee revenue as CSV")
+    def get(self, request):
+        return csv_response(selectors.revenue_csv_rows(_revenue(request)), filename="fee-revenue.csv")
+
+
+def csv_response(rows: list[list[str]], *, filename: str) -> HttpResponse:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

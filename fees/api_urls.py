@@ -20,5 +20,7 @@ urlpatterns = [
         api.PortfolioFeeReturnsView.as_view(),
         name="portfolio-fee-returns",
     ),
+    path("fee-revenue/", api.FeeRevenueView.as_view(), name="fee-revenue"),
+    path("fee-revenue/export/", api.FeeRevenueExportView.as_view(), name="fee-revenue-export"),
     *router.urls,
 ]

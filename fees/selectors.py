@@ -416,3 +416,103 @@ def portfolio_returns_gross_net(*, portfolio, start: date, end: date) -> FeeRetu
         return None if x is None else engine.round_half_up(x, 8)
 
     return FeeReturns(start, end, rounded(result.net), rounded(result.gross), engine.round_half_up(result.fees, 2))
+
+
+REVENUE_DIMENSIONS = ("month", "advisor", "product", "household", "client")
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    key: str
+    label: str
+    revenue: Decimal
+    billable_value: Decimal  # sum of the lines' billable values (one per account and subscription)
+    rate_bps: Decimal | None  # annualised: revenue / sum(billable value x days / 365)
+
+
+@dataclass(frozen=True)
+class Revenue:
+    start: date
+    end: date
+    by: str
+    rows: list[RevenueRow]
+    total: Decimal
+    billable_aum: Decimal  # billable value of the last period invoiced in the range
+
+
+def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
+    """The firm's fee revenue issued in ``[start, end]`` (invoices and credit notes, not void),
+    grouped by ``by``; advisors see their book's clients. One aggregate query per figure."""
+    from django.db.models import Case, DecimalField, ExpressionWrapper, F, Sum, Value, When
+    from django.db.models.functions import Cast, Coalesce, Concat, TruncMonth
+
+    if by not in REVENUE_DIMENSIONS:
+        raise ValueError(by)
+    lines = FeeInvoiceLine.objects.filter(
+        invoice__in=invoices_for(user).exclude(status=InvoiceStatus.VOID),
+        invoice__issued_on__gte=start,
+        invoice__issued_on__lte=end,
+    )
+    key_label = {
+        "month": (TruncMonth("invoice__issued_on"), TruncMonth("invoice__issued_on")),
+        "advisor": (F("invoice__client__owner_id"), F("invoice__client__owner__email")),
+        "product": (F("subscription__product_id"), Coalesce(F("subscription__product__name"), Value("Credits"))),
+        "household": (F("invoice__group_id"), F("invoice__group__name")),
+        "client": (
+            F("invoice__client_id"),
+            Concat(F("invoice__client__first_name"), Value(" "), F("invoice__client__last_name")),
+        ),
+    }[by]
+    weighted = ExpressionWrapper(
+        F("billable_value") * Cast(F("days"), DecimalField(max_digits=6, decimal_places=0)),
+        output_field=DecimalField(max_digits=30, decimal_places=2),
+    )
+    rows = (
+        lines.annotate(k=key_label[0], label=key_label[1])
+        .values("k", "label")
+        .annotate(
+            revenue=Sum("amount"),
+            value=Sum(
+                Case(
+                    When(invoice__kind=InvoiceKind.INVOICE, then=F("billable_value")),
+                    default=Value(Decimal(0)),
+                    output_field=DecimalField(max_digits=20, decimal_places=2),
+                )
+            ),
+            value_days=Sum(weighted),
+        )
+        .order_by("k")
+    )
+    out = []
+    for r in rows:
+        rate = None
+        if r["value_days"]:
+            rate = engine.round_half_up(Fraction(r["revenue"]) * 365 * 10_000 / Fraction(r["value_days"]), 2)
+        key = r["k"].isoformat()[:7] if by == "month" and r["k"] else str(r["k"] if r["k"] is not None else "")
+        label = key if by == "month" else str(r["label"] or "(none)")
+        out.append(RevenueRow(key, label, r["revenue"], r["value"], rate))
+    total = lines.aggregate(t=Sum("amount"))["t"] or Decimal(0)
+    last = (
+        lines.filter(invoice__kind=InvoiceKind.INVOICE)
+        .order_by("-invoice__period_end")
+        .values("invoice__period_end")
+        .first()
+    )
+    per_account: dict[int, Decimal] = {}
+    if last:
+        # one billable value per account in the last period (an account under two products counts once)
+        for pid, value in lines.filter(
+            invoice__kind=InvoiceKind.INVOICE, invoice__period_end=last["invoice__period_end"]
+        ).values_list("portfolio_id", "billable_value"):
+            per_account[pid] = max(value, per_account.get(pid, Decimal(0)))
+    aum = sum(per_account.values(), Decimal(0))
+    return Revenue(start, end, by, out, total, aum)
+
+
+def revenue_csv_rows(revenue: Revenue) -> list[list[str]]:
+    head = [revenue.by, "revenue", "billable_value", "effective_rate_bps"]
+    body = [
+        [r.label, str(r.revenue), str(r.billable_value), "" if r.rate_bps is None else str(r.rate_bps)]
+        for r in revenue.rows
+    ]
+    return [head, *body, ["total", str(revenue.total), "", ""]]

@@ -180,6 +180,8 @@ OBJ = {"GET": "book", "PATCH": "writer", "DELETE": "writer"}  # detail in a book
 
 API: dict[str, A] = {
     "/api/v1/portfolios/{portfolio_pk}/fee-returns/": A({"GET": "book"}, {"portfolio_pk": "portfolio"}, book=True),
+    "/api/v1/fee-revenue/": A({"GET": "member"}),
+    "/api/v1/fee-revenue/export/": A({"GET": "member"}),
     "/api/v1/products/": A({"GET": "member", "POST": "manager"}),
     "/api/v1/products/{id}/": A({"GET": "member", "PATCH": "manager"}, {"id": "product"}),
     "/api/v1/fee-schedules/": A({"GET": "member", "POST": "manager"}),
