@@ -620,7 +620,7 @@ class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
 
 class RevenueRowSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    name = serializers.CharField(source="label")
     revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
     billable_value = serializers.DecimalField(max_digits=20, decimal_places=2)
     rate_bps = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
