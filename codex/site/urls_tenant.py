@@ -28,4 +28,5 @@ urlpatterns += [
     path("crm/", include("crm.urls")),
     path("billing/", include("billing.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
+    path("fees/", include("fees.urls")),
 ]
