@@ -101,3 +101,44 @@ def test_a_plan_without_fee_billing_gets_402(firm, owner_client, group):
     response = owner_client.get("/api/v1/billing-groups/")
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "feature_not_in_plan"
+
+
+def test_list_query_counts_do_not_grow_with_rows(owner, owner_client, product):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def counts():
+        out = {}
+        for path in (
+            "/api/v1/billing-groups/",
+            "/api/v1/client-subscriptions/",
+            "/api/v1/fee-invoices/",
+            "/api/v1/products/",
+        ):
+            with CaptureQueriesContext(connection) as ctx:
+                assert owner_client.get(path).status_code == 200
+            out[path] = len(ctx.captured_queries)
+        return out
+
+    def household(n):
+        contact = ContactFactory(owner=owner)
+        accounts = [account(owner, contact, {date(2026, 6, 1): "1000"}) for _ in range(2)]
+        group = fee_services.billing_group_create(name=f"H{n}", client=contact, portfolios=accounts)
+        fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1))
+
+    household(0)
+    run = fee_services.fee_run_preview(
+        period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), frequency="quarterly"
+    )
+    fee_services.fee_run_approve(run=run, actor=owner)
+    fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
+    counts()  # warm: the first request caches the firm's plan and routing
+    one = counts()
+    for n in range(1, 4):
+        household(n)
+    run = fee_services.fee_run_preview(
+        period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), frequency="quarterly"
+    )
+    fee_services.fee_run_approve(run=run, actor=owner)
+    fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
+    assert counts() == one
