@@ -34,6 +34,7 @@ urlpatterns += [
     path("", include("crm.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("portal.api_urls")),
 ]
 
 # Last: anything else under /api/v1/ is a JSON 404, also with DEBUG on.

@@ -28,4 +28,6 @@ urlpatterns += [
     path("crm/", include("crm.urls")),
     path("billing/", include("billing.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
+    # The client portal: /portal/ (clients) and /client-portal/ (staff).
+    path("", include("portal.urls")),
 ]
