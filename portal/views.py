@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -43,7 +44,7 @@ def app(request, rest: str = ""):
     through Django so it carries the security headers (CSP) of every page. Holds no data: the app
     reads ``/api/v1/portal/`` and sends a visitor without a session to sign in."""
     if not SHELL.exists():
-        return render(request, "portal/not_built.html", status=503)
+        return render(request, "portal/not_built.html")
     response = HttpResponse(SHELL.read_bytes(), content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     return response
@@ -83,7 +84,7 @@ def download(request, token: str):
     """A signed download: the token names the user and the document; the user's access is checked
     again now. Every download and every refusal is audited (``portal.services.download_check``)."""
     if not request.user.is_authenticated:
-        return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        return redirect_to_login(request.get_full_path())
     document = services.download_check(token=token, user=request.user, tenant=request.tenant, ip=client_ip(request))
     response = FileResponse(
         document.file.open("rb"), as_attachment=True, filename=document.filename, content_type=document.content_type
