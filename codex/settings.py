@@ -607,6 +607,8 @@ SPECTACULAR_SETTINGS = {
         "BillingIntervalEnum": "billing.models.BillingInterval",
         # Other apps' sets that collide on "kind"/"status" (named here so check --deploy stays clean).
         "TransactionKindEnum": "portfolios.models.Kind",
+        "PortalDocumentKindEnum": "portal.models.DocumentKind",
+        "PortalValueRangeEnum": "portal.api.RANGE_CHOICES",
         "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
         "DealOutcomeEnum": "crm.models.DealStatus",
     },

@@ -38,9 +38,10 @@ from .models import Document, Post
 MONEY = {"max_digits": 30, "decimal_places": 6, "coerce_to_string": True}
 RATE = {"max_digits": 30, "decimal_places": 10, "coerce_to_string": True}
 RANGES = ("1M", "3M", "YTD", "1Y", "3Y", "ALL")
+RANGE_CHOICES = [(r, r) for r in RANGES]
 
 
-class ReturnSerializer(serializers.Serializer):
+class PortalReturnSerializer(serializers.Serializer):
     base_date = serializers.DateField()
     end = serializers.DateField()
     cumulative = serializers.DecimalField(**RATE)
@@ -50,28 +51,28 @@ class ReturnSerializer(serializers.Serializer):
     )
 
 
-class PortfolioLineSerializer(serializers.Serializer):
+class PortalPortfolioLineSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="portfolio.pk")
     name = serializers.CharField(source="portfolio.name")
     base_currency = serializers.CharField(source="portfolio.base_currency")
     value = serializers.DecimalField(**MONEY, allow_null=True)
     value_in_total_currency = serializers.DecimalField(**MONEY, allow_null=True)
     change_today = serializers.DecimalField(**MONEY, allow_null=True)
-    ytd = ReturnSerializer(allow_null=True)
-    since_inception = ReturnSerializer(allow_null=True)
+    ytd = PortalReturnSerializer(allow_null=True)
+    since_inception = PortalReturnSerializer(allow_null=True)
     updating = serializers.BooleanField(help_text="Figures are being recomputed; the previous ones are shown.")
 
 
-class OverviewSerializer(serializers.Serializer):
+class PortalOverviewSerializer(serializers.Serializer):
     currency = serializers.CharField()
     total_value = serializers.DecimalField(**MONEY)
     change_today = serializers.DecimalField(**MONEY)
     as_of = serializers.DateField()
     missing_rates = serializers.ListField(child=serializers.CharField())
-    portfolios = PortfolioLineSerializer(many=True)
+    portfolios = PortalPortfolioLineSerializer(many=True)
 
 
-class MeSerializer(serializers.Serializer):
+class PortalMeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     first_name = serializers.CharField()
     last_name = serializers.CharField()
@@ -80,7 +81,7 @@ class MeSerializer(serializers.Serializer):
     two_factor_required = serializers.BooleanField()
 
 
-class HoldingSerializer(serializers.Serializer):
+class PortalHoldingSerializer(serializers.Serializer):
     instrument = serializers.IntegerField()
     symbol = serializers.CharField(allow_null=True)
     name = serializers.CharField(allow_null=True)
@@ -93,36 +94,36 @@ class HoldingSerializer(serializers.Serializer):
     weight = serializers.DecimalField(**RATE, allow_null=True)
 
 
-class CashSerializer(serializers.Serializer):
+class PortalCashSerializer(serializers.Serializer):
     currency = serializers.CharField()
     amount = serializers.DecimalField(**MONEY)
     amount_base = serializers.DecimalField(**MONEY)
 
 
-class PeriodRowSerializer(serializers.Serializer):
+class PortalPeriodRowSerializer(serializers.Serializer):
     period = serializers.CharField(help_text="MTD, QTD, YTD, 1Y, 3Y or SI (since inception).")
     start = serializers.DateField()
     end = serializers.DateField()
-    twr = ReturnSerializer(allow_null=True)
-    mwr = ReturnSerializer(allow_null=True, help_text="Money-weighted return (XIRR).")
-    benchmark = ReturnSerializer(allow_null=True)
+    twr = PortalReturnSerializer(allow_null=True)
+    mwr = PortalReturnSerializer(allow_null=True, help_text="Money-weighted return (XIRR).")
+    benchmark = PortalReturnSerializer(allow_null=True)
     clamped = serializers.BooleanField(help_text="The portfolio is younger than the period: measured from inception.")
 
 
-class AllocationSerializer(serializers.Serializer):
+class PortalAllocationSerializer(serializers.Serializer):
     dimension = serializers.CharField()
     bucket = serializers.CharField()
     weight = serializers.DecimalField(**RATE)
 
 
-class YearGainsSerializer(serializers.Serializer):
+class PortalYearGainsSerializer(serializers.Serializer):
     year = serializers.IntegerField()
     short = serializers.DecimalField(**MONEY)
     long = serializers.DecimalField(**MONEY)
     total = serializers.DecimalField(**MONEY)
 
 
-class PortfolioDetailSerializer(serializers.Serializer):
+class PortalPortfolioDetailSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     base_currency = serializers.CharField()
@@ -132,31 +133,31 @@ class PortfolioDetailSerializer(serializers.Serializer):
     unrealised_gain = serializers.DecimalField(**MONEY, allow_null=True)
     income = serializers.DecimalField(**MONEY, help_text="Dividends and interest since inception.")
     fees = serializers.DecimalField(**MONEY, help_text="Fees since inception.")
-    holdings = HoldingSerializer(many=True)
-    cash = CashSerializer(many=True)
-    returns = PeriodRowSerializer(many=True)
-    allocation = AllocationSerializer(many=True)
-    realised_by_year = YearGainsSerializer(many=True)
+    holdings = PortalHoldingSerializer(many=True)
+    cash = PortalCashSerializer(many=True)
+    returns = PortalPeriodRowSerializer(many=True)
+    allocation = PortalAllocationSerializer(many=True)
+    realised_by_year = PortalYearGainsSerializer(many=True)
     updating = serializers.BooleanField()
     message = serializers.CharField(allow_blank=True)
 
 
-class ValuePointSerializer(serializers.Serializer):
+class PortalValuePointSerializer(serializers.Serializer):
     date = serializers.DateField()
     value = serializers.DecimalField(**MONEY)
     twr_index = serializers.DecimalField(**RATE, allow_null=True)
 
 
-class ValueSeriesSerializer(serializers.Serializer):
-    range = serializers.ChoiceField(choices=RANGES)
+class PortalValueSeriesSerializer(serializers.Serializer):
+    range = serializers.ChoiceField(choices=RANGE_CHOICES)
     start = serializers.DateField()
     end = serializers.DateField()
     base_currency = serializers.CharField()
-    twr = ReturnSerializer(allow_null=True)
-    points = ValuePointSerializer(many=True)
+    twr = PortalReturnSerializer(allow_null=True)
+    points = PortalValuePointSerializer(many=True)
 
 
-class ClientTransactionSerializer(serializers.ModelSerializer):
+class PortalClientTransactionSerializer(serializers.ModelSerializer):
     instrument_symbol = serializers.CharField(source="instrument.symbol", read_only=True, allow_null=True)
 
     class Meta:
@@ -166,29 +167,29 @@ class ClientTransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class PortalDocumentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Document
         fields = ["id", "title", "kind", "filename", "content_type", "size", "period_end", "created_at"]
         read_only_fields = fields
 
 
-class DocumentLinkSerializer(DocumentSerializer):
+class PortalDocumentLinkSerializer(PortalDocumentSerializer):
     download_url = serializers.CharField(help_text="Signed, for this user only, expiring; checked again on use.")
     expires_in = serializers.IntegerField()
 
-    class Meta(DocumentSerializer.Meta):
-        fields = [*DocumentSerializer.Meta.fields, "download_url", "expires_in"]
+    class Meta(PortalDocumentSerializer.Meta):
+        fields = [*PortalDocumentSerializer.Meta.fields, "download_url", "expires_in"]
         read_only_fields = fields
 
 
-class AdvisorSerializer(serializers.Serializer):
+class PortalAdvisorSerializer(serializers.Serializer):
     name = serializers.CharField()
     email = serializers.EmailField(allow_blank=True)
     firm_name = serializers.CharField()
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PortalPostSerializer(serializers.ModelSerializer):
     class Meta:
         model = Post
         fields = ["id", "title", "body_html", "published_at"]
@@ -204,12 +205,12 @@ class ClientView(APIView):
 
 
 class MeView(ClientView):
-    @extend_schema(responses=MeSerializer, summary="The signed-in client user and their firm", tags=["portal"])
+    @extend_schema(responses=PortalMeSerializer, summary="The signed-in client user and their firm", tags=["portal"])
     def get(self, request):
         contact = self.contact()
         user = request.user
         return Response(
-            MeSerializer(
+            PortalMeSerializer(
                 {
                     "email": user.email,
                     "first_name": user.first_name or contact.first_name,
@@ -223,9 +224,11 @@ class MeView(ClientView):
 
 
 class OverviewView(ClientView):
-    @extend_schema(responses=OverviewSerializer, summary="Total value, today's change, portfolios", tags=["portal"])
+    @extend_schema(
+        responses=PortalOverviewSerializer, summary="Total value, today's change, portfolios", tags=["portal"]
+    )
     def get(self, request):
-        return Response(OverviewSerializer(selectors.client_overview(contact=self.contact())).data)
+        return Response(PortalOverviewSerializer(selectors.client_overview(contact=self.contact())).data)
 
 
 def _ret(r):
@@ -244,7 +247,10 @@ def _ret(r):
 
 class PortfolioDetailView(ClientView):
     @extend_schema(
-        responses={200: PortfolioDetailSerializer, 404: OpenApiResponse(description="Not one of your portfolios.")},
+        responses={
+            200: PortalPortfolioDetailSerializer,
+            404: OpenApiResponse(description="Not one of your portfolios."),
+        },
         summary="One portfolio: holdings, returns by period (TWR, MWR), allocation, income, realised gains",
         tags=["portal"],
     )
@@ -307,7 +313,7 @@ class PortfolioDetailView(ClientView):
             "updating": dash.valuation.updating,
             "message": dash.valuation.message,
         }
-        return Response(PortfolioDetailSerializer(payload).data)
+        return Response(PortalPortfolioDetailSerializer(payload).data)
 
 
 def range_dates(name: str, *, inception: date, today: date) -> tuple[date, date]:
@@ -326,7 +332,7 @@ def range_dates(name: str, *, inception: date, today: date) -> tuple[date, date]
 class ValueSeriesView(ClientView):
     @extend_schema(
         parameters=[OpenApiParameter("range", OpenApiTypes.STR, enum=list(RANGES), description="Default ALL.")],
-        responses={200: ValueSeriesSerializer, 404: OpenApiResponse(description="Not one of your portfolios.")},
+        responses={200: PortalValueSeriesSerializer, 404: OpenApiResponse(description="Not one of your portfolios.")},
         summary="Daily values and the TWR index over a range (the chart's tabs)",
         tags=["portal"],
     )
@@ -339,7 +345,7 @@ class ValueSeriesView(ClientView):
         inception = valuations.valuation_status(portfolio=portfolio).inception
         if inception is None or inception > today:
             return Response(
-                ValueSeriesSerializer(
+                PortalValueSeriesSerializer(
                     {
                         "range": name,
                         "start": today,
@@ -354,7 +360,7 @@ class ValueSeriesView(ClientView):
         series, index, _bench = portfolio_selectors.portfolio_value_series(portfolio=portfolio, start=start, end=end)
         twr = dict(index)
         return Response(
-            ValueSeriesSerializer(
+            PortalValueSeriesSerializer(
                 {
                     "range": name,
                     "start": start,
@@ -381,7 +387,7 @@ class ClientTransactionFilter(django_filters.FilterSet):
 
 
 class TransactionListView(ClientView, generics.ListAPIView):
-    serializer_class = ClientTransactionSerializer
+    serializer_class = PortalClientTransactionSerializer
     filterset_class = ClientTransactionFilter
     search_fields = ["instrument__symbol", "instrument__name"]
     ordering_fields = ["trade_date", "id", "kind"]
@@ -436,7 +442,7 @@ class TransactionExportView(TransactionListView):
 
 
 class DocumentListView(ClientView, generics.ListAPIView):
-    serializer_class = DocumentSerializer
+    serializer_class = PortalDocumentSerializer
     filterset_fields = ["kind"]
     search_fields = ["title"]
     ordering_fields = ["created_at", "title", "period_end"]
@@ -454,7 +460,10 @@ class DocumentListView(ClientView, generics.ListAPIView):
 
 class DocumentDetailView(ClientView):
     @extend_schema(
-        responses={200: DocumentLinkSerializer, 404: OpenApiResponse(description="Not a document shared with you.")},
+        responses={
+            200: PortalDocumentLinkSerializer,
+            404: OpenApiResponse(description="Not a document shared with you."),
+        },
         summary="One document with a signed, expiring download link (the view is audited)",
         tags=["portal"],
     )
@@ -479,19 +488,19 @@ class DocumentDetailView(ClientView):
             ip=client_ip(request),
         )
         token = services.download_token(document=document, user=request.user)
-        data = DocumentSerializer(document).data
+        data = PortalDocumentSerializer(document).data
         data["download_url"] = links.firm_path("portal:download", args=[token])
         data["expires_in"] = settings.CODEX_DOWNLOAD_LINK_MAX_AGE
         return Response(data)
 
 
 class AdvisorView(ClientView):
-    @extend_schema(responses=AdvisorSerializer, summary="Your advisor's contact card", tags=["portal"])
+    @extend_schema(responses=PortalAdvisorSerializer, summary="Your advisor's contact card", tags=["portal"])
     def get(self, request):
         contact = self.contact()
         owner = contact.owner
         return Response(
-            AdvisorSerializer(
+            PortalAdvisorSerializer(
                 {
                     "name": (owner.get_full_name() or owner.email) if owner else request.tenant.name,
                     "email": owner.email if owner else "",
@@ -502,7 +511,7 @@ class AdvisorView(ClientView):
 
 
 class PostListView(ClientView, generics.ListAPIView):
-    serializer_class = PostSerializer
+    serializer_class = PortalPostSerializer
     ordering_fields = ["published_at"]
     ordering = ["-published_at", "-id"]
 
