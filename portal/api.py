@@ -35,8 +35,15 @@ from tenants.services import audit_record
 from . import access, selectors, services
 from .models import Document, Post
 
-MONEY = {"max_digits": 30, "decimal_places": 6, "coerce_to_string": True}
-RATE = {"max_digits": 30, "decimal_places": 10, "coerce_to_string": True}
+
+def _money(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=30, decimal_places=6, coerce_to_string=True, **kwargs)
+
+
+def _rate(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=30, decimal_places=10, coerce_to_string=True, **kwargs)
+
+
 RANGES = ("1M", "3M", "YTD", "1Y", "3Y", "ALL")
 RANGE_CHOICES = [(r, r) for r in RANGES]
 
@@ -44,20 +51,18 @@ RANGE_CHOICES = [(r, r) for r in RANGES]
 class PortalReturnSerializer(serializers.Serializer):
     base_date = serializers.DateField()
     end = serializers.DateField()
-    cumulative = serializers.DecimalField(**RATE)
-    annualised = serializers.DecimalField(**RATE, allow_null=True)
-    value = serializers.DecimalField(
-        **RATE, help_text="The figure to show: annualised over periods longer than a year, else cumulative."
-    )
+    cumulative = _rate()
+    annualised = _rate(allow_null=True)
+    value = _rate(help_text="The figure to show: annualised over periods longer than a year, else cumulative.")
 
 
 class PortalPortfolioLineSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="portfolio.pk")
     name = serializers.CharField(source="portfolio.name")
     base_currency = serializers.CharField(source="portfolio.base_currency")
-    value = serializers.DecimalField(**MONEY, allow_null=True)
-    value_in_total_currency = serializers.DecimalField(**MONEY, allow_null=True)
-    change_today = serializers.DecimalField(**MONEY, allow_null=True)
+    value = _money(allow_null=True)
+    value_in_total_currency = _money(allow_null=True)
+    change_today = _money(allow_null=True)
     ytd = PortalReturnSerializer(allow_null=True)
     since_inception = PortalReturnSerializer(allow_null=True)
     updating = serializers.BooleanField(help_text="Figures are being recomputed; the previous ones are shown.")
@@ -65,8 +70,8 @@ class PortalPortfolioLineSerializer(serializers.Serializer):
 
 class PortalOverviewSerializer(serializers.Serializer):
     currency = serializers.CharField()
-    total_value = serializers.DecimalField(**MONEY)
-    change_today = serializers.DecimalField(**MONEY)
+    total_value = _money()
+    change_today = _money()
     as_of = serializers.DateField()
     missing_rates = serializers.ListField(child=serializers.CharField())
     portfolios = PortalPortfolioLineSerializer(many=True)
@@ -86,18 +91,18 @@ class PortalHoldingSerializer(serializers.Serializer):
     symbol = serializers.CharField(allow_null=True)
     name = serializers.CharField(allow_null=True)
     currency = serializers.CharField()
-    quantity = serializers.DecimalField(**RATE)
-    price = serializers.DecimalField(**RATE)
-    market_value_base = serializers.DecimalField(**MONEY)
-    cost_base = serializers.DecimalField(**MONEY)
-    unrealised_gain_base = serializers.DecimalField(**MONEY)
-    weight = serializers.DecimalField(**RATE, allow_null=True)
+    quantity = _rate()
+    price = _rate()
+    market_value_base = _money()
+    cost_base = _money()
+    unrealised_gain_base = _money()
+    weight = _rate(allow_null=True)
 
 
 class PortalCashSerializer(serializers.Serializer):
     currency = serializers.CharField()
-    amount = serializers.DecimalField(**MONEY)
-    amount_base = serializers.DecimalField(**MONEY)
+    amount = _money()
+    amount_base = _money()
 
 
 class PortalPeriodRowSerializer(serializers.Serializer):
@@ -113,14 +118,14 @@ class PortalPeriodRowSerializer(serializers.Serializer):
 class PortalAllocationSerializer(serializers.Serializer):
     dimension = serializers.CharField()
     bucket = serializers.CharField()
-    weight = serializers.DecimalField(**RATE)
+    weight = _rate()
 
 
 class PortalYearGainsSerializer(serializers.Serializer):
     year = serializers.IntegerField()
-    short = serializers.DecimalField(**MONEY)
-    long = serializers.DecimalField(**MONEY)
-    total = serializers.DecimalField(**MONEY)
+    short = _money()
+    long = _money()
+    total = _money()
 
 
 class PortalPortfolioDetailSerializer(serializers.Serializer):
@@ -129,10 +134,10 @@ class PortalPortfolioDetailSerializer(serializers.Serializer):
     base_currency = serializers.CharField()
     benchmark_symbol = serializers.CharField(allow_null=True)
     as_of = serializers.DateField(allow_null=True)
-    total_value = serializers.DecimalField(**MONEY, allow_null=True)
-    unrealised_gain = serializers.DecimalField(**MONEY, allow_null=True)
-    income = serializers.DecimalField(**MONEY, help_text="Dividends and interest since inception.")
-    fees = serializers.DecimalField(**MONEY, help_text="Fees since inception.")
+    total_value = _money(allow_null=True)
+    unrealised_gain = _money(allow_null=True)
+    income = _money(help_text="Dividends and interest since inception.")
+    fees = _money(help_text="Fees since inception.")
     holdings = PortalHoldingSerializer(many=True)
     cash = PortalCashSerializer(many=True)
     returns = PortalPeriodRowSerializer(many=True)
@@ -144,8 +149,8 @@ class PortalPortfolioDetailSerializer(serializers.Serializer):
 
 class PortalValuePointSerializer(serializers.Serializer):
     date = serializers.DateField()
-    value = serializers.DecimalField(**MONEY)
-    twr_index = serializers.DecimalField(**RATE, allow_null=True)
+    value = _money()
+    twr_index = _rate(allow_null=True)
 
 
 class PortalValueSeriesSerializer(serializers.Serializer):
@@ -263,7 +268,7 @@ class PortfolioDetailView(ClientView):
             "id": portfolio.pk,
             "name": portfolio.name,
             "base_currency": portfolio.base_currency,
-            "benchmark_symbol": portfolio.benchmark.symbol if portfolio.benchmark_id else None,
+            "benchmark_symbol": portfolio.benchmark.symbol if portfolio.benchmark is not None else None,
             "as_of": snap.date if snap else None,
             "total_value": snap.total_value if snap else None,
             "unrealised_gain": snap.unrealised_gain_base if snap else None,
@@ -423,7 +428,7 @@ class TransactionExportView(TransactionListView):
                     [
                         t.trade_date,
                         t.kind,
-                        t.instrument.symbol if t.instrument_id else "",
+                        t.instrument.symbol if t.instrument is not None else "",
                         t.quantity,
                         t.price,
                         t.fees,

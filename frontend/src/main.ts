@@ -40,7 +40,7 @@ function link(href: string, text: string): HTMLElement {
 function table(caption: string, head: string[], rows: Child[][], numeric: Set<number> = new Set()): HTMLElement {
   return h(
     "div",
-    { class: "table-wrap" },
+    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     h(
       "table",
       { class: "table" },

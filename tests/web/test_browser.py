@@ -598,16 +598,29 @@ def test_send_a_newsletter_to_a_test_subscriber(owner_page, browser, server, fir
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def _staff_api(page, server, slug: str, method: str, path: str, data: dict) -> dict:
-    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    response = page.request.fetch(
-        server.firm_url(slug, path),
-        method=method,
-        data=json.dumps(data),
-        headers={"Content-Type": "application/json", "X-CSRFToken": csrf},
-    )
-    assert response.ok, (path, response.status, response.text()[:300])
-    return response.json()
+FETCH = """async ([path, method, body, csrf]) => {
+  const init = {method, credentials: "same-origin", headers: {"Accept": "application/json"}};
+  if (method !== "GET") {
+    init.body = body;
+    init.headers["Content-Type"] = "application/json";
+    init.headers["X-CSRFToken"] = csrf;
+  }
+  const r = await fetch(path, init);
+  return {status: r.status, text: await r.text()};
+}"""
+
+
+def _fetch(page, path: str, method: str = "GET", data: dict | None = None) -> tuple[int, str]:
+    """A request from inside the page (Chromium resolves *.localhost; the page's cookies go along)."""
+    csrf = next((c["value"] for c in page.context.cookies(page.url) if c["name"] == "csrftoken"), "")
+    result = page.evaluate(FETCH, [path, method, json.dumps(data or {}), csrf])
+    return result["status"], result["text"]
+
+
+def _staff_api(page, path: str, data: dict | None = None, method: str = "POST") -> dict:
+    status, text = _fetch(page, path, method, data)
+    assert status < 300, (path, status, text[:300])
+    return json.loads(text)
 
 
 def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
@@ -619,42 +632,27 @@ def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
     email = f"client-{RUN}@portal.example"
     ada = _staff_api(
         page,
-        server,
-        slug,
-        "POST",
         "/api/v1/contacts/",
         {"first_name": "Ada", "last_name": "Portal", "email": email, "lifecycle": "client"},
     )
     bob = _staff_api(
         page,
-        server,
-        slug,
-        "POST",
         "/api/v1/contacts/",
         {"first_name": "Bob", "last_name": "Other", "email": f"bob-{RUN}@portal.example"},
     )
     mine = _staff_api(
         page,
-        server,
-        slug,
-        "POST",
         "/api/v1/portfolios/",
         {"name": "Ada growth", "client": ada["id"], "base_currency": "USD"},
     )
     theirs = _staff_api(
         page,
-        server,
-        slug,
-        "POST",
         "/api/v1/portfolios/",
         {"name": "Bob secret", "client": bob["id"], "base_currency": "USD"},
     )
     for pf, amount in ((mine, "12500"), (theirs, "999")):
         _staff_api(
             page,
-            server,
-            slug,
-            "POST",
             f"/api/v1/portfolios/{pf['id']}/transactions/",
             {"kind": "deposit", "trade_date": day, "amount": amount},
         )
@@ -682,11 +680,11 @@ def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
     client.get_by_role("button", name="Set password").click()
     client.wait_for_url(server.firm_url(slug, "/portal/"))
     # the same value and return as the staff page's figures
-    staff_holdings = page.request.get(server.firm_url(slug, f"/api/v1/portfolios/{mine['id']}/holdings/")).json()
-    staff_perf = page.request.get(server.firm_url(slug, f"/api/v1/portfolios/{mine['id']}/performance/")).json()
+    staff_holdings = _staff_api(page, f"/api/v1/portfolios/{mine['id']}/holdings/", method="GET")
+    staff_perf = _staff_api(page, f"/api/v1/portfolios/{mine['id']}/performance/", method="GET")
     assert staff_holdings["total_value"] == "12500"
     expect(client.get_by_test_id("total-value")).to_have_text("$12,500.00")
-    portal = client.request.get(server.firm_url(slug, f"/api/v1/portal/portfolios/{mine['id']}/")).json()
+    portal = _staff_api(client, f"/api/v1/portal/portfolios/{mine['id']}/", method="GET")
     assert float(portal["total_value"]) == float(staff_holdings["total_value"])
     si = next(r for r in portal["returns"] if r["period"] == "SI")
     assert float(si["twr"]["value"]) == float(staff_perf["twr"]["value"])
@@ -706,8 +704,8 @@ def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
     client.goto(server.firm_url(slug, f"/portal/portfolios/{theirs['id']}"))
     expect(client.get_by_role("alert")).to_have_text("Not found.")
     assert "Bob secret" not in client.content()
-    api = client.request.get(server.firm_url(slug, f"/api/v1/portal/portfolios/{theirs['id']}/"))
-    assert api.status == 404 and "Bob" not in api.text()
-    staff_api = client.request.get(server.firm_url(slug, f"/api/v1/portfolios/{theirs['id']}/"))
-    assert staff_api.status == 404
+    status, text = _fetch(client, f"/api/v1/portal/portfolios/{theirs['id']}/")
+    assert status == 404 and "Bob" not in text
+    status, text = _fetch(client, f"/api/v1/portfolios/{theirs['id']}/")
+    assert status == 404 and "Bob" not in text
     context.close()
