@@ -36,3 +36,11 @@ class PostForm(forms.Form):
     audience = forms.ChoiceField(choices=PostAudience.choices)
     audience_tag = forms.CharField(max_length=50, required=False, help_text="With “Clients with a tag”.")
     publish = forms.BooleanField(required=False, initial=True)
+
+
+class ReportRunForm(forms.Form):
+    quarter_end = forms.DateField(help_text="The last day of the quarter, YYYY-MM-DD.")
+
+
+class DisclosuresForm(forms.Form):
+    disclosures = forms.CharField(widget=forms.Textarea, required=False, max_length=10000)

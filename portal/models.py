@@ -132,6 +132,18 @@ class Post(models.Model):
         return self.title
 
 
+class ReportSettings(models.Model):
+    """The firm's text for its reports (one row)."""
+
+    disclosures = models.TextField(
+        blank=True, default="", help_text="Printed on the last page of every quarterly report."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "report settings"
+
+
 class ReportRun(models.Model):
     """A batch of quarterly reports (one per client with a portfolio), with its progress."""
 

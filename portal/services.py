@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -29,8 +29,19 @@ from tenants.accounts import services as account_services
 from tenants.accounts.models import Invitation, Role, User
 from tenants.services import audit_record
 
-from . import access
-from .models import ClientAccess, ClientInvitation, Document, DocumentKind, Post, PostAudience, Visibility
+from . import access, reports
+from .models import (
+    ClientAccess,
+    ClientInvitation,
+    Document,
+    DocumentKind,
+    Post,
+    PostAudience,
+    ReportRun,
+    ReportSettings,
+    Visibility,
+)
+from .tasks import report_run
 
 DOWNLOAD_SALT = "codex.portal.download"
 # What the vault accepts: the upload validator's kinds (extension, declared type, content sniffing).
@@ -416,3 +427,97 @@ def post_save(
         details={"published": post.published_at is not None},
     )
     return post
+
+
+# --- quarterly reports -------------------------------------------------------------------------------------
+def _announce(*, contact: Contact, tenant, document: Document) -> None:
+    emails = list(
+        ClientAccess.objects.filter(contact=contact, user__is_active=True).values_list("user__email", flat=True)
+    )
+    if not emails:
+        return
+    link = links.firm_url(tenant.slug, "/portal/documents")
+    transaction.on_commit(
+        lambda: send_mail(
+            f"Your report from {tenant.name}",
+            f"A new document is in your client portal: {document.title}.\n\nOpen it: {link}",
+            None,
+            emails,
+        )
+    )
+
+
+def report_generate(*, actor: User | None, tenant, contact: Contact, quarter_end) -> Document | None:
+    """Draw the quarterly report of ``contact`` for the quarter ending ``quarter_end``, store it in the
+    vault (shared with the client) and e-mail the client's portal users. None when the client had no
+    portfolio with transactions by then. Atomic (one document, one e-mail on commit)."""
+    if actor is not None:
+        access.staff_contact(actor, contact.pk)
+    settings_row = ReportSettings.objects.first()
+    data = reports.report_data(
+        contact=contact,
+        quarter_end=quarter_end,
+        firm_name=tenant.name,
+        brand_color=getattr(tenant, "brand_color", "") or "",
+        disclosures=settings_row.disclosures if settings_row else "",
+    )
+    if not data.portfolios:
+        return None
+    content = reports.report_pdf(data)
+    with transaction.atomic():
+        document = document_store(
+            actor=actor,
+            tenant=tenant,
+            contact=contact,
+            title=f"Quarterly report {quarter_end.isoformat()}",
+            kind=DocumentKind.REPORT,
+            visibility=Visibility.SHARED,
+            filename=f"report-{quarter_end.isoformat()}.pdf",
+            content_type="application/pdf",
+            content=content,
+            period_end=quarter_end,
+        )
+        _announce(contact=contact, tenant=tenant, document=document)
+    return document
+
+
+def report_run_start(*, actor: User, tenant, quarter_end) -> ReportRun:
+    """Queue the reports of every client with a portfolio (owners and admins)."""
+    if not getattr(actor, "is_manager", False):
+        raise PermissionDenied("Only owners and admins run the firm's reports.")
+    if quarter_end > timezone.localdate():
+        raise ValidationError({"quarter_end": "The quarter has not ended yet."})
+    with transaction.atomic():
+        run = ReportRun.objects.create(quarter_end=quarter_end, requested_by=actor)
+        transaction.on_commit(lambda: report_run.delay(run.pk))
+    audit_record(
+        action="portal.report_run",
+        actor=actor.email,
+        tenant=tenant,
+        target=f"run:{run.pk}",
+        details={"quarter_end": quarter_end.isoformat()},
+    )
+    return run
+
+
+def report_run_execute(*, run_id: int, tenant) -> ReportRun:
+    """Generate each client's report, counting progress on the run as it goes (each client in its
+    own transaction: one client's failure is recorded and the others go on)."""
+    run = ReportRun.objects.get(pk=run_id)
+    contacts = list(
+        Contact.objects.filter(portfolios__archived=False).exclude(lifecycle=Lifecycle.FORMER).distinct().order_by("pk")
+    )
+    ReportRun.objects.filter(pk=run.pk).update(status=ReportRun.Status.RUNNING, total=len(contacts))
+    for contact in contacts:
+        try:
+            report_generate(actor=None, tenant=tenant, contact=contact, quarter_end=run.quarter_end)
+        except (ValidationError, ValueError, ArithmeticError, OSError) as exc:
+            run.refresh_from_db()
+            run.failed += 1
+            run.errors = [*run.errors, {"contact": contact.pk, "error": str(exc)[:200]}][-50:]
+            run.save(update_fields=["failed", "errors"])
+        else:
+            ReportRun.objects.filter(pk=run.pk).update(done=models.F("done") + 1)
+    ReportRun.objects.filter(pk=run.pk).update(status=ReportRun.Status.DONE, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run

@@ -17,4 +17,5 @@ urlpatterns = [
     path("client-portal/documents/<int:pk>/", views.document_open, name="document"),
     path("client-portal/documents/<int:pk>/visibility/", views.document_visibility, name="document-visibility"),
     path("client-portal/posts/", views.posts, name="posts"),
+    path("client-portal/reports/", views.report_runs, name="reports"),
 ]

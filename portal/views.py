@@ -13,6 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
@@ -21,9 +22,9 @@ from tenants.accounts import services as account_services
 from tenants.accounts.models import Role, User
 from tenants.services import audit_record
 
-from . import access, services
-from .forms import ClientPasswordForm, DocumentUploadForm, InviteClientForm, PostForm
-from .models import ClientAccess, Document, Post, Visibility
+from . import access, reports, services
+from .forms import ClientPasswordForm, DisclosuresForm, DocumentUploadForm, InviteClientForm, PostForm, ReportRunForm
+from .models import ClientAccess, Document, Post, ReportRun, ReportSettings, Visibility
 
 LOGIN_BACKEND = "codex.security.auth.ThrottledModelBackend"
 SHELL = Path(settings.BASE_DIR) / "frontend" / "dist" / "index.html"
@@ -138,6 +139,20 @@ def client_page(request, pk: int):
                 else:
                     messages.success(request, "Document stored.")
                     return redirect("portal:client", pk=contact.pk)
+        elif action == "report":
+            if not request.user.can_write:
+                raise PermissionDenied("Your role may read this client but not change it.")
+            document = services.report_generate(
+                actor=request.user,
+                tenant=request.tenant,
+                contact=contact,
+                quarter_end=reports.last_quarter_end(timezone.localdate()),
+            )
+            if document is None:
+                messages.error(request, "No portfolio of this client had transactions by the end of the quarter.")
+            else:
+                messages.success(request, f"{document.title} stored and shared with the client.")
+            return redirect("portal:client", pk=contact.pk)
         else:
             raise PermissionDenied("Unknown action.")
     documents = Document.objects.filter(contact=contact).select_related("uploaded_by")
@@ -226,5 +241,47 @@ def posts(request):
             "firm_documents": firm_documents,
             "is_manager": request.user.is_manager,
             "shared": Visibility.SHARED,
+        },
+    )
+
+
+@login_required
+def report_runs(request):
+    """Quarterly reports for all clients: start a run, watch its progress; the firm's disclosures."""
+    if access.is_client(request.user):
+        raise Http404("Not found.")
+    settings_row = ReportSettings.objects.first() or ReportSettings()
+    run_form = ReportRunForm(initial={"quarter_end": reports.last_quarter_end(timezone.localdate())})
+    disclosures_form = DisclosuresForm(initial={"disclosures": settings_row.disclosures})
+    if request.method == "POST":
+        if not request.user.is_manager:
+            raise PermissionDenied("Only owners and admins run the firm's reports.")
+        if request.POST.get("action") == "disclosures":
+            disclosures_form = DisclosuresForm(request.POST)
+            if disclosures_form.is_valid():
+                settings_row.disclosures = disclosures_form.cleaned_data["disclosures"]
+                settings_row.save()
+                messages.success(request, "Disclosures saved.")
+                return redirect("portal:reports")
+        else:
+            run_form = ReportRunForm(request.POST)
+            if run_form.is_valid():
+                try:
+                    services.report_run_start(
+                        actor=request.user, tenant=request.tenant, quarter_end=run_form.cleaned_data["quarter_end"]
+                    )
+                except ValidationError as exc:
+                    _errors_to_form(run_form, exc)
+                else:
+                    messages.success(request, "Reports queued.")
+                    return redirect("portal:reports")
+    return render(
+        request,
+        "portal/reports.html",
+        {
+            "runs": ReportRun.objects.all()[:20],
+            "run_form": run_form,
+            "disclosures_form": disclosures_form,
+            "is_manager": request.user.is_manager,
         },
     )

@@ -172,6 +172,7 @@ PAGES: dict[str, E] = {
     "client-portal/documents/<int:pk>/": E("book", None, {"pk": "document"}, book=True),
     "client-portal/documents/<int:pk>/visibility/": E("none", "writer", {"pk": "document"}, book=True),
     "client-portal/posts/": E("member", "manager"),
+    "client-portal/reports/": E("member", "manager"),
 }
 
 
