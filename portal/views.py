@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
+from django.middleware.csp import get_nonce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -46,7 +47,12 @@ def app(request, rest: str = ""):
     reads ``/api/v1/portal/`` and sends a visitor without a session to sign in."""
     if not SHELL.exists():
         return render(request, "portal/not_built.html")
-    response = HttpResponse(SHELL.read_bytes(), content_type="text/html; charset=utf-8")
+    # Each script carries this response's CSP nonce, as on every server-rendered page.
+    nonce = get_nonce(request)
+    html = SHELL.read_text()
+    if nonce is not None:
+        html = html.replace("<script ", f'<script nonce="{nonce}" ')
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     return response
 
