@@ -136,6 +136,8 @@ TENANT_APPS = [
     "webhooks",
     # The firm's own business: service packages, client subscriptions, fees (issue 21, docs/fees.md).
     "fees",
+    # The client portal's server side (issue 22, docs/portal.md): client users, vault, posts, reports.
+    "portal",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -159,6 +161,8 @@ MIDDLEWARE = [
     "codex.security.middleware.SupportSessionMiddleware",
     "codex.history.HistoryMiddleware",  # pghistory's: who and which request, on every write
     "codex.security.middleware.TwoFactorMiddleware",
+    # Client users reach the client portal and its API only (docs/decisions/0960).
+    "portal.middleware.ClientConfinementMiddleware",
     "codex.security.middleware.ExportAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -508,9 +512,36 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Static files -----------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# The client portal's built files (frontend/, `make frontend`) are served under /static/portal/.
+# (Listed once built: a checkout that has not run `make frontend` serves the portal's fallback page.)
+_PORTAL_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [BASE_DIR / "static", *([("portal", _PORTAL_DIST)] if _PORTAL_DIST.is_dir() else [])]
+# The document vault (portal.Document): local files under .data/ in development; S3-compatible
+# object storage (django-storages) when CODEX_VAULT_BUCKET is set (docs/portal.md).
+CODEX_VAULT_BUCKET = env.str("CODEX_VAULT_BUCKET", default="")
+_vault_storage = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CODEX_VAULT_BUCKET,
+            "endpoint_url": env.str("CODEX_VAULT_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("CODEX_VAULT_REGION", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if CODEX_VAULT_BUCKET
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("CODEX_VAULT_ROOT", default=str(BASE_DIR / ".data" / "vault"))},
+    }
+)
+CODEX_VAULT_MAX_BYTES = env.int("CODEX_VAULT_MAX_BYTES", default=20 * 1024 * 1024)
+CODEX_DOWNLOAD_LINK_MAX_AGE = env.int("CODEX_DOWNLOAD_LINK_MAX_AGE", default=300)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "vault": _vault_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if IS_PRODUCTION
@@ -578,6 +609,8 @@ SPECTACULAR_SETTINGS = {
         "BillingIntervalEnum": "billing.models.BillingInterval",
         # Other apps' sets that collide on "kind"/"status" (named here so check --deploy stays clean).
         "TransactionKindEnum": "portfolios.models.Kind",
+        "PortalDocumentKindEnum": "portal.models.DocumentKind",
+        "PortalValueRangeEnum": "portal.api.RANGE_CHOICES",
         "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
         "DealOutcomeEnum": "crm.models.DealStatus",
     },

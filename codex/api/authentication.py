@@ -87,6 +87,9 @@ class FirmBearerAuthentication(JWTAuthentication):
         user = super().get_user(validated_token)
         if validated_token.get("epoch") != user.auth_epoch:
             raise exceptions.AuthenticationFailed("This token has been revoked.")
+        if user.role == Role.CLIENT:
+            # Client users reach the portal's operations only, by session + CSRF (docs/decisions/0960).
+            raise exceptions.AuthenticationFailed("Client users sign in to the client portal.")
         return user
 
 

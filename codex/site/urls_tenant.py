@@ -29,4 +29,6 @@ urlpatterns += [
     path("billing/", include("billing.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
     path("fees/", include("fees.urls")),
+    # The client portal: /portal/ (clients) and /client-portal/ (staff).
+    path("", include("portal.urls")),
 ]

@@ -20,10 +20,15 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     ADVISOR = "advisor", "Advisor"
     VIEWER = "viewer", "Viewer"
+    # A client of the firm: bound to one CRM contact (portal.ClientAccess), reaches only the client
+    # portal and its API (portal.middleware, docs/decisions/0960); never a seat, never staff.
+    CLIENT = "client", "Client"
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR})
+STAFF_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR, Role.VIEWER})
+STAFF_ROLE_CHOICES = [(value, label) for value, label in Role.choices if value != Role.CLIENT]
 
 
 class CodexUserManager(UserManager):
@@ -99,6 +104,10 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     @property
     def can_write(self) -> bool:
         return self.role in WRITER_ROLES
+
+    @property
+    def is_client(self) -> bool:
+        return self.role == Role.CLIENT
 
 
 class Invitation(models.Model):

@@ -253,6 +253,9 @@ def accept_invitation(request, token: str):
         invitation = services.invitation_from_token(token)
     except ValidationError as exc:
         return render(request, "accounts/invitation_invalid.html", {"reason": " ".join(exc.messages)}, status=400)
+    if invitation.role == Role.CLIENT:
+        # a client's invitation binds them to their contact: it is accepted in the client portal
+        return redirect("portal:accept-invitation", token=token)
     form = AcceptInvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -16,6 +16,7 @@ from django_tenants.utils import schema_context
 
 from codex.outbox.models import OutboxEvent
 from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal, ImportJob, PipelineStage, Subscriber
+from portal.models import ClientAccess, Document, Post
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
 from portfolios.market.models import AssetClass, FxRate, Instrument, Price
@@ -108,6 +109,27 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         )
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=hook_event, status="failed")
         fees = _fees(portfolio, contact, marker, firmwide)
+        # the client portal: a client user of the planted contact, a shared document, a post
+        client_user = User.objects.filter(email=f"{marker.lower()}.client@client.test").first()
+        if client_user is None:
+            client_user = User.objects.create_user(
+                f"{marker.lower()}.client@client.test", "correct-horse-battery-9", role=Role.CLIENT
+            )
+        ClientAccess.objects.update_or_create(user=client_user, defaults={"contact": contact})
+        document = Document.objects.create(
+            contact=contact,
+            title=f"{marker} statement",
+            kind="statement",
+            visibility="shared",
+            file=f"{firm.schema_name}/{contact.pk}/planted.pdf",
+            filename="planted.pdf",
+            content_type="application/pdf",
+            size=1,
+            sha256="0" * 64,
+        )
+        Post.objects.create(
+            title=f"{firmwide} post", body_markdown="x", body_html=f"<p>{firmwide}</p>", published_at=timezone.now()
+        )
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -132,6 +154,8 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         webhook_delivery=delivery.pk,
         event_type="contact.created",
         **fees,
+        client_user=client_user.pk,
+        document=document.pk,
     )
     return ids
 
