@@ -101,7 +101,7 @@ types: install
 
 # Static security analysis: fails on any high-severity finding (config in pyproject.toml).
 bandit: install
-	$(VENV)/bin/bandit -c pyproject.toml -r codex tenants billing portfolios crm webhooks -q --severity-level high --confidence-level medium
+	$(VENV)/bin/bandit -c pyproject.toml -r codex tenants billing portfolios crm webhooks fees portal -q --severity-level high --confidence-level medium
 
 # Known vulnerabilities in our pinned runtime dependencies. pip-audit needs PyPI's JSON API or OSV;
 # where neither is reachable it says so plainly and does not pass silently (docs/decisions/0502).
