@@ -79,9 +79,10 @@ def endpoint_create(
     check_feature(tenant=tenant, feature="webhooks")
     types = _types_check(event_types)
     url_check(url)
-    return WebhookEndpoint.objects.create(
-        url=url, description=description, event_types=types, enabled=enabled, secret=secret_new(), created_by=actor
-    )
+    endpoint = WebhookEndpoint(url=url, description=description, event_types=types, enabled=enabled, created_by=actor)
+    endpoint.secret = secret_new()  # sealed by the model's property
+    endpoint.save()
+    return endpoint
 
 
 def endpoint_update(*, tenant, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
@@ -119,7 +120,9 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, grace: timedelta | None
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = timezone.now() + grace
         endpoint.secret = secret_new()
-        endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+        endpoint.save(
+            update_fields=["sealed_secret", "sealed_previous_secret", "previous_secret_expires_at", "updated_at"]
+        )
     return endpoint
 
 
