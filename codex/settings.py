@@ -333,6 +333,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 24 * 60 * 60.0,
         "kwargs": {"task": "codex.history_purge"},
     },
+    # ... and in the public schema: firms' settings, subscriptions, invoices (decision 0931).
+    "history-purge-public": {"task": "codex.history_purge", "schedule": 24 * 60 * 60.0},
     # The whole database, pg_dump'd to CODEX_BACKUP_DIR, older dumps pruned (tenants.db_backup).
     "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
