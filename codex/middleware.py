@@ -12,11 +12,12 @@ Unlike django-tenants' stock middleware this makes no query for a warm host (see
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
 from django.http import HttpResponseNotFound, JsonResponse
 from django.http.request import split_domain_port
 from django.shortcuts import render
 
+from codex.observability import service_unavailable
 from tenants.exceptions import InvalidApiKey
 from tenants.models import TenantStatus
 from tenants.selectors import api_key_resolve, tenant_for_host
@@ -105,10 +106,15 @@ class TenantRoutingMiddleware:
                 key = api_key_resolve(raw)
             except InvalidApiKey as exc:
                 return error_envelope(401, "authentication_failed", str(exc))
+            except (OperationalError, InterfaceError) as exc:  # before any view: decision 0933
+                return service_unavailable(request, exc)
             request.api_key = key
             tenant = key.tenant
         else:
-            tenant = tenant_for_host(host)
+            try:
+                tenant = tenant_for_host(host)
+            except (OperationalError, InterfaceError) as exc:  # before any view: decision 0933
+                return service_unavailable(request, exc)
             if tenant is None:
                 if request.path.startswith(API_PREFIX):
                     return error_envelope(404, "not_found", "No firm is served at this address.")

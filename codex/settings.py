@@ -244,18 +244,24 @@ if not REDIS_URL:
     CODEX_EMBEDDED_REDIS = True
 else:
     CODEX_EMBEDDED_REDIS = False
+# A Redis that does not answer must not hold a request: every client connects and reads within
+# CODEX_REDIS_TIMEOUT_SECONDS, then fails (each caller's behaviour then: decision 0933).
+CODEX_REDIS_TIMEOUT_SECONDS = env.float("CODEX_REDIS_TIMEOUT_SECONDS", default=1.0)
+_REDIS_OPTIONS = {"socket_connect_timeout": CODEX_REDIS_TIMEOUT_SECONDS, "socket_timeout": CODEX_REDIS_TIMEOUT_SECONDS}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": _REDIS_OPTIONS,
     },
     # Host -> firm and API key lookups (tenants.cache): shared by every process, invalidated at once.
     "tenants": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "codex-t",
+        "OPTIONS": _REDIS_OPTIONS,
     },
 }
 # Each process keeps warm lookups in memory for at most CODEX_TENANT_LOCAL_CACHE_SECONDS and checks
@@ -295,6 +301,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
     # A worker killed during a sweep leaves the sweep's lock behind until it expires.
     "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=300),
+    # Publishing from a request must fail fast when Redis is away (decision 0933).
+    "socket_connect_timeout": CODEX_REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": max(CODEX_REDIS_TIMEOUT_SECONDS, 5.0),
+}
+# Redis away: a request that queues a task (on commit, robustly: the sweeps re-queue) waits at
+# most about two connection timeouts, not Celery's defaults (measured: 19 s, the result backend's
+# 20 retries, then the publish's own); workers keep retrying their broker connection as before.
+_FAIL_FAST = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = CODEX_REDIS_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = _FAIL_FAST
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": _FAIL_FAST,
+    "socket_connect_timeout": CODEX_REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": max(CODEX_REDIS_TIMEOUT_SECONDS, 5.0),
 }
 # Delivery ledger (codex/delivery.py, decision 0601): with a Redis broker every task is remembered
 # until it finished, and a beat sweep re-sends those the broker lost (a worker killed between
@@ -339,6 +359,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 24 * 60 * 60.0,
         "kwargs": {"task": "codex.history_purge"},
     },
+    # ... and in the public schema: firms' settings, subscriptions, invoices (decision 0931).
+    "history-purge-public": {"task": "codex.history_purge", "schedule": 24 * 60 * 60.0},
     # The whole database, pg_dump'd to CODEX_BACKUP_DIR, older dumps pruned (tenants.db_backup).
     "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).

@@ -36,8 +36,9 @@ def find_firm_email(self, email: str) -> int:
     retry_backoff=True,
 )
 def history_purge_firm(self) -> dict:
-    """Celery beat, once per firm (codex.for_each_firm): delete change-history events older than
-    CODEX_HISTORY_RETENTION_DAYS in the firm's schema (codex.history.history_purge)."""
+    """Celery beat, once per firm (codex.for_each_firm) and once in the public schema: delete
+    change-history events older than CODEX_HISTORY_RETENTION_DAYS in that schema
+    (codex.history.history_purge)."""
     from .history import history_purge
 
     return {"schema": connection_schema(), "deleted": sum(history_purge().values())}

@@ -122,6 +122,7 @@ def contact_edit(request, pk: int):
 
 @login_required
 @require_POST
+@idempotent_form
 def contact_log_activity(request, pk: int):
     contact = access.contact_for_user(request.user, pk, write=True)
     form = forms.ActivityForm(request.POST)
@@ -220,6 +221,7 @@ def company_list(request):
 
 
 @login_required
+@idempotent_form
 def company_create(request):
     access.require_write(request.user)
     form = forms.CompanyForm(request.POST or None, user=request.user)
@@ -319,6 +321,7 @@ def deal_list(request):
 
 
 @login_required
+@idempotent_form
 def deal_create(request):
     access.require_write(request.user)
     services.pipeline_stages_ensure()
@@ -414,6 +417,7 @@ def pipeline(request):
 
 
 @login_required
+@idempotent_form
 def pipeline_stages(request, pk: int | None = None):
     """The firm's stages: everyone sees them, owners and admins add and change them."""
     services.pipeline_stages_ensure()
@@ -447,6 +451,7 @@ def pipeline_stages(request, pk: int | None = None):
 
 
 @login_required
+@idempotent_form
 def task_list(request):
     today = timezone.localdate()
     form = forms.TaskForm(request.POST or None)
@@ -506,6 +511,7 @@ def search(request):
 
 
 @login_required
+@idempotent_form
 def import_start(request):
     access.require_write(request.user)
     form = forms.ImportUploadForm(request.POST or None, request.FILES or None)
