@@ -161,7 +161,7 @@ def portfolio_detail(request, pk: int):
         )
     holdings = []
     if dash.snapshot is not None:
-        infos = dash.loaded.data.instruments
+        infos = dash.instruments
         total = dash.snapshot.total_value
         for h in sorted(dash.snapshot.holdings, key=lambda h: -h.market_value_base):
             holdings.append(
