@@ -197,6 +197,9 @@ def test_bulk_import_marks_figures_updating_until_its_job_has_run(
     )  # not half-updated
     page = advisor_client.get(f"/portfolios/{portfolio.pk}/")
     assert b"Figures updating" in page.content
+    # point 5 of the issue: a busy bar, and the page refreshes itself (no script) until it is done
+    assert b"<progress data-valuation-progress" in page.content
+    assert b'<meta http-equiv="refresh" content="3">' in page.content
     api = advisor_client.get(f"/api/v1/portfolios/{portfolio.pk}/performance/").json()
     assert api["valuation"]["updating"] is True
     for callback in callbacks:  # the job runs (eagerly here)
@@ -204,7 +207,10 @@ def test_bulk_import_marks_figures_updating_until_its_job_has_run(
     info = valuations.valuation_status(portfolio=portfolio)
     assert not info.updating and not info.failed
     assert valuation_services.valuations_verify(portfolio=portfolio) == []
-    assert b"Figures updating" not in advisor_client.get(f"/portfolios/{portfolio.pk}/").content
+    done = advisor_client.get(f"/portfolios/{portfolio.pk}/").content
+    assert b"Figures updating" not in done and b"http-equiv" not in done and b"<progress" not in done
+    assert b"Figures updated" in done  # the notice when it ends, once
+    assert b"Figures updated" not in advisor_client.get(f"/portfolios/{portfolio.pk}/").content
 
 
 def test_a_price_import_revalues_from_its_first_date(book, aapl, django_capture_on_commit_callbacks):
