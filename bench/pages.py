@@ -469,7 +469,7 @@ def prepare(name: str, seed_args: list[str], *, reuse: bool) -> tuple[dict, Path
     seed = prepare_database(name, seed_args, reuse=reuse)
     seed_file = ROOT / ".data" / "bench" / f"seed-{name}.json"
     url = db.database_url(name)
-    if "deals" not in seed or "signin_email" not in seed:  # seeded before deals and the sign-in user
+    if "deals" not in seed or "signin_email" not in seed or not seed.get("valued"):  # an older seed
         env = {
             **os.environ,
             "DATABASE_URL": url,
