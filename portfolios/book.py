@@ -48,10 +48,10 @@ class BookTotals:
         return self.day_change / before * 100 if before else None
 
 
-def _stored_days(user, *, on: date) -> list[tuple[date, str, Decimal, Decimal, Decimal]]:
-    """``(day, base currency, value, net flows, cash)`` of the caller's book over the look-back
-    window ending ``on``: the firm's stored totals, or an advisor's book summed in SQL."""
-    start = on - timedelta(days=LOOKBACK_DAYS)
+def _stored_days(user, *, on: date, days: int) -> list[tuple[date, str, Decimal, Decimal, Decimal]]:
+    """``(day, base currency, value, net flows, cash)`` of the caller's book over the ``days``
+    days ending ``on``: the firm's stored totals, or an advisor's book summed in SQL."""
+    start = on - timedelta(days=days)
     if sees_whole_firm(user):
         return [
             (d.date, d.currency, d.value, d.net_flows, d.cash) for d in valuations.firm_valuations(start=start, end=on)
@@ -69,11 +69,13 @@ def _stored_days(user, *, on: date) -> list[tuple[date, str, Decimal, Decimal, D
 def book_totals(*, user, currency: str = FIRM_CURRENCY, on: date | None = None) -> BookTotals:
     """AUM, cash and the day's change of the portfolios ``user`` may see (archived ones
     excluded), in ``currency`` at the day's rates. Three queries (the stored days, the rates,
-    the portfolio count). Amounts in a base currency with no rate to ``currency`` are left out
-    and named in ``missing_rates``."""
+    the portfolio count), four when today is not stored yet. Amounts in a base currency with no
+    rate to ``currency`` are left out and named in ``missing_rates``."""
     on = on or timezone.localdate()
     currency = (currency or FIRM_CURRENCY).upper()
-    rows = _stored_days(user, on=on)
+    rows = _stored_days(user, on=on, days=1)  # the day and the one before: the usual case
+    if not any(r[0] == on for r in rows):  # not valued today yet: the last stored day of the week
+        rows = _stored_days(user, on=on, days=LOOKBACK_DAYS)
     count = portfolios_visible_to(user, include_archived=False).count()
     if not rows:
         return BookTotals(currency, None, ZERO, ZERO, None, count)

@@ -149,6 +149,8 @@ def test_book_totals_read_the_firm_rows_for_the_owner_and_sum_the_book_for_an_ad
     assert mine.on == today and mine.value == values[first.pk] + values[other.pk]
     assert mine.day_change == sum(values[p] - flows[p] - yesterday[p] for p in (first.pk, other.pk))
     assert mine.portfolio_count == 2
+    later = book_totals(user=owner, on=today + timedelta(days=2))  # not valued that day yet: the last stored day
+    assert (later.on, later.value, later.day_change) == (today, mine.value, mine.day_change)
     theirs = book_totals(user=advisor, on=today)
     assert theirs.value == values[first.pk] and theirs.portfolio_count == 1
     assert book_totals(user=advisor2, on=today).value == values[other.pk]
