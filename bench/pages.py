@@ -560,7 +560,8 @@ def main() -> None:
         raise SystemExit(1 if failures else 0)
     only = set(filter(None, args.only.split(",")))
     results = measure(seed, url, redis, seconds=args.seconds, only=only)
-    out = {"seed": {k: v for k, v in seed.items() if "key" not in k}, "results": results, "explain_failures": failures}
+    kept = {k: v for k, v in seed.items() if "key" not in k and "password" not in k}
+    out = {"seed": kept, "results": results, "explain_failures": failures}
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / f"pages{'-only' if only else ''}.json").write_text(
         json.dumps(out, indent=2, default=str)
