@@ -320,6 +320,15 @@ class ContactSearchFilter(filters.SearchFilter):
         return selectors.contacts_matching(queryset, terms) if terms else queryset
 
 
+class DealSearchFilter(filters.SearchFilter):
+    """DRF's ``search`` parameter and its schema; the match is ``selectors.deals_matching``: every
+    term in the title, the contact's name or the company's name, answered by trigram indexes."""
+
+    def filter_queryset(self, request, queryset, view):
+        terms = self.get_search_terms(request)
+        return selectors.deals_matching(queryset, terms) if terms else queryset
+
+
 class ContactViewSet(CrmViewSet):
     """Contacts in the caller's book. Creation checks the plan's contact limit (402)."""
 
@@ -410,6 +419,7 @@ class CompanyViewSet(CrmViewSet):
 class DealViewSet(CrmViewSet):
     serializer_class = DealSerializer
     filterset_class = DealFilter
+    filter_backends = [StrictFilterBackend, DealSearchFilter, StrictOrderingFilter]
     search_fields = ["title", "contact__first_name", "contact__last_name", "company__name"]
     ordering_fields = ["created_at", "amount", "expected_close", "probability", "title"]
     ordering = ["-created_at", "-pk"]

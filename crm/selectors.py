@@ -538,6 +538,23 @@ def contacts_matching(qs: QuerySet[Contact], terms: list[str]) -> QuerySet[Conta
     return qs
 
 
+def deals_matching(qs: QuerySet[Deal], terms: list[str]) -> QuerySet[Deal]:
+    """Deals of ``qs`` where every term is a part of the title, of the contact's name or of the
+    company's name; accents and case do not matter. Each part is answered by a GIN trigram index
+    (the deal's ``search_name``, the contacts' and companies' ``search_name``), joined by
+    ``= ANY(ARRAY(...))`` so that no table is read whole (docs/benchmarks.md, the plans)."""
+    for term in terms[:8]:
+        folded_term = fold(term)
+        contacts = Contact.objects.filter(search_name__contains=folded_term).order_by().values("pk")
+        companies = Company.objects.filter(search_name__contains=folded_term).order_by().values("pk")
+        qs = qs.filter(
+            Q(search_name__contains=folded_term)
+            | Q(_in_array("contact_id", contacts))
+            | Q(_in_array("company_id", companies))
+        )
+    return qs
+
+
 def contact_list(*, user, q: str = "", lifecycle: str = "", owner: str = "", tag: str = "") -> QuerySet[Contact]:
     """The contacts list of the web UI, filtered; one query plus the page's."""
     qs = access.contacts_for(user).select_related("owner", "company")

@@ -26,7 +26,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -36,7 +36,7 @@ from billing.entitlements import check_feature
 from codex import imports as engine
 from codex.api.errors import Conflict, envelope_response
 from codex.api.fields import CurrencyField
-from codex.api.filters import refuse_empty_params
+from codex.api.filters import StrictFilterBackend, StrictOrderingFilter, refuse_empty_params
 from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import CanWrite
 from crm.models import Contact
@@ -129,6 +129,15 @@ class PortfolioFilter(django_filters.FilterSet):
         fields = ["archived", "advisor", "client", "base_currency", "benchmark"]
 
 
+class PortfolioSearchFilter(filters.SearchFilter):
+    """DRF's ``search`` parameter and its schema; the match is ``selectors.portfolios_matching``
+    (the name, or the client's name), answered by trigram indexes."""
+
+    def filter_queryset(self, request, queryset, view):
+        terms = self.get_search_terms(request)
+        return selectors.portfolios_matching(queryset, terms) if terms else queryset
+
+
 class PortfolioViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     """Portfolios in the caller's book (advisors) or the whole firm (owners, admins, viewers, keys):
     ``selectors.portfolio_list`` read through ``PortfolioSerializer``, list and detail alike."""
@@ -136,6 +145,7 @@ class PortfolioViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
     serializer_class = PortfolioSerializer
     permission_classes = [IsAuthenticated, CanWrite]
     filterset_class = PortfolioFilter
+    filter_backends = [StrictFilterBackend, PortfolioSearchFilter, StrictOrderingFilter]
     search_fields = ["name", "client__first_name", "client__last_name"]
     ordering_fields = ["name", "created_at", "id", "base_currency"]
     ordering = ["name", "id"]

@@ -11,8 +11,10 @@ from typing import TypedDict
 
 import pghistory
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from .analytics import CASH_KINDS, SECURITY_KINDS
 
@@ -60,7 +62,12 @@ class Portfolio(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(base_currency__regex=CURRENCY_RE), name="portfolio_currency_iso"),
         ]
-        indexes = [models.Index(fields=["advisor", "archived"], name="portfolio_advisor_idx")]
+        indexes = [
+            models.Index(fields=["advisor", "archived"], name="portfolio_advisor_idx"),
+            # the list's order (name, id) and its ``search`` on the name (any case)
+            models.Index(fields=["name", "id"], name="portfolio_name_order_idx"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="portfolio_name_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -299,6 +306,35 @@ class ValuationCurrency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.currency}"
+
+
+class FirmValuation(models.Model):
+    """The firm's close of one calendar day per base currency: the sum of the ``Valuation`` rows
+    of that day of every portfolio that is not archived and has that base currency (derived,
+    never edited; docs/decisions/0920).
+
+    Maintained by ``portfolios.valuation_services`` in the same transaction as the portfolio
+    rows it sums: each replacement of a portfolio's days adds the difference (new minus old) to
+    these rows, so it costs what the portfolio's own write costs, whatever the firm's size.
+    Archiving or restoring a portfolio takes its whole stored series out or puts it back.
+    ``valuations_verify`` compares every row with the sum computed from ``Valuation``."""
+
+    date = models.DateField()
+    currency = models.CharField(max_length=3, help_text="The base currency of the portfolios summed.")
+    value = models.DecimalField(**FIGURE)
+    net_flows = models.DecimalField(**FIGURE)
+    cash = models.DecimalField(**FIGURE)
+    portfolios = models.IntegerField(help_text="Portfolios with a stored close on this day.")
+
+    class Meta:
+        ordering = ["date", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["date", "currency"], name="firm_valuation_one_per_day"),
+            models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="firm_valuation_ccy_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.currency}: {self.value}"
 
 
 class ValuationStatus(models.TextChoices):

@@ -24,9 +24,10 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, Count, F, Func, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from crm.models import Contact, fold
 from portfolios.market.models import FxRate, Instrument, Price
 
 from . import analytics, valuation_engine, valuations
@@ -114,6 +115,24 @@ def portfolio_list(*, user) -> QuerySet[Portfolio]:
 # Dates of closes travel as day offsets from this day (integers: no DateStyle to depend on).
 _DAY_ZERO = date(2000, 1, 1)
 _DAY_ZERO_ORDINAL = _DAY_ZERO.toordinal()
+
+
+def portfolios_matching(qs: QuerySet[Portfolio], terms: list[str]) -> QuerySet[Portfolio]:
+    """Portfolios of ``qs`` where every term is a part of the name (any case) or of the client's
+    name (accents and case folded, as the contacts' search). The name's GIN trigram index and the
+    contacts' ``search_name`` index answer each term of three letters or more; the clients found
+    are looked up by ``client_id = ANY(ARRAY(...))``, so neither table is read whole."""
+    for term in terms[:8]:
+        clients = ArraySubquery(Contact.objects.filter(search_name__contains=fold(term)).order_by().values("pk"))
+        in_clients = Func(
+            F("client_id"),
+            clients,
+            template="(%(expressions)s))",
+            arg_joiner=" = ANY(",
+            output_field=BooleanField(),
+        )
+        qs = qs.filter(Q(name__icontains=term) | Q(in_clients))
+    return qs
 
 
 def _array_items(text: str) -> list[str]:
@@ -477,11 +496,94 @@ def portfolio_realised_gains(
     return analytics.realised_gains_by_year(book.realised), lots, infos
 
 
+# --------------------------------------------------------------------------------------------
+# Today's holdings from the derived tables
+# --------------------------------------------------------------------------------------------
+# Today's holdings of one portfolio from the derived tables (``Holding``, ``Lot``, ``CashBalance``),
+# which the ledger writes keep consistent with the ledger in their own transaction (docs/portfolios.md):
+# the portfolio page prices them without replaying the ledger.
+#
+# Priced as ``analytics.holdings_on`` prices them: the last close on or before the day and the last
+# FX rate on or before the day. Where that rule needs the ledger (an instrument with no close yet is
+# valued at its last trade price; a currency with no rate at its last transaction's rate), or where
+# the ledger has rows after the day asked for (the derived tables hold the whole ledger), this
+# returns None and the caller replays the ledger as before.
+
+
+def stored_holdings_on(
+    *, portfolio: Portfolio, on: date, last_trade: date | None
+) -> tuple[analytics.HoldingsSnapshot, dict[int, analytics.InstrumentInfo]] | None:
+    """``(snapshot, instruments)`` at the close of ``on`` from the derived tables, or None when
+    only the ledger can answer (see the comment above). ``last_trade``: the ledger's last
+    day (``valuations.valuation_status`` reads it). Four queries whatever the ledger's length
+    (open lots, cash, instruments, closes), five with a currency other than the base (rates)."""
+    if last_trade is not None and last_trade > on:
+        return None
+    # A holding is the sum of its open lots (portfolios.services keeps both from one replay).
+    lots: dict[int, list[Lot]] = defaultdict(list)
+    for lot in Lot.objects.filter(portfolio=portfolio, quantity__gt=0).order_by(
+        "instrument_id", "acquired_on", "opened_by_id"
+    ):
+        lots[lot.instrument_id].append(lot)
+    held = [
+        (
+            iid,
+            sum((lot.quantity for lot in open_lots), ZERO),
+            sum((lot.cost_local for lot in open_lots), ZERO),
+            sum((lot.cost_base for lot in open_lots), ZERO),
+        )
+        for iid, open_lots in lots.items()
+    ]
+    cash = {c: a for c, a in CashBalance.objects.filter(portfolio=portfolio).values_list("currency", "amount") if a}
+    ids = {h[0] for h in held}
+    infos = _instrument_infos(ids)
+    closes = latest_closes(ids, on=on)
+    if any(i not in closes for i in ids):
+        return None  # valued at its last trade price: the ledger's
+    currencies = {infos[i].currency for i in ids} | set(cash)
+    base = portfolio.base_currency
+    rates = fx_to(currencies, target=base, on=on) if currencies - {base} else {base: ONE}
+    if currencies - set(rates):
+        return None  # valued at the last transaction's rate: the ledger's
+    holdings = []
+    for iid, qty, cost_local, cost_base in held:
+        ccy = infos[iid].currency
+        px, fx = closes[iid][1], rates[ccy]
+        holdings.append(
+            analytics.Holding(
+                instrument_id=iid,
+                currency=ccy,
+                quantity=qty,
+                price=px,
+                fx_rate=fx,
+                market_value_local=qty * px,
+                market_value_base=qty * px * fx,
+                cost_local=cost_local,
+                cost_base=cost_base,
+                lots=tuple(
+                    analytics.LotHolding(
+                        lot.opened_by_id, lot.acquired_on, lot.quantity, lot.cost_base, lot.quantity * px * fx
+                    )
+                    for lot in lots[iid]
+                ),
+            )
+        )
+    snapshot = analytics.HoldingsSnapshot(
+        date=on,
+        base_currency=base,
+        holdings=tuple(holdings),
+        cash=cash,
+        cash_base={c: amount * rates[c] for c, amount in cash.items()},
+    )
+    return snapshot, infos
+
+
 @dataclass
 class Dashboard:
-    """Everything the portfolio page needs."""
+    """Everything the portfolio page needs. ``loaded`` is None when nothing needed the ledger
+    (holdings from the derived tables, figures from the store)."""
 
-    loaded: LoadedPortfolio
+    loaded: LoadedPortfolio | None
     snapshot: analytics.HoldingsSnapshot | None
     allocations: dict
     performance: analytics.Performance | None
@@ -489,22 +591,38 @@ class Dashboard:
     benchmark_index: list
     realised_by_year: dict
     valuation: valuations.ValuationInfo = valuations.NO_STATE
+    instruments: dict = field(default_factory=dict)  # of the holdings
 
 
 @_without_gc_pauses
 def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> Dashboard:
     """Holdings, allocation by every dimension, since-inception performance, the returns table.
 
-    Holdings are priced at the last close on or before ``today`` (only those closes are read);
-    the performance, the returns table and realised gains come from the stored valuations."""
+    Holdings come from the derived tables priced at the last close on or before ``today``
+    (``stored_holdings``; the ledger is replayed only where the pricing rule needs it); the
+    performance, the returns table and realised gains come from the stored valuations."""
     today = today or timezone.localdate()
-    loaded = portfolio_data(portfolio=portfolio, end=today, since=today)
     info = valuations.valuation_status(portfolio=portfolio)
-    if loaded.inception is None or loaded.inception > today:
-        return Dashboard(loaded, None, {}, None, [], [], {}, info)
-    snap = analytics.holdings_on(loaded.data, today)
-    allocs = {by: analytics.allocation(loaded.data, today, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS}
-    s, e = analytics.preset_range("SI", today, loaded.inception)
+    loaded = None
+    stored = (
+        stored_holdings_on(portfolio=portfolio, on=today, last_trade=info.last_trade)
+        if info.inception and info.inception <= today
+        else None
+    )
+    if stored is None:
+        loaded = portfolio_data(portfolio=portfolio, end=today, since=today)
+        if loaded.inception is None or loaded.inception > today:
+            return Dashboard(loaded, None, {}, None, [], [], {}, info, dict(loaded.data.instruments))
+        snap, instruments = analytics.holdings_on(loaded.data, today), dict(loaded.data.instruments)
+    else:
+        snap, instruments = stored
+    inception = info.inception
+    assert inception is not None  # a ledger that starts by today: both paths above
+    holdings_data = analytics.PortfolioData(base_currency=portfolio.base_currency, txns=(), instruments=instruments)
+    allocs = {
+        by: analytics.allocation(holdings_data, today, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS
+    }
+    s, e = analytics.preset_range("SI", today, inception)
     bench = _benchmark_closes(portfolio, s, e)
     perf = _stored_performance(portfolio, s, e, bench)
     if perf is None:
@@ -515,7 +633,7 @@ def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> D
         realised = valuations.stored_realised_by_year(portfolio=portfolio)
     rows = []
     for p in PRESETS:
-        ps, pe = analytics.preset_range(p, today, loaded.inception)
+        ps, pe = analytics.preset_range(p, today, inception)
         part = _sub_series(perf.series, ps)
         bench_return = analytics.benchmark_return(bench, ps, pe) if bench else None
         clamped = p != "SI" and ps != analytics.preset_range(p, today)[0]
@@ -529,6 +647,7 @@ def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> D
         benchmark_index=benchmark_index(bench, s, e),
         realised_by_year=realised,
         valuation=info,
+        instruments=instruments,
     )
 
 
@@ -885,6 +1004,10 @@ class ExposureRow:
     asset_class: str = ""
     currency: str = ""
     day_change: Decimal | None = None
+    client_count: int = 0  # distinct clients holding it (``clients`` may be left empty)
+
+    def __post_init__(self) -> None:
+        self.client_count = self.client_count or len(self.clients)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from . import analytics, events
 from .analytics import CASH_KINDS, SECURITY_KINDS
 from .ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
 from .models import TRANSACTION_FIELDS, CashBalance, Holding, Kind, Lot, Portfolio, Transaction
-from .valuation_services import valuations_after_ledger_write, valuations_mark_stale
+from .valuation_services import firm_valuations_move, valuations_after_ledger_write, valuations_mark_stale
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -160,9 +160,12 @@ def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
         if state_errors:
             raise LedgerStateConflict(state_errors)
         shared = changes.pop("shared_with", None)
+        archiving = "archived" in changes and bool(changes["archived"]) != portfolio.archived
         for f, v in changes.items():
             setattr(portfolio, f, v)
         portfolio.save()
+        if archiving:  # the firm's stored totals leave archived portfolios out
+            firm_valuations_move(portfolio=portfolio, archived=portfolio.archived)
         if shared is not None:
             portfolio.shared_with.set(shared)
     return portfolio
