@@ -300,13 +300,15 @@ class TransactionFilter(django_filters.FilterSet):
         fields = ["kind", "instrument", "currency", "start", "end"]
 
 
-class PortfolioScopedMixin:
-    """Resolves ``portfolio_pk`` from the URL through the access helper, once per request."""
+class PortfolioScopedMixin(APIView):
+    """Resolves ``portfolio_pk`` from the URL through the access helper, once per request (a view
+    instance serves one request)."""
 
     permission_classes = [IsAuthenticated, CanWrite]
+    _portfolio: Portfolio | None = None
 
     def portfolio(self, *, write: bool = False) -> Portfolio:
-        if getattr(self, "_portfolio", None) is None:
+        if self._portfolio is None:
             self._portfolio = portfolio_for_user(self.request.user, self.kwargs["portfolio_pk"], write=write)
         return self._portfolio
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -121,7 +122,17 @@ def _array_items(text: str) -> list[str]:
     return text[1:-1].split(",")
 
 
-def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int, analytics.DatedValues]:
+def _instrument_pk(instrument_id: object) -> int:
+    """An instrument id as the analytics carry it (``object``: they take any key), back as the
+    primary key it always is when it comes from the database."""
+    if not isinstance(instrument_id, int):
+        raise TypeError(f"instrument ids from the database are integers, not {instrument_id!r}")
+    return instrument_id
+
+
+def _price_series(
+    instrument_ids: Iterable[object], *, since: date | None, end: date
+) -> dict[object, analytics.DatedValues]:
     """Closes per instrument up to ``end``; with ``since``, only from ``since`` on plus the last
     close before it (enough for carry-forward valuation from ``since + 1``).
 
@@ -132,13 +143,13 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
     parsed once. Closes become ``Decimal`` straight from their text (what psycopg's numeric
     loader returns too, same digits and exponent), without its per-element array parsing.
     Measurements: docs/analytics.md, "Through the database: loading and the date grid"."""
-    out: dict[int, analytics.DatedValues] = {}
-    ids = sorted(i for i in instrument_ids if i is not None)
+    out: dict[object, analytics.DatedValues] = {}
+    ids = sorted(_instrument_pk(i) for i in instrument_ids if i is not None)
     if not ids:
         return out
     table = Price._meta.db_table
     lower = "AND date >= %s" if since is not None else ""
-    params = [_DAY_ZERO, ids, since, end] if since is not None else [_DAY_ZERO, ids, end]
+    params: list[date | list[int]] = [_DAY_ZERO, ids, since, end] if since is not None else [_DAY_ZERO, ids, end]
     with connection.cursor() as cur:
         if since is not None:
             cur.execute(
@@ -173,7 +184,7 @@ def _price_series(instrument_ids, *, since: date | None, end: date) -> dict[int,
     return out
 
 
-def _merge_cross(a: list, b: list) -> list:
+def _merge_cross(a: analytics.PriceSeries, b: analytics.PriceSeries) -> list[tuple[date, Decimal]]:
     """Product of two carried-forward rate series on the union of their dates."""
     days = sorted({d for d, _ in a} | {d for d, _ in b})
     out = []
@@ -184,7 +195,9 @@ def _merge_cross(a: list, b: list) -> list:
     return out
 
 
-def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[str, list[tuple[date, Decimal]]]:
+def fx_series(
+    currencies: Iterable[str], *, base: str, since: date | None, end: date
+) -> dict[str, analytics.PriceSeries]:
     """Value of one unit of each currency in ``base``, per date (direct pair, inverse pair, or a
     cross through USD). One query."""
     wanted = {c for c in currencies if c and c != base}
@@ -193,7 +206,9 @@ def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[s
     codes = sorted(wanted | {base, FIRM_CURRENCY})
     # keep a margin so every pair has a rate before ``since`` to carry forward
     lower = "AND date >= %s" if since is not None else ""
-    params = [_DAY_ZERO, codes, codes, end] + ([since - timedelta(days=14)] if since is not None else [])
+    params: list[date | list[str]] = [_DAY_ZERO, codes, codes, end]
+    if since is not None:
+        params.append(since - timedelta(days=14))
     pairs: dict[tuple[str, str], analytics.DatedValues] = {}
     day_lists: dict[str, list[date]] = {}  # pairs quoted on the same days share one list
     from_ordinal, zero = date.fromordinal, _DAY_ZERO_ORDINAL
@@ -211,7 +226,7 @@ def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[s
                 days = day_lists[day_text] = [from_ordinal(zero + int(n)) for n in _array_items(day_text)]
             pairs[(b, q)] = analytics.DatedValues(days, list(map(Decimal, _array_items(rate_text))))
 
-    def one(c: str, target: str) -> analytics.DatedValues | list:
+    def one(c: str, target: str) -> analytics.PriceSeries:
         if (c, target) in pairs:
             return pairs[(c, target)]
         if (target, c) in pairs:
@@ -219,7 +234,7 @@ def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[s
             return analytics.DatedValues(inverse.dates, [ONE / r for r in inverse.values])
         return []
 
-    out = {}
+    out: dict[str, analytics.PriceSeries] = {}
     for c in wanted:
         series = one(c, base)
         if not series and FIRM_CURRENCY not in (c, base):
@@ -229,7 +244,7 @@ def fx_series(currencies, *, base: str, since: date | None, end: date) -> dict[s
     return out
 
 
-def _instrument_infos(ids) -> dict[int, analytics.InstrumentInfo]:
+def _instrument_infos(ids: Iterable[object]) -> dict[object, analytics.InstrumentInfo]:
     return {
         row["id"]: analytics.InstrumentInfo(
             id=row["id"],
@@ -240,7 +255,9 @@ def _instrument_infos(ids) -> dict[int, analytics.InstrumentInfo]:
             country=row["country"] or None,
             name=row["name"],
         )
-        for row in Instrument.objects.filter(pk__in=[i for i in ids if i is not None]).values(*INSTRUMENT_FIELDS)
+        for row in Instrument.objects.filter(pk__in=[_instrument_pk(i) for i in ids if i is not None]).values(
+            *INSTRUMENT_FIELDS
+        )
     }
 
 
@@ -248,7 +265,7 @@ def _instrument_infos(ids) -> dict[int, analytics.InstrumentInfo]:
 class LoadedPortfolio:
     portfolio: Portfolio
     data: analytics.PortfolioData
-    benchmark_prices: list = field(default_factory=list)
+    benchmark_prices: analytics.PriceSeries = field(default_factory=list)
 
     @property
     def inception(self) -> date | None:
@@ -266,7 +283,9 @@ def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date
     bench_id = portfolio.benchmark_id
     instruments = _instrument_infos(ids | ({bench_id} if bench_id else set()))
     prices = _price_series(ids | ({bench_id} if bench_id else set()), since=since, end=end)
-    bench = prices.pop(bench_id, []) if bench_id and bench_id not in ids else prices.get(bench_id, [])
+    bench: analytics.PriceSeries = []
+    if bench_id is not None:
+        bench = prices.pop(bench_id, []) if bench_id not in ids else prices.get(bench_id, [])
     currencies = {t.currency for t in txns} | {i.currency for i in instruments.values()}
     fx = fx_series(currencies, base=portfolio.base_currency, since=since, end=end)
     data = analytics.PortfolioData(
@@ -348,19 +367,21 @@ def resolve_range(
 class PortfolioPerformance:
     portfolio: Portfolio
     performance: analytics.Performance
-    benchmark_prices: list
+    benchmark_prices: analytics.PriceSeries
     instruments: dict
     valuation: valuations.ValuationInfo = valuations.NO_STATE
 
 
-def _benchmark_closes(portfolio: Portfolio, start: date, end: date) -> list:
+def _benchmark_closes(portfolio: Portfolio, start: date, end: date) -> analytics.PriceSeries:
     """The benchmark's closes of ``[start, end]`` plus the last one before (one query)."""
     if not portfolio.benchmark_id:
         return []
     return _price_series([portfolio.benchmark_id], since=start, end=end).get(portfolio.benchmark_id, [])
 
 
-def _stored_performance(portfolio: Portfolio, start: date, end: date, bench: list) -> analytics.Performance | None:
+def _stored_performance(
+    portfolio: Portfolio, start: date, end: date, bench: analytics.PriceSeries
+) -> analytics.Performance | None:
     """Performance over ``[start, end]`` from the valuation store (two queries over the range's
     days), or None when the store does not cover the range."""
     series = valuations.stored_series(portfolio=portfolio, start=start, end=end)
@@ -432,7 +453,7 @@ def portfolio_value_series(
     return series, analytics.twr_index(series), benchmark_index(_benchmark_closes(portfolio, s, e), s, e)
 
 
-def benchmark_index(prices: list, start: date, end: date) -> list[tuple[date, Decimal]]:
+def benchmark_index(prices: analytics.PriceSeries, start: date, end: date) -> list[tuple[date, Decimal]]:
     """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily)."""
     if not prices:
         return []
@@ -479,9 +500,9 @@ def portfolio_realised_gains(
 
 @dataclass
 class Dashboard:
-    """Everything the portfolio page needs."""
+    """Everything the portfolio page needs (``loaded`` is None when analytics could not run)."""
 
-    loaded: LoadedPortfolio
+    loaded: LoadedPortfolio | None
     snapshot: analytics.HoldingsSnapshot | None
     allocations: dict
     performance: analytics.Performance | None
@@ -976,11 +997,11 @@ def firm_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None
         )
     by_instrument.sort(key=lambda r: -r.value)
     sectors: dict[str, dict] = {}
-    for r in by_instrument:
-        s = sectors.setdefault(r.sector, {"value": ZERO, "clients": set(), "portfolios": set()})
-        s["value"] += r.value
-        s["clients"].update(r.clients)
-        s["portfolios"].update(r.portfolios)
+    for exposure in by_instrument:
+        s = sectors.setdefault(exposure.sector, {"value": ZERO, "clients": set(), "portfolios": set()})
+        s["value"] += exposure.value
+        s["clients"].update(exposure.clients)
+        s["portfolios"].update(exposure.portfolios)
     by_sector = sorted(
         (
             ExposureRow(
@@ -996,7 +1017,8 @@ def firm_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None
         ),
         key=lambda r: -r.value,
     )
-    top = sorted((r for r in by_instrument if r.day_change is not None), key=lambda r: -abs(r.day_change))
+    changes = [(abs(r.day_change), r) for r in by_instrument if r.day_change is not None]
+    top = [r for _, r in sorted(changes, key=lambda pair: -pair[0])]
     return FirmExposure(
         currency=currency,
         on=on,

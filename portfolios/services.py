@@ -141,7 +141,7 @@ def portfolio_update(*, portfolio: Portfolio, actor, **changes) -> Portfolio:
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
         has_ledger = portfolio.transactions.exists()
-        state_errors = {
+        state_errors: dict[str, str] = {
             f: "This can only change while the portfolio has no transactions."
             for f in ("base_currency", "lot_method")
             if f in changes and changes[f] != getattr(portfolio, f) and has_ledger and f not in errors
@@ -187,18 +187,25 @@ def portfolio_delete(*, portfolio: Portfolio) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _decimal(value, field: str, errors: dict, *, default=ZERO, allow_none=False) -> Decimal | None:
+def _optional_decimal(value: object, field: str, errors: dict[str, str]) -> Decimal | None:
+    """``value`` as a finite Decimal, or None when it is blank or (with its error in ``errors``) not one."""
     if value is None or value == "":
-        return None if allow_none else default
+        return None
     try:
         d = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
         errors[field] = "Enter a number."
-        return None if allow_none else default
+        return None
     if not d.is_finite():
         errors[field] = "Enter a finite number."
-        return None if allow_none else default
+        return None
     return d
+
+
+def _decimal(value: object, field: str, errors: dict[str, str]) -> Decimal:
+    """As ``_optional_decimal``, with zero for a blank value or one in error."""
+    d = _optional_decimal(value, field, errors)
+    return ZERO if d is None else d
 
 
 def fx_rate_lookup(*, currency: str, base: str, on: date) -> Decimal | None:
@@ -285,18 +292,23 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
     """Validate one ledger row for ``portfolio``; return it normalised or raise ``ValidationError``
     with one message per field. Looks up the FX rate when none is given and the currency is not
     the base currency (``fx_lookup(currency, base, on)``, default ``fx_rate_lookup``). Writes nothing."""
-    errors: dict = {}
+    errors: dict[str, str] = {}
     today = today or timezone.localdate()
     kind = data.get("kind")
-    if kind not in KIND_VALUES:
+    if not isinstance(kind, str) or kind not in KIND_VALUES:
         errors["kind"] = f"Choose one of: {', '.join(Kind.values)}."
-    trade_date = data.get("trade_date")
-    if isinstance(trade_date, str):
+        kind = ""
+    raw_date = data.get("trade_date")
+    trade_date: date | None = None
+    if isinstance(raw_date, str):
         try:
-            trade_date = date.fromisoformat(trade_date.strip())
+            trade_date = date.fromisoformat(raw_date.strip())
         except ValueError:
             errors["trade_date"] = "Enter a date as YYYY-MM-DD."
-            trade_date = None
+    elif isinstance(raw_date, date):
+        trade_date = raw_date
+    elif raw_date is not None:
+        errors["trade_date"] = "Enter a date as YYYY-MM-DD."
     if trade_date is None and "trade_date" not in errors:
         errors["trade_date"] = "Enter the trade date."
     elif trade_date is not None and (message := date_range_error(trade_date, today=today, what="trade date")):
@@ -312,8 +324,8 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
     quantity = _decimal(data.get("quantity"), "quantity", errors)
     price = _decimal(data.get("price"), "price", errors)
     fees = _decimal(data.get("fees"), "fees", errors)
-    amount = _decimal(data.get("amount"), "amount", errors, allow_none=True)
-    fx_rate = _decimal(data.get("fx_rate"), "fx_rate", errors, allow_none=True)
+    amount = _optional_decimal(data.get("amount"), "amount", errors)
+    fx_rate = _optional_decimal(data.get("fx_rate"), "fx_rate", errors)
     note = (data.get("note") or "").strip()
     if len(note) > 500:
         errors["note"] = "Keep the note under 500 characters."
@@ -336,7 +348,10 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
         ("amount", amount, 6),
         ("fx_rate", fx_rate, 10),
     ):
-        if value is not None and name not in errors and value.normalize().as_tuple().exponent < -places:
+        if value is None or name in errors:
+            continue
+        exponent = value.normalize().as_tuple().exponent  # an int: the value is finite
+        if isinstance(exponent, int) and exponent < -places:
             errors[name] = f"Use at most {places} decimal places."
     if quantity < 0:
         errors["quantity"] = "The quantity cannot be negative."
@@ -400,6 +415,8 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
             )
     if errors:
         raise ValidationError(errors)
+    if trade_date is None or fx_rate is None:  # each is set, or its field has an error, above
+        raise RuntimeError("transaction_clean left the trade date or the FX rate unset without an error")
     return CleanTxn(
         kind=kind,
         trade_date=trade_date,
@@ -557,7 +574,7 @@ def ledger_rebuild(*, portfolio: Portfolio, revalue_from: date | None = None) ->
     try:
         book = analytics.build_lots(ledger, method=portfolio.lot_method)
     except (analytics.InsufficientQuantity, analytics.UnknownLot) as exc:
-        ids = {t.instrument_id for t in ledger if t.instrument_id}
+        ids = {t.instrument_id for t in ledger if isinstance(t.instrument_id, int)}  # every one, from the database
         symbols = dict(Instrument.objects.filter(pk__in=ids).values_list("pk", "symbol"))
         raise _ledger_error(exc, symbols=symbols) from exc
 

@@ -127,7 +127,7 @@ def portfolio_detail(request, pk: int):
         analytics_error = ""
     except analytics.AnalyticsError as exc:  # e.g. no FX rate for a held currency: say so, keep the page
         dash = selectors.Dashboard(
-            selectors.LoadedPortfolio(portfolio, None),
+            None,
             None,
             {},
             None,
@@ -143,7 +143,7 @@ def portfolio_detail(request, pk: int):
     value_chart = alloc_chart = ""
     if dash.performance is not None:
         lines = [Series("Portfolio (time-weighted)", _as_growth(analytics.twr_index(dash.performance.series)))]
-        if dash.benchmark_index:
+        if dash.benchmark_index and portfolio.benchmark is not None:
             lines.append(Series(f"Benchmark {portfolio.benchmark.symbol}", _as_growth(dash.benchmark_index)))
         value_chart = line_chart(
             lines,
@@ -160,7 +160,7 @@ def portfolio_detail(request, pk: int):
             percent=True,
         )
     holdings = []
-    if dash.snapshot is not None:
+    if dash.snapshot is not None and dash.loaded is not None:
         infos = dash.loaded.data.instruments
         total = dash.snapshot.total_value
         for h in sorted(dash.snapshot.holdings, key=lambda h: -h.market_value_base):

@@ -27,3 +27,11 @@ def current_tenant() -> Tenant:
 def set_schema_to_public() -> None:
     """Point the default connection at the public schema (django-tenants' ``set_schema_to_public``)."""
     connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def search_path_forget() -> None:
+    """Make django-tenants set ``search_path`` again before the next query on this connection.
+
+    For SQL that changed ``search_path`` itself (a restored ``pg_dump``): django-tenants sets it
+    once per transaction and remembers that it did in ``search_path_set_schemas``."""
+    connection.search_path_set_schemas = None  # type: ignore[attr-defined]
