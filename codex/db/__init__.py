@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import connection
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 
 def current_schema() -> str:
     """The schema the default connection is set to (a firm's, or public).
 
-    django-tenants' backend adds ``schema_name`` and ``tenant`` to the connection; django-stubs
+    django-tenants' backend adds ``schema_name`` (and more) to the connection; django-stubs
     types ``django.db.connection`` as Django's base wrapper, so the ignores are here, once.
     """
     return connection.schema_name  # type: ignore[attr-defined]
-
-
-def current_tenant() -> Tenant:
-    """The firm (or the public tenant) the default connection is set to."""
-    return connection.tenant  # type: ignore[attr-defined]
 
 
 def set_schema_to_public() -> None:
