@@ -12,7 +12,7 @@ from billing.entitlements import PlanLimitExceeded
 
 from .. import access, forms, selectors
 from ..models import CampaignStatus
-from ..views import _page
+from ..views.common import _page
 from . import services
 
 
