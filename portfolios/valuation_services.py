@@ -35,7 +35,8 @@ from tenants.models import BLOCKED_STATUSES, Tenant
 from . import analytics
 from .ledger import ledger_of
 from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationState, ValuationStatus
-from .selectors import _instrument_infos, _price_series, fx_series
+from .selectors import fx_series
+from .selectors.loading import _instrument_infos, _price_series
 from .valuation_engine import (
     DAY_COLUMNS,
     ONE_DAY,

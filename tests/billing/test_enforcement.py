@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Where each limit or feature must be checked (the "grep" half of the verification).
 CALLERS = {
-    "portfolios": ("portfolios/services.py", r'check_can_add\(tenant=\w+, resource="portfolios"'),
+    "portfolios": ("portfolios/services/portfolio.py", r'check_can_add\(tenant=\w+, resource="portfolios"'),
     "contacts": ("crm/services/contacts.py", r'check_can_add\(tenant=\w+, resource="contacts"'),
     "contact imports": ("crm/services/imports.py", r'resource="contacts", adding='),
     # tenants sits below billing: it runs the seat checks registered with it, billing's among them.
