@@ -111,7 +111,11 @@ def main() -> None:
     if not redis:
         raise SystemExit("no Redis on 127.0.0.1:6379")
     codex_env = production_env(
-        database_url=db.database_url(args.db), redis_url=redis, extra={"CODEX_API_RATE": API_RATE_FOR_BENCH}
+        database_url=db.database_url(args.db),
+        redis_url=redis,
+        # GUNICORN_ACCESSLOG: a checkout from before the stock path (ead2e74) logs every request
+        # twice unless told not to (its gunicorn.conf.py defaults to "-"); today's has it off.
+        extra={"CODEX_API_RATE": API_RATE_FOR_BENCH, "GUNICORN_ACCESSLOG": ""},
     )
     for root in (ROOT, before_root):
         _collectstatic(root, codex_env)
