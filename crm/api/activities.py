@@ -13,13 +13,7 @@ from rest_framework.response import Response
 from codex.api.idempotency import IdempotentPostMixin
 
 from .. import access, selectors, services
-from ..models import (
-    Activity,
-    ActivityKind,
-    Company,
-    Contact,
-    Deal,
-)
+from ..models import Activity, ActivityKind, Company, Contact, Deal
 from .common import CrmViewSet, MemberField
 
 

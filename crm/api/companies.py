@@ -8,9 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from .. import access, exports, services
-from ..models import (
-    Company,
-)
+from ..models import Company
 from .common import CrmViewSet, MemberField, MergeSerializer
 
 

@@ -11,10 +11,7 @@ from rest_framework.response import Response
 from codex.api.filters import StrictFilterBackend, StrictOrderingFilter
 
 from .. import access, exports, selectors, services
-from ..models import (
-    Company,
-    Contact,
-)
+from ..models import Company, Contact
 from .common import CrmViewSet, MemberField, MergeSerializer, _tenant
 
 

@@ -11,12 +11,7 @@ from rest_framework.response import Response
 from codex.api.fields import CurrencyField
 
 from .. import access, exports, services
-from ..models import (
-    Company,
-    Contact,
-    Deal,
-    PipelineStage,
-)
+from ..models import Company, Contact, Deal, PipelineStage
 from .common import CrmViewSet, MemberField
 
 

@@ -17,9 +17,7 @@ from codex.api.parsers import BoundedJSONParser
 from codex.api.permissions import CanWrite
 
 from .. import access, services
-from ..models import (
-    ImportJob,
-)
+from ..models import ImportJob
 from .common import _tenant
 
 

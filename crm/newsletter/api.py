@@ -15,10 +15,7 @@ from codex.api.permissions import CanWrite
 
 from .. import access, selectors
 from ..api.common import CrmViewSet, _tenant
-from ..models import (
-    Campaign,
-    Subscriber,
-)
+from ..models import Campaign, Subscriber
 from ..newsletter import services as newsletter_services
 
 

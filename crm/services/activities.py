@@ -11,19 +11,8 @@ from django.utils import timezone
 from tenants.accounts.models import User
 
 from .. import access
-from ..models import (
-    Activity,
-    ActivityKind,
-    Company,
-    Contact,
-    Deal,
-)
-from .common import (
-    StateConflict,
-    _check_linked_visible,
-    _full_clean,
-    _owner_for,
-)
+from ..models import Activity, ActivityKind, Company, Contact, Deal
+from .common import StateConflict, _check_linked_visible, _full_clean, _owner_for
 
 # --- activities and tasks ---------------------------------------------------------------------------
 

@@ -7,9 +7,7 @@ from django.core.exceptions import ValidationError
 from tenants.accounts.models import User
 
 from .. import access
-from ..models import (
-    StageKind,
-)
+from ..models import StageKind
 
 DEFAULT_STAGES = [
     ("Lead", 10, StageKind.OPEN),

@@ -6,15 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .. import access
-from ..models import (
-    Company,
-)
-from .common import (
-    COMPANY_FIELDS,
-    _clean_tags,
-    _full_clean,
-    _owner_for,
-)
+from ..models import Company
+from .common import COMPANY_FIELDS, _clean_tags, _full_clean, _owner_for
 
 # --- companies --------------------------------------------------------------------------------------
 

@@ -10,9 +10,7 @@ from billing.entitlements import check_can_add
 from codex.outbox.services import event_emit
 
 from .. import access, events
-from ..models import (
-    Contact,
-)
+from ..models import Contact
 from .common import (
     CONTACT_FIELDS,
     NameTaken,

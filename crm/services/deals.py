@@ -11,22 +11,8 @@ from django.utils import timezone
 from codex.outbox.services import event_emit
 
 from .. import access, events
-from ..models import (
-    Deal,
-    DealStageChange,
-    DealStatus,
-    PipelineStage,
-    StageKind,
-)
-from .common import (
-    DEAL_FIELDS,
-    DEFAULT_STAGES,
-    NameTaken,
-    _actor_user,
-    _check_linked_visible,
-    _full_clean,
-    _owner_for,
-)
+from ..models import Deal, DealStageChange, DealStatus, PipelineStage, StageKind
+from .common import DEAL_FIELDS, DEFAULT_STAGES, NameTaken, _actor_user, _check_linked_visible, _full_clean, _owner_for
 
 # --- pipeline ---------------------------------------------------------------------------------------
 

@@ -12,14 +12,8 @@ from codex.outbox.services import event_emit
 
 from .. import access, events
 from ..imports import SPECS, search_indexes_merge
-from ..models import (
-    ImportJob,
-    ImportStatus,
-)
-from .common import (
-    StateConflict,
-    _actor_user,
-)
+from ..models import ImportJob, ImportStatus
+from .common import StateConflict, _actor_user
 
 # --- imports ----------------------------------------------------------------------------------------
 

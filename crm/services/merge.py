@@ -6,19 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .. import access
-from ..models import (
-    Activity,
-    ActivityKind,
-    Company,
-    Contact,
-    Deal,
-    Lifecycle,
-    Subscriber,
-)
+from ..models import Activity, ActivityKind, Company, Contact, Deal, Lifecycle, Subscriber
 from ..record_sources import contact_merging
-from .common import (
-    _actor_user,
-)
+from .common import _actor_user
 
 # --- merge ------------------------------------------------------------------------------------------
 
