@@ -28,7 +28,7 @@ from django.utils import timezone
 from pghistory.middleware import HistoryMiddleware as PghistoryMiddleware
 from pghistory.models import Event
 
-from .db import current_schema, current_tenant
+from .db import current_firm_pk, current_schema
 from .observability import request_id_var
 
 # Columns of an event row that are pghistory's, not the record's.
@@ -190,7 +190,7 @@ def firm_trail(*, start: datetime, end: datetime) -> Iterator[list]:
     changed field, ordered by record type, record and time. Reads the current schema's records,
     then the firm's own records in the public schema (subscription, invoices, settings)."""
     # A firm's request or job has the firm on the connection (a bare schema_context has no pk).
-    firm_pk = getattr(current_tenant(), "pk", None) if current_schema() != settings.PUBLIC_SCHEMA_NAME else None
+    firm_pk = current_firm_pk()
     sources: list[tuple[Any, dict]] = [(model, {}) for model in tracked_event_models()]
     if firm_pk is not None:
         sources += [(model, {lookup: firm_pk}) for model, lookup in firm_public_event_models()]

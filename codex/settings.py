@@ -151,7 +151,7 @@ MIDDLEWARE = [
     # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
     # host's routing refuses a request without one (docs/decisions/0405).
     "corsheaders.middleware.CorsMiddleware",
-    "codex.middleware.TenantRoutingMiddleware",
+    "tenants.middleware.TenantRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,7 +169,7 @@ MIDDLEWARE = [
     # Django 6's CSP: SECURE_CSP below, a nonce per request through the ``csp`` context processor.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "codex.security.middleware.PermissionsPolicyMiddleware",
-    "codex.middleware.TenantStatusMiddleware",
+    "tenants.middleware.TenantStatusMiddleware",
     # API plan limits (402) and the one place API calls are counted (billing/metering.py).
     "billing.metering.ApiMeteringMiddleware",
 ]
@@ -414,6 +414,8 @@ WEBHOOKS_ROTATION_GRACE_HOURS = env.int("WEBHOOKS_ROTATION_GRACE_HOURS", default
 
 # --- Auth -------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The function the kernel writes audit events through (codex.audit): the log belongs to tenants.
+CODEX_AUDIT_RECORDER = "tenants.services.audit_record"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -582,9 +584,9 @@ USE_TZ = True
 # --- REST framework ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "codex.api.authentication.ApiKeyAuthentication",
-        "codex.api.authentication.FirmBearerAuthentication",
-        "codex.api.authentication.CsrfSessionAuthentication",
+        "tenants.authentication.ApiKeyAuthentication",
+        "tenants.authentication.FirmBearerAuthentication",
+        "tenants.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "codex.api.pagination.StandardPagination",

@@ -12,22 +12,6 @@ def current_schema() -> str:
 
 
 @app.task(
-    name="codex.find_firm_email",
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OSError, DatabaseError),
-    max_retries=5,
-    retry_backoff=True,
-)
-def find_firm_email(self, email: str) -> int:
-    """Log-in help: e-mail the address the firms it belongs to (codex.find_firm)."""
-    # function-level: find_firm queues this task: cycle listed in the acyclic contract
-    from .find_firm import find_firm_send
-
-    return find_firm_send(email=email)
-
-
-@app.task(
     name="codex.history_purge",
     bind=True,
     acks_late=True,

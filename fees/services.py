@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from billing.entitlements import check_feature
 from billing.numbering import next_gapless_number
-from codex.db import current_tenant
 from portfolios import services as portfolio_services
 from portfolios.models import Kind, Portfolio
+from tenants.selectors import current_tenant
 
 from . import engine, selectors
 from .models import (

@@ -262,7 +262,7 @@ class PortfolioDetailView(ClientView):
     def get(self, request, pk: int):
         portfolio = access.client_portfolio(self.contact(), pk)
         dash = selectors.client_portfolio_page(portfolio=portfolio)
-        snap, infos = dash.snapshot, dict(dash.loaded.data.instruments)
+        snap, infos = dash.snapshot, dict(dash.instruments)
         summary = dash.performance.summary if dash.performance else None
         payload = {
             "id": portfolio.pk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import DatabaseError
 
 from codex.celery import app
-from codex.db import current_tenant
+from tenants.selectors import current_tenant
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=3)

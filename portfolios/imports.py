@@ -28,6 +28,7 @@ from codex.outbox.services import event_emit
 from portfolios.market.models import Instrument
 
 from . import analytics, services
+from .ledger import TXN_VALUES, txn_from_row
 from .models import Kind, Portfolio, Transaction
 from .selectors import fx_series
 
@@ -196,7 +197,7 @@ class TransactionImport:
             )
         except ValidationError as exc:
             return {("symbol" if f == "instrument" else f): " ".join(m) for f, m in exc.message_dict.items()}
-        values["fingerprint"] = services._fingerprint(clean)
+        values["fingerprint"] = services.validation._fingerprint(clean)
         values["__clean__"] = clean
         return {}
 
@@ -230,12 +231,8 @@ class TransactionImport:
         new = [(r.row, r.values["__clean__"]) for r in result.rows if r.action == "create"]
         if not new:
             return []
-        rows = (
-            Transaction.objects.filter(portfolio=self.portfolio)
-            .order_by("trade_date", "id")
-            .values(*services.TXN_VALUES)
-        )
-        ledger = [services.txn_from_row(r) for r in rows]
+        rows = Transaction.objects.filter(portfolio=self.portfolio).order_by("trade_date", "id").values(*TXN_VALUES)
+        ledger = [txn_from_row(r) for r in rows]
         for number, c in new:
             ledger.append(
                 analytics.Txn(

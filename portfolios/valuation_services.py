@@ -43,7 +43,8 @@ from .models import (
     ValuationState,
     ValuationStatus,
 )
-from .selectors import _instrument_infos, _price_series, fx_series
+from .selectors import fx_series
+from .selectors.loading import _instrument_infos, _price_series
 from .valuation_engine import (
     DAY_COLUMNS,
     ONE_DAY,

@@ -148,7 +148,7 @@ def portfolio_detail(request, pk: int):
         analytics_error = ""
     except analytics.AnalyticsError as exc:  # e.g. no FX rate for a held currency: say so, keep the page
         dash = selectors.Dashboard(
-            selectors.LoadedPortfolio(portfolio, None),
+            None,
             None,
             {},
             None,
@@ -165,7 +165,7 @@ def portfolio_detail(request, pk: int):
     value_chart = alloc_chart = ""
     if dash.performance is not None:
         lines = [Series("Portfolio (time-weighted)", _as_growth(analytics.twr_index(dash.performance.series)))]
-        if dash.benchmark_index:
+        if dash.benchmark_index and portfolio.benchmark is not None:
             lines.append(Series(f"Benchmark {portfolio.benchmark.symbol}", _as_growth(dash.benchmark_index)))
         value_chart = line_chart(
             lines,

@@ -13,7 +13,7 @@ from codex.idempotent_forms import idempotent_form
 
 from .. import access, forms, selectors
 from ..models import CampaignStatus
-from ..views import _page
+from ..views.common import _page
 from . import services
 
 

@@ -89,7 +89,7 @@ def test_find_your_firm_form_errors_keep_input(public_client):
 
 
 def test_firms_for_email_skips_closed_firms(firm):
-    from codex.find_firm import firms_for_email
+    from tenants.find_firm import firms_for_email
     from tenants.models import Tenant
 
     assert [t.slug for t in firms_for_email("owner@acme.test")] == ["acme"]

@@ -1,11 +1,11 @@
-"""Forms of the web UI's own pages (firm settings)."""
+"""Forms of the site's own pages (firm settings)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .firm_settings import brand_color_normalise
+from tenants.firm_settings import brand_color_normalise
 
 
 class FirmSettingsForm(forms.Form):

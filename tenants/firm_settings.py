@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from tenants.accounts.services import firm_tokens_revoke
-from tenants.models import Tenant
-from tenants.services import audit_record
+from .accounts.services import firm_tokens_revoke
+from .models import Tenant
+from .services import audit_record
 
 BRAND_COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
 

@@ -11,11 +11,12 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from codex.db import current_schema
 from codex.history import history_context
-from tenants.accounts.models import Role
-from tenants.exceptions import InvalidApiKey
-from tenants.models import ApiScope
-from tenants.selectors import api_key_resolve
-from tenants.services import api_key_touch
+
+from .accounts.models import Role
+from .exceptions import InvalidApiKey
+from .models import ApiScope
+from .selectors import api_key_resolve
+from .services import api_key_touch
 
 
 class ApiKeyPrincipal:
@@ -140,7 +141,7 @@ class _WithoutFormBody:
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "codex.api.authentication.ApiKeyAuthentication"
+    target_class = "tenants.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):
@@ -148,7 +149,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class FirmBearerScheme(OpenApiAuthenticationExtension):
-    target_class = "codex.api.authentication.FirmBearerAuthentication"
+    target_class = "tenants.authentication.FirmBearerAuthentication"
     name = "BearerAuth"
 
     def get_security_definition(self, auto_schema):
@@ -156,7 +157,7 @@ class FirmBearerScheme(OpenApiAuthenticationExtension):
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = "codex.api.authentication.CsrfSessionAuthentication"
+    target_class = "tenants.authentication.CsrfSessionAuthentication"
     name = "SessionAuth"
 
     def get_security_definition(self, auto_schema):

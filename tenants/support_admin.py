@@ -9,11 +9,11 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
-from tenants.models import Tenant
-from tenants.services import firm_url
+from codex.security.net import client_ip
+from codex.security.support import MIN_REASON_LENGTH, support_token_issue
 
-from .net import client_ip
-from .support import MIN_REASON_LENGTH, support_token_issue
+from .models import Tenant
+from .services import firm_url
 
 
 class SupportReasonForm(forms.Form):

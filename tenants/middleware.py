@@ -18,9 +18,10 @@ from django.http.request import split_domain_port
 from django.shortcuts import render
 
 from codex.observability import service_unavailable
-from tenants.exceptions import InvalidApiKey
-from tenants.models import TenantStatus
-from tenants.selectors import api_key_resolve, tenant_for_host
+
+from .exceptions import InvalidApiKey
+from .models import TenantStatus
+from .selectors import api_key_resolve, tenant_for_host
 
 API_PREFIX = "/api/"
 ALWAYS_OPEN_PATHS = ("/health", "/ready", "/static/")

@@ -14,10 +14,10 @@ from django.core.mail import send_mail
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from tenants.links import firm_url
-from tenants.models import Tenant, TenantStatus
+from codex.security.ratelimit import Decision, hit
 
-from .security.ratelimit import Decision, hit
+from .links import firm_url
+from .models import Tenant, TenantStatus
 
 logger = logging.getLogger(__name__)
 
