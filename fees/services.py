@@ -373,7 +373,7 @@ def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> 
             continue
         counts.ready += 1
         # After the invoice's commit: a file write cannot roll back with it (re-rendered on demand).
-        fee_statement_store(invoice=invoice, firm_name=firm.name, brand_colour=firm.brand_color)
+        fee_statement_store(invoice=invoice, firm_name=firm.name, brand_colour=firm.brand_color, new=True)
     return counts
 
 
@@ -395,9 +395,9 @@ def _issue_item(run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict
     if collection == Collection.DEDUCT:
         # Taken from the accounts on the invoice date: collected as it is issued.
         invoice.status, invoice.paid_on = InvoiceStatus.PAID, issued_on
-    # Insert first (the constraint decides exactly-once), number last (the counter's lock is
-    # held the shortest time, and a refused group never takes a number).
-    invoice.number = f"pending-{run.pk}-{item.group_id}"
+    # The number is taken in the group's own transaction: when the constraint refuses the insert
+    # (invoiced already), the rollback returns the number with it, so numbers stay gapless.
+    invoice.number = _number(issued_on)
     invoice.save()
     lines = []
     for line in item.lines:
@@ -424,8 +424,6 @@ def _issue_item(run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict
             )
         lines.append(row)
     FeeInvoiceLine.objects.bulk_create(lines)
-    invoice.number = _number(issued_on)
-    invoice.save(update_fields=["number"])
     return invoice
 
 

@@ -77,9 +77,21 @@ def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = ""
 
 
 @transaction.atomic
-def fee_statement_store(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = "") -> FeeStatement:
-    """Render and store (or replace) the invoice's statement. Idempotent per invoice."""
+def fee_statement_store(
+    *, invoice: FeeInvoice, firm_name: str, brand_colour: str = "", new: bool = False
+) -> FeeStatement:
+    """Render and store (or replace) the invoice's statement. Idempotent per invoice. ``new``:
+    the invoice was just issued and has none yet (one insert instead of a lookup first)."""
     content = statement_pdf(invoice=invoice, firm_name=firm_name, brand_colour=brand_colour)
+    if new:
+        statement = FeeStatement(
+            invoice=invoice,
+            client_id=invoice.client_id,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+        )
+        statement.file.save(f"{invoice.number}.pdf", ContentFile(content), save=True)
+        return statement
     statement, _ = FeeStatement.objects.get_or_create(
         invoice=invoice,
         defaults={
