@@ -67,20 +67,20 @@ class FeesViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
 # --- serializers ------------------------------------------------------------------------------------
 
 
-class TierSerializer(serializers.Serializer):
+class FeeTierSerializer(serializers.Serializer):
     upto = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
     bps = serializers.DecimalField(max_digits=10, decimal_places=4)
 
 
-class VersionSerializer(serializers.ModelSerializer):
-    tiers = TierSerializer(many=True)
+class FeeScheduleVersionSerializer(serializers.ModelSerializer):
+    tiers = FeeTierSerializer(many=True)
 
     class Meta:
         model = FeeScheduleVersion
         fields = ["id", "effective_from", "method", "tiers", "flat_annual", "minimum_annual", "maximum_annual"]
 
 
-class VersionWriteSerializer(serializers.Serializer):
+class FeeScheduleVersionWriteSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
     method = serializers.ChoiceField(choices=FeeMethod.choices)
     tiers = serializers.ListField(child=serializers.DictField(), min_length=1)
@@ -89,15 +89,15 @@ class VersionWriteSerializer(serializers.Serializer):
     maximum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, allow_null=True)
 
 
-class ScheduleSerializer(serializers.ModelSerializer):
-    versions = VersionSerializer(many=True, read_only=True)
+class FeeScheduleSerializer(serializers.ModelSerializer):
+    versions = FeeScheduleVersionSerializer(many=True, read_only=True)
 
     class Meta:
         model = FeeSchedule
         fields = ["id", "name", "currency", "exclude_cash", "versions", "created_at"]
 
 
-class ScheduleWriteSerializer(VersionWriteSerializer):
+class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     name = serializers.CharField(max_length=200)
     currency = serializers.CharField(max_length=3, default="USD")
     exclude_cash = serializers.BooleanField(default=False)
@@ -117,7 +117,7 @@ SCHEDULE_EXAMPLE = OpenApiExample(
 )
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class FeeProductSerializer(serializers.ModelSerializer):
     fee_schedule = serializers.PrimaryKeyRelatedField(
         queryset=FeeSchedule.objects.all(), required=False, allow_null=True
     )
@@ -130,13 +130,13 @@ class ProductSerializer(serializers.ModelSerializer):
         extra_kwargs: dict[str, dict[str, object]] = {"name": {"validators": []}}
 
 
-class ProductPatchSerializer(serializers.Serializer):
+class FeeProductPatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     archived = serializers.BooleanField(required=False)
 
 
-class GroupSerializer(serializers.ModelSerializer):
+class BillingGroupSerializer(serializers.ModelSerializer):
     portfolios = serializers.PrimaryKeyRelatedField(many=True, queryset=Portfolio.objects.all())
     currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
 
@@ -146,7 +146,7 @@ class GroupSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
+class ClientSubscriptionSerializer(serializers.ModelSerializer):
     frequency = serializers.ChoiceField(choices=Frequency.choices, default=Frequency.QUARTERLY)
     timing = serializers.ChoiceField(choices=Timing.choices, default=Timing.ARREARS_ADB)
     day_count = serializers.ChoiceField(choices=DayCount.choices, default=DayCount.ACTUAL_365)
@@ -169,11 +169,11 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
-class EndSerializer(serializers.Serializer):
+class ClientSubscriptionEndSerializer(serializers.Serializer):
     ends_on = serializers.DateField()
 
 
-class RunItemSerializer(serializers.ModelSerializer):
+class FeeRunItemSerializer(serializers.ModelSerializer):
     group_name = serializers.CharField(source="group.name", read_only=True)
 
     class Meta:
@@ -181,7 +181,7 @@ class RunItemSerializer(serializers.ModelSerializer):
         fields = ["group", "group_name", "currency", "total", "lines", "problems", "skipped"]
 
 
-class RunSerializer(serializers.ModelSerializer):
+class FeeRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = FeeRun
         fields = [
@@ -196,31 +196,31 @@ class RunSerializer(serializers.ModelSerializer):
         ]
 
 
-class RunDetailSerializer(RunSerializer):
-    items = RunItemSerializer(many=True, read_only=True)
+class FeeRunDetailSerializer(FeeRunSerializer):
+    items = FeeRunItemSerializer(many=True, read_only=True)
 
-    class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "items"]
+    class Meta(FeeRunSerializer.Meta):
+        fields = [*FeeRunSerializer.Meta.fields, "items"]
 
 
-class RunCreateSerializer(serializers.Serializer):
+class FeeRunCreateSerializer(serializers.Serializer):
     period_start = serializers.DateField()
     period_end = serializers.DateField()
     frequency = serializers.ChoiceField(choices=Frequency.choices)
 
 
-class IssueSerializer(serializers.Serializer):
+class FeeRunIssueSerializer(serializers.Serializer):
     issued_on = serializers.DateField(required=False)
 
 
-class IssueResultSerializer(serializers.Serializer):
+class FeeRunIssueResultSerializer(serializers.Serializer):
     groups = serializers.IntegerField()
     ready = serializers.IntegerField()
     with_problems = serializers.IntegerField()
     skipped = serializers.IntegerField()
 
 
-class LineSerializer(serializers.ModelSerializer):
+class FeeInvoiceLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = FeeInvoiceLine
         fields = [
@@ -235,7 +235,7 @@ class LineSerializer(serializers.ModelSerializer):
         ]
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class FeeInvoiceSerializer(serializers.ModelSerializer):
     overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -267,27 +267,27 @@ class InvoiceSerializer(serializers.ModelSerializer):
         return selectors.is_overdue(obj, today=timezone.localdate())
 
 
-class InvoiceDetailSerializer(InvoiceSerializer):
-    lines = LineSerializer(many=True, read_only=True)
+class FeeInvoiceDetailSerializer(FeeInvoiceSerializer):
+    lines = FeeInvoiceLineSerializer(many=True, read_only=True)
 
-    class Meta(InvoiceSerializer.Meta):
-        fields = [*InvoiceSerializer.Meta.fields, "lines"]
+    class Meta(FeeInvoiceSerializer.Meta):
+        fields = [*FeeInvoiceSerializer.Meta.fields, "lines"]
 
 
-class VoidSerializer(serializers.Serializer):
+class FeeInvoiceVoidSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-class CreditSerializer(serializers.Serializer):
+class FeeCreditNoteSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=18, decimal_places=2)
     reason = serializers.CharField(max_length=500)
 
 
-class PaidSerializer(serializers.Serializer):
+class FeeInvoicePaidSerializer(serializers.Serializer):
     paid_on = serializers.DateField(required=False)
 
 
-class StatementSerializer(serializers.ModelSerializer):
+class FeeStatementSerializer(serializers.ModelSerializer):
     number = serializers.CharField(source="invoice.number", read_only=True)
 
     class Meta:
@@ -303,7 +303,7 @@ class FeeReturnsSerializer(serializers.Serializer):
     fees = serializers.DecimalField(max_digits=18, decimal_places=2)
 
 
-class RangeSerializer(serializers.Serializer):
+class FeeRangeSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
 
@@ -319,7 +319,7 @@ class RangeSerializer(serializers.Serializer):
 class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Service packages: a flat fee per period, a fee schedule on assets, or both."""
 
-    serializer_class = ProductSerializer
+    serializer_class = FeeProductSerializer
     filterset_fields = ["archived", "currency"]
     search_fields = ["name", "description"]
     ordering_fields = ["name", "created_at"]
@@ -328,8 +328,8 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewS
         return selectors.products_list()
 
     @extend_schema(
-        request=ProductSerializer,
-        responses={201: ProductSerializer},
+        request=FeeProductSerializer,
+        responses={201: FeeProductSerializer},
         summary="Add a product",
         examples=[
             OpenApiExample(
@@ -340,23 +340,25 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewS
         ],
     )
     def create(self, request):
-        data = ProductSerializer(data=request.data)
+        data = FeeProductSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         product = services.product_create(**data.validated_data)
-        return Response(ProductSerializer(product).data, status=status.HTTP_201_CREATED)
+        return Response(FeeProductSerializer(product).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ProductPatchSerializer, responses=ProductSerializer, summary="Rename, describe or archive")
+    @extend_schema(
+        request=FeeProductPatchSerializer, responses=FeeProductSerializer, summary="Rename, describe or archive"
+    )
     def partial_update(self, request, pk=None):
-        data = ProductPatchSerializer(data=request.data)
+        data = FeeProductPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         product = services.product_update(product=self.get_object(), **data.validated_data)
-        return Response(ProductSerializer(product).data)
+        return Response(FeeProductSerializer(product).data)
 
 
 class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee schedules with their versions (effective dates): tiered or blended bps, flat, min, max."""
 
-    serializer_class = ScheduleSerializer
+    serializer_class = FeeScheduleSerializer
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
 
@@ -364,32 +366,36 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
         return selectors.schedules_list()
 
     @extend_schema(
-        request=ScheduleWriteSerializer,
-        responses={201: ScheduleSerializer},
+        request=FeeScheduleWriteSerializer,
+        responses={201: FeeScheduleSerializer},
         examples=[SCHEDULE_EXAMPLE],
         summary="Add a schedule",
     )
     def create(self, request):
-        data = ScheduleWriteSerializer(data=request.data)
+        data = FeeScheduleWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         schedule = services.fee_schedule_create(**data.validated_data)
         return Response(
-            ScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data, status=status.HTTP_201_CREATED
+            FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(request=VersionWriteSerializer, responses={201: VersionSerializer}, summary="New terms from a date")
+    @extend_schema(
+        request=FeeScheduleVersionWriteSerializer,
+        responses={201: FeeScheduleVersionSerializer},
+        summary="New terms from a date",
+    )
     @action(detail=True, methods=["post"])
     def versions(self, request, pk=None):
-        data = VersionWriteSerializer(data=request.data)
+        data = FeeScheduleVersionWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.fee_schedule_change(schedule=self.get_object(), **data.validated_data)
-        return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
+        return Response(FeeScheduleVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
 class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Households: accounts billed together on their combined value (or one account alone)."""
 
-    serializer_class = GroupSerializer
+    serializer_class = BillingGroupSerializer
     filterset_fields = ["client", "currency"]
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
@@ -398,8 +404,8 @@ class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Fees
         return selectors.groups_for(self.request.user).prefetch_related("portfolios")
 
     @extend_schema(
-        request=GroupSerializer,
-        responses={201: GroupSerializer},
+        request=BillingGroupSerializer,
+        responses={201: BillingGroupSerializer},
         summary="Add a billing group",
         examples=[
             OpenApiExample(
@@ -410,7 +416,7 @@ class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Fees
         ],
     )
     def create(self, request):
-        data = GroupSerializer(data=request.data)
+        data = BillingGroupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         contact = crm_access.contact_for_user(request.user, values["client"].pk)
@@ -422,13 +428,13 @@ class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Fees
             portfolios=values["portfolios"],
             currency=values.get("currency") or None,
         )
-        return Response(GroupSerializer(group).data, status=status.HTTP_201_CREATED)
+        return Response(BillingGroupSerializer(group).data, status=status.HTTP_201_CREATED)
 
 
 class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """A client's (or household's) subscription to a product."""
 
-    serializer_class = SubscriptionSerializer
+    serializer_class = ClientSubscriptionSerializer
     filterset_fields = ["group", "product", "frequency", "collection"]
     ordering_fields = ["starts_on", "created_at"]
 
@@ -441,8 +447,8 @@ class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         return group
 
     @extend_schema(
-        request=SubscriptionSerializer,
-        responses={201: SubscriptionSerializer},
+        request=ClientSubscriptionSerializer,
+        responses={201: ClientSubscriptionSerializer},
         summary="Subscribe a group to a product",
         examples=[
             OpenApiExample(
@@ -460,27 +466,31 @@ class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         ],
     )
     def create(self, request):
-        data = SubscriptionSerializer(data=request.data)
+        data = ClientSubscriptionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["group"] = self._group(values["group"])
         sub = services.subscription_create(**values)
-        return Response(SubscriptionSerializer(sub).data, status=status.HTTP_201_CREATED)
+        return Response(ClientSubscriptionSerializer(sub).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=EndSerializer, responses=SubscriptionSerializer, summary="End (termination pro rata)")
+    @extend_schema(
+        request=ClientSubscriptionEndSerializer,
+        responses=ClientSubscriptionSerializer,
+        summary="End (termination pro rata)",
+    )
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
-        data = EndSerializer(data=request.data)
+        data = ClientSubscriptionEndSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sub = services.subscription_end(subscription=self.get_object(), **data.validated_data)
-        return Response(SubscriptionSerializer(sub).data)
+        return Response(ClientSubscriptionSerializer(sub).data)
 
 
 class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee runs: preview (created), approve, issue. Owners and admins only, for reads too: a run
     shows every client's fees."""
 
-    serializer_class = RunSerializer
+    serializer_class = FeeRunSerializer
     filterset_fields = ["status", "frequency"]
     ordering_fields = ["period_start", "created_at"]
 
@@ -493,16 +503,16 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
         return selectors.runs_list()
 
     def get_serializer_class(self):
-        return RunDetailSerializer if self.action == "retrieve" else RunSerializer
+        return FeeRunDetailSerializer if self.action == "retrieve" else FeeRunSerializer
 
     def retrieve(self, request, pk=None):
         run = self.get_object()
         run = FeeRun.objects.prefetch_related("items__group").get(pk=run.pk)
-        return Response(RunDetailSerializer(run).data)
+        return Response(FeeRunDetailSerializer(run).data)
 
     @extend_schema(
-        request=RunCreateSerializer,
-        responses={201: RunDetailSerializer},
+        request=FeeRunCreateSerializer,
+        responses={201: FeeRunDetailSerializer},
         summary="Compute a period's fees (preview)",
         examples=[
             OpenApiExample(
@@ -513,31 +523,33 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
         ],
     )
     def create(self, request):
-        data = RunCreateSerializer(data=request.data)
+        data = FeeRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.fee_run_preview(actor=request.user, **data.validated_data)
         run = FeeRun.objects.prefetch_related("items__group").get(pk=run.pk)
-        return Response(RunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(FeeRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=RunSerializer, summary="Approve the preview")
+    @extend_schema(request=None, responses=FeeRunSerializer, summary="Approve the preview")
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         run = services.fee_run_approve(run=self.get_object(), actor=request.user)
-        return Response(RunSerializer(run).data)
+        return Response(FeeRunSerializer(run).data)
 
-    @extend_schema(request=IssueSerializer, responses=IssueResultSerializer, summary="Issue the approved run")
+    @extend_schema(
+        request=FeeRunIssueSerializer, responses=FeeRunIssueResultSerializer, summary="Issue the approved run"
+    )
     @action(detail=True, methods=["post"])
     def issue(self, request, pk=None):
-        data = IssueSerializer(data=request.data)
+        data = FeeRunIssueSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         counts = services.fee_run_issue(run=self.get_object(), actor=request.user, **data.validated_data)
-        return Response(IssueResultSerializer(counts).data)
+        return Response(FeeRunIssueResultSerializer(counts).data)
 
 
 class FeeInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee invoices and credit notes, numbered gaplessly per firm."""
 
-    serializer_class = InvoiceSerializer
+    serializer_class = FeeInvoiceSerializer
     filterset_fields = ["status", "kind", "group", "client", "period_start", "collection"]
     search_fields = ["number"]
     ordering_fields = ["issued_on", "number", "total"]
@@ -548,38 +560,38 @@ class FeeInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesVi
     def retrieve(self, request, pk=None):
         invoice = self.get_object()
         invoice = selectors.invoices_for(request.user).prefetch_related("lines").get(pk=invoice.pk)
-        return Response(InvoiceDetailSerializer(invoice).data)
+        return Response(FeeInvoiceDetailSerializer(invoice).data)
 
-    @extend_schema(request=VoidSerializer, responses=InvoiceSerializer, summary="Void with a reason")
+    @extend_schema(request=FeeInvoiceVoidSerializer, responses=FeeInvoiceSerializer, summary="Void with a reason")
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
-        data = VoidSerializer(data=request.data)
+        data = FeeInvoiceVoidSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(
-            InvoiceSerializer(services.fee_invoice_void(invoice=self.get_object(), **data.validated_data)).data
+            FeeInvoiceSerializer(services.fee_invoice_void(invoice=self.get_object(), **data.validated_data)).data
         )
 
-    @extend_schema(request=CreditSerializer, responses={201: InvoiceSerializer}, summary="Credit note")
+    @extend_schema(request=FeeCreditNoteSerializer, responses={201: FeeInvoiceSerializer}, summary="Credit note")
     @action(detail=True, methods=["post"], url_path="credit-note")
     def credit_note(self, request, pk=None):
-        data = CreditSerializer(data=request.data)
+        data = FeeCreditNoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = services.fee_credit_note(invoice=self.get_object(), **data.validated_data)
-        return Response(InvoiceSerializer(note).data, status=status.HTTP_201_CREATED)
+        return Response(FeeInvoiceSerializer(note).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PaidSerializer, responses=InvoiceSerializer, summary="Mark paid")
+    @extend_schema(request=FeeInvoicePaidSerializer, responses=FeeInvoiceSerializer, summary="Mark paid")
     @action(detail=True, methods=["post"], url_path="mark-paid")
     def mark_paid(self, request, pk=None):
-        data = PaidSerializer(data=request.data)
+        data = FeeInvoicePaidSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invoice = services.fee_invoice_mark_paid(invoice=self.get_object(), **data.validated_data)
-        return Response(InvoiceSerializer(invoice).data)
+        return Response(FeeInvoiceSerializer(invoice).data)
 
 
 class FeeStatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Stored fee statements (PDF), per client and period; for the firm and the client portal."""
 
-    serializer_class = StatementSerializer
+    serializer_class = FeeStatementSerializer
     filterset_fields = ["client", "period_end"]
     ordering_fields = ["period_end", "created_at"]
 
@@ -612,13 +624,13 @@ class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
     def get(self, request, portfolio_pk: int):
         services.fee_billing_check(tenant=request.tenant)
         portfolio = portfolio_access.portfolio_for_user(request.user, portfolio_pk)
-        params = RangeSerializer(data=request.query_params)
+        params = FeeRangeSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         result = selectors.portfolio_returns_gross_net(portfolio=portfolio, **params.validated_data)
         return Response(FeeReturnsSerializer(result).data)
 
 
-class RevenueRowSerializer(serializers.Serializer):
+class FeeRevenueRowSerializer(serializers.Serializer):
     key = serializers.CharField()
     name = serializers.CharField(source="label")
     revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -626,16 +638,16 @@ class RevenueRowSerializer(serializers.Serializer):
     rate_bps = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
 
 
-class RevenueSerializer(serializers.Serializer):
+class FeeRevenueSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     by = serializers.CharField()
-    rows = RevenueRowSerializer(many=True)
+    rows = FeeRevenueRowSerializer(many=True)
     total = serializers.DecimalField(max_digits=18, decimal_places=2)
     billable_aum = serializers.DecimalField(max_digits=20, decimal_places=2)
 
 
-class RevenueParams(RangeSerializer):
+class FeeRevenueParams(FeeRangeSerializer):
     by = serializers.ChoiceField(choices=selectors.REVENUE_DIMENSIONS, default="month")
 
 
@@ -648,7 +660,7 @@ REVENUE_PARAMETERS = [
 
 def _revenue(request):
     services.fee_billing_check(tenant=request.tenant)
-    params = RevenueParams(data=request.query_params)
+    params = FeeRevenueParams(data=request.query_params)
     params.is_valid(raise_exception=True)
     return selectors.fee_revenue(user=request.user, **params.validated_data)
 
@@ -658,11 +670,11 @@ class FeeRevenueView(IdempotentPostMixin, generics.GenericAPIView):
     client; billable AUM; effective annual rate in bps."""
 
     permission_classes = [IsAuthenticated]
-    serializer_class = RevenueSerializer
+    serializer_class = FeeRevenueSerializer
 
-    @extend_schema(parameters=REVENUE_PARAMETERS, responses=RevenueSerializer, summary="Fee revenue")
+    @extend_schema(parameters=REVENUE_PARAMETERS, responses=FeeRevenueSerializer, summary="Fee revenue")
     def get(self, request):
-        return Response(RevenueSerializer(_revenue(request)).data)
+        return Response(FeeRevenueSerializer(_revenue(request)).data)
 
 
 class FeeRevenueExportView(IdempotentPostMixin, generics.GenericAPIView):

@@ -44,7 +44,7 @@ from .models import (
     Product,
     RunStatus,
 )
-from .statements import fee_statement_store
+from .statements import fee_statements_store_new
 
 FEATURE = "fee_billing"
 DUE_DAYS = 30
@@ -340,11 +340,16 @@ def _number(issued_on: date) -> str:
     return f"FEE-{issued_on.year}-{next_gapless_number(counter=FeeInvoiceCounter, year=issued_on.year):06d}"
 
 
+ISSUE_CHUNK = 200
+
+
 def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> RunCounts:
     """Issue the approved run: one fee invoice per ready group, numbered gaplessly, with a line
     per subscription and account; "deduct from account" books the fee in the account's ledger on
-    the invoice date. Each group is its own transaction: a group invoiced for the period already
-    (by this run or another, even at the same moment) is skipped by the database constraint."""
+    the invoice date; then a PDF statement per invoice. Groups are issued ``ISSUE_CHUNK`` to a
+    transaction, each in its own savepoint: a group invoiced for the period already (by this run
+    or another, even at the same moment) is refused by the database constraint and skipped, and
+    the savepoint's rollback returns its number."""
     issued_on = issued_on or timezone.localdate()
     with transaction.atomic():
         run = _locked_run(run)
@@ -353,37 +358,43 @@ def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> 
         run.status, run.issued_at = RunStatus.ISSUED, timezone.now()
         run.save(update_fields=["status", "issued_at"])
     firm = current_tenant()
-    items = list(FeeRunItem.objects.filter(run=run).select_related("group"))
+    items = list(FeeRunItem.objects.filter(run=run).select_related("group__client"))
     counts = RunCounts(groups=len(items), ready=0, with_problems=0, skipped=0)
     portfolios = {
         p.pk: p for p in Portfolio.objects.filter(pk__in={line["portfolio"] for item in items for line in item.lines})
     }
+    ready = []
     for item in items:
         if item.problems:
             counts.with_problems += 1
-            continue
-        if item.skipped or not item.lines:
+        elif item.skipped or not item.lines:
             counts.skipped += 1
-            continue
-        try:
-            with transaction.atomic():
-                invoice = _issue_item(run, item, issued_on, portfolios, actor)
-        except IntegrityError:
-            counts.skipped += 1  # invoiced for the period already: exactly once
-            continue
-        counts.ready += 1
-        # After the invoice's commit: a file write cannot roll back with it (re-rendered on demand).
-        fee_statement_store(invoice=invoice, firm_name=firm.name, brand_colour=firm.brand_color)
+        else:
+            ready.append(item)
+    for start in range(0, len(ready), ISSUE_CHUNK):
+        issued = []
+        with transaction.atomic():
+            for item in ready[start : start + ISSUE_CHUNK]:
+                try:
+                    with transaction.atomic():
+                        issued.append(_issue_item(run, item, issued_on, portfolios, actor))
+                except IntegrityError:
+                    counts.skipped += 1  # invoiced for the period already: exactly once
+        counts.ready += len(issued)
+        # After the invoices' commit: a file write cannot roll back with them.
+        fee_statements_store_new(issued=issued, firm_name=firm.name, brand_colour=firm.brand_color)
     return counts
 
 
-def _issue_item(run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict, actor) -> FeeInvoice:
+def _issue_item(
+    run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict, actor
+) -> tuple[FeeInvoice, list[FeeInvoiceLine]]:
     collection = item.lines[0]["collection"]
     invoice = FeeInvoice(
         number="",
         run=run,
         group=item.group,
-        client_id=item.group.client_id,
+        client=item.group.client,
         period_start=run.period_start,
         period_end=run.period_end,
         issued_on=issued_on,
@@ -395,9 +406,9 @@ def _issue_item(run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict
     if collection == Collection.DEDUCT:
         # Taken from the accounts on the invoice date: collected as it is issued.
         invoice.status, invoice.paid_on = InvoiceStatus.PAID, issued_on
-    # Insert first (the constraint decides exactly-once), number last (the counter's lock is
-    # held the shortest time, and a refused group never takes a number).
-    invoice.number = f"pending-{run.pk}-{item.group_id}"
+    # The number is taken in the group's own transaction: when the constraint refuses the insert
+    # (invoiced already), the rollback returns the number with it, so numbers stay gapless.
+    invoice.number = _number(issued_on)
     invoice.save()
     lines = []
     for line in item.lines:
@@ -424,9 +435,7 @@ def _issue_item(run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict
             )
         lines.append(row)
     FeeInvoiceLine.objects.bulk_create(lines)
-    invoice.number = _number(issued_on)
-    invoice.save(update_fields=["number"])
-    return invoice
+    return invoice, lines
 
 
 def _locked_invoice(invoice: FeeInvoice) -> FeeInvoice:

@@ -25,8 +25,9 @@ def _text(value: object) -> str:
     return str(value).encode("latin-1", "replace").decode("latin-1")
 
 
-def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = "") -> bytes:
-    """The statement's bytes: firm header in its colour, client, period, one row per line, total."""
+def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = "", lines=None) -> bytes:
+    """The statement's bytes: firm header in its colour, client, period, one row per line, total.
+    ``lines``: the invoice's lines when the caller has them (otherwise read)."""
     pdf = FPDF(format="A4")
     pdf.set_title(_text(f"Fee statement {invoice.number}"))
     pdf.set_creator("Codex")
@@ -59,7 +60,7 @@ def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = ""
         pdf.cell(width, 7, head, border="B", align="L" if head == "Description" else "R")
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)
-    for line in invoice.lines.all():
+    for line in invoice.lines.all() if lines is None else lines:
         cells = (
             line.description[:60],
             f"{line.billable_value:,.2f}",
@@ -92,3 +93,23 @@ def fee_statement_store(*, invoice: FeeInvoice, firm_name: str, brand_colour: st
         statement.file.delete(save=False)
     statement.file.save(f"{invoice.number}.pdf", ContentFile(content), save=True)
     return statement
+
+
+def fee_statements_store_new(
+    *, issued: list[tuple[FeeInvoice, list]], firm_name: str, brand_colour: str = ""
+) -> list[FeeStatement]:
+    """Statements of invoices just issued (none exists yet): rendered from the lines in hand,
+    files written through STORAGES, rows inserted in one statement."""
+    statements = []
+    for invoice, lines in issued:
+        content = statement_pdf(invoice=invoice, firm_name=firm_name, brand_colour=brand_colour, lines=lines)
+        statement = FeeStatement(
+            invoice=invoice,
+            client_id=invoice.client_id,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+        )
+        name = statement.file.field.generate_filename(statement, f"{invoice.number}.pdf")
+        statement.file.name = statement.file.storage.save(name, ContentFile(content))
+        statements.append(statement)
+    return FeeStatement.objects.bulk_create(statements)

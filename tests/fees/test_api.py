@@ -142,3 +142,19 @@ def test_list_query_counts_do_not_grow_with_rows(owner, owner_client, product):
     fee_services.fee_run_approve(run=run, actor=owner)
     fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
     assert counts() == one
+
+
+def test_statement_listed_and_downloaded_as_pdf(owner, owner_client, advisor_client, client_for, advisor2, group):
+    run = fee_services.fee_run_preview(
+        period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), frequency="quarterly"
+    )
+    fee_services.fee_run_approve(run=run, actor=owner)
+    fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
+    listed = owner_client.get("/api/v1/fee-statements/").json()["results"]
+    assert [s["number"] for s in listed] == ["FEE-2026-000001"]
+    pdf = owner_client.get(f"/api/v1/fee-statements/{listed[0]['id']}/pdf/")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert b"".join(pdf.streaming_content).startswith(b"%PDF-")
+    # the client's advisor sees it; another advisor does not
+    assert client_for(advisor2).get(f"/api/v1/fee-statements/{listed[0]['id']}/").status_code == 200
+    assert advisor_client.get(f"/api/v1/fee-statements/{listed[0]['id']}/pdf/").status_code == 404

@@ -93,3 +93,8 @@ def test_plan_without_fee_billing_shows_the_upgrade_message(firm, owner_client):
     activate(firm, code="starter")
     response = owner_client.get("/fees/")
     assert response.status_code == 402 and "does not include fee_billing" in response.content.decode()
+
+
+def test_pricing_page_lists_client_fee_billing_by_plan(public_client):
+    page = public_client.get("/pricing/").content.decode()
+    assert "Client fee billing" in page
