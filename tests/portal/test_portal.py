@@ -345,3 +345,17 @@ def test_posts_are_sanitised_and_reach_their_audience(settings_fast, firm, owner
     with pytest.raises(PermissionDenied):
         services.post_save(actor=advisor, tenant=firm, title="t", body="b")
     assert Post.objects.count() == 3
+
+
+@pytest.mark.parametrize("path", ["/api/v1/portal/documents/", "/api/v1/portal/posts/"])
+def test_portal_lists_refuse_unknown_ordering(settings_fast, firm, ada_user, client_for, path):
+    response = client_for(ada_user).get(f"{path}?ordering=not_a_field")
+    assert response.status_code == 400 and "ordering" in response.json()["error"]["details"]
+
+
+def test_transactions_refuse_unknown_ordering_and_bad_dates(settings_fast, firm, ada_portfolio, ada_user, client_for):
+    base = f"/api/v1/portal/portfolios/{ada_portfolio.pk}/transactions/"
+    c = client_for(ada_user)
+    assert c.get(f"{base}?ordering=note").status_code == 400
+    bad = c.get(f"{base}?start=31-12-2025")
+    assert bad.status_code == 400 and "start" in bad.json()["error"]["details"]
