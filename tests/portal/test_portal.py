@@ -170,6 +170,10 @@ def test_portfolio_figures_equal_the_staff_page(settings_fast, firm, ada_portfol
     overview = client_for(ada_user).get("/api/v1/portal/overview/").json()
     assert Decimal(overview["total_value"]) == dash.snapshot.total_value
     assert overview["portfolios"][0]["id"] == ada_portfolio.pk
+    staff_allocation = dash.allocations["asset_class"]
+    assert {a["bucket"]: Decimal(a["weight"]) for a in overview["allocation"]} == {
+        b: w.quantize(Decimal("1e-10")) for b, w in staff_allocation.items()
+    }
 
 
 @pytest.mark.parametrize("rng", ["1M", "3M", "YTD", "1Y", "3Y", "ALL"])
