@@ -363,3 +363,17 @@ def test_transactions_refuse_unknown_ordering_and_bad_dates(settings_fast, firm,
     assert c.get(f"{base}?ordering=note").status_code == 400
     bad = c.get(f"{base}?start=31-12-2025")
     assert bad.status_code == 400 and "start" in bad.json()["error"]["details"]
+
+
+def test_a_firm_that_requires_two_factor_requires_it_of_client_users(settings_fast, firm, ada_user, client_for):
+    from tenants.models import Tenant
+
+    with schema_context("public"):
+        Tenant.objects.filter(pk=firm.pk).update(require_2fa=True)
+    connection.set_tenant(firm)
+    c = client_for(ada_user)
+    page = c.get("/portal/")
+    assert page.status_code == 302 and "/accounts/security/2fa/" in page["Location"]
+    assert c.get("/api/v1/portal/overview/").status_code in (401, 403)
+    # the set-up page itself is open to them (their only way in)
+    assert c.get("/accounts/security/2fa/setup/").status_code == 200
