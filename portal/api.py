@@ -68,6 +68,11 @@ class PortalPortfolioLineSerializer(serializers.Serializer):
     updating = serializers.BooleanField(help_text="Figures are being recomputed; the previous ones are shown.")
 
 
+class PortalBucketSerializer(serializers.Serializer):
+    bucket = serializers.CharField()
+    weight = _rate()
+
+
 class PortalOverviewSerializer(serializers.Serializer):
     currency = serializers.CharField()
     total_value = _money()
@@ -75,6 +80,7 @@ class PortalOverviewSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     missing_rates = serializers.ListField(child=serializers.CharField())
     portfolios = PortalPortfolioLineSerializer(many=True)
+    allocation = PortalBucketSerializer(many=True, help_text="By asset class, over all portfolios.")
 
 
 class PortalMeSerializer(serializers.Serializer):
@@ -233,7 +239,13 @@ class OverviewView(ClientView):
         responses=PortalOverviewSerializer, summary="Total value, today's change, portfolios", tags=["portal"]
     )
     def get(self, request):
-        return Response(PortalOverviewSerializer(selectors.client_overview(contact=self.contact())).data)
+        overview = selectors.client_overview(contact=self.contact())
+        payload = {
+            **{k: getattr(overview, k) for k in ("currency", "total_value", "change_today", "as_of", "missing_rates")},
+            "portfolios": overview.portfolios,
+            "allocation": [{"bucket": b, "weight": w} for b, w in overview.allocation.items()],
+        }
+        return Response(PortalOverviewSerializer(payload).data)
 
 
 def _ret(r):

@@ -42,6 +42,7 @@ class Overview:
     missing_rates: list[str]
     portfolios: list[PortfolioLine] = field(default_factory=list)
     as_of: date | None = None
+    allocation: dict[str, Decimal] = field(default_factory=dict)  # asset class -> weight of the total
 
 
 def _change_today(portfolio: Portfolio, today: date) -> Decimal | None:
@@ -64,6 +65,7 @@ def client_overview(*, contact: Contact, today: date | None = None) -> Overview:
     summaries = portfolio_selectors.portfolio_summaries(portfolios, today=today)
     overview = Overview(contact, currency, ZERO, ZERO, sorted({p.base_currency for p in portfolios} - set(rates)))
     overview.as_of = today
+    weighted: dict[str, Decimal] = {}
     for p in portfolios:
         s = summaries.get(p.pk)
         value = s.value if s else None
@@ -72,6 +74,10 @@ def client_overview(*, contact: Contact, today: date | None = None) -> Overview:
         converted = value * rate if value is not None and rate is not None else None
         if converted is not None:
             overview.total_value += converted
+            if converted:
+                # the staff page's allocation of each portfolio, weighted by its value in the total's currency
+                for bucket, weight in portfolio_selectors.portfolio_allocation(portfolio=p, on=today).items():
+                    weighted[bucket] = weighted.get(bucket, ZERO) + weight * converted
         if change is not None and rate is not None:
             overview.change_today += change * rate
         overview.portfolios.append(
@@ -85,6 +91,8 @@ def client_overview(*, contact: Contact, today: date | None = None) -> Overview:
                 valuations.valuation_status(portfolio=p).updating,
             )
         )
+    if overview.total_value:
+        overview.allocation = {b: v / overview.total_value for b, v in sorted(weighted.items(), key=lambda kv: -kv[1])}
     return overview
 
 

@@ -127,6 +127,9 @@ async function overview(): Promise<void> {
   ]);
   const list = h("section", { class: "card" }, h("h2", {}, "Portfolios"),
     table("Your portfolios", ["Portfolio", "Value", "YTD", "Since inception (TWR)"], rows, new Set([1, 2, 3])));
+  const allocation = h("section", { class: "card" }, h("h2", {}, "Allocation"),
+    table("By asset class", ["Asset class", "Weight"],
+      data.allocation.map((a) => [a.bucket, `${(Number(a.weight) * 100).toFixed(1)} %`]), new Set([1])));
   const news = h("section", { class: "card" }, h("h2", {}, "From your advisor"));
   for (const post of posts.results) {
     const body = h("div", {});
@@ -136,7 +139,7 @@ async function overview(): Promise<void> {
   if (!posts.results.length) news.append(h("p", { class: "muted" }, "No news yet."));
   main.replaceChildren(h("h1", {}, "Overview"), total, list);
   if (data.portfolios.length) main.append(await valueChart(data.portfolios[0].id, data.portfolios[0].base_currency));
-  main.append(news);
+  main.append(allocation, news);
 }
 
 async function portfolio(id: number): Promise<void> {

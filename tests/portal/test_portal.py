@@ -170,6 +170,10 @@ def test_portfolio_figures_equal_the_staff_page(settings_fast, firm, ada_portfol
     overview = client_for(ada_user).get("/api/v1/portal/overview/").json()
     assert Decimal(overview["total_value"]) == dash.snapshot.total_value
     assert overview["portfolios"][0]["id"] == ada_portfolio.pk
+    staff_allocation = dash.allocations["asset_class"]
+    assert {a["bucket"]: Decimal(a["weight"]) for a in overview["allocation"]} == {
+        b: w.quantize(Decimal("1e-10")) for b, w in staff_allocation.items()
+    }
 
 
 @pytest.mark.parametrize("rng", ["1M", "3M", "YTD", "1Y", "3Y", "ALL"])
@@ -345,3 +349,31 @@ def test_posts_are_sanitised_and_reach_their_audience(settings_fast, firm, owner
     with pytest.raises(PermissionDenied):
         services.post_save(actor=advisor, tenant=firm, title="t", body="b")
     assert Post.objects.count() == 3
+
+
+@pytest.mark.parametrize("path", ["/api/v1/portal/documents/", "/api/v1/portal/posts/"])
+def test_portal_lists_refuse_unknown_ordering(settings_fast, firm, ada_user, client_for, path):
+    response = client_for(ada_user).get(f"{path}?ordering=not_a_field")
+    assert response.status_code == 400 and "ordering" in response.json()["error"]["details"]
+
+
+def test_transactions_refuse_unknown_ordering_and_bad_dates(settings_fast, firm, ada_portfolio, ada_user, client_for):
+    base = f"/api/v1/portal/portfolios/{ada_portfolio.pk}/transactions/"
+    c = client_for(ada_user)
+    assert c.get(f"{base}?ordering=note").status_code == 400
+    bad = c.get(f"{base}?start=31-12-2025")
+    assert bad.status_code == 400 and "start" in bad.json()["error"]["details"]
+
+
+def test_a_firm_that_requires_two_factor_requires_it_of_client_users(settings_fast, firm, ada_user, client_for):
+    from tenants.models import Tenant
+
+    with schema_context("public"):
+        Tenant.objects.filter(pk=firm.pk).update(require_2fa=True)
+    connection.set_tenant(firm)
+    c = client_for(ada_user)
+    page = c.get("/portal/")
+    assert page.status_code == 302 and "/accounts/security/2fa/" in page["Location"]
+    assert c.get("/api/v1/portal/overview/").status_code in (401, 403)
+    # the set-up page itself is open to them (their only way in)
+    assert c.get("/accounts/security/2fa/setup/").status_code == 200

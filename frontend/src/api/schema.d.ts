@@ -244,6 +244,11 @@ export interface components {
             /** Format: decimal */
             weight: string;
         };
+        PortalBucket: {
+            bucket: string;
+            /** Format: decimal */
+            weight: string;
+        };
         PortalCash: {
             /** Format: decimal */
             amount: string;
@@ -348,6 +353,8 @@ export interface components {
             two_factor_required: boolean;
         };
         PortalOverview: {
+            /** @description By asset class, over all portfolios. */
+            allocation: components["schemas"]["PortalBucket"][];
             /** Format: date */
             as_of: string;
             /** Format: decimal */
