@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscriptions", type=int, default=40)
     parser.add_argument("--events", type=int, default=60)
+    parser.add_argument("--kill-at", type=float, default=1 / 3, help="fraction of the work done when killed")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     app.send_task("billing.invoice_run")
     invoices = lambda: Invoice.objects.filter(tenant__in=tenants).count()  # noqa: E731
-    wait_until(lambda: invoices() >= args.subscriptions // 3, args.timeout, 0.05)
+    wait_until(lambda: invoices() >= max(1, int(args.subscriptions * args.kill_at)), args.timeout, 0.01)
     at_kill = invoices()
     kill_group(worker)
     worker = start_worker(stack.workdir, worker_env, "bill-2")
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
         with schema_context(schema):
             return WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count()
 
-    wait_until(lambda: succeeded() >= args.events // 3, args.timeout, 0.05)
+    wait_until(lambda: succeeded() >= max(1, int(args.events * args.kill_at)), args.timeout, 0.05)
     delivered_when_killed = succeeded()
     kill_group(worker)
     worker = start_worker(stack.workdir, worker_env, "hooks-2")
