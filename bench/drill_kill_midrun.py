@@ -1,13 +1,14 @@
 """Fault drill: a Celery worker killed in the middle of the platform invoice run and of webhook
 deliveries; a new worker finishes each exactly once.
 
-    .venv/bin/python bench/drill_kill_midrun.py [--subscriptions 300] [--events 60] [--json]
+    .venv/bin/python bench/drill_kill_midrun.py [--subscriptions 40] [--events 60] [--json]
 
 (The firm fee run of the brief does not exist yet; when it does, it gets the same drill. A report
 batch neither: the invoice run is the batch job that exists.)
 
 1. a private PostgreSQL and Redis (bench/harness/stack.py), one firm, and ``--subscriptions``
-   firms' subscriptions due for invoicing (public rows; the invoice run reads nothing else);
+   more firms (provisioned: the run counts each firm's seats in its schema) whose subscriptions
+   are made due for invoicing;
 2. invoice run: a real worker (prefork, acks_late, visibility timeout 5 s) takes
    ``billing.invoice_run``; once a third of the invoices exist the worker's whole process group is
    killed with SIGKILL; a new worker gets the message back from Redis and runs it again;
@@ -75,8 +76,9 @@ def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--subscriptions", type=int, default=300)
+    parser.add_argument("--subscriptions", type=int, default=40)
     parser.add_argument("--events", type=int, default=60)
+    parser.add_argument("--kill-at", type=float, default=1 / 3, help="fraction of the work done when killed")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -97,31 +99,26 @@ def main(argv=None) -> int:
     from django_tenants.utils import schema_context
 
     from billing.models import Invoice, InvoiceLine, Plan, Subscription, SubscriptionStatus
-    from tenants.models import Tenant
 
     worker_env = dict(os.environ)
 
     # --- 1. the invoice run ----------------------------------------------------------------------
+    # Real firms (the run counts seats in each firm's schema), their subscriptions made due.
+    from tenants.services import tenant_provision
+
     start = datetime(2026, 11, 1, tzinfo=UTC)
     plan = Plan.objects.get(code="starter")
-    tenants = Tenant.objects.bulk_create(
-        [
-            Tenant(name=f"Bill {i}", slug=f"bill{i:04d}", schema_name=f"firm_bill{i:04d}")
-            for i in range(args.subscriptions)
-        ]
-    )
-    Subscription.objects.bulk_create(
-        [
-            Subscription(
-                tenant=t,
-                plan=plan,
-                status=SubscriptionStatus.ACTIVE,
-                billing_anchor=start,
-                current_period_start=start,
-                current_period_end=start + timedelta(days=30),
-            )
-            for t in tenants
-        ]
+    tenants = [
+        tenant_provision(name=f"Bill {i}", slug=f"bill{i:04d}", owner_email=f"o@bill{i:04d}.test", plan_code="starter")
+        for i in range(args.subscriptions)
+    ]
+    Subscription.objects.filter(tenant__in=tenants).update(
+        plan=plan,
+        status=SubscriptionStatus.ACTIVE,
+        trial_ends_at=None,
+        billing_anchor=start,
+        current_period_start=start,
+        current_period_end=start + timedelta(days=30),
     )
     connections.close_all()
     from codex.celery import app
@@ -130,7 +127,7 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     app.send_task("billing.invoice_run")
     invoices = lambda: Invoice.objects.filter(tenant__in=tenants).count()  # noqa: E731
-    wait_until(lambda: invoices() >= args.subscriptions // 3, args.timeout, 0.05)
+    wait_until(lambda: invoices() >= max(1, int(args.subscriptions * args.kill_at)), args.timeout, 0.01)
     at_kill = invoices()
     kill_group(worker)
     worker = start_worker(stack.workdir, worker_env, "bill-2")
@@ -204,7 +201,7 @@ def main(argv=None) -> int:
         with schema_context(schema):
             return WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count()
 
-    wait_until(lambda: succeeded() >= args.events // 3, args.timeout, 0.05)
+    wait_until(lambda: succeeded() >= max(1, int(args.events * args.kill_at)), args.timeout, 0.05)
     delivered_when_killed = succeeded()
     kill_group(worker)
     worker = start_worker(stack.workdir, worker_env, "hooks-2")

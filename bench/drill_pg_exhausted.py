@@ -7,8 +7,9 @@
 2. the drill opens connections of its own until PostgreSQL refuses more ("too many clients"),
    holds them ``--hold`` s, then closes them;
 3. meanwhile client threads keep calling GET /api/v1/portfolios/, POST a transaction and
-   GET /ready; the gunicorn workers are restarted (SIGHUP: new workers, new connections) while the
-   database is full, as a deploy or a worker recycled by max_requests would;
+   GET /ready. By default the web node opens a connection per request (``--conn-max-age 0``), so
+   every request meets the full database; ``--conn-max-age 60`` keeps production's persistent
+   connections; ``--reload`` also restarts the workers (SIGHUP) while the database is full;
 4. checks: no request hangs (each answered within 15 s: bounded, never a stuck worker); while
    the database is full each answer is 2xx (a worker that still holds its connection) or a 503
    envelope with Retry-After, never a 500; /ready says 503 for a worker that cannot connect;
@@ -41,10 +42,17 @@ def main(argv=None) -> int:
     parser.add_argument("--hold", type=float, default=20.0)
     parser.add_argument("--after", type=float, default=15.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--conn-max-age",
+        default="0",
+        help="DJANGO_CONN_MAX_AGE of the web node: 0 (default) opens a connection per request, so every "
+        "request meets the full database; 60 (production's default) keeps each worker's connection",
+    )
+    parser.add_argument("--reload", action="store_true", help="also SIGHUP gunicorn (new workers) while full")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    stack = Stack(workers=2)
+    stack = Stack(workers=2, extra_env={"DJANGO_CONN_MAX_AGE": args.conn_max_age})
     result: dict = stack.setup(pg_settings={"max_connections": str(args.max_connections)})
     stack.web_start()
     import psycopg
@@ -104,8 +112,8 @@ def main(argv=None) -> int:
                 break
             if len(held) > args.max_connections + 5:
                 break
-        # New workers while the database is full (they must open new connections).
-        os.kill(stack.web.process.pid, signal.SIGHUP)
+        if args.reload:  # new workers while the database is full (they must open new connections)
+            os.kill(stack.web.process.pid, signal.SIGHUP)
         time.sleep(args.hold)
         t_free = time.monotonic() - t0
         for conn in held:
@@ -146,6 +154,8 @@ def main(argv=None) -> int:
     )
     result.update(
         max_connections=args.max_connections,
+        conn_max_age=args.conn_max_age,
+        reload=args.reload,
         connections_taken_by_the_drill=len(held),
         refused_with=refused_with,
         hold_seconds=args.hold,

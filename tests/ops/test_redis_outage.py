@@ -129,3 +129,13 @@ def test_a_view_that_needs_redis_answers_a_503_envelope_not_a_500(firm, redis_do
     assert response.status_code == 503, response.content
     assert response.json()["error"]["code"] == "service_unavailable"
     assert response["Retry-After"] == "5"
+
+
+def test_ready_stays_up_and_reports_redis_unreachable(client, monkeypatch):
+    """The node still serves what does not need Redis: the load balancer must keep it."""
+    from codex import health
+
+    monkeypatch.setattr(health, "_redis_client", redis.Redis.from_url(DEAD, socket_connect_timeout=0.5))
+    response = client.get("/ready", HTTP_HOST="localhost")
+    assert response.status_code == 200
+    assert response.json()["checks"]["redis"] == "unreachable"
