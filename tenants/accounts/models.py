@@ -23,6 +23,8 @@ class Role(models.TextChoices):
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# Roles that see the whole firm (the CRM's book rules, crm.access; the firm-wide pages' links).
+FIRM_WIDE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR})
 
 
@@ -99,6 +101,10 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     @property
     def can_write(self) -> bool:
         return self.role in WRITER_ROLES
+
+    @property
+    def sees_whole_firm(self) -> bool:
+        return self.role in FIRM_WIDE_ROLES
 
 
 class Invitation(models.Model):
