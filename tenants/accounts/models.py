@@ -26,6 +26,8 @@ class Role(models.TextChoices):
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# Roles that see the whole firm (the CRM's book rules, crm.access; the firm-wide pages' links).
+FIRM_WIDE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR})
 STAFF_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR, Role.VIEWER})
 STAFF_ROLE_CHOICES = [(value, label) for value, label in Role.choices if value != Role.CLIENT]
@@ -108,6 +110,10 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     @property
     def is_client(self) -> bool:
         return self.role == Role.CLIENT
+
+    @property
+    def sees_whole_firm(self) -> bool:
+        return self.role in FIRM_WIDE_ROLES
 
 
 class Invitation(models.Model):
