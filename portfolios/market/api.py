@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -141,7 +142,7 @@ class InstrumentViewSet(
 
     serializer_class = InstrumentSerializer
     filterset_class = InstrumentFilter
-    permission_classes = [CanWrite]
+    permission_classes = [IsAuthenticated, CanWrite]
     search_fields = ["symbol", "name"]
     ordering_fields = ["symbol", "name", "asset_class", "currency", "exchange", "last_date"]
     ordering = ["symbol", "exchange"]
@@ -186,7 +187,7 @@ class InstrumentPriceListView(IdempotentPostMixin, generics.ListAPIView):
 
     serializer_class = PriceSerializer
     filterset_class = PriceRangeFilter
-    permission_classes = [CanWrite]
+    permission_classes = [IsAuthenticated, CanWrite]
     search_fields: list[str] = []
     ordering_fields = ["date"]
     ordering = ["date"]
@@ -219,7 +220,7 @@ class ManualPriceImportView(IdempotentPostMixin, APIView):
     or nothing; the answer lists per-row errors (400) or the counts (201)."""
 
     parser_classes = [MultiPartParser]
-    permission_classes = [CanWrite]
+    permission_classes = [IsAuthenticated, CanWrite]
 
     @extend_schema(request={"multipart/form-data": ManualPriceImportSerializer}, responses={201: dict})
     def post(self, request):

@@ -21,6 +21,7 @@ from django_tenants.utils import schema_context
 from billing.models import IdempotencyRecord
 from crm.models import Activity, ActivityKind, Campaign, ImportJob, PipelineStage, Subscriber
 from portfolios.alerts.models import AlertEvent, AlertNotification, AlertRule, RuleKind
+from portfolios.market.models import Instrument
 from tenants.models import ApiKey
 from tests.billing.conftest import activate
 from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
@@ -105,6 +106,18 @@ REQUESTS = {
     ),
     "webhook_endpoints_rotate_secret_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
     "webhook_endpoints_test_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
+    "instruments_create": lambda w: Call(
+        {"symbol": "PRIV1", "name": "Private fund I", "asset_class": "fund", "currency": "USD"},
+        {"symbol": "PRIV2", "name": "Private fund II", "asset_class": "fund", "currency": "USD"},
+    ),
+    "instruments_prices_create": lambda w: Call(
+        {"date": "2025-01-02", "close": "101.5"},
+        {"date": "2025-01-03", "close": "102"},
+        ids={"id": w["firm_instrument"]},
+    ),
+    "instruments_prices_import_create": lambda w: Call(
+        {"overwrite": "false"}, {"overwrite": "true"}, csv=b"symbol,exchange,date,close\nOWNFUND,,2025-01-02,10\n"
+    ),
     "portfolios_transactions_import_create": lambda w: Call(
         {"commit": "true"}, {"commit": "false"}, ids={"portfolio_pk": w["portfolio"]}, csv=LEDGER_CSV
     ),
@@ -137,8 +150,12 @@ def world(firm, owner, advisor):
         tenant=firm, url="https://127.0.0.1/hooks/world", event_types=["contact.created"], actor="test"
     )
     delivery = webhook_services.endpoint_send_test(tenant=firm, endpoint=endpoint)
+    firm_instrument = Instrument.all_objects.create(
+        symbol="OWNFUND", name="Own fund", asset_class="fund", currency="USD", owner=firm.schema_name
+    )
     return {
         "instrument": instrument.pk,
+        "firm_instrument": firm_instrument.pk,
         "contact": contact.pk,
         "other_contact": ContactFactory(owner=owner).pk,
         "company": company.pk,

@@ -18,7 +18,7 @@ from codex.outbox.models import OutboxEvent
 from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal, ImportJob, PipelineStage, Subscriber
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
-from portfolios.market.models import AssetClass, FxRate, Instrument, Price
+from portfolios.market.models import AssetClass, FeedRun, FxRate, Instrument, Price
 from portfolios.models import Portfolio
 from tenants.accounts.models import Invitation, Role, User
 from tenants.services import api_key_create
@@ -38,7 +38,8 @@ def shared_market() -> dict[str, int]:
         fx, _ = FxRate.objects.get_or_create(
             base="EUR", quote="USD", date=dt.date(2025, 1, 2), defaults={"rate": Decimal("1.1")}
         )
-    return {"instrument": instrument.pk, "fx": fx.pk}
+        run, _ = FeedRun.objects.get_or_create(provider="isolation", kind="fx", defaults={"status": "ok"})
+    return {"instrument": instrument.pk, "fx": fx.pk, "feed_run": run.pk}
 
 
 def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, int]:
@@ -86,6 +87,14 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         txn = portfolio_services.transaction_record(
             portfolio=portfolio, kind="deposit", trade_date=dt.date(2025, 1, 2), amount="1000", note=marker
         )
+        # the firm's own instrument (public table, keyed by the firm's schema): only this firm sees it
+        ids["firm_instrument"] = Instrument.all_objects.create(
+            symbol="OWNFUND",
+            name=f"{firmwide} fund",
+            asset_class=AssetClass.FUND,
+            currency="USD",
+            owner=firm.schema_name,
+        ).pk
         rule = AlertRule.objects.create(
             kind=RuleKind.PRICE_ABOVE,
             instrument_id=market["instrument"],
