@@ -78,6 +78,7 @@ class Kind(models.TextChoices):
     SPLIT = "split", "Split"
     TRANSFER_IN = "transfer_in", "Transfer in"
     TRANSFER_OUT = "transfer_out", "Transfer out"
+    CONVERSION = "conversion", "Currency conversion"
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
@@ -102,6 +103,16 @@ class Transaction(models.Model):
         null=True, blank=True, help_text='Specific lots of a sell: [{"lot": <transaction id>, "quantity": "10"}].'
     )
     acquired_on = models.DateField(null=True, blank=True, help_text="Original acquisition date of a transfer in.")
+    counter_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        db_default="",  # the ledger import's COPY names only the columns it fills
+        help_text="Conversion: the currency bought. Buy/sell: the cash it settles from, if not its own currency.",
+    )
+    counter_amount = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Amount of the counter currency bought, paid or received."
+    )
     fingerprint = models.CharField(max_length=64, db_index=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -118,6 +129,13 @@ class Transaction(models.Model):
             models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0), name="txn_amount_not_negative"),
             models.CheckConstraint(condition=Q(fx_rate__gt=0), name="txn_fx_rate_positive"),
             models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="txn_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(counter_currency="") | Q(counter_currency__regex=CURRENCY_RE), name="txn_counter_iso"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="conversion") | (~Q(counter_currency="") & Q(counter_amount__gt=0)),
+                name="txn_conversion_has_counter",
+            ),
             models.CheckConstraint(condition=Q(kind__in=[k.value for k in Kind]), name="txn_kind_valid"),
             models.CheckConstraint(
                 condition=Q(kind__in=sorted(CASH_KINDS))
@@ -150,6 +168,8 @@ TRANSACTION_FIELDS = (
     "note",
     "lots",
     "acquired_on",
+    "counter_currency",
+    "counter_amount",
 )
 
 
@@ -343,3 +363,26 @@ class ValuationState(models.Model):
     @property
     def updating(self) -> bool:
         return self.status == ValuationStatus.UPDATING or self.stale_from is not None
+
+
+class NegativeCash(models.TextChoices):
+    WARN = "warn", "Allow it and show a warning"
+    REFUSE = "refuse", "Refuse the transaction"
+
+
+class LedgerSettings(models.Model):
+    """The firm's ledger rules (one row per firm schema): what a write that overdraws cash does."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    negative_cash = models.CharField(max_length=8, choices=NegativeCash.choices, default=NegativeCash.WARN)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(singleton=True), name="ledger_settings_singleton")]
+
+    def __str__(self) -> str:
+        return f"negative cash: {self.negative_cash}"
+
+    @classmethod
+    def current(cls) -> LedgerSettings:
+        return cls.objects.first() or cls()

@@ -31,7 +31,7 @@ from portfolios.market.models import FxRate, Instrument, Price
 
 from . import analytics, valuation_engine, valuations
 from .access import portfolios_visible_to
-from .ledger import TXN_VALUES, ledger_of, txn_from_tuple
+from .ledger import TXN_VALUES, ledger_currencies, ledger_of, txn_from_tuple
 from .models import CashBalance, Holding, Lot, Portfolio, Transaction, Valuation
 
 ZERO = Decimal(0)
@@ -267,7 +267,7 @@ def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date
     instruments = _instrument_infos(ids | ({bench_id} if bench_id else set()))
     prices = _price_series(ids | ({bench_id} if bench_id else set()), since=since, end=end)
     bench = prices.pop(bench_id, []) if bench_id and bench_id not in ids else prices.get(bench_id, [])
-    currencies = {t.currency for t in txns} | {i.currency for i in instruments.values()}
+    currencies = ledger_currencies(txns) | {i.currency for i in instruments.values()}
     fx = fx_series(currencies, base=portfolio.base_currency, since=since, end=end)
     data = analytics.PortfolioData(
         base_currency=portfolio.base_currency,
@@ -793,7 +793,8 @@ def _summaries_from_ledger(portfolios, *, today: date) -> dict[int, PortfolioSum
     instruments = _instrument_infos(ids)
     inception = min((txns[0].date for txns in ledgers.values()), default=today)
     prices = _price_series(ids, since=inception, end=today)
-    currencies = {t.currency for txns in ledgers.values() for t in txns} | {i.currency for i in instruments.values()}
+    currencies = {c for txns in ledgers.values() for c in ledger_currencies(txns)}
+    currencies |= {i.currency for i in instruments.values()}
     fx_by_base = {
         base: fx_series(currencies, base=base, since=inception, end=today)
         for base in {p.base_currency for p in portfolios}

@@ -38,7 +38,17 @@ from tenants.accounts.models import Role
 from . import analytics, events
 from .analytics import CASH_KINDS, SECURITY_KINDS
 from .ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from .models import TRANSACTION_FIELDS, CashBalance, Holding, Kind, Lot, Portfolio, Transaction
+from .models import (
+    TRANSACTION_FIELDS,
+    CashBalance,
+    Holding,
+    Kind,
+    LedgerSettings,
+    Lot,
+    NegativeCash,
+    Portfolio,
+    Transaction,
+)
 from .valuation_services import valuations_after_ledger_write, valuations_mark_stale
 
 ZERO = Decimal(0)
@@ -266,6 +276,8 @@ class CleanTxn:
     note: str
     lots: list | None
     acquired_on: date | None
+    counter_currency: str = ""
+    counter_amount: Decimal | None = None
 
     def as_fields(self) -> dict:
         return {f: getattr(self, f) for f in TRANSACTION_FIELDS}
@@ -398,9 +410,12 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
             errors["fx_rate"] = (
                 f"No {currency}/{portfolio.base_currency} rate is known on {trade_date}; enter the rate."
             )
+    counter_currency, counter_amount = _clean_counter(data, kind=kind, currency=currency, errors=errors)
     if errors:
         raise ValidationError(errors)
     return CleanTxn(
+        counter_currency=counter_currency,
+        counter_amount=counter_amount,
         kind=kind,
         trade_date=trade_date,
         instrument=instrument,
@@ -414,6 +429,37 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
         lots=lots,
         acquired_on=acquired_on,
     )
+
+
+def _clean_counter(data: dict, *, kind, currency: str, errors: dict) -> tuple[str, Decimal | None]:
+    """A conversion's bought currency and amount; a buy's or sell's settlement cash (optional)."""
+    counter = (data.get("counter_currency") or "").strip().upper()
+    counter_amount = _decimal(data.get("counter_amount"), "counter_amount", errors, allow_none=True)
+    if counter and (len(counter) != 3 or not counter.isalpha()):
+        errors["counter_currency"] = "Enter a three-letter ISO currency code."
+        return "", None
+    if counter_amount is not None and "counter_amount" not in errors:
+        if counter_amount.normalize().as_tuple().exponent < -6:
+            errors["counter_amount"] = "Use at most 6 decimal places."
+        elif counter_amount <= 0:
+            errors["counter_amount"] = "The amount must be positive."
+    if kind == Kind.CONVERSION:
+        if not counter:
+            errors["counter_currency"] = "Say which currency the conversion buys."
+        elif counter == currency:
+            errors["counter_currency"] = f"A conversion sells {currency} for another currency."
+        if counter_amount is None and "counter_amount" not in errors:
+            errors["counter_amount"] = f"Enter how much {counter or 'of the other currency'} it buys."
+    elif counter or counter_amount is not None:
+        if kind not in (Kind.BUY, Kind.SELL):
+            errors["counter_currency"] = "Only conversions, buys and sells name a second currency."
+        elif not counter:
+            errors["counter_currency"] = "Say which currency's cash the trade settles from."
+        elif counter == currency:
+            errors["counter_currency"] = f"The trade is in {currency} already; leave this empty."
+        elif counter_amount is None and "counter_amount" not in errors:
+            errors["counter_amount"] = f"Enter the {counter} amount the trade settles for."
+    return counter, counter_amount
 
 
 def fingerprint_of(*, kind, trade_date, instrument_id, quantity, price, fees, amount, currency, note="") -> str:
@@ -451,7 +497,8 @@ def _fingerprint(clean: CleanTxn) -> str:
         fees=clean.fees,
         amount=clean.amount,
         currency=clean.currency,
-        note=clean.note,
+        # a conversion's or a settlement's other side tells two rows apart (absent: the hash of before)
+        note=clean.note + (f"|{clean.counter_currency}{clean.counter_amount}" if clean.counter_currency else ""),
     )
 
 
@@ -596,12 +643,38 @@ def ledger_rebuild(*, portfolio: Portfolio, revalue_from: date | None = None) ->
         per_instrument[lot.instrument_id] = (q + lot.quantity, cl + lot.cost_local, cb + lot.cost_base, ccy)
     holdings = [(pid, iid, q, ccy, cl, cb) for iid, (q, cl, cb, ccy) in per_instrument.items() if q > 0]
     cash = [(pid, c, a) for c, a in sorted(book.cash.items()) if a]
+    _check_negative_cash(portfolio=portfolio, cash=book.cash)
     _replace_rows(Lot, pid, LOT_COLUMNS, lots)
     _replace_rows(Holding, pid, HOLDING_COLUMNS, holdings)
     _replace_rows(CashBalance, pid, CASH_COLUMNS, cash)
     if revalue_from is not None:
         valuations_after_ledger_write(portfolio=portfolio, since=revalue_from, ledger=ledger)
     return book
+
+
+def negative_cash_reason(currency: str, amount: Decimal) -> str:
+    """Why a cash balance is shown in red (pages and API say the same)."""
+    return (
+        f"{currency} cash is overdrawn by {(-amount).normalize():f}: more {currency} was paid out than came in. "
+        f"Record a deposit or a currency conversion into {currency}, or settle trades from another currency."
+    )
+
+
+def _check_negative_cash(*, portfolio: Portfolio, cash: dict) -> None:
+    """Under the firm's "refuse" rule, a write that leaves a currency's cash below zero, and lower
+    than it was, is refused (``ValidationError`` naming the amount); under "warn" it is kept and
+    the balance is shown in red with ``negative_cash_reason``. Decision 0972."""
+    if LedgerSettings.current().negative_cash != NegativeCash.REFUSE:
+        return
+    before = dict(CashBalance.objects.filter(portfolio=portfolio).values_list("currency", "amount"))
+    for currency, amount in sorted(cash.items()):
+        if amount < 0 and amount < before.get(currency, ZERO):
+            raise ValidationError(
+                {
+                    "amount": f"Refused: {currency} cash would be {amount.normalize():f}. "
+                    + negative_cash_reason(currency, amount)
+                }
+            )
 
 
 def _lock(portfolio: Portfolio) -> Portfolio:

@@ -7,7 +7,7 @@ schema name): only that firm sees them, through the default manager (decision 09
 from __future__ import annotations
 
 import pghistory
-from django.db import connection, models
+from django.db import models
 from django.db.models.functions import Upper
 
 
@@ -23,16 +23,25 @@ class AssetClass(models.TextChoices):
     OTHER = "other", "Other"
 
 
+SHARED = ""
+
+
+class CurrentSchema(models.Func):
+    """PostgreSQL's ``current_schema()``: the firm's schema on a firm's connection, ``public``
+    otherwise. Evaluated by the database when the query runs, so a queryset built once at import
+    time (a form field's, a serializer field's) still scopes to the firm of each request."""
+
+    template = "current_schema()"
+    output_field = models.CharField()
+
+
 class InstrumentManager(models.Manager):
     """The instruments the current schema may see: the shared ones and, in a firm's schema, the
     firm's own. Every door (API, forms, imports, analytics) reads through it, so no firm can name
     another firm's instrument; ``Instrument.all_objects`` is for operators' and feeds' code."""
 
     def get_queryset(self):
-        return super().get_queryset().filter(owner__in=("", connection.schema_name))
-
-
-SHARED = ""
+        return super().get_queryset().filter(models.Q(owner=SHARED) | models.Q(owner=CurrentSchema()))
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])

@@ -31,6 +31,8 @@ def test_the_api_shows_the_ledger_fields_in_order_with_the_symbol_beside_the_ins
         "note",
         "lots",
         "acquired_on",
+        "counter_currency",
+        "counter_amount",
     ]
 
 
