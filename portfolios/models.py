@@ -114,6 +114,14 @@ class Transaction(models.Model):
         **MONEY, null=True, blank=True, help_text="Amount of the counter currency bought, paid or received."
     )
     fingerprint = models.CharField(max_length=64, db_index=True, editable=False)
+    external_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+        help_text="The custodian's transaction id of an imported row (unique per portfolio).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -131,6 +139,10 @@ class Transaction(models.Model):
             models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="txn_currency_iso"),
             models.CheckConstraint(
                 condition=Q(counter_currency="") | Q(counter_currency__regex=CURRENCY_RE), name="txn_counter_iso"
+            ),
+            # the same custodian transaction imported twice is one ledger row
+            models.UniqueConstraint(
+                fields=["portfolio", "external_id"], condition=~Q(external_id=""), name="txn_external_id_once"
             ),
             models.CheckConstraint(
                 condition=~Q(kind="conversion") | (~Q(counter_currency="") & Q(counter_amount__gt=0)),
@@ -375,6 +387,9 @@ class LedgerSettings(models.Model):
 
     singleton = models.BooleanField(default=True, unique=True, editable=False)
     negative_cash = models.CharField(max_length=8, choices=NegativeCash.choices, default=NegativeCash.WARN)
+    reconciliation_tolerance = models.DecimalField(
+        **QTY, default=0, help_text="Differences up to this many units (or cash) are not breaks."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -386,3 +401,125 @@ class LedgerSettings(models.Model):
     @classmethod
     def current(cls) -> LedgerSettings:
         return cls.objects.first() or cls()
+
+
+# --------------------------------------------------------------------------------------------
+# Custodian files and reconciliation (issue 24; portfolios/custodian.py, docs/custodian.md)
+# --------------------------------------------------------------------------------------------
+
+
+class CustodianMapping(models.Model):
+    """A custodian's column names, saved per firm: ``columns`` maps our field to the file's header
+    (positions: account, date, symbol, exchange, quantity, currency, cash; transactions: the ledger
+    import's fields and ``external_id``)."""
+
+    class FileKind(models.TextChoices):
+        POSITIONS = "positions", "Positions"
+        TRANSACTIONS = "transactions", "Transactions"
+
+    custodian = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=FileKind.choices)
+    columns = models.JSONField(default=dict)
+    date_format = models.CharField(max_length=16, default="%Y-%m-%d")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["custodian", "kind"]
+        constraints = [models.UniqueConstraint(fields=["custodian", "kind"], name="custodian_mapping_once")]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.kind}"
+
+
+class CustodianAccount(models.Model):
+    """Which portfolio a custodian's account number is."""
+
+    custodian = models.CharField(max_length=64)
+    account = models.CharField(max_length=64)
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="custodian_accounts")
+
+    class Meta:
+        ordering = ["custodian", "account"]
+        constraints = [models.UniqueConstraint(fields=["custodian", "account"], name="custodian_account_once")]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.account}"
+
+
+class CustodianPosition(models.Model):
+    """One line of a custodian's positions file: units of an instrument, or cash of a currency
+    (``instrument`` empty), held in a portfolio's account at the close of ``as_of``."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="custodian_positions")
+    custodian = models.CharField(max_length=64)
+    as_of = models.DateField()
+    instrument = models.ForeignKey(
+        "market.Instrument", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    quantity = models.DecimalField(**QTY, help_text="Units, or the cash amount for a cash line.")
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["portfolio", "as_of", "instrument"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "as_of", "instrument"],
+                condition=Q(instrument__isnull=False),
+                name="custodian_position_once",
+            ),
+            models.UniqueConstraint(
+                fields=["portfolio", "as_of", "currency"],
+                condition=Q(instrument__isnull=True),
+                name="custodian_cash_once",
+            ),
+            models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="custodian_position_ccy"),
+        ]
+        indexes = [models.Index(fields=["as_of", "portfolio"], name="custodian_position_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.as_of} {self.instrument_id or self.currency}: {self.quantity}"
+
+
+class BreakStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ADJUSTED = "adjusted", "Resolved by an adjusting transaction"
+    EXPLAINED = "explained", "Explained"
+
+
+class ReconciliationBreak(models.Model):
+    """A difference between the ledger and the custodian for one position or cash line on a day."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="breaks")
+    as_of = models.DateField()
+    instrument = models.ForeignKey(
+        "market.Instrument", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    ledger_quantity = models.DecimalField(**QTY)
+    custodian_quantity = models.DecimalField(**QTY)
+    difference = models.DecimalField(**QTY, help_text="Custodian minus ledger.")
+    value = models.DecimalField(**MONEY, null=True, blank=True, help_text="Difference at the day's price, local.")
+    status = models.CharField(max_length=10, choices=BreakStatus.choices, default=BreakStatus.OPEN)
+    note = models.CharField(max_length=500, blank=True, default="")
+    adjustment = models.ForeignKey(Transaction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "portfolio", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "as_of", "instrument", "currency"],
+                nulls_distinct=False,
+                name="break_once_per_line",
+            ),
+            models.CheckConstraint(condition=~Q(status="explained") | ~Q(note=""), name="break_explained_has_note"),
+        ]
+        indexes = [models.Index(fields=["status", "portfolio"], name="break_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.instrument_id or self.currency}: {self.difference}"

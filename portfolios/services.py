@@ -278,6 +278,7 @@ class CleanTxn:
     acquired_on: date | None
     counter_currency: str = ""
     counter_amount: Decimal | None = None
+    external_id: str = ""  # the custodian's transaction id (imports only; unique per portfolio)
 
     def as_fields(self) -> dict:
         return {f: getattr(self, f) for f in TRANSACTION_FIELDS}
@@ -799,6 +800,9 @@ TXN_COPY_COLUMNS = (
     "created_by_id",
     "created_at",
     "updated_at",
+    "counter_currency",
+    "counter_amount",
+    "external_id",
 )
 
 
@@ -838,6 +842,9 @@ def transactions_bulk_record(*, portfolio: Portfolio, rows: list[CleanTxn], crea
                         user_id,
                         now,
                         now,
+                        c.counter_currency,
+                        c.counter_amount,
+                        c.external_id,
                     )
                 )
         ledger_rebuild(portfolio=portfolio)

@@ -22,6 +22,7 @@ from billing.models import IdempotencyRecord
 from crm.models import Activity, ActivityKind, Campaign, ImportJob, PipelineStage, Subscriber
 from portfolios.alerts.models import AlertEvent, AlertNotification, AlertRule, RuleKind
 from portfolios.market.models import Instrument
+from portfolios.models import ReconciliationBreak
 from tenants.models import ApiKey
 from tests.billing.conftest import activate
 from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.django_db
 
 # No credential to scope a key to, and a password in the body: the key is ignored (tested below).
 ANONYMOUS = {"auth_token_create"}
+POSITION_COLUMNS = {"account": "A", "date": "D", "quantity": "Q", "currency": "C"}
 # Ends the caller's sessions: the retry signs in again, as the same user (the key's credential).
 SIGNS_OUT = {"auth_token_revoke_create"}
 
@@ -118,6 +120,29 @@ REQUESTS = {
     "instruments_prices_import_create": lambda w: Call(
         {"overwrite": "false"}, {"overwrite": "true"}, csv=b"symbol,exchange,date,close\nOWNFUND,,2025-01-02,10\n"
     ),
+    "custodian_accounts_create": lambda w: Call(
+        {"custodian": "ib", "account": "U1", "portfolio": w["portfolio"]},
+        {"custodian": "ib", "account": "U2", "portfolio": w["portfolio"]},
+    ),
+    "custodian_mappings_create": lambda w: Call(
+        {"custodian": "ib", "kind": "positions", "columns": POSITION_COLUMNS},
+        {"custodian": "ib", "kind": "transactions", "columns": {}},
+    ),
+    "custodian_positions_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        csv=b"ClientAccountID,ReportDate,Symbol,ListingExchange,Quantity,CurrencyPrimary,AssetClass\n",
+    ),
+    "portfolios_custodian_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        ids={"portfolio_pk": w["portfolio"]},
+        csv=b"TradeID,TradeDate,Buy/Sell,Symbol,Quantity,TradePrice,CurrencyPrimary\n",
+    ),
+    "reconciliation_runs_create": lambda w: Call({"as_of": "2025-01-02"}, {"as_of": "2025-01-03"}),
+    "reconciliation_breaks_resolve_create": lambda w: Call(
+        {"action": "explain", "note": "timing"}, {"action": "explain", "note": "other"}, ids={"id": w["break"]}
+    ),
     "portfolios_transactions_import_create": lambda w: Call(
         {"commit": "true"}, {"commit": "false"}, ids={"portfolio_pk": w["portfolio"]}, csv=LEDGER_CSV
     ),
@@ -153,7 +178,12 @@ def world(firm, owner, advisor):
     firm_instrument = Instrument.all_objects.create(
         symbol="OWNFUND", name="Own fund", asset_class="fund", currency="USD", owner=firm.schema_name
     )
+    brk = ReconciliationBreak.objects.create(
+        portfolio=portfolio, as_of=timezone.now().date(), instrument=instrument, currency=instrument.currency,
+        ledger_quantity=0, custodian_quantity=1, difference=1,
+    )  # fmt: skip
     return {
+        "break": brk.pk,
         "instrument": instrument.pk,
         "firm_instrument": firm_instrument.pk,
         "contact": contact.pk,

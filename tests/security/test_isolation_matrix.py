@@ -244,6 +244,18 @@ API: dict[str, A] = {
     "/api/v1/market/feed-runs/": A({"GET": "member"}),
     "/api/v1/market/feed-runs/{id}/": A({"GET": "member"}, {"id": "feed_run"}),
     "/api/v1/me/": A({"GET": "member"}),
+    "/api/v1/custodian/accounts/": A({"GET": "manager", "POST": "manager"}),
+    "/api/v1/custodian/accounts/{id}/": A({"GET": "manager"}, {"id": "custodian_account"}),
+    "/api/v1/custodian/mappings/": A({"GET": "manager", "POST": "manager"}),
+    "/api/v1/custodian/mappings/{id}/": A({"GET": "manager"}, {"id": "custodian_mapping"}),
+    "/api/v1/custodian/positions/import/": A({"POST": "manager"}),
+    "/api/v1/portfolios/{portfolio_pk}/custodian-import/": A(
+        {"POST": "writer"}, {"portfolio_pk": "portfolio"}, book=True
+    ),
+    "/api/v1/reconciliation/runs/": A({"POST": "manager"}),
+    "/api/v1/reconciliation/breaks/": A({"GET": "member"}),
+    "/api/v1/reconciliation/breaks/{id}/": A({"GET": "book"}, {"id": "reconciliation_break"}, book=True),
+    "/api/v1/reconciliation/breaks/{id}/resolve/": A({"POST": "writer"}, {"id": "reconciliation_break"}, book=True),
     "/api/v1/newsletter/campaigns/": A({"GET": "firm", "POST": "manager"}),
     "/api/v1/newsletter/campaigns/{id}/": A(
         {"GET": "firm", "PATCH": "manager", "DELETE": "manager"}, {"id": "campaign"}

@@ -19,7 +19,7 @@ from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal,
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
 from portfolios.market.models import AssetClass, FeedRun, FxRate, Instrument, Price
-from portfolios.models import Portfolio
+from portfolios.models import CustodianAccount, CustodianMapping, Portfolio, ReconciliationBreak
 from tenants.accounts.models import Invitation, Role, User
 from tenants.services import api_key_create
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -116,6 +116,14 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
             type="contact.created", data={"marker": firmwide}, relayed_at=timezone.now()
         )
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=hook_event, status="failed")
+        account = CustodianAccount.objects.create(custodian="isolation", account=f"{firmwide}-ACC", portfolio=portfolio)
+        mapping = CustodianMapping.objects.create(
+            custodian=firmwide.lower(), kind="positions", columns={"account": f"{firmwide} account"}
+        )
+        brk = ReconciliationBreak.objects.create(
+            portfolio=portfolio, as_of=dt.date(2025, 1, 2), instrument_id=market["instrument"], currency="USD",
+            ledger_quantity=0, custodian_quantity=1, difference=1, note=f"{marker} break",
+        )  # fmt: skip
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -139,6 +147,9 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         webhook_endpoint=endpoint.pk,
         webhook_delivery=delivery.pk,
         event_type="contact.created",
+        custodian_account=account.pk,
+        custodian_mapping=mapping.pk,
+        reconciliation_break=brk.pk,
     )
     return ids
 
