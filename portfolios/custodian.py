@@ -340,7 +340,7 @@ def reconcile(*, as_of: dt.date, tolerance: Decimal | None = None, actor: str = 
     ):
         ledgers[row[0]].append(txn_from_tuple(row[1:]))
     methods = dict(Portfolio.objects.filter(pk__in=list(custodian)).values_list("pk", "lot_method"))
-    currency_of = dict(Instrument.all_objects.values_list("pk", "currency"))
+    currency_of: dict[object, str] = dict(Instrument.objects.values_list("pk", "currency"))
     differences = []
     for pid, lines in custodian.items():
         book = analytics.build_lots(ledgers.get(pid, []), method=methods.get(pid, "fifo"))

@@ -1,8 +1,9 @@
 """Instrument pages on a firm host: the market instruments and the firm's own, with "price stale
 since", manual prices (one at a time or a CSV), and the feeds' health as the firm sees it.
 
-Thin: ``portfolios.market.services`` write (they refuse a shared instrument), the market selectors
-read, scoped to this firm by the instrument manager (decision 0970)."""
+Also the reconciliation breaks page. Thin: ``portfolios.market.services`` write (they refuse a
+shared instrument), the market selectors read, scoped to this firm by the instrument manager
+(decision 0970); ``portfolios.custodian`` resolves breaks."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from portfolios.market import services as market_services
 from portfolios.market.models import AssetClass
 from portfolios.market.selectors import feed_runs_for_firm, instrument_list, price_series
 
-from .access import can_write
+from . import custodian
+from .access import can_write, portfolio_for_user, portfolios_visible_to
+from .models import BreakStatus, ReconciliationBreak
 
 
 class FirmInstrumentForm(forms.Form):
@@ -157,4 +160,43 @@ def manual_prices_import(request):
     return redirect("portfolios:instruments")
 
 
-__all__ = ["instrument_create", "instrument_detail", "instrument_index", "manual_prices_import"]
+# --- reconciliation breaks (portfolios.custodian) -------------------------------------------------------
+class BreakResolveForm(forms.Form):
+    action = forms.ChoiceField(choices=[("adjust", "Book the adjusting transaction"), ("explain", "Mark explained")])
+    note = forms.CharField(max_length=500, required=False)
+
+
+@login_required
+def reconciliation(request):
+    """Open breaks in the caller's book, each with its proposed adjusting transaction; resolving
+    one books it or records the explanation (``custodian.break_resolve``)."""
+    visible = portfolios_visible_to(request.user)
+    if request.method == "POST":
+        _refuse_readers(request)
+        brk = get_object_or_404(ReconciliationBreak.objects.filter(portfolio__in=visible), pk=request.POST.get("break"))
+        portfolio_for_user(request.user, brk.portfolio_id, write=True)
+        form = BreakResolveForm(request.POST)
+        if form.is_valid():
+            try:
+                custodian.break_resolve(
+                    brk=brk, action=form.cleaned_data["action"], note=form.cleaned_data["note"], user=request.user
+                )
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, "Break resolved.")
+        else:
+            messages.error(request, "Choose how to resolve the break.")
+        return redirect("portfolios:reconciliation")
+    breaks = (
+        ReconciliationBreak.objects.filter(portfolio__in=visible, status=BreakStatus.OPEN)
+        .select_related("portfolio", "instrument")
+        .order_by("-as_of", "portfolio__name", "id")
+    )
+    page = Paginator(breaks, 50).get_page(request.GET.get("page"))
+    rows = [(b, custodian.proposed_adjustment(b)) for b in page.object_list]
+    return render(
+        request,
+        "portfolios/reconciliation.html",
+        {"page": page, "rows": rows, "can_write": can_write(request.user)},
+    )

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("instruments/new/", instrument_views.instrument_create, name="instrument-create"),
     path("instruments/prices/import/", instrument_views.manual_prices_import, name="instrument-prices-import"),
     path("instruments/<int:pk>/", instrument_views.instrument_detail, name="instrument-detail"),
+    path("reconciliation/", instrument_views.reconciliation, name="reconciliation"),
     path("<int:pk>/", views.portfolio_detail, name="detail"),
     path("<int:pk>/edit/", views.portfolio_edit, name="edit"),
     path("<int:pk>/archive/", views.portfolio_archive, name="archive"),

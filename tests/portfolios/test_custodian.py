@@ -144,3 +144,20 @@ def test_custodian_transactions_twice_adds_nothing(book, owner_client):
     second = owner_client.post(path, {"custodian": IB, "file": upload(trades, "t.csv"), "commit": "true"})
     assert second.json()["counts"] == {"new": 0, "duplicates": 2, "errors": 0}
     assert Transaction.objects.filter(portfolio=portfolio).count() == 4
+
+
+def test_dashboard_counts_open_breaks_and_the_page_resolves_one(book, owner_client, viewer_client):
+    custodian.positions_import(custodian=IB, upload=upload(positions(qty="12", cash="1000")))
+    custodian.reconcile(as_of=DAY)
+    home = owner_client.get("/").content.decode()
+    assert "1 open break" in home
+    page = owner_client.get("/portfolios/reconciliation/").content.decode()
+    assert "RECO" in page and "transfer_in" in page
+    brk = ReconciliationBreak.objects.get()
+    refused = viewer_client.post("/portfolios/reconciliation/", {"break": brk.pk, "action": "explain", "note": "x"})
+    assert refused.status_code == 403
+    done = owner_client.post("/portfolios/reconciliation/", {"break": brk.pk, "action": "explain", "note": "T+2"})
+    assert done.status_code == 302
+    brk.refresh_from_db()
+    assert (brk.status, brk.note) == ("explained", "T+2")
+    assert "open break" not in owner_client.get("/").content.decode()

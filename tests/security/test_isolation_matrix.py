@@ -100,6 +100,7 @@ PAGES: dict[str, E] = {
     "portfolios/instruments/new/": E("writer", "writer"),
     "portfolios/instruments/prices/import/": E("none", "writer"),
     "portfolios/instruments/<int:pk>/": E("member", "writer", {"pk": "firm_instrument"}),
+    "portfolios/reconciliation/": E("member", "writer", refusal="status"),
     "portfolios/<int:pk>/": E("book", None, P, book=True),
     "portfolios/<int:pk>/edit/": E("writer", "writer", P, book=True),
     "portfolios/<int:pk>/archive/": E("none", "writer", P, book=True),
