@@ -48,6 +48,7 @@ urlpatterns = [
         name="portfolio-custodian-import",
     ),
     path("reconciliation/runs/", custodian_api.ReconciliationRunView.as_view(), name="reconciliation-run"),
+    path("corporate-actions/", custodian_api.CorporateActionsView.as_view(), name="corporate-actions"),
     *router.urls,
 ]
 

@@ -18,7 +18,7 @@ from codex.api.errors import envelope_response
 from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import CanWrite, IsFirmManager
 
-from . import custodian
+from . import corporate_actions, custodian
 from .access import portfolio_for_user, portfolios_visible_to
 from .models import BreakStatus, CustodianAccount, CustodianMapping, Portfolio, ReconciliationBreak
 
@@ -226,3 +226,53 @@ class BreakViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
             brk=brk, action=data.validated_data["action"], note=data.validated_data["note"], user=request.user
         )
         return Response(BreakSerializer(brk).data)
+
+
+class DecideInput(serializers.Serializer):
+    action = serializers.IntegerField()
+    portfolio = serializers.IntegerField()
+    accept = serializers.BooleanField()
+
+
+class CorporateActionsView(IdempotentPostMixin, APIView):
+    """GET: corporate actions the feed proposed for the caller's portfolios (pending ledger
+    entries, with the row accepting would book). POST ``{action, portfolio, accept}``: book it or
+    dismiss it."""
+
+    permission_classes = [IsAuthenticated, CanWrite]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        items = corporate_actions.pending_for(request.user)
+        return Response(
+            {
+                "results": [
+                    {
+                        "action": p.action.pk,
+                        "portfolio": p.portfolio.pk,
+                        "instrument": p.action.instrument_id,
+                        "symbol": p.action.instrument.symbol,
+                        "kind": p.action.kind,
+                        "date": p.action.date,
+                        "value": str(p.action.value),
+                        "quantity_held": f"{p.quantity.normalize():f}",
+                        "proposed": {k: str(v) for k, v in p.proposed().items()},
+                    }
+                    for p in items
+                ]
+            }
+        )
+
+    @extend_schema(request=DecideInput, responses={201: dict})
+    def post(self, request):
+        data = DecideInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = corporate_actions.decide(
+            user=request.user,
+            action_id=data.validated_data["action"],
+            portfolio_id=data.validated_data["portfolio"],
+            accept=data.validated_data["accept"],
+        )
+        return Response(
+            {"decision": decision.decision, "transaction": decision.transaction_id}, status=status.HTTP_201_CREATED
+        )

@@ -523,3 +523,27 @@ class ReconciliationBreak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.as_of} {self.instrument_id or self.currency}: {self.difference}"
+
+
+class CorporateActionDecision(models.Model):
+    """A firm's answer to a corporate action the feed proposed for one portfolio: accepted (the
+    ledger row it booked) or dismissed. Until then the action is pending (decision 0973)."""
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DISMISSED = "dismissed", "Dismissed"
+
+    action = models.ForeignKey("market.CorporateAction", on_delete=models.CASCADE, related_name="+")
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    transaction = models.ForeignKey(Transaction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["action", "portfolio"], name="corporate_action_decided_once")]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} {self.portfolio_id}: {self.decision}"

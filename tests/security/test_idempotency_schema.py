@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
 from django.conf import settings
@@ -20,8 +21,9 @@ from django_tenants.utils import schema_context
 
 from billing.models import IdempotencyRecord
 from crm.models import Activity, ActivityKind, Campaign, ImportJob, PipelineStage, Subscriber
+from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertNotification, AlertRule, RuleKind
-from portfolios.market.models import Instrument
+from portfolios.market.models import CorporateAction, Instrument
 from portfolios.models import ReconciliationBreak
 from tenants.models import ApiKey
 from tests.billing.conftest import activate
@@ -139,6 +141,10 @@ REQUESTS = {
         ids={"portfolio_pk": w["portfolio"]},
         csv=b"TradeID,TradeDate,Buy/Sell,Symbol,Quantity,TradePrice,CurrencyPrimary\n",
     ),
+    "corporate_actions_create": lambda w: Call(
+        {"action": w["corporate_action"], "portfolio": w["held_portfolio"], "accept": False},
+        {"action": w["corporate_action"], "portfolio": w["held_portfolio"], "accept": True},
+    ),
     "reconciliation_runs_create": lambda w: Call({"as_of": "2025-01-02"}, {"as_of": "2025-01-03"}),
     "reconciliation_breaks_resolve_create": lambda w: Call(
         {"action": "explain", "note": "timing"}, {"action": "explain", "note": "other"}, ids={"id": w["break"]}
@@ -182,8 +188,29 @@ def world(firm, owner, advisor):
         portfolio=portfolio, as_of=timezone.now().date(), instrument=instrument, currency=instrument.currency,
         ledger_quantity=0, custodian_quantity=1, difference=1,
     )  # fmt: skip
+    held_portfolio = PortfolioFactory(advisor=owner, client=contact)
+    portfolio_services.transaction_record(
+        portfolio=held_portfolio,
+        kind="deposit",
+        trade_date=date(2025, 1, 2),
+        amount="1000",
+        currency=instrument.currency,
+    )
+    portfolio_services.transaction_record(
+        portfolio=held_portfolio,
+        kind="buy",
+        trade_date=date(2025, 1, 3),
+        instrument=instrument,
+        quantity="1",
+        price="1",
+    )
+    action = CorporateAction.objects.create(
+        instrument=instrument, kind="dividend", date=date(2025, 2, 3), value=1, source="test"
+    )
     return {
         "break": brk.pk,
+        "held_portfolio": held_portfolio.pk,
+        "corporate_action": action.pk,
         "instrument": instrument.pk,
         "firm_instrument": firm_instrument.pk,
         "contact": contact.pk,

@@ -254,6 +254,7 @@ API: dict[str, A] = {
         {"POST": "writer"}, {"portfolio_pk": "portfolio"}, book=True
     ),
     "/api/v1/reconciliation/runs/": A({"POST": "manager"}),
+    "/api/v1/corporate-actions/": A({"GET": "member", "POST": "writer"}),
     "/api/v1/reconciliation/breaks/": A({"GET": "member"}),
     "/api/v1/reconciliation/breaks/{id}/": A({"GET": "book"}, {"id": "reconciliation_break"}, book=True),
     "/api/v1/reconciliation/breaks/{id}/resolve/": A({"POST": "writer"}, {"id": "reconciliation_break"}, book=True),
