@@ -131,7 +131,10 @@ class FeedRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(CorporateAction, site=operator_site)
-class CorporateActionAdmin(admin.ModelAdmin):
+class CorporateActionAdmin(RefuseDeleteMixin, admin.ModelAdmin):
+    # Firms' decisions on an action (accepted into a ledger, or dismissed) live in their schemas,
+    # which a delete from the public schema cannot see.
+    delete_refusal = "Corporate actions are not deleted: firms may have accepted or dismissed them."
     list_display = ["date", "instrument", "kind", "value", "source"]
     list_filter = ["kind", "source"]
     raw_id_fields = ["instrument"]
