@@ -295,6 +295,19 @@ def transactions_import(*, portfolio: Portfolio, custodian: str, upload, created
     return TransactionImport.from_parsed(portfolio=portfolio, headers=headers, rows=rows, created_by=created_by)
 
 
+def transactions_commit(*, job: TransactionImport, custodian_name: str, actor: str = ""):
+    """Commit a custodian transactions import (all or nothing) and audit it."""
+    report = job.commit()
+    audit_record(
+        action="custodian.transactions_imported",
+        actor=actor or "system",
+        tenant=_firm(),
+        target=custodian_name,
+        details={"portfolio": job.portfolio.pk, "created": report.created, "duplicates": report.skipped},
+    )
+    return report
+
+
 # --- reconciliation ---------------------------------------------------------------------------------------
 @dataclass
 class RunResult:

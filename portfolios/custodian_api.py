@@ -87,7 +87,9 @@ class TransactionsImportView(IdempotentPostMixin, APIView):
                     "errors": preview.counts["error"],
                 }
                 return Response({"committed": False, "counts": counts, "errors": _rows(preview.errors)})
-            report = job.commit()
+            report = custodian.transactions_commit(
+                job=job, custodian_name=data.validated_data["custodian"], actor=request.user.email
+            )
         except engine.ImportFileError as exc:
             return envelope_response(400, "invalid", str(exc), {"file": [str(exc)]})
         except engine.ImportRejected as exc:

@@ -143,6 +143,7 @@ def test_custodian_transactions_twice_adds_nothing(book, owner_client):
     }
     second = owner_client.post(path, {"custodian": IB, "file": upload(trades, "t.csv"), "commit": "true"})
     assert second.json()["counts"] == {"new": 0, "duplicates": 2, "errors": 0}
+    assert AuditEvent.objects.filter(action="custodian.transactions_imported", target=IB).count() == 2
     assert Transaction.objects.filter(portfolio=portfolio).count() == 4
 
 
