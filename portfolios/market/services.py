@@ -25,6 +25,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TextIO, cast
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
@@ -570,7 +571,7 @@ def firm_instrument_create(*, owner: str, data: Mapping, actor: str = "") -> Ins
     """A firm's own instrument (private fund, local bond, property...), visible only to ``owner``.
 
     ``ValidationError`` names the field (a symbol + exchange the firm already uses included)."""
-    if not owner or owner == SHARED:
+    if not owner or owner in (SHARED, settings.PUBLIC_SCHEMA_NAME):
         raise ValidationError({"owner": "A firm instrument needs its firm."})
     values = _firm_instrument_values({k: str(v if v is not None else "") for k, v in data.items()})
     with transaction.atomic():
