@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -384,6 +385,49 @@ CELERY_BEAT_SCHEDULE.update(
         },
         # Platform status: every service checked and recorded each minute (codex/status).
         "platform-record-checks": {"task": "codex.status.record_checks", "schedule": 60.0},
+    }
+)
+# --- Market-data feeds (issue 24, docs/market-data.md) ------------------------------------------------
+# Each provider: base URL, timeout (s), retries (with back-off, on connection errors, 429 and 5xx),
+# and a minimum interval between two calls (its rate limit). Alpha Vantage needs a key (free tier: 25
+# calls a day); without one it is skipped. A value jumping more than MARKET_FEEDS_MAX_JUMP times (or
+# dropping to 1/x) from the previous one is held back and reported.
+MARKET_FEEDS = {
+    "initial_days": env.int("MARKET_FEEDS_INITIAL_DAYS", default=30),
+    "max_jump": env.float("MARKET_FEEDS_MAX_JUMP", default=10.0),
+    "price_providers": env.list("MARKET_PRICE_PROVIDERS", default=["stooq", "alphavantage"]),
+    "ecb": {
+        "url": env.str("ECB_RATES_URL", default="https://www.ecb.europa.eu/stats/eurofxref"),
+        "timeout": env.float("ECB_TIMEOUT_SECONDS", default=20.0),
+        "retries": env.int("ECB_RETRIES", default=3),
+        "min_interval": env.float("ECB_MIN_INTERVAL_SECONDS", default=1.0),
+    },
+    "stooq": {
+        "url": env.str("STOOQ_URL", default="https://stooq.com/q/d/l/"),
+        "timeout": env.float("STOOQ_TIMEOUT_SECONDS", default=15.0),
+        "retries": env.int("STOOQ_RETRIES", default=2),
+        "min_interval": env.float("STOOQ_MIN_INTERVAL_SECONDS", default=1.0),
+    },
+    "alphavantage": {
+        "url": env.str("ALPHAVANTAGE_URL", default="https://www.alphavantage.co/query"),
+        "api_key": env.str("ALPHAVANTAGE_API_KEY", default=""),
+        "timeout": env.float("ALPHAVANTAGE_TIMEOUT_SECONDS", default=20.0),
+        "retries": env.int("ALPHAVANTAGE_RETRIES", default=2),
+        "min_interval": env.float("ALPHAVANTAGE_MIN_INTERVAL_SECONDS", default=12.0),
+    },
+}
+# "Price stale since" shows when the last close is older than this many days (weekends and a
+# holiday fit in 4); firm instruments are valued by hand, often monthly or quarterly.
+MARKET_STALE_AFTER_DAYS = env.int("MARKET_STALE_AFTER_DAYS", default=4)
+MARKET_FIRM_STALE_AFTER_DAYS = env.int("MARKET_FIRM_STALE_AFTER_DAYS", default=95)
+# Operators e-mailed when a feed run fails or partly fails (the console lists every run anyway).
+MARKET_FEEDS_ALERT_EMAILS = env.list("MARKET_FEEDS_ALERT_EMAILS", default=[])
+# Beat: ECB rates after their ~16:00 CET publication; closes after the US close (22:00 UTC covers
+# Europe's too), Monday to Saturday morning so Friday's close is caught. Gaps fill on the next run.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "market-fx-ecb": {"task": "market.fx_fetch", "schedule": crontab(minute=30, hour="16,18", day_of_week="1-5")},
+        "market-prices": {"task": "market.prices_fetch", "schedule": crontab(minute=30, hour=22, day_of_week="1-5")},
     }
 )
 STATUS_HISTORY_DAYS = env.int("STATUS_HISTORY_DAYS", default=90)

@@ -33,7 +33,7 @@ from codex.db import current_schema
 from tenants.models import BLOCKED_STATUSES, Tenant
 
 from . import analytics
-from .ledger import ledger_of
+from .ledger import ledger_currencies, ledger_of
 from .models import (
     FirmValuation,
     Portfolio,
@@ -77,7 +77,7 @@ def _load(portfolio: Portfolio, ledger: list[analytics.Txn], *, since: date, end
     # analytics keys instruments by any hashable id; ours are primary keys.
     instruments = cast(Mapping[object, analytics.InstrumentInfo], _instrument_infos(ids))
     prices = cast(Mapping[object, Sequence[tuple[date, Decimal]]], _price_series(ids, since=since, end=end))
-    currencies = {t.currency for t in ledger} | {i.currency for i in instruments.values()}
+    currencies = ledger_currencies(ledger) | {i.currency for i in instruments.values()}
     return analytics.PortfolioData(
         base_currency=portfolio.base_currency,
         txns=ledger,
@@ -110,7 +110,7 @@ def inputs_of(ledger: list[analytics.Txn]) -> dict:
     """The ledger's instruments and currencies (their closes and rates mark the market days)."""
     return {
         "instruments": sorted({t.instrument_id for t in ledger if t.instrument_id is not None}),
-        "currencies": sorted({t.currency for t in ledger}),
+        "currencies": sorted(ledger_currencies(ledger)),
     }
 
 

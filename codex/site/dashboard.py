@@ -24,6 +24,7 @@ from crm.selectors import deal_list, tasks_due_for
 from portfolios.access import portfolios_visible_to
 from portfolios.alerts.selectors import events_visible_to
 from portfolios.book import book_exposure, book_totals
+from portfolios.custodian import open_break_count
 from portfolios.selectors import portfolio_summaries
 
 from .onboarding import Checklist, onboarding_checklist
@@ -92,6 +93,7 @@ class Dashboard:
     deals: DealsPanel | None = None
     alerts: list[Any] | None = None
     activity: list[Any] | None = None
+    open_breaks: int | None = None  # reconciliation breaks open in the caller's book (portfolios.custodian)
     missing: list[str] = field(default_factory=list)
 
 
@@ -216,6 +218,11 @@ def activity_panel(*, user, today: date) -> list[Any] | None:
     )
 
 
+def breaks_panel(*, user, today: date) -> int | None:
+    """How many reconciliation breaks are open in the portfolios the caller may read."""
+    return open_break_count(portfolios=portfolios_visible_to(user))
+
+
 def dashboard_for(*, request, today: date | None = None) -> Dashboard:
     user = request.user
     today = today or timezone.localdate()
@@ -229,6 +236,7 @@ def dashboard_for(*, request, today: date | None = None) -> Dashboard:
         ("deals", deals_panel),
         ("alerts", alerts_panel),
         ("activity", activity_panel),
+        ("open_breaks", breaks_panel),
     ):
         value = builder(user=user, today=today)
         setattr(board, name, value)

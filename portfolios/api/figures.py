@@ -92,6 +92,19 @@ class HoldingsView(PortfolioAnalyticsView):
         return Response(holdings_payload(snap, infos))
 
 
+def _return_split_fields(h) -> dict:
+    """The unrealised gain split into price and currency effects (docs/analytics.md)."""
+    split = analytics.return_split(
+        cost_local=h.cost_local, cost_base=h.cost_base, value_local=h.market_value_local, fx_now=h.fx_rate
+    )
+    return {
+        "price_effect_base": _d(split.price_effect),
+        "currency_effect_base": _d(split.currency_effect),
+        "price_return": _d(split.price_return) if split.price_return is not None else None,
+        "currency_return": _d(split.currency_return) if split.currency_return is not None else None,
+    }
+
+
 def holdings_payload(snap: analytics.HoldingsSnapshot, infos: dict) -> dict:
     rows = []
     for h in sorted(snap.holdings, key=lambda h: -h.market_value_base):
@@ -110,6 +123,7 @@ def holdings_payload(snap: analytics.HoldingsSnapshot, infos: dict) -> dict:
                 "cost_local": _d(h.cost_local),
                 "cost_base": _d(h.cost_base),
                 "unrealised_gain_base": _d(h.unrealised_gain_base),
+                **_return_split_fields(h),
                 "weight": _d(h.market_value_base / snap.total_value) if snap.total_value else None,
                 "lots": [
                     {

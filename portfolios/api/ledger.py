@@ -121,6 +121,12 @@ class TransactionInputSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
     lots = LotPickSerializer(many=True, required=False, allow_null=True)
     acquired_on = LedgerDateField(required=False, allow_null=True)
+    counter_currency = CurrencyField(
+        required=False,
+        allow_blank=True,
+        help_text="Conversion: the currency bought. Buy/sell: the currency whose cash pays or receives.",
+    )
+    counter_amount = serializers.DecimalField(max_digits=24, decimal_places=6, required=False, allow_null=True)
 
     def to_service(self) -> dict:
         data = dict(self.validated_data)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from portfolios.market.models import FxRate, Instrument, Price
 
 from .. import analytics
-from ..ledger import ledger_of
+from ..ledger import ledger_currencies, ledger_of
 from ..models import Portfolio
 from .common import FIRM_CURRENCY, INSTRUMENT_FIELDS, ONE
 
@@ -192,7 +192,7 @@ def portfolio_data(*, portfolio: Portfolio, end: date | None = None, since: date
     bench: analytics.PriceSeries = []
     if bench_id is not None:
         bench = prices.pop(bench_id, []) if bench_id not in ids else prices.get(bench_id, [])
-    currencies = {t.currency for t in txns} | {i.currency for i in instruments.values()}
+    currencies = ledger_currencies(txns) | {i.currency for i in instruments.values()}
     fx = fx_series(currencies, base=portfolio.base_currency, since=since, end=end)
     data = analytics.PortfolioData(
         base_currency=portfolio.base_currency,

@@ -14,7 +14,7 @@ from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from .. import analytics, valuation_engine
-from ..ledger import TXN_VALUES, txn_from_tuple
+from ..ledger import TXN_VALUES, ledger_currencies, txn_from_tuple
 from ..models import Portfolio, Transaction, Valuation
 from .common import ZERO, _without_gc_pauses
 from .loading import (
@@ -263,7 +263,8 @@ def _summaries_from_ledger(portfolios, *, today: date) -> dict[int, PortfolioSum
     instruments = _instrument_infos(ids)
     inception = min((txns[0].date for txns in ledgers.values()), default=today)
     prices = _price_series(ids, since=inception, end=today)
-    currencies = {t.currency for txns in ledgers.values() for t in txns} | {i.currency for i in instruments.values()}
+    currencies = {c for txns in ledgers.values() for c in ledger_currencies(txns)}
+    currencies |= {i.currency for i in instruments.values()}
     fx_by_base = {
         base: fx_series(currencies, base=base, since=inception, end=today)
         for base in {p.base_currency for p in portfolios}

@@ -21,7 +21,7 @@ that reads it (``portfolios.services.portfolio``...)."""
 
 from .common import CASH_KINDS_WITH_INSTRUMENT, KIND_VALUES, ONE, ZERO
 from .portfolio import LedgerStateConflict, portfolio_create, portfolio_delete, portfolio_update
-from .rebuild import CASH_COLUMNS, HOLDING_COLUMNS, LOT_COLUMNS, ledger_rebuild
+from .rebuild import CASH_COLUMNS, HOLDING_COLUMNS, LOT_COLUMNS, ledger_rebuild, negative_cash_reason
 from .transactions import (
     TXN_COPY_COLUMNS,
     transaction_delete,
@@ -46,6 +46,7 @@ __all__ = [
     "fingerprint_of",
     "fx_rate_lookup",
     "ledger_rebuild",
+    "negative_cash_reason",
     "portfolio_create",
     "portfolio_delete",
     "portfolio_update",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from ..models import Kind
+from ..models import (
+    Kind,
+)
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

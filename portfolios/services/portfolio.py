@@ -13,7 +13,9 @@ from tenants.accounts.models import Role
 
 from .. import analytics
 from ..ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from ..models import Portfolio
+from ..models import (
+    Portfolio,
+)
 from ..valuation_services import firm_valuations_move
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -12,7 +13,15 @@ from portfolios.market.models import Instrument
 
 from .. import analytics
 from ..ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from ..models import CashBalance, Holding, Kind, Lot, Portfolio
+from ..models import (
+    CashBalance,
+    Holding,
+    Kind,
+    LedgerSettings,
+    Lot,
+    NegativeCash,
+    Portfolio,
+)
 from ..valuation_services import valuations_after_ledger_write
 from .common import ZERO
 
@@ -153,9 +162,35 @@ def ledger_rebuild(*, portfolio: Portfolio, revalue_from: date | None = None) ->
         per_instrument[lot.instrument_id] = (q + lot.quantity, cl + lot.cost_local, cb + lot.cost_base, ccy)
     holdings = [(pid, iid, q, ccy, cl, cb) for iid, (q, cl, cb, ccy) in per_instrument.items() if q > 0]
     cash = [(pid, c, a) for c, a in sorted(book.cash.items()) if a]
+    _check_negative_cash(portfolio=portfolio, cash=book.cash)
     _replace_rows(Lot, pid, LOT_COLUMNS, lots)
     _replace_rows(Holding, pid, HOLDING_COLUMNS, holdings)
     _replace_rows(CashBalance, pid, CASH_COLUMNS, cash)
     if revalue_from is not None:
         valuations_after_ledger_write(portfolio=portfolio, since=revalue_from, ledger=ledger)
     return book
+
+
+def negative_cash_reason(currency: str, amount: Decimal) -> str:
+    """Why a cash balance is shown in red (pages and API say the same)."""
+    return (
+        f"{currency} cash is overdrawn by {(-amount).normalize():f}: more {currency} was paid out than came in. "
+        f"Record a deposit or a currency conversion into {currency}, or settle trades from another currency."
+    )
+
+
+def _check_negative_cash(*, portfolio: Portfolio, cash: dict) -> None:
+    """Under the firm's "refuse" rule, a write that leaves a currency's cash below zero, and lower
+    than it was, is refused (``ValidationError`` naming the amount); under "warn" it is kept and
+    the balance is shown in red with ``negative_cash_reason``. Decision 0972."""
+    if LedgerSettings.current().negative_cash != NegativeCash.REFUSE:
+        return
+    before = dict(CashBalance.objects.filter(portfolio=portfolio).values_list("currency", "amount"))
+    for currency, amount in sorted(cash.items()):
+        if amount < 0 and amount < before.get(currency, ZERO):
+            raise ValidationError(
+                {
+                    "amount": f"Refused: {currency} cash would be {amount.normalize():f}. "
+                    + negative_cash_reason(currency, amount)
+                }
+            )

@@ -15,7 +15,12 @@ from codex.outbox.services import event_emit
 from .. import events
 from ..analytics import CASH_KINDS, SECURITY_KINDS
 from ..ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from ..models import TRANSACTION_FIELDS, Kind, Portfolio, Transaction
+from ..models import (
+    TRANSACTION_FIELDS,
+    Kind,
+    Portfolio,
+    Transaction,
+)
 from ..valuation_services import valuations_mark_stale
 from .common import _user_or_none
 from .rebuild import (
@@ -145,6 +150,9 @@ TXN_COPY_COLUMNS = (
     "created_by_id",
     "created_at",
     "updated_at",
+    "counter_currency",
+    "counter_amount",
+    "external_id",
 )
 
 
@@ -184,6 +192,9 @@ def transactions_bulk_record(*, portfolio: Portfolio, rows: list[CleanTxn], crea
                         user_id,
                         now,
                         now,
+                        c.counter_currency,
+                        c.counter_amount,
+                        c.external_id,
                     )
                 )
         ledger_rebuild(portfolio=portfolio)

@@ -16,7 +16,11 @@ from portfolios.market.models import FxRate, Instrument
 from .. import analytics
 from ..analytics import CASH_KINDS, SECURITY_KINDS
 from ..ledger import TXN_VALUES, ledger_of, txn_from_row, txn_from_tuple  # noqa: F401 (their home was here)
-from ..models import TRANSACTION_FIELDS, Kind, Portfolio
+from ..models import (
+    TRANSACTION_FIELDS,
+    Kind,
+    Portfolio,
+)
 from .common import CASH_KINDS_WITH_INSTRUMENT, KIND_VALUES, ONE, ZERO
 
 
@@ -106,6 +110,9 @@ class CleanTxn:
     note: str
     lots: list | None
     acquired_on: date | None
+    counter_currency: str = ""
+    counter_amount: Decimal | None = None
+    external_id: str = ""  # the custodian's transaction id (imports only; unique per portfolio)
 
     def as_fields(self) -> dict:
         return {f: getattr(self, f) for f in TRANSACTION_FIELDS}
@@ -246,11 +253,14 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
             errors["fx_rate"] = (
                 f"No {currency}/{portfolio.base_currency} rate is known on {trade_date}; enter the rate."
             )
+    counter_currency, counter_amount = _clean_counter(data, kind=kind, currency=currency, errors=errors)
     if errors:
         raise ValidationError(errors)
     if trade_date is None or fx_rate is None:  # each is set, or its field has an error, above
         raise RuntimeError("transaction_clean left the trade date or the FX rate unset without an error")
     return CleanTxn(
+        counter_currency=counter_currency,
+        counter_amount=counter_amount,
         kind=kind,
         trade_date=trade_date,
         instrument=instrument,
@@ -264,6 +274,38 @@ def transaction_clean(*, portfolio: Portfolio, data: dict, today: date | None = 
         lots=lots,
         acquired_on=acquired_on,
     )
+
+
+def _clean_counter(data: dict, *, kind, currency: str, errors: dict) -> tuple[str, Decimal | None]:
+    """A conversion's bought currency and amount; a buy's or sell's settlement cash (optional)."""
+    counter = (data.get("counter_currency") or "").strip().upper()
+    counter_amount = _optional_decimal(data.get("counter_amount"), "counter_amount", errors)
+    if counter and (len(counter) != 3 or not counter.isalpha()):
+        errors["counter_currency"] = "Enter a three-letter ISO currency code."
+        return "", None
+    if counter_amount is not None and "counter_amount" not in errors:
+        exponent = counter_amount.normalize().as_tuple().exponent  # an int: the value is finite
+        if isinstance(exponent, int) and exponent < -6:
+            errors["counter_amount"] = "Use at most 6 decimal places."
+        elif counter_amount <= 0:
+            errors["counter_amount"] = "The amount must be positive."
+    if kind == Kind.CONVERSION:
+        if not counter:
+            errors["counter_currency"] = "Say which currency the conversion buys."
+        elif counter == currency:
+            errors["counter_currency"] = f"A conversion sells {currency} for another currency."
+        if counter_amount is None and "counter_amount" not in errors:
+            errors["counter_amount"] = f"Enter how much {counter or 'of the other currency'} it buys."
+    elif counter or counter_amount is not None:
+        if kind not in (Kind.BUY, Kind.SELL):
+            errors["counter_currency"] = "Only conversions, buys and sells name a second currency."
+        elif not counter:
+            errors["counter_currency"] = "Say which currency's cash the trade settles from."
+        elif counter == currency:
+            errors["counter_currency"] = f"The trade is in {currency} already; leave this empty."
+        elif counter_amount is None and "counter_amount" not in errors:
+            errors["counter_amount"] = f"Enter the {counter} amount the trade settles for."
+    return counter, counter_amount
 
 
 def fingerprint_of(*, kind, trade_date, instrument_id, quantity, price, fees, amount, currency, note="") -> str:
@@ -301,5 +343,6 @@ def _fingerprint(clean: CleanTxn) -> str:
         fees=clean.fees,
         amount=clean.amount,
         currency=clean.currency,
-        note=clean.note,
+        # a conversion's or a settlement's other side tells two rows apart (absent: the hash of before)
+        note=clean.note + (f"|{clean.counter_currency}{clean.counter_amount}" if clean.counter_currency else ""),
     )

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.django_db
 # with the session and the user.
 # Dashboard: onboarding check, holdings, cash balances, portfolio count, instruments, latest
 # closes (firm exposure); the page of portfolios, their ledger fingerprints (summaries cached);
-# recent activities, open deals, alert events, tasks due.
-DASHBOARD_OWNER = 14
-DASHBOARD_ADVISOR = 14
+# recent activities, open deals, alert events, tasks due; open reconciliation breaks (a count).
+DASHBOARD_OWNER = 15
+DASHBOARD_ADVISOR = 15
 # Client record: contact, portfolios, then for all of them at once today's stored close, the
 # first close with capital and the flow days (value, TWR and MWR since inception); last activity,
 # open tasks, open deals, subscriber, timeline (activities, stage changes, transactions).

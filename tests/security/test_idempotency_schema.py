@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
 from django.conf import settings
@@ -20,7 +21,10 @@ from django_tenants.utils import schema_context
 
 from billing.models import IdempotencyRecord
 from crm.models import Activity, ActivityKind, Campaign, ImportJob, PipelineStage, Subscriber
+from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertNotification, AlertRule, RuleKind
+from portfolios.market.models import CorporateAction, Instrument
+from portfolios.models import ReconciliationBreak
 from tenants.models import ApiKey
 from tests.billing.conftest import activate
 from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
@@ -31,6 +35,7 @@ pytestmark = pytest.mark.django_db
 
 # No credential to scope a key to, and a password in the body: the key is ignored (tested below).
 ANONYMOUS = {"auth_token_create"}
+POSITION_COLUMNS = {"account": "A", "date": "D", "quantity": "Q", "currency": "C"}
 # Ends the caller's sessions: the retry signs in again, as the same user (the key's credential).
 SIGNS_OUT = {"auth_token_revoke_create"}
 
@@ -141,6 +146,45 @@ REQUESTS = {
     ),
     "webhook_endpoints_rotate_secret_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
     "webhook_endpoints_test_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
+    "instruments_create": lambda w: Call(
+        {"symbol": "PRIV1", "name": "Private fund I", "asset_class": "fund", "currency": "USD"},
+        {"symbol": "PRIV2", "name": "Private fund II", "asset_class": "fund", "currency": "USD"},
+    ),
+    "instruments_prices_create": lambda w: Call(
+        {"date": "2025-01-02", "close": "101.5"},
+        {"date": "2025-01-03", "close": "102"},
+        ids={"id": w["firm_instrument"]},
+    ),
+    "instruments_prices_import_create": lambda w: Call(
+        {"overwrite": "false"}, {"overwrite": "true"}, csv=b"symbol,exchange,date,close\nOWNFUND,,2025-01-02,10\n"
+    ),
+    "custodian_accounts_create": lambda w: Call(
+        {"custodian": "ib", "account": "U1", "portfolio": w["portfolio"]},
+        {"custodian": "ib", "account": "U2", "portfolio": w["portfolio"]},
+    ),
+    "custodian_mappings_create": lambda w: Call(
+        {"custodian": "ib", "kind": "positions", "columns": POSITION_COLUMNS},
+        {"custodian": "ib", "kind": "transactions", "columns": {}},
+    ),
+    "custodian_positions_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        csv=b"ClientAccountID,ReportDate,Symbol,ListingExchange,Quantity,CurrencyPrimary,AssetClass\n",
+    ),
+    "portfolios_custodian_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        ids={"portfolio_pk": w["portfolio"]},
+        csv=b"TradeID,TradeDate,Buy/Sell,Symbol,Quantity,TradePrice,CurrencyPrimary\n",
+    ),
+    "corporate_actions_create": lambda w: Call(
+        {"action": w["corporate_action"], "portfolio": w["held_portfolio"], "accept": False},
+        {"action": w["corporate_action"], "portfolio": w["held_portfolio"], "accept": True},
+    ),
+    "reconciliation_runs_create": lambda w: Call({"as_of": "2025-01-02"}, {"as_of": "2025-01-03"}),
+    "reconciliation_breaks_resolve_create": lambda w: Call(
+        {"action": "explain", "note": "timing"}, {"action": "explain", "note": "other"}, ids={"id": w["break"]}
+    ),
     "portfolios_transactions_import_create": lambda w: Call(
         {"commit": "true"}, {"commit": "false"}, ids={"portfolio_pk": w["portfolio"]}, csv=LEDGER_CSV
     ),
@@ -173,8 +217,38 @@ def world(firm, owner, advisor):
         tenant=firm, url="https://127.0.0.1/hooks/world", event_types=["contact.created"], actor="test"
     )
     delivery = webhook_services.endpoint_send_test(tenant=firm, endpoint=endpoint)
+    firm_instrument = Instrument.all_objects.create(
+        symbol="OWNFUND", name="Own fund", asset_class="fund", currency="USD", owner=firm.schema_name
+    )
+    brk = ReconciliationBreak.objects.create(
+        portfolio=portfolio, as_of=timezone.now().date(), instrument=instrument, currency=instrument.currency,
+        ledger_quantity=0, custodian_quantity=1, difference=1,
+    )  # fmt: skip
+    held_portfolio = PortfolioFactory(advisor=owner, client=contact)
+    portfolio_services.transaction_record(
+        portfolio=held_portfolio,
+        kind="deposit",
+        trade_date=date(2025, 1, 2),
+        amount="1000",
+        currency=instrument.currency,
+    )
+    portfolio_services.transaction_record(
+        portfolio=held_portfolio,
+        kind="buy",
+        trade_date=date(2025, 1, 3),
+        instrument=instrument,
+        quantity="1",
+        price="1",
+    )
+    action = CorporateAction.objects.create(
+        instrument=instrument, kind="dividend", date=date(2025, 2, 3), value=1, source="test"
+    )
     return {
+        "break": brk.pk,
+        "held_portfolio": held_portfolio.pk,
+        "corporate_action": action.pk,
         "instrument": instrument.pk,
+        "firm_instrument": firm_instrument.pk,
         "contact": contact.pk,
         "other_contact": ContactFactory(owner=owner).pk,
         "company": company.pk,

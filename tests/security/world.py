@@ -19,8 +19,8 @@ from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal,
 from portal.models import ClientAccess, Document, Post
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
-from portfolios.market.models import AssetClass, FxRate, Instrument, Price
-from portfolios.models import Portfolio
+from portfolios.market.models import AssetClass, FeedRun, FxRate, Instrument, Price
+from portfolios.models import CustodianAccount, CustodianMapping, Portfolio, ReconciliationBreak
 from tenants.accounts.models import Invitation, Role, User
 from tenants.services import api_key_create
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -39,7 +39,8 @@ def shared_market() -> dict[str, int]:
         fx, _ = FxRate.objects.get_or_create(
             base="EUR", quote="USD", date=dt.date(2025, 1, 2), defaults={"rate": Decimal("1.1")}
         )
-    return {"instrument": instrument.pk, "fx": fx.pk}
+        run, _ = FeedRun.objects.get_or_create(provider="isolation", kind="fx", defaults={"status": "ok"})
+    return {"instrument": instrument.pk, "fx": fx.pk, "feed_run": run.pk}
 
 
 def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, int]:
@@ -87,6 +88,14 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         txn = portfolio_services.transaction_record(
             portfolio=portfolio, kind="deposit", trade_date=dt.date(2025, 1, 2), amount="1000", note=marker
         )
+        # the firm's own instrument (public table, keyed by the firm's schema): only this firm sees it
+        ids["firm_instrument"] = Instrument.all_objects.create(
+            symbol="OWNFUND",
+            name=f"{firmwide} fund",
+            asset_class=AssetClass.FUND,
+            currency="USD",
+            owner=firm.schema_name,
+        ).pk
         rule = AlertRule.objects.create(
             kind=RuleKind.PRICE_ABOVE,
             instrument_id=market["instrument"],
@@ -130,6 +139,14 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         Post.objects.create(
             title=f"{firmwide} post", body_markdown="x", body_html=f"<p>{firmwide}</p>", published_at=timezone.now()
         )
+        account = CustodianAccount.objects.create(custodian="isolation", account=f"{firmwide}-ACC", portfolio=portfolio)
+        mapping = CustodianMapping.objects.create(
+            custodian=firmwide.lower(), kind="positions", columns={"account": f"{firmwide} account"}
+        )
+        brk = ReconciliationBreak.objects.create(
+            portfolio=portfolio, as_of=dt.date(2025, 1, 2), instrument_id=market["instrument"], currency="USD",
+            ledger_quantity=0, custodian_quantity=1, difference=1, note=f"{marker} break",
+        )  # fmt: skip
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -156,6 +173,9 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         **fees,
         client_user=client_user.pk,
         document=document.pk,
+        custodian_account=account.pk,
+        custodian_mapping=mapping.pk,
+        reconciliation_break=brk.pk,
     )
     return ids
 
