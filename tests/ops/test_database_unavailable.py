@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from codex import middleware
+from tenants import middleware
 from tests.conftest import FirmClient
 
 pytestmark = pytest.mark.django_db
