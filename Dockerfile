@@ -8,6 +8,14 @@ WORKDIR /build
 COPY requirements.txt .
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt
 
+# The client portal (frontend/): built with the versions of its lock file; only dist/ reaches the image.
+FROM node:22-slim AS frontend
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY frontend/ ./
+RUN npm run build
+
 FROM python:3.12-slim AS runtime
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -19,6 +27,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=codex:codex . .
+COPY --from=frontend --chown=codex:codex /frontend/dist /app/frontend/dist
 # Static files are collected at build time (throwaway keys and a dummy database URL: nothing connects
 # and nothing is encrypted; the encryption key is base64 of "build-only-not-a-secret-00000000").
 RUN DJANGO_SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only-0000 \

@@ -13,7 +13,7 @@ export CODEX_PUBLIC_PORT ?= $(PORT)
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages bench-webhooks clean-db restore-drill help chromium
+.PHONY: frontend frontend-client imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages bench-webhooks clean-db restore-drill help chromium
 
 help:
 	@echo "make run     set up everything; serve on http://localhost:$(PORT) with the live stream, a Celery worker and beat"
@@ -37,6 +37,21 @@ $(NODE_STAMP): package.json package-lock.json
 
 install: $(STAMP) $(NODE_STAMP)
 
+# The client portal (frontend/, docs/portal.md): npm ci + Vite build into frontend/dist, skipped when
+# neither the sources nor the lock file changed (the stamp is a hash of them).
+FRONTEND_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json -type f 2>/dev/null | sort)
+FRONTEND_STAMP := frontend/dist/.built-$(shell cat $(FRONTEND_SRC) 2>/dev/null | sha1sum | cut -c1-12)
+$(FRONTEND_STAMP): $(FRONTEND_SRC)
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build && touch ../$(FRONTEND_STAMP); \
+	else echo "npm not found: the client portal (/portal/) shows its not-built page"; fi
+frontend: $(FRONTEND_STAMP)
+
+# Regenerate the portal's OpenAPI slice and the typed client from it (commit both).
+frontend-client: install
+	$(PY) manage.py portal_schema --file frontend/src/api/openapi.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npx openapi-typescript src/api/openapi.json -o src/api/schema.d.ts
+
 migrate: install
 	$(PY) manage.py migrate_all --verbosity 0
 
@@ -44,7 +59,7 @@ seed: migrate
 	$(PY) manage.py seed_demo
 
 # Web (runserver), the live stream (uvicorn, port PORT+1), Celery worker and beat; Ctrl-C stops the four, `make stop` the databases too.
-run: install
+run: install frontend
 	@$(PY) -m codex.devstack preflight --host $(HOST) --port $(PORT)
 	@$(MAKE) --no-print-directory seed
 	@echo "Serving on http://localhost:$(PORT) (PostgreSQL and Redis: embedded under .data/ unless DATABASE_URL/REDIS_URL)"
@@ -59,7 +74,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is missing: install Debian's chromium (sudo apt-get install chromium) or pass CHROMIUM=/path/to/chromium"; exit 1; }
 
-test: install chromium
+test: install chromium frontend
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
@@ -86,7 +101,7 @@ types: install
 
 # Static security analysis: fails on any high-severity finding (config in pyproject.toml).
 bandit: install
-	$(VENV)/bin/bandit -c pyproject.toml -r codex tenants billing portfolios crm webhooks -q --severity-level high --confidence-level medium
+	$(VENV)/bin/bandit -c pyproject.toml -r codex tenants billing portfolios crm webhooks fees portal -q --severity-level high --confidence-level medium
 
 # Known vulnerabilities in our pinned runtime dependencies. pip-audit needs PyPI's JSON API or OSV;
 # where neither is reachable it says so plainly and does not pass silently (docs/decisions/0502).

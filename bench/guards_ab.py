@@ -1,7 +1,12 @@
 """The two guard ratios of brief §7 for two checkouts of Codex in one run, interleaved.
 
-    .venv/bin/python bench/guards_ab.py --before /path/to/other/checkout [--rounds 8] [--seconds 3]
+    .venv/bin/python bench/guards_ab.py --before ead2e74 [--rounds 8] [--seconds 3]
         [--db codex_bench] [--redis-db 11] [--port-base 8701]
+
+``--before`` is a commit (a detached worktree of it is made under ``.data/bench/``, sharing this
+checkout's ``.venv``, and kept for the next run) or the directory of another checkout with its own
+``.venv``. ``ead2e74`` is main just before issue 18 brought the stock request path back. Needs wrk
+and the scratch database seeded by ``make bench`` (``bench/run_all.py``; ``--reuse-db`` reuses it).
 
 Guards (floors, not targets): the C0 view served through Codex's whole stack at or above 50 % of C0,
 and ``GET /api/v1/portfolios/`` (API key, 25 rows) at or above 40 % of C1. Here both are measured for
@@ -50,24 +55,67 @@ def _collectstatic(root: Path, env: dict) -> None:
         raise SystemExit(f"collectstatic failed in {root}:\n{done.stderr[-2000:]}")
 
 
+def _before_checkout(ref: str) -> Path:
+    """The checkout ``--before`` names: a directory as it is, or a worktree of the commit ``ref``."""
+    import subprocess
+
+    path = Path(ref)
+    if path.is_dir():
+        return path.resolve()
+    sha = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--short", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if sha.returncode != 0:
+        raise SystemExit(f"--before {ref!r}: neither a directory nor a commit of this repository")
+    tree = ROOT / ".data" / "bench" / f"guards-before-{sha.stdout.strip()}"
+    if not tree.exists():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), sha.stdout.strip()],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if made.returncode != 0:
+            raise SystemExit(f"git worktree add failed:\n{made.stderr}")
+    venv = tree / ".venv"
+    if not venv.exists():
+        venv.symlink_to((ROOT / ".venv").resolve())
+    return tree
+
+
 def main() -> None:
     from bench.run_all import API_RATE_FOR_BENCH, endpoints
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", type=Path, required=True, help="the other checkout (with its .venv)")
+    parser.add_argument("--before", required=True, help="a commit (e.g. ead2e74), or another checkout with its .venv")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--db", default="codex_bench")
     parser.add_argument("--redis-db", type=int, default=11)
     parser.add_argument("--port-base", type=int, default=8701)
     args = parser.parse_args()
-    before_root = args.before.resolve()
-    seed = json.loads((ROOT / ".data" / "bench" / f"seed-{args.db}.json").read_text())
+    import shutil
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    seed_file = ROOT / ".data" / "bench" / f"seed-{args.db}.json"
+    if not seed_file.exists() or not db.exists(args.db):
+        raise SystemExit(f"no seeded database {args.db}: run `make bench` first (it seeds and keeps it)")
+    before_root = _before_checkout(args.before)
+    seed = json.loads(seed_file.read_text())
     redis = db.redis_url(db=args.redis_db)
     if not redis:
         raise SystemExit("no Redis on 127.0.0.1:6379")
     codex_env = production_env(
-        database_url=db.database_url(args.db), redis_url=redis, extra={"CODEX_API_RATE": API_RATE_FOR_BENCH}
+        database_url=db.database_url(args.db),
+        redis_url=redis,
+        # GUNICORN_ACCESSLOG: a checkout from before the stock path (ead2e74) logs every request
+        # twice unless told not to (its gunicorn.conf.py defaults to "-"); today's has it off.
+        extra={"CODEX_API_RATE": API_RATE_FOR_BENCH, "GUNICORN_ACCESSLOG": ""},
     )
     for root in (ROOT, before_root):
         _collectstatic(root, codex_env)

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import db, load, report  # noqa: E402
-from bench.harness.server import BENCH_SECRET_KEY, Gunicorn, get, production_env  # noqa: E402
+from bench.harness.server import BENCH_ENCRYPTION_KEY, BENCH_SECRET_KEY, Gunicorn, get, production_env  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # Ports of their own: other benchmarks (bench/run_all.py: 8701-8704) may run on this machine.
@@ -95,7 +95,7 @@ def pages(seed: dict) -> list[Page]:
     lists = [
         ("contacts", "/api/v1/contacts/", f"{seed['contacts']:,} contacts"),
         ("portfolios", "/api/v1/portfolios/", f"{seed['portfolios'] + 1:,} portfolios"),
-        ("deals", "/api/v1/deals/", "deals of the seed"),
+        ("deals", "/api/v1/deals/", f"{seed.get('deals', 0):,} deals"),
         ("activities", "/api/v1/activities/", f"{seed.get('activities', 0):,} activities"),
     ]
     for name, path, size in lists:
@@ -113,6 +113,17 @@ def pages(seed: dict) -> list[Page]:
         )
     out.append(
         Page("global_search", f"Global search `?q={term}`", f"/api/v1/search/?q={term}", "key", 50, firm, explain=True)
+    )
+    out.append(Page("signin", "Sign-in (POST, Argon2)", "/accounts/login/", "post", POST_TARGET_MS, "one user"))
+    out.append(
+        Page(
+            "csv_preview",
+            f"CSV import preview, {CSV_ROWS:,} rows (POST)",
+            f"/portfolios/{seed.get('portfolio_id')}/import/",
+            "post",
+            POST_TARGET_MS,
+            f"{CSV_ROWS:,} rows",
+        )
     )
     return out
 
@@ -141,8 +152,9 @@ def explain_child(seed_file: str) -> None:
 
     schema = Tenant.objects.get(slug=seed["large_slug"]).schema_name
     with connection.cursor() as cur:
-        # Plans from fresh statistics: a freshly seeded table has none (or those of its first rows).
-        cur.execute("ANALYZE")
+        # Plans from fresh statistics and a visibility map, as autovacuum keeps a table in production:
+        # a freshly seeded table has neither (no index-only scan for a COUNT(*) without it).
+        cur.execute("VACUUM ANALYZE")
         cur.execute(
             "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind = 'r'",
@@ -188,9 +200,156 @@ def run_explain(seed_file: Path, url: str) -> list[str]:
     return json.loads(line.removeprefix("EXPLAIN-FAILURES "))
 
 
+# --- POST pages: sign-in and the 5,000-row CSV preview (form posts with CSRF) --------------------------
+CSV_ROWS = 5000
+POST_TARGET_MS = 400
+
+
+def _cookies(headers: list[tuple[str, str]]) -> dict[str, str]:
+    out = {}
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            k, _, rest = value.partition("=")
+            out[k.strip()] = rest.split(";", 1)[0]
+    return out
+
+
+def _request(port: int, method: str, path: str, *, host: str, headers: dict, body: bytes | None = None):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers={"Host": host, **headers})
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheaders()
+    finally:
+        conn.close()
+
+
+def _csrf(port: int, path: str, *, host: str, cookie: str = "") -> tuple[str, str]:
+    """``(cookie header, form token)`` from a GET of the form's page."""
+    status, body, headers = _request(port, "GET", path, host=host, headers={"Cookie": cookie} if cookie else {})
+    if status != 200:
+        raise SystemExit(f"GET {path} -> {status}")
+    jar = _cookies(headers)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    if token is None:
+        raise SystemExit(f"no CSRF token on {path}")
+    name = next(k for k in jar if k.endswith("csrftoken"))
+    pair = f"{name}={jar[name]}"
+    return (f"{cookie}; {pair}" if cookie else pair), token.group(1).decode()
+
+
+def preview_csv(rows: int = CSV_ROWS) -> bytes:
+    """A ledger file of ``rows`` rows (deposits, buys and dividends of the seed's instruments)."""
+    lines = ["date,kind,symbol,exchange,quantity,price,fees,amount,currency,fx_rate,acquired_on,note"]
+    lines.append("2024-01-02,deposit,,,,,,10000000,USD,,,bench funding")
+    for i in range(rows - 1):
+        day = f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"
+        if i % 3 == 2:
+            lines.append(f"{day},dividend,,,,,,{10 + i % 50}.25,USD,,,row {i}")
+        else:
+            lines.append(f"{day},buy,BIG{i % 50:02d},XBEN,{1 + i % 9},{50 + i % 40}.5,1,,USD,,,row {i}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def post_senders(seed: dict, port: int) -> dict:
+    """Per POST page, a function that sends one request and returns its status (CSRF taken once)."""
+    host = seed["host"]
+    senders = {}
+    cookie, token = _csrf(port, "/accounts/login/", host=host)
+    from urllib.parse import urlencode
+
+    login_body = urlencode(
+        {"username": seed["signin_email"], "password": seed["signin_password"], "csrfmiddlewaretoken": token}
+    ).encode()
+    login_headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    senders["signin"] = lambda: _request(
+        port, "POST", "/accounts/login/", host=host, headers=login_headers, body=login_body
+    )[0]
+
+    import_path = f"/portfolios/{seed['portfolio_id']}/import/"
+    owner = f"__Host-sessionid={seed['session_key']}"
+    cookie, token = _csrf(port, import_path, host=host, cookie=owner)
+    boundary = "benchboundary19"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="ledger.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + preview_csv()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    import_headers = {"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    senders["csv_preview"] = lambda: _request(port, "POST", import_path, host=host, headers=import_headers, body=body)[
+        0
+    ]
+    return senders
+
+
+POST_OK = {"signin": (302,), "csv_preview": (200,)}
+
+
+def post_load(send, *, ok: tuple[int, ...], seconds: float) -> dict:
+    """Peak: two clients back to back for ``seconds``; then ``seconds`` at 70 % of it, open loop
+    (threads send on schedule; latency from each request's scheduled time)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    done, errors = [0], [0]
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client():
+        while time.perf_counter() < stop:
+            status = send()
+            with lock:
+                done[0] += 1
+                errors[0] += status not in ok
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak = done[0] / (time.perf_counter() - started)
+    rate = 0.7 * peak
+    total = max(5, int(rate * seconds))
+    latencies: list[float] = []
+    t0 = time.perf_counter() + 0.05
+
+    def one(i: int):
+        scheduled = t0 + i / rate
+        time.sleep(max(0.0, scheduled - time.perf_counter()))
+        status = send()
+        with lock:
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+            errors[0] += status not in ok
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(one, range(total)))
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]
+
+    return {
+        "peak_rps": peak,
+        "rate": rate,
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "errors": errors[0],
+    }
+
+
 # --- load --------------------------------------------------------------------------------------------
 def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | None = None) -> dict:
-    env = production_env(database_url=url, redis_url=redis, extra={"CODEX_API_RATE": "100000000/min"})
+    env = production_env(
+        database_url=url, redis_url=redis, extra={"CODEX_API_RATE": "100000000/min", "CODEX_RATE_LOGIN": "1000000/min"}
+    )
     collected = subprocess.run(
         [PY, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
         cwd=ROOT,
@@ -206,16 +365,34 @@ def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | 
         "codex": Gunicorn("codex", port=PORTS["codex"], env=env),
     }
     results = {}
+    import redis as redis_client
+
+    # Point 4 of the issue: the first request after a deploy *and a cache flush*.
+    redis_client.Redis.from_url(redis).flushdb()
     with contextlib.ExitStack() as stack:
         for server in servers.values():
             stack.enter_context(server)
         chosen = [p for p in pages(seed) if not only or p.key in only or p.key == "c1"]
         cold = {}
+        senders = post_senders(seed, PORTS["codex"]) if any(p.auth == "post" for p in chosen) else {}
         for page in chosen:  # point 4: each page's first request after the servers started
             started = time.perf_counter()
-            get(PORTS[page.server], page.path, host=seed["host"], headers=headers_for(page, seed))
+            if page.auth == "post":
+                senders[page.key]()
+            else:
+                get(PORTS[page.server], page.path, host=seed["host"], headers=headers_for(page, seed))
             cold[page.key] = (time.perf_counter() - started) * 1000
         for page in chosen:
+            if page.auth == "post":
+                load.settle()
+                r = post_load(senders[page.key], ok=POST_OK[page.key], seconds=seconds)
+                results[page.key] = {**r, "cold_ms": cold[page.key]}
+                print(
+                    f"  {page.key:20s} peak {r['peak_rps']:7.1f}/s  at {r['rate']:6.1f}/s p50 {r['p50_ms']:6.1f} "
+                    f"p95 {r['p95_ms']:6.1f} p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}",
+                    flush=True,
+                )
+                continue
             port, host, hdrs = PORTS[page.server], seed["host"], headers_for(page, seed)
             status, body, _ = get(port, page.path, host=host, headers=hdrs)
             if status != 200:
@@ -265,6 +442,93 @@ def table(seed: dict, results: dict) -> str:
     return report.md_table(header, rows)
 
 
+# --- the scaling curve (issue 19, point 2): each page at three firm sizes ----------------------------------
+SCALING = [(1_000, 500), (10_000, 5_000), (100_000, 50_000)]  # (contacts, the big portfolio's transactions)
+SCALING_PAGES = (
+    "dashboard_owner",
+    "dashboard_advisor",
+    "client_record",
+    "portfolio_page",
+    "performance_si",
+    "performance_1y",
+    "value_series",
+    "contacts_list",
+    "contacts_search",
+    "portfolios_list",
+    "portfolios_search",
+    "deals_list",
+    "activities_list",
+    "activities_search",
+    "global_search",
+)
+
+
+def prepare(name: str, seed_args: list[str], *, reuse: bool) -> tuple[dict, Path, str]:
+    from bench.run_all import prepare_database
+
+    seed = prepare_database(name, seed_args, reuse=reuse)
+    seed_file = ROOT / ".data" / "bench" / f"seed-{name}.json"
+    url = db.database_url(name)
+    if "deals" not in seed or "signin_email" not in seed or not seed.get("valued"):  # an older seed
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+            "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
+        }
+        topped = subprocess.run(
+            [PY, "bench/seed_bench.py", "--ensure-deals", "--out", str(seed_file)], cwd=ROOT, env=env, text=True
+        )
+        if topped.returncode != 0:
+            raise SystemExit("topping up the deals failed")
+        seed = json.loads(seed_file.read_text())
+    return seed, seed_file, url
+
+
+def scaling(args) -> None:
+    """Each page at 1,000 / 10,000 / 100,000 contacts and 500 / 5,000 / 50,000 transactions in the
+    big portfolio (2,000 portfolios throughout), on a scratch database per size; prints p95 and the
+    ratio to C1 per size and whether the page stays within 2x across the sizes."""
+    redis = db.redis_url(args.redis_db)
+    only = set(filter(None, args.only.split(","))) or set(SCALING_PAGES)
+    by_size = {}
+    for contacts, txns in SCALING:
+        name = f"codex_bench_pages_c{contacts}"
+        seed_args = ["--firms", "10", "--contacts", str(contacts), "--portfolios", "2000", "--transactions", "10000"]
+        seed_args += ["--big", "--big-transactions", str(txns)]
+        seed, _file, url = prepare(name, seed_args, reuse=args.reuse_db)
+        print(f"== {contacts:,} contacts, {txns:,} transactions (load {report.load_average()})", flush=True)
+        by_size[(contacts, txns)] = {
+            "results": measure(seed, url, redis, seconds=args.seconds, only=only),
+            "load": report.load_average(),
+        }
+    sizes = list(by_size)
+    header = ["page"] + [f"{c:,} contacts / {t:,} txns: p95 (ratio to C1)" for c, t in sizes]
+    header += ["max / min p95", "flat within 2x"]
+    rows = []
+    for key in SCALING_PAGES:
+        if key not in only:
+            continue
+        cells, p95s = [key], []
+        for size in sizes:
+            results = by_size[size]["results"]
+            r, c1 = results.get(key, {}), results.get("c1", {}).get("peak_rps")
+            if "p95_ms" not in r:
+                cells.append(r.get("error", "not run"))
+                continue
+            p95s.append(r["p95_ms"])
+            cells.append(f"{r['p95_ms']:.1f} ms ({r['peak_rps'] / c1:.0%})" if c1 else f"{r['p95_ms']:.1f} ms")
+        spread = max(p95s) / min(p95s) if len(p95s) == len(sizes) and min(p95s) > 0 else None
+        cells += [f"{spread:.2f}x" if spread else "-", ("yes" if spread <= 2 else "no") if spread else "-"]
+        rows.append(cells)
+    print(report.md_table(header, rows))
+    print("load average per size: " + "; ".join(f"{c:,}/{t:,}: {v['load']}" for (c, t), v in by_size.items()))
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "pages-scaling.json").write_text(
+        json.dumps({f"{c}/{t}": v for (c, t), v in by_size.items()}, indent=2, default=str)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="codex_bench_pages")
@@ -274,6 +538,7 @@ def main() -> None:
     parser.add_argument("--skip-explain", action="store_true")
     parser.add_argument("--explain-only", action="store_true", help="print the plans of the list queries, no load")
     parser.add_argument("--only", default="", help="comma-separated page keys to load (C1 always)")
+    parser.add_argument("--scaling", action="store_true", help="the scaling curve: each page at three firm sizes")
     parser.add_argument("--explain-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.explain_child:
@@ -282,11 +547,10 @@ def main() -> None:
         return
     if not args.db.startswith("codex_bench"):
         raise SystemExit("--db must name a scratch database codex_bench*")
-    from bench.run_all import prepare_database
-
-    seed = prepare_database(args.db, SEED_ARGS, reuse=args.reuse_db)
-    seed_file = ROOT / ".data" / "bench" / f"seed-{args.db}.json"
-    url = db.database_url(args.db)
+    if args.scaling:
+        scaling(args)
+        return
+    seed, seed_file, url = prepare(args.db, SEED_ARGS, reuse=args.reuse_db)
     redis = db.redis_url(args.redis_db)
     failures = [] if args.skip_explain else run_explain(seed_file, url)
     if args.explain_only:
@@ -296,7 +560,8 @@ def main() -> None:
         raise SystemExit(1 if failures else 0)
     only = set(filter(None, args.only.split(",")))
     results = measure(seed, url, redis, seconds=args.seconds, only=only)
-    out = {"seed": {k: v for k, v in seed.items() if "key" not in k}, "results": results, "explain_failures": failures}
+    kept = {k: v for k, v in seed.items() if "key" not in k and "password" not in k}
+    out = {"seed": kept, "results": results, "explain_failures": failures}
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / f"pages{'-only' if only else ''}.json").write_text(
         json.dumps(out, indent=2, default=str)

@@ -343,6 +343,19 @@ OTHER_SCRIPTS = [
             ),
         ],
     ),
+    (
+        "bench/fee_run.py",
+        [],
+        [
+            (
+                "quarterly fee run, 10,000 accounts in 2,000 households (preview + issue)",
+                r"quarterly fee run, preview \+ issue: ([\d.]+) s",
+                "< 60 s",
+                "s",
+            ),
+            ("fee invoices numbered gaplessly", r"gapless numbers: (\w+)", "True", ""),
+        ],
+    ),
 ]
 SCRIPT_RESULTS = RESULTS / "scripts.json"
 SECTION_OF_SCRIPT = {"bench/provision.py": "Provisioning", "bench/crm_import.py": "CRM", "bench/crm_search.py": "CRM"}

@@ -216,6 +216,11 @@ def seed(args) -> dict:
             big = seed_big(tenant=tenant, owner=owner, advisor=advisor, rng=rng, args=args, timings=timings)
             advisor_session = owner_session(advisor)
 
+    # The imports above queued their valuation rebuilds for a worker that a seed does not run:
+    # value the firm here (as ``valuations_rebuild`` after a deploy), so pages read the store.
+    started = time.perf_counter()
+    call_command("valuations_rebuild", "--firm", LARGE_SLUG, verbosity=0)
+    timings["valuations_rebuild_s"] = time.perf_counter() - started
     _key, raw_key = api_key_create(tenant=tenant, name="bench", scope=ApiScope.READ, created_by="bench")
     return {
         "firms": args.firms + 1,
@@ -230,6 +235,7 @@ def seed(args) -> dict:
         "portfolios": args.portfolios,
         "transactions": transactions_written,
         "timings": {k: round(v, 2) for k, v in timings.items()},
+        "valued": True,
         **big,
         **({"advisor_session_key": advisor_session} if args.big else {}),
     }
@@ -291,7 +297,7 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
     portfolio = portfolio_create(
         tenant=tenant, actor=owner, name="Big ten-year book", advisor=advisor, client=client, base_currency="USD"
     )
-    rows = ledger_rows(rng, portfolio, BIG_TRANSACTIONS, instruments, closes, days)
+    rows = ledger_rows(rng, portfolio, args.big_transactions, instruments, closes, days)
     clean = [transaction_clean(portfolio=portfolio, data=row) for row in rows]
     transactions_bulk_record(portfolio=portfolio, rows=clean, created_by=owner)  # rebuild queued on commit
     timings["big_portfolio_s"] = time.perf_counter() - started
@@ -314,7 +320,12 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
         batch_size=5000,
     )
     timings["big_activities_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    deals = seed_deals(owner=owner, advisor=advisor, rng=rng)
+    ensure_signin_user()
+    timings["big_deals_s"] = time.perf_counter() - started
     return {
+        "deals": deals,
         "big_portfolio_id": portfolio.pk,
         "big_client_id": client.pk,
         "big_transactions": len(clean),
@@ -322,7 +333,100 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
         "big_price_days": len(days),
         "big_valuation_status": state.status,
         "activities": BIG_ACTIVITIES,
+        "signin_email": SIGNIN_EMAIL,
+        "signin_password": SIGNIN_PASSWORD,
     }
+
+
+BIG_DEALS = 5000
+
+
+def seed_deals(*, owner, advisor, rng) -> int:
+    """``BIG_DEALS`` deals over the firm's pipeline stages (the stages ``crm.services`` seeds),
+    on contacts of both owners, a third of them closed. Bulk-created (a service call per row
+    would dominate the seed); runs inside the firm's schema. Idempotent: tops up to ``BIG_DEALS``."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.models import Contact, Deal, DealStatus, StageKind
+    from crm.services import pipeline_stages_ensure
+
+    have = Deal.objects.count()
+    if have >= BIG_DEALS:
+        return have
+    stages = pipeline_stages_ensure()
+    open_stages = [s for s in stages if s.kind == StageKind.OPEN] or stages
+    contacts = list(Contact.objects.order_by("pk").values_list("pk", "owner_id")[:BIG_DEALS])
+    now, today = timezone.now(), timezone.localdate()
+    words = ["Rollover", "Retirement plan", "Trust set-up", "Rebalance", "Estate review", "Hopper mandate"]
+    deals = []
+    for i in range(have, BIG_DEALS):
+        contact_id, contact_owner = contacts[i % len(contacts)]
+        status = rng.choice([DealStatus.WON, DealStatus.LOST]) if i % 3 == 0 else DealStatus.OPEN
+        closed = status != DealStatus.OPEN
+        kind_stages = [s for s in stages if s.kind == status] or open_stages
+        deals.append(
+            Deal(
+                title=f"{rng.choice(words)} {i}",
+                contact_id=contact_id,
+                stage=rng.choice(kind_stages),
+                amount=Decimal(rng.randint(10, 5000) * 100),
+                currency="USD",
+                probability=rng.choice([10, 25, 50, 75, 90]),
+                expected_close=today + timedelta(days=rng.randint(-60, 180)),
+                owner_id=contact_owner or (owner.pk if i % 2 else advisor.pk),
+                status=status,
+                closed_at=now - timedelta(days=rng.randint(0, 700)) if closed else None,
+            )
+        )
+    Deal.objects.bulk_create(deals, batch_size=2000)
+    return Deal.objects.count()
+
+
+SIGNIN_EMAIL = "signin@bench-large.example"
+SIGNIN_PASSWORD = "bench sign-in pass phrase 19"  # noqa: S105 - a scratch database's bench user
+
+
+def ensure_signin_user() -> None:
+    """An advisor with a password (Argon2, as every user): the sign-in page's benchmark user.
+    Runs inside the firm's schema; idempotent."""
+    from tenants.accounts.models import Role, User
+
+    if not User.objects.filter(email=SIGNIN_EMAIL).exists():
+        User.objects.create_user(email=SIGNIN_EMAIL, password=SIGNIN_PASSWORD, role=Role.ADVISOR)
+
+
+def ensure_deals() -> int:
+    """Top up the deals of an already seeded big firm (a database seeded before deals were), and
+    make the sign-in user."""
+    import django
+
+    django.setup()
+    from django_tenants.utils import schema_context
+
+    from tenants.accounts.models import User
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=LARGE_SLUG)
+    with schema_context(tenant.schema_name):
+        owner = User.objects.get(email="owner@bench-large.example")
+        advisor = User.objects.get(email="advisor@bench-large.example")
+        ensure_signin_user()
+        deals = seed_deals(owner=owner, advisor=advisor, rng=random.Random(9))
+        ensure_valuations()
+        return deals
+
+
+def ensure_valuations() -> None:
+    """Value every portfolio of the big firm whose rebuild never ran (a seed made before the seed
+    valued the firm itself: its import jobs waited for a worker). Inside the firm's schema."""
+    from django.core.management import call_command
+
+    from portfolios.models import ValuationState
+
+    if ValuationState.objects.filter(valued_through__isnull=True, stale_from__isnull=False).exists():
+        call_command("valuations_rebuild", "--firm", LARGE_SLUG, verbosity=0)
 
 
 def ledger_rows(rng, portfolio, count, instruments, closes, days) -> list[dict]:
@@ -385,13 +489,24 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=10000)
     parser.add_argument("--only-firms", action="store_true", help="provision missing small firms only")
     parser.add_argument("--big", action="store_true", help="the big firm's history (bench/pages.py): see seed_big")
+    parser.add_argument(
+        "--big-transactions", type=int, default=BIG_TRANSACTIONS, help="the big portfolio's ledger rows (scaling curve)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--new-session", action="store_true", help="only a fresh owner session, into --out")
+    parser.add_argument("--ensure-deals", action="store_true", help="only top up the big firm's deals, into --out")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1].startswith(
         "codex_bench"
     ):
         raise SystemExit("Set DATABASE_URL to a scratch database named codex_bench*; this script fills it.")
+    if args.ensure_deals:
+        data = json.loads(args.out.read_text())
+        data["deals"] = ensure_deals()
+        data["signin_email"], data["signin_password"] = SIGNIN_EMAIL, SIGNIN_PASSWORD
+        data["valued"] = True
+        args.out.write_text(json.dumps(data, indent=2, default=str))
+        return
     if args.new_session:
         data = json.loads(args.out.read_text())
         data["session_key"] = new_session()

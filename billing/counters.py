@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tenants.accounts.models import Invitation, User
+from tenants.accounts.models import Invitation, Role, User
 
 #: The resources a plan limits, by the plan's field.
 RESOURCE_LIMIT_FIELDS = {
@@ -32,8 +32,9 @@ def register_resource_counter(resource: str, counter: Callable[[], int]) -> None
 
 def seats_count() -> int:
     return (
-        User.objects.filter(is_active=True).count()
-        + Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True).count()
+        # Client users (the client portal) are the firm's customers, not seats.
+        User.objects.filter(is_active=True).exclude(role=Role.CLIENT).count()
+        + Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True).exclude(role=Role.CLIENT).count()
     )
 
 

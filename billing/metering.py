@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.http import JsonResponse
 from django_tenants.utils import schema_context
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,24 @@ def _redis():
     if _redis_client is None:
         import redis
 
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+        timeout = getattr(settings, "CODEX_REDIS_TIMEOUT_SECONDS", 1.0)
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
     return _redis_client
+
+
+# Redis unreachable (decision 0933): counts wait in process memory and go out with the next count
+# that reaches Redis (nothing is lost unless the process dies meanwhile); the plan flags keep
+# their last known value, or "not blocked" (fail open: a cache outage is not a reason to refuse).
+_unsent: dict[tuple[int, date], int] = {}
+_outage_logged_at = float("-inf")
+
+
+def _outage(exc: Exception) -> None:
+    global _outage_logged_at
+    now = time.monotonic()
+    if now - _outage_logged_at >= 10:
+        _outage_logged_at = now
+        logger.warning("metering: Redis unavailable, counts kept in memory, plan flags unchanged (%s)", exc)
 
 
 def set_redis_client(client) -> None:
@@ -68,6 +85,7 @@ def reset_local_state() -> None:
     """Forget the flags this process remembers (tests)."""
     with _lock:
         _flag_memo.clear()
+        _unsent.clear()
 
 
 def _today() -> date:
@@ -81,7 +99,20 @@ def _month(day: date) -> str:
 def record_api_call(tenant_id: int, *, day: date | None = None, count: int = 1) -> None:
     """Count ``count`` API calls for a firm: one Redis INCRBY."""
     day = day or _today()
-    _redis().incrby(f"{KEY_PREFIX}{tenant_id}:{day:%Y%m%d}", count)
+    with _lock:
+        waiting = dict(_unsent)
+        _unsent.clear()
+    waiting[(tenant_id, day)] = waiting.get((tenant_id, day), 0) + count
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for (firm, when), n in waiting.items():
+            pipe.incrby(f"{KEY_PREFIX}{firm}:{when:%Y%m%d}", n)
+        pipe.execute()
+    except RedisError as exc:
+        with _lock:
+            for key, n in waiting.items():
+                _unsent[key] = _unsent.get(key, 0) + n
+        _outage(exc)
 
 
 def pending_for(tenant_id: int, days: list[date]) -> int:
@@ -202,7 +233,11 @@ def _memo(kind: str, tenant_id: int, read) -> bool:
     hit = _flag_memo.get((kind, tenant_id))
     if hit is not None and hit[1] > now:
         return hit[0]
-    value = read()
+    try:
+        value = read()
+    except RedisError as exc:
+        _outage(exc)
+        return hit[0] if hit is not None else False
     _flag_memo[(kind, tenant_id)] = (value, now + getattr(settings, "CODEX_METERING_FLAG_MEMO_SECONDS", 1.0))
     return value
 

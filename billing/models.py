@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 
 from codex.crypto import SealedTextField
+from codex.history_tracking import track_public_record
 
 
 class Feature(models.TextChoices):
@@ -15,8 +16,10 @@ class Feature(models.TextChoices):
     NEWSLETTER = "newsletter", "Newsletter"
     IMPORTS = "imports", "Imports"
     WEBHOOKS = "webhooks", "Webhooks"
+    FEE_BILLING = "fee_billing", "Client fee billing"
 
 
+@track_public_record()
 class Plan(models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=100)
@@ -66,7 +69,9 @@ class BillingInterval(models.TextChoices):
     YEAR = "year", "Yearly"
 
 
+@track_public_record()
 class Subscription(models.Model):
+    history_firm_lookup = "tenant_id"
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="subscription")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     status = models.CharField(max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.TRIALING)
@@ -106,8 +111,11 @@ class Subscription(models.Model):
 
 
 # --- Firm billing details -------------------------------------------------------------------------
+@track_public_record()
 class BillingProfile(models.Model):
     """Who a firm's invoices are addressed to, and the tax rate applied to them (public schema)."""
+
+    history_firm_lookup = "tenant_id"
 
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="billing_profile")
     legal_name = models.CharField(max_length=200, blank=True, default="")
@@ -178,7 +186,9 @@ class InvoiceCounter(models.Model):
         return f"{self.year}: {self.last_number}"
 
 
+@track_public_record()
 class Invoice(models.Model):
+    history_firm_lookup = "tenant_id"
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="invoices")
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="invoices")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
@@ -244,7 +254,9 @@ class LineKind(models.TextChoices):
     CREDIT = "credit", "Credit balance"
 
 
+@track_public_record()
 class InvoiceLine(models.Model):
+    history_firm_lookup = "invoice__tenant_id"
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     kind = models.CharField(max_length=20, choices=LineKind.choices)
     description = models.CharField(max_length=300)
@@ -284,8 +296,11 @@ class PaymentKind(models.TextChoices):
     REFUND = "refund", "Refund"
 
 
+@track_public_record()
 class Payment(models.Model):
     """Money received for (or refunded on) an invoice. Amounts are positive; ``kind`` says which way."""
+
+    history_firm_lookup = "tenant_id"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")

@@ -44,7 +44,7 @@ DEFAULT_PLANS = [
         "max_api_calls_month": 1000000,
         # Pro never hits a wall on API calls: calls beyond the month's allowance are billed.
         "api_overage_price_per_1000": Decimal("0.50"),
-        "features": ["alerts", "imports", "api", "newsletter", "webhooks"],
+        "features": ["alerts", "imports", "api", "newsletter", "webhooks", "fee_billing"],
         "sort_order": 2,
     },
     {
@@ -58,7 +58,7 @@ DEFAULT_PLANS = [
         "max_portfolios": None,
         "max_contacts": None,
         "max_api_calls_month": None,
-        "features": ["alerts", "imports", "api", "newsletter", "webhooks"],
+        "features": ["alerts", "imports", "api", "newsletter", "webhooks", "fee_billing"],
         "sort_order": 3,
     },
 ]

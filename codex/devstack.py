@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-RUN_DIR = BASE_DIR / ".data" / "run"
+# CODEX_RUN_DIR: another place for the pid record, so a second stack (a test's) can run beside
+# a developer's `make run` in the same checkout.
+RUN_DIR = Path(os.environ.get("CODEX_RUN_DIR", BASE_DIR / ".data" / "run"))
 STATE_FILE = RUN_DIR / "devstack.json"
 GRACE_SECONDS = 10
 

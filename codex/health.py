@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -12,6 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django_tenants.utils import schema_context
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,22 @@ def _label(dotted: str) -> str:
     return dotted.rsplit(".", 1)[-1]
 
 
+_redis_client = None
+
+
+def _redis_state() -> str:
+    global _redis_client
+    if _redis_client is None:
+        timeout = settings.CODEX_REDIS_TIMEOUT_SECONDS
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        _redis_client.ping()
+    except RedisError as exc:
+        logger.warning("readiness: redis unreachable: %s", exc)
+        return "unreachable"
+    return "ok"
+
+
 def readiness() -> tuple[bool, dict]:
     global _MIGRATIONS_OK_UNTIL
     checks: dict[str, str] = {}
@@ -54,6 +72,9 @@ def readiness() -> tuple[bool, dict]:
         logger.warning("readiness: database unreachable: %s", exc)
         checks["database"] = "unreachable"
         return False, checks
+    # Redis is reported, not required: without it the node still serves what does not need it
+    # (decision 0933), so the load balancer must keep sending it requests.
+    checks["redis"] = _redis_state()
     if time.monotonic() < _MIGRATIONS_OK_UNTIL:
         checks["migrations"] = "ok"
         return True, checks

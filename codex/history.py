@@ -28,6 +28,7 @@ from django.utils import timezone
 from pghistory.middleware import HistoryMiddleware as PghistoryMiddleware
 from pghistory.models import Event
 
+from .db import current_firm_pk, current_schema
 from .observability import request_id_var
 
 # Columns of an event row that are pghistory's, not the record's.
@@ -78,10 +79,28 @@ def _record_fields(event_model) -> list[str]:
     return [f.attname for f in event_model._meta.concrete_fields if f.name not in _EVENT_COLUMNS]
 
 
+def _context_is_copied(event_model) -> bool:
+    """Whether the event rows hold their context themselves (public records, decision 0931)
+    rather than a link to a context row (firm records)."""
+    return not event_model._meta.get_field("pgh_context").is_relation
+
+
+def _metadata(event) -> dict:
+    context = event.pgh_context
+    if isinstance(context, dict) or context is None:
+        return context or {}
+    return context.metadata or {}
+
+
+def _events(event_model, **filters):
+    events = event_model.objects.filter(**filters)
+    return events if _context_is_copied(event_model) else events.select_related("pgh_context")
+
+
 def _entries(events: Iterable, names: list[str]) -> Iterator[HistoryEntry]:
     previous = None
     for event in events:
-        metadata = (event.pgh_context.metadata if event.pgh_context_id else None) or {}
+        metadata = _metadata(event)
         now = {name: getattr(event, name) for name in names}
         changes: dict[str, tuple[object, object]]
         if event.pgh_label == "insert" or previous is None:
@@ -111,22 +130,45 @@ def object_history(*, obj) -> list[HistoryEntry]:
     """Every change of ``obj``, oldest first, each with the fields it changed (before, after).
     The caller has checked that the user may see ``obj``."""
     event_model = event_model_of(type(obj))
-    events = event_model.objects.filter(pgh_obj_id=obj.pk).select_related("pgh_context").order_by("pgh_id")
+    events = _events(event_model, pgh_obj_id=obj.pk).order_by("pgh_id")
     return list(_entries(events, _record_fields(event_model)))
 
 
-def tracked_event_models() -> list[Any]:
-    """Event models whose tables live in a firm's schema (firm apps)."""
+def _event_models() -> list[Any]:
     # pghistory makes the event models at start-up: their fields (pgh_obj, the tracked columns) are
     # not known to the type checker.
     return [
         model
         for model in apps.get_models()
-        if issubclass(model, Event)
-        and model._meta.app_config.name in settings.TENANT_APPS
-        and not model._meta.proxy
-        and model._meta.managed
+        if issubclass(model, Event) and not model._meta.proxy and model._meta.managed
     ]
+
+
+def tracked_event_models() -> list[Any]:
+    """Event models whose tables live in a firm's schema (firm apps)."""
+    return [model for model in _event_models() if model._meta.app_config.name in settings.TENANT_APPS]
+
+
+def public_event_models() -> list[Any]:
+    """Event models of records in the public schema (shared apps only: subscriptions, invoices,
+    the firm's own settings, plans, operators' accounts are an app in both and counted above)."""
+    return [
+        model
+        for model in _event_models()
+        if model._meta.app_config.name in settings.SHARED_APPS
+        and model._meta.app_config.name not in settings.TENANT_APPS
+    ]
+
+
+def firm_public_event_models() -> list[tuple[Any, str]]:
+    """Public event models whose records belong to one firm, with the lookup that names it
+    (``history_firm_lookup`` on the tracked model, ``codex.history_tracking``)."""
+    found = []
+    for model in public_event_models():
+        lookup = getattr(model.pgh_tracked_model, "history_firm_lookup", None)
+        if lookup:
+            found.append((model, lookup))
+    return found
 
 
 TRAIL_COLUMNS = [
@@ -145,17 +187,21 @@ TRAIL_COLUMNS = [
 
 def firm_trail(*, start: datetime, end: datetime) -> Iterator[list]:
     """The firm's changes between ``start`` (inclusive) and ``end`` (exclusive), one row per
-    changed field, ordered by record type, record and time. Reads the current schema."""
-    for event_model in tracked_event_models():
+    changed field, ordered by record type, record and time. Reads the current schema's records,
+    then the firm's own records in the public schema (subscription, invoices, settings)."""
+    # A firm's request or job has the firm on the connection (a bare schema_context has no pk).
+    firm_pk = current_firm_pk()
+    sources: list[tuple[Any, dict]] = [(model, {}) for model in tracked_event_models()]
+    if firm_pk is not None:
+        sources += [(model, {lookup: firm_pk}) for model, lookup in firm_public_event_models()]
+    for event_model, of_firm in sources:
         names = _record_fields(event_model)
         label = event_model.pgh_tracked_model._meta.label
         # Earlier events of the same records give the "before" of the first change in the range.
-        in_range = event_model.objects.filter(pgh_created_at__gte=start, pgh_created_at__lt=end)
+        in_range = event_model.objects.filter(pgh_created_at__gte=start, pgh_created_at__lt=end, **of_firm)
         object_ids = in_range.values("pgh_obj_id")
-        events = (
-            event_model.objects.filter(pgh_obj_id__in=object_ids, pgh_created_at__lt=end)
-            .select_related("pgh_context")
-            .order_by("pgh_obj_id", "pgh_id")
+        events = _events(event_model, pgh_obj_id__in=object_ids, pgh_created_at__lt=end).order_by(
+            "pgh_obj_id", "pgh_id"
         )
         by_object: dict = {}
         for event in events:
@@ -195,12 +241,20 @@ def firm_trail_csv(*, start: datetime, end: datetime) -> Iterator[str]:
 
 def history_purge(*, now: datetime | None = None, dry_run: bool = False) -> dict[str, int]:
     """Delete the current schema's events older than ``CODEX_HISTORY_RETENTION_DAYS``; returns the
-    count per event model. Atomic. The append-only trigger is stepped over by name, for these
-    deletes only (``pgtrigger.ignore``); every other UPDATE or DELETE of an event still fails."""
+    count per event model. In a firm's schema: the firm apps' events; in the public schema: the
+    shared apps' (subscriptions, invoices, firms' settings, operators). Atomic. The append-only
+    trigger is stepped over by name, for these deletes only (``pgtrigger.ignore``); every other
+    UPDATE or DELETE of an event still fails."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.CODEX_HISTORY_RETENTION_DAYS)
     counts: dict[str, int] = {}
+    in_public = current_schema() == settings.PUBLIC_SCHEMA_NAME
+    event_models = (
+        [m for m in _event_models() if m._meta.app_config.name in settings.SHARED_APPS]
+        if in_public
+        else tracked_event_models()
+    )
     with transaction.atomic():
-        for event_model in tracked_event_models():
+        for event_model in event_models:
             old = event_model.objects.filter(pgh_created_at__lt=cutoff)
             if dry_run:
                 counts[event_model._meta.label] = old.count()

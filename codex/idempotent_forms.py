@@ -10,7 +10,11 @@ firm and the signed-in user:
   answered with the same redirect, and nothing runs twice;
 - the same key with other fields: 422 with a page that says so;
 - a POST that does not succeed (the form redisplayed with errors) releases the key, and the page
-  carries the same key for the corrected submission.
+  carries the same key for the corrected submission;
+- a view whose success is a page rather than a redirect (the API key page shows the new key once)
+  calls ``form_succeeded(request)``: that page is stored sealed and a resubmission gets it again.
+
+Templates carry the key with ``{% idempotency_field %}`` (``codex_ui``), inside the form.
 
 The CSRF token is not part of the compared fields (it rotates at sign-in).
 """
@@ -61,9 +65,19 @@ def _answer(record, request_hash: str, request) -> HttpResponse:
     if record.request_hash != request_hash:
         return _reused(request)
     stored = json.loads(crypto.unseal(record.response_sealed))
-    response = HttpResponseRedirect(stored["location"])
+    if "location" in stored:
+        response: HttpResponse = HttpResponseRedirect(stored["location"])
+    else:
+        response = HttpResponse(stored["body"], status=record.response_status, content_type=stored["content_type"])
     response["Idempotent-Replayed"] = "true"
     return response
+
+
+def form_succeeded(request) -> None:
+    """Mark this request's rendered page as the form's success, to be replayed to a resubmission.
+    Call it before rendering: the page's next form gets a fresh key (this one is spent)."""
+    request.idempotent_form_succeeded = True
+    request.idempotency_key = uuid.uuid4().hex
 
 
 def idempotent_form(view):
@@ -102,6 +116,12 @@ def idempotent_form(view):
             if response.status_code in (301, 302, 303) and response.has_header("Location"):
                 record.response_status = response.status_code
                 record.response_sealed = crypto.seal(json.dumps({"location": response["Location"]}))
+                record.save(update_fields=["response_status", "response_sealed"])
+            elif response.status_code == 200 and getattr(request, "idempotent_form_succeeded", False):
+                # A page that may show a secret once (a new API key): sealed like the API's replays.
+                stored = {"body": response.content.decode(), "content_type": response["Content-Type"]}
+                record.response_status = 200
+                record.response_sealed = crypto.seal(json.dumps(stored))
                 record.save(update_fields=["response_status", "response_sealed"])
             else:
                 record.delete()

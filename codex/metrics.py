@@ -6,7 +6,8 @@ Metrics:
 - ``codex_celery_tasks_total{task,state}``: tasks started, succeeded, failed, retried;
 - ``codex_celery_task_duration_seconds{task}``: histogram;
 - ``codex_slow_queries_total{firm}``: queries over ``CODEX_SLOW_QUERY_MS``;
-- ``codex_firms{status}``: gauge read from the database at scrape time (one ``GROUP BY`` query).
+- ``codex_firms{status}``: gauge read from the database at scrape time (one ``GROUP BY`` query),
+  registered by tenants (``tenants.metrics``).
 
 Several processes (gunicorn workers, Celery's prefork children) each hold their own counters. With
 ``PROMETHEUS_MULTIPROC_DIR`` set (an empty directory shared by the processes of one node, wiped at
@@ -29,8 +30,7 @@ import time
 
 from celery import signals
 from django.conf import settings
-from django.db import DatabaseError, connection
-from django.db.models import Count
+from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
 from prometheus_client import (
@@ -41,7 +41,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -91,29 +91,15 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     child.observe(seconds)
 
 
-class FirmsByStatusCollector:
-    """``codex_firms{status}``: counted when scraped, so every process reports the same truth."""
-
-    def collect(self):
-        # function-level: this module is imported by settings-time code (observability) before the
-        # app registry is ready; the firm gauge needs the models only when scraped
-        from django_tenants.utils import schema_context
-
-        from tenants.models import Tenant, TenantStatus
-
-        gauge = GaugeMetricFamily("codex_firms", "Firms by status.", labels=["status"])
-        try:
-            with schema_context(settings.PUBLIC_SCHEMA_NAME):
-                counts = dict(Tenant.objects.order_by().values_list("status").annotate(n=Count("pk")))
-        except DatabaseError as exc:
-            logger.warning("metrics: firms by status unavailable: %s", exc)
-            return
-        for status in TenantStatus.values:
-            gauge.add_metric([status], counts.get(status, 0))
-        yield gauge
+# Collectors counted when scraped, registered by the apps that own what they count (tenants
+# registers ``codex_firms`` in its ``ready()``): the kernel reads no app's tables itself.
+_SCRAPE_COLLECTORS: list[Collector] = []
 
 
-_FIRMS_COLLECTOR = FirmsByStatusCollector()
+def register_scrape_collector(collector: Collector) -> None:
+    """Add ``collector`` to every scrape (once, whatever the number of calls)."""
+    if collector not in _SCRAPE_COLLECTORS:
+        _SCRAPE_COLLECTORS.append(collector)
 
 
 def scrape_registry() -> CollectorRegistry:
@@ -127,7 +113,8 @@ def scrape_registry() -> CollectorRegistry:
     else:
         registry = CollectorRegistry()
         registry.register(_RegistryProxy(REGISTRY))
-    registry.register(_FIRMS_COLLECTOR)
+    for collector in _SCRAPE_COLLECTORS:
+        registry.register(collector)
     return registry
 
 

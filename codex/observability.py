@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from pythonjsonlogger import json as jsonlogger
+from redis.exceptions import RedisError
 
 from . import metrics
 
@@ -178,33 +179,47 @@ class RequestLogMiddleware:
             del id_token, firm_token
 
     def process_exception(self, request, exception):
-        """The database went away mid-request: a 503 with Retry-After, not a 500.
+        """The database (or Redis) went away mid-request: a 503 with Retry-After, not a 500.
 
         The request's transaction (if any) is lost with the connection, so nothing it wrote is
         kept; CONN_HEALTH_CHECKS makes the next request open a fresh connection.
         """
-        if not isinstance(exception, (OperationalError, InterfaceError)):
-            return None
+        return service_unavailable(request, exception)
+
+
+def service_unavailable(request, exception) -> HttpResponse | None:
+    """The 503 (with Retry-After) for a database or Redis that went away, or None for any other
+    exception. Views reach it through ``process_exception``; tenant routing, which queries before
+    any view, calls it itself (decision 0933)."""
+    if isinstance(exception, (OperationalError, InterfaceError)):
+        service = "database"
         db_logger.warning("database unavailable: %s", str(exception).strip()[:500])
-        if request.path.startswith("/api/"):
-            response = JsonResponse(
-                {
-                    "error": {
-                        "code": "service_unavailable",
-                        "message": "The database is unavailable; retry shortly.",
-                        "details": {},
-                    }
-                },
-                status=503,
-            )
-        else:
-            response = HttpResponse(
-                "Codex is briefly unavailable; try again in a few seconds.\n",
-                status=503,
-                content_type="text/plain; charset=utf-8",
-            )
-        response["Retry-After"] = "5"
-        return response
+    elif isinstance(exception, RedisError):
+        # A view that needs Redis (a sign-in throttle, a cache it cannot do without): decision 0933.
+        service = "cache"
+        db_logger.warning("redis unavailable: %s", str(exception).strip()[:500])
+    else:
+        return None
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {
+                "error": {
+                    "code": "service_unavailable",
+                    "message": f"The {service} is unavailable; retry shortly.",
+                    "details": {"service": service},
+                }
+            },
+            status=503,
+        )
+    else:
+        response = HttpResponse(
+            "Codex is briefly unavailable; try again in a few seconds.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    response["Retry-After"] = "5"
+    return response
 
 
 # --- Celery: task context in logs, slow queries in tasks ----------------------------------------------

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -136,6 +137,10 @@ TENANT_APPS = [
     "webhooks",
     # The notification centre and its live stream (issue 23 point 2, docs/live-updates.md).
     "codex.notifications",
+    # The firm's own business: service packages, client subscriptions, fees (issue 21, docs/fees.md).
+    "fees",
+    # The client portal's server side (issue 22, docs/portal.md): client users, vault, posts, reports.
+    "portal",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -149,7 +154,7 @@ MIDDLEWARE = [
     # Before routing: a CORS preflight carries no X-API-Key, and must be answered before the API
     # host's routing refuses a request without one (docs/decisions/0405).
     "corsheaders.middleware.CorsMiddleware",
-    "codex.middleware.TenantRoutingMiddleware",
+    "tenants.middleware.TenantRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -159,13 +164,15 @@ MIDDLEWARE = [
     "codex.security.middleware.SupportSessionMiddleware",
     "codex.history.HistoryMiddleware",  # pghistory's: who and which request, on every write
     "codex.security.middleware.TwoFactorMiddleware",
+    # Client users reach the client portal and its API only (docs/decisions/0960).
+    "portal.middleware.ClientConfinementMiddleware",
     "codex.security.middleware.ExportAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Django 6's CSP: SECURE_CSP below, a nonce per request through the ``csp`` context processor.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "codex.security.middleware.PermissionsPolicyMiddleware",
-    "codex.middleware.TenantStatusMiddleware",
+    "tenants.middleware.TenantStatusMiddleware",
     # API plan limits (402) and the one place API calls are counted (billing/metering.py).
     "billing.metering.ApiMeteringMiddleware",
 ]
@@ -241,18 +248,24 @@ if not REDIS_URL:
     CODEX_EMBEDDED_REDIS = True
 else:
     CODEX_EMBEDDED_REDIS = False
+# A Redis that does not answer must not hold a request: every client connects and reads within
+# CODEX_REDIS_TIMEOUT_SECONDS, then fails (each caller's behaviour then: decision 0933).
+CODEX_REDIS_TIMEOUT_SECONDS = env.float("CODEX_REDIS_TIMEOUT_SECONDS", default=1.0)
+_REDIS_OPTIONS = {"socket_connect_timeout": CODEX_REDIS_TIMEOUT_SECONDS, "socket_timeout": CODEX_REDIS_TIMEOUT_SECONDS}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": _REDIS_OPTIONS,
     },
     # Host -> firm and API key lookups (tenants.cache): shared by every process, invalidated at once.
     "tenants": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "codex-t",
+        "OPTIONS": _REDIS_OPTIONS,
     },
 }
 # Each process keeps warm lookups in memory for at most CODEX_TENANT_LOCAL_CACHE_SECONDS and checks
@@ -292,6 +305,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
     # A worker killed during a sweep leaves the sweep's lock behind until it expires.
     "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=300),
+    # Publishing from a request must fail fast when Redis is away (decision 0933).
+    "socket_connect_timeout": CODEX_REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": max(CODEX_REDIS_TIMEOUT_SECONDS, 5.0),
+}
+# Redis away: a request that queues a task (on commit, robustly: the sweeps re-queue) waits at
+# most about two connection timeouts, not Celery's defaults (measured: 19 s, the result backend's
+# 20 retries, then the publish's own); workers keep retrying their broker connection as before.
+_FAIL_FAST = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = CODEX_REDIS_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = _FAIL_FAST
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": _FAIL_FAST,
+    "socket_connect_timeout": CODEX_REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": max(CODEX_REDIS_TIMEOUT_SECONDS, 5.0),
 }
 # Delivery ledger (codex/delivery.py, decision 0601): with a Redis broker every task is remembered
 # until it finished, and a beat sweep re-sends those the broker lost (a worker killed between
@@ -336,6 +363,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 24 * 60 * 60.0,
         "kwargs": {"task": "codex.history_purge"},
     },
+    # ... and in the public schema: firms' settings, subscriptions, invoices (decision 0931).
+    "history-purge-public": {"task": "codex.history_purge", "schedule": 24 * 60 * 60.0},
     # The whole database, pg_dump'd to CODEX_BACKUP_DIR, older dumps pruned (tenants.db_backup).
     "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
@@ -359,6 +388,49 @@ CELERY_BEAT_SCHEDULE.update(
         },
         # Platform status: every service checked and recorded each minute (codex/status).
         "platform-record-checks": {"task": "codex.status.record_checks", "schedule": 60.0},
+    }
+)
+# --- Market-data feeds (issue 24, docs/market-data.md) ------------------------------------------------
+# Each provider: base URL, timeout (s), retries (with back-off, on connection errors, 429 and 5xx),
+# and a minimum interval between two calls (its rate limit). Alpha Vantage needs a key (free tier: 25
+# calls a day); without one it is skipped. A value jumping more than MARKET_FEEDS_MAX_JUMP times (or
+# dropping to 1/x) from the previous one is held back and reported.
+MARKET_FEEDS = {
+    "initial_days": env.int("MARKET_FEEDS_INITIAL_DAYS", default=30),
+    "max_jump": env.float("MARKET_FEEDS_MAX_JUMP", default=10.0),
+    "price_providers": env.list("MARKET_PRICE_PROVIDERS", default=["stooq", "alphavantage"]),
+    "ecb": {
+        "url": env.str("ECB_RATES_URL", default="https://www.ecb.europa.eu/stats/eurofxref"),
+        "timeout": env.float("ECB_TIMEOUT_SECONDS", default=20.0),
+        "retries": env.int("ECB_RETRIES", default=3),
+        "min_interval": env.float("ECB_MIN_INTERVAL_SECONDS", default=1.0),
+    },
+    "stooq": {
+        "url": env.str("STOOQ_URL", default="https://stooq.com/q/d/l/"),
+        "timeout": env.float("STOOQ_TIMEOUT_SECONDS", default=15.0),
+        "retries": env.int("STOOQ_RETRIES", default=2),
+        "min_interval": env.float("STOOQ_MIN_INTERVAL_SECONDS", default=1.0),
+    },
+    "alphavantage": {
+        "url": env.str("ALPHAVANTAGE_URL", default="https://www.alphavantage.co/query"),
+        "api_key": env.str("ALPHAVANTAGE_API_KEY", default=""),
+        "timeout": env.float("ALPHAVANTAGE_TIMEOUT_SECONDS", default=20.0),
+        "retries": env.int("ALPHAVANTAGE_RETRIES", default=2),
+        "min_interval": env.float("ALPHAVANTAGE_MIN_INTERVAL_SECONDS", default=12.0),
+    },
+}
+# "Price stale since" shows when the last close is older than this many days (weekends and a
+# holiday fit in 4); firm instruments are valued by hand, often monthly or quarterly.
+MARKET_STALE_AFTER_DAYS = env.int("MARKET_STALE_AFTER_DAYS", default=4)
+MARKET_FIRM_STALE_AFTER_DAYS = env.int("MARKET_FIRM_STALE_AFTER_DAYS", default=95)
+# Operators e-mailed when a feed run fails or partly fails (the console lists every run anyway).
+MARKET_FEEDS_ALERT_EMAILS = env.list("MARKET_FEEDS_ALERT_EMAILS", default=[])
+# Beat: ECB rates after their ~16:00 CET publication; closes after the US close (22:00 UTC covers
+# Europe's too), Monday to Saturday morning so Friday's close is caught. Gaps fill on the next run.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "market-fx-ecb": {"task": "market.fx_fetch", "schedule": crontab(minute=30, hour="16,18", day_of_week="1-5")},
+        "market-prices": {"task": "market.prices_fetch", "schedule": crontab(minute=30, hour=22, day_of_week="1-5")},
     }
 )
 STATUS_HISTORY_DAYS = env.int("STATUS_HISTORY_DAYS", default=90)
@@ -401,6 +473,8 @@ LIVE_POLL_SECONDS = env.int("LIVE_POLL_SECONDS", default=30)  # the fallback whe
 
 # --- Auth -------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The function the kernel writes audit events through (codex.audit): the log belongs to tenants.
+CODEX_AUDIT_RECORDER = "tenants.services.audit_record"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -523,9 +597,36 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Static files -----------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# The client portal's built files (frontend/, `make frontend`) are served under /static/portal/.
+# (Listed once built: a checkout that has not run `make frontend` serves the portal's fallback page.)
+_PORTAL_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [BASE_DIR / "static", *([("portal", _PORTAL_DIST)] if _PORTAL_DIST.is_dir() else [])]
+# The document vault (portal.Document): local files under .data/ in development; S3-compatible
+# object storage (django-storages) when CODEX_VAULT_BUCKET is set (docs/portal.md).
+CODEX_VAULT_BUCKET = env.str("CODEX_VAULT_BUCKET", default="")
+_vault_storage = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CODEX_VAULT_BUCKET,
+            "endpoint_url": env.str("CODEX_VAULT_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("CODEX_VAULT_REGION", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+    if CODEX_VAULT_BUCKET
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("CODEX_VAULT_ROOT", default=str(BASE_DIR / ".data" / "vault"))},
+    }
+)
+CODEX_VAULT_MAX_BYTES = env.int("CODEX_VAULT_MAX_BYTES", default=20 * 1024 * 1024)
+CODEX_DOWNLOAD_LINK_MAX_AGE = env.int("CODEX_DOWNLOAD_LINK_MAX_AGE", default=300)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "vault": _vault_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if IS_PRODUCTION
@@ -544,9 +645,9 @@ USE_TZ = True
 # --- REST framework ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "codex.api.authentication.ApiKeyAuthentication",
-        "codex.api.authentication.FirmBearerAuthentication",
-        "codex.api.authentication.CsrfSessionAuthentication",
+        "tenants.authentication.ApiKeyAuthentication",
+        "tenants.authentication.FirmBearerAuthentication",
+        "tenants.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "codex.api.pagination.StandardPagination",
@@ -593,6 +694,8 @@ SPECTACULAR_SETTINGS = {
         "BillingIntervalEnum": "billing.models.BillingInterval",
         # Other apps' sets that collide on "kind"/"status" (named here so check --deploy stays clean).
         "TransactionKindEnum": "portfolios.models.Kind",
+        "PortalDocumentKindEnum": "portal.models.DocumentKind",
+        "PortalValueRangeEnum": "portal.api.RANGE_CHOICES",
         "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
         "DealOutcomeEnum": "crm.models.DealStatus",
     },

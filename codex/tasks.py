@@ -12,22 +12,6 @@ def current_schema() -> str:
 
 
 @app.task(
-    name="codex.find_firm_email",
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OSError, DatabaseError),
-    max_retries=5,
-    retry_backoff=True,
-)
-def find_firm_email(self, email: str) -> int:
-    """Log-in help: e-mail the address the firms it belongs to (codex.find_firm)."""
-    # function-level: find_firm queues this task: cycle listed in the acyclic contract
-    from .find_firm import find_firm_send
-
-    return find_firm_send(email=email)
-
-
-@app.task(
     name="codex.history_purge",
     bind=True,
     acks_late=True,
@@ -36,8 +20,9 @@ def find_firm_email(self, email: str) -> int:
     retry_backoff=True,
 )
 def history_purge_firm(self) -> dict:
-    """Celery beat, once per firm (codex.for_each_firm): delete change-history events older than
-    CODEX_HISTORY_RETENTION_DAYS in the firm's schema (codex.history.history_purge)."""
+    """Celery beat, once per firm (codex.for_each_firm) and once in the public schema: delete
+    change-history events older than CODEX_HISTORY_RETENTION_DAYS in that schema
+    (codex.history.history_purge)."""
     from .history import history_purge
 
     return {"schema": connection_schema(), "deleted": sum(history_purge().values())}

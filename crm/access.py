@@ -15,11 +15,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from tenants.accounts.models import Role
+from tenants.accounts.models import FIRM_WIDE_ROLES
 
 from .models import Activity, Campaign, Company, Contact, Deal, ImportJob, Subscriber
-
-FIRM_WIDE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 
 
 def sees_whole_firm(user) -> bool:

@@ -3,15 +3,17 @@ from django.db.backends.signals import connection_created
 
 
 def set_trigram_threshold(sender, connection, **kwargs) -> None:
-    """CRM search's typo threshold for pg_trgm's ``%`` operator, on every new database connection
+    """CRM search's typo threshold for pg_trgm's ``<%`` operator, on every new database connection
     (a session setting; decision 0201). Set before pg_trgm is loaded, it is kept as a placeholder
     that the extension adopts when a search first uses it."""
     if connection.vendor != "postgresql":
         return
-    from .selectors import SIMILARITY_THRESHOLD
+    from .selectors import WORD_SIMILARITY_THRESHOLD
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, false)", [str(SIMILARITY_THRESHOLD)])
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", [str(WORD_SIMILARITY_THRESHOLD)]
+        )
 
 
 class CrmConfig(AppConfig):

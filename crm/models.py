@@ -16,7 +16,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Value
-from django.db.models.functions import Coalesce, Concat, Lower, Replace
+from django.db.models.functions import Coalesce, Concat, Lower, Replace, Upper
 from django.utils import timezone
 
 # The expressions the search indexes are built on. Queries must use exactly these expressions for
@@ -233,6 +233,8 @@ class Contact(models.Model):
             GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="crm_contact_name_trgm"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="crm_contact_text_trgm"),
             models.Index(fields=["owner", "last_name"], name="crm_contact_owner_idx"),
+            # the list's order (last name, first name, id): the first page read off the index
+            models.Index(fields=["last_name", "first_name", "id"], name="crm_contact_name_order_idx"),
             # "is a contact of this company in my book": the advisor's view of companies (access.py)
             models.Index(fields=["company", "owner"], name="crm_contact_company_owner_idx"),
             models.Index(fields=["lifecycle"], name="crm_contact_lifecycle_idx"),
@@ -328,6 +330,8 @@ class Deal(models.Model):
         indexes = [
             GinIndex(fields=["search_document"], name="crm_deal_document"),
             GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="crm_deal_title_trgm"),
+            # the list's order (newest first)
+            models.Index(F("created_at").desc(), F("id").desc(), name="crm_deal_recent_idx"),
             models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
         ]
 
@@ -399,6 +403,10 @@ class Activity(models.Model):
                 condition=models.Q(kind="task", completed_at__isnull=True),
                 name="crm_open_tasks_idx",
             ),
+            # the list's order (latest first) and its ``search`` (subject or body, any case)
+            models.Index(F("occurred_at").desc(), F("id").desc(), name="crm_activity_recent_idx"),
+            GinIndex(OpClass(Upper("subject"), name="gin_trgm_ops"), name="crm_activity_subject_trgm"),
+            GinIndex(OpClass(Upper("body"), name="gin_trgm_ops"), name="crm_activity_body_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -266,10 +266,18 @@ class SearchHit:
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# pg_trgm similarity a folded name needs to count as a typo of the query (``%``). pg_trgm's default
-# is 0.3; two swapped letters in a ten-letter name ("Jonh Smiht" for "John Smith") score 5/17 =
-# 0.29, so 0.25, set on every database connection (crm.apps; decision 0201).
+# pg_trgm thresholds of the typo step (decision 0201). A name is a typo match when the whole folded
+# name is similar to the folded query (similarity >= SIMILARITY_THRESHOLD: two swapped letters in a
+# ten-letter name, "Jonh Smiht" for "John Smith", score 5/17 = 0.29, below pg_trgm's default 0.3)
+# or when the query is similar to a part of it (word similarity >= WORD_SIMILARITY_THRESHOLD: one
+# swapped pair in a five- or six-letter word, "Webre" for "Weber", keeps 3 of its 6 trigrams, 0.5;
+# pg_trgm's default 0.6 needs nine letters). WORD_SIMILARITY_THRESHOLD is also the session's
+# ``pg_trgm.word_similarity_threshold``, set on every connection by crm.apps, so that the GIN
+# ``gin_trgm_ops`` indexes answer ``word <% search_name`` for each query word.
 SIMILARITY_THRESHOLD = 0.25
+WORD_SIMILARITY_THRESHOLD = 0.3
+# At most this many words of a query take part in the typo step.
+FUZZY_WORDS = 4
 
 
 def _tsquery_text(q: str) -> str | None:
@@ -359,33 +367,70 @@ def _ranked(qs: QuerySet, kind: str, query: SearchQuery, limit: int) -> QuerySet
 
 
 # The typo step (decision 0201) uses pg_trgm on the folded names (``search_name``, GIN
-# ``gin_trgm_ops`` index): a row is a candidate when its whole name is similar to the query
-# (``%``: similarity >= SIMILARITY_THRESHOLD) or when the query is similar to a part of it (``<%``:
-# word similarity >= pg_trgm's 0.6, one misspelt last name of "first last": "Schmitt" for
-# "Katharina Schmidt"). Both operators are answered by the index. Candidates rank by the larger of
-# the similarity and half the word similarity: always below 1, so below every text match.
+# ``gin_trgm_ops`` index) in two steps, so that its cost does not grow with the firm:
+# 1. candidates, by the index: rows where every query word is word-similar to the name
+#    (``word <% search_name``, all words at once in one index scan), at most FUZZY_CANDIDATES; for a
+#    query of several words, also up to FUZZY_PER_WORD rows for each word alone (a badly misspelt
+#    first name must not hide the last name). The index answers these by counting shared
+#    trigrams; a condition on the whole query (``q % search_name`` at 0.25) made it return every
+#    row sharing two trigrams with the query (20,159 of 100,000 contacts for "Schmdit", all but 4
+#    rejected after reading the row): that was most of the search's time.
+# 2. those few hundred rows are scored on the whole name: kept when the similarity is at least
+#    SIMILARITY_THRESHOLD or the word similarity at least WORD_SIMILARITY_THRESHOLD, ranked by the
+#    larger of the similarity and half the word similarity (always below 1, so below every text
+#    match).
+# A common misspelt word ("Webre" in a firm with 3,000 Webers, all equally similar) ranks an
+# arbitrary FUZZY_CANDIDATES of them; a more specific query (the first name too) narrows step 1.
+FUZZY_CANDIDATES = 100
+FUZZY_PER_WORD = 30
 
 
-def _similar(qs: QuerySet, kind: str, q: str, limit: int, exclude) -> QuerySet:
-    """Typo tolerance: rows of ``qs`` whose folded name is similar to the folded query ``q``, most
-    similar first, without those in ``exclude`` (ids already found by text, one array). ``q`` and
-    ``exclude`` are parameters: placeholders when the statement is compiled for the cache."""
+def _any_of_arrays(candidates: list[QuerySet]) -> Func:
+    """``id = ANY(ARRAY(c1) || ARRAY(c2) ...)``: each candidate query runs once with its own limit,
+    then the rows are fetched by primary key."""
+    return Func(
+        F("pk"),
+        Func(*(ArraySubquery(c) for c in candidates), template="(%(expressions)s)", arg_joiner=" || "),
+        template="(%(expressions)s))",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
+    )
+
+
+def _similar(qs: QuerySet, kind: str, q: str, words: list[str], limit: int, exclude, *, firm_wide: bool) -> QuerySet:
+    """Typo tolerance: rows of ``qs`` whose folded name is similar to the folded query ``q`` (its
+    words: ``words``), most similar first, without those in ``exclude`` (ids already found by text,
+    one array). ``q``, ``words`` and ``exclude`` are parameters: placeholders when the statement is
+    compiled for the cache."""
     table = qs.model._meta.db_table
+    not_found_by_text = RawSQL(  # noqa: S611
+        f'NOT ("{table}"."id" = ANY(%s::bigint[]))', [exclude], output_field=BooleanField()
+    )
+
+    def candidates(condition: Q, cap: int) -> QuerySet:
+        return qs.filter(condition).order_by().values("pk")[:cap]
+
+    every_word = Q()
+    for word in words:
+        every_word &= Q(search_name__trigram_word_similar=word)
+    tiers = [candidates(every_word, FUZZY_CANDIDATES)]
+    if len(words) > 1 and firm_wide:
+        # Not for an advisor's book: with the book's filter, a word that is common in the firm
+        # but absent from the book made PostgreSQL read the whole table looking for FUZZY_PER_WORD
+        # rows (a sequential scan, measured 1.1 s under load), since it expects them early.
+        tiers += [candidates(Q(search_name__trigram_word_similar=word), FUZZY_PER_WORD) for word in words]
     return (
-        qs.filter(Q(search_name__trigram_similar=q) | Q(search_name__trigram_word_similar=q))
-        .filter(
-            RawSQL(f'NOT ("{table}"."id" = ANY(%s::bigint[]))', [exclude], output_field=BooleanField())  # noqa: S611
-        )
+        qs.model.objects.filter(_any_of_arrays(tiers))
+        .filter(not_found_by_text)
         .annotate(
             **_hit_columns(kind),
-            score=Greatest(
-                # django-stubs types the string argument as a field name only; a Value is the
-                # documented way to pass the query text as a parameter.
-                TrigramSimilarity("search_name", Value(q)),  # type: ignore[arg-type]
-                TrigramWordSimilarity(Value(q), "search_name") / 2,  # type: ignore[arg-type]
-                output_field=FloatField(),
-            ),
+            # django-stubs types the string argument as a field name only; a Value is the
+            # documented way to pass the query text as a parameter.
+            similarity=TrigramSimilarity("search_name", Value(q)),  # type: ignore[arg-type]
+            word_similarity=TrigramWordSimilarity(Value(q), "search_name"),  # type: ignore[arg-type]
         )
+        .filter(Q(similarity__gte=SIMILARITY_THRESHOLD) | Q(word_similarity__gte=WORD_SIMILARITY_THRESHOLD))
+        .annotate(score=Greatest(F("similarity"), F("word_similarity") / 2, output_field=FloatField()))
         .order_by("-score", "hit_id")
         .values_list(*HIT_COLUMNS)[:limit]
     )
@@ -406,8 +451,10 @@ def _union_sql(
     return prefix + " UNION ALL ".join(parts), params
 
 
-def _fuzzy_parts(kinds: dict[str, QuerySet], q: str, limit: int, excludes: dict):
-    return _union_sql([_similar(qs, kind, q, limit, excludes[kind]) for kind, qs in kinds.items()])
+def _fuzzy_parts(kinds: dict[str, QuerySet], q: str, words: list[str], limit: int, excludes: dict, *, firm_wide: bool):
+    return _union_sql(
+        [_similar(qs, kind, q, words, limit, excludes[kind], firm_wide=firm_wide) for kind, qs in kinds.items()]
+    )
 
 
 # Compiled statements, by shape. Django compiles the search's querysets (book filters, EXISTS,
@@ -461,13 +508,25 @@ def _text_statement(user, tsquery_text: str, limit: int) -> tuple[str, list]:
     return _cached_sql(("text", _scope_key(user), limit), build, {q_param: tsquery_text})
 
 
-def _fuzzy_statement(user, q: str, limit: int, seen: dict[str, list]) -> tuple[str, list]:
+def _fuzzy_statement(user, q: str, limit: int, seen: dict[str, list]) -> tuple[str, list] | None:
+    """The typo step's statement, or None when the query has no word to compare."""
+    folded_q = fold(q)
+    words = _WORD.findall(folded_q.replace("_", " "))[:FUZZY_WORDS]
+    if not words:
+        return None
     q_param = _placeholder("q")
+    word_params = [_placeholder(f"word-{n}") for n in range(len(words))]
     exclude_params = {kind: _placeholder(f"exclude-{kind}") for kind in ("contact", "company", "deal")}
-    values = {q_param: fold(q), **{param: seen.get(kind, []) for kind, param in exclude_params.items()}}
+    values = {
+        q_param: folded_q,
+        **dict(zip(word_params, words, strict=True)),
+        **{param: seen.get(kind, []) for kind, param in exclude_params.items()},
+    }
     return _cached_sql(
-        ("fuzzy", _scope_key(user), limit),
-        lambda: _fuzzy_parts(_kinds(user), q_param, limit, exclude_params),
+        ("fuzzy", _scope_key(user), limit, len(words)),
+        lambda: _fuzzy_parts(
+            _kinds(user), q_param, word_params, limit, exclude_params, firm_wide=access.sees_whole_firm(user)
+        ),
         values,
     )
 
@@ -489,10 +548,11 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
         seen = defaultdict(list)
         for row in rows:
             seen[row[0]].append(row[1])
-        with connection.cursor() as cursor:
-            cursor.execute(*_fuzzy_statement(user, q, limit, seen))
-            fuzzy = cursor.fetchall()
-        rows += fuzzy
+        statement = _fuzzy_statement(user, q, limit, seen)
+        if statement is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*statement)
+                rows += cursor.fetchall()
     lifecycles = dict(Lifecycle.choices)
     company_ids = {int(r[4]) for r in rows if r[0] == "contact" and r[4]}
     company_names = dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name")) if company_ids else {}
@@ -535,6 +595,23 @@ def contacts_matching(qs: QuerySet[Contact], terms: list[str]) -> QuerySet[Conta
         folded_term = fold(term)
         companies = Company.objects.filter(search_name__contains=folded_term).order_by().values("pk")
         qs = qs.filter(Q(search_text__contains=folded_term) | Q(_in_array("company_id", companies)))
+    return qs
+
+
+def deals_matching(qs: QuerySet[Deal], terms: list[str]) -> QuerySet[Deal]:
+    """Deals of ``qs`` where every term is a part of the title, of the contact's name or of the
+    company's name; accents and case do not matter. Each part is answered by a GIN trigram index
+    (the deal's ``search_name``, the contacts' and companies' ``search_name``), joined by
+    ``= ANY(ARRAY(...))`` so that no table is read whole (docs/benchmarks.md, the plans)."""
+    for term in terms[:8]:
+        folded_term = fold(term)
+        contacts = Contact.objects.filter(search_name__contains=folded_term).order_by().values("pk")
+        companies = Company.objects.filter(search_name__contains=folded_term).order_by().values("pk")
+        qs = qs.filter(
+            Q(search_name__contains=folded_term)
+            | Q(_in_array("contact_id", contacts))
+            | Q(_in_array("company_id", companies))
+        )
     return qs
 
 

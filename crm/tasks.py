@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db import DatabaseError
 
 from codex.celery import app
-from codex.db import current_schema, current_tenant
+from codex.db import current_schema
+from tenants.selectors import current_tenant
 
 
 @app.task(bind=True, acks_late=True, autoretry_for=(OSError, DatabaseError), retry_backoff=True, max_retries=5)

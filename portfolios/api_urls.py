@@ -4,12 +4,15 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, custodian_api
 
 router = SimpleRouter()
 router.register("portfolios", api.PortfolioViewSet, basename="portfolio")
 router.register(r"portfolios/(?P<portfolio_pk>\d+)/transactions", api.TransactionViewSet, basename="transaction")
 router.register(r"portfolios/(?P<portfolio_pk>\d+)/lots", api.LotViewSet, basename="lot")
+router.register("custodian/mappings", custodian_api.MappingViewSet, basename="custodian-mapping")
+router.register("custodian/accounts", custodian_api.AccountViewSet, basename="custodian-account")
+router.register("reconciliation/breaks", custodian_api.BreakViewSet, basename="reconciliation-break")
 
 urlpatterns = [
     # before the router's transactions/<pk>/ route
@@ -38,6 +41,14 @@ urlpatterns = [
         name="portfolio-realised-gains",
     ),
     path("firm/exposure/", api.FirmExposureView.as_view(), name="firm-exposure"),
+    path("custodian/positions/import/", custodian_api.PositionsImportView.as_view(), name="custodian-positions-import"),
+    path(
+        "portfolios/<int:portfolio_pk>/custodian-import/",
+        custodian_api.TransactionsImportView.as_view(),
+        name="portfolio-custodian-import",
+    ),
+    path("reconciliation/runs/", custodian_api.ReconciliationRunView.as_view(), name="reconciliation-run"),
+    path("corporate-actions/", custodian_api.CorporateActionsView.as_view(), name="corporate-actions"),
     *router.urls,
 ]
 

@@ -61,6 +61,15 @@ class TransactionForm(forms.Form):
         required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Transfer in: original purchase."
     )
     note = forms.CharField(max_length=500, required=False)
+    counter_currency = forms.CharField(
+        max_length=3,
+        required=False,
+        label="Other currency",
+        help_text="Conversion: the currency bought. Buy/sell: settle from this currency's cash instead.",
+    )
+    counter_amount = forms.DecimalField(
+        required=False, label="Other currency amount", help_text="How much of the other currency."
+    )
 
     def clean_lots(self):
         raw = self.cleaned_data.get("lots")

@@ -28,6 +28,7 @@ from codex.outbox.services import event_emit
 from portfolios.market.models import Instrument
 
 from . import analytics, services
+from .ledger import TXN_VALUES, txn_from_row
 from .models import Kind, Portfolio, Transaction
 from .selectors import fx_series
 
@@ -45,6 +46,9 @@ CSV_COLUMNS = {
     "fx_rate": "fx_rate",
     "acquired_on": "acquired_on",
     "note": "note",
+    "counter_currency": "counter_currency",
+    "counter_amount": "counter_amount",
+    "transaction_id": "external_id",
 }
 COLUMNS = list(CSV_COLUMNS)
 
@@ -66,6 +70,9 @@ KIND_ALIASES = {
     "withdrawal": Kind.WITHDRAWAL,
     "withdraw": Kind.WITHDRAWAL,
     "split": Kind.SPLIT,
+    "conversion": Kind.CONVERSION,
+    "fx": Kind.CONVERSION,
+    "currency conversion": Kind.CONVERSION,
     "transfer in": Kind.TRANSFER_IN,
     "transfer_in": Kind.TRANSFER_IN,
     "transfer out": Kind.TRANSFER_OUT,
@@ -102,7 +109,22 @@ FIELDS = [
     engine.ImportField("fx_rate", "fx_rate", aliases=("fx", "fx rate", "exchange rate"), parse=engine.parse_decimal),
     engine.ImportField("acquired_on", "acquired_on", aliases=("acquired",), parse=engine.parse_date),
     engine.ImportField("note", "note", aliases=("notes", "memo", "description"), parse=engine.parse_max_length(500)),
+    engine.ImportField(
+        "counter_currency", "other currency", aliases=("counter currency", "settlement currency"), parse=parse_currency
+    ),
+    engine.ImportField(
+        "counter_amount", "other amount", aliases=("counter amount", "settlement amount"), parse=engine.parse_decimal
+    ),
+    engine.ImportField(
+        "external_id",
+        "transaction id",
+        aliases=("transaction id", "trade id", "reference", "custodian id"),
+        parse=engine.parse_max_length(64),
+    ),
 ]
+
+
+EXTERNAL_KEY = "ext:"  # duplicate key of a row carrying the custodian's transaction id
 
 
 class _FxCache:
@@ -178,7 +200,7 @@ class TransactionImport:
         return self._fx
 
     def _validate(self, values: dict) -> dict[str, str]:
-        data = {k: v for k, v in values.items() if k not in ("symbol", "exchange")}
+        data = {k: v for k, v in values.items() if k not in ("symbol", "exchange", "external_id")}
         symbol = values.get("symbol")
         if symbol:
             try:
@@ -196,17 +218,33 @@ class TransactionImport:
             )
         except ValidationError as exc:
             return {("symbol" if f == "instrument" else f): " ".join(m) for f, m in exc.message_dict.items()}
-        values["fingerprint"] = services._fingerprint(clean)
+        external_id = (values.get("external_id") or "").strip()
+        if external_id:
+            # a custodian's id is the row's identity: the same id again is the same transaction
+            clean.external_id = external_id
+            values["fingerprint"] = EXTERNAL_KEY + external_id
+        else:
+            values["fingerprint"] = services.validation._fingerprint(clean)
         values["__clean__"] = clean
         return {}
 
     def _find_existing(self, keys) -> dict:
-        return {
+        keys = list(keys)
+        external = [k[len(EXTERNAL_KEY) :] for k in keys if k.startswith(EXTERNAL_KEY)]
+        found = {
             fp: txn_id
             for fp, txn_id in Transaction.objects.filter(
-                portfolio=self.portfolio, fingerprint__in=list(keys)
+                portfolio=self.portfolio, fingerprint__in=[k for k in keys if not k.startswith(EXTERNAL_KEY)]
             ).values_list("fingerprint", "id")
         }
+        if external:
+            found.update(
+                (EXTERNAL_KEY + ext, txn_id)
+                for ext, txn_id in Transaction.objects.filter(
+                    portfolio=self.portfolio, external_id__in=external
+                ).values_list("external_id", "id")
+            )
+        return found
 
     def _create(self, values_list: list[dict]) -> int:
         rows = [v["__clean__"] for v in values_list]
@@ -230,12 +268,8 @@ class TransactionImport:
         new = [(r.row, r.values["__clean__"]) for r in result.rows if r.action == "create"]
         if not new:
             return []
-        rows = (
-            Transaction.objects.filter(portfolio=self.portfolio)
-            .order_by("trade_date", "id")
-            .values(*services.TXN_VALUES)
-        )
-        ledger = [services.txn_from_row(r) for r in rows]
+        rows = Transaction.objects.filter(portfolio=self.portfolio).order_by("trade_date", "id").values(*TXN_VALUES)
+        ledger = [txn_from_row(r) for r in rows]
         for number, c in new:
             ledger.append(
                 analytics.Txn(
@@ -251,6 +285,8 @@ class TransactionImport:
                     amount=c.amount,
                     lots=tuple((int(x["lot"]), Decimal(x["quantity"])) for x in c.lots) if c.lots else None,
                     acquired_on=c.acquired_on,
+                    counter_currency=c.counter_currency or None,
+                    counter_amount=c.counter_amount,
                 )
             )
         try:

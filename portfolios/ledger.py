@@ -26,12 +26,14 @@ def txn_from_row(row: dict) -> analytics.Txn:
         amount=row["amount"],
         lots=tuple((int(x["lot"]), Decimal(x["quantity"])) for x in lots) if lots else None,
         acquired_on=row["acquired_on"],
+        counter_currency=row.get("counter_currency") or None,
+        counter_amount=row.get("counter_amount"),
     )
 
 
 def txn_from_tuple(row: tuple) -> analytics.Txn:
     """An ``analytics.Txn`` from a ``values_list(*TXN_VALUES)`` row (the fast path of the selectors)."""
-    pk, day, kind, currency, iid, qty, price, fees, fx, amount, lots, acquired_on = row
+    pk, day, kind, currency, iid, qty, price, fees, fx, amount, lots, acquired_on, counter, counter_amount = row
     return analytics.Txn(
         pk,
         day,
@@ -45,6 +47,8 @@ def txn_from_tuple(row: tuple) -> analytics.Txn:
         amount,
         tuple((int(x["lot"]), Decimal(x["quantity"])) for x in lots) if lots else None,
         acquired_on,
+        counter or None,
+        counter_amount,
     )
 
 
@@ -61,7 +65,14 @@ TXN_VALUES = (
     "amount",
     "lots",
     "acquired_on",
+    "counter_currency",
+    "counter_amount",
 )
+
+
+def ledger_currencies(txns) -> set[str]:
+    """Every currency the ledger's cash moves in (a conversion's and a settlement's included)."""
+    return {t.currency for t in txns} | {t.counter_currency for t in txns if t.counter_currency}
 
 
 _LOTS_AT = TXN_VALUES.index("lots")

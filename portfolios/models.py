@@ -11,8 +11,10 @@ from typing import TypedDict
 
 import pghistory
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from .analytics import CASH_KINDS, SECURITY_KINDS
 
@@ -60,7 +62,12 @@ class Portfolio(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(base_currency__regex=CURRENCY_RE), name="portfolio_currency_iso"),
         ]
-        indexes = [models.Index(fields=["advisor", "archived"], name="portfolio_advisor_idx")]
+        indexes = [
+            models.Index(fields=["advisor", "archived"], name="portfolio_advisor_idx"),
+            # the list's order (name, id) and its ``search`` on the name (any case)
+            models.Index(fields=["name", "id"], name="portfolio_name_order_idx"),
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="portfolio_name_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -78,6 +85,7 @@ class Kind(models.TextChoices):
     SPLIT = "split", "Split"
     TRANSFER_IN = "transfer_in", "Transfer in"
     TRANSFER_OUT = "transfer_out", "Transfer out"
+    CONVERSION = "conversion", "Currency conversion"
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
@@ -102,7 +110,25 @@ class Transaction(models.Model):
         null=True, blank=True, help_text='Specific lots of a sell: [{"lot": <transaction id>, "quantity": "10"}].'
     )
     acquired_on = models.DateField(null=True, blank=True, help_text="Original acquisition date of a transfer in.")
+    counter_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        db_default="",  # the ledger import's COPY names only the columns it fills
+        help_text="Conversion: the currency bought. Buy/sell: the cash it settles from, if not its own currency.",
+    )
+    counter_amount = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Amount of the counter currency bought, paid or received."
+    )
     fingerprint = models.CharField(max_length=64, db_index=True, editable=False)
+    external_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+        help_text="The custodian's transaction id of an imported row (unique per portfolio).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -118,6 +144,17 @@ class Transaction(models.Model):
             models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0), name="txn_amount_not_negative"),
             models.CheckConstraint(condition=Q(fx_rate__gt=0), name="txn_fx_rate_positive"),
             models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="txn_currency_iso"),
+            models.CheckConstraint(
+                condition=Q(counter_currency="") | Q(counter_currency__regex=CURRENCY_RE), name="txn_counter_iso"
+            ),
+            # the same custodian transaction imported twice is one ledger row
+            models.UniqueConstraint(
+                fields=["portfolio", "external_id"], condition=~Q(external_id=""), name="txn_external_id_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="conversion") | (~Q(counter_currency="") & Q(counter_amount__gt=0)),
+                name="txn_conversion_has_counter",
+            ),
             models.CheckConstraint(condition=Q(kind__in=[k.value for k in Kind]), name="txn_kind_valid"),
             models.CheckConstraint(
                 condition=Q(kind__in=sorted(CASH_KINDS))
@@ -150,6 +187,8 @@ TRANSACTION_FIELDS = (
     "note",
     "lots",
     "acquired_on",
+    "counter_currency",
+    "counter_amount",
 )
 
 
@@ -301,6 +340,35 @@ class ValuationCurrency(models.Model):
         return f"{self.date} {self.currency}"
 
 
+class FirmValuation(models.Model):
+    """The firm's close of one calendar day per base currency: the sum of the ``Valuation`` rows
+    of that day of every portfolio that is not archived and has that base currency (derived,
+    never edited; docs/decisions/0920).
+
+    Maintained by ``portfolios.valuation_services`` in the same transaction as the portfolio
+    rows it sums: each replacement of a portfolio's days adds the difference (new minus old) to
+    these rows, so it costs what the portfolio's own write costs, whatever the firm's size.
+    Archiving or restoring a portfolio takes its whole stored series out or puts it back.
+    ``valuations_verify`` compares every row with the sum computed from ``Valuation``."""
+
+    date = models.DateField()
+    currency = models.CharField(max_length=3, help_text="The base currency of the portfolios summed.")
+    value = models.DecimalField(**FIGURE)
+    net_flows = models.DecimalField(**FIGURE)
+    cash = models.DecimalField(**FIGURE)
+    portfolios = models.IntegerField(help_text="Portfolios with a stored close on this day.")
+
+    class Meta:
+        ordering = ["date", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["date", "currency"], name="firm_valuation_one_per_day"),
+            models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="firm_valuation_ccy_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.currency}: {self.value}"
+
+
 class ValuationStatus(models.TextChoices):
     CURRENT = "current", "Current"
     UPDATING = "updating", "Figures updating"
@@ -343,3 +411,175 @@ class ValuationState(models.Model):
     @property
     def updating(self) -> bool:
         return self.status == ValuationStatus.UPDATING or self.stale_from is not None
+
+
+class NegativeCash(models.TextChoices):
+    WARN = "warn", "Allow it and show a warning"
+    REFUSE = "refuse", "Refuse the transaction"
+
+
+class LedgerSettings(models.Model):
+    """The firm's ledger rules (one row per firm schema): what a write that overdraws cash does."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    negative_cash = models.CharField(max_length=8, choices=NegativeCash.choices, default=NegativeCash.WARN)
+    reconciliation_tolerance = models.DecimalField(
+        **QTY, default=0, help_text="Differences up to this many units (or cash) are not breaks."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(singleton=True), name="ledger_settings_singleton")]
+
+    def __str__(self) -> str:
+        return f"negative cash: {self.negative_cash}"
+
+    @classmethod
+    def current(cls) -> LedgerSettings:
+        return cls.objects.first() or cls()
+
+
+# --------------------------------------------------------------------------------------------
+# Custodian files and reconciliation (issue 24; portfolios/custodian.py, docs/custodian.md)
+# --------------------------------------------------------------------------------------------
+
+
+class CustodianMapping(models.Model):
+    """A custodian's column names, saved per firm: ``columns`` maps our field to the file's header
+    (positions: account, date, symbol, exchange, quantity, currency, cash; transactions: the ledger
+    import's fields and ``external_id``)."""
+
+    class FileKind(models.TextChoices):
+        POSITIONS = "positions", "Positions"
+        TRANSACTIONS = "transactions", "Transactions"
+
+    custodian = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=FileKind.choices)
+    columns = models.JSONField(default=dict)
+    date_format = models.CharField(max_length=16, default="%Y-%m-%d")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["custodian", "kind"]
+        constraints = [models.UniqueConstraint(fields=["custodian", "kind"], name="custodian_mapping_once")]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.kind}"
+
+
+class CustodianAccount(models.Model):
+    """Which portfolio a custodian's account number is."""
+
+    custodian = models.CharField(max_length=64)
+    account = models.CharField(max_length=64)
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="custodian_accounts")
+
+    class Meta:
+        ordering = ["custodian", "account"]
+        constraints = [models.UniqueConstraint(fields=["custodian", "account"], name="custodian_account_once")]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.account}"
+
+
+class CustodianPosition(models.Model):
+    """One line of a custodian's positions file: units of an instrument, or cash of a currency
+    (``instrument`` empty), held in a portfolio's account at the close of ``as_of``."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="custodian_positions")
+    custodian = models.CharField(max_length=64)
+    as_of = models.DateField()
+    instrument = models.ForeignKey(
+        "market.Instrument", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    quantity = models.DecimalField(**QTY, help_text="Units, or the cash amount for a cash line.")
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["portfolio", "as_of", "instrument"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "as_of", "instrument"],
+                condition=Q(instrument__isnull=False),
+                name="custodian_position_once",
+            ),
+            models.UniqueConstraint(
+                fields=["portfolio", "as_of", "currency"],
+                condition=Q(instrument__isnull=True),
+                name="custodian_cash_once",
+            ),
+            models.CheckConstraint(condition=Q(currency__regex=CURRENCY_RE), name="custodian_position_ccy"),
+        ]
+        indexes = [models.Index(fields=["as_of", "portfolio"], name="custodian_position_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.as_of} {self.instrument_id or self.currency}: {self.quantity}"
+
+
+class BreakStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ADJUSTED = "adjusted", "Resolved by an adjusting transaction"
+    EXPLAINED = "explained", "Explained"
+
+
+class ReconciliationBreak(models.Model):
+    """A difference between the ledger and the custodian for one position or cash line on a day."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="breaks")
+    as_of = models.DateField()
+    instrument = models.ForeignKey(
+        "market.Instrument", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    ledger_quantity = models.DecimalField(**QTY)
+    custodian_quantity = models.DecimalField(**QTY)
+    difference = models.DecimalField(**QTY, help_text="Custodian minus ledger.")
+    value = models.DecimalField(**MONEY, null=True, blank=True, help_text="Difference at the day's price, local.")
+    status = models.CharField(max_length=10, choices=BreakStatus.choices, default=BreakStatus.OPEN)
+    note = models.CharField(max_length=500, blank=True, default="")
+    adjustment = models.ForeignKey(Transaction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "portfolio", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "as_of", "instrument", "currency"],
+                nulls_distinct=False,
+                name="break_once_per_line",
+            ),
+            models.CheckConstraint(condition=~Q(status="explained") | ~Q(note=""), name="break_explained_has_note"),
+        ]
+        indexes = [models.Index(fields=["status", "portfolio"], name="break_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.instrument_id or self.currency}: {self.difference}"
+
+
+class CorporateActionDecision(models.Model):
+    """A firm's answer to a corporate action the feed proposed for one portfolio: accepted (the
+    ledger row it booked) or dismissed. Until then the action is pending (decision 0973)."""
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DISMISSED = "dismissed", "Dismissed"
+
+    action = models.ForeignKey("market.CorporateAction", on_delete=models.CASCADE, related_name="+")
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    transaction = models.ForeignKey(Transaction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["action", "portfolio"], name="corporate_action_decided_once")]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} {self.portfolio_id}: {self.decision}"

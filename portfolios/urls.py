@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from . import views
+from . import instrument_views, views
 
 app_name = "portfolios"
 
@@ -10,6 +10,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.portfolio_list, name="list"),
     path("new/", views.portfolio_create, name="create"),
     path("exposure/", views.exposure, name="exposure"),
+    path("instruments/", instrument_views.instrument_index, name="instruments"),
+    path("instruments/new/", instrument_views.instrument_create, name="instrument-create"),
+    path("instruments/prices/import/", instrument_views.manual_prices_import, name="instrument-prices-import"),
+    path("instruments/<int:pk>/", instrument_views.instrument_detail, name="instrument-detail"),
+    path("reconciliation/", instrument_views.reconciliation, name="reconciliation"),
     path("<int:pk>/", views.portfolio_detail, name="detail"),
     path("<int:pk>/edit/", views.portfolio_edit, name="edit"),
     path("<int:pk>/archive/", views.portfolio_archive, name="archive"),

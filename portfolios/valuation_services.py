@@ -34,14 +34,24 @@ from codex.live.publish import live_publish
 from tenants.models import BLOCKED_STATUSES, Tenant
 
 from . import analytics
-from .ledger import ledger_of
-from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationState, ValuationStatus
-from .selectors import _instrument_infos, _price_series, fx_series
+from .ledger import ledger_currencies, ledger_of
+from .models import (
+    FirmValuation,
+    Portfolio,
+    Transaction,
+    Valuation,
+    ValuationCurrency,
+    ValuationState,
+    ValuationStatus,
+)
+from .selectors import fx_series
+from .selectors.loading import _instrument_infos, _price_series
 from .valuation_engine import (
     DAY_COLUMNS,
     ONE_DAY,
     DayValuation,
     Opening,
+    cents,
     compute_valuations,
     differences,
     inception_opening,
@@ -68,7 +78,7 @@ def _load(portfolio: Portfolio, ledger: list[analytics.Txn], *, since: date, end
     # analytics keys instruments by any hashable id; ours are primary keys.
     instruments = cast(Mapping[object, analytics.InstrumentInfo], _instrument_infos(ids))
     prices = cast(Mapping[object, Sequence[tuple[date, Decimal]]], _price_series(ids, since=since, end=end))
-    currencies = {t.currency for t in ledger} | {i.currency for i in instruments.values()}
+    currencies = ledger_currencies(ledger) | {i.currency for i in instruments.values()}
     return analytics.PortfolioData(
         base_currency=portfolio.base_currency,
         txns=ledger,
@@ -101,7 +111,7 @@ def inputs_of(ledger: list[analytics.Txn]) -> dict:
     """The ledger's instruments and currencies (their closes and rates mark the market days)."""
     return {
         "instruments": sorted({t.instrument_id for t in ledger if t.instrument_id is not None}),
-        "currencies": sorted({t.currency for t in ledger}),
+        "currencies": sorted(ledger_currencies(ledger)),
     }
 
 
@@ -127,15 +137,61 @@ def compute_from(
     return start, compute_valuations(data, start, today, opening=opening)
 
 
+def _firm_lock() -> None:
+    """Serialise the writes of this firm's ``FirmValuation`` rows until the transaction ends (a
+    transaction that revalues two portfolios, e.g. a transfer, touches the same days twice:
+    without one lock, two of them could each wait for a day the other holds)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.firm_valuation'))")
+
+
+def _firm_add(portfolio_id: int, currency: str, *, since: date | None, sign: int) -> None:
+    """Add (``sign`` 1) or take out (-1) the stored days of ``portfolio_id`` from ``since`` on
+    (every day if None) to or from the firm's rows of ``currency``. The arithmetic is done by
+    PostgreSQL on the stored numerics, so the sums stay exact; rows left with no portfolio go."""
+    firm = connection.ops.quote_name(FirmValuation._meta.db_table)
+    day = connection.ops.quote_name(Valuation._meta.db_table)
+    when = "AND date >= %s" if since is not None else ""
+    params: list = [currency, sign, sign, sign, sign, portfolio_id] + ([since] if since is not None else [])
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {firm} (date, currency, value, net_flows, cash, portfolios) "  # noqa: S608
+            "SELECT date, %s, %s * value, %s * net_flows, %s * cash, %s "
+            f"FROM {day} WHERE portfolio_id = %s {when} ORDER BY date "
+            "ON CONFLICT (date, currency) DO UPDATE SET "
+            f"value = {firm}.value + EXCLUDED.value, net_flows = {firm}.net_flows + EXCLUDED.net_flows, "
+            f"cash = {firm}.cash + EXCLUDED.cash, portfolios = {firm}.portfolios + EXCLUDED.portfolios",
+            params,
+        )
+        if sign < 0:
+            cur.execute(f"DELETE FROM {firm} WHERE currency = %s AND portfolios = 0", [currency])  # noqa: S608
+
+
+def firm_valuations_move(*, portfolio: Portfolio, archived: bool) -> None:
+    """Take an archived portfolio's whole stored series out of the firm's rows, or put a restored
+    one back. Call inside the transaction that changes the flag, with the portfolio row locked."""
+    _firm_lock()
+    _firm_add(portfolio.pk, portfolio.base_currency, since=None, sign=-1 if archived else 1)
+
+
 def _write(portfolio_id: int, start: date | None, rows: list[DayValuation], *, inception: date | None) -> None:
     """Replace the stored days from ``start`` on by ``rows``; from inception (or with nothing to
-    store) every stored day goes, since the ledger may now start later than it did."""
+    store) every stored day goes, since the ledger may now start later than it did. The firm's
+    rows (``FirmValuation``) take the difference in the same transaction."""
+    # Locked (the ledger writes hold it already): archiving cannot slip between our old and new sums.
+    currency, archived = (
+        Portfolio.objects.select_for_update().filter(pk=portfolio_id).values_list("base_currency", "archived").get()
+    )
+    since = None if start is None or start == inception else start
+    if not archived:
+        _firm_lock()
+        _firm_add(portfolio_id, currency, since=since, sign=-1)
     for model in (Valuation, ValuationCurrency):
         stale = model.objects.filter(portfolio_id=portfolio_id)
-        if start is None or start == inception:
+        if since is None:
             stale.delete()
         else:
-            stale.filter(date__gte=start).delete()
+            stale.filter(date__gte=since).delete()
     if not rows:
         return
     _copy(Valuation, ("portfolio_id", *DAY_COLUMNS), [(portfolio_id, *r.row()) for r in rows])
@@ -148,6 +204,8 @@ def _write(portfolio_id: int, start: date | None, rows: list[DayValuation], *, i
             for c in r.currencies
         ],
     )
+    if not archived:
+        _firm_add(portfolio_id, currency, since=since, sign=1)
 
 
 def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -255,6 +313,8 @@ def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today
         except analytics.AnalyticsError as exc:
             start, rows, failure = None, [], exc
         with transaction.atomic():
+            # The portfolio row first, as the ledger writes lock it (then the state row).
+            Portfolio.objects.select_for_update().filter(pk=portfolio.pk).values_list("pk").get()
             state = _state_for_update(portfolio.pk)
             if state.ledger_version != version or state.stale_from != stale_from:
                 continue  # a write (or a newer invalidation) came in while computing: again
@@ -368,3 +428,59 @@ def valuations_verify(*, portfolio: Portfolio, today: date | None = None) -> lis
     except analytics.AnalyticsError as exc:
         return [f"cannot be recomputed: {exc}"]
     return differences(stored, fresh)
+
+
+def _firm_sums_sql() -> str:
+    day = connection.ops.quote_name(Valuation._meta.db_table)
+    portfolio = connection.ops.quote_name(Portfolio._meta.db_table)
+    return (
+        "SELECT v.date, p.base_currency, SUM(v.value), SUM(v.net_flows), SUM(v.cash), COUNT(*) "  # noqa: S608
+        f"FROM {day} v JOIN {portfolio} p ON p.id = v.portfolio_id WHERE NOT p.archived "
+        "GROUP BY v.date, p.base_currency"
+    )
+
+
+def firm_valuations_rebuild() -> int:
+    """Replace this firm's ``FirmValuation`` rows by the sums of the stored portfolio days (after
+    the migration that adds them, or to repair what ``firm_valuations_verify`` reports). Atomic.
+    Returns the number of rows."""
+    firm = connection.ops.quote_name(FirmValuation._meta.db_table)
+    with transaction.atomic():
+        _firm_lock()
+        FirmValuation.objects.all().delete()
+        with connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {firm} (date, currency, value, net_flows, cash, portfolios) {_firm_sums_sql()}"  # noqa: S608
+            )
+            return cur.rowcount
+
+
+def firm_valuations_verify() -> list[str]:
+    """Compare every ``FirmValuation`` row with the sum of the stored days of the firm's
+    portfolios that are not archived, computed the slow way (a scan of ``Valuation``): a day
+    missing or extra, a figure off by a cent, a portfolio count. ``[]`` means they agree."""
+    with connection.cursor() as cur:
+        cur.execute(_firm_sums_sql())
+        expected: dict[tuple[date, str], list] = {(d, c): rest for d, c, *rest in cur.fetchall()}
+    stored: dict[tuple[date, str], list] = {
+        (d, c): rest
+        for d, c, *rest in FirmValuation.objects.values_list(
+            "date", "currency", "value", "net_flows", "cash", "portfolios"
+        )
+    }
+    out = []
+    for key in sorted(set(expected) | set(stored)):
+        day, ccy = key
+        want, have = expected.get(key), stored.get(key)
+        if want is None:
+            out.append(f"firm {day} {ccy}: stored but no portfolio has that day")
+            continue
+        if have is None:
+            out.append(f"firm {day} {ccy}: missing")
+            continue
+        for name, w, h in zip(("value", "net_flows", "cash"), want, have, strict=False):
+            if cents(w) != cents(h):
+                out.append(f"firm {day} {ccy} {name}: stored {cents(h)}, sum of portfolios {cents(w)}")
+        if want[3] != have[3]:
+            out.append(f"firm {day} {ccy} portfolios: stored {have[3]}, counted {want[3]}")
+    return out

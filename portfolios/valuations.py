@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import ExtractYear
 
 from . import analytics
-from .models import Portfolio, Transaction, Valuation, ValuationCurrency, ValuationStatus
+from .models import FirmValuation, Portfolio, Transaction, Valuation, ValuationCurrency, ValuationStatus
 from .valuation_engine import DAY_COLUMNS, ONE_DAY, SUMMED, CurrencyClose, DayValuation, series_from_rows, summary_of
 
 ZERO = Decimal(0)
@@ -31,6 +31,7 @@ class ValuationInfo:
     error: str
     valued_through: date | None
     inception: date | None = None  # the ledger's first day
+    last_trade: date | None = None  # the ledger's last day
 
     @property
     def message(self) -> str:
@@ -45,8 +46,9 @@ NO_STATE = ValuationInfo(updating=False, failed=False, error="", valued_through=
 
 
 def valuation_status(*, portfolio: Portfolio) -> ValuationInfo:
-    """The state of the store and the ledger's first day, in one query."""
+    """The state of the store and the ledger's first and last days, in one query."""
     first_day = Transaction.objects.filter(portfolio=OuterRef("pk")).order_by("trade_date").values("trade_date")[:1]
+    last_day = Transaction.objects.filter(portfolio=OuterRef("pk")).order_by("-trade_date").values("trade_date")[:1]
     row = (
         Portfolio.objects.filter(pk=portfolio.pk)
         .values_list(
@@ -55,18 +57,20 @@ def valuation_status(*, portfolio: Portfolio) -> ValuationInfo:
             "valuation_state__error",
             "valuation_state__valued_through",
             Subquery(first_day),
+            Subquery(last_day),
         )
         .first()
     )
     if row is None:
         return NO_STATE
-    status, stale_from, error, through, inception = row
+    status, stale_from, error, through, inception, last_trade = row
     return ValuationInfo(
         updating=status == ValuationStatus.UPDATING or stale_from is not None,
         failed=status == ValuationStatus.FAILED,
         error=error or "",
         valued_through=through,
         inception=inception,
+        last_trade=last_trade,
     )
 
 
@@ -145,3 +149,42 @@ def stored_realised_by_year(*, portfolio: Portfolio) -> dict[int, analytics.Year
         .values_list("year", "short", "long")
     )
     return {y: analytics.YearGains(short=s, long=lg) for y, s, lg in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class FirmDay:
+    """The firm's stored close of one day for the portfolios of one base currency (not archived)."""
+
+    date: date
+    currency: str
+    value: Decimal
+    net_flows: Decimal
+    cash: Decimal
+    portfolios: int
+
+
+def firm_valuations(*, start: date, end: date) -> list[FirmDay]:
+    """The firm's stored totals of every day in ``[start, end]``, one row per day and base
+    currency, oldest first (``FirmValuation``, docs/decisions/0920). One query over the days
+    asked for, whatever the number of portfolios."""
+    rows = (
+        FirmValuation.objects.filter(date__gte=start, date__lte=end)
+        .order_by("date", "currency")
+        .values_list("date", "currency", "value", "net_flows", "cash", "portfolios")
+    )
+    return [FirmDay(*r) for r in rows]
+
+
+def portfolios_closes(
+    *, portfolio_ids: list[int], start: date, end: date
+) -> dict[int, dict[date, tuple[Decimal, Decimal]]]:
+    """``{portfolio id: {day: (value, cash)}}`` of the stored closes in ``[start, end]`` of many
+    portfolios in one query (base currency; days not valued are absent, as in
+    ``portfolio_valuations``). What a fee run over thousands of accounts reads (issue 21)."""
+    out: dict[int, dict[date, tuple[Decimal, Decimal]]] = {pid: {} for pid in portfolio_ids}
+    rows = Valuation.objects.filter(portfolio_id__in=portfolio_ids, date__gte=start, date__lte=end).values_list(
+        "portfolio_id", "date", "value", "cash"
+    )
+    for pid, day, value, cash in rows:
+        out[pid][day] = (value, cash)
+    return out

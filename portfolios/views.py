@@ -117,6 +117,27 @@ def portfolio_archive(request, pk: int):
     return redirect("portfolios:detail", pk=portfolio.pk)
 
 
+#: While a portfolio's figures are being recomputed in the background, its page refreshes itself this often.
+VALUATION_REFRESH_SECONDS = 3
+_WATCHED = "valuations_watched"
+
+
+def _watch_valuation(request, portfolio, info: valuations.ValuationInfo) -> int:
+    """A background rebuild runs: the page shows a busy bar and refreshes itself (no script
+    needed), and remembers in the session that this user waits for it; the first view after it
+    ends says so (a notice), or says that it failed. Returns the refresh interval, 0 for none."""
+    watched = set(request.session.get(_WATCHED, []))
+    if info.updating and not info.failed:
+        if portfolio.pk not in watched:
+            request.session[_WATCHED] = sorted(watched | {portfolio.pk})
+        return VALUATION_REFRESH_SECONDS
+    if portfolio.pk in watched:
+        request.session[_WATCHED] = sorted(watched - {portfolio.pk})
+        if not info.failed:  # a failure is said by the page's own status line
+            messages.success(request, "Figures updated: the page shows the recomputed figures.")
+    return 0
+
+
 @login_required
 def portfolio_detail(request, pk: int):
     portfolio = portfolio_for_user(
@@ -127,7 +148,7 @@ def portfolio_detail(request, pk: int):
         analytics_error = ""
     except analytics.AnalyticsError as exc:  # e.g. no FX rate for a held currency: say so, keep the page
         dash = selectors.Dashboard(
-            selectors.LoadedPortfolio(portfolio, None),
+            None,
             None,
             {},
             None,
@@ -137,13 +158,14 @@ def portfolio_detail(request, pk: int):
             valuations.valuation_status(portfolio=portfolio),
         )
         analytics_error = str(exc)
+    refresh_seconds = _watch_valuation(request, portfolio, dash.valuation)
     by = request.GET.get("by", "asset_class")
     if by not in dash.allocations:
         by = "asset_class"
     value_chart = alloc_chart = ""
     if dash.performance is not None:
         lines = [Series("Portfolio (time-weighted)", _as_growth(analytics.twr_index(dash.performance.series)))]
-        if dash.benchmark_index:
+        if dash.benchmark_index and portfolio.benchmark is not None:
             lines.append(Series(f"Benchmark {portfolio.benchmark.symbol}", _as_growth(dash.benchmark_index)))
         value_chart = line_chart(
             lines,
@@ -161,7 +183,7 @@ def portfolio_detail(request, pk: int):
         )
     holdings = []
     if dash.snapshot is not None:
-        infos = dash.loaded.data.instruments
+        infos = dash.instruments
         total = dash.snapshot.total_value
         for h in sorted(dash.snapshot.holdings, key=lambda h: -h.market_value_base):
             holdings.append(
@@ -173,6 +195,7 @@ def portfolio_detail(request, pk: int):
     context = {
         "portfolio": portfolio,
         "dash": dash,
+        "refresh_seconds": refresh_seconds,
         "analytics_error": analytics_error,
         "holdings": holdings,
         "value_chart": value_chart,

@@ -5,13 +5,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from codex.admin import RefuseDeleteMixin, operator_site
-from codex.security.support_admin import support_start_view
 
 from . import services
 from .backup import ExportError
 from .db_backup import backup_status
 from .models import ApiKey, AuditEvent, Domain, Tenant
 from .selectors import tenant_user_counts
+from .support_admin import support_start_view
 
 
 class DomainInline(admin.TabularInline):

@@ -11,13 +11,13 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from codex.api.authentication import token_for_user
 from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import IsFirmManager
 from codex.api.throttles import AuthRateThrottle
 from codex.security.net import client_ip
 from tenants.accounts import twofactor
 
+from .authentication import token_for_user
 from .models import ApiKey, ApiScope, Tenant
 from .services import api_key_create, api_key_revoke, audit_record
 

@@ -45,6 +45,8 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from codex.db import search_path_forget
+
 from .models import ApiKey, AuditEvent, Domain, Tenant
 
 logger = logging.getLogger(__name__)
@@ -173,7 +175,7 @@ def firm_public_rows(*, tenant: Tenant) -> dict[type[models.Model], list[models.
         for f in model._meta.concrete_fields:
             if f.is_relation and f.related_model in rows:
                 q |= models.Q(**{f"{f.name}__in": [obj.pk for obj in rows[f.related_model]]})
-        rows[model] = list(model.objects.filter(q).order_by("pk"))
+        rows[model] = list(model._default_manager.filter(q).order_by("pk"))
     return rows
 
 
@@ -323,6 +325,13 @@ def tenant_export_verified(*, tenant: Tenant, since=None) -> dict | None:
 _COPY_RE = re.compile(r"^COPY (.+) FROM stdin;$")
 
 
+def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    data = tar.extractfile(member)
+    if data is None:  # only regular files are asked for; a link or device is no export of ours
+        raise ImportError_(f"not a firm export: {member.name} is not a regular file")
+    return data.read()
+
+
 def _read_archive(path: Path) -> tuple[dict, bytes, bytes]:
     try:
         with tarfile.open(path, "r:gz") as tar:
@@ -330,9 +339,9 @@ def _read_archive(path: Path) -> tuple[dict, bytes, bytes]:
             missing = {"manifest.json", "schema.sql", "public.json"} - set(members)
             if missing:
                 raise ImportError_(f"not a firm export: missing {', '.join(sorted(missing))}")
-            manifest = json.loads(tar.extractfile(members["manifest.json"]).read())
-            schema_sql = tar.extractfile(members["schema.sql"]).read()
-            public_json = tar.extractfile(members["public.json"]).read()
+            manifest = json.loads(_member_bytes(tar, members["manifest.json"]))
+            schema_sql = _member_bytes(tar, members["schema.sql"])
+            public_json = _member_bytes(tar, members["public.json"])
     except (tarfile.TarError, OSError, json.JSONDecodeError) as exc:
         raise ImportError_(f"cannot read {path}: {exc}") from exc
     if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
@@ -388,7 +397,7 @@ def _restore_schema(sql: str, old_schema: str, new_schema: str) -> None:
                 with raw.copy(chunk[1] + " FROM STDIN") as copy:
                     copy.write(chunk[2])
     # The dump emptied search_path for this transaction; make django-tenants set it again.
-    connection.search_path_set_schemas = None
+    search_path_forget()
 
 
 def tenant_import(*, path: Path | str, slug: str, name: str | None = None, actor: str = "") -> ImportResult:
@@ -404,9 +413,10 @@ def tenant_import(*, path: Path | str, slug: str, name: str | None = None, actor
     by_model: dict[type[models.Model], list[models.Model]] = {}
     for item in objects:
         by_model.setdefault(type(item.object), []).append(item.object)
-    old_tenant = by_model.get(Tenant, [None])[0]
-    if old_tenant is None:
-        raise ImportError_("the archive holds no tenant row")
+    tenant_rows = by_model.get(Tenant, [])
+    if len(tenant_rows) != 1 or not isinstance(tenant_rows[0], Tenant):
+        raise ImportError_(f"the archive must hold one tenant row, not {len(tenant_rows)}")
+    old_tenant = tenant_rows[0]
 
     restored: dict[str, int] = {}
     skipped: dict[str, int] = {}

@@ -21,11 +21,18 @@ request. It costs about 7 µs for a firm; unpickling it costs about 20 µs (a va
 plain model instance is still kept pickled).
 ``CODEX_TENANT_LOCAL_CACHE = False`` turns level 1 off (the benchmark's "before" settings).
 docs/decisions/0700-two-level-tenant-cache.md.
+
+Redis unreachable (decision 0933): a lookup is a miss, so the caller reads the database (the
+source of truth) and nothing is kept; a process that cannot check the generation token empties its
+level 1, so no process serves an entry whose invalidation it could not hear about. Invalidating
+(``delete_many``) keeps the keys and deletes them at the process's next contact with Redis, so a
+Redis that comes back with its data does not serve a stale firm, domain or API key.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
 import threading
 import time
@@ -38,7 +45,9 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import ForeignObject, Model
+from redis.exceptions import RedisError
 
+logger = logging.getLogger(__name__)
 MISS = object()
 GENERATION_KEY = "generation"
 MAX_LOCAL_ENTRIES = 10_000
@@ -122,6 +131,7 @@ class TwoLevelCache:
         self._checked_at = float("-inf")
         self._local_enabled: bool | None = None  # computed once; reset when the settings change
         self._check_seconds = 1.0
+        self._undelivered: set[str] = set()  # invalidations Redis missed while unreachable
 
     @property
     def shared(self):
@@ -147,26 +157,58 @@ class TwoLevelCache:
             item = self._local.get(key)
             if item is not None and item[0] > time.monotonic():
                 return _fresh(item[1])
-        value = self.shared.get(key, MISS)
+        try:
+            if self._undelivered:
+                self._deliver_invalidations()
+            value = self.shared.get(key, MISS)
+        except RedisError as exc:
+            _outage(exc)
+            return MISS
         if local and value is not MISS:
             self._remember(key, value)
         return value
 
     def set(self, key: str, value, timeout: int) -> None:
-        self.shared.set(key, value, timeout)
+        try:
+            self.shared.set(key, value, timeout)
+        except RedisError as exc:
+            _outage(exc)  # nothing cached: the next request reads the database again
+            return
         if self.local_enabled():
             self._remember(key, value)
 
     def delete_many(self, keys: list[str]) -> None:
-        """Forget ``keys`` everywhere: level 2 at once, every process's level 1 within the check interval."""
-        if keys:
-            self.shared.delete_many(keys)
+        """Forget ``keys`` everywhere: level 2 at once, every process's level 1 within the check interval.
+
+        With Redis away the keys are kept and deleted at this process's first contact with Redis
+        again (``_sync``), before any of its lookups use Redis: a Redis that comes back with its
+        data does not serve this change's stale entries (lost only if the process dies first)."""
         token = uuid.uuid4().hex
-        self.shared.set(GENERATION_KEY, token, None)
+        try:
+            if keys:
+                self.shared.delete_many(keys)
+            self.shared.set(GENERATION_KEY, token, None)
+        except RedisError as exc:
+            _outage(exc)
+            with self._lock:
+                self._undelivered.update(keys)
+                self._local.clear()
+                self._generation = MISS
+                self._checked_at = float("-inf")
+            return
         with self._lock:
             self._local.clear()
             self._generation = token
             self._checked_at = time.monotonic()
+
+    def _deliver_invalidations(self) -> None:
+        with self._lock:
+            keys = list(self._undelivered)
+        if keys:
+            self.shared.delete_many(keys)
+        self.shared.set(GENERATION_KEY, uuid.uuid4().hex, None)
+        with self._lock:
+            self._undelivered.difference_update(keys)
 
     def clear_local(self) -> None:
         with self._lock:
@@ -178,7 +220,14 @@ class TwoLevelCache:
         now = time.monotonic()
         if now - self._checked_at < self._check_seconds:
             return
-        generation = self.shared.get(GENERATION_KEY)
+        try:
+            if self._undelivered:
+                self._deliver_invalidations()
+            generation = self.shared.get(GENERATION_KEY)
+        except RedisError as exc:
+            _outage(exc)
+            self.clear_local()  # invalidations cannot be heard: trust no entry
+            return
         with self._lock:
             self._checked_at = now
             if generation != self._generation:
@@ -192,6 +241,18 @@ class TwoLevelCache:
             if len(self._local) >= MAX_LOCAL_ENTRIES:
                 self._local.clear()
             self._local[key] = (time.monotonic() + ttl, entry)
+
+
+_outage_logged_at = float("-inf")
+
+
+def _outage(exc: Exception) -> None:
+    """Log a Redis outage at most once every 10 s per process (not once per request)."""
+    global _outage_logged_at
+    now = time.monotonic()
+    if now - _outage_logged_at >= 10:
+        _outage_logged_at = now
+        logger.warning("tenant cache: Redis unavailable, reading the database (%s)", exc)
 
 
 tenant_cache = TwoLevelCache()

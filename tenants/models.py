@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
 
+from codex.history_tracking import track_public_record
+
 
 class TenantStatus(models.TextChoices):
     TRIALING = "trialing", "Trialing"
@@ -18,8 +20,12 @@ class TenantStatus(models.TextChoices):
 BLOCKED_STATUSES = frozenset({TenantStatus.SUSPENDED, TenantStatus.CLOSED})
 
 
+@track_public_record()
 class Tenant(TenantMixin):
-    """A firm. Its data lives in the PostgreSQL schema ``schema_name``."""
+    """A firm. Its data lives in the PostgreSQL schema ``schema_name``. Its settings (name, brand
+    colour, "require 2FA", status) are in the change history (decision 0931)."""
+
+    history_firm_lookup = "pgh_obj_id"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=50, unique=True)
@@ -50,8 +56,11 @@ class Tenant(TenantMixin):
         return self.status in BLOCKED_STATUSES
 
 
+@track_public_record()
 class Domain(DomainMixin):
     """A host name that routes to a firm: ``<slug>.<base domain>`` plus any custom domains."""
+
+    history_firm_lookup = "tenant_id"
 
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -16,6 +16,14 @@ from .exceptions import InvalidApiKey
 from .models import ApiKey, Domain, Tenant
 
 
+def current_tenant() -> Tenant:
+    """The firm (or the public tenant) the default connection is set to.
+
+    django-tenants' backend adds ``tenant`` to the connection; django-stubs types
+    ``django.db.connection`` as Django's base wrapper, hence the one ignore."""
+    return connection.tenant  # type: ignore[attr-defined]
+
+
 def _host_key(host: str) -> str:
     return f"host:{host}"
 

@@ -361,7 +361,7 @@ def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
         for model in reversed(list(rows)):
             if model in (Tenant, AuditEvent):
                 continue
-            model.objects.filter(pk__in=[obj.pk for obj in rows[model]]).delete()
+            model._default_manager.filter(pk__in=[obj.pk for obj in rows[model]]).delete()
         with connection.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE")
         tenant.delete()

@@ -13,12 +13,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
 
 from codex import health
-from codex.find_firm import find_firm_request
 from codex.security.net import client_ip
 from codex.security.ratelimit import too_many_requests
 from codex.status.selectors import status_public
 
 from . import links
+from .find_firm import find_firm_request
 from .forms import FindFirmForm, SignupForm
 from .services import tenant_provision
 

@@ -1,6 +1,8 @@
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from codex.crypto import SealedTextField, seal, unseal
+
 
 class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=500)
@@ -8,11 +10,14 @@ class WebhookEndpoint(models.Model):
     event_types = ArrayField(models.CharField(max_length=64), default=list)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
-    # Signing secrets (``whsec_`` + base64). They must be readable to sign, so they are stored as
-    # they are, in the firm's schema; only owners and admins can see them. After a rotation the
-    # previous secret also signs until ``previous_secret_expires_at``.
-    secret = models.CharField(max_length=100)
-    previous_secret = models.CharField(max_length=100, blank=True)
+    # Signing secrets (``whsec_`` + base64). They must be readable to sign, so they are sealed at
+    # rest (``codex.crypto``, decision 0930) and read through the ``secret`` / ``previous_secret``
+    # properties; only owners and admins see them. After a rotation the previous secret also
+    # signs until ``previous_secret_expires_at``.
+    sealed_secret = SealedTextField(help_text="The signing secret, sealed with CODEX_ENCRYPTION_KEYS.")
+    sealed_previous_secret = SealedTextField(
+        blank=True, default="", help_text="The secret before the last rotation, sealed; empty if none."
+    )
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
@@ -25,6 +30,22 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def secret(self) -> str:
+        return unseal(self.sealed_secret)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.sealed_secret = seal(value)
+
+    @property
+    def previous_secret(self) -> str:
+        return unseal(self.sealed_previous_secret) if self.sealed_previous_secret else ""
+
+    @previous_secret.setter
+    def previous_secret(self, value: str) -> None:
+        self.sealed_previous_secret = seal(value) if value else ""
 
 
 class DeliveryStatus(models.TextChoices):

@@ -11,6 +11,11 @@ from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class EndpointSerializer(serializers.ModelSerializer):
+    # Sealed at rest; the model's property opens it (decision 0930).
+    secret = serializers.CharField(
+        read_only=True, help_text="Signing secret (whsec_...): verify webhook-signature with it."
+    )
+
     class Meta:
         model = WebhookEndpoint
         fields = [
@@ -28,7 +33,6 @@ class EndpointSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
-        extra_kwargs = {"secret": {"help_text": "Signing secret (whsec_...): verify webhook-signature with it."}}
 
 
 class EndpointWriteSerializer(serializers.Serializer):

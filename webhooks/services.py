@@ -81,9 +81,10 @@ def endpoint_create(
     check_feature(tenant=tenant, feature="webhooks")
     types = _types_check(event_types)
     url_check(url)
-    return WebhookEndpoint.objects.create(
-        url=url, description=description, event_types=types, enabled=enabled, secret=secret_new(), created_by=actor
-    )
+    endpoint = WebhookEndpoint(url=url, description=description, event_types=types, enabled=enabled, created_by=actor)
+    endpoint.secret = secret_new()  # sealed by the model's property
+    endpoint.save()
+    return endpoint
 
 
 def endpoint_update(*, tenant, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
@@ -121,7 +122,9 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, grace: timedelta | None
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = timezone.now() + grace
         endpoint.secret = secret_new()
-        endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+        endpoint.save(
+            update_fields=["sealed_secret", "sealed_previous_secret", "previous_secret_expires_at", "updated_at"]
+        )
     return endpoint
 
 
@@ -139,7 +142,7 @@ def endpoint_send_test(*, tenant, endpoint: WebhookEndpoint) -> WebhookDelivery:
             relayed_at=timezone.now(),  # not offered to the other endpoints
         )
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=timezone.now())
-        transaction.on_commit(lambda: _enqueue(delivery.pk))
+        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
     return delivery
 
 
@@ -150,12 +153,14 @@ def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None, finished_at=None
         )
-        transaction.on_commit(lambda: _enqueue(delivery.pk))
+        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
     delivery.refresh_from_db()
     return delivery
 
 
 def _enqueue(delivery_id: int, countdown: float | None = None) -> None:
+    """Queued after commit, robustly: with the broker away the delivery stays pending and
+    ``webhooks.deliver_due`` (beat) sends it (decision 0933)."""
     from .tasks import webhook_deliver
 
     webhook_deliver.apply_async(args=[delivery_id], countdown=countdown)
@@ -185,7 +190,7 @@ def events_fan_out(event: OutboxEvent) -> None:
                 "pk", flat=True
             )
         )
-        transaction.on_commit(lambda: _enqueue_all(ids))
+        transaction.on_commit(lambda: _enqueue_all(ids), robust=True)
 
 
 def _enqueue_all(ids: list[int]) -> None:
@@ -328,7 +333,7 @@ def _record(delivery, *, now, headers, status_code, latency, error, body, ok) ->
                 ]
             )
             if delay <= settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS:
-                transaction.on_commit(lambda: _enqueue(delivery.pk, countdown=delay))
+                transaction.on_commit(lambda: _enqueue(delivery.pk, countdown=delay), robust=True)
             # A longer wait is left to beat's deliver_due sweep (every minute): a countdown beyond
             # the broker's visibility timeout would be handed out again while it waits.
         _endpoint_failed(delivery.endpoint_id, now)
@@ -407,5 +412,5 @@ def deliveries_enqueue_due(*, late_by: timedelta | None = None, limit: int = 100
             .values_list("pk", flat=True)[:limit]
         )
         WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
-        transaction.on_commit(lambda: _enqueue_all(ids))
+        transaction.on_commit(lambda: _enqueue_all(ids), robust=True)
     return len(ids)

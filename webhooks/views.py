@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex.confirm import confirmation_required
+from codex.idempotent_forms import idempotent_form
 
 from . import selectors, services
 from .forms import EndpointForm
@@ -28,6 +29,7 @@ def _apply_errors(form, exc: ValidationError) -> None:
 
 
 @login_required
+@idempotent_form
 def endpoint_list(request):
     _manager_required(request)
     form = EndpointForm(request.POST or None, initial={"enabled": True})

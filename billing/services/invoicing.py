@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django_tenants.utils import schema_context
 
@@ -33,6 +33,7 @@ from ..models import (
     UsageDaily,
 )
 from ..money import LineInput, compute_invoice_totals
+from ..numbering import next_gapless_number
 from ..proration import Interval, period_bounds
 from ..selectors import (
     api_calls_between,
@@ -254,26 +255,12 @@ def _invoice_current_period(
 
 
 def _next_number(moment: datetime) -> str:
-    """The next invoice number of the year. The counter row stays locked until the caller's
-    transaction ends (UPDATE takes the same row lock as SELECT ... FOR UPDATE, in one round trip),
-    so numbers are handed out one transaction at a time and a rollback returns the number: gapless.
-    """
+    """The next invoice number of the year: gapless (``billing.numbering``); the counter row stays
+    locked until the caller's transaction ends and a rollback returns the number."""
     year = moment.astimezone(UTC).year
-    table = InvoiceCounter._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_number = last_number + 1 WHERE year = %s RETURNING last_number", [year]
-        )  # noqa: S608
-        row = cursor.fetchone()
-        if row is None:
-            # First invoice of the year: create the row (a concurrent creator wins; then lock it).
-            cursor.execute(f"INSERT INTO {table} (year, last_number) VALUES (%s, 0) ON CONFLICT DO NOTHING", [year])  # noqa: S608
-            cursor.execute(
-                f"UPDATE {table} SET last_number = last_number + 1 WHERE year = %s RETURNING last_number", [year]
-            )  # noqa: S608
-            row = cursor.fetchone()
+    number = next_gapless_number(counter=InvoiceCounter, year=year)
     prefix = getattr(settings, "CODEX_INVOICE_PREFIX", "CDX")
-    return f"{prefix}-{year}-{row[0]:06d}"
+    return f"{prefix}-{year}-{number:06d}"
 
 
 def _finalize(invoice: Invoice, now: datetime) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.validators import RegexValidator
 from django.db import models
 from rest_framework import serializers
@@ -48,33 +50,41 @@ class CurrencyField(serializers.RegexField):
         return value.upper() if value else value
 
 
+_numbers_refused = False
+
+
 def refuse_numbers_as_text() -> None:
     """JSON types as the schema gives them.
 
     DRF's ``CharField`` (and its subclasses: e-mail, slug, regex, URL) takes a JSON number and
     keeps its text (``{"notes": 0}`` stored ``"0"``); the schema says string, so a number is a
     400 ``Not a valid string.`` naming the field (decision 0503). Installed once, for every
-    serializer, by ``codex.api`` (imported by DRF's settings before any API view runs)."""
-    if getattr(serializers.CharField.to_internal_value, "refuses_numbers", False):
+    serializer, by ``codex.api`` (imported by DRF's settings before any API view runs).
+
+    The two methods are replaced on DRF's public classes (every serializer of every app, and
+    DRF's own subclasses, must refuse alike). mypy is told so on those two lines only: DRF's stubs
+    type ``data`` as the field's own type, which is exactly what JSON does not promise here."""
+    global _numbers_refused
+    if _numbers_refused:
         return
+    _numbers_refused = True
     original = serializers.CharField.to_internal_value
 
-    def to_internal_value(self, data):
+    def to_internal_value(self: serializers.CharField, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return original(self, data)
 
-    to_internal_value.refuses_numbers = True
-    serializers.CharField.to_internal_value = to_internal_value
+    serializers.CharField.to_internal_value = to_internal_value  # type: ignore[method-assign, assignment]
 
     # A list of related ids must be a JSON array: DRF iterates any iterable, so ``{}`` was read
     # as an empty list (found by API fuzzing's coverage phase).
     original_many = serializers.ManyRelatedField.to_internal_value
 
-    def many_to_internal_value(self, data):
+    def many_to_internal_value(self: serializers.ManyRelatedField, data: object) -> Iterable[object]:
         if not isinstance(data, list):
             self.fail("not_a_list", input_type=type(data).__name__)
         return original_many(self, data)
 
-    serializers.ManyRelatedField.to_internal_value = many_to_internal_value
+    serializers.ManyRelatedField.to_internal_value = many_to_internal_value  # type: ignore[method-assign, assignment]
     serializers.ModelSerializer.serializer_field_mapping[models.URLField] = HttpUrlField

@@ -6,14 +6,22 @@ comes from whoever registered a source with ``register_plan_code_source`` (billi
 the kernel knows nothing of billing. Credential endpoints have their own tighter per-IP limit
 (``AuthRateThrottle``). Refusals are 429 with ``Retry-After`` (DRF sets it; the error envelope
 repeats it in ``details.retry_after``).
+
+Redis unreachable (decision 0933): the API rate limits fail **open** (the request is served,
+a warning is logged at most every 10 s): they protect capacity, and refusing every API call
+while the cache is away would turn a cache outage into an API outage. The credential endpoint's
+limit (``AuthRateThrottle``) and the sign-in throttles fail **closed** (a 503 envelope): they
+protect accounts against guessing.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from django.conf import settings
+from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
 from codex.security.net import client_ip
@@ -52,6 +60,18 @@ def plan_multiplier(tenant) -> float:
     return multipliers.get(plan_code_of(tenant), 1.0)
 
 
+logger = logging.getLogger(__name__)
+_fail_open_logged_at = float("-inf")
+
+
+def _fail_open(exc: Exception) -> None:
+    global _fail_open_logged_at
+    now = time.monotonic()
+    if now - _fail_open_logged_at >= 10:
+        _fail_open_logged_at = now
+        logger.warning("API rate limit not applied: Redis unavailable (%s)", exc)
+
+
 class PrincipalRateThrottle(SimpleRateThrottle):
     """Per API key, per user or per IP, by what authenticated the request."""
 
@@ -64,6 +84,13 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         return client_ip(request._request) or "unknown"
 
     def allow_request(self, request, view):
+        try:
+            return self._allow_request(request, view)
+        except RedisError as exc:
+            _fail_open(exc)
+            return True
+
+    def _allow_request(self, request, view):
         tenant = getattr(request._request, "tenant", None)
         authenticated = bool(request.user and request.user.is_authenticated)
         if not authenticated:

@@ -47,7 +47,8 @@ def event_emit(*, type: str, data: dict, resource: str = "", tenant=None) -> Out
         return None
     with schema_context(schema):
         event = OutboxEvent.objects.create(type=type, data=data, resource=resource)
-    transaction.on_commit(lambda: _enqueue_relay(schema, event.pk))
+    # Robust: if the broker is away the event waits in the outbox; the sweep relays it (decision 0933).
+    transaction.on_commit(lambda: _enqueue_relay(schema, event.pk), robust=True)
     return event
 
 

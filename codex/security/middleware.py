@@ -10,6 +10,9 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
+from codex.audit import audit_record
+
+from .net import client_ip
 from .support import SUPPORT_SESSION_KEY, SupportPrincipal, support_session_close
 
 AUTH_AT = "_codex_auth_at"
@@ -125,7 +128,7 @@ class TwoFactorMiddleware:
     """Send a signed-in user who still owes a second factor to the verify or set-up page.
 
     Pages only: the API's session authentication refuses such a session by itself
-    (``codex.api.authentication.CsrfSessionAuthentication``); API keys and bearer tokens are
+    (``tenants.authentication.CsrfSessionAuthentication``); API keys and bearer tokens are
     separate credentials. On the public host only the operator console is gated.
     """
 
@@ -176,10 +179,6 @@ class ExportAuditMiddleware:
             return response
         disposition = response.headers["Content-Disposition"]
         if disposition.startswith("attachment"):
-            from tenants.services import audit_record
-
-            from .net import client_ip
-
             user = getattr(request, "user", None)
             actor = getattr(user, "email", "") or str(user or "")
             filename = disposition.partition("filename=")[2].strip('"')

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django_tenants.utils import schema_context
 
-from tenants.services import audit_record
+from codex.audit import audit_record
 
 from .net import client_ip
 

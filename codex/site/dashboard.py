@@ -23,7 +23,9 @@ from crm.models import ActivityKind, DealStatus
 from crm.selectors import deal_list, tasks_due_for
 from portfolios.access import portfolios_visible_to
 from portfolios.alerts.selectors import events_visible_to
-from portfolios.selectors import firm_exposure, portfolio_summaries
+from portfolios.book import book_exposure, book_totals
+from portfolios.custodian import open_break_count
+from portfolios.selectors import portfolio_summaries
 
 from .onboarding import Checklist, onboarding_checklist
 
@@ -43,9 +45,10 @@ class BookPanel:
     sectors: list[Any]
     movers: list[Any]
     chart: str = ""
-    # What the firm-wide figures leave out, said on the page (portfolios.selectors.firm_exposure).
+    # What the firm-wide figures leave out, said on the page (portfolios.book).
     missing_rates: list[str] = field(default_factory=list)
     unpriced: list[str] = field(default_factory=list)
+    as_of: date | None = None  # the day of the stored figures (before today: not valued today yet)
 
 
 @dataclass
@@ -90,6 +93,7 @@ class Dashboard:
     deals: DealsPanel | None = None
     alerts: list[Any] | None = None
     activity: list[Any] | None = None
+    open_breaks: int | None = None  # reconciliation breaks open in the caller's book (portfolios.custodian)
     missing: list[str] = field(default_factory=list)
 
 
@@ -97,12 +101,11 @@ class Dashboard:
 
 
 def book_panel(*, user, today: date) -> BookPanel | None:
-    """AUM of the caller's book, today's market move, exposure by sector (portfolios.selectors)."""
-    exposure = firm_exposure(user=user, on=today)
-    moved = [(r.value, r.day_change) for r in exposure.by_instrument if r.day_change is not None]
-    day_change = sum((value - value / (1 + change) for value, change in moved), ZERO) if moved else None
-    before = exposure.total_value - day_change if day_change is not None else None
-    pct = (day_change / before * 100) if day_change is not None and before else None
+    """AUM, cash and the day's change of the caller's book from the stored valuations (the
+    firm's daily totals for a firm-wide role), and exposure by sector from the holdings summed
+    per instrument (portfolios.book)."""
+    totals = book_totals(user=user, on=today)
+    exposure = book_exposure(user=user, on=today)
     sectors = exposure.by_sector[:8]
     chart = ""
     if sectors:
@@ -113,17 +116,18 @@ def book_panel(*, user, today: date) -> BookPanel | None:
             width=CARD_CHART_WIDTH,
         )
     return BookPanel(
-        currency=exposure.currency,
-        aum=exposure.total_value,
-        day_change=day_change,
-        day_change_pct=pct,
-        portfolio_count=exposure.portfolio_count,
-        cash=exposure.cash_value,
+        currency=totals.currency,
+        aum=totals.value,
+        day_change=totals.day_change,
+        day_change_pct=totals.day_change_pct,
+        portfolio_count=totals.portfolio_count,
+        cash=totals.cash,
         sectors=sectors,
         movers=exposure.movers,
         chart=chart,
-        missing_rates=list(exposure.missing_rates),
+        missing_rates=sorted(set(totals.missing_rates) | set(exposure.missing_rates)),
         unpriced=list(exposure.unpriced),
+        as_of=totals.on,
     )
 
 
@@ -214,6 +218,11 @@ def activity_panel(*, user, today: date) -> list[Any] | None:
     )
 
 
+def breaks_panel(*, user, today: date) -> int | None:
+    """How many reconciliation breaks are open in the portfolios the caller may read."""
+    return open_break_count(portfolios=portfolios_visible_to(user))
+
+
 def dashboard_for(*, request, today: date | None = None) -> Dashboard:
     user = request.user
     today = today or timezone.localdate()
@@ -227,6 +236,7 @@ def dashboard_for(*, request, today: date | None = None) -> Dashboard:
         ("deals", deals_panel),
         ("alerts", alerts_panel),
         ("activity", activity_panel),
+        ("open_breaks", breaks_panel),
     ):
         value = builder(user=user, today=today)
         setattr(board, name, value)

@@ -35,6 +35,8 @@ urlpatterns += [
     path("", include("billing.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("codex.notifications.api_urls")),
+    path("", include("fees.api_urls")),
+    path("", include("portal.api_urls")),
 ]
 
 # Last: anything else under /api/v1/ is a JSON 404, also with DEBUG on.

@@ -29,4 +29,7 @@ urlpatterns += [
     path("billing/", include("billing.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
     path("notifications/", include("codex.notifications.urls")),
+    path("fees/", include("fees.urls")),
+    # The client portal: /portal/ (clients) and /client-portal/ (staff).
+    path("", include("portal.urls")),
 ]

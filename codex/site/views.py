@@ -12,11 +12,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from codex.api.errors import api_error_response, request_too_large_response
-from codex.firm_settings import brand_foreground, firm_settings_update
-from codex.forms import FirmSettingsForm
 from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
+from tenants.firm_settings import brand_foreground, firm_settings_update
 
 from .dashboard import dashboard_for
+from .forms import FirmSettingsForm
 
 THEME_COOKIE_AGE = 365 * 24 * 3600
 

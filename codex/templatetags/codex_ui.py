@@ -6,6 +6,7 @@ view, and ``{% include "includes/pagination.html" %}`` under the table.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from django import template
@@ -13,6 +14,7 @@ from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from codex.idempotent_forms import FIELD as IDEMPOTENCY_FIELD
 from codex.tables import SORT_PARAM
 
 register = template.Library()
@@ -148,3 +150,13 @@ def ratio_pct_signed(value) -> str:
     if value is None or value == "":
         return ""
     return signed_pct(float(value) * 100)
+
+
+@register.simple_tag(takes_context=True)
+def idempotency_field(context):
+    """The hidden ``idempotency_key`` of a create form (``codex.idempotent_forms``): the key the
+    view put on the request (``@idempotent_form``: a fresh one, or the one a redisplayed form was
+    sent with), else a fresh key for a form that posts to another view. Each form gets its own."""
+    request = context.get("request")
+    key = getattr(request, "idempotency_key", None) or uuid.uuid4().hex
+    return format_html('<input type="hidden" name="{}" value="{}">', IDEMPOTENCY_FIELD, key)

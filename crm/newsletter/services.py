@@ -35,7 +35,7 @@ from ..models import (
     Subscriber,
     SubscriberStatus,
 )
-from ..services import StateConflict, _actor_user, _full_clean
+from ..services.common import StateConflict, _actor_user, _full_clean
 
 # Named as before the move out of crm.services: log configuration and searches keep working.
 logger = logging.getLogger("crm.services")

@@ -9,10 +9,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
+from codex.idempotent_forms import idempotent_form
 
 from .. import access, forms, selectors
 from ..models import CampaignStatus
-from ..views import _page
+from ..views.common import _page
 from . import services
 
 
@@ -22,6 +23,7 @@ def _newsletter_manager(request) -> None:
 
 
 @login_required
+@idempotent_form
 def newsletter(request):
     _newsletter_manager(request)
     form = forms.SubscriberForm(request.POST or None)
@@ -66,6 +68,7 @@ def subscriber_unsubscribe(request, pk: int):
 
 
 @login_required
+@idempotent_form
 def campaign_edit(request, pk: int | None = None):
     _newsletter_manager(request)
     campaign = access.campaign_for_user(request.user, pk) if pk else None

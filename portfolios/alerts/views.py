@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
+from codex.idempotent_forms import idempotent_form
 
 from . import selectors, services
 from .forms import AlertRuleForm
@@ -26,6 +27,7 @@ def _apply_errors(form, exc: ValidationError) -> None:
 
 
 @login_required
+@idempotent_form
 def alert_list(request):
     user = request.user
     form = AlertRuleForm(request.POST or None, user=user)

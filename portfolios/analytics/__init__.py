@@ -23,12 +23,23 @@ The public names are re-exported here: ``from portfolios.analytics import xirr``
 """
 
 from .data import PortfolioData
-from .holdings import Holding, HoldingsSnapshot, LotHolding, PeriodSummary, allocation, holdings_on, period_summary
+from .holdings import (
+    Holding,
+    HoldingsSnapshot,
+    LotHolding,
+    PeriodSummary,
+    ReturnSplit,
+    allocation,
+    holdings_on,
+    period_summary,
+    return_split,
+)
 from .ledger import (
     ALLOCATION_DIMENSIONS,
     BUY,
     CASH_BUCKET,
     CASH_KINDS,
+    CONVERSION,
     DAYS_PER_YEAR,
     DEPOSIT,
     DIVIDEND,
@@ -41,6 +52,7 @@ from .ledger import (
     PRESETS,
     SECURITY_KINDS,
     SELL,
+    SETTLED_KINDS,
     SPLIT,
     TAX,
     TRADING_DAYS_PER_YEAR,
@@ -82,6 +94,10 @@ from .risk import Drawdown, annualised_volatility, max_drawdown, trading_day_ret
 from .valuation import CurrencyDay, ValueSeries, price_on, value_on, value_series, value_series_by_currency
 
 __all__ = [
+    "ReturnSplit",
+    "return_split",
+    "CONVERSION",
+    "SETTLED_KINDS",
     "ALLOCATION_DIMENSIONS",
     "AnalyticsError",
     "BUY",

@@ -236,3 +236,32 @@ def period_summary(data: PortfolioData, start: date, end: date) -> PeriodSummary
         deposits=sums[DEPOSIT],
         withdrawals=sums[WITHDRAWAL],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnSplit:
+    """A holding's unrealised gain in base currency, split into what the price did and what the
+    currency did (docs/analytics.md, "Price and currency return")."""
+
+    price_effect: Decimal  # (value_local - cost_local) at the rate the cost was paid at
+    currency_effect: Decimal  # value_local times the change of the rate since then
+    price_return: Decimal | None  # value_local / cost_local - 1
+    currency_return: Decimal | None  # fx_now / fx_cost - 1
+
+
+def return_split(*, cost_local: Decimal, cost_base: Decimal, value_local: Decimal, fx_now: Decimal) -> ReturnSplit:
+    """Split ``value_local * fx_now - cost_base`` exactly into a price and a currency effect.
+
+    ``fx_cost = cost_base / cost_local`` is the average rate the open units were paid at. Then
+    price effect = (value_local - cost_local) * fx_cost and currency effect = value_local *
+    (fx_now - fx_cost); they add up to the gain with no cross term (the price effect is at the old
+    rate, the currency effect on today's local value)."""
+    if not cost_local:
+        return ReturnSplit(ZERO, value_local * fx_now - cost_base, None, None)
+    fx_cost = cost_base / cost_local
+    return ReturnSplit(
+        price_effect=(value_local - cost_local) * fx_cost,
+        currency_effect=value_local * (fx_now - fx_cost),
+        price_return=value_local / cost_local - 1,
+        currency_return=fx_now / fx_cost - 1,
+    )

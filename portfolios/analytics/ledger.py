@@ -32,10 +32,15 @@ WITHDRAWAL = "withdrawal"
 SPLIT = "split"
 TRANSFER_IN = "transfer_in"
 TRANSFER_OUT = "transfer_out"
+CONVERSION = "conversion"
 
-KINDS = frozenset({BUY, SELL, DIVIDEND, INTEREST, FEE, TAX, DEPOSIT, WITHDRAWAL, SPLIT, TRANSFER_IN, TRANSFER_OUT})
+KINDS = frozenset(
+    {BUY, SELL, DIVIDEND, INTEREST, FEE, TAX, DEPOSIT, WITHDRAWAL, SPLIT, TRANSFER_IN, TRANSFER_OUT, CONVERSION}
+)
 SECURITY_KINDS = frozenset({BUY, SELL, SPLIT, TRANSFER_IN, TRANSFER_OUT})
-CASH_KINDS = frozenset({DIVIDEND, INTEREST, FEE, TAX, DEPOSIT, WITHDRAWAL})
+CASH_KINDS = frozenset({DIVIDEND, INTEREST, FEE, TAX, DEPOSIT, WITHDRAWAL, CONVERSION})
+#: Kinds whose cash may settle in another currency than the trade's (``counter_currency``).
+SETTLED_KINDS = frozenset({BUY, SELL})
 LOT_METHODS = ("fifo", "lifo", "hifo")
 ALLOCATION_DIMENSIONS = ("asset_class", "sector", "country", "currency")
 PRESETS = ("MTD", "QTD", "YTD", "1Y", "3Y", "SI")
@@ -110,6 +115,10 @@ class Txn:
       specific-lot disposal. A lot's id is the id of the buy / transfer in that opened it.
     * ``acquired_on``: for ``transfer_in``, the original acquisition date if known (drives the
       long/short holding period); defaults to the transfer date.
+    * ``counter_currency``, ``counter_amount``: for ``conversion``, the currency bought and how
+      much of it (``amount`` of ``currency`` is sold, ``fees`` are in ``currency``); for a buy or
+      sell settled from another currency's cash, that currency and the amount it pays or receives
+      (fees included), instead of the trade currency's cash.
     """
 
     id: object
@@ -124,6 +133,8 @@ class Txn:
     amount: Decimal | None = None
     lots: tuple[tuple[object, Decimal], ...] | None = None
     acquired_on: _Date | None = None
+    counter_currency: str | None = None
+    counter_amount: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -151,6 +162,16 @@ class Txn:
                 raise InvalidTransaction(f"transaction {self.id}: lot quantities must add up to the quantity")
         if self.amount is not None and self.amount < 0:
             raise InvalidTransaction(f"transaction {self.id}: amount must not be negative")
+        if self.kind == CONVERSION:
+            if not self.counter_currency or self.counter_currency == self.currency:
+                raise InvalidTransaction(f"transaction {self.id}: a conversion buys another currency")
+            if not self.amount or not self.counter_amount or self.counter_amount <= 0:
+                raise InvalidTransaction(f"transaction {self.id}: a conversion needs both amounts, positive")
+        elif self.counter_currency is not None:
+            if self.kind not in SETTLED_KINDS:
+                raise InvalidTransaction(f"transaction {self.id}: only buys and sells settle in another currency")
+            if self.counter_currency == self.currency or self.counter_amount is None or self.counter_amount < 0:
+                raise InvalidTransaction(f"transaction {self.id}: settlement needs another currency and its amount")
 
     @property
     def gross(self) -> Decimal:
@@ -169,7 +190,29 @@ class Txn:
             return self.gross - self.fees
         if kind in (FEE, TAX, WITHDRAWAL):
             return -(self.gross + self.fees)
+        if kind == CONVERSION:
+            return -(self.gross + self.fees)
         return ZERO
+
+    @property
+    def cash_moves(self) -> tuple[tuple[str, Decimal], ...]:
+        """Every signed change of cash, per currency: one for most kinds, two for a conversion
+        (sold and bought); a buy or sell settled from another currency moves that one only."""
+        if self.counter_currency is None or self.counter_amount is None:
+            return ((self.currency, self.cash_effect),)
+        if self.kind == CONVERSION:
+            return ((self.currency, self.cash_effect), (self.counter_currency, self.counter_amount))
+        sign = -1 if self.kind == BUY else 1
+        return ((self.counter_currency, sign * self.counter_amount),)
+
+    @property
+    def counter_fx_rate(self) -> Decimal:
+        """Value of one unit of ``counter_currency`` in base, implied by the trade (its own rate)."""
+        if not self.counter_amount:
+            return self.fx_rate
+        return (
+            self.fx_rate * (self.gross if self.kind == CONVERSION else self.quantity * self.price) / self.counter_amount
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,8 @@ def build_lots(txns: Iterable[Txn], method: str = "fifo", *, until: date | None 
         if until is not None and t.date > until:
             break
         kind = t.kind
-        cash[t.currency] += t.cash_effect
+        for currency, delta in t.cash_moves:
+            cash[currency] += delta
         if kind in CASH_KINDS:
             continue
         lots = open_by_instrument[t.instrument_id]
@@ -250,7 +251,8 @@ def cash_balances(txns: Iterable[Txn], *, until: date | None = None) -> dict[str
     cash: dict[str, Decimal] = defaultdict(Decimal)
     for t in txns:
         if until is None or t.date <= until:
-            cash[t.currency] += t.cash_effect
+            for currency, delta in t.cash_moves:
+                cash[currency] += delta
     return dict(cash)
 
 

@@ -105,7 +105,13 @@ class _Engine:
             first = self.first_fx.get(c)
             if first is None or t.date < first:
                 self.fx[c] = t.fx_rate
-        self.cash[c] += t.cash_effect
+        c2 = t.counter_currency
+        if c2 is not None and c2 != self.base:
+            first = self.first_fx.get(c2)
+            if first is None or t.date < first:
+                self.fx[c2] = t.counter_fx_rate
+        for currency, delta in t.cash_moves:
+            self.cash[currency] += delta
         kind = t.kind
         if kind in CASH_KINDS:
             if not with_flow:
@@ -229,7 +235,8 @@ def _run(data: PortfolioData, first: date, last: date, *, by_currency: list[Curr
         hi = _bisect_day(series, last, right=True)
         for d, rate in zip(*_columns(series, lo, hi), strict=True):
             fx_events[d].append((c, rate))
-    currencies = {t.currency for t in txns} | set(ccy_of.values())
+    currencies = {t.currency for t in txns} | {t.counter_currency for t in txns if t.counter_currency}
+    currencies |= set(ccy_of.values())
     for c in currencies:
         sec[c] += ZERO
         engine.cash[c] += ZERO

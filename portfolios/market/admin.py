@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html_join
 
 from codex.admin import RefuseDeleteMixin, operator_site
 from codex.uploads import UploadValidator
 
-from .models import FxRate, Instrument, Price
+from .models import CorporateAction, FeedRun, FxRate, Instrument, Price
 from .services import KINDS, ImportRejected, prices_import
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -96,3 +97,45 @@ class FxRateAdmin(admin.ModelAdmin):
     date_hierarchy = "date"
     list_per_page = 100
     show_full_result_count = False
+
+
+@admin.register(FeedRun, site=operator_site)
+class FeedRunAdmin(admin.ModelAdmin):
+    """Feed health for operators: every provider run, failures first to the eye (status filter)."""
+
+    list_display = ["started_at", "provider", "kind", "status", "written", "unchanged", "failures", "actor"]
+    list_filter = ["status", "provider", "kind"]
+    date_hierarchy = "started_at"
+    list_per_page = 100
+    readonly_fields = [f.name for f in FeedRun._meta.fields if f.name != "report"] + ["problems"]
+    exclude = ["report"]
+
+    @admin.display(description="Per instrument")
+    def problems(self, obj):
+        rows = []
+        for entry in obj.report:
+            notes = [entry["error"]] if entry["error"] else []
+            notes += [f"{r['date']} refused: {r['reason']}" for r in entry["rejected"]]
+            notes += [f"{c['date']} kept: {c['reason']}" for c in entry["conflicts"]]
+            rows.append((entry["label"], entry["written"], entry["unchanged"], "; ".join(notes) or "ok"))
+        return format_html_join("", "<div><b>{}</b>: {} written, {} unchanged; {}</div>", rows) or "-"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CorporateAction, site=operator_site)
+class CorporateActionAdmin(RefuseDeleteMixin, admin.ModelAdmin):
+    # Firms' decisions on an action (accepted into a ledger, or dismissed) live in their schemas,
+    # which a delete from the public schema cannot see.
+    delete_refusal = "Corporate actions are not deleted: firms may have accepted or dismissed them."
+    list_display = ["date", "instrument", "kind", "value", "source"]
+    list_filter = ["kind", "source"]
+    raw_id_fields = ["instrument"]
+    date_hierarchy = "date"

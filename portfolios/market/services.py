@@ -25,13 +25,15 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TextIO, cast
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from tenants.services import audit_record  # the platform's audit log (public schema)
 
-from .models import AssetClass, FxRate, Instrument, Price
+from .models import SHARED, AssetClass, FxRate, Instrument, Price
 
 #: Sent on commit of an import that wrote something; kwargs: ``kind``, ``result``.
 prices_imported = Signal()
@@ -229,15 +231,17 @@ def prices_import_rows(
     actor: str = "",
     source: str = "file",
     filename: str = "",
+    owner: str = SHARED,
 ) -> ImportResult:
     """The importer behind ``prices_import`` for rows that are already split (seed, providers).
 
-    ``rows`` is ``(row_number, {column: text})``. Same guarantees as ``prices_import``.
+    ``rows`` is ``(row_number, {column: text})``. Same guarantees as ``prices_import``. ``owner``
+    picks whose instruments the rows name: the shared ones (default) or one firm's own.
     """
     importer = {"prices": _import_prices, "instruments": _import_instruments, "fx": _import_fx}[kind]
     result = ImportResult(kind=kind)
     with transaction.atomic():
-        importer(list(rows), result, overwrite=overwrite, source=source)
+        importer(list(rows), result, overwrite=overwrite, source=source, owner=owner)
         if not result.ok:
             raise ImportRejected(result)
         if result.updated:
@@ -268,10 +272,12 @@ def _instrument_key(symbol: str, exchange: str) -> tuple[str, str]:
     return symbol.upper(), exchange.upper()
 
 
-def _instruments_by_key() -> dict[tuple[str, str], tuple[int, str]]:
+def _instruments_by_key(owner: str = SHARED) -> dict[tuple[str, str], tuple[int, str]]:
     return {
         _instrument_key(symbol, exchange): (pk, currency)
-        for pk, symbol, exchange, currency in Instrument.objects.values_list("pk", "symbol", "exchange", "currency")
+        for pk, symbol, exchange, currency in Instrument.all_objects.filter(owner=owner).values_list(
+            "pk", "symbol", "exchange", "currency"
+        )
     }
 
 
@@ -329,8 +335,8 @@ def _array_insert(model, fields: list[str], casts: list[str], rows: list[tuple],
         ) from exc
 
 
-def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) -> None:
-    instruments = _instruments_by_key()
+def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str, owner: str = SHARED) -> None:
+    instruments = _instruments_by_key(owner)
     today = timezone.localdate()
     parsed: dict[tuple[int, date], tuple[int, Decimal]] = {}
     for number, row in rows:
@@ -399,7 +405,7 @@ def _import_prices(rows, result: ImportResult, *, overwrite: bool, source: str) 
 INSTRUMENT_FIELDS = ("name", "asset_class", "currency", "sector", "country")
 
 
-def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: str) -> None:
+def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: str, owner: str = SHARED) -> None:
     parsed: dict[tuple[str, str], tuple[int, dict]] = {}
     asset_classes = set(AssetClass.values)
     for number, row in rows:
@@ -436,12 +442,12 @@ def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: 
     if result.errors:
         return
 
-    stored = {_instrument_key(i.symbol, i.exchange): i for i in Instrument.objects.all()}
+    stored = {_instrument_key(i.symbol, i.exchange): i for i in Instrument.all_objects.filter(owner=owner)}
     new, changed = [], []
     for key, (number, values) in parsed.items():
         current = stored.get(key)
         if current is None:
-            new.append(Instrument(**values))
+            new.append(Instrument(**values, owner=owner))
             continue
         differences = [name for name in INSTRUMENT_FIELDS if getattr(current, name) != values[name]]
         if not differences:
@@ -465,7 +471,7 @@ def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: 
     result.created, result.updated = len(new), len(changed)
 
 
-def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> None:
+def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str, owner: str = SHARED) -> None:
     today = timezone.localdate()
     parsed: dict[tuple[str, str, date], tuple[int, Decimal]] = {}
     for number, row in rows:
@@ -523,3 +529,133 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str) -> N
     _array_insert(FxRate, fields, casts, new)
     _array_insert(FxRate, fields, casts, changed, upsert_on=("base", "quote", "date"), update=("rate", "source"))
     result.created, result.updated = len(new), len(changed)
+
+
+# --- The firm's own instruments (decision 0970) --------------------------------------------------------
+FIRM_INSTRUMENT_FIELDS = ("symbol", "exchange", "name", "asset_class", "currency", "sector", "country")
+
+
+class SharedInstrumentReadOnly(PermissionDenied):
+    """A firm tried to change a shared market instrument or its prices."""
+
+    def __init__(self) -> None:
+        super().__init__("Shared market instruments and their prices are maintained by the platform, not by a firm.")
+
+
+def _firm_instrument_values(data: Mapping) -> dict:
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for name in FIRM_INSTRUMENT_FIELDS:
+        try:
+            if name == "currency":
+                values[name] = _currency(data, name)
+            elif name in ("symbol", "name", "asset_class"):
+                values[name] = _text(data, name, max_length={"symbol": 32, "name": 200, "asset_class": 16}[name])
+            else:
+                limit = {"exchange": 16, "sector": 64, "country": 2}[name]
+                values[name] = _text(data, name, required=False, max_length=limit)
+        except _RowError as exc:
+            errors[exc.field] = exc.message
+    if values.get("asset_class") and values["asset_class"].lower() not in AssetClass.values:
+        errors["asset_class"] = f"must be one of {', '.join(AssetClass.values)}"
+    if values.get("country") and not values["country"].isalpha():
+        errors["country"] = "must be a two-letter ISO country code"
+    if errors:
+        raise ValidationError(errors)
+    values["asset_class"] = values["asset_class"].lower()
+    values["country"] = values["country"].upper()
+    return values
+
+
+def firm_instrument_create(*, owner: str, data: Mapping, actor: str = "") -> Instrument:
+    """A firm's own instrument (private fund, local bond, property...), visible only to ``owner``.
+
+    ``ValidationError`` names the field (a symbol + exchange the firm already uses included)."""
+    if not owner or owner in (SHARED, settings.PUBLIC_SCHEMA_NAME):
+        raise ValidationError({"owner": "A firm instrument needs its firm."})
+    values = _firm_instrument_values({k: str(v if v is not None else "") for k, v in data.items()})
+    with transaction.atomic():
+        clash = Instrument.all_objects.filter(
+            owner=owner, symbol__iexact=values["symbol"], exchange__iexact=values["exchange"]
+        ).exists()
+        if clash:
+            raise ValidationError({"symbol": "Your firm already has an instrument with this symbol and exchange."})
+        instrument = Instrument.all_objects.create(**values, owner=owner)
+        audit_record(
+            action="market.firm_instrument_created",
+            actor=actor,
+            target=str(instrument),
+            details={"owner": owner, "id": instrument.pk},
+        )
+    return instrument
+
+
+def firm_instrument_update(*, instrument: Instrument, owner: str, data: Mapping, actor: str = "") -> Instrument:
+    """Change a firm's own instrument. A shared instrument raises ``SharedInstrumentReadOnly``;
+    the currency cannot change once prices exist (every stored price is in it)."""
+    if instrument.owner != owner or owner == SHARED:
+        raise SharedInstrumentReadOnly()
+    merged = {name: getattr(instrument, name) for name in FIRM_INSTRUMENT_FIELDS}
+    merged.update({k: str(v if v is not None else "") for k, v in data.items() if k in FIRM_INSTRUMENT_FIELDS})
+    values = _firm_instrument_values(merged)
+    with transaction.atomic():
+        locked = Instrument.all_objects.select_for_update().get(pk=instrument.pk)
+        if values["currency"] != locked.currency and Price.objects.filter(instrument=locked).exists():
+            raise ValidationError({"currency": "The instrument has prices in its currency; it cannot change."})
+        clash = (
+            Instrument.all_objects.filter(
+                owner=owner, symbol__iexact=values["symbol"], exchange__iexact=values["exchange"]
+            )
+            .exclude(pk=locked.pk)
+            .exists()
+        )
+        if clash:
+            raise ValidationError({"symbol": "Your firm already has an instrument with this symbol and exchange."})
+        for name, value in values.items():
+            setattr(locked, name, value)
+        if "is_active" in data:
+            locked.is_active = bool(data["is_active"])
+        locked.save()
+    return locked
+
+
+def manual_price_set(
+    *, instrument: Instrument, owner: str, day: date, close: Decimal | str, actor: str = "", overwrite: bool = False
+) -> ImportResult:
+    """One manual price (a valuation) of a firm's own instrument, through the importer: the same
+    checks, the same valuation refresh. A different stored price is a conflict unless ``overwrite``."""
+    if instrument.owner != owner or owner == SHARED:
+        raise SharedInstrumentReadOnly()
+    row = {"symbol": instrument.symbol, "exchange": instrument.exchange, "date": str(day), "close": str(close)}
+    try:
+        return prices_import_rows(
+            rows=[(1, row)], kind="prices", overwrite=overwrite, actor=actor, source="manual", owner=owner
+        )
+    except ImportRejected as exc:
+        issues = exc.result.errors + exc.result.conflicts
+        raise ValidationError({issue.field: issue.message for issue in issues}) from exc
+
+
+def manual_prices_import(
+    *, file, owner: str, actor: str = "", overwrite: bool = False, filename: str = ""
+) -> ImportResult:
+    """A CSV of manual prices (``symbol,exchange,date,close``) for the firm's own instruments only:
+    a row naming a shared instrument is an unknown instrument. All or nothing, idempotent."""
+    if not owner or owner == SHARED:
+        raise SharedInstrumentReadOnly()
+    header, rows = _read_csv(file)
+    missing = [name for name in COLUMNS["prices"][0] if name not in header]
+    if missing:
+        result = ImportResult(kind="prices")
+        result.errors.append(RowIssue(1, missing[0], f"missing column(s): {', '.join(missing)}"))
+        raise ImportRejected(result, f"The header lacks column(s): {', '.join(missing)}.")
+    result = prices_import_rows(
+        rows=rows, kind="prices", overwrite=overwrite, actor=actor, source="manual", owner=owner, filename=filename
+    )
+    audit_record(
+        action="market.manual_prices_imported",
+        actor=actor,
+        target=filename[:254],
+        details={"owner": owner, **result.as_dict()},
+    )
+    return result

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from .models import Role
+from .models import STAFF_ROLE_CHOICES, Role
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -24,11 +24,11 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail")
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.ADVISOR)
+    role = forms.ChoiceField(choices=STAFF_ROLE_CHOICES, initial=Role.ADVISOR)
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=STAFF_ROLE_CHOICES)
 
 
 class AcceptInvitationForm(forms.Form):

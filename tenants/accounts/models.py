@@ -20,10 +20,17 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     ADVISOR = "advisor", "Advisor"
     VIEWER = "viewer", "Viewer"
+    # A client of the firm: bound to one CRM contact (portal.ClientAccess), reaches only the client
+    # portal and its API (portal.middleware, docs/decisions/0960); never a seat, never staff.
+    CLIENT = "client", "Client"
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# Roles that see the whole firm (the CRM's book rules, crm.access; the firm-wide pages' links).
+FIRM_WIDE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR})
+STAFF_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ADVISOR, Role.VIEWER})
+STAFF_ROLE_CHOICES = [(value, label) for value, label in Role.choices if value != Role.CLIENT]
 
 
 class CodexUserManager(UserManager):
@@ -99,6 +106,14 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     @property
     def can_write(self) -> bool:
         return self.role in WRITER_ROLES
+
+    @property
+    def is_client(self) -> bool:
+        return self.role == Role.CLIENT
+
+    @property
+    def sees_whole_firm(self) -> bool:
+        return self.role in FIRM_WIDE_ROLES
 
 
 class Invitation(models.Model):

@@ -56,7 +56,8 @@ def invitation_create(*, actor: User, email: str, role: str, tenant, accept_url_
         validate_email(email)
     except ValidationError as exc:
         raise ValidationError({"email": "Enter a valid e-mail address."}) from exc
-    if role not in Role.values:
+    if role not in Role.values or role == Role.CLIENT:
+        # clients are invited from their record, bound to their contact (portal.services.client_invite)
         raise ValidationError({"role": "Choose a role."})
     if role == Role.OWNER and actor.role != Role.OWNER:
         raise ValidationError({"role": "Only an owner can invite another owner."})
@@ -121,7 +122,8 @@ def _owners_left_after(user: User) -> int:
 @transaction.atomic
 def user_change_role(*, actor: User, user: User, role: str, tenant) -> User:
     _require_manager(actor)
-    if role not in Role.values:
+    if role not in Role.values or Role.CLIENT in (role, user.role):
+        # a client user is bound to a contact: never promoted to staff, never made one by a role change
         raise ValidationError({"role": "Choose a role."})
     if (role == Role.OWNER or user.role == Role.OWNER) and actor.role != Role.OWNER:
         raise PermissionDenied("Only an owner can grant or take away the owner role.")

@@ -15,6 +15,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from codex.confirm import confirmation_required
+from codex.idempotent_forms import form_succeeded, idempotent_form
 from codex.security.net import client_ip
 from codex.security.ratelimit import _firm, login_reset, rate_limit
 from codex.tables import table_page
@@ -116,6 +117,7 @@ def _apply_errors(form, exc: ValidationError) -> None:
 
 @login_required
 @rate_limit("invitation")
+@idempotent_form
 def team(request):
     _manager_required(request)
     form = InviteForm(request.POST or None)
@@ -253,6 +255,9 @@ def accept_invitation(request, token: str):
         invitation = services.invitation_from_token(token)
     except ValidationError as exc:
         return render(request, "accounts/invitation_invalid.html", {"reason": " ".join(exc.messages)}, status=400)
+    if invitation.role == Role.CLIENT:
+        # a client's invitation binds them to their contact: it is accepted in the client portal
+        return redirect("portal:accept-invitation", token=token)
     form = AcceptInvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -277,6 +282,7 @@ def sign_out_everywhere(request):
 
 
 @login_required
+@idempotent_form
 def api_keys(request):
     _manager_required(request)
     form = ApiKeyForm(request.POST or None)
@@ -289,6 +295,7 @@ def api_keys(request):
         else:
             messages.success(request, f"API key “{key.name}” created. Copy it now: it is shown only once.")
             form = ApiKeyForm()
+            form_succeeded(request)  # a resubmission is shown this page again, not a second key
     table = table_page(
         request,
         ApiKey.objects.filter(tenant=request.tenant),

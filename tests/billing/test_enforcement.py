@@ -21,15 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Where each limit or feature must be checked (the "grep" half of the verification).
 CALLERS = {
-    "portfolios": ("portfolios/services.py", r'check_can_add\(tenant=\w+, resource="portfolios"'),
-    "contacts": ("crm/services.py", r'check_can_add\(tenant=\w+, resource="contacts"'),
-    "contact imports": ("crm/services.py", r'resource="contacts", adding='),
+    "portfolios": ("portfolios/services/portfolio.py", r'check_can_add\(tenant=\w+, resource="portfolios"'),
+    "contacts": ("crm/services/contacts.py", r'check_can_add\(tenant=\w+, resource="contacts"'),
+    "contact imports": ("crm/services/imports.py", r'resource="contacts", adding='),
     # tenants sits below billing: it runs the seat checks registered with it, billing's among them.
     "seats (invitations)": ("tenants/accounts/services.py", r"seat_checks_run\(tenant=tenant\)"),
     "seats (billing's check registered)": ("billing/apps.py", r"register_seat_check\(check_can_add_seat\)"),
     "alerts": ("portfolios/alerts/services.py", r'check_feature\(tenant=\w+, feature="alerts"\)'),
     "newsletter": ("crm/newsletter/services.py", r'check_feature\(tenant=\w+, feature="newsletter"\)'),
-    "crm imports": ("crm/services.py", r'check_feature\(tenant=\w+, feature="imports"\)'),
+    "crm imports": ("crm/services/imports.py", r'check_feature\(tenant=\w+, feature="imports"\)'),
     "portfolio imports": ("portfolios/views.py", r'check_feature\(tenant=request.tenant, feature="imports"\)'),
     "api calls": ("codex/settings.py", r'"billing\.metering\.ApiMeteringMiddleware"'),
 }

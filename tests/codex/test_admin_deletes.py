@@ -35,7 +35,7 @@ from codex.admin import operator_site
 from codex.status.models import ServiceCheck, State
 from crm.models import Contact
 from portfolios import services as portfolio_services
-from portfolios.market.models import FxRate, Instrument, Price
+from portfolios.market.models import CorporateAction, FeedRun, FxRate, Instrument, Price
 from portfolios.models import Portfolio
 from tenants.accounts import services as account_services
 from tenants.accounts.models import SealedTOTPDevice, User
@@ -65,6 +65,10 @@ def world(firm, owner, advisor, advisor2, operator):
     instrument = Instrument.objects.create(symbol="WALK", exchange="XTST", name="Walk Corp", currency="USD")
     Price.objects.create(instrument=instrument, date=date(2026, 1, 2), close=Decimal("10"))
     FxRate.objects.create(base="EUR", quote="USD", date=date(2026, 1, 2), rate=Decimal("1.1"))
+    FeedRun.objects.create(provider="ecb", kind="fx", status="ok")
+    CorporateAction.objects.create(
+        instrument=instrument, kind="dividend", date=date(2026, 1, 2), value=Decimal("0.5"), source="alphavantage"
+    )
     contact = Contact.objects.create(first_name="Walk", last_name="Client", owner=advisor)
     contact.shared_with.add(advisor2)
     portfolio = Portfolio.objects.create(name="Walk", client=contact, advisor=advisor, base_currency="USD")

@@ -122,11 +122,13 @@ def test_history_older_than_90_days_is_purged(db):
 def test_public_status_shows_states_without_details(public_client, db):
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         services.status_record(
-            results=[_result("redis", "down", "Error 111 connecting to 10.0.0.7:6379"), _result("beat")]
+            results=[_result("broker", "down", "Error 111 connecting to 10.0.0.7:5672"), _result("beat")]
         )
+    # Redis and the database are /ready's live checks (they win over a recorded row); the broker
+    # is shown from its latest recorded check.
     html = public_client.get("/status/").content.decode()
     assert "Partly degraded" in html
-    assert "Cache and rate limits (Redis)" in html and "down" in html
+    assert "Job queue (broker)" in html and "down" in html
     assert "10.0.0.7" not in html and "Error 111" not in html
 
 

@@ -44,12 +44,12 @@ def test_missing_first_name_is_a_400(owner_client):
 
 def test_contact_creation_past_the_plan_limit_is_402(owner_client, monkeypatch):
     from billing import entitlements
-    from crm import services
+    from crm.services import contacts
 
     def full(*, tenant, resource, adding=1):
         raise entitlements.PlanLimitExceeded("full", limit="contacts", allowed=1, used=1)
 
-    monkeypatch.setattr(services, "check_can_add", full)
+    monkeypatch.setattr(contacts, "check_can_add", full)
     r = owner_client.post(f"{API}/contacts/", {"first_name": "Over"}, content_type="application/json")
     assert r.status_code == 402 and r.json()["error"]["code"] == "plan_limit_exceeded"
 

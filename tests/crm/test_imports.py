@@ -84,13 +84,13 @@ def test_wrong_file_type_is_a_field_error(owner_client):
 
 def test_plan_limit_applies_to_imported_contacts(owner_client, monkeypatch):
     from billing import entitlements
-    from crm import services
+    from crm.services import imports as import_services
 
     def full(*, tenant, resource, adding=1):
         if adding > 1:
             raise entitlements.PlanLimitExceeded("too many", limit=resource, allowed=1, used=0)
 
-    monkeypatch.setattr(services, "check_can_add", full)
+    monkeypatch.setattr(import_services, "check_can_add", full)
     job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
     r = owner_client.post(f"{API}/imports/{job}/commit/")
     assert r.status_code == 402 and Contact.objects.count() == 0

@@ -65,7 +65,7 @@ def test_contact_limit_of_the_plan_is_enforced(firm, owner, monkeypatch):
     def full(*, tenant, resource, adding=1):
         raise entitlements.PlanLimitExceeded("full", limit=resource, allowed=0, used=0)
 
-    monkeypatch.setattr(services, "check_can_add", full)
+    monkeypatch.setattr(services.contacts, "check_can_add", full)
     with pytest.raises(entitlements.PlanLimitExceeded):
         services.contact_create(actor=owner, tenant=firm, first_name="Over")
     assert not Contact.objects.filter(first_name="Over").exists()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from crm.selectors import crm_search
+from crm.selectors import FUZZY_CANDIDATES, WORD_SIMILARITY_THRESHOLD, _fuzzy_statement, crm_search
 
 from .factories import CompanyFactory, ContactFactory, DealFactory
 
@@ -74,11 +74,43 @@ def test_search_uses_pg_trgm_from_the_public_schema(firm):
     with connection.cursor() as cursor:
         cursor.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'")
         assert cursor.fetchone() == ("public",)
-        # similarity("john smith", "jonh smiht") is 5 shared / 17 distinct trigrams, below pg_trgm's
-        # default threshold (0.3) and above the one every connection sets (crm.apps)
-        cursor.execute("SELECT similarity('john smith', 'jonh smiht'), current_setting('pg_trgm.similarity_threshold')")
-        similarity, threshold = cursor.fetchone()
-        assert similarity == pytest.approx(5 / 17) and float(threshold) == 0.25
+        # word_similarity("webre", "anna weber") is 3 of the query's 6 trigrams, below pg_trgm's
+        # default word threshold (0.6) and above the one every connection sets (crm.apps), which
+        # the GIN index applies to ``word <% search_name``
+        cursor.execute(
+            "SELECT word_similarity('webre', 'anna weber'), current_setting('pg_trgm.word_similarity_threshold')"
+        )
+        word_similarity, threshold = cursor.fetchone()
+        assert word_similarity == pytest.approx(0.5) and float(threshold) == WORD_SIMILARITY_THRESHOLD == 0.3
+
+
+def test_a_swapped_pair_in_a_short_name_is_found(firm, owner):
+    ContactFactory(first_name="Anna", last_name="Weber")
+    ContactFactory(first_name="Paul", last_name="Richter")
+    ContactFactory(first_name="Ben", last_name="Fischer")
+    assert [h.title for h in crm_search(owner, "Webre", 10)] == ["Anna Weber"]
+    assert [h.title for h in crm_search(owner, "Rcihter", 10)] == ["Paul Richter"]
+    assert [h.title for h in crm_search(owner, "Ficsher", 10)] == ["Ben Fischer"]
+
+
+def test_typo_candidates_are_capped_and_come_from_the_index(firm, owner):
+    """The typo step reads at most FUZZY_CANDIDATES rows however many share a few trigrams with
+    the query; the whole-name ``%`` condition made the index return every row sharing two."""
+    ContactFactory.create_batch(FUZZY_CANDIDATES + 20, first_name="Stefan", last_name="Weber")
+    hits = crm_search(owner, "Webre", 20)
+    assert len(hits) == 20 and {h.title for h in hits} == {"Stefan Weber"}
+    sql, params = _fuzzy_statement(owner, "Webre", 20, {})
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    contact_scans = [n for n in nodes(plan) if n.get("Relation Name") == "crm_contact"]
+    assert contact_scans and all(n["Actual Rows"] <= FUZZY_CANDIDATES for n in contact_scans)
 
 
 def test_folded_names_are_stored_on_every_write_including_import_copy(firm):
@@ -126,15 +158,19 @@ def test_search_uses_the_indexes(firm, owner):
                 selectors.access.contacts_for(owner).filter(search_document=selectors._tsquery("check")).explain()
             )
             kinds = {"contact": selectors.access.contacts_for(owner)}
-            cursor.execute("EXPLAIN " + (sql := selectors._fuzzy_parts(kinds, "chek", 10, {"contact": []}))[0], sql[1])
+            cursor.execute(
+                "EXPLAIN "
+                + (sql := selectors._fuzzy_parts(kinds, "chek", ["chek"], 10, {"contact": []}, firm_wide=True))[0],
+                sql[1],
+            )
             fuzzy_plan = "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("SET enable_seqscan = on")
     assert "crm_contact_document" in text_plan
-    # the typo step: pg_trgm's % and <% (shown as its commutator %>), answered by the GIN
-    # gin_trgm_ops index
+    # the typo step's candidates: each word with pg_trgm's <% (shown as its commutator %>),
+    # answered by the GIN gin_trgm_ops index; the whole name is scored on those rows only
     assert "crm_contact_name_trgm" in fuzzy_plan
-    assert "(search_name % 'chek'::text)" in fuzzy_plan and "(search_name %> 'chek'::text)" in fuzzy_plan
+    assert "(search_name %> 'chek'::text)" in fuzzy_plan and "(search_name % " not in fuzzy_plan
 
 
 def test_typo_search_never_crosses_firms(firm, other_firm, owner, outsider):

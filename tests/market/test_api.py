@@ -83,10 +83,19 @@ def test_read_key_reads_and_nobody_writes(firm, api_key_for, anon_client, owner_
     key = api_key_for(firm, "read")
     assert anon_client.get("/api/v1/instruments/").status_code == 401
     assert anon_client.get("/api/v1/instruments/", HTTP_X_API_KEY=key).json()["count"] == 3
+    # a read key writes nothing; a write key may add a firm instrument (tests/market/test_firm_instruments.py)
+    response = anon_client.post(
+        "/api/v1/instruments/", {"symbol": "X"}, content_type="application/json", HTTP_X_API_KEY=key
+    )
+    assert response.status_code == 403
     write = api_key_for(firm, "write")
-    for client, extra in ((owner_client, {}), (anon_client, {"HTTP_X_API_KEY": write})):
-        response = client.post("/api/v1/instruments/", {"symbol": "X"}, content_type="application/json", **extra)
-        assert response.status_code == 405
+    response = anon_client.post(
+        "/api/v1/instruments/",
+        {"symbol": "X", "name": "Own", "asset_class": "fund", "currency": "USD"},
+        content_type="application/json",
+        HTTP_X_API_KEY=write,
+    )
+    assert response.status_code == 201 and response.json()["firm_instrument"] is True
 
 
 def test_other_firm_reads_the_same_shared_instruments(outsider_client, owner_client, book):

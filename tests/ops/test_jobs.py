@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 
 from codex.celery import app
-from codex.jobs import for_each_firm
 from tenants.models import Tenant
+from tenants.tasks import for_each_firm
 
 OUR_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.", "webhooks.")
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 # with the session and the user, and counts the bell's unread notices (base.html; one indexed count).
 # Dashboard: onboarding check, holdings, cash balances, portfolio count, instruments, latest
 # closes (firm exposure); the page of portfolios, their ledger fingerprints (summaries cached);
-# recent activities, open deals, alert events, tasks due.
+# recent activities, open deals, alert events, tasks due; open reconciliation breaks (a count).
 DASHBOARD_OWNER = 15
 DASHBOARD_ADVISOR = 15
 # Client record: contact, portfolios, then for all of them at once today's stored close, the

@@ -97,7 +97,7 @@ def test_plan_limit_is_402(advisor_client, monkeypatch):
     def refuse(*, tenant, resource, adding=1):
         raise PlanLimitExceeded("Your plan allows 1 portfolio.", limit=resource, allowed=1, used=1)
 
-    monkeypatch.setattr(services, "check_can_add", refuse)
+    monkeypatch.setattr(services.portfolio, "check_can_add", refuse)
     r = advisor_client.post(BASE, {"name": "X"}, content_type="application/json")
     assert r.status_code == 402
     assert r.json()["error"]["code"] == "plan_limit_exceeded"

@@ -256,15 +256,15 @@ def test_fx_series_reads_direct_inverse_and_cross_pairs():
 
 def test_price_series_are_per_instrument_in_date_order_with_the_close_before_since(priced, sap):
     add_prices(sap, {D(2024, 12, 30): "50", D(2025, 1, 3): "52", D(2025, 1, 2): "51", D(2025, 1, 6): "53"})
-    whole = selectors._price_series({priced.pk, sap.pk, None}, since=None, end=D(2025, 1, 3))
+    whole = selectors.loading._price_series({priced.pk, sap.pk, None}, since=None, end=D(2025, 1, 3))
     assert whole == {
         priced.pk: [(D(2025, 1, 2), Decimal("100")), (D(2025, 1, 3), Decimal("110"))],
         sap.pk: [(D(2024, 12, 30), Decimal("50")), (D(2025, 1, 2), Decimal("51")), (D(2025, 1, 3), Decimal("52"))],
     }
     # From Jan 3 on: the last close before it (carried forward), then the closes up to the end.
-    part = selectors._price_series({priced.pk, sap.pk}, since=D(2025, 1, 3), end=D(2025, 1, 6))
+    part = selectors.loading._price_series({priced.pk, sap.pk}, since=D(2025, 1, 3), end=D(2025, 1, 6))
     assert part == {
         priced.pk: [(D(2025, 1, 2), Decimal("100")), (D(2025, 1, 3), Decimal("110")), (D(2025, 1, 4), Decimal("99"))],
         sap.pk: [(D(2025, 1, 2), Decimal("51")), (D(2025, 1, 3), Decimal("52")), (D(2025, 1, 6), Decimal("53"))],
     }
-    assert selectors._price_series({None}, since=None, end=D(2025, 1, 6)) == {}
+    assert selectors.loading._price_series({None}, since=None, end=D(2025, 1, 6)) == {}

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from billing.entitlements import PlanLimitExceeded
 from portfolios import analytics, services
+from portfolios.ledger import TXN_VALUES, txn_from_row
 from portfolios.models import CashBalance, Holding, Lot, Portfolio, Transaction
 
 from .factories import add_fx
@@ -29,8 +30,8 @@ def cash(portfolio):
 
 def assert_consistent(portfolio):
     """The derived tables equal a fresh replay of the ledger."""
-    rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values(*services.TXN_VALUES)
-    book = analytics.build_lots([services.txn_from_row(r) for r in rows], method=portfolio.lot_method)
+    rows = Transaction.objects.filter(portfolio=portfolio).order_by("trade_date", "id").values(*TXN_VALUES)
+    book = analytics.build_lots([txn_from_row(r) for r in rows], method=portfolio.lot_method)
     open_lots = {lot.lot_id: lot.quantity for lot in book.open_lots}
     assert {lot.opened_by_id: lot.quantity for lot in Lot.objects.filter(portfolio=portfolio, quantity__gt=0)} == (
         open_lots
@@ -243,7 +244,7 @@ def test_portfolio_create_checks_plan_limit(firm, advisor, monkeypatch):
     def refuse(*, tenant, resource, adding=1):
         raise PlanLimitExceeded("limit", limit=resource)
 
-    monkeypatch.setattr(services, "check_can_add", refuse)
+    monkeypatch.setattr(services.portfolio, "check_can_add", refuse)
     with pytest.raises(PlanLimitExceeded):
         services.portfolio_create(tenant=firm, actor=advisor, name="X", advisor=advisor)
     assert not Portfolio.objects.filter(name="X").exists()

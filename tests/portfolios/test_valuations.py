@@ -197,6 +197,9 @@ def test_bulk_import_marks_figures_updating_until_its_job_has_run(
     )  # not half-updated
     page = advisor_client.get(f"/portfolios/{portfolio.pk}/")
     assert b"Figures updating" in page.content
+    # point 5 of the issue: a busy bar, and the page refreshes itself (no script) until it is done
+    assert b"<progress data-valuation-progress" in page.content
+    assert b'<meta http-equiv="refresh" content="3">' in page.content
     api = advisor_client.get(f"/api/v1/portfolios/{portfolio.pk}/performance/").json()
     assert api["valuation"]["updating"] is True
     for callback in callbacks:  # the job runs (eagerly here)
@@ -204,7 +207,10 @@ def test_bulk_import_marks_figures_updating_until_its_job_has_run(
     info = valuations.valuation_status(portfolio=portfolio)
     assert not info.updating and not info.failed
     assert valuation_services.valuations_verify(portfolio=portfolio) == []
-    assert b"Figures updating" not in advisor_client.get(f"/portfolios/{portfolio.pk}/").content
+    done = advisor_client.get(f"/portfolios/{portfolio.pk}/").content
+    assert b"Figures updating" not in done and b"http-equiv" not in done and b"<progress" not in done
+    assert b"Figures updated" in done  # the notice when it ends, once
+    assert b"Figures updated" not in advisor_client.get(f"/portfolios/{portfolio.pk}/").content
 
 
 def test_a_price_import_revalues_from_its_first_date(book, aapl, django_capture_on_commit_callbacks):
@@ -398,3 +404,66 @@ def test_summaries_from_the_store_equal_the_performance_figures(book):
     # YTD is the stored index's growth since the close before 1 January: the same chain
     assert summary.ytd.base_date == ytd.twr.base_date == date(today.year, 1, 1) - timedelta(days=1)
     assert abs(summary.ytd.cumulative - ytd.twr.cumulative) < Decimal("1e-24")
+
+
+def _comparable(snap):
+    return (
+        snap.date,
+        sorted(
+            (
+                h.instrument_id,
+                h.currency,
+                h.quantity,
+                h.price,
+                h.fx_rate,
+                h.market_value_base,
+                h.cost_local,
+                h.cost_base,
+                [(lot.lot_id, lot.acquired, lot.quantity, lot.cost_base, lot.market_value_base) for lot in h.lots],
+            )
+            for h in snap.holdings
+        ),
+        {c: a for c, a in snap.cash.items()},
+        snap.cash_base,
+    )
+
+
+def _last_trade(portfolio):
+    return valuations.valuation_status(portfolio=portfolio).last_trade
+
+
+def test_the_portfolio_page_reads_holdings_from_the_derived_tables_equal_to_a_replay(book, aapl):
+    from portfolios.selectors import stored_holdings_on
+
+    today = timezone.localdate()
+    replayed = analytics.holdings_on(selectors.portfolio_data(portfolio=book, end=today).data, today)
+    stored, infos = stored_holdings_on(portfolio=book, on=today, last_trade=_last_trade(book))
+    assert (
+        _comparable(stored) == _comparable(replayed)
+        and stored.holdings
+        and set(infos) == {h.instrument_id for h in stored.holdings}
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        dash = selectors.portfolio_dashboard(portfolio=book, today=today)
+    assert dash.loaded is None  # no ledger read
+    assert not any('"portfolios_transaction"."kind"' in q["sql"] for q in ctx.captured_queries)  # no ledger read
+    assert _comparable(dash.snapshot) == _comparable(replayed)
+
+
+def test_holdings_fall_back_to_the_ledger_where_its_prices_are_needed(book, firm):
+    from portfolios.selectors import stored_holdings_on
+
+    from .factories import InstrumentFactory
+
+    today = timezone.localdate()
+    never_priced = InstrumentFactory(symbol="NOCLOSE", currency="USD")
+    services.transaction_record(
+        portfolio=book, kind="buy", trade_date=today, instrument=never_priced, quantity="2", price="12.5"
+    )
+    assert stored_holdings_on(portfolio=book, on=today, last_trade=today) is None  # at its trade price: the ledger's
+    dash = selectors.portfolio_dashboard(portfolio=book, today=today)
+    assert dash.loaded is not None
+    held = {h.instrument_id: h for h in dash.snapshot.holdings}
+    assert held[never_priced.pk].price == Decimal("12.5")
+    # a day before the last ledger row: the derived tables (the whole ledger) cannot answer
+    assert stored_holdings_on(portfolio=book, on=today - timedelta(days=1), last_trade=today) is None

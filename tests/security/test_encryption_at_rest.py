@@ -125,3 +125,92 @@ def test_plaintext_totp_devices_are_moved_and_sealed(firm, owner, keys):
     moved = SealedTOTPDevice.objects.get(user=owner, name="old phone")
     assert moved.key == key and moved.confirmed and moved.drift == 1 and moved.last_t == 42
     assert key not in SealedTOTPDevice.objects.values_list("sealed_key", flat=True).get(pk=moved.pk)
+
+
+# --- webhook signing secrets (decision 0930) ------------------------------------------------------------
+HOOK_URL = "http://127.0.0.1:9/hooks"  # never called: these tests only store endpoints
+
+
+def _endpoint_columns(pk: int) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM webhooks_webhookendpoint WHERE id = %s", [pk])
+        names = [c.name for c in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def test_webhook_signing_secrets_are_sealed_in_the_database_and_still_sign(firm, owner, keys):
+    from webhooks import services
+    from webhooks.models import WebhookEndpoint
+
+    endpoint = services.endpoint_create(tenant=firm, url=HOOK_URL, event_types=["contact.created"], actor="t")
+    first = endpoint.secret
+    endpoint = services.endpoint_rotate_secret(endpoint=endpoint)
+    second = endpoint.secret
+    assert first.startswith("whsec_") and second.startswith("whsec_") and first != second
+    row = _endpoint_columns(endpoint.pk)
+    assert "secret" not in row and "previous_secret" not in row  # the clear columns are gone
+    assert crypto.is_sealed(row["sealed_secret"]) and crypto.is_sealed(row["sealed_previous_secret"])
+    stored = "|".join(str(value) for value in row.values())
+    for secret in (first, second):
+        assert secret not in stored and secret.removeprefix("whsec_") not in stored
+    fresh = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    assert fresh.secret == second and fresh.previous_secret == first
+
+
+def test_webhook_secret_sealed_by_a_removed_key_is_refused_not_used(firm, keys, settings):
+    from webhooks import services
+    from webhooks.models import WebhookEndpoint
+
+    old, new = keys
+    endpoint = services.endpoint_create(tenant=firm, url=HOOK_URL, event_types=["contact.created"], actor="t")
+    settings.CODEX_ENCRYPTION_KEYS = [new]
+    with pytest.raises(crypto.DecryptionError):
+        WebhookEndpoint.objects.get(pk=endpoint.pk).secret  # noqa: B018
+
+
+def test_rotation_rewraps_webhook_secrets(firm, keys, settings):
+    from webhooks import services
+    from webhooks.models import WebhookEndpoint
+
+    old, new = keys
+    endpoint = services.endpoint_create(tenant=firm, url=HOOK_URL, event_types=["contact.created"], actor="t")
+    secret = endpoint.secret
+    settings.CODEX_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_encryption_keys")
+    settings.CODEX_ENCRYPTION_KEYS = [new]
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == secret
+
+
+def test_migration_seals_existing_clear_secrets(firm, keys):
+    """webhooks.0002 on an endpoint stored before it (clear ``secret`` / ``previous_secret``):
+    both are sealed into the new columns, which open to the same values."""
+    from importlib import import_module
+
+    from django.db.migrations.loader import MigrationLoader
+
+    migration_module = import_module("webhooks.migrations.0002_seal_signing_secrets")
+    loader = MigrationLoader(connection)
+    state = loader.project_state(("webhooks", "0001_initial"))
+    for operation in migration_module.Migration.operations[:2]:  # the two AddFields
+        operation.state_forwards("webhooks", state)
+    # The clear columns as 0001 made them, inside this test's transaction (rolled back after).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE webhooks_webhookendpoint ADD COLUMN secret varchar(100) NOT NULL DEFAULT '', "
+            "ADD COLUMN previous_secret varchar(100) NOT NULL DEFAULT ''"
+        )
+    Old = state.apps.get_model("webhooks", "WebhookEndpoint")
+    current = Old.objects.create(url="https://hooks.example.com/a", event_types=["contact.created"], secret="whsec_now")
+    rotating = Old.objects.create(
+        url="https://hooks.example.com/b",
+        event_types=["contact.created"],
+        secret="whsec_new",
+        previous_secret="whsec_old",
+    )
+    migration_module.seal_secrets(state.apps, connection.schema_editor())
+    a, b = _endpoint_columns(current.pk), _endpoint_columns(rotating.pk)
+    assert crypto.unseal(a["sealed_secret"]) == "whsec_now" and a["sealed_previous_secret"] == ""
+    assert (
+        crypto.unseal(b["sealed_secret"]) == "whsec_new" and crypto.unseal(b["sealed_previous_secret"]) == "whsec_old"
+    )
+    assert "whsec_" not in a["sealed_secret"] + b["sealed_secret"] + b["sealed_previous_secret"]

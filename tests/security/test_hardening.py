@@ -19,6 +19,7 @@ from codex.uploads import validate_upload
 from tenants.services import slug_validate
 from tests.conftest import PASSWORD, FirmClient
 from tests.security.urlwalk import routes
+from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +176,7 @@ def _tables_containing(schema: str, needles: list[str]) -> list[str]:
     return found
 
 
-def test_no_plaintext_key_token_totp_secret_or_recovery_code_is_stored(firm, owner, owner_client, api_key_for):
+def test_no_plaintext_key_token_totp_webhook_secret_or_recovery_code_is_stored(firm, owner, owner_client, api_key_for):
     from tenants.accounts import twofactor
 
     raw_key = api_key_for(firm, "write")
@@ -195,9 +196,21 @@ def test_no_plaintext_key_token_totp_secret_or_recovery_code_is_stored(firm, own
     replayable = owner_client.post(
         "/api/v1/api-keys/", {"name": "replay"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="scan-1"
     ).json()["key"]
+    # webhook signing secrets (read back to sign: sealed), the current one and the one a rotation keeps
+    from webhooks import services as webhook_services
+
+    endpoint = owner_client.post(
+        "/api/v1/webhook-endpoints/",
+        {"url": "http://127.0.0.1:9/hooks", "event_types": ["contact.created"]},
+        content_type="application/json",
+    ).json()
+    rotated = webhook_services.endpoint_rotate_secret(endpoint=WebhookEndpoint.objects.get(pk=endpoint["id"]))
+    webhook_secrets = [endpoint["secret"], rotated.secret]
+    assert rotated.previous_secret == endpoint["secret"]
     # the secret parts: the key's secret after its public prefix, the token's signature, each code
     needles = [raw_key.split("_", 2)[2], created.split("_", 2)[2], token.split(".")[2], replayable.split("_", 2)[2]]
     needles += [c.replace("-", "") for c in codes] + codes + [PASSWORD, totp_key, totp_b32]
+    needles += [s.removeprefix("whsec_") for s in webhook_secrets]
     with schema_context("public"):
         public = _tables_containing("public", needles)
     firm_tables = _tables_containing(firm.schema_name, needles)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
 from django.conf import settings
@@ -21,7 +22,10 @@ from django_tenants.utils import schema_context
 from billing.models import IdempotencyRecord
 from codex.notifications.models import Notification
 from crm.models import Activity, ActivityKind, Campaign, ImportJob, PipelineStage, Subscriber
+from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertNotification, AlertRule, RuleKind
+from portfolios.market.models import CorporateAction, Instrument
+from portfolios.models import ReconciliationBreak
 from tenants.models import ApiKey
 from tests.billing.conftest import activate
 from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
@@ -32,6 +36,7 @@ pytestmark = pytest.mark.django_db
 
 # No credential to scope a key to, and a password in the body: the key is ignored (tested below).
 ANONYMOUS = {"auth_token_create"}
+POSITION_COLUMNS = {"account": "A", "date": "D", "quantity": "Q", "currency": "C"}
 # Ends the caller's sessions: the retry signs in again, as the same user (the key's credential).
 SIGNS_OUT = {"auth_token_revoke_create"}
 
@@ -100,6 +105,42 @@ REQUESTS = {
         {"kind": "deposit", "trade_date": "2025-01-02", "amount": "600"},
         ids={"portfolio_pk": w["portfolio"]},
     ),
+    "products_create": lambda w: Call({"name": "Planning", "flat_fee": "250"}, {"name": "Other", "flat_fee": "1"}),
+    "fee_schedules_create": lambda w: Call(
+        {"name": "Std", "effective_from": "2026-01-01", "method": "blended", "tiers": [{"upto": None, "bps": "80"}]},
+        {"name": "Std2", "effective_from": "2026-01-01", "method": "blended", "tiers": [{"upto": None, "bps": "90"}]},
+    ),
+    "fee_schedules_versions_create": lambda w: Call(
+        {"effective_from": "2026-07-01", "method": "blended", "tiers": [{"upto": None, "bps": "70"}]},
+        {"effective_from": "2026-07-01", "method": "blended", "tiers": [{"upto": None, "bps": "60"}]},
+        ids={"id": w["fee_schedule"]},
+    ),
+    "billing_groups_create": lambda w: Call(
+        {"name": "Household", "client": w["contact"], "portfolios": [w["free_portfolio"]]},
+        {"name": "Other", "client": w["contact"], "portfolios": [w["free_portfolio"]]},
+    ),
+    "client_subscriptions_create": lambda w: Call(
+        {"group": w["billing_group"], "product": w["product"], "starts_on": "2025-02-01"},
+        {"group": w["billing_group"], "product": w["product"], "starts_on": "2025-03-01"},
+    ),
+    "client_subscriptions_end_create": lambda w: Call(
+        {"ends_on": "2026-12-31"}, {"ends_on": "2026-11-30"}, ids={"id": w["client_subscription"]}
+    ),
+    "fee_runs_create": lambda w: Call(
+        {"period_start": "2025-04-01", "period_end": "2025-06-30", "frequency": "quarterly"},
+        {"period_start": "2025-07-01", "period_end": "2025-09-30", "frequency": "quarterly"},
+    ),
+    "fee_runs_approve_create": lambda w: Call(ids={"id": w["fee_run"]}),
+    "fee_runs_issue_create": lambda w: Call(
+        {"issued_on": "2025-07-01"}, {"issued_on": "2025-07-02"}, ids={"id": w["approved_run"]}
+    ),
+    "fee_invoices_void_create": lambda w: Call({"reason": "typo"}, {"reason": "other"}, ids={"id": w["fee_invoice"]}),
+    "fee_invoices_credit_note_create": lambda w: Call(
+        {"amount": "1.00", "reason": "goodwill"}, {"amount": "2.00", "reason": "goodwill"}, ids={"id": w["fee_invoice"]}
+    ),
+    "fee_invoices_mark_paid_create": lambda w: Call(
+        {"paid_on": "2025-07-10"}, {"paid_on": "2025-07-11"}, ids={"id": w["fee_invoice"]}
+    ),
     "webhook_deliveries_replay_create": lambda w: Call(ids={"id": w["webhook_delivery"]}),
     "webhook_endpoints_create": lambda w: Call(
         {"url": "https://127.0.0.1/hooks/a", "event_types": ["contact.created"]},
@@ -107,6 +148,45 @@ REQUESTS = {
     ),
     "webhook_endpoints_rotate_secret_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
     "webhook_endpoints_test_create": lambda w: Call(ids={"id": w["webhook_endpoint"]}),
+    "instruments_create": lambda w: Call(
+        {"symbol": "PRIV1", "name": "Private fund I", "asset_class": "fund", "currency": "USD"},
+        {"symbol": "PRIV2", "name": "Private fund II", "asset_class": "fund", "currency": "USD"},
+    ),
+    "instruments_prices_create": lambda w: Call(
+        {"date": "2025-01-02", "close": "101.5"},
+        {"date": "2025-01-03", "close": "102"},
+        ids={"id": w["firm_instrument"]},
+    ),
+    "instruments_prices_import_create": lambda w: Call(
+        {"overwrite": "false"}, {"overwrite": "true"}, csv=b"symbol,exchange,date,close\nOWNFUND,,2025-01-02,10\n"
+    ),
+    "custodian_accounts_create": lambda w: Call(
+        {"custodian": "ib", "account": "U1", "portfolio": w["portfolio"]},
+        {"custodian": "ib", "account": "U2", "portfolio": w["portfolio"]},
+    ),
+    "custodian_mappings_create": lambda w: Call(
+        {"custodian": "ib", "kind": "positions", "columns": POSITION_COLUMNS},
+        {"custodian": "ib", "kind": "transactions", "columns": {}},
+    ),
+    "custodian_positions_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        csv=b"ClientAccountID,ReportDate,Symbol,ListingExchange,Quantity,CurrencyPrimary,AssetClass\n",
+    ),
+    "portfolios_custodian_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        ids={"portfolio_pk": w["portfolio"]},
+        csv=b"TradeID,TradeDate,Buy/Sell,Symbol,Quantity,TradePrice,CurrencyPrimary\n",
+    ),
+    "corporate_actions_create": lambda w: Call(
+        {"action": w["corporate_action"], "portfolio": w["held_portfolio"], "accept": False},
+        {"action": w["corporate_action"], "portfolio": w["held_portfolio"], "accept": True},
+    ),
+    "reconciliation_runs_create": lambda w: Call({"as_of": "2025-01-02"}, {"as_of": "2025-01-03"}),
+    "reconciliation_breaks_resolve_create": lambda w: Call(
+        {"action": "explain", "note": "timing"}, {"action": "explain", "note": "other"}, ids={"id": w["break"]}
+    ),
     "portfolios_transactions_import_create": lambda w: Call(
         {"commit": "true"}, {"commit": "false"}, ids={"portfolio_pk": w["portfolio"]}, csv=LEDGER_CSV
     ),
@@ -139,8 +219,38 @@ def world(firm, owner, advisor):
         tenant=firm, url="https://127.0.0.1/hooks/world", event_types=["contact.created"], actor="test"
     )
     delivery = webhook_services.endpoint_send_test(tenant=firm, endpoint=endpoint)
+    firm_instrument = Instrument.all_objects.create(
+        symbol="OWNFUND", name="Own fund", asset_class="fund", currency="USD", owner=firm.schema_name
+    )
+    brk = ReconciliationBreak.objects.create(
+        portfolio=portfolio, as_of=timezone.now().date(), instrument=instrument, currency=instrument.currency,
+        ledger_quantity=0, custodian_quantity=1, difference=1,
+    )  # fmt: skip
+    held_portfolio = PortfolioFactory(advisor=owner, client=contact)
+    portfolio_services.transaction_record(
+        portfolio=held_portfolio,
+        kind="deposit",
+        trade_date=date(2025, 1, 2),
+        amount="1000",
+        currency=instrument.currency,
+    )
+    portfolio_services.transaction_record(
+        portfolio=held_portfolio,
+        kind="buy",
+        trade_date=date(2025, 1, 3),
+        instrument=instrument,
+        quantity="1",
+        price="1",
+    )
+    action = CorporateAction.objects.create(
+        instrument=instrument, kind="dividend", date=date(2025, 2, 3), value=1, source="test"
+    )
     return {
+        "break": brk.pk,
+        "held_portfolio": held_portfolio.pk,
+        "corporate_action": action.pk,
         "instrument": instrument.pk,
+        "firm_instrument": firm_instrument.pk,
         "contact": contact.pk,
         "other_contact": ContactFactory(owner=owner).pk,
         "company": company.pk,
@@ -167,6 +277,54 @@ def world(firm, owner, advisor):
         "webhook_endpoint": endpoint.pk,
         "webhook_delivery": delivery.pk,
         "notification": Notification.objects.create(recipient=owner, kind="import", title="Import finished").pk,
+        **_fee_world(owner, contact),
+    }
+
+
+def _fee_world(owner, contact) -> dict:
+    import datetime as dt
+
+    from fees import services as fee_services
+    from fees.models import FeeInvoice
+    from portfolios import services as portfolio_services
+
+    def funded():
+        p = PortfolioFactory(advisor=owner, client=contact)
+        portfolio_services.transaction_record(
+            portfolio=p, kind="deposit", trade_date=dt.date(2025, 1, 2), amount="1000"
+        )
+        return p
+
+    schedule = fee_services.fee_schedule_create(
+        name="World", effective_from=dt.date(2020, 1, 1), method="blended", tiers=[{"upto": None, "bps": "100"}]
+    )
+    product = fee_services.product_create(name="World product", fee_schedule=schedule)
+    group = fee_services.billing_group_create(name="World group", client=contact, portfolios=[funded()])
+    sub = fee_services.subscription_create(group=group, product=product, starts_on=dt.date(2025, 1, 2))
+    q2 = {"period_start": dt.date(2025, 4, 1), "period_end": dt.date(2025, 6, 30), "frequency": "quarterly"}
+    run = fee_services.fee_run_preview(**q2)
+    approved = fee_services.fee_run_approve(run=fee_services.fee_run_preview(**q2), actor=owner)
+    invoice = FeeInvoice.objects.create(
+        number="W-1",
+        group=group,
+        client=contact,
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 3, 31),
+        issued_on=dt.date(2025, 4, 1),
+        due_on=dt.date(2025, 5, 1),
+        currency="USD",
+        total=10,
+        collection="invoice",
+    )
+    return {
+        "fee_schedule": schedule.pk,
+        "product": product.pk,
+        "billing_group": group.pk,
+        "client_subscription": sub.pk,
+        "free_portfolio": funded().pk,
+        "fee_run": run.pk,
+        "approved_run": approved.pk,
+        "fee_invoice": invoice.pk,
     }
 
 

@@ -96,6 +96,11 @@ PAGES: dict[str, E] = {
     "portfolios/": E("member", None),
     "portfolios/new/": E("writer", "writer"),
     "portfolios/exposure/": E("member"),
+    "portfolios/instruments/": E("member"),
+    "portfolios/instruments/new/": E("writer", "writer"),
+    "portfolios/instruments/prices/import/": E("none", "writer"),
+    "portfolios/instruments/<int:pk>/": E("member", "writer", {"pk": "firm_instrument"}),
+    "portfolios/reconciliation/": E("member", "writer", refusal="status"),
     "portfolios/<int:pk>/": E("book", None, P, book=True),
     "portfolios/<int:pk>/edit/": E("writer", "writer", P, book=True),
     "portfolios/<int:pk>/archive/": E("none", "writer", P, book=True),
@@ -157,6 +162,13 @@ PAGES: dict[str, E] = {
     "billing/cancel/": E("none", "manager"),
     "billing/reactivate/": E("none", "manager"),
     "billing/invoices/<int:pk>/": E("member", None, {"pk": "invoice"}),
+    "fees/": E("member"),
+    "fees/runs/": E("firm", "manager"),
+    "fees/runs/<int:pk>/": E("firm", None, {"pk": "fee_run"}),
+    "fees/runs/<int:pk>/approve/": E("none", "manager", {"pk": "fee_run"}),
+    "fees/runs/<int:pk>/issue/": E("none", "manager", {"pk": "fee_run"}),
+    "fees/revenue/": E("member"),
+    "fees/revenue.csv": E("member"),
     "settings/webhooks/": E("manager", "manager"),
     "settings/webhooks/<int:pk>/": E("manager", "manager", {"pk": "webhook_endpoint"}),
     "settings/webhooks/<int:pk>/test/": E("none", "manager", {"pk": "webhook_endpoint"}),
@@ -165,6 +177,17 @@ PAGES: dict[str, E] = {
     "settings/webhooks/<int:pk>/deliveries/<int:delivery_pk>/replay/": E(
         "none", "manager", {"pk": "webhook_endpoint", "delivery_pk": "webhook_delivery"}
     ),
+    # the client portal: the static app's shell (no data) and its client pages; the staff side
+    "portal/": E("public"),
+    "portal/<path:rest>": E("public", None, {"rest": "overview"}),
+    "portal/invitation/<str:token>/": E("public", "public", {"token": "x"}),
+    "portal/files/<str:token>/": E("signed", None, {"token": "x"}),
+    "client-portal/clients/<int:pk>/": E("book", "writer", {"pk": "contact"}, book=True),
+    "client-portal/clients/users/<int:pk>/end/": E("none", "writer", {"pk": "client_user"}, book=True),
+    "client-portal/documents/<int:pk>/": E("book", None, {"pk": "document"}, book=True),
+    "client-portal/documents/<int:pk>/visibility/": E("none", "writer", {"pk": "document"}, book=True),
+    "client-portal/posts/": E("member", "manager"),
+    "client-portal/reports/": E("member", "manager"),
 }
 
 
@@ -182,6 +205,31 @@ RW = {"GET": "member", "POST": "writer"}  # list + create
 OBJ = {"GET": "book", "PATCH": "writer", "DELETE": "writer"}  # detail in a book
 
 API: dict[str, A] = {
+    "/api/v1/portfolios/{portfolio_pk}/fee-returns/": A({"GET": "book"}, {"portfolio_pk": "portfolio"}, book=True),
+    "/api/v1/fee-revenue/": A({"GET": "member"}),
+    "/api/v1/fee-revenue/export/": A({"GET": "member"}),
+    "/api/v1/products/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/products/{id}/": A({"GET": "member", "PATCH": "manager"}, {"id": "product"}),
+    "/api/v1/fee-schedules/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/fee-schedules/{id}/": A({"GET": "member"}, {"id": "fee_schedule"}),
+    "/api/v1/fee-schedules/{id}/versions/": A({"POST": "manager"}, {"id": "fee_schedule"}),
+    "/api/v1/billing-groups/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/billing-groups/{id}/": A({"GET": "book"}, {"id": "billing_group"}, book=True),
+    "/api/v1/client-subscriptions/": A({"GET": "member", "POST": "manager"}),
+    "/api/v1/client-subscriptions/{id}/": A({"GET": "book"}, {"id": "client_subscription"}, book=True),
+    "/api/v1/client-subscriptions/{id}/end/": A({"POST": "manager"}, {"id": "client_subscription"}, book=True),
+    "/api/v1/fee-runs/": A({"GET": "firm", "POST": "manager"}),
+    "/api/v1/fee-runs/{id}/": A({"GET": "firm"}, {"id": "fee_run"}),
+    "/api/v1/fee-runs/{id}/approve/": A({"POST": "manager"}, {"id": "fee_run"}),
+    "/api/v1/fee-runs/{id}/issue/": A({"POST": "manager"}, {"id": "fee_run"}),
+    "/api/v1/fee-invoices/": A({"GET": "member"}),
+    "/api/v1/fee-invoices/{id}/": A({"GET": "book"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-invoices/{id}/void/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-invoices/{id}/credit-note/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-invoices/{id}/mark-paid/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),
+    "/api/v1/fee-statements/": A({"GET": "member"}),
+    "/api/v1/fee-statements/{id}/": A({"GET": "book"}, {"id": "fee_statement"}, book=True),
+    "/api/v1/fee-statements/{id}/pdf/": A({"GET": "book"}, {"id": "fee_statement"}, book=True),
     "/api/v1/webhook-deliveries/{id}/replay/": A({"POST": "manager"}, {"id": "webhook_delivery"}),
     "/api/v1/webhook-endpoints/": A({"GET": "manager", "POST": "manager"}),
     "/api/v1/webhook-endpoints/{id}/": A(
@@ -242,10 +290,26 @@ API: dict[str, A] = {
     "/api/v1/imports/{id}/": A({"GET": "book"}, {"id": "import_job"}, book=True),
     "/api/v1/imports/{id}/commit/": A({"POST": "writer"}, {"id": "import_job"}, book=True),
     "/api/v1/imports/{id}/preview/": A({"POST": "writer"}, {"id": "import_job"}, book=True),
-    "/api/v1/instruments/": A({"GET": "member"}),
-    "/api/v1/instruments/{id}/": A({"GET": "member"}, {"id": "instrument"}),
-    "/api/v1/instruments/{id}/prices/": A({"GET": "member"}, {"id": "instrument"}),
+    "/api/v1/instruments/": A(RW),
+    "/api/v1/instruments/{id}/": A({"GET": "member", "PATCH": "writer", "PUT": "writer"}, {"id": "instrument"}),
+    "/api/v1/instruments/{id}/prices/": A(RW, {"id": "instrument"}),
+    "/api/v1/instruments/prices/import/": A({"POST": "writer"}),
+    "/api/v1/market/feed-runs/": A({"GET": "member"}),
+    "/api/v1/market/feed-runs/{id}/": A({"GET": "member"}, {"id": "feed_run"}),
     "/api/v1/me/": A({"GET": "member"}),
+    "/api/v1/custodian/accounts/": A({"GET": "manager", "POST": "manager"}),
+    "/api/v1/custodian/accounts/{id}/": A({"GET": "manager"}, {"id": "custodian_account"}),
+    "/api/v1/custodian/mappings/": A({"GET": "manager", "POST": "manager"}),
+    "/api/v1/custodian/mappings/{id}/": A({"GET": "manager"}, {"id": "custodian_mapping"}),
+    "/api/v1/custodian/positions/import/": A({"POST": "manager"}),
+    "/api/v1/portfolios/{portfolio_pk}/custodian-import/": A(
+        {"POST": "writer"}, {"portfolio_pk": "portfolio"}, book=True
+    ),
+    "/api/v1/reconciliation/runs/": A({"POST": "manager"}),
+    "/api/v1/corporate-actions/": A({"GET": "member", "POST": "writer"}),
+    "/api/v1/reconciliation/breaks/": A({"GET": "member"}),
+    "/api/v1/reconciliation/breaks/{id}/": A({"GET": "book"}, {"id": "reconciliation_break"}, book=True),
+    "/api/v1/reconciliation/breaks/{id}/resolve/": A({"POST": "writer"}, {"id": "reconciliation_break"}, book=True),
     "/api/v1/newsletter/campaigns/": A({"GET": "firm", "POST": "manager"}),
     "/api/v1/newsletter/campaigns/{id}/": A(
         {"GET": "firm", "PATCH": "manager", "DELETE": "manager"}, {"id": "campaign"}
@@ -284,6 +348,17 @@ API: dict[str, A] = {
     "/api/v1/search/": A({"GET": "member"}),
     "/api/v1/tasks/": A({"GET": "member"}),
     "/api/v1/tenant/": A({"GET": "member"}),
+    # the client portal's API: client users only (test_client_persona_matrix); everyone else 404
+    "/api/v1/portal/me/": A({"GET": "client"}),
+    "/api/v1/portal/overview/": A({"GET": "client"}),
+    "/api/v1/portal/portfolios/{id}/": A({"GET": "client"}, {"id": "portfolio"}),
+    "/api/v1/portal/portfolios/{id}/value-series/": A({"GET": "client"}, {"id": "portfolio"}),
+    "/api/v1/portal/portfolios/{id}/transactions/": A({"GET": "client"}, {"id": "portfolio"}),
+    "/api/v1/portal/portfolios/{id}/transactions/export/": A({"GET": "client"}, {"id": "portfolio"}),
+    "/api/v1/portal/documents/": A({"GET": "client"}),
+    "/api/v1/portal/documents/{id}/": A({"GET": "client"}, {"id": "document"}),
+    "/api/v1/portal/advisor/": A({"GET": "client"}),
+    "/api/v1/portal/posts/": A({"GET": "client"}),
 }
 # API routes outside the generated schema (documentation itself, the JSON 404 fallback).
 API_UNDOCUMENTED = {"api/v1/schema/", "api/v1/docs/", "api/v1/^.*$"}
@@ -466,6 +541,11 @@ def test_every_route_is_in_the_matrix():
 def _page_get_expectation(level: str, who: str, book: bool) -> tuple:
     if level == "public":
         return (lambda r: r.status_code < 500 and not _to_login(r)), "an answer without sign-in"
+    if level == "signed":
+        # a signed download: sign in first; a signed-in caller with a bad token gets 404
+        if who in ("anon", "globex_session"):
+            return _to_login, "a redirect to sign in"
+        return (lambda r: r.status_code == 404), "404"
     if level == "none":
         if who in ("anon", "globex_session"):
             return (lambda r: _to_login(r) or r.status_code == 405), "sign-in or 405"
@@ -545,6 +625,8 @@ def _api_expectation(level: str, who: str, method: str, book: bool) -> tuple:
         return (lambda r: r.status_code in (401, 403)), "401"
     if level in ("self", "public"):
         return (lambda r: r.status_code < 500), "an answer"
+    if level == "client":
+        return (lambda r: r.status_code in (403, 404)), "403/404"
     reads = method == "GET"
     allowed = {
         "owner": level != "none",
@@ -717,4 +799,106 @@ def test_public_host_matrix(matrix, public_client):
     response = firm_owner_cookie.get("/admin/")
     if not (response.status_code == 302 and "/admin/login/" in response["Location"]):
         problems.append(f"a firm user's cookie opened the console: {response.status_code}")
+    assert not problems, "\n".join(problems)
+
+
+# --- the client persona (issue 22): a client user reaches the portal only, and only their own ---------------
+CLIENT_PAGES_OPEN = {
+    "",  # sends a client user to /portal/
+    "health",
+    "ready",
+    "brand.css",
+    "theme/",
+    "portal/",
+    "portal/<path:rest>",
+    "portal/invitation/<str:token>/",
+    "portal/files/<str:token>/",
+    "accounts/login/",
+    "accounts/logout/",
+    "accounts/logout/everywhere/",
+    "accounts/password/change/",
+    "accounts/password/change/done/",
+}
+
+
+def _client_persona(firm, contact_marker: str):
+    """A client user of ``firm`` bound to a contact of their own (not a planted object)."""
+    from crm.models import Contact
+    from portal.models import ClientAccess
+    from tenants.accounts.models import Role, User
+
+    connection.set_tenant(firm)
+    email = f"{contact_marker}.persona@client.test"
+    user = User.objects.filter(email=email).first() or User.objects.create_user(email, PASSWORD, role=Role.CLIENT)
+    contact = Contact.objects.create(first_name=contact_marker, last_name="Persona", lifecycle="client")
+    ClientAccess.objects.update_or_create(user=user, defaults={"contact": contact})
+    client = FirmClient(firm, raise_request_exception=False)
+    client.force_login(user)
+    connection.set_tenant(firm)
+    return client
+
+
+def test_client_persona_matrix(matrix, firm, other_firm):
+    """Another client of the same firm, and a client of another firm, get 404 (or sign-in) on
+    everything: every staff page and API operation, and the portal's objects of the planted client;
+    the planted client's own user reaches them (so the check can fail)."""
+    from tests.security.urlwalk import Route
+
+    other_client = _client_persona(firm, "otherclient")
+    globex_client_home = _client_persona(other_firm, "globexclient")
+    globex_client = FirmClient(firm, raise_request_exception=False)
+    globex_client.cookies = globex_client_home.cookies
+    connection.set_tenant(firm)
+    problems = []
+    for pattern, entry in PAGES.items():
+        path = Route(pattern, "", None).path(**entry.values(matrix.acme)) + entry.query
+        response = other_client.get(path)
+        body = _body(response)
+        if ACME in body.replace(ACME_FIRMWIDE, "") or GLOBEX in body:
+            problems.append(f"client GET {path}: shows another client's data")
+        if pattern in CLIENT_PAGES_OPEN or pattern.startswith("accounts/security/"):
+            if response.status_code >= 500:
+                problems.append(f"client GET {path}: {response.status_code}")
+        elif response.status_code != 404:
+            problems.append(f"client GET {path}: expected 404, got {response.status_code}")
+        connection.set_tenant(firm)
+    operations = _openapi()
+    for template, entry in API.items():
+        path = _api_path(template, {p: matrix.acme[k] for p, k in entry.kinds.items()})
+        for method in sorted(operations.get(template, ())):
+            for who, client in (("client", other_client), ("globex_client", globex_client)):
+                response = client.generic(
+                    method, path, b"{}" if method != "GET" else b"", content_type="application/json"
+                )
+                body = _body(response)
+                if ACME in body.replace(ACME_FIRMWIDE, "") or GLOBEX in body:
+                    problems.append(f"{who} {method} {path}: shows another client's data")
+                open_ = template.startswith("/api/v1/portal/") and not entry.kinds and who == "client"
+                if who == "globex_client":
+                    ok = response.status_code in (401, 403) or (
+                        template == "/api/v1/auth/token/" and response.status_code == 400
+                    )
+                elif open_:
+                    ok = response.status_code == 200
+                elif template in ("/api/v1/auth/token/",):
+                    ok = response.status_code in (400, 401, 403, 404)
+                else:
+                    ok = response.status_code == 404
+                if not ok:
+                    problems.append(f"{who} {method} {path}: got {response.status_code}")
+                connection.set_tenant(firm)
+    # the planted client's own user sees the planted portfolio and document
+    from tenants.accounts.models import User
+
+    owner_of_data = FirmClient(firm, raise_request_exception=False)
+    owner_of_data.force_login(User.objects.get(email=f"{ACME.lower()}.client@client.test"))
+    connection.set_tenant(firm)
+    for path in (
+        f"/api/v1/portal/portfolios/{matrix.acme['portfolio']}/",
+        f"/api/v1/portal/documents/{matrix.acme['document']}/",
+    ):
+        response = owner_of_data.get(path)
+        if response.status_code != 200 or ACME not in _body(response):
+            problems.append(f"the planted client cannot read {path}: {response.status_code}")
+        connection.set_tenant(firm)
     assert not problems, "\n".join(problems)

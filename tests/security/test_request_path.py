@@ -28,7 +28,7 @@ STOCK = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 LIBRARIES = ("django.", "whitenoise.", "corsheaders.", "django_otp.")
-APP_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.")
+APP_PACKAGES = ("codex.", "tenants.", "billing.", "portfolios.", "crm.", "portal.")
 
 
 def test_the_stack_holds_the_stock_classes_in_django_order():

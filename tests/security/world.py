@@ -17,10 +17,11 @@ from django_tenants.utils import schema_context
 from codex.notifications.models import Notification
 from codex.outbox.models import OutboxEvent
 from crm.models import Activity, ActivityKind, Campaign, Company, Contact, Deal, ImportJob, PipelineStage, Subscriber
+from portal.models import ClientAccess, Document, Post
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule, RuleKind
-from portfolios.market.models import AssetClass, FxRate, Instrument, Price
-from portfolios.models import Portfolio
+from portfolios.market.models import AssetClass, FeedRun, FxRate, Instrument, Price
+from portfolios.models import CustodianAccount, CustodianMapping, Portfolio, ReconciliationBreak
 from tenants.accounts.models import Invitation, Role, User
 from tenants.services import api_key_create
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -39,7 +40,8 @@ def shared_market() -> dict[str, int]:
         fx, _ = FxRate.objects.get_or_create(
             base="EUR", quote="USD", date=dt.date(2025, 1, 2), defaults={"rate": Decimal("1.1")}
         )
-    return {"instrument": instrument.pk, "fx": fx.pk}
+        run, _ = FeedRun.objects.get_or_create(provider="isolation", kind="fx", defaults={"status": "ok"})
+    return {"instrument": instrument.pk, "fx": fx.pk, "feed_run": run.pk}
 
 
 def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, int]:
@@ -87,6 +89,14 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         txn = portfolio_services.transaction_record(
             portfolio=portfolio, kind="deposit", trade_date=dt.date(2025, 1, 2), amount="1000", note=marker
         )
+        # the firm's own instrument (public table, keyed by the firm's schema): only this firm sees it
+        ids["firm_instrument"] = Instrument.all_objects.create(
+            symbol="OWNFUND",
+            name=f"{firmwide} fund",
+            asset_class=AssetClass.FUND,
+            currency="USD",
+            owner=firm.schema_name,
+        ).pk
         rule = AlertRule.objects.create(
             kind=RuleKind.PRICE_ABOVE,
             instrument_id=market["instrument"],
@@ -111,6 +121,36 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         notification = Notification.objects.create(
             recipient=owner, kind="import", title=f"{marker} import finished", url="/crm/contacts/"
         )
+        fees = _fees(portfolio, contact, marker, firmwide)
+        # the client portal: a client user of the planted contact, a shared document, a post
+        client_user = User.objects.filter(email=f"{marker.lower()}.client@client.test").first()
+        if client_user is None:
+            client_user = User.objects.create_user(
+                f"{marker.lower()}.client@client.test", "correct-horse-battery-9", role=Role.CLIENT
+            )
+        ClientAccess.objects.update_or_create(user=client_user, defaults={"contact": contact})
+        document = Document.objects.create(
+            contact=contact,
+            title=f"{marker} statement",
+            kind="statement",
+            visibility="shared",
+            file=f"{firm.schema_name}/{contact.pk}/planted.pdf",
+            filename="planted.pdf",
+            content_type="application/pdf",
+            size=1,
+            sha256="0" * 64,
+        )
+        Post.objects.create(
+            title=f"{firmwide} post", body_markdown="x", body_html=f"<p>{firmwide}</p>", published_at=timezone.now()
+        )
+        account = CustodianAccount.objects.create(custodian="isolation", account=f"{firmwide}-ACC", portfolio=portfolio)
+        mapping = CustodianMapping.objects.create(
+            custodian=firmwide.lower(), kind="positions", columns={"account": f"{firmwide} account"}
+        )
+        brk = ReconciliationBreak.objects.create(
+            portfolio=portfolio, as_of=dt.date(2025, 1, 2), instrument_id=market["instrument"], currency="USD",
+            ledger_quantity=0, custodian_quantity=1, difference=1, note=f"{marker} break",
+        )  # fmt: skip
     key, _raw = api_key_create(tenant=firm, name=f"{firmwide} key", created_by="isolation")
     invoice = _invoice(firm, firmwide)
     ids.update(
@@ -135,8 +175,61 @@ def plant(firm, marker: str, owner: User, market: dict[str, int]) -> dict[str, i
         webhook_delivery=delivery.pk,
         event_type="contact.created",
         notification=notification.pk,
+        **fees,
+        client_user=client_user.pk,
+        document=document.pk,
+        custodian_account=account.pk,
+        custodian_mapping=mapping.pk,
+        reconciliation_break=brk.pk,
     )
     return ids
+
+
+def _fees(portfolio, contact, marker: str, firmwide: str) -> dict[str, int]:
+    """The fee business: firm-wide schedule, product and run; the client's group, subscription,
+    invoice and statement are in the book."""
+    from django.core.files.base import ContentFile
+
+    from fees import services as fee_services
+    from fees.models import FeeInvoice, FeeStatement
+
+    schedule = fee_services.fee_schedule_create(
+        name=f"{firmwide} schedule",
+        effective_from=dt.date(2020, 1, 1),
+        method="blended",
+        tiers=[{"upto": None, "bps": "100"}],
+    )
+    product = fee_services.product_create(name=f"{firmwide} product", fee_schedule=schedule)
+    group = fee_services.billing_group_create(name=f"{marker} household", client=contact, portfolios=[portfolio])
+    sub = fee_services.subscription_create(group=group, product=product, starts_on=dt.date(2025, 1, 2))
+    run = fee_services.fee_run_preview(
+        period_start=dt.date(2025, 4, 1), period_end=dt.date(2025, 6, 30), frequency="quarterly"
+    )
+    invoice = FeeInvoice.objects.create(
+        number=f"{marker}-1",
+        group=group,
+        client=contact,
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 3, 31),
+        issued_on=dt.date(2025, 4, 1),
+        due_on=dt.date(2025, 5, 1),
+        currency="USD",
+        total=Decimal("10.00"),
+        collection="invoice",
+    )
+    statement = FeeStatement(
+        invoice=invoice, client=contact, period_start=invoice.period_start, period_end=invoice.period_end
+    )
+    statement.file.save(f"{marker}.pdf", ContentFile(f"%PDF-1.4 {marker}".encode()), save=True)
+    return {
+        "fee_schedule": schedule.pk,
+        "product": product.pk,
+        "billing_group": group.pk,
+        "client_subscription": sub.pk,
+        "fee_run": run.pk,
+        "fee_invoice": invoice.pk,
+        "fee_statement": statement.pk,
+    }
 
 
 def _invoice(firm, marker: str):

@@ -27,7 +27,7 @@ def test_health_needs_no_database(client, django_assert_num_queries):
 def test_ready_checks_database_and_migrations(client):
     response = client.get("/ready", HTTP_HOST="localhost")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "migrations": "ok"}
 
 
 def test_ready_is_503_when_the_database_is_unreachable(client, monkeypatch):

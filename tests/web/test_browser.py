@@ -640,3 +640,120 @@ def test_without_a_stream_the_bell_falls_back_to_polling(owner_page, server, fir
     _raise_notice(server, firm_a, title)
     expect(page.locator("[data-live-announce]")).to_have_text(f"New notification: {title}", timeout=20_000)
     assert page.evaluate("window.__sameDocument === true")
+
+
+# --- The client portal (issue 22) ---------------------------------------------------------------------------
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+FETCH = """async ([path, method, body, csrf]) => {
+  const init = {method, credentials: "same-origin", headers: {"Accept": "application/json"}};
+  if (method !== "GET") {
+    init.body = body;
+    init.headers["Content-Type"] = "application/json";
+    init.headers["X-CSRFToken"] = csrf;
+  }
+  const r = await fetch(path, init);
+  return {status: r.status, text: await r.text()};
+}"""
+
+
+def _fetch(page, path: str, method: str = "GET", data: dict | None = None) -> tuple[int, str]:
+    """A request from inside the page (Chromium resolves *.localhost; the page's cookies go along)."""
+    csrf = next((c["value"] for c in page.context.cookies(page.url) if c["name"] == "csrftoken"), "")
+    result = page.evaluate(FETCH, [path, method, json.dumps(data or {}), csrf])
+    return result["status"], result["text"]
+
+
+def _staff_api(page, path: str, data: dict | None = None, method: str = "POST") -> dict:
+    status, text = _fetch(page, path, method, data)
+    assert status < 300, (path, status, text[:300])
+    return json.loads(text)
+
+
+def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
+    """Advisor invites a client -> the client sets a password -> sees the staff page's value and
+    return -> downloads a statement -> cannot reach another client's portfolio by URL or API."""
+    page, slug = owner_page, firm_a["slug"]
+    page.goto(server.firm_url(slug, "/"))
+    day = (date.today() - timedelta(days=10)).isoformat()
+    email = f"client-{RUN}@portal.example"
+    ada = _staff_api(
+        page,
+        "/api/v1/contacts/",
+        {"first_name": "Ada", "last_name": "Portal", "email": email, "lifecycle": "client"},
+    )
+    bob = _staff_api(
+        page,
+        "/api/v1/contacts/",
+        {"first_name": "Bob", "last_name": "Other", "email": f"bob-{RUN}@portal.example"},
+    )
+    mine = _staff_api(
+        page,
+        "/api/v1/portfolios/",
+        {"name": "Ada growth", "client": ada["id"], "base_currency": "USD"},
+    )
+    theirs = _staff_api(
+        page,
+        "/api/v1/portfolios/",
+        {"name": "Bob secret", "client": bob["id"], "base_currency": "USD"},
+    )
+    for pf, amount in ((mine, "12500"), (theirs, "999")):
+        _staff_api(
+            page,
+            f"/api/v1/portfolios/{pf['id']}/transactions/",
+            {"kind": "deposit", "trade_date": day, "amount": amount},
+        )
+    # the advisor uploads a statement and invites the client from the client's portal page
+    page.goto(server.firm_url(slug, f"/client-portal/clients/{ada['id']}/"))
+    statement = tmp_path / "statement.pdf"
+    statement.write_bytes(PDF_BYTES)
+    upload = page.locator("form[enctype='multipart/form-data']")
+    upload.get_by_label("Title").fill("Q3 statement")
+    upload.get_by_label("Kind").select_option("statement")
+    upload.get_by_label("File").set_input_files(str(statement))
+    upload.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("Document stored.")).to_be_visible()
+    mark = len(server.output())
+    page.get_by_role("button", name="Invite to the portal").click()
+    expect(page.get_by_text(f"Invitation sent to {email}")).to_be_visible()
+    link = server.wait_for_email(to=email, pattern=r"http://\S+/portal/invitation/\S+/", after=mark).group(0)
+
+    context = browser.new_context(viewport={"width": 375, "height": 800}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    client = context.new_page()
+    client.goto(link)
+    client.get_by_label("Password", exact=True).fill(PASSWORD)
+    client.get_by_label("Password again").fill(PASSWORD)
+    client.get_by_role("button", name="Set password").click()
+    client.wait_for_url(server.firm_url(slug, "/portal/"))
+    # the same value and return as the staff page's figures
+    staff_holdings = _staff_api(page, f"/api/v1/portfolios/{mine['id']}/holdings/", method="GET")
+    staff_perf = _staff_api(page, f"/api/v1/portfolios/{mine['id']}/performance/", method="GET")
+    assert staff_holdings["total_value"] == "12500"
+    expect(client.get_by_test_id("total-value")).to_have_text("$12,500.00")
+    portal = _staff_api(client, f"/api/v1/portal/portfolios/{mine['id']}/", method="GET")
+    assert float(portal["total_value"]) == float(staff_holdings["total_value"])
+    si = next(r for r in portal["returns"] if r["period"] == "SI")
+    assert float(si["twr"]["value"]) == float(staff_perf["twr"]["value"])
+    # phone width: nothing wider than the screen; accessible
+    assert client.evaluate("document.documentElement.scrollWidth") <= 376
+    shot(client, "portal-overview-phone")
+    assert axe_check(client, "portal-overview") == []
+    client.get_by_role("link", name="Ada growth").click()
+    expect(client.get_by_test_id("portfolio-value")).to_have_text("$12,500.00")
+    assert axe_check(client, "portal-portfolio") == []
+    # a statement downloads through its signed link
+    client.get_by_role("link", name="Documents").click()
+    with client.expect_download() as download:
+        client.get_by_role("button", name="Download").click()
+    assert Path(download.value.path()).read_bytes() == PDF_BYTES
+    # another client's portfolio: neither by editing the URL nor by the API
+    client.goto(server.firm_url(slug, f"/portal/portfolios/{theirs['id']}"))
+    expect(client.get_by_role("alert")).to_have_text("Not found.")
+    assert "Bob secret" not in client.content()
+    status, text = _fetch(client, f"/api/v1/portal/portfolios/{theirs['id']}/")
+    assert status == 404 and "Bob" not in text
+    status, text = _fetch(client, f"/api/v1/portfolios/{theirs['id']}/")
+    assert status == 404 and "Bob" not in text
+    context.close()

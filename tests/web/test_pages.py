@@ -65,7 +65,7 @@ def test_advisor_cannot_change_firm_settings(advisor_client, firm):
 
 
 def test_brand_foreground_always_meets_aa_contrast():
-    from codex.firm_settings import brand_foreground, contrast_ratio
+    from tenants.firm_settings import brand_foreground, contrast_ratio
 
     for color in ("#000000", "#ffffff", "#777777", "#808080", "#1d4ed8", "#ffcc00", "#0e7c66", "#ff0000"):
         assert contrast_ratio(color, brand_foreground(color)) >= 4.5, color

@@ -89,10 +89,23 @@ def test_find_your_firm_form_errors_keep_input(public_client):
 
 
 def test_firms_for_email_skips_closed_firms(firm):
-    from codex.find_firm import firms_for_email
+    from tenants.find_firm import firms_for_email
     from tenants.models import Tenant
 
     assert [t.slug for t in firms_for_email("owner@acme.test")] == ["acme"]
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         Tenant.objects.filter(pk=firm.pk).update(status="closed")
     assert firms_for_email("owner@acme.test") == []
+
+
+def test_pricing_page_words_limits_as_a_person_would(public_client):
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        Plan.objects.create(
+            code="solo", name="Solo", price_month="9.00", max_seats=1, max_portfolios=1, max_contacts=2500,
+            max_api_calls_month=1_000_000, sort_order=8,
+        )  # fmt: skip
+    html = public_client.get("/pricing/").content.decode()
+    solo = html[html.index('id="plan-solo"') :]
+    solo = solo[: solo.index("</ul>")]
+    assert "One user" in solo and "Up to 1 users" not in solo
+    assert "1 portfolio<" in solo and "2,500 contacts" in solo and "1,000,000 API calls a month" in solo

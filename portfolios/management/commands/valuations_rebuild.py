@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from portfolios.models import Portfolio, ValuationStatus
-from portfolios.valuation_services import valuations_rebuild
+from portfolios.valuation_services import firm_valuations_rebuild, valuations_rebuild
 from tenants.models import Tenant
 
 
@@ -42,6 +42,8 @@ class Command(BaseCommand):
                     if state.status == ValuationStatus.FAILED:
                         failed += 1
                         self.stdout.write(f"{tenant.slug} portfolio {p.pk} {p.name}: failed: {state.error}")
+                if portfolio is None:  # the firm's totals, summed again from the stored days
+                    firm_valuations_rebuild()
         summary = f"{done} portfolio(s) revalued, {failed} failed."
         if failed:
             raise CommandError(summary)

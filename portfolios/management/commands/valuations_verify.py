@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from portfolios.models import Portfolio
-from portfolios.valuation_services import valuations_verify
+from portfolios.valuation_services import firm_valuations_verify, valuations_verify
 from tenants.models import Tenant
 
 SHOWN = 10  # differences printed per portfolio
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             firms = list(firms)
         if firm and not firms:
             raise CommandError(f"No firm with slug {firm!r}.")
-        checked = differing = 0
+        checked = differing = firms_differing = 0
         for tenant in firms:
             with tenant_context(tenant):
                 for portfolio in Portfolio.objects.order_by("pk").select_related("valuation_state"):
@@ -45,7 +45,18 @@ class Command(BaseCommand):
                         self.stdout.write(f"  {line}")
                     if len(diffs) > SHOWN:
                         self.stdout.write(f"  ... and {len(diffs) - SHOWN} more")
-        summary = f"{checked} portfolio(s) in {len(firms)} firm(s) checked, {differing} differ."
-        if differing:
+                firm_diffs = firm_valuations_verify()
+                if firm_diffs:
+                    firms_differing += 1
+                    self.stdout.write(f"{tenant.slug} firm totals: {len(firm_diffs)} difference(s)")
+                    for line in firm_diffs[:SHOWN]:
+                        self.stdout.write(f"  {line}")
+                    if len(firm_diffs) > SHOWN:
+                        self.stdout.write(f"  ... and {len(firm_diffs) - SHOWN} more")
+        summary = (
+            f"{checked} portfolio(s) in {len(firms)} firm(s) checked, {differing} differ; "
+            f"the firm totals differ in {firms_differing} firm(s)."
+        )
+        if differing or firms_differing:
             raise CommandError(summary)
         self.stdout.write(summary)

@@ -1,0 +1,115 @@
+"""The CSV import of contacts, companies and deals: start, configure, commit, cancel."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from billing.entitlements import check_can_add, check_feature
+from codex import imports as engine
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
+from codex.outbox.services import event_emit
+
+from .. import access, events
+from ..imports import SPECS, search_indexes_merge
+from ..models import ImportJob, ImportStatus
+from .common import StateConflict, _actor_user
+
+# --- imports ----------------------------------------------------------------------------------------
+
+
+def import_start(*, actor, tenant, kind: str, upload) -> ImportJob:
+    """Read an uploaded CSV (codex.imports.read_csv: size, type, encoding) and keep it as a pending
+    job with an automatic column mapping. Raises ImportFileError for an unreadable file."""
+
+    access.require_write(actor)
+    if kind not in SPECS:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(SPECS)}."})
+    check_feature(tenant=tenant, feature="imports")
+    parsed = engine.read_csv(upload)
+    spec = SPECS[kind](actor=actor)
+    return ImportJob.objects.create(
+        kind=kind,
+        filename=getattr(upload, "name", "")[:255],
+        encoding=parsed.encoding,
+        headers=parsed.headers,
+        rows=parsed.rows,
+        mapping=engine.auto_map(parsed.headers, spec),
+        created_by=_actor_user(actor),
+    )
+
+
+def import_configure(*, actor, job: ImportJob, mapping: dict | None = None, duplicates: str | None = None):
+    """Set the column mapping and the duplicates mode of a pending job and return its preview."""
+
+    access.require_write(actor)
+    if job.status != ImportStatus.PENDING:
+        raise StateConflict({"status": "This import is finished."})
+    spec = SPECS[job.kind](actor=actor)
+    if mapping is not None:
+        mapping = {h: (mapping.get(h) or "") for h in job.headers}
+        errors = engine.validate_mapping(job.headers, mapping, spec)
+        if errors:
+            raise ValidationError({"mapping": [f"{k}: {v}" if k != "__all__" else v for k, v in errors.items()]})
+        job.mapping = mapping
+    if duplicates is not None:
+        if duplicates not in engine.DuplicateMode.values:
+            raise ValidationError({"duplicates": "Choose skip, update or merge."})
+        job.duplicates = duplicates
+    job.save(update_fields=["mapping", "duplicates"])
+    errors = engine.validate_mapping(job.headers, job.mapping, spec)
+    if errors:
+        raise ValidationError({"mapping": [v if k == "__all__" else f"{k}: {v}" for k, v in errors.items()]})
+    return engine.preview(spec, job.headers, job.rows, job.mapping, duplicates=job.duplicates)
+
+
+def import_commit(*, actor, tenant, job: ImportJob) -> dict:
+    """Write the whole job or nothing (codex.imports.commit). Checks the plan's contact limit for
+    the rows it creates. On row errors raises ImportRejected and the job stays pending; on success
+    stores the report (created/updated/merged/skipped) and marks the job committed."""
+
+    access.require_write(actor)
+    spec = SPECS[job.kind](actor=actor)
+
+    def before_write(preview):
+        if job.kind == "contacts":
+            check_can_add(tenant=tenant, resource="contacts", adding=preview.counts["create"])
+
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != ImportStatus.PENDING:
+            raise StateConflict({"status": "This import was already committed."})
+        mapping_errors = engine.validate_mapping(job.headers, job.mapping, spec)
+        if mapping_errors:
+            raise ValidationError({"mapping": list(mapping_errors.values())})
+        report = engine.commit(
+            spec, job.headers, job.rows, job.mapping, duplicates=job.duplicates, before_write=before_write
+        )
+        # the new rows' search entries into the GIN trees now, not when autovacuum comes by
+        search_indexes_merge(job.kind)
+        event_emit(type="import.completed", data=events.import_data(job), resource=f"import:{job.pk}")
+        job.status = ImportStatus.COMMITTED
+        job.committed_at = timezone.now()
+        job.report = report.as_dict()
+        job.rows = []  # the data now lives in the CRM; do not keep a second copy
+        job.save(update_fields=["status", "committed_at", "report", "rows"])
+        notification_send(
+            recipients=[actor],
+            kind=NotificationKind.IMPORT,
+            title=f"Import of {job.kind} finished",
+            body=", ".join(f"{n} {what}" for what, n in job.report.items() if isinstance(n, int)),
+            url=f"/crm/{job.kind}/",
+            source=f"import:{job.pk}",
+        )
+    return job.report
+
+
+def import_cancel(*, actor, job: ImportJob) -> ImportJob:
+    access.require_write(actor)
+    if job.status == ImportStatus.PENDING:
+        job.status = ImportStatus.CANCELLED
+        job.rows = []
+        job.save(update_fields=["status", "rows"])
+    return job

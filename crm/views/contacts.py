@@ -1,0 +1,169 @@
+"""Contact pages: list, create, detail, edit, log an activity, merge."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from billing.entitlements import PlanLimitExceeded
+from codex.idempotent_forms import idempotent_form
+
+from .. import access, forms, selectors, services
+from ..models import ActivityKind, Contact, Lifecycle
+from .common import _find_other, _page, _querystring
+
+# --- contacts ---------------------------------------------------------------------------------------
+
+
+@login_required
+def contact_list(request):
+    f = {k: request.GET.get(k, "").strip() for k in ("q", "lifecycle", "owner", "tag")}
+    qs = selectors.contact_list(user=request.user, **f)
+    return render(
+        request,
+        "crm/contact_list.html",
+        {
+            "page": _page(request, qs),
+            "filters": f,
+            "lifecycles": Lifecycle.choices,
+            "qs": _querystring(request),
+            "can_write": access.can_write(request.user),
+        },
+    )
+
+
+@login_required
+@idempotent_form
+def contact_create(request):
+    access.require_write(request.user)
+    form = forms.ContactForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        shared = data.pop("shared_with", None) or ()
+        try:
+            contact = services.contact_create(actor=request.user, tenant=request.tenant, shared_with=shared, **data)
+        except ValidationError as exc:
+            forms.apply_errors(form, exc)
+        except PlanLimitExceeded as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{contact} was added.")
+            return redirect("crm:contact-detail", contact.pk)
+    return render(
+        request, "crm/form.html", {"form": form, "title": "New contact", "cancel": reverse("crm:contact-list")}
+    )
+
+
+@login_required
+def contact_detail(request, pk: int):
+    contact = access.contact_for_user(
+        request.user, pk, queryset=access.contacts_for(request.user).select_related("owner", "company")
+    )
+    record = selectors.client_record(user=request.user, contact=contact)
+    return render(
+        request,
+        "crm/contact_detail.html",
+        {
+            "contact": contact,
+            "record": record,
+            "activity_form": forms.ActivityForm(initial={"kind": ActivityKind.NOTE}),
+            "merge_form": forms.MergeForm(),
+            "can_write": access.can_write(request.user),
+        },
+    )
+
+
+@login_required
+def contact_edit(request, pk: int):
+    contact = access.contact_for_user(request.user, pk, write=True)
+    form = forms.ContactForm(request.POST or None, instance=contact, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        shared = data.pop("shared_with", None)
+        try:
+            services.contact_update(actor=request.user, contact=contact, shared_with=shared, **data)
+        except (ValidationError, PermissionDenied) as exc:
+            forms.apply_errors(form, exc if isinstance(exc, ValidationError) else ValidationError(str(exc)))
+        else:
+            messages.success(request, "Saved.")
+            return redirect("crm:contact-detail", contact.pk)
+    return render(
+        request,
+        "crm/form.html",
+        {"form": form, "title": f"Edit {contact}", "cancel": reverse("crm:contact-detail", args=[contact.pk])},
+    )
+
+
+@login_required
+@require_POST
+@idempotent_form
+def contact_log_activity(request, pk: int):
+    contact = access.contact_for_user(request.user, pk, write=True)
+    form = forms.ActivityForm(request.POST)
+    if form.is_valid():
+        try:
+            services.activity_create(
+                actor=request.user,
+                contact=contact,
+                company=contact.company,
+                kind=form.cleaned_data["kind"],
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                occurred_at=form.cleaned_data.get("occurred_at"),
+                due_date=form.cleaned_data.get("due_date"),
+            )
+        except ValidationError as exc:
+            forms.apply_errors(form, exc)
+        else:
+            messages.success(request, "Logged.")
+            return redirect("crm:contact-detail", contact.pk)
+    record = selectors.client_record(user=request.user, contact=contact)
+    return render(
+        request,
+        "crm/contact_detail.html",
+        {
+            "contact": contact,
+            "record": record,
+            "activity_form": form,
+            "merge_form": forms.MergeForm(),
+            "can_write": True,
+        },
+        status=400,
+    )
+
+
+@login_required
+def contact_merge(request, pk: int):
+    survivor = access.contact_for_user(request.user, pk, write=True)
+    form = forms.MergeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            loser = _find_other(
+                request,
+                form.cleaned_data["other"],
+                finder=access.contact_for_user,
+                by_email=access.contacts_for(request.user),
+            )
+            services.contact_merge(actor=request.user, survivor=survivor, loser=loser)
+        except ValidationError as exc:
+            forms.apply_errors(form, exc)
+        except Contact.DoesNotExist:
+            form.add_error("other", "No such record in your book.")
+        else:
+            messages.success(request, f"Merged into {survivor}.")
+            return redirect("crm:contact-detail", survivor.pk)
+    duplicates = (
+        access.contacts_for(request.user)
+        .filter(last_name__iexact=survivor.last_name, first_name__iexact=survivor.first_name)
+        .exclude(pk=survivor.pk)[:10]
+    )
+    return render(
+        request,
+        "crm/merge.html",
+        {"form": form, "survivor": survivor, "duplicates": duplicates, "kind": "contact"},
+        status=400 if form.errors else 200,
+    )

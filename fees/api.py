@@ -1,0 +1,693 @@
+"""/api/v1/ of the fee business: products, fee schedules, billing groups, client subscriptions,
+fee runs, fee invoices, fee statements, fee revenue. Thin: writes in ``fees.services``, reads and
+scoping in ``fees.selectors``.
+
+Roles: owners, admins and write API keys manage; advisors read the groups, subscriptions and
+invoices of their own book's clients; viewers and read keys read. The firm's plan must include
+``fee_billing`` (402 otherwise).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+
+from codex.api.idempotency import IdempotentPostMixin
+from crm import access as crm_access
+from portfolios import access as portfolio_access
+from portfolios.models import Portfolio
+
+from . import selectors, services
+from .models import (
+    BillingGroup,
+    ClientSubscription,
+    Collection,
+    DayCount,
+    FeeInvoice,
+    FeeInvoiceLine,
+    FeeMethod,
+    FeeRun,
+    FeeRunItem,
+    FeeSchedule,
+    FeeScheduleVersion,
+    FeeStatement,
+    Frequency,
+    Product,
+    Timing,
+)
+
+
+class ManagesFees(BasePermission):
+    """Reads for every member; writes for owners, admins and write API keys."""
+
+    message = "Only the firm's owners and admins (or a write API key) manage fees."
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or selectors.can_manage(request.user)
+
+
+class FeesViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
+    permission_classes = [IsAuthenticated, ManagesFees]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        services.fee_billing_check(tenant=request.tenant)
+
+
+# --- serializers ------------------------------------------------------------------------------------
+
+
+class FeeTierSerializer(serializers.Serializer):
+    upto = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    bps = serializers.DecimalField(max_digits=10, decimal_places=4)
+
+
+class FeeScheduleVersionSerializer(serializers.ModelSerializer):
+    tiers = FeeTierSerializer(many=True)
+
+    class Meta:
+        model = FeeScheduleVersion
+        fields = ["id", "effective_from", "method", "tiers", "flat_annual", "minimum_annual", "maximum_annual"]
+
+
+class FeeScheduleVersionWriteSerializer(serializers.Serializer):
+    effective_from = serializers.DateField()
+    method = serializers.ChoiceField(choices=FeeMethod.choices)
+    tiers = serializers.ListField(child=serializers.DictField(), min_length=1)
+    flat_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
+    minimum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
+    maximum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, allow_null=True)
+
+
+class FeeScheduleSerializer(serializers.ModelSerializer):
+    versions = FeeScheduleVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = FeeSchedule
+        fields = ["id", "name", "currency", "exclude_cash", "versions", "created_at"]
+
+
+class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
+    name = serializers.CharField(max_length=200)
+    currency = serializers.CharField(max_length=3, default="USD")
+    exclude_cash = serializers.BooleanField(default=False)
+
+
+SCHEDULE_EXAMPLE = OpenApiExample(
+    "Tiered, 1 % to 1M then 0.75 %",
+    value={
+        "name": "Standard",
+        "currency": "USD",
+        "effective_from": "2026-01-01",
+        "method": "tiered",
+        "tiers": [{"upto": "1000000", "bps": "100"}, {"upto": None, "bps": "75"}],
+        "minimum_annual": "2500",
+    },
+    request_only=True,
+)
+
+
+class FeeProductSerializer(serializers.ModelSerializer):
+    fee_schedule = serializers.PrimaryKeyRelatedField(
+        queryset=FeeSchedule.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = Product
+        fields = ["id", "name", "description", "currency", "flat_fee", "fee_schedule", "archived", "created_at"]
+        read_only_fields = ["created_at"]
+        validators: list = []
+        extra_kwargs: dict[str, dict[str, object]] = {"name": {"validators": []}}
+
+
+class FeeProductPatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    archived = serializers.BooleanField(required=False)
+
+
+class BillingGroupSerializer(serializers.ModelSerializer):
+    portfolios = serializers.PrimaryKeyRelatedField(many=True, queryset=Portfolio.objects.all())
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
+
+    class Meta:
+        model = BillingGroup
+        fields = ["id", "name", "client", "currency", "portfolios", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class ClientSubscriptionSerializer(serializers.ModelSerializer):
+    frequency = serializers.ChoiceField(choices=Frequency.choices, default=Frequency.QUARTERLY)
+    timing = serializers.ChoiceField(choices=Timing.choices, default=Timing.ARREARS_ADB)
+    day_count = serializers.ChoiceField(choices=DayCount.choices, default=DayCount.ACTUAL_365)
+    collection = serializers.ChoiceField(choices=Collection.choices, default=Collection.INVOICE)
+
+    class Meta:
+        model = ClientSubscription
+        fields = [
+            "id",
+            "group",
+            "product",
+            "starts_on",
+            "ends_on",
+            "frequency",
+            "timing",
+            "day_count",
+            "collection",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+
+class ClientSubscriptionEndSerializer(serializers.Serializer):
+    ends_on = serializers.DateField()
+
+
+class FeeRunItemSerializer(serializers.ModelSerializer):
+    group_name = serializers.CharField(source="group.name", read_only=True)
+
+    class Meta:
+        model = FeeRunItem
+        fields = ["group", "group_name", "currency", "total", "lines", "problems", "skipped"]
+
+
+class FeeRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FeeRun
+        fields = [
+            "id",
+            "period_start",
+            "period_end",
+            "frequency",
+            "status",
+            "approved_at",
+            "issued_at",
+            "created_at",
+        ]
+
+
+class FeeRunDetailSerializer(FeeRunSerializer):
+    items = FeeRunItemSerializer(many=True, read_only=True)
+
+    class Meta(FeeRunSerializer.Meta):
+        fields = [*FeeRunSerializer.Meta.fields, "items"]
+
+
+class FeeRunCreateSerializer(serializers.Serializer):
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    frequency = serializers.ChoiceField(choices=Frequency.choices)
+
+
+class FeeRunIssueSerializer(serializers.Serializer):
+    issued_on = serializers.DateField(required=False)
+
+
+class FeeRunIssueResultSerializer(serializers.Serializer):
+    groups = serializers.IntegerField()
+    ready = serializers.IntegerField()
+    with_problems = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class FeeInvoiceLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FeeInvoiceLine
+        fields = [
+            "description",
+            "portfolio",
+            "subscription",
+            "billable_value",
+            "days",
+            "rate_bps",
+            "amount",
+            "fee_transaction",
+        ]
+
+
+class FeeInvoiceSerializer(serializers.ModelSerializer):
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FeeInvoice
+        fields = [
+            "id",
+            "number",
+            "kind",
+            "group",
+            "client",
+            "period_start",
+            "period_end",
+            "issued_on",
+            "due_on",
+            "currency",
+            "total",
+            "collection",
+            "status",
+            "overdue",
+            "paid_on",
+            "void_reason",
+            "credit_of",
+            "run",
+        ]
+
+    def get_overdue(self, obj) -> bool:
+        from django.utils import timezone
+
+        return selectors.is_overdue(obj, today=timezone.localdate())
+
+
+class FeeInvoiceDetailSerializer(FeeInvoiceSerializer):
+    lines = FeeInvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta(FeeInvoiceSerializer.Meta):
+        fields = [*FeeInvoiceSerializer.Meta.fields, "lines"]
+
+
+class FeeInvoiceVoidSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class FeeCreditNoteSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2)
+    reason = serializers.CharField(max_length=500)
+
+
+class FeeInvoicePaidSerializer(serializers.Serializer):
+    paid_on = serializers.DateField(required=False)
+
+
+class FeeStatementSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(source="invoice.number", read_only=True)
+
+    class Meta:
+        model = FeeStatement
+        fields = ["id", "invoice", "number", "client", "period_start", "period_end", "created_at"]
+
+
+class FeeReturnsSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    net = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    gross = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    fees = serializers.DecimalField(max_digits=18, decimal_places=2)
+
+
+class FeeRangeSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+
+    def validate(self, attrs):
+        if attrs["end"] < attrs["start"]:
+            raise serializers.ValidationError({"end": "The end is before the start."})
+        return attrs
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Service packages: a flat fee per period, a fee schedule on assets, or both."""
+
+    serializer_class = FeeProductSerializer
+    filterset_fields = ["archived", "currency"]
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self):
+        return selectors.products_list()
+
+    @extend_schema(
+        request=FeeProductSerializer,
+        responses={201: FeeProductSerializer},
+        summary="Add a product",
+        examples=[
+            OpenApiExample(
+                "Managed account",
+                value={"name": "Managed account", "fee_schedule": 1, "flat_fee": "150.00"},
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request):
+        data = FeeProductSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_create(**data.validated_data)
+        return Response(FeeProductSerializer(product).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=FeeProductPatchSerializer, responses=FeeProductSerializer, summary="Rename, describe or archive"
+    )
+    def partial_update(self, request, pk=None):
+        data = FeeProductPatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_update(product=self.get_object(), **data.validated_data)
+        return Response(FeeProductSerializer(product).data)
+
+
+class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Fee schedules with their versions (effective dates): tiered or blended bps, flat, min, max."""
+
+    serializer_class = FeeScheduleSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self):
+        return selectors.schedules_list()
+
+    @extend_schema(
+        request=FeeScheduleWriteSerializer,
+        responses={201: FeeScheduleSerializer},
+        examples=[SCHEDULE_EXAMPLE],
+        summary="Add a schedule",
+    )
+    def create(self, request):
+        data = FeeScheduleWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = services.fee_schedule_create(**data.validated_data)
+        return Response(
+            FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        request=FeeScheduleVersionWriteSerializer,
+        responses={201: FeeScheduleVersionSerializer},
+        summary="New terms from a date",
+    )
+    @action(detail=True, methods=["post"])
+    def versions(self, request, pk=None):
+        data = FeeScheduleVersionWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.fee_schedule_change(schedule=self.get_object(), **data.validated_data)
+        return Response(FeeScheduleVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Households: accounts billed together on their combined value (or one account alone)."""
+
+    serializer_class = BillingGroupSerializer
+    filterset_fields = ["client", "currency"]
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self):
+        return selectors.groups_for(self.request.user).prefetch_related("portfolios")
+
+    @extend_schema(
+        request=BillingGroupSerializer,
+        responses={201: BillingGroupSerializer},
+        summary="Add a billing group",
+        examples=[
+            OpenApiExample(
+                "Household",
+                value={"name": "Smith household", "client": 1, "portfolios": [1, 2], "currency": "USD"},
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request):
+        data = BillingGroupSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        contact = crm_access.contact_for_user(request.user, values["client"].pk)
+        for p in values["portfolios"]:
+            portfolio_access.portfolio_for_user(request.user, p.pk)
+        group = services.billing_group_create(
+            name=values["name"],
+            client=contact,
+            portfolios=values["portfolios"],
+            currency=values.get("currency") or None,
+        )
+        return Response(BillingGroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+
+class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """A client's (or household's) subscription to a product."""
+
+    serializer_class = ClientSubscriptionSerializer
+    filterset_fields = ["group", "product", "frequency", "collection"]
+    ordering_fields = ["starts_on", "created_at"]
+
+    def get_queryset(self):
+        return selectors.subscriptions_for(self.request.user)
+
+    def _group(self, group):
+        if not selectors.groups_for(self.request.user).filter(pk=group.pk).exists():
+            raise PermissionDenied("This billing group is not yours.")
+        return group
+
+    @extend_schema(
+        request=ClientSubscriptionSerializer,
+        responses={201: ClientSubscriptionSerializer},
+        summary="Subscribe a group to a product",
+        examples=[
+            OpenApiExample(
+                "Quarterly in arrears",
+                value={
+                    "group": 1,
+                    "product": 1,
+                    "starts_on": "2026-07-01",
+                    "frequency": "quarterly",
+                    "timing": "arrears_adb",
+                    "collection": "deduct",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request):
+        data = ClientSubscriptionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["group"] = self._group(values["group"])
+        sub = services.subscription_create(**values)
+        return Response(ClientSubscriptionSerializer(sub).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=ClientSubscriptionEndSerializer,
+        responses=ClientSubscriptionSerializer,
+        summary="End (termination pro rata)",
+    )
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        data = ClientSubscriptionEndSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sub = services.subscription_end(subscription=self.get_object(), **data.validated_data)
+        return Response(ClientSubscriptionSerializer(sub).data)
+
+
+class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Fee runs: preview (created), approve, issue. Owners and admins only, for reads too: a run
+    shows every client's fees."""
+
+    serializer_class = FeeRunSerializer
+    filterset_fields = ["status", "frequency"]
+    ordering_fields = ["period_start", "created_at"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not crm_access.sees_whole_firm(request.user):
+            raise PermissionDenied("Fee runs are for the firm's owners, admins and viewers.")
+
+    def get_queryset(self):
+        return selectors.runs_list()
+
+    def get_serializer_class(self):
+        return FeeRunDetailSerializer if self.action == "retrieve" else FeeRunSerializer
+
+    def retrieve(self, request, pk=None):
+        run = self.get_object()
+        run = FeeRun.objects.prefetch_related("items__group").get(pk=run.pk)
+        return Response(FeeRunDetailSerializer(run).data)
+
+    @extend_schema(
+        request=FeeRunCreateSerializer,
+        responses={201: FeeRunDetailSerializer},
+        summary="Compute a period's fees (preview)",
+        examples=[
+            OpenApiExample(
+                "Q3 2026",
+                value={"period_start": "2026-07-01", "period_end": "2026-09-30", "frequency": "quarterly"},
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request):
+        data = FeeRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.fee_run_preview(actor=request.user, **data.validated_data)
+        run = FeeRun.objects.prefetch_related("items__group").get(pk=run.pk)
+        return Response(FeeRunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=FeeRunSerializer, summary="Approve the preview")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        run = services.fee_run_approve(run=self.get_object(), actor=request.user)
+        return Response(FeeRunSerializer(run).data)
+
+    @extend_schema(
+        request=FeeRunIssueSerializer, responses=FeeRunIssueResultSerializer, summary="Issue the approved run"
+    )
+    @action(detail=True, methods=["post"])
+    def issue(self, request, pk=None):
+        data = FeeRunIssueSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        counts = services.fee_run_issue(run=self.get_object(), actor=request.user, **data.validated_data)
+        return Response(FeeRunIssueResultSerializer(counts).data)
+
+
+class FeeInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Fee invoices and credit notes, numbered gaplessly per firm."""
+
+    serializer_class = FeeInvoiceSerializer
+    filterset_fields = ["status", "kind", "group", "client", "period_start", "collection"]
+    search_fields = ["number"]
+    ordering_fields = ["issued_on", "number", "total"]
+
+    def get_queryset(self):
+        return selectors.invoices_for(self.request.user)
+
+    def retrieve(self, request, pk=None):
+        invoice = self.get_object()
+        invoice = selectors.invoices_for(request.user).prefetch_related("lines").get(pk=invoice.pk)
+        return Response(FeeInvoiceDetailSerializer(invoice).data)
+
+    @extend_schema(request=FeeInvoiceVoidSerializer, responses=FeeInvoiceSerializer, summary="Void with a reason")
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        data = FeeInvoiceVoidSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            FeeInvoiceSerializer(services.fee_invoice_void(invoice=self.get_object(), **data.validated_data)).data
+        )
+
+    @extend_schema(request=FeeCreditNoteSerializer, responses={201: FeeInvoiceSerializer}, summary="Credit note")
+    @action(detail=True, methods=["post"], url_path="credit-note")
+    def credit_note(self, request, pk=None):
+        data = FeeCreditNoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = services.fee_credit_note(invoice=self.get_object(), **data.validated_data)
+        return Response(FeeInvoiceSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=FeeInvoicePaidSerializer, responses=FeeInvoiceSerializer, summary="Mark paid")
+    @action(detail=True, methods=["post"], url_path="mark-paid")
+    def mark_paid(self, request, pk=None):
+        data = FeeInvoicePaidSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invoice = services.fee_invoice_mark_paid(invoice=self.get_object(), **data.validated_data)
+        return Response(FeeInvoiceSerializer(invoice).data)
+
+
+class FeeStatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Stored fee statements (PDF), per client and period; for the firm and the client portal."""
+
+    serializer_class = FeeStatementSerializer
+    filterset_fields = ["client", "period_end"]
+    ordering_fields = ["period_end", "created_at"]
+
+    def get_queryset(self):
+        return selectors.statements_for(self.request.user)
+
+    @extend_schema(responses={(200, "application/pdf"): bytes}, summary="The statement's PDF")
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        statement = self.get_object()
+        return FileResponse(
+            statement.file.open("rb"), content_type="application/pdf", filename=f"{statement.invoice.number}.pdf"
+        )
+
+
+class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
+    """Time-weighted return of a portfolio gross and net of the advisory fees deducted from it."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = FeeReturnsSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+        ],
+        responses=FeeReturnsSerializer,
+        summary="Returns gross and net of fees",
+    )
+    def get(self, request, portfolio_pk: int):
+        services.fee_billing_check(tenant=request.tenant)
+        portfolio = portfolio_access.portfolio_for_user(request.user, portfolio_pk)
+        params = FeeRangeSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        result = selectors.portfolio_returns_gross_net(portfolio=portfolio, **params.validated_data)
+        return Response(FeeReturnsSerializer(result).data)
+
+
+class FeeRevenueRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField(source="label")
+    revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
+    billable_value = serializers.DecimalField(max_digits=20, decimal_places=2)
+    rate_bps = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class FeeRevenueSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    by = serializers.CharField()
+    rows = FeeRevenueRowSerializer(many=True)
+    total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    billable_aum = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class FeeRevenueParams(FeeRangeSerializer):
+    by = serializers.ChoiceField(choices=selectors.REVENUE_DIMENSIONS, default="month")
+
+
+REVENUE_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, required=True),
+    OpenApiParameter("end", OpenApiTypes.DATE, required=True),
+    OpenApiParameter("by", OpenApiTypes.STR, enum=list(selectors.REVENUE_DIMENSIONS), description="Default month."),
+]
+
+
+def _revenue(request):
+    services.fee_billing_check(tenant=request.tenant)
+    params = FeeRevenueParams(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return selectors.fee_revenue(user=request.user, **params.validated_data)
+
+
+class FeeRevenueView(IdempotentPostMixin, generics.GenericAPIView):
+    """The firm's fee revenue (advisors: their book's) by month, advisor, product, household or
+    client; billable AUM; effective annual rate in bps."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = FeeRevenueSerializer
+
+    @extend_schema(parameters=REVENUE_PARAMETERS, responses=FeeRevenueSerializer, summary="Fee revenue")
+    def get(self, request):
+        return Response(FeeRevenueSerializer(_revenue(request)).data)
+
+
+class FeeRevenueExportView(IdempotentPostMixin, generics.GenericAPIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=REVENUE_PARAMETERS, responses={(200, "text/csv"): str}, summary="Fee revenue as CSV")
+    def get(self, request):
+        return csv_response(selectors.revenue_csv_rows(_revenue(request)), filename="fee-revenue.csv")
+
+
+def csv_response(rows: list[list[str]], *, filename: str) -> HttpResponse:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,519 @@
+"""Writes of the firm's fee business: schedules, products, billing groups, subscriptions, fee runs
+(preview, approve, issue), invoices (void, credit note, paid). docs/fees.md.
+
+Every service is atomic: on a ``ValidationError`` (a dict naming the field) nothing is written.
+Fee runs are exactly once per billing group and period: the partial unique constraint
+``fee_invoice_once_per_group_period`` refuses a second live invoice, whichever run or process
+tries; numbers come from billing's gapless counter, per firm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.entitlements import check_feature
+from billing.numbering import next_gapless_number
+from portfolios import services as portfolio_services
+from portfolios.models import Kind, Portfolio
+from tenants.selectors import current_tenant
+
+from . import engine, selectors
+from .models import (
+    BillingGroup,
+    BillingGroupAccount,
+    ClientSubscription,
+    Collection,
+    FeeInvoice,
+    FeeInvoiceCounter,
+    FeeInvoiceLine,
+    FeeMethod,
+    FeeRun,
+    FeeRunItem,
+    FeeSchedule,
+    FeeScheduleVersion,
+    Frequency,
+    InvoiceKind,
+    InvoiceStatus,
+    Product,
+    RunStatus,
+)
+from .statements import fee_statements_store_new
+
+FEATURE = "fee_billing"
+DUE_DAYS = 30
+
+
+def fee_billing_check(*, tenant) -> None:
+    """Raises ``PlanLimitExceeded`` (402) when the firm's plan has no client fee billing."""
+    check_feature(tenant=tenant, feature=FEATURE)
+
+
+def _rule_error(exc: engine.FeeRuleError, prefix: str = "") -> ValidationError:
+    return ValidationError({f"{prefix}{exc.field}": exc.message})
+
+
+def _currency(code: str, field: str = "currency") -> str:
+    from billing.money import UnknownCurrency, currency_exponent
+
+    code = (code or "").upper()
+    try:
+        currency_exponent(code)
+    except (UnknownCurrency, TypeError):
+        raise ValidationError({field: f"{code!r} is not an ISO 4217 currency code."}) from None
+    return code
+
+
+def _decimal(value, field: str, *, allow_none: bool = False) -> Decimal | None:
+    if value is None or value == "":
+        if allow_none:
+            return None
+        raise ValidationError({field: "This field is required."})
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise ValidationError({field: f"{value!r} is not a number."}) from None
+    if not number.is_finite():
+        raise ValidationError({field: "Must be a finite number."})
+    if number < 0:
+        raise ValidationError({field: f"Cannot be negative (got {value})."})
+    return number
+
+
+def tiers_clean(raw) -> list[dict]:
+    """``[{"upto": "1000000" | None, "bps": "100"}, ...]`` checked by the engine; errors name
+    ``tiers[i].upto`` / ``tiers[i].bps``."""
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError({"tiers": "At least one tier is required: a list of {upto, bps}."})
+    tiers = []
+    for i, row in enumerate(raw):
+        if not isinstance(row, dict) or "bps" not in row:
+            raise ValidationError({f"tiers[{i}]": "Each tier is {upto, bps}."})
+        bps = row["bps"]
+        try:
+            bps_d = Decimal(str(bps))
+        except ArithmeticError:
+            raise ValidationError({f"tiers[{i}].bps": f"{bps!r} is not a number."}) from None
+        upto = row.get("upto")
+        try:
+            upto_d = None if upto in (None, "") else Decimal(str(upto))
+        except ArithmeticError:
+            raise ValidationError({f"tiers[{i}].upto": f"{upto!r} is not a number."}) from None
+        if not bps_d.is_finite() or (upto_d is not None and not upto_d.is_finite()):
+            raise ValidationError({f"tiers[{i}]": "Must be finite numbers."})
+        tiers.append(engine.Tier(upto=upto_d, bps=bps_d))
+    try:
+        engine.validate_tiers(tiers)
+    except engine.FeeRuleError as exc:
+        raise _rule_error(exc) from None
+    return [{"upto": None if t.upto is None else str(t.upto), "bps": str(t.bps)} for t in tiers]
+
+
+def _version_fields(*, method, tiers, flat_annual=0, minimum_annual=0, maximum_annual=None) -> dict:
+    if method not in FeeMethod.values:
+        raise ValidationError({"method": f"Choose one of {', '.join(FeeMethod.values)}."})
+    fields = {
+        "method": method,
+        "tiers": tiers_clean(tiers),
+        "flat_annual": _decimal(flat_annual if flat_annual is not None else 0, "flat_annual"),
+        "minimum_annual": _decimal(minimum_annual if minimum_annual is not None else 0, "minimum_annual"),
+        "maximum_annual": _decimal(maximum_annual, "maximum_annual", allow_none=True),
+    }
+    if fields["maximum_annual"] is not None and fields["maximum_annual"] < fields["minimum_annual"]:
+        raise ValidationError({"maximum_annual": "The maximum cannot be below the minimum."})
+    return fields
+
+
+@transaction.atomic
+def fee_schedule_create(
+    *, name: str, effective_from: date, currency: str = "USD", exclude_cash: bool = False, **terms
+) -> FeeSchedule:
+    """A schedule and its first terms, effective from ``effective_from``."""
+    fields = _version_fields(**terms)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "This field is required."})
+    if FeeSchedule.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"A fee schedule named {name!r} exists already."})
+    schedule = FeeSchedule.objects.create(name=name, currency=_currency(currency), exclude_cash=exclude_cash)
+    FeeScheduleVersion.objects.create(schedule=schedule, effective_from=effective_from, **fields)
+    return schedule
+
+
+@transaction.atomic
+def fee_schedule_change(*, schedule: FeeSchedule, effective_from: date, **terms) -> FeeScheduleVersion:
+    """New terms from ``effective_from``; periods billed before keep the old ones (history)."""
+    fields = _version_fields(**terms)
+    version, _ = FeeScheduleVersion.objects.update_or_create(
+        schedule=schedule, effective_from=effective_from, defaults=fields
+    )
+    return version
+
+
+@transaction.atomic
+def product_create(
+    *, name: str, currency: str = "USD", description: str = "", flat_fee=None, fee_schedule: FeeSchedule | None = None
+) -> Product:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "This field is required."})
+    if Product.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"A product named {name!r} exists already."})
+    flat = _decimal(flat_fee, "flat_fee", allow_none=True)
+    if flat is None and fee_schedule is None:
+        raise ValidationError({"fee_schedule": "A product has a flat fee, a fee schedule, or both."})
+    currency = _currency(currency)
+    if fee_schedule is not None and fee_schedule.currency != currency:
+        raise ValidationError(
+            {"fee_schedule": f"The schedule is in {fee_schedule.currency}, the product in {currency}."}
+        )
+    return Product.objects.create(
+        name=name, currency=currency, description=description, flat_fee=flat, fee_schedule=fee_schedule
+    )
+
+
+@transaction.atomic
+def product_update(*, product: Product, **changes) -> Product:
+    allowed = {"name", "description", "archived"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({f: "This field cannot be changed; create a new product." for f in sorted(unknown)})
+    for key, value in changes.items():
+        setattr(product, key, value)
+    product.save()
+    return product
+
+
+def _account_opened(portfolio: Portfolio) -> date:
+    """The day an account exists from: its first transaction, or the day it was created."""
+    info = selectors.account_inception(portfolio=portfolio)
+    return info or timezone.localdate(portfolio.created_at)
+
+
+@transaction.atomic
+def billing_group_create(
+    *, name: str, client, portfolios: list[Portfolio], currency: str | None = None
+) -> BillingGroup:
+    """Accounts billed together on their combined value (one account: billed alone). Accounts in
+    several currencies need a stated base ``currency``; an account is in one group only."""
+    if not portfolios:
+        raise ValidationError({"portfolios": "A billing group holds at least one account."})
+    currencies = {p.base_currency for p in portfolios}
+    if currency:
+        currency = _currency(currency)
+    elif len(currencies) > 1:
+        raise ValidationError(
+            {"currency": f"The accounts are in {', '.join(sorted(currencies))}: state the group's base currency."}
+        )
+    else:
+        currency = currencies.pop()
+    taken = BillingGroupAccount.objects.filter(portfolio__in=portfolios).select_related("portfolio", "group")
+    for row in taken:
+        raise ValidationError(
+            {"portfolios": f"Account {row.portfolio.name!r} is billed in group {row.group.name!r} already."}
+        )
+    group = BillingGroup.objects.create(name=(name or "").strip() or str(client), client=client, currency=currency)
+    BillingGroupAccount.objects.bulk_create([BillingGroupAccount(group=group, portfolio=p) for p in portfolios])
+    return group
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    group: BillingGroup,
+    product: Product,
+    starts_on: date,
+    frequency: str = Frequency.QUARTERLY,
+    timing: str = "arrears_adb",
+    day_count: str = "actual_365",
+    collection: str = Collection.INVOICE,
+    ends_on: date | None = None,
+) -> ClientSubscription:
+    """A client (or household) subscribes to a product from ``starts_on``."""
+    if product.archived:
+        raise ValidationError({"product": f"{product.name} is archived."})
+    if product.currency != group.currency:
+        raise ValidationError(
+            {"product": f"The product is in {product.currency}, the group bills in {group.currency}."}
+        )
+    if ends_on is not None and ends_on < starts_on:
+        raise ValidationError({"ends_on": "Cannot end before it starts."})
+    opened = min(_account_opened(p) for p in group.portfolios.all())
+    if starts_on < opened:
+        raise ValidationError(
+            {"starts_on": f"The group's accounts exist from {opened.isoformat()}: a subscription cannot start before."}
+        )
+    return ClientSubscription.objects.create(
+        group=group,
+        product=product,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        frequency=frequency,
+        timing=timing,
+        day_count=day_count,
+        collection=collection,
+    )
+
+
+@transaction.atomic
+def subscription_end(*, subscription: ClientSubscription, ends_on: date) -> ClientSubscription:
+    """Termination: the last period is billed pro rata to ``ends_on`` (inclusive)."""
+    if ends_on < subscription.starts_on:
+        raise ValidationError({"ends_on": "Cannot end before it starts."})
+    subscription.ends_on = ends_on
+    subscription.save(update_fields=["ends_on"])
+    return subscription
+
+
+# --- fee runs ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunCounts:
+    groups: int
+    ready: int
+    with_problems: int
+    skipped: int
+
+
+def fee_run_preview(*, period_start: date, period_end: date, frequency: str, actor=None) -> FeeRun:
+    """Compute every fee of the period (subscriptions of ``frequency``) into a run in preview:
+    per group, per account, what would be invoiced; accounts with missing valuations are listed
+    with their days and their group is not issued. Groups invoiced for the period already are
+    marked skipped. Atomic; writes nothing but the run and its items."""
+    try:
+        engine.period_check(period_start, period_end, frequency)
+    except engine.FeeRuleError as exc:
+        raise _rule_error(exc) from None
+    previews = selectors.period_previews(period_start=period_start, period_end=period_end, frequency=frequency)
+    with transaction.atomic():
+        run = FeeRun.objects.create(
+            period_start=period_start,
+            period_end=period_end,
+            frequency=frequency,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        FeeRunItem.objects.bulk_create(
+            [
+                FeeRunItem(
+                    run=run,
+                    group_id=p.group_id,
+                    currency=p.currency,
+                    total=p.total,
+                    lines=p.lines,
+                    problems=p.problems,
+                    skipped=p.skipped,
+                )
+                for p in previews
+            ],
+            batch_size=1000,
+        )
+    return run
+
+
+def _locked_run(run: FeeRun) -> FeeRun:
+    return FeeRun.objects.select_for_update().get(pk=run.pk)
+
+
+@transaction.atomic
+def fee_run_approve(*, run: FeeRun, actor) -> FeeRun:
+    """The owner's approval of a preview; only an approved run issues."""
+    run = _locked_run(run)
+    if run.status != RunStatus.PREVIEW:
+        raise ValidationError({"status": f"Only a run in preview can be approved; this one is {run.status}."})
+    run.status, run.approved_by, run.approved_at = (
+        RunStatus.APPROVED,
+        actor if getattr(actor, "pk", None) else None,
+        timezone.now(),
+    )
+    run.save(update_fields=["status", "approved_by", "approved_at"])
+    return run
+
+
+def _number(issued_on: date) -> str:
+    return f"FEE-{issued_on.year}-{next_gapless_number(counter=FeeInvoiceCounter, year=issued_on.year):06d}"
+
+
+ISSUE_CHUNK = 200
+
+
+def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> RunCounts:
+    """Issue the approved run: one fee invoice per ready group, numbered gaplessly, with a line
+    per subscription and account; "deduct from account" books the fee in the account's ledger on
+    the invoice date; then a PDF statement per invoice. Groups are issued ``ISSUE_CHUNK`` to a
+    transaction, each in its own savepoint: a group invoiced for the period already (by this run
+    or another, even at the same moment) is refused by the database constraint and skipped, and
+    the savepoint's rollback returns its number."""
+    issued_on = issued_on or timezone.localdate()
+    with transaction.atomic():
+        run = _locked_run(run)
+        if run.status != RunStatus.APPROVED:
+            raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
+        run.status, run.issued_at = RunStatus.ISSUED, timezone.now()
+        run.save(update_fields=["status", "issued_at"])
+    firm = current_tenant()
+    items = list(FeeRunItem.objects.filter(run=run).select_related("group__client"))
+    counts = RunCounts(groups=len(items), ready=0, with_problems=0, skipped=0)
+    portfolios = {
+        p.pk: p for p in Portfolio.objects.filter(pk__in={line["portfolio"] for item in items for line in item.lines})
+    }
+    ready = []
+    for item in items:
+        if item.problems:
+            counts.with_problems += 1
+        elif item.skipped or not item.lines:
+            counts.skipped += 1
+        else:
+            ready.append(item)
+    for start in range(0, len(ready), ISSUE_CHUNK):
+        issued = []
+        with transaction.atomic():
+            for item in ready[start : start + ISSUE_CHUNK]:
+                try:
+                    with transaction.atomic():
+                        issued.append(_issue_item(run, item, issued_on, portfolios, actor))
+                except IntegrityError:
+                    counts.skipped += 1  # invoiced for the period already: exactly once
+        counts.ready += len(issued)
+        # After the invoices' commit: a file write cannot roll back with them.
+        fee_statements_store_new(issued=issued, firm_name=firm.name, brand_colour=firm.brand_color)
+    return counts
+
+
+def _issue_item(
+    run: FeeRun, item: FeeRunItem, issued_on: date, portfolios: dict, actor
+) -> tuple[FeeInvoice, list[FeeInvoiceLine]]:
+    collection = item.lines[0]["collection"]
+    invoice = FeeInvoice(
+        number="",
+        run=run,
+        group=item.group,
+        client=item.group.client,
+        period_start=run.period_start,
+        period_end=run.period_end,
+        issued_on=issued_on,
+        due_on=issued_on + timedelta(days=DUE_DAYS),
+        currency=item.currency,
+        total=item.total,
+        collection=collection,
+    )
+    if collection == Collection.DEDUCT:
+        # Taken from the accounts on the invoice date: collected as it is issued.
+        invoice.status, invoice.paid_on = InvoiceStatus.PAID, issued_on
+    # The number is taken in the group's own transaction: when the constraint refuses the insert
+    # (invoiced already), the rollback returns the number with it, so numbers stay gapless.
+    invoice.number = _number(issued_on)
+    invoice.save()
+    lines = []
+    for line in item.lines:
+        row = FeeInvoiceLine(
+            invoice=invoice,
+            subscription_id=line["subscription"],
+            portfolio_id=line["portfolio"],
+            description=line["description"],
+            billable_value=Decimal(line["billable_value"]),
+            days=line["days"],
+            rate_bps=Decimal(line["rate_bps"]),
+            amount=Decimal(line["fee"]),
+        )
+        if line["collection"] == Collection.DEDUCT and row.amount > 0:
+            row.fee_transaction = portfolio_services.transaction_record(
+                portfolio=portfolios[line["portfolio"]],
+                kind=Kind.FEE,
+                trade_date=issued_on,
+                amount=row.amount,
+                currency=item.currency,
+                note=f"Advisory fee {run.period_start:%Y-%m-%d} to {run.period_end:%Y-%m-%d}",
+                created_by=actor,
+                today=max(issued_on, timezone.localdate()),
+            )
+        lines.append(row)
+    FeeInvoiceLine.objects.bulk_create(lines)
+    return invoice, lines
+
+
+def _locked_invoice(invoice: FeeInvoice) -> FeeInvoice:
+    return FeeInvoice.objects.select_for_update().get(pk=invoice.pk)
+
+
+@transaction.atomic
+def fee_invoice_void(*, invoice: FeeInvoice, reason: str) -> FeeInvoice:
+    """Void with a reason; fees deducted from accounts are taken out of their ledgers again.
+    The number stays used (gapless numbering counts voided invoices). The group may then be
+    invoiced again for the period."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the invoice is voided."})
+    invoice = _locked_invoice(invoice)
+    if invoice.status == InvoiceStatus.VOID:
+        raise ValidationError({"status": "This invoice is void already."})
+    if invoice.kind == InvoiceKind.INVOICE and invoice.credit_notes.exclude(status=InvoiceStatus.VOID).exists():
+        raise ValidationError({"status": "This invoice has credit notes: void them first."})
+    for line in invoice.lines.select_related("fee_transaction"):
+        if line.fee_transaction is not None:
+            txn = line.fee_transaction
+            line.fee_transaction = None
+            line.save(update_fields=["fee_transaction"])
+            portfolio_services.transaction_delete(txn=txn)
+    invoice.status, invoice.void_reason = InvoiceStatus.VOID, reason
+    invoice.save(update_fields=["status", "void_reason"])
+    return invoice
+
+
+@transaction.atomic
+def fee_credit_note(*, invoice: FeeInvoice, amount, reason: str, issued_on: date | None = None) -> FeeInvoice:
+    """A credit note against an issued invoice, for at most what is left of it; numbered in the
+    same gapless sequence. Money back on a deducted fee is booked as a negative line only (the
+    firm refunds it by a deposit in the ledger, its own decision)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the credit is given."})
+    amount = _decimal(amount, "amount")
+    if amount == 0:
+        raise ValidationError({"amount": "A credit note is for more than zero."})
+    invoice = _locked_invoice(invoice)
+    if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.VOID:
+        raise ValidationError({"invoice": "Credit notes are for issued, not voided, invoices."})
+    credited = sum((-c.total for c in invoice.credit_notes.exclude(status=InvoiceStatus.VOID)), Decimal(0))
+    if amount > invoice.total - credited:
+        raise ValidationError({"amount": f"At most {invoice.total - credited} {invoice.currency} is left to credit."})
+    issued_on = issued_on or timezone.localdate()
+    note = FeeInvoice.objects.create(
+        number=_number(issued_on),
+        kind=InvoiceKind.CREDIT_NOTE,
+        group=invoice.group,
+        client=invoice.client,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        issued_on=issued_on,
+        due_on=issued_on,
+        currency=invoice.currency,
+        total=-amount,
+        collection=invoice.collection,
+        status=InvoiceStatus.PAID,
+        paid_on=issued_on,
+        void_reason="",
+        credit_of=invoice,
+    )
+    FeeInvoiceLine.objects.create(invoice=note, description=f"Credit: {reason}", amount=-amount)
+    return note
+
+
+@transaction.atomic
+def fee_invoice_mark_paid(*, invoice: FeeInvoice, paid_on: date | None = None) -> FeeInvoice:
+    invoice = _locked_invoice(invoice)
+    if invoice.status != InvoiceStatus.OPEN:
+        raise ValidationError({"status": f"Only an open invoice can be marked paid; this one is {invoice.status}."})
+    invoice.status, invoice.paid_on = InvoiceStatus.PAID, paid_on or timezone.localdate()
+    invoice.save(update_fields=["status", "paid_on"])
+    return invoice
+
+
+def fraction_str(value: Fraction, places: int = 2) -> str:
+    return str(engine.round_half_up(value, places))

@@ -1,0 +1,334 @@
+"""One portfolio: performance, value series, holdings, allocation, realised gains, the page's
+dashboard, its lots and ledger."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .. import analytics, valuation_engine, valuations
+from ..ledger import ledger_of
+from ..models import CashBalance, Lot, Portfolio, Transaction
+from .common import ONE, PRESETS, ZERO, _without_gc_pauses
+from .firm import fx_to, latest_closes
+from .loading import (
+    LoadedPortfolio,
+    _instrument_infos,
+    _price_series,
+    portfolio_data,
+)
+from .ranges import resolve_range
+
+
+@dataclass
+class PortfolioPerformance:
+    portfolio: Portfolio
+    performance: analytics.Performance
+    benchmark_prices: analytics.PriceSeries
+    instruments: dict
+    valuation: valuations.ValuationInfo = valuations.NO_STATE
+
+
+def _benchmark_closes(portfolio: Portfolio, start: date, end: date) -> analytics.PriceSeries:
+    """The benchmark's closes of ``[start, end]`` plus the last one before (one query)."""
+    if not portfolio.benchmark_id:
+        return []
+    return _price_series([portfolio.benchmark_id], since=start, end=end).get(portfolio.benchmark_id, [])
+
+
+def _stored_performance(
+    portfolio: Portfolio, start: date, end: date, bench: analytics.PriceSeries
+) -> analytics.Performance | None:
+    """Performance over ``[start, end]`` from the valuation store (two queries over the range's
+    days), or None when the store does not cover the range."""
+    series = valuations.stored_series(portfolio=portfolio, start=start, end=end)
+    if series is None:
+        return None
+    summary = valuations.stored_summary(portfolio=portfolio, start=start, end=end)
+    return valuation_engine.performance_of(series, summary, start, end, benchmark_prices=bench or None)
+
+
+@_without_gc_pauses
+def portfolio_performance(
+    *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
+) -> PortfolioPerformance:
+    """Value series, TWR, MWR (XIRR), benchmark, drawdown, volatility and totals over a range.
+
+    Read from the stored valuations: the cost grows with the days of the range, not with the
+    ledger. Only when the store does not cover the range (a portfolio valued before the store
+    existed, a day not valued yet) are the figures computed from the ledger, by the same functions."""
+    today = today or timezone.localdate()
+    info = valuations.valuation_status(portfolio=portfolio)
+    s, e = resolve_range(inception=info.inception, start=start, end=end, preset=preset, today=today)
+    bench = _benchmark_closes(portfolio, s, e)
+    perf = _stored_performance(portfolio, s, e, bench)
+    if perf is None:
+        loaded = portfolio_data(portfolio=portfolio, end=today)
+        perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    return PortfolioPerformance(portfolio, perf, bench, {}, info)
+
+
+@dataclass
+class PeriodRow:
+    preset: str
+    start: date
+    end: date
+    twr: analytics.PeriodReturn | None
+    mwr: analytics.PeriodReturn | None
+    benchmark: analytics.PeriodReturn | None
+    clamped: bool = False  # the portfolio is younger than the period: it starts at inception
+
+
+def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSeries:
+    """The part of a daily series from ``start`` on (opening = the close of ``start - 1``)."""
+    i = (start - series.dates[0]).days
+    if i <= 0:
+        return series
+    return analytics.ValueSeries(
+        base_currency=series.base_currency,
+        opening_date=series.dates[i - 1],
+        opening_value=series.values[i - 1],
+        dates=series.dates[i:],
+        values=series.values[i:],
+        flows=series.flows[i:],
+        market_days=series.market_days[i:],
+    )
+
+
+@_without_gc_pauses
+def portfolio_value_series(
+    *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
+) -> tuple[analytics.ValueSeries, list[tuple[date, Decimal]], list]:
+    """(daily values, TWR index, benchmark closes in the range), from the stored valuations
+    (computed from the ledger only when the store does not cover the range)."""
+    today = today or timezone.localdate()
+    inception = valuations.valuation_status(portfolio=portfolio).inception
+    s, e = resolve_range(inception=inception, start=start, end=end, preset=preset, today=today)
+    series = valuations.stored_series(portfolio=portfolio, start=s, end=e)
+    if series is None:
+        series = analytics.value_series(portfolio_data(portfolio=portfolio, end=today).data, s, e)
+    return series, analytics.twr_index(series), benchmark_index(_benchmark_closes(portfolio, s, e), s, e)
+
+
+def benchmark_index(prices: analytics.PriceSeries, start: date, end: date) -> list[tuple[date, Decimal]]:
+    """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily)."""
+    if not prices:
+        return []
+    base = analytics.price_on(prices, start - timedelta(days=1)) or analytics.price_on(prices, end)
+    if base is None:
+        return []
+    out = []
+    day = start - timedelta(days=1)
+    while day <= end:
+        px = analytics.price_on(prices, day)
+        if px is not None:
+            out.append((day, px / base))
+        day += timedelta(days=1)
+    return out
+
+
+def portfolio_holdings(*, portfolio: Portfolio, on: date | None = None) -> tuple[analytics.HoldingsSnapshot, dict]:
+    """Positions, per-lot detail and cash at the close of ``on`` (default today), with the
+    instruments' descriptions. Loads only the last close and rate on or before ``on``."""
+    on = on or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=on, since=on)
+    return analytics.holdings_on(loaded.data, on), dict(loaded.data.instruments)
+
+
+def portfolio_allocation(*, portfolio: Portfolio, by: str = "asset_class", on: date | None = None) -> dict:
+    if by not in analytics.ALLOCATION_DIMENSIONS:
+        raise ValidationError({"by": f"Choose one of {', '.join(analytics.ALLOCATION_DIMENSIONS)}."})
+    on = on or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=on, since=on)
+    return analytics.allocation(loaded.data, on, by)
+
+
+def portfolio_realised_gains(
+    *, portfolio: Portfolio, year: int | None = None
+) -> tuple[dict[int, analytics.YearGains], list[analytics.RealisedLot], dict]:
+    """Realised gains per calendar year (short / long term) and per disposed lot, in base
+    currency at the transactions' FX rates; lots filtered to ``year`` if given. Needs no prices."""
+    txns = ledger_of(portfolio=portfolio)
+    book = analytics.build_lots(txns, method=portfolio.lot_method)
+    lots = [r for r in book.realised if year is None or r.disposed.year == year]
+    infos = _instrument_infos({r.instrument_id for r in lots})
+    return analytics.realised_gains_by_year(book.realised), lots, infos
+
+
+# Today's holdings of one portfolio from the derived tables (``Holding``, ``Lot``, ``CashBalance``),
+# which the ledger writes keep consistent with the ledger in their own transaction (docs/portfolios.md):
+# the portfolio page prices them without replaying the ledger.
+#
+# Priced as ``analytics.holdings_on`` prices them: the last close on or before the day and the last
+# FX rate on or before the day. Where that rule needs the ledger (an instrument with no close yet is
+# valued at its last trade price; a currency with no rate at its last transaction's rate), or where
+# the ledger has rows after the day asked for (the derived tables hold the whole ledger), this
+# returns None and the caller replays the ledger as before.
+
+
+def stored_holdings_on(
+    *, portfolio: Portfolio, on: date, last_trade: date | None
+) -> tuple[analytics.HoldingsSnapshot, dict[object, analytics.InstrumentInfo]] | None:
+    """``(snapshot, instruments)`` at the close of ``on`` from the derived tables, or None when
+    only the ledger can answer (see the comment above). ``last_trade``: the ledger's last
+    day (``valuations.valuation_status`` reads it). Four queries whatever the ledger's length
+    (open lots, cash, instruments, closes), five with a currency other than the base (rates)."""
+    if last_trade is not None and last_trade > on:
+        return None
+    # A holding is the sum of its open lots (portfolios.services keeps both from one replay).
+    lots: dict[int, list[Lot]] = defaultdict(list)
+    for lot in Lot.objects.filter(portfolio=portfolio, quantity__gt=0).order_by(
+        "instrument_id", "acquired_on", "opened_by_id"
+    ):
+        lots[lot.instrument_id].append(lot)
+    held = [
+        (
+            iid,
+            sum((lot.quantity for lot in open_lots), ZERO),
+            sum((lot.cost_local for lot in open_lots), ZERO),
+            sum((lot.cost_base for lot in open_lots), ZERO),
+        )
+        for iid, open_lots in lots.items()
+    ]
+    cash = {c: a for c, a in CashBalance.objects.filter(portfolio=portfolio).values_list("currency", "amount") if a}
+    ids = {h[0] for h in held}
+    infos = _instrument_infos(ids)
+    closes = latest_closes(ids, on=on)
+    if any(i not in closes for i in ids):
+        return None  # valued at its last trade price: the ledger's
+    currencies = {infos[i].currency for i in ids} | set(cash)
+    base = portfolio.base_currency
+    rates = fx_to(currencies, target=base, on=on) if currencies - {base} else {base: ONE}
+    if currencies - set(rates):
+        return None  # valued at the last transaction's rate: the ledger's
+    holdings = []
+    for iid, qty, cost_local, cost_base in held:
+        ccy = infos[iid].currency
+        px, fx = closes[iid][1], rates[ccy]
+        holdings.append(
+            analytics.Holding(
+                instrument_id=iid,
+                currency=ccy,
+                quantity=qty,
+                price=px,
+                fx_rate=fx,
+                market_value_local=qty * px,
+                market_value_base=qty * px * fx,
+                cost_local=cost_local,
+                cost_base=cost_base,
+                lots=tuple(
+                    analytics.LotHolding(
+                        lot.opened_by_id, lot.acquired_on, lot.quantity, lot.cost_base, lot.quantity * px * fx
+                    )
+                    for lot in lots[iid]
+                ),
+            )
+        )
+    snapshot = analytics.HoldingsSnapshot(
+        date=on,
+        base_currency=base,
+        holdings=tuple(holdings),
+        cash=cash,
+        cash_base={c: amount * rates[c] for c, amount in cash.items()},
+    )
+    return snapshot, infos
+
+
+@dataclass
+class Dashboard:
+    """Everything the portfolio page needs. ``loaded`` is None when nothing needed the ledger
+    (holdings from the derived tables, figures from the store)."""
+
+    loaded: LoadedPortfolio | None
+    snapshot: analytics.HoldingsSnapshot | None
+    allocations: dict
+    performance: analytics.Performance | None
+    returns: list[PeriodRow]
+    benchmark_index: list
+    realised_by_year: dict
+    valuation: valuations.ValuationInfo = valuations.NO_STATE
+    instruments: dict = field(default_factory=dict)  # of the holdings
+
+
+@_without_gc_pauses
+def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> Dashboard:
+    """Holdings, allocation by every dimension, since-inception performance, the returns table.
+
+    Holdings come from the derived tables priced at the last close on or before ``today``
+    (``stored_holdings``; the ledger is replayed only where the pricing rule needs it); the
+    performance, the returns table and realised gains come from the stored valuations."""
+    today = today or timezone.localdate()
+    info = valuations.valuation_status(portfolio=portfolio)
+    loaded = None
+    stored = (
+        stored_holdings_on(portfolio=portfolio, on=today, last_trade=info.last_trade)
+        if info.inception and info.inception <= today
+        else None
+    )
+    if stored is None:
+        loaded = portfolio_data(portfolio=portfolio, end=today, since=today)
+        if loaded.inception is None or loaded.inception > today:
+            return Dashboard(loaded, None, {}, None, [], [], {}, info, dict(loaded.data.instruments))
+        snap, instruments = analytics.holdings_on(loaded.data, today), dict(loaded.data.instruments)
+    else:
+        snap, instruments = stored
+    inception = info.inception
+    assert inception is not None  # a ledger that starts by today: both paths above
+    holdings_data = analytics.PortfolioData(base_currency=portfolio.base_currency, txns=(), instruments=instruments)
+    allocs = {
+        by: analytics.allocation(holdings_data, today, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS
+    }
+    s, e = analytics.preset_range("SI", today, inception)
+    bench = _benchmark_closes(portfolio, s, e)
+    perf = _stored_performance(portfolio, s, e, bench)
+    if perf is None:
+        full = portfolio_data(portfolio=portfolio, end=today)
+        perf = analytics.performance(full.data, s, e, benchmark_prices=bench or None)
+        realised = analytics.realised_gains_by_year(full.data.lot_book.realised)
+    else:
+        realised = valuations.stored_realised_by_year(portfolio=portfolio)
+    rows = []
+    for p in PRESETS:
+        ps, pe = analytics.preset_range(p, today, inception)
+        part = _sub_series(perf.series, ps)
+        bench_return = analytics.benchmark_return(bench, ps, pe) if bench else None
+        clamped = p != "SI" and ps != analytics.preset_range(p, today)[0]
+        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench_return, clamped))
+    return Dashboard(
+        loaded=loaded,
+        snapshot=snap,
+        allocations=allocs,
+        performance=perf,
+        returns=rows,
+        benchmark_index=benchmark_index(bench, s, e),
+        realised_by_year=realised,
+        valuation=info,
+        instruments=instruments,
+    )
+
+
+@_without_gc_pauses
+def portfolio_analytics_bundle(*, portfolio: Portfolio, preset: str = "SI", today: date | None = None):
+    """Performance + allocation (all dimensions) + value series, from one load: what the
+    benchmark in ``bench/portfolio_analytics.py`` measures."""
+    today = today or timezone.localdate()
+    loaded = portfolio_data(portfolio=portfolio, end=today)
+    s, e = resolve_range(inception=loaded.inception, preset=preset, today=today)
+    perf = analytics.performance(loaded.data, s, e, benchmark_prices=loaded.benchmark_prices or None)
+    snap = analytics.holdings_on(loaded.data, e)
+    allocs = {by: analytics.allocation(loaded.data, e, by, snapshot=snap) for by in analytics.ALLOCATION_DIMENSIONS}
+    return perf, allocs, perf.series
+
+
+def lots_of(*, portfolio: Portfolio) -> QuerySet[Lot]:
+    return Lot.objects.filter(portfolio=portfolio).select_related("instrument")
+
+
+def transactions_of(*, portfolio: Portfolio) -> QuerySet[Transaction]:
+    return Transaction.objects.filter(portfolio=portfolio).select_related("instrument")
