@@ -15,6 +15,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from pghistory.models import Event as HistoryEvent
 
 from tenants.accounts.models import Role, User
 
@@ -341,7 +342,8 @@ def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
     """Drop a closed firm's schema and public rows. Requires a verified export taken after closing.
 
     Atomic: schema and rows go in one transaction. Audit events are kept (their tenant link is
-    cleared) and a ``tenant.deleted`` event names the export. Raises InvalidTransition if the firm is
+    cleared), so are the change history's events of the firm's public records (until the history's
+    retention purge), and a ``tenant.deleted`` event names the export. Raises InvalidTransition if the firm is
     not closed, ExportRequired if no export file made since the closure exists with its recorded hash.
     Returns the export's details.
     """
@@ -359,7 +361,9 @@ def tenant_delete(*, tenant: Tenant, actor: str = "") -> dict:
         # Children before parents (invoice lines, then invoices...), so PROTECT links never block.
         rows = firm_public_rows(tenant=tenant)
         for model in reversed(list(rows)):
-            if model in (Tenant, AuditEvent):
+            # the audit log and the change history are kept until their retention ends (decision
+            # 0931): the history's event rows are append-only, and the export holds them too
+            if model in (Tenant, AuditEvent) or issubclass(model, HistoryEvent):
                 continue
             model._default_manager.filter(pk__in=[obj.pk for obj in rows[model]]).delete()
         with connection.cursor() as cursor:

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django_tenants.utils import schema_context
+from pghistory.models import Event as HistoryEvent
 
 from billing.models import Subscription
 from tenants import services
@@ -37,7 +38,8 @@ def _drop_firm(slug: str) -> None:
         if tenant is not None:
             rows = firm_public_rows(tenant=tenant)
             for model in reversed(list(rows)):
-                if model not in (Tenant, AuditEvent):
+                # the change history's events are append-only and outlive the firm (tenant_delete)
+                if model not in (Tenant, AuditEvent) and not issubclass(model, HistoryEvent):
                     model.objects.filter(pk__in=[o.pk for o in rows[model]]).delete()
             AuditEvent.objects.filter(tenant=tenant).delete()
             tenant.delete()

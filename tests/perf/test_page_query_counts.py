@@ -24,12 +24,13 @@ pytestmark = pytest.mark.django_db
 # Dashboard: onboarding check, holdings, cash balances, portfolio count, instruments, latest
 # closes (firm exposure); the page of portfolios, their ledger fingerprints (summaries cached);
 # recent activities, open deals, alert events, tasks due; open reconciliation breaks (a count).
-DASHBOARD_OWNER = 15
-DASHBOARD_ADVISOR = 15
+DASHBOARD_OWNER = 16
+DASHBOARD_ADVISOR = 16
 # Client record: contact, portfolios, then for all of them at once today's stored close, the
 # first close with capital and the flow days (value, TWR and MWR since inception); last activity,
-# open tasks, open deals, subscriber, timeline (activities, stage changes, transactions).
-CLIENT_RECORD = 15
+# open tasks, open deals, subscriber, timeline (activities, stage changes, transactions; whether
+# the client has a fee billing group, issue 21).
+CLIENT_RECORD = 16
 # Portfolio page: portfolio; ledger, instruments and today's closes (two queries) for the holdings;
 # valuation state, stored days since inception, their sums, realised gains per year; the
 # transactions page (count, rows) and the instruments of the transaction form.

@@ -494,9 +494,10 @@ export interface components {
          *     * `split` - Split
          *     * `transfer_in` - Transfer in
          *     * `transfer_out` - Transfer out
+         *     * `conversion` - Currency conversion
          * @enum {string}
          */
-        TransactionKindEnum: "buy" | "sell" | "dividend" | "interest" | "fee" | "tax" | "deposit" | "withdrawal" | "split" | "transfer_in" | "transfer_out";
+        TransactionKindEnum: "buy" | "sell" | "dividend" | "interest" | "fee" | "tax" | "deposit" | "withdrawal" | "split" | "transfer_in" | "transfer_out" | "conversion";
     };
     responses: never;
     parameters: never;
@@ -1011,8 +1012,9 @@ export interface operations {
                  *     * `split` - Split
                  *     * `transfer_in` - Transfer in
                  *     * `transfer_out` - Transfer out
+                 *     * `conversion` - Currency conversion
                  */
-                kind?: ("buy" | "deposit" | "dividend" | "fee" | "interest" | "sell" | "split" | "tax" | "transfer_in" | "transfer_out" | "withdrawal")[];
+                kind?: ("buy" | "conversion" | "deposit" | "dividend" | "fee" | "interest" | "sell" | "split" | "tax" | "transfer_in" | "transfer_out" | "withdrawal")[];
                 /** @description Order by these fields, comma-separated; `-` for descending: trade_date, -trade_date, id, -id, kind, -kind. */
                 ordering?: ("trade_date" | "-trade_date" | "id" | "-id" | "kind" | "-kind")[];
                 /** @description A page number within the paginated result set. */
