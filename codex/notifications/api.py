@@ -35,6 +35,18 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class LiveQuerySerializer(serializers.Serializer):
+    """The polling call's query: ``after``, the newest notice id the page has (ids are positive
+    bigints, so the schema states the range the database can compare)."""
+
+    after = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2**63 - 1,
+        help_text="Only notices with a greater id (the newest the page has).",
+    )
+
+
 class MarkReadSerializer(serializers.Serializer):
     ids = serializers.ListField(
         child=StrictIntegerField(min_value=1),
@@ -97,9 +109,7 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         return Response({"marked": marked})
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("after", int, description="Only notices with a greater id (the newest the page has).")
-        ],
+        parameters=[LiveQuerySerializer],
         request=None,
         responses=LIVE_RESPONSE,
     )
@@ -107,10 +117,9 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     def live(self, request):
         """The polling fallback and the stream handshake in one: the unread count, up to 20 notices
         newer than ``after``, and a stream URL with a fresh token (empty for an API key)."""
-        raw = request.query_params.get("after", "")
-        if raw and not raw.isdigit():
-            raise serializers.ValidationError({"after": ["A notification id (a whole number)."]})
-        items = selectors.notifications_for(user=request.user, after_id=int(raw) if raw else None)[:20]
+        query = LiveQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        items = selectors.notifications_for(user=request.user, after_id=query.validated_data.get("after"))[:20]
         return Response(
             {
                 "unread": selectors.notifications_unread_count(user=request.user),

@@ -117,6 +117,16 @@ def test_live_endpoint_polls_news_and_hands_a_stream_token_for_this_firm_and_mem
     assert client_for(owner).get("/api/v1/notifications/live/?after=x").status_code == 400
 
 
+def test_live_after_is_a_whole_number_in_the_range_the_schema_states(firm, owner, client_for):
+    client = client_for(owner)
+    notify(owner, title="Any")
+    assert [n["title"] for n in client.get("/api/v1/notifications/live/?after=0").json()["items"]] == ["Any"]
+    for bad in ("-1", str(2**63), "1.5"):
+        response = client.get(f"/api/v1/notifications/live/?after={bad}")
+        assert response.status_code == 400, (bad, response.status_code)
+        assert "after" in response.content.decode()
+
+
 def test_a_forged_stream_token_is_refused(firm, owner):
     token = signing.dumps({"s": firm.schema_name, "u": owner.pk, "t": 0}, salt="another.salt")
     with pytest.raises(Exception, match="bad signature"):
