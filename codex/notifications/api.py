@@ -35,7 +35,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class MarkReadSerializer(serializers.Serializer):
+class NotificationMarkReadSerializer(serializers.Serializer):
     ids = serializers.ListField(
         child=StrictIntegerField(min_value=1),
         required=False,
@@ -83,7 +83,7 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         return Response({"unread": selectors.notifications_unread_count(user=request.user)})
 
     @extend_schema(
-        request=MarkReadSerializer,
+        request=NotificationMarkReadSerializer,
         responses=inline_serializer("NotificationsMarked", {"marked": serializers.IntegerField()}),
     )
     @action(detail=False, methods=["post"], url_path="mark-read")
@@ -91,7 +91,7 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         """Mark the caller's notices read: those in ``ids``, or all without ``ids``."""
         if not isinstance(request.data, dict):
             raise serializers.ValidationError({"ids": ['Send a JSON object, e.g. {"ids": [1, 2]}.']})
-        body = MarkReadSerializer(data=request.data)
+        body = NotificationMarkReadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         marked = services.notifications_mark_read(user=request.user, ids=body.validated_data.get("ids"))
         return Response({"marked": marked})
