@@ -429,8 +429,14 @@ MARKET_FEEDS_ALERT_EMAILS = env.list("MARKET_FEEDS_ALERT_EMAILS", default=[])
 # Europe's too), Monday to Saturday morning so Friday's close is caught. Gaps fill on the next run.
 CELERY_BEAT_SCHEDULE.update(
     {
-        "market-fx-ecb": {"task": "market.fx_fetch", "schedule": crontab(minute=30, hour="16,18", day_of_week="1-5")},
-        "market-prices": {"task": "market.prices_fetch", "schedule": crontab(minute=30, hour=22, day_of_week="1-5")},
+        "market-fx-ecb": {
+            "task": "portfolios.market.fx_fetch",
+            "schedule": crontab(minute=30, hour="16,18", day_of_week="1-5"),
+        },
+        "market-prices": {
+            "task": "portfolios.market.prices_fetch",
+            "schedule": crontab(minute=30, hour=22, day_of_week="1-5"),
+        },
     }
 )
 STATUS_HISTORY_DAYS = env.int("STATUS_HISTORY_DAYS", default=90)
@@ -698,6 +704,7 @@ SPECTACULAR_SETTINGS = {
         "PortalValueRangeEnum": "portal.api.RANGE_CHOICES",
         "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
         "DealOutcomeEnum": "crm.models.DealStatus",
+        "FeeRunStatusEnum": "fees.models.RunStatus",
     },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.
     "POSTPROCESSING_HOOKS": [

@@ -17,10 +17,15 @@ class PortfoliosConfig(AppConfig):
         # currency the portfolio holds) is a data problem the caller can fix: 409, not a 500.
         register_exception(AnalyticsError, lambda exc: Conflict(str(exc), code="cannot_compute"))
 
+        from .corporate_actions import ActionNotPending
         from .selectors import NoTransactionsYet
         from .services import LedgerStateConflict
 
         register_exception(LedgerStateConflict, lambda exc: Conflict(exc.messages[0], details=exc.message_dict))
+        register_exception(
+            ActionNotPending,
+            lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="action_not_pending"),
+        )
         register_exception(
             NoTransactionsYet,
             lambda exc: Conflict(exc.messages[0], details=exc.message_dict, code="no_transactions"),

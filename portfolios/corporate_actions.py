@@ -23,6 +23,12 @@ from .ledger import ledger_of
 from .models import CorporateActionDecision, Kind, Lot, Portfolio
 
 
+class ActionNotPending(ValidationError):
+    """The corporate action exists but is not pending for the portfolio (decided already, or the
+    portfolio did not hold the instrument before the ex-date): a conflict with the stored state,
+    409 in the API naming ``action``."""
+
+
 @dataclass(frozen=True)
 class Pending:
     action: CorporateAction
@@ -76,11 +82,14 @@ def pending_for(user, *, since: date | None = None) -> list[Pending]:
 
 def decide(*, user, action_id: int, portfolio_id: int, accept: bool) -> CorporateActionDecision:
     """Accept (book the proposed row) or dismiss one pending action for one portfolio. Atomic;
-    ``ValidationError`` when it is not pending there (decided already, or not held)."""
+    ``ValidationError`` naming ``action`` for an action that does not exist, ``ActionNotPending``
+    when it is not pending there (decided already, or not held)."""
     portfolio = portfolio_for_user(user, portfolio_id, write=True)
+    if not CorporateAction.objects.filter(pk=action_id).exists():
+        raise ValidationError({"action": "No corporate action has this id."})
     pending = [p for p in pending_for(user) if p.action.pk == action_id and p.portfolio.pk == portfolio.pk]
     if not pending:
-        raise ValidationError({"action": "This corporate action is not pending for this portfolio."})
+        raise ActionNotPending({"action": "This corporate action is not pending for this portfolio."})
     item = pending[0]
     with transaction.atomic():
         txn = None

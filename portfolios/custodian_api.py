@@ -4,7 +4,6 @@ runs are the firm managers'; breaks are read by members within their book and re
 from __future__ import annotations
 
 import django_filters
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -220,7 +219,7 @@ class BreakViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=ResolveInput, responses={200: BreakSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
-        brk = get_object_or_404(self.get_queryset(), pk=pk)
+        brk = self.get_object()  # DRF's lookup: an id that is not a number is a 404, not a 500
         portfolio_for_user(request.user, brk.portfolio_id, write=True)
         data = ResolveInput(data=request.data)
         data.is_valid(raise_exception=True)

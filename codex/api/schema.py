@@ -108,6 +108,11 @@ def _decimal_pattern(pattern: str, *, unsigned: bool) -> str:
 
 
 _TRIMMED = "x-codex-trimmed-text"
+# The characters str.strip() removes (DRF trims text with it), spelled out: a pattern's ``\s`` is
+# read differently by ECMA 262 (no "\x85") and by Schemathesis' validator (ASCII only), so text of
+# "\x85" alone passed the schema and was refused as blank.
+_SPACE = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_NOT_SPACE = "[^" + _SPACE[1:]
 
 
 class CodexAutoSchema(AutoSchema):
@@ -134,21 +139,24 @@ class CodexAutoSchema(AutoSchema):
 
     def _insert_field_validators(self, field, schema):
         # After drf-spectacular's own (a RegexValidator's pattern, maxLength), so a field's own
-        # pattern is kept.
+        # pattern is kept. The marker is taken off first: for blank-or-pattern text drf-spectacular
+        # moves the schema into a oneOf, where it would be left in the published schema.
+        trimmed = schema.pop(_TRIMMED, False)
         super()._insert_field_validators(field, schema)
-        if not schema.pop(_TRIMMED, False) or "pattern" in schema or "enum" in schema:
+        if not trimmed or "pattern" in schema or "enum" in schema or "oneOf" in schema:
             return
         if field.max_length is not None and field.max_length >= 2:
             # DRF trims before it checks the length: "Ada" plus 200 spaces fits a max_length of 100
             # (the external fuzzing run sent such text; the schema's maxLength called it invalid).
             # The pattern bounds what is left after trimming; white space around it is free.
-            core = rf"\S(?:[\s\S]{{0,{field.max_length - 2}}}\S)?"
+            core = rf"{_NOT_SPACE}(?:[\s\S]{{0,{field.max_length - 2}}}{_NOT_SPACE})?"
             schema.pop("maxLength", None)
-            schema["pattern"] = rf"^\s*(?:{core})?\s*$" if field.allow_blank else rf"^\s*{core}\s*$"
+            around = f"{_SPACE}*"
+            schema["pattern"] = f"^{around}(?:{core})?{around}$" if field.allow_blank else f"^{around}{core}{around}$"
         elif not field.allow_blank:
             # DRF trims text before its checks: "  " is blank, refused (drf-spectacular says only
             # minLength 1). Unanchored: the text contains something other than whitespace.
-            schema["pattern"] = r"\S"
+            schema["pattern"] = _NOT_SPACE
 
     def is_deprecated(self):
         # @codex.api.lifecycle.deprecated on the handler or the view (also sends the headers).

@@ -47,7 +47,7 @@ class LiveQuerySerializer(serializers.Serializer):
     )
 
 
-class MarkReadSerializer(serializers.Serializer):
+class NotificationMarkReadSerializer(serializers.Serializer):
     ids = serializers.ListField(
         child=StrictIntegerField(min_value=1),
         required=False,
@@ -95,7 +95,7 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         return Response({"unread": selectors.notifications_unread_count(user=request.user)})
 
     @extend_schema(
-        request=MarkReadSerializer,
+        request=NotificationMarkReadSerializer,
         responses=inline_serializer("NotificationsMarked", {"marked": serializers.IntegerField()}),
     )
     @action(detail=False, methods=["post"], url_path="mark-read")
@@ -103,7 +103,7 @@ class NotificationViewSet(IdempotentPostMixin, viewsets.ReadOnlyModelViewSet):
         """Mark the caller's notices read: those in ``ids``, or all without ``ids``."""
         if not isinstance(request.data, dict):
             raise serializers.ValidationError({"ids": ['Send a JSON object, e.g. {"ids": [1, 2]}.']})
-        body = MarkReadSerializer(data=request.data)
+        body = NotificationMarkReadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         marked = services.notifications_mark_read(user=request.user, ids=body.validated_data.get("ids"))
         return Response({"marked": marked})

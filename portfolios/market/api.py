@@ -4,9 +4,10 @@ firm's own instruments with their manual prices (created and changed by members 
 from __future__ import annotations
 
 import django_filters
+from django.core.validators import RegexValidator
 from django.db import connection
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiRequest, extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -52,7 +53,21 @@ class InstrumentSerializer(serializers.ModelSerializer):
             "stale_since",
             "firm_instrument",
         ]
-        extra_kwargs = {"exchange": {"required": False}, "sector": {"required": False}, "country": {"required": False}}
+        # The rules firm_instrument_create applies, stated here so the schema documents them: the
+        # model's default asset class is the market feeds', a firm names its instrument's class.
+        extra_kwargs = {
+            "asset_class": {"required": True},
+            "currency": {
+                "validators": [RegexValidator(r"^[A-Za-z]{3}$", "Enter a three-letter currency code.")],
+                "help_text": "ISO 4217 code, e.g. USD.",
+            },
+            "exchange": {"required": False},
+            "sector": {"required": False},
+            "country": {
+                "required": False,
+                "validators": [RegexValidator(r"^[A-Za-z]{2}$", "Enter a two-letter ISO country code.")],
+            },
+        }
 
 
 class PriceSerializer(serializers.ModelSerializer):
@@ -69,7 +84,10 @@ class ManualPriceInputSerializer(serializers.Serializer):
 
 
 class ManualPriceImportSerializer(serializers.Serializer):
-    file = serializers.FileField(validators=[UploadValidator(kind="csv")])
+    file = serializers.FileField(
+        validators=[UploadValidator(kind="csv")],
+        help_text="A CSV file (.csv or .txt) with the header symbol,exchange,date,close.",
+    )
     overwrite = serializers.BooleanField(default=False)
 
 
@@ -222,7 +240,28 @@ class ManualPriceImportView(IdempotentPostMixin, APIView):
     parser_classes = [MultiPartParser]
     permission_classes = [IsAuthenticated, CanWrite]
 
-    @extend_schema(request={"multipart/form-data": ManualPriceImportSerializer}, responses={201: dict})
+    @extend_schema(
+        request={
+            "multipart/form-data": OpenApiRequest(
+                ManualPriceImportSerializer,
+                # what the upload check (codex.uploads) accepts: a .csv name, a CSV content type
+                encoding={
+                    "file": {
+                        "contentType": "text/csv",
+                        "headers": {
+                            "Content-Disposition": {
+                                "schema": {
+                                    "type": "string",
+                                    "example": 'form-data; name="file"; filename="prices.csv"',
+                                }
+                            }
+                        },
+                    }
+                },
+            )
+        },
+        responses={201: dict},
+    )
     def post(self, request):
         data = ManualPriceImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -165,7 +165,8 @@ def _positive_decimal(row: Mapping, name: str, places: Decimal) -> Decimal:
 
 def _currency(row: Mapping, name: str, *, required: bool = True) -> str:
     raw = _text(row, name, required=required)
-    if raw and (len(raw) != 3 or not raw.isalpha()):
+    # ASCII letters only: "ÄÖÜ".isalpha() holds, and the table's constraint (^[A-Z]{3}$) refuses it.
+    if raw and (len(raw) != 3 or not (raw.isascii() and raw.isalpha())):
         raise _RowError(name, f"“{raw}” is not a three-letter currency code")
     return raw.upper()
 
@@ -423,7 +424,9 @@ def _import_instruments(rows, result: ImportResult, *, overwrite: bool, source: 
                 raise _RowError(
                     "asset_class", f"“{values['asset_class']}” is not one of {', '.join(AssetClass.values)}"
                 )
-            if values["country"] and (len(values["country"]) != 2 or not values["country"].isalpha()):
+            if values["country"] and (
+                len(values["country"]) != 2 or not (values["country"].isascii() and values["country"].isalpha())
+            ):
                 raise _RowError("country", f"“{values['country']}” is not a two-letter ISO country code")
         except _RowError as exc:
             result.errors.append(RowIssue(number, exc.field, exc.message))
@@ -535,6 +538,11 @@ def _import_fx(rows, result: ImportResult, *, overwrite: bool, source: str, owne
 FIRM_INSTRUMENT_FIELDS = ("symbol", "exchange", "name", "asset_class", "currency", "sector", "country")
 
 
+class SymbolTaken(ValidationError):
+    """The firm already has an instrument with this symbol and exchange: a conflict with the stored
+    state (409 in the API naming ``symbol``; the field's error on pages)."""
+
+
 class SharedInstrumentReadOnly(PermissionDenied):
     """A firm tried to change a shared market instrument or its prices."""
 
@@ -558,7 +566,9 @@ def _firm_instrument_values(data: Mapping) -> dict:
             errors[exc.field] = exc.message
     if values.get("asset_class") and values["asset_class"].lower() not in AssetClass.values:
         errors["asset_class"] = f"must be one of {', '.join(AssetClass.values)}"
-    if values.get("country") and not values["country"].isalpha():
+    if values.get("country") and not (
+        len(values["country"]) == 2 and values["country"].isascii() and values["country"].isalpha()
+    ):
         errors["country"] = "must be a two-letter ISO country code"
     if errors:
         raise ValidationError(errors)
@@ -579,7 +589,7 @@ def firm_instrument_create(*, owner: str, data: Mapping, actor: str = "") -> Ins
             owner=owner, symbol__iexact=values["symbol"], exchange__iexact=values["exchange"]
         ).exists()
         if clash:
-            raise ValidationError({"symbol": "Your firm already has an instrument with this symbol and exchange."})
+            raise SymbolTaken({"symbol": "Your firm already has an instrument with this symbol and exchange."})
         instrument = Instrument.all_objects.create(**values, owner=owner)
         audit_record(
             action="market.firm_instrument_created",
@@ -610,7 +620,7 @@ def firm_instrument_update(*, instrument: Instrument, owner: str, data: Mapping,
             .exists()
         )
         if clash:
-            raise ValidationError({"symbol": "Your firm already has an instrument with this symbol and exchange."})
+            raise SymbolTaken({"symbol": "Your firm already has an instrument with this symbol and exchange."})
         for name, value in values.items():
             setattr(locked, name, value)
         if "is_active" in data:

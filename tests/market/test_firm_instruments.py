@@ -47,8 +47,9 @@ def test_the_same_symbol_in_two_firms_is_two_instruments(owner_client, outsider_
     assert post(owner_client, "/api/v1/instruments/", FUND).status_code == 201
     assert post(outsider_client, "/api/v1/instruments/", FUND).status_code == 201
     assert Instrument.all_objects.filter(symbol="PEF1").count() == 2
-    again = post(owner_client, "/api/v1/instruments/", FUND)
-    assert again.status_code == 400 and "symbol" in again.json()["error"]["details"]
+    again = post(owner_client, "/api/v1/instruments/", FUND)  # schema-valid, refused by what is stored
+    assert again.status_code == 409 and "symbol" in again.json()["error"]["details"]
+    assert again.json()["error"]["code"] == "symbol_taken"
 
 
 def test_bad_firm_instrument_names_the_field(owner_client):
@@ -56,6 +57,43 @@ def test_bad_firm_instrument_names_the_field(owner_client):
     assert response.status_code == 400
     assert "currency" in response.json()["error"]["details"]
     assert not Instrument.all_objects.filter(symbol="PEF1").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"asset_class": None}, "asset_class"),  # required, as the schema now says (it had the model's default)
+        ({"currency": "-id"}, "currency"),
+        ({"currency": "ÄÖÜ"}, "currency"),  # letters, but not the table's A-Z: was a 500 (IntegrityError)
+        ({"country": "D"}, "country"),
+        ({"country": "É1"}, "country"),
+    ],
+)
+def test_firm_instrument_input_the_schema_refuses_is_a_400_naming_the_field(owner_client, change, field):
+    body = {k: v for k, v in {**FUND, **change}.items() if v is not None}
+    response = post(owner_client, "/api/v1/instruments/", body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["details"]
+    assert not Instrument.all_objects.filter(symbol="PEF1").exists()
+
+
+def test_the_service_refuses_a_currency_of_non_ascii_letters(firm):
+    from django.core.exceptions import ValidationError
+
+    from portfolios.market import services
+
+    with pytest.raises(ValidationError) as refused:
+        services.firm_instrument_create(owner=firm.schema_name, data={**FUND, "currency": "ÄÖÜ"})
+    assert "currency" in refused.value.message_dict
+
+
+def test_the_schema_documents_the_instrument_rules_and_the_prices_upload(owner_client):
+    schema = owner_client.get("/api/v1/schema/?format=json").json()
+    request = schema["components"]["schemas"]["InstrumentRequest"]
+    assert "asset_class" in request["required"]
+    assert request["properties"]["currency"]["pattern"] == "^[A-Za-z]{3}$"
+    upload = schema["paths"]["/api/v1/instruments/prices/import/"]["post"]["requestBody"]["content"]
+    assert upload["multipart/form-data"]["encoding"]["file"]["contentType"] == "text/csv"
 
 
 def test_a_shared_instrument_is_never_editable_by_a_firm(owner_client):

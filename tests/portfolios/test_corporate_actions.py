@@ -61,5 +61,19 @@ def test_feed_actions_are_pending_until_accepted_or_dismissed(held, owner_client
     assert dismissed.status_code == 201 and dismissed.json()["transaction"] is None
     assert owner_client.get("/api/v1/corporate-actions/").json()["results"] == []
     again = post(owner_client, {"action": dividend.pk, "portfolio": portfolio.pk, "accept": True})
-    assert again.status_code == 400
+    assert again.status_code == 409, again.content
+    assert "action" in again.json()["error"]["details"]
     assert Transaction.objects.filter(portfolio=portfolio, kind="dividend").count() == 1
+
+
+def test_an_action_that_is_not_pending_is_a_conflict_and_an_unknown_one_names_the_field(held, owner_client):
+    # Schema-valid requests the state refuses: 409 (the fuzzer's check), never a 400; a made-up id is a 400.
+    portfolio, dividend, _ = held
+    unheld = PortfolioFactory(advisor=portfolio.advisor, base_currency="USD")
+    conflict = post(owner_client, {"action": dividend.pk, "portfolio": unheld.pk, "accept": True})
+    assert conflict.status_code == 409, conflict.content
+    assert conflict.json()["error"]["code"] == "action_not_pending"
+    unknown = post(owner_client, {"action": dividend.pk + 1000, "portfolio": portfolio.pk, "accept": True})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["details"] == {"action": ["No corporate action has this id."]}
+    assert not Transaction.objects.filter(kind="dividend").exists()

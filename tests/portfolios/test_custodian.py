@@ -126,6 +126,17 @@ def test_breaks_api_scope_run_and_explain(book, owner_client, advisor_client, ou
     assert explained.status_code == 200 and explained.json()["status"] == "explained"
 
 
+@pytest.mark.parametrize("garbage", ["abc", "1.5", "%C3%A9", "-1"])
+def test_resolving_a_break_whose_id_is_not_a_number_is_a_404(owner_client, garbage):
+    # It was a 500: the id went to the database unparsed (found by the API fuzz test).
+    response = owner_client.post(
+        f"/api/v1/reconciliation/breaks/{garbage}/resolve/",
+        json.dumps({"action": "adjust"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+
+
 def test_custodian_transactions_twice_adds_nothing(book, owner_client):
     portfolio, _ = book
     trades = (

@@ -37,9 +37,12 @@ RELATED = {
     "benchmark": "instrument",
     "portfolio": "portfolio",
     "rule": "rule",
+    "action": "corporate_action",  # POST /corporate-actions/ names a stored one (its string kin: enums)
 }
 
 TRANSACTIONS_CSV = b"kind,trade_date,amount,currency\ndeposit,2020-01-02,10,USD\n"
+# A firm's manual prices: the header alone (a row would have to name one of the firm's own instruments).
+PRICES_CSV = b"symbol,exchange,date,close\n"
 CSV_OF_KIND = {
     "contacts": b"first_name,last_name,email\nAda,Lovelace,ada@example.com\n",
     "companies": b"name,website\nAnalytical Engines,https://engines.example.com\n",
@@ -75,6 +78,12 @@ def name_existing_objects(case, ids: dict, *, plant_paths: bool = False) -> None
         case.body["file"] = CSV_OF_KIND.get(case.body.get("kind"), CSV_OF_KIND["contacts"])
     if case.operation.path.endswith("/transactions/import/") and isinstance(case.body, dict) and "file" in case.body:
         case.body["file"] = TRANSACTIONS_CSV
+    if (
+        case.operation.path == "/api/v1/instruments/prices/import/"
+        and isinstance(case.body, dict)
+        and "file" in case.body
+    ):
+        case.body["file"] = PRICES_CSV
     # Nested resources of the planted portfolio (its ledger, lots, analytics) and the planted
     # client's record; never the id of an object a DELETE could remove from under the other cases.
     if plant_paths and isinstance(case.path_parameters, dict):

@@ -25,6 +25,7 @@ say is supplied here, each justified in docs/decisions/0503-api-fuzzing.md:
 from __future__ import annotations
 
 import os
+from datetime import date
 
 import pytest
 import schemathesis
@@ -106,6 +107,7 @@ def related_ids(firm, advisor):
     from billing.entitlements import plan_of
     from billing.models import Plan
     from portfolios.alerts.models import AlertRule, RuleKind
+    from portfolios.market.models import CorporateAction
     from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
     from tests.portfolios.factories import InstrumentFactory, PortfolioFactory, in_public
 
@@ -115,6 +117,15 @@ def related_ids(firm, advisor):
     deal = DealFactory(owner=advisor, contact=contact, company=company)
     portfolio = PortfolioFactory(advisor=advisor, client=contact)
     rule = AlertRule.objects.create(kind=RuleKind.PRICE_ABOVE, instrument=instrument, threshold=100)
+    # Not held by the planted portfolio: deciding on it is a 409 (not pending), not a 400 (no such id).
+    corporate_action = in_public(
+        CorporateAction.objects.create,
+        instrument=instrument,
+        kind=CorporateAction.Kind.DIVIDEND,
+        date=date(2020, 1, 2),
+        value=1,
+        source="fuzz",
+    )
     current = plan_of(firm)
     with schema_context("public"):
         plans = Plan.objects.filter(is_public=True).exclude(pk=getattr(current, "pk", None)).order_by("pk")
@@ -131,6 +142,7 @@ def related_ids(firm, advisor):
         "instrument": instrument.pk,
         "portfolio": portfolio.pk,
         "rule": rule.pk,
+        "corporate_action": corporate_action.pk,
     }
 
 
