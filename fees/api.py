@@ -90,9 +90,15 @@ class FeeScheduleVersionWriteSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
     method = serializers.ChoiceField(choices=FeeMethod.choices)
     tiers = serializers.ListField(child=FeeTierSerializer(), min_length=1)
-    flat_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
-    minimum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
-    maximum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, allow_null=True)
+    flat_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, default=Decimal(0)
+    )
+    minimum_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, default=Decimal(0)
+    )
+    maximum_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    )
 
 
 class FeeScheduleSerializer(serializers.ModelSerializer):
@@ -135,7 +141,7 @@ class FeeProductSerializer(serializers.ModelSerializer):
         # A product is archived later (PATCH), never created archived: product_create takes no flag.
         read_only_fields = ["archived", "created_at"]
         validators: list = []
-        extra_kwargs: dict[str, dict[str, object]] = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, object]] = {"name": {"validators": []}, "flat_fee": {"min_value": Decimal(0)}}
 
 
 class FeeProductPatchSerializer(serializers.Serializer):

@@ -228,3 +228,10 @@ def test_an_unknown_currency_is_refused_as_the_schema_says(owner_client, owner):
     assert "USD" in schemas["CurrencyEnum"]["enum"] and "XQQ" not in schemas["CurrencyEnum"]["enum"]
     response = post(owner_client, "/api/v1/products/", {"name": "Odd", "flat_fee": "10", "currency": "XQQ"})
     assert response.status_code == 400 and "currency" in response.json()["error"]["details"]
+
+
+def test_a_negative_fee_is_refused_as_the_schema_says(owner_client):
+    # The schema's pattern allowed a minus sign; the service refuses a negative fee.
+    assert "-" not in _fee_schema()["FeeProductRequest"]["properties"]["flat_fee"]["pattern"]
+    response = post(owner_client, "/api/v1/products/", {"name": "Negative", "flat_fee": "-10"})
+    assert response.status_code == 400 and "flat_fee" in response.json()["error"]["details"]
