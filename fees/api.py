@@ -22,6 +22,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+from billing.money import CURRENCY_EXPONENTS
 from codex.api.idempotency import IdempotentPostMixin
 from crm import access as crm_access
 from portfolios import access as portfolio_access
@@ -56,6 +57,11 @@ class ManagesFees(BasePermission):
         return request.method in SAFE_METHODS or selectors.can_manage(request.user)
 
 
+# The ISO 4217 codes billing knows the minor unit of: the services refuse any other (a fee is rounded
+# to the currency's minor unit), so the schema lists them.
+CURRENCIES = sorted(CURRENCY_EXPONENTS)
+
+
 class FeesViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, ManagesFees]
 
@@ -83,10 +89,16 @@ class FeeScheduleVersionSerializer(serializers.ModelSerializer):
 class FeeScheduleVersionWriteSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
     method = serializers.ChoiceField(choices=FeeMethod.choices)
-    tiers = serializers.ListField(child=serializers.DictField(), min_length=1)
-    flat_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
-    minimum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, default=Decimal(0))
-    maximum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, required=False, allow_null=True)
+    tiers = serializers.ListField(child=FeeTierSerializer(), min_length=1)
+    flat_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, default=Decimal(0)
+    )
+    minimum_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, default=Decimal(0)
+    )
+    maximum_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    )
 
 
 class FeeScheduleSerializer(serializers.ModelSerializer):
@@ -99,7 +111,7 @@ class FeeScheduleSerializer(serializers.ModelSerializer):
 
 class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     name = serializers.CharField(max_length=200)
-    currency = serializers.CharField(max_length=3, default="USD")
+    currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
     exclude_cash = serializers.BooleanField(default=False)
 
 
@@ -118,6 +130,7 @@ SCHEDULE_EXAMPLE = OpenApiExample(
 
 
 class FeeProductSerializer(serializers.ModelSerializer):
+    currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
     fee_schedule = serializers.PrimaryKeyRelatedField(
         queryset=FeeSchedule.objects.all(), required=False, allow_null=True
     )
@@ -125,9 +138,10 @@ class FeeProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = ["id", "name", "description", "currency", "flat_fee", "fee_schedule", "archived", "created_at"]
-        read_only_fields = ["created_at"]
+        # A product is archived later (PATCH), never created archived: product_create takes no flag.
+        read_only_fields = ["archived", "created_at"]
         validators: list = []
-        extra_kwargs: dict[str, dict[str, object]] = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, object]] = {"name": {"validators": []}, "flat_fee": {"min_value": Decimal(0)}}
 
 
 class FeeProductPatchSerializer(serializers.Serializer):
@@ -138,7 +152,9 @@ class FeeProductPatchSerializer(serializers.Serializer):
 
 class BillingGroupSerializer(serializers.ModelSerializer):
     portfolios = serializers.PrimaryKeyRelatedField(many=True, queryset=Portfolio.objects.all())
-    currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
+    currency = serializers.ChoiceField(
+        choices=CURRENCIES, required=False, allow_blank=True, help_text="Default: the accounts' base currency."
+    )
 
     class Meta:
         model = BillingGroup
@@ -147,6 +163,9 @@ class BillingGroupSerializer(serializers.ModelSerializer):
 
 
 class ClientSubscriptionSerializer(serializers.ModelSerializer):
+    ends_on = serializers.DateField(
+        required=False, allow_null=True, help_text="Inclusive; not before starts_on. Absent or null: open-ended."
+    )
     frequency = serializers.ChoiceField(choices=Frequency.choices, default=Frequency.QUARTERLY)
     timing = serializers.ChoiceField(choices=Timing.choices, default=Timing.ARREARS_ADB)
     day_count = serializers.ChoiceField(choices=DayCount.choices, default=DayCount.ACTUAL_365)
@@ -204,8 +223,8 @@ class FeeRunDetailSerializer(FeeRunSerializer):
 
 
 class FeeRunCreateSerializer(serializers.Serializer):
-    period_start = serializers.DateField()
-    period_end = serializers.DateField()
+    period_start = serializers.DateField(help_text="The first day of a month (monthly) or of a calendar quarter.")
+    period_end = serializers.DateField(help_text="The last day of the month or quarter that starts on period_start.")
     frequency = serializers.ChoiceField(choices=Frequency.choices)
 
 

@@ -7,6 +7,27 @@ class FeesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from codex.api.errors import Conflict, register_exception
+
+        from .services import FeeStateConflict
+
+        register_exception(FeeStateConflict, lambda exc: Conflict(exc.messages[0], details=exc.message_dict))
+
+        from codex.api.schema import add_component_constraint
+
+        # services.billing_group_create: a group holds at least one account; services.product_create:
+        # a product has a flat fee, a fee schedule, or both.
+        add_component_constraint("BillingGroupRequest", {"allOf": [{"properties": {"portfolios": {"minItems": 1}}}]})
+        add_component_constraint(
+            "FeeProductRequest",
+            {
+                "anyOf": [
+                    {"required": ["flat_fee"], "properties": {"flat_fee": {"type": "string"}}},
+                    {"required": ["fee_schedule"], "properties": {"fee_schedule": {"type": "integer"}}},
+                ]
+            },
+        )
+
         # crm sits below fees: it offers a registry and a signal, fed here (docs/architecture.md).
         from crm.record_sources import contact_merging, register_client_record_source
 

@@ -50,6 +50,11 @@ FEATURE = "fee_billing"
 DUE_DAYS = 30
 
 
+class FeeStateConflict(ValidationError):
+    """The stored state refuses a well-formed request (a name in use, an account billed in another
+    group): 409 in the API naming the field, the field's error on pages."""
+
+
 def fee_billing_check(*, tenant) -> None:
     """Raises ``PlanLimitExceeded`` (402) when the firm's plan has no client fee billing."""
     check_feature(tenant=tenant, feature=FEATURE)
@@ -140,7 +145,7 @@ def fee_schedule_create(
     if not name:
         raise ValidationError({"name": "This field is required."})
     if FeeSchedule.objects.filter(name__iexact=name).exists():
-        raise ValidationError({"name": f"A fee schedule named {name!r} exists already."})
+        raise FeeStateConflict({"name": f"A fee schedule named {name!r} exists already."})
     schedule = FeeSchedule.objects.create(name=name, currency=_currency(currency), exclude_cash=exclude_cash)
     FeeScheduleVersion.objects.create(schedule=schedule, effective_from=effective_from, **fields)
     return schedule
@@ -164,13 +169,13 @@ def product_create(
     if not name:
         raise ValidationError({"name": "This field is required."})
     if Product.objects.filter(name__iexact=name).exists():
-        raise ValidationError({"name": f"A product named {name!r} exists already."})
+        raise FeeStateConflict({"name": f"A product named {name!r} exists already."})
     flat = _decimal(flat_fee, "flat_fee", allow_none=True)
     if flat is None and fee_schedule is None:
         raise ValidationError({"fee_schedule": "A product has a flat fee, a fee schedule, or both."})
     currency = _currency(currency)
     if fee_schedule is not None and fee_schedule.currency != currency:
-        raise ValidationError(
+        raise FeeStateConflict(
             {"fee_schedule": f"The schedule is in {fee_schedule.currency}, the product in {currency}."}
         )
     return Product.objects.create(
@@ -215,7 +220,7 @@ def billing_group_create(
         currency = currencies.pop()
     taken = BillingGroupAccount.objects.filter(portfolio__in=portfolios).select_related("portfolio", "group")
     for row in taken:
-        raise ValidationError(
+        raise FeeStateConflict(
             {"portfolios": f"Account {row.portfolio.name!r} is billed in group {row.group.name!r} already."}
         )
     group = BillingGroup.objects.create(name=(name or "").strip() or str(client), client=client, currency=currency)

@@ -158,3 +158,80 @@ def test_statement_listed_and_downloaded_as_pdf(owner, owner_client, advisor_cli
     # the client's advisor sees it; another advisor does not
     assert client_for(advisor2).get(f"/api/v1/fee-statements/{listed[0]['id']}/").status_code == 200
     assert advisor_client.get(f"/api/v1/fee-statements/{listed[0]['id']}/pdf/").status_code == 404
+
+
+# --- the API as documented (issue 21: the fuzz run of tests/security/test_api_fuzz.py) ---------------
+
+
+def _fee_schema() -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator(urlconf="codex.site.urls_tenant").get_schema(request=None, public=True)["components"][
+        "schemas"
+    ]
+
+
+def test_a_tier_without_bps_is_refused_by_the_schema_and_the_api(owner_client):
+    tiers = _fee_schema()["FeeScheduleWriteRequest"]["properties"]["tiers"]
+    assert tiers["minItems"] == 1 and tiers["items"] == {"$ref": "#/components/schemas/FeeTierRequest"}
+    assert "bps" in _fee_schema()["FeeTierRequest"]["required"]
+    body = {"name": "Empty tier", "effective_from": "2026-01-01", "method": "tiered", "tiers": [{}]}
+    response = post(owner_client, "/api/v1/fee-schedules/", body)
+    assert response.status_code == 400 and "tiers" in response.json()["error"]["details"]
+
+
+def test_schema_states_a_group_has_an_account_and_a_product_a_fee(owner_client):
+    schemas = _fee_schema()
+    assert schemas["BillingGroupRequest"]["allOf"] == [{"properties": {"portfolios": {"minItems": 1}}}]
+    assert {tuple(option["required"]) for option in schemas["FeeProductRequest"]["anyOf"]} == {
+        ("flat_fee",),
+        ("fee_schedule",),
+    }
+    assert post(owner_client, "/api/v1/products/", {"name": "No fee"}).status_code == 400
+
+
+def test_an_account_billed_in_another_group_is_a_conflict(owner_client, owner, group):
+    portfolio = group.portfolios.get()
+    body = {"name": "Second household", "client": group.client_id, "portfolios": [portfolio.pk]}
+    response = post(owner_client, "/api/v1/billing-groups/", body)
+    assert response.status_code == 409, response.content
+    assert "portfolios" in response.json()["error"]["details"]
+
+
+def test_a_name_in_use_is_a_conflict(owner_client, product, schedule):
+    response = post(owner_client, "/api/v1/products/", {"name": product.name.upper(), "flat_fee": "10"})
+    assert response.status_code == 409 and "name" in response.json()["error"]["details"]
+    body = {
+        "name": schedule.name,
+        "effective_from": "2026-01-01",
+        "method": "blended",
+        "tiers": [{"upto": None, "bps": "1"}],
+    }
+    response = post(owner_client, "/api/v1/fee-schedules/", body)
+    assert response.status_code == 409 and "name" in response.json()["error"]["details"]
+
+
+def test_a_product_is_not_created_archived(owner_client):
+    # Was a 500: the serializer accepted ``archived`` and passed it to product_create.
+    response = post(owner_client, "/api/v1/products/", {"name": "Archived?", "flat_fee": "10", "archived": True})
+    assert response.status_code == 201, response.content
+    assert response.json()["archived"] is False
+    assert _fee_schema()["FeeProductRequest"]["properties"].get("archived") is None
+
+
+def test_an_unknown_currency_is_refused_as_the_schema_says(owner_client, owner):
+    # The schema took any text ("Ï"); the service refuses codes billing has no minor unit for.
+    schemas = _fee_schema()
+    assert schemas["FeeProductRequest"]["properties"]["currency"]["allOf"] == [
+        {"$ref": "#/components/schemas/CurrencyEnum"}
+    ]
+    assert "USD" in schemas["CurrencyEnum"]["enum"] and "XQQ" not in schemas["CurrencyEnum"]["enum"]
+    response = post(owner_client, "/api/v1/products/", {"name": "Odd", "flat_fee": "10", "currency": "XQQ"})
+    assert response.status_code == 400 and "currency" in response.json()["error"]["details"]
+
+
+def test_a_negative_fee_is_refused_as_the_schema_says(owner_client):
+    # The schema's pattern allowed a minus sign; the service refuses a negative fee.
+    assert "-" not in _fee_schema()["FeeProductRequest"]["properties"]["flat_fee"]["pattern"]
+    response = post(owner_client, "/api/v1/products/", {"name": "Negative", "flat_fee": "-10"})
+    assert response.status_code == 400 and "flat_fee" in response.json()["error"]["details"]

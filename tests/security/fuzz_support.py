@@ -10,11 +10,16 @@ No Django import here: the external run loads this module in the Schemathesis CL
   ledger date) up to today: "not after today" cannot be said in JSON Schema for ``format: date``;
 - an analytics range is ``preset`` or ``start``/``end``, not both, and ``start`` is not after ``end``
   (documented on the parameters; OpenAPI cannot relate two query parameters): a schema-valid case
-  keeps the dates and orders them.
+  keeps the dates and orders them;
+- a fee run's period is a whole month or calendar quarter of its ``frequency`` (documented on the
+  fields; OpenAPI cannot relate them): a schema-valid case keeps ``period_start``'s month and
+  names that period; a subscription's ``ends_on`` is not before its ``starts_on`` (documented on
+  the field): a schema-valid case orders them.
 """
 
 from __future__ import annotations
 
+import calendar
 from datetime import date
 
 import schemathesis
@@ -38,6 +43,10 @@ RELATED = {
     "portfolio": "portfolio",
     "rule": "rule",
     "action": "corporate_action",  # POST /corporate-actions/ names a stored one (its string kin: enums)
+    "portfolios": "portfolio",
+    "group": "billing_group",
+    "product": "product",
+    "fee_schedule": "fee_schedule",
 }
 
 TRANSACTIONS_CSV = b"kind,trade_date,amount,currency\ndeposit,2020-01-02,10,USD\n"
@@ -61,6 +70,19 @@ def order_date_range(query: dict) -> None:
     start, end = query.get("start"), query.get("end")
     if isinstance(start, str) and isinstance(end, str) and start > end:
         query["start"], query["end"] = end, start
+
+
+def whole_fee_period(body: dict) -> None:
+    """A schema-valid fee run: the month (monthly) or calendar quarter of ``period_start``."""
+    start, frequency = body.get("period_start"), body.get("frequency")
+    if not isinstance(start, str) or frequency not in ("monthly", "quarterly"):
+        return
+    day = date.fromisoformat(start)
+    months = 3 if frequency == "quarterly" else 1
+    first = (day.month - 1) // months * months + 1
+    last = first + months - 1
+    body["period_start"] = date(day.year, first, 1).isoformat()
+    body["period_end"] = date(day.year, last, calendar.monthrange(day.year, last)[1]).isoformat()
 
 
 def name_existing_objects(case, ids: dict, *, plant_paths: bool = False) -> None:
@@ -93,6 +115,12 @@ def name_existing_objects(case, ids: dict, *, plant_paths: bool = False) -> None
             case.path_parameters["id"] = ids["contact"]
     if isinstance(case.query, dict):
         order_date_range(case.query)
+    if case.operation.path == "/api/v1/fee-runs/" and isinstance(case.body, dict):
+        whole_fee_period(case.body)
+    if case.operation.path == "/api/v1/client-subscriptions/" and isinstance(case.body, dict):
+        start, end = case.body.get("starts_on"), case.body.get("ends_on")
+        if isinstance(start, str) and isinstance(end, str) and start > end:
+            case.body["starts_on"], case.body["ends_on"] = end, start
     for container in (case.body, case.query):
         if not isinstance(container, dict):
             continue

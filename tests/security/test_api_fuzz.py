@@ -35,7 +35,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from tests.security.fuzz_support import name_existing_objects, register_date_format
+from tests.security.fuzz_support import EARLIEST_DATE, name_existing_objects, register_date_format
 
 pytestmark = pytest.mark.django_db
 
@@ -106,8 +106,10 @@ def related_ids(firm, advisor):
 
     from billing.entitlements import plan_of
     from billing.models import Plan
+    from fees import services as fee_services
     from portfolios.alerts.models import AlertRule, RuleKind
     from portfolios.market.models import CorporateAction
+    from portfolios.services import transaction_record
     from tests.crm.factories import CompanyFactory, ContactFactory, DealFactory
     from tests.portfolios.factories import InstrumentFactory, PortfolioFactory, in_public
 
@@ -126,6 +128,15 @@ def related_ids(firm, advisor):
         value=1,
         source="fuzz",
     )
+    # A billing group whose account exists from the earliest date generated, so that a subscription
+    # may start on any of them; its own account, so that the planted portfolio can still be grouped.
+    billed = PortfolioFactory(advisor=advisor, client=contact)
+    transaction_record(portfolio=billed, kind="deposit", trade_date=EARLIEST_DATE, amount=1000, currency="USD")
+    group = fee_services.billing_group_create(name="Planted household", client=contact, portfolios=[billed])
+    schedule = fee_services.fee_schedule_create(
+        name="Planted schedule", effective_from=EARLIEST_DATE, method="blended", tiers=[{"upto": None, "bps": "100"}]
+    )
+    product = fee_services.product_create(name="Planted product", fee_schedule=schedule)
     current = plan_of(firm)
     with schema_context("public"):
         plans = Plan.objects.filter(is_public=True).exclude(pk=getattr(current, "pk", None)).order_by("pk")
@@ -143,6 +154,9 @@ def related_ids(firm, advisor):
         "portfolio": portfolio.pk,
         "rule": rule.pk,
         "corporate_action": corporate_action.pk,
+        "billing_group": group.pk,
+        "product": product.pk,
+        "fee_schedule": schedule.pk,
     }
 
 
