@@ -74,8 +74,17 @@ class FeesViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
 
 
 class FeeTierSerializer(serializers.Serializer):
-    upto = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
-    bps = serializers.DecimalField(max_digits=10, decimal_places=4)
+    upto = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        allow_null=True,
+        min_value=Decimal(0),
+        help_text="The tier's upper bound of billable value: tiers rise by it from above zero, each above "
+        "the one before, and only the last is open (null).",
+    )
+    bps = serializers.DecimalField(
+        max_digits=10, decimal_places=4, min_value=Decimal("0"), help_text="Annual rate in basis points."
+    )
 
 
 class FeeScheduleVersionSerializer(serializers.ModelSerializer):

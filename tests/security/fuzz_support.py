@@ -14,7 +14,11 @@ No Django import here: the external run loads this module in the Schemathesis CL
 - a fee run's period is a whole month or calendar quarter of its ``frequency`` (documented on the
   fields; OpenAPI cannot relate them): a schema-valid case keeps ``period_start``'s month and
   names that period; a subscription's ``ends_on`` is not before its ``starts_on`` (documented on
-  the field): a schema-valid case orders them.
+  the field): a schema-valid case orders them;
+- a fee schedule's tiers rise by their upper bound from above zero, and only the last is open-ended
+  (documented on the field; JSON Schema cannot order list items): a schema-valid case sorts them,
+  drops repeated bounds and opens the last; its maximum annual fee is not below its minimum
+  (documented on the field): a schema-valid case orders the two.
 """
 
 from __future__ import annotations
@@ -85,6 +89,41 @@ def whole_fee_period(body: dict) -> None:
     body["period_end"] = date(day.year, last, calendar.monthrange(day.year, last)[1]).isoformat()
 
 
+def _number(value) -> float | None:
+    """A decimal string or number as a float; None for anything else (left as generated)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def order_fee_tiers(body: dict) -> None:
+    """A schema-valid schedule: tiers by increasing ``upto``, one per bound, the last one open;
+    the maximum annual fee not below the minimum."""
+    low, high = _number(body.get("minimum_annual")), _number(body.get("maximum_annual"))
+    if low is not None and high is not None and high < low:
+        body["minimum_annual"], body["maximum_annual"] = body["maximum_annual"], body["minimum_annual"]
+    tiers = body.get("tiers")
+    if not isinstance(tiers, list) or not tiers or not all(isinstance(t, dict) for t in tiers):
+        return
+
+    def bound(tier: dict) -> float:
+        try:
+            return float(tier["upto"]) if tier.get("upto") is not None else float("inf")
+        except (TypeError, ValueError):
+            return float("inf")
+
+    ordered: list[dict] = []
+    # the first bound rises from zero, as each later one rises from the one before
+    for tier in sorted((t for t in tiers if bound(t) > 0), key=bound) or tiers[:1]:
+        if not ordered or bound(tier) > bound(ordered[-1]):
+            ordered.append(tier)
+    ordered[-1] = {**ordered[-1], "upto": None}
+    body["tiers"] = ordered
+
+
 def name_existing_objects(case, ids: dict, *, plant_paths: bool = False) -> None:
     """In a schema-valid case, ids of related objects name planted objects (a schema cannot say
     "must exist"; the API rightly answers 400 naming the field for an id that does not).
@@ -117,6 +156,8 @@ def name_existing_objects(case, ids: dict, *, plant_paths: bool = False) -> None
         order_date_range(case.query)
     if case.operation.path == "/api/v1/fee-runs/" and isinstance(case.body, dict):
         whole_fee_period(case.body)
+    if "/fee-schedules/" in case.operation.path and isinstance(case.body, dict):
+        order_fee_tiers(case.body)
     if case.operation.path == "/api/v1/client-subscriptions/" and isinstance(case.body, dict):
         start, end = case.body.get("starts_on"), case.body.get("ends_on")
         if isinstance(start, str) and isinstance(end, str) and start > end:
