@@ -1,4 +1,4 @@
-"""Ctrl-C on ``make run`` stops web, worker and beat and leaves only the databases; ``make stop``
+"""Ctrl-C on ``make run`` stops web, the live stream, worker and beat and leaves only the databases; ``make stop``
 then stops the databases (issue #20, point 6; docs/decisions/0800).
 
 The stack runs as ``make run`` runs it (``python -m codex.devstack run``), in a session of its own,
@@ -99,7 +99,7 @@ def test_ctrl_c_stops_web_worker_and_beat_and_make_stop_stops_the_databases(tmp_
     try:
         _wait(state_file.exists, START_TIMEOUT, "the pid record", stack, log)
         state = json.loads(state_file.read_text())
-        children = {name: state[name] for name in ("web", "worker", "beat")}
+        children = {name: state[name] for name in ("web", "live", "worker", "beat")}
         _wait(lambda: not port_free("127.0.0.1", web_port), START_TIMEOUT, "the web port", stack, log)
         pg_pid = int((tmp_path / "pg" / "postmaster.pid").read_text().splitlines()[0])
         redis_pid = int((tmp_path / "redis" / "redis.pid").read_text().strip())
@@ -110,10 +110,11 @@ def test_ctrl_c_stops_web_worker_and_beat_and_make_stop_stops_the_databases(tmp_
         output = log.read_text()
 
         assert stack.returncode == 0, output
-        assert "web, worker and beat stopped" in output
+        assert "web, live, worker and beat stopped" in output
         for name, pid in children.items():
             assert not _group_members(pid), f"{name} (process group {pid}) left {_group_members(pid)}"
         assert port_free("127.0.0.1", web_port), "something still listens on the web port"
+        assert port_free("127.0.0.1", web_port + 1), "something still listens on the live stream's port"
         assert not state_file.exists()
         # Only the databases keep running, for the next command.
         assert _alive(pg_pid) and _alive(redis_pid)
@@ -128,7 +129,7 @@ def test_ctrl_c_stops_web_worker_and_beat_and_make_stop_stops_the_databases(tmp_
             timeout=STOP_TIMEOUT,
         )
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        assert "web, worker, beat: not running" in stopped.stdout
+        assert "web, live, worker, beat: not running" in stopped.stdout
         assert f"Redis: stopped (pid {redis_pid}" in stopped.stdout
         assert f"PostgreSQL: stopped (pid {pg_pid}" in stopped.stdout
         _wait(lambda: not _alive(pg_pid) and not _alive(redis_pid), STOP_TIMEOUT, "the databases to exit")

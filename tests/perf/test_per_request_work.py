@@ -445,7 +445,7 @@ def test_dashboard_query_count_is_pinned(firm, production_cache, client_for, own
     priced_book(2)
     few = _warm_count(client, "/")
     priced_book(6)
-    assert _warm_count(client, "/") == few == 16  # 15 + the open reconciliation breaks count
+    assert _warm_count(client, "/") == few == 17  # 15 + the open reconciliation breaks count + the bell's unread count
 
 
 # --- host parsing of the routing middleware ----------------------------------------------------------

@@ -632,7 +632,9 @@ def test_a_notice_raised_on_the_server_appears_in_the_bell_without_a_reload(owne
 def test_without_a_stream_the_bell_falls_back_to_polling(owner_page, server, firm_a):
     page = owner_page
     page.route("**/live/stream**", lambda route: route.abort())  # the stream cannot be reached
-    page.goto(server.firm_url(firm_a["slug"], "/crm/contacts/"))
+    # the first poll lists what is there already (no announcement): raise the notice after it
+    with page.expect_response(lambda r: "/notifications/live/" in r.url and r.ok):
+        page.goto(server.firm_url(firm_a["slug"], "/crm/contacts/"))
     bell = page.locator("[data-live-bell]")
     expect(bell).to_have_attribute("data-live", "polling")
     page.evaluate("window.__sameDocument = true")
