@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,15 +64,28 @@ def test_a_taken_live_stream_port_is_refused_too():
     """`make run` serves the live stream on PORT+1 (codex.live.server): that port is checked first too."""
     from codex.devstack import port_free
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+    # a free web port whose next port (the live stream's) this test can hold
+    for _attempt in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            web_port = probe.getsockname()[1]
+        if web_port < 65535:
+            taken = socket.socket()
+            try:
+                taken.bind(("127.0.0.1", web_port + 1))
+            except OSError:
+                taken.close()
+                continue
+            if port_free("127.0.0.1", web_port):
+                break
+            taken.close()
+    else:
+        raise AssertionError("no free pair of neighbouring ports on this machine")
+    with taken:
         taken.listen()
-        live_port = taken.getsockname()[1]
-        if not port_free("127.0.0.1", live_port - 1):
-            pytest.skip("the port below the taken one is in use by something else")
-        done = _run(["-m", "codex.devstack", "preflight", "--port", str(live_port - 1)])
+        done = _run(["-m", "codex.devstack", "preflight", "--port", str(web_port)])
     assert done.returncode == 1
-    assert f"port {live_port}" in _one_line(done.stderr)
+    assert f"port {web_port + 1}" in _one_line(done.stderr)
 
 
 def test_a_taken_redis_port_is_refused(tmp_path):
