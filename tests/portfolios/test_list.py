@@ -184,3 +184,26 @@ def test_list_query_count_does_not_grow_with_rows(
     add(20)
     with django_assert_num_queries(len(few)):
         assert len(owner_client.get(BASE).json()["results"]) == 22
+
+
+def test_filterset_is_built_only_when_a_filter_is_named(varied, owner_client, monkeypatch):
+    """The list without a filter parameter skips django-filter's form (codex.api.filters), and with
+    one still filters and still refuses an empty typed value."""
+    from portfolios.api.portfolio import PortfolioFilter
+
+    built = []
+    original = PortfolioFilter.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PortfolioFilter, "__init__", spy)
+    response = owner_client.get(BASE + "?page_size=200&ordering=name&search=o")
+    assert response.status_code == 200 and response.json()["count"] > 1
+    assert built == []
+    assert [row["name"] for row in owner_client.get(BASE + "?archived=true").json()["results"]] == ["Mononym"]
+    assert built == [1]
+    response = owner_client.get(BASE + "?archived=")
+    assert response.status_code == 400 and "archived" in response.json()["error"]["details"]
+    assert len(built) == 2
