@@ -19,7 +19,11 @@ Soak (default):
    memory per worker (from its first sample after 60 s of life to its last) grows less than 10 %.
 
 Tail (``--tail``): ``--runs`` constant-rate runs of GET /api/v1/portfolios/ at ``--fraction`` of
-its peak, one after the other on the same server; p50/p95/p99/p99.9 of each run, as they are.
+its peak, one after the other on the same server; p50/p95/p99/p99.9 of each run, as they are, and
+where each run's time went (``decompose``): every request carries its own ``X-Request-ID``, the
+server's request log gives its duration, and the driver records when a client thread began it, so
+a request's latency splits into the client's lag, the server's time and the rest (connecting,
+gunicorn's backlog, waiting for a core), for all requests and for the slowest 1 %.
 """
 
 from __future__ import annotations
@@ -61,15 +65,27 @@ class Driver:
         self.acked_contacts: set[int] = set()
         self.t0 = time.monotonic()
         self.n = 0
+        # Tail runs: (request id, seconds from the scheduled start to the moment a client thread
+        # began the request) for each list call tagged with ``tag`` (None: not recorded).
+        self.tag: str | None = None
+        self.starts: dict[str, float] = {}
+        self.on_sample = None
 
     def one(self, scheduled: float | None = None) -> None:
+        began = time.monotonic()
         stack = self.stack
         roll = 0.0 if self.reads_only else random.random()  # noqa: S311
         with self.lock:
             self.n += 1
             n = self.n
         if roll < 0.60:
-            kind, result = "list", stack.api("GET", "/api/v1/portfolios/")
+            headers = None
+            if self.tag is not None and scheduled is not None:
+                request_id = f"{self.tag}-{n}"
+                headers = {"X-Request-ID": request_id}
+                with self.lock:
+                    self.starts[request_id] = began - scheduled
+            kind, result = "list", stack.api("GET", "/api/v1/portfolios/", headers=headers)
         elif roll < 0.70:
             kind, result = "search", stack.api("GET", f"/api/v1/contacts/?search=soak{n % 50}")
         elif roll < 0.85:
@@ -99,6 +115,9 @@ class Driver:
         done = time.monotonic()
         if scheduled is not None:
             seconds = done - scheduled  # open loop: from when it should have started
+        tagged = kind == "list" and self.tag is not None and scheduled is not None
+        if tagged and self.on_sample is not None and 200 <= status < 300:
+            self.on_sample(f"{self.tag}-{n}", seconds)
         with self.lock:
             self.samples.append((done - self.t0, kind, status, seconds))
             if 200 <= status < 300 and kind in ("txn", "contact"):
@@ -287,8 +306,57 @@ def soak(args) -> dict:
     return result
 
 
+def server_durations(log_path: Path, prefix: str) -> dict[str, float]:
+    """Seconds the server spent on each request whose id starts with ``prefix``, from the JSON
+    request log (``codex.observability``: ``request_id``, ``duration_ms``)."""
+    durations = {}
+    with log_path.open() as log:
+        for line in log:
+            if prefix not in line or not line.startswith("{"):
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            request_id = entry.get("request_id", "")
+            if request_id.startswith(prefix) and "duration_ms" in entry:
+                durations[request_id] = entry["duration_ms"] / 1000
+    return durations
+
+
+def decompose(total: dict[str, float], client_lag: dict[str, float], server: dict[str, float]) -> dict:
+    """Where a run's latency went: the client's own lag (scheduled start to the request begun by a
+    client thread), the server's time (its request log), and the rest (connecting, the kernel's
+    queue and gunicorn's backlog, waiting for a core), for all requests and for the slowest 1 %."""
+    ids = [i for i in total if i in client_lag and i in server]
+    if not ids:
+        return {"matched": 0}
+    slowest = sorted(ids, key=lambda i: total[i])[-max(1, len(ids) // 100) :]
+
+    def parts(chosen: list[str]) -> dict:
+        lag = sum(client_lag[i] for i in chosen)
+        srv = sum(server[i] for i in chosen)
+        whole = sum(total[i] for i in chosen)
+        return {
+            "mean_ms": round(whole / len(chosen) * 1000, 1),
+            "client_lag_share": round(lag / whole, 3),
+            "server_share": round(srv / whole, 3),
+            "rest_share": round(max(0.0, whole - lag - srv) / whole, 3),
+        }
+
+    return {
+        "matched": len(ids),
+        "server_p50_ms": pct([server[i] for i in ids], 50),
+        "server_p99_ms": pct([server[i] for i in ids], 99),
+        "client_lag_p99_ms": pct([client_lag[i] for i in ids], 99),
+        "all": parts(ids),
+        "slowest_1pct": parts(slowest),
+    }
+
+
 def tail(args) -> dict:
-    stack = Stack(workers=2)
+    # The request log at INFO: the server's own duration of each tagged request (decompose()).
+    stack = Stack(workers=2, extra_env={"DJANGO_LOG_LEVEL": "INFO"})
     result: dict = stack.setup()
     stack.web_start()
     # A realistic list: some portfolios.
@@ -300,9 +368,16 @@ def tail(args) -> dict:
     runs = []
     for run in range(args.runs):
         driver.samples.clear()
+        driver.starts.clear()
+        driver.tag = f"tail{run + 1}"
+        totals: dict[str, float] = {}
+        driver.on_sample = totals.__setitem__  # (request id, seconds) of each tagged 2xx
         load = os.getloadavg()[0]
         driver.open_loop(rate, args.run_seconds)
+        driver.on_sample = None
         ok = [s for _, _, status, s in driver.samples if 200 <= status < 300]
+        time.sleep(0.5)  # the last log lines reach the file
+        breakdown = decompose(totals, dict(driver.starts), server_durations(stack.web.log_path, f"tail{run + 1}-"))
         runs.append(
             {
                 "run": run + 1,
@@ -314,8 +389,10 @@ def tail(args) -> dict:
                 "p99_9_ms": pct(ok, 99.9),
                 "max_ms": round(max(ok) * 1000, 1) if ok else None,
                 "load_average_at_start": round(load, 2),
+                "breakdown": breakdown,
             }
         )
+    driver.tag = None
     stack.stop()
     p99s = [r["p99_ms"] for r in runs if r["p99_ms"] is not None]
     result.update(
