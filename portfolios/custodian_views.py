@@ -2,7 +2,9 @@
 sees it, pending corporate actions, custodian set-up (column mappings, account links) and custodian
 imports (upload, preview with per-row errors, commit, history).
 
-Every member reads; the firm's owners and admins write (``_managers_only``). Thin: forms parse,
+Feed health and corporate actions (within the caller's book) are read by every member; owners and
+admins decide corporate actions. The custodian pages are the owners' and admins' only, to read and
+to write, as in the API (account links name portfolios of every advisor's book). Thin: forms parse,
 ``portfolios.custodian`` and ``portfolios.corporate_actions`` write, selectors read. A refused form
 is shown again with what was typed and the error on its field.
 """
@@ -140,6 +142,7 @@ class AccountForm(forms.Form):
 @login_required
 def custodian_setup(request):
     """The firm's column mappings (and the shipped example) and its account links."""
+    _managers_only(request)
     mappings = list(CustodianMapping.objects.order_by("custodian", "kind"))
     accounts = CustodianAccount.objects.select_related("portfolio").order_by("custodian", "account")
     page = Paginator(accounts, 50).get_page(request.GET.get("page"))
@@ -151,7 +154,7 @@ def custodian_setup(request):
             "mappings": [(m, columns_as_text(m.columns)) for m in mappings],
             "shipped": shipped,
             "page": page,
-            "can_write": _is_manager(request.user),
+            "can_write": True,
         },
     )
 
@@ -273,17 +276,23 @@ class CustodianImportForm(forms.Form):
         self.fields["portfolio"].queryset = portfolios_visible_to(user).order_by("name", "id")
 
 
+def _parsed(stash: dict) -> engine.ParsedFile:
+    return engine.ParsedFile(headers=stash["headers"], rows=stash["rows"], encoding="utf-8", delimiter=",")
+
+
 def _job(stash: dict, *, user):
-    """Rebuild the import a preview described (from the file kept in the session)."""
-    parsed = engine.ParsedFile(headers=stash["headers"], rows=stash["rows"], encoding="utf-8", delimiter=",")
+    """The import a file kept in the session describes: a positions preview, a ledger import into
+    the chosen portfolio, or a transactions import routed by account."""
     if stash["kind"] == CustodianImport.Kind.POSITIONS:
-        return custodian.positions_preview(custodian=stash["custodian"], parsed=parsed)
+        return custodian.positions_preview(custodian=stash["custodian"], parsed=_parsed(stash))
     if stash.get("portfolio"):
         portfolio = get_object_or_404(portfolios_visible_to(user), pk=stash["portfolio"])
         return custodian.transactions_import(
-            portfolio=portfolio, custodian=stash["custodian"], parsed=parsed, created_by=user
+            portfolio=portfolio, custodian=stash["custodian"], parsed=_parsed(stash), created_by=user
         )
-    return custodian.transactions_import_by_account(custodian=stash["custodian"], parsed=parsed, created_by=user)
+    return custodian.transactions_import_by_account(
+        custodian=stash["custodian"], parsed=_parsed(stash), created_by=user
+    )
 
 
 def _preview_of(job) -> dict:
@@ -299,8 +308,7 @@ def _preview_of(job) -> dict:
         per = ", ".join(f"{p.name}: {n}" for p, n in preview.portfolios)
         return {
             "ok": preview.ok,
-            "summary": f"{preview.new} new, {preview.duplicates} duplicate(s) skipped"
-            + (f" ({per})" if per else ""),
+            "summary": f"{preview.new} new, {preview.duplicates} duplicate(s) skipped" + (f" ({per})" if per else ""),
             "errors": preview.errors,
         }
     return {
@@ -310,15 +318,20 @@ def _preview_of(job) -> dict:
     }
 
 
-def _commit(job, stash: dict, *, request) -> str:
+def _commit(stash: dict, *, request) -> str:
+    """Commit the file kept in the session (everything is checked again: all or nothing)."""
     actor, filename = request.user.email, stash.get("filename", "")
-    if isinstance(job, custodian.PositionsPreview):
-        parsed = engine.ParsedFile(headers=stash["headers"], rows=stash["rows"], encoding="utf-8", delimiter=",")
-        result = custodian.positions_import(custodian=stash["custodian"], parsed=parsed, actor=actor, filename=filename)
+    if stash["kind"] == CustodianImport.Kind.POSITIONS:
+        result = custodian.positions_import(
+            custodian=stash["custodian"], parsed=_parsed(stash), actor=actor, filename=filename
+        )
         return f"{result.created} snapshot(s) created, {result.replaced} replaced, {result.unchanged} unchanged."
+    job = _job(stash, user=request.user)
     if isinstance(job, custodian.RoutedImport):
         routed = job.commit(actor=actor, filename=filename)
-        return f"{routed.new} transaction(s) booked into {len(job.jobs)} portfolio(s); {routed.duplicates} duplicate(s)."
+        return (
+            f"{routed.new} transaction(s) booked into {len(job.jobs)} portfolio(s); {routed.duplicates} duplicate(s)."
+        )
     report = custodian.transactions_commit(job=job, custodian_name=stash["custodian"], actor=actor, filename=filename)
     return f"{report.created} transaction(s) booked; {report.skipped} duplicate(s) skipped."
 
@@ -327,20 +340,19 @@ def _commit(job, stash: dict, *, request) -> str:
 def custodian_imports(request):
     """Upload a custodian file -> preview (per-row errors, nothing written) -> commit (all or nothing);
     below, the firm's import history."""
-    history = Paginator(CustodianImport.objects.order_by("-imported_at", "-id"), 25).get_page(request.GET.get("page"))
-    context: dict = {"history": history, "can_write": _is_manager(request.user)}
-    if request.method != "POST":
-        context["form"] = CustodianImportForm(user=request.user) if context["can_write"] else None
-        return render(request, "portfolios/custodian_imports.html", context)
     _managers_only(request)
+    history = Paginator(CustodianImport.objects.order_by("-imported_at", "-id"), 25).get_page(request.GET.get("page"))
+    context: dict = {"history": history}
+    if request.method != "POST":
+        context["form"] = CustodianImportForm(user=request.user)
+        return render(request, "portfolios/custodian_imports.html", context)
     if "commit" in request.POST:
         stash = request.session.get(STASH_KEY)
         if not stash:
             messages.error(request, "Upload the file again: the preview has expired.")
             return redirect("portfolios:custodian-imports")
         try:
-            job = _job(stash, user=request.user)
-            summary = _commit(job, stash, request=request)
+            summary = _commit(stash, request=request)
         except (engine.ImportFileError, ValidationError) as exc:
             messages.error(request, str(exc) if isinstance(exc, engine.ImportFileError) else " ".join(exc.messages))
             return redirect("portfolios:custodian-imports")
@@ -383,5 +395,6 @@ def custodian_imports(request):
 @login_required
 @require_POST
 def custodian_import_cancel(request):
+    _managers_only(request)
     request.session.pop(STASH_KEY, None)
     return redirect("portfolios:custodian-imports")

@@ -97,9 +97,7 @@ class FeedHealth:
 def latest_feed_runs() -> list[FeedRun]:
     """The latest run of each provider and kind (one query, the ``provider, -started_at`` index)."""
     return list(
-        FeedRun.objects.order_by("provider", "kind", "-started_at", "-id")
-        .distinct("provider", "kind")
-        .defer("report")
+        FeedRun.objects.order_by("provider", "kind", "-started_at", "-id").distinct("provider", "kind").defer("report")
     )
 
 

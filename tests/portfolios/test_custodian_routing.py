@@ -18,7 +18,9 @@ from .factories import InstrumentFactory, PortfolioFactory
 
 pytestmark = pytest.mark.django_db
 IB = "interactive-brokers"
-HEADER = "ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,ListingExchange,Quantity,TradePrice,IBCommission,CurrencyPrimary\n"
+HEADER = (
+    "ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,ListingExchange,Quantity,TradePrice,IBCommission,CurrencyPrimary\n"
+)
 
 
 def upload(text: str):

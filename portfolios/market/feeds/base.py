@@ -49,13 +49,13 @@ class FetchResult:
 
 
 class CallsRecorded:
-    """Providers that call a vendor over HTTP keep their ``client``; the run collects its records."""
-
-    client: HttpClient | None = None
+    """Providers that call a vendor over HTTP keep their ``HttpClient`` as ``client``; the run
+    collects its call records (decision 1030)."""
 
     def drain_calls(self) -> list[CallRecord]:
         """The calls made since the last drain (none for a provider that reads no network)."""
-        return self.client.drain() if self.client is not None else []
+        client = getattr(self, "client", None)
+        return client.drain() if isinstance(client, HttpClient) else []
 
 
 class PriceProvider(CallsRecorded, abc.ABC):
