@@ -145,9 +145,9 @@ def test_advisor_cannot_change_mappings_and_another_firm_gets_404(owner_client, 
     assert "saxo" not in outsider_client.get("/portfolios/custodian/").content.decode()
 
 
-def test_owner_links_an_account_and_a_taken_account_keeps_the_input(book, owner_client):
+def test_owner_links_an_account_and_a_taken_account_keeps_the_input(book, owner_client, owner):
     portfolio, _instrument = book
-    other = PortfolioFactory(name="Beta", base_currency="USD")
+    other = PortfolioFactory(name="Beta", advisor=owner, base_currency="USD")
     response = owner_client.post(
         "/portfolios/custodian/accounts/new/", {"custodian": IB, "account": "U777", "portfolio": other.pk}
     )
@@ -211,9 +211,9 @@ TRADES = (
 )
 
 
-def test_a_transactions_file_is_booked_by_account_from_the_page(book, owner_client):
+def test_a_transactions_file_is_booked_by_account_from_the_page(book, owner_client, owner):
     portfolio, _instrument = book
-    beta = PortfolioFactory(name="Beta", base_currency="USD")
+    beta = PortfolioFactory(name="Beta", advisor=owner, base_currency="USD")
     services.transaction_record(portfolio=beta, kind="deposit", trade_date=date(2025, 3, 3), amount="5000")
     CustodianAccount.objects.create(custodian=IB, account="U456", portfolio=beta)
     text = TRADES + "U123,T1,20250306,BUY,RECO,XTST,2,100,1,USD\nU456,T2,20250306,BUY,RECO,XTST,5,100,1,USD\n"
