@@ -19,7 +19,8 @@ from .factories import InstrumentFactory, PortfolioFactory
 pytestmark = pytest.mark.django_db
 IB = "interactive-brokers"
 HEADER = (
-    "ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,ListingExchange,Quantity,TradePrice,IBCommission,CurrencyPrimary\n"
+    "ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,ListingExchange,"
+    "Quantity,TradePrice,IBCommission,CurrencyPrimary\n"
 )
 
 

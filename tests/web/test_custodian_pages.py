@@ -207,7 +207,8 @@ def test_a_bad_positions_file_shows_each_row_error_and_writes_nothing(book, owne
 
 
 TRADES = (
-    "ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,ListingExchange,Quantity,TradePrice,IBCommission,CurrencyPrimary\n"
+    "ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,ListingExchange,"
+    "Quantity,TradePrice,IBCommission,CurrencyPrimary\n"
 )
 
 

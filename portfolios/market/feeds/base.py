@@ -52,6 +52,8 @@ class CallsRecorded:
     """Providers that call a vendor over HTTP keep their ``HttpClient`` as ``client``; the run
     collects its call records (decision 1030)."""
 
+    name = "provider"
+
     def drain_calls(self) -> list[CallRecord]:
         """The calls made since the last drain (none for a provider that reads no network)."""
         client = getattr(self, "client", None)
