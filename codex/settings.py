@@ -423,6 +423,9 @@ MARKET_FEEDS = {
 # holiday fit in 4); firm instruments are valued by hand, often monthly or quarterly.
 MARKET_STALE_AFTER_DAYS = env.int("MARKET_STALE_AFTER_DAYS", default=4)
 MARKET_FIRM_STALE_AFTER_DAYS = env.int("MARKET_FIRM_STALE_AFTER_DAYS", default=95)
+# A feed whose last run is older than this is "overdue" on the platform status page (beat runs on
+# weekdays: Friday's run to Monday's is 72 h).
+MARKET_FEEDS_OVERDUE_HOURS = env.int("MARKET_FEEDS_OVERDUE_HOURS", default=80)
 # Operators e-mailed when a feed run fails or partly fails (the console lists every run anyway).
 MARKET_FEEDS_ALERT_EMAILS = env.list("MARKET_FEEDS_ALERT_EMAILS", default=[])
 # Beat: ECB rates after their ~16:00 CET publication; closes after the US close (22:00 UTC covers

@@ -41,7 +41,13 @@ urlpatterns = [
         name="portfolio-realised-gains",
     ),
     path("firm/exposure/", api.FirmExposureView.as_view(), name="firm-exposure"),
+    path("firm/ledger-settings/", custodian_api.LedgerSettingsView.as_view(), name="firm-ledger-settings"),
     path("custodian/positions/import/", custodian_api.PositionsImportView.as_view(), name="custodian-positions-import"),
+    path(
+        "custodian/transactions/import/",
+        custodian_api.TransactionsByAccountImportView.as_view(),
+        name="custodian-transactions-import",
+    ),
     path(
         "portfolios/<int:portfolio_pk>/custodian-import/",
         custodian_api.TransactionsImportView.as_view(),

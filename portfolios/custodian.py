@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -36,6 +37,7 @@ from .ledger import TXN_VALUES, txn_from_tuple
 from .models import (
     BreakStatus,
     CustodianAccount,
+    CustodianImport,
     CustodianMapping,
     CustodianPosition,
     Kind,
@@ -73,6 +75,7 @@ SHIPPED: dict[tuple[str, str], dict[str, str]] = {
         "fees": "IBCommission",
         "currency": "CurrencyPrimary",
         "note": "Description",
+        "account": "ClientAccountID",
     },
 }
 IB_DATE_FORMAT = "%Y%m%d"
@@ -90,7 +93,7 @@ def mapping_for(*, custodian: str, kind: str) -> tuple[dict[str, str], str]:
 
 def mapping_save(*, custodian: str, kind: str, columns: dict, date_format: str = "%Y-%m-%d") -> CustodianMapping:
     """Save (or replace) a custodian's column mapping. ``ValidationError`` names a bad field."""
-    allowed = set(POSITION_FIELDS) if kind == "positions" else {f.name for f in LEDGER_FIELDS}
+    allowed = set(POSITION_FIELDS) if kind == "positions" else {f.name for f in LEDGER_FIELDS} | {"account"}
     unknown = sorted(set(columns) - allowed)
     if unknown:
         raise ValidationError({"columns": f"Unknown field(s): {', '.join(unknown)}."})
@@ -104,6 +107,34 @@ def mapping_save(*, custodian: str, kind: str, columns: dict, date_format: str =
         custodian=custodian, kind=kind, defaults={"columns": columns, "date_format": date_format}
     )
     return obj
+
+
+def account_link_save(
+    *, custodian: str, account: str, portfolio: Portfolio, link: CustodianAccount | None = None, actor: str = ""
+) -> CustodianAccount:
+    """Link a custodian's account number to a portfolio (or change a link). Files then book that
+    account's rows into that portfolio. ``ValidationError`` naming ``account`` when the custodian's
+    account is already linked elsewhere in the firm."""
+    account = account.strip()
+    if not account:
+        raise ValidationError({"account": "Give the account number."})
+    taken = CustodianAccount.objects.filter(custodian=custodian, account=account)
+    if link is not None:
+        taken = taken.exclude(pk=link.pk)
+    if taken.exists():
+        raise ValidationError({"account": f"{custodian} account {account} is already linked to a portfolio."})
+    with transaction.atomic():
+        link = link or CustodianAccount()
+        link.custodian, link.account, link.portfolio = custodian, account, portfolio
+        link.save()
+        audit_record(
+            action="custodian.account_linked",
+            actor=actor or "system",
+            tenant=_firm(),
+            target=f"{custodian} {account}",
+            details={"portfolio": portfolio.pk},
+        )
+    return link
 
 
 def _firm():
@@ -146,11 +177,12 @@ def _parse_day(raw: str, fmt: str) -> dt.date:
     raise ValueError(raw)
 
 
-def positions_preview(*, custodian: str, upload) -> PositionsPreview:
-    """Read and check a positions file; writes nothing. ``engine.ImportFileError`` for an unreadable
-    file or an unknown layout (a mapped column missing from the header)."""
+def positions_preview(*, custodian: str, upload=None, parsed: engine.ParsedFile | None = None) -> PositionsPreview:
+    """Read and check a positions file (an ``upload``, or a file ``parsed`` already, e.g. kept
+    between a page's preview and its commit); writes nothing. ``engine.ImportFileError`` for an
+    unreadable file or an unknown layout (a mapped column missing from the header)."""
     columns, date_format = mapping_for(custodian=custodian, kind="positions")
-    parsed = engine.read_csv(upload)
+    parsed = parsed if parsed is not None else engine.read_csv(upload)
     index = {h.strip(): i for i, h in enumerate(parsed.headers)}
     missing = [columns[f] for f in POSITION_REQUIRED if columns.get(f) not in index]
     if missing:
@@ -226,10 +258,13 @@ def positions_preview(*, custodian: str, upload) -> PositionsPreview:
     return result
 
 
-def positions_import(*, custodian: str, upload, actor: str = "") -> PositionsPreview:
+def positions_import(
+    *, custodian: str, upload=None, parsed: engine.ParsedFile | None = None, actor: str = "", filename: str = ""
+) -> PositionsPreview:
     """Commit a positions file: all or nothing (``engine.ImportRejected`` with the row errors).
-    Each (portfolio, day) named is replaced by the file's lines; equal snapshots are left alone."""
-    result = positions_preview(custodian=custodian, upload=upload)
+    Each (portfolio, day) named is replaced by the file's lines; equal snapshots are left alone.
+    Recorded in the import history and audited."""
+    result = positions_preview(custodian=custodian, upload=upload, parsed=parsed)
     if not result.ok:
         raise engine.ImportRejected([engine.RowError(e["row"], e["field"], e["message"]) for e in result.errors])
     with transaction.atomic():
@@ -258,6 +293,16 @@ def positions_import(*, custodian: str, upload, actor: str = "") -> PositionsPre
                 for (iid, ccy), q in lines.items()
             ]
         CustodianPosition.objects.bulk_create(new_rows, batch_size=5000)
+        CustodianImport.objects.create(
+            custodian=custodian,
+            kind=CustodianImport.Kind.POSITIONS,
+            filename=(filename or getattr(upload, "name", "") or "")[:200],
+            rows=result.rows,
+            created=result.created + result.replaced,
+            skipped=result.unchanged,
+            portfolios=len({pid for pid, _day in result.snapshots}),
+            actor=(actor or "system")[:254],
+        )
         audit_record(
             action="custodian.positions_imported",
             actor=actor or "system",
@@ -268,12 +313,10 @@ def positions_import(*, custodian: str, upload, actor: str = "") -> PositionsPre
     return result
 
 
-def transactions_import(*, portfolio: Portfolio, custodian: str, upload, created_by=None) -> TransactionImport:
-    """A custodian's transactions file as a ledger import (call ``preview()`` or ``commit()``): the
-    headers are renamed by the saved mapping, so the ledger import's rules, per-row errors and
-    all-or-nothing commit apply; the custodian's transaction id deduplicates."""
+def _ledger_layout(parsed: engine.ParsedFile, custodian: str) -> tuple[list[str], list[list[str]], dict[str, str]]:
+    """The file's headers renamed to the ledger import's fields by the saved mapping (unmapped
+    columns ignored), its dates rewritten as ISO dates, and the mapping's columns."""
     columns, date_format = mapping_for(custodian=custodian, kind="transactions")
-    parsed = engine.read_csv(upload)
     rename = {source: target for target, source in columns.items()}
     missing = [
         source
@@ -292,20 +335,182 @@ def transactions_import(*, portfolio: Portfolio, custodian: str, upload, created
                 r[at] = _parse_day(r[at], date_format).isoformat()
             except (ValueError, IndexError):
                 pass  # left as it is: the ledger import reports the row's date
+    return headers, rows, columns
+
+
+def transactions_import(
+    *, portfolio: Portfolio, custodian: str, upload=None, parsed: engine.ParsedFile | None = None, created_by=None
+) -> TransactionImport:
+    """A custodian's transactions file as a ledger import (call ``preview()`` or ``commit()``): the
+    headers are renamed by the saved mapping, so the ledger import's rules, per-row errors and
+    all-or-nothing commit apply; the custodian's transaction id deduplicates."""
+    parsed = parsed if parsed is not None else engine.read_csv(upload)
+    headers, rows, _columns = _ledger_layout(parsed, custodian)
     return TransactionImport.from_parsed(portfolio=portfolio, headers=headers, rows=rows, created_by=created_by)
 
 
-def transactions_commit(*, job: TransactionImport, custodian_name: str, actor: str = ""):
-    """Commit a custodian transactions import (all or nothing) and audit it."""
-    report = job.commit()
-    audit_record(
-        action="custodian.transactions_imported",
-        actor=actor or "system",
-        tenant=_firm(),
-        target=custodian_name,
-        details={"portfolio": job.portfolio.pk, "created": report.created, "duplicates": report.skipped},
-    )
+def transactions_commit(*, job: TransactionImport, custodian_name: str, actor: str = "", filename: str = ""):
+    """Commit a custodian transactions import (all or nothing), record it in the history, audit it."""
+    with transaction.atomic():
+        report = job.commit()
+        CustodianImport.objects.create(
+            custodian=custodian_name,
+            kind=CustodianImport.Kind.TRANSACTIONS,
+            filename=filename[:200],
+            rows=len(job.parsed.rows),
+            created=report.created,
+            skipped=report.skipped,
+            portfolios=1,
+            actor=(actor or "system")[:254],
+        )
+        audit_record(
+            action="custodian.transactions_imported",
+            actor=actor or "system",
+            tenant=_firm(),
+            target=custodian_name,
+            details={"portfolio": job.portfolio.pk, "created": report.created, "duplicates": report.skipped},
+        )
     return report
+
+
+# --- transactions routed by account ------------------------------------------------------------------
+_ROW_REFERENCE = re.compile(r"\brow (\d+)")
+
+
+@dataclass
+class RoutedPreview:
+    """What committing a file routed by account would do: counts over every portfolio, per-row
+    errors numbered as in the file, and per portfolio how many rows are new."""
+
+    rows: int = 0
+    new: int = 0
+    duplicates: int = 0
+    errors: list[engine.RowError] = field(default_factory=list)
+    portfolios: list[tuple[Portfolio, int]] = field(default_factory=list)  # (portfolio, new rows)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict:
+        return {
+            "counts": {"new": self.new, "duplicates": self.duplicates, "errors": len(self.errors)},
+            "portfolios": [{"portfolio": p.pk, "new": n} for p, n in self.portfolios],
+            "errors": [{"row": e.row, "field": e.field, "message": e.message} for e in self.errors],
+        }
+
+
+@dataclass
+class RoutedImport:
+    """A custodian transactions file whose account column says, row by row, which portfolio the
+    row belongs to (through the firm's ``CustodianAccount`` links). One ledger import per
+    portfolio; ``preview()`` writes nothing, ``commit()`` writes every row of every portfolio or
+    none. Row numbers in errors are the file's."""
+
+    custodian: str
+    jobs: list[tuple[TransactionImport, list[int]]]  # each portfolio's import and its rows' numbers in the file
+    account_errors: list[engine.RowError]
+    rows: int
+
+    def _in_file(self, numbers: list[int], error: engine.RowError) -> engine.RowError:
+        def renumber(match: re.Match) -> str:
+            index = int(match.group(1)) - 2
+            return f"row {numbers[index]}" if 0 <= index < len(numbers) else match.group(0)
+
+        row = numbers[error.row - 2] if 0 <= error.row - 2 < len(numbers) else error.row
+        return engine.RowError(row, error.field, _ROW_REFERENCE.sub(renumber, error.message))
+
+    def preview(self) -> RoutedPreview:
+        result = RoutedPreview(rows=self.rows, errors=list(self.account_errors))
+        for job, numbers in self.jobs:
+            preview = job.preview()
+            result.new += preview.counts["create"]
+            result.duplicates += preview.counts["skip"]
+            result.errors += [self._in_file(numbers, e) for e in preview.errors]
+            result.portfolios.append((job.portfolio, preview.counts["create"]))
+        result.errors.sort(key=lambda e: e.row)
+        return result
+
+    def commit(self, *, actor: str = "", filename: str = "") -> RoutedPreview:
+        """Every row into its portfolio, or nothing (``engine.ImportRejected`` with the file's row
+        numbers). Atomic over all portfolios; recorded in the import history and audited."""
+        result = self.preview()
+        if not result.ok:
+            raise engine.ImportRejected(result.errors)
+        with transaction.atomic():
+            created = skipped = 0
+            for job, numbers in self.jobs:
+                try:
+                    report = job.commit()
+                except engine.ImportRejected as exc:  # the ledger changed since the preview
+                    raise engine.ImportRejected([self._in_file(numbers, e) for e in exc.errors]) from exc
+                created += report.created
+                skipped += report.skipped
+            result.new, result.duplicates = created, skipped
+            CustodianImport.objects.create(
+                custodian=self.custodian,
+                kind=CustodianImport.Kind.TRANSACTIONS,
+                filename=filename[:200],
+                rows=self.rows,
+                created=created,
+                skipped=skipped,
+                portfolios=len(self.jobs),
+                actor=(actor or "system")[:254],
+            )
+            audit_record(
+                action="custodian.transactions_imported",
+                actor=actor or "system",
+                tenant=_firm(),
+                target=self.custodian,
+                details={
+                    "portfolios": [job.portfolio.pk for job, _numbers in self.jobs],
+                    "created": created,
+                    "duplicates": skipped,
+                    "by_account": True,
+                },
+            )
+        return result
+
+
+def transactions_import_by_account(
+    *, custodian: str, upload=None, parsed: engine.ParsedFile | None = None, created_by=None
+) -> RoutedImport:
+    """A custodian transactions file routed row by row by its account column (mapped as
+    ``account``) to the portfolio linked to that account. An account not linked is an error on its
+    row. ``engine.ImportFileError`` when the mapping has no account column or the file lacks it."""
+    parsed = parsed if parsed is not None else engine.read_csv(upload)
+    headers, rows, columns = _ledger_layout(parsed, custodian)
+    if "account" not in headers:
+        column = columns.get("account")
+        raise engine.ImportFileError(
+            f"The file has no account column{f' ({column})' if column else ''} for {custodian}: "
+            "map the account column, or import the file into one portfolio."
+        )
+    at = headers.index("account")
+    accounts = dict(CustodianAccount.objects.filter(custodian=custodian).values_list("account", "portfolio_id"))
+    groups: dict[int, tuple[list[list[str]], list[int]]] = {}
+    errors = []
+    for number, row in enumerate(rows, start=2):
+        account = row[at].strip() if at < len(row) else ""
+        portfolio_id = accounts.get(account)
+        if portfolio_id is None:
+            what = f"Account “{account}” is not linked to a portfolio" if account else "The account is empty"
+            errors.append(engine.RowError(number, "account", f"{what} for {custodian}."))
+            continue
+        group = groups.setdefault(portfolio_id, ([], []))
+        group[0].append(row)
+        group[1].append(number)
+    portfolios = Portfolio.objects.in_bulk(list(groups))
+    jobs = [
+        (
+            TransactionImport.from_parsed(
+                portfolio=portfolios[pid], headers=headers, rows=group_rows, created_by=created_by
+            ),
+            numbers,
+        )
+        for pid, (group_rows, numbers) in sorted(groups.items(), key=lambda item: portfolios[item[0]].name)
+    ]
+    return RoutedImport(custodian=custodian, jobs=jobs, account_errors=errors, rows=len(rows))
 
 
 # --- reconciliation ---------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ runs are the firm managers'; breaks are read by members within their book and re
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -17,9 +19,17 @@ from codex.api.errors import envelope_response
 from codex.api.idempotency import IdempotentPostMixin
 from codex.api.permissions import CanWrite, IsFirmManager
 
-from . import corporate_actions, custodian
+from . import corporate_actions, custodian, services
 from .access import portfolio_for_user, portfolios_visible_to
-from .models import BreakStatus, CustodianAccount, CustodianMapping, Portfolio, ReconciliationBreak
+from .models import (
+    BreakStatus,
+    CustodianAccount,
+    CustodianMapping,
+    LedgerSettings,
+    NegativeCash,
+    Portfolio,
+    ReconciliationBreak,
+)
 
 
 def _rows(errors) -> list[dict]:
@@ -95,6 +105,33 @@ class TransactionsImportView(IdempotentPostMixin, APIView):
             return envelope_response(400, "import_rejected", str(exc), {"rows": _rows(exc.errors)})
         counts = {"new": report.created, "duplicates": report.skipped, "errors": 0}
         return Response({"committed": True, "counts": counts, "errors": []}, status=status.HTTP_201_CREATED)
+
+
+class TransactionsByAccountImportView(IdempotentPostMixin, APIView):
+    """A custodian's transactions file with an account column: each row is booked into the
+    portfolio linked to its account (``/custodian/accounts/``); an account not linked is an error on
+    its row. Preview or commit, all or nothing over every portfolio."""
+
+    parser_classes = [MultiPartParser]
+    permission_classes = [IsAuthenticated, IsFirmManager]
+
+    @extend_schema(request={"multipart/form-data": PositionsImportInput}, responses={200: dict, 201: dict})
+    def post(self, request):
+        data = PositionsImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        try:
+            job = custodian.transactions_import_by_account(
+                custodian=data.validated_data["custodian"], upload=upload, created_by=request.user
+            )
+            if not data.validated_data["commit"]:
+                return Response({"committed": False, **job.preview().as_dict()})
+            result = job.commit(actor=request.user.email, filename=upload.name)
+        except engine.ImportFileError as exc:
+            return envelope_response(400, "invalid", str(exc), {"file": [str(exc)]})
+        except engine.ImportRejected as exc:
+            return envelope_response(400, "import_rejected", str(exc), {"rows": _rows(exc.errors)})
+        return Response({"committed": True, **result.as_dict()}, status=status.HTTP_201_CREATED)
 
 
 class MappingSerializer(serializers.ModelSerializer):
@@ -277,3 +314,47 @@ class CorporateActionsView(IdempotentPostMixin, APIView):
         return Response(
             {"decision": decision.decision, "transaction": decision.transaction_id}, status=status.HTTP_201_CREATED
         )
+
+
+class LedgerSettingsSerializer(serializers.Serializer):
+    negative_cash = serializers.ChoiceField(
+        choices=NegativeCash.choices,
+        help_text="What a write that takes a cash balance below zero does: warn (keep it, shown in red) or refuse.",
+    )
+    reconciliation_tolerance = serializers.DecimalField(
+        max_digits=28,
+        decimal_places=10,
+        min_value=Decimal(0),
+        help_text="Reconciliation differences up to this many units (or cash) are not breaks.",
+    )
+
+
+class LedgerSettingsPatch(LedgerSettingsSerializer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for f in self.fields.values():
+            f.required = False
+
+
+class LedgerSettingsView(APIView):
+    """The firm's ledger rules. Every member reads them; owners and admins change them (PATCH)."""
+
+    def get_permissions(self):
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return [IsAuthenticated()]
+        return [IsAuthenticated(), IsFirmManager()]
+
+    @extend_schema(responses={200: LedgerSettingsSerializer})
+    def get(self, request):
+        return Response(LedgerSettingsSerializer(LedgerSettings.current()).data)
+
+    @extend_schema(request=LedgerSettingsPatch, responses={200: LedgerSettingsSerializer})
+    def patch(self, request):
+        data = LedgerSettingsPatch(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = services.ledger_settings_update(
+            negative_cash=data.validated_data.get("negative_cash"),
+            reconciliation_tolerance=data.validated_data.get("reconciliation_tolerance"),
+            actor=request.user.email,
+        )
+        return Response(LedgerSettingsSerializer(row).data)

@@ -166,12 +166,38 @@ class BreakResolveForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
 
+class ReconcileForm(forms.Form):
+    as_of = forms.DateField(label="Day", widget=forms.DateInput(attrs={"type": "date"}))
+    tolerance = forms.DecimalField(
+        label="Tolerance", required=False, min_value=0, max_digits=28, decimal_places=10,
+        help_text="Empty: the firm's setting.",
+    )  # fmt: skip
+
+
 @login_required
 def reconciliation(request):
     """Open breaks in the caller's book, each with its proposed adjusting transaction; resolving
-    one books it or records the explanation (``custodian.break_resolve``)."""
+    one books it or records the explanation (``custodian.break_resolve``). Owners and admins also
+    reconcile a day from here (``custodian.reconcile``)."""
     visible = portfolios_visible_to(request.user)
-    if request.method == "POST":
+    can_run = bool(getattr(request.user, "is_manager", False))
+    run_form = ReconcileForm(request.POST if request.method == "POST" and "run" in request.POST else None)
+    if request.method == "POST" and "run" in request.POST:
+        if not can_run:
+            raise PermissionDenied("Only the firm's owners and admins reconcile.")
+        if run_form.is_valid():
+            result = custodian.reconcile(
+                as_of=run_form.cleaned_data["as_of"],
+                tolerance=run_form.cleaned_data["tolerance"],
+                actor=request.user.email,
+            )
+            messages.success(
+                request,
+                f"Reconciled {result.portfolios} portfolio(s) on {result.as_of:%Y-%m-%d}: "
+                f"{result.breaks} open break(s), {result.closed} closed.",
+            )
+            return redirect("portfolios:reconciliation")
+    elif request.method == "POST":
         _refuse_readers(request)
         brk = get_object_or_404(ReconciliationBreak.objects.filter(portfolio__in=visible), pk=request.POST.get("break"))
         portfolio_for_user(request.user, brk.portfolio_id, write=True)
@@ -198,5 +224,6 @@ def reconciliation(request):
     return render(
         request,
         "portfolios/reconciliation.html",
-        {"page": page, "rows": rows, "can_write": can_write(request.user)},
+        {"page": page, "rows": rows, "can_write": can_write(request.user), "can_run": can_run, "run_form": run_form},
+        status=400 if run_form.is_bound and run_form.errors else 200,
     )

@@ -517,6 +517,30 @@ class CustodianPosition(models.Model):
         return f"{self.portfolio_id} {self.as_of} {self.instrument_id or self.currency}: {self.quantity}"
 
 
+class CustodianImport(models.Model):
+    """One committed custodian file: the firm's import history (who, when, which file, what it did)."""
+
+    class Kind(models.TextChoices):
+        POSITIONS = "positions", "Positions"
+        TRANSACTIONS = "transactions", "Transactions"
+
+    custodian = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    filename = models.CharField(max_length=200, blank=True, default="")
+    rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="Transactions added, or snapshots created/replaced.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Duplicates skipped, or snapshots unchanged.")
+    portfolios = models.PositiveIntegerField(default=0)
+    actor = models.CharField(max_length=254, blank=True, default="")
+    imported_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.kind} {self.imported_at:%Y-%m-%d %H:%M}"
+
+
 class BreakStatus(models.TextChoices):
     OPEN = "open", "Open"
     ADJUSTED = "adjusted", "Resolved by an adjusting transaction"

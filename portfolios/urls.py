@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from . import instrument_views, views
+from . import custodian_views, instrument_views, views
 
 app_name = "portfolios"
 
@@ -15,6 +15,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("instruments/prices/import/", instrument_views.manual_prices_import, name="instrument-prices-import"),
     path("instruments/<int:pk>/", instrument_views.instrument_detail, name="instrument-detail"),
     path("reconciliation/", instrument_views.reconciliation, name="reconciliation"),
+    path("feeds/", custodian_views.feed_health, name="feed-health"),
+    path("corporate-actions/", custodian_views.corporate_action_list, name="corporate-actions"),
+    path("custodian/", custodian_views.custodian_setup, name="custodian-setup"),
+    path("custodian/mappings/new/", custodian_views.mapping_create, name="custodian-mapping-create"),
+    path("custodian/mappings/<int:pk>/edit/", custodian_views.mapping_edit, name="custodian-mapping-edit"),
+    path("custodian/accounts/new/", custodian_views.account_create, name="custodian-account-create"),
+    path("custodian/accounts/<int:pk>/edit/", custodian_views.account_edit, name="custodian-account-edit"),
+    path("custodian/imports/", custodian_views.custodian_imports, name="custodian-imports"),
+    path("custodian/imports/cancel/", custodian_views.custodian_import_cancel, name="custodian-import-cancel"),
     path("<int:pk>/", views.portfolio_detail, name="detail"),
     path("<int:pk>/edit/", views.portfolio_edit, name="edit"),
     path("<int:pk>/archive/", views.portfolio_archive, name="archive"),

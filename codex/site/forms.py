@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from portfolios.models import NegativeCash
 from tenants.firm_settings import brand_color_normalise
 
 
@@ -29,3 +30,21 @@ class FirmSettingsForm(forms.Form):
             return brand_color_normalise(self.cleaned_data.get("brand_color", ""))
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["brand_color"]) from exc
+
+
+class LedgerSettingsForm(forms.Form):
+    """The firm's ledger rules (``portfolios.services.ledger_settings_update``)."""
+
+    negative_cash = forms.ChoiceField(
+        label="When a transaction takes a cash balance below zero",
+        choices=NegativeCash.choices,
+        widget=forms.RadioSelect,
+        help_text="Warn keeps the transaction and shows the balance in red with the reason; refuse rejects it.",
+    )
+    reconciliation_tolerance = forms.DecimalField(
+        label="Reconciliation tolerance",
+        min_value=0,
+        max_digits=28,
+        decimal_places=10,
+        help_text="Differences with the custodian up to this many units (or cash) are not breaks.",
+    )

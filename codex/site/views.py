@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,10 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from codex.api.errors import api_error_response, request_too_large_response
 from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
+from portfolios.models import LedgerSettings
+from portfolios.services import ledger_settings_update
 from tenants.firm_settings import brand_foreground, firm_settings_update
 
 from .dashboard import dashboard_for
-from .forms import FirmSettingsForm
+from .forms import FirmSettingsForm, LedgerSettingsForm
 
 THEME_COOKIE_AGE = 365 * 24 * 3600
 
@@ -28,13 +32,32 @@ def home(request):
 
 @login_required
 def firm_settings(request):
-    """Settings: the firm's own (owners and admins) and links to the person's profile and security."""
-    form = None
+    """Settings: the firm's own (owners and admins) and links to the person's profile and security.
+
+    Two forms on one page: the firm's identity, and its ledger rules (negative cash, reconciliation
+    tolerance; posted with ``form=ledger``). Members read the ledger rules."""
+    form = ledger_form = None
+    ledger = LedgerSettings.current()
+    ledger_initial = {
+        "negative_cash": ledger.negative_cash,
+        "reconciliation_tolerance": Decimal(ledger.reconciliation_tolerance).normalize(),
+    }
+    posted_ledger = request.method == "POST" and request.POST.get("form") == "ledger"
     if request.user.is_manager:
         tenant = request.tenant
         initial = {"name": tenant.name, "brand_color": tenant.brand_color, "require_2fa": tenant.require_2fa}
-        form = FirmSettingsForm(request.POST or None, initial=initial)
-        if request.method == "POST" and form.is_valid():
+        form = FirmSettingsForm(None if posted_ledger else (request.POST or None), initial=initial)
+        ledger_form = LedgerSettingsForm(request.POST if posted_ledger else None, initial=ledger_initial)
+        if posted_ledger and ledger_form.is_valid():
+            try:
+                ledger_settings_update(**ledger_form.cleaned_data, actor=request.user.email)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    ledger_form.add_error(field if field in ledger_form.fields else None, errors)
+            else:
+                messages.success(request, "Ledger settings saved.")
+                return redirect("settings")
+        elif request.method == "POST" and not posted_ledger and form.is_valid():
             try:
                 firm_settings_update(tenant=tenant, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
@@ -45,7 +68,7 @@ def firm_settings(request):
                 return redirect("settings")
     elif request.method == "POST":
         raise PermissionDenied("Only the firm's owners and admins change its settings.")
-    return render(request, "settings.html", {"form": form})
+    return render(request, "settings.html", {"form": form, "ledger_form": ledger_form, "ledger": ledger})
 
 
 @require_POST

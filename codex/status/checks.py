@@ -170,6 +170,16 @@ CHECKS: list[tuple[str, str, Callable[[], tuple[str, str]]]] = [
 LABELS = {service: label for service, label, _check in CHECKS}
 
 
+def register(service: str, label: str, check: Callable[[], tuple[str, str]]) -> None:
+    """Add a domain's check (a function returning ``(state, detail)``) to the platform status.
+
+    The kernel imports no domain app: a domain registers its check from its ``AppConfig.ready``
+    (e.g. ``portfolios.market``'s feed health). Registering a service twice replaces it."""
+    CHECKS[:] = [entry for entry in CHECKS if entry[0] != service]
+    CHECKS.append((service, label, check))
+    LABELS[service] = label
+
+
 def run_all() -> list[Result]:
     return [_timed(service, label, check) for service, label, check in CHECKS]
 

@@ -5,12 +5,12 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from codex.admin import RefuseDeleteMixin, operator_site
 from codex.uploads import UploadValidator
 
-from .models import CorporateAction, FeedRun, FxRate, Instrument, Price
+from .models import CorporateAction, FeedRun, FxRate, Instrument, Price, ProviderCall
 from .services import KINDS, ImportRejected, prices_import
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -107,8 +107,13 @@ class FeedRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "provider", "kind"]
     date_hierarchy = "started_at"
     list_per_page = 100
-    readonly_fields = [f.name for f in FeedRun._meta.fields if f.name != "report"] + ["problems"]
+    readonly_fields = [f.name for f in FeedRun._meta.fields if f.name != "report"] + ["problems", "calls_link"]
     exclude = ["report"]
+
+    @admin.display(description="Provider calls")
+    def calls_link(self, obj):
+        url = reverse("admin:market_providercall_changelist") + f"?run__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} call(s)</a>', url, obj.calls.count())
 
     @admin.display(description="Per instrument")
     def problems(self, obj):
@@ -119,6 +124,29 @@ class FeedRunAdmin(admin.ModelAdmin):
             notes += [f"{c['date']} kept: {c['reason']}" for c in entry["conflicts"]]
             rows.append((entry["label"], entry["written"], entry["unchanged"], "; ".join(notes) or "ok"))
         return format_html_join("", "<div><b>{}</b>: {} written, {} unchanged; {}</div>", rows) or "-"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProviderCall, site=operator_site)
+class ProviderCallAdmin(admin.ModelAdmin):
+    """The audit of every call to a provider (decision 1030): who, what, when, how it went. Read-only."""
+
+    list_display = ["started_at", "provider", "subject", "status", "latency_ms", "rows", "actor", "error"]
+    list_filter = ["provider", "status", "actor"]
+    search_fields = ["subject", "url", "error"]
+    date_hierarchy = "started_at"
+    list_per_page = 100
+    readonly_fields = [f.name for f in ProviderCall._meta.fields]
+    list_select_related = False
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

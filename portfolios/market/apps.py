@@ -9,8 +9,13 @@ class MarketConfig(AppConfig):
     def ready(self) -> None:
         # Imports here, not at the top: the services module loads models, which need the registry ready.
         from codex.api.errors import Conflict, register_exception
+        from codex.status import checks
 
+        from .selectors import feed_health_check
         from .services import SymbolTaken
+
+        # Operators see the feeds' health beside the other services on the platform status page.
+        checks.register("market_feeds", "Market-data feeds", feed_health_check)
 
         # A symbol the firm already uses is a conflict with what is stored, not malformed input.
         register_exception(

@@ -167,6 +167,34 @@ class FeedRun(models.Model):
         return f"{self.provider} {self.kind} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
 
+class ProviderCall(models.Model):
+    """One HTTP call to a market-data provider, whatever its outcome (decision 1030): who started
+    the run (``beat``, ``manage.py`` or a person), which provider and URL (any key masked), what it
+    was about, when, the HTTP status (0: no answer), the latency and the rows the answer held."""
+
+    run = models.ForeignKey(FeedRun, on_delete=models.CASCADE, related_name="calls", null=True, blank=True)
+    provider = models.CharField(max_length=32)
+    actor = models.CharField(max_length=254, blank=True, default="")
+    subject = models.CharField(max_length=64, blank=True, default="", help_text="Instrument or currency asked.")
+    url = models.CharField(max_length=2000, help_text="Credential parameters are masked.")
+    started_at = models.DateTimeField()
+    status = models.PositiveSmallIntegerField(default=0, help_text="HTTP status; 0 when nothing answered.")
+    latency_ms = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0, help_text="Rows (days) the answer held.")
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["provider", "-started_at"], name="providercall_provider_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.started_at:%Y-%m-%d %H:%M:%S} {self.status or 'no answer'}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and not self.error
+
+
 class CorporateAction(models.Model):
     """A split or dividend a provider reported for a shared instrument. Firms holding it see it as
     a proposed ledger entry to accept or dismiss; nothing is booked by the feed (decision 0973)."""

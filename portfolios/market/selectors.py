@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, DateField, F, OuterRef, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models import Case, DateField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from .models import SHARED, FeedRun, FxRate, Instrument, Price
+from .models import SHARED, FeedRun, FeedRunStatus, FxRate, Instrument, Price
 
 
 def stale_thresholds(today: date | None = None) -> tuple[date, date]:
@@ -72,3 +73,68 @@ def latest_closes(*, instrument_ids, count: int = 2) -> dict[int, list[tuple[dat
 
 def fx_rate_list() -> QuerySet[FxRate]:
     return FxRate.objects.order_by("base", "quote", "-date")
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    """The feeds as a whole: the latest run of each provider and kind, how many shared instruments
+    have no recent close, and a verdict (``ok``, ``degraded``, ``down``) with the reasons."""
+
+    latest: list[FeedRun]
+    stale_instruments: int
+    state: str
+    problems: list[str]
+
+    @property
+    def detail(self) -> str:
+        if self.problems:
+            return "; ".join(self.problems)
+        if not self.latest:
+            return "no feed has run yet"
+        return ", ".join(f"{run.provider} {run.kind}: {run.status}" for run in self.latest)
+
+
+def latest_feed_runs() -> list[FeedRun]:
+    """The latest run of each provider and kind (one query, the ``provider, -started_at`` index)."""
+    return list(
+        FeedRun.objects.order_by("provider", "kind", "-started_at", "-id").distinct("provider", "kind").defer("report")
+    )
+
+
+def feed_health(*, now: datetime | None = None) -> FeedHealth:
+    """Platform-wide feed health (public tables; two queries).
+
+    ``down`` when a provider's latest run failed; ``degraded`` when one partly failed, is overdue
+    (no run for ``MARKET_FEEDS_OVERDUE_HOURS``) or is still running past that, or when active shared
+    instruments have no close since ``MARKET_STALE_AFTER_DAYS``. Before any feed has run (a
+    platform that loads files only) the feeds are ``ok`` with nothing to judge."""
+    now = now or timezone.now()
+    latest = latest_feed_runs()
+    if not latest:
+        return FeedHealth(latest=[], stale_instruments=0, state="ok", problems=[])
+    shared_before, _firm = stale_thresholds(timezone.localdate(now))
+    recent = Price.objects.filter(instrument=OuterRef("pk"), date__gte=shared_before)
+    stale = Instrument.all_objects.filter(owner=SHARED, is_active=True).filter(~Exists(recent)).count()
+    overdue = now - timedelta(hours=settings.MARKET_FEEDS_OVERDUE_HOURS)
+    problems: list[str] = []
+    state = "ok"
+    for run in latest:
+        label = f"{run.provider} {run.kind}"
+        if run.status == FeedRunStatus.FAILED:
+            state = "down"
+            problems.append(f"{label}: last run failed ({run.error[:120] or 'every instrument failed'})")
+        elif run.status == FeedRunStatus.PARTIAL:
+            problems.append(f"{label}: last run partly failed ({run.failures} with problems)")
+        if run.started_at < overdue:
+            problems.append(f"{label}: no run since {run.started_at:%Y-%m-%d %H:%M} UTC")
+    if stale:
+        problems.append(f"{stale} shared instrument(s) without a close since {shared_before:%Y-%m-%d}")
+    if problems and state == "ok":
+        state = "degraded"
+    return FeedHealth(latest=latest, stale_instruments=stale, state=state, problems=problems)
+
+
+def feed_health_check() -> tuple[str, str]:
+    """The platform status check (``codex.status.checks.register``): ``(state, detail)``."""
+    health = feed_health()
+    return health.state, health.detail

@@ -20,6 +20,7 @@ keeps working (as for ``billing.services``); a test that replaces a function pat
 that reads it (``portfolios.services.portfolio``...)."""
 
 from .common import CASH_KINDS_WITH_INSTRUMENT, KIND_VALUES, ONE, ZERO
+from .ledger_settings import ledger_settings_update
 from .portfolio import LedgerStateConflict, portfolio_create, portfolio_delete, portfolio_update
 from .rebuild import CASH_COLUMNS, HOLDING_COLUMNS, LOT_COLUMNS, ledger_rebuild, negative_cash_reason
 from .transactions import (
@@ -46,6 +47,7 @@ __all__ = [
     "fingerprint_of",
     "fx_rate_lookup",
     "ledger_rebuild",
+    "ledger_settings_update",
     "negative_cash_reason",
     "portfolio_create",
     "portfolio_delete",

@@ -29,6 +29,7 @@ def test_every_service_is_checked_and_recorded(db):
         "queues",
         "beat",
         "storage",
+        "market_feeds",  # registered by portfolios.market (codex.status.checks.register)
     }
     by_service = {r.service: r for r in rows}
     assert by_service["database"].state == "ok"

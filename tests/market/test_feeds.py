@@ -29,14 +29,16 @@ def recorded(name: str) -> str:
     return (RECORDED / name).read_text()
 
 
-class RecordedClient:
-    """Stands in for ``HttpClient``: answers from a recorded file (or raises), and logs the calls."""
+class RecordedClient(HttpClient):
+    """``HttpClient`` with its network part answered from a recorded file (or raising), logging the
+    calls; ``get`` (the call records of the audit) is the real one."""
 
     def __init__(self, answers):
+        super().__init__(name="recorded", timeout=1, retries=0, min_interval=0)
         self.answers = answers  # callable(url, params) -> Response | Exception
         self.calls: list[tuple[str, dict | None]] = []
 
-    def get(self, url, params=None):
+    def request(self, url, params=None):
         self.calls.append((url, params))
         answer = self.answers(url, params)
         if isinstance(answer, Exception):

@@ -173,6 +173,11 @@ REQUESTS = {
         {"custodian": "interactive-brokers", "commit": "true"},
         csv=b"ClientAccountID,ReportDate,Symbol,ListingExchange,Quantity,CurrencyPrimary,AssetClass\n",
     ),
+    "custodian_transactions_import_create": lambda w: Call(
+        {"custodian": "interactive-brokers", "commit": "false"},
+        {"custodian": "interactive-brokers", "commit": "true"},
+        csv=b"ClientAccountID,TradeID,TradeDate,Buy/Sell,Symbol,Quantity,TradePrice,CurrencyPrimary\n",
+    ),
     "portfolios_custodian_import_create": lambda w: Call(
         {"custodian": "interactive-brokers", "commit": "false"},
         {"custodian": "interactive-brokers", "commit": "true"},

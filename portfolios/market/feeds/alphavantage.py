@@ -101,8 +101,10 @@ class AlphaVantageProvider(PriceProvider):
         except FeedError as exc:
             return FetchResult(error=str(exc).replace(self.api_key, "***"))
         if looks_like_html(response):
-            return FetchResult(error="alphavantage: answered an HTML page, not JSON")
-        result = parse(response.text, key=str(instrument.pk))
+            result = FetchResult(error="alphavantage: answered an HTML page, not JSON")
+        else:
+            result = parse(response.text, key=str(instrument.pk))
+        self.client.note_rows(len(result.quotes), subject=str(instrument), error=result.error)
         result.quotes = [q for q in result.quotes if start <= q.date <= end]
         result.actions = [a for a in result.actions if start <= a[1] <= end]
         return result

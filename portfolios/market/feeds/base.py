@@ -19,7 +19,7 @@ from functools import cache
 
 from babel.numbers import list_currencies
 
-from .http import FeedError
+from .http import CallRecord, FeedError, HttpClient
 
 __all__ = ["DayQuote", "FeedError", "FetchResult", "FxProvider", "PriceProvider", "Rejection", "checked_quotes"]
 
@@ -48,7 +48,19 @@ class FetchResult:
     actions: list[tuple[str, date, Decimal]] = field(default_factory=list)
 
 
-class PriceProvider(abc.ABC):
+class CallsRecorded:
+    """Providers that call a vendor over HTTP keep their ``HttpClient`` as ``client``; the run
+    collects its call records (decision 1030)."""
+
+    name = "provider"
+
+    def drain_calls(self) -> list[CallRecord]:
+        """The calls made since the last drain (none for a provider that reads no network)."""
+        client = getattr(self, "client", None)
+        return client.drain() if isinstance(client, HttpClient) else []
+
+
+class PriceProvider(CallsRecorded, abc.ABC):
     name = "provider"
 
     @abc.abstractmethod
@@ -57,7 +69,7 @@ class PriceProvider(abc.ABC):
         for a vendor failure: the error goes into the result, the other instruments carry on."""
 
 
-class FxProvider(abc.ABC):
+class FxProvider(CallsRecorded, abc.ABC):
     name = "fx"
     base = "EUR"
 

@@ -70,9 +70,14 @@ class EcbProvider(FxProvider):
 
     def fetch_rates(self, start: date, end: date) -> dict[str, FetchResult]:
         response = self.client.get(f"{self.base_url}/{self.file_for(start, end)}")
-        if looks_like_html(response):
-            raise FeedError("ecb: answered an HTML page, not the XML file")
-        rates = parse(response.text)
+        try:
+            if looks_like_html(response):
+                raise FeedError("ecb: answered an HTML page, not the XML file")
+            rates = parse(response.text)
+        except FeedError as exc:
+            self.client.note_rows(0, subject=f"{self.base}/*", error=str(exc))
+            raise
+        self.client.note_rows(sum(len(r.quotes) for r in rates.values()), subject=f"{self.base}/*")
         for result in rates.values():
             result.quotes = [q for q in result.quotes if start <= q.date <= end]
         return rates

@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from tenants.services import audit_record
 
-from ..models import SHARED, CorporateAction, FeedRun, FeedRunStatus, FxRate, Instrument, Price
+from ..models import SHARED, CorporateAction, FeedRun, FeedRunStatus, FxRate, Instrument, Price, ProviderCall
 from ..services import PRICE_PLACES, RATE_PLACES, ImportRejected, prices_import_rows
 from .alphavantage import AlphaVantageProvider
-from .base import FetchResult, FxProvider, PriceProvider, checked_quotes, known_currencies
+from .base import CallsRecorded, FetchResult, FxProvider, PriceProvider, checked_quotes, known_currencies
 from .ecb import EcbProvider
 from .http import FeedError
 from .stooq import StooqProvider
@@ -104,7 +104,30 @@ def _split_new(
     return out
 
 
-def _finish(run: FeedRun, entries: list[dict]) -> FeedRun:
+def _calls_store(run: FeedRun, providers: Sequence[CallsRecorded]) -> int:
+    """Store every call the providers made during the run (one ``ProviderCall`` row each)."""
+    rows = [
+        ProviderCall(
+            run=run,
+            provider=provider.name,
+            actor=run.actor or "system",
+            subject=call.subject[:64],
+            url=call.url[:2000],
+            started_at=call.started_at,
+            status=call.status,
+            latency_ms=call.latency_ms,
+            rows=call.rows,
+            error=call.error[:500],
+        )
+        for provider in providers
+        for call in provider.drain_calls()
+    ]
+    ProviderCall.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _finish(run: FeedRun, entries: list[dict], providers: Sequence[CallsRecorded]) -> FeedRun:
+    calls = _calls_store(run, providers)
     run.report = entries
     run.written = sum(e["written"] for e in entries)
     run.unchanged = sum(e["unchanged"] for e in entries)
@@ -127,6 +150,7 @@ def _finish(run: FeedRun, entries: list[dict]) -> FeedRun:
             "written": run.written,
             "unchanged": run.unchanged,
             "failures": run.failures,
+            "calls": calls,
             "error": run.error[:500],
         },
     )
@@ -238,7 +262,7 @@ def prices_fetch(
             written_by.append(entry)
         _actions_record(instrument, result, source=used.name if used else "")
     _store(run, rows, written_by, kind="prices", overwrite=overwrite, actor=actor)
-    return _finish(run, entries)
+    return _finish(run, entries, providers)
 
 
 def _store(run: FeedRun, rows: list[dict], written_by: list[dict], *, kind: str, overwrite: bool, actor: str) -> None:
@@ -298,12 +322,12 @@ def fx_fetch(
         start = max(last_dates.values()) + timedelta(days=1)
     entries: list[dict] = []
     if start > end:
-        return _finish(run, entries)
+        return _finish(run, entries, [provider])
     try:
         answer = provider.fetch_rates(start, end)
     except FeedError as exc:
         run.error = str(exc)
-        return _finish(run, entries)
+        return _finish(run, entries, [provider])
     max_jump = Decimal(str(_options()["max_jump"]))
     rows, written_by = [], []
     for currency in sorted(answer):
@@ -329,4 +353,4 @@ def fx_fetch(
             rows.append({"base": provider.base, "quote": currency, "date": day.isoformat(), "rate": str(rate)})
             written_by.append(entry)
     _store(run, rows, written_by, kind="fx", overwrite=overwrite, actor=actor)
-    return _finish(run, entries)
+    return _finish(run, entries, [provider])

@@ -94,7 +94,9 @@ class StooqProvider(PriceProvider):
         except FeedError as exc:
             return FetchResult(error=str(exc))
         if looks_like_html(response):
-            return FetchResult(error="stooq: answered an HTML page, not CSV")
-        result = parse(response.text, key=str(instrument.pk))
+            result = FetchResult(error="stooq: answered an HTML page, not CSV")
+        else:
+            result = parse(response.text, key=str(instrument.pk))
+        self.client.note_rows(len(result.quotes), subject=str(instrument), error=result.error)
         result.quotes = [q for q in result.quotes if start <= q.date <= end]
         return result
