@@ -315,3 +315,16 @@ def datetime(value) -> str:
     local = timezone.localtime(value) if timezone.is_aware(value) else value
     separator = " " if current_preferences().date_format == "iso" else ", "
     return f"{date(local)}{separator}{time(local)}"
+
+
+# --- documents ----------------------------------------------------------------------------------------
+
+_LATIN1_STAND_INS = str.maketrans(
+    {MINUS: "-", "\u202f": NBSP, "\u2009": " ", "€": "EUR ", "–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"'}
+)
+
+
+def latin1(text: object) -> str:
+    """``text`` for a PDF core font (Latin-1): the formatting layer's typography mapped to close
+    stand-ins (U+2212 to "-", "€" to "EUR "), anything else unknown replaced, never an error."""
+    return str(text).translate(_LATIN1_STAND_INS).encode("latin-1", "replace").decode("latin-1")
