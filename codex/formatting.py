@@ -23,6 +23,7 @@ never loads them); code outside a request (PDFs, e-mails) uses ``display_prefere
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -212,10 +213,20 @@ def money(value, currency: str = "", *, signed: bool = False) -> str:
     if magnitude == 0:
         d = Decimal(0)
     try:
-        text = format_currency(magnitude, code, locale=current_preferences().babel_locale)
+        text = _spaced(format_currency(magnitude, code, locale=current_preferences().babel_locale))
     except UnknownCurrencyError:
         text = f"{number(magnitude, places=digits)}{NBSP}{code}"
     return _sign(d, text, signed=signed)
+
+
+_CODE_BEFORE = re.compile(r"^([A-Z]{2,3})(?=\d)")
+_CODE_AFTER = re.compile(r"(?<=\d)([A-Z]{2,3})$")
+
+
+def _spaced(text: str) -> str:
+    """CLDR's currency spacing, which Babel does not apply: a letter code never touches the
+    digits ("CHF 50.00", not "CHF50.00"); symbols ("$", "€") keep the locale's own spacing."""
+    return _CODE_AFTER.sub(NBSP + r"\1", _CODE_BEFORE.sub(r"\1" + NBSP, text))
 
 
 def price(value, currency: str = "") -> str:
@@ -232,8 +243,8 @@ def price(value, currency: str = "") -> str:
     if not code:
         return _sign(d, _price_number(magnitude, digits), signed=False)
     try:
-        text = format_currency(
-            magnitude, code, locale=current_preferences().babel_locale, decimal_quantization=False
+        text = _spaced(
+            format_currency(magnitude, code, locale=current_preferences().babel_locale, decimal_quantization=False)
         )
     except UnknownCurrencyError:
         text = f"{_price_number(magnitude, digits)}{NBSP}{code}"
