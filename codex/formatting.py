@@ -252,9 +252,7 @@ def price(value, currency: str = "") -> str:
 
 
 def _price_number(magnitude: Decimal, digits: int) -> str:
-    return format_decimal(
-        magnitude, format=_pattern(digits, MAX_DECIMALS), locale=current_preferences().babel_locale
-    )
+    return format_decimal(magnitude, format=_pattern(digits, MAX_DECIMALS), locale=current_preferences().babel_locale)
 
 
 def percent(value, *, places: int = 2, signed: bool = False) -> str:

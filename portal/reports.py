@@ -15,7 +15,6 @@ from decimal import Decimal
 from fpdf import FPDF
 
 from codex import formatting
-
 from crm.models import Contact
 from portfolios import analytics
 from portfolios import selectors as portfolio_selectors

@@ -17,8 +17,8 @@ from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from codex.tables import table_page
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 from codex.uploads import UploadValidator
 from portfolios.market import services as market_services
 from portfolios.market.models import AssetClass

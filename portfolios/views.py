@@ -20,10 +20,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded, check_feature
-from codex.tables import table_page
 from codex import imports as engine
 from codex.charts import Series, bar_chart, line_chart
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 
 from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
@@ -54,10 +54,7 @@ PORTFOLIO_SORTS = {
 @login_required
 def portfolio_list(request):
     show_archived = request.GET.get("archived") == "1"
-    qs = (
-        portfolios_visible_to(request.user, include_archived=show_archived)
-        .select_related("client", "advisor")
-    )
+    qs = portfolios_visible_to(request.user, include_archived=show_archived).select_related("client", "advisor")
     q = request.GET.get("q", "").strip()
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(client__first_name__icontains=q) | Q(client__last_name__icontains=q))

@@ -7,6 +7,7 @@ view, and ``{% include "includes/pagination.html" %}`` under the table.
 from __future__ import annotations
 
 import uuid
+
 from django import template
 from django.http import QueryDict
 from django.utils.html import format_html

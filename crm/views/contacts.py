@@ -19,7 +19,7 @@ from tenants.accounts.services import user_table_columns_set
 from .. import access, forms, selectors, services
 from ..models import ActivityKind, Contact, Lifecycle
 from ..record_sources import client_list_figures_for
-from .common import PAGE_SIZE, _find_other, _page, _querystring
+from .common import PAGE_SIZE, _find_other, _querystring
 
 # --- contacts ---------------------------------------------------------------------------------------
 
@@ -56,9 +56,7 @@ def contact_list(request):
     f = {k: request.GET.get(k, "").strip() for k in ("q", "lifecycle", "owner", "tag")}
     qs = selectors.contact_list(user=request.user, **f)
     table = table_page(request, qs, sorts=CLIENT_SORTS, default="name", per_page=PAGE_SIZE)
-    columns = columns_chosen(
-        (request.user.table_columns or {}).get("clients"), CLIENT_COLUMNS, CLIENT_DEFAULT_COLUMNS
-    )
+    columns = columns_chosen((request.user.table_columns or {}).get("clients"), CLIENT_COLUMNS, CLIENT_DEFAULT_COLUMNS)
     keys = {c.key for c in columns}
     contacts = list(table.rows)
     money = (

@@ -294,7 +294,11 @@ def profile(request):
         else:
             messages.success(request, "Your profile is saved.")
             return redirect("accounts:profile")
-    examples = {"example_amount": Decimal("2105512"), "example_return": Decimal("0.0648"), "example_day": timezone.now()}
+    examples = {
+        "example_amount": Decimal("2105512"),
+        "example_return": Decimal("0.0648"),
+        "example_day": timezone.now(),
+    }
     return render(request, "accounts/profile.html", {"form": form, **examples})
 
 

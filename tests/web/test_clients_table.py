@@ -113,7 +113,9 @@ def test_profile_refuses_unknown_choices_and_keeps_the_input(advisor_client, adv
 
 
 def test_profile_changes_only_the_signed_in_person(advisor_client, owner, firm):
-    advisor_client.post("/accounts/profile/", {"first_name": "Me", "last_name": "Only", "locale": "", "date_format": ""})
+    advisor_client.post(
+        "/accounts/profile/", {"first_name": "Me", "last_name": "Only", "locale": "", "date_format": ""}
+    )
     owner.refresh_from_db()
     assert owner.first_name != "Me"
 
