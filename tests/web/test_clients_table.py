@@ -29,8 +29,8 @@ def test_clients_list_shows_aum_ytd_review_next_task_and_advisor_name(owner_clie
     advisor.save(update_fields=["first_name", "last_name"])
     build_book(advisor=advisor, count=1, today=today, tag="cl")
     html = owner_client.get("/crm/contacts/?q=Clientcl0").content.decode()
-    row = html[html.index("Clientcl0") :]
-    row = row[: row.index("</tr>")]
+    row = html[html.index("<tbody>") :]
+    row = row[row.index("Clientcl0") : row.index("</tr>")]
     assert "Grace Hopper" in row and "advisor@acme.test" not in row
     assert re.search(r'data-format="money">\$\d{1,3}(,\d{3})*\.\d{2}<', row), row  # AUM from the stored closes
     assert 'data-format="return">' in row  # YTD
@@ -58,6 +58,7 @@ def test_clients_list_sorts_by_next_task_and_keeps_filters_in_links(owner_client
 
 
 def test_column_choice_is_remembered_per_user(owner_client, advisor_client, owner, advisor, firm):
+    ContactFactory(first_name="Shown", last_name="Both", owner=advisor)
     response = owner_client.post("/crm/contacts/columns/", {"columns": ["email", "aum", "nonsense"], "next": "tag=x"})
     assert response.status_code == 302 and response["Location"] == "/crm/contacts/?tag=x"
     owner.refresh_from_db()
@@ -75,13 +76,15 @@ def test_clients_list_query_count_is_pinned(owner_client, advisor, firm, django_
     today = timezone.localdate()
     build_book(advisor=advisor, count=3, today=today, tag="pin")
     owner_client.get("/crm/contacts/")
-    # session, user, count, page, portfolios of the page, stored closes (value, YTD base, first
-    # close), summary fingerprints, unread notifications ... the same for 3 rows as for 50.
+    # Pinned on purpose (issue 25): session, user, COUNT, the page (last activity, review and next
+    # task aggregated in it), the page's portfolios, their summary fingerprints (summaries warm in
+    # the cache), unread notifications, and the schema switch. The same for 3 rows as for 50
+    # (tests/web/test_dashboard.py compares 1 and 7 books).
     with django_assert_num_queries(PINNED_CLIENTS_LIST_QUERIES):
         assert owner_client.get("/crm/contacts/").status_code == 200
 
 
-PINNED_CLIENTS_LIST_QUERIES = 0  # set from a measured run below
+PINNED_CLIENTS_LIST_QUERIES = 8
 
 
 def test_profile_sets_the_display_name_shown_in_owner_columns(advisor_client, owner_client, advisor, firm):

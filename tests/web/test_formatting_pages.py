@@ -55,11 +55,9 @@ def _check(path: str, html: str) -> list[str]:
         if not RETURN.match(cell):
             problems.append(f"{path}: return shown as {cell!r}")
     text = _visible_text(html)
-    for pattern in (RAW_DECIMAL, RAW_FRACTION):
-        for m in pattern.finditer(text):
-            problems.append(
-                f"{path}: unformatted number {m.group(0)!r} in …{text[max(0, m.start() - 40) : m.end() + 20]!r}"
-            )
+    found = {m.span(): m.group(0) for pattern in (RAW_DECIMAL, RAW_FRACTION) for m in pattern.finditer(text)}
+    for (start, end), number in sorted(found.items()):
+        problems.append(f"{path}: unformatted number {number!r} in …{text[max(0, start - 40) : end + 20]!r}")
     return problems
 
 
