@@ -73,6 +73,8 @@ def client_list_figures(*, user, contacts, today: dt.date) -> dict[int, ClientLi
     out: dict[int, ClientListFigures] = {}
     weights: dict[int, tuple[Decimal, Decimal]] = {}
     for p in portfolios:
+        if p.client_id is None:  # filtered on the page's contacts: never None here
+            continue
         summary = summaries.get(p.pk)
         row = out.setdefault(p.client_id, ClientListFigures(aum={}))
         if summary is None or summary.value is None:
