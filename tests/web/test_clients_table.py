@@ -141,3 +141,21 @@ def test_outsider_cannot_reach_the_clients_list_or_another_firms_columns(
 def test_profile_page_needs_sign_in(anon_client):
     response = anon_client.get("/accounts/profile/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_deals_and_subscribers_lists_sort_by_url(owner_client, owner, firm):
+    from decimal import Decimal
+
+    from tests.crm.factories import DealFactory, SubscriberFactory
+
+    for title, amount in (("Small", "10"), ("Large", "90000"), ("Middle", "500")):
+        DealFactory(title=f"Sorted {title}", amount=Decimal(amount), owner=owner)
+    html = owner_client.get("/crm/deals/?q=Sorted&sort=-amount").content.decode()
+    titles = re.findall(r'<a href="/crm/deals/\d+/">Sorted (\w+)</a>', html)
+    assert titles == ["Large", "Middle", "Small"] and 'aria-sort="descending"' in html
+    assert "$90,000.00" in html
+    for email in ("b@example.com", "c@example.com", "a@example.com"):
+        SubscriberFactory(email=email)
+    html = owner_client.get("/crm/newsletter/?sort=-email").content.decode()
+    shown = re.findall(r"<td>([abc]@example\.com)</td>", html)
+    assert shown == ["c@example.com", "b@example.com", "a@example.com"]
