@@ -28,12 +28,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date as _babel_date
 from babel.dates import format_time as _babel_time
-from babel.numbers import UnknownCurrencyError, format_currency, format_decimal, get_currency_precision
+from babel.numbers import (
+    NumberPattern,
+    UnknownCurrencyError,
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    parse_pattern,
+)
 from django.conf import settings
 from django.utils import timezone
 
@@ -160,10 +168,12 @@ def _sign(d: Decimal, text: str, *, signed: bool) -> str:
     return text
 
 
-def _pattern(min_places: int, max_places: int) -> str:
+@lru_cache(maxsize=64)
+def _pattern(min_places: int, max_places: int) -> NumberPattern:
+    """The parsed number pattern (parsed once: Babel would parse the string on every call)."""
     if max_places <= 0:
-        return "#,##0"
-    return "#,##0." + "0" * min_places + "#" * (max_places - min_places)
+        return parse_pattern("#,##0")
+    return parse_pattern("#,##0." + "0" * min_places + "#" * (max_places - min_places))
 
 
 def number(value, *, places: int | None = None, max_places: int = MAX_DECIMALS, signed: bool = False) -> str:
