@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.csp import csp_override
 
+from codex import formatting
 from codex.admin import RefuseDeleteMixin, operator_site
 
 from . import selectors, services
@@ -123,7 +124,7 @@ def _apply(modeladmin, request, queryset, fn, verb):
 
 @admin.register(Invoice, site=operator_site)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "tenant", "status", "period_start", "total", "amount_paid", "due_at", "printable"]
+    list_display = ["__str__", "tenant", "status", "period_start", "total_shown", "paid_shown", "due_at", "printable"]
     list_filter = ["status", "plan", "currency"]
     search_fields = ["number", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant", "plan"]
@@ -137,6 +138,15 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # void instead: numbers stay gapless
+
+    # Money through the one formatting layer (codex.formatting), as on every page.
+    @admin.display(description="Total", ordering="total")
+    def total_shown(self, obj):
+        return formatting.money(obj.total, obj.currency)
+
+    @admin.display(description="Paid", ordering="amount_paid")
+    def paid_shown(self, obj):
+        return formatting.money(obj.amount_paid, obj.currency)
 
     @admin.display(description="Printable")
     def printable(self, obj):
@@ -231,12 +241,16 @@ class ManualPaymentForm(forms.ModelForm):
 class PaymentAdmin(admin.ModelAdmin):
     """Operators record manual payments and refunds here; provider payments come from webhooks."""
 
-    list_display = ["created_at", "invoice", "tenant", "kind", "provider", "amount", "currency", "recorded_by"]
+    list_display = ["created_at", "invoice", "tenant", "kind", "provider", "amount_shown", "recorded_by"]
     list_filter = ["kind", "provider", "currency"]
     search_fields = ["invoice__number", "external_id", "tenant__slug"]
     list_select_related = ["invoice", "tenant"]
     form = ManualPaymentForm
     autocomplete_fields = ["invoice"]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_shown(self, obj):
+        return formatting.money(obj.amount, obj.currency)
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -162,7 +162,7 @@ def usage_meters(tenant, *, today: date | None = None) -> list[Meter]:
     api_note = ""
     if plan and plan.max_api_calls_month is not None:
         api_note = (
-            f"then {display_money(plan.api_overage_price_per_1000, plan.currency)} {plan.currency} per 1,000 calls"
+            f"then {display_money(plan.api_overage_price_per_1000, plan.currency)} per 1,000 calls"
             if plan.api_overage_price_per_1000 is not None
             else "hard limit: further calls get 402 until next month"
         )

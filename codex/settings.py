@@ -159,6 +159,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in person's locale and date style for every formatted figure (codex.formatting).
+    "codex.formatting.DisplayPreferencesMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "codex.security.middleware.SessionTimeoutMiddleware",
     "codex.security.middleware.SupportSessionMiddleware",
@@ -202,6 +204,9 @@ TEMPLATES = [
             ],
             # The design system's tags (nav links, sortable headers, money): {% load codex_ui %}.
             "libraries": {"codex_ui": "codex.templatetags.codex_ui"},
+            # The formatting layer's filters (money, price, qty, ret_pct, local_date...) in every
+            # template, the console's included, without a load line (docs/decisions/1050).
+            "builtins": ["codex.templatetags.codex_ui"],
         },
     }
 ]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
-from django.db.models import QuerySet
+from django.db.models import OrderBy, QuerySet
 
 SORT_PARAM = "sort"
 PAGE_PARAM = "page"
@@ -39,21 +39,37 @@ class TablePage:
         return self.page.paginator.count == 0
 
 
-def _ordering(sort: str, sorts: Mapping[str, str | Sequence[str]]) -> list[str] | None:
+Sortable = str | OrderBy | Sequence[str | OrderBy]
+
+
+def _reverse(field: str | OrderBy) -> str | OrderBy:
+    if isinstance(field, OrderBy):  # the other direction, empty values still last
+        return OrderBy(
+            field.expression,
+            descending=not field.descending,
+            nulls_first=field.nulls_first,
+            nulls_last=field.nulls_last,
+        )
+    return field[1:] if field.startswith("-") else f"-{field}"
+
+
+def _ordering(sort: str, sorts: Mapping[str, Sortable]) -> list[str | OrderBy] | None:
+    """The ORDER BY of a sort key. A field may be an expression (``F("x").desc(nulls_last=True)``)
+    so that rows without a value stay last in both directions' natural reading."""
     descending = sort.startswith("-")
     key = sort[1:] if descending else sort
     if key not in sorts:
         return None
-    fields = sorts[key]
-    fields = [fields] if isinstance(fields, str) else list(fields)
-    return [(f"-{f}" if descending else f) for f in fields]
+    spec = sorts[key]
+    fields: list[str | OrderBy] = [spec] if isinstance(spec, (str, OrderBy)) else list(spec)
+    return [_reverse(f) if descending else f for f in fields]
 
 
 def table_page(
     request,
     queryset: QuerySet,
     *,
-    sorts: Mapping[str, str | Sequence[str]],
+    sorts: Mapping[str, Sortable],
     default: str,
     per_page: int = 25,
     tiebreak: str = "pk",
@@ -85,3 +101,31 @@ def table_page(
     except EmptyPage:
         page = paginator.page(paginator.num_pages)
     return TablePage(page=page, sort=sort, per_page=size)
+
+
+# --- column choice -----------------------------------------------------------------------------------
+
+COLUMNS_PARAM = "columns"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a person may show or hide. ``sort`` is its key in the view's ``sorts`` (None: not sortable)."""
+
+    key: str
+    label: str
+    sort: str | None = None
+    numeric: bool = False
+
+
+def columns_from_input(values: Sequence[str], available: Sequence[Column]) -> list[str]:
+    """The known keys among ``values``, in the table's own order (unknown keys are dropped)."""
+    wanted = set(values)
+    return [c.key for c in available if c.key in wanted]
+
+
+def columns_chosen(saved: Sequence[str] | None, available: Sequence[Column], default: Sequence[str]) -> list[Column]:
+    """The columns to show: the person's saved choice (keys still known), else ``default``."""
+    keys = columns_from_input(saved or (), available) if saved else []
+    keys = keys or list(default)
+    return [c for c in available if c.key in keys]

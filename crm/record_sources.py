@@ -64,3 +64,37 @@ def figures_for(*, user, contact, today: dt.date) -> list[PortfolioFigures]:
 
 def timeline_items_for(*, user, contact, limit: int) -> list[TimelineItem]:
     return [i for source in _timeline_sources for i in source(user=user, contact=contact, limit=limit)]
+
+
+@dataclass
+class ClientListFigures:
+    """What the clients list shows of one contact's money: AUM per base currency and the YTD
+    return (a fraction, value-weighted over their portfolios; None when there is none)."""
+
+    aum: dict[str, Decimal]
+    ytd: Decimal | None = None
+
+
+ListFiguresSource = Callable[..., dict[int, ClientListFigures]]  # (*, user, contacts, today)
+
+_list_sources: list[ListFiguresSource] = []
+
+
+def register_client_list_source(source: ListFiguresSource) -> None:
+    """Add a source of the clients list's money columns (idempotent)."""
+    if source not in _list_sources:
+        _list_sources.append(source)
+
+
+def client_list_figures_for(*, user, contacts, today: dt.date) -> dict[int, ClientListFigures]:
+    """The money columns of a page of contacts, from every registered source (a fixed number of
+    queries per source for the whole page: sources read stored valuations, never a ledger per row)."""
+    out: dict[int, ClientListFigures] = {}
+    for source in _list_sources:
+        for pk, figures in source(user=user, contacts=contacts, today=today).items():
+            mine = out.setdefault(pk, ClientListFigures(aum={}))
+            for currency, value in figures.aum.items():
+                mine.aum[currency] = mine.aum.get(currency, Decimal(0)) + value
+            if mine.ytd is None:
+                mine.ytd = figures.ytd
+    return out

@@ -20,6 +20,7 @@ from django.db.models import (
     FloatField,
     Func,
     Max,
+    Min,
     Prefetch,
     Q,
     QuerySet,
@@ -628,7 +629,16 @@ def contact_list(*, user, q: str = "", lifecycle: str = "", owner: str = "", tag
         qs = qs.filter(owner_id=int(owner))
     if tag:
         qs = qs.filter(tags__contains=[tag.lower()])
-    return qs.annotate(last_activity_at=Max("activities__occurred_at")).order_by("last_name", "first_name", "pk")
+    return qs.annotate(
+        last_activity_at=Max("activities__occurred_at"),
+        # The clients list's review and task columns (docs/decisions/1052): the last meeting held,
+        # the earliest due date of an open task. Same join as the last activity, no extra query.
+        last_review_at=Max("activities__occurred_at", filter=Q(activities__kind=ActivityKind.MEETING)),
+        next_task_due=Min(
+            "activities__due_date",
+            filter=Q(activities__kind=ActivityKind.TASK, activities__completed_at__isnull=True),
+        ),
+    ).order_by("last_name", "first_name", "pk")
 
 
 def company_list(*, user, q: str = "") -> QuerySet[Company]:

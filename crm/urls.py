@@ -11,6 +11,7 @@ app_name = "crm"
 
 urlpatterns = [
     path("contacts/", contacts.contact_list, name="contact-list"),
+    path("contacts/columns/", contacts.contact_list_columns, name="contact-list-columns"),
     path("contacts/new/", contacts.contact_create, name="contact-create"),
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact-detail"),
     path("contacts/<int:pk>/edit/", contacts.contact_edit, name="contact-edit"),

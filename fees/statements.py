@@ -8,6 +8,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from fpdf import FPDF
 
+from codex import formatting
+
 from .models import FeeInvoice, FeeStatement
 
 DEFAULT_COLOUR = "#1f3a5f"
@@ -21,13 +23,19 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 def _text(value: object) -> str:
-    # The core PDF fonts are Latin-1: a character outside it is replaced, never an error.
-    return str(value).encode("latin-1", "replace").decode("latin-1")
+    # The core PDF fonts are Latin-1 (codex.formatting.latin1: typography mapped, never an error).
+    return formatting.latin1(value)
 
 
 def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = "", lines=None) -> bytes:
     """The statement's bytes: firm header in its colour, client, period, one row per line, total.
-    ``lines``: the invoice's lines when the caller has them (otherwise read)."""
+    ``lines``: the invoice's lines when the caller has them (otherwise read). Figures are written
+    by the formatting layer in the firm's default style, whoever triggers the rendering."""
+    with formatting.display_preferences(formatting.DisplayPreferences()):
+        return _statement_pdf(invoice=invoice, firm_name=firm_name, brand_colour=brand_colour, lines=lines)
+
+
+def _statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str, lines) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title(_text(f"Fee statement {invoice.number}"))
     pdf.set_creator("Codex")
@@ -47,8 +55,8 @@ def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = ""
     pdf.set_font("Helvetica", "", 10)
     for label, value in (
         ("Client", invoice.client),
-        ("Period", f"{invoice.period_start:%d %b %Y} to {invoice.period_end:%d %b %Y}"),
-        ("Issued", f"{invoice.issued_on:%d %b %Y}"),
+        ("Period", f"{formatting.date(invoice.period_start)} to {formatting.date(invoice.period_end)}"),
+        ("Issued", formatting.date(invoice.issued_on)),
         ("Collection", invoice.get_collection_display()),
     ):
         pdf.cell(30, 6, _text(label))
@@ -63,17 +71,17 @@ def statement_pdf(*, invoice: FeeInvoice, firm_name: str, brand_colour: str = ""
     for line in invoice.lines.all() if lines is None else lines:
         cells = (
             line.description[:60],
-            f"{line.billable_value:,.2f}",
-            str(line.days),
-            f"{line.rate_bps:.2f}",
-            f"{line.amount:,.2f}",
+            formatting.money(line.billable_value, invoice.currency),
+            formatting.count(line.days),
+            formatting.number(line.rate_bps, places=2),
+            formatting.money(line.amount, invoice.currency),
         )
         for width, value, align in zip(widths, cells, "LRRRR", strict=True):
             pdf.cell(width, 6, _text(value), align=align)
         pdf.ln()
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(sum(widths[:-1]), 8, "Total", border="T")
-    pdf.cell(widths[-1], 8, _text(f"{invoice.currency} {invoice.total:,.2f}"), border="T", align="R")
+    pdf.cell(widths[-1], 8, _text(formatting.money(invoice.total, invoice.currency)), border="T", align="R")
     return bytes(pdf.output())
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from fpdf import FPDF
 
+from codex import formatting
 from crm.models import Contact
 from portfolios import analytics
 from portfolios import selectors as portfolio_selectors
@@ -120,12 +121,22 @@ def report_data(*, contact: Contact, quarter_end: date, firm_name: str, brand_co
 
 
 # --- drawing ------------------------------------------------------------------------------------------------
+# Figures through the one formatting layer (codex.formatting), made safe for the Latin-1 core font.
 def money(value: Decimal | None, currency: str) -> str:
-    return "-" if value is None else f"{currency} {value.quantize(Decimal('0.01')):,}"
+    return "-" if value is None else formatting.latin1(formatting.money(value, currency))
 
 
 def percent(value: Decimal | None) -> str:
-    return "-" if value is None else f"{(value * 100).quantize(Decimal('0.01'))} %"
+    """A return (a fraction), signed: "+6.48 %"."""
+    return "-" if value is None else formatting.latin1(formatting.performance(value))
+
+
+def weight(value: Decimal | None) -> str:
+    return "-" if value is None else formatting.latin1(formatting.ratio(value, places=2))
+
+
+def day(value: date) -> str:
+    return formatting.latin1(formatting.date(value))
 
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:
@@ -137,8 +148,8 @@ def _rgb(hex_color: str) -> tuple[int, int, int]:
 
 
 def _latin(text: str) -> str:
-    # The core fonts are Latin-1: anything else is replaced rather than failing the report.
-    return text.encode("latin-1", "replace").decode("latin-1")
+    # The core fonts are Latin-1: typography mapped, anything else replaced rather than failing.
+    return formatting.latin1(text)
 
 
 def _table(pdf: FPDF, head: list[str], rows: list[list[str]], widths: list[int]) -> None:
@@ -173,6 +184,12 @@ def _chart(pdf: FPDF, series: list[tuple[date, Decimal]], color: tuple[int, int,
 
 
 def report_pdf(report: ClientReport, *, compress: bool = True) -> bytes:
+    """The report's bytes; figures in the firm's default style, whoever triggers the rendering."""
+    with formatting.display_preferences(formatting.DisplayPreferences()):
+        return _report_pdf(report, compress=compress)
+
+
+def _report_pdf(report: ClientReport, *, compress: bool) -> bytes:
     color = _rgb(report.brand_color)
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
@@ -194,7 +211,7 @@ def report_pdf(report: ClientReport, *, compress: bool = True) -> bytes:
     pdf.cell(
         0, 10, _latin(f"{report.contact.first_name} {report.contact.last_name}".strip()), new_x="LMARGIN", new_y="NEXT"
     )
-    pdf.cell(0, 10, f"Quarter ending {report.quarter_end.isoformat()}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, f"Quarter ending {day(report.quarter_end)}", new_x="LMARGIN", new_y="NEXT")
     # summary
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)
@@ -230,20 +247,20 @@ def report_pdf(report: ClientReport, *, compress: bool = True) -> bytes:
         _table(
             pdf,
             ["Period", "From", "TWR", "Money-weighted", "Benchmark"],
-            [[f.period, f.start.isoformat(), percent(f.twr), percent(f.mwr), percent(f.benchmark)] for f in p.periods],
+            [[f.period, day(f.start), percent(f.twr), percent(f.mwr), percent(f.benchmark)] for f in p.periods],
             [25, 30, 35, 45, 45],
         )
-        _table(pdf, ["Asset class", "Weight"], [[k, percent(v)] for k, v in p.allocation.items()], [90, 40])
+        _table(pdf, ["Asset class", "Weight"], [[k, weight(v)] for k, v in p.allocation.items()], [90, 40])
         _table(
             pdf,
             ["Holding", "Quantity", "Value"],
-            [[s, f"{q.normalize():f}", money(v, p.currency)] for s, q, v in p.holdings],
+            [[s, formatting.latin1(formatting.quantity(q)), money(v, p.currency)] for s, q, v in p.holdings],
             [60, 50, 60],
         )
         _table(
             pdf,
             ["Date", "Kind", "Instrument", "Amount"],
-            [[d.isoformat(), k, s, money(a, p.currency) if a is not None else "-"] for d, k, s, a in p.transactions],
+            [[day(d), k, s, money(a, p.currency) if a is not None else "-"] for d, k, s, a in p.transactions],
             [35, 35, 50, 50],
         )
     pdf.add_page()

@@ -33,15 +33,17 @@ class PortfoliosConfig(AppConfig):
         # The client record in crm shows portfolio figures and transactions; a contact merge moves
         # portfolios. crm cannot import portfolios (it sits below it): it offers a registry and a
         # signal, fed here (crm.record_sources, docs/architecture.md).
-        from crm.record_sources import contact_merging, register_client_record_source
+        from crm.record_sources import contact_merging, register_client_list_source, register_client_record_source
 
         from .client_record import (
+            client_list_figures,
             client_portfolio_figures,
             client_transaction_items,
             portfolios_follow_merged_contact,
         )
 
         register_client_record_source(figures=client_portfolio_figures, timeline=client_transaction_items)
+        register_client_list_source(client_list_figures)
         contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
 
         # billing limits portfolios per plan and counts them through the counter registered here.

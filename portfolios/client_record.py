@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from crm.record_sources import PortfolioFigures, TimelineItem
+from crm.record_sources import ClientListFigures, PortfolioFigures, TimelineItem
 
 from . import selectors
 from .access import portfolios_visible_to
@@ -59,3 +59,30 @@ def portfolios_follow_merged_contact(sender, *, loser, survivor, **kwargs) -> di
     """Receiver of ``crm.record_sources.contact_merging``: the loser's portfolios become the
     survivor's, inside the merge's transaction."""
     return {"portfolios": Portfolio.objects.filter(client=loser).update(client=survivor)}
+
+
+def client_list_figures(*, user, contacts, today: dt.date) -> dict[int, ClientListFigures]:
+    """AUM per base currency and the value-weighted YTD return of each contact on a page of the
+    clients list, over their live portfolios that ``user`` may see. One query for the portfolios,
+    then ``portfolio_summaries`` (stored valuations, a fixed number of queries for the page)."""
+    ids = [c.pk for c in contacts]
+    if not ids:
+        return {}
+    portfolios = list(portfolios_visible_to(user).filter(client_id__in=ids, archived=False))
+    summaries = selectors.portfolio_summaries(portfolios, today=today)
+    out: dict[int, ClientListFigures] = {}
+    weights: dict[int, tuple[Decimal, Decimal]] = {}
+    for p in portfolios:
+        if p.client_id is None:  # filtered on the page's contacts: never None here
+            continue
+        summary = summaries.get(p.pk)
+        row = out.setdefault(p.client_id, ClientListFigures(aum={}))
+        if summary is None or summary.value is None:
+            continue
+        row.aum[p.base_currency] = row.aum.get(p.base_currency, Decimal(0)) + summary.value
+        if summary.ytd is not None and summary.ytd.value is not None and summary.value > 0:
+            weighted, total = weights.get(p.client_id, (Decimal(0), Decimal(0)))
+            weights[p.client_id] = (weighted + summary.ytd.value * summary.value, total + summary.value)
+    for pk, (weighted, total) in weights.items():
+        out[pk].ytd = weighted / total if total else None
+    return out

@@ -13,11 +13,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 from codex.uploads import UploadValidator
 from portfolios.market import services as market_services
 from portfolios.market.models import AssetClass
@@ -62,21 +63,32 @@ def _refuse_readers(request) -> None:
         raise PermissionDenied("Your role may read but not change instruments.")
 
 
+INSTRUMENT_SORTS = {
+    "symbol": ("owner", "symbol", "exchange"),
+    "name": "name",
+    "class": "asset_class",
+    "currency": "currency",
+    "on": F("last_date").desc(nulls_last=True),
+}
+
+
 @login_required
 def instrument_index(request):
     q = request.GET.get("q", "").strip()
-    qs = instrument_list().order_by("owner", "symbol", "exchange")
+    qs = instrument_list()
     if q:
         qs = qs.filter(Q(symbol__icontains=q) | Q(name__icontains=q))
     if request.GET.get("stale") == "1":
         qs = qs.filter(stale_since__isnull=False)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    table = table_page(request, qs, sorts=INSTRUMENT_SORTS, default="symbol", per_page=50)
+    page = table.page
     latest_runs = list(feed_runs_for_firm()[:5])
     return render(
         request,
         "portfolios/instruments.html",
         {
             "page": page,
+            "table_sort": table.sort,
             "q": q,
             "stale": request.GET.get("stale") == "1",
             "runs": latest_runs,

@@ -23,6 +23,7 @@ from billing.entitlements import PlanLimitExceeded, check_feature
 from codex import imports as engine
 from codex.charts import Series, bar_chart, line_chart
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 
 from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
@@ -41,24 +42,37 @@ def _apply_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+PORTFOLIO_SORTS = {
+    "name": "name",
+    "client": ("client__last_name", "client__first_name"),
+    "advisor": ("advisor__last_name", "advisor__first_name", "advisor__email"),
+    "currency": "base_currency",
+    "created": "created_at",
+}
+
+
 @login_required
 def portfolio_list(request):
     show_archived = request.GET.get("archived") == "1"
-    qs = (
-        portfolios_visible_to(request.user, include_archived=show_archived)
-        .select_related("client", "advisor")
-        .order_by("name", "id")
-    )
+    qs = portfolios_visible_to(request.user, include_archived=show_archived).select_related("client", "advisor")
     q = request.GET.get("q", "").strip()
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(client__first_name__icontains=q) | Q(client__last_name__icontains=q))
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    table = table_page(request, qs, sorts=PORTFOLIO_SORTS, default="name", per_page=25)
+    page = table.page
     summaries = selectors.portfolio_summaries(page.object_list)
     rows = [(p, summaries.get(p.pk)) for p in page.object_list]
     return render(
         request,
         "portfolios/list.html",
-        {"page": page, "rows": rows, "q": q, "show_archived": show_archived, "can_write": can_write(request.user)},
+        {
+            "page": page,
+            "table_sort": table.sort,
+            "rows": rows,
+            "q": q,
+            "show_archived": show_archived,
+            "can_write": can_write(request.user),
+        },
     )
 
 

@@ -7,13 +7,13 @@ view, and ``{% include "includes/pagination.html" %}`` under the table.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from codex import formatting as fmt
 from codex.idempotent_forms import FIELD as IDEMPOTENCY_FIELD
 from codex.tables import SORT_PARAM
 
@@ -94,62 +94,114 @@ def initials(name: str) -> str:
     return "".join(w[0] for w in words[:2]).upper() or "C"
 
 
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+# --- the formatting layer's filters (codex.formatting; docs/decisions/1050) ---------------------------
 
 
-def _money_text(value, currency: str, signed: bool = False) -> str:
-
-    if value is None or value == "":
-        return ""
-    try:
-        amount = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        return ""
-    places = 0 if abs(amount) >= 10000 else 2
-    text = f"{abs(amount):,.{places}f}"
-    symbol = CURRENCY_SYMBOLS.get((currency or "").upper())
-    body = f"{symbol}{text}" if symbol else f"{text} {currency}".strip()
-    if amount < 0:
-        return f"−{body}"
-    return f"+{body}" if signed and amount > 0 else body
+def _places_or_currency(arg) -> tuple[int | None, str]:
+    """``money`` takes a currency code; an older call passing decimal places still gets a number."""
+    if isinstance(arg, int) and not isinstance(arg, bool):
+        return arg, ""
+    text = str(arg or "").strip()
+    return (int(text), "") if text.isdigit() else (None, text)
 
 
 @register.filter
-def money(value, currency: str = "") -> str:
-    """1234567.891, "USD" -> "$1,234,568" (whole units from 10,000 up, cents below)."""
-    return _money_text(value, currency)
+def money(value, currency="") -> str:
+    """1234567.891, "USD" -> "$1,234,567.89" (the currency's minor unit, the person's locale)."""
+    places, code = _places_or_currency(currency)
+    if places is not None:
+        return fmt.number(value, places=places)
+    return fmt.money(value, code)
 
 
 @register.filter
 def signed_money(value, currency: str = "") -> str:
-    return _money_text(value, currency, signed=True)
+    """A change of money with its sign: "+$1,200.00", "−$80.00"."""
+    return fmt.money(value, currency, signed=True)
+
+
+@register.filter
+def price(value, currency: str = "") -> str:
+    """A price with the instrument's precision: "$150.00", "$0.12345"."""
+    return fmt.price(value, currency)
+
+
+@register.filter
+def qty(value) -> str:
+    """A quantity with the digits it has: "1,250", "0.5"."""
+    return fmt.quantity(value)
+
+
+@register.filter
+def number(value, places=None) -> str:
+    return fmt.number(value, places=None if places in (None, "") else int(places))
+
+
+@register.filter
+def count(value) -> str:
+    """A whole count with grouping: "1,000,000"."""
+    return fmt.count(value)
+
+
+@register.filter
+def bps(value) -> str:
+    return fmt.basis_points(value)
 
 
 @register.filter
 def signed_pct(value) -> str:
-    """A percentage (3.2 means 3.2 %) with its sign: "+3.20%"; "" for None."""
-    if value is None or value == "":
-        return ""
-    v = float(value)
-    if v < 0:
-        return f"−{abs(v):.2f}%"
-    return f"+{v:.2f}%" if v > 0 else "0.00%"
+    """A figure already in percent (3.2 means 3.2 %) with its sign: "+3.20 %"; "" for None."""
+    return fmt.percent(value, signed=True)
 
 
 @register.filter
-def ratio_pct(value) -> str:
-    """A ratio (0.123) as a percentage: "12.3%"; "" for None."""
-    if value is None or value == "":
-        return ""
-    return f"{float(value) * 100:.1f}%"
+def pct_value(value, places=2) -> str:
+    """A figure already in percent, unsigned: 45 -> "45.00 %"."""
+    return fmt.percent(value, places=int(places))
+
+
+@register.filter
+def ratio_pct(value, places=1) -> str:
+    """A ratio (0.123) as a percentage: "12.3 %"; "" for None."""
+    return fmt.ratio(value, places=int(places))
 
 
 @register.filter
 def ratio_pct_signed(value) -> str:
-    """A ratio (-0.0123) as a signed percentage: "−1.23%"; "" for None."""
-    if value is None or value == "":
-        return ""
-    return signed_pct(float(value) * 100)
+    """A ratio (-0.0123) as a signed percentage: "−1.23 %"; "" for None."""
+    return fmt.performance(value)
+
+
+@register.filter
+def ret_pct(value, unit: str = "fraction"):
+    """A return, signed and coloured: ``<span data-format="return">+6.48 %</span>``; "—" when there
+    is none. ``value`` is a fraction (0.0648), or already in percent with ``ret_pct:"percent"``.
+    The data attribute lets the page test check every return shown."""
+    d = fmt.to_decimal(value)
+    if d is not None and unit == "percent":
+        d = d / 100
+    text = fmt.performance(d)
+    if not text or d is None:
+        return "—"
+    css = "gain" if d > 0 else "loss" if d < 0 else ""
+    return format_html('<span class="ret {}" data-format="return">{}</span>', css, text)
+
+
+@register.filter
+def local_date(value) -> str:
+    """A day in the person's date style (``User.date_format``, else their locale's)."""
+    return fmt.date(value)
+
+
+@register.filter
+def local_datetime(value) -> str:
+    """A moment in the person's date style with the time of day."""
+    return fmt.datetime(value)
+
+
+@register.filter
+def local_time(value) -> str:
+    return fmt.time(value)
 
 
 @register.simple_tag(takes_context=True)

@@ -22,6 +22,14 @@ def _newsletter_manager(request) -> None:
         raise PermissionDenied("The newsletter is managed by the firm's owners and admins.")
 
 
+SUBSCRIBER_SORTS = {
+    "email": "email",
+    "contact": ("contact__last_name", "contact__first_name"),
+    "status": "status",
+    "since": ("confirmed_at", "created_at"),
+}
+
+
 @login_required
 @idempotent_form
 def newsletter(request):
@@ -40,7 +48,7 @@ def newsletter(request):
             messages.success(request, "A confirmation link was sent; the address joins the list once confirmed.")
             return redirect("crm:newsletter")
     status = request.GET.get("status", "")
-    subscribers = access.subscribers_for(request.user).select_related("contact").order_by("email")
+    subscribers = access.subscribers_for(request.user).select_related("contact")
     if status:
         subscribers = subscribers.filter(status=status)
     return render(
@@ -49,7 +57,7 @@ def newsletter(request):
         {
             "form": form,
             "counts": selectors.newsletter_overview(),
-            "page": _page(request, subscribers),
+            "page": _page(request, subscribers, sorts=SUBSCRIBER_SORTS, default="email"),
             "status": status,
             "campaigns": access.campaigns_for(request.user)[:50],
             "can_manage": access.can_assign_owner(request.user),

@@ -5,10 +5,15 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 
+from codex.tables import table_page
+
 PAGE_SIZE = 50
 
 
-def _page(request, qs):
+def _page(request, qs, *, sorts=None, default: str = ""):
+    """A page of ``qs``; with ``sorts``, sorted by the ``sort`` parameter (``codex.tables``)."""
+    if sorts:
+        return table_page(request, qs, sorts=sorts, default=default, per_page=PAGE_SIZE).page
     return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 

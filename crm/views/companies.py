@@ -16,6 +16,15 @@ from .common import _find_other, _page, _querystring
 # --- companies --------------------------------------------------------------------------------------
 
 
+COMPANY_SORTS = {
+    "name": "name",
+    "industry": "industry",
+    "domain": "domain",
+    "contacts": "contact_count",
+    "owner": ("owner__last_name", "owner__first_name", "owner__email"),
+}
+
+
 @login_required
 def company_list(request):
     q = request.GET.get("q", "").strip()
@@ -23,7 +32,7 @@ def company_list(request):
         request,
         "crm/company_list.html",
         {
-            "page": _page(request, selectors.company_list(user=request.user, q=q)),
+            "page": _page(request, selectors.company_list(user=request.user, q=q), sorts=COMPANY_SORTS, default="name"),
             "q": q,
             "qs": _querystring(request),
             "can_write": access.can_write(request.user),

@@ -5,35 +5,97 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex.idempotent_forms import idempotent_form
+from codex.tables import Column, columns_chosen, columns_from_input, table_page
+from tenants.accounts.services import user_table_columns_set
 
 from .. import access, forms, selectors, services
 from ..models import ActivityKind, Contact, Lifecycle
-from .common import _find_other, _page, _querystring
+from ..record_sources import client_list_figures_for
+from .common import PAGE_SIZE, _find_other, _querystring
 
 # --- contacts ---------------------------------------------------------------------------------------
 
 
+CLIENT_COLUMNS = (
+    Column("email", "E-mail", "email"),
+    Column("company", "Company", "company"),
+    Column("lifecycle", "Lifecycle", "lifecycle"),
+    Column("advisor", "Advisor", "advisor"),
+    Column("aum", "AUM", None, numeric=True),
+    Column("ytd", "YTD return", None, numeric=True),
+    Column("last_review", "Last review", "last_review"),
+    Column("next_task", "Next task", "next_task"),
+    Column("last_activity", "Last activity", "last_activity"),
+    Column("tags", "Tags", None),
+)
+CLIENT_DEFAULT_COLUMNS = ("company", "lifecycle", "advisor", "aum", "ytd", "last_review", "next_task")
+CLIENT_SORTS = {
+    "name": ("last_name", "first_name"),
+    "email": "email",
+    "company": "company__name",
+    "lifecycle": "lifecycle",
+    "advisor": ("owner__last_name", "owner__first_name", "owner__email"),
+    "last_review": F("last_review_at").desc(nulls_last=True),
+    "next_task": F("next_task_due").asc(nulls_last=True),
+    "last_activity": F("last_activity_at").desc(nulls_last=True),
+}
+
+
 @login_required
 def contact_list(request):
+    """The clients list: sortable, filtered and paged by query parameters (shareable URLs), with the
+    columns each person chose; AUM and YTD read the stored valuations for the page's contacts."""
     f = {k: request.GET.get(k, "").strip() for k in ("q", "lifecycle", "owner", "tag")}
     qs = selectors.contact_list(user=request.user, **f)
+    table = table_page(request, qs, sorts=CLIENT_SORTS, default="name", per_page=PAGE_SIZE)
+    columns = columns_chosen((request.user.table_columns or {}).get("clients"), CLIENT_COLUMNS, CLIENT_DEFAULT_COLUMNS)
+    keys = {c.key for c in columns}
+    contacts = list(table.rows)
+    money = (
+        client_list_figures_for(user=request.user, contacts=contacts, today=timezone.localdate())
+        if keys & {"aum", "ytd"}
+        else {}
+    )
+    rows = [(c, money.get(c.pk)) for c in contacts]
     return render(
         request,
         "crm/contact_list.html",
         {
-            "page": _page(request, qs),
+            "page": table.page,
+            "table": table,
+            "table_sort": table.sort,
+            "rows": rows,
+            "columns": columns,
+            "column_keys": keys,
+            "all_columns": CLIENT_COLUMNS,
             "filters": f,
             "lifecycles": Lifecycle.choices,
             "qs": _querystring(request),
             "can_write": access.can_write(request.user),
         },
     )
+
+
+@login_required
+@require_POST
+def contact_list_columns(request):
+    """Remember the columns this person wants on the clients list, then show it again."""
+    chosen = columns_from_input(request.POST.getlist("columns"), CLIENT_COLUMNS)
+    if not chosen:
+        messages.error(request, "Choose at least one column.")
+    else:
+        user_table_columns_set(user=request.user, table="clients", columns=chosen)
+        messages.success(request, "Columns saved.")
+    back = request.POST.get("next", "")
+    return redirect(reverse("crm:contact-list") + (f"?{back}" if back and "//" not in back else ""))
 
 
 @login_required

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -19,6 +19,17 @@ from .common import _page, _querystring
 # --- deals and the pipeline -------------------------------------------------------------------------
 
 
+DEAL_SORTS = {
+    "title": "title",
+    "contact": ("contact__last_name", "contact__first_name"),
+    "stage": ("stage__position", "stage__pk"),
+    "amount": "amount",
+    "probability": "probability",
+    "expected": F("expected_close").desc(nulls_last=True),
+    "owner": ("owner__last_name", "owner__first_name", "owner__email"),
+}
+
+
 @login_required
 def deal_list(request):
     f = {k: request.GET.get(k, "").strip() for k in ("q", "status", "stage")}
@@ -26,7 +37,7 @@ def deal_list(request):
         request,
         "crm/deal_list.html",
         {
-            "page": _page(request, selectors.deal_list(user=request.user, **f)),
+            "page": _page(request, selectors.deal_list(user=request.user, **f), sorts=DEAL_SORTS, default="-expected"),
             "filters": f,
             "statuses": DealStatus.choices,
             "stages": services.pipeline_stages_ensure(),

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from codex.formatting import DATE_FORMAT_CHOICES, LOCALE_CHOICES
+
 from .models import STAFF_ROLE_CHOICES, Role
 
 
@@ -55,3 +57,17 @@ class TwoFactorCodeForm(forms.Form):
         help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}),
     )
+
+
+class ProfileForm(forms.Form):
+    """A person's own name (shown instead of their e-mail in owner columns) and display preferences."""
+
+    first_name = forms.CharField(max_length=150, required=False, label="First name")
+    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+    locale = forms.ChoiceField(
+        choices=LOCALE_CHOICES,
+        required=False,
+        label="Language and number format",
+        help_text="How amounts, percentages and dates are written for you: 1,234.50 or 1.234,50.",
+    )
+    date_format = forms.ChoiceField(choices=DATE_FORMAT_CHOICES, required=False, label="Dates")

@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import hex_validator, random_hex
 
 from codex.crypto import SealedTextField, seal, unseal
+from codex.formatting import DATE_FORMAT_CHOICES, LOCALE_CHOICES
 
 
 class Role(models.TextChoices):
@@ -70,7 +71,7 @@ class CodexUserManager(UserManager):
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(),
     pghistory.DeleteEvent(),
-    exclude=["password", "last_login", "auth_epoch"],
+    exclude=["password", "last_login", "auth_epoch", "table_columns"],
 )
 # django-otp (untyped) declares the devices' ``user`` key on its abstract Device: the stubs' plugin
 # cannot name the reverse manager of SealedTOTPDevice.
@@ -86,6 +87,13 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     email = models.EmailField("email address", unique=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ADVISOR)
     auth_epoch = models.PositiveIntegerField(default=0)
+    # Display preferences (codex.formatting, docs/decisions/1050 and 1051): "" follows the site.
+    locale = models.CharField(
+        "language and number format", max_length=8, blank=True, default="", choices=LOCALE_CHOICES
+    )
+    date_format = models.CharField(max_length=8, blank=True, default="", choices=DATE_FORMAT_CHOICES)
+    # Columns chosen per table, {"clients": ["aum", "ytd", ...]} (codex.tables.column_choice).
+    table_columns = models.JSONField(default=dict, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -97,6 +105,11 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_unique_ci")]
 
     def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The name a person set on their profile page, else their e-mail address."""
         return self.get_full_name() or self.email
 
     @property

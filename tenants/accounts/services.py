@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from codex.db import current_schema
+from codex.formatting import DATE_FORMATS, LOCALE_CHOICES
 from tenants.registry import seat_checks_run
 from tenants.services import api_keys_revoke_made_by, audit_record
 
@@ -232,3 +233,41 @@ def operator_reactivate(*, actor: User, operator: User) -> User:
     operator.refresh_from_db()
     audit_record(action="operator.reactivated", actor=actor.email, target=operator.email)
     return operator
+
+
+PROFILE_NAME_MAX = 150
+
+
+def user_profile_update(*, user: User, first_name: str, last_name: str, locale: str, date_format: str) -> User:
+    """Set the person's own display name and display preferences (their own row only).
+
+    The name is what owner and advisor columns show instead of the e-mail address. Raises
+    ``ValidationError`` naming the field for an unknown locale or date style or a name too long;
+    nothing is written then."""
+    first_name, last_name = first_name.strip(), last_name.strip()
+    errors = {}
+    if len(first_name) > PROFILE_NAME_MAX:
+        errors["first_name"] = f"Use at most {PROFILE_NAME_MAX} characters."
+    if len(last_name) > PROFILE_NAME_MAX:
+        errors["last_name"] = f"Use at most {PROFILE_NAME_MAX} characters."
+    if locale not in {code for code, _ in LOCALE_CHOICES}:
+        errors["locale"] = "Choose one of the listed languages."
+    if date_format not in DATE_FORMATS:
+        errors["date_format"] = "Choose one of the listed date styles."
+    if errors:
+        raise ValidationError(errors)
+    user.first_name, user.last_name, user.locale, user.date_format = first_name, last_name, locale, date_format
+    user.save(update_fields=["first_name", "last_name", "locale", "date_format"])
+    return user
+
+
+def user_table_columns_set(*, user: User, table: str, columns: list[str]) -> User:
+    """Remember the columns ``user`` chose for ``table`` (already checked against the table's own)."""
+    with transaction.atomic():
+        row = User.objects.select_for_update().get(pk=user.pk)
+        chosen = dict(row.table_columns or {})
+        chosen[table] = list(columns)
+        row.table_columns = chosen
+        row.save(update_fields=["table_columns"])
+    user.table_columns = chosen
+    return user

@@ -65,6 +65,7 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
+    path("profile/", account_views.profile, name="profile"),
     path("team/", account_views.team, name="team"),
     path("team/<int:pk>/role/", account_views.change_role, name="change-role"),
     path("team/<int:pk>/deactivate/", account_views.deactivate, name="deactivate"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -11,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
@@ -27,7 +30,7 @@ from tenants.selectors import api_keys_made_by
 from tenants.services import api_key_create, api_key_revoke, audit_record
 
 from . import security_views, services, twofactor
-from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, RoleForm
+from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, ProfileForm, RoleForm
 from .models import Invitation, Role, User
 
 LOGIN_BACKEND = "codex.security.auth.ThrottledModelBackend"
@@ -275,6 +278,28 @@ def accept_invitation(request, token: str):
             messages.success(request, f"Welcome to {request.tenant.name}.")
             return redirect("home")
     return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
+
+
+@login_required
+def profile(request):
+    """The person's own page: the name colleagues see, language and date style."""
+    user = request.user
+    initial = {f: getattr(user, f) for f in ("first_name", "last_name", "locale", "date_format")}
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_profile_update(user=user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Your profile is saved.")
+            return redirect("accounts:profile")
+    examples = {
+        "example_amount": Decimal("2105512"),
+        "example_return": Decimal("0.0648"),
+        "example_day": timezone.now(),
+    }
+    return render(request, "accounts/profile.html", {"form": form, **examples})
 
 
 def sign_out_everywhere(request):

@@ -195,12 +195,12 @@ def test_change_preview_says_amounts_are_before_tax(owner_client, firm, starter_
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
     [
-        (D("1234.5"), "USD", "1,234.50"),
-        (D("1234.5000"), "USD", "1,234.50"),
-        (D("-32.67"), "EUR", "-32.67"),
-        (D("1235"), "JPY", "1,235"),
-        (D("0.0125"), "USD", "0.0125"),  # a per-1,000 price finer than a cent keeps its digits
-        (D("0.5000"), "USD", "0.50"),
+        (D("1234.5"), "USD", "$1,234.50"),
+        (D("1234.5000"), "USD", "$1,234.50"),
+        (D("-32.67"), "EUR", "−€32.67"),
+        (D("1235"), "JPY", "¥1,235"),
+        (D("0.0125"), "USD", "$0.0125"),  # a per-1,000 price finer than a cent keeps its digits
+        (D("0.5000"), "USD", "$0.50"),
     ],
 )
 def test_money_filter(amount, currency, shown):

@@ -76,7 +76,7 @@ def test_client_page_shows_aum_and_timeline(owner_client, owner, advisor):
     r = owner_client.get(f"/crm/contacts/{client.pk}/")
     assert r.status_code == 200
     html = r.content.decode()
-    assert "Balanced" in html and "1,010.00 USD" in html and "Phoned about fees" in html and "Interest" in html
+    assert "Balanced" in html and "$1,010.00" in html and "Phoned about fees" in html and "Interest" in html
 
 
 def test_shared_client_shows_its_portfolios_to_the_advisor_but_not_to_others(firm, advisor, advisor2, client_for):

@@ -33,7 +33,7 @@ def test_owner_previews_approves_and_issues_from_the_pages(owner_client, subscri
     run = FeeRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/fees/runs/{run.pk}/"
     page = owner_client.get(f"/fees/runs/{run.pk}/").content.decode()
-    assert "Ada main" in page and "2520.55" in page and "Approve this preview" in page
+    assert "Ada main" in page and "2,520.55" in page and "Approve this preview" in page
     owner_client.post(f"/fees/runs/{run.pk}/approve/")
     assert "Issue invoices" in owner_client.get(f"/fees/runs/{run.pk}/").content.decode()
     owner_client.post(f"/fees/runs/{run.pk}/issue/", {"confirmed": "yes"})
@@ -73,7 +73,7 @@ def test_revenue_page_and_csv(owner, owner_client, subscribed):
     fee_services.fee_run_approve(run=run, actor=owner)
     fee_services.fee_run_issue(run=run, issued_on=date(2026, 10, 1))
     page = owner_client.get("/fees/revenue/?start=2026-01-01&end=2026-12-31&by=household").content.decode()
-    assert "Ada household" in page and "2520.55" in page and "Download CSV" in page
+    assert "Ada household" in page and "2,520.55" in page and "Download CSV" in page
     csv = owner_client.get("/fees/revenue.csv?start=2026-01-01&end=2026-12-31&by=household")
     assert csv.content.decode().splitlines()[1].startswith("Ada household,2520.55,")
 

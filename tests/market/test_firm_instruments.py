@@ -191,7 +191,7 @@ def test_pages_create_price_and_show_stale_since(owner_client, outsider_client, 
     assert saved.status_code == 302
     assert Price.objects.get(instrument=instrument).source == "manual"
     listing = owner_client.get("/portfolios/instruments/?q=PEF1").content.decode()
-    assert "PEF1" in listing and "price stale since 2025-01-31" in listing  # older than 95 days
+    assert "PEF1" in listing and "price stale since Jan 31, 2025" in listing  # older than 95 days
     assert outsider_client.get(f"/portfolios/instruments/{instrument.pk}/").status_code == 404
     assert "Private equity fund I" not in outsider_client.get("/portfolios/instruments/?q=PEF1").content.decode()
     refused = viewer_client.post(f"/portfolios/instruments/{instrument.pk}/", {"date": "2025-02-28", "close": "1"})

@@ -41,7 +41,7 @@ def test_list_shows_value_and_returns(advisor_client, live):
     assert r.status_code == 200
     html = r.content.decode()
     assert "Ada growth" in html and "Ada Lovelace" in html
-    assert "Return YTD" in html and " %" in html
+    assert "Return YTD" in html and "\u00a0%" in html  # a no-break space before "%" (decision 1050)
 
 
 def test_detail_page_has_holdings_charts_returns_and_ledger(advisor_client, live):

@@ -53,16 +53,18 @@ def test_charts_without_data_say_so():
 
 
 def test_money_and_percent_filters():
-    assert money(Decimal("1234567.891"), "USD") == "$1,234,568"
+    # The one formatting layer (codex.formatting, decision 1050): cents always, the currency's
+    # symbol per locale, a real minus, a no-break space before "%".
+    assert money(Decimal("1234567.891"), "USD") == "$1,234,567.89"
     assert money(Decimal("12.5"), "EUR") == "€12.50"
-    assert money(Decimal("-50"), "CHF") == "−50.00 CHF"
+    assert money(Decimal("-50"), "CHF") == "−CHF 50.00"
     assert money(None, "USD") == ""
     assert signed_money(Decimal("10"), "GBP") == "+£10.00"
-    assert signed_pct(Decimal("3.14159")) == "+3.14%"
-    assert signed_pct(Decimal("-0.5")) == "−0.50%"
+    assert signed_pct(Decimal("3.14159")) == "+3.14 %"
+    assert signed_pct(Decimal("-0.5")) == "−0.50 %"
     assert signed_pct(None) == ""
-    assert ratio_pct(Decimal("0.1234")) == "12.3%"
-    assert ratio_pct_signed(Decimal("-0.0123")) == "−1.23%" and ratio_pct_signed(None) == ""
+    assert ratio_pct(Decimal("0.1234")) == "12.3 %"
+    assert ratio_pct_signed(Decimal("-0.0123")) == "−1.23 %" and ratio_pct_signed(None) == ""
     assert initials("Acme Wealth Partners") == "AW" and initials("") == "C"
 
 
