@@ -41,7 +41,9 @@ class PortfoliosConfig(AppConfig):
             portfolios_follow_merged_contact,
         )
 
-        register_client_record_source(figures=client_portfolio_figures, timeline=client_transaction_items)
+        register_client_record_source(
+            figures=client_portfolio_figures, timeline=client_transaction_items, category="transactions"
+        )
         contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
 
         # billing limits portfolios per plan and counts them through the counter registered here.

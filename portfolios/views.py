@@ -21,7 +21,8 @@ from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded, check_feature
 from codex import imports as engine
-from codex.charts import Series, bar_chart, line_chart
+from codex import charts
+from codex.charts import Series
 from codex.idempotent_forms import idempotent_form
 
 from . import analytics, selectors, services, valuations
@@ -29,6 +30,10 @@ from .access import can_write, portfolio_for_user, portfolios_visible_to
 from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
 from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
 from .models import Transaction
+from .market.models import AssetClass
+
+#: Friendly names of the allocation by asset class (the chart never shows a raw code).
+ASSET_CLASS_LABELS = dict(AssetClass.choices)
 
 IMPORT_SESSION_KEY = "portfolios_import"
 
@@ -162,23 +167,33 @@ def portfolio_detail(request, pk: int):
     by = request.GET.get("by", "asset_class")
     if by not in dash.allocations:
         by = "asset_class"
+    chart_range = request.GET.get("range", "ALL").upper()
+    if chart_range not in charts.RANGES:
+        chart_range = "ALL"
     value_chart = alloc_chart = ""
     if dash.performance is not None:
-        lines = [Series("Portfolio (time-weighted)", _as_growth(analytics.twr_index(dash.performance.series)))]
+        index = analytics.twr_index(dash.performance.series)
+        lines = [Series("Portfolio (time-weighted)", _growth_in_range(index, chart_range))]
         if dash.benchmark_index and portfolio.benchmark is not None:
-            lines.append(Series(f"Benchmark {portfolio.benchmark.symbol}", _as_growth(dash.benchmark_index)))
-        value_chart = line_chart(
+            start = lines[0].points[0][0] if lines[0].points else None
+            lines.append(
+                Series(f"Benchmark {portfolio.benchmark.symbol}", _growth_in_range(dash.benchmark_index, chart_range, start))
+            )
+        value_chart = charts.line_chart(
             lines,
-            title="Cumulative return since inception (%)",
+            title=f"Cumulative return, {charts.RANGE_NAMES[chart_range]} (%)",
             description="; ".join(f"{s.label}: {s.points[-1][1]:.2f}% on {s.points[-1][0]}" for s in lines if s.points),
             percent=True,
             area=False,
         )
         weights = dash.allocations.get(by, {})
-        alloc_chart = bar_chart(
-            [(str(k).replace("_", " ")[:14], w * 100) for k, w in weights.items()],
-            title=f"Allocation by {by.replace('_', ' ')} (%)",
-            description="; ".join(f"{k}: {w * 100:.1f}%" for k, w in weights.items()),
+        names = ASSET_CLASS_LABELS if by == "asset_class" else None
+        alloc_chart = charts.hbar_chart(
+            [(charts.category_label(k, dimension=by, labels=names), w * 100) for k, w in weights.items()],
+            title=f"Allocation by {charts.category_label(by).lower()} (%)",
+            description="; ".join(
+                f"{charts.category_label(k, dimension=by, labels=names)}: {w * 100:.1f}%" for k, w in weights.items()
+            ),
             percent=True,
         )
     holdings = []
@@ -201,7 +216,9 @@ def portfolio_detail(request, pk: int):
         "value_chart": value_chart,
         "alloc_chart": alloc_chart,
         "by": by,
-        "dimensions": list(dash.allocations),
+        "dimensions": [(d, charts.category_label(d)) for d in dash.allocations],
+        "range_tabs": charts.range_tabs(chart_range, anchor="growth-h", query={"by": by} if by != "asset_class" else None),
+        "chart_range": chart_range,
         "txns": txns,
         "can_write": can_write(request.user) and not portfolio.archived,
         "can_edit": can_write(request.user),
@@ -210,13 +227,22 @@ def portfolio_detail(request, pk: int):
     return render(request, "portfolios/detail.html", context)
 
 
-def _as_growth(index, max_points: int = 500) -> list:
-    """A growth-of-1 series as cumulative percent, thinned to at most ``max_points`` (keeps the last)."""
-    step = max(1, len(index) // max_points)
-    points = list(index[::step])
-    if index and points[-1] != index[-1]:
-        points.append(index[-1])
-    return [(d, (level - 1) * 100) for d, level in points]
+def _growth_in_range(index, chart_range: str, start=None, max_points: int = 500) -> list:
+    """A growth-of-1 index as cumulative percent from the start of ``chart_range`` (rebased to
+    0 % there), thinned to at most ``max_points`` (keeps the last). ``start`` aligns a benchmark
+    with the portfolio's first shown day."""
+    if not index:
+        return []
+    if start is None:
+        start = charts.range_start(chart_range, first=index[0][0], last=index[-1][0])
+    before = [p for p in index if p[0] <= start]
+    shown = ([before[-1]] if before else []) + [p for p in index if p[0] > start]
+    base = shown[0][1] if shown and shown[0][1] else 1
+    step = max(1, len(shown) // max_points)
+    points = list(shown[::step])
+    if points[-1] != shown[-1]:
+        points.append(shown[-1])
+    return [(d, (level / base - 1) * 100) for d, level in points]
 
 
 @login_required
@@ -373,8 +399,8 @@ def exposure(request):
             _apply_errors(form, exc)
     sector_chart = ""
     if exp and exp.by_sector:
-        sector_chart = bar_chart(
-            [(r.label[:14], r.weight * 100) for r in exp.by_sector],
+        sector_chart = charts.hbar_chart(
+            [(r.label, r.weight * 100) for r in exp.by_sector],
             title="Exposure by sector (%)",
             description="; ".join(f"{r.label}: {r.weight * 100:.1f}%" for r in exp.by_sector),
             percent=True,
