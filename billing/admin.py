@@ -3,19 +3,16 @@ events, usage, and the revenue page (MRR, ARR, churn, revenue per plan; server-s
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.views.decorators.csp import csp_override
 
 from codex import charts
 from codex.admin import RefuseDeleteMixin, operator_site
@@ -35,7 +32,6 @@ from .models import (
     WebhookEvent,
 )
 from .providers import ManualProvider
-
 
 
 @admin.register(Plan, site=operator_site)

@@ -180,7 +180,9 @@ def range_tabs(current: str, *, param: str = "range", anchor: str = "", query: M
     for code in RANGES:
         params = {k: v for k, v in (query or {}).items() if k != param}
         params[param] = code
-        href = "?" + "&amp;".join(f"{escape(k)}={escape(v)}" for k, v in params.items()) + (f"#{anchor}" if anchor else "")
+        href = (
+            "?" + "&amp;".join(f"{escape(k)}={escape(v)}" for k, v in params.items()) + (f"#{anchor}" if anchor else "")
+        )
         current_attr = ' aria-current="page"' if code == current else ""
         items.append(f'<li><a href="{href}"{current_attr}>{RANGE_NAMES[code]}</a></li>')
     return mark_safe(f'<ul class="tabs chart-ranges" aria-label="Range">{"".join(items)}</ul>')  # noqa: S308
@@ -203,7 +205,10 @@ def _svg_open(uid: int, width: int, height: int, title: str, description: str, e
 def _table(caption: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     th = "".join(f'<th scope="col">{escape(h)}</th>' for h in head)
     body = "".join(
-        "<tr>" + f'<th scope="row">{escape(r[0])}</th>' + "".join(f'<td class="num">{escape(c)}</td>' for c in r[1:]) + "</tr>"
+        "<tr>"
+        + f'<th scope="row">{escape(r[0])}</th>'
+        + "".join(f'<td class="num">{escape(c)}</td>' for c in r[1:])
+        + "</tr>"
         for r in rows
     )
     return (
@@ -277,13 +282,18 @@ def line_chart(
         "top": top,
         "bottom": top + plot_h,
         "series": [
-            {"label": s.label, "points": [[d.isoformat(), round(x(d), 1), round(y(float(v)), 1), float(v)] for d, v in s.points]}
+            {
+                "label": s.label,
+                "points": [[d.isoformat(), round(x(d), 1), round(y(float(v)), 1), float(v)] for d, v in s.points],
+            }
             for s in series
         ],
     }
     parts = [
-        f'<figure class="chart-figure" data-chart-kind="line">',
-        _svg_open(uid, width, height, title, description, f' data-chart="{escape(json.dumps(data, separators=(",", ":")))}"'),
+        '<figure class="chart-figure" data-chart-kind="line">',
+        _svg_open(
+            uid, width, height, title, description, f' data-chart="{escape(json.dumps(data, separators=(",", ":")))}"'
+        ),
     ]
     _y_axis(parts, ticks, y, left=left, right_x=width - right, percent=percent, currency=currency)
     parts.append(f'<line class="axis-line" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>')
@@ -384,7 +394,7 @@ def hbar_chart(
     def x(v: float) -> float:
         return left + (v - lo) / (hi - lo) * plot_w
 
-    parts = [f'<figure class="chart-figure" data-chart-kind="hbar">', _svg_open(uid, width, height, title, description)]
+    parts = ['<figure class="chart-figure" data-chart-kind="hbar">', _svg_open(uid, width, height, title, description)]
     zero = x(0.0)
     y0 = top
     for (label, value), lines, row_h in zip(bars, wrapped, rows_h, strict=True):
@@ -398,12 +408,18 @@ def hbar_chart(
         parts.append(
             f'<text class="axis-label cat-label" x="{left - 8}" y="{first_line:.1f}" text-anchor="end">'
             + "".join(
-                f'<tspan x="{left - 8}" dy="{0 if i == 0 else 14}">{escape(line)}</tspan>' for i, line in enumerate(lines)
+                f'<tspan x="{left - 8}" dy="{0 if i == 0 else 14}">{escape(line)}</tspan>'
+                for i, line in enumerate(lines)
             )
             + "</text>"
             f'<rect class="{cls}" x="{bx:.1f}" y="{by:.1f}" width="{max(bw, 0.5):.1f}" height="{bar_h}">'
             f"<title>{escape(str(label))}: {escape(text)}</title></rect>"
-            f'<text class="value-label" x="{(bx + bw if v >= 0 else bx + bw) + 6:.1f}" y="{by + 12:.1f}">{escape(text)}</text>'
+            + (
+                f'<text class="value-label" x="{bx + bw + 6:.1f}" y="{by + 12:.1f}">{escape(text)}</text>'
+                if v >= 0
+                else f'<text class="value-label" x="{bx - 6:.1f}" y="{by + 12:.1f}" '
+                f'text-anchor="end">{escape(text)}</text>'
+            )
         )
         y0 += row_h
     parts.append(f'<line class="axis-line" x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{height - 6}"/>')
@@ -414,19 +430,27 @@ def hbar_chart(
         else _table(
             title,
             ["Category", "Value"],
-            [[str(label), f"{float(v):,.2f} %" if percent else _figure(float(v), percent=False, currency=currency)] for label, v in bars],
+            [
+                [str(label), f"{float(v):,.2f} %" if percent else _figure(float(v), percent=False, currency=currency)]
+                for label, v in bars
+            ],
         )
     )
     parts.append("</figure>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
 
 
-def _x_labels(parts: list[str], labels: Sequence[str], centres: Sequence[float], *, slot: float, baseline: float) -> None:
+def _x_labels(
+    parts: list[str], labels: Sequence[str], centres: Sequence[float], *, slot: float, baseline: float
+) -> None:
     """Labels under vertical bars: level when they fit, rotated 40° when they would collide."""
     widest = max((len(label) for label in labels), default=0) * 7
     if widest <= slot - 4:
         for label, cx in zip(labels, centres, strict=True):
-            parts.append(f'<text class="axis-label" x="{cx:.1f}" y="{baseline + 16:.1f}" text-anchor="middle">{escape(label)}</text>')
+            parts.append(
+                f'<text class="axis-label" x="{cx:.1f}" y="{baseline + 16:.1f}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
         return
     step = max(1, math.ceil(16 / max(slot, 1)))  # rotated labels need about 16 px each
     for i, (label, cx) in enumerate(zip(labels, centres, strict=True)):
@@ -486,7 +510,7 @@ def stacked_bar_chart(
     left, right, top = 56, 14, 10
     slot = (width - left - right) / len(labels)
     bottom = 28 if widest <= slot - 4 else min(90, int(widest * 0.65) + 20)
-    plot_w, plot_h = width - left - right, height - top - bottom
+    plot_h = height - top - bottom
     totals = [sum(float(s[1][i]) for s in stacks) for i in range(len(labels))]
     lows = [min(0.0, *(float(s[1][i]) for s in stacks)) for i in range(len(labels))]
     ticks = _nice_ticks(min(0.0, *lows), max(0.0, *totals))
@@ -496,7 +520,7 @@ def stacked_bar_chart(
         return top + (hi - v) / (hi - lo) * plot_h
 
     bar_w = max(slot * 0.7, 1)
-    parts = [f'<figure class="chart-figure" data-chart-kind="bar">', _svg_open(uid, width, height, title, description)]
+    parts = ['<figure class="chart-figure" data-chart-kind="bar">', _svg_open(uid, width, height, title, description)]
     _y_axis(parts, ticks, y, left=left, right_x=width - right, percent=percent, currency=currency)
     zero = y(0.0)
     centres = []
@@ -531,7 +555,10 @@ def stacked_bar_chart(
             + "</ul>"
         )
     head = ["", *(name or "Value" for name, _v in stacks)]
-    rows = [[label, *(_figure(float(values[i]), percent=percent, currency=currency) for _n, values in stacks)] for i, label in enumerate(labels)]
+    rows = [
+        [label, *(_figure(float(values[i]), percent=percent, currency=currency) for _n, values in stacks)]
+        for i, label in enumerate(labels)
+    ]
     if table:
         parts.append(_table(title, head, rows))
     parts.append("</figure>")

@@ -151,7 +151,9 @@ def contact_timeline(
     return items[offset:wanted]
 
 
-def contact_timeline_page(*, user, contact: Contact, page: int = 1, category: str = "", per_page: int = TIMELINE_PAGE_SIZE) -> TimelinePage:
+def contact_timeline_page(
+    *, user, contact: Contact, page: int = 1, category: str = "", per_page: int = TIMELINE_PAGE_SIZE
+) -> TimelinePage:
     """``contact_timeline`` as pages of ``per_page`` (one more item read tells whether a next page
     exists). An unknown category shows all; a page below 1 shows the first."""
     if category not in TIMELINE_CATEGORIES:

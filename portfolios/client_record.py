@@ -15,7 +15,6 @@ from . import selectors
 from .access import portfolios_visible_to
 from .models import Kind, Portfolio, Transaction, Valuation
 
-
 HISTORY_DAYS = 365
 INCOME_KINDS = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
 
@@ -88,7 +87,11 @@ def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]
         if t.kind in INCOME_KINDS or t.instrument is None:
             amount = _money(t.amount, t.currency)
             if t.instrument is not None:
-                what += f" from {t.instrument.symbol} ({t.instrument.name})" if t.instrument.name else f" from {t.instrument.symbol}"
+                what += (
+                    f" from {t.instrument.symbol} ({t.instrument.name})"
+                    if t.instrument.name
+                    else f" from {t.instrument.symbol}"
+                )
         else:
             what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
             if t.instrument.name:

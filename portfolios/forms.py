@@ -119,7 +119,9 @@ class TransactionForm(forms.Form):
             {
                 "lot": lot,
                 "name": f"{LOT_PREFIX}{lot.opened_by_id}",
-                "value": self.data.get(f"{LOT_PREFIX}{lot.opened_by_id}", "") if self.is_bound else chosen.get(lot.opened_by_id, ""),
+                "value": self.data.get(f"{LOT_PREFIX}{lot.opened_by_id}", "")
+                if self.is_bound
+                else chosen.get(lot.opened_by_id, ""),
             }
             for lot in self.open_lots
         ]
@@ -127,7 +129,9 @@ class TransactionForm(forms.Form):
     def field_rows(self):
         """Each visible field with the kinds that use it (``data-kinds`` on its wrapper)."""
         for field in self.visible_fields():
-            kinds = "" if field.name in ALWAYS else " ".join(k for k, names in KIND_FIELDS.items() if field.name in names)
+            kinds = (
+                "" if field.name in ALWAYS else " ".join(k for k, names in KIND_FIELDS.items() if field.name in names)
+            )
             yield field, kinds
 
     def clean_lots(self):

@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded, check_feature
-from codex import imports as engine
 from codex import charts
+from codex import imports as engine
 from codex.charts import Series
 from codex.confirm import confirmation_required
 from codex.idempotent_forms import idempotent_form
@@ -30,8 +30,8 @@ from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
 from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
 from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
-from .models import TRANSACTION_FIELDS, Lot, Transaction
 from .market.models import AssetClass
+from .models import TRANSACTION_FIELDS, Lot, Transaction
 
 #: Friendly names of the allocation by asset class (the chart never shows a raw code).
 ASSET_CLASS_LABELS = dict(AssetClass.choices)
@@ -178,7 +178,10 @@ def portfolio_detail(request, pk: int):
         if dash.benchmark_index and portfolio.benchmark is not None:
             start = lines[0].points[0][0] if lines[0].points else None
             lines.append(
-                Series(f"Benchmark {portfolio.benchmark.symbol}", _growth_in_range(dash.benchmark_index, chart_range, start))
+                Series(
+                    f"Benchmark {portfolio.benchmark.symbol}",
+                    _growth_in_range(dash.benchmark_index, chart_range, start),
+                )
             )
         value_chart = charts.line_chart(
             lines,
@@ -218,7 +221,9 @@ def portfolio_detail(request, pk: int):
         "alloc_chart": alloc_chart,
         "by": by,
         "dimensions": [(d, charts.category_label(d)) for d in dash.allocations],
-        "range_tabs": charts.range_tabs(chart_range, anchor="growth-h", query={"by": by} if by != "asset_class" else None),
+        "range_tabs": charts.range_tabs(
+            chart_range, anchor="growth-h", query={"by": by} if by != "asset_class" else None
+        ),
         "chart_range": chart_range,
         "txns": txns,
         "can_write": can_write(request.user) and not portfolio.archived,
@@ -315,7 +320,9 @@ def transaction_create(request, pk: int):
 
 def _txn_for(request, pk: int, txn_pk: int, *, write: bool) -> Transaction:
     portfolio = portfolio_for_user(request.user, pk, write=write)
-    return get_object_or_404(Transaction.objects.select_related("portfolio", "instrument"), pk=txn_pk, portfolio=portfolio)
+    return get_object_or_404(
+        Transaction.objects.select_related("portfolio", "instrument"), pk=txn_pk, portfolio=portfolio
+    )
 
 
 def _same_lots(a, b) -> bool:
@@ -374,7 +381,9 @@ def _ledger_row(txn: Transaction) -> dict:
     row = {}
     for f in TRANSACTION_FIELDS:
         value = txn.instrument_id if f == "instrument" else getattr(txn, f)
-        row[f] = value.isoformat() if hasattr(value, "isoformat") else (str(value) if isinstance(value, Decimal) else value)
+        row[f] = (
+            value.isoformat() if hasattr(value, "isoformat") else (str(value) if isinstance(value, Decimal) else value)
+        )
     return row
 
 

@@ -25,12 +25,24 @@ def held(portfolio, aapl):
     """Two lots of AAPLT: 10 bought 60 days ago at 100, 5 bought 30 days ago at 120."""
     today = timezone.localdate()
     daily_prices(aapl, today - timedelta(days=70), [str(100 + i) for i in range(71)])
-    services.transaction_record(portfolio=portfolio, kind="deposit", trade_date=today - timedelta(days=60), amount="5000")
+    services.transaction_record(
+        portfolio=portfolio, kind="deposit", trade_date=today - timedelta(days=60), amount="5000"
+    )
     first = services.transaction_record(
-        portfolio=portfolio, kind="buy", trade_date=today - timedelta(days=60), instrument=aapl, quantity="10", price="100"
+        portfolio=portfolio,
+        kind="buy",
+        trade_date=today - timedelta(days=60),
+        instrument=aapl,
+        quantity="10",
+        price="100",
     )
     second = services.transaction_record(
-        portfolio=portfolio, kind="buy", trade_date=today - timedelta(days=30), instrument=aapl, quantity="5", price="120"
+        portfolio=portfolio,
+        kind="buy",
+        trade_date=today - timedelta(days=30),
+        instrument=aapl,
+        quantity="5",
+        price="120",
     )
     return portfolio, first, second
 
@@ -67,10 +79,14 @@ def test_every_kind_has_its_fields_and_the_page_marks_them(advisor_client, portf
     assert "transaction-form.js" in html  # the script that shows the kind's fields; without it all show
 
 
-def test_instrument_picker_names_shared_and_own_instruments_but_no_other_firms(advisor_client, portfolio, firm, other_firm):
+def test_instrument_picker_names_shared_and_own_instruments_but_no_other_firms(
+    advisor_client, portfolio, firm, other_firm
+):
     InstrumentFactory(symbol="SHRD", name="Shared Widgets", currency="USD", exchange="XNAS")
     Instrument.all_objects.create(symbol="OWNX", name="Our Private Fund", currency="EUR", owner=firm.schema_name)
-    Instrument.all_objects.create(symbol="GLBX", name="Globex Secret Fund", currency="USD", owner=other_firm.schema_name)
+    Instrument.all_objects.create(
+        symbol="GLBX", name="Globex Secret Fund", currency="USD", owner=other_firm.schema_name
+    )
     html = advisor_client.get(_new(portfolio)).content.decode()
     assert "SHRD · Shared Widgets (USD, XNAS)" in html
     assert "OWNX · Our Private Fund (EUR)" in html

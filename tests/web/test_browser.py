@@ -597,7 +597,9 @@ def test_transaction_entry_per_kind_lot_table_chart_hover_and_undo_delete(owner_
     expect(chart.locator(".crosshair-layer")).to_have_attribute("visibility", "visible")
     shot(page, "portfolio-chart-hover")
     page.get_by_role("list", name="Range").get_by_role("link", name="1M").click()
-    expect(page.get_by_role("list", name="Range").get_by_role("link", name="1M")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("list", name="Range").get_by_role("link", name="1M")).to_have_attribute(
+        "aria-current", "page"
+    )
 
     # delete asks first, then offers Undo in the ledger card, which brings the row back
     rows = page.locator("#ledger-table tbody tr")
