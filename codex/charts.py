@@ -75,9 +75,9 @@ def category_label(code: object, *, dimension: str = "", labels: Mapping[str, st
         return f"{name} ({text.upper()})" if name else text.upper()
     if not text:
         return CATEGORY_LABELS[""]
-    if text.isupper():
-        return text
-    return text.replace("_", " ").strip().capitalize()
+    if "_" in text or text.islower():  # a code: "real_estate" -> "Real estate"
+        return text.replace("_", " ").strip().capitalize()
+    return text  # already a name ("Health care", "ETF providers", "USD")
 
 
 def compact(value: Number, *, digits: int = 1) -> str:
@@ -104,7 +104,8 @@ def _figure(value: float, *, percent: bool, currency: str, exact: bool = True) -
     return f"{compact(value)} {currency}".strip() if currency else compact(value)
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    """Round axis values covering ``lo`` to ``hi`` in about ``n`` steps of 1, 2, 2.5 or 5 x 10^k."""
     if hi == lo:
         pad = abs(hi) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
@@ -263,7 +264,7 @@ def line_chart(
     plot_w, plot_h = width - left - right, height - top - bottom
     all_dates = sorted({d for s in series for d, _v in s.points})
     values = [float(v) for s in series for _d, v in s.points]
-    ticks = _nice_ticks(min(values), max(values))
+    ticks = nice_ticks(min(values), max(values))
     lo, hi = ticks[0], ticks[-1]
     d0, d1 = all_dates[0].toordinal(), all_dates[-1].toordinal()
     span_days = max(d1 - d0, 1)
@@ -513,7 +514,7 @@ def stacked_bar_chart(
     plot_h = height - top - bottom
     totals = [sum(float(s[1][i]) for s in stacks) for i in range(len(labels))]
     lows = [min(0.0, *(float(s[1][i]) for s in stacks)) for i in range(len(labels))]
-    ticks = _nice_ticks(min(0.0, *lows), max(0.0, *totals))
+    ticks = nice_ticks(min(0.0, *lows), max(0.0, *totals))
     lo, hi = ticks[0], ticks[-1]
 
     def y(v: float) -> float:

@@ -33,8 +33,9 @@ from .imports import COLUMNS, TransactionImport, export_holdings, export_transac
 from .market.models import AssetClass
 from .models import TRANSACTION_FIELDS, Lot, Transaction
 
-#: Friendly names of the allocation by asset class (the chart never shows a raw code).
-ASSET_CLASS_LABELS = dict(AssetClass.choices)
+#: Friendly names of the allocation by asset class (the chart never shows a raw code). Cash held
+#: and cash-equivalent instruments share the bucket "cash" (``analytics.allocation``).
+ASSET_CLASS_LABELS = {**dict(AssetClass.choices), "cash": "Cash"}
 
 IMPORT_SESSION_KEY = "portfolios_import"
 
