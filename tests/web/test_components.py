@@ -109,7 +109,8 @@ def test_horizontal_bars_keep_whole_labels_and_friendly_names():
         assert label in text
     # a long label wraps onto lines (tspans), none cut: every word is there
     long = re.search(
-        r'<text class="axis-label cat-label"[^>]*>((?:<tspan[^>]*>[^<]*</tspan>)+)</text>', chart.split("Government")[1]
+        r'<text class="axis-label cat-label"[^>]*>((?:<tspan[^>]*>[^<]*</tspan>)+)</text>',
+        chart[chart.index("Government") :],
     )
     words = " ".join(re.findall(r">([^<]*)</tspan>", long.group(1)))
     assert words.replace("- ", "") == "Lovelace growth portfolio of the family" and long.group(1).count("<tspan") >= 2
