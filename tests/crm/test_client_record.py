@@ -214,6 +214,7 @@ def test_timeline_page_links_keep_the_chip(owner_client, advisor):
     html = owner_client.get(f"/crm/contacts/{client.pk}/?timeline=activities").content.decode()
     assert 'href="?timeline=activities&amp;tpage=2#timeline" rel="next"' in html
     page2 = owner_client.get(f"/crm/contacts/{client.pk}/?timeline=activities&tpage=2").content.decode()
+    page2 = page2[page2.index('id="timeline-h"') :]
     assert "Call 26" in page2 and "Call 00" not in page2
     assert owner_client.get(f"/crm/contacts/{client.pk}/?tpage=x").status_code == 200
 
