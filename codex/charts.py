@@ -151,7 +151,7 @@ def date_ticks(first: date, last: date, *, max_ticks: int = 6) -> list[tuple[dat
             d = _add_months(d, 1)
         while (d.month - 1) % step:
             d = _add_months(d, 1)
-        out = []
+        out: list[tuple[date, str]] = []
         while d <= last:
             out.append((d, f"{d:%b %Y}" if d.month == 1 or not out else f"{d:%b}"))
             d = _add_months(d, step)

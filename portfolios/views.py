@@ -6,6 +6,7 @@ without JavaScript; charts are server-side SVG (``portfolios.charts``).
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.contrib import messages
@@ -240,7 +241,8 @@ def _split_messages(request) -> dict:
     """The page's messages in two: those about the ledger (shown in its card, with Undo after a
     delete) and the rest (the layout's usual place). The view's ``messages`` shadows the context
     processor's for this render."""
-    ledger, others = [], []
+    ledger: list = []
+    others: list = []
     for m in messages.get_messages(request):
         (ledger if LEDGER_TAG in (m.extra_tags or "").split() else others).append(m)
     return {"messages": others, "ledger_messages": ledger}
@@ -278,7 +280,7 @@ def _open_lots(portfolio, *, also=()):
 def _describe(txn: Transaction) -> str:
     """One line naming a ledger row for messages: "buy of 5 AAPL on 2026-03-02"."""
     what = txn.get_kind_display().lower()
-    if txn.instrument_id is not None and txn.kind not in services.CASH_KINDS_WITH_INSTRUMENT:
+    if txn.instrument is not None and txn.kind not in services.CASH_KINDS_WITH_INSTRUMENT:
         what += f" of {txn.quantity.normalize():f} {txn.instrument.symbol}"
     elif txn.amount is not None:
         what += f" of {txn.amount.quantize(Decimal('0.01')):,} {txn.currency}"
@@ -381,10 +383,12 @@ def _ledger_row(txn: Transaction) -> dict:
     """A ledger row as the session keeps it for undo (JSON: dates ISO, decimals as text)."""
     row = {}
     for f in TRANSACTION_FIELDS:
-        value = txn.instrument_id if f == "instrument" else getattr(txn, f)
-        row[f] = (
-            value.isoformat() if hasattr(value, "isoformat") else (str(value) if isinstance(value, Decimal) else value)
-        )
+        value: object = txn.instrument_id if f == "instrument" else getattr(txn, f)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        row[f] = value
     return row
 
 
