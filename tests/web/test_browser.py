@@ -579,7 +579,7 @@ def test_transaction_entry_per_kind_lot_table_chart_hover_and_undo_delete(owner_
     expect(lots).to_have_count(2)
     lots.nth(1).locator("input").fill("three")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator(".lot-table .error")).to_contain_text("Enter a number of units")
+    expect(page.locator(".lot-table div.error")).to_contain_text("Enter a number of units")
     expect(page.locator(".lot-table tbody tr").nth(1).locator("input")).to_have_value("three")
     page.locator(".lot-table tbody tr").nth(1).locator("input").fill("3")
     page.get_by_role("button", name="Save").click()
