@@ -10,8 +10,8 @@ them to the survivor in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,13 +22,24 @@ from django.dispatch import Signal
 contact_merging = Signal()
 
 
+#: The timeline's filter chips, in order: what each shows. A source registers under one of them.
+TIMELINE_CATEGORIES: dict[str, str] = {
+    "activities": "Activities",
+    "transactions": "Transactions",
+    "documents": "Documents",
+    "fees": "Fees",
+}
+
+
 @dataclass(frozen=True)
 class TimelineItem:
     at: dt.datetime
-    kind: str  # activity kind, "stage" or "transaction"
+    kind: str  # activity kind, "stage", "transaction", "document", ...
     title: str
     detail: str = ""
     url: str = ""
+    category: str = ""  # a key of TIMELINE_CATEGORIES; set from the source's registration when empty
+    amount: str = ""  # a money figure to show beside the title (income, fees, taxes, trades)
 
 
 @dataclass
@@ -41,27 +52,47 @@ class PortfolioFigures:
     twr: Decimal | None = None
     mwr: Decimal | None = None
     error: str = ""
+    ytd: Decimal | None = None  # year-to-date TWR (fraction)
+    fees_ytd: Decimal | None = None  # fees charged to the portfolio this year, in its base currency
+    history: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # daily value, the last 12 months
 
 
 FiguresSource = Callable[..., list[PortfolioFigures]]  # (*, user, contact, today)
 TimelineSource = Callable[..., list[TimelineItem]]  # (*, user, contact, limit)
 
 _figures_sources: list[FiguresSource] = []
-_timeline_sources: list[TimelineSource] = []
+_timeline_sources: list[tuple[TimelineSource, str]] = []
 
 
-def register_client_record_source(*, figures: FiguresSource | None = None, timeline: TimelineSource | None = None):
-    """Add a source of portfolio figures and/or timeline items (idempotent: a source is kept once)."""
+def register_client_record_source(
+    *,
+    figures: FiguresSource | None = None,
+    timeline: TimelineSource | None = None,
+    category: str = "activities",
+):
+    """Add a source of portfolio figures and/or timeline items (idempotent: a source is kept once);
+    ``category`` is the timeline chip its items fall under (``TIMELINE_CATEGORIES``)."""
+    if category not in TIMELINE_CATEGORIES:
+        raise ValueError(f"unknown timeline category {category!r}")
     if figures is not None and figures not in _figures_sources:
         _figures_sources.append(figures)
-    if timeline is not None and timeline not in _timeline_sources:
-        _timeline_sources.append(timeline)
+    if timeline is not None and all(timeline is not s for s, _c in _timeline_sources):
+        _timeline_sources.append((timeline, category))
 
 
 def figures_for(*, user, contact, today: dt.date) -> list[PortfolioFigures]:
     return [f for source in _figures_sources for f in source(user=user, contact=contact, today=today)]
 
 
+def timeline_items_for(*, user, contact, limit: int, categories: Collection[str] | None = None) -> list[TimelineItem]:
+    """Items of every registered source (of ``categories`` only, when given: the others are not
+    asked, so a filtered timeline costs only its own queries)."""
+    return [
+        i if i.category else replace(i, category=category)
+        for source, category in _timeline_sources
+        if categories is None or category in categories
+        for i in source(user=user, contact=contact, limit=limit)
+    ]
 def timeline_items_for(*, user, contact, limit: int) -> list[TimelineItem]:
     return [i for source in _timeline_sources for i in source(user=user, contact=contact, limit=limit)]
 

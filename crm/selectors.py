@@ -51,7 +51,7 @@ from .models import (
     SubscriberStatus,
     fold,
 )
-from .record_sources import PortfolioFigures, TimelineItem, figures_for, timeline_items_for
+from .record_sources import TIMELINE_CATEGORIES, PortfolioFigures, TimelineItem, figures_for, timeline_items_for
 from .services import pipeline_stages_ensure
 
 ZERO = Decimal("0")
@@ -85,33 +85,85 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
 
 
-def contact_timeline(*, user, contact: Contact, limit: int = 100) -> list[TimelineItem]:
+TIMELINE_PAGE_SIZE = 25
+
+
+@dataclass
+class TimelinePage:
+    """One page of a contact's timeline, newest first, under one filter chip (``category``, ""
+    for all). ``number`` counts from 1."""
+
+    items: list[TimelineItem]
+    number: int
+    has_next: bool
+    category: str = ""
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def contact_timeline(
+    *, user, contact: Contact, limit: int = 100, offset: int = 0, category: str = ""
+) -> list[TimelineItem]:
     """Activities, deal stage changes and what registered sources add (portfolios: the client's
-    transactions, ``record_sources``) of one contact, newest first. A fixed number of queries
-    whatever the number of items."""
+    transactions, the vault: documents, fees: invoices; ``record_sources``) of one contact, newest
+    first: the items ``offset`` to ``offset + limit``, of one ``category`` (``TIMELINE_CATEGORIES``)
+    or all. A fixed number of queries whatever the number of items or the page (each source reads
+    its newest ``offset + limit`` rows); a category asks only its own sources."""
     items: list[TimelineItem] = []
-    for a in (
-        access.activities_for(user).filter(contact=contact).select_related("owner").order_by("-occurred_at")[:limit]
-    ):
-        detail = a.body[:300]
-        if a.kind == ActivityKind.TASK:
-            state = "done" if a.completed_at else (f"due {a.due_date:%Y-%m-%d}" if a.due_date else "open")
-            detail = f"Task {state}. {detail}".strip()
-        items.append(TimelineItem(a.occurred_at, a.kind, a.subject, detail))
-    changes = (
-        DealStageChange.objects.filter(deal__in=access.deals_for(user).filter(contact=contact))
-        .select_related("deal", "from_stage", "to_stage", "changed_by")
-        .order_by("-changed_at")[:limit]
+    wanted = offset + limit
+    if category in ("", "activities"):
+        for a in (
+            access.activities_for(user)
+            .filter(contact=contact)
+            .select_related("owner")
+            .order_by("-occurred_at", "-id")[:wanted]
+        ):
+            detail = a.body[:300]
+            if a.kind == ActivityKind.TASK:
+                state = "done" if a.completed_at else (f"due {a.due_date:%Y-%m-%d}" if a.due_date else "open")
+                detail = f"Task {state}. {detail}".strip()
+            items.append(TimelineItem(a.occurred_at, a.kind, a.subject, detail, category="activities"))
+        changes = (
+            DealStageChange.objects.filter(deal__in=access.deals_for(user).filter(contact=contact))
+            .select_related("deal", "from_stage", "to_stage", "changed_by")
+            .order_by("-changed_at", "-id")[:wanted]
+        )
+        for c in changes:
+            if c.from_stage is None:
+                title = f"Deal “{c.deal.title}” opened in {c.to_stage.name}"
+            else:
+                title = f"Deal “{c.deal.title}” moved from {c.from_stage.name} to {c.to_stage.name}"
+            items.append(
+                TimelineItem(
+                    c.changed_at,
+                    "stage",
+                    title,
+                    c.note,
+                    firm_path("crm:deal-detail", args=[c.deal_id]),
+                    category="activities",
+                )
+            )
+    items.extend(
+        timeline_items_for(user=user, contact=contact, limit=wanted, categories=[category] if category else None)
     )
-    for c in changes:
-        if c.from_stage is None:
-            title = f"Deal “{c.deal.title}” opened in {c.to_stage.name}"
-        else:
-            title = f"Deal “{c.deal.title}” moved from {c.from_stage.name} to {c.to_stage.name}"
-        items.append(TimelineItem(c.changed_at, "stage", title, c.note, firm_path("crm:deal-detail", args=[c.deal_id])))
-    items.extend(timeline_items_for(user=user, contact=contact, limit=limit))
     items.sort(key=lambda i: i.at, reverse=True)
-    return items[:limit]
+    return items[offset:wanted]
+
+
+def contact_timeline_page(
+    *, user, contact: Contact, page: int = 1, category: str = "", per_page: int = TIMELINE_PAGE_SIZE
+) -> TimelinePage:
+    """``contact_timeline`` as pages of ``per_page`` (one more item read tells whether a next page
+    exists). An unknown category shows all; a page below 1 shows the first."""
+    if category not in TIMELINE_CATEGORIES:
+        category = ""
+    page = max(1, page)
+    rows = contact_timeline(
+        user=user, contact=contact, limit=per_page + 1, offset=(page - 1) * per_page, category=category
+    )
+    return TimelinePage(items=rows[:per_page], number=page, has_next=len(rows) > per_page, category=category)
 
 
 # --- the client record ------------------------------------------------------------------------------
@@ -127,19 +179,51 @@ class ClientRecord:
     newsletter_status: str  # "confirmed", "pending", "unsubscribed" or "none"
     timeline: list[TimelineItem]
     open_tasks: list[Activity] = field(default_factory=list)
+    timeline_page: TimelinePage | None = None
+    # The money on top, for the currency holding most of the client's assets (``currency``):
+    # value-weighted YTD and since-inception TWR, fees this year, the value over the last year.
+    currency: str = ""
+    ytd: Decimal | None = None
+    since_inception: Decimal | None = None
+    fees_ytd: Decimal | None = None
+    history: list[tuple[dt.date, Decimal]] = field(default_factory=list)
+    next_review: dt.date | None = None
 
 
-def client_record(*, user, contact: Contact, today: dt.date | None = None) -> ClientRecord:
-    """Everything about one client: portfolios with value (AUM), since-inception TWR and MWR
-    (XIRR) from the registered sources (portfolios, ``record_sources``), last activity, open deals,
-    newsletter status, open tasks,
-    and the merged timeline. The contact must come from ``crm.access.contact_for_user``."""
+def _weighted(figures: list[PortfolioFigures], attr: str) -> Decimal | None:
+    """The value-weighted mean of a return over the portfolios that have both (None if none)."""
+    pairs = [(f.value, getattr(f, attr)) for f in figures if f.value and getattr(f, attr) is not None]
+    total = sum((v for v, _r in pairs), ZERO)
+    return sum((v * r for v, r in pairs), ZERO) / total if total else None
+
+
+def client_record(
+    *,
+    user,
+    contact: Contact,
+    today: dt.date | None = None,
+    timeline_page: int = 1,
+    timeline_category: str = "",
+    timeline_per_page: int = TIMELINE_PAGE_SIZE,
+) -> ClientRecord:
+    """Everything about one client: portfolios with value (AUM), YTD and since-inception TWR, MWR
+    (XIRR), fees this year and a year of values from the registered sources (portfolios,
+    ``record_sources``), the client's totals in its main currency, last activity, open deals,
+    newsletter status, open tasks, the next review, and one page of the merged timeline. The
+    contact must come from ``crm.access.contact_for_user``."""
     today = today or timezone.localdate()
     figures = figures_for(user=user, contact=contact, today=today)
     aum: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for f in figures:
         if f.value is not None:
             aum[f.currency] += f.value
+    currency = max(aum, key=lambda c: aum[c]) if aum else ""
+    main = [f for f in figures if f.currency == currency]
+    history: dict[dt.date, Decimal] = defaultdict(lambda: ZERO)
+    for f in main:
+        for day, value in f.history:
+            history[day] += value
+    fees = [f.fees_ytd for f in main if f.fees_ytd is not None]
     activities = access.activities_for(user).filter(contact=contact)
     last_activity = activities.exclude(kind=ActivityKind.TASK).order_by("-occurred_at").first()
     open_tasks = list(activities.filter(kind=ActivityKind.TASK, completed_at__isnull=True).order_by("due_date"))
@@ -153,6 +237,9 @@ def client_record(*, user, contact: Contact, today: dt.date | None = None) -> Cl
         .order_by("-confirmed_at")
         .first()
     )
+    page = contact_timeline_page(
+        user=user, contact=contact, page=timeline_page, category=timeline_category, per_page=timeline_per_page
+    )
     return ClientRecord(
         contact=contact,
         portfolios=figures,
@@ -160,8 +247,15 @@ def client_record(*, user, contact: Contact, today: dt.date | None = None) -> Cl
         last_activity=last_activity,
         open_deals=open_deals,
         newsletter_status=subscriber.status if subscriber else "none",
-        timeline=contact_timeline(user=user, contact=contact),
+        timeline=page.items,
         open_tasks=open_tasks,
+        timeline_page=page,
+        currency=currency,
+        ytd=_weighted(main, "ytd"),
+        since_inception=_weighted(main, "twr"),
+        fees_ytd=sum(fees, ZERO) if fees else None,
+        history=sorted(history.items()),
+        next_review=contact.kyc_review_due_on,
     )
 
 

@@ -33,5 +33,5 @@ class FeesConfig(AppConfig):
 
         from .client_record import client_fee_items, fees_follow_merged_contact
 
-        register_client_record_source(timeline=client_fee_items)
+        register_client_record_source(timeline=client_fee_items, category="fees")
         contact_merging.connect(fees_follow_merged_contact, dispatch_uid="fees-follow-merged-contact")

@@ -15,6 +15,7 @@ from decimal import Decimal
 from fpdf import FPDF
 
 from codex import formatting
+from codex import charts
 from crm.models import Contact
 from portfolios import analytics
 from portfolios import selectors as portfolio_selectors
@@ -166,21 +167,43 @@ def _table(pdf: FPDF, head: list[str], rows: list[list[str]], widths: list[int])
 
 
 def _chart(pdf: FPDF, series: list[tuple[date, Decimal]], color: tuple[int, int, int]) -> None:
+    """The value line with the product's chart axes (codex.charts): value ticks on the left, one
+    date axis below (months or years from the span), each date named once."""
     if len(series) < 2:
         return
-    x0, y0, w, h = pdf.l_margin, pdf.get_y(), pdf.epw, 40
+    label_w = 14
+    x0, y0, w, h = pdf.l_margin + label_w, pdf.get_y(), pdf.epw - label_w, 40
     values = [float(v) for _, v in series]
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    points = [(x0 + w * i / (len(values) - 1), y0 + h - (v - lo) / span * (h - 4) - 2) for i, v in enumerate(values)]
-    pdf.set_draw_color(200, 200, 200)
-    pdf.rect(x0, y0, w, h)
+    ticks = charts.nice_ticks(min(values), max(values))
+    lo, hi = ticks[0], ticks[-1]
+    d0, d1 = series[0][0].toordinal(), series[-1][0].toordinal()
+    span = max(d1 - d0, 1)
+
+    def x(d: date) -> float:
+        return x0 + w * (d.toordinal() - d0) / span
+
+    def y(v: float) -> float:
+        return y0 + h - (v - lo) / (hi - lo) * h
+
+    pdf.set_font("Helvetica", "", 7)
+    pdf.set_text_color(90, 90, 90)
+    pdf.set_draw_color(225, 225, 225)
+    for t in ticks:
+        pdf.line(x0, y(t), x0 + w, y(t))
+        pdf.set_xy(pdf.l_margin, y(t) - 2)
+        pdf.cell(label_w - 1, 4, charts.compact(t), align="R")
+    for d, label in charts.date_ticks(series[0][0], series[-1][0], max_ticks=6):
+        pdf.line(x(d), y0 + h, x(d), y0 + h + 1)
+        pdf.set_xy(x(d) - 10, y0 + h + 1)
+        pdf.cell(20, 4, _latin(label), align="C")
+    pdf.set_text_color(0, 0, 0)
     pdf.set_draw_color(*color)
     pdf.set_line_width(0.5)
-    pdf.polyline(points)
+    pdf.polyline([(x(d), y(float(v))) for d, v in series])
     pdf.set_line_width(0.2)
     pdf.set_draw_color(0, 0, 0)
-    pdf.set_y(y0 + h + 4)
+    pdf.set_font("Helvetica", "", 10)
+    pdf.set_y(y0 + h + 8)
 
 
 def report_pdf(report: ClientReport, *, compress: bool = True) -> bytes:
@@ -250,7 +273,12 @@ def _report_pdf(report: ClientReport, *, compress: bool) -> bytes:
             [[f.period, day(f.start), percent(f.twr), percent(f.mwr), percent(f.benchmark)] for f in p.periods],
             [25, 30, 35, 45, 45],
         )
-        _table(pdf, ["Asset class", "Weight"], [[k, weight(v)] for k, v in p.allocation.items()], [90, 40])
+        _table(
+            pdf,
+            ["Asset class", "Weight"],
+            [[charts.category_label(k), weight(v)] for k, v in p.allocation.items()],
+            [90, 40],
+        )
         _table(
             pdf,
             ["Holding", "Quantity", "Value"],

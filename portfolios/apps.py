@@ -42,7 +42,9 @@ class PortfoliosConfig(AppConfig):
             portfolios_follow_merged_contact,
         )
 
-        register_client_record_source(figures=client_portfolio_figures, timeline=client_transaction_items)
+        register_client_record_source(
+            figures=client_portfolio_figures, timeline=client_transaction_items, category="transactions"
+        )
         register_client_list_source(client_list_figures)
         contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
 

@@ -5,24 +5,53 @@ the move of portfolios when two contacts are merged. Registered in ``PortfoliosC
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from decimal import Decimal
 
+from codex import formatting
 from crm.record_sources import ClientListFigures, PortfolioFigures, TimelineItem
+from tenants.links import firm_path
 
 from . import selectors
 from .access import portfolios_visible_to
-from .models import Portfolio, Transaction
+from .models import Kind, Portfolio, Transaction, Valuation
+
+HISTORY_DAYS = 365
+INCOME_KINDS = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
 
 
 def client_portfolio_figures(*, user, contact, today: dt.date) -> list[PortfolioFigures]:
-    """The client's live portfolios that ``user`` may see, with their figures: one batch for every
-    portfolio (three queries over the stored valuations), not one ledger replay per portfolio."""
+    """The client's live portfolios that ``user`` may see, with their figures, all from the stored
+    valuations in one batch for every portfolio, not one ledger replay per portfolio: value and
+    since-inception TWR and MWR (``portfolio_since_inception``, three queries), YTD TWR (the
+    summaries the lists and the dashboard show, cached per ledger), and one query over the last
+    year's closes for the value history (the sparkline) and this year's fees."""
     portfolios = list(portfolios_visible_to(user).filter(client=contact, archived=False))
     since = selectors.portfolio_since_inception(portfolios, today=today)
+    summaries = selectors.portfolio_summaries(portfolios, today=today)
+    year_start = dt.date(today.year, 1, 1)
+    history: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
+    fees: dict[int, Decimal] = defaultdict(Decimal)
+    if portfolios:
+        rows = (
+            Valuation.objects.filter(
+                portfolio_id__in=[p.pk for p in portfolios],
+                date__gte=min(today - dt.timedelta(days=HISTORY_DAYS), year_start),
+                date__lte=today,
+            )
+            .order_by("portfolio_id", "date")
+            .values_list("portfolio_id", "date", "value", "fees")
+        )
+        for pid, day, value, fee in rows:
+            if day >= today - dt.timedelta(days=HISTORY_DAYS):
+                history[pid].append((day, value))
+            if day >= year_start:
+                fees[pid] += fee
     figures = []
     for p in portfolios:
         one = since[p.pk]
         twr, mwr = one.twr, one.mwr
+        summary = summaries.get(p.pk)
         figures.append(
             PortfolioFigures(
                 p,
@@ -31,13 +60,22 @@ def client_portfolio_figures(*, user, contact, today: dt.date) -> list[Portfolio
                 twr=twr.value if twr else None,
                 mwr=mwr.value if mwr else None,
                 error=one.error,
+                ytd=summary.ytd.value if summary and summary.ytd else None,
+                fees_ytd=fees[p.pk] if p.pk in history or p.pk in fees else None,
+                history=history[p.pk],
             )
         )
     return figures
 
 
+def _money(amount: Decimal | None, currency: str) -> str:
+    return "" if amount is None else formatting.money(amount, currency)
+
+
 def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]:
-    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. One query."""
+    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. One query.
+    Income, fees and taxes show their amount (with the instrument they came from), trades their
+    units, price and instrument name."""
     txns = (
         Transaction.objects.filter(portfolio__in=portfolios_visible_to(user).filter(client=contact))
         .select_related("portfolio", "instrument")
@@ -46,12 +84,34 @@ def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]
     items = []
     for t in txns:
         what = t.get_kind_display()
-        if t.instrument is not None:
-            what += f" {t.quantity.normalize():f} {t.instrument.symbol}"
-        elif t.amount is not None:
-            what += f" {t.amount.quantize(Decimal('0.01')):,} {t.currency}"
+        amount = ""
+        if t.kind in INCOME_KINDS or t.instrument is None:
+            amount = _money(t.amount, t.currency)
+            if t.instrument is not None:
+                what += (
+                    f" from {t.instrument.symbol} ({t.instrument.name})"
+                    if t.instrument.name
+                    else f" from {t.instrument.symbol}"
+                )
+        else:
+            what += f" {formatting.quantity(t.quantity)} {t.instrument.symbol}"
+            if t.instrument.name:
+                what += f" ({t.instrument.name})"
+            if t.price:
+                what += f" at {formatting.price(t.price, t.currency)}"
+                amount = _money(t.quantity * t.price, t.currency)
         at = dt.datetime.combine(t.trade_date, dt.time(0, 0), tzinfo=dt.UTC)
-        items.append(TimelineItem(at, "transaction", f"{t.portfolio.name}: {what}", t.note))
+        items.append(
+            TimelineItem(
+                at,
+                "transaction",
+                f"{t.portfolio.name}: {what}",
+                t.note,
+                firm_path("portfolios:detail", args=[t.portfolio_id]),
+                category="transactions",
+                amount=amount,
+            )
+        )
     return items
 
 

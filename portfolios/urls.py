@@ -30,6 +30,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/transactions/new/", views.transaction_create, name="transaction-create"),
     path("<int:pk>/transactions/<int:txn_pk>/edit/", views.transaction_edit, name="transaction-edit"),
     path("<int:pk>/transactions/<int:txn_pk>/delete/", views.transaction_delete, name="transaction-delete"),
+    path("<int:pk>/transactions/restore/", views.transaction_restore, name="transaction-restore"),
     path("<int:pk>/import/", views.transaction_import, name="import"),
     path("<int:pk>/export/transactions.csv", views.export_transactions_csv, name="export-transactions"),
     path("<int:pk>/export/holdings.csv", views.export_holdings_csv, name="export-holdings"),

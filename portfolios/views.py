@@ -6,7 +6,8 @@ without JavaScript; charts are server-side SVG (``portfolios.charts``).
 
 from __future__ import annotations
 
-import json
+from datetime import date
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,8 +21,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded, check_feature
+from codex import charts
 from codex import imports as engine
-from codex.charts import Series, bar_chart, line_chart
+from codex.charts import Series
+from codex.confirm import confirmation_required
 from codex.idempotent_forms import idempotent_form
 from codex.tables import table_page
 
@@ -29,7 +32,12 @@ from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
 from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
 from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
-from .models import Transaction
+from .market.models import AssetClass
+from .models import TRANSACTION_FIELDS, Lot, Transaction
+
+#: Friendly names of the allocation by asset class (the chart never shows a raw code). Cash held
+#: and cash-equivalent instruments share the bucket "cash" (``analytics.allocation``).
+ASSET_CLASS_LABELS = {**dict(AssetClass.choices), "cash": "Cash"}
 
 IMPORT_SESSION_KEY = "portfolios_import"
 
@@ -176,23 +184,36 @@ def portfolio_detail(request, pk: int):
     by = request.GET.get("by", "asset_class")
     if by not in dash.allocations:
         by = "asset_class"
+    chart_range = request.GET.get("range", "ALL").upper()
+    if chart_range not in charts.RANGES:
+        chart_range = "ALL"
     value_chart = alloc_chart = ""
     if dash.performance is not None:
-        lines = [Series("Portfolio (time-weighted)", _as_growth(analytics.twr_index(dash.performance.series)))]
+        index = analytics.twr_index(dash.performance.series)
+        lines = [Series("Portfolio (time-weighted)", _growth_in_range(index, chart_range))]
         if dash.benchmark_index and portfolio.benchmark is not None:
-            lines.append(Series(f"Benchmark {portfolio.benchmark.symbol}", _as_growth(dash.benchmark_index)))
-        value_chart = line_chart(
+            start = lines[0].points[0][0] if lines[0].points else None
+            lines.append(
+                Series(
+                    f"Benchmark {portfolio.benchmark.symbol}",
+                    _growth_in_range(dash.benchmark_index, chart_range, start),
+                )
+            )
+        value_chart = charts.line_chart(
             lines,
-            title="Cumulative return since inception (%)",
+            title=f"Cumulative return, {charts.RANGE_NAMES[chart_range]} (%)",
             description="; ".join(f"{s.label}: {s.points[-1][1]:.2f}% on {s.points[-1][0]}" for s in lines if s.points),
             percent=True,
             area=False,
         )
         weights = dash.allocations.get(by, {})
-        alloc_chart = bar_chart(
-            [(str(k).replace("_", " ")[:14], w * 100) for k, w in weights.items()],
-            title=f"Allocation by {by.replace('_', ' ')} (%)",
-            description="; ".join(f"{k}: {w * 100:.1f}%" for k, w in weights.items()),
+        names = ASSET_CLASS_LABELS if by == "asset_class" else None
+        alloc_chart = charts.hbar_chart(
+            [(charts.category_label(k, dimension=by, labels=names), w * 100) for k, w in weights.items()],
+            title=f"Allocation by {charts.category_label(by).lower()} (%)",
+            description="; ".join(
+                f"{charts.category_label(k, dimension=by, labels=names)}: {w * 100:.1f}%" for k, w in weights.items()
+            ),
             percent=True,
         )
     holdings = []
@@ -215,37 +236,98 @@ def portfolio_detail(request, pk: int):
         "value_chart": value_chart,
         "alloc_chart": alloc_chart,
         "by": by,
-        "dimensions": list(dash.allocations),
+        "dimensions": [(d, charts.category_label(d)) for d in dash.allocations],
+        "range_tabs": charts.range_tabs(
+            chart_range, anchor="growth-h", query={"by": by} if by != "asset_class" else None
+        ),
+        "chart_range": chart_range,
         "txns": txns,
         "can_write": can_write(request.user) and not portfolio.archived,
         "can_edit": can_write(request.user),
-        "form": TransactionForm(initial={"trade_date": timezone.localdate()}),
+        **_split_messages(request),
     }
+    if context["can_write"]:
+        context["form"] = TransactionForm(initial={"trade_date": timezone.localdate()}, open_lots=_open_lots(portfolio))
     return render(request, "portfolios/detail.html", context)
 
 
-def _as_growth(index, max_points: int = 500) -> list:
-    """A growth-of-1 series as cumulative percent, thinned to at most ``max_points`` (keeps the last)."""
-    step = max(1, len(index) // max_points)
-    points = list(index[::step])
-    if index and points[-1] != index[-1]:
-        points.append(index[-1])
-    return [(d, (level - 1) * 100) for d, level in points]
+def _split_messages(request) -> dict:
+    """The page's messages in two: those about the ledger (shown in its card, with Undo after a
+    delete) and the rest (the layout's usual place). The view's ``messages`` shadows the context
+    processor's for this render."""
+    ledger: list = []
+    others: list = []
+    for m in messages.get_messages(request):
+        (ledger if LEDGER_TAG in (m.extra_tags or "").split() else others).append(m)
+    return {"messages": others, "ledger_messages": ledger}
+
+
+def _growth_in_range(index, chart_range: str, start=None, max_points: int = 500) -> list:
+    """A growth-of-1 index as cumulative percent from the start of ``chart_range`` (rebased to
+    0 % there), thinned to at most ``max_points`` (keeps the last). ``start`` aligns a benchmark
+    with the portfolio's first shown day."""
+    if not index:
+        return []
+    if start is None:
+        start = charts.range_start(chart_range, first=index[0][0], last=index[-1][0])
+    before = [p for p in index if p[0] <= start]
+    shown = ([before[-1]] if before else []) + [p for p in index if p[0] > start]
+    base = shown[0][1] if shown and shown[0][1] else 1
+    step = max(1, len(shown) // max_points)
+    points = list(shown[::step])
+    if points[-1] != shown[-1]:
+        points.append(shown[-1])
+    return [(d, (level / base - 1) * 100) for d, level in points]
+
+
+def _open_lots(portfolio, *, also=()):
+    """The lot table's rows: the portfolio's open lots (and the lots an edited sell names, even if
+    it closed them), by instrument and age. One query."""
+    ids = [int(item["lot"]) for item in also or [] if isinstance(item, dict) and str(item.get("lot", "")).isdigit()]
+    return list(
+        Lot.objects.filter(Q(quantity__gt=0) | Q(opened_by_id__in=ids), portfolio=portfolio)
+        .select_related("instrument")
+        .order_by("instrument__symbol", "acquired_on", "opened_by_id")
+    )
+
+
+def _describe(txn: Transaction) -> str:
+    """One line naming a ledger row for messages: "buy of 5 AAPL on 2026-03-02"."""
+    what = txn.get_kind_display().lower()
+    if txn.instrument is not None and txn.kind not in services.CASH_KINDS_WITH_INSTRUMENT:
+        what += f" of {txn.quantity.normalize():f} {txn.instrument.symbol}"
+    elif txn.amount is not None:
+        what += f" of {txn.amount.quantize(Decimal('0.01')):,} {txn.currency}"
+    return f"{what} on {txn.trade_date.isoformat()}"
+
+
+def _ledger_url(portfolio_pk: int) -> str:
+    return reverse("portfolios:detail", args=[portfolio_pk]) + "#ledger"
+
+
+#: Messages the portfolio page shows inside its ledger card, where the user's eyes are after
+#: saving or deleting a transaction, instead of at the top of the page (out of view at #ledger).
+LEDGER_TAG = "ledger"
+UNDO_SESSION_KEY = "portfolios_undo_delete"
 
 
 @login_required
 @idempotent_form
 def transaction_create(request, pk: int):
     portfolio = portfolio_for_user(request.user, pk, write=True)
-    form = TransactionForm(request.POST or None, initial={"trade_date": timezone.localdate()})
+    form = TransactionForm(
+        request.POST or None,
+        initial={"trade_date": timezone.localdate(), "kind": request.GET.get("kind", "")},
+        open_lots=_open_lots(portfolio),
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            services.transaction_record(portfolio=portfolio, created_by=request.user, **form.to_service())
+            txn = services.transaction_record(portfolio=portfolio, created_by=request.user, **form.to_service())
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Transaction recorded.")
-            return redirect(reverse("portfolios:detail", args=[portfolio.pk]) + "#ledger")
+            messages.success(request, f"Recorded the {_describe(txn)}.", extra_tags=LEDGER_TAG)
+            return redirect(_ledger_url(portfolio.pk))
     return render(
         request,
         "portfolios/transaction_form.html",
@@ -255,7 +337,16 @@ def transaction_create(request, pk: int):
 
 def _txn_for(request, pk: int, txn_pk: int, *, write: bool) -> Transaction:
     portfolio = portfolio_for_user(request.user, pk, write=write)
-    return get_object_or_404(Transaction.objects.select_related("portfolio"), pk=txn_pk, portfolio=portfolio)
+    return get_object_or_404(
+        Transaction.objects.select_related("portfolio", "instrument"), pk=txn_pk, portfolio=portfolio
+    )
+
+
+def _same_lots(a, b) -> bool:
+    def norm(lots):
+        return sorted((int(x["lot"]), Decimal(str(x["quantity"]))) for x in lots or [])
+
+    return norm(a) == norm(b)
 
 
 @login_required
@@ -271,38 +362,94 @@ def transaction_edit(request, pk: int, txn_pk: int):
         "amount": txn.amount.normalize() if txn.amount is not None else None,
         "currency": txn.currency,
         "fx_rate": txn.fx_rate.normalize(),
-        "lots": json.dumps(txn.lots) if txn.lots else "",
         "acquired_on": txn.acquired_on,
         "note": txn.note,
+        "counter_currency": txn.counter_currency,
+        "counter_amount": txn.counter_amount.normalize() if txn.counter_amount is not None else None,
     }
-    form = TransactionForm(request.POST or None, initial=initial)
+    form = TransactionForm(
+        request.POST or None,
+        initial=initial,
+        open_lots=_open_lots(txn.portfolio, also=txn.lots),
+        chosen_lots=txn.lots,
+    )
     if request.method == "POST" and form.is_valid():
-        changes = {f: v for f, v in form.to_service().items() if f in form.changed_data}
+        changes = {f: v for f, v in form.to_service().items() if f in form.changed_data and f != "lots"}
+        if not _same_lots(form.cleaned_data.get("lots"), txn.lots):
+            changes["lots"] = form.cleaned_data.get("lots")
         try:
-            services.transaction_update(txn=txn, **changes)
+            txn = services.transaction_update(txn=txn, **changes)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Transaction saved; holdings and lots were rebuilt.")
-            return redirect(reverse("portfolios:detail", args=[pk]) + "#ledger")
+            messages.success(
+                request, f"Saved the {_describe(txn)}; holdings and lots were rebuilt.", extra_tags=LEDGER_TAG
+            )
+            return redirect(_ledger_url(pk))
     return render(
         request,
         "portfolios/transaction_form.html",
-        {"form": form, "portfolio": txn.portfolio, "txn": txn, "title": f"Edit {txn}"},
+        {"form": form, "portfolio": txn.portfolio, "txn": txn, "title": f"Edit the {_describe(txn)}"},
     )
+
+
+def _ledger_row(txn: Transaction) -> dict:
+    """A ledger row as the session keeps it for undo (JSON: dates ISO, decimals as text)."""
+    row = {}
+    for f in TRANSACTION_FIELDS:
+        value: object = txn.instrument_id if f == "instrument" else getattr(txn, f)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        row[f] = value
+    return row
 
 
 @login_required
 @require_POST
 def transaction_delete(request, pk: int, txn_pk: int):
+    """Delete after a confirmation (a page without JavaScript, a dialog with it); the message
+    offers Undo, which records the same row again (``transaction_restore``)."""
     txn = _txn_for(request, pk, txn_pk, write=True)
+    described = _describe(txn)
+    if response := confirmation_required(
+        request,
+        title="Delete this transaction?",
+        message=f"The {described} leaves the ledger; holdings and lots are rebuilt without it.",
+        label="Delete",
+        cancel_url=_ledger_url(pk),
+    ):
+        return response
+    row = _ledger_row(txn)
     try:
         services.transaction_delete(txn=txn)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, " ".join(exc.messages), extra_tags=LEDGER_TAG)
     else:
-        messages.success(request, "Transaction deleted; holdings and lots were rebuilt.")
-    return redirect(reverse("portfolios:detail", args=[pk]) + "#ledger")
+        request.session[UNDO_SESSION_KEY] = {"portfolio": pk, "row": row, "described": described}
+        messages.success(request, f"Deleted the {described}.", extra_tags=f"{LEDGER_TAG} undo")
+    return redirect(_ledger_url(pk))
+
+
+@login_required
+@require_POST
+def transaction_restore(request, pk: int):
+    """Undo the last delete on this portfolio: record the deleted row again (a new row, its
+    history says so). Refused with a message if nothing is to undo or the ledger no longer allows it."""
+    portfolio = portfolio_for_user(request.user, pk, write=True)
+    undo = request.session.get(UNDO_SESSION_KEY)
+    if not undo or undo.get("portfolio") != portfolio.pk:
+        messages.error(request, "There is no deletion to undo on this portfolio.", extra_tags=LEDGER_TAG)
+        return redirect(_ledger_url(pk))
+    try:
+        services.transaction_record(portfolio=portfolio, created_by=request.user, **undo["row"])
+    except ValidationError as exc:
+        messages.error(request, "The deletion cannot be undone: " + " ".join(exc.messages), extra_tags=LEDGER_TAG)
+    else:
+        del request.session[UNDO_SESSION_KEY]
+        messages.success(request, f"Restored the {undo['described']}.", extra_tags=LEDGER_TAG)
+    return redirect(_ledger_url(pk))
 
 
 @login_required
@@ -387,8 +534,8 @@ def exposure(request):
             _apply_errors(form, exc)
     sector_chart = ""
     if exp and exp.by_sector:
-        sector_chart = bar_chart(
-            [(r.label[:14], r.weight * 100) for r in exp.by_sector],
+        sector_chart = charts.hbar_chart(
+            [(r.label, r.weight * 100) for r in exp.by_sector],
             title="Exposure by sector (%)",
             description="; ".join(f"{r.label}: {r.weight * 100:.1f}%" for r in exp.by_sector),
             percent=True,

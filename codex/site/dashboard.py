@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from codex.charts import bar_chart
+from codex.charts import hbar_chart
 from crm.access import activities_for
 from crm.models import ActivityKind, DealStatus
 from crm.selectors import deal_list, tasks_due_for
@@ -109,11 +109,13 @@ def book_panel(*, user, today: date) -> BookPanel | None:
     sectors = exposure.by_sector[:8]
     chart = ""
     if sectors:
-        chart = bar_chart(
-            [(s.label[:14], s.value) for s in sectors],
+        chart = hbar_chart(
+            [(s.label, s.value) for s in sectors],
             title=f"Assets by sector ({exposure.currency})",
             description="; ".join(f"{s.label}: {s.value:,.0f}" for s in sectors),
             width=CARD_CHART_WIDTH,
+            currency=exposure.currency,
+            table=False,  # the card's own table gives value and weight
         )
     return BookPanel(
         currency=totals.currency,
@@ -159,12 +161,13 @@ def performance_panel(*, user, today: date) -> PerformancePanel | None:
     chart = ""
     charted = [(r.portfolio.name, r.ytd) for r in top if r.ytd is not None]
     if charted:
-        chart = bar_chart(
-            [(name[:12], ytd) for name, ytd in charted],
+        chart = hbar_chart(
+            charted,
             title="Year-to-date return of the largest portfolios (%)",
             description="; ".join(f"{name}: {ytd:.2f}%" for name, ytd in charted),
             percent=True,
             width=CARD_CHART_WIDTH,
+            table=False,  # the card's table below lists the same portfolios with value and returns
         )
     return PerformancePanel(ytd=weighted("ytd"), since_inception=weighted("since_inception"), rows=top, chart=chart)
 

@@ -23,7 +23,7 @@ class ClientRecordView(IdempotentPostMixin, APIView):
         contact = access.contact_for_user(
             request.user, pk, queryset=access.contacts_for(request.user).select_related("company")
         )
-        record = selectors.client_record(user=request.user, contact=contact)
+        record = selectors.client_record(user=request.user, contact=contact, timeline_per_page=100)
 
         def money(v):
             return None if v is None else str(v)

@@ -12,14 +12,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
+from codex import charts
 from codex.idempotent_forms import idempotent_form
 from codex.tables import Column, columns_chosen, columns_from_input, table_page
 from tenants.accounts.services import user_table_columns_set
 
 from .. import access, forms, selectors, services
 from ..models import ActivityKind, Contact, Lifecycle
-from ..record_sources import client_list_figures_for
-from .common import PAGE_SIZE, _find_other, _querystring
+from ..record_sources import TIMELINE_CATEGORIES, client_list_figures_for
+from .common import PAGE_SIZE, _find_other, _page, _querystring
 
 # --- contacts ---------------------------------------------------------------------------------------
 
@@ -120,12 +121,25 @@ def contact_create(request):
     )
 
 
+def _sparkline(record) -> str:
+    return charts.sparkline(record.history, label=f"Value over the last 12 months, in {record.currency}")
+
+
+def _timeline_params(request) -> dict:
+    """The timeline's chip (``?timeline=transactions``) and page (``?tpage=2``) from the query."""
+    try:
+        page = int(request.GET.get("tpage", "1"))
+    except ValueError:
+        page = 1
+    return {"timeline_page": page, "timeline_category": request.GET.get("timeline", "")}
+
+
 @login_required
 def contact_detail(request, pk: int):
     contact = access.contact_for_user(
         request.user, pk, queryset=access.contacts_for(request.user).select_related("owner", "company")
     )
-    record = selectors.client_record(user=request.user, contact=contact)
+    record = selectors.client_record(user=request.user, contact=contact, **_timeline_params(request))
     return render(
         request,
         "crm/contact_detail.html",
@@ -135,6 +149,8 @@ def contact_detail(request, pk: int):
             "activity_form": forms.ActivityForm(initial={"kind": ActivityKind.NOTE}),
             "merge_form": forms.MergeForm(),
             "can_write": access.can_write(request.user),
+            "timeline_categories": TIMELINE_CATEGORIES,
+            "sparkline": _sparkline(record),
         },
     )
 
@@ -193,6 +209,8 @@ def contact_log_activity(request, pk: int):
             "activity_form": form,
             "merge_form": forms.MergeForm(),
             "can_write": True,
+            "timeline_categories": TIMELINE_CATEGORIES,
+            "sparkline": _sparkline(record),
         },
         status=400,
     )

@@ -1,5 +1,5 @@
 """Operator console: invoice filters and actions, manual payments, webhook events, revenue page
-with server-side SVG charts."""
+with inline SVG charts from codex.charts."""
 
 from __future__ import annotations
 
@@ -93,17 +93,18 @@ def test_operator_overpayment_is_a_form_error(operator_client, invoices):
     assert not Payment.objects.exists()
 
 
-def test_revenue_page_and_svg_charts(operator_client, invoices):
+def test_revenue_page_draws_its_charts_inline_with_the_product_chart_module(operator_client, invoices):
     services.invoice_mark_paid(invoice=invoices[1], actor="op")
     page = operator_client.get("/admin/billing/invoice/revenue/")
     body = page.content.decode()
     assert page.status_code == 200 and "MRR" in body and "ARR" in body and "Churn" in body
-    for chart in ("mrr", "mrr-history", "revenue", "churn"):
-        svg = operator_client.get(f"/admin/billing/invoice/revenue/{chart}.svg")
-        assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
-        content = svg.content.decode()
-        assert content.lstrip().startswith("<svg") and "<script" not in content and "http://kozea" not in content
-    assert operator_client.get("/admin/billing/invoice/revenue/nope.svg").status_code == 404
+    # the four charts of the firms' pages' look: inline SVG with a data table, no pygal, no inline style
+    assert body.count('<svg class="chart"') == 4 and body.count('class="chart-data"') == 4
+    assert "css/charts.css" in body and "js/charts.js" in body
+    assert "kozea" not in body and 'style="' not in body.split('<div id="content-main">')[1]
+    assert 'data-chart="' in body  # the MRR line carries its points for the crosshair
+    gone = operator_client.get("/admin/billing/invoice/revenue/mrr.svg")  # the pygal images are gone
+    assert gone.status_code != 200 and gone.get("Content-Type") != "image/svg+xml"
 
 
 def test_revenue_figures(in_public):

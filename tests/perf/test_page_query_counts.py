@@ -27,14 +27,16 @@ pytestmark = pytest.mark.django_db
 DASHBOARD_OWNER = 16
 DASHBOARD_ADVISOR = 16
 # Client record: contact, portfolios, then for all of them at once today's stored close, the
-# first close with capital and the flow days (value, TWR and MWR since inception); last activity,
-# open tasks, open deals, subscriber, timeline (activities, stage changes, transactions; whether
-# the client has a fee billing group, issue 21).
-CLIENT_RECORD = 16
+# first close with capital and the flow days (value, TWR and MWR since inception), the ledger
+# fingerprints of the cached YTD summaries and the last year's closes (sparkline, fees this year;
+# issue 25, money first); last activity, open tasks, open deals, subscriber, timeline (activities,
+# stage changes, transactions, documents; whether the client has a fee billing group, issue 21).
+CLIENT_RECORD = 19
 # Portfolio page: portfolio; ledger, instruments and today's closes (two queries) for the holdings;
 # valuation state, stored days since inception, their sums, realised gains per year; the
-# transactions page (count, rows) and the instruments of the transaction form.
-PORTFOLIO_PAGE = 15
+# transactions page (count, rows) and the instruments and open lots of the transaction form
+# (its lot table, issue 25).
+PORTFOLIO_PAGE = 16
 # Performance (any preset): portfolio; valuation state with the first ledger day; the range's
 # stored days; their sums. The ledger and the closes are not read.
 PERFORMANCE = 6

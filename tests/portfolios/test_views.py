@@ -111,7 +111,7 @@ def test_add_edit_delete_transaction_pages(advisor_client, portfolio, aapl):
     )
     assert r.status_code == 302
     assert Holding.objects.get(portfolio=portfolio).quantity == 7
-    r = advisor_client.post(f"/portfolios/{portfolio.pk}/transactions/{txn.pk}/delete/")
+    r = advisor_client.post(f"/portfolios/{portfolio.pk}/transactions/{txn.pk}/delete/", {"confirmed": "yes"})
     assert r.status_code == 302
     assert not Transaction.objects.filter(portfolio=portfolio).exists()
 

@@ -117,6 +117,7 @@ PAGES: dict[str, E] = {
     "portfolios/<int:pk>/transactions/new/": E("writer", "writer", P, book=True),
     "portfolios/<int:pk>/transactions/<int:txn_pk>/edit/": E("writer", "writer", PT, book=True),
     "portfolios/<int:pk>/transactions/<int:txn_pk>/delete/": E("none", "writer", PT, book=True),
+    "portfolios/<int:pk>/transactions/restore/": E("none", "writer", P, book=True),
     "portfolios/<int:pk>/history/": E("book", None, P, book=True),
     "portfolios/<int:pk>/transactions/<int:txn_pk>/history/": E("book", None, PT, book=True),
     "history/export/": E("owner"),

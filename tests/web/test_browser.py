@@ -458,15 +458,19 @@ def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(o
         field(page, "Trade date").fill(start.isoformat())
         for label, value in fields.items():
             if label == "Instrument":
-                select = field(page, "Instrument")
-                select.select_option(_option_value(select, value))
+                # the searchable picker: type the ticker, pick the suggestion (it names the instrument)
+                search = page.get_by_role("combobox", name=re.compile("^Instrument"))
+                search.fill(value)
+                page.get_by_role("option", name=re.compile(rf"^{value} ")).first.click()
             else:
                 field(page, label).fill(value)
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("heading", name="Transactions")).to_be_visible()
+        # the success message sits in the ledger card, in view where the page lands (#ledger)
+        expect(page.locator("[data-ledger-message]")).to_be_in_viewport()
 
     page.goto(portfolio_url)
-    expect(page.get_by_role("heading", name=re.compile("Growth since inception"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Growth"))).to_be_visible()
     assert page.locator("svg").count() >= 1
     expect(page.get_by_text("TWR since inception")).to_be_visible()
     expect(page.get_by_text("MWR (XIRR)").first).to_be_visible()
@@ -477,6 +481,11 @@ def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(o
     page.goto(base + "crm/contacts/")
     page.locator("main").get_by_role("link", name=re.compile("Lovelace")).first.click()
     expect(page.get_by_role("heading", name=re.compile("Ada Lovelace"))).to_be_visible()
+    # money first: the wealth card comes before the relationship and the timeline, with a sparkline
+    expect(page.get_by_role("heading", name=re.compile("^Wealth"))).to_be_in_viewport()
+    expect(page.locator("[data-record-ytd]")).to_contain_text("%")
+    page.locator(".chips").get_by_role("link", name="Transactions").click()
+    expect(page.locator(".timeline li").first).to_contain_text("Ada growth")
     shot(page, "client-record")
     assert axe_check(page, "client-record") == []
 
@@ -501,6 +510,110 @@ def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(o
         page.goto(base + path)
         shot(page, name)
         assert axe_check(page, name) == [], name
+
+
+def _visible_fields(form) -> set[str]:
+    return {
+        box.get_attribute("data-field")
+        for box in form.locator(".txn-fields [data-field], .lot-table[data-field]").all()
+        if box.is_visible()
+    }
+
+
+def test_transaction_entry_per_kind_lot_table_chart_hover_and_undo_delete(owner_page, server, firm_a):
+    page = owner_page
+    base = server.firm_url(firm_a["slug"])
+    page.goto(base + "portfolios/new/")
+    field(page, "Name").fill(f"Kinds {RUN}")
+    page.get_by_role("button", name="Save").click()
+    portfolio_url = page.url
+    start = date.today() - timedelta(days=120)
+
+    page.goto(portfolio_url + "transactions/new/")
+    form = page.locator("form.txn-form")
+    # the fields follow the kind (11 kinds): a deposit asks for an amount, a split for a ratio only
+    field(page, "Kind").select_option("deposit")
+    assert _visible_fields(form) == {"kind", "trade_date", "amount", "currency", "fx_rate", "note"}
+    field(page, "Kind").select_option("split")
+    assert _visible_fields(form) == {"kind", "trade_date", "instrument", "quantity", "note"}
+    field(page, "Kind").select_option("dividend")
+    assert "quantity" not in _visible_fields(form) and "amount" in _visible_fields(form)
+    field(page, "Kind").select_option("sell")
+    assert {"instrument", "quantity", "price", "lots"} <= _visible_fields(form)
+    assert axe_check(page, "transaction-form") == []
+    shot(page, "transaction-form-sell")
+
+    # record a deposit and two buys of Apple, searching it by its name
+    for kind, trade_day, fields in (
+        ("deposit", start, {"Amount": "50000"}),
+        ("buy", start, {"Quantity": "10", "Price": "100"}),
+        ("buy", start + timedelta(days=30), {"Quantity": "5", "Price": "120"}),
+    ):
+        page.goto(portfolio_url + "transactions/new/")
+        field(page, "Kind").select_option(kind)
+        field(page, "Trade date").fill(trade_day.isoformat())
+        if kind == "buy":
+            search = page.get_by_role("combobox", name=re.compile("^Instrument"))
+            search.fill("apple")
+            option = page.get_by_role("option", name=re.compile("^AAPL"))
+            expect(option).to_contain_text("Apple Inc.")
+            search.press("ArrowDown")
+            search.press("Enter")
+            expect(search).to_have_value(re.compile("^AAPL · Apple Inc."))
+        for label, value in fields.items():
+            field(page, label).fill(value)
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("[data-ledger-message]")).to_contain_text("Recorded the")
+        expect(page.locator("[data-ledger-message]")).to_be_in_viewport()
+
+    # sell from the second lot by the lot table; a bad figure is refused next to the table, input kept
+    page.goto(portfolio_url + "transactions/new/")
+    field(page, "Kind").select_option("sell")
+    field(page, "Trade date").fill((start + timedelta(days=60)).isoformat())
+    search = page.get_by_role("combobox", name=re.compile("^Instrument"))
+    search.fill("AAPL")
+    page.get_by_role("option", name=re.compile("^AAPL")).first.click()
+    field(page, "Quantity").fill("3")
+    field(page, "Price").fill("130")
+    lots = page.locator(".lot-table tbody tr")
+    expect(lots).to_have_count(2)
+    lots.nth(1).locator("input").fill("three")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".lot-table div.error")).to_contain_text("Enter a number of units")
+    expect(page.locator(".lot-table tbody tr").nth(1).locator("input")).to_have_value("three")
+    page.locator(".lot-table tbody tr").nth(1).locator("input").fill("3")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-ledger-message]")).to_contain_text("Recorded the sell of 3 AAPL")
+
+    # the growth chart: range tabs, and a crosshair with a tooltip on hover
+    page.goto(portfolio_url)
+    expect(page.get_by_role("list", name="Range").get_by_role("link", name="YTD")).to_be_visible()
+    chart = page.locator("svg.chart[data-chart]").first
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    tip = page.locator(".chart-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("%")
+    expect(chart.locator(".crosshair-layer")).to_have_attribute("visibility", "visible")
+    shot(page, "portfolio-chart-hover")
+    page.get_by_role("list", name="Range").get_by_role("link", name="1M").click()
+    expect(page.get_by_role("list", name="Range").get_by_role("link", name="1M")).to_have_attribute(
+        "aria-current", "page"
+    )
+
+    # delete asks first, then offers Undo in the ledger card, which brings the row back
+    rows = page.locator("#ledger-table tbody tr")
+    before = rows.count()
+    page.once("dialog", lambda dialog: dialog.accept())
+    rows.filter(has_text="Sell").get_by_role("button", name=re.compile("^Delete")).click()
+    message = page.locator("[data-ledger-message]")
+    expect(message).to_contain_text("Deleted the sell of 3 AAPL")
+    expect(message).to_be_in_viewport()
+    expect(page.locator("#ledger-table tbody tr")).to_have_count(before - 1)
+    message.get_by_role("button", name="Undo").click()
+    expect(page.locator("[data-ledger-message]")).to_contain_text("Restored the sell of 3 AAPL")
+    expect(page.locator("#ledger-table tbody tr")).to_have_count(before)
+    assert axe_check(page, "portfolio-after-undo") == []
 
 
 def test_move_a_deal_on_the_board(owner_page, server, firm_a):
