@@ -14,8 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from codex import formatting
-from codex import charts
+from codex import charts, formatting
 from codex.admin import RefuseDeleteMixin, operator_site
 
 from . import selectors, services

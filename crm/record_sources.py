@@ -93,8 +93,6 @@ def timeline_items_for(*, user, contact, limit: int, categories: Collection[str]
         if categories is None or category in categories
         for i in source(user=user, contact=contact, limit=limit)
     ]
-def timeline_items_for(*, user, contact, limit: int) -> list[TimelineItem]:
-    return [i for source in _timeline_sources for i in source(user=user, contact=contact, limit=limit)]
 
 
 @dataclass

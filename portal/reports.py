@@ -14,8 +14,7 @@ from decimal import Decimal
 
 from fpdf import FPDF
 
-from codex import formatting
-from codex import charts
+from codex import charts, formatting
 from crm.models import Contact
 from portfolios import analytics
 from portfolios import selectors as portfolio_selectors

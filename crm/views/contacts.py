@@ -20,7 +20,7 @@ from tenants.accounts.services import user_table_columns_set
 from .. import access, forms, selectors, services
 from ..models import ActivityKind, Contact, Lifecycle
 from ..record_sources import TIMELINE_CATEGORIES, client_list_figures_for
-from .common import PAGE_SIZE, _find_other, _page, _querystring
+from .common import PAGE_SIZE, _find_other, _querystring
 
 # --- contacts ---------------------------------------------------------------------------------------
 
