@@ -20,11 +20,12 @@ from django.utils import timezone
 
 from billing.entitlements import check_feature
 from billing.numbering import next_gapless_number
+from codex.outbox.services import event_emit
 from portfolios import services as portfolio_services
 from portfolios.models import Kind, Portfolio
 from tenants.selectors import current_tenant
 
-from . import engine, selectors
+from . import engine, events, selectors
 from .models import (
     BillingGroup,
     BillingGroupAccount,
@@ -440,7 +441,15 @@ def _issue_item(
             )
         lines.append(row)
     FeeInvoiceLine.objects.bulk_create(lines)
+    # In the group's savepoint: an invoice the constraint refuses leaves no event either.
+    _invoice_event("fee_invoice.issued", invoice)
+    if invoice.status == InvoiceStatus.PAID:  # deducted from the accounts: collected as issued
+        _invoice_event("fee_invoice.paid", invoice)
     return invoice, lines
+
+
+def _invoice_event(type: str, invoice: FeeInvoice) -> None:  # noqa: A002 (the event's field name)
+    event_emit(type=type, data=events.fee_invoice_data(invoice), resource=f"fee_invoice:{invoice.pk}")
 
 
 def _locked_invoice(invoice: FeeInvoice) -> FeeInvoice:
@@ -468,6 +477,7 @@ def fee_invoice_void(*, invoice: FeeInvoice, reason: str) -> FeeInvoice:
             portfolio_services.transaction_delete(txn=txn)
     invoice.status, invoice.void_reason = InvoiceStatus.VOID, reason
     invoice.save(update_fields=["status", "void_reason"])
+    _invoice_event("fee_invoice.voided", invoice)
     return invoice
 
 
@@ -507,6 +517,7 @@ def fee_credit_note(*, invoice: FeeInvoice, amount, reason: str, issued_on: date
         credit_of=invoice,
     )
     FeeInvoiceLine.objects.create(invoice=note, description=f"Credit: {reason}", amount=-amount)
+    _invoice_event("fee_invoice.issued", note)
     return note
 
 
@@ -517,6 +528,7 @@ def fee_invoice_mark_paid(*, invoice: FeeInvoice, paid_on: date | None = None) -
         raise ValidationError({"status": f"Only an open invoice can be marked paid; this one is {invoice.status}."})
     invoice.status, invoice.paid_on = InvoiceStatus.PAID, paid_on or timezone.localdate()
     invoice.save(update_fields=["status", "paid_on"])
+    _invoice_event("fee_invoice.paid", invoice)
     return invoice
 
 
