@@ -20,9 +20,12 @@ from django.utils import timezone
 
 from billing.entitlements import check_feature
 from billing.numbering import next_gapless_number
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
 from portfolios import services as portfolio_services
 from portfolios.models import Kind, Portfolio
+from tenants.accounts.models import MANAGER_ROLES, User
 from tenants.selectors import current_tenant
 
 from . import engine, events, selectors
@@ -320,7 +323,22 @@ def fee_run_preview(*, period_start: date, period_end: date, frequency: str, act
             ],
             batch_size=1000,
         )
+        _run_ready_notify(run, len(previews), actor)
     return run
+
+
+def _run_ready_notify(run: FeeRun, groups: int, actor) -> None:
+    """Owners and admins (who approve and issue runs) hear that a run waits for review; the one
+    who started it knows already."""
+    managers = User.objects.filter(role__in=list(MANAGER_ROLES), is_active=True).exclude(pk=getattr(actor, "pk", None))
+    notification_send(
+        recipients=managers.values_list("pk", flat=True),
+        kind=NotificationKind.FEE_RUN,
+        title=f"Fee run {run.period_start:%d %b %Y} to {run.period_end:%d %b %Y} is ready for review",
+        body=f"{groups} billing groups",
+        url=f"/fees/runs/{run.pk}/",
+        source=f"fee-run:{run.pk}",
+    )
 
 
 def _locked_run(run: FeeRun) -> FeeRun:

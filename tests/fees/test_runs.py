@@ -377,3 +377,14 @@ def test_fee_invoices_emit_issued_paid_and_voided_events_once(owner, client_cont
         ("fee_invoice.voided", deducted_invoice.pk, "void"),
     ]
     assert _fee_events()[3][1]["kind"] == "credit_note" and _fee_events()[3][1]["total"] == "-10.00"
+
+
+def test_a_fee_run_ready_for_review_tells_the_other_managers_once(owner, admin_user, advisor, client_contact, household, product):
+    from codex.notifications.models import Notification
+
+    group = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[household[0]])
+    fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1))
+    run, _ = _run(owner)
+    notices = Notification.objects.filter(kind="fee_run")
+    assert [n.recipient for n in notices] == [admin_user]  # not the advisor, not the owner who started it
+    assert notices.get().url == f"/fees/runs/{run.pk}/" and "ready for review" in notices.get().title
