@@ -55,7 +55,9 @@ def main(argv=None) -> int:
     stack.web_start()
     import psycopg
 
-    load = ClientLoad(stack, kinds=("list", "txn", "ready"), threads=args.threads, note_prefix="p", pause_after_error=0.05)
+    load = ClientLoad(
+        stack, kinds=("list", "txn", "ready"), threads=args.threads, note_prefix="p", pause_after_error=0.05
+    )
     load.start()
     held = []
     refused_with = ""

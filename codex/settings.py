@@ -463,7 +463,9 @@ WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.int("WEBHOOKS_COUNTDOWN_MAX_SECONDS", defau
 # it was queued (the publish follows the commit by milliseconds; decision 1040) ...
 WEBHOOKS_SWEEP_GRACE_SECONDS = env.int("WEBHOOKS_SWEEP_GRACE_SECONDS", default=60)
 # ... and, with a broker that needs no ledger (RabbitMQ), this long after it was queued.
-WEBHOOKS_QUEUED_LOST_SECONDS = env.int("WEBHOOKS_QUEUED_LOST_SECONDS", default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
+WEBHOOKS_QUEUED_LOST_SECONDS = env.int(
+    "WEBHOOKS_QUEUED_LOST_SECONDS", default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+)
 WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
 WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
 WEBHOOKS_ROTATION_GRACE_HOURS = env.int("WEBHOOKS_ROTATION_GRACE_HOURS", default=24)

@@ -90,7 +90,9 @@ class ClientLoad:
             t.join(timeout=60)
         self.load_end = os.getloadavg()
 
-    def by_phase(self, phase: Callable[[float], str], *, example: Callable[[str, int], bool]) -> tuple[dict, dict, dict]:
+    def by_phase(
+        self, phase: Callable[[float], str], *, example: Callable[[str, int], bool]
+    ) -> tuple[dict, dict, dict]:
         """(statuses per phase and kind, slowest answer per (phase, kind), one body per failing
         (kind, status) where ``example(phase, status)`` says it is worth showing)."""
         table: dict = defaultdict(lambda: defaultdict(Counter))

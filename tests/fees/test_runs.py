@@ -379,7 +379,9 @@ def test_fee_invoices_emit_issued_paid_and_voided_events_once(owner, client_cont
     assert _fee_events()[3][1]["kind"] == "credit_note" and _fee_events()[3][1]["total"] == "-10.00"
 
 
-def test_a_fee_run_ready_for_review_tells_the_other_managers_once(owner, admin_user, advisor, client_contact, household, product):
+def test_a_fee_run_ready_for_review_tells_the_other_managers_once(
+    owner, admin_user, advisor, client_contact, household, product
+):
     from codex.notifications.models import Notification
 
     group = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[household[0]])

@@ -9,6 +9,7 @@ from codex.celery import app
 from tenants.models import Tenant
 from tenants.tasks import for_each_firm
 
+
 def _our_tasks():
     """Every task registered with the app except Celery's built-ins (``celery.*``): a new app's
     tasks are covered without listing its package here."""

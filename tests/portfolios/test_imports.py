@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from codex import imports as engine
+from codex.notifications.models import Notification
 from portfolios import services
 from portfolios.imports import TransactionImport
-from codex.notifications.models import Notification
 from portfolios.models import Holding, Transaction
 
 from .factories import InstrumentFactory, add_fx
@@ -255,12 +255,19 @@ def test_the_member_who_imported_is_told_it_finished_and_a_rejected_import_tells
     assert notice.body == "10 transactions"
     # an import that passes its preview and is rolled back at commit (the ledger changed) tells nobody
     job = TransactionImport.from_upload(
-        portfolio=portfolio, upload=upload("date,kind,symbol,quantity,price\n2025-02-03,sell,AAPL,60,2\n"), today=TODAY,
+        portfolio=portfolio,
+        upload=upload("date,kind,symbol,quantity,price\n2025-02-03,sell,AAPL,60,2\n"),
+        today=TODAY,
         created_by=owner,
     )
     assert job.preview().ok
     services.transaction_record(
-        portfolio=portfolio, kind="sell", trade_date=D(2025, 1, 5), instrument=demo_instruments["AAPL"], quantity=5, price=1
+        portfolio=portfolio,
+        kind="sell",
+        trade_date=D(2025, 1, 5),
+        instrument=demo_instruments["AAPL"],
+        quantity=5,
+        price=1,
     )
     with pytest.raises(engine.ImportRejected):
         job.commit()

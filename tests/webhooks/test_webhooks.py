@@ -526,7 +526,9 @@ def test_backlog_of_queued_deliveries_is_never_queued_again(
     assert {d.task_id for d in deliveries} == {task_id for _pk, task_id in queue}
     # A slow worker: every task has waited 20 minutes behind the backlog, each delivery long due.
     long_ago = timezone.now() - timedelta(minutes=20)
-    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(queued_at=long_ago, next_attempt_at=long_ago)
+    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        queued_at=long_ago, next_attempt_at=long_ago
+    )
     for _minute in range(5):
         with django_capture_on_commit_callbacks(execute=True):
             assert services.deliveries_enqueue_due() == 0
