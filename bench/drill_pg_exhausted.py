@@ -20,19 +20,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
-import threading
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness.stack import Stack, http  # noqa: E402
+from bench.harness.drill import ClientLoad, print_result  # noqa: E402
+from bench.harness.stack import Stack  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -57,51 +55,15 @@ def main(argv=None) -> int:
     stack.web_start()
     import psycopg
 
-    lock = threading.Lock()
-    samples: list[tuple[float, str, int, float, bytes, str]] = []
-    acked: set[int] = set()
-    stop = threading.Event()
-    t0 = time.monotonic()
-
-    def client(n: int):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            kind = ("list", "txn", "ready")[i % 3]
-            if kind == "list":
-                status, body, seconds = stack.api("GET", "/api/v1/portfolios/")
-            elif kind == "txn":
-                status, body, seconds = stack.api(
-                    "POST",
-                    f"/api/v1/portfolios/{stack.portfolio.pk}/transactions/",
-                    {
-                        "kind": "buy",
-                        "trade_date": "2026-01-05",
-                        "instrument": stack.instrument.pk,
-                        "quantity": "1",
-                        "price": "10",
-                        "currency": "USD",
-                        "note": f"p{n}-{i}",
-                    },
-                )
-            else:
-                status, body, seconds = http("GET", f"{stack.base}/ready", "localhost")
-            with lock:
-                samples.append((time.monotonic() - t0, kind, status, seconds, body[:300], ""))
-                if kind == "txn" and status == 201:
-                    acked.add(json.loads(body)["id"])
-            if not 200 <= status < 300:
-                time.sleep(0.05)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(args.threads)]
-    for t in threads:
-        t.start()
-    load_start = os.getloadavg()
+    load = ClientLoad(
+        stack, kinds=("list", "txn", "ready"), threads=args.threads, note_prefix="p", pause_after_error=0.05
+    )
+    load.start()
     held = []
     refused_with = ""
     try:
         time.sleep(args.before)
-        t_full = time.monotonic() - t0
+        t_full = load.now()
         while True:
             try:
                 held.append(
@@ -115,15 +77,12 @@ def main(argv=None) -> int:
         if args.reload:  # new workers while the database is full (they must open new connections)
             os.kill(stack.web.process.pid, signal.SIGHUP)
         time.sleep(args.hold)
-        t_free = time.monotonic() - t0
+        t_free = load.now()
         for conn in held:
             conn.close()
         time.sleep(args.after)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-    load_end = os.getloadavg()
+        load.stop()
 
     from django.db import connections
     from django_tenants.utils import schema_context
@@ -138,20 +97,8 @@ def main(argv=None) -> int:
     def phase(t: float) -> str:
         return "before" if t < t_full else ("full" if t < t_free else "after")
 
-    table: dict = defaultdict(lambda: defaultdict(Counter))
-    slowest: dict = defaultdict(float)
-    examples: dict = {}
-    for t, kind, status, seconds, body, _ in samples:
-        p = phase(t)
-        table[p][kind][status] += 1
-        slowest[(p, kind)] = max(slowest[(p, kind)], seconds)
-        if p == "full" and not 200 <= status < 300:
-            examples.setdefault(f"{kind} {status}", body.decode(errors="replace"))
+    table, slowest, examples = load.by_phase(phase, example=lambda p, status: p == "full" and not 200 <= status < 300)
     statuses_full = {kind: dict(c) for kind, c in table["full"].items()}
-    after_ok = all(
-        all(200 <= s < 300 for t, k, s, _, _, _ in samples if k == kind and t >= t_free + 5)
-        for kind in ("list", "txn", "ready")
-    )
     result.update(
         max_connections=args.max_connections,
         conn_max_age=args.conn_max_age,
@@ -162,10 +109,9 @@ def main(argv=None) -> int:
         statuses={p: {k: dict(c) for k, c in kinds.items()} for p, kinds in table.items()},
         slowest_seconds={f"{p} {k}": round(v, 2) for (p, k), v in slowest.items()},
         examples_while_full=examples,
-        acknowledged_writes=len(acked),
-        acknowledged_missing=len(acked - txn_ids),
-        load_average_start=[round(x, 2) for x in load_start],
-        load_average_end=[round(x, 2) for x in load_end],
+        acknowledged_writes=len(load.acked),
+        acknowledged_missing=len(load.acked - txn_ids),
+        **load.load_averages(),
     )
     result["checks"] = {
         "the database was really full": bool(refused_with),
@@ -173,19 +119,11 @@ def main(argv=None) -> int:
         "no 500 while full (2xx or a 503 envelope)": all(
             s != 500 and s != 0 for c in statuses_full.values() for s in c
         ),
-        "all 2xx again 5 s after connections were freed": after_ok,
+        "all 2xx again 5 s after connections were freed": load.all_ok_after(t_free + 5),
         "every acknowledged write is in the database": result["acknowledged_missing"] == 0,
     }
     result["ok"] = all(result["checks"].values())
-    if args.json:
-        print(json.dumps(result, default=str))
-    else:
-        for key, value in result.items():
-            if key != "checks":
-                print(f"{key:>34}: {value}")
-        for name, passed in result["checks"].items():
-            print(f"  [{'PASS' if passed else 'FAIL'}] {name}")
-    return 0 if result["ok"] else 1
+    return print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness.stack import Stack, http  # noqa: E402
+from bench.harness.drill import ClientLoad, print_result  # noqa: E402
+from bench.harness.stack import Stack  # noqa: E402
+
+KINDS = ("list", "txn", "health", "ready")
 
 
 def main(argv=None) -> int:
@@ -44,59 +44,18 @@ def main(argv=None) -> int:
     stack = Stack(workers=2)
     result: dict = stack.setup()
     stack.web_start()
-    import os
-
-    lock = threading.Lock()
-    samples: list[tuple[float, str, int, float, bytes]] = []
-    acked: set[int] = set()
-    stop = threading.Event()
-    t0 = time.monotonic()
-
-    def client(n: int):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            kind = ("list", "txn", "health", "ready")[i % 4]
-            if kind == "list":
-                status, body, seconds = stack.api("GET", "/api/v1/portfolios/")
-            elif kind == "txn":
-                status, body, seconds = stack.api(
-                    "POST",
-                    f"/api/v1/portfolios/{stack.portfolio.pk}/transactions/",
-                    {
-                        "kind": "buy",
-                        "trade_date": "2026-01-05",
-                        "instrument": stack.instrument.pk,
-                        "quantity": "1",
-                        "price": "10",
-                        "currency": "USD",
-                        "note": f"r{n}-{i}",
-                    },
-                )
-            else:
-                status, body, seconds = http("GET", f"{stack.base}/{kind}", "localhost")
-            with lock:
-                samples.append((time.monotonic() - t0, kind, status, seconds, body[:300]))
-                if kind == "txn" and status == 201:
-                    acked.add(json.loads(body)["id"])
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(args.threads)]
-    for t in threads:
-        t.start()
-    load_start = os.getloadavg()
+    load = ClientLoad(stack, kinds=KINDS, threads=args.threads, note_prefix="r")
+    load.start()
     try:
         time.sleep(args.before)
-        t_down = time.monotonic() - t0
+        t_down = load.now()
         stack.redis_kill()
         time.sleep(args.down)
-        t_up = time.monotonic() - t0
+        t_up = load.now()
         stack.redis_start()
         time.sleep(args.after)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-    load_end = os.getloadavg()
+        load.stop()
 
     from django.db import connections
     from django_tenants.utils import schema_context
@@ -112,19 +71,11 @@ def main(argv=None) -> int:
     def phase(t: float) -> str:
         return "before" if t < t_down else ("down" if t < t_up else "after")
 
-    table: dict = defaultdict(lambda: defaultdict(Counter))
-    slowest: dict = defaultdict(float)
-    examples: dict = {}
-    for t, kind, status, seconds, body in samples:
-        p = phase(t)
-        table[p][kind][status] += 1
-        slowest[(p, kind)] = max(slowest[(p, kind)], seconds)
-        if p == "down" and status >= 500:
-            examples.setdefault(f"{kind} {status}", body.decode(errors="replace"))
+    table, slowest, examples = load.by_phase(phase, example=lambda p, status: p == "down" and status >= 500)
     # Recovery: first time after the restart from which every kind answered 2xx.
     recovered_at = {}
-    for kind in ("list", "txn", "health", "ready"):
-        after = [(t, s) for t, k, s, _, _ in samples if k == kind and t >= t_up]
+    for kind in KINDS:
+        after = [(t, s) for t, k, s, _, _ in load.samples if k == kind and t >= t_up]
         last_bad = max((t for t, s in after if not 200 <= s < 300), default=None)
         recovered_at[kind] = round((last_bad or t_up) - t_up, 2) if after else None
     statuses_down = {kind: dict(c) for kind, c in table["down"].items()}
@@ -134,16 +85,11 @@ def main(argv=None) -> int:
         slowest_seconds={f"{p} {k}": round(v, 2) for (p, k), v in slowest.items()},
         recovered_after_restart_s=recovered_at,
         examples_of_5xx_while_down=examples,
-        acknowledged_writes=len(acked),
-        acknowledged_missing=len(acked - txn_ids),
+        acknowledged_writes=len(load.acked),
+        acknowledged_missing=len(load.acked - txn_ids),
         ledger_rows=len(txn_ids),
         holding_units=str(holding.quantity if holding else 0),
-        load_average_start=[round(x, 2) for x in load_start],
-        load_average_end=[round(x, 2) for x in load_end],
-    )
-    after_ok = all(
-        all(200 <= s < 300 for t, k, s, _, _ in samples if k == kind and t >= t_up + 5)
-        for kind in ("list", "txn", "health", "ready")
+        **load.load_averages(),
     )
     result["checks"] = {
         "no request hung (all answered within 15 s)": all(v < 15 for v in slowest.values()),
@@ -157,20 +103,12 @@ def main(argv=None) -> int:
             statuses_down.get("ready", {})
         )
         <= {200},
-        "all 2xx again 5 s after the restart, gunicorn not restarted": after_ok,
+        "all 2xx again 5 s after the restart, gunicorn not restarted": load.all_ok_after(t_up + 5),
         "every acknowledged write is in the database": result["acknowledged_missing"] == 0,
         "holding equals the ledger": holding is not None and int(holding.quantity) == len(txn_ids),
     }
     result["ok"] = all(result["checks"].values())
-    if args.json:
-        print(json.dumps(result, default=str))
-    else:
-        for key, value in result.items():
-            if key != "checks":
-                print(f"{key:>34}: {value}")
-        for name, passed in result["checks"].items():
-            print(f"  [{'PASS' if passed else 'FAIL'}] {name}")
-    return 0 if result["ok"] else 1
+    return print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ What it does:
    code path: relay task per event, delivery task per event, retries with backoff and jitter. The
    backoff is shortened (base 0.2 s, cap 2 s) so the run ends in minutes instead of a day; the retry
    window stays production's 24 h;
-4. sweeps for due deliveries every 10 s as beat does (``webhooks.deliver_due``);
+4. sweeps for due deliveries every 10 s as beat does (``webhooks.deliver_due``), and counts the
+   delivery tasks that found nothing to do (no-op tasks, from the worker's log);
 5. waits until no delivery is pending, then checks from the receiver's side: every event's
    ``webhook-id`` was answered 2xx at least once (delivered), counts ids answered 2xx more than once
    (duplicates a receiver must dedupe), and the per-resource order in which events arrived.
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -92,6 +94,16 @@ def serve(receiver: Receiver) -> tuple[ThreadingHTTPServer, str]:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/hook"
+
+
+OUTCOME = re.compile(r"Task webhooks\.deliver\[[^\]]+\] succeeded in [0-9.e-]+s: '(\w+)'")
+
+
+def deliver_outcomes(log_path: Path) -> dict[str, int]:
+    """How the worker's ``webhooks.deliver`` tasks ended, from its INFO log: "succeeded" / "retry" /
+    "failed" made an attempt; "skipped" found nothing to do (a no-op: duplicate or early task)."""
+    with log_path.open(errors="replace") as log:
+        return dict(Counter(m.group(1) for m in map(OUTCOME.search, log) if m))
 
 
 def main(argv=None) -> int:
@@ -163,7 +175,8 @@ def main(argv=None) -> int:
     log_path = workdir / "worker.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "codex", "worker", "-c", str(args.concurrency), "-P", args.pool]
-        + ["--prefetch-multiplier", "4", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        # INFO: the worker logs each task's outcome, counted below (no-op tasks are "skipped").
+        + ["--prefetch-multiplier", "4", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         cwd=ROOT,
         env=dict(os.environ),
         stdout=log_path.open("w"),
@@ -201,6 +214,8 @@ def main(argv=None) -> int:
             result["deliveries"] = counts
             result["attempts"] = WebhookDelivery.objects.aggregate(n=Sum("attempts"))["n"]
         result["swept"] = swept
+        result["deliver_tasks"] = deliver_outcomes(log_path)
+        result["noop_tasks"] = result["deliver_tasks"].get("skipped", 0)
         result["receiver_requests"] = receiver.requests
         result["receiver_failed"] = receiver.failed
         result["bad_signatures"] = receiver.bad_signatures

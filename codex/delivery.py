@@ -77,6 +77,13 @@ class Ledger:
             return self.client.zcard(SENT_KEY)
         return sum(1 for raw in self.client.hmget(LEDGER_KEY, task_ids) if raw is not None) if task_ids else 0
 
+    def unfinished(self, task_ids: list[str]) -> set[str]:
+        """Which of ``task_ids`` are still in the ledger: queued, held by a worker or running."""
+        if not task_ids:
+            return set()
+        raws = self.client.hmget(LEDGER_KEY, task_ids)
+        return {task_id for task_id, raw in zip(task_ids, raws, strict=True) if raw is not None}
+
     # --- the sweep -----------------------------------------------------------------------------
     def _ids_in_broker(self, queues: set[str], wanted: set[str], *, chunk: int = 500) -> set[str]:
         """Which of ``wanted`` (task ids) wait in ``queues`` or are held unacked by some worker.

@@ -467,8 +467,13 @@ WEBHOOKS_RETRY_WINDOW_SECONDS = env.float("WEBHOOKS_RETRY_WINDOW_SECONDS", defau
 # Retries due within this many seconds are queued with a countdown; later ones by the minute sweep
 # (keep it well under CELERY_VISIBILITY_TIMEOUT).
 WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.int("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=600)
-# The minute sweep queues a delivery only once it is this late (a queued one waits behind a backlog).
-WEBHOOKS_SWEEP_LATE_SECONDS = env.int("WEBHOOKS_SWEEP_LATE_SECONDS", default=120)
+# The minute sweep re-queues a delivery whose task the delivery ledger no longer holds this long after
+# it was queued (the publish follows the commit by milliseconds; decision 1040) ...
+WEBHOOKS_SWEEP_GRACE_SECONDS = env.int("WEBHOOKS_SWEEP_GRACE_SECONDS", default=60)
+# ... and, with a broker that needs no ledger (RabbitMQ), this long after it was queued.
+WEBHOOKS_QUEUED_LOST_SECONDS = env.int(
+    "WEBHOOKS_QUEUED_LOST_SECONDS", default=CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+)
 WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
 WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
 WEBHOOKS_ROTATION_GRACE_HOURS = env.int("WEBHOOKS_ROTATION_GRACE_HOURS", default=24)

@@ -20,11 +20,15 @@ from django.utils import timezone
 
 from billing.entitlements import check_feature
 from billing.numbering import next_gapless_number
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
+from codex.outbox.services import event_emit
 from portfolios import services as portfolio_services
 from portfolios.models import Kind, Portfolio
+from tenants.accounts.models import MANAGER_ROLES, User
 from tenants.selectors import current_tenant
 
-from . import engine, selectors
+from . import engine, events, selectors
 from .models import (
     BillingGroup,
     BillingGroupAccount,
@@ -319,7 +323,22 @@ def fee_run_preview(*, period_start: date, period_end: date, frequency: str, act
             ],
             batch_size=1000,
         )
+        _run_ready_notify(run, len(previews), actor)
     return run
+
+
+def _run_ready_notify(run: FeeRun, groups: int, actor) -> None:
+    """Owners and admins (who approve and issue runs) hear that a run waits for review; the one
+    who started it knows already."""
+    managers = User.objects.filter(role__in=list(MANAGER_ROLES), is_active=True).exclude(pk=getattr(actor, "pk", None))
+    notification_send(
+        recipients=managers.values_list("pk", flat=True),
+        kind=NotificationKind.FEE_RUN,
+        title=f"Fee run {run.period_start:%d %b %Y} to {run.period_end:%d %b %Y} is ready for review",
+        body=f"{groups} billing groups",
+        url=f"/fees/runs/{run.pk}/",
+        source=f"fee-run:{run.pk}",
+    )
 
 
 def _locked_run(run: FeeRun) -> FeeRun:
@@ -440,7 +459,15 @@ def _issue_item(
             )
         lines.append(row)
     FeeInvoiceLine.objects.bulk_create(lines)
+    # In the group's savepoint: an invoice the constraint refuses leaves no event either.
+    _invoice_event("fee_invoice.issued", invoice)
+    if invoice.status == InvoiceStatus.PAID:  # deducted from the accounts: collected as issued
+        _invoice_event("fee_invoice.paid", invoice)
     return invoice, lines
+
+
+def _invoice_event(type: str, invoice: FeeInvoice) -> None:  # noqa: A002 (the event's field name)
+    event_emit(type=type, data=events.fee_invoice_data(invoice), resource=f"fee_invoice:{invoice.pk}")
 
 
 def _locked_invoice(invoice: FeeInvoice) -> FeeInvoice:
@@ -468,6 +495,7 @@ def fee_invoice_void(*, invoice: FeeInvoice, reason: str) -> FeeInvoice:
             portfolio_services.transaction_delete(txn=txn)
     invoice.status, invoice.void_reason = InvoiceStatus.VOID, reason
     invoice.save(update_fields=["status", "void_reason"])
+    _invoice_event("fee_invoice.voided", invoice)
     return invoice
 
 
@@ -507,6 +535,7 @@ def fee_credit_note(*, invoice: FeeInvoice, amount, reason: str, issued_on: date
         credit_of=invoice,
     )
     FeeInvoiceLine.objects.create(invoice=note, description=f"Credit: {reason}", amount=-amount)
+    _invoice_event("fee_invoice.issued", note)
     return note
 
 
@@ -517,6 +546,7 @@ def fee_invoice_mark_paid(*, invoice: FeeInvoice, paid_on: date | None = None) -
         raise ValidationError({"status": f"Only an open invoice can be marked paid; this one is {invoice.status}."})
     invoice.status, invoice.paid_on = InvoiceStatus.PAID, paid_on or timezone.localdate()
     invoice.save(update_fields=["status", "paid_on"])
+    _invoice_event("fee_invoice.paid", invoice)
     return invoice
 
 

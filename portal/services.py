@@ -22,6 +22,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from codex.db import current_schema
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
 from codex.uploads import KINDS, validate_upload
 from crm.models import Contact, Lifecycle
 from tenants import links
@@ -518,6 +520,16 @@ def report_run_execute(*, run_id: int, tenant) -> ReportRun:
             run.save(update_fields=["failed", "errors"])
         else:
             ReportRun.objects.filter(pk=run.pk).update(done=models.F("done") + 1)
-    ReportRun.objects.filter(pk=run.pk).update(status=ReportRun.Status.DONE, finished_at=timezone.now())
-    run.refresh_from_db()
+    with transaction.atomic():
+        ReportRun.objects.filter(pk=run.pk).update(status=ReportRun.Status.DONE, finished_at=timezone.now())
+        run.refresh_from_db()
+        # Once per run (``source``): a retried task tells nobody twice.
+        notification_send(
+            recipients=[run.requested_by_id],
+            kind=NotificationKind.REPORT,
+            title=f"Reports for {run.quarter_end:%d %b %Y} are ready",
+            body=f"{run.done} of {run.total} done" + (f", {run.failed} failed" if run.failed else ""),
+            url="/client-portal/reports/",
+            source=f"report-run:{run.pk}",
+        )
     return run

@@ -24,6 +24,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from codex import imports as engine
+from codex.notifications.models import NotificationKind
+from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
 from portfolios.market.models import Instrument
 
@@ -355,6 +357,14 @@ class TransactionImport:
                     "rows": result.counts["create"],
                 },
                 resource=f"portfolio:{self.portfolio.pk}",
+            )
+            # In the import's transaction: a rolled-back import tells nobody.
+            notification_send(
+                recipients=[self.created_by],
+                kind=NotificationKind.IMPORT,
+                title=f"Import of transactions into {self.portfolio.name} finished",
+                body=f"{result.counts['create']} transactions",
+                url=f"/portfolios/{self.portfolio.pk}/",
             )
 
         try:

@@ -64,6 +64,12 @@ class WebhookDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # An attempt in flight holds the delivery until then: a second task for it does nothing.
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # The task queued for the next attempt: its id and when it was queued, written in the same
+    # transaction that decides to queue it, cleared when a worker claims the delivery (the task was
+    # taken) and when no task waits (a long backoff is left to the sweep). The sweep re-queues only
+    # a delivery with no task, or whose task the broker's delivery ledger no longer holds (lost).
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    queued_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)

@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import secrets
+import uuid
 from datetime import datetime, timedelta
 
 import urllib3
@@ -30,6 +31,7 @@ from standardwebhooks.webhooks import Webhook
 
 from billing.entitlements import check_feature
 from codex.db import current_schema
+from codex.delivery import ledger
 from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.outbox.catalogue import SUBSCRIBABLE
@@ -141,29 +143,38 @@ def endpoint_send_test(*, tenant, endpoint: WebhookEndpoint) -> WebhookDelivery:
             resource=f"webhook_endpoint:{endpoint.pk}",
             relayed_at=timezone.now(),  # not offered to the other endpoints
         )
-        delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=timezone.now())
-        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint, event=event, next_attempt_at=timezone.now(), **_queued_mark()
+        )
+        transaction.on_commit(lambda: _enqueue(delivery.pk, task_id=delivery.task_id), robust=True)
     return delivery
 
 
 def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, whatever its state (same ``webhook-id``). If it fails, retries
     follow the delivery's window, counted from its creation: an old delivery fails at once."""
+    mark = _queued_mark()
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None, finished_at=None
+            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None, finished_at=None, **mark
         )
-        transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+        transaction.on_commit(lambda: _enqueue(delivery.pk, task_id=mark["task_id"]), robust=True)
     delivery.refresh_from_db()
     return delivery
 
 
-def _enqueue(delivery_id: int, countdown: float | None = None) -> None:
-    """Queued after commit, robustly: with the broker away the delivery stays pending and
-    ``webhooks.deliver_due`` (beat) sends it (decision 0933)."""
+def _queued_mark() -> dict:
+    """The columns that record a task queued for a delivery; written in the transaction that
+    decides to queue it, the task itself is published after the commit under that id."""
+    return {"task_id": str(uuid.uuid4()), "queued_at": timezone.now()}
+
+
+def _enqueue(delivery_id: int, *, task_id: str, countdown: float | None = None) -> None:
+    """Queued after commit, robustly: with the broker away the delivery stays pending, its task
+    never reaches the delivery ledger, and ``webhooks.deliver_due`` (beat) sends it (decision 0933)."""
     from .tasks import webhook_deliver
 
-    webhook_deliver.apply_async(args=[delivery_id], countdown=countdown)
+    webhook_deliver.apply_async(args=[delivery_id], countdown=countdown, task_id=task_id)
 
 
 def events_fan_out(event: OutboxEvent) -> None:
@@ -180,22 +191,19 @@ def events_fan_out(event: OutboxEvent) -> None:
         logger.info("webhooks: event %s not sent, the firm's plan has no webhooks", event.uid)
         return
     now = timezone.now()
-    created = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(endpoint_id=pk, event=event, next_attempt_at=now) for pk in endpoints],
-        ignore_conflicts=True,
+    new = [WebhookDelivery(endpoint_id=pk, event=event, next_attempt_at=now, **_queued_mark()) for pk in endpoints]
+    WebhookDelivery.objects.bulk_create(new, ignore_conflicts=True)
+    # Only the rows this call created carry its task ids (a conflicting row keeps its own task).
+    queued = list(
+        WebhookDelivery.objects.filter(event=event, task_id__in=[d.task_id for d in new]).values_list("pk", "task_id")
     )
-    if created:
-        ids = list(
-            WebhookDelivery.objects.filter(event=event, status=DeliveryStatus.PENDING, attempts=0).values_list(
-                "pk", flat=True
-            )
-        )
-        transaction.on_commit(lambda: _enqueue_all(ids), robust=True)
+    if queued:
+        transaction.on_commit(lambda: _enqueue_all(queued), robust=True)
 
 
-def _enqueue_all(ids: list[int]) -> None:
-    for pk in ids:
-        _enqueue(pk)
+def _enqueue_all(queued: list[tuple[int, str]]) -> None:
+    for pk, task_id in queued:
+        _enqueue(pk, task_id=task_id)
 
 
 def _current_firm() -> Tenant:
@@ -228,10 +236,13 @@ def signature_headers(*, endpoint: WebhookEndpoint, msg_id: str, body: str, now:
 
 
 def _claim(delivery_id: int, now: datetime) -> bool:
+    """Take a due delivery for one attempt (one conditional UPDATE: two tasks never both win).
+    The worker's take clears the queued-task mark: from here on the attempt, not a queued task,
+    answers for the delivery; if the worker dies, the claim runs out and the sweep queues it."""
     return bool(
         WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + CLAIM)
+        .update(claimed_until=now + CLAIM, task_id="", queued_at=None)
     )
 
 
@@ -322,6 +333,11 @@ def _record(delivery, *, now, headers, status_code, latency, error, body, ok) ->
         else:
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             delivery.claimed_until = None
+            # A longer wait is left to beat's deliver_due sweep (every minute): a countdown beyond
+            # the broker's visibility timeout would be handed out again while it waits.
+            countdown = delay <= settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS
+            mark = _queued_mark() if countdown else {"task_id": "", "queued_at": None}
+            delivery.task_id, delivery.queued_at = mark["task_id"], mark["queued_at"]
             delivery.save(
                 update_fields=[
                     "attempts",
@@ -330,12 +346,13 @@ def _record(delivery, *, now, headers, status_code, latency, error, body, ok) ->
                     "last_error",
                     "next_attempt_at",
                     "claimed_until",
+                    "task_id",
+                    "queued_at",
                 ]
             )
-            if delay <= settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS:
-                transaction.on_commit(lambda: _enqueue(delivery.pk, countdown=delay), robust=True)
-            # A longer wait is left to beat's deliver_due sweep (every minute): a countdown beyond
-            # the broker's visibility timeout would be handed out again while it waits.
+            if countdown:
+                task_id = delivery.task_id
+                transaction.on_commit(lambda: _enqueue(delivery.pk, task_id=task_id, countdown=delay), robust=True)
         _endpoint_failed(delivery.endpoint_id, now)
 
 
@@ -344,8 +361,9 @@ def _finish(delivery, status, *, error: str, now, save_attempts: bool = False) -
     delivery.finished_at = now
     delivery.claimed_until = None
     delivery.next_attempt_at = None
+    delivery.task_id, delivery.queued_at = "", None
     delivery.last_error = error
-    fields = ["status", "finished_at", "claimed_until", "next_attempt_at", "last_error"]
+    fields = ["status", "finished_at", "claimed_until", "next_attempt_at", "last_error", "task_id", "queued_at"]
     if save_attempts:
         fields += ["attempts", "last_status_code", "last_latency_ms"]
     delivery.save(update_fields=fields)
@@ -396,21 +414,40 @@ def _mail_owners_disabled(endpoint: WebhookEndpoint) -> None:
     )
 
 
-def deliveries_enqueue_due(*, late_by: timedelta | None = None, limit: int = 1000) -> int:
-    """Queue deliveries whose task is gone (lost message, worker killed) or that wait for the sweep
-    (long backoffs). Per firm, by beat. A delivery already queued but waiting behind a backlog must
-    not be queued again and again: one is swept only when due for ``late_by`` (WEBHOOKS_SWEEP_LATE_SECONDS),
-    and its due time is moved to now, so it is swept at most once per ``late_by``."""
-    late_by = late_by if late_by is not None else timedelta(seconds=settings.WEBHOOKS_SWEEP_LATE_SECONDS)
+def deliveries_enqueue_due(*, grace: timedelta | None = None, scan: int = 5000) -> int:
+    """Queue the due deliveries that have no task: those a long backoff left to this sweep, and
+    those whose task is known lost. Per firm, by beat, every minute; returns how many were queued.
+
+    A delivery whose task waits in the broker (however long the backlog) is never queued again:
+    its ``task_id`` is still in the delivery ledger (``codex.delivery``: every task sent to a Redis
+    broker stays there until it has finished). A task counts as lost when the ledger no longer
+    holds it (the publish failed, the broker lost its data) ``grace`` seconds after it was queued
+    (WEBHOOKS_SWEEP_GRACE_SECONDS: the publish follows the commit). Without a ledger (RabbitMQ
+    acknowledges on the server) a task counts as lost after WEBHOOKS_QUEUED_LOST_SECONDS.
+    A delivery whose attempt's claim ran out (the worker died) has no task and is queued too.
+    Concurrent sweeps skip each other's rows; the claim keeps a duplicate task a no-op anyway."""
+    grace = grace if grace is not None else timedelta(seconds=settings.WEBHOOKS_SWEEP_GRACE_SECONDS)
     now = timezone.now()
+    book = ledger()
+    queued_before = now - grace if book is not None else now - timedelta(seconds=settings.WEBHOOKS_QUEUED_LOST_SECONDS)
     with transaction.atomic():
-        ids = list(
+        rows = list(
             WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=now - late_by)
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
             .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+            .filter(Q(queued_at=None) | Q(queued_at__lt=queued_before))
             .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "task_id", "queued_at")[:scan]
         )
-        WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
-        transaction.on_commit(lambda: _enqueue_all(ids), robust=True)
-    return len(ids)
+        waiting = book.unfinished([task_id for _pk, task_id, at in rows if at is not None]) if book else set()
+        lost = [
+            WebhookDelivery(pk=pk, **_queued_mark())
+            for pk, task_id, _at in rows
+            if not (task_id and task_id in waiting)  # else its task waits behind a backlog or runs
+        ]
+        WebhookDelivery.objects.bulk_update(lost, ["task_id", "queued_at"])
+        queued = [(d.pk, d.task_id) for d in lost]
+        transaction.on_commit(lambda: _enqueue_all(queued), robust=True)
+    if queued:
+        logger.info("webhooks: %d due deliveries without a task were queued", len(queued))
+    return len(queued)

@@ -47,7 +47,22 @@ _INVOICE = {
     "period_start": "2026-12-01",
     "period_end": "2026-12-31",
 }
-_FEE_INVOICE = {"id": 77, "household_id": 9, "period_end": "2026-12-31", "total": "1250.00", "currency": "USD"}
+_FEE_INVOICE = {
+    "id": 77,
+    "number": "FEE-2027-000077",
+    "kind": "invoice",  # or "credit_note" (total negative, credit_of_id set)
+    "status": "open",
+    "household_id": 9,  # the billing group (household) invoiced
+    "client_id": 42,
+    "period_start": "2026-10-01",
+    "period_end": "2026-12-31",
+    "issued_on": "2027-01-02",
+    "due_on": "2027-02-01",
+    "total": "1250.00",
+    "currency": "USD",
+    "collection": "invoice",  # or "deduct": taken from the accounts, paid as issued
+    "credit_of_id": None,
+}
 
 CATALOGUE: dict[str, EventType] = {
     e.name: e
@@ -96,10 +111,20 @@ CATALOGUE: dict[str, EventType] = {
             {"plan": "pro", "interval": "month", "status": "active", "cancel_at_period_end": False},
         ),
         EventType(
-            "fee_invoice.issued", "Reserved: a client fee invoice was issued (fee runs).", _FEE_INVOICE, reserved=True
+            "fee_invoice.issued",
+            "A client fee invoice was issued by a fee run, or a credit note against one (kind credit_note).",
+            _FEE_INVOICE,
         ),
-        EventType("fee_invoice.paid", "Reserved: a client fee invoice was paid.", _FEE_INVOICE, reserved=True),
-        EventType("fee_invoice.voided", "Reserved: a client fee invoice was voided.", _FEE_INVOICE, reserved=True),
+        EventType(
+            "fee_invoice.paid",
+            "A client fee invoice was paid: marked paid, or deducted from the accounts as it was issued.",
+            _FEE_INVOICE | {"status": "paid"},
+        ),
+        EventType(
+            "fee_invoice.voided",
+            "A client fee invoice or credit note was voided (fees deducted from accounts are reversed).",
+            _FEE_INVOICE | {"status": "void"},
+        ),
         EventType(
             "webhook.test",
             'Sent by the "send test event" button or API; only to the endpoint it was sent for.',

@@ -320,3 +320,73 @@ def test_returns_gross_and_net_of_the_deducted_fee(owner, owner_client, client_c
         "gross": "0.00000000",
         "fees": "3087.67",
     }
+
+
+# --- business events (webhooks: fee_invoice.issued / .paid / .voided) -----------------------------------
+def _fee_events():
+    from codex.outbox.models import OutboxEvent
+
+    return [(e.type, e.data) for e in OutboxEvent.objects.filter(type__startswith="fee_invoice.").order_by("pk")]
+
+
+def test_fee_invoices_emit_issued_paid_and_voided_events_once(owner, client_contact, household, product):
+    a, b = household
+    billed = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[a])
+    deducted = fee_services.billing_group_create(name="B", client=client_contact, portfolios=[b])
+    fee_services.subscription_create(group=billed, product=product, starts_on=date(2026, 6, 1))
+    fee_services.subscription_create(group=deducted, product=product, starts_on=date(2026, 6, 1), collection="deduct")
+    first, _ = _run(owner)
+    second, _ = _run(owner)
+    for run in (first, second):
+        fee_services.fee_run_approve(run=run, actor=owner)
+    fee_services.fee_run_issue(run=first, issued_on=date(2026, 10, 1))
+    fee_services.fee_run_issue(run=second, issued_on=date(2026, 10, 1))  # refused by the constraint: no event
+    billed_invoice = FeeInvoice.objects.get(group=billed)
+    deducted_invoice = FeeInvoice.objects.get(group=deducted)
+    events = _fee_events()
+    assert [(t, d["id"]) for t, d in events] == [
+        ("fee_invoice.issued", billed_invoice.pk),
+        ("fee_invoice.issued", deducted_invoice.pk),
+        ("fee_invoice.paid", deducted_invoice.pk),  # deducted from the account: paid as issued
+    ]
+    issued = events[0][1]
+    assert issued == {
+        "id": billed_invoice.pk,
+        "number": billed_invoice.number,
+        "kind": "invoice",
+        "status": "open",
+        "household_id": billed.pk,
+        "client_id": client_contact.pk,
+        "period_start": "2026-07-01",
+        "period_end": "2026-09-30",
+        "issued_on": "2026-10-01",
+        "due_on": "2026-10-31",
+        "total": str(billed_invoice.total),
+        "currency": "USD",
+        "collection": "invoice",
+        "credit_of_id": None,
+    }
+    note = fee_services.fee_credit_note(invoice=billed_invoice, amount="10", reason="goodwill")
+    fee_services.fee_invoice_mark_paid(invoice=billed_invoice, paid_on=date(2026, 10, 20))
+    fee_services.fee_invoice_void(invoice=deducted_invoice, reason="wrong schedule")
+    with pytest.raises(ValidationError):
+        fee_services.fee_invoice_void(invoice=deducted_invoice, reason="again")  # refused: no event
+    assert [(t, d["id"], d["status"]) for t, d in _fee_events()[3:]] == [
+        ("fee_invoice.issued", note.pk, "paid"),
+        ("fee_invoice.paid", billed_invoice.pk, "paid"),
+        ("fee_invoice.voided", deducted_invoice.pk, "void"),
+    ]
+    assert _fee_events()[3][1]["kind"] == "credit_note" and _fee_events()[3][1]["total"] == "-10.00"
+
+
+def test_a_fee_run_ready_for_review_tells_the_other_managers_once(
+    owner, admin_user, advisor, client_contact, household, product
+):
+    from codex.notifications.models import Notification
+
+    group = fee_services.billing_group_create(name="A", client=client_contact, portfolios=[household[0]])
+    fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1))
+    run, _ = _run(owner)
+    notices = Notification.objects.filter(kind="fee_run")
+    assert [n.recipient for n in notices] == [admin_user]  # not the advisor, not the owner who started it
+    assert notices.get().url == f"/fees/runs/{run.pk}/" and "ready for review" in notices.get().title

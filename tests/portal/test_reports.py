@@ -77,6 +77,13 @@ def test_batch_run_counts_progress(
     assert Document.objects.filter(kind="report", contact=ada_portfolio.client).exists()
     page = client_for(owner).get("/client-portal/reports/")
     assert b"<progress" in page.content and b"done" in page.content
+    # the one who started the batch is told it is ready, once (the bell; a retried task adds nothing)
+    from codex.notifications.models import Notification
+
+    notice = Notification.objects.get(kind="report")
+    assert notice.recipient == owner and notice.url == "/client-portal/reports/" and "ready" in notice.title
+    services.report_run_execute(run_id=run.pk, tenant=firm)
+    assert Notification.objects.filter(kind="report").count() == 1
 
 
 def test_a_quarter_not_ended_is_refused(settings_fast, firm, owner, client_for):

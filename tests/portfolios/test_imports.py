@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from codex import imports as engine
+from codex.notifications.models import Notification
 from portfolios import services
 from portfolios.imports import TransactionImport
 from portfolios.models import Holding, Transaction
@@ -54,6 +55,7 @@ def test_the_documented_sample_imports_cleanly(portfolio, demo_instruments):
     report = job.commit()
     assert report.created == 10
     assert Holding.objects.get(portfolio=portfolio, instrument=demo_instruments["AAPL"]).quantity == 60
+    assert not Notification.objects.filter(kind="import").exists()  # nobody to tell: no member imported it
     sap = Transaction.objects.get(portfolio=portfolio, instrument=demo_instruments["SAP"])
     assert str(sap.fx_rate) == "1.0925000000"
 
@@ -240,3 +242,33 @@ def test_api_exports(owner_client, outsider_client, portfolio, demo_instruments)
     r = owner_client.get(f"/api/v1/portfolios/{portfolio.pk}/holdings/export/?date=2025-01-02")
     assert b"AAPL" in b"".join(r.streaming_content)
     assert outsider_client.get(f"/api/v1/portfolios/{portfolio.pk}/transactions/export/").status_code == 404
+
+
+def test_the_member_who_imported_is_told_it_finished_and_a_rejected_import_tells_nobody(
+    portfolio, demo_instruments, owner
+):
+    TransactionImport.from_upload(
+        portfolio=portfolio, upload=upload(SAMPLE.read_text()), today=TODAY, created_by=owner
+    ).commit()
+    notice = Notification.objects.get(kind="import")
+    assert notice.recipient == owner and notice.url == f"/portfolios/{portfolio.pk}/"
+    assert notice.body == "10 transactions"
+    # an import that passes its preview and is rolled back at commit (the ledger changed) tells nobody
+    job = TransactionImport.from_upload(
+        portfolio=portfolio,
+        upload=upload("date,kind,symbol,quantity,price\n2025-02-03,sell,AAPL,60,2\n"),
+        today=TODAY,
+        created_by=owner,
+    )
+    assert job.preview().ok
+    services.transaction_record(
+        portfolio=portfolio,
+        kind="sell",
+        trade_date=D(2025, 1, 5),
+        instrument=demo_instruments["AAPL"],
+        quantity=5,
+        price=1,
+    )
+    with pytest.raises(engine.ImportRejected):
+        job.commit()
+    assert Notification.objects.filter(kind="import").count() == 1

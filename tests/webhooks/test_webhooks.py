@@ -448,7 +448,9 @@ def test_long_backoffs_are_left_to_the_sweep_not_a_countdown(
     from webhooks import tasks
 
     queued = []
-    monkeypatch.setattr(tasks.webhook_deliver, "apply_async", lambda args, countdown=None: queued.append(countdown))
+    monkeypatch.setattr(
+        tasks.webhook_deliver, "apply_async", lambda args, countdown=None, task_id=None: queued.append(countdown)
+    )
     receiver.answer = (500, b"", 0.0, {})
     settings.WEBHOOKS_RETRY_BASE_SECONDS = 5
     settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS = 600
@@ -458,18 +460,156 @@ def test_long_backoffs_are_left_to_the_sweep_not_a_countdown(
         services.delivery_attempt(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.next_attempt_at > timezone.now() + timedelta(minutes=60)
-    assert queued == []  # no countdown task
-    # a short backoff is queued with its countdown
+    assert queued == []  # no countdown task, and none recorded as queued
+    assert delivery.task_id == "" and delivery.queued_at is None
+    # once due, the sweep queues it, once
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 1
+    assert queued == [None]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 0
+    # a short backoff is queued with its countdown, under the id recorded on the delivery
+    queued.clear()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=0, next_attempt_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
         services.delivery_attempt(delivery_id=delivery.pk)
     assert len(queued) == 1 and 3 < queued[0] < 7
-    queued.clear()
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=3))
+    delivery.refresh_from_db()
+    assert delivery.task_id and delivery.queued_at is not None
+
+
+# --- the sweep under a backlog (decision 1040) --------------------------------------------------------
+@pytest.fixture
+def broker_ledger(private_redis, monkeypatch):
+    """A delivery ledger on a private Redis, and a broker that only queues: every task published
+    for a delivery is recorded in the ledger (as ``before_task_publish`` does) and waits in
+    ``queue``; no worker takes it unless the test says so."""
+    from codex import delivery as ledger_module
+    from codex.delivery import Ledger
+    from webhooks import tasks
+
+    client, url = private_redis
+    book = Ledger(client, url)
+    ledger_module.set_ledger(book)
+    queue: list[tuple[int, str]] = []
+
+    def publish(args, countdown=None, task_id=None):
+        book.record(task_id=task_id, message={"task": "webhooks.deliver", "args": args})
+        queue.append((args[0], task_id))
+
+    monkeypatch.setattr(tasks.webhook_deliver, "apply_async", publish)
+    yield book, queue
+    ledger_module.set_ledger(None)
+
+
+def _work(book, queue, delivery_id):
+    """A worker takes the delivery's queued task, runs it and finishes it in the ledger."""
+    for item in [q for q in queue if q[0] == delivery_id]:
+        queue.remove(item)
+        services.delivery_attempt(delivery_id=delivery_id)
+        book.finish(item[1])
+
+
+def test_backlog_of_queued_deliveries_is_never_queued_again(
+    firm, owner, receiver, broker_ledger, django_capture_on_commit_callbacks
+):
+    from codex.outbox.services import event_emit
+
+    book, queue = broker_ledger
+    _endpoint(firm, receiver.url)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.deliveries_enqueue_due() == 1
-    assert queued == [None]
-    # swept once: a queued delivery waiting behind a backlog is not queued again at the next sweep
+        for i in range(40):
+            event_emit(type="contact.created", data={"id": i}, resource=f"contact:{i}")
+    deliveries = list(WebhookDelivery.objects.filter(event__type="contact.created"))
+    assert len(deliveries) == 40 and len(queue) == 40
+    assert {d.task_id for d in deliveries} == {task_id for _pk, task_id in queue}
+    # A slow worker: every task has waited 20 minutes behind the backlog, each delivery long due.
+    long_ago = timezone.now() - timedelta(minutes=20)
+    WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        queued_at=long_ago, next_attempt_at=long_ago
+    )
+    for _minute in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.deliveries_enqueue_due() == 0
+    assert len(queue) == 40  # no duplicate task for any delivery
+    # The worker gets through part of the backlog; the sweep still adds nothing.
+    for d in deliveries[:10]:
+        _work(book, queue, d.pk)
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 10
     with django_capture_on_commit_callbacks(execute=True):
         assert services.deliveries_enqueue_due() == 0
-    assert queued == [None]
+    assert len(queue) == 30 and len(receiver.requests) == 10
+
+
+def test_a_task_the_broker_lost_is_swept_once(firm, owner, receiver, broker_ledger, django_capture_on_commit_callbacks):
+    from codex.outbox.services import event_emit
+
+    book, queue = broker_ledger
+    _endpoint(firm, receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(3):
+            event_emit(type="contact.created", data={"id": i}, resource=f"contact:{i}")
+    lost_pk, lost_task = queue[0]
+    # The broker loses one message (its data, or a publish that failed after the commit): the
+    # ledger no longer holds it.
+    queue.remove((lost_pk, lost_task))
+    book.finish(lost_task)
+    # Within the grace period after queueing the sweep waits (the publish follows the commit) ...
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 0
+    long_ago = timezone.now() - timedelta(minutes=5)
+    WebhookDelivery.objects.filter(event__type="contact.created").update(queued_at=long_ago, next_attempt_at=long_ago)
+    # ... then queues exactly the lost one, under a new task id, and only once.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 1
+    assert len(queue) == 3 and queue[-1][0] == lost_pk and queue[-1][1] != lost_task
+    assert WebhookDelivery.objects.get(pk=lost_pk).task_id == queue[-1][1]
+    WebhookDelivery.objects.filter(pk=lost_pk).update(queued_at=long_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 0
+    _work(book, queue, lost_pk)
+    assert WebhookDelivery.objects.get(pk=lost_pk).status == DeliveryStatus.SUCCEEDED
+    assert len(receiver.requests) == 1
+
+
+def test_a_delivery_whose_worker_died_mid_attempt_is_swept(
+    firm, receiver, broker_ledger, django_capture_on_commit_callbacks
+):
+    book, queue = broker_ledger
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = services.endpoint_send_test(tenant=firm, endpoint=_endpoint(firm, receiver.url))
+    now = timezone.now()
+    assert services._claim(delivery.pk, now)  # a worker took it ...
+    delivery.refresh_from_db()
+    assert delivery.task_id == "" and delivery.queued_at is None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 0  # ... and holds its claim
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_until=now - timedelta(seconds=1))  # ... and died
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 1
+    assert queue[-1][0] == delivery.pk
+
+
+def test_without_a_ledger_a_queued_task_counts_as_lost_only_after_the_visibility_timeout(
+    firm, receiver, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from webhooks import tasks
+
+    queued = []
+    monkeypatch.setattr(
+        tasks.webhook_deliver, "apply_async", lambda args, countdown=None, task_id=None: queued.append(task_id)
+    )
+    settings.WEBHOOKS_QUEUED_LOST_SECONDS = 3600
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = services.endpoint_send_test(tenant=firm, endpoint=_endpoint(firm, receiver.url))
+    assert queued == [delivery.task_id]
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        queued_at=timezone.now() - timedelta(minutes=50), next_attempt_at=timezone.now() - timedelta(minutes=50)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 0
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(queued_at=timezone.now() - timedelta(minutes=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.deliveries_enqueue_due() == 1
+    assert len(queued) == 2 and queued[1] == WebhookDelivery.objects.get(pk=delivery.pk).task_id
