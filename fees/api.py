@@ -149,6 +149,18 @@ class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     )
 
 
+class FeeSchedulePatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    exclude_cash = serializers.BooleanField(required=False)
+    excluded_instruments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, help_text="Replaces the list."
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices), required=False, help_text="Replaces the list."
+    )
+    archived = serializers.BooleanField(required=False, help_text="Archived: no new product may use it.")
+
+
 SCHEDULE_EXAMPLE = OpenApiExample(
     "Tiered, 1 % to 1M then 0.75 %",
     value={
@@ -431,6 +443,22 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
         return Response(
             FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(
+        request=FeeSchedulePatchSerializer,
+        responses=FeeScheduleSerializer,
+        summary="Rename, change exclusions, archive",
+        examples=[
+            OpenApiExample(
+                "Exclude real estate", value={"excluded_asset_classes": ["real_estate"]}, request_only=True
+            )
+        ],
+    )
+    def partial_update(self, request, pk=None):
+        data = FeeSchedulePatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = services.fee_schedule_update(schedule=self.get_object(), **data.validated_data)
+        return Response(FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data)
 
     @extend_schema(
         request=FeeScheduleVersionWriteSerializer,

@@ -36,6 +36,7 @@ from fees.models import (
 )
 from portfolios import services as portfolio_services
 from portfolios.models import Portfolio
+from portfolios.valuation_services import firm_valuations_rebuild
 from tenants.accounts.models import User
 from tenants.models import Tenant
 from tests.fees.conftest import TIERS
@@ -79,6 +80,8 @@ def _delete_everything(marker: str) -> None:
     contacts = list(Contact.objects.filter(last_name__startswith=marker).values_list("pk", flat=True))
     Contact.objects.filter(pk__in=contacts).delete()
     FeeInvoiceCounter.objects.filter(year=YEAR).delete()
+    # The firm's daily totals counted these accounts: sum them again from the remaining ones.
+    firm_valuations_rebuild()
     _history_delete(
         {
             FeeInvoice: invoice_ids,
@@ -94,6 +97,18 @@ def _delete_everything(marker: str) -> None:
     )
 
 
+def _row_counts() -> dict[str, int]:
+    """Rows of every table of the firm's schema: the fixture leaves them as it found them."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        tables = [r[0] for r in cur.fetchall()]
+        counts = {}
+        for table in tables:
+            cur.execute(f"SELECT count(*) FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            counts[table] = cur.fetchone()[0]
+    return counts
+
+
 @pytest.fixture
 def committed_runs(django_db_setup, django_db_blocker):
     """Two previews of Q3 2026 over the same 12 households, both approved, committed."""
@@ -102,8 +117,9 @@ def committed_runs(django_db_setup, django_db_blocker):
         with schema_context("public"):
             firm = Tenant.objects.get(slug="acme")
         connection.set_tenant(firm)
+        assert not FeeInvoiceCounter.objects.filter(year=YEAR).exists(), "a previous run leaked rows"
+        before = _row_counts()
         try:
-            assert not FeeInvoiceCounter.objects.filter(year=YEAR).exists(), "a previous run leaked rows"
             owner = User.objects.get(email="owner@acme.test")
             schedule = fee_services.fee_schedule_create(
                 name=f"{marker} schedule", effective_from=date(2020, 1, 1), method="tiered", tiers=TIERS
@@ -130,7 +146,8 @@ def committed_runs(django_db_setup, django_db_blocker):
         finally:
             connection.set_tenant(firm)
             _delete_everything(marker)
-            assert not FeeInvoiceCounter.objects.filter(year=YEAR).exists()
+            after = _row_counts()
+            assert {t: (before[t], n) for t, n in after.items() if before.get(t) != n} == {}
             connection.set_schema_to_public()
 
 

@@ -182,3 +182,24 @@ def test_api_creates_a_schedule_with_exclusions(owner, client_for, legacy):
     assert response.status_code == 201, response.content
     assert response.json()["excluded_instruments"] == [legacy.pk]
     assert response.json()["excluded_asset_classes"] == ["crypto"]
+
+
+def test_api_patch_changes_exclusions_owner_only(owner, advisor, client_for, schedule):
+    body = {"excluded_asset_classes": ["real_estate"], "exclude_cash": True}
+    refused = client_for(advisor).patch(f"/api/v1/fee-schedules/{schedule.pk}/", body, content_type="application/json")
+    assert refused.status_code == 403
+    bad = client_for(owner).patch(
+        f"/api/v1/fee-schedules/{schedule.pk}/", {"excluded_instruments": [999_999_999]}, content_type="application/json"
+    )
+    assert bad.status_code == 400 and "excluded_instruments[0]" in bad.json()["error"]["details"]
+    response = client_for(owner).patch(f"/api/v1/fee-schedules/{schedule.pk}/", body, content_type="application/json")
+    assert response.status_code == 200
+    schedule.refresh_from_db()
+    assert schedule.excluded_asset_classes == ["real_estate"] and schedule.exclude_cash
+
+
+def test_another_firm_cannot_reach_a_schedule_through_the_api(outsider, client_for, other_firm, schedule):
+    api = client_for(outsider, other_firm)
+    assert api.get(f"/api/v1/fee-schedules/{schedule.pk}/").status_code == 404
+    patch = api.patch(f"/api/v1/fee-schedules/{schedule.pk}/", {"archived": True}, content_type="application/json")
+    assert patch.status_code == 404

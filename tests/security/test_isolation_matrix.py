@@ -220,7 +220,7 @@ API: dict[str, A] = {
     "/api/v1/products/": A({"GET": "member", "POST": "manager"}),
     "/api/v1/products/{id}/": A({"GET": "member", "PATCH": "manager"}, {"id": "product"}),
     "/api/v1/fee-schedules/": A({"GET": "member", "POST": "manager"}),
-    "/api/v1/fee-schedules/{id}/": A({"GET": "member"}, {"id": "fee_schedule"}),
+    "/api/v1/fee-schedules/{id}/": A({"GET": "member", "PATCH": "manager"}, {"id": "fee_schedule"}),
     "/api/v1/fee-schedules/{id}/versions/": A({"POST": "manager"}, {"id": "fee_schedule"}),
     "/api/v1/billing-groups/": A({"GET": "member", "POST": "manager"}),
     "/api/v1/billing-groups/{id}/": A({"GET": "book"}, {"id": "billing_group"}, book=True),
