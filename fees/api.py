@@ -113,7 +113,9 @@ class FeeScheduleVersionWriteSerializer(serializers.Serializer):
 
 class FeeScheduleSerializer(serializers.ModelSerializer):
     versions = FeeScheduleVersionSerializer(many=True, read_only=True)
-    excluded_instruments = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    excluded_instruments: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
     excluded_asset_classes = serializers.ListField(child=serializers.ChoiceField(choices=AssetClass.choices))
 
     class Meta:
@@ -449,9 +451,7 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
         responses=FeeScheduleSerializer,
         summary="Rename, change exclusions, archive",
         examples=[
-            OpenApiExample(
-                "Exclude real estate", value={"excluded_asset_classes": ["real_estate"]}, request_only=True
-            )
+            OpenApiExample("Exclude real estate", value={"excluded_asset_classes": ["real_estate"]}, request_only=True)
         ],
     )
     def partial_update(self, request, pk=None):

@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crm import access as crm_access
+from crm.models import Contact
 from portfolios.market.models import AssetClass, Instrument
 from portfolios.models import Portfolio
 
@@ -108,7 +109,9 @@ class ProductForm(forms.Form):
 
 class GroupForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="E.g. the household's name.")
-    client = forms.ModelChoiceField(queryset=None, help_text="Whom the invoices are addressed to.")
+    client: forms.ModelChoiceField[Contact] = forms.ModelChoiceField(
+        queryset=None, help_text="Whom the invoices are addressed to."
+    )
     currency = forms.CharField(
         max_length=3, required=False, help_text="Needed when the accounts are in several currencies."
     )
@@ -118,12 +121,16 @@ class GroupForm(forms.Form):
 
     def __init__(self, *args, user, group: BillingGroup | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["client"].queryset = crm_access.contacts_for(user).order_by("last_name", "first_name")
+        client_field = self.fields["client"]
+        assert isinstance(client_field, forms.ModelChoiceField)  # noqa: S101 (declared above)
+        client_field.queryset = crm_access.contacts_for(user).order_by("last_name", "first_name")
         free = Portfolio.objects.filter(archived=False, billing_account__isnull=True)
         if group is not None:
             free = free | Portfolio.objects.filter(billing_account__group=group)
             del self.fields["client"], self.fields["currency"]
-        self.fields["portfolios"].queryset = free.select_related("client").order_by("name", "id")
+        accounts = self.fields["portfolios"]
+        assert isinstance(accounts, forms.ModelMultipleChoiceField)  # noqa: S101 (declared above)
+        accounts.queryset = free.select_related("client").order_by("name", "id")
 
 
 class SubscriptionForm(forms.Form):

@@ -15,7 +15,8 @@ from django.db.models import Min, Q, QuerySet
 from crm import access as crm_access
 from portfolios import services as portfolio_services
 from portfolios.models import Transaction, ValuationState, ValuationStatus
-from portfolios.valuations import portfolio_valuations, portfolios_closes, portfolios_positions_closes
+from portfolios.positions import portfolios_positions_closes
+from portfolios.valuations import portfolio_valuations, portfolios_closes
 
 from . import engine
 from .models import (

@@ -155,7 +155,10 @@ def exclusions_clean(*, excluded_instruments=(), excluded_asset_classes=()) -> t
     for i, code in enumerate(excluded_asset_classes or ()):
         if code not in AssetClass.values:
             raise ValidationError(
-                {f"excluded_asset_classes[{i}]": f"Unknown asset class {code!r}: one of {', '.join(AssetClass.values)}."}
+                {
+                    f"excluded_asset_classes[{i}]": f"Unknown asset class {code!r}; known: "
+                    + ", ".join(AssetClass.values)
+                }
             )
         if code not in classes:
             classes.append(code)
@@ -166,7 +169,10 @@ def _schedule_name(name: str, *, other_than: int | None = None) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "This field is required."})
-    if FeeSchedule.objects.filter(name__iexact=name).exclude(pk=other_than).exists():
+    taken = FeeSchedule.objects.filter(name__iexact=name)
+    if other_than is not None:
+        taken = taken.exclude(pk=other_than)
+    if taken.exists():
         raise FeeStateConflict({"name": f"A fee schedule named {name!r} exists already."})
     return name
 

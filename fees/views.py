@@ -24,7 +24,7 @@ from crm import access as crm_access
 from . import forms as fee_forms
 from . import selectors, services
 from .api import csv_response
-from .models import FeeInvoice, FeeRun, FeeSchedule, Frequency, InvoiceKind, InvoiceStatus, Product
+from .models import FeeRun, Frequency, InvoiceKind, InvoiceStatus
 
 
 def _gate(request) -> None:
@@ -393,9 +393,7 @@ def group_detail(request, pk: int):
 def subscription_create(request):
     _manager(request)
     groups = selectors.groups_for(request.user).order_by("name")
-    form = fee_forms.SubscriptionForm(
-        request.POST or None, groups=groups, initial={"group": request.GET.get("group")}
-    )
+    form = fee_forms.SubscriptionForm(request.POST or None, groups=groups, initial={"group": request.GET.get("group")})
     if request.method == "POST" and form.is_valid():
         try:
             sub = services.subscription_create(**form.cleaned_data)

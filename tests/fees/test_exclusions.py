@@ -13,7 +13,7 @@ from fees import services as fee_services
 from fees.models import FeeSchedule
 from portfolios import services as portfolio_services
 from portfolios.market.models import Instrument
-from portfolios.valuations import portfolios_positions_closes
+from portfolios.positions import portfolios_positions_closes
 from tests.fees.conftest import TIERS, account
 from tests.portfolios.factories import InstrumentFactory, add_prices
 
@@ -129,7 +129,11 @@ def test_excluded_positions_are_valued_like_the_store(owner, client_contact, leg
 def test_an_unknown_instrument_is_refused_naming_the_field(firm):
     with pytest.raises(ValidationError) as exc:
         fee_services.fee_schedule_create(
-            name="Bad", effective_from=date(2020, 1, 1), method="tiered", tiers=TIERS, excluded_instruments=[999_999_999]
+            name="Bad",
+            effective_from=date(2020, 1, 1),
+            method="tiered",
+            tiers=TIERS,
+            excluded_instruments=[999_999_999],
         )
     assert "excluded_instruments[0]" in exc.value.message_dict
     assert not FeeSchedule.objects.filter(name="Bad").exists()
@@ -189,7 +193,9 @@ def test_api_patch_changes_exclusions_owner_only(owner, advisor, client_for, sch
     refused = client_for(advisor).patch(f"/api/v1/fee-schedules/{schedule.pk}/", body, content_type="application/json")
     assert refused.status_code == 403
     bad = client_for(owner).patch(
-        f"/api/v1/fee-schedules/{schedule.pk}/", {"excluded_instruments": [999_999_999]}, content_type="application/json"
+        f"/api/v1/fee-schedules/{schedule.pk}/",
+        {"excluded_instruments": [999_999_999]},
+        content_type="application/json",
     )
     assert bad.status_code == 400 and "excluded_instruments[0]" in bad.json()["error"]["details"]
     response = client_for(owner).patch(f"/api/v1/fee-schedules/{schedule.pk}/", body, content_type="application/json")
