@@ -26,6 +26,7 @@ from billing.money import CURRENCY_EXPONENTS
 from codex.api.idempotency import IdempotentPostMixin
 from crm import access as crm_access
 from portfolios import access as portfolio_access
+from portfolios.market.models import AssetClass
 from portfolios.models import Portfolio
 
 from . import selectors, services
@@ -112,16 +113,54 @@ class FeeScheduleVersionWriteSerializer(serializers.Serializer):
 
 class FeeScheduleSerializer(serializers.ModelSerializer):
     versions = FeeScheduleVersionSerializer(many=True, read_only=True)
+    excluded_instruments: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
+    excluded_asset_classes = serializers.ListField(child=serializers.ChoiceField(choices=AssetClass.choices))
 
     class Meta:
         model = FeeSchedule
-        fields = ["id", "name", "currency", "exclude_cash", "versions", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "exclude_cash",
+            "excluded_instruments",
+            "excluded_asset_classes",
+            "archived",
+            "versions",
+            "created_at",
+        ]
 
 
 class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     name = serializers.CharField(max_length=200)
     currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
     exclude_cash = serializers.BooleanField(default=False)
+    excluded_instruments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        help_text="Instrument ids whose positions are not billable (their daily close is taken out).",
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices),
+        required=False,
+        default=list,
+        help_text="Asset classes whose positions are not billable.",
+    )
+
+
+class FeeSchedulePatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    exclude_cash = serializers.BooleanField(required=False)
+    excluded_instruments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, help_text="Replaces the list."
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices), required=False, help_text="Replaces the list."
+    )
+    archived = serializers.BooleanField(required=False, help_text="Archived: no new product may use it.")
 
 
 SCHEDULE_EXAMPLE = OpenApiExample(
@@ -406,6 +445,20 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
         return Response(
             FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(
+        request=FeeSchedulePatchSerializer,
+        responses=FeeScheduleSerializer,
+        summary="Rename, change exclusions, archive",
+        examples=[
+            OpenApiExample("Exclude real estate", value={"excluded_asset_classes": ["real_estate"]}, request_only=True)
+        ],
+    )
+    def partial_update(self, request, pk=None):
+        data = FeeSchedulePatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = services.fee_schedule_update(schedule=self.get_object(), **data.validated_data)
+        return Response(FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data)
 
     @extend_schema(
         request=FeeScheduleVersionWriteSerializer,

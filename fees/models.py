@@ -59,6 +59,11 @@ class FeeSchedule(models.Model):
     name = models.CharField(max_length=200, unique=True)
     currency = models.CharField(max_length=3, default="USD")
     exclude_cash = models.BooleanField(default=False, help_text="Cash is not billable.")
+    # Positions in these instruments, or in instruments of these asset classes, are not billable
+    # (their close is taken out of the account's stored value, day by day). docs/fees.md.
+    excluded_instruments = models.ManyToManyField("market.Instrument", blank=True, related_name="+")
+    excluded_asset_classes = models.JSONField(default=list, blank=True, help_text="market.AssetClass values.")
+    archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

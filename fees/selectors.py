@@ -15,6 +15,7 @@ from django.db.models import Min, Q, QuerySet
 from crm import access as crm_access
 from portfolios import services as portfolio_services
 from portfolios.models import Transaction, ValuationState, ValuationStatus
+from portfolios.positions import portfolios_positions_closes
 from portfolios.valuations import portfolio_valuations, portfolios_closes
 
 from . import engine
@@ -73,7 +74,7 @@ def products_list() -> QuerySet[Product]:
 
 
 def schedules_list() -> QuerySet[FeeSchedule]:
-    return FeeSchedule.objects.prefetch_related("versions")
+    return FeeSchedule.objects.prefetch_related("versions", "excluded_instruments")
 
 
 def runs_list() -> QuerySet[FeeRun]:
@@ -139,13 +140,18 @@ class AccountDays:
     inception: date | None
     values: dict[date, tuple[Decimal, Decimal]]
 
-    def close(self, day: date, *, exclude_cash: bool) -> Decimal:
-        """The close of ``day``; 0 before inception."""
+    def close(self, day: date, *, exclude_cash: bool, excluded: dict[date, Decimal] | None = None) -> Decimal:
+        """The billable close of ``day``: the stored value, less cash when ``exclude_cash``, less
+        the close of the excluded positions (``excluded``, by day); 0 before inception."""
         row = self.values.get(day)
         if row is None:
             return Decimal(0)
         value, cash = row
-        return value - cash if exclude_cash else value
+        if exclude_cash:
+            value -= cash
+        if excluded:
+            value -= excluded.get(day, Decimal(0))
+        return value
 
     def missing(self, first: date, last: date) -> list[date]:
         """Days of ``[first, last]`` from inception on that have no stored close."""
@@ -212,7 +218,12 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
     versions: dict[int, list[FeeScheduleVersion]] = defaultdict(list)
     for v in FeeScheduleVersion.objects.filter(schedule_id__in={s.product.fee_schedule_id for s in subs}):
         versions[v.schedule_id].append(v)
-    schedules = {s.pk: s for s in FeeSchedule.objects.filter(pk__in=versions)}
+    schedules = {s.pk: s for s in FeeSchedule.objects.filter(pk__in=versions).prefetch_related("excluded_instruments")}
+    exclusions = {
+        pk: ({i.pk for i in s.excluded_instruments.all()}, set(s.excluded_asset_classes))
+        for pk, s in schedules.items()
+        if s.excluded_asset_classes or s.excluded_instruments.all()
+    }
     rates: dict[tuple[str, str, date], Decimal | None] = {}
 
     def rate(ccy: str, base: str, day: date) -> Decimal | None:
@@ -232,6 +243,24 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
         closes = portfolios_closes(
             portfolio_ids=[p.pk for g in chunk for p in accounts[g]], start=prior_end, end=period_end
         )
+        # Schedules with excluded instruments or asset classes: the excluded positions' closes
+        # of the accounts billed on them, by schedule (only those accounts pay for the replay).
+        excluded: dict[int, dict[int, dict[date, Decimal]]] = {}
+        for schedule_id, (instrument_ids, asset_classes) in exclusions.items():
+            billed = [
+                p
+                for g in chunk
+                if any(s.product.fee_schedule_id == schedule_id for s in by_group[g])
+                for p in accounts[g]
+            ]
+            if billed:
+                excluded[schedule_id] = portfolios_positions_closes(
+                    portfolios=billed,
+                    start=prior_end,
+                    end=period_end,
+                    instrument_ids=instrument_ids,
+                    asset_classes=asset_classes,
+                )
         for group_id in chunk:
             out.append(
                 _preview_group(
@@ -246,6 +275,7 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
                     period_start,
                     period_end,
                     rate,
+                    excluded,
                 )
             )
     return out
@@ -263,6 +293,7 @@ def _preview_group(
     period_start,
     period_end,
     rate,
+    excluded,
 ) -> GroupPreview:
     group = group_subs[0].group
     preview = GroupPreview(group_id=group.pk, currency=group.currency)
@@ -277,12 +308,12 @@ def _preview_group(
                 {"portfolio": p.pk, "name": p.name, "message": "Valuations are being updated.", "missing_days": []}
             )
     for sub in group_subs:
-        _preview_subscription(preview, sub, days, schedules, versions, period_start, period_end, rate)
+        _preview_subscription(preview, sub, days, schedules, versions, period_start, period_end, rate, excluded)
     preview.total = sum((Decimal(line["fee"]) for line in preview.lines), Decimal(0))
     return preview
 
 
-def _preview_subscription(preview, sub, days, schedules, versions, period_start, period_end, rate) -> None:
+def _preview_subscription(preview, sub, days, schedules, versions, period_start, period_end, rate, excluded) -> None:
     product = sub.product
     member = engine.billed_days(
         period_start=period_start, period_end=period_end, starts=sub.starts_on, ends=sub.ends_on
@@ -299,6 +330,7 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
     )
     schedule = schedules.get(product.fee_schedule_id)
     exclude_cash = bool(schedule and schedule.exclude_cash)
+    excluded_closes = excluded.get(schedule.pk, {}) if schedule is not None else {}
     # What each account's billable value is measured on, and which stored days that needs.
     if sub.timing == Timing.ADVANCE:
         measured = [period_start - ONE_DAY]
@@ -320,7 +352,10 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
             )
             values.append(Fraction(0))
             continue
-        value = engine.average_daily_balance([account.close(d, exclude_cash=exclude_cash) for d in measured])
+        less = excluded_closes.get(account.portfolio_id)
+        value = engine.average_daily_balance(
+            [account.close(d, exclude_cash=exclude_cash, excluded=less) for d in measured]
+        )
         if account.currency != preview.currency:
             fx = rate(account.currency, preview.currency, measured[-1])
             if fx is None:

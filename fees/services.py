@@ -24,6 +24,7 @@ from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
 from portfolios import services as portfolio_services
+from portfolios.market.models import AssetClass, Instrument
 from portfolios.models import Kind, Portfolio
 from tenants.accounts.models import MANAGER_ROLES, User
 from tenants.selectors import current_tenant
@@ -139,19 +140,106 @@ def _version_fields(*, method, tiers, flat_annual=0, minimum_annual=0, maximum_a
     return fields
 
 
-@transaction.atomic
-def fee_schedule_create(
-    *, name: str, effective_from: date, currency: str = "USD", exclude_cash: bool = False, **terms
-) -> FeeSchedule:
-    """A schedule and its first terms, effective from ``effective_from``."""
-    fields = _version_fields(**terms)
+def exclusions_clean(*, excluded_instruments=(), excluded_asset_classes=()) -> tuple[list[Instrument], list[str]]:
+    """The instruments (ids or ``Instrument``) and asset classes a schedule excludes, checked:
+    an instrument this firm cannot see (another firm's own, or none) is refused naming
+    ``excluded_instruments[i]``, an unknown asset class ``excluded_asset_classes[i]``."""
+    ids = []
+    for i, raw in enumerate(excluded_instruments or ()):
+        pk = getattr(raw, "pk", raw)
+        try:
+            ids.append(int(pk))
+        except (TypeError, ValueError):
+            raise ValidationError({f"excluded_instruments[{i}]": f"{raw!r} is not an instrument id."}) from None
+    found = {i.pk: i for i in Instrument.objects.filter(pk__in=ids)}
+    for i, pk in enumerate(ids):
+        if pk not in found:
+            raise ValidationError({f"excluded_instruments[{i}]": f"Unknown instrument {pk}."})
+    classes = []
+    for i, code in enumerate(excluded_asset_classes or ()):
+        if code not in AssetClass.values:
+            raise ValidationError(
+                {
+                    f"excluded_asset_classes[{i}]": f"Unknown asset class {code!r}; known: "
+                    + ", ".join(AssetClass.values)
+                }
+            )
+        if code not in classes:
+            classes.append(code)
+    return list(dict.fromkeys(found[pk] for pk in ids)), classes
+
+
+def _schedule_name(name: str, *, other_than: int | None = None) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "This field is required."})
-    if FeeSchedule.objects.filter(name__iexact=name).exists():
+    taken = FeeSchedule.objects.filter(name__iexact=name)
+    if other_than is not None:
+        taken = taken.exclude(pk=other_than)
+    if taken.exists():
         raise FeeStateConflict({"name": f"A fee schedule named {name!r} exists already."})
-    schedule = FeeSchedule.objects.create(name=name, currency=_currency(currency), exclude_cash=exclude_cash)
+    return name
+
+
+@transaction.atomic
+def fee_schedule_create(
+    *,
+    name: str,
+    effective_from: date,
+    currency: str = "USD",
+    exclude_cash: bool = False,
+    excluded_instruments=(),
+    excluded_asset_classes=(),
+    **terms,
+) -> FeeSchedule:
+    """A schedule and its first terms, effective from ``effective_from``; cash, instruments and
+    asset classes it excludes from the billable value. Atomic; errors name the field."""
+    fields = _version_fields(**terms)
+    name = _schedule_name(name)
+    instruments, classes = exclusions_clean(
+        excluded_instruments=excluded_instruments, excluded_asset_classes=excluded_asset_classes
+    )
+    schedule = FeeSchedule.objects.create(
+        name=name, currency=_currency(currency), exclude_cash=exclude_cash, excluded_asset_classes=classes
+    )
+    schedule.excluded_instruments.set(instruments)
     FeeScheduleVersion.objects.create(schedule=schedule, effective_from=effective_from, **fields)
+    return schedule
+
+
+@transaction.atomic
+def fee_schedule_update(
+    *,
+    schedule: FeeSchedule,
+    name: str | None = None,
+    exclude_cash: bool | None = None,
+    excluded_instruments=None,
+    excluded_asset_classes=None,
+    archived: bool | None = None,
+) -> FeeSchedule:
+    """Rename, change what is excluded (from the next run on: issued invoices keep their
+    figures), archive (no new product may use it) or restore. ``None`` leaves a field as it is."""
+    schedule = FeeSchedule.objects.select_for_update().get(pk=schedule.pk)
+    if name is not None:
+        schedule.name = _schedule_name(name, other_than=schedule.pk)
+    if exclude_cash is not None:
+        schedule.exclude_cash = exclude_cash
+    if archived is not None:
+        schedule.archived = archived
+    instruments = None
+    if excluded_instruments is not None or excluded_asset_classes is not None:
+        instruments, classes = exclusions_clean(
+            excluded_instruments=excluded_instruments if excluded_instruments is not None else [],
+            excluded_asset_classes=(
+                excluded_asset_classes if excluded_asset_classes is not None else schedule.excluded_asset_classes
+            ),
+        )
+        schedule.excluded_asset_classes = classes
+        if excluded_instruments is None:
+            instruments = None
+    schedule.save()
+    if instruments is not None:
+        schedule.excluded_instruments.set(instruments)
     return schedule
 
 
@@ -178,6 +266,8 @@ def product_create(
     if flat is None and fee_schedule is None:
         raise ValidationError({"fee_schedule": "A product has a flat fee, a fee schedule, or both."})
     currency = _currency(currency)
+    if fee_schedule is not None and fee_schedule.archived:
+        raise ValidationError({"fee_schedule": f"{fee_schedule.name} is archived."})
     if fee_schedule is not None and fee_schedule.currency != currency:
         raise FeeStateConflict(
             {"fee_schedule": f"The schedule is in {fee_schedule.currency}, the product in {currency}."}
@@ -193,6 +283,13 @@ def product_update(*, product: Product, **changes) -> Product:
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError({f: "This field cannot be changed; create a new product." for f in sorted(unknown)})
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name:
+            raise ValidationError({"name": "This field is required."})
+        if Product.objects.filter(name__iexact=name).exclude(pk=product.pk).exists():
+            raise FeeStateConflict({"name": f"A product named {name!r} exists already."})
+        changes["name"] = name
     for key, value in changes.items():
         setattr(product, key, value)
     product.save()
@@ -229,6 +326,41 @@ def billing_group_create(
         )
     group = BillingGroup.objects.create(name=(name or "").strip() or str(client), client=client, currency=currency)
     BillingGroupAccount.objects.bulk_create([BillingGroupAccount(group=group, portfolio=p) for p in portfolios])
+    return group
+
+
+@transaction.atomic
+def billing_group_update(
+    *, group: BillingGroup, name: str | None = None, portfolios: list[Portfolio] | None = None
+) -> BillingGroup:
+    """Rename the group or change its accounts (from the next run on: issued invoices keep their
+    lines). Accounts in another currency than the group's are converted at the measured day's
+    rate, as on creation; an account stays in one group only. Atomic; errors name the field."""
+    group = BillingGroup.objects.select_for_update().get(pk=group.pk)
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "This field is required."})
+        group.name = name
+        group.save(update_fields=["name"])
+    if portfolios is not None:
+        if not portfolios:
+            raise ValidationError({"portfolios": "A billing group holds at least one account."})
+        taken = (
+            BillingGroupAccount.objects.filter(portfolio__in=portfolios)
+            .exclude(group=group)
+            .select_related("portfolio", "group")
+        )
+        for row in taken:
+            raise FeeStateConflict(
+                {"portfolios": f"Account {row.portfolio.name!r} is billed in group {row.group.name!r} already."}
+            )
+        keep = {p.pk for p in portfolios}
+        BillingGroupAccount.objects.filter(group=group).exclude(portfolio_id__in=keep).delete()
+        have = set(BillingGroupAccount.objects.filter(group=group).values_list("portfolio_id", flat=True))
+        BillingGroupAccount.objects.bulk_create(
+            [BillingGroupAccount(group=group, portfolio=p) for p in portfolios if p.pk not in have]
+        )
     return group
 
 

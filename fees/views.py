@@ -1,25 +1,30 @@
-"""Pages under /fees/: the products and households, fee runs (preview, approve, issue), the
-firm's fee revenue with CSV. Owners and admins manage; viewers read the runs; advisors see their
-own book's revenue."""
+"""Pages under /fees/: products, fee schedules (tiers table, exclusions), billing groups
+(households), client subscriptions, fee runs (preview, approve, issue), voiding invoices, the
+firm's fee revenue with CSV. Owners and admins manage; viewers read; advisors see their own
+book's groups, subscriptions and revenue (another advisor's group is a 404)."""
 
 from __future__ import annotations
 
 from datetime import date
+from functools import wraps
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
+from codex.idempotent_forms import idempotent_form
 from crm import access as crm_access
 
+from . import forms as fee_forms
 from . import selectors, services
 from .api import csv_response
-from .models import FeeRun, Frequency
+from .models import FeeRun, Frequency, InvoiceKind, InvoiceStatus
 
 
 def _gate(request) -> None:
@@ -64,6 +69,7 @@ def overview(request):
         "schedules": selectors.schedules_list(),
         "groups": selectors.groups_for(request.user).select_related("client").prefetch_related("portfolios"),
         "subscriptions": selectors.subscriptions_for(request.user),
+        "can_manage": selectors.can_manage(request.user),
     }
     return render(request, "fees/overview.html", context)
 
@@ -101,6 +107,7 @@ def run_detail(request, pk: int):
     items = list(run.items.select_related("group").order_by("group__name"))
     context = {
         "run": run,
+        "invoices": run.invoices.select_related("group").order_by("number"),
         "items": items,
         "total": sum((i.total for i in items if not i.problems and not i.skipped), 0),
         "with_problems": [i for i in items if i.problems],
@@ -171,3 +178,279 @@ def revenue_csv(request):
         return render(request, "fees/revenue.html", {"form": form, "revenue": None}, status=400)
     result = selectors.fee_revenue(user=request.user, **form.cleaned_data)
     return csv_response(selectors.revenue_csv_rows(result), filename="fee-revenue.csv")
+
+
+# --- products, schedules, groups, subscriptions, void -------------------------------------------------
+
+
+def _gated(view):
+    """The plan gate of every fee page: the upgrade message (402) when fees are not in the plan."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            _gate(request)
+        except PlanLimitExceeded as exc:
+            return _plan_refused(request, exc)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _form_page(request, title: str, forms_: list, *, cancel: str, extra: dict | None = None, status: int = 200):
+    context = {"title": title, "forms": forms_, "cancel": cancel, "can_manage": selectors.can_manage(request.user)}
+    return render(request, "fees/form.html", {**context, **(extra or {})}, status=status)
+
+
+@login_required
+@_gated
+@idempotent_form
+def product_create(request):
+    _manager(request)
+    form = fee_forms.ProductForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            product = services.product_create(**form.cleaned_data)
+        except ValidationError as exc:
+            fee_forms.apply_errors(exc, form)
+        else:
+            messages.success(request, f"Product {product.name} was added.")
+            return redirect("fees:product", pk=product.pk)
+    return _form_page(request, "New product", [form], cancel=reverse("fees:overview"))
+
+
+@login_required
+@_gated
+def product_detail(request, pk: int):
+    """Rename or describe a product, archive it (no new subscriptions) or restore it."""
+    product = get_object_or_404(selectors.products_list(), pk=pk)
+    form = fee_forms.ProductForm(
+        request.POST or None, editing=True, initial={"name": product.name, "description": product.description}
+    )
+    if request.method == "POST":
+        _manager(request)
+        action = request.POST.get("action", "save")
+        try:
+            if action in ("archive", "restore"):
+                services.product_update(product=product, archived=action == "archive")
+                messages.success(request, f"{product.name} was {'archived' if action == 'archive' else 'restored'}.")
+                return redirect("fees:product", pk=pk)
+            if form.is_valid():
+                services.product_update(product=product, **form.cleaned_data)
+                messages.success(request, "Saved.")
+                return redirect("fees:product", pk=pk)
+        except ValidationError as exc:
+            fee_forms.apply_errors(exc, form)
+    return _form_page(
+        request, f"Product {product.name}", [form], cancel=reverse("fees:overview"), extra={"product": product}
+    )
+
+
+def _terms_forms(request, prefix_data):
+    return fee_forms.TermsForm(prefix_data, prefix="terms"), fee_forms.TiersForm(prefix_data, prefix="tiers")
+
+
+def _terms_values(terms, tiers) -> dict:
+    data = dict(terms.cleaned_data)
+    for key in ("flat_annual", "minimum_annual"):
+        if data.get(key) is None:
+            data[key] = 0
+    data["tiers"] = tiers.cleaned_data["tiers"]
+    return data
+
+
+@login_required
+@_gated
+@idempotent_form
+def schedule_create(request):
+    _manager(request)
+    data = request.POST or None
+    form = fee_forms.ScheduleForm(data)
+    terms, tiers = _terms_forms(request, data)
+    if request.method == "POST" and all([form.is_valid(), terms.is_valid(), tiers.is_valid()]):
+        try:
+            schedule = services.fee_schedule_create(**form.cleaned_data, **_terms_values(terms, tiers))
+        except ValidationError as exc:
+            fee_forms.apply_errors(exc, form, terms, tiers=tiers)
+        else:
+            messages.success(request, f"Fee schedule {schedule.name} was added.")
+            return redirect("fees:schedule", pk=schedule.pk)
+    return _form_page(
+        request, "New fee schedule", [form, terms], cancel=reverse("fees:overview"), extra={"tiers": tiers}
+    )
+
+
+@login_required
+@_gated
+def schedule_detail(request, pk: int):
+    """Edit a schedule's name and exclusions, archive or restore it, add terms from a date."""
+    schedule = get_object_or_404(selectors.schedules_list(), pk=pk)
+    action = request.POST.get("action", "save") if request.method == "POST" else ""
+    posted = request.POST if action == "save" else None
+    form = fee_forms.ScheduleForm(
+        posted,
+        editing=True,
+        initial={
+            "name": schedule.name,
+            "exclude_cash": schedule.exclude_cash,
+            "excluded_asset_classes": schedule.excluded_asset_classes,
+            "excluded_instruments": [i.pk for i in schedule.excluded_instruments.all()],
+        },
+    )
+    terms, tiers = _terms_forms(request, request.POST if action == "terms" else None)
+    if request.method == "POST":
+        _manager(request)
+        try:
+            if action in ("archive", "restore"):
+                services.fee_schedule_update(schedule=schedule, archived=action == "archive")
+                messages.success(request, f"{schedule.name} was {'archived' if action == 'archive' else 'restored'}.")
+                return redirect("fees:schedule", pk=pk)
+            if action == "terms" and terms.is_valid() & tiers.is_valid():
+                version = services.fee_schedule_change(schedule=schedule, **_terms_values(terms, tiers))
+                messages.success(request, f"New terms from {version.effective_from}.")
+                return redirect("fees:schedule", pk=pk)
+            if action == "save" and form.is_valid():
+                services.fee_schedule_update(schedule=schedule, **form.cleaned_data)
+                messages.success(request, "Saved.")
+                return redirect("fees:schedule", pk=pk)
+        except ValidationError as exc:
+            fee_forms.apply_errors(exc, terms if action == "terms" else form, tiers=tiers)
+    return render(
+        request,
+        "fees/schedule.html",
+        {
+            "schedule": schedule,
+            "form": form,
+            "terms": terms,
+            "tiers": tiers,
+            "can_manage": selectors.can_manage(request.user),
+        },
+    )
+
+
+@login_required
+@_gated
+@idempotent_form
+def group_create(request):
+    _manager(request)
+    form = fee_forms.GroupForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.billing_group_create(
+                name=form.cleaned_data["name"],
+                client=form.cleaned_data["client"],
+                portfolios=list(form.cleaned_data["portfolios"]),
+                currency=form.cleaned_data["currency"] or None,
+            )
+        except ValidationError as exc:
+            fee_forms.apply_errors(exc, form)
+        else:
+            messages.success(request, f"Billing group {group.name} was added.")
+            return redirect("fees:group", pk=group.pk)
+    return _form_page(request, "New billing group", [form], cancel=reverse("fees:overview"))
+
+
+@login_required
+@_gated
+def group_detail(request, pk: int):
+    """A household: its accounts (managers change them), subscriptions and invoices. Advisors
+    see their own book's groups; another's is a 404."""
+    group = get_object_or_404(selectors.groups_for(request.user).select_related("client"), pk=pk)
+    form = fee_forms.GroupForm(
+        request.POST or None,
+        user=request.user,
+        group=group,
+        initial={"name": group.name, "portfolios": [a.portfolio_id for a in group.accounts.all()]},
+    )
+    if request.method == "POST":
+        _manager(request)
+        if form.is_valid():
+            try:
+                services.billing_group_update(
+                    group=group, name=form.cleaned_data["name"], portfolios=list(form.cleaned_data["portfolios"])
+                )
+            except ValidationError as exc:
+                fee_forms.apply_errors(exc, form)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("fees:group", pk=pk)
+    return _form_page(
+        request,
+        f"Billing group {group.name}",
+        [form],
+        cancel=reverse("fees:overview"),
+        extra={
+            "group": group,
+            "subscriptions": selectors.subscriptions_for(request.user).filter(group=group),
+            "invoices": selectors.invoices_for(request.user).filter(group=group)[:50],
+        },
+    )
+
+
+@login_required
+@_gated
+@idempotent_form
+def subscription_create(request):
+    _manager(request)
+    groups = selectors.groups_for(request.user).order_by("name")
+    form = fee_forms.SubscriptionForm(request.POST or None, groups=groups, initial={"group": request.GET.get("group")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            sub = services.subscription_create(**form.cleaned_data)
+        except ValidationError as exc:
+            fee_forms.apply_errors(exc, form)
+        else:
+            messages.success(request, f"{sub.group.name} subscribes to {sub.product.name}.")
+            return redirect("fees:subscription", pk=sub.pk)
+    return _form_page(request, "New client subscription", [form], cancel=reverse("fees:overview"))
+
+
+@login_required
+@_gated
+def subscription_detail(request, pk: int):
+    """A subscription's terms; managers end it (billed pro rata to the end date)."""
+    sub = get_object_or_404(selectors.subscriptions_for(request.user), pk=pk)
+    form = fee_forms.EndForm(request.POST or None, initial={"ends_on": sub.ends_on})
+    if request.method == "POST":
+        _manager(request)
+        if form.is_valid():
+            try:
+                services.subscription_end(subscription=sub, **form.cleaned_data)
+            except ValidationError as exc:
+                fee_forms.apply_errors(exc, form)
+            else:
+                messages.success(request, f"The subscription ends on {sub.ends_on}.")
+                return redirect("fees:subscription", pk=pk)
+    return _form_page(
+        request,
+        f"{sub.group.name}: {sub.product.name}",
+        [form],
+        cancel=reverse("fees:group", args=[sub.group_id]),
+        extra={"subscription": sub},
+    )
+
+
+@login_required
+@_gated
+def invoice_void(request, pk: int):
+    """Void a fee invoice with a reason (its number stays used; the period can be invoiced
+    again; fees deducted from accounts are taken out of their ledgers)."""
+    invoice = get_object_or_404(selectors.invoices_for(request.user), pk=pk)
+    form = fee_forms.VoidForm(request.POST or None)
+    if request.method == "POST":
+        _manager(request)
+        if form.is_valid():
+            try:
+                services.fee_invoice_void(invoice=invoice, **form.cleaned_data)
+            except ValidationError as exc:
+                fee_forms.apply_errors(exc, form)
+            else:
+                messages.success(request, f"Invoice {invoice.number} is void.")
+                return redirect("fees:group", pk=invoice.group_id)
+    return _form_page(
+        request,
+        f"Void invoice {invoice.number}",
+        [form],
+        cancel=reverse("fees:group", args=[invoice.group_id]),
+        extra={"invoice": invoice, "voidable": invoice.status != InvoiceStatus.VOID, "kinds": InvoiceKind},
+    )

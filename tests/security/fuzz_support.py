@@ -51,6 +51,7 @@ RELATED = {
     "group": "billing_group",
     "product": "product",
     "fee_schedule": "fee_schedule",
+    "excluded_instruments": "instrument",  # a fee schedule's exclusions name instruments the firm sees
 }
 
 TRANSACTIONS_CSV = b"kind,trade_date,amount,currency\ndeposit,2020-01-02,10,USD\n"

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from crm import services as crm_services
 from crm.models import Activity, Campaign, Company, Deal, ImportJob, PipelineStage, Subscriber
+from fees.models import BillingGroup, FeeSchedule
 from portfolios.alerts.models import AlertRule
 from tenants.accounts.models import Invitation
 from tenants.models import ApiKey
@@ -75,6 +76,16 @@ def _cases(owner) -> dict[str, Any]:
             files={"file": upload},
         )
 
+    def fee_group():
+        contact = ContactFactory(owner=owner)
+        portfolio = PortfolioFactory(advisor=owner, client=contact)
+        return Case(
+            "/fees/groups/new/",
+            "/fees/groups/new/",
+            {"name": "Idem household", "client": contact.pk, "portfolios": [portfolio.pk]},
+            lambda: BillingGroup.objects.filter(name="Idem household"),
+        )
+
     return {
         "activity": contact_activity,
         "company": lambda: Case(
@@ -122,6 +133,19 @@ def _cases(owner) -> dict[str, Any]:
             {"name": "Idem key", "scope": "read"},
             lambda: ApiKey.objects.filter(name="Idem key"),
         ),
+        "fee schedule": lambda: Case(
+            "/fees/schedules/new/",
+            "/fees/schedules/new/",
+            {
+                "name": "Idem schedule",
+                "currency": "USD",
+                "terms-effective_from": "2026-01-01",
+                "terms-method": "blended",
+                "tiers-bps_0": "100",
+            },
+            lambda: FeeSchedule.objects.filter(name="Idem schedule"),
+        ),
+        "billing group": fee_group,
         "webhook endpoint": lambda: Case(
             "/settings/webhooks/",
             "/settings/webhooks/",
@@ -151,6 +175,8 @@ def _send(client, case: Case, key: str):
         "alert rule",
         "invitation",
         "api key",
+        "fee schedule",
+        "billing group",
         "webhook endpoint",
     ],
 )

@@ -101,3 +101,67 @@ def test_unknown_host_page_points_to_find_your_firm(db):
     response = Client(HTTP_HOST="nobody.localhost").get("/")
     assert response.status_code == 404
     assert b"/find-your-firm/" in response.content
+
+
+# --- the fee pages (issue 21): each renders for its owner with a pinned number of queries, and
+# another firm's user gets a 404 for the same address --------------------------------------------
+
+
+@pytest.fixture
+def fee_objects(owner):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from fees import services as fee_services
+    from fees.models import FeeInvoice
+    from tests.portfolios.factories import ContactFactory, PortfolioFactory
+
+    schedule = fee_services.fee_schedule_create(
+        name="Page schedule", effective_from=dt.date(2020, 1, 1), method="blended", tiers=[{"upto": None, "bps": "100"}]
+    )
+    product = fee_services.product_create(name="Page product", fee_schedule=schedule)
+    contact = ContactFactory(owner=owner)
+    portfolio = PortfolioFactory(advisor=owner, client=contact)
+    group = fee_services.billing_group_create(name="Page household", client=contact, portfolios=[portfolio])
+    # an account without a ledger exists from the day it was created
+    sub = fee_services.subscription_create(group=group, product=product, starts_on=timezone.localdate())
+    invoice = FeeInvoice.objects.create(
+        number="PAGE-1",
+        group=group,
+        client=contact,
+        period_start=dt.date(2026, 1, 1),
+        period_end=dt.date(2026, 3, 31),
+        issued_on=dt.date(2026, 4, 1),
+        due_on=dt.date(2026, 5, 1),
+        currency="USD",
+        total=10,
+        collection="invoice",
+    )
+    return {"schedule": schedule.pk, "product": product.pk, "group": group.pk, "sub": sub.pk, "invoice": invoice.pk}
+
+
+FEE_PAGES = {  # (object kind, queries: session, user, firm's plan, the page's own reads, layout)
+    "/fees/products/new/": (None, 10),
+    "/fees/products/{}/": ("product", 10),
+    "/fees/schedules/new/": (None, 10),
+    "/fees/schedules/{}/": ("schedule", 13),
+    "/fees/groups/new/": (None, 11),
+    "/fees/groups/{}/": ("group", 14),
+    "/fees/subscriptions/new/": (None, 11),
+    "/fees/subscriptions/{}/": ("sub", 10),
+    "/fees/invoices/{}/void/": ("invoice", 10),
+}
+
+
+@pytest.mark.parametrize("pattern", list(FEE_PAGES))
+def test_fee_pages_render_with_pinned_queries_and_are_404_to_another_firm(
+    pattern, fee_objects, owner_client, outsider_client, django_assert_num_queries
+):
+    kind, pin = FEE_PAGES[pattern]
+    path = pattern.format(fee_objects[kind]) if kind else pattern
+    with django_assert_num_queries(pin):
+        response = owner_client.get(path)
+    assert response.status_code == 200, path
+    if kind:
+        assert outsider_client.get(path).status_code == 404, path
