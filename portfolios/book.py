@@ -242,14 +242,15 @@ def book_performance(*, user, currency: str = FIRM_CURRENCY, largest: int = 8) -
     last = max(r["last"] for r in sums)
     rates = fx_to({r["portfolio__base_currency"] for r in sums}, target=currency, on=last)
 
-    def weighted(weight: str, total: str) -> Decimal | None:
+    def weighted(pairs: list[tuple[str, Decimal | None, Decimal | None]]) -> Decimal | None:
+        """``(base currency, sum of values, sum of value x return)`` -> the weighted return."""
         num = den = ZERO
-        for r in sums:
-            rate = rates.get(r["portfolio__base_currency"])
-            if rate is None or not r[weight]:
+        for ccy, weight, total in pairs:
+            rate = rates.get(ccy)
+            if rate is None or not weight or total is None:
                 continue
-            num += r[total] * rate
-            den += r[weight] * rate
+            num += total * rate
+            den += weight * rate
         return num / den if den else None
 
     behind = 0
@@ -261,8 +262,8 @@ def book_performance(*, user, currency: str = FIRM_CURRENCY, largest: int = 8) -
     ]
     return BookPerformance(
         currency=currency,
-        ytd=weighted("ytd_weight", "ytd_sum"),
-        since_inception=weighted("si_weight", "si_sum"),
+        ytd=weighted([(r["portfolio__base_currency"], r["ytd_weight"], r["ytd_sum"]) for r in sums]),
+        since_inception=weighted([(r["portfolio__base_currency"], r["si_weight"], r["si_sum"]) for r in sums]),
         largest=top,
         as_of=last,
         behind=behind,

@@ -421,17 +421,18 @@ def ledger_import_finish(*, import_id: int, actor_id: int) -> dict:
             portfolio=portfolio, headers=job.headers, rows=job.rows, created_by=actor
         ).commit()
     except engine.ImportRejected as exc:
-        status, result = (
-            LedgerImportStatus.REFUSED,
-            {
-                "error": f"{exc} Upload the file again to see the rows.",
-                "rows": [f"row {e.row}, {e.field}: {e.message}" for e in exc.errors[:20]],
-            },
-        )
+        status, message = LedgerImportStatus.REFUSED, f"{exc} Upload the file again to see the rows."
+        result: dict[str, object] = {
+            "error": message,
+            "rows": [f"row {e.row}, {e.field}: {e.message}" for e in exc.errors[:20]],
+        }
     except (ValidationError, PermissionDenied, Http404, engine.ImportFileError) as exc:
-        status, result = LedgerImportStatus.REFUSED, {"error": " ".join(getattr(exc, "messages", None) or [str(exc)])}
+        status, message = LedgerImportStatus.REFUSED, " ".join(getattr(exc, "messages", None) or [str(exc)])
+        result = {"error": message}
     else:
-        status, result = LedgerImportStatus.DONE, {"created": report.created, "skipped": report.skipped}
+        status = LedgerImportStatus.DONE
+        message = f"{report.created} transaction(s) imported, {report.skipped} duplicate(s) skipped."
+        result = {"created": report.created, "skipped": report.skipped}
     with transaction.atomic():
         LedgerImport.objects.filter(pk=import_id, status=LedgerImportStatus.IMPORTING).update(
             status=status, report=result, rows=[], finished_at=timezone.now()
@@ -442,11 +443,7 @@ def ledger_import_finish(*, import_id: int, actor_id: int) -> dict:
                 recipients=[actor],
                 kind=NotificationKind.IMPORT,
                 title=f"Import into {job.portfolio.name} {'finished' if done else 'not done'}",
-                body=(
-                    f"{result['created']} transaction(s) imported, {result['skipped']} duplicate(s) skipped."
-                    if done
-                    else result["error"]
-                )[:500],
+                body=message[:500],
                 url=url,
                 source=f"ledger-import:{import_id}",
             )

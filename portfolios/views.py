@@ -306,9 +306,11 @@ def transaction_import(request, pk: int):
         if not stash or stash.get("portfolio") != portfolio.pk:
             messages.error(request, "Upload the file again: the preview has expired.")
             return redirect("portfolios:import", pk=portfolio.pk)
-        job = ledger_import_queue(portfolio=portfolio, headers=stash["headers"], rows=stash["rows"], actor=request.user)
+        queued = ledger_import_queue(
+            portfolio=portfolio, headers=stash["headers"], rows=stash["rows"], actor=request.user
+        )
         del request.session[IMPORT_SESSION_KEY]
-        request.session[_IMPORTS_WATCHED] = sorted(set(request.session.get(_IMPORTS_WATCHED, [])) | {job.pk})
+        request.session[_IMPORTS_WATCHED] = sorted(set(request.session.get(_IMPORTS_WATCHED, [])) | {queued.pk})
         return redirect("portfolios:import", pk=portfolio.pk)
     running, ended = _watched_imports(request, portfolio)
     if ended is not None and ended.status == LedgerImportStatus.DONE:

@@ -150,6 +150,7 @@ def test_book_performance_costs_the_same_queries_for_any_number_of_portfolios(bo
         services.transaction_record(portfolio=p, kind="deposit", trade_date=today - timedelta(days=5), amount="100")
     with CaptureQueriesContext(connection) as many:
         assert len(book_performance(user=owner).largest) == 6
+
     def reads(ctx) -> list[str]:  # statements proper; ``SET search_path`` is django-tenants' schema switch
         return [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith("SET search_path")]
 
