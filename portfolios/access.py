@@ -37,7 +37,7 @@ def book_filter(user) -> Q:
     shared = Portfolio.shared_with.through.objects.filter(portfolio_id=OuterRef("pk"), user_id=user.pk)
     client_shared = Contact.shared_with.through.objects.filter(contact_id=OuterRef("client_id"), user_id=user.pk)
     own_client = Contact.objects.filter(pk=OuterRef("client_id"), owner_id=user.pk)
-    return Q(advisor_id=user.pk) | Exists(own_client) | Exists(shared) | Exists(client_shared)
+    return Q(advisor_id=user.pk) | Q(Exists(own_client)) | Q(Exists(shared)) | Q(Exists(client_shared))
 
 
 def portfolios_visible_to(user, *, include_archived: bool = True) -> QuerySet[Portfolio]:
