@@ -513,6 +513,7 @@ class Delivery(models.Model):
 
 class ImportStatus(models.TextChoices):
     PENDING = "pending", "Waiting for review"
+    IMPORTING = "importing", "Importing"  # the commit runs as a background job (decision 1001)
     COMMITTED = "committed", "Imported"
     CANCELLED = "cancelled", "Cancelled"
 

@@ -78,6 +78,24 @@ def tasks_due_for(user, *, due: str = "due", today: dt.date | None = None) -> Qu
     return qs.select_related("contact", "deal", "company").order_by(F("due_date").asc(nulls_last=True), "pk")
 
 
+def activities_latest_for(user, *, limit: int) -> list[Activity]:
+    """The ``limit`` latest activities of the caller's book that happened (open tasks left out),
+    newest first, with their contact and owner. One query for a firm-wide role; two for an
+    advisor: the ids as a union of the book's parts (``access.activity_book_parts``), each cut
+    to ``limit`` along the recency index, then those rows. Costs what ``limit`` costs, whatever
+    the size of the book."""
+    order = ("-occurred_at", "-id")
+    done = ~Q(kind=ActivityKind.TASK, completed_at__isnull=True)
+    parts = [part.filter(done) for part in access.activity_book_parts(user)]
+    if not parts:
+        return []
+    if len(parts) > 1:
+        cut = [p.order_by(*order).values_list("id", "occurred_at")[:limit] for p in parts]
+        ids = [pk for pk, _at in cut[0].union(*cut[1:]).order_by(*order)[:limit]]
+        parts = [Activity.objects.filter(pk__in=ids)]
+    return list(parts[0].select_related("contact", "owner").order_by(*order)[:limit])
+
+
 # --- timeline ---------------------------------------------------------------------------------------
 
 

@@ -32,3 +32,12 @@ def kyc_review_tasks(self) -> dict:
     from .suitability import kyc_review_tasks_open
 
     return {"schema": current_schema(), "tasks": kyc_review_tasks_open()}
+
+
+@app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+def import_commit_job(self, job_id: int, actor_id: int) -> dict:
+    """The commit of a CSV import started on its page (decision 1001); its state is the job's
+    status, which the page shows. Safe to deliver twice: a job no longer importing is left alone."""
+    from .services import imports  # function-level: services queue this task: cycle listed in the acyclic contract
+
+    return imports.import_commit_finish(job_id=job_id, actor_id=actor_id, tenant=current_tenant())

@@ -6,6 +6,9 @@
   by PostgreSQL over their portfolios' stored closes of the days read.
 - ``book_exposure``: assets by sector and the day's top movers from the derived holdings,
   summed per instrument by PostgreSQL (one row per instrument, not per holding).
+- ``book_performance``: the value-weighted year-to-date and since-inception returns of the book
+  and its largest portfolios, from each portfolio's stored headline figures
+  (``PortfolioFigures``, decision 1000): one aggregate over one row per portfolio.
 
 Both cost a fixed number of queries whatever the size of the book; neither replays a ledger.
 """
@@ -16,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from . import analytics, valuations
 from .access import portfolios_visible_to, sees_whole_firm
-from .models import Holding, Valuation
+from .models import Holding, PortfolioFigures, Valuation
 from .selectors import FIRM_CURRENCY, INSTRUMENT_FIELDS, ExposureRow, fx_to, latest_closes
 
 ZERO = Decimal(0)
@@ -187,4 +190,82 @@ def book_exposure(*, user, currency: str = FIRM_CURRENCY, on: date | None = None
         movers=top[:movers],
         missing_rates=sorted(currencies - set(rates)),
         unpriced=sorted(unpriced),
+    )
+
+
+@dataclass
+class PerformanceFigure:
+    portfolio: object  # the Portfolio (with its client)
+    value: Decimal  # in the portfolio's base currency
+    ytd: Decimal | None  # fractions, as stored
+    since_inception: Decimal | None
+    as_of: date
+
+
+@dataclass
+class BookPerformance:
+    currency: str
+    ytd: Decimal | None  # value-weighted, a fraction
+    since_inception: Decimal | None
+    largest: list[PerformanceFigure]
+    as_of: date | None  # the latest day of the figures read
+    behind: int = 0  # portfolios whose figures are of an earlier day (their store is not extended yet)
+    missing_rates: list[str] = field(default_factory=list)
+
+
+def book_performance(*, user, currency: str = FIRM_CURRENCY, largest: int = 8) -> BookPerformance:
+    """The year-to-date and since-inception time-weighted returns of the portfolios ``user`` may
+    see (archived ones excluded), each weighted by its value in ``currency`` (portfolios with a
+    positive value and the return measured), and the ``largest`` portfolios by value, from the
+    stored ``PortfolioFigures`` (each as of its portfolio's last stored close). Three queries
+    (the sums per base currency, the rates, the largest), whatever the size of the book."""
+    currency = (currency or FIRM_CURRENCY).upper()
+    visible = portfolios_visible_to(user, include_archived=False)
+    figures = PortfolioFigures.objects.filter(portfolio__in=visible)
+    weighted_ytd = Q(value__gt=0, ytd__isnull=False)
+    weighted_si = Q(value__gt=0, since_inception__isnull=False)
+    sums = list(
+        figures.values("portfolio__base_currency")
+        .annotate(
+            ytd_weight=Sum("value", filter=weighted_ytd),
+            ytd_sum=Sum(F("value") * F("ytd"), filter=weighted_ytd),
+            si_weight=Sum("value", filter=weighted_si),
+            si_sum=Sum(F("value") * F("since_inception"), filter=weighted_si),
+            first=Min("as_of"),
+            last=Max("as_of"),
+            n=Count("pk"),
+        )
+        .order_by("portfolio__base_currency")
+    )
+    if not sums:
+        return BookPerformance(currency, None, None, [], None)
+    last = max(r["last"] for r in sums)
+    rates = fx_to({r["portfolio__base_currency"] for r in sums}, target=currency, on=last)
+
+    def weighted(pairs: list[tuple[str, Decimal | None, Decimal | None]]) -> Decimal | None:
+        """``(base currency, sum of values, sum of value x return)`` -> the weighted return."""
+        num = den = ZERO
+        for ccy, weight, total in pairs:
+            rate = rates.get(ccy)
+            if rate is None or not weight or total is None:
+                continue
+            num += total * rate
+            den += weight * rate
+        return num / den if den else None
+
+    behind = 0
+    if any(r["first"] < last for r in sums):  # rare: some store not extended to the latest day yet
+        behind = figures.filter(as_of__lt=last).count()
+    top = [
+        PerformanceFigure(f.portfolio, f.value, f.ytd, f.since_inception, f.as_of)
+        for f in figures.select_related("portfolio__client").order_by("-value", "portfolio_id")[:largest]
+    ]
+    return BookPerformance(
+        currency=currency,
+        ytd=weighted([(r["portfolio__base_currency"], r["ytd_weight"], r["ytd_sum"]) for r in sums]),
+        since_inception=weighted([(r["portfolio__base_currency"], r["si_weight"], r["si_sum"]) for r in sums]),
+        largest=top,
+        as_of=last,
+        behind=behind,
+        missing_rates=sorted({r["portfolio__base_currency"] for r in sums} - set(rates)),
     )

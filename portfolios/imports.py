@@ -19,8 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from codex import imports as engine
@@ -31,7 +34,7 @@ from portfolios.market.models import Instrument
 
 from . import analytics, services
 from .ledger import TXN_VALUES, txn_from_row
-from .models import Kind, Portfolio, Transaction
+from .models import Kind, LedgerImport, LedgerImportStatus, Portfolio, Transaction
 from .selectors import fx_series
 
 # The CSV format's columns and the ledger field each one exports (one list for import and export).
@@ -382,6 +385,79 @@ class TransactionImport:
             if errors:
                 raise engine.ImportRejected(errors) from exc
             raise
+
+
+def ledger_import_queue(*, portfolio: Portfolio, headers: list[str], rows: list[list[str]], actor) -> LedgerImport:
+    """Keep a previewed file's rows and queue their commit as a background job (decision 1001):
+    ``portfolios.tasks.ledger_import_job`` runs ``ledger_import_finish`` once this commits. The
+    caller checked write access to ``portfolio``. Returns the job (``importing``)."""
+    from .tasks import ledger_import_job  # tasks call back into this module
+
+    with transaction.atomic():
+        job = LedgerImport.objects.create(
+            portfolio=portfolio,
+            headers=list(headers),
+            rows=[list(r) for r in rows],
+            report={"queued_rows": len(rows)},
+            created_by=actor,
+        )
+        transaction.on_commit(partial(ledger_import_job.delay, import_id=job.pk, actor_id=actor.pk))
+    return job
+
+
+def ledger_import_finish(*, import_id: int, actor_id: int) -> dict:
+    """The background half of ``ledger_import_queue``: commit every new row or none
+    (``TransactionImport.commit``; the portfolio's valuations are then rebuilt by their own job,
+    "figures updating" on its page meanwhile). A refusal (a row that no longer fits the ledger,
+    the member's rights gone) ends the job ``refused`` with the reason and writes nothing;
+    either way the member who started it is notified. A job no longer importing (an earlier
+    delivery ran it) is left alone. Database errors propagate: the task retries."""
+    from codex.notifications.models import NotificationKind
+    from codex.notifications.services import notification_send
+    from tenants.accounts.models import User
+
+    from .access import portfolio_for_user
+
+    job = LedgerImport.objects.select_related("portfolio").filter(pk=import_id).first()
+    if job is None or job.status != LedgerImportStatus.IMPORTING:
+        return {"import": import_id, "skipped": True}
+    actor = User.objects.filter(pk=actor_id, is_active=True).first()
+    url = f"/portfolios/{job.portfolio_id}/"
+    try:
+        if actor is None:
+            raise PermissionDenied("The member who started this import can no longer sign in.")
+        portfolio = portfolio_for_user(actor, job.portfolio_id, write=True)
+        report = TransactionImport.from_parsed(
+            portfolio=portfolio, headers=job.headers, rows=job.rows, created_by=actor
+        ).commit()
+    except engine.ImportRejected as exc:
+        status, message = LedgerImportStatus.REFUSED, f"{exc} Upload the file again to see the rows."
+        result: dict[str, object] = {
+            "error": message,
+            "rows": [f"row {e.row}, {e.field}: {e.message}" for e in exc.errors[:20]],
+        }
+    except (ValidationError, PermissionDenied, Http404, engine.ImportFileError) as exc:
+        status, message = LedgerImportStatus.REFUSED, " ".join(getattr(exc, "messages", None) or [str(exc)])
+        result = {"error": message}
+    else:
+        status = LedgerImportStatus.DONE
+        message = f"{report.created} transaction(s) imported, {report.skipped} duplicate(s) skipped."
+        result = {"created": report.created, "skipped": report.skipped}
+    with transaction.atomic():
+        LedgerImport.objects.filter(pk=import_id, status=LedgerImportStatus.IMPORTING).update(
+            status=status, report=result, rows=[], finished_at=timezone.now()
+        )
+        if actor is not None:
+            done = status == LedgerImportStatus.DONE
+            notification_send(
+                recipients=[actor],
+                kind=NotificationKind.IMPORT,
+                title=f"Import into {job.portfolio.name} {'finished' if done else 'not done'}",
+                body=message[:500],
+                url=url,
+                source=f"ledger-import:{import_id}",
+            )
+    return {"import": import_id, "status": status, **result}
 
 
 def export_transactions(portfolio: Portfolio):

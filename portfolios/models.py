@@ -307,8 +307,13 @@ class Valuation(models.Model):
             models.UniqueConstraint(fields=["portfolio", "date"], name="valuation_one_per_day"),
             models.CheckConstraint(condition=Q(twr_index__gt=0), name="valuation_index_positive"),
         ]
-        # The days with an external flow: all a since-inception MWR needs (a few rows in thousands).
-        indexes = [models.Index(fields=["portfolio", "date"], condition=~Q(net_flows=0), name="valuation_flow_days")]
+        indexes = [
+            # The days with an external flow: all a since-inception MWR needs (a few rows in thousands).
+            models.Index(fields=["portfolio", "date"], condition=~Q(net_flows=0), name="valuation_flow_days"),
+            # One day of many portfolios (an advisor's book on the dashboard): the day's rows, not
+            # every row of every portfolio in the book (docs/decisions/1000).
+            models.Index(fields=["date", "portfolio"], name="valuation_day_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.date}: {self.value}"
@@ -367,6 +372,61 @@ class FirmValuation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.currency}: {self.value}"
+
+
+class PortfolioFigures(models.Model):
+    """A portfolio's headline figures as of its last stored close: value, year-to-date and
+    since-inception time-weighted returns (derived, never edited; docs/decisions/1000).
+
+    Written by ``portfolios.valuation_services`` in the same transaction as the ``Valuation``
+    rows they are computed from, by the same function that computes them from the store for any
+    day (``selectors.summaries``), so the dashboard's performance panel is one aggregate over
+    one row per portfolio. ``valuations_verify`` recomputes them from the stored days.
+    The returns are the figures shown (``PeriodReturn.value``: annualised beyond a year), as
+    fractions; None where there is nothing to measure yet."""
+
+    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="figures")
+    as_of = models.DateField(help_text="The day of the figures: the portfolio's last stored close.")
+    value = models.DecimalField(**FIGURE)
+    ytd = models.DecimalField(**FIGURE, null=True, blank=True)
+    since_inception = models.DecimalField(**FIGURE, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-value", "portfolio"], name="portfolio_figures_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} on {self.as_of}: {self.value}"
+
+
+class LedgerImportStatus(models.TextChoices):
+    IMPORTING = "importing", "Importing"
+    DONE = "done", "Imported"
+    REFUSED = "refused", "Not imported"
+
+
+class LedgerImport(models.Model):
+    """A CSV of transactions previewed on the import page whose commit runs as a background job
+    (decision 1001): the rows wait here, not in the request; the page shows the status."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="ledger_imports")
+    status = models.CharField(max_length=10, choices=LedgerImportStatus.choices, default=LedgerImportStatus.IMPORTING)
+    headers = models.JSONField(default=list)
+    rows = models.JSONField(default=list, help_text="Emptied when the job ends: the ledger holds them then.")
+    report = models.JSONField(default=dict, blank=True, help_text="created and skipped, or the error.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in LedgerImportStatus]), name="ledger_import_status"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"import into {self.portfolio_id}: {self.status}"
 
 
 class ValuationStatus(models.TextChoices):

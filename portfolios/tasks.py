@@ -62,3 +62,19 @@ def valuations_market_data_task(
 def valuations_extend_task(self) -> dict:
     """Nightly, per firm: value every portfolio through today (the days since its last valuation)."""
     return {"portfolios": len(valuation_services.valuations_extend_all())}
+
+
+@app.task(
+    name="portfolios.ledger_import",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError, DatabaseError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def ledger_import_job(self, import_id: int, actor_id: int) -> dict:
+    """The commit of a transactions CSV started on the import page (decision 1001); its state is
+    the ``LedgerImport`` row, which the page shows. Safe to deliver twice."""
+    from .imports import ledger_import_finish  # function-level: the import queues this task on commit
+
+    return ledger_import_finish(import_id=import_id, actor_id=actor_id)

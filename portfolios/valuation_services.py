@@ -25,7 +25,7 @@ from functools import partial
 from typing import cast
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
@@ -38,6 +38,7 @@ from .ledger import ledger_currencies, ledger_of
 from .models import (
     FirmValuation,
     Portfolio,
+    PortfolioFigures,
     Transaction,
     Valuation,
     ValuationCurrency,
@@ -46,6 +47,7 @@ from .models import (
 )
 from .selectors import fx_series
 from .selectors.loading import _instrument_infos, _price_series
+from .selectors.summaries import PortfolioSummary, _portfolio_summaries
 from .valuation_engine import (
     DAY_COLUMNS,
     ONE_DAY,
@@ -208,6 +210,104 @@ def _write(portfolio_id: int, start: date | None, rows: list[DayValuation], *, i
         _firm_add(portfolio_id, currency, since=since, sign=1)
 
 
+FIGURE_FIELDS = ("as_of", "value", "ytd", "since_inception")
+
+
+def _figures_of(portfolio_id: int, day: date, summary: PortfolioSummary) -> PortfolioFigures:
+    def shown(period: analytics.PeriodReturn | None) -> Decimal | None:
+        return None if period is None else period.value
+
+    return PortfolioFigures(
+        portfolio_id=portfolio_id,
+        as_of=day,
+        value=summary.value if summary.value is not None else Decimal(0),
+        ytd=shown(summary.ytd),
+        since_inception=shown(summary.since_inception),
+    )
+
+
+def _figures_upsert(figures: list[PortfolioFigures]) -> None:
+    if figures:
+        PortfolioFigures.objects.bulk_create(
+            figures, update_conflicts=True, unique_fields=["portfolio"], update_fields=list(FIGURE_FIELDS)
+        )
+
+
+def _figures_write(portfolio: Portfolio, *, last: date | None) -> None:
+    """Replace ``portfolio``'s ``PortfolioFigures`` by its summary as of its last stored close
+    (``last`` when the caller knows it), computed from the store by the dashboard's own
+    selector; no stored close, no figures. Runs in the transaction that wrote the days."""
+    if last is None:
+        last = (
+            Valuation.objects.filter(portfolio_id=portfolio.pk).order_by("-date").values_list("date", flat=True).first()
+        )
+    if last is None:
+        PortfolioFigures.objects.filter(portfolio_id=portfolio.pk).delete()
+        return
+    summary = _portfolio_summaries([portfolio], today=last)[portfolio.pk]
+    _figures_upsert([_figures_of(portfolio.pk, last, summary)])
+
+
+def _last_closes() -> dict[date, list[Portfolio]]:
+    """This firm's portfolios with a stored close, grouped by their last stored day (one query,
+    one step along the ``(portfolio, date)`` index per portfolio, then the portfolios)."""
+    last = Valuation.objects.filter(portfolio=OuterRef("pk")).order_by("-date").values("date")[:1]
+    days = list(
+        Portfolio.objects.annotate(last_close=Subquery(last))
+        .filter(last_close__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "last_close")
+    )
+    portfolios = Portfolio.objects.in_bulk([pk for pk, _day in days])
+    by_day: dict[date, list[Portfolio]] = {}
+    for pk, day in days:
+        by_day.setdefault(day, []).append(portfolios[pk])
+    return by_day
+
+
+def portfolio_figures_rebuild() -> int:
+    """Replace every ``PortfolioFigures`` row of this firm by the summaries of the stored days
+    (after the migration that adds them, or to repair what ``valuations_verify`` reports):
+    a few queries per distinct last day, not per portfolio. Atomic. Returns the rows written."""
+    written = 0
+    with transaction.atomic():
+        by_day = _last_closes()
+        PortfolioFigures.objects.exclude(portfolio_id__in=[p.pk for ps in by_day.values() for p in ps]).delete()
+        for day, portfolios in by_day.items():
+            summaries = _portfolio_summaries(portfolios, today=day)
+            _figures_upsert([_figures_of(p.pk, day, summaries[p.pk]) for p in portfolios])
+            written += len(portfolios)
+    return written
+
+
+def figures_differences(*, portfolio: Portfolio) -> list[str]:
+    """Compare ``portfolio``'s stored ``PortfolioFigures`` with its summary recomputed from the
+    stored days: the value to the cent, the returns beyond 1e-10. ``[]`` means they agree."""
+    last = Valuation.objects.filter(portfolio=portfolio).order_by("-date").values_list("date", flat=True).first()
+    stored = PortfolioFigures.objects.filter(portfolio=portfolio).first()
+    if last is None:
+        return [] if stored is None else [f"figures stored as of {stored.as_of} but no day is stored"]
+    if stored is None:
+        return [f"figures as of {last}: missing"]
+    want = _figures_of(portfolio.pk, last, _portfolio_summaries([portfolio], today=last)[portfolio.pk])
+    out = []
+    if stored.as_of != want.as_of:
+        out.append(f"figures as of {stored.as_of}, last stored day {want.as_of}")
+    if cents(stored.value) != cents(want.value):
+        out.append(f"figures value: stored {cents(stored.value)}, recomputed {cents(want.value)}")
+    for name in ("ytd", "since_inception"):
+        have, fresh = getattr(stored, name), getattr(want, name)
+        if (have is None) != (fresh is None) or (
+            have is not None and fresh is not None and abs(have - fresh) > FIGURE_TOLERANCE
+        ):
+            out.append(f"figures {name}: stored {have}, recomputed {fresh}")
+    return out
+
+
+#: Returns are ratios, compared as the TWR index is (decision 0106).
+FIGURE_TOLERANCE = Decimal("1e-10")
+
+
 def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
     if not rows:
         return
@@ -223,10 +323,12 @@ def _store(
     start: date | None,
     rows: list[DayValuation],
     *,
+    portfolio: Portfolio,
     ledger: list[analytics.Txn],
     version: int,
 ) -> None:
     _write(state.portfolio_id, start, rows, inception=ledger[0].date if ledger else None)
+    _figures_write(portfolio, last=rows[-1].date if rows else None)
     state.inputs = inputs_of(ledger)
     state.valued_version = version
     state.valued_through = rows[-1].date if rows else None
@@ -268,7 +370,7 @@ def valuations_after_ledger_write(
     except analytics.AnalyticsError as exc:
         _fail(state, exc)
         return state
-    _store(state, start, rows, ledger=ledger, version=state.ledger_version)
+    _store(state, start, rows, portfolio=portfolio, ledger=ledger, version=state.ledger_version)
     return state
 
 
@@ -325,7 +427,7 @@ def valuations_rebuild(*, portfolio: Portfolio, since: date | None = None, today
                 state.save(update_fields=["stale_from", "updated_at"])
                 return state
             state.status = ValuationStatus.CURRENT
-            _store(state, start, rows, ledger=ledger, version=version)
+            _store(state, start, rows, portfolio=portfolio, ledger=ledger, version=version)
             state.save(update_fields=["stale_from", "updated_at"])
             return state
     raise ValuationRaced(f"portfolio {portfolio.pk}: the ledger kept changing during {REBUILD_ATTEMPTS} rebuilds")
@@ -413,21 +515,23 @@ def valuations_enqueue_for_import(*, kind: str, result, **_signal_kwargs) -> int
 def valuations_verify(*, portfolio: Portfolio, today: date | None = None) -> list[str]:
     """Recompute ``portfolio`` from scratch (inception through the last stored day, or today) and
     list every difference with the store: a day missing or extra, a money figure to the cent, the
-    TWR index beyond 1e-10. Writes nothing. ``[]`` means the store is right."""
+    TWR index beyond 1e-10, and the headline figures (``PortfolioFigures``) against the stored
+    days. Writes nothing. ``[]`` means the store is right."""
     ledger = ledger_of(portfolio=portfolio)
     stored = list(Valuation.objects.filter(portfolio=portfolio).order_by("date").values_list(*DAY_COLUMNS))
     if not ledger:
-        return differences(stored, [])
+        return differences(stored, []) + figures_differences(portfolio=portfolio)
     inception = ledger[0].date
     end = stored[-1][0] if stored else (today or timezone.localdate())
     if inception > end:
-        return differences(stored, [])
+        return differences(stored, []) + figures_differences(portfolio=portfolio)
     data = _load(portfolio, ledger, since=inception, end=end)
     try:
         fresh = compute_valuations(data, inception, end, opening=inception_opening(inception))
     except analytics.AnalyticsError as exc:
         return [f"cannot be recomputed: {exc}"]
-    return differences(stored, fresh)
+    # The figures are checked against the stored days; those against a recomputation from scratch.
+    return differences(stored, fresh) + figures_differences(portfolio=portfolio)
 
 
 def _firm_sums_sql() -> str:

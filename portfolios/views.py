@@ -31,9 +31,9 @@ from codex.tables import table_page
 from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
 from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
-from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions
+from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions, ledger_import_queue
 from .market.models import AssetClass
-from .models import TRANSACTION_FIELDS, Lot, Transaction
+from .models import TRANSACTION_FIELDS, LedgerImport, LedgerImportStatus, Lot, Transaction
 
 #: Friendly names of the allocation by asset class (the chart never shows a raw code). Cash held
 #: and cash-equivalent instruments share the bucket "cash" (``analytics.allocation``).
@@ -467,21 +467,17 @@ def transaction_import(request, pk: int):
         if not stash or stash.get("portfolio") != portfolio.pk:
             messages.error(request, "Upload the file again: the preview has expired.")
             return redirect("portfolios:import", pk=portfolio.pk)
-        job = TransactionImport.from_parsed(
-            portfolio=portfolio, headers=stash["headers"], rows=stash["rows"], created_by=request.user
+        queued = ledger_import_queue(
+            portfolio=portfolio, headers=stash["headers"], rows=stash["rows"], actor=request.user
         )
-        try:
-            report = job.commit()
-        except engine.ImportRejected as exc:
-            context["preview"] = job.preview()
-            context["rejected"] = str(exc)
-            return render(request, "portfolios/import.html", context, status=400)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-            return redirect("portfolios:import", pk=portfolio.pk)
         del request.session[IMPORT_SESSION_KEY]
-        messages.success(request, f"Imported {report.created} transaction(s); {report.skipped} duplicate(s) skipped.")
+        request.session[_IMPORTS_WATCHED] = sorted(set(request.session.get(_IMPORTS_WATCHED, [])) | {queued.pk})
+        return redirect("portfolios:import", pk=portfolio.pk)
+    running, ended = _watched_imports(request, portfolio)
+    if ended is not None and ended.status == LedgerImportStatus.DONE:
         return redirect(reverse("portfolios:detail", args=[portfolio.pk]) + "#ledger")
+    context["running"] = running
+    context["refresh_seconds"] = IMPORT_REFRESH_SECONDS if running else 0
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
         context["form"] = form
@@ -504,6 +500,37 @@ def transaction_import(request, pk: int):
                     }
         return render(request, "portfolios/import.html", context, status=200 if form.is_valid() else 400)
     return render(request, "portfolios/import.html", context)
+
+
+#: The transaction imports this session started and has not been told the end of (decision 1001).
+_IMPORTS_WATCHED = "ledger_imports_watched"
+IMPORT_REFRESH_SECONDS = 2
+
+
+def _watched_imports(request, portfolio) -> tuple[LedgerImport | None, LedgerImport | None]:
+    """``(the import still running, the one that just ended)`` of those this session started
+    into ``portfolio``; the end is said once, as a message (one query)."""
+    watched = set(request.session.get(_IMPORTS_WATCHED, []))
+    if not watched:
+        return None, None
+    running = ended = None
+    for job in LedgerImport.objects.filter(portfolio=portfolio, pk__in=watched).defer("rows"):
+        if job.status == LedgerImportStatus.IMPORTING:
+            running = job
+            continue
+        watched.discard(job.pk)
+        ended = job
+        if job.status == LedgerImportStatus.DONE:
+            messages.success(
+                request,
+                f"Imported {job.report['created']} transaction(s); {job.report['skipped']} duplicate(s) skipped. "
+                "The figures are updating.",
+            )
+        else:
+            rows = "; ".join(job.report.get("rows", [])[:5])
+            messages.error(request, f"Not imported: {job.report['error']}" + (f" ({rows})" if rows else ""))
+    request.session[_IMPORTS_WATCHED] = sorted(watched)
+    return running, ended
 
 
 @login_required

@@ -18,14 +18,12 @@ from typing import Any
 from django.utils import timezone
 
 from codex.charts import hbar_chart
-from crm.access import activities_for
-from crm.models import ActivityKind, DealStatus
-from crm.selectors import deal_list, tasks_due_for
+from crm.models import DealStatus
+from crm.selectors import activities_latest_for, deal_list, tasks_due_for
 from portfolios.access import portfolios_visible_to
 from portfolios.alerts.selectors import events_visible_to
-from portfolios.book import book_exposure, book_totals
+from portfolios.book import book_exposure, book_performance, book_totals
 from portfolios.custodian import open_break_count
-from portfolios.selectors import portfolio_summaries
 
 from .onboarding import Checklist, onboarding_checklist
 
@@ -65,6 +63,9 @@ class PerformancePanel:
     since_inception: Decimal | None
     rows: list[PerformanceRow]
     chart: str = ""
+    as_of: date | None = None  # the day of the stored figures
+    behind: int = 0  # portfolios whose figures are of an earlier day
+    missing_rates: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,32 +135,15 @@ def book_panel(*, user, today: date) -> BookPanel | None:
 
 
 def performance_panel(*, user, today: date) -> PerformancePanel | None:
-    """Year-to-date and since-inception time-weighted returns of the book, value-weighted."""
-    portfolios = list(portfolios_visible_to(user, include_archived=False).select_related("client"))
-    summaries = portfolio_summaries(portfolios, today=today)
-    rows = []
-    for p in portfolios:
-        s = summaries.get(p.pk)
-        if s is None:
-            continue
-        rows.append(
-            PerformanceRow(
-                portfolio=p,
-                value=s.value,
-                ytd=_pct(s.ytd),
-                since_inception=_pct(s.since_inception),
-            )
-        )
-    rows.sort(key=lambda r: r.value if r.value is not None else ZERO, reverse=True)
-
-    def weighted(attr: str) -> Decimal | None:
-        pairs = [(r.value, getattr(r, attr)) for r in rows if r.value and getattr(r, attr) is not None]
-        total = sum((v for v, _x in pairs), ZERO)
-        return sum((v * x for v, x in pairs), ZERO) / total if total else None
-
-    top = rows[: LIST_LENGTH + 2]
+    """Year-to-date and since-inception time-weighted returns of the book, value-weighted, and
+    its largest portfolios, from each portfolio's stored figures (portfolios.book, decision 1000)."""
+    book = book_performance(user=user, largest=LIST_LENGTH + 2)
+    rows = [
+        PerformanceRow(portfolio=f.portfolio, value=f.value, ytd=_pct(f.ytd), since_inception=_pct(f.since_inception))
+        for f in book.largest
+    ]
     chart = ""
-    charted = [(r.portfolio.name, r.ytd) for r in top if r.ytd is not None]
+    charted = [(r.portfolio.name, r.ytd) for r in rows if r.ytd is not None]
     if charted:
         chart = hbar_chart(
             charted,
@@ -169,14 +153,20 @@ def performance_panel(*, user, today: date) -> PerformancePanel | None:
             width=CARD_CHART_WIDTH,
             table=False,  # the card's table below lists the same portfolios with value and returns
         )
-    return PerformancePanel(ytd=weighted("ytd"), since_inception=weighted("since_inception"), rows=top, chart=chart)
+    return PerformancePanel(
+        ytd=_pct(book.ytd),
+        since_inception=_pct(book.since_inception),
+        rows=rows,
+        chart=chart,
+        as_of=book.as_of,
+        behind=book.behind,
+        missing_rates=book.missing_rates,
+    )
 
 
-def _pct(period) -> Decimal | None:
-    """A PeriodReturn (or None) as a percentage."""
-    if period is None:
-        return None
-    return Decimal(period.value) * 100
+def _pct(fraction: Decimal | None) -> Decimal | None:
+    """A stored return (a fraction, or None) as a percentage."""
+    return None if fraction is None else fraction * 100
 
 
 def tasks_panel(*, user, today: date) -> TasksPanel | None:
@@ -213,12 +203,7 @@ def alerts_panel(*, user, today: date) -> list[Any] | None:
 
 def activity_panel(*, user, today: date) -> list[Any] | None:
     """The latest things that happened in the caller's book (notes, calls, meetings, e-mails)."""
-    return list(
-        activities_for(user)
-        .exclude(kind=ActivityKind.TASK, completed_at__isnull=True)
-        .select_related("contact", "owner")
-        .order_by("-occurred_at", "-pk")[:LIST_LENGTH]
-    )
+    return activities_latest_for(user, limit=LIST_LENGTH)
 
 
 def breaks_panel(*, user, today: date) -> int | None:

@@ -17,7 +17,14 @@ from .common import COMPANY_FIELDS, CONTACT_FIELDS, DEAL_FIELDS, DEFAULT_STAGES,
 from .companies import company_create, company_update
 from .contacts import contact_create, contact_delete, contact_update
 from .deals import deal_close, deal_create, deal_move, deal_update, pipeline_stage_save, pipeline_stages_ensure
-from .imports import import_cancel, import_commit, import_configure, import_start
+from .imports import (
+    import_cancel,
+    import_commit,
+    import_commit_finish,
+    import_commit_queue,
+    import_configure,
+    import_start,
+)
 from .merge import company_merge, contact_merge
 
 __all__ = [
@@ -42,6 +49,8 @@ __all__ = [
     "deal_update",
     "import_cancel",
     "import_commit",
+    "import_commit_finish",
+    "import_commit_queue",
     "import_configure",
     "import_start",
     "pipeline_stage_save",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from functools import partial
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from billing.entitlements import check_can_add, check_feature
+from billing.entitlements import PlanLimitExceeded, check_can_add, check_feature
 from codex import imports as engine
 from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
@@ -65,10 +67,11 @@ def import_configure(*, actor, job: ImportJob, mapping: dict | None = None, dupl
     return engine.preview(spec, job.headers, job.rows, job.mapping, duplicates=job.duplicates)
 
 
-def import_commit(*, actor, tenant, job: ImportJob) -> dict:
+def import_commit(*, actor, tenant, job: ImportJob, queued: bool = False) -> dict:
     """Write the whole job or nothing (codex.imports.commit). Checks the plan's contact limit for
     the rows it creates. On row errors raises ImportRejected and the job stays pending; on success
-    stores the report (created/updated/merged/skipped) and marks the job committed."""
+    stores the report (created/updated/merged/skipped) and marks the job committed. ``queued``:
+    the background job of ``import_commit_queue`` (the job is ``importing``, not pending)."""
 
     access.require_write(actor)
     spec = SPECS[job.kind](actor=actor)
@@ -79,7 +82,9 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
 
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
-        if job.status != ImportStatus.PENDING:
+        if job.status == ImportStatus.IMPORTING and not queued:
+            raise StateConflict({"status": "This import is being imported in the background."})
+        if job.status != (ImportStatus.IMPORTING if queued else ImportStatus.PENDING):
             raise StateConflict({"status": "This import was already committed."})
         mapping_errors = engine.validate_mapping(job.headers, job.mapping, spec)
         if mapping_errors:
@@ -104,6 +109,69 @@ def import_commit(*, actor, tenant, job: ImportJob) -> dict:
             source=f"import:{job.pk}",
         )
     return job.report
+
+
+def import_commit_queue(*, actor, tenant, job: ImportJob) -> ImportJob:
+    """Start the commit of a pending job as a background job (decision 1001): the same checks
+    as ``import_commit`` that need no row (write access, still pending, mapping complete), then
+    the job is ``importing`` and ``crm.tasks.import_commit_job`` is queued when this commits. The
+    job ends committed with its report, or pending again with the reason in ``report["error"]``
+    (``import_commit_finish``); the starter gets a notification either way. Raises
+    ``StateConflict`` (not pending) or ``ValidationError`` (mapping) and queues nothing."""
+    from ..tasks import import_commit_job  # tasks call back into these services
+
+    access.require_write(actor)
+    spec = SPECS[job.kind](actor=actor)
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != ImportStatus.PENDING:
+            raise StateConflict({"status": "This import is not waiting for review any more."})
+        mapping_errors = engine.validate_mapping(job.headers, job.mapping, spec)
+        if mapping_errors:
+            raise ValidationError({"mapping": list(mapping_errors.values())})
+        job.status = ImportStatus.IMPORTING
+        job.report = {"queued_at": timezone.now().isoformat()}
+        job.save(update_fields=["status", "report"])
+        transaction.on_commit(partial(import_commit_job.delay, job_id=job.pk, actor_id=actor.pk))
+    return job
+
+
+def import_commit_finish(*, job_id: int, actor_id: int, tenant) -> dict:
+    """The background half of ``import_commit_queue``: commit the job as the member who started
+    it. What refuses the import (a row error found against today's data, the plan's limit, a
+    mapping, the member's rights gone) puts the job back to pending with the reason in
+    ``report["error"]`` and tells the member; nothing is written then. A job that is no longer
+    ``importing`` (already done by an earlier delivery) is left alone. Database errors propagate
+    (the task retries)."""
+    from tenants.accounts.models import User
+
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None or job.status != ImportStatus.IMPORTING:
+        return {"job": job_id, "skipped": True}
+    actor = User.objects.filter(pk=actor_id, is_active=True).first()
+    queued_at = job.report.get("queued_at", "")
+    try:
+        if actor is None:
+            raise PermissionDenied("The member who started this import can no longer sign in.")
+        return import_commit(actor=actor, tenant=tenant, job=job, queued=True)
+    except engine.ImportRejected as exc:
+        reason = f"{exc} Fix the rows shown (or the mapping) and import again."
+    except (ValidationError, PlanLimitExceeded, PermissionDenied) as exc:
+        reason = " ".join(getattr(exc, "messages", None) or [str(exc)])
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
+            status=ImportStatus.PENDING, report={"error": reason}
+        )
+        if actor is not None:
+            notification_send(
+                recipients=[actor],
+                kind=NotificationKind.IMPORT,
+                title=f"Import of {job.kind} not done",
+                body=reason[:500],
+                url=f"/crm/import/{job_id}/",
+                source=f"import:{job_id}:refused:{queued_at}",
+            )
+    return {"job": job_id, "error": reason}
 
 
 def import_cancel(*, actor, job: ImportJob) -> ImportJob:

@@ -14,6 +14,7 @@ from codex.idempotent_forms import idempotent_form
 
 from .. import access, exports, forms, services
 from ..imports import SPECS
+from ..models import ImportStatus
 
 # --- import and export ------------------------------------------------------------------------------
 
@@ -45,11 +46,36 @@ def import_start(request):
     )
 
 
+#: The imports this session started and has not been told the end of (decision 1001).
+_WATCHED = "imports_watched"
+#: How often the page of an import that runs in the background reloads itself.
+REFRESH_SECONDS = 2
+
+
+def _told_the_end(request, job) -> None:
+    """The first view after a watched import ended says how it ended, once."""
+    watched = set(request.session.get(_WATCHED, []))
+    if job.pk not in watched or job.status == ImportStatus.IMPORTING:
+        return
+    request.session[_WATCHED] = sorted(watched - {job.pk})
+    if job.status == ImportStatus.COMMITTED:
+        r = job.report
+        messages.success(
+            request,
+            f"Imported: {r.get('created', 0)} created, {r.get('updated', 0)} updated, "
+            f"{r.get('merged', 0)} merged, {r.get('skipped', 0)} skipped.",
+        )
+    elif job.report.get("error"):
+        messages.error(request, f"Not imported: {job.report['error']}")
+
+
 @login_required
 def import_detail(request, pk: int):
     job = access.import_for_user(request.user, pk)
-    if job.status != "pending":
-        return render(request, "crm/import_report.html", {"job": job})
+    _told_the_end(request, job)
+    if job.status != ImportStatus.PENDING:
+        refresh = REFRESH_SECONDS if job.status == ImportStatus.IMPORTING else 0
+        return render(request, "crm/import_report.html", {"job": job, "refresh_seconds": refresh})
     access.require_write(request.user)
     spec = SPECS[job.kind](actor=request.user)
     field_choices = [(f.name, f.label + (" *" if f.required else "")) for f in spec.fields]
@@ -93,20 +119,14 @@ def import_detail(request, pk: int):
 @login_required
 @require_POST
 def import_commit(request, pk: int):
+    """Queue the commit (decision 1001): the job's page shows it running and says how it ended."""
     job = access.import_for_user(request.user, pk, write=True)
     try:
-        report = services.import_commit(actor=request.user, tenant=request.tenant, job=job)
-    except engine.ImportRejected as exc:
-        messages.error(request, f"{exc} Fix the rows shown below (or the mapping) and try again.")
+        services.import_commit_queue(actor=request.user, tenant=request.tenant, job=job)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
         return redirect("crm:import-detail", job.pk)
-    except (ValidationError, PlanLimitExceeded) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-        return redirect("crm:import-detail", job.pk)
-    messages.success(
-        request,
-        f"Imported: {report['created']} created, {report['updated']} updated, {report['merged']} merged, "
-        f"{report['skipped']} skipped.",
-    )
+    request.session[_WATCHED] = sorted(set(request.session.get(_WATCHED, [])) | {job.pk})
     return redirect("crm:import-detail", job.pk)
 
 

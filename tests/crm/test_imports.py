@@ -96,7 +96,7 @@ def test_plan_limit_applies_to_imported_contacts(owner_client, monkeypatch):
     assert r.status_code == 402 and Contact.objects.count() == 0
 
 
-def test_import_through_the_pages(owner_client):
+def test_import_through_the_pages(owner_client, django_capture_on_commit_callbacks):
     r = owner_client.post("/crm/import/", {"kind": "contacts", "file": _file()})
     assert r.status_code == 302
     job = ImportJob.objects.get()
@@ -105,9 +105,62 @@ def test_import_through_the_pages(owner_client):
     cols = {f"col_{i}": v for i, v in enumerate(["first_name", "last_name", "email", "", "", "lifecycle"])}
     r = owner_client.post(f"/crm/import/{job.pk}/", {"duplicates": "skip", **cols})
     assert r.status_code == 200
-    r = owner_client.post(f"/crm/import/{job.pk}/commit/", follow=True)
-    assert "2 created" in r.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # the background job runs when the request commits
+        r = owner_client.post(f"/crm/import/{job.pk}/commit/")
+    assert r.status_code == 302
+    assert "Imported: 2 created" in owner_client.get(r["Location"]).content.decode()
     assert Contact.objects.count() == 2 and Company.objects.count() == 0  # company column not imported
+
+
+def test_the_commit_runs_in_the_background_and_the_page_says_when_it_is_done(
+    owner_client, owner, django_capture_on_commit_callbacks
+):
+    from codex.notifications.models import Notification
+
+    job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        r = owner_client.post(f"/crm/import/{job}/commit/")
+    assert r.status_code == 302 and len(queued) == 1
+    assert ImportJob.objects.get(pk=job).status == "importing" and Contact.objects.count() == 0
+    page = owner_client.get(r["Location"]).content.decode()
+    assert "<progress data-import-progress" in page and 'http-equiv="refresh"' in page
+    # a second commit (the API, another tab) while it runs is a conflict, not a second import
+    assert owner_client.post(f"{API}/imports/{job}/commit/").status_code == 409
+    queued[0]()  # the worker runs the job
+    assert ImportJob.objects.get(pk=job).status == "committed" and Contact.objects.count() == 2
+    page = owner_client.get(r["Location"]).content.decode()
+    assert "Imported: 2 created" in page and "<progress" not in page and 'http-equiv="refresh"' not in page
+    assert "Imported: 2 created" not in owner_client.get(r["Location"]).content.decode()  # said once
+    assert Notification.objects.filter(recipient=owner, title="Import of contacts finished").count() == 1
+
+
+def test_a_background_commit_that_is_refused_writes_nothing_and_says_why(
+    owner_client, owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    from billing import entitlements
+    from codex.notifications.models import Notification
+    from crm.services import imports as import_services
+
+    def full(*, tenant, resource, adding=1):
+        raise entitlements.PlanLimitExceeded("Your plan allows 1 contact.", limit=resource, allowed=1, used=0)
+
+    monkeypatch.setattr(import_services, "check_can_add", full)
+    job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        r = owner_client.post(f"/crm/import/{job}/commit/")
+    stored = ImportJob.objects.get(pk=job)
+    assert stored.status == "pending" and "Your plan allows 1 contact." in stored.report["error"]
+    assert Contact.objects.count() == 0
+    page = owner_client.get(r["Location"]).content.decode()
+    assert "Not imported: Your plan allows 1 contact." in page and "Will create <strong>2</strong>" in page
+    assert Notification.objects.filter(recipient=owner, title="Import of contacts not done").count() == 1
+
+
+def test_another_firm_cannot_start_or_watch_an_import(owner_client, outsider_client):
+    job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    assert outsider_client.post(f"/crm/import/{job}/commit/").status_code == 404
+    assert outsider_client.get(f"/crm/import/{job}/").status_code == 404
+    assert ImportJob.objects.get(pk=job).status == "pending"
 
 
 def test_upload_error_is_shown_inline(owner_client):

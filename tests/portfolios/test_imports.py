@@ -145,7 +145,9 @@ def test_export_holdings(portfolio, demo_instruments, owner_client):
     assert {"AAPL", "SAP", "MSFT", "CASH"} <= set(symbols)
 
 
-def test_import_page_preview_then_commit(advisor_client, portfolio, demo_instruments):
+def test_import_page_preview_then_commit(
+    advisor_client, portfolio, demo_instruments, django_capture_on_commit_callbacks
+):
     url = f"/portfolios/{portfolio.pk}/import/"
     assert advisor_client.get(url).status_code == 200
     r = advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
@@ -153,9 +155,69 @@ def test_import_page_preview_then_commit(advisor_client, portfolio, demo_instrum
     assert b"10 new" in r.content
     assert "“date” as trade_date" in r.content.decode()
     assert not Transaction.objects.filter(portfolio=portfolio).exists()
-    r = advisor_client.post(url, {"commit": "1"})
+    with django_capture_on_commit_callbacks(execute=True):  # the background job runs when the request commits
+        r = advisor_client.post(url, {"commit": "1"})
     assert r.status_code == 302
     assert Transaction.objects.filter(portfolio=portfolio).count() == 10
+
+
+def test_the_commit_runs_in_the_background_and_the_page_says_when_it_is_done(
+    advisor_client, advisor, portfolio, demo_instruments, django_capture_on_commit_callbacks
+):
+    from codex.notifications.models import Notification
+    from portfolios.models import LedgerImport
+
+    url = f"/portfolios/{portfolio.pk}/import/"
+    advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        r = advisor_client.post(url, {"commit": "1"})
+    assert r.status_code == 302 and r["Location"] == url and len(queued) == 1
+    job = LedgerImport.objects.get(portfolio=portfolio)
+    assert job.status == "importing" and not Transaction.objects.filter(portfolio=portfolio).exists()
+    page = advisor_client.get(url).content.decode()
+    assert "<progress data-import-progress" in page and "Importing 10 rows" in page
+    assert 'http-equiv="refresh"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        queued[0]()  # the worker runs the job; the valuation rebuild it queues runs too
+    job.refresh_from_db()
+    assert job.status == "done" and job.report["created"] == 10 and job.rows == []
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 10
+    r = advisor_client.get(url)
+    assert r.status_code == 302 and r["Location"].endswith(f"/portfolios/{portfolio.pk}/#ledger")
+    page = advisor_client.get(r["Location"]).content.decode()
+    assert "Imported 10 transaction(s); 0 duplicate(s) skipped." in page
+    assert "<progress data-import-progress" not in advisor_client.get(url).content.decode()  # said once, over
+    assert Notification.objects.filter(recipient=advisor, title=f"Import into {portfolio.name} finished").count() == 1
+
+
+def test_a_background_commit_refused_by_a_changed_ledger_writes_nothing_and_says_why(
+    advisor_client, advisor, portfolio, demo_instruments, django_capture_on_commit_callbacks
+):
+    from portfolios.models import LedgerImport
+
+    aapl = demo_instruments["AAPL"]
+    services.transaction_record(
+        portfolio=portfolio, kind="buy", trade_date=D(2024, 1, 2), instrument=aapl, quantity=10, price=1
+    )
+    url = f"/portfolios/{portfolio.pk}/import/"
+    advisor_client.post(url, {"file": upload("date,kind,symbol,quantity,price\n2024-02-03,sell,AAPL,10,2\n")})
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        advisor_client.post(url, {"commit": "1"})
+    services.transaction_record(  # the ledger changes while the job waits for a worker
+        portfolio=portfolio, kind="sell", trade_date=D(2024, 1, 5), instrument=aapl, quantity=5, price=1
+    )
+    queued[0]()
+    job = LedgerImport.objects.get(portfolio=portfolio)
+    assert job.status == "refused" and "nothing was imported" in job.report["error"]
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 2
+    page = advisor_client.get(url).content.decode()
+    assert "Not imported: 1 row error(s)" in page and "row 2, quantity" in page
+
+
+def test_another_firm_cannot_see_or_start_an_import(outsider_client, portfolio):
+    url = f"/portfolios/{portfolio.pk}/import/"
+    assert outsider_client.get(url).status_code == 404
+    assert outsider_client.post(url, {"commit": "1"}).status_code == 404
 
 
 def test_import_page_shows_row_errors(advisor_client, portfolio, demo_instruments):
