@@ -107,11 +107,12 @@ def client_page(request, pk: int):
     """A client's portal, seen by staff: invite, client users, the vault (upload, share, internal)."""
     contact = access.staff_contact(request.user, pk)
     upload_form = DocumentUploadForm()
-    invite_form = InviteClientForm()
+    households = services.contact_households(actor=request.user, contact=contact)
+    invite_form = InviteClientForm(households=households)
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "invite":
-            invite_form = InviteClientForm(request.POST)
+            invite_form = InviteClientForm(request.POST, households=households)
             if invite_form.is_valid():
                 try:
                     invitation = services.client_invite(
@@ -119,6 +120,7 @@ def client_page(request, pk: int):
                         contact=contact,
                         tenant=request.tenant,
                         email=invite_form.cleaned_data["email"],
+                        household=invite_form.cleaned_data.get("household"),
                     )
                 except ValidationError as exc:
                     _errors_to_form(invite_form, exc)
@@ -162,7 +164,7 @@ def client_page(request, pk: int):
         else:
             raise PermissionDenied("Unknown action.")
     documents = Document.objects.filter(contact=contact).select_related("uploaded_by")
-    clients = ClientAccess.objects.filter(contact=contact).select_related("user")
+    clients = ClientAccess.objects.filter(contact=contact).select_related("user", "household")
     return render(
         request,
         "portal/client.html",
