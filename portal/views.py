@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
+from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
 from codex.security.ratelimit import rate_limit
 from tenants.accounts import services as account_services
 from tenants.accounts.models import Role, User
@@ -50,6 +51,11 @@ def app(request, rest: str = ""):
     # Each script carries this response's CSP nonce, as on every server-rendered page.
     nonce = get_nonce(request)
     html = SHELL.read_text()
+    # The colour theme the person chose (the staff UI's cookie, set by the portal's switch too), on
+    # the first paint; no cookie: the system's preference (prefers-color-scheme) applies.
+    chosen = request.COOKIES.get(THEME_COOKIE, "")
+    if chosen in THEMES:
+        html = html.replace("<html ", f'<html data-theme="{chosen}" ', 1)
     if nonce is not None:
         html = html.replace("<script ", f'<script nonce="{nonce}" ')
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
