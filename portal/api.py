@@ -527,7 +527,7 @@ class DocumentListView(ClientView, generics.ListAPIView):
         statements = access.client_fee_statements(self.scope()).annotate(
             source=Value("fee_statement"),
             title=Concat(Value("Fee statement "), F("invoice__number")),
-            kind=Value(DocumentKind.STATEMENT),
+            kind=Value(DocumentKind.STATEMENT.value),
             filename=Concat(F("invoice__number"), Value(".pdf")),
             content_type=Value("application/pdf"),
             size=Value(None, output_field=models.BigIntegerField()),
