@@ -101,9 +101,7 @@ def scope_contact_ids(scope: ClientScope) -> QuerySet | list[int]:
     if scope.household is None:
         return [scope.contact.pk]
     return Contact.objects.filter(
-        Q(pk=scope.contact.pk)
-        | Q(pk=scope.household.client_id)
-        | Q(portfolios__billing_account__group=scope.household)
+        Q(pk=scope.contact.pk) | Q(pk=scope.household.client_id) | Q(portfolios__billing_account__group=scope.household)
     ).values("pk")
 
 

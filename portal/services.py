@@ -492,8 +492,10 @@ def post_save(
 
 # --- quarterly reports -------------------------------------------------------------------------------------
 def _announce(*, contact: Contact, tenant, document: Document) -> None:
-    emails = list(
-        ClientAccess.objects.filter(contact=contact, user__is_active=True).values_list("user__email", flat=True)
+    # the contact's users and the users of the households they belong to (they see the document too)
+    readers = Q(contact=contact) | Q(household__client=contact) | Q(household__accounts__portfolio__client=contact)
+    emails = sorted(
+        set(ClientAccess.objects.filter(readers, user__is_active=True).values_list("user__email", flat=True))
     )
     if not emails:
         return

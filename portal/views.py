@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
-from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
 from codex.security.ratelimit import rate_limit
+from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
 from tenants.accounts import services as account_services
 from tenants.accounts.models import Role, User
 from tenants.services import audit_record

@@ -153,7 +153,7 @@ def test_another_firm_gets_404_on_a_households_portfolios(
 
 
 def test_an_invitation_can_bind_the_client_to_their_household(
-    settings_fast, firm, advisor, ada, bob, homes, client_for, anon_client
+    settings_fast, firm, advisor, ada, bob, homes, client_for
 ):
     page = client_for(advisor).get(f"/client-portal/clients/{ada.pk}/").content.decode()
     assert "Lovelace household" in page and "Other household" not in page
@@ -163,7 +163,9 @@ def test_an_invitation_can_bind_the_client_to_their_household(
     invitation = services.client_invite(actor=advisor, contact=ada, tenant=firm, household=homes["lovelace"])
     from tenants.accounts.services import invitation_token
 
-    user = services.client_invitation_accept(token=invitation_token(invitation), password="a-Long-pass-phrase-7", tenant=firm)
+    user = services.client_invitation_accept(
+        token=invitation_token(invitation), password="a-Long-pass-phrase-7", tenant=firm
+    )
     assert ClientAccess.objects.get(user=user).household == homes["lovelace"]
     names = {p["name"] for p in client_for(user).get("/api/v1/portal/overview/").json()["portfolios"]}
     assert names == {"Ada main", "Alan IRA"}
@@ -226,6 +228,7 @@ def test_issued_fee_statements_are_listed_and_download_through_signed_links(
     assert _audit("portal.document_downloaded")[0]["target"] == f"fee_statement:{statement.pk}"
     # filters apply to the statements too
     assert not [d for d in c.get("/api/v1/portal/documents/?kind=tax").json()["results"] if d["source"] != "vault"]
+    assert [d["id"] for d in c.get("/api/v1/portal/documents/?kind=statement").json()["results"]] == [statement.pk]
     assert c.get(f"/api/v1/portal/documents/?search={statement.invoice.number}").json()["count"] == 1
     # another household: not listed, not found, and a link made for it opens nothing
     bob_home = client_for(_user(bob, "bob.home@client.test", homes["others"]))

@@ -780,7 +780,9 @@ def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
     # transactions beyond one page: Next and Previous (13 deposits and 13 withdrawals of 10: 27 rows)
     for i in range(26):
         kind = "deposit" if i % 2 == 0 else "withdrawal"
-        _staff_api(page, f"/api/v1/portfolios/{mine['id']}/transactions/", {"kind": kind, "trade_date": day, "amount": "10"})
+        _staff_api(
+            page, f"/api/v1/portfolios/{mine['id']}/transactions/", {"kind": kind, "trade_date": day, "amount": "10"}
+        )
     client.goto(server.firm_url(slug, f"/portal/portfolios/{mine['id']}/transactions"))
     pager = client.get_by_role("navigation", name="Pages of transactions")
     expect(pager.get_by_role("status")).to_have_text("Page 1 of 2 · 27 transactions")
