@@ -19,7 +19,7 @@ from portal.models import ClientAccess
 from portfolios import services as portfolio_services
 from tenants.accounts.models import Role, User
 from tenants.models import AuditEvent
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, FirmClient
 from tests.portfolios.factories import ContactFactory, PortfolioFactory
 
 pytestmark = pytest.mark.django_db
@@ -143,13 +143,12 @@ def test_another_firm_gets_404_on_a_households_portfolios(
     household_user = _user(ada, "ada.home@client.test", homes["lovelace"])
     pk = homes["alan_ira"].pk
     assert client_for(outsider, other_firm).get(f"/api/v1/portal/portfolios/{pk}/").status_code == 404
-    # the household user's session means nothing at the other firm's host
-    assert client_for(household_user, other_firm).get(f"/api/v1/portal/portfolios/{pk}/").status_code in (
-        401,
-        403,
-        404,
-    )
-    assert client_for(household_user).get(f"/api/v1/portal/portfolios/{pk}/").status_code == 200
+    home = client_for(household_user)
+    assert home.get(f"/api/v1/portal/portfolios/{pk}/").status_code == 200
+    # the household user's session cookie means nothing at the other firm's host
+    abroad = FirmClient(other_firm)
+    abroad.cookies = home.cookies
+    assert abroad.get(f"/api/v1/portal/portfolios/{pk}/").status_code in (401, 403)
 
 
 def test_an_invitation_can_bind_the_client_to_their_household(
