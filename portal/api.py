@@ -207,7 +207,6 @@ SOURCE_CHOICES = [
 class PortalDocumentSerializer(serializers.Serializer):
     """One entry of the documents list: a vault file or an issued fee statement (``source``)."""
 
-    source = serializers.ChoiceField(choices=SOURCE_CHOICES)
     id = serializers.IntegerField()
     title = serializers.CharField()
     kind = serializers.ChoiceField(choices=DocumentKind.choices)
@@ -216,6 +215,10 @@ class PortalDocumentSerializer(serializers.Serializer):
     size = serializers.IntegerField(allow_null=True, help_text="Bytes; empty for fee statements.")
     period_end = serializers.DateField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def get_fields(self):
+        # "source" cannot be a class attribute: a serializer is a field, and Field.source is its own.
+        return {"source": serializers.ChoiceField(choices=SOURCE_CHOICES), **super().get_fields()}
 
 
 class PortalDocumentLinkSerializer(PortalDocumentSerializer):
