@@ -715,6 +715,7 @@ SPECTACULAR_SETTINGS = {
         "TransactionKindEnum": "portfolios.models.Kind",
         "PortalDocumentKindEnum": "portal.models.DocumentKind",
         "PortalValueRangeEnum": "portal.api.RANGE_CHOICES",
+        "PortalDocumentSourceEnum": "portal.api.SOURCE_CHOICES",
         "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
         "DealOutcomeEnum": "crm.models.DealStatus",
         "FeeRunStatusEnum": "fees.models.RunStatus",

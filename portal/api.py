@@ -16,15 +16,20 @@ from datetime import date, timedelta
 import django_filters
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from codex.api.filters import StrictOrderingFilter
 from codex.security.net import client_ip
 from portfolios import analytics, valuations
 from portfolios import selectors as portfolio_selectors
@@ -33,7 +38,7 @@ from tenants import links
 from tenants.services import audit_record
 
 from . import access, selectors, services
-from .models import Document, Post
+from .models import Document, DocumentKind, Post
 
 
 def _money(**kwargs) -> serializers.DecimalField:
@@ -56,6 +61,12 @@ class PortalReturnSerializer(serializers.Serializer):
     value = _rate(help_text="The figure to show: annualised over periods longer than a year, else cumulative.")
 
 
+class PortalFeeReturnSerializer(serializers.Serializer):
+    net = PortalReturnSerializer(allow_null=True, help_text="Net of fees: the advisory fees deducted are a cost.")
+    gross = PortalReturnSerializer(allow_null=True, help_text="Gross of fees: the advisory fees deducted added back.")
+    fees = _money(help_text="Advisory fees deducted from the account in the period.")
+
+
 class PortalPortfolioLineSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="portfolio.pk")
     name = serializers.CharField(source="portfolio.name")
@@ -66,6 +77,10 @@ class PortalPortfolioLineSerializer(serializers.Serializer):
     ytd = PortalReturnSerializer(allow_null=True)
     since_inception = PortalReturnSerializer(allow_null=True)
     updating = serializers.BooleanField(help_text="Figures are being recomputed; the previous ones are shown.")
+    ytd_fee_return = PortalFeeReturnSerializer(allow_null=True, help_text="YTD gross and net of advisory fees.")
+    since_inception_fee_return = PortalFeeReturnSerializer(
+        allow_null=True, help_text="Since inception, gross and net of advisory fees."
+    )
 
 
 class PortalBucketSerializer(serializers.Serializer):
@@ -81,6 +96,7 @@ class PortalOverviewSerializer(serializers.Serializer):
     missing_rates = serializers.ListField(child=serializers.CharField())
     portfolios = PortalPortfolioLineSerializer(many=True)
     allocation = PortalBucketSerializer(many=True, help_text="By asset class, over all portfolios.")
+    household = serializers.CharField(allow_null=True, help_text="The household shown, when bound to one.")
 
 
 class PortalMeSerializer(serializers.Serializer):
@@ -88,6 +104,7 @@ class PortalMeSerializer(serializers.Serializer):
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     contact_id = serializers.IntegerField()
+    household = serializers.CharField(allow_null=True, help_text="The household whose portfolios you see, if any.")
     firm_name = serializers.CharField()
     two_factor_required = serializers.BooleanField()
 
@@ -119,6 +136,9 @@ class PortalPeriodRowSerializer(serializers.Serializer):
     mwr = PortalReturnSerializer(allow_null=True, help_text="Money-weighted return (XIRR).")
     benchmark = PortalReturnSerializer(allow_null=True)
     clamped = serializers.BooleanField(help_text="The portfolio is younger than the period: measured from inception.")
+    fee_return = PortalFeeReturnSerializer(
+        allow_null=True, help_text="The TWR's period gross and net of advisory fees (the fees app's computation)."
+    )
 
 
 class PortalAllocationSerializer(serializers.Serializer):
@@ -178,20 +198,32 @@ class PortalClientTransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PortalDocumentSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Document
-        fields = ["id", "title", "kind", "filename", "content_type", "size", "period_end", "created_at"]
-        read_only_fields = fields
+SOURCE_CHOICES = [
+    ("vault", "A file of the document vault: open it at documents/{id}/"),
+    ("fee_statement", "An issued fee statement: open it at fee-statements/{id}/"),
+]
+
+
+class PortalDocumentSerializer(serializers.Serializer):
+    """One entry of the documents list: a vault file or an issued fee statement (``source``)."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=DocumentKind.choices)
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True, help_text="Bytes; empty for fee statements.")
+    period_end = serializers.DateField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_fields(self):
+        # "source" cannot be a class attribute: a serializer is a field, and Field.source is its own.
+        return {"source": serializers.ChoiceField(choices=SOURCE_CHOICES), **super().get_fields()}
 
 
 class PortalDocumentLinkSerializer(PortalDocumentSerializer):
     download_url = serializers.CharField(help_text="Signed, for this user only, expiring; checked again on use.")
     expires_in = serializers.IntegerField()
-
-    class Meta(PortalDocumentSerializer.Meta):
-        fields = [*PortalDocumentSerializer.Meta.fields, "download_url", "expires_in"]
-        read_only_fields = fields
 
 
 class PortalAdvisorSerializer(serializers.Serializer):
@@ -209,16 +241,20 @@ class PortalPostSerializer(serializers.ModelSerializer):
 
 # --- views -----------------------------------------------------------------------------------------------
 class ClientView(APIView):
+    def scope(self) -> access.ClientScope:
+        if getattr(self, "_scope", None) is None:
+            self._scope = access.client_scope(self.request.user)
+        return self._scope
+
     def contact(self):
-        if getattr(self, "_contact", None) is None:
-            self._contact = access.client_contact(self.request.user)
-        return self._contact
+        return self.scope().contact
 
 
 class MeView(ClientView):
     @extend_schema(responses=PortalMeSerializer, summary="The signed-in client user and their firm", tags=["portal"])
     def get(self, request):
-        contact = self.contact()
+        scope = self.scope()
+        contact = scope.contact
         user = request.user
         return Response(
             PortalMeSerializer(
@@ -227,6 +263,7 @@ class MeView(ClientView):
                     "first_name": user.first_name or contact.first_name,
                     "last_name": user.last_name or contact.last_name,
                     "contact_id": contact.pk,
+                    "household": scope.household.name if scope.household is not None else None,
                     "firm_name": request.tenant.name,
                     "two_factor_required": bool(getattr(request.tenant, "require_2fa", False)),
                 }
@@ -239,9 +276,12 @@ class OverviewView(ClientView):
         responses=PortalOverviewSerializer, summary="Total value, today's change, portfolios", tags=["portal"]
     )
     def get(self, request):
-        overview = selectors.client_overview(contact=self.contact())
+        overview = selectors.client_overview(scope=self.scope())
         payload = {
-            **{k: getattr(overview, k) for k in ("currency", "total_value", "change_today", "as_of", "missing_rates")},
+            **{
+                k: getattr(overview, k)
+                for k in ("currency", "total_value", "change_today", "as_of", "missing_rates", "household")
+            },
             "portfolios": overview.portfolios,
             "allocation": [{"bucket": b, "weight": w} for b, w in overview.allocation.items()],
         }
@@ -262,18 +302,24 @@ def _ret(r):
     )
 
 
+def _fee_ret(f):
+    return None if f is None else {"net": _ret(f.net), "gross": _ret(f.gross), "fees": f.fees}
+
+
 class PortfolioDetailView(ClientView):
     @extend_schema(
         responses={
             200: PortalPortfolioDetailSerializer,
             404: OpenApiResponse(description="Not one of your portfolios."),
         },
-        summary="One portfolio: holdings, returns by period (TWR, MWR), allocation, income, realised gains",
+        summary="One portfolio: holdings, returns by period (TWR, MWR, gross and net of fees), allocation, "
+        "income, realised gains",
         tags=["portal"],
     )
     def get(self, request, pk: int):
-        portfolio = access.client_portfolio(self.contact(), pk)
+        portfolio = access.client_portfolio(self.scope(), pk)
         dash = selectors.client_portfolio_page(portfolio=portfolio)
+        fee_returns = selectors.period_fee_returns(portfolio=portfolio, rows=dash.returns)
         snap, infos = dash.snapshot, dict(dash.instruments)
         summary = dash.performance.summary if dash.performance else None
         payload = {
@@ -315,8 +361,9 @@ class PortfolioDetailView(ClientView):
                     "mwr": _ret(r.mwr),
                     "benchmark": _ret(r.benchmark),
                     "clamped": r.clamped,
+                    "fee_return": _fee_ret(f),
                 }
-                for r in dash.returns
+                for r, f in zip(dash.returns, fee_returns, strict=True)
             ],
             "allocation": [
                 {"dimension": dim, "bucket": bucket, "weight": w}
@@ -354,7 +401,7 @@ class ValueSeriesView(ClientView):
         tags=["portal"],
     )
     def get(self, request, pk: int):
-        portfolio = access.client_portfolio(self.contact(), pk)
+        portfolio = access.client_portfolio(self.scope(), pk)
         name = request.query_params.get("range", "ALL").upper()
         if name not in RANGES:
             raise ValidationError({"range": f"Choose one of {', '.join(RANGES)}."})
@@ -413,7 +460,7 @@ class TransactionListView(ClientView, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Transaction.objects.none()
-        portfolio = access.client_portfolio(self.contact(), self.kwargs["pk"])
+        portfolio = access.client_portfolio(self.scope(), self.kwargs["pk"])
         return portfolio_selectors.transactions_of(portfolio=portfolio)
 
     @extend_schema(summary="The portfolio's transactions, filtered by kind and dates", tags=["portal"])
@@ -458,7 +505,13 @@ class TransactionExportView(TransactionListView):
         return response
 
 
+DOCUMENT_COLUMNS = ("source", "id", "title", "kind", "filename", "content_type", "size", "period_end", "created_at")
+
+
 class DocumentListView(ClientView, generics.ListAPIView):
+    """The vault's shared files and the issued fee statements, in one list (one query a page: a
+    UNION of both, paged and ordered by the database)."""
+
     serializer_class = PortalDocumentSerializer
     filterset_fields = ["kind"]
     search_fields = ["title"]
@@ -468,14 +521,104 @@ class DocumentListView(ClientView, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Document.objects.none()
-        return access.client_documents(self.contact())
+        return access.client_documents(self.scope())
 
-    @extend_schema(summary="Documents shared with you (yours and the firm's)", tags=["portal"])
+    def filter_queryset(self, queryset):
+        # The vault's side through the view's own filter backends (which also check every
+        # parameter: an unknown kind or ordering is a 400); the statements' side by the same rules.
+        documents = super().filter_queryset(queryset)
+        statements = access.client_fee_statements(self.scope()).annotate(
+            source=Value("fee_statement"),
+            title=Concat(Value("Fee statement "), F("invoice__number")),
+            kind=Value(DocumentKind.STATEMENT.value),
+            filename=Concat(F("invoice__number"), Value(".pdf")),
+            content_type=Value("application/pdf"),
+            size=Value(None, output_field=models.BigIntegerField()),
+        )
+        kind = self.request.query_params.get("kind")
+        if kind and kind != DocumentKind.STATEMENT:
+            statements = statements.none()
+        for term in SearchFilter().get_search_terms(self.request):
+            statements = statements.filter(title__icontains=term)
+        ordering = StrictOrderingFilter().get_ordering(self.request, queryset, self) or self.ordering
+        vault = documents.annotate(source=Value("vault")).values(*DOCUMENT_COLUMNS).order_by()
+        tie = [] if {"id", "-id"} & set(ordering) else ["-id"]
+        return vault.union(statements.values(*DOCUMENT_COLUMNS).order_by(), all=True).order_by(*ordering, *tie)
+
+    @extend_schema(
+        summary="Documents shared with you (yours, your household's and the firm's) and your fee statements",
+        tags=["portal"],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
-class DocumentDetailView(ClientView):
+def _document_entry(document: Document) -> dict:
+    return {"source": "vault", **{k: getattr(document, k) for k in DOCUMENT_COLUMNS[1:]}}
+
+
+def _statement_entry(statement) -> dict:
+    return {
+        "source": "fee_statement",
+        "id": statement.pk,
+        "title": f"Fee statement {statement.invoice.number}",
+        "kind": DocumentKind.STATEMENT,
+        "filename": f"{statement.invoice.number}.pdf",
+        "content_type": "application/pdf",
+        "size": None,
+        "period_end": statement.period_end,
+        "created_at": statement.created_at,
+    }
+
+
+class _OpenView(ClientView):
+    """One entry of the documents list with a signed, expiring link; every view and refusal audited."""
+
+    target = ""
+
+    def find(self, pk):
+        raise NotImplementedError
+
+    def entry(self, obj) -> dict:
+        raise NotImplementedError
+
+    def open(self, request, pk):
+        try:
+            obj = self.find(pk)
+        except (Http404, PermissionDenied):
+            audit_record(
+                action="portal.document_refused",
+                actor=request.user.email,
+                tenant=request.tenant,
+                target=f"{self.target}:{str(pk)[:20]}",
+                ip=client_ip(request),
+            )
+            raise
+        audit_record(
+            action="portal.document_viewed",
+            actor=request.user.email,
+            tenant=request.tenant,
+            target=f"{self.target}:{obj.pk}",
+            ip=client_ip(request),
+        )
+        data = self.entry(obj)
+        token = services.download_token(
+            user=request.user, **({"document": obj} if self.target == "document" else {"fee_statement": obj})
+        )
+        data["download_url"] = links.firm_path("portal:download", args=[token])
+        data["expires_in"] = settings.CODEX_DOWNLOAD_LINK_MAX_AGE
+        return Response(PortalDocumentLinkSerializer(data).data)
+
+
+class DocumentDetailView(_OpenView):
+    target = "document"
+
+    def find(self, pk):
+        return access.client_document(self.scope(), pk)
+
+    def entry(self, obj) -> dict:
+        return _document_entry(obj)
+
     @extend_schema(
         responses={
             200: PortalDocumentLinkSerializer,
@@ -485,30 +628,28 @@ class DocumentDetailView(ClientView):
         tags=["portal"],
     )
     def get(self, request, pk: int):
-        contact = self.contact()
-        try:
-            document = access.client_document(contact, pk)
-        except (Http404, PermissionDenied):
-            audit_record(
-                action="portal.document_refused",
-                actor=request.user.email,
-                tenant=request.tenant,
-                target=f"document:{str(pk)[:20]}",
-                ip=client_ip(request),
-            )
-            raise
-        audit_record(
-            action="portal.document_viewed",
-            actor=request.user.email,
-            tenant=request.tenant,
-            target=f"document:{document.pk}",
-            ip=client_ip(request),
-        )
-        token = services.download_token(document=document, user=request.user)
-        data = PortalDocumentSerializer(document).data
-        data["download_url"] = links.firm_path("portal:download", args=[token])
-        data["expires_in"] = settings.CODEX_DOWNLOAD_LINK_MAX_AGE
-        return Response(data)
+        return self.open(request, pk)
+
+
+class FeeStatementDetailView(_OpenView):
+    target = "fee_statement"
+
+    def find(self, pk):
+        return access.client_fee_statement(self.scope(), pk)
+
+    def entry(self, obj) -> dict:
+        return _statement_entry(obj)
+
+    @extend_schema(
+        responses={
+            200: PortalDocumentLinkSerializer,
+            404: OpenApiResponse(description="Not one of your fee statements."),
+        },
+        summary="One issued fee statement with a signed, expiring download link (the view is audited)",
+        tags=["portal"],
+    )
+    def get(self, request, pk: int):
+        return self.open(request, pk)
 
 
 class AdvisorView(ClientView):

@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("portal/documents/", api.DocumentListView.as_view(), name="portal-documents"),
     path("portal/documents/<int:pk>/", api.DocumentDetailView.as_view(), name="portal-document"),
+    path("portal/fee-statements/<int:pk>/", api.FeeStatementDetailView.as_view(), name="portal-fee-statement"),
     path("portal/advisor/", api.AdvisorView.as_view(), name="portal-advisor"),
     path("portal/posts/", api.PostListView.as_view(), name="portal-posts"),
 ]

@@ -1,5 +1,7 @@
 from django import forms
 
+from fees.models import BillingGroup
+
 from .models import DocumentKind, PostAudience, Visibility
 
 
@@ -20,6 +22,18 @@ class ClientPasswordForm(forms.Form):
 
 class InviteClientForm(forms.Form):
     email = forms.EmailField(required=False, help_text="Leave empty to use the client's own address.")
+    household = forms.ModelChoiceField(
+        queryset=BillingGroup.objects.none(),
+        required=False,
+        empty_label="Only this client's own portfolios",
+        help_text="Bound to a household, the client sees every portfolio of the household.",
+    )
+
+    def __init__(self, *args, households, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["household"].queryset = households
+        if not households.exists():
+            del self.fields["household"]
 
 
 class DocumentUploadForm(forms.Form):

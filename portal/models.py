@@ -2,7 +2,8 @@
 
 All in the firm's schema (a tenant app). A client user is a ``tenants.accounts.User`` with the role
 ``client``; ``ClientAccess`` binds them to exactly one CRM contact, whose portfolios and shared
-documents they see (docs/decisions/0960).
+documents they see (docs/decisions/0960), or, when ``household`` is set, to a household (the fees
+app's billing group), whose every portfolio they see (docs/decisions/1020).
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from codex.db import current_schema
 
 class ClientAccess(models.Model):
     """A client user's binding to their contact. One user, one contact; a contact may have several
-    users (spouses sharing an account view)."""
+    users (spouses sharing an account view).
+
+    ``household`` widens the view from the contact's own portfolios to every portfolio of that
+    household (a ``fees.BillingGroup``); the contact stays the person the user is (advisor card,
+    posts for their tags, a former client's access ends)."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_access")
     contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="client_users")
+    household = models.ForeignKey(
+        "fees.BillingGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="client_users"
+    )
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -38,6 +46,9 @@ class ClientInvitation(models.Model):
 
     invitation = models.OneToOneField("accounts.Invitation", on_delete=models.CASCADE, related_name="client")
     contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="client_invitations")
+    household = models.ForeignKey(
+        "fees.BillingGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="client_invitations"
+    )
 
     def __str__(self) -> str:
         return f"invitation {self.invitation_id} for contact {self.contact_id}"

@@ -116,7 +116,7 @@ def portfolio_report(portfolio: Portfolio, quarter_end: date) -> PortfolioReport
 
 
 def report_data(*, contact: Contact, quarter_end: date, firm_name: str, brand_color: str, disclosures: str):
-    parts = [r for p in access.client_portfolios(contact) if (r := portfolio_report(p, quarter_end)) is not None]
+    parts = [r for p in access.contact_portfolios(contact) if (r := portfolio_report(p, quarter_end)) is not None]
     return ClientReport(contact, firm_name, brand_color or "#1d4ed8", quarter_end, disclosures, parts)
 
 

@@ -1,6 +1,8 @@
 """Portal reads. The figures come from the same selectors as the staff portfolio page
 (``portfolios.selectors.portfolio_dashboard``, ``portfolio_summaries``, ``portfolio_value_series``,
-all reading the stored valuations of docs/decisions/0106): a client sees exactly what staff see."""
+all reading the stored valuations of docs/decisions/0106): a client sees exactly what staff see.
+Returns gross and net of advisory fees come from the fees app's own computation
+(``fees.selectors.portfolio_returns_gross_net``, the staff ``/portfolios/{id}/fee-returns/``)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,46 @@ from decimal import Decimal
 from django.utils import timezone
 
 from crm.models import Contact
+from fees import selectors as fee_selectors
 from portfolios import selectors as portfolio_selectors
 from portfolios import valuations
-from portfolios.analytics import PeriodReturn
+from portfolios.analytics import PeriodReturn, annualise, longer_than_a_year
 from portfolios.models import Portfolio
 
 from . import access
 
 ZERO = Decimal(0)
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FeeReturn:
+    """Time-weighted return over a period net of fees (the advisory fees deducted from the account
+    are a cost) and gross (they are added back), with the advisory fees deducted in it."""
+
+    net: PeriodReturn | None
+    gross: PeriodReturn | None
+    fees: Decimal
+
+
+def _period(base_date: date, end: date, cumulative: Decimal | None) -> PeriodReturn | None:
+    if cumulative is None:
+        return None
+    annual = annualise(cumulative, (end - base_date).days) if longer_than_a_year(base_date, end) else None
+    return PeriodReturn(base_date, end, cumulative, annual)
+
+
+def fee_return(*, portfolio: Portfolio, base_date: date, end: date) -> FeeReturn | None:
+    """Gross and net of fees from the close of ``base_date`` to the close of ``end`` (the period of a
+    ``PeriodReturn``), annualised like the TWR beside it when longer than a year. Two queries."""
+    if end <= base_date:
+        return None
+    r = fee_selectors.portfolio_returns_gross_net(portfolio=portfolio, start=base_date + ONE_DAY, end=end)
+    return FeeReturn(_period(base_date, end, r.net), _period(base_date, end, r.gross), r.fees)
+
+
+def _fee_return_of(portfolio: Portfolio, ret: PeriodReturn | None) -> FeeReturn | None:
+    return None if ret is None else fee_return(portfolio=portfolio, base_date=ret.base_date, end=ret.end)
 
 
 @dataclass
@@ -31,6 +65,8 @@ class PortfolioLine:
     ytd: PeriodReturn | None
     since_inception: PeriodReturn | None
     updating: bool = False
+    ytd_fee_return: FeeReturn | None = None
+    since_inception_fee_return: FeeReturn | None = None
 
 
 @dataclass
@@ -43,6 +79,7 @@ class Overview:
     portfolios: list[PortfolioLine] = field(default_factory=list)
     as_of: date | None = None
     allocation: dict[str, Decimal] = field(default_factory=dict)  # asset class -> weight of the total
+    household: str | None = None
 
 
 def _change_today(portfolio: Portfolio, today: date) -> Decimal | None:
@@ -55,16 +92,19 @@ def _change_today(portfolio: Portfolio, today: date) -> Decimal | None:
     return now.value - (before.value if before else ZERO) - now.net_flows
 
 
-def client_overview(*, contact: Contact, today: date | None = None) -> Overview:
-    """Total value of the client's portfolios in their most common base currency (others converted
-    at the day's rate), today's change, and per portfolio its value, YTD and since-inception TWR."""
+def client_overview(*, scope: access.ClientScope, today: date | None = None) -> Overview:
+    """Total value of the scope's portfolios (the contact's, or the household's) in their most
+    common base currency (others converted at the day's rate), today's change, and per portfolio its
+    value, YTD and since-inception TWR, each also gross and net of advisory fees."""
     today = today or timezone.localdate()
-    portfolios = list(access.client_portfolios(contact))
+    portfolios = list(access.client_portfolios(scope))
     currency = Counter(p.base_currency for p in portfolios).most_common(1)[0][0] if portfolios else "USD"
     rates = portfolio_selectors.fx_to({p.base_currency for p in portfolios}, target=currency, on=today)
     summaries = portfolio_selectors.portfolio_summaries(portfolios, today=today)
-    overview = Overview(contact, currency, ZERO, ZERO, sorted({p.base_currency for p in portfolios} - set(rates)))
+    missing = sorted({p.base_currency for p in portfolios} - set(rates))
+    overview = Overview(scope.contact, currency, ZERO, ZERO, missing)
     overview.as_of = today
+    overview.household = scope.household.name if scope.household is not None else None
     weighted: dict[str, Decimal] = {}
     for p in portfolios:
         s = summaries.get(p.pk)
@@ -89,6 +129,8 @@ def client_overview(*, contact: Contact, today: date | None = None) -> Overview:
                 s.ytd if s else None,
                 s.since_inception if s else None,
                 valuations.valuation_status(portfolio=p).updating,
+                _fee_return_of(p, s.ytd if s else None),
+                _fee_return_of(p, s.since_inception if s else None),
             )
         )
     if overview.total_value:
@@ -100,3 +142,8 @@ def client_portfolio_page(*, portfolio: Portfolio, today: date | None = None) ->
     """The staff portfolio page's own selector: holdings, allocations, returns by period, realised
     gains by year, since-inception performance."""
     return portfolio_selectors.portfolio_dashboard(portfolio=portfolio, today=today)
+
+
+def period_fee_returns(*, portfolio: Portfolio, rows) -> list[FeeReturn | None]:
+    """Gross and net of fees for each period row of the portfolio page (over the TWR's own dates)."""
+    return [_fee_return_of(portfolio, row.twr) for row in rows]

@@ -7,6 +7,7 @@ Keyword-only, atomic, audited (tenants' audit log: ``tenants.services.audit_reco
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import markdown
@@ -18,6 +19,8 @@ from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.db.models.fields.files import FieldFile
 from django.http import Http404
 from django.utils import timezone
 
@@ -26,6 +29,8 @@ from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.uploads import KINDS, validate_upload
 from crm.models import Contact, Lifecycle
+from fees import selectors as fee_selectors
+from fees.models import BillingGroup, FeeStatement
 from tenants import links
 from tenants.accounts import services as account_services
 from tenants.accounts.models import Invitation, Role, User
@@ -51,11 +56,37 @@ VAULT_KINDS = ("pdf", "csv", "png")
 
 
 # --- client users ------------------------------------------------------------------------------------
-def client_invite(*, actor: User, contact: Contact, tenant, email: str = "") -> Invitation:
+def household_check(*, actor: User, contact: Contact, household: BillingGroup) -> BillingGroup:
+    """``household`` if ``contact`` belongs to it (its client, or the client of one of its accounts)
+    and ``actor`` sees it (``fees.selectors.groups_for``); ValidationError naming ``household``."""
+    visible = fee_selectors.groups_for(actor).filter(pk=household.pk)
+    member = visible.filter(Q(client=contact) | Q(accounts__portfolio__client=contact)).exists()
+    if not member:
+        raise ValidationError({"household": "Choose a household this client belongs to."})
+    return household
+
+
+def contact_households(*, actor: User, contact: Contact):
+    """The households ``contact`` belongs to that ``actor`` sees (for the invitation form)."""
+    return (
+        fee_selectors.groups_for(actor)
+        .filter(Q(client=contact) | Q(accounts__portfolio__client=contact))
+        .distinct()
+        .order_by("name", "id")
+    )
+
+
+def client_invite(
+    *, actor: User, contact: Contact, tenant, email: str = "", household: BillingGroup | None = None
+) -> Invitation:
     """Invite ``contact`` (at ``email``, default the contact's) to the client portal and e-mail the
     signed link (``CODEX_INVITATION_MAX_AGE``). Any writer who has the contact in their book may invite.
-    Atomic; raises ValidationError by field (``email``, ``contact``)."""
+    With ``household`` (a billing group the contact belongs to), the client user will see every
+    portfolio of that household instead of the contact's own (docs/decisions/1020).
+    Atomic; raises ValidationError by field (``email``, ``contact``, ``household``)."""
     access.staff_contact(actor, contact.pk, write=True)
+    if household is not None:
+        household_check(actor=actor, contact=contact, household=household)
     email = (email or contact.email or "").strip().lower()
     try:
         validate_email(email)
@@ -68,7 +99,7 @@ def client_invite(*, actor: User, contact: Contact, tenant, email: str = "") -> 
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(email=email, role=Role.CLIENT, invited_by=actor)
-            ClientInvitation.objects.create(invitation=invitation, contact=contact)
+            ClientInvitation.objects.create(invitation=invitation, contact=contact, household=household)
     except IntegrityError as exc:
         raise ValidationError({"email": "An invitation to this address is already pending."}) from exc
     link = links.firm_page_url(
@@ -85,7 +116,11 @@ def client_invite(*, actor: User, contact: Contact, tenant, email: str = "") -> 
         )
     )
     audit_record(
-        action="portal.client_invited", actor=actor.email, tenant=tenant, target=email, details={"contact": contact.pk}
+        action="portal.client_invited",
+        actor=actor.email,
+        tenant=tenant,
+        target=email,
+        details={"contact": contact.pk, "household": household.pk if household is not None else None},
     )
     return invitation
 
@@ -117,13 +152,15 @@ def client_invitation_accept(*, token: str, password: str, tenant, ip: str | Non
             password=password,
             tenant=tenant,
         )
-        ClientAccess.objects.create(user=user, contact=binding.contact, invited_by=invitation.invited_by)
+        ClientAccess.objects.create(
+            user=user, contact=binding.contact, household=binding.household, invited_by=invitation.invited_by
+        )
         audit_record(
             action="portal.client_joined",
             actor=user.email,
             tenant=tenant,
             target=user.email,
-            details={"contact": binding.contact.pk},
+            details={"contact": binding.contact.pk, "household": binding.household_id},
             ip=ip,
         )
     return user
@@ -303,17 +340,50 @@ def document_set_visibility(*, actor: User, tenant, document: Document, visibili
     return document
 
 
-def download_token(*, document: Document, user: User) -> str:
-    """A signed token for one user and one document in this firm; valid ``CODEX_DOWNLOAD_LINK_MAX_AGE``
-    seconds. The download checks the user's access again: the token alone opens nothing."""
+@dataclass(frozen=True)
+class Download:
+    """What a signed link opens: a vault document or an issued fee statement (the fees app's file)."""
+
+    file: FieldFile
+    filename: str
+    content_type: str
+
+
+def download_token(*, user: User, document: Document | None = None, fee_statement: FeeStatement | None = None) -> str:
+    """A signed token for one user and one document (or fee statement) in this firm; valid
+    ``CODEX_DOWNLOAD_LINK_MAX_AGE`` seconds. The download checks the user's access again: the token
+    alone opens nothing."""
+    if fee_statement is not None:
+        return signing.dumps({"f": fee_statement.pk, "u": user.pk, "s": current_schema()}, salt=DOWNLOAD_SALT)
+    if document is None:
+        raise TypeError("download_token needs a document or a fee statement")
     return signing.dumps({"d": document.pk, "u": user.pk, "s": current_schema()}, salt=DOWNLOAD_SALT)
 
 
-def download_check(*, token: str, user, tenant, ip: str | None = None) -> Document:
-    """The document behind ``token`` if ``user`` may download it now; audited either way.
+def _fee_statement_download(data: dict, user) -> tuple[str, Download]:
+    """A client's own fee statement (``portal.access``); staff open statements in the fees app."""
+    if not access.is_client(user):
+        raise Http404("Not found.")
+    statement = access.client_fee_statement(access.client_scope(user), data.get("f"))
+    number = statement.invoice.number
+    return f"fee_statement:{statement.pk}", Download(statement.file, f"{number}.pdf", "application/pdf")
+
+
+def _document_download(data: dict, user) -> tuple[str, Download]:
+    if access.is_client(user):
+        document = access.client_document(access.client_scope(user), data.get("d"))
+    else:
+        document = access.staff_document(user, data.get("d"))
+    return f"document:{document.pk}", Download(document.file, document.filename, document.content_type)
+
+
+def download_check(*, token: str, user, tenant, ip: str | None = None) -> Download:
+    """The file behind ``token`` (a vault document or a fee statement) if ``user`` may download it
+    now; audited either way.
 
     Refusals (``Http404``, same answer for every cause, so nothing leaks): a forged, tampered or
-    expired token, another user's link, a firm mismatch, a document no longer shared or not theirs."""
+    expired token, another user's link, a firm mismatch, a document no longer shared or not theirs,
+    a fee statement of another client or household or of a voided invoice."""
     actor = getattr(user, "email", "") or "anonymous"
     try:
         data = signing.loads(token, salt=DOWNLOAD_SALT, max_age=settings.CODEX_DOWNLOAD_LINK_MAX_AGE)
@@ -330,21 +400,12 @@ def download_check(*, token: str, user, tenant, ip: str | None = None) -> Docume
             reason = "link of another user or firm"
         else:
             try:
-                if access.is_client(user):
-                    document = access.client_document(access.client_contact(user), data.get("d"))
-                else:
-                    document = access.staff_document(user, data.get("d"))
+                target, download = (_fee_statement_download if "f" in data else _document_download)(data, user)
             except (Http404, PermissionDenied):
                 reason = "document not accessible to this user"
             else:
-                audit_record(
-                    action="portal.document_downloaded",
-                    actor=actor,
-                    tenant=tenant,
-                    target=f"document:{document.pk}",
-                    ip=ip,
-                )
-                return document
+                audit_record(action="portal.document_downloaded", actor=actor, tenant=tenant, target=target, ip=ip)
+                return download
     audit_record(action="portal.download_refused", actor=actor, tenant=tenant, ip=ip, details={"reason": reason})
     raise Http404("This download link is not valid. Open the document again from the portal.")
 
@@ -433,8 +494,10 @@ def post_save(
 
 # --- quarterly reports -------------------------------------------------------------------------------------
 def _announce(*, contact: Contact, tenant, document: Document) -> None:
-    emails = list(
-        ClientAccess.objects.filter(contact=contact, user__is_active=True).values_list("user__email", flat=True)
+    # the contact's users and the users of the households they belong to (they see the document too)
+    readers = Q(contact=contact) | Q(household__client=contact) | Q(household__accounts__portfolio__client=contact)
+    emails = sorted(
+        set(ClientAccess.objects.filter(readers, user__is_active=True).values_list("user__email", flat=True))
     )
     if not emails:
         return

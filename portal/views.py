@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
 from codex.security.ratelimit import rate_limit
+from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
 from tenants.accounts import services as account_services
 from tenants.accounts.models import Role, User
 from tenants.services import audit_record
@@ -50,6 +51,11 @@ def app(request, rest: str = ""):
     # Each script carries this response's CSP nonce, as on every server-rendered page.
     nonce = get_nonce(request)
     html = SHELL.read_text()
+    # The colour theme the person chose (the staff UI's cookie, set by the portal's switch too), on
+    # the first paint; no cookie: the system's preference (prefers-color-scheme) applies.
+    chosen = request.COOKIES.get(THEME_COOKIE, "")
+    if chosen in THEMES:
+        html = html.replace("<html ", f'<html data-theme="{chosen}" ', 1)
     if nonce is not None:
         html = html.replace("<script ", f'<script nonce="{nonce}" ')
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
@@ -107,11 +113,12 @@ def client_page(request, pk: int):
     """A client's portal, seen by staff: invite, client users, the vault (upload, share, internal)."""
     contact = access.staff_contact(request.user, pk)
     upload_form = DocumentUploadForm()
-    invite_form = InviteClientForm()
+    households = services.contact_households(actor=request.user, contact=contact)
+    invite_form = InviteClientForm(households=households)
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "invite":
-            invite_form = InviteClientForm(request.POST)
+            invite_form = InviteClientForm(request.POST, households=households)
             if invite_form.is_valid():
                 try:
                     invitation = services.client_invite(
@@ -119,6 +126,7 @@ def client_page(request, pk: int):
                         contact=contact,
                         tenant=request.tenant,
                         email=invite_form.cleaned_data["email"],
+                        household=invite_form.cleaned_data.get("household"),
                     )
                 except ValidationError as exc:
                     _errors_to_form(invite_form, exc)
@@ -162,7 +170,7 @@ def client_page(request, pk: int):
         else:
             raise PermissionDenied("Unknown action.")
     documents = Document.objects.filter(contact=contact).select_related("uploaded_by")
-    clients = ClientAccess.objects.filter(contact=contact).select_related("user")
+    clients = ClientAccess.objects.filter(contact=contact).select_related("user", "household")
     return render(
         request,
         "portal/client.html",

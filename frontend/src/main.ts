@@ -4,6 +4,7 @@ import type { components } from "./api/schema";
 import "./portal.css";
 
 type Ret = components["schemas"]["PortalReturn"] | null;
+type FeeRet = components["schemas"]["PortalFeeReturn"] | null;
 type Child = Node | string | null | undefined | false;
 
 const main = document.getElementById("main") as HTMLElement;
@@ -23,6 +24,14 @@ function money(value: string | null | undefined, currency: string): string {
 function pct(r: Ret): string {
   if (!r) return "—";
   return `${(Number(r.value) * 100).toFixed(2)} %`;
+}
+
+function net(f: FeeRet): string {
+  return f ? pct(f.net) : "—";
+}
+
+function gross(f: FeeRet): string {
+  return f ? pct(f.gross) : "—";
 }
 
 function link(href: string, text: string): HTMLElement {
@@ -52,10 +61,12 @@ function table(caption: string, head: string[], rows: Child[][], numeric: Set<nu
 }
 
 const SVGNS = "http://www.w3.org/2000/svg";
+const PAGE_SIZE = 25;
 
 function chart(points: { date: string; value: string }[], currency: string): HTMLElement {
   const wrap = h("figure", { class: "portal-chart" });
-  const readout = h("p", { class: "muted", "aria-live": "polite" }, "");
+  // Shown for sighted users; screen readers hear the slider's aria-valuetext instead (no double reading).
+  const readout = h("p", { class: "muted", "aria-hidden": "true" }, "");
   if (points.length < 2) {
     wrap.append(h("p", { class: "muted" }, "Not enough history for a chart yet."));
     return wrap;
@@ -67,8 +78,15 @@ function chart(points: { date: string; value: string }[], currency: string): HTM
   const y = (v: number) => ht - ((v - lo) / (hi - lo || 1)) * (ht - 10) - 5;
   const svg = document.createElementNS(SVGNS, "svg");
   svg.setAttribute("viewBox", `0 0 ${w} ${ht}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `Value from ${points[0].date} to ${points[points.length - 1].date}`);
+  // Keyboard access: the chart is a slider over its days. Arrow keys move the point a day,
+  // Page Up/Down a tenth of the range, Home/End to the first/last day; each value is announced.
+  svg.setAttribute("role", "slider");
+  svg.setAttribute("tabindex", "0");
+  svg.setAttribute("class", "portal-chart-plot");
+  svg.setAttribute("aria-label", `Value from ${points[0].date} to ${points[points.length - 1].date}; use the arrow keys to read each day`);
+  svg.setAttribute("aria-valuemin", "0");
+  svg.setAttribute("aria-valuemax", String(points.length - 1));
+  svg.setAttribute("aria-orientation", "horizontal");
   const line = document.createElementNS(SVGNS, "polyline");
   line.setAttribute("points", values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
   line.setAttribute("class", "portal-line");
@@ -77,14 +95,36 @@ function chart(points: { date: string; value: string }[], currency: string): HTM
   dot.setAttribute("r", "4");
   dot.setAttribute("class", "portal-dot");
   svg.append(dot);
+  let current = points.length - 1;
   const show = (i: number) => {
-    dot.setAttribute("cx", x(i).toFixed(1));
-    dot.setAttribute("cy", y(values[i]).toFixed(1));
-    readout.textContent = `${points[i].date}: ${money(points[i].value, currency)}`;
+    current = Math.max(0, Math.min(points.length - 1, i));
+    const text = `${points[current].date}: ${money(points[current].value, currency)}`;
+    dot.setAttribute("cx", x(current).toFixed(1));
+    dot.setAttribute("cy", y(values[current]).toFixed(1));
+    readout.textContent = text;
+    svg.setAttribute("aria-valuenow", String(current));
+    svg.setAttribute("aria-valuetext", text);
   };
   svg.addEventListener("mousemove", (e) => {
     const box = svg.getBoundingClientRect();
     show(Math.round(((e.clientX - box.left) / box.width) * (points.length - 1)));
+  });
+  const page = Math.max(1, Math.round(points.length / 10));
+  const steps: Record<string, () => number> = {
+    ArrowLeft: () => current - 1,
+    ArrowDown: () => current - 1,
+    ArrowRight: () => current + 1,
+    ArrowUp: () => current + 1,
+    PageDown: () => current - page,
+    PageUp: () => current + page,
+    Home: () => 0,
+    End: () => points.length - 1,
+  };
+  svg.addEventListener("keydown", (e) => {
+    const step = steps[e.key];
+    if (!step) return;
+    e.preventDefault();
+    show(step());
   });
   show(points.length - 1);
   wrap.append(svg, readout);
@@ -115,7 +155,7 @@ async function overview(): Promise<void> {
   const total = h(
     "section",
     { class: "card" },
-    h("h2", {}, "Total value"),
+    h("h2", {}, data.household ? `Total value · ${data.household}` : "Total value"),
     h("p", { class: "portal-total", "data-testid": "total-value" }, money(data.total_value, data.currency)),
     h("p", {}, "Today: ", money(data.change_today, data.currency), ` · as of ${data.as_of}`),
   );
@@ -123,10 +163,14 @@ async function overview(): Promise<void> {
     link(`/portal/portfolios/${p.id}`, p.name),
     money(p.value, p.base_currency),
     pct(p.ytd),
+    h("span", { "data-testid": `ytd-gross-${p.id}` }, gross(p.ytd_fee_return)),
     h("span", { "data-testid": `si-${p.id}` }, pct(p.since_inception)),
+    h("span", { "data-testid": `si-gross-${p.id}` }, gross(p.since_inception_fee_return)),
   ]);
   const list = h("section", { class: "card" }, h("h2", {}, "Portfolios"),
-    table("Your portfolios", ["Portfolio", "Value", "YTD", "Since inception (TWR)"], rows, new Set([1, 2, 3])));
+    table("Your portfolios", ["Portfolio", "Value", "YTD (net of fees)", "YTD gross of fees",
+      "Since inception (net)", "Since inception gross"], rows, new Set([1, 2, 3, 4, 5])),
+    h("p", { class: "muted" }, "Time-weighted returns. Net of fees: after the advisory fees taken from the account; gross: before them."));
   const allocation = h("section", { class: "card" }, h("h2", {}, "Allocation"),
     table("By asset class", ["Asset class", "Weight"],
       data.allocation.map((a) => [a.bucket, `${(Number(a.weight) * 100).toFixed(1)} %`]), new Set([1])));
@@ -147,9 +191,16 @@ async function portfolio(id: number): Promise<void> {
   const c = p.base_currency;
   const returns = table(
     "Returns by period",
-    ["Period", "TWR", "Money-weighted", "Benchmark"],
-    p.returns.map((r) => [r.period, h("span", { "data-testid": `twr-${r.period}` }, pct(r.twr)), pct(r.mwr), pct(r.benchmark)]),
-    new Set([1, 2, 3]),
+    ["Period", "TWR (net of fees)", "Gross of fees", "Advisory fees", "Money-weighted", "Benchmark"],
+    p.returns.map((r) => [
+      r.period,
+      h("span", { "data-testid": `twr-${r.period}` }, pct(r.twr)),
+      h("span", { "data-testid": `gross-${r.period}` }, gross(r.fee_return)),
+      r.fee_return ? money(r.fee_return.fees, c) : "—",
+      pct(r.mwr),
+      pct(r.benchmark),
+    ]),
+    new Set([1, 2, 3, 4, 5]),
   );
   const holdings = table(
     "Holdings",
@@ -187,16 +238,28 @@ async function transactions(id: number): Promise<void> {
   form.append(h("label", { for: "f-kind" }, "Kind"), kind, h("label", { for: "f-start" }, "From"), start,
     h("label", { for: "f-end" }, "To"), end, h("button", { type: "submit", class: "small" }, "Filter"), csv);
   const body = h("div", {});
+  const pager = h("nav", { class: "portal-pager", "aria-label": "Pages of transactions" });
+  const status = h("p", { class: "muted", role: "status" }, "");
+  let page = 1;
   const load = async () => {
     const q: Record<string, string> = {};
     for (const el of [kind, start, end] as HTMLInputElement[]) if (el.value) q[el.name] = el.value;
     csv.setAttribute("href", url("/api/v1/portal/portfolios/{id}/transactions/export/", { id }, q));
-    const list = await get("/api/v1/portal/portfolios/{id}/transactions/", { id }, q);
+    const list = await get("/api/v1/portal/portfolios/{id}/transactions/", { id }, { ...q, page: String(page), page_size: String(PAGE_SIZE) });
     body.replaceChildren(table("Transactions", ["Date", "Kind", "Instrument", "Quantity", "Amount"],
       list.results.map((t) => [t.trade_date, t.kind, t.instrument_symbol ?? "", t.quantity ?? "", t.amount ?? ""]), new Set([3, 4])));
+    const pages = Math.max(1, Math.ceil(list.count / PAGE_SIZE));
+    status.textContent = `Page ${page} of ${pages} · ${list.count} transaction${list.count === 1 ? "" : "s"}`;
+    const previous = h("button", { type: "button", class: "small secondary" }, "Previous");
+    const next = h("button", { type: "button", class: "small secondary" }, "Next");
+    if (!list.previous) previous.setAttribute("disabled", "");
+    if (!list.next) next.setAttribute("disabled", "");
+    previous.addEventListener("click", () => { page -= 1; void load(); });
+    next.addEventListener("click", () => { page += 1; void load(); });
+    pager.replaceChildren(previous, status, next);
   };
-  form.addEventListener("submit", (e) => { e.preventDefault(); void load(); });
-  main.replaceChildren(h("h1", {}, "Transactions"), link(`/portal/portfolios/${id}`, "Back to the portfolio"), form, body);
+  form.addEventListener("submit", (e) => { e.preventDefault(); page = 1; void load(); });
+  main.replaceChildren(h("h1", {}, "Transactions"), link(`/portal/portfolios/${id}`, "Back to the portfolio"), form, body, pager);
   await load();
 }
 
@@ -204,8 +267,11 @@ async function documents(): Promise<void> {
   const list = await get("/api/v1/portal/documents/");
   const rows = list.results.map((d) => {
     const b = h("button", { type: "button", class: "small" }, "Download");
+    b.setAttribute("aria-label", `Download ${d.title}`);
     b.addEventListener("click", async () => {
-      const detail = await get("/api/v1/portal/documents/{id}/", { id: d.id });
+      const detail = d.source === "fee_statement"
+        ? await get("/api/v1/portal/fee-statements/{id}/", { id: d.id })
+        : await get("/api/v1/portal/documents/{id}/", { id: d.id });
       window.location.assign(detail.download_url);
     });
     return [d.title, d.kind, d.period_end ?? "", d.created_at.slice(0, 10), b];
@@ -236,7 +302,33 @@ async function route(): Promise<void> {
   main.focus();
 }
 
+// Light/dark: "Auto" follows the system (prefers-color-scheme); a choice is remembered in the
+// staff UI's own cookie, which the server reads to paint the first frame in it (portal.views.app).
+function themeSwitch(): void {
+  const group = document.getElementById("theme-switch");
+  if (!group) return;
+  const buttons = Array.from(group.querySelectorAll<HTMLButtonElement>("button[data-theme-choice]"));
+  const mark = (value: string) => {
+    for (const b of buttons) b.setAttribute("aria-pressed", String((b.dataset.themeChoice ?? "") === value));
+  };
+  mark(document.documentElement.getAttribute("data-theme") ?? "");
+  for (const b of buttons) {
+    b.addEventListener("click", () => {
+      const value = b.dataset.themeChoice ?? "";
+      if (value) {
+        document.documentElement.setAttribute("data-theme", value);
+        document.cookie = `codex_theme=${value}; path=/; max-age=31536000; samesite=lax`;
+      } else {
+        document.documentElement.removeAttribute("data-theme");
+        document.cookie = "codex_theme=; path=/; max-age=0; samesite=lax";
+      }
+      mark(value);
+    });
+  }
+}
+
 async function start(): Promise<void> {
+  themeSwitch();
   try {
     const me = await get("/api/v1/portal/me/");
     (document.getElementById("firm-name") as HTMLElement).textContent = me.firm_name;

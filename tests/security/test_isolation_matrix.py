@@ -380,6 +380,7 @@ API: dict[str, A] = {
     "/api/v1/portal/portfolios/{id}/transactions/export/": A({"GET": "client"}, {"id": "portfolio"}),
     "/api/v1/portal/documents/": A({"GET": "client"}),
     "/api/v1/portal/documents/{id}/": A({"GET": "client"}, {"id": "document"}),
+    "/api/v1/portal/fee-statements/{id}/": A({"GET": "client"}, {"id": "fee_statement"}),
     "/api/v1/portal/advisor/": A({"GET": "client"}),
     "/api/v1/portal/posts/": A({"GET": "client"}),
 }
@@ -919,6 +920,7 @@ def test_client_persona_matrix(matrix, firm, other_firm):
     for path in (
         f"/api/v1/portal/portfolios/{matrix.acme['portfolio']}/",
         f"/api/v1/portal/documents/{matrix.acme['document']}/",
+        f"/api/v1/portal/fee-statements/{matrix.acme['fee_statement']}/",
     ):
         response = owner_of_data.get(path)
         if response.status_code != 200 or ACME not in _body(response):

@@ -858,6 +858,25 @@ def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
     client.get_by_role("link", name="Ada growth").click()
     expect(client.get_by_test_id("portfolio-value")).to_have_text("$12,500.00")
     assert axe_check(client, "portal-portfolio") == []
+    # the value chart by keyboard: focusable, arrow keys move the point, the value is announced
+    chart = client.get_by_role("slider").first
+    chart.focus()
+    last = chart.get_attribute("aria-valuetext")
+    assert last and "$12,500.00" in last
+    chart.press("Home")
+    first = chart.get_attribute("aria-valuetext")
+    assert first != last and chart.get_attribute("aria-valuenow") == "0"
+    chart.press("ArrowRight")
+    assert chart.get_attribute("aria-valuenow") == "1"
+    # light/dark: the choice applies at once and is remembered across a reload; Auto follows the system
+    client.get_by_role("group", name="Colour theme").get_by_role("button", name="Dark").click()
+    assert client.evaluate("document.documentElement.dataset.theme") == "dark"
+    client.reload()
+    expect(client.get_by_test_id("portfolio-value")).to_have_text("$12,500.00")
+    assert client.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert axe_check(client, "portal-portfolio-dark") == []
+    client.get_by_role("group", name="Colour theme").get_by_role("button", name="Auto").click()
+    assert client.evaluate("document.documentElement.hasAttribute('data-theme')") is False
     # a statement downloads through its signed link
     client.get_by_role("link", name="Documents").click()
     with client.expect_download() as download:
@@ -871,4 +890,19 @@ def test_client_portal_journey(owner_page, browser, server, firm_a, tmp_path):
     assert status == 404 and "Bob" not in text
     status, text = _fetch(client, f"/api/v1/portfolios/{theirs['id']}/")
     assert status == 404 and "Bob" not in text
+    # transactions beyond one page: Next and Previous (13 deposits and 13 withdrawals of 10: 27 rows)
+    for i in range(26):
+        kind = "deposit" if i % 2 == 0 else "withdrawal"
+        _staff_api(
+            page, f"/api/v1/portfolios/{mine['id']}/transactions/", {"kind": kind, "trade_date": day, "amount": "10"}
+        )
+    client.goto(server.firm_url(slug, f"/portal/portfolios/{mine['id']}/transactions"))
+    pager = client.get_by_role("navigation", name="Pages of transactions")
+    expect(pager.get_by_role("status")).to_have_text("Page 1 of 2 · 27 transactions")
+    expect(pager.get_by_role("button", name="Previous")).to_be_disabled()
+    pager.get_by_role("button", name="Next").click()
+    expect(pager.get_by_role("status")).to_have_text("Page 2 of 2 · 27 transactions")
+    expect(client.locator("main tbody tr")).to_have_count(2)
+    expect(pager.get_by_role("button", name="Next")).to_be_disabled()
+    assert axe_check(client, "portal-transactions") == []
     context.close()

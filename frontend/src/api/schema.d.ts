@@ -28,7 +28,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Documents shared with you (yours and the firm's) */
+        /**
+         * Documents shared with you (yours, your household's and the firm's) and your fee statements
+         * @description The vault's shared files and the issued fee statements, in one list (one query a page: a
+         *     UNION of both, paged and ordered by the database).
+         */
         get: operations["portal_documents_list"];
         put?: never;
         post?: never;
@@ -45,8 +49,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One document with a signed, expiring download link (the view is audited) */
+        /**
+         * One document with a signed, expiring download link (the view is audited)
+         * @description One entry of the documents list with a signed, expiring link; every view and refusal audited.
+         */
         get: operations["portal_documents_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/portal/fee-statements/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One issued fee statement with a signed, expiring download link (the view is audited)
+         * @description One entry of the documents list with a signed, expiring link; every view and refusal audited.
+         */
+        get: operations["portal_fee_statements_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -96,7 +123,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One portfolio: holdings, returns by period (TWR, MWR), allocation, income, realised gains */
+        /** One portfolio: holdings, returns by period (TWR, MWR, gross and net of fees), allocation, income, realised gains */
         get: operations["portal_portfolios_retrieve"];
         put?: never;
         post?: never;
@@ -281,21 +308,20 @@ export interface components {
             /** Format: date */
             readonly trade_date: string;
         };
+        /** @description One entry of the documents list: a vault file or an issued fee statement (``source``). */
         PortalDocument: {
-            readonly content_type: string;
+            content_type: string;
             /** Format: date-time */
-            readonly created_at: string;
-            /** @description The name the file is downloaded under. */
-            readonly filename: string;
-            readonly id: number;
-            readonly kind: components["schemas"]["PortalDocumentKindEnum"];
-            /**
-             * Format: date
-             * @description The date a statement or report is as of.
-             */
-            readonly period_end: string | null;
-            readonly size: number;
-            readonly title: string;
+            created_at: string;
+            filename: string;
+            id: number;
+            kind: components["schemas"]["PortalDocumentKindEnum"];
+            /** Format: date */
+            period_end: string | null;
+            /** @description Bytes; empty for fee statements. */
+            size: number | null;
+            source: components["schemas"]["PortalDocumentSourceEnum"];
+            title: string;
         };
         /**
          * @description * `statement` - Statement
@@ -306,24 +332,40 @@ export interface components {
          * @enum {string}
          */
         PortalDocumentKindEnum: "statement" | "report" | "tax" | "agreement" | "other";
+        /** @description One entry of the documents list: a vault file or an issued fee statement (``source``). */
         PortalDocumentLink: {
-            readonly content_type: string;
+            content_type: string;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at: string;
             /** @description Signed, for this user only, expiring; checked again on use. */
             download_url: string;
             expires_in: number;
-            /** @description The name the file is downloaded under. */
-            readonly filename: string;
-            readonly id: number;
-            readonly kind: components["schemas"]["PortalDocumentKindEnum"];
+            filename: string;
+            id: number;
+            kind: components["schemas"]["PortalDocumentKindEnum"];
+            /** Format: date */
+            period_end: string | null;
+            /** @description Bytes; empty for fee statements. */
+            size: number | null;
+            source: components["schemas"]["PortalDocumentSourceEnum"];
+            title: string;
+        };
+        /**
+         * @description * `vault` - A file of the document vault: open it at documents/{id}/
+         *     * `fee_statement` - An issued fee statement: open it at fee-statements/{id}/
+         * @enum {string}
+         */
+        PortalDocumentSourceEnum: "vault" | "fee_statement";
+        PortalFeeReturn: {
             /**
-             * Format: date
-             * @description The date a statement or report is as of.
+             * Format: decimal
+             * @description Advisory fees deducted from the account in the period.
              */
-            readonly period_end: string | null;
-            readonly size: number;
-            readonly title: string;
+            fees: string;
+            /** @description Gross of fees: the advisory fees deducted added back. */
+            gross: components["schemas"]["PortalReturn"] | null;
+            /** @description Net of fees: the advisory fees deducted are a cost. */
+            net: components["schemas"]["PortalReturn"] | null;
         };
         PortalHolding: {
             /** Format: decimal */
@@ -349,6 +391,8 @@ export interface components {
             email: string;
             firm_name: string;
             first_name: string;
+            /** @description The household whose portfolios you see, if any. */
+            household: string | null;
             last_name: string;
             two_factor_required: boolean;
         };
@@ -360,6 +404,8 @@ export interface components {
             /** Format: decimal */
             change_today: string;
             currency: string;
+            /** @description The household shown, when bound to one. */
+            household: string | null;
             missing_rates: string[];
             portfolios: components["schemas"]["PortalPortfolioLine"][];
             /** Format: decimal */
@@ -371,6 +417,8 @@ export interface components {
             clamped: boolean;
             /** Format: date */
             end: string;
+            /** @description The TWR's period gross and net of advisory fees (the fees app's computation). */
+            fee_return: components["schemas"]["PortalFeeReturn"] | null;
             /** @description Money-weighted return (XIRR). */
             mwr: components["schemas"]["PortalReturn"] | null;
             /** @description MTD, QTD, YTD, 1Y, 3Y or SI (since inception). */
@@ -415,6 +463,8 @@ export interface components {
             id: number;
             name: string;
             since_inception: components["schemas"]["PortalReturn"] | null;
+            /** @description Since inception, gross and net of advisory fees. */
+            since_inception_fee_return: components["schemas"]["PortalFeeReturn"] | null;
             /** @description Figures are being recomputed; the previous ones are shown. */
             updating: boolean;
             /** Format: decimal */
@@ -422,6 +472,8 @@ export interface components {
             /** Format: decimal */
             value_in_total_currency: string | null;
             ytd: components["schemas"]["PortalReturn"] | null;
+            /** @description YTD gross and net of advisory fees. */
+            ytd_fee_return: components["schemas"]["PortalFeeReturn"] | null;
         };
         PortalPost: {
             readonly body_html: string;
@@ -735,6 +787,86 @@ export interface operations {
                 };
             };
             /** @description Not a document shared with you. */
+            404: {
+                headers: {
+                    /** @description API version. */
+                    "API-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Rate limited: retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description API version. */
+                    "API-Version"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    portal_fee_statements_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description API version. */
+                    "API-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalDocumentLink"];
+                };
+            };
+            /** @description Invalid input: `details` maps each field to its errors. */
+            400: {
+                headers: {
+                    /** @description API version. */
+                    "API-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked credentials. */
+            401: {
+                headers: {
+                    /** @description API version. */
+                    "API-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Authenticated, but not allowed (role, key scope, suspended firm, read-only session). */
+            403: {
+                headers: {
+                    /** @description API version. */
+                    "API-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not one of your fee statements. */
             404: {
                 headers: {
                     /** @description API version. */
