@@ -210,6 +210,17 @@ class BillingGroupSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+class BillingGroupPatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    portfolios = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Portfolio.objects.all(),
+        required=False,
+        help_text="Replaces the group's accounts (at least one; an account is billed in one group only). "
+        "Issued invoices keep their lines; the next run bills the new accounts.",
+    )
+
+
 class ClientSubscriptionSerializer(serializers.ModelSerializer):
     ends_on = serializers.DateField(
         required=False, allow_null=True, help_text="Inclusive; not before starts_on. Absent or null: open-ended."
@@ -510,6 +521,22 @@ class BillingGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Fees
             currency=values.get("currency") or None,
         )
         return Response(BillingGroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=BillingGroupPatchSerializer,
+        responses=BillingGroupSerializer,
+        summary="Rename a billing group or change its accounts",
+        examples=[OpenApiExample("Add an account", value={"portfolios": [1, 2, 3]}, request_only=True)],
+    )
+    def partial_update(self, request, pk=None):
+        group = self.get_object()
+        data = BillingGroupPatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        for p in values.get("portfolios", ()):
+            portfolio_access.portfolio_for_user(request.user, p.pk)
+        services.billing_group_update(group=group, name=values.get("name"), portfolios=values.get("portfolios"))
+        return Response(BillingGroupSerializer(self.get_queryset().get(pk=group.pk)).data)
 
 
 class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):

@@ -235,3 +235,43 @@ def test_a_negative_fee_is_refused_as_the_schema_says(owner_client):
     assert "-" not in _fee_schema()["FeeProductRequest"]["properties"]["flat_fee"]["pattern"]
     response = post(owner_client, "/api/v1/products/", {"name": "Negative", "flat_fee": "-10"})
     assert response.status_code == 400 and "flat_fee" in response.json()["error"]["details"]
+
+
+def test_owner_renames_a_group_and_changes_its_accounts(owner_client, owner, advisor2, group):
+    contact = group.client
+    second = account(advisor2, contact, {date(2026, 6, 1): "500000"})
+    first = group.portfolios.get()
+    response = owner_client.patch(
+        f"/api/v1/billing-groups/{group.pk}/",
+        json.dumps({"name": "Smith household", "portfolios": [first.pk, second.pk]}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["name"] == "Smith household" and sorted(body["portfolios"]) == sorted([first.pk, second.pk])
+    group.refresh_from_db()
+    assert group.name == "Smith household"
+    assert set(group.portfolios.values_list("pk", flat=True)) == {first.pk, second.pk}
+
+
+def test_group_patch_refuses_no_account_a_taken_account_and_non_managers(
+    owner_client, advisor_client, client_for, owner, advisor2, group
+):
+    path = f"/api/v1/billing-groups/{group.pk}/"
+    empty = owner_client.patch(path, json.dumps({"portfolios": []}), content_type="application/json")
+    assert empty.status_code == 400 and "portfolios" in empty.json()["error"]["details"]
+    other_contact = ContactFactory(owner=advisor2)
+    taken = account(advisor2, other_contact, {date(2026, 6, 1): "1000"})
+    fee_services.billing_group_create(name="Other", client=other_contact, portfolios=[taken])
+    conflict = owner_client.patch(path, json.dumps({"portfolios": [taken.pk]}), content_type="application/json")
+    assert conflict.status_code == 409 and "portfolios" in conflict.json()["error"]["details"]
+    assert group.portfolios.count() == 1 and group.portfolios.get().pk != taken.pk
+    # the advisor whose book holds the group reads it but does not manage fees
+    own = client_for(advisor2)
+    assert own.patch(path, json.dumps({"name": "Mine"}), content_type="application/json").status_code == 403
+    assert advisor_client.patch(path, json.dumps({"name": "Mine"}), content_type="application/json").status_code in (
+        403,
+        404,
+    )
+    group.refresh_from_db()
+    assert group.name == "Private household"

@@ -235,7 +235,7 @@ API: dict[str, A] = {
     "/api/v1/fee-schedules/{id}/": A({"GET": "member", "PATCH": "manager"}, {"id": "fee_schedule"}),
     "/api/v1/fee-schedules/{id}/versions/": A({"POST": "manager"}, {"id": "fee_schedule"}),
     "/api/v1/billing-groups/": A({"GET": "member", "POST": "manager"}),
-    "/api/v1/billing-groups/{id}/": A({"GET": "book"}, {"id": "billing_group"}, book=True),
+    "/api/v1/billing-groups/{id}/": A({"GET": "book", "PATCH": "manager"}, {"id": "billing_group"}, book=True),
     "/api/v1/client-subscriptions/": A({"GET": "member", "POST": "manager"}),
     "/api/v1/client-subscriptions/{id}/": A({"GET": "book"}, {"id": "client_subscription"}, book=True),
     "/api/v1/client-subscriptions/{id}/end/": A({"POST": "manager"}, {"id": "client_subscription"}, book=True),
