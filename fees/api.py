@@ -23,6 +23,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.response import Response
 
 from billing.money import CURRENCY_EXPONENTS
+from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import IdempotentPostMixin
 from crm import access as crm_access
 from portfolios import access as portfolio_access
@@ -768,6 +769,9 @@ REVENUE_PARAMETERS = [
 
 def _revenue(request):
     services.fee_billing_check(tenant=request.tenant)
+    # DRF reads an empty optional query value as absent (the default); a typed parameter sent
+    # empty is refused instead (docs/api.md: invalid parameters are never ignored).
+    refuse_empty_params(request.query_params, "by")
     params = FeeRevenueParams(data=request.query_params)
     params.is_valid(raise_exception=True)
     return selectors.fee_revenue(user=request.user, **params.validated_data)
