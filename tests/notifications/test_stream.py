@@ -18,7 +18,8 @@ from codex.live.publish import live_publish
 from codex.live.tokens import stream_token_for
 from codex.notifications.services import notification_send
 
-pytestmark = pytest.mark.django_db
+# One worker of a parallel run takes the whole module: its stream server starts once.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("stream")]
 
 
 @pytest.fixture(scope="module")
