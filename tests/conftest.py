@@ -29,9 +29,7 @@ os.environ["REDIS_URL"] = settings.REDIS_URL
 # is kept here for the test that checks it (tests/security/test_auth.py). Production's hashers stay
 # behind it, so any hash they made still verifies.
 PRODUCTION_PASSWORD_HASHERS = list(settings.PASSWORD_HASHERS)
-override_settings(
-    PASSWORD_HASHERS=["tests.hashers.LowCostArgon2PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]
-).enable()
+override_settings(PASSWORD_HASHERS=["tests.hashers.LowCostArgon2PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]).enable()
 
 
 def redis_url_in_block(offset: int) -> str:
