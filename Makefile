@@ -82,7 +82,7 @@ test: install chromium frontend
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory imports types bandit pip-audit
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # API fuzzing. First in-process with Schemathesis' coverage phase too (every boundary and invalid
 # value; 1 to 4 min per host), then over HTTP as a client sees it: Schemathesis' CLI against a live

@@ -18,8 +18,7 @@ from codex.live.publish import live_publish
 from codex.live.tokens import stream_token_for
 from codex.notifications.services import notification_send
 
-# One worker of a parallel run takes the whole module: its stream server starts once.
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("stream")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")

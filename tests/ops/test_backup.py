@@ -26,9 +26,6 @@ from tenants.accounts.models import Role, User
 from tenants.backup import ImportError_, firm_public_rows, tenant_export_verified, tenant_import
 from tenants.models import AuditEvent, Domain, Tenant
 
-# One worker of a parallel run takes the whole module: its exported firm is provisioned once.
-pytestmark = pytest.mark.xdist_group("backup")
-
 SOURCE = "exportsrc"
 # Tabs, newlines, backslashes, quotes, non-ASCII, and the schema's own name: COPY escaping and the
 # schema rename must leave data alone.

@@ -27,9 +27,6 @@ from tenants.models import ApiKey, Tenant
 
 from .helpers import database_url_for_subprocesses
 
-# One worker of a parallel run takes the whole module: its two gunicorn nodes start once.
-pytestmark = pytest.mark.xdist_group("scale-out")
-
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery-9"  # tests/conftest.py
 BASE_RATE = 3  # per minute, times the plan's multiplier

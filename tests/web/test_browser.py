@@ -35,8 +35,7 @@ from .live import (
 
 # ``django_db`` makes pytest-django create the test database even when only browser tests are
 # selected; the journeys themselves write only through the live server.
-# One worker of a parallel run takes the whole module: its live server and Chromium start once.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
 
 PASSWORD = "Browser-journey-2026!"
