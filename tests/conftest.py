@@ -19,6 +19,7 @@ from django_tenants.utils import schema_context
 
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant
+from tests.hashers import is_low_cost
 
 PASSWORD = "correct-horse-battery-9"
 FIRMS = {"acme": "Acme Wealth Partners", "globex": "Globex Family Office"}
@@ -67,11 +68,13 @@ def _ensure_firms() -> None:
             # a second advisor, to test the advisor's book
             if not User.objects.filter(email=f"advisor2@{slug}.test").exists():
                 User.objects.create_user(f"advisor2@{slug}.test", PASSWORD, role=Role.ADVISOR)
-            # A database kept by --reuse-db from before the low-cost hasher holds production-cost
-            # hashes, which every sign-in would verify at that cost: check_password re-hashes an
-            # outdated hash with the first hasher, once.
+            # A database kept by --reuse-db from before the low-cost hasher, or signed in to by a
+            # server a test started (production's cost), holds hashes every sign-in would verify
+            # at production's cost: back to the run's hasher, once per session.
             for user in User.objects.filter(email__endswith=f"@{slug}.test"):
-                user.check_password(PASSWORD)
+                if not is_low_cost(user.password):
+                    user.set_password(PASSWORD)
+                    user.save(update_fields=["password"])
 
 
 @pytest.fixture(scope="session")

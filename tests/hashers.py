@@ -20,3 +20,30 @@ class LowCostArgon2PasswordHasher(Argon2PasswordHasher):
     time_cost = 1
     memory_cost = 64
     parallelism = 1
+
+    def must_update(self, encoded: str) -> bool:
+        """Never re-hash down. A server the tests start on the test database (gunicorn, runserver)
+        hashes at production's cost when a firm's user signs in there; re-hashing that here would
+        change the password field, and with it the session hash of every client signed in as that
+        user in the test (Django ends such sessions)."""
+        params = self.decode(encoded)["params"]
+        ours = (self.time_cost, self.memory_cost, self.parallelism)
+        if all(
+            theirs >= own
+            for theirs, own in zip((params.time_cost, params.memory_cost, params.parallelism), ours, strict=True)
+        ):
+            return False
+        return super().must_update(encoded)
+
+
+def is_low_cost(encoded: str) -> bool:
+    """Whether ``encoded`` was made by LowCostArgon2PasswordHasher's parameters."""
+    hasher = LowCostArgon2PasswordHasher()
+    if not encoded.startswith(f"{hasher.algorithm}$"):
+        return False
+    params = hasher.decode(encoded)["params"]
+    return (params.time_cost, params.memory_cost, params.parallelism) == (
+        hasher.time_cost,
+        hasher.memory_cost,
+        hasher.parallelism,
+    )
