@@ -74,12 +74,15 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is missing: install Debian's chromium (sudo apt-get install chromium) or pass CHROMIUM=/path/to/chromium"; exit 1; }
 
+# pytest-xdist workers for the suite (docs/decisions/1070): each has its own test database and its
+# own Redis databases. PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= 2
 test: install chromium frontend
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory imports types bandit pip-audit
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # API fuzzing. First in-process with Schemathesis' coverage phase too (every boundary and invalid
 # value; 1 to 4 min per host), then over HTTP as a client sees it: Schemathesis' CLI against a live

@@ -253,6 +253,20 @@ if not REDIS_URL:
     CODEX_EMBEDDED_REDIS = True
 else:
     CODEX_EMBEDDED_REDIS = False
+# A parallel test run (pytest-xdist: `make test` runs two workers) gives each worker a block of
+# CODEX_TEST_REDIS_DBS Redis databases of its own, counted from the run's (the tests use the next
+# ones of their block for a second database and for the browser tests' live server), as
+# pytest-django gives each worker a test database of its own: one worker's cache.clear() or
+# broker queue never reaches the other's (docs/decisions/1070).
+CODEX_TEST_REDIS_DBS = 3
+CODEX_TEST_WORKER = 0
+if CODEX_TESTING and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    CODEX_TEST_WORKER = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    from urllib.parse import urlsplit as _urlsplit
+
+    _redis_parts = _urlsplit(REDIS_URL)
+    _redis_db = int(_redis_parts.path.strip("/") or 0) + CODEX_TEST_REDIS_DBS * CODEX_TEST_WORKER
+    REDIS_URL = _redis_parts._replace(path=f"/{_redis_db}").geturl()
 # A Redis that does not answer must not hold a request: every client connects and reads within
 # CODEX_REDIS_TIMEOUT_SECONDS, then fails (each caller's behaviour then: decision 0933).
 CODEX_REDIS_TIMEOUT_SECONDS = env.float("CODEX_REDIS_TIMEOUT_SECONDS", default=1.0)

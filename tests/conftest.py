@@ -14,17 +14,34 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django_tenants.utils import schema_context
 
 from tenants.accounts.models import Role, User
 from tenants.models import Tenant
+from tests.hashers import is_low_cost
 
 PASSWORD = "correct-horse-battery-9"
 FIRMS = {"acme": "Acme Wealth Partners", "globex": "Globex Family Office"}
 # Processes the tests start (gunicorn nodes, Celery workers, drills) use the tests' Redis database
 # (the embedded server's database 1 unless REDIS_URL is set), never development's.
 os.environ["REDIS_URL"] = settings.REDIS_URL
+# Argon2id at the lowest cost for the whole run (tests/hashers.py, decision 1071); production's list
+# is kept here for the test that checks it (tests/security/test_auth.py). Production's hashers stay
+# behind it, so any hash they made still verifies.
+PRODUCTION_PASSWORD_HASHERS = list(settings.PASSWORD_HASHERS)
+override_settings(PASSWORD_HASHERS=["tests.hashers.LowCostArgon2PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]).enable()
+
+
+def redis_url_in_block(offset: int) -> str:
+    """The Redis database ``offset`` places after the tests' own, inside this test process's block
+    (settings.CODEX_TEST_REDIS_DBS databases per pytest-xdist worker): never another worker's."""
+    from urllib.parse import urlsplit
+
+    if not 0 <= offset < settings.CODEX_TEST_REDIS_DBS:
+        raise ValueError(f"offset {offset} is outside the block of {settings.CODEX_TEST_REDIS_DBS} databases")
+    parts = urlsplit(settings.REDIS_URL)
+    return parts._replace(path=f"/{int(parts.path.strip('/') or 0) + offset}").geturl()
 
 
 def _ensure_firms() -> None:
@@ -51,6 +68,13 @@ def _ensure_firms() -> None:
             # a second advisor, to test the advisor's book
             if not User.objects.filter(email=f"advisor2@{slug}.test").exists():
                 User.objects.create_user(f"advisor2@{slug}.test", PASSWORD, role=Role.ADVISOR)
+            # A database kept by --reuse-db from before the low-cost hasher, or signed in to by a
+            # server a test started (production's cost), holds hashes every sign-in would verify
+            # at production's cost: back to the run's hasher, once per session.
+            for user in User.objects.filter(email__endswith=f"@{slug}.test"):
+                if not is_low_cost(user.password):
+                    user.set_password(PASSWORD)
+                    user.save(update_fields=["password"])
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from tenants.exceptions import InvalidApiKey
 from tenants.models import ApiKey, Tenant
 from tenants.selectors import api_key_resolve, tenant_for_host
 from tenants.services import api_key_revoke, tenant_reactivate, tenant_suspend
-from tests.conftest import FirmClient
+from tests.conftest import FirmClient, redis_url_in_block
 
 HOST = "acme.localhost"
 
@@ -335,7 +335,7 @@ def test_meter_on_another_redis_is_counted_by_the_middleware(firm, api_key_for, 
 
     from billing import metering
 
-    other = _redis_url().rsplit("/", 1)[0] + "/2"
+    other = redis_url_in_block(1)
     settings.REDIS_URL = other
     meter = redis.Redis.from_url(other)
     metering.reset_local_state()

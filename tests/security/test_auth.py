@@ -46,6 +46,21 @@ def test_passwords_are_hashed_with_argon2(owner):
     assert owner.password.startswith("argon2")
 
 
+def test_production_hashes_passwords_with_argon2id_at_djangos_cost(settings):
+    """The suite hashes at the lowest Argon2 cost (tests/hashers.py); production's settings keep
+    Django's Argon2 hasher at its own cost, and its hashes verify."""
+    from django.contrib.auth.hashers import check_password, make_password
+
+    from tests.conftest import PRODUCTION_PASSWORD_HASHERS
+
+    assert PRODUCTION_PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    settings.PASSWORD_HASHERS = PRODUCTION_PASSWORD_HASHERS
+    hashed = make_password("Sturdy-pass-123")
+    assert hashed.startswith("argon2$argon2id$v=19$m=102400,t=2,p=8$")
+    assert check_password("Sturdy-pass-123", hashed)
+    assert not check_password("Sturdy-pass-124", hashed)
+
+
 # --- sign-in -------------------------------------------------------------------------------------------
 def _login(client, email, password, **extra):
     return client.post("/accounts/login/", {"username": email, "password": password}, **extra)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.conftest import redis_url_in_block
+
 ROOT = Path(settings.BASE_DIR)
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; `make test` installs it
@@ -127,7 +129,7 @@ class LiveServer:
                 "CODEX_CORS_ALLOWED_ORIGINS": ",".join(cors_origins),
                 "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
                 # A Redis database of the live server's own: its tasks go to its own worker below.
-                "REDIS_URL": settings.REDIS_URL.rsplit("/", 1)[0] + "/5",
+                "REDIS_URL": redis_url_in_block(2),
                 "CELERY_WORKER_REDIRECT_STDOUTS": "false",
                 "DJANGO_LOG_LEVEL": "WARNING",
                 # The journeys sign up and sign in more often than a person would.
