@@ -83,19 +83,20 @@ def name_for(i: int) -> tuple[str, str]:
 
 
 def setup(*, fresh: bool = True):
-    """Point Django at the scratch database, migrate it (when fresh) and return (tenant, owner)."""
+    """Point Django at the scratch database, migrate it (a reused one gets the migrations added
+    since it was filled) and return (tenant, owner)."""
     from bench.harness import db
 
     url = db.recreate(SCRATCH_DB) if fresh or not db.exists(SCRATCH_DB) else db.database_url(SCRATCH_DB)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "codex.settings", "DJANGO_DEBUG": "0"}
     os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "codex.settings", "DJANGO_DEBUG": "0"})
-    if fresh:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate_all", "--executor", "standard", "--verbosity", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+    # fresh: every migration; reused: the ones added since it was filled
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate_all", "--executor", "standard", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     import django
 
     django.setup()
