@@ -521,7 +521,17 @@ def _similar(qs: QuerySet, kind: str, q: str, words: list[str], limit: int, excl
     )
 
     def candidates(condition: Q, cap: int) -> QuerySet:
-        return qs.filter(condition).order_by().values("pk")[:cap]
+        if firm_wide:
+            return qs.filter(condition).order_by().values("pk")[:cap]
+        # An advisor's book: the firm's matches by the trigram index first, then the book's filter
+        # on those rows only. With a LIMIT beside the book's filter (or on the firm's matches),
+        # PostgreSQL, which estimates a fixed fifth of the table for ``%>``, expects the rows early
+        # and reads the table from the start: all 100,000 contacts (5,301 pages, 220-280 ms) when
+        # the book has none. Unlimited, the index answers: the bitmap of the matches, then only
+        # their pages (a word shared by 20,000 contacts: 1,663 pages, 62 ms at load 2-3; most
+        # words far fewer).
+        matches = qs.model._default_manager.filter(condition).order_by().values("pk")
+        return qs.filter(_in_array("pk", matches)).order_by().values("pk")[:cap]
 
     every_word = Q()
     for word in words:
