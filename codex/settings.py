@@ -732,6 +732,8 @@ SPECTACULAR_SETTINGS = {
         "PortalDocumentSourceEnum": "portal.api.SOURCE_CHOICES",
         "AlertRuleKindEnum": "portfolios.alerts.models.RuleKind",
         "DealOutcomeEnum": "crm.models.DealStatus",
+        # Instruments' asset class, also the fee schedules' excluded classes.
+        "AssetClassEnum": "portfolios.market.models.AssetClass",
         "FeeRunStatusEnum": "fees.models.RunStatus",
     },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.messages import get_messages
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_tenants.utils import schema_context
@@ -35,7 +36,7 @@ from codex.admin import operator_site
 from codex.status.models import ServiceCheck, State
 from crm.models import Contact
 from portfolios import services as portfolio_services
-from portfolios.market.models import CorporateAction, FeedRun, FxRate, Instrument, Price
+from portfolios.market.models import CorporateAction, FeedRun, FxRate, Instrument, Price, ProviderCall
 from portfolios.models import Portfolio
 from tenants.accounts import services as account_services
 from tenants.accounts.models import SealedTOTPDevice, User
@@ -65,7 +66,11 @@ def world(firm, owner, advisor, advisor2, operator):
     instrument = Instrument.objects.create(symbol="WALK", exchange="XTST", name="Walk Corp", currency="USD")
     Price.objects.create(instrument=instrument, date=date(2026, 1, 2), close=Decimal("10"))
     FxRate.objects.create(base="EUR", quote="USD", date=date(2026, 1, 2), rate=Decimal("1.1"))
-    FeedRun.objects.create(provider="ecb", kind="fx", status="ok")
+    run = FeedRun.objects.create(provider="ecb", kind="fx", status="ok")
+    ProviderCall.objects.create(
+        run=run, provider="ecb", url="https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml",
+        started_at=timezone.now(), status=200, latency_ms=120, rows=1,
+    )  # fmt: skip
     CorporateAction.objects.create(
         instrument=instrument, kind="dividend", date=date(2026, 1, 2), value=Decimal("0.5"), source="alphavantage"
     )

@@ -137,9 +137,10 @@ def test_client_page_shows_money_first_as_percentages_with_a_sparkline(owner_cli
     _invested(client, advisor)
     html = owner_client.get(f"/crm/contacts/{client.pk}/").content.decode()
     assert html.index("Wealth") < html.index("Relationship") < html.index('id="timeline-h"')
-    ytd = re.search(r"data-record-ytd>([^<]+)<", html).group(1)
-    assert re.fullmatch(r"[+−]\d+\.\d\d%", ytd), ytd
-    assert re.search(r"data-record-si>[+−]\d+\.\d\d%<", html)
+    # returns through the formatting layer: signed, two decimals, a no-break space before "%"
+    ytd = re.search(r"data-record-ytd>\s*<span[^>]*data-format=\"return\">([^<]+)<", html).group(1)
+    assert re.fullmatch(r"[+−]\d+\.\d\d\u00a0%", ytd), ytd
+    assert re.search(r"data-record-si>\s*<span[^>]*data-format=\"return\">[+−]\d+\.\d\d\u00a0%<", html)
     assert "data-record-fees>$25.00<" in html
     assert 'class="sparkline' in html and "Value over the last 12 months" in html
     assert "as fractions" not in html and not re.search(r">0\.\d{4}<", html)  # no raw fractions
@@ -150,10 +151,11 @@ def test_timeline_shows_income_taxes_and_fees_with_their_amounts(firm, advisor):
     _invested(client, advisor)
     items = selectors.client_record(user=advisor, contact=client, timeline_category="transactions").timeline
     by_title = {i.title.split(": ", 1)[1]: i for i in items}
-    assert by_title["Dividend from RECQ (Record Quarry plc)"].amount == "12.50 USD"
-    assert by_title["Tax from RECQ (Record Quarry plc)"].amount == "1.88 USD"
-    assert by_title["Fee"].amount == "25.00 USD"
-    assert by_title["Buy 10 RECQ (Record Quarry plc) at 100.00 USD"].amount == "1,000.00 USD"
+    # amounts through the formatting layer (codex.formatting: symbol, cents)
+    assert by_title["Dividend from RECQ (Record Quarry plc)"].amount == "$12.50"
+    assert by_title["Tax from RECQ (Record Quarry plc)"].amount == "$1.88"
+    assert by_title["Fee"].amount == "$25.00"
+    assert by_title["Buy 10 RECQ (Record Quarry plc) at $100.00"].amount == "$1,000.00"
     assert not any(" 0 RECQ" in i.title for i in items)
     assert {i.category for i in items} == {"transactions"}
 

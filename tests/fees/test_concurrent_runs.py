@@ -21,6 +21,7 @@ from django.apps import apps
 from django.db import IntegrityError, connection, connections, transaction
 from django_tenants.utils import schema_context
 
+from codex.notifications.models import Notification
 from codex.outbox.models import OutboxEvent
 from crm.models import Contact
 from fees import services as fee_services
@@ -125,6 +126,7 @@ def committed_runs(django_db_setup, django_db_blocker):
         assert not FeeInvoiceCounter.objects.filter(year=YEAR).exists(), "a previous run leaked rows"
         before = _row_counts()
         last_event = OutboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        last_notice = Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         try:
             owner = User.objects.get(email="owner@acme.test")
             schedule = fee_services.fee_schedule_create(
@@ -154,6 +156,8 @@ def committed_runs(django_db_setup, django_db_blocker):
             _delete_everything(marker)
             # the business events the writes queued (relayed already): not this module's to keep
             OutboxEvent.objects.filter(pk__gt=last_event).delete()
+            # the "fee run ready" notices the previews sent to the firm's managers, likewise
+            Notification.objects.filter(pk__gt=last_notice).delete()
             after = _row_counts()
             assert {t: (before[t], n) for t, n in after.items() if before.get(t) != n} == {}
             connection.set_schema_to_public()
