@@ -22,6 +22,24 @@
     });
   });
 
+  // The phone's menu (docs/decisions/1250): the CSS hides the menu on narrow screens only while
+  // scripting is on; this button opens and closes it, Escape closes it and gives focus back.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-menu-toggle]");
+    if (!button) return;
+    var open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    document.body.classList.toggle("menu-open", open);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !document.body.classList.contains("menu-open")) return;
+    var button = document.querySelector("[data-menu-toggle]");
+    if (!button) return;
+    button.setAttribute("aria-expanded", "false");
+    document.body.classList.remove("menu-open");
+    button.focus();
+  });
+
   // Tables wider than the screen scroll sideways: make the scroll area reachable by keyboard
   // (focusable, named after the table's caption) when, and only when, it actually scrolls.
   function labelScrollableTables() {
