@@ -40,13 +40,16 @@
     button.focus();
   });
 
-  // Tables wider than the screen scroll sideways: make the scroll area reachable by keyboard
-  // (focusable, named after the table's caption) when, and only when, it actually scrolls.
+  // Tables wider than the screen scroll sideways (in a .table-wrap, a .scroll or their card): make
+  // the scroll area reachable by keyboard (focusable, named after the table's caption or the card's
+  // heading) when, and only when, it actually scrolls.
   function labelScrollableTables() {
-    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+    document.querySelectorAll(".table-wrap, .scroll, section.card, div.card").forEach(function (wrap) {
       if (wrap.scrollWidth <= wrap.clientWidth || wrap.hasAttribute("tabindex")) return;
-      var caption = wrap.querySelector("caption");
       wrap.setAttribute("tabindex", "0");
+      if (wrap.hasAttribute("aria-labelledby") || wrap.hasAttribute("aria-label")) return;
+      var card = wrap.closest("section, .card");
+      var caption = wrap.querySelector("caption") || (card && card.querySelector("h2, h3"));
       wrap.setAttribute("role", "region");
       wrap.setAttribute("aria-label", caption ? caption.textContent.trim() : "Table");
     });
