@@ -612,6 +612,10 @@ def test_add_client_create_portfolio_record_transactions_see_chart_and_returns(o
     assert axe_check(page, "portfolio-detail") == []
 
     page.goto(base + "crm/contacts/")
+    # on a phone the clients table is a card list: each row a card, each value under its column's name
+    row = page.locator("table.card-list tbody tr").filter(has_text="Lovelace")
+    assert row.evaluate("r => getComputedStyle(r).display") == ("grid" if is_phone(page) else "table-row")
+    assert row.bounding_box()["width"] <= page.viewport_size["width"]
     page.locator("main").get_by_role("link", name=re.compile("Lovelace")).first.click()
     expect(page.get_by_role("heading", name=re.compile("Ada Lovelace"))).to_be_visible()
     # money first: the wealth card comes before the relationship and the timeline, with a sparkline
