@@ -22,8 +22,9 @@ class SignupForm(forms.Form):
     )
     plan = forms.ChoiceField(
         label="Plan",
+        required=False,  # left out: the default sign-up plan
         help_text="Free during the trial; change it at any time.",
-        error_messages={"invalid_choice": "Choose one of the plans on offer.", "required": "Choose a plan."},
+        error_messages={"invalid_choice": "Choose one of the plans on offer."},
     )
 
     def __init__(self, *args, plans: list[tuple[str, str]], **kwargs):
@@ -35,6 +36,9 @@ class SignupForm(forms.Form):
         self.fields["slug"].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
         self.fields["owner_email"].widget.attrs.update({"autocomplete": "email"})
         self.fields["name"].widget.attrs.update({"autocomplete": "organization"})
+
+    def clean_plan(self) -> str:
+        return self.cleaned_data.get("plan") or settings.CODEX_SIGNUP_PLAN
 
     def clean(self):
         cleaned = super().clean()
