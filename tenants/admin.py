@@ -101,7 +101,9 @@ class TenantAdmin(RefuseDeleteMixin, admin.ModelAdmin):
                 self.message_user(request, f"{tenant.slug}: {exc}", messages.WARNING)
             else:
                 done += 1
-                self.message_user(request, f"{tenant.slug} is {tenant.get_status_display().lower()} again.")
+                self.message_user(
+                    request, f"{tenant.name} ({tenant.slug}) is {tenant.get_status_display().lower()} again."
+                )
         if not done:
             self.message_user(request, "No firm reactivated.", messages.WARNING)
 
