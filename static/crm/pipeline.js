@@ -51,12 +51,10 @@
       var summary = document.querySelector(".pipeline-summary");
       var freshSummary = doc.querySelector(".pipeline-summary");
       if (summary && freshSummary) summary.innerHTML = freshSummary.innerHTML;
-      var messages = doc.querySelectorAll(".messages li");
-      var text = Array.prototype.map.call(messages, function (li) { return li.textContent.trim(); }).join(" ");
-      var region = document.querySelector('[role="status"][aria-live="polite"]');
-      var freshRegion = doc.querySelector('[role="status"][aria-live="polite"]');
+      // The server's message ("… is now in Qualified", or why not) into the page's own live region.
+      var region = document.querySelector('#main > [role="status"]');
+      var freshRegion = doc.querySelector('#main > [role="status"]');
       if (region && freshRegion) region.innerHTML = freshRegion.innerHTML;
-      if (text) announce(text);
       var card = document.getElementById("deal-" + dealId);
       if (card) card.focus({preventScroll: false});
       return true;
