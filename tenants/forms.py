@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.conf import settings
 
@@ -32,7 +34,7 @@ class SignupForm(forms.Form):
         super().__init__(*args, **kwargs)
         text = f"Lower-case letters, digits and hyphens: your address becomes <address>.{settings.CODEX_BASE_DOMAIN}"
         self.fields["slug"].help_text = text
-        self.fields["plan"].choices = plans
+        cast(forms.ChoiceField, self.fields["plan"]).choices = plans
         self.fields["slug"].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
         self.fields["owner_email"].widget.attrs.update({"autocomplete": "email"})
         self.fields["name"].widget.attrs.update({"autocomplete": "organization"})
