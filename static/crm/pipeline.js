@@ -114,6 +114,15 @@
       if (card && column) move(card, column);
     });
 
+    // Tabbing away from a picked-up card puts it back.
+    board.addEventListener("focusout", function (e) {
+      if (!grabbed || e.target !== grabbed.card) return;
+      grabbed.card.classList.remove("grabbed");
+      grabbed = null;
+      clearTargets();
+      announce("Not moved.");
+    });
+
     board.addEventListener("keydown", function (e) {
       var card = e.target.classList && e.target.classList.contains("deal-card") ? e.target : null;
       if (!card) return;
@@ -124,7 +133,6 @@
           var index = cols.indexOf(card.closest(".column"));
           grabbed = {card: card, index: index};
           card.classList.add("grabbed");
-          card.setAttribute("aria-pressed", "true");
           cols[index].classList.add("drop-target");
           announce("Picked up " + titleOf(card) + ", in " + cols[index].dataset.name +
             ". Left and right arrows choose a stage, Space drops, Escape cancels.");
@@ -143,7 +151,6 @@
         e.preventDefault();
         var target = cols[grabbed.index];
         card.classList.remove("grabbed");
-        card.removeAttribute("aria-pressed");
         clearTargets();
         grabbed = null;
         if (e.key === "Escape") { announce("Not moved."); return; }
