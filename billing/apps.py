@@ -33,3 +33,11 @@ class BillingConfig(AppConfig):
 
         register_provisioning(check=plan_checked, step=subscription_start_trial_for_code)
         register_seat_check(check_can_add_seat)
+
+        # Lifting a suspension follows the subscription; a suspended firm's page names its unpaid invoice.
+        from tenants.registry import register_blocked_page_source, register_status_source
+
+        from .selectors import firm_status_from_subscription, unpaid_invoice_for_blocked_page
+
+        register_status_source(firm_status_from_subscription)
+        register_blocked_page_source(unpaid_invoice_for_blocked_page)

@@ -217,6 +217,23 @@ def invoices_of(tenant):
     return Invoice.objects.filter(tenant_id=tenant.pk).exclude(status=InvoiceStatus.DRAFT).select_related("plan")
 
 
+def firm_status_from_subscription(*, tenant) -> str | None:
+    """The firm status the subscription implies (trialing, active, past_due); None without one or
+    once canceled. ``tenants.registry``'s status source: lifting a suspension follows billing."""
+    sub = subscription_of(tenant)
+    if sub is None or sub.status == SubscriptionStatus.CANCELED:
+        return None
+    return str(sub.status)
+
+
+def unpaid_invoice_for_blocked_page(*, tenant) -> dict:
+    """The oldest open invoice of a firm, for the page its people see while it is suspended
+    (``tenants.registry``'s blocked-page source): ``{"unpaid_invoice": Invoice}`` or ``{}``."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        invoice = invoices_of(tenant).filter(status=InvoiceStatus.OPEN).order_by("due_at", "id").first()
+    return {"unpaid_invoice": invoice} if invoice is not None else {}
+
+
 def invoice_of(tenant, pk: int) -> Invoice:
     """An invoice of this firm with its lines and payments, or Http404 (also for other firms')."""
     with schema_context(settings.PUBLIC_SCHEMA_NAME):

@@ -543,7 +543,10 @@ CODEX_LOGIN_MAX_DELAY_SECONDS = env.int("CODEX_LOGIN_MAX_DELAY_SECONDS", default
 # Rates of the credential pages (sign-up, password reset, invitations): "<n>/<period>".
 CODEX_FORM_RATES = {
     "login": env.str("CODEX_RATE_LOGIN", default="20/min"),
+    # Successful sign-ups per IP; every submission (typos included) counts toward the looser
+    # "signup_attempt", so a person correcting a form never meets it (docs/decisions/1230).
     "signup": env.str("CODEX_RATE_SIGNUP", default="5/h"),
+    "signup_attempt": env.str("CODEX_RATE_SIGNUP_ATTEMPT", default="60/h"),
     "password_reset": env.str("CODEX_RATE_PASSWORD_RESET", default="5/h"),
     "invitation": env.str("CODEX_RATE_INVITATION", default="30/h"),
     "invitation_accept": env.str("CODEX_RATE_INVITATION_ACCEPT", default="20/h"),
@@ -807,6 +810,10 @@ CODEX_BACKUP_MAX_AGE_HOURS = env.int("CODEX_BACKUP_MAX_AGE_HOURS", default=26)
 CODEX_PG_BIN_DIR = env.str("CODEX_PG_BIN_DIR", default="")
 CODEX_SIGNUP_PLAN = env.str("CODEX_SIGNUP_PLAN", default="starter")
 CODEX_TRIAL_DAYS = env.int("CODEX_TRIAL_DAYS", default=14)
+# The single-use link that signs a new firm's owner in on the firm's host right after sign-up.
+CODEX_SIGNUP_HANDOFF_SECONDS = env.int("CODEX_SIGNUP_HANDOFF_SECONDS", default=120)
+# Where a firm's people write to the platform (the suspended page's contact link).
+CODEX_SUPPORT_EMAIL = env.str("CODEX_SUPPORT_EMAIL", default=f"support@{CODEX_BASE_DOMAIN}")
 # --- Billing (docs/billing.md) ------------------------------------------------------------------------
 CODEX_INVOICE_PREFIX = env.str("CODEX_INVOICE_PREFIX", default="CDX")
 CODEX_INVOICE_DUE_DAYS = env.int("CODEX_INVOICE_DUE_DAYS", default=7)

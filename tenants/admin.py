@@ -12,6 +12,7 @@ from .db_backup import backup_status
 from .models import ApiKey, AuditEvent, Domain, Tenant
 from .selectors import tenant_user_counts
 from .support_admin import support_start_view
+from .suspend_admin import suspend_confirm_view
 
 
 class DomainInline(admin.TabularInline):
@@ -85,23 +86,26 @@ class TenantAdmin(RefuseDeleteMixin, admin.ModelAdmin):
         obj.pk = tenant.pk
         obj.refresh_from_db()
 
-    def _transition(self, request, queryset, fn, label):
+    @admin.action(description="Suspend selected firms…")
+    def suspend(self, request, queryset):
+        """A confirmation page first, with the reason the firms' people will read (required)."""
+        return suspend_confirm_view(self, request, queryset)
+
+    @admin.action(description="Reactivate selected firms (each returns to its status before)")
+    def reactivate(self, request, queryset):
         done = 0
         for tenant in queryset:
             try:
-                fn(tenant=tenant, actor=request.user.email, reason="operator action")
-                done += 1
+                tenant = services.tenant_reactivate(tenant=tenant, actor=request.user.email)
             except services.InvalidTransition as exc:
                 self.message_user(request, f"{tenant.slug}: {exc}", messages.WARNING)
-        self.message_user(request, f"{done} firm(s) {label}.")
-
-    @admin.action(description="Suspend selected firms")
-    def suspend(self, request, queryset):
-        self._transition(request, queryset, services.tenant_suspend, "suspended")
-
-    @admin.action(description="Reactivate selected firms")
-    def reactivate(self, request, queryset):
-        self._transition(request, queryset, services.tenant_reactivate, "reactivated")
+            else:
+                done += 1
+                self.message_user(
+                    request, f"{tenant.name} ({tenant.slug}) is {tenant.get_status_display().lower()} again."
+                )
+        if not done:
+            self.message_user(request, "No firm reactivated.", messages.WARNING)
 
     @admin.action(description="Close selected firms (each is exported; data kept)")
     def close(self, request, queryset):

@@ -21,6 +21,7 @@ from codex.observability import service_unavailable
 
 from .exceptions import InvalidApiKey
 from .models import TenantStatus
+from .registry import blocked_page_context
 from .selectors import api_key_resolve, tenant_for_host
 
 API_PREFIX = "/api/"
@@ -159,5 +160,19 @@ class TenantStatusMiddleware:
             if not request.path.startswith(API_PREFIX):
                 if tenant.status == TenantStatus.SUSPENDED and request.path.startswith(SUSPENDED_OPEN_UI_PATHS):
                     return self.get_response(request)
-                return render(request, "tenants/suspended.html", {"tenant": tenant}, status=403)
+                return render(request, "tenants/suspended.html", blocked_page_context_for(request, tenant), status=403)
         return self.get_response(request)
+
+
+def blocked_page_context_for(request, tenant) -> dict:
+    """What a suspended or closed firm's page says. The operator's reason and any unpaid invoice
+    (billing, through ``tenants.registry``) are for the firm's signed-in people only: a visitor who
+    merely knows the address learns the status and how to sign in, nothing more."""
+    context: dict = {"tenant": tenant, "support_email": settings.CODEX_SUPPORT_EMAIL}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        context["signed_in"] = True
+        if tenant.status == TenantStatus.SUSPENDED:
+            context["reason"] = tenant.suspension_reason
+            context.update(blocked_page_context(tenant=tenant))
+    return context

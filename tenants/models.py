@@ -34,6 +34,9 @@ class Tenant(TenantMixin):
     brand_color = models.CharField(max_length=7, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # While suspended: why (shown to the firm's people) and the status reactivation returns to.
+    suspension_reason = models.CharField(max_length=500, blank=True, default="")
+    status_before_suspension = models.CharField(max_length=16, choices=TenantStatus.choices, blank=True, default="")
 
     # Provisioning clones the template schema itself (tenants.services), so the model never creates
     # or drops schemas behind the service's back.

@@ -6,7 +6,11 @@ none of them (docs/architecture.md).
 - a provisioning step ``(*, tenant, plan_code) -> None`` runs inside the provisioning transaction
   (a failure undoes the whole firm);
 - a seat check ``(*, tenant) -> None`` runs before a seat is added (an invitation, a reactivation)
-  and raises ``tenants.exceptions.LimitReached``.
+  and raises ``tenants.exceptions.LimitReached``;
+- a status source ``(*, tenant) -> str | None`` says which firm status the firm's subscription
+  implies (trialing, active, past_due), for lifting a suspension;
+- a blocked-page source ``(*, tenant) -> dict`` adds to the page a suspended firm's people see
+  (billing: the oldest unpaid invoice, if any).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ SeatCheck = Callable[..., None]
 _provisioning_checks: list[ProvisioningCheck] = []
 _provisioning_steps: list[ProvisioningStep] = []
 _seat_checks: list[SeatCheck] = []
+_status_sources: list[Callable[..., str | None]] = []
+_blocked_page_sources: list[Callable[..., dict]] = []
 
 
 def _add(registry: list, function) -> None:
@@ -53,3 +59,27 @@ def provisioning_steps_run(*, tenant, plan_code: str) -> None:
 def seat_checks_run(*, tenant) -> None:
     for check in _seat_checks:
         check(tenant=tenant)
+
+
+def register_status_source(source: Callable[..., str | None]) -> None:
+    _add(_status_sources, source)
+
+
+def register_blocked_page_source(source: Callable[..., dict]) -> None:
+    _add(_blocked_page_sources, source)
+
+
+def reactivation_status(*, tenant) -> str | None:
+    """The status the first source that knows gives, or None."""
+    for source in _status_sources:
+        status = source(tenant=tenant)
+        if status:
+            return status
+    return None
+
+
+def blocked_page_context(*, tenant) -> dict:
+    context: dict = {}
+    for source in _blocked_page_sources:
+        context.update(source(tenant=tenant))
+    return context

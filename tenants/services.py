@@ -22,7 +22,7 @@ from tenants.accounts.models import Role, User
 from . import links
 from .cloning import clone_template
 from .models import ApiKey, ApiScope, AuditEvent, Domain, Tenant, TenantStatus
-from .registry import provisioning_errors, provisioning_steps_run
+from .registry import provisioning_errors, provisioning_steps_run, reactivation_status
 from .selectors import api_key_cache_store, api_keys_made_by
 
 logger = logging.getLogger(__name__)
@@ -123,6 +123,39 @@ def _clone_template(schema_name: str) -> None:
     clone_template(schema_name)
 
 
+def tenant_provision_errors(
+    *, name: str, slug: str, owner_email: str, owner_password: str | None, plan_code: str
+) -> dict[str, str]:
+    """Every problem with a sign-up's input at once, by field (name, slug, owner_email,
+    owner_password, plan): the address's availability included, so one submission shows them all.
+    Reads only."""
+    errors: dict[str, str] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Enter the firm's name."
+    elif len(name) > 200:
+        errors["name"] = "Use at most 200 characters."
+    try:
+        slug = slug_validate(slug)
+    except ValidationError as exc:
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    else:
+        with schema_context(settings.PUBLIC_SCHEMA_NAME):
+            if Tenant.objects.filter(slug=slug).exists():
+                errors["slug"] = "That address is already taken."
+    try:
+        validate_email((owner_email or "").strip().lower())
+    except ValidationError:
+        errors["owner_email"] = "Enter a valid e-mail address."
+    if owner_password is not None:
+        try:
+            validate_password(owner_password)
+        except ValidationError as exc:
+            errors["owner_password"] = " ".join(exc.messages)
+    errors.update(provisioning_errors(plan_code=plan_code))  # billing: the plan exists
+    return errors
+
+
 def tenant_provision(
     *,
     name: str,
@@ -137,33 +170,17 @@ def tenant_provision(
 
     All or nothing: everything runs in one database transaction (PostgreSQL DDL is transactional),
     so a failure at any step leaves no schema, tenant, domain, user or subscription behind.
-    Raises ValidationError with field names (name, slug, owner_email, plan) for bad input.
+    Raises ValidationError with field names (name, slug, owner_email, owner_password, plan) for bad
+    input, every field's problem at once (``tenant_provision_errors``).
     """
-    errors: dict[str, str] = {}
-    name = (name or "").strip()
-    if not name:
-        errors["name"] = "Enter the firm's name."
-    elif len(name) > 200:
-        errors["name"] = "Use at most 200 characters."
-    try:
-        slug = slug_validate(slug)
-    except ValidationError as exc:
-        errors.update({k: v[0] for k, v in exc.message_dict.items()})
-    owner_email = (owner_email or "").strip().lower()
-    try:
-        validate_email(owner_email)
-    except ValidationError:
-        errors["owner_email"] = "Enter a valid e-mail address."
-    if owner_password is not None:
-        try:
-            validate_password(owner_password)
-        except ValidationError as exc:
-            errors["owner_password"] = " ".join(exc.messages)
-    errors.update(provisioning_errors(plan_code=plan_code))  # billing: the plan exists
+    errors = tenant_provision_errors(
+        name=name, slug=slug, owner_email=owner_email, owner_password=owner_password, plan_code=plan_code
+    )
     if errors:
         raise ValidationError(errors)
-    if Tenant.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": "That address is already taken."})
+    name = name.strip()
+    slug = slug_validate(slug)
+    owner_email = owner_email.strip().lower()
 
     schema_name = schema_name_for(slug)
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
@@ -197,9 +214,11 @@ _ALLOWED_TRANSITIONS = {
     TenantStatus.TRIALING: {TenantStatus.ACTIVE, TenantStatus.PAST_DUE, TenantStatus.SUSPENDED, TenantStatus.CLOSED},
     TenantStatus.ACTIVE: {TenantStatus.PAST_DUE, TenantStatus.SUSPENDED, TenantStatus.CLOSED},
     TenantStatus.PAST_DUE: {TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.CLOSED},
-    TenantStatus.SUSPENDED: {TenantStatus.ACTIVE, TenantStatus.CLOSED},
+    # back to trialing or past due too: reactivation restores the status before the suspension
+    TenantStatus.SUSPENDED: {TenantStatus.ACTIVE, TenantStatus.TRIALING, TenantStatus.PAST_DUE, TenantStatus.CLOSED},
     TenantStatus.CLOSED: {TenantStatus.ACTIVE},
 }
+SUSPENSION_REASON_MAX = 500
 
 
 class InvalidTransition(ValueError):
@@ -218,7 +237,14 @@ def tenant_set_status(*, tenant: Tenant, status: str, actor: str = "", reason: s
     previous = tenant.status
     tenant.status = status
     tenant.status_changed_at = timezone.now()
-    tenant.save(update_fields=["status", "status_changed_at"])
+    if status == TenantStatus.SUSPENDED:
+        # kept for the firm's suspended page and for reactivation (tenant_reactivate)
+        tenant.suspension_reason = reason[:SUSPENSION_REASON_MAX]
+        tenant.status_before_suspension = previous
+    else:
+        tenant.suspension_reason = ""
+        tenant.status_before_suspension = ""
+    tenant.save(update_fields=["status", "status_changed_at", "suspension_reason", "status_before_suspension"])
     audit_record(
         action=f"tenant.{status}",
         actor=actor,
@@ -229,12 +255,27 @@ def tenant_set_status(*, tenant: Tenant, status: str, actor: str = "", reason: s
     return tenant
 
 
-def tenant_suspend(*, tenant: Tenant, actor: str = "", reason: str = "") -> Tenant:
+def tenant_suspend(*, tenant: Tenant, actor: str = "", reason: str) -> Tenant:
+    """An operator's suspension: the reason is required (the firm's people read it on the page they
+    see instead of Codex) and audited with the status it interrupts. Raises
+    ValidationError({"reason": ...}) and InvalidTransition."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the firm is suspended: its people will read it."})
+    if len(reason) > SUSPENSION_REASON_MAX:
+        raise ValidationError({"reason": f"Use at most {SUSPENSION_REASON_MAX} characters."})
     return tenant_set_status(tenant=tenant, status=TenantStatus.SUSPENDED, actor=actor, reason=reason)
 
 
 def tenant_reactivate(*, tenant: Tenant, actor: str = "", reason: str = "") -> Tenant:
-    return tenant_set_status(tenant=tenant, status=TenantStatus.ACTIVE, actor=actor, reason=reason)
+    """Lift a suspension or reopen a closed firm (audited). A suspended firm returns to what its
+    subscription says now (``tenants.registry``: billing), else to the status it had when suspended:
+    a trial stays a trial. A closed firm becomes active."""
+    tenant = Tenant.objects.get(pk=tenant.pk)
+    target: str = TenantStatus.ACTIVE
+    if tenant.status == TenantStatus.SUSPENDED:
+        target = reactivation_status(tenant=tenant) or tenant.status_before_suspension or TenantStatus.ACTIVE
+    return tenant_set_status(tenant=tenant, status=target, actor=actor, reason=reason or "reactivated")
 
 
 def tenant_close(*, tenant: Tenant, actor: str = "", reason: str = "") -> Tenant:

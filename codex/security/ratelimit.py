@@ -73,6 +73,19 @@ def hit(*, scope: str, ident: str, rate: str, now: float | None = None) -> Decis
     return Decision(True)
 
 
+def hit_refund(*, scope: str, ident: str, rate: str, now: float | None = None) -> None:
+    """Give back one request counted by ``hit`` in the current window: for limits that count only
+    what succeeded (a sign-up refused for bad input is not one of the sign-ups allowed per IP)."""
+    _limit, window = parse_rate(rate)
+    now = time.time() if now is None else now
+    key = f"rl:{scope}:{_digest(ident)}:{int(now // window)}"
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        try:
+            cache.decr(key)
+        except ValueError:  # the window ended meanwhile: its count is gone with it
+            return
+
+
 def too_many_requests(request, retry_after: int) -> HttpResponse:
     message = f"Too many attempts. Try again in {retry_after} seconds."
     response: HttpResponse

@@ -5,7 +5,6 @@ from django.urls import include, path
 from billing import views as billing_views
 from codex.admin import operator_site
 from codex.metrics import metrics_view
-from codex.security.ratelimit import rate_limit
 from codex.security.views import security_txt
 from tenants import views as tenant_views
 
@@ -17,7 +16,7 @@ urlpatterns = [
     *health_urls,
     path("metrics", metrics_view, name="metrics"),
     path("", public_pages.landing, name="landing"),
-    path("signup/", rate_limit("signup")(tenant_views.signup), name="signup"),
+    path("signup/", public_pages.signup, name="signup"),
     path("pricing/", public_pages.pricing, name="pricing"),
     path("status/", tenant_views.status, name="status"),
     path("find-your-firm/", tenant_views.find_firm, name="find-firm"),

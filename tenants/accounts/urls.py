@@ -77,5 +77,6 @@ urlpatterns = [
     path("api-keys/<int:pk>/revoke/", account_views.api_key_revoke_view, name="api-key-revoke"),
     path("audit/", security_views.audit_log, name="audit"),
     path("support/enter/<str:token>/", security_views.support_enter, name="support-enter"),
+    path("welcome/<str:token>/", account_views.signup_welcome, name="signup-welcome"),
     path("support/end/", security_views.support_end, name="support-end"),
 ]

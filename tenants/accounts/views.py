@@ -31,6 +31,7 @@ from tenants.services import api_key_create, api_key_revoke, audit_record
 
 from . import security_views, services, twofactor
 from .forms import AcceptInvitationForm, EmailAuthenticationForm, InviteForm, ProfileForm, RoleForm
+from .handoff import signup_handoff_redeem
 from .models import Invitation, Role, User
 
 LOGIN_BACKEND = "codex.security.auth.ThrottledModelBackend"
@@ -278,6 +279,19 @@ def accept_invitation(request, token: str):
             messages.success(request, f"Welcome to {request.tenant.name}.")
             return redirect("home")
     return render(request, "accounts/accept_invitation.html", {"form": form, "invitation": invitation})
+
+
+def signup_welcome(request, token: str):
+    """The new owner's single-use link from sign-up: signs them in on their firm's host once
+    (tenants.accounts.handoff); a used or expired link sends them to the sign-in page."""
+    try:
+        user = signup_handoff_redeem(tenant=request.tenant, token=token, ip=client_ip(request))
+    except ValidationError as exc:
+        body = " ".join(exc.messages) + " Sign in with your e-mail address and password."
+        return render(request, "accounts/message.html", {"title": "Sign-in link", "body": body}, status=400)
+    login(request, user, backend=LOGIN_BACKEND)
+    messages.success(request, f"Welcome to Codex. {request.tenant.name} is ready.")
+    return redirect("home")
 
 
 @login_required

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -259,3 +260,31 @@ def test_pipeline_stages_page_managers_configure_others_read(owner_client, advis
     )
     assert r.status_code == 400 and "Move this stage&#x27;s open deals first." in r.content.decode()
     assert PipelineStage.objects.get(pk=lead.pk).is_active
+
+
+def test_board_totals_name_each_currency_apart_never_in_one_string(owner_client, owner):
+    DealFactory(title="Dollar mandate", amount="1000", probability=50, currency="USD", owner=owner)
+    DealFactory(title="Euro mandate", amount="500", probability=50, currency="EUR", owner=owner)
+    html = owner_client.get("/crm/pipeline/").content.decode()
+    lead = html[html.index('data-name="Lead"') :]
+    lead = lead[: lead.index("</dl>")]
+    assert "<li>$1,000.00</li>" in lead and "<li>€500.00</li>" in lead  # value
+    assert "<li>$500.00</li>" in lead and "<li>€250.00</li>" in lead  # probability-weighted
+    assert not re.search(r"\$[\d,.]+\s*[;,]\s*€", html)  # never "$1,000.00; €500.00"
+
+
+def test_board_keeps_the_plain_move_form_as_fallback_inside_details(owner_client, owner):
+    deal = DealFactory(title="Fallback deal", owner=owner)
+    html = owner_client.get("/crm/pipeline/").content.decode()
+    card = html[html.index(f'id="deal-{deal.pk}"') :]
+    card = card[: card.index("</article>")]
+    assert 'draggable="true"' in card.split(">")[0] and 'tabindex="0"' in card.split(">")[0]
+    assert '<details class="move">' in card and f'action="/crm/deals/{deal.pk}/move/"' in card
+    assert card.index("<details") < card.index("<form")
+    assert 'id="reason-dialog"' in html  # the Lost reason is asked for before a drag moves a deal
+
+
+def test_viewer_board_has_nothing_to_drag(viewer_client, advisor):
+    DealFactory(owner=advisor, title="Look only")
+    html = viewer_client.get("/crm/pipeline/").content.decode()
+    assert "Look only" in html and 'draggable="true"' not in html and "reason-dialog" not in html

@@ -53,7 +53,7 @@ def test_every_beat_entry_names_a_registered_task():
 def test_fan_out_sends_one_task_per_open_firm_in_its_schema(db, other_firm, monkeypatch):
     from tenants.services import tenant_suspend
 
-    tenant_suspend(tenant=other_firm, actor="test")
+    tenant_suspend(tenant=other_firm, actor="test", reason="test")
     sent = []
     monkeypatch.setattr(app, "send_task", lambda name, kwargs=None, headers=None, **kw: sent.append((name, headers)))
     count = for_each_firm.apply(kwargs={"task": "codex.current_schema"}).get()

@@ -149,7 +149,7 @@ def test_metrics_are_not_served_on_firm_hosts(anon_client):
 def test_firms_by_status_gauge_counts_the_database(public_client, other_firm):
     from tenants.services import tenant_suspend
 
-    tenant_suspend(tenant=other_firm, actor="test")
+    tenant_suspend(tenant=other_firm, actor="test", reason="test")
     text = public_client.get("/metrics").content.decode()
     gauge = {s.labels["status"]: s.value for s in _samples(text, "codex_firms")}
     for status in ("trialing", "active", "suspended", "closed"):

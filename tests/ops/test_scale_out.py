@@ -199,7 +199,7 @@ def test_firm_lookups_are_invalidated_on_every_node(nodes, db):
     previous = Tenant.objects.get(slug="globex").status
     shell(
         "from tenants.models import Tenant; from tenants.services import tenant_suspend; "
-        "tenant_suspend(tenant=Tenant.objects.get(slug='globex'), actor='scale-out test')"
+        "tenant_suspend(tenant=Tenant.objects.get(slug='globex'), actor='scale-out test', reason='test')"
     )
     suspended_at = time.monotonic()
     try:

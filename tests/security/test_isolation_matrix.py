@@ -93,6 +93,7 @@ PAGES: dict[str, E] = {
     "accounts/api-keys/<int:pk>/revoke/": E("none", "manager", {"pk": "api_key"}),
     "accounts/audit/": E("owner"),
     "accounts/support/enter/<str:token>/": E("public", None, {"token": "x"}),
+    "accounts/welcome/<str:token>/": E("public", None, {"token": "x"}),
     "accounts/support/end/": E("none", "public"),
     "portfolios/": E("member", None),
     "portfolios/new/": E("writer", "writer"),

@@ -179,11 +179,23 @@ def test_operator_suspends_a_firm_from_the_console(public_client):
     operator = User.objects.create_superuser("ops2@codex.test", "Sturdy-pass-123")
     verified_login(public_client, operator)
     acme = Tenant.objects.get(slug="acme")
-    response = public_client.post("/admin/tenants/tenant/", {"action": "suspend", "_selected_action": [acme.pk]})
+    chosen = {"action": "suspend", "_selected_action": [acme.pk]}
+    # first a confirmation page naming the firm and asking for the reason; nothing changes yet
+    confirm = public_client.post("/admin/tenants/tenant/", chosen)
+    assert confirm.status_code == 200
+    assert "Suspend 1 firm?" in confirm.content.decode() and "Acme" in confirm.content.decode()
+    no_reason = public_client.post("/admin/tenants/tenant/", {**chosen, "confirmed": "yes", "reason": " "})
+    assert no_reason.status_code == 200 and "Say why" in no_reason.content.decode()
+    acme.refresh_from_db()
+    assert acme.status != "suspended"
+    response = public_client.post(
+        "/admin/tenants/tenant/", {**chosen, "confirmed": "yes", "reason": "Invoice 2026-0042 unpaid since 1 Nov"}
+    )
     assert response.status_code == 302
     acme.refresh_from_db()
-    assert acme.status == "suspended"
-    assert AuditEvent.objects.filter(action="tenant.suspended", tenant_slug="acme", actor="ops2@codex.test").exists()
+    assert acme.status == "suspended" and acme.suspension_reason == "Invoice 2026-0042 unpaid since 1 Nov"
+    event = AuditEvent.objects.get(action="tenant.suspended", tenant_slug="acme", actor="ops2@codex.test")
+    assert event.details["reason"] == "Invoice 2026-0042 unpaid since 1 Nov"
 
 
 def test_audit_log_is_read_only_in_the_console(public_client):

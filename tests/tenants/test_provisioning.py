@@ -166,9 +166,10 @@ def test_signup_page_creates_a_trial_firm_and_sends_to_its_login(public_client):
     )
     assert response.status_code == 302
     assert response["Location"].startswith("http://signupco.localhost")
-    assert response["Location"].endswith("/accounts/login/?welcome=1")
+    assert "/accounts/welcome/" in response["Location"]  # signs the owner in (tests/tenants/test_signup_flow.py)
     tenant = Tenant.objects.get(slug="signupco")
     assert tenant.subscription.status == "trialing"
+    assert tenant.subscription.plan.code == settings.CODEX_SIGNUP_PLAN  # no plan chosen: the default
 
 
 def test_signup_page_shows_field_errors_and_writes_nothing(public_client):

@@ -67,7 +67,7 @@ def test_renamed_domain_stops_serving_old_host_at_once(client, firm):
 
 def test_suspension_takes_effect_at_once_and_reactivation_too(owner_client, firm):
     assert owner_client.get("/").status_code == 200  # warm cache with the active firm
-    tenant_suspend(tenant=firm, actor="test")
+    tenant_suspend(tenant=firm, actor="test", reason="test")
     response = owner_client.get("/")
     assert response.status_code == 403
     assert "is suspended" in response.content.decode()
@@ -93,17 +93,17 @@ def test_closed_firm_keeps_its_data_and_shows_a_clear_page(owner_client, firm, o
 
 
 def test_health_stays_open_for_a_suspended_firm(client, firm):
-    tenant_suspend(tenant=firm, actor="test")
+    tenant_suspend(tenant=firm, actor="test", reason="test")
     assert client.get("/health", HTTP_HOST="acme.localhost").status_code == 200
 
 
 def test_other_firm_is_unaffected_by_a_suspension(outsider_client, firm):
-    tenant_suspend(tenant=firm, actor="test")
+    tenant_suspend(tenant=firm, actor="test", reason="test")
     assert outsider_client.get("/").status_code == 200
 
 
 def test_suspended_firm_can_still_reach_its_billing_page_to_pay(owner_client, firm):
-    tenant_suspend(tenant=firm, actor="test")
+    tenant_suspend(tenant=firm, actor="test", reason="test")
     assert owner_client.get("/").status_code == 403
     assert "see your invoices" in owner_client.get("/").content.decode()
     billing = owner_client.get("/billing/")

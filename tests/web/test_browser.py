@@ -243,7 +243,8 @@ def sign_up(page, server, *, slug: str, name: str, email: str) -> None:
     page.get_by_label("Your e-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create my firm").click()
-    page.wait_for_url(re.compile(rf"http://{slug}\.localhost:\d+/accounts/login/.*"))
+    # signed in on the firm's host by the single-use link (no second sign-in)
+    page.wait_for_url(re.compile(rf"http://{slug}\.localhost:\d+/$"))
 
 
 def log_in(page, server, *, slug: str, email: str, password: str = PASSWORD) -> None:
@@ -265,8 +266,7 @@ def firm_a(server, browser, viewport):
     context = new_context(browser, viewport)
     pg = context.new_page()
     sign_up(pg, server, slug=slug, name=f"Browser Firm A {run}", email=email)
-    assert "Your firm is ready" in pg.content()
-    log_in(pg, server, slug=slug, email=email)
+    assert f"Browser Firm A {run} is ready" in pg.content()  # signed in already: no second sign-in
     state = context.storage_state()
     close_checked(context, pg)
     return {"slug": slug, "email": email, "state": state, "run": run}
@@ -492,7 +492,6 @@ def test_firm_user_cannot_reach_another_firms_pages(browser, server, firm_a, vie
     context = new_context(browser, viewport)
     page = context.new_page()
     sign_up(page, server, slug=slug_b, name=f"Browser Firm B {run}", email=f"owner-{run}@web-b.example")
-    log_in(page, server, slug=slug_b, email=f"owner-{run}@web-b.example")
     # Firm B's session means nothing on firm A's host: sent to A's sign-in page.
     page.goto(server.firm_url(firm_a["slug"], "/accounts/team/"))
     assert "/accounts/login/" in page.url
@@ -787,6 +786,10 @@ def test_transaction_entry_per_kind_lot_table_chart_hover_and_undo_delete(owner_
     assert axe_check(page, "portfolio-after-undo") == []
 
 
+def _stage_column(page, name: str):
+    return page.locator(".column", has=page.get_by_role("heading", name=re.compile(f"^{name}")))
+
+
 def test_move_a_deal_on_the_board(owner_page, server, firm_a):
     page = owner_page
     base = server.firm_url(firm_a["slug"])
@@ -799,23 +802,71 @@ def test_move_a_deal_on_the_board(owner_page, server, firm_a):
     errors = page.locator(".errors, .error").all_inner_texts()
     assert errors == [], errors
     expect(page).to_have_url(re.compile(r"/crm/deals/\d+/$"))
+    deal_id = re.search(r"/crm/deals/(\d+)/$", page.url).group(1)
+
+    def on_server() -> dict:
+        # through the browser (its session; Chromium resolves *.localhost, Playwright's requests do not)
+        return page.evaluate(
+            "async (url) => { const r = await fetch(url); if (!r.ok) throw new Error(r.status); return r.json(); }",
+            f"/api/v1/deals/{deal_id}/",
+        )
+
     page.goto(base + "crm/pipeline/")
     card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
-    lead = page.locator(".column", has=page.get_by_role("heading", name=re.compile("^Lead")))
-    qualified = page.locator(".column", has=page.get_by_role("heading", name=re.compile("^Qualified")))
-    expect(lead.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    expect(_stage_column(page, "Lead").locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
     shot(page, "pipeline")
-    # Drag and drop (JS sugar), the card held by its corner (not by its form: on a phone the narrow
-    # card's middle is its stage picker) ...
-    card.drag_to(qualified, source_position={"x": 6, "y": 6})
-    expect(qualified.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
-    # ... and the card's own form, which is what keyboard users and no-JS browsers use.
+    page.evaluate("window.__sameDocument = true")  # a full reload would drop it
+    # Drag and drop with the mouse: the card lands in Qualified and the server has it there.
+    # the card held by its corner (on a phone the narrow card's middle may be its Move control)
+    card.drag_to(_stage_column(page, "Qualified"), source_position={"x": 6, "y": 6})
+    expect(page.locator(".messages")).to_contain_text("is now in Qualified")
+    expect(_stage_column(page, "Qualified").locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    assert on_server()["stage_name"] == "Qualified"
+    assert page.evaluate("window.__sameDocument === true")  # moved without leaving the page
+
+    # The keyboard: focus the card, Space picks it up, Right chooses the next stage, Space drops.
     card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
+    card.focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#board-status")).to_contain_text("Picked up")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")
+    expect(page.locator(".messages")).to_contain_text("is now in Proposal")  # the server's answer, redrawn
+    expect(_stage_column(page, "Proposal").locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    expect(page.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_focused()  # focus follows the card
+    assert on_server()["stage_name"] == "Proposal"
+
+    # To Lost: the reason is asked for first; cancelling leaves the deal where it was.
+    lost = _stage_column(page, "Lost")
+    lost.scroll_into_view_if_needed()
+    expect(lost).to_be_in_viewport()  # the last column is reachable, not cut off
+    no_page_scroll = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(no_page_scroll)  # the board scrolls inside its card, not the page
+    card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
+    card.drag_to(lost)
+    dialog = page.get_by_role("dialog", name="Why was this deal lost?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert on_server()["status"] == "open" and on_server()["stage_name"] == "Proposal"
+    card.drag_to(lost)
+    expect(dialog).to_be_visible()
+    assert axe_check(page, "pipeline-lost-reason") == []
+    dialog.get_by_label("Reason").fill("Chose a bank's in-house desk")
+    dialog.get_by_role("button", name="Move to Lost").click()
+    expect(page.locator(".messages")).to_contain_text("is now in Lost")
+    expect(lost.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    deal = on_server()
+    assert deal["status"] == "lost" and deal["close_reason"] == "Chose a bank's in-house desk"
+
+    # The card's own form, inside "Move": what a browser without JavaScript uses.
+    card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
+    card.locator("summary").click()
     select = card.get_by_label(re.compile("Move .* to"))
-    select.select_option(_option_value(select, "Proposal"))
+    select.select_option(_option_value(select, "Negotiation"))
     card.get_by_role("button", name="Move").click()
-    proposal = page.locator(".column", has=page.get_by_role("heading", name=re.compile("^Proposal")))
-    expect(proposal.locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    expect(_stage_column(page, "Negotiation").locator(".deal-card", has_text=f"Mandate {RUN}")).to_be_visible()
+    assert on_server()["stage_name"] == "Negotiation" and on_server()["status"] == "open"
     assert axe_check(page, "pipeline") == []
 
 

@@ -29,7 +29,7 @@ def test_pricing_page_is_generated_from_public_plans(public_client):
     html = public_client.get("/pricing/").content.decode()
     assert "Boutique" in html and "$77.00" in html and "42 portfolios" in html
     assert "Secret deal" not in html
-    assert "Starter" in html and "Trial plan" in html  # the sign-up plan is marked
+    assert "Starter" in html and "Recommended" in html  # the default sign-up plan is marked
 
 
 def test_status_page_mirrors_ready(public_client, monkeypatch):
