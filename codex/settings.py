@@ -149,8 +149,7 @@ _APP_CONFIGS = {
     "django_otp.plugins.otp_static": "codex.otp_apps.StaticConfig",
 }
 INSTALLED_APPS = [
-    _APP_CONFIGS.get(app, app)
-    for app in list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+    _APP_CONFIGS.get(app, app) for app in list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 ]
 
 MIDDLEWARE = [

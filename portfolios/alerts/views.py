@@ -5,16 +5,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 
 from . import selectors, services
-from .forms import AlertRuleForm
+from .forms import AlertEventFilterForm, AlertRuleForm
 from .models import AlertNotification
 
 
@@ -24,6 +24,9 @@ def _apply_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errs)
     else:
         form.add_error(None, exc.messages)
+
+
+EVENT_SORTS = {"fired": "fired_at", "observed": "observed_on", "kind": "rule__kind", "message": "message"}
 
 
 @login_required
@@ -46,14 +49,18 @@ def alert_list(request):
                 messages.success(request, "Alert created. It is checked after each price import.")
                 return redirect("portfolios:alerts:list")
     unread = AlertNotification.objects.filter(event_id=OuterRef("pk"), recipient_id=user.pk, read_at__isnull=True)
-    events = selectors.events_visible_to(user).annotate(unread=Exists(unread)).order_by("-fired_at", "-id")
+    filters = AlertEventFilterForm(request.GET)
+    events = filters.filter(selectors.events_visible_to(user).annotate(unread=Exists(unread)))
+    table = table_page(request, events.select_related("rule"), sorts=EVENT_SORTS, default="-fired", per_page=25)
     rules = selectors.rules_visible_to(user).order_by("-created_at", "-id")
     return render(
         request,
         "alerts/list.html",
         {
             "form": form,
-            "events": Paginator(events, 25).get_page(request.GET.get("page")),
+            "events": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
             "rules": rules[:200],
             "unread_count": selectors.unread_count(user),
             "can_write": user.can_write,
