@@ -245,11 +245,8 @@ def firm_billing_summary(*, tenant, today: date | None = None, invoices_shown: i
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         open_qs = Invoice.objects.filter(tenant_id=tenant.pk, status=InvoiceStatus.OPEN)
         open_invoices = list(open_qs.order_by("due_at", "pk")[:invoices_shown])
-        if len(open_invoices) < invoices_shown:
-            open_amount = sum((i.total - i.amount_paid for i in open_invoices), Decimal("0"))
-        else:
-            totals = open_qs.aggregate(total=Sum("total"), paid=Sum("amount_paid"))
-            open_amount = (totals["total"] or Decimal("0")) - (totals["paid"] or Decimal("0"))
+        totals = open_qs.aggregate(total=Sum("total"), paid=Sum("amount_paid"))
+        open_amount = (totals["total"] or Decimal("0")) - (totals["paid"] or Decimal("0"))
     return FirmBillingSummary(
         subscription=subscription,
         plan=plan,
