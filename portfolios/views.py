@@ -25,7 +25,7 @@ from codex import imports as engine
 from codex.charts import Series
 from codex.confirm import confirmation_required
 from codex.idempotent_forms import idempotent_form
-from codex.tables import table_page
+from codex.tables import Sortable, table_page
 
 from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
@@ -160,7 +160,7 @@ def _watch_valuation(request, portfolio, info: valuations.ValuationInfo) -> int:
 
 
 #: The ledger's sortable columns (the portfolio page, newest first by default).
-LEDGER_SORTS = {
+LEDGER_SORTS: dict[str, Sortable] = {
     "date": ("trade_date", "id"),
     "kind": "kind",
     "instrument": "instrument__symbol",

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from billing.entitlements import PlanLimitExceeded
 from codex.confirm import confirmation_required
 from codex.idempotent_forms import idempotent_form
-from codex.tables import table_page
+from codex.tables import Sortable, table_page
 
 from . import selectors, services
 from .forms import DeliveryFilterForm, EndpointForm
@@ -50,7 +50,7 @@ def endpoint_list(request):
     return render(request, "webhooks/list.html", {"form": form, "endpoints": endpoints}, status=status)
 
 
-DELIVERY_SORTS = {
+DELIVERY_SORTS: dict[str, Sortable] = {
     "created": "created_at",
     "event": "event__type",
     "status": "status",

@@ -12,14 +12,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from codex.idempotent_forms import idempotent_form
-from codex.tables import table_page
+from codex.tables import Sortable, table_page
 
 from .. import access, forms, selectors, services
 
 # --- tasks ------------------------------------------------------------------------------------------
 
 
-TASK_SORTS = {
+TASK_SORTS: dict[str, Sortable] = {
     "due": F("due_date").asc(nulls_last=True),
     "subject": "subject",
     "contact": (F("contact__last_name").asc(nulls_last=True), F("contact__first_name").asc(nulls_last=True)),
