@@ -17,7 +17,7 @@ from .support_admin import support_start_view
 
 # Sections of a firm's page in the console contributed by the apps above tenants, which tenants
 # cannot import (billing: plan, MRR, usage against limits, open invoices): each a template and a
-# function of the firm returning that template's context.
+# function of the firm whose result the template shows as ``section``.
 FIRM_SUMMARY_SECTIONS: list[tuple[str, Callable[[Tenant], object]]] = []
 
 

@@ -76,7 +76,7 @@ def test_firm_page_summarises_plan_mrr_usage_invoices_users_activity_and_domains
         User.objects.filter(pk=owner.pk).update(last_login=timezone.now() - timedelta(hours=2))
     html = page_of(operator_client, acme)
     assert "Plan and billing" in html and pro.name in html
-    assert "Active" in html
+    assert ">Active</a>, period ends" in html  # the subscription's status, linked to it
     mrr = f"{pro.price_month:,.2f}"
     assert f"MRR</th><td>${mrr}" in html  # the formatting layer's money, not "99.0000 USD"
     assert "TEST-0001" in html and "$120.50" in html
