@@ -75,11 +75,14 @@ def table_page(
     default: str,
     per_page: int = 25,
     tiebreak: str = "pk",
+    page_param: str = PAGE_PARAM,
 ) -> TablePage:
     """Sort ``queryset`` by the ``sort`` parameter (only keys of ``sorts``; else ``default``) and page it.
 
     Unknown sort keys and bad page numbers never error: they fall back to the default order and the
-    nearest valid page. A ``tiebreak`` column keeps pages stable when sort values repeat.
+    nearest valid page. A ``tiebreak`` column keeps pages stable when sort values repeat. A second
+    table on a page takes its own ``page_param`` and sort keys of its own (``"rules.kind"``): the one
+    ``sort`` parameter sorts one table, the other keeps its default order.
     """
     sort = request.GET.get(SORT_PARAM, "") or default
     ordering = _ordering(sort, sorts)
@@ -95,7 +98,7 @@ def table_page(
     if size not in PER_PAGE_CHOICES:
         size = per_page
     paginator = Paginator(queryset.order_by(*ordering), size)
-    number = request.GET.get(PAGE_PARAM, 1)
+    number = request.GET.get(page_param, 1)
     try:
         page = paginator.page(number)
     except PageNotAnInteger:

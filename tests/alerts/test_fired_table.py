@@ -88,3 +88,30 @@ def test_another_firm_never_sees_the_alerts_that_fired(owner_client, outsider_cl
     fire(1)
     assert "fired-01" in owner_client.get(PAGE).content.decode()
     assert "fired-01" not in outsider_client.get(PAGE + "?sort=message").content.decode()
+
+
+def rules_table(html: str) -> str:
+    start = html.index("alert rule")
+    return html[start : html.index("</table>", start)]
+
+
+def test_rules_table_sorts_and_pages_on_its_own(owner_client, firm, owner, aapl, fire):
+    fire(1)  # two rules (price above, price below) and an event, so that both tables are on the page
+    for n in range(26):
+        rule_for(owner, firm, aapl, kind="daily_move_pct" if n == 0 else "price_above", threshold=str(50 + n))
+    up = owner_client.get(PAGE + "?sort=rules.kind").content.decode()
+    rules = rules_table(up)
+    assert "28 alert rules" in up and rules.index("Daily move") < rules.index("Price at or above")
+    assert "fired-01" in up  # the events' table keeps its default order and rows
+    assert "rules_page=2" in up
+    down = owner_client.get(PAGE + "?sort=-rules.kind").content.decode()
+    assert "Daily move" not in rules_table(down) and "Price at or below" in rules_table(down)
+    last = owner_client.get(PAGE + "?sort=-rules.kind&rules_page=2").content.decode()
+    assert "Daily move" in rules_table(last) and "fired-01" in last
+
+
+def test_another_firm_never_sees_the_rules(owner_client, outsider_client, firm, owner, aapl):
+    rule_for(owner, firm, aapl, kind="daily_move_pct", threshold="7")
+    assert "Daily move" in rules_table(owner_client.get(PAGE).content.decode())
+    theirs = outsider_client.get(PAGE + "?sort=rules.kind").content.decode()
+    assert "No alert rules yet." in theirs and "Daily move of at least (%) 7" not in theirs
