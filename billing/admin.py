@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from codex import charts, formatting
 from codex.admin import RefuseDeleteMixin, operator_site
+from tenants.admin import register_firm_summary_section
 
 from . import selectors, services
 from .models import (
@@ -336,3 +337,11 @@ class DunningNoticeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+operator_site.register_index_link("Revenue", "billing_revenue", "MRR, ARR, churn and collected revenue per plan")
+
+# The firm's page in the console (tenants' admin) shows its plan, MRR, usage and open invoices.
+register_firm_summary_section(
+    "admin/billing/_firm_summary.html", lambda tenant: selectors.firm_billing_summary(tenant=tenant)
+)

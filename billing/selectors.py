@@ -150,8 +150,11 @@ class Meter:
 
 def usage_meters(tenant, *, today: date | None = None) -> list[Meter]:
     """Meters of a firm against its effective plan's limits (counts in the firm's schema)."""
+    return _meters(tenant, effective_plan(subscription_of(tenant)), today=today)
+
+
+def _meters(tenant, plan: Plan | None, *, today: date | None) -> list[Meter]:
     today = today or datetime.now(UTC).date()
-    plan = effective_plan(subscription_of(tenant))
     counts = firm_resource_counts(tenant)
     first, last = month_bounds(today)
     calls = api_calls_between(tenant.pk, first, last)
@@ -209,6 +212,51 @@ def downgrade_blockers(tenant, plan: Plan, *, current: Plan | None = None, today
             )
     # Features missing from the new plan do not block a downgrade: they switch off, data is kept.
     return reasons
+
+
+@dataclass(frozen=True)
+class FirmBillingSummary:
+    """A firm's billing as the operators' console shows it on the firm's page."""
+
+    subscription: Subscription | None
+    plan: Plan | None  # the plan whose limits apply (Free once canceled)
+    mrr: Decimal  # what the firm brings in per month now: 0 while trialing or once canceled
+    mrr_after_trial: Decimal | None  # while trialing: what it will bring in once the trial ends
+    currency: str
+    meters: list[Meter]
+    open_invoices: list[Invoice]
+    open_amount: Decimal
+
+
+def firm_billing_summary(*, tenant, today: date | None = None, invoices_shown: int = 10) -> FirmBillingSummary:
+    """Plan, MRR (as ``revenue_overview`` counts it: base plan of active and past-due subscriptions),
+    usage against the plan's limits and the open invoices (oldest due first, at most
+    ``invoices_shown``; ``open_amount`` covers all of them). Reads only; a fixed number of queries."""
+    subscription = subscription_of(tenant)
+    plan = effective_plan(subscription)
+    mrr = Decimal("0")
+    after_trial = None
+    if subscription is not None:
+        amount = monthly_amount(subscription).quantize(Decimal("0.01"))
+        if subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+            mrr = amount
+        elif subscription.status == SubscriptionStatus.TRIALING:
+            after_trial = amount
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        open_qs = Invoice.objects.filter(tenant_id=tenant.pk, status=InvoiceStatus.OPEN)
+        open_invoices = list(open_qs.order_by("due_at", "pk")[:invoices_shown])
+        totals = open_qs.aggregate(total=Sum("total"), paid=Sum("amount_paid"))
+        open_amount = (totals["total"] or Decimal("0")) - (totals["paid"] or Decimal("0"))
+    return FirmBillingSummary(
+        subscription=subscription,
+        plan=plan,
+        mrr=mrr,
+        mrr_after_trial=after_trial,
+        currency=plan.currency if plan is not None else "USD",
+        meters=_meters(tenant, plan, today=today),
+        open_invoices=open_invoices,
+        open_amount=open_amount,
+    )
 
 
 # --- Invoices ----------------------------------------------------------------------------------------

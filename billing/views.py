@@ -16,8 +16,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from codex.tables import table_page
+
 from . import selectors, services
-from .forms import PlanChangeForm
+from .forms import InvoiceFilterForm, PlanChangeForm
 from .providers import StripeProvider, WebhookRejected
 
 logger = logging.getLogger(__name__)
@@ -32,16 +34,25 @@ def _error_text(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
+INVOICE_SORTS = {"number": "number", "period": "period_start", "total": "total", "status": "status"}
+
+
 @login_required
 @require_GET
 def overview(request):
     tenant = request.tenant
     sub = selectors.subscription_of(tenant)
+    filters = InvoiceFilterForm(request.GET)
+    invoices = table_page(
+        request, filters.filter(selectors.invoices_of(tenant)), sorts=INVOICE_SORTS, default="-period", per_page=25
+    )
     context = {
         "subscription": sub,
         "effective_plan": selectors.effective_plan(sub),
         "meters": selectors.usage_meters(tenant),
-        "invoices": list(selectors.invoices_of(tenant)[:24]),
+        "invoices": invoices.page,
+        "invoice_filters": filters,
+        "table_sort": invoices.sort,
         "plans": selectors.plans_public(),
         "form": PlanChangeForm(
             initial={"plan": sub.plan.code if sub else None, "interval": sub.interval if sub else "month"}

@@ -8,6 +8,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib import admin
+from django.urls import reverse
 
 
 class OperatorAdminSite(admin.AdminSite):
@@ -21,13 +22,23 @@ class OperatorAdminSite(admin.AdminSite):
         super().__init__(*args, **kwargs)
         # Facts shown on the console's first page, registered by the apps (e.g. the last backup).
         self.index_panels: dict = {}
+        # Console pages that are not a model's list (revenue, platform status), linked from the first
+        # page: (label, URL name in this site's namespace, one line on what it shows).
+        self.index_links: list[tuple[str, str, str]] = []
 
     def register_index_panel(self, name: str, compute) -> None:
         self.index_panels[name] = compute
 
+    def register_index_link(self, label: str, url_name: str, description: str) -> None:
+        self.index_links.append((label, url_name, description))
+
     def index(self, request, extra_context=None):
         panels = {name: compute() for name, compute in self.index_panels.items()}
-        return super().index(request, {**(extra_context or {}), **panels})
+        links = [
+            {"label": label, "url": reverse(f"{self.name}:{url_name}"), "description": description}
+            for label, url_name, description in self.index_links
+        ]
+        return super().index(request, {**(extra_context or {}), **panels, "console_links": links})
 
     def has_permission(self, request):
         # Like django-otp's OTPAdminSite: the password alone never opens the console. The sign-in

@@ -142,7 +142,15 @@ TENANT_APPS = [
     # The client portal's server side (issue 22, docs/portal.md): client users, vault, posts, reports.
     "portal",
 ]
-INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+# django-otp's plugins under readable section names in the console (codex/otp_apps.py). The lists
+# above keep the plugins' names, which is what django-tenants and the app checks match on.
+_APP_CONFIGS = {
+    "django_otp.plugins.otp_totp": "codex.otp_apps.TOTPConfig",
+    "django_otp.plugins.otp_static": "codex.otp_apps.StaticConfig",
+}
+INSTALLED_APPS = [
+    _APP_CONFIGS.get(app, app) for app in list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+]
 
 MIDDLEWARE = [
     # First: request id, one JSON log line and latency metrics per request (codex.observability).

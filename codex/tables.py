@@ -12,9 +12,11 @@ the pager with ``{% include "includes/pagination.html" %}``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from django import forms
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import OrderBy, QuerySet
 
@@ -73,11 +75,14 @@ def table_page(
     default: str,
     per_page: int = 25,
     tiebreak: str = "pk",
+    page_param: str = PAGE_PARAM,
 ) -> TablePage:
     """Sort ``queryset`` by the ``sort`` parameter (only keys of ``sorts``; else ``default``) and page it.
 
     Unknown sort keys and bad page numbers never error: they fall back to the default order and the
-    nearest valid page. A ``tiebreak`` column keeps pages stable when sort values repeat.
+    nearest valid page. A ``tiebreak`` column keeps pages stable when sort values repeat. A second
+    table on a page takes its own ``page_param`` and sort keys of its own (``"rules.kind"``): the one
+    ``sort`` parameter sorts one table, the other keeps its default order.
     """
     sort = request.GET.get(SORT_PARAM, "") or default
     ordering = _ordering(sort, sorts)
@@ -93,7 +98,7 @@ def table_page(
     if size not in PER_PAGE_CHOICES:
         size = per_page
     paginator = Paginator(queryset.order_by(*ordering), size)
-    number = request.GET.get(PAGE_PARAM, 1)
+    number = request.GET.get(page_param, 1)
     try:
         page = paginator.page(number)
     except PageNotAnInteger:
@@ -129,3 +134,40 @@ def columns_chosen(saved: Sequence[str] | None, available: Sequence[Column], def
     keys = columns_from_input(saved or (), available) if saved else []
     keys = keys or list(default)
     return [c for c in available if c.key in keys]
+
+
+# --- filters -----------------------------------------------------------------------------------------
+
+
+class TableFilterForm(forms.Form):
+    """A list page's filters, read from its query string (shareable URLs): every field optional.
+
+    ``lookups`` maps a field to the ORM lookup it narrows by (``{"kind": "kind", "since":
+    "created_at__date__gte"}``) or to a function ``(queryset, value) -> queryset``. ``filter(qs)``
+    applies the fields whose values are valid; a bad value is not applied and its error is shown next
+    to the field (the form keeps what was typed). Ids are prefixed ``filter_`` so that a page's own
+    forms never clash with them.
+    """
+
+    lookups: ClassVar[Mapping[str, str | Callable[[QuerySet, Any], QuerySet]]] = {}
+
+    def __init__(self, data=None, **kwargs):
+        kwargs.setdefault("auto_id", "filter_%s")
+        bound = data is not None and any(data.get(name) not in (None, "") for name in self.base_fields)
+        super().__init__(data if bound else None, **kwargs)
+
+    def filter(self, queryset: QuerySet) -> QuerySet:
+        if not self.is_bound:
+            return queryset
+        self.is_valid()
+        for name, value in self.cleaned_data.items():
+            if value in (None, "", [], ()) or name not in self.lookups:
+                continue
+            lookup = self.lookups[name]
+            queryset = lookup(queryset, value) if callable(lookup) else queryset.filter(**{lookup: value})
+        return queryset
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter narrows the list (the page then offers to clear them)."""
+        return self.is_bound and any(v not in (None, "", [], ()) for v in self.cleaned_data.values())

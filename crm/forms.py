@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from codex.imports import DuplicateMode
+from codex.tables import TableFilterForm
 from tenants.accounts.models import User
 
 from . import access
@@ -168,6 +172,32 @@ class TaskForm(forms.Form):
     subject = forms.CharField(max_length=200, label="Task")
     due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Details")
+
+
+class TaskFilterForm(TableFilterForm):
+    """Filters of the task list (which tasks, words of the task), from the query string."""
+
+    when = forms.ChoiceField(
+        label="Tasks",
+        required=False,
+        choices=[
+            ("", "Later or undated"),
+            ("open", "All open"),
+            ("overdue", "Overdue"),
+            ("today", "Due today"),
+            ("done", "Done"),
+        ],
+    )
+    q = forms.CharField(label="Task or contact contains", max_length=100, required=False)
+
+    lookups: ClassVar = {
+        # "when" picks the selector's set of tasks in the view.
+        "q": lambda qs, value: qs.filter(
+            Q(subject__icontains=value)
+            | Q(contact__first_name__icontains=value)
+            | Q(contact__last_name__icontains=value)
+        ),
+    }
 
 
 class MergeForm(forms.Form):

@@ -61,19 +61,23 @@ ZERO = Decimal("0")
 
 
 def tasks_due_for(user, *, due: str = "due", today: dt.date | None = None) -> QuerySet[Activity]:
-    """Open tasks owned by ``user``: ``due`` = due today or overdue (the dashboard's list),
-    ``today``, ``overdue``, or ``open`` (every open task). Ordered by due date, oldest first."""
+    """Tasks owned by ``user``: open ones due today or overdue (``due``, the dashboard's list),
+    ``today``, ``overdue``, ``later`` (due after today or undated), ``open`` (every open task), or
+    ``done`` (completed ones). Ordered by due date, oldest first."""
     today = today or timezone.localdate()
-    qs = Activity.objects.filter(kind=ActivityKind.TASK, completed_at__isnull=True, owner_id=getattr(user, "pk", None))
+    qs = Activity.objects.filter(kind=ActivityKind.TASK, owner_id=getattr(user, "pk", None))
     if getattr(user, "pk", None) is None:
         return qs.none()
+    qs = qs.filter(completed_at__isnull=due != "done")
     if due == "today":
         qs = qs.filter(due_date=today)
     elif due == "overdue":
         qs = qs.filter(due_date__lt=today)
     elif due == "due":
         qs = qs.filter(due_date__lte=today)
-    elif due != "open":
+    elif due == "later":
+        qs = qs.filter(Q(due_date__gt=today) | Q(due_date__isnull=True))
+    elif due not in ("open", "done"):
         raise ValueError(f"unknown due filter {due!r}")
     return qs.select_related("contact", "deal", "company").order_by(F("due_date").asc(nulls_last=True), "pk")
 

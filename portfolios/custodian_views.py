@@ -11,6 +11,8 @@ is shown again with what was typed and the error on its field.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from codex import imports as engine
+from codex.tables import Sortable, TableFilterForm, table_page
 from codex.uploads import UploadValidator
 from portfolios.market.selectors import instrument_list, latest_feed_runs
 
@@ -336,13 +339,33 @@ def _commit(stash: dict, *, request) -> str:
     return f"{report.created} transaction(s) booked; {report.skipped} duplicate(s) skipped."
 
 
+class CustodianImportFilterForm(TableFilterForm):
+    """Filters of the custodian import history, from the query string."""
+
+    kind = forms.ChoiceField(label="File", choices=[("", "Any file"), *CustodianImport.Kind.choices], required=False)
+    custodian = forms.CharField(label="Custodian", max_length=64, required=False)
+
+    lookups: ClassVar = {"kind": "kind", "custodian": "custodian__icontains"}
+
+
+CUSTODIAN_IMPORT_SORTS: dict[str, Sortable] = {
+    "when": "imported_at",
+    "custodian": "custodian",
+    "kind": "kind",
+    "rows": "rows",
+}
+
+
 @login_required
 def custodian_imports(request):
     """Upload a custodian file -> preview (per-row errors, nothing written) -> commit (all or nothing);
     below, the firm's import history."""
     _managers_only(request)
-    history = Paginator(CustodianImport.objects.order_by("-imported_at", "-id"), 25).get_page(request.GET.get("page"))
-    context: dict = {"history": history}
+    filters = CustodianImportFilterForm(request.GET)
+    history = table_page(
+        request, filters.filter(CustodianImport.objects.all()), sorts=CUSTODIAN_IMPORT_SORTS, default="-when"
+    )
+    context: dict = {"history": history.page, "filters": filters, "table_sort": history.sort}
     if request.method != "POST":
         context["form"] = CustodianImportForm(user=request.user)
         return render(request, "portfolios/custodian_imports.html", context)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
+from typing import ClassVar
 
 from django import forms
 
+from codex.tables import TableFilterForm
 from crm.models import Contact
 from portfolios.market.models import Instrument
 from tenants.accounts.models import Role, User
@@ -189,3 +191,26 @@ class ExposureForm(forms.Form):
         if len(code) != 3 or not code.isalpha():
             raise forms.ValidationError("Enter a three-letter ISO currency code, e.g. USD.")
         return code
+
+
+class LedgerFilterForm(TableFilterForm):
+    """Filters of a portfolio's transactions (its page's ledger), from the query string."""
+
+    kind = forms.ChoiceField(label="Kind", choices=[("", "All kinds"), *Kind.choices], required=False)
+    symbol = forms.CharField(label="Instrument", max_length=32, required=False)
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    lookups: ClassVar = {
+        "kind": "kind",
+        "symbol": "instrument__symbol__istartswith",
+        "date_from": "trade_date__gte",
+        "date_to": "trade_date__lte",
+    }
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data

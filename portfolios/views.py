@@ -12,8 +12,7 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,11 +25,11 @@ from codex import imports as engine
 from codex.charts import Series
 from codex.confirm import confirmation_required
 from codex.idempotent_forms import idempotent_form
-from codex.tables import table_page
+from codex.tables import Sortable, table_page
 
 from . import analytics, selectors, services, valuations
 from .access import can_write, portfolio_for_user, portfolios_visible_to
-from .forms import ExposureForm, ImportForm, PortfolioForm, TransactionForm
+from .forms import ExposureForm, ImportForm, LedgerFilterForm, PortfolioForm, TransactionForm
 from .imports import COLUMNS, TransactionImport, export_holdings, export_transactions, ledger_import_queue
 from .market.models import AssetClass
 from .models import TRANSACTION_FIELDS, LedgerImport, LedgerImportStatus, Lot, Transaction
@@ -160,6 +159,16 @@ def _watch_valuation(request, portfolio, info: valuations.ValuationInfo) -> int:
     return 0
 
 
+#: The ledger's sortable columns (the portfolio page, newest first by default).
+LEDGER_SORTS: dict[str, Sortable] = {
+    "date": ("trade_date", "id"),
+    "kind": "kind",
+    "instrument": "instrument__symbol",
+    "quantity": "quantity",
+    "amount": F("amount").asc(nulls_last=True),
+}
+
+
 @login_required
 def portfolio_detail(request, pk: int):
     portfolio = portfolio_for_user(
@@ -224,9 +233,15 @@ def portfolio_detail(request, pk: int):
             holdings.append(
                 {"h": h, "info": infos.get(h.instrument_id), "weight": h.market_value_base / total if total else None}
             )
-    txns = Paginator(
-        Transaction.objects.filter(portfolio=portfolio).select_related("instrument").order_by("-trade_date", "-id"), 50
-    ).get_page(request.GET.get("page"))
+    ledger_filters = LedgerFilterForm(request.GET)
+    ledger = table_page(
+        request,
+        ledger_filters.filter(Transaction.objects.filter(portfolio=portfolio).select_related("instrument")),
+        sorts=LEDGER_SORTS,
+        default="-date",
+        per_page=50,
+    )
+    txns = ledger.page
     context = {
         "portfolio": portfolio,
         "dash": dash,
@@ -242,6 +257,8 @@ def portfolio_detail(request, pk: int):
         ),
         "chart_range": chart_range,
         "txns": txns,
+        "ledger_filters": ledger_filters,
+        "table_sort": ledger.sort,
         "can_write": can_write(request.user) and not portfolio.archived,
         "can_edit": can_write(request.user),
         **_split_messages(request),

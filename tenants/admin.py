@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -10,9 +12,18 @@ from . import services
 from .backup import ExportError
 from .db_backup import backup_status
 from .models import ApiKey, AuditEvent, Domain, Tenant
-from .selectors import tenant_user_counts
+from .selectors import firm_overview, tenant_user_counts
 from .support_admin import support_start_view
 from .suspend_admin import suspend_confirm_view
+
+# Sections of a firm's page in the console contributed by the apps above tenants, which tenants
+# cannot import (billing: plan, MRR, usage against limits, open invoices): each a template and a
+# function of the firm whose result the template shows as ``section``.
+FIRM_SUMMARY_SECTIONS: list[tuple[str, Callable[[Tenant], object]]] = []
+
+
+def register_firm_summary_section(template: str, compute: Callable[[Tenant], object]) -> None:
+    FIRM_SUMMARY_SECTIONS.append((template, compute))
 
 
 class DomainInline(admin.TabularInline):
@@ -54,6 +65,13 @@ class TenantAdmin(RefuseDeleteMixin, admin.ModelAdmin):
     @admin.display(description="Users")
     def users(self, obj):
         return getattr(self, "_user_counts", {}).get(obj.pk, "–")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The firm's summary above its form: people, activity and domains here, billing from billing.
+        if obj is not None and not add:
+            context["firm_overview"] = firm_overview(tenant=obj)
+            context["firm_sections"] = [(template, compute(obj)) for template, compute in FIRM_SUMMARY_SECTIONS]
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -137,3 +140,58 @@ def firm_schema_names() -> list[str]:
             .order_by("pk")
             .values_list("schema_name", flat=True)
         )
+
+
+@dataclass(frozen=True)
+class FirmMember:
+    name: str
+    email: str
+    role: str
+    is_active: bool
+    last_login: datetime | None
+
+
+@dataclass(frozen=True)
+class FirmOverview:
+    """What the operators' console shows of a firm beside its billing: people, activity, hosts."""
+
+    members: list[FirmMember]
+    active_users: int
+    last_sign_in: datetime | None
+    last_api_use: datetime | None
+    domains: list[Domain]
+
+    @property
+    def last_activity(self) -> datetime | None:
+        seen = [t for t in (self.last_sign_in, self.last_api_use) if t is not None]
+        return max(seen) if seen else None
+
+
+def firm_overview(*, tenant: Tenant, members_shown: int = 20) -> FirmOverview:
+    """The firm's members (active first, most recently signed in first; at most ``members_shown``),
+    its last sign-in and last API use, and its domains (primary first). Three queries, whatever the
+    firm's size: members (with window counts) in the firm's schema, API keys' last use, domains."""
+    quoted = connection.ops.quote_name(tenant.schema_name)
+    with connection.cursor() as cursor:
+        # One statement in the firm's schema: the page of members plus the firm-wide figures.
+        cursor.execute(
+            f"SELECT first_name, last_name, email, role, is_active, last_login, "  # noqa: S608 - quoted schema
+            f"count(*) FILTER (WHERE is_active) OVER (), max(last_login) OVER () "
+            f"FROM {quoted}.accounts_user ORDER BY is_active DESC, last_login DESC NULLS LAST, email LIMIT %s",
+            [members_shown],
+        )
+        rows = cursor.fetchall()
+    members = [
+        FirmMember(name=f"{first} {last}".strip() or email, email=email, role=role, is_active=active, last_login=seen)
+        for first, last, email, role, active, seen, _n, _last in rows
+    ]
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        last_api_use = ApiKey.objects.filter(tenant_id=tenant.pk).aggregate(last=Max("last_used_at"))["last"]
+        domains = list(Domain.objects.filter(tenant_id=tenant.pk).order_by("-is_primary", "domain"))
+    return FirmOverview(
+        members=members,
+        active_users=rows[0][6] if rows else 0,
+        last_sign_in=rows[0][7] if rows else None,
+        last_api_use=last_api_use,
+        domains=domains,
+    )

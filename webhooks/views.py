@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
+from django.db.models import F
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -13,9 +13,10 @@ from django.views.decorators.http import require_POST
 from billing.entitlements import PlanLimitExceeded
 from codex.confirm import confirmation_required
 from codex.idempotent_forms import idempotent_form
+from codex.tables import Sortable, table_page
 
 from . import selectors, services
-from .forms import EndpointForm
+from .forms import DeliveryFilterForm, EndpointForm
 
 
 def _manager_required(request) -> None:
@@ -49,6 +50,15 @@ def endpoint_list(request):
     return render(request, "webhooks/list.html", {"form": form, "endpoints": endpoints}, status=status)
 
 
+DELIVERY_SORTS: dict[str, Sortable] = {
+    "created": "created_at",
+    "event": "event__type",
+    "status": "status",
+    "attempts": "attempts",
+    "next": F("next_attempt_at").asc(nulls_last=True),
+}
+
+
 @login_required
 def endpoint_detail(request, pk: int):
     _manager_required(request)
@@ -72,8 +82,15 @@ def endpoint_detail(request, pk: int):
         else:
             messages.success(request, "Endpoint saved.")
             return redirect("webhooks:detail", pk=endpoint.pk)
-    page = Paginator(selectors.deliveries_of(endpoint=endpoint), 25).get_page(request.GET.get("page"))
-    return render(request, "webhooks/detail.html", {"endpoint": endpoint, "form": form, "page_obj": page})
+    filters = DeliveryFilterForm(request.GET)
+    table = table_page(
+        request, filters.filter(selectors.deliveries_of(endpoint=endpoint)), sorts=DELIVERY_SORTS, default="-created"
+    )
+    return render(
+        request,
+        "webhooks/detail.html",
+        {"endpoint": endpoint, "form": form, "page_obj": table.page, "filters": filters, "table_sort": table.sort},
+    )
 
 
 @login_required

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from codex.tables import TableFilterForm, table_page
+
 from . import selectors, services
-from .models import Notification
+from .models import Notification, NotificationKind
+
+
+class NotificationFilterForm(TableFilterForm):
+    kind = forms.ChoiceField(label="Kind", choices=[("", "All kinds"), *NotificationKind.choices], required=False)
+    state = forms.ChoiceField(
+        label="State", choices=[("", "Read and unread"), ("unread", "Unread"), ("read", "Read")], required=False
+    )
+
+    lookups: ClassVar = {
+        "kind": "kind",
+        "state": lambda qs, value: qs.filter(read_at__isnull=value == "unread"),
+    }
+
+
+NOTIFICATION_SORTS = {"created": "created_at", "kind": "kind", "title": "title"}
 
 
 @login_required
 def notification_list(request):
-    page = Paginator(selectors.notifications_for(user=request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "notifications/list.html", {"page": page, "notifications": page.object_list})
+    filters = NotificationFilterForm(request.GET)
+    table = table_page(
+        request,
+        filters.filter(selectors.notifications_for(user=request.user)),
+        sorts=NOTIFICATION_SORTS,
+        default="-created",
+        per_page=50,
+    )
+    return render(
+        request,
+        "notifications/list.html",
+        {"page": table.page, "notifications": table.page.object_list, "filters": filters, "table_sort": table.sort},
+    )
 
 
 @login_required

@@ -40,3 +40,8 @@ class PlatformStatusAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/platform_status.html", context)
+
+
+operator_site.register_index_link(
+    "Platform status", "platform_status_servicecheck_changelist", "Live checks of each service, last failure, uptime"
+)

@@ -5,16 +5,26 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from codex.idempotent_forms import idempotent_form
+from codex.tables import Sortable, table_page
 
 from .. import access, forms, selectors, services
 
 # --- tasks ------------------------------------------------------------------------------------------
+
+
+TASK_SORTS: dict[str, Sortable] = {
+    "due": F("due_date").asc(nulls_last=True),
+    "subject": "subject",
+    "contact": (F("contact__last_name").asc(nulls_last=True), F("contact__first_name").asc(nulls_last=True)),
+    "done": F("completed_at").asc(nulls_last=True),
+}
 
 
 @login_required
@@ -34,14 +44,25 @@ def task_list(request):
             messages.success(request, "Task added.")
             return redirect("crm:task-list")
     due = list(selectors.tasks_due_for(request.user, due="due", today=today))
-    later = selectors.tasks_due_for(request.user, due="open", today=today).exclude(due_date__lte=today)[:100]
+    filters = forms.TaskFilterForm(request.GET)
+    when = filters.cleaned_data.get("when") if filters.is_bound and filters.is_valid() else ""
+    table = table_page(
+        request,
+        filters.filter(selectors.tasks_due_for(request.user, due=when or "later", today=today)),
+        sorts=TASK_SORTS,
+        default="due",
+        per_page=50,
+    )
     return render(
         request,
         "crm/task_list.html",
         {
             "overdue": [t for t in due if t.due_date < today],
             "due_today": [t for t in due if t.due_date == today],
-            "later": later,
+            "tasks_page": table.page,
+            "filters": filters,
+            "when_label": dict(filters.fields["when"].choices)[when],
+            "table_sort": table.sort,
             "form": form,
             "today": today,
             "can_write": access.can_write(request.user),

@@ -5,16 +5,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex.idempotent_forms import idempotent_form
+from codex.tables import Sortable, table_page
 
 from . import selectors, services
-from .forms import AlertRuleForm
+from .forms import AlertEventFilterForm, AlertRuleForm
 from .models import AlertNotification
 
 
@@ -24,6 +24,15 @@ def _apply_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errs)
     else:
         form.add_error(None, exc.messages)
+
+
+EVENT_SORTS = {"fired": "fired_at", "observed": "observed_on", "kind": "rule__kind", "message": "message"}
+RULE_SORTS: dict[str, Sortable] = {
+    "rules.created": "created_at",
+    "rules.kind": "kind",
+    "rules.watching": (F("instrument__symbol").asc(nulls_last=True), F("portfolio__name").asc(nulls_last=True)),
+    "rules.state": ("active", "armed"),
+}
 
 
 @login_required
@@ -46,15 +55,27 @@ def alert_list(request):
                 messages.success(request, "Alert created. It is checked after each price import.")
                 return redirect("portfolios:alerts:list")
     unread = AlertNotification.objects.filter(event_id=OuterRef("pk"), recipient_id=user.pk, read_at__isnull=True)
-    events = selectors.events_visible_to(user).annotate(unread=Exists(unread)).order_by("-fired_at", "-id")
-    rules = selectors.rules_visible_to(user).order_by("-created_at", "-id")
+    filters = AlertEventFilterForm(request.GET)
+    events = filters.filter(selectors.events_visible_to(user).annotate(unread=Exists(unread)))
+    table = table_page(request, events.select_related("rule"), sorts=EVENT_SORTS, default="-fired", per_page=25)
+    # The rules' table: its own page parameter and sort keys (the events' table owns "page").
+    rules = table_page(
+        request,
+        selectors.rules_visible_to(user).select_related("instrument", "portfolio", "created_by"),
+        sorts=RULE_SORTS,
+        default="-rules.created",
+        per_page=25,
+        page_param="rules_page",
+    )
     return render(
         request,
         "alerts/list.html",
         {
             "form": form,
-            "events": Paginator(events, 25).get_page(request.GET.get("page")),
-            "rules": rules[:200],
+            "events": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
+            "rules": rules.page,
             "unread_count": selectors.unread_count(user),
             "can_write": user.can_write,
         },

@@ -1,7 +1,10 @@
+from typing import ClassVar
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from codex.formatting import DATE_FORMAT_CHOICES, LOCALE_CHOICES
+from codex.tables import TableFilterForm
 
 from .models import STAFF_ROLE_CHOICES, Role
 
@@ -71,3 +74,30 @@ class ProfileForm(forms.Form):
         help_text="How amounts, percentages and dates are written for you: 1,234.50 or 1.234,50.",
     )
     date_format = forms.ChoiceField(choices=DATE_FORMAT_CHOICES, required=False, label="Dates")
+
+
+class AuditFilterForm(TableFilterForm):
+    """Filters of the firm's audit log page, from the query string."""
+
+    action = forms.CharField(
+        label="Action starts with",
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "auth., support., team."}),
+    )
+    actor = forms.CharField(label="Who", max_length=254, required=False)
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    lookups: ClassVar = {
+        "action": "action__startswith",
+        "actor": "actor__icontains",
+        "date_from": "created_at__date__gte",
+        "date_to": "created_at__date__lte",
+    }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,10 +21,11 @@ from codex.security.middleware import HAS_DEVICE, two_factor_step
 from codex.security.net import client_ip
 from codex.security.ratelimit import rate_limit
 from codex.security.support import support_session_close, support_session_open
+from codex.tables import table_page
 from tenants.services import audit_record
 
 from . import services, twofactor
-from .forms import TwoFactorCodeForm
+from .forms import AuditFilterForm, TwoFactorCodeForm
 from .models import Role
 from .selectors import audit_events_for_firm
 
@@ -174,15 +174,25 @@ def sign_out_everywhere(request):
     return redirect(_login_url(request))
 
 
+AUDIT_SORTS = {"when": "created_at", "action": "action", "actor": "actor", "target": "target"}
+
+
 @signed_in
 def audit_log(request):
     """The firm's own audit events, for its owners."""
     if getattr(request.user, "role", None) != Role.OWNER:
         raise PermissionDenied("Only the firm's owners see the audit log.")
-    action = request.GET.get("action", "").strip()[:64]
-    events = audit_events_for_firm(tenant=request.tenant, action=action or None)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "accounts/audit_log.html", {"page": page, "action": action})
+    filters = AuditFilterForm(request.GET)
+    table = table_page(
+        request,
+        filters.filter(audit_events_for_firm(tenant=request.tenant)),
+        sorts=AUDIT_SORTS,
+        default="-when",
+        per_page=50,
+    )
+    return render(
+        request, "accounts/audit_log.html", {"page": table.page, "filters": filters, "table_sort": table.sort}
+    )
 
 
 def support_enter(request, token: str):

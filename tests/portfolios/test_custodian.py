@@ -173,3 +173,47 @@ def test_dashboard_counts_open_breaks_and_the_page_resolves_one(book, owner_clie
     brk.refresh_from_db()
     assert (brk.status, brk.note) == ("explained", "T+2")
     assert "open break" not in owner_client.get("/").content.decode()
+
+
+# --- the import history's table (issue 25 point 2) ----------------------------------------------------
+
+
+def _history(n: int, *, kind: str = "transactions", custodian: str = "Pershing") -> None:
+    from portfolios.models import CustodianImport
+
+    CustodianImport.objects.create(custodian=custodian, kind=kind, filename=f"hist-{n:02d}.csv", rows=n)
+
+
+def test_import_history_sorts_pages_and_filters(owner_client):
+    for n in range(12):
+        _history(n, kind="positions" if n == 3 else "transactions", custodian="Schwab" if n == 5 else "Pershing")
+    url = "/portfolios/custodian/imports/"
+    up = owner_client.get(url + "?sort=rows&per_page=10").content.decode()
+    assert up.index("hist-00") < up.index("hist-01") < up.index("hist-09") and "hist-10" not in up
+    down = owner_client.get(url + "?sort=-rows&per_page=10").content.decode()
+    assert down.index("hist-11") < down.index("hist-10") < down.index("hist-02") and "hist-01" not in down
+    second = owner_client.get(url + "?sort=rows&per_page=10&page=2").content.decode()
+    assert "hist-10" in second and "hist-11" in second and "hist-00" not in second
+    positions = owner_client.get(url + "?kind=positions").content.decode()
+    assert "hist-03" in positions and "hist-04" not in positions
+    schwab = owner_client.get(url + "?custodian=schw").content.decode()
+    assert "hist-05" in schwab and "hist-04" not in schwab
+    bad = owner_client.get(url + "?kind=spreadsheet").content.decode()
+    assert 'id="filter_kind_error"' in bad and "hist-04" in bad
+
+
+def test_import_history_query_count_flat_and_other_firm_never_sees_it(owner_client, outsider_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _history(0)
+    url = "/portfolios/custodian/imports/?sort=custodian"
+    owner_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        owner_client.get(url)
+    for n in range(1, 10):
+        _history(n)
+    with CaptureQueriesContext(connection) as many:
+        assert "hist-09" in owner_client.get(url).content.decode()
+    assert len(many) == len(few)
+    assert "hist-09" not in outsider_client.get(url).content.decode()
