@@ -3,6 +3,7 @@ dashboard, its lots and ledger."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -117,19 +118,32 @@ def portfolio_value_series(
 
 
 def benchmark_index(prices: analytics.PriceSeries, start: date, end: date) -> list[tuple[date, Decimal]]:
-    """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily)."""
+    """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily).
+
+    One walk along the closes (sorted by day) beside the calendar, not one search per day."""
     if not prices:
         return []
     base = analytics.price_on(prices, start - timedelta(days=1)) or analytics.price_on(prices, end)
     if base is None:
         return []
+    if isinstance(prices, analytics.DatedValues):
+        days, closes = prices.dates, prices.values
+    else:
+        days, closes = [p[0] for p in prices], [p[1] for p in prices]
     out = []
-    day = start - timedelta(days=1)
+    one_day = timedelta(days=1)
+    day = start - one_day
+    i = bisect_right(days, day)  # closes[i - 1] is the last close on or before ``day``
+    n, level_of = len(days), -1
+    level = base
     while day <= end:
-        px = analytics.price_on(prices, day)
-        if px is not None:
-            out.append((day, px / base))
-        day += timedelta(days=1)
+        while i < n and days[i] <= day:
+            i += 1
+        if i:
+            if level_of != i:  # a new close: divided once, carried over the days without one
+                level, level_of = closes[i - 1] / base, i
+            out.append((day, level))
+        day += one_day
     return out
 
 
