@@ -215,12 +215,12 @@ def stored_holdings_on(
     # A holding is the sum of its open lots (portfolios.services keeps both from one replay).
     # (opened by, acquired on, quantity, cost local, cost base) per instrument: plain rows, not models
     lots: dict[int, list[tuple]] = defaultdict(list)
-    for iid, *lot in (
+    for iid, opened_by, acquired_on, quantity, cost_local, cost_base in (
         Lot.objects.filter(portfolio=portfolio, quantity__gt=0)
         .order_by("instrument_id", "acquired_on", "opened_by_id")
         .values_list("instrument_id", "opened_by_id", "acquired_on", "quantity", "cost_local", "cost_base")
     ):
-        lots[iid].append(lot)
+        lots[iid].append((opened_by, acquired_on, quantity, cost_local, cost_base))
     held = [
         (
             iid,

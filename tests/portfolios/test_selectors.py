@@ -244,7 +244,7 @@ def test_returns_table_read_from_the_index_equals_each_period_linked_day_by_day(
     assert dash.twr_index == analytics.twr_index(dash.performance.series)
     for row in dash.returns:
         expected = analytics.twr_of(_sub_series(dash.performance.series, row.start))
-        assert (row.twr.start, row.twr.end) == (expected.start, expected.end), row.preset
+        assert (row.twr.base_date, row.twr.end) == (expected.base_date, expected.end), row.preset
         assert abs(row.twr.cumulative - expected.cumulative) < Decimal("1e-20"), row.preset
         assert (row.twr.annualised is None) == (expected.annualised is None), row.preset
         if expected.annualised is not None:

@@ -157,7 +157,12 @@ def test_deals_panel_sums_the_month_in_sql_and_lists_the_soonest_six(owner, advi
     first = timezone.localdate().replace(day=1)
     for i in range(8):
         DealFactory(
-            title=f"USD {i}", owner=advisor, expected_close=first, amount=Decimal("1000.10"), probability=25, currency="USD"
+            title=f"USD {i}",
+            owner=advisor,
+            expected_close=first,
+            amount=Decimal("1000.10"),
+            probability=25,
+            currency="USD",
         )
     DealFactory(title="EUR", owner=advisor, expected_close=first, amount=Decimal("700"), probability=50, currency="EUR")
     DealFactory(title="Not mine", owner=advisor2, expected_close=first, amount=Decimal("9"), currency="USD")
