@@ -91,7 +91,8 @@ def _money(amount: Decimal | None, currency: str) -> str:
 
 
 def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]:
-    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. One query.
+    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. Two
+    queries (the portfolios' ids, then the rows), whatever the length of the ledgers.
     Income, fees and taxes show their amount (with the instrument they came from), trades their
     units, price and instrument name."""
     # Each portfolio's latest ``limit`` rows along its (portfolio, trade date, id) index, then the
