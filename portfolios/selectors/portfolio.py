@@ -121,12 +121,19 @@ def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSe
 
 @_without_gc_pauses
 def portfolio_value_series(
-    *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
+    *,
+    portfolio: Portfolio,
+    start=None,
+    end=None,
+    preset: str | None = None,
+    today: date | None = None,
+    info: valuations.ValuationInfo | None = None,
 ) -> tuple[analytics.ValueSeries, list[tuple[date, Decimal]], list]:
     """(daily values, TWR index, benchmark closes in the range), from the stored valuations
-    (computed from the ledger only when the store does not cover the range)."""
+    (computed from the ledger only when the store does not cover the range). ``info``: the
+    portfolio's ``valuation_status`` when the caller has read it (not read again)."""
     today = today or timezone.localdate()
-    inception = valuations.valuation_status(portfolio=portfolio).inception
+    inception = (info or valuations.valuation_status(portfolio=portfolio)).inception
     s, e = resolve_range(inception=inception, start=start, end=end, preset=preset, today=today)
     series = valuations.stored_series(portfolio=portfolio, start=s, end=e)
     if series is None:
