@@ -333,6 +333,10 @@ class Deal(models.Model):
             # the list's order (newest first)
             models.Index(F("created_at").desc(), F("id").desc(), name="crm_deal_recent_idx"),
             models.Index(fields=["status", "stage"], name="crm_deal_status_stage_idx"),
+            # the dashboard's "open deals closing this month", soonest first (docs/decisions/1210)
+            models.Index(
+                fields=["expected_close", "id"], condition=models.Q(status="open"), name="crm_deal_open_close_idx"
+            ),
         ]
 
     def __str__(self) -> str:

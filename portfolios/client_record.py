@@ -15,6 +15,7 @@ from tenants.links import firm_path
 from . import selectors
 from .access import portfolios_visible_to
 from .models import Kind, Portfolio, Transaction, Valuation
+from .models import PortfolioFigures as StoredFigures
 
 HISTORY_DAYS = 365
 INCOME_KINDS = frozenset({Kind.DIVIDEND, Kind.INTEREST, Kind.FEE, Kind.TAX})
@@ -28,7 +29,7 @@ def client_portfolio_figures(*, user, contact, today: dt.date) -> list[Portfolio
     year's closes for the value history (the sparkline) and this year's fees."""
     portfolios = list(portfolios_visible_to(user).filter(client=contact, archived=False))
     since = selectors.portfolio_since_inception(portfolios, today=today)
-    summaries = selectors.portfolio_summaries(portfolios, today=today)
+    ytd = _stored_ytd(portfolios, today=today)
     year_start = dt.date(today.year, 1, 1)
     history: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
     fees: dict[int, Decimal] = defaultdict(Decimal)
@@ -51,7 +52,6 @@ def client_portfolio_figures(*, user, contact, today: dt.date) -> list[Portfolio
     for p in portfolios:
         one = since[p.pk]
         twr, mwr = one.twr, one.mwr
-        summary = summaries.get(p.pk)
         figures.append(
             PortfolioFigures(
                 p,
@@ -60,7 +60,7 @@ def client_portfolio_figures(*, user, contact, today: dt.date) -> list[Portfolio
                 twr=twr.value if twr else None,
                 mwr=mwr.value if mwr else None,
                 error=one.error,
-                ytd=summary.ytd.value if summary and summary.ytd else None,
+                ytd=ytd.get(p.pk),
                 fees_ytd=fees[p.pk] if p.pk in history or p.pk in fees else None,
                 history=history[p.pk],
             )
@@ -68,16 +68,45 @@ def client_portfolio_figures(*, user, contact, today: dt.date) -> list[Portfolio
     return figures
 
 
+def _stored_ytd(portfolios: list[Portfolio], *, today: dt.date) -> dict[int, Decimal | None]:
+    """Year-to-date TWR (the figure shown) of each portfolio: the stored ``PortfolioFigures`` of
+    those valued through ``today`` (one query; written with the valuations, decision 1000), the
+    summaries (``portfolio_summaries``) only for the others, so a record whose store is current
+    neither fingerprints the ledgers nor waits for a cache filled on first read (decision 1210)."""
+    if not portfolios:
+        return {}
+    out: dict[int, Decimal | None] = dict(
+        StoredFigures.objects.filter(portfolio_id__in=[p.pk for p in portfolios], as_of=today).values_list(
+            "portfolio_id", "ytd"
+        )
+    )
+    behind = [p for p in portfolios if p.pk not in out]
+    for pk, summary in selectors.portfolio_summaries(behind, today=today).items():
+        out[pk] = summary.ytd.value if summary.ytd else None
+    return out
+
+
 def _money(amount: Decimal | None, currency: str) -> str:
     return "" if amount is None else formatting.money(amount, currency)
 
 
 def client_transaction_items(*, user, contact, limit: int) -> list[TimelineItem]:
-    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. One query.
+    """The latest ``limit`` transactions of the client's portfolios that ``user`` may see. Two
+    queries (the portfolios' ids, then the rows), whatever the length of the ledgers.
     Income, fees and taxes show their amount (with the instrument they came from), trades their
     units, price and instrument name."""
+    # Each portfolio's latest ``limit`` rows along its (portfolio, trade date, id) index, then the
+    # latest of those: one IN over all the client's portfolios sorted every row of their ledgers
+    # (5,000 for the big client) to keep ``limit`` (decision 1210).
+    ids = list(portfolios_visible_to(user).filter(client=contact).values_list("pk", flat=True))
+    if not ids:
+        return []
+    per_portfolio = [
+        Transaction.objects.filter(portfolio_id=pk).order_by("-trade_date", "-id").values("pk")[:limit] for pk in ids
+    ]
+    latest = per_portfolio[0].union(*per_portfolio[1:], all=True) if len(per_portfolio) > 1 else per_portfolio[0]
     txns = (
-        Transaction.objects.filter(portfolio__in=portfolios_visible_to(user).filter(client=contact))
+        Transaction.objects.filter(pk__in=latest)
         .select_related("portfolio", "instrument")
         .order_by("-trade_date", "-id")[:limit]
     )

@@ -252,10 +252,12 @@ def performance_of(
     end: date,
     *,
     benchmark_prices: Sequence | None = None,
+    index: list[tuple[date, Decimal]] | None = None,
 ) -> analytics.Performance:
     """``analytics.performance`` for a series read from the store: the same functions, in the
-    same order, on the same values."""
-    index = analytics.twr_index(series)
+    same order, on the same values. ``index``: the series' ``twr_index`` when the caller has it."""
+    if index is None:
+        index = analytics.twr_index(series)
     return analytics.Performance(
         start=start,
         end=end,

@@ -198,7 +198,7 @@ def portfolio_detail(request, pk: int):
         chart_range = "ALL"
     value_chart = alloc_chart = ""
     if dash.performance is not None:
-        index = analytics.twr_index(dash.performance.series)
+        index = dash.twr_index or analytics.twr_index(dash.performance.series)
         lines = [Series("Portfolio (time-weighted)", _growth_in_range(index, chart_range))]
         if dash.benchmark_index and portfolio.benchmark is not None:
             start = lines[0].points[0][0] if lines[0].points else None
@@ -264,7 +264,11 @@ def portfolio_detail(request, pk: int):
         **_split_messages(request),
     }
     if context["can_write"]:
-        context["form"] = TransactionForm(initial={"trade_date": timezone.localdate()}, open_lots=_open_lots(portfolio))
+        # The page's quick form leaves the lot table to the full form (one link): a long-lived
+        # portfolio has hundreds of open lots, and rendering them on every view of the page was
+        # most of its time (docs/decisions/1210).
+        context["form"] = TransactionForm(initial={"trade_date": timezone.localdate()})
+        context["lots_url"] = reverse("portfolios:transaction-create", args=[portfolio.pk])
     return render(request, "portfolios/detail.html", context)
 
 

@@ -241,14 +241,15 @@ class ValueSeriesView(PortfolioAnalyticsView):
         q = request.query_params
         refuse_empty_params(q, "start", "end", "preset")
         portfolio = self.portfolio()
+        info = valuations.valuation_status(portfolio=portfolio)
         series, index, bench = selectors.portfolio_value_series(
-            portfolio=portfolio, start=q.get("start"), end=q.get("end"), preset=q.get("preset")
+            portfolio=portfolio, start=q.get("start"), end=q.get("end"), preset=q.get("preset"), info=info
         )
         twr = dict(index)
         bench_by_day = dict(bench)
         return Response(
             {
-                "valuation": _valuation(valuations.valuation_status(portfolio=portfolio)),
+                "valuation": _valuation(info),
                 "base_currency": series.base_currency,
                 "opening_date": series.opening_date,
                 "opening_value": _d(series.opening_value),

@@ -3,6 +3,7 @@ dashboard, its lots and ledger."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -43,15 +44,32 @@ def _benchmark_closes(portfolio: Portfolio, start: date, end: date) -> analytics
 
 
 def _stored_performance(
-    portfolio: Portfolio, start: date, end: date, bench: analytics.PriceSeries
+    portfolio: Portfolio, start: date, end: date, bench: analytics.PriceSeries, *, index: list | None = None
 ) -> analytics.Performance | None:
     """Performance over ``[start, end]`` from the valuation store (two queries over the range's
-    days), or None when the store does not cover the range."""
+    days), or None when the store does not cover the range. ``index``: a list that receives the
+    series' TWR index (computed once, for callers that chart it or cut periods from it)."""
     series = valuations.stored_series(portfolio=portfolio, start=start, end=end)
     if series is None:
         return None
     summary = valuations.stored_summary(portfolio=portfolio, start=start, end=end)
-    return valuation_engine.performance_of(series, summary, start, end, benchmark_prices=bench or None)
+    levels = analytics.twr_index(series)
+    if index is not None:
+        index.extend(levels)
+    return valuation_engine.performance_of(series, summary, start, end, benchmark_prices=bench or None, index=levels)
+
+
+def _period_twr(
+    part: analytics.ValueSeries, levels: dict[date, Decimal], last_level: Decimal | None
+) -> analytics.PeriodReturn | None:
+    """``analytics.twr_of(part)`` for a part of a series whose TWR index is known: with capital at
+    the part's opening close, the part's daily chain is the index's growth since that close (the
+    same links; equal to 27 digits), read from two levels instead of linking every day again.
+    Otherwise (a part opening with no capital) the part is linked day by day as before."""
+    base = levels.get(part.opening_date)
+    if part.opening_value > 0 and base is not None and last_level is not None:
+        return valuation_engine.return_between(part.opening_date, part.dates[-1], base, last_level)
+    return analytics.twr_of(part)
 
 
 @_without_gc_pauses
@@ -103,12 +121,19 @@ def _sub_series(series: analytics.ValueSeries, start: date) -> analytics.ValueSe
 
 @_without_gc_pauses
 def portfolio_value_series(
-    *, portfolio: Portfolio, start=None, end=None, preset: str | None = None, today: date | None = None
+    *,
+    portfolio: Portfolio,
+    start=None,
+    end=None,
+    preset: str | None = None,
+    today: date | None = None,
+    info: valuations.ValuationInfo | None = None,
 ) -> tuple[analytics.ValueSeries, list[tuple[date, Decimal]], list]:
     """(daily values, TWR index, benchmark closes in the range), from the stored valuations
-    (computed from the ledger only when the store does not cover the range)."""
+    (computed from the ledger only when the store does not cover the range). ``info``: the
+    portfolio's ``valuation_status`` when the caller has read it (not read again)."""
     today = today or timezone.localdate()
-    inception = valuations.valuation_status(portfolio=portfolio).inception
+    inception = (info or valuations.valuation_status(portfolio=portfolio)).inception
     s, e = resolve_range(inception=inception, start=start, end=end, preset=preset, today=today)
     series = valuations.stored_series(portfolio=portfolio, start=s, end=e)
     if series is None:
@@ -117,19 +142,32 @@ def portfolio_value_series(
 
 
 def benchmark_index(prices: analytics.PriceSeries, start: date, end: date) -> list[tuple[date, Decimal]]:
-    """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily)."""
+    """Benchmark level rebased to 1 at the close before ``start`` (carried forward daily).
+
+    One walk along the closes (sorted by day) beside the calendar, not one search per day."""
     if not prices:
         return []
     base = analytics.price_on(prices, start - timedelta(days=1)) or analytics.price_on(prices, end)
     if base is None:
         return []
+    if isinstance(prices, analytics.DatedValues):
+        days, closes = prices.dates, prices.values
+    else:
+        days, closes = [p[0] for p in prices], [p[1] for p in prices]
     out = []
-    day = start - timedelta(days=1)
+    one_day = timedelta(days=1)
+    day = start - one_day
+    i = bisect_right(days, day)  # closes[i - 1] is the last close on or before ``day``
+    n, level_of = len(days), -1
+    level = base
     while day <= end:
-        px = analytics.price_on(prices, day)
-        if px is not None:
-            out.append((day, px / base))
-        day += timedelta(days=1)
+        while i < n and days[i] <= day:
+            i += 1
+        if i:
+            if level_of != i:  # a new close: divided once, carried over the days without one
+                level, level_of = closes[i - 1] / base, i
+            out.append((day, level))
+        day += one_day
     return out
 
 
@@ -182,17 +220,20 @@ def stored_holdings_on(
     if last_trade is not None and last_trade > on:
         return None
     # A holding is the sum of its open lots (portfolios.services keeps both from one replay).
-    lots: dict[int, list[Lot]] = defaultdict(list)
-    for lot in Lot.objects.filter(portfolio=portfolio, quantity__gt=0).order_by(
-        "instrument_id", "acquired_on", "opened_by_id"
+    # (opened by, acquired on, quantity, cost local, cost base) per instrument: plain rows, not models
+    lots: dict[int, list[tuple]] = defaultdict(list)
+    for iid, opened_by, acquired_on, quantity, cost_local, cost_base in (
+        Lot.objects.filter(portfolio=portfolio, quantity__gt=0)
+        .order_by("instrument_id", "acquired_on", "opened_by_id")
+        .values_list("instrument_id", "opened_by_id", "acquired_on", "quantity", "cost_local", "cost_base")
     ):
-        lots[lot.instrument_id].append(lot)
+        lots[iid].append((opened_by, acquired_on, quantity, cost_local, cost_base))
     held = [
         (
             iid,
-            sum((lot.quantity for lot in open_lots), ZERO),
-            sum((lot.cost_local for lot in open_lots), ZERO),
-            sum((lot.cost_base for lot in open_lots), ZERO),
+            sum((lot[2] for lot in open_lots), ZERO),
+            sum((lot[3] for lot in open_lots), ZERO),
+            sum((lot[4] for lot in open_lots), ZERO),
         )
         for iid, open_lots in lots.items()
     ]
@@ -223,10 +264,8 @@ def stored_holdings_on(
                 cost_local=cost_local,
                 cost_base=cost_base,
                 lots=tuple(
-                    analytics.LotHolding(
-                        lot.opened_by_id, lot.acquired_on, lot.quantity, lot.cost_base, lot.quantity * px * fx
-                    )
-                    for lot in lots[iid]
+                    analytics.LotHolding(opened_by, acquired_on, quantity, cost_base, quantity * px * fx)
+                    for opened_by, acquired_on, quantity, _cost_local, cost_base in lots[iid]
                 ),
             )
         )
@@ -254,6 +293,7 @@ class Dashboard:
     realised_by_year: dict
     valuation: valuations.ValuationInfo = valuations.NO_STATE
     instruments: dict = field(default_factory=dict)  # of the holdings
+    twr_index: list = field(default_factory=list)  # of ``performance.series`` (the growth chart's)
 
 
 @_without_gc_pauses
@@ -286,20 +326,26 @@ def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> D
     }
     s, e = analytics.preset_range("SI", today, inception)
     bench = _benchmark_closes(portfolio, s, e)
-    perf = _stored_performance(portfolio, s, e, bench)
+    index: list[tuple[date, Decimal]] = []
+    perf = _stored_performance(portfolio, s, e, bench, index=index)
     if perf is None:
         full = portfolio_data(portfolio=portfolio, end=today)
         perf = analytics.performance(full.data, s, e, benchmark_prices=bench or None)
         realised = analytics.realised_gains_by_year(full.data.lot_book.realised)
+        index = analytics.twr_index(perf.series)
     else:
         realised = valuations.stored_realised_by_year(portfolio=portfolio)
+    levels = dict(index)
+    last_level = index[-1][1] if index else None
     rows = []
     for p in PRESETS:
         ps, pe = analytics.preset_range(p, today, inception)
         part = _sub_series(perf.series, ps)
         bench_return = analytics.benchmark_return(bench, ps, pe) if bench else None
         clamped = p != "SI" and ps != analytics.preset_range(p, today)[0]
-        rows.append(PeriodRow(p, ps, pe, analytics.twr_of(part), analytics.mwr_of(part), bench_return, clamped))
+        twr = perf.twr if part is perf.series else _period_twr(part, levels, last_level)
+        mwr = perf.mwr if part is perf.series else analytics.mwr_of(part)
+        rows.append(PeriodRow(p, ps, pe, twr, mwr, bench_return, clamped))
     return Dashboard(
         loaded=loaded,
         snapshot=snap,
@@ -310,6 +356,7 @@ def portfolio_dashboard(*, portfolio: Portfolio, today: date | None = None) -> D
         realised_by_year=realised,
         valuation=info,
         instruments=instruments,
+        twr_index=index,
     )
 
 

@@ -23,26 +23,30 @@ pytestmark = pytest.mark.django_db
 # with the session and the user, and counts the bell's unread notices (base.html; one indexed count).
 # Dashboard: onboarding check, holdings, cash balances, portfolio count, instruments, latest
 # closes (firm exposure); the page of portfolios, their ledger fingerprints (summaries cached);
-# recent activities, open deals, alert events, tasks due; open reconciliation breaks (a count).
-DASHBOARD_OWNER = 16
-DASHBOARD_ADVISOR = 16
+# recent activities, open deals closing this month (the soonest six, then the month's sums per
+# currency: decision 1210), alert events, tasks due; open reconciliation breaks (a count).
+DASHBOARD_OWNER = 17
+DASHBOARD_ADVISOR = 17
 # Client record: contact, portfolios, then for all of them at once today's stored close, the
-# first close with capital and the flow days (value, TWR and MWR since inception), the ledger
-# fingerprints of the cached YTD summaries and the last year's closes (sparkline, fees this year;
-# issue 25, money first); last activity, open tasks, open deals, subscriber, timeline (activities,
-# stage changes, transactions, documents; whether the client has a fee billing group, issue 21).
-CLIENT_RECORD = 19
+# first close with capital and the flow days (value, TWR and MWR since inception), the stored
+# figures of today for the YTD (decision 1210; the ledger fingerprints of the cached summaries
+# only for a portfolio whose figures are behind) and the last year's closes (sparkline, fees this
+# year; issue 25, money first); last activity, open tasks, open deals, subscriber, timeline
+# (activities, stage changes, the ids of the client's portfolios then their latest transactions,
+# read per portfolio along its date index, decision 1210; documents; whether the client has a
+# fee billing group, issue 21).
+CLIENT_RECORD = 20
 # Portfolio page: portfolio; ledger, instruments and today's closes (two queries) for the holdings;
 # valuation state, stored days since inception, their sums, realised gains per year; the
-# transactions page (count, rows) and the instruments and open lots of the transaction form
-# (its lot table, issue 25).
-PORTFOLIO_PAGE = 16
+# transactions page (count, rows) and the instruments of the transaction form (its lot table
+# is on the full form, linked: decision 1210).
+PORTFOLIO_PAGE = 15
 # Performance (any preset): portfolio; valuation state with the first ledger day; the range's
 # stored days; their sums. The ledger and the closes are not read.
 PERFORMANCE = 6
-# Value series: portfolio; valuation state; the range's stored days; the state again for the
-# response's "valuation" block (the selector's tuple does not carry it).
-VALUE_SERIES = 6
+# Value series: portfolio; valuation state (read once: the view hands it to the selector and
+# to the response's "valuation" block); the range's stored days.
+VALUE_SERIES = 5
 
 
 @pytest.fixture
@@ -95,11 +99,18 @@ def _pinned(client, url: str, pin: int | None, grow) -> None:
 
 
 @pytest.mark.parametrize("who", ["owner", "advisor"])
-def test_dashboard_query_count_is_pinned(who, request, client_for, production_cache, add_portfolio):  # noqa: F811
+def test_dashboard_query_count_is_pinned(who, request, client_for, production_cache, add_portfolio, advisor):  # noqa: F811
     client = client_for(request.getfixturevalue(who))
     add_portfolio()
+    today = timezone.localdate()
+    DealFactory(owner=advisor, expected_close=today)  # the deals panel reads its rows and its sums
     pin = DASHBOARD_OWNER if who == "owner" else DASHBOARD_ADVISOR
-    _pinned(client, "/", pin, lambda: [add_portfolio(trades=3) for _ in range(5)])
+    _pinned(
+        client,
+        "/",
+        pin,
+        lambda: [(add_portfolio(trades=3), DealFactory(owner=advisor, expected_close=today)) for _ in range(5)],
+    )
 
 
 def test_client_record_query_count_is_pinned(owner, client_for, production_cache, add_portfolio, advisor):  # noqa: F811

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from portfolios import selectors, services
+from portfolios import analytics, selectors, services
+from portfolios.selectors.portfolio import _sub_series
 
 from .factories import ContactFactory, InstrumentFactory, PortfolioFactory, add_fx, add_prices
 
@@ -226,6 +227,30 @@ def test_firm_exposure_names_the_currencies_it_cannot_convert(owner, two_books, 
     assert exp.missing_rates == ["EUR"]
     assert exp.securities_value == Decimal(1485)
     assert [r.label.split(" ")[0] for r in exp.by_instrument] == ["AAPLT"]
+
+
+def test_returns_table_read_from_the_index_equals_each_period_linked_day_by_day(portfolio, record, aapl):
+    # Two years of moving closes with money in and out: every row of the returns table (read
+    # from the since-inception index, decision 1210) equals its period linked day by day, the
+    # former computation, to 20 digits, with the same dates and annualisation.
+    start = D(2023, 1, 2)
+    add_prices(aapl, {start + timedelta(days=i): str(100 + (i * 37) % 23 + i // 10) for i in range(0, 760, 3)})
+    record("deposit", start, amount="10000")
+    record("buy", start, instrument=aapl, quantity="50", price="100")
+    record("deposit", D(2024, 3, 1), amount="5000")
+    record("withdrawal", D(2024, 11, 5), amount="2000")
+    today = D(2025, 1, 20)
+    dash = selectors.portfolio_dashboard(portfolio=portfolio, today=today)
+    assert dash.twr_index == analytics.twr_index(dash.performance.series)
+    for row in dash.returns:
+        expected = analytics.twr_of(_sub_series(dash.performance.series, row.start))
+        assert (row.twr.base_date, row.twr.end) == (expected.base_date, expected.end), row.preset
+        assert abs(row.twr.cumulative - expected.cumulative) < Decimal("1e-20"), row.preset
+        assert (row.twr.annualised is None) == (expected.annualised is None), row.preset
+        if expected.annualised is not None:
+            assert abs(row.twr.annualised - expected.annualised) < Decimal("1e-20"), row.preset
+    assert dash.returns[-1].twr == dash.performance.twr and dash.returns[-1].mwr == dash.performance.mwr
+    assert dash.returns[3].twr.cumulative != dash.returns[-1].twr.cumulative  # 1Y is not the whole history
 
 
 def test_returns_rows_longer_than_the_history_are_marked(portfolio, funded):

@@ -198,3 +198,14 @@ def test_an_advisor_outside_the_book_cannot_undo(held, advisor2, client_for):
     portfolio, _first, _second = held
     r = client_for(advisor2).post(f"/portfolios/{portfolio.pk}/transactions/restore/")
     assert r.status_code in (403, 404)
+
+
+def test_portfolio_page_quick_form_links_to_the_lot_table_instead_of_listing_lots(advisor_client, held):
+    # decision 1210: the page's quick form leaves the (possibly long) lot table to the full form
+    portfolio, first, second = held
+    html = advisor_client.get(f"/portfolios/{portfolio.pk}/").content.decode()
+    fieldset = html[html.index('class="field lot-table') :]
+    assert f'href="{_new(portfolio)}"' in fieldset[: fieldset.index("</fieldset>")]
+    assert f'name="lot_{first.pk}"' not in html and f'name="lot_{second.pk}"' not in html
+    full = advisor_client.get(_new(portfolio)).content.decode()
+    assert f'name="lot_{first.pk}"' in full and f'name="lot_{second.pk}"' in full

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from codex.site.dashboard import dashboard_for
+from codex.site.dashboard import dashboard_for, deals_panel
 from crm.models import ActivityKind, DealStatus
 from portfolios import services as portfolio_services
 from portfolios.alerts.models import AlertEvent, AlertRule
@@ -149,6 +149,42 @@ def test_deals_panel_counts_only_open_deals_closing_this_month(owner, advisor, f
     DealFactory(title="Won", owner=advisor, expected_close=today, status=DealStatus.WON, closed_at=timezone.now())
     board = dashboard_for(request=_Request(owner, firm), today=today)
     assert [d.title for d in board.deals.deals] == ["Now"]
+
+
+def test_deals_panel_sums_the_month_in_sql_and_lists_the_soonest_six(owner, advisor, advisor2, firm):
+    # decision 1210: six rows, the month's count and the amounts of the soonest deal's currency,
+    # in two queries whatever the number of deals; another advisor's deals stay out of the book.
+    first = timezone.localdate().replace(day=1)
+    for i in range(8):
+        DealFactory(
+            title=f"USD {i}",
+            owner=advisor,
+            expected_close=first,
+            amount=Decimal("1000.10"),
+            probability=25,
+            currency="USD",
+        )
+    DealFactory(title="EUR", owner=advisor, expected_close=first, amount=Decimal("700"), probability=50, currency="EUR")
+    DealFactory(title="Not mine", owner=advisor2, expected_close=first, amount=Decimal("9"), currency="USD")
+    for user, expected_count in ((owner, 10), (advisor, 9)):
+        with CaptureQueriesContext(connection) as ctx:
+            panel = deals_panel(user=user, today=first)
+        assert len(ctx.captured_queries) == 2, [q["sql"] for q in ctx.captured_queries]
+        assert panel.count == expected_count
+        assert len(panel.deals) == 6 and [d.title for d in panel.deals] == [f"USD {i}" for i in range(6)]
+        assert panel.currency == "USD"
+        usd = 8 if user == advisor else 9
+        assert panel.total == Decimal("1000.10") * 8 + (Decimal(9) if usd == 9 else 0)
+        assert panel.weighted == Decimal("1000.10") * 8 * 25 / 100 + (Decimal(9) * 10 / 100 if usd == 9 else 0)
+
+
+def test_deals_panel_with_no_deal_this_month_is_one_query(advisor, firm):
+    today = timezone.localdate()
+    DealFactory(title="Later", owner=advisor, expected_close=today + timedelta(days=40))
+    with CaptureQueriesContext(connection) as ctx:
+        panel = deals_panel(user=advisor, today=today)
+    assert len(ctx.captured_queries) == 1
+    assert (panel.count, panel.total, panel.weighted, panel.deals) == (0, 0, 0, [])
 
 
 def test_read_only_support_session_sees_the_firm_dashboard_without_tasks(advisor, firm):
