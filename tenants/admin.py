@@ -14,7 +14,7 @@ from .selectors import tenant_user_counts
 from .support_admin import support_start_view
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(admin.StackedInline):  # labelled fields (a tabular row has none)
     model = Domain
     extra = 0
     fields = ["domain", "is_primary", "created_at"]

@@ -84,7 +84,7 @@ PAGES = [
     Page("reports", "owner", "/client-portal/reports/"),
     Page("client-portal-page", "owner", "/client-portal/clients/{contact}/"),
     Page("billing", "owner", "/billing/"),
-    Page("billing-change", "owner", "/billing/change/"),
+    Page("billing-change", "owner", "/billing/change/?plan=starter&interval=year"),
     Page("settings", "owner", "/settings/"),
     Page("profile", "owner", "/accounts/profile/"),
     Page("team", "owner", "/accounts/team/"),
@@ -103,7 +103,7 @@ PAGES = [
     Page("console-firms", "operator", "/admin/tenants/tenant/", ready="#content"),
     Page("console-firm", "operator", "/admin/tenants/tenant/{tenant}/change/", ready="#content"),
     Page("console-revenue", "operator", "/admin/billing/invoice/revenue/", ready="#content"),
-    Page("console-status", "operator", "/admin/status/servicecheck/", ready="#content"),
+    Page("console-status", "operator", "/admin/platform_status/servicecheck/", ready="#content"),
 ]
 
 # Run in the copied database by ``manage.py shell``: the demo data (idempotent), a portal client
