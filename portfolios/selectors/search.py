@@ -28,9 +28,18 @@ def portfolio_search_hits(*, user, q: str, limit: int) -> list[SearchHit]:
     hits = []
     for portfolio in rows:
         client = f"{portfolio.client.first_name} {portfolio.client.last_name}".strip()
-        subtitle = " · ".join(x for x in (client, portfolio.base_currency, "archived" if portfolio.archived else "") if x)
+        subtitle = " · ".join(
+            x for x in (client, portfolio.base_currency, "archived" if portfolio.archived else "") if x
+        )
         hits.append(
-            SearchHit("portfolio", portfolio.pk, portfolio.name, subtitle, firm_path("portfolios:detail", args=[portfolio.pk]), 1.0)
+            SearchHit(
+                "portfolio",
+                portfolio.pk,
+                portfolio.name,
+                subtitle,
+                firm_path("portfolios:detail", args=[portfolio.pk]),
+                1.0,
+            )
         )
     return hits
 
@@ -59,7 +68,9 @@ def instrument_search_hits(*, user, q: str, limit: int) -> list[SearchHit]:
             "instrument",
             i.pk,
             i.symbol,
-            " · ".join(x for x in (i.name, i.exchange, str(classes.get(i.asset_class, i.asset_class)), i.currency) if x),
+            " · ".join(
+                x for x in (i.name, i.exchange, str(classes.get(i.asset_class, i.asset_class)), i.currency) if x
+            ),
             firm_path("portfolios:instrument-detail", args=[i.pk]),
             1.0 if i.rank == 0 else 0.5,
         )

@@ -54,7 +54,9 @@ def test_advisor_finds_only_the_portfolios_of_their_book(firm, advisor, advisor2
 def test_another_firms_portfolios_and_own_instruments_are_never_found(firm, other_firm, owner, outsider):
     with schema_context(other_firm.schema_name):
         theirs = PortfolioFactory(name="Borealis trust", client=ContactFactory(), advisor=outsider)
-        fund = InstrumentFactory(symbol="BORFUND", exchange="", name="Borealis private fund", owner=other_firm.schema_name)
+        fund = InstrumentFactory(
+            symbol="BORFUND", exchange="", name="Borealis private fund", owner=other_firm.schema_name
+        )
         # positive control: the other firm's own people find both
         found = {(h.kind, h.pk) for h in global_search(outsider, "borealis")}
         assert found == {("portfolio", theirs.pk), ("instrument", fund.pk)}
