@@ -27,7 +27,8 @@ def portfolio_search_hits(*, user, q: str, limit: int) -> list[SearchHit]:
     )
     hits = []
     for portfolio in rows:
-        client = f"{portfolio.client.first_name} {portfolio.client.last_name}".strip()
+        contact = portfolio.client
+        client = f"{contact.first_name} {contact.last_name}".strip() if contact is not None else ""
         subtitle = " · ".join(
             x for x in (client, portfolio.base_currency, "archived" if portfolio.archived else "") if x
         )
