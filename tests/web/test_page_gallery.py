@@ -22,7 +22,17 @@ import pytest
 from django.db import connections
 from django_otp.oath import totp
 
-from .live import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, LiveServer, clone_database, drop_database, run_database_name
+from .live import (
+    ARTIFACTS,
+    AXE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    LiveServer,
+    clone_database,
+    drop_database,
+    run_database_name,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -286,6 +296,8 @@ def _describe(violation: dict) -> str:
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_page_at_both_sizes_in_light_and_dark_has_no_serious_accessibility_violation(page, views, server, seeded):
+    if page.who == "client" and not (ROOT / "frontend" / "dist" / "index.html").exists():
+        pytest.fail("the client portal is not built: run `make frontend` (`make test` does it)")
     GALLERY.mkdir(parents=True, exist_ok=True)
     url = _url(server, page, seeded["ids"])
     problems = []
