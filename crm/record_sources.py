@@ -127,3 +127,23 @@ def client_list_figures_for(*, user, contacts, today: dt.date) -> dict[int, Clie
             if mine.ytd is None:
                 mine.ytd = figures.ytd
     return out
+
+
+# --- global search ----------------------------------------------------------------------------------
+
+#: ``(*, user, q, limit) -> list[crm.selectors.SearchHit]``: hits of one kind of record above crm
+#: (portfolios, instruments) for the search page; each source scopes them to ``user`` itself.
+SearchSource = Callable[..., list[Any]]
+
+_search_sources: list[SearchSource] = []
+
+
+def register_search_source(source: SearchSource) -> None:
+    """Add a source of the global search page's hits (idempotent)."""
+    if source not in _search_sources:
+        _search_sources.append(source)
+
+
+def search_hits_for(*, user, q: str, limit: int) -> list[Any]:
+    """Every registered source's hits, in registration order, at most ``limit`` from each."""
+    return [hit for source in _search_sources for hit in source(user=user, q=q, limit=limit)]

@@ -51,7 +51,14 @@ from .models import (
     SubscriberStatus,
     fold,
 )
-from .record_sources import TIMELINE_CATEGORIES, PortfolioFigures, TimelineItem, figures_for, timeline_items_for
+from .record_sources import (
+    TIMELINE_CATEGORIES,
+    PortfolioFigures,
+    TimelineItem,
+    figures_for,
+    search_hits_for,
+    timeline_items_for,
+)
 from .services import pipeline_stages_ensure
 
 ZERO = Decimal("0")
@@ -374,7 +381,7 @@ def pipeline_board(*, user, today: dt.date | None = None, closed_limit: int = 20
 
 @dataclass(frozen=True)
 class SearchHit:
-    kind: str  # contact, company, deal
+    kind: str  # contact, company, deal; from the registered sources: portfolio, instrument
     pk: int
     title: str
     subtitle: str
@@ -696,6 +703,19 @@ def crm_search(user, q: str, limit: int = 20) -> list[SearchHit]:
         hits.append(SearchHit(kind, pk, title.strip(), subtitle, firm_path(urls[kind], args=[pk]), float(score)))
     hits.sort(key=lambda h: -h.score)
     return hits[:limit]
+
+
+def global_search(user, q: str, limit: int = 20) -> list[SearchHit]:
+    """The search page's hits: an instrument whose ticker is exactly ``q`` first, then the CRM's
+    (``crm_search``), then each registered source's (``record_sources.register_search_source``:
+    portfolios, instruments), at most ``limit`` of each kind, all scoped to ``user``'s book
+    (decision 1260)."""
+    q = (q or "").strip()[:100]
+    if len(q) < 2:
+        return []
+    others = search_hits_for(user=user, q=q, limit=limit)
+    exact = [h for h in others if h.kind == "instrument" and h.title.upper() == q.upper()]
+    return exact + crm_search(user, q, limit) + [h for h in others if h not in exact]
 
 
 # --- lists ------------------------------------------------------------------------------------------

@@ -33,7 +33,12 @@ class PortfoliosConfig(AppConfig):
         # The client record in crm shows portfolio figures and transactions; a contact merge moves
         # portfolios. crm cannot import portfolios (it sits below it): it offers a registry and a
         # signal, fed here (crm.record_sources, docs/architecture.md).
-        from crm.record_sources import contact_merging, register_client_list_source, register_client_record_source
+        from crm.record_sources import (
+            contact_merging,
+            register_client_list_source,
+            register_client_record_source,
+            register_search_source,
+        )
 
         from .client_record import (
             client_list_figures,
@@ -46,6 +51,11 @@ class PortfoliosConfig(AppConfig):
             figures=client_portfolio_figures, timeline=client_transaction_items, category="transactions"
         )
         register_client_list_source(client_list_figures)
+        # The search page finds portfolios and tickers too (decision 1260).
+        from .selectors.search import instrument_search_hits, portfolio_search_hits
+
+        register_search_source(portfolio_search_hits)
+        register_search_source(instrument_search_hits)
         contact_merging.connect(portfolios_follow_merged_contact, dispatch_uid="portfolios-follow-merged-contact")
 
         # billing limits portfolios per plan and counts them through the counter registered here.

@@ -26,7 +26,7 @@ def register_firm_summary_section(template: str, compute: Callable[[Tenant], obj
     FIRM_SUMMARY_SECTIONS.append((template, compute))
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(admin.StackedInline):  # labelled fields (a tabular row has none)
     model = Domain
     extra = 0
     fields = ["domain", "is_primary", "created_at"]

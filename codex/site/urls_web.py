@@ -7,6 +7,7 @@ from . import history_views, views
 # On every host that serves pages (public site and firms).
 common_web_urls = [
     path("theme/", views.theme, name="theme"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]
 
 # On firm hosts only.

@@ -1,4 +1,5 @@
-"""Search across contacts, companies and deals."""
+"""The search page: contacts, companies and deals, and what apps above crm register (portfolios,
+instruments)."""
 
 from __future__ import annotations
 
@@ -13,5 +14,5 @@ from .. import selectors
 @login_required
 def search(request):
     q = request.GET.get("q", "").strip()
-    hits = selectors.crm_search(request.user, q, 50) if q else []
+    hits = selectors.global_search(request.user, q, 50) if q else []
     return render(request, "crm/search.html", {"q": q, "hits": hits})

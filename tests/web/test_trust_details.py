@@ -23,3 +23,23 @@ def test_owner_and_viewer_see_the_newsletter_link(owner_client, viewer_client):
         html = client.get("/crm/contacts/").content.decode()
         assert 'href="/crm/newsletter/"' in html
         assert client.get("/crm/newsletter/").status_code == 200
+
+
+def test_favicon_ico_answers_on_firm_and_public_hosts_for_pages_that_link_no_icon(anon_client, public_client):
+    """The console (Django's admin) and the portal do not extend base.html; browsers then ask for
+    /favicon.ico, which must not be a 404."""
+    icon = finders.find("favicon.svg")
+    for client, host in ((anon_client, None), (public_client, "localhost")):
+        response = client.get("/favicon.ico", **({"HTTP_HOST": host} if host else {}))
+        assert response.status_code == 200, host
+        assert response["Content-Type"] == "image/svg+xml"
+        assert response.content == open(icon, "rb").read()  # noqa: PTH123, SIM115
+
+
+def test_the_portal_page_names_the_icon():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    index = (Path(settings.BASE_DIR) / "frontend" / "index.html").read_text()
+    assert '<link rel="icon" href="/favicon.ico"' in index
