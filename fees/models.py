@@ -53,16 +53,11 @@ class Collection(models.TextChoices):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class FeeSchedule(models.Model):
-    """A named schedule; its terms live in versions with effective dates, so a change applies
-    from its date and the periods before keep the old terms."""
+    """A named schedule; its terms and exclusions live in versions with effective dates, so a
+    change applies from its date and the periods before keep the old ones."""
 
     name = models.CharField(max_length=200, unique=True)
     currency = models.CharField(max_length=3, default="USD")
-    exclude_cash = models.BooleanField(default=False, help_text="Cash is not billable.")
-    # Positions in these instruments, or in instruments of these asset classes, are not billable
-    # (their close is taken out of the account's stored value, day by day). docs/fees.md.
-    excluded_instruments = models.ManyToManyField("market.Instrument", blank=True, related_name="+")
-    excluded_asset_classes = models.JSONField(default=list, blank=True, help_text="market.AssetClass values.")
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -84,6 +79,12 @@ class FeeScheduleVersion(models.Model):
     flat_annual = models.DecimalField(**MONEY, default=Decimal(0))
     minimum_annual = models.DecimalField(**MONEY, default=Decimal(0))
     maximum_annual = models.DecimalField(**MONEY, null=True, blank=True)
+    # What is not billable while this version is in effect (decision 1200): cash, positions in
+    # these instruments or in instruments of these asset classes (their close is taken out of the
+    # account's stored value, day by day). docs/fees.md, "Exclusions".
+    exclude_cash = models.BooleanField(default=False, help_text="Cash is not billable.")
+    excluded_instruments = models.ManyToManyField("market.Instrument", blank=True, related_name="+")
+    excluded_asset_classes = models.JSONField(default=list, blank=True, help_text="market.AssetClass values.")
 
     class Meta:
         ordering = ["schedule_id", "-effective_from"]

@@ -74,7 +74,8 @@ def products_list() -> QuerySet[Product]:
 
 
 def schedules_list() -> QuerySet[FeeSchedule]:
-    return FeeSchedule.objects.prefetch_related("versions", "excluded_instruments")
+    """Schedules with their versions (terms and exclusions by effective date)."""
+    return FeeSchedule.objects.prefetch_related("versions__excluded_instruments")
 
 
 def runs_list() -> QuerySet[FeeRun]:
@@ -108,13 +109,23 @@ def schedule_terms(version: FeeScheduleVersion) -> engine.Schedule:
     )
 
 
-def schedule_version_on(versions: list[FeeScheduleVersion], day: date) -> FeeScheduleVersion | None:
-    """The terms in effect on ``day``: the latest version effective on or before it."""
+def schedule_version_on(versions, day: date) -> FeeScheduleVersion | None:
+    """The version in effect on ``day``: the latest one effective on or before it."""
     chosen = None
     for v in sorted(versions, key=lambda v: v.effective_from):
         if v.effective_from <= day:
             chosen = v
     return chosen
+
+
+def versions_in_range(versions, first: date, last: date) -> list[FeeScheduleVersion]:
+    """The versions in effect on some day of ``[first, last]``, oldest first."""
+    ordered = sorted(versions, key=lambda v: v.effective_from)
+    return [
+        v
+        for i, v in enumerate(ordered)
+        if v.effective_from <= last and (i + 1 == len(ordered) or ordered[i + 1].effective_from > first)
+    ]
 
 
 # --- the fee computation of a period -----------------------------------------------------------------
@@ -216,14 +227,20 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
         .values_list("portfolio_id", flat=True)
     )
     versions: dict[int, list[FeeScheduleVersion]] = defaultdict(list)
-    for v in FeeScheduleVersion.objects.filter(schedule_id__in={s.product.fee_schedule_id for s in subs}):
+    for v in FeeScheduleVersion.objects.filter(
+        schedule_id__in={s.product.fee_schedule_id for s in subs}
+    ).prefetch_related("excluded_instruments"):
         versions[v.schedule_id].append(v)
-    schedules = {s.pk: s for s in FeeSchedule.objects.filter(pk__in=versions).prefetch_related("excluded_instruments")}
-    exclusions = {
-        pk: ({i.pk for i in s.excluded_instruments.all()}, set(s.excluded_asset_classes))
-        for pk, s in schedules.items()
-        if s.excluded_asset_classes or s.excluded_instruments.all()
-    }
+    schedules = {s.pk: s for s in FeeSchedule.objects.filter(pk__in=versions)}
+    # Versions in effect on some day of the run's range that exclude instruments or asset classes
+    # (decision 1200): each one's excluded positions are valued over the whole range, since an
+    # in-advance fee measures the prior close with the exclusions of the period's first day.
+    exclusions: dict[int, tuple[int, set[int], set[str]]] = {}
+    for schedule_id, schedule_versions in versions.items():
+        for v in versions_in_range(schedule_versions, prior_end, period_end):
+            instrument_ids = {i.pk for i in v.excluded_instruments.all()}
+            if instrument_ids or v.excluded_asset_classes:
+                exclusions[v.pk] = (schedule_id, instrument_ids, set(v.excluded_asset_classes))
     rates: dict[tuple[str, str, date], Decimal | None] = {}
 
     def rate(ccy: str, base: str, day: date) -> Decimal | None:
@@ -245,8 +262,8 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
         )
         # Schedules with excluded instruments or asset classes: the excluded positions' closes
         # of the accounts billed on them, by schedule (only those accounts pay for the replay).
-        excluded: dict[int, dict[int, dict[date, Decimal]]] = {}
-        for schedule_id, (instrument_ids, asset_classes) in exclusions.items():
+        excluded: dict[int, dict[int, dict[date, Decimal]]] = {}  # version id -> portfolio -> day
+        for version_id, (schedule_id, instrument_ids, asset_classes) in exclusions.items():
             billed = [
                 p
                 for g in chunk
@@ -254,7 +271,7 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
                 for p in accounts[g]
             ]
             if billed:
-                excluded[schedule_id] = portfolios_positions_closes(
+                excluded[version_id] = portfolios_positions_closes(
                     portfolios=billed,
                     start=prior_end,
                     end=period_end,
@@ -329,8 +346,20 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
         day_count=sub.day_count,
     )
     schedule = schedules.get(product.fee_schedule_id)
-    exclude_cash = bool(schedule and schedule.exclude_cash)
-    excluded_closes = excluded.get(schedule.pk, {}) if schedule is not None else {}
+    version = None
+    if schedule is not None:
+        # The terms in effect on the first billed day apply to the whole period.
+        version = schedule_version_on(versions[schedule.pk], member.billed_from)
+        if version is None:
+            preview.problems.append(
+                {
+                    "portfolio": None,
+                    "name": schedule.name,
+                    "message": f"Schedule {schedule.name} has no terms in effect on {member.billed_from.isoformat()}.",
+                    "missing_days": [],
+                }
+            )
+            return
     # What each account's billable value is measured on, and which stored days that needs.
     if sub.timing == Timing.ADVANCE:
         measured = [period_start - ONE_DAY]
@@ -338,6 +367,18 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
         measured = [member.billed_to]
     else:
         measured = _days(member.billed_from, member.billed_to)
+    # The exclusions of each measured day (decision 1200): those in effect that day (average daily
+    # balance: a change applies from its date; period-end: the last billed day's), except in
+    # advance, where the prior close is measured with the exclusions of the billed period's first
+    # day, like the terms.
+    rules: list[FeeScheduleVersion | None] = []
+    for day in measured:
+        if schedule is None:
+            rules.append(None)
+        elif sub.timing == Timing.ADVANCE:
+            rules.append(version)
+        else:
+            rules.append(schedule_version_on(versions[schedule.pk], day) or version)
     values: list[Fraction] = []
     for account in days:
         missing = account.missing(measured[0], measured[-1])
@@ -352,9 +393,15 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
             )
             values.append(Fraction(0))
             continue
-        less = excluded_closes.get(account.portfolio_id)
         value = engine.average_daily_balance(
-            [account.close(d, exclude_cash=exclude_cash, excluded=less) for d in measured]
+            [
+                account.close(
+                    d,
+                    exclude_cash=bool(rule and rule.exclude_cash),
+                    excluded=excluded.get(rule.pk, {}).get(account.portfolio_id) if rule else None,
+                )
+                for d, rule in zip(measured, rules, strict=True)
+            ]
         )
         if account.currency != preview.currency:
             fx = rate(account.currency, preview.currency, measured[-1])
@@ -373,18 +420,7 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
     group_value = sum(values, Fraction(0))
     asset_fee = Decimal(0)
     result = None
-    if schedule is not None:
-        version = schedule_version_on(versions[schedule.pk], member.billed_from)
-        if version is None:
-            preview.problems.append(
-                {
-                    "portfolio": None,
-                    "name": schedule.name,
-                    "message": f"Schedule {schedule.name} has no terms in effect on {member.billed_from.isoformat()}.",
-                    "missing_days": [],
-                }
-            )
-            return
+    if version is not None:
         result = engine.fee_for(
             value=group_value,
             schedule=schedule_terms(version),

@@ -192,64 +192,91 @@ def fee_schedule_create(
     excluded_asset_classes=(),
     **terms,
 ) -> FeeSchedule:
-    """A schedule and its first terms, effective from ``effective_from``; cash, instruments and
-    asset classes it excludes from the billable value. Atomic; errors name the field."""
+    """A schedule and its first version, effective from ``effective_from``: its terms and the
+    cash, instruments and asset classes it excludes from the billable value. Atomic; errors name
+    the field."""
     fields = _version_fields(**terms)
     name = _schedule_name(name)
     instruments, classes = exclusions_clean(
         excluded_instruments=excluded_instruments, excluded_asset_classes=excluded_asset_classes
     )
-    schedule = FeeSchedule.objects.create(
-        name=name, currency=_currency(currency), exclude_cash=exclude_cash, excluded_asset_classes=classes
+    schedule = FeeSchedule.objects.create(name=name, currency=_currency(currency))
+    version = FeeScheduleVersion.objects.create(
+        schedule=schedule,
+        effective_from=effective_from,
+        exclude_cash=bool(exclude_cash),
+        excluded_asset_classes=classes,
+        **fields,
     )
-    schedule.excluded_instruments.set(instruments)
-    FeeScheduleVersion.objects.create(schedule=schedule, effective_from=effective_from, **fields)
+    version.excluded_instruments.set(instruments)
     return schedule
 
 
 @transaction.atomic
-def fee_schedule_update(
-    *,
-    schedule: FeeSchedule,
-    name: str | None = None,
-    exclude_cash: bool | None = None,
-    excluded_instruments=None,
-    excluded_asset_classes=None,
-    archived: bool | None = None,
-) -> FeeSchedule:
-    """Rename, change what is excluded (from the next run on: issued invoices keep their
-    figures), archive (no new product may use it) or restore. ``None`` leaves a field as it is."""
+def fee_schedule_update(*, schedule: FeeSchedule, name: str | None = None, archived: bool | None = None) -> FeeSchedule:
+    """Rename, archive (no new product may use it) or restore. ``None`` leaves a field as it
+    is. Terms and exclusions are dated: ``fee_schedule_change``."""
     schedule = FeeSchedule.objects.select_for_update().get(pk=schedule.pk)
     if name is not None:
         schedule.name = _schedule_name(name, other_than=schedule.pk)
-    if exclude_cash is not None:
-        schedule.exclude_cash = exclude_cash
     if archived is not None:
         schedule.archived = archived
-    instruments = None
-    if excluded_instruments is not None or excluded_asset_classes is not None:
-        instruments, classes = exclusions_clean(
-            excluded_instruments=excluded_instruments if excluded_instruments is not None else [],
-            excluded_asset_classes=(
-                excluded_asset_classes if excluded_asset_classes is not None else schedule.excluded_asset_classes
-            ),
-        )
-        schedule.excluded_asset_classes = classes
-        if excluded_instruments is None:
-            instruments = None
     schedule.save()
-    if instruments is not None:
-        schedule.excluded_instruments.set(instruments)
     return schedule
 
 
+TERM_FIELDS = ("method", "tiers", "flat_annual", "minimum_annual", "maximum_annual")
+EXCLUSION_FIELDS = ("exclude_cash", "excluded_instruments", "excluded_asset_classes")
+
+
 @transaction.atomic
-def fee_schedule_change(*, schedule: FeeSchedule, effective_from: date, **terms) -> FeeScheduleVersion:
-    """New terms from ``effective_from``; periods billed before keep the old ones (history)."""
-    fields = _version_fields(**terms)
-    version, _ = FeeScheduleVersion.objects.update_or_create(
-        schedule=schedule, effective_from=effective_from, defaults=fields
+def fee_schedule_change(*, schedule: FeeSchedule, effective_from: date | None, **changes) -> FeeScheduleVersion:
+    """A new version from ``effective_from``: new terms and/or exclusions (decision 1200). What
+    ``changes`` leaves out is carried over from the version in effect on that date (or the
+    earliest one when the date comes first). Periods before keep the old version: history is
+    never rewritten, so a second version on the same date is refused (``effective_from``), as
+    is an unknown field. Atomic; errors name the field."""
+    unknown = set(changes) - set(TERM_FIELDS) - set(EXCLUSION_FIELDS)
+    if unknown:
+        raise ValidationError({f: "Not a term or an exclusion of a fee schedule." for f in sorted(unknown)})
+    if effective_from is None:
+        raise ValidationError({"effective_from": "This field is required: the date the change applies from."})
+    FeeSchedule.objects.select_for_update().filter(pk=schedule.pk).first()  # one change at a time
+    versions = list(FeeScheduleVersion.objects.filter(schedule=schedule).prefetch_related("excluded_instruments"))
+    if any(v.effective_from == effective_from for v in versions):
+        raise FeeStateConflict(
+            {
+                "effective_from": f"A version from {effective_from.isoformat()} exists already: history keeps it. "
+                "Date the change from another day."
+            }
+        )
+    base = selectors.schedule_version_on(versions, effective_from) or min(
+        versions, key=lambda v: v.effective_from, default=None
     )
+    terms = {k: changes[k] for k in TERM_FIELDS if k in changes}
+    if base is not None:
+        for key in TERM_FIELDS:
+            terms.setdefault(key, getattr(base, key))
+    elif "method" not in terms or "tiers" not in terms:
+        raise ValidationError({"method" if "method" not in terms else "tiers": "This field is required."})
+    fields = _version_fields(**terms)
+    instruments, classes = exclusions_clean(
+        excluded_instruments=changes.get(
+            "excluded_instruments", list(base.excluded_instruments.all()) if base is not None else []
+        ),
+        excluded_asset_classes=changes.get(
+            "excluded_asset_classes", base.excluded_asset_classes if base is not None else []
+        ),
+    )
+    exclude_cash = changes.get("exclude_cash", base.exclude_cash if base is not None else False)
+    version = FeeScheduleVersion.objects.create(
+        schedule=schedule,
+        effective_from=effective_from,
+        exclude_cash=bool(exclude_cash),
+        excluded_asset_classes=classes,
+        **fields,
+    )
+    version.excluded_instruments.set(instruments)
     return version
 
 

@@ -5,7 +5,7 @@ book's groups, subscriptions and revenue (another advisor's group is a 404)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import wraps
 
 from django import forms
@@ -246,8 +246,31 @@ def product_detail(request, pk: int):
     )
 
 
-def _terms_forms(request, prefix_data):
-    return fee_forms.TermsForm(prefix_data, prefix="terms"), fee_forms.TiersForm(prefix_data, prefix="tiers")
+def _terms_forms(request, prefix_data, *, exclusions: bool = True, initial: dict | None = None):
+    return (
+        fee_forms.TermsForm(prefix_data, prefix="terms", exclusions=exclusions, initial=initial),
+        fee_forms.TiersForm(prefix_data, prefix="tiers", initial=initial),
+    )
+
+
+def _version_initial(version) -> dict:
+    """A version's terms and exclusions as the new-version form's starting point: one edits only
+    what changes."""
+    if version is None:
+        return {}
+    initial = {
+        "method": version.method,
+        "flat_annual": version.flat_annual,
+        "minimum_annual": version.minimum_annual,
+        "maximum_annual": version.maximum_annual,
+        "exclude_cash": version.exclude_cash,
+        "excluded_asset_classes": version.excluded_asset_classes,
+        "excluded_instruments": [i.pk for i in version.excluded_instruments.all()],
+    }
+    for i, tier in enumerate(version.tiers[: fee_forms.TIER_ROWS]):
+        initial[f"upto_{i}"] = tier["upto"] or ""
+        initial[f"bps_{i}"] = tier["bps"]
+    return initial
 
 
 def _terms_values(terms, tiers) -> dict:
@@ -266,7 +289,7 @@ def schedule_create(request):
     _manager(request)
     data = request.POST or None
     form = fee_forms.ScheduleForm(data)
-    terms, tiers = _terms_forms(request, data)
+    terms, tiers = _terms_forms(request, data, exclusions=False)
     if request.method == "POST" and all([form.is_valid(), terms.is_valid(), tiers.is_valid()]):
         try:
             schedule = services.fee_schedule_create(**form.cleaned_data, **_terms_values(terms, tiers))
@@ -283,21 +306,17 @@ def schedule_create(request):
 @login_required
 @_gated
 def schedule_detail(request, pk: int):
-    """Edit a schedule's name and exclusions, archive or restore it, add terms from a date."""
+    """A schedule's history (each version's terms and exclusions from its date); managers rename,
+    archive or restore it and add a version from a date (terms and/or exclusions)."""
     schedule = get_object_or_404(selectors.schedules_list(), pk=pk)
     action = request.POST.get("action", "save") if request.method == "POST" else ""
     posted = request.POST if action == "save" else None
-    form = fee_forms.ScheduleForm(
-        posted,
-        editing=True,
-        initial={
-            "name": schedule.name,
-            "exclude_cash": schedule.exclude_cash,
-            "excluded_asset_classes": schedule.excluded_asset_classes,
-            "excluded_instruments": [i.pk for i in schedule.excluded_instruments.all()],
-        },
-    )
-    terms, tiers = _terms_forms(request, request.POST if action == "terms" else None)
+    form = fee_forms.ScheduleForm(posted, editing=True, initial={"name": schedule.name})
+    versions = sorted(schedule.versions.all(), key=lambda v: v.effective_from, reverse=True)
+    for newer, older in zip(versions, versions[1:], strict=False):
+        older.until = newer.effective_from - timedelta(days=1)  # shown in the history table
+    latest = versions[0] if versions else None
+    terms, tiers = _terms_forms(request, request.POST if action == "terms" else None, initial=_version_initial(latest))
     if request.method == "POST":
         _manager(request)
         try:
@@ -307,7 +326,7 @@ def schedule_detail(request, pk: int):
                 return redirect("fees:schedule", pk=pk)
             if action == "terms" and terms.is_valid() & tiers.is_valid():
                 version = services.fee_schedule_change(schedule=schedule, **_terms_values(terms, tiers))
-                messages.success(request, f"New terms from {version.effective_from}.")
+                messages.success(request, f"New version from {version.effective_from}.")
                 return redirect("fees:schedule", pk=pk)
             if action == "save" and form.is_valid():
                 services.fee_schedule_update(schedule=schedule, **form.cleaned_data)
@@ -320,6 +339,7 @@ def schedule_detail(request, pk: int):
         "fees/schedule.html",
         {
             "schedule": schedule,
+            "versions": versions,
             "form": form,
             "terms": terms,
             "tiers": tiers,

@@ -127,9 +127,9 @@ def test_owner_creates_a_schedule_with_a_tiers_table_and_exclusions(owner_client
     assert response.status_code == 302 and response["Location"] == f"/fees/schedules/{schedule.pk}/"
     version = schedule.versions.get()
     assert version.tiers == [{"upto": "1000000", "bps": "100"}, {"upto": None, "bps": "75"}]
-    assert version.minimum_annual == Decimal("2500") and schedule.excluded_asset_classes == ["crypto", "real_estate"]
+    assert version.minimum_annual == Decimal("2500") and version.excluded_asset_classes == ["crypto", "real_estate"]
     page = owner_client.get(f"/fees/schedules/{schedule.pk}/").content.decode()
-    assert "Premier" in page and "asset classes excluded: crypto, real_estate" in page
+    assert "Premier" in page and "asset classes: crypto, real_estate" in page
 
 
 def test_overlapping_tiers_are_shown_on_their_row_and_the_input_is_kept(owner_client):
