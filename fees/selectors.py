@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,11 +27,13 @@ from .models import (
     FeeInvoice,
     FeeInvoiceLine,
     FeeRun,
+    FeeRunJob,
     FeeSchedule,
     FeeScheduleVersion,
     FeeStatement,
     InvoiceKind,
     InvoiceStatus,
+    JobStatus,
     Product,
     Timing,
 )
@@ -80,6 +83,23 @@ def schedules_list() -> QuerySet[FeeSchedule]:
 
 def runs_list() -> QuerySet[FeeRun]:
     return FeeRun.objects.all()
+
+
+def runs_filtered(qs: QuerySet[FeeRun], *, status: str = "", frequency: str = "") -> QuerySet[FeeRun]:
+    if status:
+        qs = qs.filter(status=status)
+    if frequency:
+        qs = qs.filter(frequency=frequency)
+    return qs
+
+
+def run_jobs_active() -> QuerySet[FeeRunJob]:
+    """Fee run previews and issues queued or running (the firm's: runs are the firm's)."""
+    return FeeRunJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("created_at", "id")
+
+
+def run_jobs_ended(ids) -> QuerySet[FeeRunJob]:
+    return FeeRunJob.objects.filter(pk__in=ids, status__in=[JobStatus.DONE, JobStatus.FAILED]).order_by("id")
 
 
 def products_of_client(*, contact) -> list[ClientSubscription]:
@@ -188,10 +208,13 @@ def _fmt(value: Fraction | Decimal, places: int = 2) -> str:
     return str(engine.round_half_up(Fraction(value), places))
 
 
-def period_previews(*, period_start: date, period_end: date, frequency: str) -> list[GroupPreview]:
+def period_previews(
+    *, period_start: date, period_end: date, frequency: str, progress: Callable[[int, int], None] | None = None
+) -> list[GroupPreview]:
     """Every billing group's fees for the period (subscriptions of ``frequency``). Reads the
     stored valuations: one query per account over the period and the prior close, plus a fixed
-    number of queries for the whole firm."""
+    number of queries for the whole firm. ``progress(done, total)`` hears of the groups computed,
+    once per chunk of ``PREVIEW_CHUNK``."""
     prior_end = period_start - ONE_DAY
     subs = list(
         ClientSubscription.objects.filter(frequency=frequency, starts_on__lte=period_end)
@@ -295,6 +318,8 @@ def period_previews(*, period_start: date, period_end: date, frequency: str) -> 
                     excluded,
                 )
             )
+        if progress is not None:
+            progress(len(out), len(group_ids_ordered))
     return out
 
 

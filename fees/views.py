@@ -6,6 +6,7 @@ book's groups, subscriptions and revenue (another advisor's group is a 404)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import wraps
 
 from django import forms
@@ -19,12 +20,13 @@ from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 from crm import access as crm_access
 
 from . import forms as fee_forms
 from . import selectors, services
 from .api import csv_response
-from .models import FeeRun, Frequency, InvoiceKind, InvoiceStatus
+from .models import FeeRun, Frequency, InvoiceKind, InvoiceStatus, JobKind, JobStatus, RunStatus
 
 
 def _gate(request) -> None:
@@ -51,6 +53,19 @@ class RevenueForm(forms.Form):
     start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     by = forms.ChoiceField(choices=[(d, d.title()) for d in selectors.REVENUE_DIMENSIONS], initial="month")
+
+
+def _totals(pairs) -> list[tuple[str, Decimal]]:
+    """Amounts summed per currency (a run may bill households in several), by currency code."""
+    out: dict[str, Decimal] = {}
+    for currency, amount in pairs:
+        out[currency] = out.get(currency, Decimal(0)) + amount
+    return sorted(out.items())
+
+
+class RunFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *RunStatus.choices], required=False)
+    frequency = forms.ChoiceField(choices=[("", "Any frequency"), *Frequency.choices], required=False)
 
 
 def _plan_refused(request, exc: PlanLimitExceeded):
@@ -86,14 +101,66 @@ def run_list(request):
         _manager(request)
         if form.is_valid():
             try:
-                run = services.fee_run_preview(actor=request.user, **form.cleaned_data)
+                job = services.fee_run_preview_queue(actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                messages.success(request, "Preview computed: check it, then approve.")
-                return redirect("fees:run", pk=run.pk)
-    return render(request, "fees/runs.html", {"form": form, "runs": selectors.runs_list()[:50]})
+                _watch(request, job)
+                return redirect("fees:runs")
+    ended = _ended_jobs(request)
+    for job in ended:  # the preview this session started is ready: go to it
+        if job.kind == JobKind.PREVIEW and job.status == JobStatus.DONE and job.run_id:
+            return redirect("fees:run", pk=job.run_id)
+    running = _running(selectors.run_jobs_active().filter(kind=JobKind.PREVIEW))
+    filters = RunFilterForm(request.GET)
+    runs = selectors.runs_list()
+    if filters.is_valid():
+        runs = selectors.runs_filtered(runs, **filters.cleaned_data)
+    table = table_page(
+        request,
+        runs,
+        sorts={"period": "period_start", "frequency": "frequency", "status": "status", "created": "created_at"},
+        default="-period",
+    )
+    context = {
+        "form": form,
+        "filters": filters,
+        "table": table,
+        "page_obj": table.page,
+        "running": running,
+        "refresh_seconds": JOB_REFRESH_SECONDS if running else 0,
+    }
+    return render(request, "fees/runs.html", context)
+
+
+JOB_REFRESH_SECONDS = 2
+_JOBS_WATCHED = "fees_run_jobs"
+
+
+def _watch(request, job) -> None:
+    """The session remembers the jobs it started, to say once how each ended (decision 1201)."""
+    request.session[_JOBS_WATCHED] = sorted(set(request.session.get(_JOBS_WATCHED, [])) | {job.pk})
+
+
+def _ended_jobs(request) -> list:
+    """The watched jobs that have ended since the last look, each told once as a message."""
+    watched = request.session.get(_JOBS_WATCHED, [])
+    if not watched:
+        return []
+    ended = list(selectors.run_jobs_ended(watched))
+    for job in ended:
+        if job.status == JobStatus.DONE:
+            messages.success(request, job.message)
+        else:
+            messages.error(request, job.message)
+    left = sorted(set(watched) - {j.pk for j in ended})
+    request.session[_JOBS_WATCHED] = left
+    return ended
+
+
+def _running(jobs) -> list[dict]:
+    return [{"job": job, "progress": services.fee_run_job_progress(job=job)} for job in jobs]
 
 
 @login_required
@@ -104,12 +171,16 @@ def run_detail(request, pk: int):
         return _plan_refused(request, exc)
     _firm(request)
     run = get_object_or_404(FeeRun, pk=pk)
+    _ended_jobs(request)
+    running = _running(selectors.run_jobs_active().filter(run=run))
     items = list(run.items.select_related("group").order_by("group__name"))
     context = {
+        "running": running,
+        "refresh_seconds": JOB_REFRESH_SECONDS if running else 0,
         "run": run,
         "invoices": run.invoices.select_related("group").order_by("number"),
         "items": items,
-        "total": sum((i.total for i in items if not i.problems and not i.skipped), 0),
+        "totals": _totals((i.currency, i.total) for i in items if not i.problems and not i.skipped),
         "with_problems": [i for i in items if i.problems],
         "can_manage": selectors.can_manage(request.user),
     }
@@ -138,15 +209,11 @@ def run_issue(request, pk: int):
     _manager(request)
     run = get_object_or_404(FeeRun, pk=pk)
     try:
-        counts = services.fee_run_issue(run=run, actor=request.user)
+        job = services.fee_run_issue_queue(run=run, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
-            f"{counts.skipped} skipped (invoiced already or nothing to bill).",
-        )
+        _watch(request, job)
     return redirect("fees:run", pk=pk)
 
 

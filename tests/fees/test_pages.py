@@ -26,18 +26,25 @@ def subscribed(owner, client_contact, product):
     return group
 
 
-def test_owner_previews_approves_and_issues_from_the_pages(owner_client, subscribed):
-    response = owner_client.post(
-        "/fees/runs/", {"period_start": "2026-07-01", "period_end": "2026-09-30", "frequency": "quarterly"}
-    )
+def test_owner_previews_approves_and_issues_from_the_pages(
+    owner_client, subscribed, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the background job runs on commit
+        response = owner_client.post(
+            "/fees/runs/", {"period_start": "2026-07-01", "period_end": "2026-09-30", "frequency": "quarterly"}
+        )
     run = FeeRun.objects.get()
-    assert response.status_code == 302 and response["Location"] == f"/fees/runs/{run.pk}/"
+    assert response.status_code == 302 and response["Location"] == "/fees/runs/"
+    done = owner_client.get("/fees/runs/")  # the preview this session started is ready: go to it
+    assert done.status_code == 302 and done["Location"] == f"/fees/runs/{run.pk}/"
     page = owner_client.get(f"/fees/runs/{run.pk}/").content.decode()
     assert "Ada main" in page and "2,520.55" in page and "Approve this preview" in page
     owner_client.post(f"/fees/runs/{run.pk}/approve/")
     assert "Issue invoices" in owner_client.get(f"/fees/runs/{run.pk}/").content.decode()
-    owner_client.post(f"/fees/runs/{run.pk}/issue/", {"confirmed": "yes"})
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(f"/fees/runs/{run.pk}/issue/", {"confirmed": "yes"})
     assert FeeInvoice.objects.get().total == Decimal("2520.55")
+    assert "1 invoice(s) issued" in owner_client.get(f"/fees/runs/{run.pk}/").content.decode()
 
 
 def test_a_bad_period_is_shown_on_the_form(owner_client):
