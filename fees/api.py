@@ -779,18 +779,26 @@ class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
 class FeeRevenueRowSerializer(serializers.Serializer):
     key = serializers.CharField()
     name = serializers.CharField(source="label")
+    currency = serializers.CharField()
     revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
     billable_value = serializers.DecimalField(max_digits=20, decimal_places=2)
     rate_bps = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class FeeRevenueTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
+    billable_aum = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text="Billable value of the last period invoiced in the range."
+    )
 
 
 class FeeRevenueSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     by = serializers.CharField()
-    rows = FeeRevenueRowSerializer(many=True)
-    total = serializers.DecimalField(max_digits=18, decimal_places=2)
-    billable_aum = serializers.DecimalField(max_digits=20, decimal_places=2)
+    rows = FeeRevenueRowSerializer(many=True, help_text="One row per key and currency.")
+    totals = FeeRevenueTotalSerializer(many=True, help_text="One per currency: amounts are never added across.")
 
 
 class FeeRevenueParams(FeeRangeSerializer):

@@ -85,6 +85,51 @@ def runs_list() -> QuerySet[FeeRun]:
     return FeeRun.objects.all()
 
 
+def products_filtered(*, q: str = "", status: str = "") -> QuerySet[Product]:
+    qs = products_list()
+    if q:
+        qs = qs.filter(name__icontains=q)
+    if status:
+        qs = qs.filter(archived=status == "archived")
+    return qs
+
+
+def groups_filtered(*, user, q: str = "") -> QuerySet[BillingGroup]:
+    qs = groups_for(user).select_related("client").prefetch_related("portfolios")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(client__first_name__icontains=q) | Q(client__last_name__icontains=q))
+    return qs
+
+
+def subscriptions_filtered(*, user, today: date, q: str = "", frequency: str = "", state: str = ""):
+    qs = subscriptions_for(user)
+    if q:
+        qs = qs.filter(Q(group__name__icontains=q) | Q(product__name__icontains=q))
+    if frequency:
+        qs = qs.filter(frequency=frequency)
+    if state == "active":
+        qs = qs.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+    elif state == "ended":
+        qs = qs.filter(ends_on__lt=today)
+    return qs
+
+
+def invoices_filtered(*, user, q: str = "", status: str = "", kind: str = "") -> QuerySet[FeeInvoice]:
+    qs = invoices_for(user)
+    if q:
+        qs = qs.filter(
+            Q(number__icontains=q)
+            | Q(group__name__icontains=q)
+            | Q(client__first_name__icontains=q)
+            | Q(client__last_name__icontains=q)
+        )
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs
+
+
 def runs_filtered(qs: QuerySet[FeeRun], *, status: str = "", frequency: str = "") -> QuerySet[FeeRun]:
     if status:
         qs = qs.filter(status=status)
@@ -556,19 +601,29 @@ REVENUE_DIMENSIONS = ("month", "advisor", "product", "household", "client")
 class RevenueRow:
     key: str
     label: str
+    currency: str
     revenue: Decimal
     billable_value: Decimal  # sum of the lines' billable values (one per account and subscription)
     rate_bps: Decimal | None  # annualised: revenue / sum(billable value x days / 365)
 
 
 @dataclass(frozen=True)
+class RevenueTotal:
+    currency: str
+    revenue: Decimal
+    billable_aum: Decimal  # billable value of the last period invoiced in the range
+
+
+@dataclass(frozen=True)
 class Revenue:
+    """Amounts are never added across currencies: a row per key and currency, a total per
+    currency (decision 1202)."""
+
     start: date
     end: date
     by: str
     rows: list[RevenueRow]
-    total: Decimal
-    billable_aum: Decimal  # billable value of the last period invoiced in the range
+    totals: list[RevenueTotal]
 
 
 def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
@@ -599,8 +654,8 @@ def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
         output_field=DecimalField(max_digits=30, decimal_places=2),
     )
     rows = (
-        lines.annotate(k=key_label[0], label=key_label[1])
-        .values("k", "label")
+        lines.annotate(k=key_label[0], label=key_label[1], ccy=F("invoice__currency"))
+        .values("k", "label", "ccy")
         .annotate(
             revenue=Sum("amount"),
             value=Sum(
@@ -612,7 +667,7 @@ def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
             ),
             value_days=Sum(weighted),
         )
-        .order_by("k")
+        .order_by("k", "ccy")
     )
     out = []
     for r in rows:
@@ -621,29 +676,39 @@ def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
             rate = engine.round_half_up(Fraction(r["revenue"]) * 365 * 10_000 / Fraction(r["value_days"]), 2)
         key = r["k"].isoformat()[:7] if by == "month" and r["k"] else str(r["k"] if r["k"] is not None else "")
         label = key if by == "month" else str(r["label"] or "(none)")
-        out.append(RevenueRow(key, label, r["revenue"], r["value"], rate))
-    total = lines.aggregate(t=Sum("amount"))["t"] or Decimal(0)
+        out.append(RevenueRow(key, label, r["ccy"], r["revenue"], r["value"], rate))
+    revenue_by_currency = dict(
+        lines.values("invoice__currency").annotate(t=Sum("amount")).values_list("invoice__currency", "t")
+    )
     last = (
         lines.filter(invoice__kind=InvoiceKind.INVOICE)
         .order_by("-invoice__period_end")
         .values("invoice__period_end")
         .first()
     )
-    per_account: dict[int, Decimal] = {}
+    per_account: dict[tuple[str, int], Decimal] = {}
     if last:
         # one billable value per account in the last period (an account under two products counts once)
-        for pid, value in lines.filter(
+        for pid, value, ccy in lines.filter(
             invoice__kind=InvoiceKind.INVOICE, invoice__period_end=last["invoice__period_end"]
-        ).values_list("portfolio_id", "billable_value"):
-            per_account[pid] = max(value, per_account.get(pid, Decimal(0)))
-    aum = sum(per_account.values(), Decimal(0))
-    return Revenue(start, end, by, out, total, aum)
+        ).values_list("portfolio_id", "billable_value", "invoice__currency"):
+            per_account[ccy, pid] = max(value, per_account.get((ccy, pid), Decimal(0)))
+    aum: dict[str, Decimal] = defaultdict(Decimal)
+    for (ccy, _), value in per_account.items():
+        aum[ccy] += value
+    totals = [
+        RevenueTotal(ccy, revenue_by_currency.get(ccy, Decimal(0)), aum.get(ccy, Decimal(0)))
+        for ccy in sorted(set(revenue_by_currency) | set(aum))
+    ]
+    return Revenue(start, end, by, out, totals)
 
 
 def revenue_csv_rows(revenue: Revenue) -> list[list[str]]:
-    head = [revenue.by, "revenue", "billable_value", "effective_rate_bps"]
+    """The revenue as CSV rows: plain numbers (machine-readable) with a currency column; a total
+    per currency."""
+    head = [revenue.by, "currency", "revenue", "billable_value", "effective_rate_bps"]
     body = [
-        [r.label, str(r.revenue), str(r.billable_value), "" if r.rate_bps is None else str(r.rate_bps)]
+        [r.label, r.currency, str(r.revenue), str(r.billable_value), "" if r.rate_bps is None else str(r.rate_bps)]
         for r in revenue.rows
     ]
-    return [head, *body, ["total", str(revenue.total), "", ""]]
+    return [head, *body, *(["total", t.currency, str(t.revenue), "", ""] for t in revenue.totals)]

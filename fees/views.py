@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -72,6 +73,9 @@ def _plan_refused(request, exc: PlanLimitExceeded):
     return render(request, "fees/plan.html", {"message": str(exc)}, status=402)
 
 
+OVERVIEW_ROWS = 10
+
+
 @login_required
 def overview(request):
     """Products, schedules and billing groups (the advisor's book for advisors)."""
@@ -79,12 +83,14 @@ def overview(request):
         _gate(request)
     except PlanLimitExceeded as exc:
         return _plan_refused(request, exc)
+    # The latest few of each; the full lists (sorted, filtered, paged) are on their own pages.
     context = {
-        "products": selectors.products_list(),
+        "products": selectors.products_list().order_by("-created_at", "-id")[:OVERVIEW_ROWS],
         "schedules": selectors.schedules_list(),
-        "groups": selectors.groups_for(request.user).select_related("client").prefetch_related("portfolios"),
-        "subscriptions": selectors.subscriptions_for(request.user),
+        "groups": selectors.groups_filtered(user=request.user).order_by("-created_at", "-id")[:OVERVIEW_ROWS],
+        "subscriptions": selectors.subscriptions_for(request.user).order_by("-created_at", "-id")[:OVERVIEW_ROWS],
         "can_manage": selectors.can_manage(request.user),
+        "overview_rows": OVERVIEW_ROWS,
     }
     return render(request, "fees/overview.html", context)
 
@@ -541,3 +547,107 @@ def invoice_void(request, pk: int):
         cancel=reverse("fees:group", args=[invoice.group_id]),
         extra={"invoice": invoice, "voidable": invoice.status != InvoiceStatus.VOID, "kinds": InvoiceKind},
     )
+
+
+# --- lists: sortable, filtered, paginated (codex.tables) ----------------------------------------------
+
+
+class ListFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+
+    def __init__(self, *args, choices: dict | None = None, search_label: str = "Search", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["q"].label = search_label
+        for name, options in (choices or {}).items():
+            self.fields[name] = forms.ChoiceField(choices=[("", "Any"), *options], required=False)
+
+
+def _list_page(request, template: str, queryset, *, filters: ListFilterForm, sorts: dict, default: str, **extra):
+    table = table_page(request, queryset, sorts=sorts, default=default)
+    context = {"table": table, "page_obj": table.page, "filters": filters, **extra}
+    return render(request, template, {**context, "can_manage": selectors.can_manage(request.user)})
+
+
+def _filters(request, **kwargs) -> tuple[ListFilterForm, dict]:
+    form = ListFilterForm(request.GET, **kwargs)
+    values = form.cleaned_data if form.is_valid() else {}
+    return form, {k: v for k, v in values.items() if v}
+
+
+@login_required
+@_gated
+def product_list(request):
+    filters, values = _filters(request, search_label="Name", choices={"status": LIST_STATUS})
+    return _list_page(
+        request,
+        "fees/products.html",
+        selectors.products_filtered(**values),
+        filters=filters,
+        sorts={"name": "name", "currency": "currency", "flat_fee": "flat_fee", "status": "archived"},
+        default="name",
+    )
+
+
+@login_required
+@_gated
+def group_list(request):
+    filters, values = _filters(request, search_label="Group or client")
+    return _list_page(
+        request,
+        "fees/groups.html",
+        selectors.groups_filtered(user=request.user, **values),
+        filters=filters,
+        sorts={"name": "name", "client": ("client__last_name", "client__first_name"), "currency": "currency"},
+        default="name",
+    )
+
+
+@login_required
+@_gated
+def subscription_list(request):
+    filters, values = _filters(
+        request,
+        search_label="Group or product",
+        choices={"frequency": Frequency.choices, "state": [("active", "Active"), ("ended", "Ended")]},
+    )
+    return _list_page(
+        request,
+        "fees/subscriptions.html",
+        selectors.subscriptions_filtered(user=request.user, today=timezone.localdate(), **values),
+        filters=filters,
+        sorts={
+            "group": "group__name",
+            "product": "product__name",
+            "starts": "starts_on",
+            "ends": F("ends_on").asc(nulls_last=True),
+        },
+        default="group",
+    )
+
+
+@login_required
+@_gated
+def invoice_list(request):
+    filters, values = _filters(
+        request,
+        search_label="Number, group or client",
+        choices={"status": InvoiceStatus.choices, "kind": InvoiceKind.choices},
+    )
+    return _list_page(
+        request,
+        "fees/invoices.html",
+        selectors.invoices_filtered(user=request.user, **values),
+        filters=filters,
+        sorts={
+            "number": "number",
+            "group": "group__name",
+            "issued": "issued_on",
+            "due": "due_on",
+            "total": ("currency", "total"),
+            "status": "status",
+        },
+        default="-issued",
+    )
+
+
+LIST_STATUS = [("active", "Active"), ("archived", "Archived")]
