@@ -15,7 +15,8 @@ from django.db.models import Min, Q, QuerySet
 
 from crm import access as crm_access
 from portfolios import services as portfolio_services
-from portfolios.models import Transaction, ValuationState, ValuationStatus
+from portfolios.market.models import Instrument, Price
+from portfolios.models import Kind, Transaction, ValuationState, ValuationStatus
 from portfolios.positions import portfolios_positions_closes
 from portfolios.valuations import portfolio_valuations, portfolios_closes
 
@@ -206,15 +207,26 @@ class GroupPreview:
     skipped: str = ""
 
 
+@dataclass(frozen=True)
+class Unpriced:
+    """A position held at a day's close whose latest close is missing or too old that day."""
+
+    instrument_id: int
+    symbol: str
+    asset_class: str
+
+
 @dataclass
 class AccountDays:
-    """An account's stored closes over the run's range: ``value``/``cash`` by day."""
+    """An account's stored closes over the run's range: ``value``/``cash`` by day; the days a
+    position of it had no recent price (``unpriced``)."""
 
     portfolio_id: int
     name: str
     currency: str
     inception: date | None
     values: dict[date, tuple[Decimal, Decimal]]
+    unpriced: dict[date, list[Unpriced]] = field(default_factory=dict)
 
     def close(self, day: date, *, exclude_cash: bool, excluded: dict[date, Decimal] | None = None) -> Decimal:
         """The billable close of ``day``: the stored value, less cash when ``exclude_cash``, less
@@ -239,6 +251,65 @@ class AccountDays:
                 out.append(day)
             day += ONE_DAY
         return out
+
+
+# A position's close may be this many calendar days old on a measured day (a weekend and a
+# holiday); older, or none at all, and the day's value rests on a missing price (decision 1203).
+STALE_PRICE_DAYS = 5
+_QUANTITY_SIGN = {Kind.BUY: 1, Kind.TRANSFER_IN: 1, Kind.SELL: -1, Kind.TRANSFER_OUT: -1}
+
+
+def unpriced_days(*, portfolio_ids: list[int], start: date, end: date) -> dict[int, dict[date, list[Unpriced]]]:
+    """Per account, the days of ``[start, end]`` on which it held an instrument (position not
+    zero after the day's trades) whose latest close on or before the day is older than
+    ``STALE_PRICE_DAYS`` days, or missing. Three queries whatever the number of accounts: the
+    accounts' security trades, the instruments, their closes in the window."""
+    trades = (
+        Transaction.objects.filter(
+            portfolio_id__in=portfolio_ids,
+            instrument_id__isnull=False,
+            trade_date__lte=end,
+            kind__in=[*_QUANTITY_SIGN, Kind.SPLIT],
+        )
+        .order_by("portfolio_id", "instrument_id", "trade_date", "id")
+        .values_list("portfolio_id", "instrument_id", "trade_date", "kind", "quantity")
+    )
+    # (portfolio, instrument) -> [(day, quantity after that day's trades)]
+    steps: dict[tuple[int, int], list[tuple[date, Decimal]]] = defaultdict(list)
+    quantity: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for pid, iid, day, kind, qty in trades:
+        key = (pid, iid)
+        if kind == Kind.SPLIT:
+            quantity[key] *= qty
+        else:
+            quantity[key] += _QUANTITY_SIGN[kind] * qty
+        if steps[key] and steps[key][-1][0] == day:
+            steps[key][-1] = (day, quantity[key])
+        else:
+            steps[key].append((day, quantity[key]))
+    if not steps:
+        return {}
+    instrument_ids = {iid for _, iid in steps}
+    infos = {i.pk: i for i in Instrument.all_objects.filter(pk__in=instrument_ids).only("symbol", "asset_class")}
+    fresh: dict[int, set[date]] = defaultdict(set)  # the days of [start, end] with a recent close
+    for iid, priced in Price.objects.filter(
+        instrument_id__in=instrument_ids, date__gte=start - timedelta(days=STALE_PRICE_DAYS), date__lte=end
+    ).values_list("instrument_id", "date"):
+        for offset in range(STALE_PRICE_DAYS + 1):
+            if start <= priced + timedelta(days=offset) <= end:
+                fresh[iid].add(priced + timedelta(days=offset))
+    out: dict[int, dict[date, list[Unpriced]]] = defaultdict(lambda: defaultdict(list))
+    for (pid, iid), timeline in steps.items():
+        info = infos.get(iid)
+        what = Unpriced(iid, info.symbol if info else str(iid), info.asset_class if info else "")
+        held, i = Decimal(0), 0
+        for day in _days(start, end):
+            while i < len(timeline) and timeline[i][0] <= day:
+                held = timeline[i][1]
+                i += 1
+            if held != 0 and day not in fresh[iid]:
+                out[pid][day].append(what)
+    return out
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -325,9 +396,9 @@ def period_previews(
     for chunk_start in range(0, len(group_ids_ordered), PREVIEW_CHUNK):
         chunk = group_ids_ordered[chunk_start : chunk_start + PREVIEW_CHUNK]
         # One query for the stored closes of every account of the chunk's groups.
-        closes = portfolios_closes(
-            portfolio_ids=[p.pk for g in chunk for p in accounts[g]], start=prior_end, end=period_end
-        )
+        chunk_ids = [p.pk for g in chunk for p in accounts[g]]
+        closes = portfolios_closes(portfolio_ids=chunk_ids, start=prior_end, end=period_end)
+        unpriced = unpriced_days(portfolio_ids=chunk_ids, start=prior_end, end=period_end)
         # Schedules with excluded instruments or asset classes: the excluded positions' closes
         # of the accounts billed on them, by schedule (only those accounts pay for the replay).
         excluded: dict[int, dict[int, dict[date, Decimal]]] = {}  # version id -> portfolio -> day
@@ -361,6 +432,7 @@ def period_previews(
                     period_end,
                     rate,
                     excluded,
+                    unpriced,
                 )
             )
         if progress is not None:
@@ -381,6 +453,7 @@ def _preview_group(
     period_end,
     rate,
     excluded,
+    unpriced,
 ) -> GroupPreview:
     group = group_subs[0].group
     preview = GroupPreview(group_id=group.pk, currency=group.currency)
@@ -389,7 +462,11 @@ def _preview_group(
         return preview
     days = []
     for p in group_accounts:
-        days.append(AccountDays(p.pk, p.name, p.base_currency, inceptions.get(p.pk), closes.get(p.pk, {})))
+        days.append(
+            AccountDays(
+                p.pk, p.name, p.base_currency, inceptions.get(p.pk), closes.get(p.pk, {}), unpriced.get(p.pk, {})
+            )
+        )
         if p.pk in updating:
             preview.problems.append(
                 {"portfolio": p.pk, "name": p.name, "message": "Valuations are being updated.", "missing_days": []}
@@ -459,6 +536,26 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
                     "name": account.name,
                     "message": f"No stored valuation on {len(missing)} day(s).",
                     "missing_days": [d.isoformat() for d in missing],
+                }
+            )
+            values.append(Fraction(0))
+            continue
+        # A position without a recent price on a measured day (unless that day's rule excludes it):
+        # the day's stored value is not a fair base for a fee.
+        gaps: dict[date, list[str]] = {}
+        for d, rule in zip(measured, rules, strict=True):
+            symbols = [u.symbol for u in account.unpriced.get(d, ()) if not _excluded_by(rule, u)]
+            if symbols:
+                gaps[d] = symbols
+        if gaps:
+            names = sorted({s for symbols in gaps.values() for s in symbols})
+            preview.problems.append(
+                {
+                    "portfolio": account.portfolio_id,
+                    "name": account.name,
+                    "message": f"No price for {', '.join(names)} on {len(gaps)} day(s) "
+                    f"(no close in the {STALE_PRICE_DAYS} days before).",
+                    "missing_days": [d.isoformat() for d in gaps],
                 }
             )
             values.append(Fraction(0))
@@ -550,6 +647,15 @@ def _preview_subscription(preview, sub, days, schedules, versions, period_start,
                 + (f" ({notes})" if notes else ""),
             }
         )
+
+
+def _excluded_by(rule: FeeScheduleVersion | None, position: Unpriced) -> bool:
+    """Whether the day's version excludes the position (its price then does not matter)."""
+    if rule is None:
+        return False
+    return position.asset_class in rule.excluded_asset_classes or any(
+        i.pk == position.instrument_id for i in rule.excluded_instruments.all()
+    )
 
 
 def is_overdue(invoice: FeeInvoice, *, today: date) -> bool:

@@ -4,7 +4,7 @@ earlier period keeps the exclusions in force then; history shows every version. 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -28,9 +28,9 @@ Q4 = {"period_start": date(2026, 10, 1), "period_end": date(2026, 12, 31), "freq
 @pytest.fixture
 def ada(owner, client_contact):
     """1,000,000 deposited on 1 June; 1,000 LEGACY bought at 100 the same day (cash 900,000);
-    LEGACY closes at 100 throughout, so the account is worth 1,000,000 every day."""
+    LEGACY closes at 100 every day, so the account is worth 1,000,000 every day."""
     legacy = InstrumentFactory(symbol="LEGACYD", currency="USD")
-    add_prices(legacy, {date(2026, 6, 1): "100"})
+    add_prices(legacy, {date(2026, 6, 1) + timedelta(days=i): "100" for i in range(214)})  # to 31 December
     portfolio = account(owner, client_contact, {date(2026, 6, 1): "1000000"}, name="Ada main")
     portfolio_services.transaction_record(
         portfolio=portfolio,

@@ -47,9 +47,13 @@ def _line(owner, group):
 
 @pytest.fixture
 def legacy(firm):
-    """A client's legacy holding the firm does not bill: 100 through August, 120 from September."""
+    """A client's legacy holding the firm does not bill: 100 through August, 120 from September
+    (a close every day: a position without a recent close holds its account back, decision 1203)."""
     instrument = InstrumentFactory(symbol="LEGACY", currency="USD")
-    add_prices(instrument, {**_days(date(2026, 8, 1), date(2026, 8, 31), "100"), date(2026, 9, 1): "120"})
+    add_prices(
+        instrument,
+        {**_days(date(2026, 8, 1), date(2026, 8, 31), "100"), **_days(date(2026, 9, 1), date(2026, 12, 31), "120")},
+    )
     return instrument
 
 
