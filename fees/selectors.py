@@ -256,7 +256,7 @@ class AccountDays:
 # A position's close may be this many calendar days old on a measured day (a weekend and a
 # holiday); older, or none at all, and the day's value rests on a missing price (decision 1203).
 STALE_PRICE_DAYS = 5
-_QUANTITY_SIGN = {Kind.BUY: 1, Kind.TRANSFER_IN: 1, Kind.SELL: -1, Kind.TRANSFER_OUT: -1}
+_QUANTITY_SIGN: dict[str, int] = {Kind.BUY: 1, Kind.TRANSFER_IN: 1, Kind.SELL: -1, Kind.TRANSFER_OUT: -1}
 
 
 def unpriced_days(*, portfolio_ids: list[int], start: date, end: date) -> dict[int, dict[date, list[Unpriced]]]:

@@ -615,7 +615,7 @@ def fee_run_job_progress(*, job: FeeRunJob) -> tuple[int, int] | None:
     except RedisError as exc:
         logger.warning("fee run job progress unreadable: %s", exc)
         return None
-    return tuple(value) if value else None  # type: ignore[return-value]
+    return (int(value[0]), int(value[1])) if value else None
 
 
 def _progress_writer(job_id: int) -> Progress:
@@ -702,6 +702,8 @@ def fee_run_job_perform(*, job_id: int) -> dict:
             job.run = run
             message = f"Preview of {run.items.count()} billing group(s) computed: check it, then approve."
         else:
+            if job.run is None:  # the run went (its jobs go with it): nothing to issue
+                raise ValidationError({"run": "The run no longer exists."})
             counts = fee_run_issue(run=job.run, actor=actor, issued_on=job.issued_on, progress=progress)
             message = (
                 f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "

@@ -386,8 +386,11 @@ def schedule_detail(request, pk: int):
     posted = request.POST if action == "save" else None
     form = fee_forms.ScheduleForm(posted, editing=True, initial={"name": schedule.name})
     versions = sorted(schedule.versions.all(), key=lambda v: v.effective_from, reverse=True)
-    for newer, older in zip(versions, versions[1:], strict=False):
-        older.until = newer.effective_from - timedelta(days=1)  # shown in the history table
+    # (version, its last day): each ends the day before the next one starts; the latest is open.
+    history = [
+        (v, newer.effective_from - timedelta(days=1) if newer else None)
+        for newer, v in zip([None, *versions], versions, strict=False)
+    ]
     latest = versions[0] if versions else None
     terms, tiers = _terms_forms(request, request.POST if action == "terms" else None, initial=_version_initial(latest))
     if request.method == "POST":
@@ -412,7 +415,7 @@ def schedule_detail(request, pk: int):
         "fees/schedule.html",
         {
             "schedule": schedule,
-            "versions": versions,
+            "history": history,
             "form": form,
             "terms": terms,
             "tiers": tiers,

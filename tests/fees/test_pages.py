@@ -82,7 +82,7 @@ def test_revenue_page_and_csv(owner, owner_client, subscribed):
     page = owner_client.get("/fees/revenue/?start=2026-01-01&end=2026-12-31&by=household").content.decode()
     assert "Ada household" in page and "2,520.55" in page and "Download CSV" in page
     csv = owner_client.get("/fees/revenue.csv?start=2026-01-01&end=2026-12-31&by=household")
-    assert csv.content.decode().splitlines()[1].startswith("Ada household,2520.55,")
+    assert csv.content.decode().splitlines()[1].startswith("Ada household,USD,2520.55,")
 
 
 def test_client_record_shows_the_clients_products_and_invoices(owner_client, client_contact, subscribed):
