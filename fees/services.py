@@ -19,7 +19,7 @@ from functools import partial
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -649,7 +649,12 @@ def fee_run_issue_queue(*, run: FeeRun, actor, issued_on: date | None = None) ->
     approved or is being issued already (a second click; the database admits one active issue
     job per run)."""
     with transaction.atomic():
-        run = _locked_run(run)
+        try:
+            # nowait: an issue in progress holds the run's lock for its whole transaction; the page
+            # must answer at once, not wait for it.
+            run = FeeRun.objects.select_for_update(nowait=True).get(pk=run.pk)
+        except OperationalError:
+            raise FeeStateConflict({"status": "This run is being issued already."}) from None
         if run.status != RunStatus.APPROVED:
             raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
         if FeeRunJob.objects.filter(run=run, kind=JobKind.ISSUE, status__in=ACTIVE_JOB).exists():
