@@ -90,11 +90,29 @@ class FeeTierSerializer(serializers.Serializer):
 
 
 class FeeScheduleVersionSerializer(serializers.ModelSerializer):
+    """One dated version: the terms and what is excluded from the billable value from
+    ``effective_from`` until the next version (decision 1200)."""
+
     tiers = FeeTierSerializer(many=True)
+    excluded_instruments: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
+    excluded_asset_classes = serializers.ListField(child=serializers.ChoiceField(choices=AssetClass.choices))
 
     class Meta:
         model = FeeScheduleVersion
-        fields = ["id", "effective_from", "method", "tiers", "flat_annual", "minimum_annual", "maximum_annual"]
+        fields = [
+            "id",
+            "effective_from",
+            "method",
+            "tiers",
+            "flat_annual",
+            "minimum_annual",
+            "maximum_annual",
+            "exclude_cash",
+            "excluded_instruments",
+            "excluded_asset_classes",
+        ]
 
 
 class FeeScheduleVersionWriteSerializer(serializers.Serializer):
@@ -110,33 +128,6 @@ class FeeScheduleVersionWriteSerializer(serializers.Serializer):
     maximum_annual = serializers.DecimalField(
         max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
     )
-
-
-class FeeScheduleSerializer(serializers.ModelSerializer):
-    versions = FeeScheduleVersionSerializer(many=True, read_only=True)
-    excluded_instruments: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
-        many=True, read_only=True
-    )
-    excluded_asset_classes = serializers.ListField(child=serializers.ChoiceField(choices=AssetClass.choices))
-
-    class Meta:
-        model = FeeSchedule
-        fields = [
-            "id",
-            "name",
-            "currency",
-            "exclude_cash",
-            "excluded_instruments",
-            "excluded_asset_classes",
-            "archived",
-            "versions",
-            "created_at",
-        ]
-
-
-class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
-    name = serializers.CharField(max_length=200)
-    currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
     exclude_cash = serializers.BooleanField(default=False)
     excluded_instruments = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
@@ -152,15 +143,44 @@ class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     )
 
 
-class FeeSchedulePatchSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+class FeeScheduleChangeSerializer(serializers.Serializer):
+    """A new version from a date: every field but ``effective_from`` is optional and, left out,
+    carried over from the version in effect on that date."""
+
+    effective_from = serializers.DateField()
+    method = serializers.ChoiceField(choices=FeeMethod.choices, required=False)
+    tiers = serializers.ListField(child=FeeTierSerializer(), min_length=1, required=False)
+    flat_annual = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal(0), required=False)
+    minimum_annual = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal(0), required=False)
+    maximum_annual = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    )
     exclude_cash = serializers.BooleanField(required=False)
     excluded_instruments = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, help_text="Replaces the list."
+        child=serializers.IntegerField(min_value=1), required=False, help_text="Replaces the list from the date."
     )
     excluded_asset_classes = serializers.ListField(
-        child=serializers.ChoiceField(choices=AssetClass.choices), required=False, help_text="Replaces the list."
+        child=serializers.ChoiceField(choices=AssetClass.choices),
+        required=False,
+        help_text="Replaces the list from the date.",
     )
+
+
+class FeeScheduleSerializer(serializers.ModelSerializer):
+    versions = FeeScheduleVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = FeeSchedule
+        fields = ["id", "name", "currency", "archived", "versions", "created_at"]
+
+
+class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
+    name = serializers.CharField(max_length=200)
+    currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
+
+
+class FeeSchedulePatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
     archived = serializers.BooleanField(required=False, help_text="Archived: no new product may use it.")
 
 
@@ -461,25 +481,42 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
     @extend_schema(
         request=FeeSchedulePatchSerializer,
         responses=FeeScheduleSerializer,
-        summary="Rename, change exclusions, archive",
-        examples=[
-            OpenApiExample("Exclude real estate", value={"excluded_asset_classes": ["real_estate"]}, request_only=True)
-        ],
+        summary="Rename, archive or restore",
+        description="Terms and exclusions are dated: change them with `POST /fee-schedules/{id}/versions/`.",
     )
     def partial_update(self, request, pk=None):
+        schedule = self.get_object()
+        dated = [f for f in (*services.TERM_FIELDS, *services.EXCLUSION_FIELDS, "effective_from") if f in request.data]
+        if dated:
+            raise serializers.ValidationError(
+                {
+                    f: "Terms and exclusions are dated: POST them to the versions endpoint with effective_from."
+                    for f in dated
+                }
+            )
         data = FeeSchedulePatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        schedule = services.fee_schedule_update(schedule=self.get_object(), **data.validated_data)
+        schedule = services.fee_schedule_update(schedule=schedule, **data.validated_data)
         return Response(FeeScheduleSerializer(selectors.schedules_list().get(pk=schedule.pk)).data)
 
     @extend_schema(
-        request=FeeScheduleVersionWriteSerializer,
+        request=FeeScheduleChangeSerializer,
         responses={201: FeeScheduleVersionSerializer},
-        summary="New terms from a date",
+        summary="New terms and/or exclusions from a date",
+        description="A new version from `effective_from`; the fields left out are carried over from the "
+        "version in effect on that date. Periods before keep the old version; a second version on the "
+        "same date is refused (409, `effective_from`).",
+        examples=[
+            OpenApiExample(
+                "Exclude real estate from 15 August",
+                value={"effective_from": "2026-08-15", "excluded_asset_classes": ["real_estate"]},
+                request_only=True,
+            )
+        ],
     )
     @action(detail=True, methods=["post"])
     def versions(self, request, pk=None):
-        data = FeeScheduleVersionWriteSerializer(data=request.data)
+        data = FeeScheduleChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.fee_schedule_change(schedule=self.get_object(), **data.validated_data)
         return Response(FeeScheduleVersionSerializer(version).data, status=status.HTTP_201_CREATED)
@@ -742,18 +779,26 @@ class PortfolioFeeReturnsView(IdempotentPostMixin, generics.GenericAPIView):
 class FeeRevenueRowSerializer(serializers.Serializer):
     key = serializers.CharField()
     name = serializers.CharField(source="label")
+    currency = serializers.CharField()
     revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
     billable_value = serializers.DecimalField(max_digits=20, decimal_places=2)
     rate_bps = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class FeeRevenueTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
+    billable_aum = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text="Billable value of the last period invoiced in the range."
+    )
 
 
 class FeeRevenueSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     by = serializers.CharField()
-    rows = FeeRevenueRowSerializer(many=True)
-    total = serializers.DecimalField(max_digits=18, decimal_places=2)
-    billable_aum = serializers.DecimalField(max_digits=20, decimal_places=2)
+    rows = FeeRevenueRowSerializer(many=True, help_text="One row per key and currency.")
+    totals = FeeRevenueTotalSerializer(many=True, help_text="One per currency: amounts are never added across.")
 
 
 class FeeRevenueParams(FeeRangeSerializer):

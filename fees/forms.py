@@ -26,9 +26,9 @@ def _money(**kwargs) -> forms.DecimalField:
     return forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal(0), **kwargs)
 
 
-class ScheduleForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    currency = forms.CharField(max_length=3, initial="USD", help_text="Three-letter ISO code, e.g. USD.")
+class ExclusionsMixin(forms.Form):
+    """What a version excludes from the billable value (dated with the version, decision 1200)."""
+
     exclude_cash = forms.BooleanField(required=False, label="Exclude cash from the billable value")
     excluded_asset_classes = forms.MultipleChoiceField(
         choices=AssetClass.choices,
@@ -42,18 +42,38 @@ class ScheduleForm(forms.Form):
         help_text="Positions in these instruments are not billed (e.g. a client's legacy holding).",
     )
 
+
+class ScheduleForm(ExclusionsMixin):
+    name = forms.CharField(max_length=200)
+    currency = forms.CharField(max_length=3, initial="USD", help_text="Three-letter ISO code, e.g. USD.")
+
+    field_order = ["name", "currency"]
+
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if editing:  # a schedule's currency is fixed: its products bill in it
-            del self.fields["currency"]
+        if editing:  # the currency is fixed (its products bill in it); exclusions are dated (TermsForm)
+            for name in ("currency", "exclude_cash", "excluded_asset_classes", "excluded_instruments"):
+                del self.fields[name]
 
 
-class TermsForm(forms.Form):
-    effective_from = forms.DateField(widget=DATE, help_text="The terms apply to periods starting on or after it.")
+class TermsForm(ExclusionsMixin):
+    effective_from = forms.DateField(
+        widget=DATE,
+        help_text="Terms apply to periods whose first billed day is on or after it; exclusions apply "
+        "from this day (docs/fees.md, Exclusions).",
+    )
     method = forms.ChoiceField(choices=FeeMethod.choices, initial=FeeMethod.TIERED)
     flat_annual = _money(required=False, label="Flat annual fee")
     minimum_annual = _money(required=False, label="Minimum a year")
     maximum_annual = _money(required=False, label="Maximum a year")
+
+    field_order = ["effective_from", "method", "flat_annual", "minimum_annual", "maximum_annual"]
+
+    def __init__(self, *args, exclusions: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not exclusions:  # a new schedule's first exclusions are on its ScheduleForm
+            for name in ("exclude_cash", "excluded_asset_classes", "excluded_instruments"):
+                del self.fields[name]
 
 
 class TiersForm(forms.Form):

@@ -53,16 +53,11 @@ class Collection(models.TextChoices):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class FeeSchedule(models.Model):
-    """A named schedule; its terms live in versions with effective dates, so a change applies
-    from its date and the periods before keep the old terms."""
+    """A named schedule; its terms and exclusions live in versions with effective dates, so a
+    change applies from its date and the periods before keep the old ones."""
 
     name = models.CharField(max_length=200, unique=True)
     currency = models.CharField(max_length=3, default="USD")
-    exclude_cash = models.BooleanField(default=False, help_text="Cash is not billable.")
-    # Positions in these instruments, or in instruments of these asset classes, are not billable
-    # (their close is taken out of the account's stored value, day by day). docs/fees.md.
-    excluded_instruments = models.ManyToManyField("market.Instrument", blank=True, related_name="+")
-    excluded_asset_classes = models.JSONField(default=list, blank=True, help_text="market.AssetClass values.")
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -84,6 +79,12 @@ class FeeScheduleVersion(models.Model):
     flat_annual = models.DecimalField(**MONEY, default=Decimal(0))
     minimum_annual = models.DecimalField(**MONEY, default=Decimal(0))
     maximum_annual = models.DecimalField(**MONEY, null=True, blank=True)
+    # What is not billable while this version is in effect (decision 1200): cash, positions in
+    # these instruments or in instruments of these asset classes (their close is taken out of the
+    # account's stored value, day by day). docs/fees.md, "Exclusions".
+    exclude_cash = models.BooleanField(default=False, help_text="Cash is not billable.")
+    excluded_instruments = models.ManyToManyField("market.Instrument", blank=True, related_name="+")
+    excluded_asset_classes = models.JSONField(default=list, blank=True, help_text="market.AssetClass values.")
 
     class Meta:
         ordering = ["schedule_id", "-effective_from"]
@@ -325,3 +326,51 @@ class FeeStatement(models.Model):
 
     def __str__(self) -> str:
         return f"statement of invoice {self.invoice_id}"
+
+
+class JobKind(models.TextChoices):
+    PREVIEW = "preview", "Preview"
+    ISSUE = "issue", "Issue"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class FeeRunJob(models.Model):
+    """A fee run's preview or issue started on a page, done in the background (decision 1201):
+    the page shows it running (progress in the cache, ``fees.services.fee_run_job_progress``)
+    and how it ended. The preview's run exists once it is done; an issue names its run."""
+
+    kind = models.CharField(max_length=8, choices=JobKind.choices)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    frequency = models.CharField(max_length=10, choices=Frequency.choices)
+    issued_on = models.DateField(null=True, blank=True)
+    run = models.ForeignKey(FeeRun, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs")
+    message = models.CharField(max_length=1000, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One issue at a time per run: a second click finds the first one queued or running.
+            models.UniqueConstraint(
+                fields=["run"],
+                condition=Q(kind="issue", status__in=["queued", "running"]),
+                name="fee_run_job_one_issue_at_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"fee run {self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)

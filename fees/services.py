@@ -9,14 +9,19 @@ tries; numbers come from billing's gapless counter, per firm.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from billing.entitlements import check_feature
 from billing.numbering import next_gapless_number
@@ -41,15 +46,20 @@ from .models import (
     FeeMethod,
     FeeRun,
     FeeRunItem,
+    FeeRunJob,
     FeeSchedule,
     FeeScheduleVersion,
     Frequency,
     InvoiceKind,
     InvoiceStatus,
+    JobKind,
+    JobStatus,
     Product,
     RunStatus,
 )
 from .statements import fee_statements_store_new
+
+logger = logging.getLogger(__name__)
 
 FEATURE = "fee_billing"
 DUE_DAYS = 30
@@ -192,64 +202,91 @@ def fee_schedule_create(
     excluded_asset_classes=(),
     **terms,
 ) -> FeeSchedule:
-    """A schedule and its first terms, effective from ``effective_from``; cash, instruments and
-    asset classes it excludes from the billable value. Atomic; errors name the field."""
+    """A schedule and its first version, effective from ``effective_from``: its terms and the
+    cash, instruments and asset classes it excludes from the billable value. Atomic; errors name
+    the field."""
     fields = _version_fields(**terms)
     name = _schedule_name(name)
     instruments, classes = exclusions_clean(
         excluded_instruments=excluded_instruments, excluded_asset_classes=excluded_asset_classes
     )
-    schedule = FeeSchedule.objects.create(
-        name=name, currency=_currency(currency), exclude_cash=exclude_cash, excluded_asset_classes=classes
+    schedule = FeeSchedule.objects.create(name=name, currency=_currency(currency))
+    version = FeeScheduleVersion.objects.create(
+        schedule=schedule,
+        effective_from=effective_from,
+        exclude_cash=bool(exclude_cash),
+        excluded_asset_classes=classes,
+        **fields,
     )
-    schedule.excluded_instruments.set(instruments)
-    FeeScheduleVersion.objects.create(schedule=schedule, effective_from=effective_from, **fields)
+    version.excluded_instruments.set(instruments)
     return schedule
 
 
 @transaction.atomic
-def fee_schedule_update(
-    *,
-    schedule: FeeSchedule,
-    name: str | None = None,
-    exclude_cash: bool | None = None,
-    excluded_instruments=None,
-    excluded_asset_classes=None,
-    archived: bool | None = None,
-) -> FeeSchedule:
-    """Rename, change what is excluded (from the next run on: issued invoices keep their
-    figures), archive (no new product may use it) or restore. ``None`` leaves a field as it is."""
+def fee_schedule_update(*, schedule: FeeSchedule, name: str | None = None, archived: bool | None = None) -> FeeSchedule:
+    """Rename, archive (no new product may use it) or restore. ``None`` leaves a field as it
+    is. Terms and exclusions are dated: ``fee_schedule_change``."""
     schedule = FeeSchedule.objects.select_for_update().get(pk=schedule.pk)
     if name is not None:
         schedule.name = _schedule_name(name, other_than=schedule.pk)
-    if exclude_cash is not None:
-        schedule.exclude_cash = exclude_cash
     if archived is not None:
         schedule.archived = archived
-    instruments = None
-    if excluded_instruments is not None or excluded_asset_classes is not None:
-        instruments, classes = exclusions_clean(
-            excluded_instruments=excluded_instruments if excluded_instruments is not None else [],
-            excluded_asset_classes=(
-                excluded_asset_classes if excluded_asset_classes is not None else schedule.excluded_asset_classes
-            ),
-        )
-        schedule.excluded_asset_classes = classes
-        if excluded_instruments is None:
-            instruments = None
     schedule.save()
-    if instruments is not None:
-        schedule.excluded_instruments.set(instruments)
     return schedule
 
 
+TERM_FIELDS = ("method", "tiers", "flat_annual", "minimum_annual", "maximum_annual")
+EXCLUSION_FIELDS = ("exclude_cash", "excluded_instruments", "excluded_asset_classes")
+
+
 @transaction.atomic
-def fee_schedule_change(*, schedule: FeeSchedule, effective_from: date, **terms) -> FeeScheduleVersion:
-    """New terms from ``effective_from``; periods billed before keep the old ones (history)."""
-    fields = _version_fields(**terms)
-    version, _ = FeeScheduleVersion.objects.update_or_create(
-        schedule=schedule, effective_from=effective_from, defaults=fields
+def fee_schedule_change(*, schedule: FeeSchedule, effective_from: date | None, **changes) -> FeeScheduleVersion:
+    """A new version from ``effective_from``: new terms and/or exclusions (decision 1200). What
+    ``changes`` leaves out is carried over from the version in effect on that date (or the
+    earliest one when the date comes first). Periods before keep the old version: history is
+    never rewritten, so a second version on the same date is refused (``effective_from``), as
+    is an unknown field. Atomic; errors name the field."""
+    unknown = set(changes) - set(TERM_FIELDS) - set(EXCLUSION_FIELDS)
+    if unknown:
+        raise ValidationError({f: "Not a term or an exclusion of a fee schedule." for f in sorted(unknown)})
+    if effective_from is None:
+        raise ValidationError({"effective_from": "This field is required: the date the change applies from."})
+    FeeSchedule.objects.select_for_update().filter(pk=schedule.pk).first()  # one change at a time
+    versions = list(FeeScheduleVersion.objects.filter(schedule=schedule).prefetch_related("excluded_instruments"))
+    if any(v.effective_from == effective_from for v in versions):
+        raise FeeStateConflict(
+            {
+                "effective_from": f"A version from {effective_from.isoformat()} exists already: history keeps it. "
+                "Date the change from another day."
+            }
+        )
+    base = selectors.schedule_version_on(versions, effective_from) or min(
+        versions, key=lambda v: v.effective_from, default=None
     )
+    terms = {k: changes[k] for k in TERM_FIELDS if k in changes}
+    if base is not None:
+        for key in TERM_FIELDS:
+            terms.setdefault(key, getattr(base, key))
+    elif "method" not in terms or "tiers" not in terms:
+        raise ValidationError({"method" if "method" not in terms else "tiers": "This field is required."})
+    fields = _version_fields(**terms)
+    instruments, classes = exclusions_clean(
+        excluded_instruments=changes.get(
+            "excluded_instruments", list(base.excluded_instruments.all()) if base is not None else []
+        ),
+        excluded_asset_classes=changes.get(
+            "excluded_asset_classes", base.excluded_asset_classes if base is not None else []
+        ),
+    )
+    exclude_cash = changes.get("exclude_cash", base.exclude_cash if base is not None else False)
+    version = FeeScheduleVersion.objects.create(
+        schedule=schedule,
+        effective_from=effective_from,
+        exclude_cash=bool(exclude_cash),
+        excluded_asset_classes=classes,
+        **fields,
+    )
+    version.excluded_instruments.set(instruments)
     return version
 
 
@@ -423,16 +460,30 @@ class RunCounts:
     skipped: int
 
 
-def fee_run_preview(*, period_start: date, period_end: date, frequency: str, actor=None) -> FeeRun:
-    """Compute every fee of the period (subscriptions of ``frequency``) into a run in preview:
-    per group, per account, what would be invoiced; accounts with missing valuations are listed
-    with their days and their group is not issued. Groups invoiced for the period already are
-    marked skipped. Atomic; writes nothing but the run and its items."""
+Progress = Callable[[int, int], None]
+
+
+def _period_checked(period_start: date, period_end: date, frequency: str) -> None:
+    if frequency not in Frequency.values:
+        raise ValidationError({"frequency": f"Choose one of {', '.join(Frequency.values)}."})
     try:
         engine.period_check(period_start, period_end, frequency)
     except engine.FeeRuleError as exc:
         raise _rule_error(exc) from None
-    previews = selectors.period_previews(period_start=period_start, period_end=period_end, frequency=frequency)
+
+
+def fee_run_preview(
+    *, period_start: date, period_end: date, frequency: str, actor=None, progress: Progress | None = None
+) -> FeeRun:
+    """Compute every fee of the period (subscriptions of ``frequency``) into a run in preview:
+    per group, per account, what would be invoiced; accounts with missing valuations are listed
+    with their days and their group is not issued. Groups invoiced for the period already are
+    marked skipped. ``progress(done, total)`` hears of the billing groups computed. Atomic;
+    writes nothing but the run and its items."""
+    _period_checked(period_start, period_end, frequency)
+    previews = selectors.period_previews(
+        period_start=period_start, period_end=period_end, frequency=frequency, progress=progress
+    )
     with transaction.atomic():
         run = FeeRun.objects.create(
             period_start=period_start,
@@ -496,50 +547,200 @@ def _number(issued_on: date) -> str:
     return f"FEE-{issued_on.year}-{next_gapless_number(counter=FeeInvoiceCounter, year=issued_on.year):06d}"
 
 
-ISSUE_CHUNK = 200
+ISSUE_PROGRESS_EVERY = 200
 
 
-def fee_run_issue(*, run: FeeRun, actor=None, issued_on: date | None = None) -> RunCounts:
+def fee_run_issue(
+    *, run: FeeRun, actor=None, issued_on: date | None = None, progress: Progress | None = None
+) -> RunCounts:
     """Issue the approved run: one fee invoice per ready group, numbered gaplessly, with a line
     per subscription and account; "deduct from account" books the fee in the account's ledger on
-    the invoice date; then a PDF statement per invoice. Groups are issued ``ISSUE_CHUNK`` to a
-    transaction, each in its own savepoint: a group invoiced for the period already (by this run
-    or another, even at the same moment) is refused by the database constraint and skipped, and
-    the savepoint's rollback returns its number."""
+    the invoice date; then a PDF statement per invoice. All or nothing: one transaction holding
+    the run's lock (a second issue waits, then finds it issued), each group in its own savepoint:
+    a group invoiced for the period already (by another run, even at the same moment) is refused
+    by the database constraint and skipped, and the savepoint's rollback returns its number. Any
+    other failure rolls the whole issue back: no invoice, the run still approved.
+    ``progress(done, total)`` hears of the groups issued every ``ISSUE_PROGRESS_EVERY``."""
     issued_on = issued_on or timezone.localdate()
+    firm = current_tenant()
+    issued = []
     with transaction.atomic():
         run = _locked_run(run)
         if run.status != RunStatus.APPROVED:
             raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
         run.status, run.issued_at = RunStatus.ISSUED, timezone.now()
         run.save(update_fields=["status", "issued_at"])
-    firm = current_tenant()
-    items = list(FeeRunItem.objects.filter(run=run).select_related("group__client"))
-    counts = RunCounts(groups=len(items), ready=0, with_problems=0, skipped=0)
-    portfolios = {
-        p.pk: p for p in Portfolio.objects.filter(pk__in={line["portfolio"] for item in items for line in item.lines})
-    }
-    ready = []
-    for item in items:
-        if item.problems:
-            counts.with_problems += 1
-        elif item.skipped or not item.lines:
-            counts.skipped += 1
-        else:
-            ready.append(item)
-    for start in range(0, len(ready), ISSUE_CHUNK):
-        issued = []
-        with transaction.atomic():
-            for item in ready[start : start + ISSUE_CHUNK]:
-                try:
-                    with transaction.atomic():
-                        issued.append(_issue_item(run, item, issued_on, portfolios, actor))
-                except IntegrityError:
-                    counts.skipped += 1  # invoiced for the period already: exactly once
-        counts.ready += len(issued)
-        # After the invoices' commit: a file write cannot roll back with them.
-        fee_statements_store_new(issued=issued, firm_name=firm.name, brand_colour=firm.brand_color)
+        items = list(FeeRunItem.objects.filter(run=run).select_related("group__client"))
+        counts = RunCounts(groups=len(items), ready=0, with_problems=0, skipped=0)
+        portfolios = {
+            p.pk: p
+            for p in Portfolio.objects.filter(pk__in={line["portfolio"] for item in items for line in item.lines})
+        }
+        ready = []
+        for item in items:
+            if item.problems:
+                counts.with_problems += 1
+            elif item.skipped or not item.lines:
+                counts.skipped += 1
+            else:
+                ready.append(item)
+        for done, item in enumerate(ready, start=1):
+            try:
+                with transaction.atomic():
+                    issued.append(_issue_item(run, item, issued_on, portfolios, actor))
+            except IntegrityError:
+                counts.skipped += 1  # invoiced for the period already: exactly once
+            if progress is not None and (done % ISSUE_PROGRESS_EVERY == 0 or done == len(ready)):
+                progress(done, len(ready))
+        counts.ready = len(issued)
+    # After the invoices' commit: a file write cannot roll back with them.
+    fee_statements_store_new(issued=issued, firm_name=firm.name, brand_colour=firm.brand_color)
     return counts
+
+
+# --- fee runs as background jobs (decision 1201) -------------------------------------------------------
+
+JOB_PROGRESS_TTL = 24 * 3600
+
+
+def _progress_key(job_id: int) -> str:
+    return f"fees:run-job:{job_id}:progress"  # the firm cache's key function adds the firm
+
+
+def fee_run_job_progress(*, job: FeeRunJob) -> tuple[int, int] | None:
+    """``(done, total)`` billing groups of a running job, or None while nothing is counted (or
+    the cache is away: the page then shows a busy bar, the job goes on)."""
+    try:
+        value = cache.get(_progress_key(job.pk))
+    except RedisError as exc:
+        logger.warning("fee run job progress unreadable: %s", exc)
+        return None
+    return (int(value[0]), int(value[1])) if value else None
+
+
+def _progress_writer(job_id: int) -> Progress:
+    def write(done: int, total: int) -> None:
+        try:
+            cache.set(_progress_key(job_id), (done, total), JOB_PROGRESS_TTL)
+        except RedisError as exc:  # the bar is a hint: the job goes on without it
+            logger.warning("fee run job progress not stored: %s", exc)
+
+    return write
+
+
+def fee_run_preview_queue(*, period_start: date, period_end: date, frequency: str, actor) -> FeeRunJob:
+    """Start a period's preview in the background: the period is checked now (errors name the
+    field), the job is queued when this commits; ``fee_run_job_perform`` does the work."""
+    _period_checked(period_start, period_end, frequency)
+    with transaction.atomic():
+        job = FeeRunJob.objects.create(
+            kind=JobKind.PREVIEW,
+            period_start=period_start,
+            period_end=period_end,
+            frequency=frequency,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        _queue(job)
+    return job
+
+
+def fee_run_issue_queue(*, run: FeeRun, actor, issued_on: date | None = None) -> FeeRunJob:
+    """Start issuing an approved run in the background. Refused (``status``) when the run is not
+    approved or is being issued already (a second click; the database admits one active issue
+    job per run)."""
+    with transaction.atomic():
+        try:
+            # nowait: an issue in progress holds the run's lock for its whole transaction; the page
+            # must answer at once, not wait for it.
+            run = FeeRun.objects.select_for_update(nowait=True).get(pk=run.pk)
+        except OperationalError:
+            raise FeeStateConflict({"status": "This run is being issued already."}) from None
+        if run.status != RunStatus.APPROVED:
+            raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
+        if FeeRunJob.objects.filter(run=run, kind=JobKind.ISSUE, status__in=ACTIVE_JOB).exists():
+            raise FeeStateConflict({"status": "This run is being issued already."})
+        job = FeeRunJob.objects.create(
+            kind=JobKind.ISSUE,
+            run=run,
+            period_start=run.period_start,
+            period_end=run.period_end,
+            frequency=run.frequency,
+            issued_on=issued_on,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        _queue(job)
+    return job
+
+
+ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def _queue(job: FeeRunJob) -> None:
+    from .tasks import fee_run_job  # function-level: the task calls back into these services
+
+    # robust: a broker that is away fails the queueing after commit, not the request (0933)
+    transaction.on_commit(partial(fee_run_job.delay, job_id=job.pk), robust=True)
+
+
+def fee_run_job_perform(*, job_id: int) -> dict:
+    """The background half of the queue functions: run the preview or the issue as the member
+    who started it, counting progress, and record how it ended on the job (with a notification to
+    that member). A refusal (``ValidationError``: the run no longer approved, the period) and any
+    other failure leave nothing written (both services are atomic) and end the job ``failed``
+    with the reason; an unexpected error is recorded, then raised again for the worker's log.
+    A job no longer queued (an earlier delivery ran it) is left alone."""
+    claimed = FeeRunJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    if not claimed:
+        return {"job": job_id, "skipped": True}
+    job = FeeRunJob.objects.select_related("run", "created_by").get(pk=job_id)
+    actor = job.created_by
+    progress = _progress_writer(job.pk)
+    try:
+        if job.kind == JobKind.PREVIEW:
+            run = fee_run_preview(
+                period_start=job.period_start,
+                period_end=job.period_end,
+                frequency=job.frequency,
+                actor=actor,
+                progress=progress,
+            )
+            job.run = run
+            message = f"Preview of {run.items.count()} billing group(s) computed: check it, then approve."
+        else:
+            if job.run is None:  # the run went (its jobs go with it): nothing to issue
+                raise ValidationError({"run": "The run no longer exists."})
+            counts = fee_run_issue(run=job.run, actor=actor, issued_on=job.issued_on, progress=progress)
+            message = (
+                f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
+                f"{counts.skipped} skipped (invoiced already or nothing to bill)."
+            )
+    except ValidationError as exc:
+        _job_end(job, JobStatus.FAILED, " ".join(exc.messages))
+        return {"job": job_id, "status": JobStatus.FAILED, "error": job.message}
+    except Exception as exc:
+        # Recorded so the page stops waiting and says what failed; raised again, never hidden.
+        _job_end(job, JobStatus.FAILED, f"The {job.kind} failed ({type(exc).__name__}: {exc}); nothing was written.")
+        raise
+    _job_end(job, JobStatus.DONE, message)
+    return {"job": job_id, "status": JobStatus.DONE, "run": job.run_id}
+
+
+def _job_end(job: FeeRunJob, status: str, message: str) -> None:
+    job.status, job.message, job.finished_at = status, message[:1000], timezone.now()
+    with transaction.atomic():
+        job.save(update_fields=["status", "message", "finished_at", "run"])
+        if job.created_by_id is not None:
+            done = status == JobStatus.DONE
+            what = "Fee run preview" if job.kind == JobKind.PREVIEW else "Fee run issue"
+            notification_send(
+                recipients=[job.created_by_id],
+                kind=NotificationKind.FEE_RUN,
+                title=f"{what} {job.period_start:%d %b %Y} to {job.period_end:%d %b %Y} "
+                + ("finished" if done else "failed"),
+                body=message[:500],
+                url=f"/fees/runs/{job.run_id}/" if job.run_id else "/fees/runs/",
+                source=f"fee-run-job:{job.pk}",
+            )
 
 
 def _issue_item(

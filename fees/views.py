@@ -5,13 +5,15 @@ book's groups, subscriptions and revenue (another advisor's group is a 404)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from functools import wraps
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,12 +21,13 @@ from django.views.decorators.http import require_POST
 
 from billing.entitlements import PlanLimitExceeded
 from codex.idempotent_forms import idempotent_form
+from codex.tables import table_page
 from crm import access as crm_access
 
 from . import forms as fee_forms
 from . import selectors, services
 from .api import csv_response
-from .models import FeeRun, Frequency, InvoiceKind, InvoiceStatus
+from .models import FeeRun, Frequency, InvoiceKind, InvoiceStatus, JobKind, JobStatus, RunStatus
 
 
 def _gate(request) -> None:
@@ -53,8 +56,24 @@ class RevenueForm(forms.Form):
     by = forms.ChoiceField(choices=[(d, d.title()) for d in selectors.REVENUE_DIMENSIONS], initial="month")
 
 
+def _totals(pairs) -> list[tuple[str, Decimal]]:
+    """Amounts summed per currency (a run may bill households in several), by currency code."""
+    out: dict[str, Decimal] = {}
+    for currency, amount in pairs:
+        out[currency] = out.get(currency, Decimal(0)) + amount
+    return sorted(out.items())
+
+
+class RunFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *RunStatus.choices], required=False)
+    frequency = forms.ChoiceField(choices=[("", "Any frequency"), *Frequency.choices], required=False)
+
+
 def _plan_refused(request, exc: PlanLimitExceeded):
     return render(request, "fees/plan.html", {"message": str(exc)}, status=402)
+
+
+OVERVIEW_ROWS = 10
 
 
 @login_required
@@ -64,12 +83,14 @@ def overview(request):
         _gate(request)
     except PlanLimitExceeded as exc:
         return _plan_refused(request, exc)
+    # The latest few of each; the full lists (sorted, filtered, paged) are on their own pages.
     context = {
-        "products": selectors.products_list(),
+        "products": selectors.products_list().order_by("-created_at", "-id")[:OVERVIEW_ROWS],
         "schedules": selectors.schedules_list(),
-        "groups": selectors.groups_for(request.user).select_related("client").prefetch_related("portfolios"),
-        "subscriptions": selectors.subscriptions_for(request.user),
+        "groups": selectors.groups_filtered(user=request.user).order_by("-created_at", "-id")[:OVERVIEW_ROWS],
+        "subscriptions": selectors.subscriptions_for(request.user).order_by("-created_at", "-id")[:OVERVIEW_ROWS],
         "can_manage": selectors.can_manage(request.user),
+        "overview_rows": OVERVIEW_ROWS,
     }
     return render(request, "fees/overview.html", context)
 
@@ -86,14 +107,66 @@ def run_list(request):
         _manager(request)
         if form.is_valid():
             try:
-                run = services.fee_run_preview(actor=request.user, **form.cleaned_data)
+                job = services.fee_run_preview_queue(actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                messages.success(request, "Preview computed: check it, then approve.")
-                return redirect("fees:run", pk=run.pk)
-    return render(request, "fees/runs.html", {"form": form, "runs": selectors.runs_list()[:50]})
+                _watch(request, job)
+                return redirect("fees:runs")
+    ended = _ended_jobs(request)
+    for job in ended:  # the preview this session started is ready: go to it
+        if job.kind == JobKind.PREVIEW and job.status == JobStatus.DONE and job.run_id:
+            return redirect("fees:run", pk=job.run_id)
+    running = _running(selectors.run_jobs_active().filter(kind=JobKind.PREVIEW))
+    filters = RunFilterForm(request.GET)
+    runs = selectors.runs_list()
+    if filters.is_valid():
+        runs = selectors.runs_filtered(runs, **filters.cleaned_data)
+    table = table_page(
+        request,
+        runs,
+        sorts={"period": "period_start", "frequency": "frequency", "status": "status", "created": "created_at"},
+        default="-period",
+    )
+    context = {
+        "form": form,
+        "filters": filters,
+        "table": table,
+        "page_obj": table.page,
+        "running": running,
+        "refresh_seconds": JOB_REFRESH_SECONDS if running else 0,
+    }
+    return render(request, "fees/runs.html", context)
+
+
+JOB_REFRESH_SECONDS = 2
+_JOBS_WATCHED = "fees_run_jobs"
+
+
+def _watch(request, job) -> None:
+    """The session remembers the jobs it started, to say once how each ended (decision 1201)."""
+    request.session[_JOBS_WATCHED] = sorted(set(request.session.get(_JOBS_WATCHED, [])) | {job.pk})
+
+
+def _ended_jobs(request) -> list:
+    """The watched jobs that have ended since the last look, each told once as a message."""
+    watched = request.session.get(_JOBS_WATCHED, [])
+    if not watched:
+        return []
+    ended = list(selectors.run_jobs_ended(watched))
+    for job in ended:
+        if job.status == JobStatus.DONE:
+            messages.success(request, job.message)
+        else:
+            messages.error(request, job.message)
+    left = sorted(set(watched) - {j.pk for j in ended})
+    request.session[_JOBS_WATCHED] = left
+    return ended
+
+
+def _running(jobs) -> list[dict]:
+    return [{"job": job, "progress": services.fee_run_job_progress(job=job)} for job in jobs]
 
 
 @login_required
@@ -104,12 +177,16 @@ def run_detail(request, pk: int):
         return _plan_refused(request, exc)
     _firm(request)
     run = get_object_or_404(FeeRun, pk=pk)
+    _ended_jobs(request)
+    running = _running(selectors.run_jobs_active().filter(run=run))
     items = list(run.items.select_related("group").order_by("group__name"))
     context = {
+        "running": running,
+        "refresh_seconds": JOB_REFRESH_SECONDS if running else 0,
         "run": run,
         "invoices": run.invoices.select_related("group").order_by("number"),
         "items": items,
-        "total": sum((i.total for i in items if not i.problems and not i.skipped), 0),
+        "totals": _totals((i.currency, i.total) for i in items if not i.problems and not i.skipped),
         "with_problems": [i for i in items if i.problems],
         "can_manage": selectors.can_manage(request.user),
     }
@@ -138,15 +215,11 @@ def run_issue(request, pk: int):
     _manager(request)
     run = get_object_or_404(FeeRun, pk=pk)
     try:
-        counts = services.fee_run_issue(run=run, actor=request.user)
+        job = services.fee_run_issue_queue(run=run, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
-            f"{counts.skipped} skipped (invoiced already or nothing to bill).",
-        )
+        _watch(request, job)
     return redirect("fees:run", pk=pk)
 
 
@@ -246,8 +319,31 @@ def product_detail(request, pk: int):
     )
 
 
-def _terms_forms(request, prefix_data):
-    return fee_forms.TermsForm(prefix_data, prefix="terms"), fee_forms.TiersForm(prefix_data, prefix="tiers")
+def _terms_forms(request, prefix_data, *, exclusions: bool = True, initial: dict | None = None):
+    return (
+        fee_forms.TermsForm(prefix_data, prefix="terms", exclusions=exclusions, initial=initial),
+        fee_forms.TiersForm(prefix_data, prefix="tiers", initial=initial),
+    )
+
+
+def _version_initial(version) -> dict:
+    """A version's terms and exclusions as the new-version form's starting point: one edits only
+    what changes."""
+    if version is None:
+        return {}
+    initial = {
+        "method": version.method,
+        "flat_annual": version.flat_annual,
+        "minimum_annual": version.minimum_annual,
+        "maximum_annual": version.maximum_annual,
+        "exclude_cash": version.exclude_cash,
+        "excluded_asset_classes": version.excluded_asset_classes,
+        "excluded_instruments": [i.pk for i in version.excluded_instruments.all()],
+    }
+    for i, tier in enumerate(version.tiers[: fee_forms.TIER_ROWS]):
+        initial[f"upto_{i}"] = tier["upto"] or ""
+        initial[f"bps_{i}"] = tier["bps"]
+    return initial
 
 
 def _terms_values(terms, tiers) -> dict:
@@ -266,7 +362,7 @@ def schedule_create(request):
     _manager(request)
     data = request.POST or None
     form = fee_forms.ScheduleForm(data)
-    terms, tiers = _terms_forms(request, data)
+    terms, tiers = _terms_forms(request, data, exclusions=False)
     if request.method == "POST" and all([form.is_valid(), terms.is_valid(), tiers.is_valid()]):
         try:
             schedule = services.fee_schedule_create(**form.cleaned_data, **_terms_values(terms, tiers))
@@ -283,21 +379,20 @@ def schedule_create(request):
 @login_required
 @_gated
 def schedule_detail(request, pk: int):
-    """Edit a schedule's name and exclusions, archive or restore it, add terms from a date."""
+    """A schedule's history (each version's terms and exclusions from its date); managers rename,
+    archive or restore it and add a version from a date (terms and/or exclusions)."""
     schedule = get_object_or_404(selectors.schedules_list(), pk=pk)
     action = request.POST.get("action", "save") if request.method == "POST" else ""
     posted = request.POST if action == "save" else None
-    form = fee_forms.ScheduleForm(
-        posted,
-        editing=True,
-        initial={
-            "name": schedule.name,
-            "exclude_cash": schedule.exclude_cash,
-            "excluded_asset_classes": schedule.excluded_asset_classes,
-            "excluded_instruments": [i.pk for i in schedule.excluded_instruments.all()],
-        },
-    )
-    terms, tiers = _terms_forms(request, request.POST if action == "terms" else None)
+    form = fee_forms.ScheduleForm(posted, editing=True, initial={"name": schedule.name})
+    versions = sorted(schedule.versions.all(), key=lambda v: v.effective_from, reverse=True)
+    # (version, its last day): each ends the day before the next one starts; the latest is open.
+    history = [
+        (v, newer.effective_from - timedelta(days=1) if newer else None)
+        for newer, v in zip([None, *versions], versions, strict=False)
+    ]
+    latest = versions[0] if versions else None
+    terms, tiers = _terms_forms(request, request.POST if action == "terms" else None, initial=_version_initial(latest))
     if request.method == "POST":
         _manager(request)
         try:
@@ -307,7 +402,7 @@ def schedule_detail(request, pk: int):
                 return redirect("fees:schedule", pk=pk)
             if action == "terms" and terms.is_valid() & tiers.is_valid():
                 version = services.fee_schedule_change(schedule=schedule, **_terms_values(terms, tiers))
-                messages.success(request, f"New terms from {version.effective_from}.")
+                messages.success(request, f"New version from {version.effective_from}.")
                 return redirect("fees:schedule", pk=pk)
             if action == "save" and form.is_valid():
                 services.fee_schedule_update(schedule=schedule, **form.cleaned_data)
@@ -320,6 +415,7 @@ def schedule_detail(request, pk: int):
         "fees/schedule.html",
         {
             "schedule": schedule,
+            "history": history,
             "form": form,
             "terms": terms,
             "tiers": tiers,
@@ -454,3 +550,107 @@ def invoice_void(request, pk: int):
         cancel=reverse("fees:group", args=[invoice.group_id]),
         extra={"invoice": invoice, "voidable": invoice.status != InvoiceStatus.VOID, "kinds": InvoiceKind},
     )
+
+
+# --- lists: sortable, filtered, paginated (codex.tables) ----------------------------------------------
+
+
+class ListFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+
+    def __init__(self, *args, choices: dict | None = None, search_label: str = "Search", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["q"].label = search_label
+        for name, options in (choices or {}).items():
+            self.fields[name] = forms.ChoiceField(choices=[("", "Any"), *options], required=False)
+
+
+def _list_page(request, template: str, queryset, *, filters: ListFilterForm, sorts: dict, default: str, **extra):
+    table = table_page(request, queryset, sorts=sorts, default=default)
+    context = {"table": table, "page_obj": table.page, "filters": filters, **extra}
+    return render(request, template, {**context, "can_manage": selectors.can_manage(request.user)})
+
+
+def _filters(request, **kwargs) -> tuple[ListFilterForm, dict]:
+    form = ListFilterForm(request.GET, **kwargs)
+    values = form.cleaned_data if form.is_valid() else {}
+    return form, {k: v for k, v in values.items() if v}
+
+
+@login_required
+@_gated
+def product_list(request):
+    filters, values = _filters(request, search_label="Name", choices={"status": LIST_STATUS})
+    return _list_page(
+        request,
+        "fees/products.html",
+        selectors.products_filtered(**values),
+        filters=filters,
+        sorts={"name": "name", "currency": "currency", "flat_fee": "flat_fee", "status": "archived"},
+        default="name",
+    )
+
+
+@login_required
+@_gated
+def group_list(request):
+    filters, values = _filters(request, search_label="Group or client")
+    return _list_page(
+        request,
+        "fees/groups.html",
+        selectors.groups_filtered(user=request.user, **values),
+        filters=filters,
+        sorts={"name": "name", "client": ("client__last_name", "client__first_name"), "currency": "currency"},
+        default="name",
+    )
+
+
+@login_required
+@_gated
+def subscription_list(request):
+    filters, values = _filters(
+        request,
+        search_label="Group or product",
+        choices={"frequency": Frequency.choices, "state": [("active", "Active"), ("ended", "Ended")]},
+    )
+    return _list_page(
+        request,
+        "fees/subscriptions.html",
+        selectors.subscriptions_filtered(user=request.user, today=timezone.localdate(), **values),
+        filters=filters,
+        sorts={
+            "group": "group__name",
+            "product": "product__name",
+            "starts": "starts_on",
+            "ends": F("ends_on").asc(nulls_last=True),
+        },
+        default="group",
+    )
+
+
+@login_required
+@_gated
+def invoice_list(request):
+    filters, values = _filters(
+        request,
+        search_label="Number, group or client",
+        choices={"status": InvoiceStatus.choices, "kind": InvoiceKind.choices},
+    )
+    return _list_page(
+        request,
+        "fees/invoices.html",
+        selectors.invoices_filtered(user=request.user, **values),
+        filters=filters,
+        sorts={
+            "number": "number",
+            "group": "group__name",
+            "issued": "issued_on",
+            "due": "due_on",
+            "total": ("currency", "total"),
+            "status": "status",
+        },
+        default="-issued",
+    )
+
+
+LIST_STATUS = [("active", "Active"), ("archived", "Archived")]

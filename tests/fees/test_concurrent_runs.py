@@ -259,3 +259,34 @@ def test_the_constraint_alone_keeps_one_invoice_when_two_connections_insert_at_o
     outcomes = _race(firm, [insert(1), insert(2)])
     assert sorted(outcomes) == ["fee_invoice_once_per_group_period", "inserted"]
     assert FeeInvoice.objects.filter(group=group).count() == 1
+
+
+def test_starting_an_issue_while_one_holds_the_run_answers_at_once(committed_runs):
+    """The page's "Issue invoices" must not wait for an issue in progress (it holds the run's row
+    lock for its whole transaction, decision 1201): it is refused at once, and queues nothing."""
+    import time
+
+    firm, runs, _ = committed_runs
+    locked, finished = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def holder():
+        with transaction.atomic():
+            fee_services.FeeRun.objects.select_for_update().get(pk=runs[0].pk)
+            locked.set()
+            finished.wait(timeout=30)
+
+    def starter():
+        locked.wait(timeout=30)
+        began = time.monotonic()
+        try:
+            fee_services.fee_run_issue_queue(run=runs[0], actor=None)
+        except fee_services.FeeStateConflict as exc:
+            outcome["refused"] = exc.message_dict
+        finally:
+            outcome["seconds"] = time.monotonic() - began
+            finished.set()
+
+    _race(firm, [holder, starter])
+    assert outcome["refused"] == {"status": ["This run is being issued already."]}
+    assert outcome["seconds"] < 1

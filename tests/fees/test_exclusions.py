@@ -47,9 +47,13 @@ def _line(owner, group):
 
 @pytest.fixture
 def legacy(firm):
-    """A client's legacy holding the firm does not bill: 100 through August, 120 from September."""
+    """A client's legacy holding the firm does not bill: 100 through August, 120 from September
+    (a close every day: a position without a recent close holds its account back, decision 1203)."""
     instrument = InstrumentFactory(symbol="LEGACY", currency="USD")
-    add_prices(instrument, {**_days(date(2026, 8, 1), date(2026, 8, 31), "100"), date(2026, 9, 1): "120"})
+    add_prices(
+        instrument,
+        {**_days(date(2026, 8, 1), date(2026, 8, 31), "100"), **_days(date(2026, 9, 1), date(2026, 12, 31), "120")},
+    )
     return instrument
 
 
@@ -152,10 +156,11 @@ def test_another_firms_own_instrument_is_unknown_here(firm, other_firm):
 
 def test_an_unknown_asset_class_is_refused_naming_the_field(firm, schedule):
     with pytest.raises(ValidationError) as exc:
-        fee_services.fee_schedule_update(schedule=schedule, excluded_asset_classes=["bond", "stamps"])
+        fee_services.fee_schedule_change(
+            schedule=schedule, effective_from=date(2026, 8, 15), excluded_asset_classes=["bond", "stamps"]
+        )
     assert "excluded_asset_classes[1]" in exc.value.message_dict
-    schedule.refresh_from_db()
-    assert schedule.excluded_asset_classes == []
+    assert [v.effective_from for v in schedule.versions.all()] == [date(2020, 1, 1)]  # nothing written
 
 
 def test_api_refuses_an_unknown_asset_class_naming_the_field(owner, client_for):
@@ -184,24 +189,38 @@ def test_api_creates_a_schedule_with_exclusions(owner, client_for, legacy):
     }
     response = api.post("/api/v1/fee-schedules/", body, content_type="application/json")
     assert response.status_code == 201, response.content
-    assert response.json()["excluded_instruments"] == [legacy.pk]
-    assert response.json()["excluded_asset_classes"] == ["crypto"]
+    (version,) = response.json()["versions"]
+    assert version["excluded_instruments"] == [legacy.pk]
+    assert version["excluded_asset_classes"] == ["crypto"]
+    assert version["effective_from"] == "2026-01-01"
 
 
-def test_api_patch_changes_exclusions_owner_only(owner, advisor, client_for, schedule):
-    body = {"excluded_asset_classes": ["real_estate"], "exclude_cash": True}
-    refused = client_for(advisor).patch(f"/api/v1/fee-schedules/{schedule.pk}/", body, content_type="application/json")
+def test_api_dated_version_changes_exclusions_owner_only(owner, advisor, client_for, schedule):
+    url = f"/api/v1/fee-schedules/{schedule.pk}/versions/"
+    body = {"effective_from": "2026-08-15", "excluded_asset_classes": ["real_estate"], "exclude_cash": True}
+    refused = client_for(advisor).post(url, body, content_type="application/json")
     assert refused.status_code == 403
-    bad = client_for(owner).patch(
-        f"/api/v1/fee-schedules/{schedule.pk}/",
-        {"excluded_instruments": [999_999_999]},
-        content_type="application/json",
+    bad = client_for(owner).post(
+        url, {"effective_from": "2026-08-15", "excluded_instruments": [999_999_999]}, content_type="application/json"
     )
     assert bad.status_code == 400 and "excluded_instruments[0]" in bad.json()["error"]["details"]
-    response = client_for(owner).patch(f"/api/v1/fee-schedules/{schedule.pk}/", body, content_type="application/json")
-    assert response.status_code == 200
-    schedule.refresh_from_db()
-    assert schedule.excluded_asset_classes == ["real_estate"] and schedule.exclude_cash
+    response = client_for(owner).post(url, body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    new = schedule.versions.get(effective_from=date(2026, 8, 15))
+    assert new.excluded_asset_classes == ["real_estate"] and new.exclude_cash
+    # the terms are carried over; the version before keeps its (empty) exclusions
+    old = schedule.versions.get(effective_from=date(2020, 1, 1))
+    assert new.tiers == old.tiers and new.method == old.method
+    assert old.excluded_asset_classes == [] and not old.exclude_cash
+
+
+def test_api_patch_refuses_undated_exclusions_naming_the_field(owner, client_for, schedule):
+    response = client_for(owner).patch(
+        f"/api/v1/fee-schedules/{schedule.pk}/", {"excluded_asset_classes": ["crypto"]}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "excluded_asset_classes" in response.json()["error"]["details"]
+    assert schedule.versions.get().excluded_asset_classes == []
 
 
 def test_another_firm_cannot_reach_a_schedule_through_the_api(outsider, client_for, other_firm, schedule):

@@ -3,7 +3,7 @@ numbers, collection from the account, void and credit notes, bad input."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from fees import selectors
 from fees import services as fee_services
 from fees.models import FeeInvoice, FeeInvoiceLine, InvoiceStatus
+from portfolios import services as portfolio_services
 from portfolios.models import Kind, Transaction, Valuation
 from tests.fees.conftest import account
 
@@ -390,3 +391,78 @@ def test_a_fee_run_ready_for_review_tells_the_other_managers_once(
     notices = Notification.objects.filter(kind="fee_run")
     assert [n.recipient for n in notices] == [admin_user]  # not the advisor, not the owner who started it
     assert notices.get().url == f"/fees/runs/{run.pk}/" and "ready for review" in notices.get().title
+
+
+def test_missing_prices_are_listed_by_account_and_day_and_the_group_not_issued(
+    owner, owner_client, client_contact, household, product
+):
+    """Issue 21, bad input: a run on a period with missing prices lists the accounts and days
+    missing and issues nothing for them (decision 1203: no close in the 5 days before a day)."""
+    from tests.portfolios.factories import InstrumentFactory, add_prices
+
+    a, b = household
+    stale = InstrumentFactory(symbol="STALE", currency="USD")
+    # closes every day of Q3 except 10-23 August (a feed outage); bought on 1 July
+    add_prices(
+        stale,
+        {
+            date(2026, 7, 1) + timedelta(days=i): "50"
+            for i in range(92)
+            if not date(2026, 8, 10) <= date(2026, 7, 1) + timedelta(days=i) <= date(2026, 8, 23)
+        },
+    )
+    portfolio_services.transaction_record(
+        portfolio=a,
+        kind="buy",
+        trade_date=date(2026, 7, 1),
+        instrument=stale,
+        quantity="100",
+        price="50",
+        currency="USD",
+    )
+    gap = fee_services.billing_group_create(name="Gap", client=client_contact, portfolios=[a])
+    fine = fee_services.billing_group_create(name="Fine", client=client_contact, portfolios=[b])
+    for g in (gap, fine):
+        fee_services.subscription_create(group=g, product=product, starts_on=date(2026, 6, 1))
+    run, items = _run(owner)
+    (problem,) = items[gap.pk].problems
+    assert problem["name"] == "Ada main" and "STALE" in problem["message"]
+    # the last close before the outage is 9 August: stale from 15 August (6 days old) to 23 August
+    assert problem["missing_days"] == [f"2026-08-{d}" for d in range(15, 24)]
+    assert not items[fine.pk].problems
+    fee_services.fee_run_approve(run=run, actor=owner)
+    counts = fee_services.fee_run_issue(run=run, actor=owner, issued_on=date(2026, 10, 1))
+    assert (counts.ready, counts.with_problems) == (1, 1)
+    assert list(FeeInvoice.objects.values_list("group_id", flat=True)) == [fine.pk]
+    # the page lists the account and its days
+    page = owner_client.get(f"/fees/runs/{run.pk}/").content.decode()
+    assert "Not issued: missing data" in page and "No price for STALE on 9 day(s)" in page and "2026-08-15" in page
+
+
+def test_a_missing_price_of_an_excluded_position_does_not_hold_the_account_back(owner, client_contact, household):
+    from tests.portfolios.factories import InstrumentFactory, add_prices
+
+    a, _ = household
+    unpriced = InstrumentFactory(symbol="NOPRICE", currency="USD")
+    add_prices(unpriced, {date(2026, 6, 1): "10"})  # never again
+    portfolio_services.transaction_record(
+        portfolio=a,
+        kind="buy",
+        trade_date=date(2026, 6, 1),
+        instrument=unpriced,
+        quantity="100",
+        price="10",
+        currency="USD",
+    )
+    schedule = fee_services.fee_schedule_create(
+        name="Ex NOPRICE",
+        effective_from=date(2020, 1, 1),
+        method="tiered",
+        tiers=[{"upto": None, "bps": "100"}],
+        excluded_instruments=[unpriced.pk],
+    )
+    product = fee_services.product_create(name="Ex", fee_schedule=schedule)
+    group = fee_services.billing_group_create(name="Ada", client=client_contact, portfolios=[a])
+    fee_services.subscription_create(group=group, product=product, starts_on=date(2026, 6, 1))
+    _, items = _run(owner)
+    assert items[group.pk].problems == []
