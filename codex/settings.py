@@ -392,7 +392,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
     # Imports whose background commit stopped for good (worker lost, retries used up) end with the
     # reason on their page (crm.services.imports / portfolios.imports, decision 1220).
-    "imports-sweep": {"task": "codex.for_each_firm", "schedule": 5 * 60.0, "kwargs": {"task": "crm.tasks.import_jobs_sweep"}},
+    "imports-sweep": {
+        "task": "codex.for_each_firm",
+        "schedule": 5 * 60.0,
+        "kwargs": {"task": "crm.tasks.import_jobs_sweep"},
+    },
     "ledger-imports-sweep": {
         "task": "codex.for_each_firm",
         "schedule": 5 * 60.0,
