@@ -507,9 +507,10 @@ def ledger_imports_sweep(*, now=None) -> list[int]:
             .order_by("pk")
         )
         for job in stale:
+            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
             reason = (
                 f"The import stopped: its background worker gave no sign of life after "
-                f"{job.heartbeat_at:%Y-%m-%d %H:%M} UTC. Nothing was imported; upload the file again."
+                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was imported; upload the file again."
             )
             LedgerImport.objects.filter(pk=job.pk).update(
                 status=LedgerImportStatus.REFUSED, report={"error": reason, "swept": True}, rows=[], finished_at=now
@@ -519,7 +520,7 @@ def ledger_imports_sweep(*, now=None) -> list[int]:
                 "ledger import %s in schema %s swept: no sign of life since %s",
                 job.pk,
                 current_schema(),
-                job.heartbeat_at.isoformat(),
+                seen.isoformat(),
                 extra={"ledger_import_id": job.pk, "schema": current_schema(), "portfolio_id": job.portfolio_id},
             )
             if job.created_by is not None and job.created_by.is_active:

@@ -203,9 +203,10 @@ def import_jobs_sweep(*, now=None) -> list[int]:
             .order_by("pk")
         )
         for job in stale:
+            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
             reason = (
                 f"The import stopped: its background worker gave no sign of life after "
-                f"{job.heartbeat_at:%Y-%m-%d %H:%M} UTC. Nothing was imported; press Import to try again."
+                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was imported; press Import to try again."
             )
             job.status = ImportStatus.PENDING
             job.report = {"error": reason, "swept_at": now.isoformat()}
@@ -215,7 +216,7 @@ def import_jobs_sweep(*, now=None) -> list[int]:
                 "import job %s in schema %s swept: no sign of life since %s",
                 job.pk,
                 current_schema(),
-                job.heartbeat_at.isoformat(),
+                seen.isoformat(),
                 extra={"import_job_id": job.pk, "schema": current_schema(), "kind": job.kind},
             )
             if job.created_by is not None and job.created_by.is_active:
