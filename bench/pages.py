@@ -493,7 +493,7 @@ def scaling(args) -> None:
     only = set(filter(None, args.only.split(","))) or set(SCALING_PAGES)
     by_size = {}
     for contacts, txns in SCALING:
-        name = f"codex_bench_pages_c{contacts}"
+        name = f"{args.db}_c{contacts}"
         seed_args = ["--firms", "10", "--contacts", str(contacts), "--portfolios", "2000", "--transactions", "10000"]
         seed_args += ["--big", "--big-transactions", str(txns)]
         seed, _file, url = prepare(name, seed_args, reuse=args.reuse_db)

@@ -10,8 +10,10 @@ service per row would dominate the run, with the rows normalised the way the ser
 - one large firm ``bench-large`` (enterprise plan, so no plan limit caps the data) through the same
   service, plus an advisor;
 - market data with ``manage.py seed_market`` (about 20 instruments, daily closes, EUR/USD);
-- ``--contacts`` contacts by ``bulk_create`` (unique lower-cased e-mails, stripped names, clean tags,
-  as ``crm.services.contact_create`` normalises them; every 100th a client);
+- ``--contacts`` contacts by COPY (``copy_objects``: the fields' own ``pre_save`` and
+  ``get_db_prep_save``, as ``bulk_create`` does; unique lower-cased e-mails, stripped names, clean
+  tags, as ``crm.services.contact_create`` normalises them; every 100th a client), then the search
+  indexes' pending lists merged as the contacts import does (``crm.imports.search_indexes_merge``);
 - ``--portfolios`` portfolios with ``portfolios.services.portfolio_create``, clients among the contacts;
 - ``--transactions`` ledger rows spread over the portfolios, each validated by
   ``portfolios.services.transaction_clean`` and written per portfolio by
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import time
 from datetime import date
@@ -86,6 +89,35 @@ LAST_NAMES = [
 SEARCH_TERM = "hopper"
 
 
+def fast_commits() -> None:
+    """Commit without waiting for the WAL flush in this process (``synchronous_commit = off``, a
+    per-session PostgreSQL setting): a crash could lose the last few hundred milliseconds of a
+    scratch seed, never make it inconsistent. The seed commits thousands of times (a portfolio, its
+    ledger, its valuations), and each waited for a disk flush."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+
+
+def copy_objects(model, objs: list) -> int:
+    """Write unsaved ``objs`` of ``model`` with one PostgreSQL COPY in the current schema: each
+    field's value goes through the field's own ``pre_save`` (``auto_now`` stamps) and
+    ``get_db_prep_save``, as ``bulk_create`` prepares them; generated columns, defaults, check and
+    unique constraints, foreign keys and the history triggers apply as for an INSERT. Measured on
+    10,000 contacts: ``bulk_create`` 20.5 s, COPY 8.0 s (load 9; the rest is the rows' history
+    triggers and indexes). The primary keys are not read back."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        for obj in objs:
+            copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+    return len(objs)
+
+
 def owner_session(owner) -> str:
     """A signed-in session of ``owner`` in the current schema: the dashboard's cookie."""
     from django.conf import settings
@@ -122,17 +154,21 @@ def seed(args) -> dict:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
+    from django.db import transaction
     from django_tenants.utils import schema_context
 
     from billing.services import plans_seed
+    from crm.imports import search_indexes_merge
     from crm.models import Contact
     from portfolios.market.models import Instrument, Price
-    from portfolios.services import portfolio_create, transaction_clean, transactions_bulk_record
+    from portfolios.models import Portfolio
+    from portfolios.valuation_services import firm_valuations_rebuild
     from tenants.accounts.models import Role, User
     from tenants.models import ApiScope, Tenant
     from tenants.services import api_key_create, tenant_provision
 
     timings: dict[str, float] = {}
+    fast_commits()
     plans_seed()
     started = time.perf_counter()
     existing = set(Tenant.objects.values_list("slug", flat=True))
@@ -174,7 +210,12 @@ def seed(args) -> dict:
                     source=rng.choice(["referral", "website", "event", ""]),
                 )
             )
-        Contact.objects.bulk_create(contacts, batch_size=5000)
+        # One transaction per COPY_BATCH rows (the size measured; one COPY of 100,000 rows took
+        # 758 s at full size under load, docs/benchmarks.md), then the search indexes merged.
+        for i in range(0, len(contacts), COPY_BATCH):
+            with transaction.atomic():
+                copy_objects(Contact, contacts[i : i + COPY_BATCH])
+        search_indexes_merge("contacts")
         timings["contacts_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -185,43 +226,53 @@ def seed(args) -> dict:
             for p in Price.objects.filter(instrument__in=instruments).only("instrument_id", "date", "close")
         }
         days = sorted({d for (_i, d) in closes})
-        portfolios = []
-        for p in range(args.portfolios):
-            portfolios.append(
-                portfolio_create(
-                    tenant=tenant,
-                    actor=owner,
-                    name=f"Portfolio {p:03d}",
-                    advisor=advisor if p % 2 else owner,
-                    client=clients[p % len(clients)] if clients else None,
-                    base_currency="USD",
-                )
-            )
-        timings["portfolios_s"] = time.perf_counter() - started
-
-        started = time.perf_counter()
+        # Each portfolio through ``portfolio_create``, then its ledger through ``transaction_clean``
+        # and ``transactions_bulk_record`` (the CSV import's path), in ``--jobs`` processes: the
+        # ledgers are drawn here first, in order, so the data does not depend on the split.
         per_portfolio = max(2, args.transactions // max(1, args.portfolios))
-        transactions_written = 0
-        for portfolio in portfolios:
-            rows = ledger_rows(rng, portfolio, per_portfolio, instruments, closes, days)
-            clean = [transaction_clean(portfolio=portfolio, data=row) for row in rows]
-            transactions_bulk_record(portfolio=portfolio, rows=clean, created_by=owner)
-            transactions_written += len(clean)
-        timings["transactions_s"] = time.perf_counter() - started
+        specs = [
+            (
+                f"Portfolio {p:03d}",
+                advisor if p % 2 else owner,
+                clients[p % len(clients)] if clients else None,
+                ledger_rows(rng, None, per_portfolio, instruments, closes, days),
+            )
+            for p in range(args.portfolios)
+        ]
+        chunks = [(tenant, owner, specs[i : i + PORTFOLIO_CHUNK]) for i in range(0, len(specs), PORTFOLIO_CHUNK)]
+        made = [pair for chunk in in_workers(_portfolios_chunk, chunks, args.jobs) for pair in chunk]
+        portfolio_ids = [pk for pk, _n in made]
+        transactions_written = sum(n for _pk, n in made)
+        timings["portfolios_and_transactions_s"] = time.perf_counter() - started
 
         session_key = owner_session(owner)
-        portfolio_id = portfolios[0].pk if portfolios else None
+        portfolio_id = portfolio_ids[0] if portfolio_ids else None
         big = {}
         if args.big:
             big = seed_big(tenant=tenant, owner=owner, advisor=advisor, rng=rng, args=args, timings=timings)
             advisor_session = owner_session(advisor)
 
     # The imports above queued their valuation rebuilds for a worker that a seed does not run:
-    # value the firm here (as ``valuations_rebuild`` after a deploy), so pages read the store.
+    # value the firm here, as ``manage.py valuations_rebuild --firm`` does (each portfolio by
+    # ``valuations_rebuild`` from inception, then the firm's totals), the portfolios spread over
+    # ``--jobs`` processes, the longest ledger first.
     started = time.perf_counter()
-    call_command("valuations_rebuild", "--firm", LARGE_SLUG, verbosity=0)
+    with schema_context(tenant.schema_name):
+        ids = list(Portfolio.objects.order_by("pk").values_list("pk", flat=True))
+        if big.get("big_portfolio_id") in ids:
+            ids.remove(big["big_portfolio_id"])
+            ids.insert(0, big["big_portfolio_id"])
+        chunks = [(tenant.schema_name, ids[i : i + VALUATION_CHUNK]) for i in range(0, len(ids), VALUATION_CHUNK)]
+        failed = [f for chunk in in_workers(_valuations_chunk, chunks, args.jobs) for f in chunk]
+        if failed:
+            raise SystemExit("valuation rebuild failed: " + "; ".join(failed))
+        firm_valuations_rebuild()
     timings["valuations_rebuild_s"] = time.perf_counter() - started
     _key, raw_key = api_key_create(tenant=tenant, name="bench", scope=ApiScope.READ, created_by="bench")
+    # The seed's own CPU (this process and its workers, not PostgreSQL's): with the wall time and
+    # the load average it tells a slow seed from a busy machine.
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    timings["python_cpu_s"] = own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
     return {
         "firms": args.firms + 1,
         "large_slug": LARGE_SLUG,
@@ -241,6 +292,65 @@ def seed(args) -> dict:
     }
 
 
+PORTFOLIO_CHUNK = 50
+COPY_BATCH = 10_000
+VALUATION_CHUNK = 25
+
+
+def in_workers(func, chunks: list, jobs: int) -> list:
+    """``[func(chunk) for chunk in chunks]``, in ``jobs`` forked processes when ``jobs`` > 1 (each
+    with its own database connection: the parent's are closed before the fork, never shared).
+    The seed's per-portfolio work is a round trip after another, Python and PostgreSQL in turn:
+    two processes keep both cores busy on a quiet machine."""
+    import multiprocessing
+
+    from django.db import connections
+
+    if jobs <= 1 or len(chunks) <= 1:
+        return [func(chunk) for chunk in chunks]
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=fast_commits) as pool:
+        return pool.map(func, chunks, chunksize=1)
+
+
+def _portfolios_chunk(job) -> list[tuple[int, int]]:
+    """Create a chunk of portfolios and record their ledgers (see ``seed``); ``[(pk, rows)]``."""
+    from django_tenants.utils import tenant_context
+
+    from portfolios.services import portfolio_create, transaction_clean, transactions_bulk_record
+
+    tenant, owner, specs = job
+    made = []
+    with tenant_context(tenant):
+        for name, advisor, client, rows in specs:
+            portfolio = portfolio_create(
+                tenant=tenant, actor=owner, name=name, advisor=advisor, client=client, base_currency="USD"
+            )
+            clean = [transaction_clean(portfolio=portfolio, data=row) for row in rows]
+            transactions_bulk_record(portfolio=portfolio, rows=clean, created_by=owner)
+            made.append((portfolio.pk, len(clean)))
+    return made
+
+
+def _valuations_chunk(job) -> list[str]:
+    """Value a chunk of portfolios from inception (``valuations_rebuild``); the failures."""
+    from datetime import date as _date
+
+    from django_tenants.utils import schema_context
+
+    from portfolios.models import Portfolio, ValuationStatus
+    from portfolios.valuation_services import valuations_rebuild
+
+    schema, ids = job
+    failed = []
+    with schema_context(schema):
+        for portfolio in Portfolio.objects.filter(pk__in=ids).order_by("pk"):
+            state = valuations_rebuild(portfolio=portfolio, since=_date.min)
+            if state.status == ValuationStatus.FAILED:
+                failed.append(f"portfolio {portfolio.pk}: {state.error}")
+    return failed
+
+
 BIG_INSTRUMENTS = 50
 BIG_YEARS = 10
 BIG_TRANSACTIONS = 5000
@@ -254,6 +364,7 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
     ``BIG_ACTIVITIES`` CRM activities. Runs inside the firm's schema."""
     from datetime import timedelta
 
+    from django.db import transaction
     from django.utils import timezone
 
     from crm.models import Activity, Contact
@@ -287,7 +398,8 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
             close = Decimal(f"{max(level, 1.0):.4f}")
             closes[(inst.pk, d)] = close
             prices.append(Price(instrument=inst, date=d, close=close, source="bench"))
-    Price.objects.bulk_create(prices, batch_size=10000)
+    with transaction.atomic():
+        copy_objects(Price, prices)
     timings["big_prices_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -306,7 +418,8 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
     started = time.perf_counter()
     contact_ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True)[:20000])
     now = timezone.now()
-    Activity.objects.bulk_create(
+    copy_objects(
+        Activity,
         [
             Activity(
                 kind=rng.choice(["note", "call", "email", "meeting"]),
@@ -317,7 +430,6 @@ def seed_big(*, tenant, owner, advisor, rng, args, timings) -> dict:
             )
             for i in range(BIG_ACTIVITIES)
         ],
-        batch_size=5000,
     )
     timings["big_activities_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -380,7 +492,7 @@ def seed_deals(*, owner, advisor, rng) -> int:
                 closed_at=now - timedelta(days=rng.randint(0, 700)) if closed else None,
             )
         )
-    Deal.objects.bulk_create(deals, batch_size=2000)
+    copy_objects(Deal, deals)
     return Deal.objects.count()
 
 
@@ -491,6 +603,9 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="the big firm's history (bench/pages.py): see seed_big")
     parser.add_argument(
         "--big-transactions", type=int, default=BIG_TRANSACTIONS, help="the big portfolio's ledger rows (scaling curve)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="processes for the per-portfolio work (portfolios, ledgers, valuations)"
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--new-session", action="store_true", help="only a fresh owner session, into --out")

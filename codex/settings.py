@@ -352,6 +352,10 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
 # taking a message and recording it as unacked). Grace: how old a lost message must be.
 DELIVERY_LEDGER = env.bool("DELIVERY_LEDGER", default=True)
 DELIVERY_LEDGER_GRACE = env.float("DELIVERY_LEDGER_GRACE", default=60.0)
+# An import job ``importing`` with no sign of life (queued, or taken up by a worker) for this long
+# has stopped for good and is swept (decision 1220): well above the longest commit (50,000 rows
+# in under 30 s) plus its retries and a lost message's re-send by the delivery ledger.
+IMPORT_JOB_STALE_SECONDS = env.int("IMPORT_JOB_STALE_SECONDS", default=30 * 60)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -394,6 +398,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "history-purge-public": {"task": "codex.history_purge", "schedule": 24 * 60 * 60.0},
     # The whole database, pg_dump'd to CODEX_BACKUP_DIR, older dumps pruned (tenants.db_backup).
     "database-backup": {"task": "tenants.database_backup", "schedule": 24 * 60 * 60.0},
+    # Imports whose background commit stopped for good (worker lost, retries used up) end with the
+    # reason on their page (crm.services.imports / portfolios.imports, decision 1220).
+    "imports-sweep": {
+        "task": "codex.for_each_firm",
+        "schedule": 5 * 60.0,
+        "kwargs": {"task": "crm.tasks.import_jobs_sweep"},
+    },
+    "ledger-imports-sweep": {
+        "task": "codex.for_each_firm",
+        "schedule": 5 * 60.0,
+        "kwargs": {"task": "portfolios.ledger_imports_sweep"},
+    },
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
     "kyc-review-tasks": {
         "task": "codex.for_each_firm",

@@ -537,6 +537,10 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     committed_at = models.DateTimeField(null=True, blank=True)
+    # The last sign of life of the background commit: set when it is queued and each time a worker
+    # takes it up. An ``importing`` job silent longer than IMPORT_JOB_STALE_SECONDS is swept back to
+    # pending with the reason (crm.services.imports.import_jobs_sweep, decision 1220).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -41,3 +41,12 @@ def import_commit_job(self, job_id: int, actor_id: int) -> dict:
     from .services import imports  # function-level: services queue this task: cycle listed in the acyclic contract
 
     return imports.import_commit_finish(job_id=job_id, actor_id=actor_id, tenant=current_tenant())
+
+
+@app.task(bind=True, acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+def import_jobs_sweep(self) -> dict:
+    """Celery beat, once per firm: imports whose background commit stopped for good go back to
+    pending with the reason (decision 1220). Idempotent."""
+    from .services import imports  # function-level: services queue these tasks: cycle listed in the acyclic contract
+
+    return {"schema": current_schema(), "swept": imports.import_jobs_sweep()}

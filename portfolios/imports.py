@@ -16,6 +16,7 @@ adds what is specific to a ledger (docs/portfolios.md, "Importing transactions")
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -36,6 +37,8 @@ from . import analytics, services
 from .ledger import TXN_VALUES, txn_from_row
 from .models import Kind, LedgerImport, LedgerImportStatus, Portfolio, Transaction
 from .selectors import fx_series
+
+logger = logging.getLogger(__name__)
 
 # The CSV format's columns and the ledger field each one exports (one list for import and export).
 CSV_COLUMNS = {
@@ -400,6 +403,7 @@ def ledger_import_queue(*, portfolio: Portfolio, headers: list[str], rows: list[
             rows=[list(r) for r in rows],
             report={"queued_rows": len(rows)},
             created_by=actor,
+            heartbeat_at=timezone.now(),
         )
         transaction.on_commit(partial(ledger_import_job.delay, import_id=job.pk, actor_id=actor.pk))
     return job
@@ -412,15 +416,33 @@ def ledger_import_finish(*, import_id: int, actor_id: int) -> dict:
     the member's rights gone) ends the job ``refused`` with the reason and writes nothing;
     either way the member who started it is notified. A job no longer importing (an earlier
     delivery ran it) is left alone. Database errors propagate: the task retries."""
+    # A sign of life before the commit's transaction (decision 1220): the sweep leaves this job alone.
+    if not LedgerImport.objects.filter(pk=import_id, status=LedgerImportStatus.IMPORTING).update(
+        heartbeat_at=timezone.now()
+    ):
+        return {"import": import_id, "skipped": True}
+    # One transaction with the job's row locked: the rows and the job's end commit together, and the
+    # sweep (``skip_locked``) never touches a job whose commit is running.
+    with transaction.atomic():
+        job = (
+            LedgerImport.objects.select_for_update(of=("self",))
+            .select_related("portfolio")
+            .filter(pk=import_id)
+            .first()
+        )
+        if job is None or job.status != LedgerImportStatus.IMPORTING:
+            return {"import": import_id, "skipped": True}
+        return _ledger_import_run(job, actor_id)
+
+
+def _ledger_import_run(job: LedgerImport, actor_id: int) -> dict:
     from codex.notifications.models import NotificationKind
     from codex.notifications.services import notification_send
     from tenants.accounts.models import User
 
     from .access import portfolio_for_user
 
-    job = LedgerImport.objects.select_related("portfolio").filter(pk=import_id).first()
-    if job is None or job.status != LedgerImportStatus.IMPORTING:
-        return {"import": import_id, "skipped": True}
+    import_id = job.pk
     actor = User.objects.filter(pk=actor_id, is_active=True).first()
     url = f"/portfolios/{job.portfolio_id}/"
     try:
@@ -443,21 +465,74 @@ def ledger_import_finish(*, import_id: int, actor_id: int) -> dict:
         status = LedgerImportStatus.DONE
         message = f"{report.created} transaction(s) imported, {report.skipped} duplicate(s) skipped."
         result = {"created": report.created, "skipped": report.skipped}
-    with transaction.atomic():
-        LedgerImport.objects.filter(pk=import_id, status=LedgerImportStatus.IMPORTING).update(
-            status=status, report=result, rows=[], finished_at=timezone.now()
+    LedgerImport.objects.filter(pk=import_id, status=LedgerImportStatus.IMPORTING).update(
+        status=status, report=result, rows=[], finished_at=timezone.now()
+    )
+    if actor is not None:
+        done = status == LedgerImportStatus.DONE
+        notification_send(
+            recipients=[actor],
+            kind=NotificationKind.IMPORT,
+            title=f"Import into {job.portfolio.name} {'finished' if done else 'not done'}",
+            body=message[:500],
+            url=url,
+            source=f"ledger-import:{import_id}",
         )
-        if actor is not None:
-            done = status == LedgerImportStatus.DONE
-            notification_send(
-                recipients=[actor],
-                kind=NotificationKind.IMPORT,
-                title=f"Import into {job.portfolio.name} {'finished' if done else 'not done'}",
-                body=message[:500],
-                url=url,
-                source=f"ledger-import:{import_id}",
-            )
     return {"import": import_id, "status": status, **result}
+
+
+def ledger_imports_sweep(*, now=None) -> list[int]:
+    """Celery beat, per firm (decision 1220): an ``importing`` transactions import whose background
+    commit gave no sign of life for ``IMPORT_JOB_STALE_SECONDS`` (its worker died for good, its
+    retries ran out, or it failed on an unexpected error) ends ``refused`` with the reason, which
+    the import page shows; the member who started it is notified and operators get an error log
+    line. Nothing was written by it: the rows and the job's end commit in one transaction that
+    holds the job's row lock, so ``skip_locked`` leaves a running commit alone, and a late
+    delivery of the task finds the job ended and does nothing. Returns the ids swept. Idempotent."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from codex.db import current_schema
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
+    swept = []
+    with transaction.atomic():
+        stale = (
+            LedgerImport.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=LedgerImportStatus.IMPORTING, heartbeat_at__lt=cutoff)
+            .select_related("portfolio", "created_by")
+            .defer("rows")
+            .order_by("pk")
+        )
+        for job in stale:
+            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
+            reason = (
+                f"The import stopped: its background worker gave no sign of life after "
+                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was imported; upload the file again."
+            )
+            LedgerImport.objects.filter(pk=job.pk).update(
+                status=LedgerImportStatus.REFUSED, report={"error": reason, "swept": True}, rows=[], finished_at=now
+            )
+            swept.append(job.pk)
+            logger.error(
+                "ledger import %s in schema %s swept: no sign of life since %s",
+                job.pk,
+                current_schema(),
+                seen.isoformat(),
+                extra={"ledger_import_id": job.pk, "schema": current_schema(), "portfolio_id": job.portfolio_id},
+            )
+            if job.created_by is not None and job.created_by.is_active:
+                notification_send(
+                    recipients=[job.created_by],
+                    kind=NotificationKind.IMPORT,
+                    title=f"Import into {job.portfolio.name} not done",
+                    body=reason,
+                    url=f"/portfolios/{job.portfolio_id}/import/",
+                    source=f"ledger-import:{job.pk}",
+                )
+    return swept
 
 
 def export_transactions(portfolio: Portfolio):

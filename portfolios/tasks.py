@@ -78,3 +78,19 @@ def ledger_import_job(self, import_id: int, actor_id: int) -> dict:
     from .imports import ledger_import_finish  # function-level: the import queues this task on commit
 
     return ledger_import_finish(import_id=import_id, actor_id=actor_id)
+
+
+@app.task(
+    name="portfolios.ledger_imports_sweep",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def ledger_imports_sweep_task(self) -> dict:
+    """Celery beat, once per firm: transactions imports whose background commit stopped for good
+    end refused with the reason (decision 1220). Idempotent."""
+    from .imports import ledger_imports_sweep  # function-level: the import queues this module's tasks
+
+    return {"swept": ledger_imports_sweep()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,6 +20,8 @@ from .. import access, events
 from ..imports import SPECS, search_indexes_merge
 from ..models import ImportJob, ImportStatus
 from .common import StateConflict, _actor_user
+
+logger = logging.getLogger(__name__)
 
 # --- imports ----------------------------------------------------------------------------------------
 
@@ -130,8 +134,9 @@ def import_commit_queue(*, actor, tenant, job: ImportJob) -> ImportJob:
         if mapping_errors:
             raise ValidationError({"mapping": list(mapping_errors.values())})
         job.status = ImportStatus.IMPORTING
-        job.report = {"queued_at": timezone.now().isoformat()}
-        job.save(update_fields=["status", "report"])
+        job.heartbeat_at = timezone.now()
+        job.report = {"queued_at": job.heartbeat_at.isoformat()}
+        job.save(update_fields=["status", "report", "heartbeat_at"])
         transaction.on_commit(partial(import_commit_job.delay, job_id=job.pk, actor_id=actor.pk))
     return job
 
@@ -145,9 +150,10 @@ def import_commit_finish(*, job_id: int, actor_id: int, tenant) -> dict:
     (the task retries)."""
     from tenants.accounts.models import User
 
-    job = ImportJob.objects.filter(pk=job_id).first()
-    if job is None or job.status != ImportStatus.IMPORTING:
+    # A sign of life before the commit's transaction (decision 1220): the sweep leaves this job alone.
+    if not ImportJob.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(heartbeat_at=timezone.now()):
         return {"job": job_id, "skipped": True}
+    job = ImportJob.objects.get(pk=job_id)
     actor = User.objects.filter(pk=actor_id, is_active=True).first()
     queued_at = job.report.get("queued_at", "")
     try:
@@ -172,6 +178,57 @@ def import_commit_finish(*, job_id: int, actor_id: int, tenant) -> dict:
                 source=f"import:{job_id}:refused:{queued_at}",
             )
     return {"job": job_id, "error": reason}
+
+
+def import_jobs_sweep(*, now=None) -> list[int]:
+    """Celery beat, per firm (decision 1220): an ``importing`` job whose background commit gave no
+    sign of life for ``IMPORT_JOB_STALE_SECONDS`` (its worker died for good, its retries ran out,
+    or it failed on an unexpected error) goes back to pending with the reason in
+    ``report["error"]``, shown on its page; the member who started it is notified and operators
+    get an error log line. Nothing was written by it: the commit is one transaction, and a commit
+    still running holds the job's row lock, so ``skip_locked`` leaves it alone. A late delivery
+    of the task then finds the job pending and does nothing. Returns the ids swept. Idempotent."""
+    from django.conf import settings
+
+    from codex.db import current_schema
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
+    swept = []
+    with transaction.atomic():
+        stale = (
+            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=ImportStatus.IMPORTING, heartbeat_at__lt=cutoff)
+            .select_related("created_by")
+            .order_by("pk")
+        )
+        for job in stale:
+            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
+            reason = (
+                f"The import stopped: its background worker gave no sign of life after "
+                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was imported; press Import to try again."
+            )
+            job.status = ImportStatus.PENDING
+            job.report = {"error": reason, "swept_at": now.isoformat()}
+            job.save(update_fields=["status", "report"])
+            swept.append(job.pk)
+            logger.error(
+                "import job %s in schema %s swept: no sign of life since %s",
+                job.pk,
+                current_schema(),
+                seen.isoformat(),
+                extra={"import_job_id": job.pk, "schema": current_schema(), "kind": job.kind},
+            )
+            if job.created_by is not None and job.created_by.is_active:
+                notification_send(
+                    recipients=[job.created_by],
+                    kind=NotificationKind.IMPORT,
+                    title=f"Import of {job.kind} not done",
+                    body=reason,
+                    url=f"/crm/import/{job.pk}/",
+                    source=f"import:{job.pk}:swept:{now.isoformat()}",
+                )
+    return swept
 
 
 def import_cancel(*, actor, job: ImportJob) -> ImportJob:

@@ -218,3 +218,81 @@ def test_import_commit_leaves_no_pending_entries_in_the_search_indexes(firm, own
             SEARCH_INDEXES[kind], 0
         )
     assert Contact.objects.filter(email="ada@example.com", company__name="Analytical Ltd").exists()
+
+
+def _queued_job(owner_client, django_capture_on_commit_callbacks):
+    job = owner_client.post(f"{API}/imports/", {"kind": "contacts", "file": _file()}).json()["id"]
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        r = owner_client.post(f"/crm/import/{job}/commit/")
+    assert r.status_code == 302 and len(queued) == 1
+    return ImportJob.objects.get(pk=job), queued[0]
+
+
+def test_a_job_whose_worker_died_is_swept_back_to_pending_and_says_why(
+    owner_client, owner, settings, caplog, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from codex.notifications.models import Notification
+    from crm.services.imports import import_jobs_sweep
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    job, lost_task = _queued_job(owner_client, django_capture_on_commit_callbacks)
+    assert job.status == "importing" and job.heartbeat_at is not None
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1801))
+    with caplog.at_level("ERROR", logger="crm.services.imports"):
+        assert import_jobs_sweep() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "pending" and "gave no sign of life" in job.report["error"]
+    assert Contact.objects.count() == 0 and len(job.rows) == 2  # nothing written; the rows kept for a retry
+    assert any(f"import job {job.pk}" in r.getMessage() and "swept" in r.getMessage() for r in caplog.records)
+    assert Notification.objects.filter(recipient=owner, title="Import of contacts not done").count() == 1
+    page = owner_client.get(f"/crm/import/{job.pk}/").content.decode()
+    assert "The import stopped: its background worker gave no sign of life" in page
+    assert "<progress" not in page and 'http-equiv="refresh"' not in page
+    assert import_jobs_sweep() == []  # idempotent
+    lost_task()  # a late delivery of the lost task finds the job pending: it writes nothing
+    assert ImportJob.objects.get(pk=job.pk).status == "pending" and Contact.objects.count() == 0
+    # the member presses Import again: it runs
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(f"/crm/import/{job.pk}/commit/")
+    assert ImportJob.objects.get(pk=job.pk).status == "committed" and Contact.objects.count() == 2
+
+
+def test_a_job_with_a_recent_heartbeat_is_left_running(owner_client, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.services.imports import import_jobs_sweep
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    job, task = _queued_job(owner_client, django_capture_on_commit_callbacks)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1790))
+    assert import_jobs_sweep() == []
+    assert ImportJob.objects.get(pk=job.pk).status == "importing"
+    task()  # the worker takes it up: a fresh heartbeat, then the commit
+    job.refresh_from_db()
+    assert job.status == "committed" and job.heartbeat_at > timezone.now() - timedelta(seconds=60)
+
+
+def test_the_sweep_of_one_firm_leaves_another_firms_jobs_alone(
+    owner_client, outsider_client, other_firm, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tenants.utils import schema_context
+
+    from crm.services.imports import import_jobs_sweep
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    job, _task = _queued_job(owner_client, django_capture_on_commit_callbacks)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    assert outsider_client.get(f"/crm/import/{job.pk}/").status_code == 404
+    with schema_context(other_firm.schema_name):
+        assert import_jobs_sweep() == []
+    assert ImportJob.objects.get(pk=job.pk).status == "importing"
+    assert import_jobs_sweep() == [job.pk]

@@ -334,3 +334,62 @@ def test_the_member_who_imported_is_told_it_finished_and_a_rejected_import_tells
     with pytest.raises(engine.ImportRejected):
         job.commit()
     assert Notification.objects.filter(kind="import").count() == 1
+
+
+def test_an_import_whose_worker_died_is_swept_refused_and_says_why(
+    advisor_client, advisor, portfolio, demo_instruments, settings, caplog, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portfolios.imports import ledger_imports_sweep
+    from portfolios.models import LedgerImport
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    url = f"/portfolios/{portfolio.pk}/import/"
+    advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        advisor_client.post(url, {"commit": "1"})
+    job = LedgerImport.objects.get(portfolio=portfolio)
+    assert job.status == "importing" and job.heartbeat_at is not None
+    LedgerImport.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1790))
+    assert ledger_imports_sweep() == []  # still alive
+    LedgerImport.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1801))
+    with caplog.at_level("ERROR", logger="portfolios.imports"):
+        assert ledger_imports_sweep() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "refused" and "gave no sign of life" in job.report["error"] and job.rows == []
+    assert any(f"ledger import {job.pk}" in r.getMessage() for r in caplog.records)
+    assert Notification.objects.filter(recipient=advisor, title=f"Import into {portfolio.name} not done").count() == 1
+    page = advisor_client.get(url).content.decode()
+    assert "Not imported: The import stopped: its background worker gave no sign of life" in page
+    assert "<progress data-import-progress" not in page
+    assert ledger_imports_sweep() == []  # idempotent
+    queued[0]()  # a late delivery of the lost task finds the job ended: nothing written
+    assert not Transaction.objects.filter(portfolio=portfolio).exists()
+    assert LedgerImport.objects.get(pk=job.pk).status == "refused"
+
+
+def test_a_running_import_refreshes_its_heartbeat_and_ends_done(
+    advisor_client, portfolio, demo_instruments, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portfolios.imports import ledger_imports_sweep
+    from portfolios.models import LedgerImport
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    url = f"/portfolios/{portfolio.pk}/import/"
+    advisor_client.post(url, {"file": upload(SAMPLE.read_text(), "transactions.csv")})
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        advisor_client.post(url, {"commit": "1"})
+    job = LedgerImport.objects.get(portfolio=portfolio)
+    LedgerImport.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1000))
+    queued[0]()
+    job.refresh_from_db()
+    assert job.status == "done" and job.heartbeat_at > timezone.now() - timedelta(seconds=60)
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 10
+    assert ledger_imports_sweep() == []

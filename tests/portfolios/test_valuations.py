@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -467,3 +468,81 @@ def test_holdings_fall_back_to_the_ledger_where_its_prices_are_needed(book, firm
     assert held[never_priced.pk].price == Decimal("12.5")
     # a day before the last ledger row: the derived tables (the whole ledger) cannot answer
     assert stored_holdings_on(portfolio=book, on=today - timedelta(days=1), last_trade=today) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ("1899-12-31,buy,{sym},1,100", "trade_date", "must be on or after 1900-01-01"),  # before inception
+        ("{future},buy,{sym},1,100", "trade_date", "is in the future"),
+        ("{day},buy,NOPE,1,100", "symbol", "Unknown instrument"),
+    ],
+)
+def test_bad_ledger_rows_are_refused_before_anything_is_written_or_revalued(
+    book, aapl, line, field, message, django_capture_on_commit_callbacks
+):
+    """Issue 19's bad input, for transactions: the import (all or nothing) and a single entry."""
+    from codex import imports as engine
+    from portfolios.imports import TransactionImport
+    from tests.portfolios.test_imports import upload
+
+    today = timezone.localdate()
+    good = f"{today - timedelta(days=5)},buy,{aapl.symbol},1,100"
+    bad = line.format(sym=aapl.symbol, future=today + timedelta(days=1), day=today - timedelta(days=4))
+    text = f"date,kind,symbol,quantity,price\n{good}\n{bad}\n"
+    ledger_before = list(Transaction.objects.filter(portfolio=book).values_list("pk", flat=True))
+    rows_before = list(Valuation.objects.filter(portfolio=book).values_list("pk", "value"))
+    state_before = ValuationState.objects.filter(portfolio=book).values_list("ledger_version", "valued_version").get()
+    job = TransactionImport.from_upload(portfolio=book, upload=upload(text))
+    preview = job.preview()
+    assert not preview.ok and [(e.row, e.field) for e in preview.errors] == [(3, field)], preview.errors
+    assert message in preview.errors[0].message
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(engine.ImportRejected):
+        job.commit()
+    assert callbacks == []  # nothing queued: no revaluation
+    if field == "trade_date":  # the same row entered by hand: a field error, nothing written
+        with pytest.raises(ValidationError) as exc:
+            services.transaction_record(
+                portfolio=book,
+                kind="buy",
+                trade_date=date.fromisoformat(bad.split(",")[0]),
+                instrument=aapl,
+                quantity="1",
+                price="100",
+            )
+        assert message in " ".join(exc.value.message_dict["trade_date"])
+    assert list(Transaction.objects.filter(portfolio=book).values_list("pk", flat=True)) == ledger_before
+    assert list(Valuation.objects.filter(portfolio=book).values_list("pk", "value")) == rows_before
+    assert (
+        ValuationState.objects.filter(portfolio=book).values_list("ledger_version", "valued_version").get()
+        == state_before
+    )
+    assert not valuations.valuation_status(portfolio=book).updating
+
+
+def test_a_ledger_row_imported_twice_is_reported_and_written_once(book, aapl, django_capture_on_commit_callbacks):
+    from codex import imports as engine
+    from portfolios.imports import TransactionImport
+    from tests.portfolios.test_imports import upload
+
+    first = Transaction.objects.filter(portfolio=book, kind="buy", instrument=aapl).get()
+    already = f"{first.trade_date},buy,{aapl.symbol},{first.quantity},{first.price},{first.fees}"
+    new = f"{timezone.localdate() - timedelta(days=3)},buy,{aapl.symbol},2,101,0"
+    text = f"date,kind,symbol,quantity,price,fees\n{already}\n{new}\n{new}\n"
+    count = Transaction.objects.filter(portfolio=book).count()
+    rows_before = list(Valuation.objects.filter(portfolio=book).values_list("pk", "value"))
+    job = TransactionImport.from_upload(portfolio=book, upload=upload(text))
+    preview = job.preview()
+    assert [(r.row, r.action) for r in preview.rows] == [(2, "skip"), (3, "create"), (4, "error")]
+    assert [(e.row, e.message) for e in preview.errors] == [(4, "Duplicate of row 3 in this file.")]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(engine.ImportRejected):
+        job.commit()  # a row twice in one file: refused whole
+    assert callbacks == [] and Transaction.objects.filter(portfolio=book).count() == count
+    assert list(Valuation.objects.filter(portfolio=book).values_list("pk", "value")) == rows_before
+    # the row already in the ledger is skipped (said in the report), the new one written once
+    text = f"date,kind,symbol,quantity,price,fees\n{already}\n{new}\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        report = TransactionImport.from_upload(portfolio=book, upload=upload(text)).commit()
+    assert (report.created, report.skipped) == (1, 1)
+    assert Transaction.objects.filter(portfolio=book).count() == count + 1
+    assert valuation_services.valuations_verify(portfolio=book) == []
