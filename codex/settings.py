@@ -410,6 +410,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 5 * 60.0,
         "kwargs": {"task": "portfolios.ledger_imports_sweep"},
     },
+    # ... and fee runs started on the pages (fees.services.fee_run_jobs_sweep).
+    "fee-run-jobs-sweep": {
+        "task": "codex.for_each_firm",
+        "schedule": 5 * 60.0,
+        "kwargs": {"task": "fees.run_jobs_sweep"},
+    },
     # A CRM task for each client whose KYC review falls due (crm.suitability; idempotent).
     "kyc-review-tasks": {
         "task": "codex.for_each_firm",

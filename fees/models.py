@@ -356,6 +356,10 @@ class FeeRunJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when queued and when a worker takes it up; a job still queued or running long after it
+    # whose row is not locked by its work has lost its worker: swept ``failed`` with the reason
+    # (fees.services.fee_run_jobs_sweep, decision 1220).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

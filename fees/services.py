@@ -639,6 +639,7 @@ def fee_run_preview_queue(*, period_start: date, period_end: date, frequency: st
             period_end=period_end,
             frequency=frequency,
             created_by=actor if getattr(actor, "pk", None) else None,
+            heartbeat_at=timezone.now(),
         )
         _queue(job)
     return job
@@ -667,6 +668,7 @@ def fee_run_issue_queue(*, run: FeeRun, actor, issued_on: date | None = None) ->
             frequency=run.frequency,
             issued_on=issued_on,
             created_by=actor if getattr(actor, "pk", None) else None,
+            heartbeat_at=timezone.now(),
         )
         _queue(job)
     return job
@@ -688,32 +690,20 @@ def fee_run_job_perform(*, job_id: int) -> dict:
     that member). A refusal (``ValidationError``: the run no longer approved, the period) and any
     other failure leave nothing written (both services are atomic) and end the job ``failed``
     with the reason; an unexpected error is recorded, then raised again for the worker's log.
-    A job no longer queued (an earlier delivery ran it) is left alone."""
-    claimed = FeeRunJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    A job no longer queued (an earlier delivery ran it, or the sweep ended it) is left alone."""
+    claimed = FeeRunJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, heartbeat_at=timezone.now()
+    )
     if not claimed:
         return {"job": job_id, "skipped": True}
     job = FeeRunJob.objects.select_related("run", "created_by").get(pk=job_id)
-    actor = job.created_by
     progress = _progress_writer(job.pk)
     try:
-        if job.kind == JobKind.PREVIEW:
-            run = fee_run_preview(
-                period_start=job.period_start,
-                period_end=job.period_end,
-                frequency=job.frequency,
-                actor=actor,
-                progress=progress,
-            )
-            job.run = run
-            message = f"Preview of {run.items.count()} billing group(s) computed: check it, then approve."
-        else:
-            if job.run is None:  # the run went (its jobs go with it): nothing to issue
-                raise ValidationError({"run": "The run no longer exists."})
-            counts = fee_run_issue(run=job.run, actor=actor, issued_on=job.issued_on, progress=progress)
-            message = (
-                f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
-                f"{counts.skipped} skipped (invoiced already or nothing to bill)."
-            )
+        with transaction.atomic():
+            # The job's row stays locked while its work runs (the work's own transaction nests in
+            # this one): the sweep (skip_locked) never ends a job that is alive, however long.
+            FeeRunJob.objects.select_for_update().filter(pk=job_id).exists()
+            message = _job_work(job, job.created_by, progress)
     except ValidationError as exc:
         _job_end(job, JobStatus.FAILED, " ".join(exc.messages))
         return {"job": job_id, "status": JobStatus.FAILED, "error": job.message}
@@ -723,6 +713,59 @@ def fee_run_job_perform(*, job_id: int) -> dict:
         raise
     _job_end(job, JobStatus.DONE, message)
     return {"job": job_id, "status": JobStatus.DONE, "run": job.run_id}
+
+
+def _job_work(job: FeeRunJob, actor, progress: Progress) -> str:
+    """The preview or the issue itself; returns the message the page shows when it is done."""
+    if job.kind == JobKind.PREVIEW:
+        run = fee_run_preview(
+            period_start=job.period_start,
+            period_end=job.period_end,
+            frequency=job.frequency,
+            actor=actor,
+            progress=progress,
+        )
+        job.run = run
+        return f"Preview of {run.items.count()} billing group(s) computed: check it, then approve."
+    if job.run is None:  # the run went (its jobs go with it): nothing to issue
+        raise ValidationError({"run": "The run no longer exists."})
+    counts = fee_run_issue(run=job.run, actor=actor, issued_on=job.issued_on, progress=progress)
+    return (
+        f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
+        f"{counts.skipped} skipped (invoiced already or nothing to bill)."
+    )
+
+
+def fee_run_jobs_sweep(*, now=None) -> list[int]:
+    """Celery beat, per firm (decision 1220, as for the imports): a job still queued or running
+    ``IMPORT_JOB_STALE_SECONDS`` after its last sign of life, whose row no work holds (its task
+    was lost, or its worker died for good), ends ``failed`` with the reason, and the member who
+    started it is notified. Nothing was written by it: the preview and the issue are each one
+    transaction, rolled back with the worker. A late delivery of the task finds the job no longer
+    queued and does nothing. Returns the ids swept. Idempotent."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
+    swept = []
+    with transaction.atomic():
+        stale = (
+            FeeRunJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status__in=ACTIVE_JOB, heartbeat_at__lt=cutoff)
+            .select_related("created_by")
+            .order_by("pk")
+        )
+        for job in stale:
+            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
+            _job_end(
+                job,
+                JobStatus.FAILED,
+                f"The {job.kind} stopped: its background worker gave no sign of life after "
+                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was written; start it again.",
+            )
+            swept.append(job.pk)
+            logger.error("fee run job %s swept: no sign of life since %s", job.pk, seen.isoformat())
+    return swept
 
 
 def _job_end(job: FeeRunJob, status: str, message: str) -> None:

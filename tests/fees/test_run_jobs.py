@@ -148,3 +148,46 @@ def test_a_bad_period_is_refused_before_any_job(owner):
             period_start=date(2026, 7, 1), period_end=date(2026, 9, 29), frequency="quarterly", actor=owner
         )
     assert "period_end" in exc.value.message_dict and not FeeRunJob.objects.exists()
+
+
+def test_a_job_whose_worker_was_lost_is_swept_failed_and_a_late_delivery_does_nothing(
+    owner, owner_client, groups, settings, caplog, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        owner_client.post("/fees/runs/", Q3)
+    job = FeeRunJob.objects.get()
+    assert job.status == JobStatus.QUEUED and job.heartbeat_at is not None
+    FeeRunJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1801))
+    with caplog.at_level("ERROR", logger="fees.services"):
+        assert fee_services.fee_run_jobs_sweep() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "gave no sign of life" in job.message and job.finished_at
+    assert any(f"fee run job {job.pk} swept" in r.getMessage() for r in caplog.records)
+    notice = Notification.objects.get(recipient=owner, source=f"fee-run-job:{job.pk}")
+    assert "failed" in notice.title
+    assert fee_services.fee_run_jobs_sweep() == []  # idempotent
+    queued[0]()  # the lost task delivered late: the job is no longer queued, nothing is computed
+    assert FeeRunJob.objects.get(pk=job.pk).status == JobStatus.FAILED and not FeeRun.objects.exists()
+    page = owner_client.get("/fees/runs/").content.decode()
+    assert "gave no sign of life" in page and "data-fee-run-progress" not in page
+
+
+def test_a_job_with_a_recent_sign_of_life_is_left_to_run(owner, groups, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.IMPORT_JOB_STALE_SECONDS = 1800
+    job = fee_services.fee_run_preview_queue(
+        period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), frequency="quarterly", actor=owner
+    )
+    FeeRunJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=1790))
+    assert fee_services.fee_run_jobs_sweep() == []
+    assert fee_services.fee_run_job_perform(job_id=job.pk)["status"] == JobStatus.DONE
+    job.refresh_from_db()
+    assert job.heartbeat_at > timezone.now() - timedelta(seconds=60)  # refreshed when a worker took it
