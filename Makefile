@@ -13,7 +13,7 @@ export CODEX_PUBLIC_PORT ?= $(PORT)
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: frontend frontend-client imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages bench-webhooks clean-db restore-drill help chromium
+.PHONY: frontend frontend-client checks migrations-check imports types bandit pip-audit fuzz run test install migrate seed stop worker beat lint format bench bench-pages bench-webhooks clean-db restore-drill help chromium
 
 help:
 	@echo "make run     set up everything; serve on http://localhost:$(PORT) with the live stream, a Celery worker and beat"
@@ -75,14 +75,30 @@ chromium:
 	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is missing: install Debian's chromium (sudo apt-get install chromium) or pass CHROMIUM=/path/to/chromium"; exit 1; }
 
 # pytest-xdist workers for the suite (docs/decisions/1070): each has its own test database and its
-# own Redis databases. PYTEST_WORKERS=0 runs it in this one process.
+# own Redis databases. PYTEST_WORKERS=0 runs it in this one process. Files are handed out whole, in
+# the order tests/conftest.py sets (longest first, docs/decisions/1270), and every run prints its 25
+# slowest tests. ruff fails fast (seconds); the slower static checks run beside pytest (they read
+# no test database) and print their output after it: `make test` fails if either part failed.
 PYTEST_WORKERS ?= 2
+CHECKS_LOG := .data/run/checks.log
 test: install chromium frontend
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	@mkdir -p $(dir $(CHECKS_LOG))
+	@echo "makemigrations --check, lint-imports, mypy, bandit, pip-audit: beside pytest (output after it)"
+	@$(MAKE) --no-print-directory -k checks > $(CHECKS_LOG) 2>&1 & checks=$$!; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS); tests=$$?; \
+	wait $$checks; checked=$$?; \
+	echo "---- static checks (run beside pytest) ----"; cat $(CHECKS_LOG); \
+	if [ $$checked -ne 0 ]; then echo "static checks FAILED (see above)"; fi; \
+	if [ $$tests -ne 0 ]; then echo "pytest FAILED (exit $$tests)"; fi; \
+	[ $$tests -eq 0 ] && [ $$checked -eq 0 ]
+
+# The static checks of `make test` other than ruff; `make -k checks` runs all and fails if one did.
+checks: migrations-check imports types bandit pip-audit
+
+migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
-	$(MAKE) --no-print-directory imports types bandit pip-audit
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # API fuzzing. First in-process with Schemathesis' coverage phase too (every boundary and invalid
 # value; 1 to 4 min per host), then over HTTP as a client sees it: Schemathesis' CLI against a live

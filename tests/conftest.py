@@ -8,6 +8,7 @@ firm's host see the rows the test wrote in its own transaction.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from django.conf import settings
@@ -31,6 +32,39 @@ os.environ["REDIS_URL"] = settings.REDIS_URL
 # behind it, so any hash they made still verifies.
 PRODUCTION_PASSWORD_HASHERS = list(settings.PASSWORD_HASHERS)
 override_settings(PASSWORD_HASHERS=["tests.hashers.LowCostArgon2PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]).enable()
+
+
+# Files that each keep a worker busy for minutes, longest first (measured: docs/decisions/1270).
+# `make test` runs pytest-xdist with --dist loadfile --no-loadscope-reorder: whole files are handed
+# out in collection order, so these start first and the short files fill in around them. With
+# xdist's default order (most tests first) a long file of one or two tests started last and kept
+# one worker busy alone at the end of the run.
+LONG_FILES_FIRST = (
+    "tests/security/test_api_fuzz.py",
+    "tests/crm/test_trigram_migration.py",
+    "tests/web/test_browser.py",
+    "tests/billing/test_concurrency.py",
+    "tests/notifications/test_stream.py",
+    "tests/market/test_import.py",
+    "tests/ops/test_backup.py",
+    "tests/ops/test_scale_out.py",
+    "tests/crm/test_search.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole files in the order the run should start them: LONG_FILES_FIRST, then the others by
+    number of tests, most first (xdist's own order). A stable sort by file: each file's tests keep
+    their order (pytest-django's, which ran first), and a file stays in one piece."""
+    files = Counter(item.nodeid.split("::", 1)[0] for item in items)
+
+    def rank(item) -> tuple[int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        if path in LONG_FILES_FIRST:
+            return (0, LONG_FILES_FIRST.index(path))
+        return (1, -files[path])
+
+    items.sort(key=rank)
 
 
 def redis_url_in_block(offset: int) -> str:
