@@ -40,9 +40,11 @@ override_settings(PASSWORD_HASHERS=["tests.hashers.LowCostArgon2PasswordHasher",
 # xdist's default order (most tests first) a long file of one or two tests started last and kept
 # one worker busy alone at the end of the run.
 LONG_FILES_FIRST = (
-    "tests/security/test_api_fuzz.py",
-    "tests/crm/test_trigram_migration.py",
+    "tests/web/test_page_gallery.py",
     "tests/web/test_browser.py",
+    "tests/security/test_api_fuzz.py",
+    "tests/web/test_browser_console.py",
+    "tests/crm/test_trigram_migration.py",
     "tests/billing/test_concurrency.py",
     "tests/notifications/test_stream.py",
     "tests/market/test_import.py",
