@@ -4,6 +4,7 @@ side (a client's portal page: invitation, users, vault; the firm's posts)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,10 +16,12 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.middleware.csp import get_nonce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django import forms
 from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
 from codex.security.ratelimit import rate_limit
+from codex.tables import TableFilterForm, table_page
 from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
 from tenants.accounts import services as account_services
 from tenants.accounts.models import Role, User
@@ -259,6 +262,16 @@ def posts(request):
     )
 
 
+class ReportRunFilterForm(TableFilterForm):
+    status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *ReportRun.Status.choices], required=False)
+    quarter_end = forms.DateField(label="Quarter ending", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    lookups: ClassVar = {"status": "status", "quarter_end": "quarter_end"}
+
+
+REPORT_RUN_SORTS = {"started": "created_at", "quarter": "quarter_end", "status": "status", "failed": "failed"}
+
+
 @login_required
 def report_runs(request):
     """Quarterly reports for all clients: start a run, watch its progress; the firm's disclosures."""
@@ -289,11 +302,16 @@ def report_runs(request):
                 else:
                     messages.success(request, "Reports queued.")
                     return redirect("portal:reports")
+    filters = ReportRunFilterForm(request.GET)
+    table = table_page(request, filters.filter(ReportRun.objects.all()), sorts=REPORT_RUN_SORTS, default="-started")
     return render(
         request,
         "portal/reports.html",
         {
-            "runs": ReportRun.objects.all()[:20],
+            "page": table.page,
+            "runs": table.page.object_list,
+            "filters": filters,
+            "table_sort": table.sort,
             "run_form": run_form,
             "disclosures_form": disclosures_form,
             "is_manager": request.user.is_manager,
