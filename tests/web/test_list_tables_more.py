@@ -4,12 +4,15 @@ rows, and another firm's rows never appear."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django_tenants.utils import schema_context
 
 from portal.models import ReportRun
+from portfolios.models import ReconciliationBreak
+from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory
 from tests.web.test_list_tables import order_of, queries_for
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +65,69 @@ def test_report_runs_of_another_firm_never_appear(owner_client, outsider_client,
     assert run_marks(1)[0] in mine and run_marks(2)[0] not in mine
     theirs = outsider_client.get("/client-portal/reports/").content.decode()
     assert run_marks(2)[0] in theirs and run_marks(1)[0] not in theirs
+
+
+# --- reconciliation breaks ----------------------------------------------------------------------------
+
+BREAK_DAY = date(2025, 6, 2)
+
+
+def open_break(n: int, advisor, *, cash: bool = True, as_of: date = BREAK_DAY) -> ReconciliationBreak:
+    """Break ``n`` is marked on the page by its portfolio's name (``brk-NN``); its difference is ``n + 1``."""
+    portfolio = PortfolioFactory(name=f"brk-{n:02d}", advisor=advisor, client=ContactFactory(owner=advisor))
+    return ReconciliationBreak.objects.create(
+        portfolio=portfolio,
+        as_of=as_of,
+        instrument=None if cash else InstrumentFactory(),
+        currency="USD",
+        ledger_quantity=Decimal(0),
+        custodian_quantity=Decimal(n + 1),
+        difference=Decimal(n + 1),
+        value=Decimal(n + 1) if cash else None,
+    )
+
+
+def brk(*ns: int) -> list[str]:
+    return [f"brk-{n:02d}" for n in ns]
+
+
+def test_breaks_sort_page_and_filter(owner_client, owner):
+    for n in range(27):
+        open_break(n, owner, as_of=BREAK_DAY + timedelta(days=n))
+    open_break(30, owner, cash=False, as_of=BREAK_DAY - timedelta(days=1))
+    url = "/portfolios/reconciliation/"
+    up = owner_client.get(url + "?sort=difference").content.decode()
+    assert order_of(up, brk(0, 1, 24)) == brk(0, 1, 24) and "brk-25" not in up and 'aria-sort="ascending"' in up
+    second = owner_client.get(url + "?sort=difference&page=2").content.decode()
+    assert order_of(second, brk(25, 26, 30)) == brk(25, 26, 30) and "brk-24" not in second
+    newest = owner_client.get(url).content.decode()  # the default: the latest day first
+    assert order_of(newest, brk(26, 25, 2)) == brk(26, 25, 2) and "brk-30" not in newest
+    by_name = owner_client.get(url + "?sort=-portfolio").content.decode()
+    assert order_of(by_name, brk(30, 26, 6)) == brk(30, 26, 6)
+    positions = owner_client.get(url + "?line=position").content.decode()
+    assert "brk-30" in positions and "brk-00" not in positions
+    one = owner_client.get(url + "?portfolio=brk-1").content.decode()
+    assert "brk-12" in one and "brk-22" not in one
+    day = owner_client.get(url + f"?as_of={(BREAK_DAY + timedelta(days=3)).isoformat()}").content.decode()
+    assert "brk-03" in day and "brk-04" not in day
+    bad = owner_client.get(url + "?as_of=2025-13-01&line=position").content.decode()
+    assert 'id="filter_as_of_error"' in bad and "brk-30" in bad and "brk-00" not in bad
+
+
+def test_breaks_query_count_does_not_grow_with_rows(owner_client, owner):
+    open_break(0, owner, cash=False)
+    open_break(1, owner)
+    few = queries_for(owner_client, "/portfolios/reconciliation/?sort=value")
+    for n in range(2, 8):
+        open_break(n, owner, cash=n % 2 == 0)
+    assert queries_for(owner_client, "/portfolios/reconciliation/?sort=value") == few
+
+
+def test_breaks_of_another_firm_never_appear(owner_client, outsider_client, owner, outsider, other_firm):
+    open_break(1, owner)
+    with schema_context(other_firm.schema_name):
+        open_break(2, outsider)
+    mine = owner_client.get("/portfolios/reconciliation/").content.decode()
+    assert "brk-01" in mine and "brk-02" not in mine
+    theirs = outsider_client.get("/portfolios/reconciliation/").content.decode()
+    assert "brk-02" in theirs and "brk-01" not in theirs
