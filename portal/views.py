@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -16,7 +17,6 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.middleware.csp import get_nonce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django import forms
 from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
@@ -264,7 +264,9 @@ def posts(request):
 
 class ReportRunFilterForm(TableFilterForm):
     status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *ReportRun.Status.choices], required=False)
-    quarter_end = forms.DateField(label="Quarter ending", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    quarter_end = forms.DateField(
+        label="Quarter ending", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     lookups: ClassVar = {"status": "status", "quarter_end": "quarter_end"}
 

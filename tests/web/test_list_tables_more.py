@@ -8,10 +8,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from portal.models import ReportRun
 from portfolios.models import ReconciliationBreak
+from tests.crm.factories import ContactFactory as CrmContactFactory
 from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory
 from tests.web.test_list_tables import order_of, queries_for
 
@@ -131,3 +133,69 @@ def test_breaks_of_another_firm_never_appear(owner_client, outsider_client, owne
     assert "brk-01" in mine and "brk-02" not in mine
     theirs = outsider_client.get("/portfolios/reconciliation/").content.decode()
     assert "brk-02" in theirs and "brk-01" not in theirs
+
+
+# --- the change history of a record -------------------------------------------------------------------
+
+
+@pytest.fixture
+def edited_contact(firm, advisor):
+    """A contact and a function that changes its e-mail (one update event, ``h-NN@x.test``)."""
+    contact = CrmContactFactory(owner=advisor, email="ada@example.com")
+
+    def edit(n: int) -> None:
+        contact.email = f"h-{n:02d}@x.test"
+        contact.save()
+
+    return contact, edit
+
+
+def after(*ns: int) -> list[str]:
+    """The "after" cell of update ``n`` (the last cell of its row)."""
+    return [f"<td>h-{n:02d}@x.test</td></tr>" for n in ns]
+
+
+def test_history_sorts_pages_and_filters(owner_client, edited_contact):
+    contact, edit = edited_contact
+    for n in range(30):
+        edit(n)
+    url = f"/crm/contacts/{contact.pk}/history/"
+    oldest = owner_client.get(url).content.decode()  # created, then updates 0..23
+    assert order_of(oldest, ["ada@example.com", *after(0, 1, 23)])[0] == "ada@example.com"
+    assert order_of(oldest, after(0, 1, 23)) == after(0, 1, 23) and "h-24@" not in oldest
+    second = owner_client.get(url + "?page=2").content.decode()
+    assert order_of(second, after(24, 29)) == after(24, 29) and "ada@example.com" not in second
+    assert "<td>h-23@x.test</td><td>h-24@x.test</td>" in second  # the page's first change keeps its "before"
+    newest = owner_client.get(url + "?sort=-when").content.decode()
+    assert order_of(newest, after(29, 28, 5)) == after(29, 28, 5) and after(4)[0] not in newest
+    created = owner_client.get(url + "?action=insert").content.decode()
+    assert "ada@example.com" in created and "h-00@" not in created
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    future = owner_client.get(url + f"?date_from={tomorrow}").content.decode()
+    assert "h-00@" not in future and "No change matches these filters." in future
+    bad = owner_client.get(url + "?date_to=2025-02-31&action=update").content.decode()
+    assert 'id="filter_date_to_error"' in bad and after(0)[0] in bad and "<td>ada@example.com</td></tr>" not in bad
+
+
+def test_history_query_count_does_not_grow_with_rows(owner_client, edited_contact):
+    contact, edit = edited_contact
+    edit(0)
+    url = f"/crm/contacts/{contact.pk}/history/?sort=-when&page=1"
+    few = queries_for(owner_client, url)
+    for n in range(1, 12):
+        edit(n)
+    assert queries_for(owner_client, url) == few
+
+
+def test_history_of_another_firms_record_never_appears(
+    owner_client, outsider_client, outsider, other_firm, edited_contact
+):
+    contact, edit = edited_contact
+    edit(1)
+    with schema_context(other_firm.schema_name):
+        theirs = CrmContactFactory(owner=outsider, email="globex@x.test")
+    mine = owner_client.get(f"/crm/contacts/{contact.pk}/history/").content.decode()
+    assert "h-01@x.test" in mine and "globex@x.test" not in mine
+    response = outsider_client.get(f"/crm/contacts/{contact.pk}/history/")
+    assert b"h-01@x.test" not in response.content and b"ada@example.com" not in response.content
+    assert "globex@x.test" in outsider_client.get(f"/crm/contacts/{theirs.pk}/history/").content.decode()
