@@ -13,6 +13,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.http import FileResponse, Http404, HttpResponse
 from django.middleware.csp import get_nonce
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,7 +30,7 @@ from tenants.services import audit_record
 
 from . import access, reports, services
 from .forms import ClientPasswordForm, DisclosuresForm, DocumentUploadForm, InviteClientForm, PostForm, ReportRunForm
-from .models import ClientAccess, Document, Post, ReportRun, ReportSettings, Visibility
+from .models import ClientAccess, Document, Post, PostAudience, ReportRun, ReportSettings, Visibility
 
 LOGIN_BACKEND = "codex.security.auth.ThrottledModelBackend"
 SHELL = Path(settings.BASE_DIR) / "frontend" / "dist" / "index.html"
@@ -222,6 +223,32 @@ def end_client_access(request, pk: int):
     return redirect("portal:client", pk=contact_id)
 
 
+class PostFilterForm(TableFilterForm):
+    state = forms.ChoiceField(
+        label="State",
+        choices=[("", "Published and drafts"), ("published", "Published"), ("draft", "Drafts")],
+        required=False,
+    )
+    audience = forms.ChoiceField(
+        label="Audience", choices=[("", "Any audience"), *PostAudience.choices], required=False
+    )
+    title = forms.CharField(label="Title", max_length=200, required=False)
+
+    lookups: ClassVar = {
+        "state": lambda qs, value: qs.filter(published_at__isnull=value == "draft"),
+        "audience": "audience",
+        "title": "title__icontains",
+    }
+
+
+POST_SORTS = {
+    "published": F("published_at").asc(nulls_last=True),
+    "title": "title",
+    "audience": "audience",
+    "created": "created_at",
+}
+
+
 @login_required
 def posts(request):
     """The firm's posts to its clients (owners and admins write; everyone on staff reads)."""
@@ -249,12 +276,17 @@ def posts(request):
                 messages.success(request, "Post saved.")
                 return redirect("portal:posts")
     firm_documents = Document.objects.filter(contact__isnull=True)
+    filters = PostFilterForm(request.GET)
+    table = table_page(request, filters.filter(Post.objects.all()), sorts=POST_SORTS, default="-published")
     return render(
         request,
         "portal/posts.html",
         {
             "form": form,
-            "posts": Post.objects.all()[:50],
+            "posts": table.page.object_list,
+            "page": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
             "firm_documents": firm_documents,
             "is_manager": request.user.is_manager,
             "shared": Visibility.SHARED,

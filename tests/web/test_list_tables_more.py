@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from portal.models import ReportRun
+from portal.models import Post, ReportRun
 from portfolios.models import ReconciliationBreak
 from tests.crm.factories import ContactFactory as CrmContactFactory
 from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory
@@ -199,3 +199,57 @@ def test_history_of_another_firms_record_never_appears(
     response = outsider_client.get(f"/crm/contacts/{contact.pk}/history/")
     assert b"h-01@x.test" not in response.content and b"ada@example.com" not in response.content
     assert "globex@x.test" in outsider_client.get(f"/crm/contacts/{theirs.pk}/history/").content.decode()
+
+
+# --- the firm's posts to its clients (staff side) -----------------------------------------------------
+
+
+def post(n: int, *, draft: bool = False, audience: str = "all") -> Post:
+    return Post.objects.create(
+        title=f"post-{n:02d}",
+        body_markdown="Hello",
+        body_html="<p>Hello</p>",
+        audience=audience,
+        audience_tag="vip" if audience == "tag" else "",
+        published_at=None if draft else timezone.now() - timedelta(days=n),
+    )
+
+
+def posts_of(*ns: int) -> list[str]:
+    return [f"post-{n:02d}" for n in ns]
+
+
+def test_posts_sort_page_and_filter(owner_client):
+    for n in range(27):
+        post(n, draft=n == 26, audience="tag" if n == 25 else "all")
+    url = "/client-portal/posts/"
+    newest = owner_client.get(url).content.decode()  # latest published first, drafts last
+    assert order_of(newest, posts_of(0, 1, 24)) == posts_of(0, 1, 24) and "post-25" not in newest
+    second = owner_client.get(url + "?page=2").content.decode()
+    assert order_of(second, posts_of(25, 26)) == posts_of(25, 26) and "post-24" not in second
+    by_title = owner_client.get(url + "?sort=-title").content.decode()
+    assert order_of(by_title, posts_of(26, 25, 2)) == posts_of(26, 25, 2) and "post-01" not in by_title
+    drafts = owner_client.get(url + "?state=draft").content.decode()
+    assert "post-26" in drafts and "post-00" not in drafts
+    tagged = owner_client.get(url + "?audience=tag").content.decode()
+    assert "post-25" in tagged and "post-00" not in tagged
+    bad = owner_client.get(url + "?audience=nobody&title=post-2").content.decode()
+    assert 'id="filter_audience_error"' in bad and "post-21" in bad and "post-11" not in bad
+
+
+def test_posts_query_count_does_not_grow_with_rows(owner_client):
+    post(1)
+    few = queries_for(owner_client, "/client-portal/posts/?sort=title")
+    for n in range(2, 14):
+        post(n, draft=n % 2 == 0)
+    assert queries_for(owner_client, "/client-portal/posts/?sort=title") == few
+
+
+def test_posts_of_another_firm_never_appear(owner_client, outsider_client, other_firm):
+    post(1)
+    with schema_context(other_firm.schema_name):
+        post(2)
+    mine = owner_client.get("/client-portal/posts/").content.decode()
+    assert "post-01" in mine and "post-02" not in mine
+    theirs = outsider_client.get("/client-portal/posts/").content.decode()
+    assert "post-02" in theirs and "post-01" not in theirs
