@@ -18,12 +18,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from codex import imports as engine
 from codex.tables import Sortable, TableFilterForm, table_page
 from codex.uploads import UploadValidator
+from portfolios.market.models import SHARED, AssetClass
 from portfolios.market.selectors import instrument_list, latest_feed_runs
 
 from . import corporate_actions, custodian
@@ -52,13 +54,44 @@ def _apply(form, exc: ValidationError) -> None:
 
 
 # --- feed health -----------------------------------------------------------------------------------------
+class StaleFilterForm(TableFilterForm):
+    symbol = forms.CharField(label="Symbol or name", max_length=200, required=False)
+    source = forms.ChoiceField(
+        label="Source",
+        choices=[("", "Market and your firm's"), ("market", "Market"), ("firm", "Your firm's")],
+        required=False,
+    )
+    asset_class = forms.ChoiceField(
+        label="Asset class", choices=[("", "Any class"), *AssetClass.choices], required=False
+    )
+
+    lookups: ClassVar = {
+        "symbol": lambda qs, value: qs.filter(Q(symbol__icontains=value) | Q(name__icontains=value)),
+        "source": lambda qs, value: qs.filter(owner=SHARED) if value == "market" else qs.exclude(owner=SHARED),
+        "asset_class": "asset_class",
+    }
+
+
+STALE_SORTS: dict[str, Sortable] = {
+    "since": ("stale_since", "symbol", "exchange"),
+    "instrument": ("symbol", "exchange"),
+    "name": "name",
+    "price": F("last_close").asc(nulls_last=True),
+}
+
+
 @login_required
 def feed_health(request):
     """The feeds as this firm sees them: the latest run of each provider (who started it is the
     platform's business, not shown) and every instrument it sees whose price is stale."""
-    stale = instrument_list().filter(stale_since__isnull=False).order_by("stale_since", "symbol", "exchange")
-    page = Paginator(stale, 50).get_page(request.GET.get("page"))
-    return render(request, "portfolios/feed_health.html", {"runs": latest_feed_runs(), "page": page})
+    filters = StaleFilterForm(request.GET)
+    stale = filters.filter(instrument_list().filter(stale_since__isnull=False))
+    table = table_page(request, stale, sorts=STALE_SORTS, default="since")
+    return render(
+        request,
+        "portfolios/feed_health.html",
+        {"runs": latest_feed_runs(), "page": table.page, "filters": filters, "table_sort": table.sort},
+    )
 
 
 # --- corporate actions -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 from portal.models import Post, ReportRun
 from portfolios.models import ReconciliationBreak
 from tests.crm.factories import ContactFactory as CrmContactFactory
-from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory
+from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory, add_prices
 from tests.web.test_list_tables import order_of, queries_for
 
 pytestmark = pytest.mark.django_db
@@ -253,3 +253,55 @@ def test_posts_of_another_firm_never_appear(owner_client, outsider_client, other
     assert "post-01" in mine and "post-02" not in mine
     theirs = outsider_client.get("/client-portal/posts/").content.decode()
     assert "post-02" in theirs and "post-01" not in theirs
+
+
+# --- feed health: the stale instruments ---------------------------------------------------------------
+
+
+def stale(n: int, *, owner: str = "", asset_class: str = "equity", price: str | None = None) -> None:
+    """Instrument ``STL-NN`` without a current price (none at all, or ``price`` a year ago)."""
+    instrument = InstrumentFactory(symbol=f"STL-{n:02d}", name=f"Stale {n:02d}", owner=owner, asset_class=asset_class)
+    if price is not None:
+        add_prices(instrument, {timezone.localdate() - timedelta(days=365): price})
+
+
+def stl(*ns: int) -> list[str]:
+    return [f"STL-{n:02d}" for n in ns]
+
+
+def test_stale_instruments_sort_page_and_filter(owner_client, firm):
+    for n in range(26):
+        stale(n, price=str(100 - n) if n < 20 else None)
+    stale(26, owner=firm.schema_name, asset_class="bond")
+    url = "/portfolios/feeds/?symbol=STL-"
+    up = owner_client.get(url + "&sort=instrument").content.decode()
+    assert order_of(up, stl(0, 1, 24)) == stl(0, 1, 24) and "STL-25" not in up and 'aria-sort="ascending"' in up
+    second = owner_client.get(url + "&sort=instrument&page=2").content.decode()
+    assert order_of(second, stl(25, 26)) == stl(25, 26) and "STL-24" not in second
+    cheap = owner_client.get(url + "&sort=price").content.decode()  # cheapest first, no price last
+    assert order_of(cheap, stl(19, 18, 0, 20)) == stl(19, 18, 0, 20)
+    firms = owner_client.get(url + "&source=firm").content.decode()
+    assert "STL-26" in firms and "STL-00" not in firms
+    market = owner_client.get(url + "&source=market").content.decode()
+    assert "STL-00" in market and "STL-26" not in market
+    bonds = owner_client.get(url + "&asset_class=bond").content.decode()
+    assert "STL-26" in bonds and "STL-01" not in bonds
+    bad = owner_client.get(url + "&asset_class=gold&sort=-instrument").content.decode()
+    assert 'id="filter_asset_class_error"' in bad and "STL-26" in bad
+
+
+def test_stale_instruments_query_count_does_not_grow_with_rows(owner_client):
+    stale(0)
+    few = queries_for(owner_client, "/portfolios/feeds/?sort=-price")
+    for n in range(1, 12):
+        stale(n, price="10" if n % 2 else None)
+    assert queries_for(owner_client, "/portfolios/feeds/?sort=-price") == few
+
+
+def test_another_firms_stale_instruments_never_appear(owner_client, outsider_client, firm, other_firm):
+    stale(1, owner=firm.schema_name)
+    stale(2, owner=other_firm.schema_name)
+    mine = owner_client.get("/portfolios/feeds/?symbol=STL-").content.decode()
+    assert "STL-01" in mine and "STL-02" not in mine
+    theirs = outsider_client.get("/portfolios/feeds/?symbol=STL-").content.decode()
+    assert "STL-02" in theirs and "STL-01" not in theirs
