@@ -17,7 +17,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -175,21 +174,52 @@ class AccountForm(forms.Form):
         self.fields["portfolio"].queryset = portfolios_visible_to(user).order_by("name", "id")
 
 
+class CustodianFilterForm(TableFilterForm):
+    custodian = forms.CharField(label="Custodian", max_length=64, required=False)
+    account = forms.CharField(label="Account or portfolio", max_length=200, required=False)
+
+    lookups: ClassVar = {
+        "custodian": "custodian__icontains",
+        "account": lambda qs, value: qs.filter(Q(account__icontains=value) | Q(portfolio__name__icontains=value)),
+    }
+
+
+ACCOUNT_SORTS: dict[str, Sortable] = {
+    "custodian": ("custodian", "account"),
+    "account": "account",
+    "portfolio": ("portfolio__name", "custodian", "account"),
+}
+MAPPING_SORTS: dict[str, Sortable] = {
+    "mappings.custodian": ("custodian", "kind"),
+    "mappings.kind": ("kind", "custodian"),
+}
+
+
 @login_required
 def custodian_setup(request):
-    """The firm's column mappings (and the shipped example) and its account links."""
+    """The firm's column mappings (and the shipped example) and its account links, each a table of
+    its own (the mappings page with ``mappings_page``); the custodian filter narrows both."""
     _managers_only(request)
-    mappings = list(CustodianMapping.objects.order_by("custodian", "kind"))
-    accounts = CustodianAccount.objects.select_related("portfolio").order_by("custodian", "account")
-    page = Paginator(accounts, 50).get_page(request.GET.get("page"))
+    filters = CustodianFilterForm(request.GET)
+    accounts = filters.filter(CustodianAccount.objects.select_related("portfolio"))
+    table = table_page(request, accounts, sorts=ACCOUNT_SORTS, default="custodian")
+    mappings = CustodianMapping.objects.all()
+    if filters.is_bound and filters.cleaned_data.get("custodian"):
+        mappings = mappings.filter(custodian__icontains=filters.cleaned_data["custodian"])
+    mapping_table = table_page(
+        request, mappings, sorts=MAPPING_SORTS, default="mappings.custodian", page_param="mappings_page"
+    )
     shipped = [(name, kind, columns_as_text(cols)) for (name, kind), cols in custodian.SHIPPED.items()]
     return render(
         request,
         "portfolios/custodian_setup.html",
         {
-            "mappings": [(m, columns_as_text(m.columns)) for m in mappings],
+            "mappings": [(m, columns_as_text(m.columns)) for m in mapping_table.page.object_list],
+            "mapping_page": mapping_table.page,
             "shipped": shipped,
-            "page": page,
+            "page": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
             "can_write": True,
         },
     )

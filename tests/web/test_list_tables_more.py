@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from portal.models import Post, ReportRun
-from portfolios.models import ReconciliationBreak
+from portfolios.models import CustodianAccount, CustodianMapping, ReconciliationBreak
 from tests.crm.factories import ContactFactory as CrmContactFactory
 from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory, add_prices
 from tests.web.test_list_tables import order_of, queries_for
@@ -305,3 +305,55 @@ def test_another_firms_stale_instruments_never_appear(owner_client, outsider_cli
     assert "STL-01" in mine and "STL-02" not in mine
     theirs = outsider_client.get("/portfolios/feeds/?symbol=STL-").content.decode()
     assert "STL-02" in theirs and "STL-01" not in theirs
+
+
+# --- custodian set-up: account links and column mappings ----------------------------------------------
+
+
+def account_link(n: int, advisor, *, custodian_name: str = "saxo") -> CustodianAccount:
+    portfolio = PortfolioFactory(name=f"cust-{n:02d}", advisor=advisor, client=ContactFactory(owner=advisor))
+    return CustodianAccount.objects.create(custodian=custodian_name, account=f"ACC-{99 - n:02d}", portfolio=portfolio)
+
+
+def cust(*ns: int) -> list[str]:
+    return [f"cust-{n:02d}" for n in ns]
+
+
+def test_custodian_accounts_sort_page_and_filter(owner_client, owner):
+    for n in range(26):
+        account_link(n, owner)
+    account_link(26, owner, custodian_name="schwab")
+    CustodianMapping.objects.create(custodian="schwab", kind="positions", columns={"quantity": "Qty"})
+    CustodianMapping.objects.create(custodian="saxo", kind="transactions", columns={"amount": "Amt"})
+    url = "/portfolios/custodian/"
+    by_name = owner_client.get(url + "?sort=portfolio").content.decode()
+    assert order_of(by_name, cust(0, 1, 24)) == cust(0, 1, 24) and "cust-25" not in by_name
+    second = owner_client.get(url + "?sort=portfolio&page=2").content.decode()
+    assert order_of(second, cust(25, 26)) == cust(25, 26) and "cust-24" not in second
+    by_account = owner_client.get(url + "?sort=account").content.decode()  # ACC-73 is cust-26's
+    assert order_of(by_account, cust(26, 25, 2)) == cust(26, 25, 2) and "cust-01" not in by_account
+    schwab = owner_client.get(url + "?custodian=schwab").content.decode()
+    assert "cust-26" in schwab and "cust-00" not in schwab
+    assert "Qty" in schwab and "Amt" not in schwab  # the custodian filter narrows the mappings too
+    found = owner_client.get(url + "?account=cust-1").content.decode()
+    assert "cust-12" in found and "cust-22" not in found
+    kinds = owner_client.get(url + "?sort=-mappings.kind").content.decode()
+    assert order_of(kinds, ["Amt", "Qty"]) == ["Amt", "Qty"]
+
+
+def test_custodian_setup_query_count_does_not_grow_with_rows(owner_client, owner):
+    account_link(0, owner)
+    few = queries_for(owner_client, "/portfolios/custodian/?sort=-portfolio")
+    for n in range(1, 10):
+        account_link(n, owner)
+    assert queries_for(owner_client, "/portfolios/custodian/?sort=-portfolio") == few
+
+
+def test_custodian_accounts_of_another_firm_never_appear(owner_client, outsider_client, owner, outsider, other_firm):
+    account_link(1, owner)
+    with schema_context(other_firm.schema_name):
+        account_link(2, outsider)
+    mine = owner_client.get("/portfolios/custodian/").content.decode()
+    assert "cust-01" in mine and "cust-02" not in mine
+    theirs = outsider_client.get("/portfolios/custodian/").content.decode()
+    assert "cust-02" in theirs and "cust-01" not in theirs
