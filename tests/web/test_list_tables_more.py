@@ -4,6 +4,7 @@ rows, and another firm's rows never appear."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -357,3 +358,44 @@ def test_custodian_accounts_of_another_firm_never_appear(owner_client, outsider_
     assert "cust-01" in mine and "cust-02" not in mine
     theirs = outsider_client.get("/portfolios/custodian/").content.decode()
     assert "cust-02" in theirs and "cust-01" not in theirs
+
+
+# --- CRM search: ranked results, paged ----------------------------------------------------------------
+
+
+def zebras(advisor, ns) -> None:
+    for n in ns:
+        CrmContactFactory(owner=advisor, first_name="Zebra", last_name=f"Zz{n:02d}", email=f"zebra{n:02d}@x.test")
+
+
+def found_on(html: str) -> set[str]:
+    return set(re.findall(r"zebra\d\d@x\.test", html))
+
+
+def test_search_results_page_without_overlap(owner_client, advisor):
+    zebras(advisor, range(30))
+    first = owner_client.get("/crm/search/?q=zebra").content.decode()
+    second = owner_client.get("/crm/search/?q=zebra&page=2").content.decode()
+    assert len(found_on(first)) == 25 and len(found_on(second)) == 5
+    assert found_on(first) | found_on(second) == {f"zebra{n:02d}@x.test" for n in range(30)}
+    assert re.search(r'href="\?q=zebra&amp;page=2"[^>]*rel="next"', first) and 'rel="prev"' not in first
+    assert 'rel="prev"' in second and 'rel="next"' not in second and '<ol class="hits" start="26">' in second
+    beyond = owner_client.get("/crm/search/?q=zebra&page=9").content.decode()
+    assert not found_on(beyond) and "Back to the first page" in beyond
+    assert found_on(owner_client.get("/crm/search/?q=zebra&page=x").content.decode()) == found_on(first)
+
+
+def test_search_query_count_does_not_grow_with_hits(owner_client, advisor):
+    zebras(advisor, range(5))
+    few = queries_for(owner_client, "/crm/search/?q=zebra")
+    zebras(advisor, range(5, 40))
+    assert queries_for(owner_client, "/crm/search/?q=zebra") == few
+    assert queries_for(owner_client, "/crm/search/?q=zebra&page=2") == few
+
+
+def test_search_never_finds_another_firms_contacts(owner_client, outsider_client, advisor, outsider, other_firm):
+    zebras(advisor, [1])
+    with schema_context(other_firm.schema_name):
+        zebras(outsider, [2])
+    assert found_on(owner_client.get("/crm/search/?q=zebra").content.decode()) == {"zebra01@x.test"}
+    assert found_on(outsider_client.get("/crm/search/?q=zebra").content.decode()) == {"zebra02@x.test"}
