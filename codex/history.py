@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,9 +148,10 @@ def object_history_events(*, obj) -> QuerySet:
     return _events(event_model, pgh_obj_id=obj.pk).annotate(previous_id=Subquery(previous))
 
 
-def history_entries(events: Sequence, *, obj) -> list[HistoryEntry]:
+def history_entries(events: Iterable, *, obj) -> list[HistoryEntry]:
     """The entries of ``events`` (rows of ``object_history_events``, in their order), each compared
     with the record's event before it. One query for all the predecessors, whatever the page size."""
+    events = list(events)
     event_model = event_model_of(type(obj))
     names = _record_fields(event_model)
     wanted = {event.previous_id for event in events if event.previous_id is not None}
@@ -163,6 +164,7 @@ def history_entries(events: Sequence, *, obj) -> list[HistoryEntry]:
     for event in events:
         previous = before.get(event.previous_id)
         now = {name: getattr(event, name) for name in names}
+        changes: dict[str, tuple[object, object]]
         if event.pgh_label == "insert" or previous is None:
             changes = {name: (None, value) for name, value in now.items() if value not in (None, "", [], {})}
         elif event.pgh_label == "delete":

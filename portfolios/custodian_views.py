@@ -11,20 +11,22 @@ is shown again with what was typed and the error on its field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from codex import imports as engine
-from codex.tables import Sortable, TableFilterForm, table_page
+from codex.tables import SORT_PARAM, Sortable, TableFilterForm, table_page
 from codex.uploads import UploadValidator
-from portfolios.market.models import SHARED, AssetClass
+from portfolios.market.models import SHARED, AssetClass, CorporateAction
 from portfolios.market.selectors import instrument_list, latest_feed_runs
 
 from . import corporate_actions, custodian
@@ -94,6 +96,25 @@ def feed_health(request):
 
 
 # --- corporate actions -----------------------------------------------------------------------------------
+class CorporateActionFilterForm(TableFilterForm):
+    """Pending actions are computed, not a queryset: the view applies these fields to the list."""
+
+    kind = forms.ChoiceField(
+        label="Action", choices=[("", "Splits and dividends"), *CorporateAction.Kind.choices], required=False
+    )
+    portfolio = forms.CharField(label="Portfolio", max_length=100, required=False)
+
+
+# Sort keys of the pending list (Python: it is computed per portfolio and holding), each ending in a
+# unique pair so that pages are stable.
+CORPORATE_ACTION_SORTS: dict[str, Callable[[corporate_actions.Pending], tuple]] = {
+    "date": lambda p: (p.action.date, p.portfolio.name.casefold(), p.action.pk, p.portfolio.pk),
+    "portfolio": lambda p: (p.portfolio.name.casefold(), p.action.date, p.action.pk, p.portfolio.pk),
+    "instrument": lambda p: (str(p.action.instrument), p.action.date, p.action.pk, p.portfolio.pk),
+    "kind": lambda p: (p.action.kind, p.action.date, p.action.pk, p.portfolio.pk),
+}
+
+
 @login_required
 def corporate_action_list(request):
     """Splits and dividends the feed proposed for the portfolios the caller may read, each with the
@@ -116,11 +137,30 @@ def corporate_action_list(request):
             what = "booked into the ledger" if decision.transaction_id else "dismissed"
             messages.success(request, f"Corporate action {what}.")
         return redirect("portfolios:corporate-actions")
+    filters = CorporateActionFilterForm(request.GET)
     pending = corporate_actions.pending_for(request.user)
+    if filters.is_bound:
+        filters.is_valid()  # a bad value is shown by its field and not applied
+        wanted = filters.cleaned_data
+        if wanted.get("kind"):
+            pending = [p for p in pending if p.action.kind == wanted["kind"]]
+        if wanted.get("portfolio"):
+            pending = [p for p in pending if wanted["portfolio"].casefold() in p.portfolio.name.casefold()]
+    sort = request.GET.get(SORT_PARAM, "") or "date"
+    if sort.lstrip("-") not in CORPORATE_ACTION_SORTS:
+        sort = "date"
+    pending.sort(key=CORPORATE_ACTION_SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
+    page = Paginator(pending, 25).get_page(request.GET.get("page"))
     return render(
         request,
         "portfolios/corporate_actions.html",
-        {"pending": [(p, p.proposed()) for p in pending], "can_write": _is_manager(request.user)},
+        {
+            "pending": [(p, p.proposed()) for p in page.object_list],
+            "page": page,
+            "filters": filters,
+            "table_sort": sort,
+            "can_write": _is_manager(request.user),
+        },
     )
 
 

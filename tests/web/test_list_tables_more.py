@@ -13,6 +13,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from portal.models import Post, ReportRun
+from portfolios import services as portfolio_services
+from portfolios.market.models import CorporateAction
 from portfolios.models import CustodianAccount, CustodianMapping, ReconciliationBreak
 from tests.crm.factories import ContactFactory as CrmContactFactory
 from tests.portfolios.factories import ContactFactory, InstrumentFactory, PortfolioFactory, add_prices
@@ -399,3 +401,90 @@ def test_search_never_finds_another_firms_contacts(owner_client, outsider_client
         zebras(outsider, [2])
     assert found_on(owner_client.get("/crm/search/?q=zebra").content.decode()) == {"zebra01@x.test"}
     assert found_on(outsider_client.get("/crm/search/?q=zebra").content.decode()) == {"zebra02@x.test"}
+
+
+# --- pending corporate actions ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def holdings(firm, owner):
+    """``hold(n, instrument)``: portfolio ``ca-NN`` bought 10 units of ``instrument`` on 2025-01-03."""
+
+    def hold(n: int, instrument) -> None:
+        portfolio = PortfolioFactory(name=f"ca-{n:02d}", advisor=owner, client=ContactFactory(owner=owner))
+        portfolio_services.transaction_record(
+            portfolio=portfolio, kind="deposit", trade_date=date(2025, 1, 2), amount="1000"
+        )
+        portfolio_services.transaction_record(
+            portfolio=portfolio,
+            kind="buy",
+            trade_date=date(2025, 1, 3),
+            instrument=instrument,
+            quantity="10",
+            price="5",
+        )
+
+    return hold
+
+
+def corporate_action(instrument, kind: str = "dividend", day: date = date(2025, 2, 3)) -> CorporateAction:
+    value = Decimal(2) if kind == "split" else Decimal("0.25")
+    return CorporateAction.objects.create(instrument=instrument, kind=kind, date=day, value=value, source="test")
+
+
+def ca(*ns: int) -> list[str]:
+    return [f"ca-{n:02d}" for n in ns]
+
+
+def test_corporate_actions_sort_page_and_filter(owner_client, holdings):
+    paying, splitting = InstrumentFactory(symbol="PAYS"), InstrumentFactory(symbol="SPLT")
+    for n in range(26):
+        holdings(n, paying)
+    holdings(26, splitting)
+    corporate_action(paying)
+    corporate_action(splitting, "split", date(2025, 2, 1))
+    url = "/portfolios/corporate-actions/"
+    up = owner_client.get(url + "?sort=portfolio").content.decode()
+    assert order_of(up, ca(0, 1, 24)) == ca(0, 1, 24) and "ca-25" not in up and 'aria-sort="ascending"' in up
+    second = owner_client.get(url + "?sort=portfolio&page=2").content.decode()
+    assert order_of(second, ca(25, 26)) == ca(25, 26) and "ca-24" not in second
+    down = owner_client.get(url + "?sort=-portfolio").content.decode()
+    assert order_of(down, ca(26, 25, 2)) == ca(26, 25, 2) and "ca-01" not in down
+    earliest = owner_client.get(url).content.decode()  # by ex-date: the split on 1 February first
+    assert order_of(earliest, ca(26, 0)) == ca(26, 0)
+    splits = owner_client.get(url + "?kind=split").content.decode()
+    assert "ca-26" in splits and "ca-00" not in splits
+    named = owner_client.get(url + "?portfolio=CA-1").content.decode()
+    assert "ca-12" in named and "ca-22" not in named
+    bad = owner_client.get(url + "?kind=merger&portfolio=ca-2").content.decode()
+    assert 'id="filter_kind_error"' in bad and "ca-21" in bad and "ca-11" not in bad
+
+
+def test_corporate_actions_query_count_does_not_grow_with_rows(owner_client, holdings):
+    paying = InstrumentFactory(symbol="PAYS")
+    holdings(0, paying)
+    holdings(1, paying)
+    corporate_action(paying)
+    few = queries_for(owner_client, "/portfolios/corporate-actions/?sort=-portfolio")
+    for n in range(2, 9):
+        holdings(n, paying)
+    corporate_action(paying, day=date(2025, 3, 3))
+    assert queries_for(owner_client, "/portfolios/corporate-actions/?sort=-portfolio") == few
+
+
+def test_corporate_actions_of_another_firm_never_appear(owner_client, outsider_client, holdings, outsider, other_firm):
+    paying = InstrumentFactory(symbol="PAYS")
+    holdings(1, paying)
+    corporate_action(paying)
+    with schema_context(other_firm.schema_name):
+        theirs = PortfolioFactory(name="ca-02", advisor=outsider, client=ContactFactory(owner=outsider))
+        portfolio_services.transaction_record(
+            portfolio=theirs, kind="deposit", trade_date=date(2025, 1, 2), amount="1000"
+        )
+        portfolio_services.transaction_record(
+            portfolio=theirs, kind="buy", trade_date=date(2025, 1, 3), instrument=paying, quantity="10", price="5"
+        )
+    mine = owner_client.get("/portfolios/corporate-actions/").content.decode()
+    assert "ca-01" in mine and "ca-02" not in mine
+    theirs_page = outsider_client.get("/portfolios/corporate-actions/").content.decode()
+    assert "ca-02" in theirs_page and "ca-01" not in theirs_page
