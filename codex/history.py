@@ -24,6 +24,7 @@ import pgtrigger
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from pghistory.middleware import HistoryMiddleware as PghistoryMiddleware
 from pghistory.models import Event
@@ -132,6 +133,57 @@ def object_history(*, obj) -> list[HistoryEntry]:
     event_model = event_model_of(type(obj))
     events = _events(event_model, pgh_obj_id=obj.pk).order_by("pgh_id")
     return list(_entries(events, _record_fields(event_model)))
+
+
+def object_history_events(*, obj) -> QuerySet:
+    """The event rows of ``obj``, to filter, sort and page (``history_entries`` turns a page of them
+    into entries). Each row carries ``previous_id``: the record's event just before it, whatever the
+    filter, so that a page's first change still shows its "before". The caller has checked access."""
+    event_model = event_model_of(type(obj))
+    previous = (
+        event_model.objects.filter(pgh_obj_id=obj.pk, pgh_id__lt=OuterRef("pgh_id"))
+        .order_by("-pgh_id")
+        .values("pgh_id")[:1]
+    )
+    return _events(event_model, pgh_obj_id=obj.pk).annotate(previous_id=Subquery(previous))
+
+
+def history_entries(events: Iterable, *, obj) -> list[HistoryEntry]:
+    """The entries of ``events`` (rows of ``object_history_events``, in their order), each compared
+    with the record's event before it. One query for all the predecessors, whatever the page size."""
+    events = list(events)
+    event_model = event_model_of(type(obj))
+    names = _record_fields(event_model)
+    wanted = {event.previous_id for event in events if event.previous_id is not None}
+    before = (
+        {row.pop("pgh_id"): row for row in event_model.objects.filter(pgh_id__in=wanted).values("pgh_id", *names)}
+        if wanted
+        else {}
+    )
+    out = []
+    for event in events:
+        previous = before.get(event.previous_id)
+        now = {name: getattr(event, name) for name in names}
+        changes: dict[str, tuple[object, object]]
+        if event.pgh_label == "insert" or previous is None:
+            changes = {name: (None, value) for name, value in now.items() if value not in (None, "", [], {})}
+        elif event.pgh_label == "delete":
+            changes = {name: (value, None) for name, value in now.items() if value not in (None, "", [], {})}
+        else:
+            changes = {name: (previous[name], value) for name, value in now.items() if previous[name] != value}
+        metadata = _metadata(event)
+        out.append(
+            HistoryEntry(
+                at=event.pgh_created_at,
+                action=event.pgh_label,
+                changes=changes,
+                user_id=metadata.get("user"),
+                api_key=metadata.get("api_key"),
+                request_id=metadata.get("request_id"),
+                metadata=metadata,
+            )
+        )
+    return out
 
 
 def _event_models() -> list[Any]:

@@ -4,13 +4,16 @@ side (a client's portal page: invitation, users, vault; the firm's posts)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.http import FileResponse, Http404, HttpResponse
 from django.middleware.csp import get_nonce
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from codex.security.net import client_ip
 from codex.security.ratelimit import rate_limit
+from codex.tables import TableFilterForm, table_page
 from codex.templatetags.codex_ui import THEME_COOKIE, THEMES
 from tenants.accounts import services as account_services
 from tenants.accounts.models import Role, User
@@ -26,7 +30,7 @@ from tenants.services import audit_record
 
 from . import access, reports, services
 from .forms import ClientPasswordForm, DisclosuresForm, DocumentUploadForm, InviteClientForm, PostForm, ReportRunForm
-from .models import ClientAccess, Document, Post, ReportRun, ReportSettings, Visibility
+from .models import ClientAccess, Document, Post, PostAudience, ReportRun, ReportSettings, Visibility
 
 LOGIN_BACKEND = "codex.security.auth.ThrottledModelBackend"
 SHELL = Path(settings.BASE_DIR) / "frontend" / "dist" / "index.html"
@@ -219,6 +223,32 @@ def end_client_access(request, pk: int):
     return redirect("portal:client", pk=contact_id)
 
 
+class PostFilterForm(TableFilterForm):
+    state = forms.ChoiceField(
+        label="State",
+        choices=[("", "Published and drafts"), ("published", "Published"), ("draft", "Drafts")],
+        required=False,
+    )
+    audience = forms.ChoiceField(
+        label="Audience", choices=[("", "Any audience"), *PostAudience.choices], required=False
+    )
+    title = forms.CharField(label="Title", max_length=200, required=False)
+
+    lookups: ClassVar = {
+        "state": lambda qs, value: qs.filter(published_at__isnull=value == "draft"),
+        "audience": "audience",
+        "title": "title__icontains",
+    }
+
+
+POST_SORTS = {
+    "published": F("published_at").asc(nulls_last=True),
+    "title": "title",
+    "audience": "audience",
+    "created": "created_at",
+}
+
+
 @login_required
 def posts(request):
     """The firm's posts to its clients (owners and admins write; everyone on staff reads)."""
@@ -246,17 +276,34 @@ def posts(request):
                 messages.success(request, "Post saved.")
                 return redirect("portal:posts")
     firm_documents = Document.objects.filter(contact__isnull=True)
+    filters = PostFilterForm(request.GET)
+    table = table_page(request, filters.filter(Post.objects.all()), sorts=POST_SORTS, default="-published")
     return render(
         request,
         "portal/posts.html",
         {
             "form": form,
-            "posts": Post.objects.all()[:50],
+            "posts": table.page.object_list,
+            "page": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
             "firm_documents": firm_documents,
             "is_manager": request.user.is_manager,
             "shared": Visibility.SHARED,
         },
     )
+
+
+class ReportRunFilterForm(TableFilterForm):
+    status = forms.ChoiceField(label="Status", choices=[("", "Any status"), *ReportRun.Status.choices], required=False)
+    quarter_end = forms.DateField(
+        label="Quarter ending", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    lookups: ClassVar = {"status": "status", "quarter_end": "quarter_end"}
+
+
+REPORT_RUN_SORTS = {"started": "created_at", "quarter": "quarter_end", "status": "status", "failed": "failed"}
 
 
 @login_required
@@ -289,11 +336,16 @@ def report_runs(request):
                 else:
                     messages.success(request, "Reports queued.")
                     return redirect("portal:reports")
+    filters = ReportRunFilterForm(request.GET)
+    table = table_page(request, filters.filter(ReportRun.objects.all()), sorts=REPORT_RUN_SORTS, default="-started")
     return render(
         request,
         "portal/reports.html",
         {
-            "runs": ReportRun.objects.all()[:20],
+            "page": table.page,
+            "runs": table.page.object_list,
+            "filters": filters,
+            "table_sort": table.sort,
             "run_form": run_form,
             "disclosures_form": disclosures_form,
             "is_manager": request.user.is_manager,

@@ -19,7 +19,7 @@ from portfolios.market.models import CorporateAction
 
 from . import analytics, services
 from .access import portfolio_for_user, portfolios_visible_to
-from .ledger import ledger_of
+from .ledger import ledger_of, ledgers_of
 from .models import CorporateActionDecision, Kind, Lot, Portfolio
 
 
@@ -45,9 +45,13 @@ class Pending:
         }
 
 
-def _held_before(portfolio: Portfolio, instrument_id: int, day: date) -> Decimal:
+def _held_before(portfolio: Portfolio, instrument_id: int, day: date, ledger=None) -> Decimal:
+    """Units of ``instrument_id`` held at the close before ``day`` (``ledger``: the portfolio's
+    ``ledger_of`` rows when the caller read them already)."""
     book = analytics.build_lots(
-        ledger_of(portfolio=portfolio), method=portfolio.lot_method, until=day - timedelta(days=1)
+        ledger if ledger is not None else ledger_of(portfolio=portfolio),
+        method=portfolio.lot_method,
+        until=day - timedelta(days=1),
     )
     return sum((lot.quantity for lot in book.open_lots if lot.instrument_id == instrument_id), Decimal(0))
 
@@ -69,12 +73,13 @@ def pending_for(user, *, since: date | None = None) -> list[Pending]:
         actions = actions.filter(date__gte=since)
     decided = set(CorporateActionDecision.objects.values_list("action_id", "portfolio_id"))
     portfolios = {p.pk: p for p in visible.filter(pk__in={pid for pid, _ in first_held})}
+    ledgers = ledgers_of(portfolio_ids=portfolios)  # one query for every portfolio's ledger
     out = []
     for action in actions.order_by("date", "pk"):
         for (pid, iid), acquired in first_held.items():
             if iid != action.instrument_id or acquired >= action.date or (action.pk, pid) in decided:
                 continue
-            quantity = _held_before(portfolios[pid], iid, action.date)
+            quantity = _held_before(portfolios[pid], iid, action.date, ledgers[pid])
             if quantity > 0:
                 out.append(Pending(action, portfolios[pid], quantity))
     return out

@@ -11,6 +11,7 @@ is shown again with what was typed and the error on its field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from django import forms
@@ -18,12 +19,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from codex import imports as engine
-from codex.tables import Sortable, TableFilterForm, table_page
+from codex.tables import SORT_PARAM, Sortable, TableFilterForm, table_page
 from codex.uploads import UploadValidator
+from portfolios.market.models import SHARED, AssetClass, CorporateAction
 from portfolios.market.selectors import instrument_list, latest_feed_runs
 
 from . import corporate_actions, custodian
@@ -52,16 +55,66 @@ def _apply(form, exc: ValidationError) -> None:
 
 
 # --- feed health -----------------------------------------------------------------------------------------
+class StaleFilterForm(TableFilterForm):
+    symbol = forms.CharField(label="Symbol or name", max_length=200, required=False)
+    source = forms.ChoiceField(
+        label="Source",
+        choices=[("", "Market and your firm's"), ("market", "Market"), ("firm", "Your firm's")],
+        required=False,
+    )
+    asset_class = forms.ChoiceField(
+        label="Asset class", choices=[("", "Any class"), *AssetClass.choices], required=False
+    )
+
+    lookups: ClassVar = {
+        "symbol": lambda qs, value: qs.filter(Q(symbol__icontains=value) | Q(name__icontains=value)),
+        "source": lambda qs, value: qs.filter(owner=SHARED) if value == "market" else qs.exclude(owner=SHARED),
+        "asset_class": "asset_class",
+    }
+
+
+STALE_SORTS: dict[str, Sortable] = {
+    "since": ("stale_since", "symbol", "exchange"),
+    "instrument": ("symbol", "exchange"),
+    "name": "name",
+    "price": F("last_close").asc(nulls_last=True),
+}
+
+
 @login_required
 def feed_health(request):
     """The feeds as this firm sees them: the latest run of each provider (who started it is the
     platform's business, not shown) and every instrument it sees whose price is stale."""
-    stale = instrument_list().filter(stale_since__isnull=False).order_by("stale_since", "symbol", "exchange")
-    page = Paginator(stale, 50).get_page(request.GET.get("page"))
-    return render(request, "portfolios/feed_health.html", {"runs": latest_feed_runs(), "page": page})
+    filters = StaleFilterForm(request.GET)
+    stale = filters.filter(instrument_list().filter(stale_since__isnull=False))
+    table = table_page(request, stale, sorts=STALE_SORTS, default="since")
+    return render(
+        request,
+        "portfolios/feed_health.html",
+        {"runs": latest_feed_runs(), "page": table.page, "filters": filters, "table_sort": table.sort},
+    )
 
 
 # --- corporate actions -----------------------------------------------------------------------------------
+class CorporateActionFilterForm(TableFilterForm):
+    """Pending actions are computed, not a queryset: the view applies these fields to the list."""
+
+    kind = forms.ChoiceField(
+        label="Action", choices=[("", "Splits and dividends"), *CorporateAction.Kind.choices], required=False
+    )
+    portfolio = forms.CharField(label="Portfolio", max_length=100, required=False)
+
+
+# Sort keys of the pending list (Python: it is computed per portfolio and holding), each ending in a
+# unique pair so that pages are stable.
+CORPORATE_ACTION_SORTS: dict[str, Callable[[corporate_actions.Pending], tuple]] = {
+    "date": lambda p: (p.action.date, p.portfolio.name.casefold(), p.action.pk, p.portfolio.pk),
+    "portfolio": lambda p: (p.portfolio.name.casefold(), p.action.date, p.action.pk, p.portfolio.pk),
+    "instrument": lambda p: (str(p.action.instrument), p.action.date, p.action.pk, p.portfolio.pk),
+    "kind": lambda p: (p.action.kind, p.action.date, p.action.pk, p.portfolio.pk),
+}
+
+
 @login_required
 def corporate_action_list(request):
     """Splits and dividends the feed proposed for the portfolios the caller may read, each with the
@@ -84,11 +137,30 @@ def corporate_action_list(request):
             what = "booked into the ledger" if decision.transaction_id else "dismissed"
             messages.success(request, f"Corporate action {what}.")
         return redirect("portfolios:corporate-actions")
+    filters = CorporateActionFilterForm(request.GET)
     pending = corporate_actions.pending_for(request.user)
+    if filters.is_bound:
+        filters.is_valid()  # a bad value is shown by its field and not applied
+        wanted = filters.cleaned_data
+        if wanted.get("kind"):
+            pending = [p for p in pending if p.action.kind == wanted["kind"]]
+        if wanted.get("portfolio"):
+            pending = [p for p in pending if wanted["portfolio"].casefold() in p.portfolio.name.casefold()]
+    sort = request.GET.get(SORT_PARAM, "") or "date"
+    if sort.lstrip("-") not in CORPORATE_ACTION_SORTS:
+        sort = "date"
+    pending.sort(key=CORPORATE_ACTION_SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
+    page = Paginator(pending, 25).get_page(request.GET.get("page"))
     return render(
         request,
         "portfolios/corporate_actions.html",
-        {"pending": [(p, p.proposed()) for p in pending], "can_write": _is_manager(request.user)},
+        {
+            "pending": [(p, p.proposed()) for p in page.object_list],
+            "page": page,
+            "filters": filters,
+            "table_sort": sort,
+            "can_write": _is_manager(request.user),
+        },
     )
 
 
@@ -142,21 +214,52 @@ class AccountForm(forms.Form):
         self.fields["portfolio"].queryset = portfolios_visible_to(user).order_by("name", "id")
 
 
+class CustodianFilterForm(TableFilterForm):
+    custodian = forms.CharField(label="Custodian", max_length=64, required=False)
+    account = forms.CharField(label="Account or portfolio", max_length=200, required=False)
+
+    lookups: ClassVar = {
+        "custodian": "custodian__icontains",
+        "account": lambda qs, value: qs.filter(Q(account__icontains=value) | Q(portfolio__name__icontains=value)),
+    }
+
+
+ACCOUNT_SORTS: dict[str, Sortable] = {
+    "custodian": ("custodian", "account"),
+    "account": "account",
+    "portfolio": ("portfolio__name", "custodian", "account"),
+}
+MAPPING_SORTS: dict[str, Sortable] = {
+    "mappings.custodian": ("custodian", "kind"),
+    "mappings.kind": ("kind", "custodian"),
+}
+
+
 @login_required
 def custodian_setup(request):
-    """The firm's column mappings (and the shipped example) and its account links."""
+    """The firm's column mappings (and the shipped example) and its account links, each a table of
+    its own (the mappings page with ``mappings_page``); the custodian filter narrows both."""
     _managers_only(request)
-    mappings = list(CustodianMapping.objects.order_by("custodian", "kind"))
-    accounts = CustodianAccount.objects.select_related("portfolio").order_by("custodian", "account")
-    page = Paginator(accounts, 50).get_page(request.GET.get("page"))
+    filters = CustodianFilterForm(request.GET)
+    accounts = filters.filter(CustodianAccount.objects.select_related("portfolio"))
+    table = table_page(request, accounts, sorts=ACCOUNT_SORTS, default="custodian")
+    mappings = CustodianMapping.objects.all()
+    if filters.is_bound and filters.cleaned_data.get("custodian"):
+        mappings = mappings.filter(custodian__icontains=filters.cleaned_data["custodian"])
+    mapping_table = table_page(
+        request, mappings, sorts=MAPPING_SORTS, default="mappings.custodian", page_param="mappings_page"
+    )
     shipped = [(name, kind, columns_as_text(cols)) for (name, kind), cols in custodian.SHIPPED.items()]
     return render(
         request,
         "portfolios/custodian_setup.html",
         {
-            "mappings": [(m, columns_as_text(m.columns)) for m in mappings],
+            "mappings": [(m, columns_as_text(m.columns)) for m in mapping_table.page.object_list],
+            "mapping_page": mapping_table.page,
             "shipped": shipped,
-            "page": page,
+            "page": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
             "can_write": True,
         },
     )

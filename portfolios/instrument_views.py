@@ -7,18 +7,19 @@ shared instrument), the market selectors read, scoped to this firm by the instru
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from codex.idempotent_forms import idempotent_form
-from codex.tables import table_page
+from codex.tables import TableFilterForm, table_page
 from codex.uploads import UploadValidator
 from portfolios.market import services as market_services
 from portfolios.market.models import AssetClass
@@ -186,6 +187,28 @@ class ReconcileForm(forms.Form):
     )  # fmt: skip
 
 
+class BreakFilterForm(TableFilterForm):
+    line = forms.ChoiceField(
+        label="Line", choices=[("", "Positions and cash"), ("position", "Positions"), ("cash", "Cash")], required=False
+    )
+    portfolio = forms.CharField(label="Portfolio", max_length=100, required=False)
+    as_of = forms.DateField(label="Day", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    lookups: ClassVar = {
+        "line": lambda qs, value: qs.filter(instrument__isnull=value == "cash"),
+        "portfolio": "portfolio__name__icontains",
+        "as_of": "as_of",
+    }
+
+
+BREAK_SORTS = {
+    "day": ("as_of", "portfolio__name"),
+    "portfolio": ("portfolio__name", "-as_of"),
+    "difference": "difference",
+    "value": F("value").asc(nulls_last=True),
+}
+
+
 @login_required
 def reconciliation(request):
     """Open breaks in the caller's book, each with its proposed adjusting transaction; resolving
@@ -226,16 +249,24 @@ def reconciliation(request):
         else:
             messages.error(request, "Choose how to resolve the break.")
         return redirect("portfolios:reconciliation")
-    breaks = (
-        ReconciliationBreak.objects.filter(portfolio__in=visible, status=BreakStatus.OPEN)
-        .select_related("portfolio", "instrument")
-        .order_by("-as_of", "portfolio__name", "id")
+    filters = BreakFilterForm(request.GET)
+    breaks = ReconciliationBreak.objects.filter(portfolio__in=visible, status=BreakStatus.OPEN).select_related(
+        "portfolio", "instrument"
     )
-    page = Paginator(breaks, 50).get_page(request.GET.get("page"))
+    table = table_page(request, filters.filter(breaks), sorts=BREAK_SORTS, default="-day")
+    page = table.page
     rows = [(b, custodian.proposed_adjustment(b)) for b in page.object_list]
     return render(
         request,
         "portfolios/reconciliation.html",
-        {"page": page, "rows": rows, "can_write": can_write(request.user), "can_run": can_run, "run_form": run_form},
+        {
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "table_sort": table.sort,
+            "can_write": can_write(request.user),
+            "can_run": can_run,
+            "run_form": run_form,
+        },
         status=400 if run_form.is_bound and run_form.errors else 200,
     )

@@ -78,6 +78,32 @@ def ledger_currencies(txns) -> set[str]:
 _LOTS_AT = TXN_VALUES.index("lots")
 
 
+def ledgers_of(*, portfolio_ids) -> dict[int, list[analytics.Txn]]:
+    """The ledgers of several portfolios (``ledger_of``'s rows, same order), keyed by portfolio id;
+    a portfolio without a transaction has an empty list. One query whatever the number of portfolios."""
+    ids = list(portfolio_ids)
+    out: dict[int, list[analytics.Txn]] = {pk: [] for pk in ids}
+    if not ids:
+        return out
+    qs = (
+        Transaction.objects.filter(portfolio_id__in=ids)
+        .order_by("portfolio_id", "trade_date", "id")
+        .values_list(*TXN_VALUES, "portfolio_id")
+    )
+    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    lots_field = Transaction._meta.get_field("lots")
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    for *values, portfolio_id in rows:
+        row = tuple(values)
+        if row[_LOTS_AT] is not None:
+            lots = lots_field.from_db_value(row[_LOTS_AT], None, connection)  # type: ignore[arg-type]  # the expression is unused
+            row = (*row[:_LOTS_AT], lots, *row[_LOTS_AT + 1 :])
+        out[portfolio_id].append(txn_from_tuple(row))
+    return out
+
+
 def ledger_of(*, portfolio: Portfolio) -> list[analytics.Txn]:
     """The ledger of ``portfolio`` as ``analytics.Txn`` rows in ``(trade_date, id)`` order. One query.
 

@@ -4,6 +4,7 @@ CSV export of the firm's whole trail for a date range."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import ClassVar
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -14,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from codex.history import firm_trail_csv, object_history
+from codex.history import firm_trail_csv, history_entries, object_history_events
+from codex.tables import TableFilterForm, table_page
 from crm import access as crm_access
 from portfolios.access import portfolio_for_user
 from portfolios.models import Transaction
@@ -22,11 +24,42 @@ from tenants.accounts.models import Role
 from tenants.services import audit_record
 
 
+class HistoryFilterForm(TableFilterForm):
+    action = forms.ChoiceField(
+        label="Change",
+        choices=[("", "Every change"), ("insert", "Created"), ("update", "Updated"), ("delete", "Deleted")],
+        required=False,
+    )
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    lookups: ClassVar = {
+        "action": "pgh_label",
+        "date_from": "pgh_created_at__date__gte",
+        "date_to": "pgh_created_at__date__lte",
+    }
+
+
+HISTORY_SORTS = {"when": "pgh_id", "action": ("pgh_label", "pgh_id")}
+
+
 def _page(request, *, record, title: str, back: str):
+    filters = HistoryFilterForm(request.GET)
+    table = table_page(
+        request, filters.filter(object_history_events(obj=record)), sorts=HISTORY_SORTS, default="when", tiebreak=""
+    )
     return render(
         request,
         "history/object.html",
-        {"record": record, "title": title, "back": back, "entries": object_history(obj=record)},
+        {
+            "record": record,
+            "title": title,
+            "back": back,
+            "entries": history_entries(table.page.object_list, obj=record),
+            "page": table.page,
+            "filters": filters,
+            "table_sort": table.sort,
+        },
     )
 
 
