@@ -456,7 +456,9 @@ def test_navigation_folds_behind_menu_on_a_phone_and_one_search_box(owner_page, 
     sign_out = page.get_by_role("button", name="Sign out")
     # one search box on every page, the top bar's (the CRM pages had a second one)
     expect(page.get_by_role("searchbox")).to_have_count(1)
-    expect(page.get_by_role("searchbox", name="Search clients, companies and deals")).to_be_visible()
+    expect(
+        page.get_by_role("searchbox", name="Search clients, companies, deals, portfolios and tickers")
+    ).to_be_visible()
     if not is_phone(page):
         expect(menu).to_be_hidden()
         expect(clients).to_be_visible()
@@ -843,13 +845,13 @@ def test_move_a_deal_on_the_board(owner_page, server, firm_a):
     no_page_scroll = "document.documentElement.scrollWidth <= window.innerWidth"
     assert page.evaluate(no_page_scroll)  # the board scrolls inside its card, not the page
     card = page.locator(".deal-card", has_text=f"Mandate {RUN}")
-    card.drag_to(lost)
+    card.drag_to(lost, source_position={"x": 6, "y": 6})  # by its corner, as above
     dialog = page.get_by_role("dialog", name="Why was this deal lost?")
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
     assert on_server()["status"] == "open" and on_server()["stage_name"] == "Proposal"
-    card.drag_to(lost)
+    card.drag_to(lost, source_position={"x": 6, "y": 6})
     expect(dialog).to_be_visible()
     assert axe_check(page, "pipeline-lost-reason") == []
     dialog.get_by_label("Reason").fill("Chose a bank's in-house desk")

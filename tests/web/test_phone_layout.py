@@ -45,3 +45,21 @@ def test_signed_out_firm_page_has_no_menu(anon_client):
     html = anon_client.get("/accounts/login/").content.decode()
     assert "menu-toggle" not in html and 'id="account-menu"' not in html
     assert 'class="theme-switch"' in html
+
+
+def test_the_wide_lists_are_card_lists_with_each_value_named(owner, owner_client):
+    """Clients, portfolios and deals: on a phone each row is a card and each value sits under its
+    column's name (``data-label``, shown by the card-list CSS); the header stays sort links."""
+    from tests.crm.factories import DealFactory
+    from tests.portfolios.factories import PortfolioFactory
+
+    PortfolioFactory(name="Lovelace growth", advisor=owner)
+    DealFactory(title="Mandate Hopper", owner=owner)
+    for path, labels in (
+        ("/portfolios/", ("Client", "Advisor", "Value", "Return YTD", "Since inception")),
+        ("/crm/deals/", ("Contact", "Stage", "Amount", "Probability", "Expected close", "Owner")),
+    ):
+        html = owner_client.get(path).content.decode()
+        assert re.search(r'<table class="table[^"]*\bcard-list\b', html), path
+        for label in labels:
+            assert f'data-label="{label}"' in html, (path, label)
