@@ -14,7 +14,7 @@ import pytest
 from django_otp.oath import totp
 
 from .live import ARTIFACTS
-from .test_browser import browser, server, static_site  # noqa: F401 - fixtures shared with the journeys
+from .test_browser import PAGE_WIDTH, browser, server, static_site  # noqa: F401 - fixtures shared with the journeys
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -76,23 +76,31 @@ def operator_page(browser, server):  # noqa: F811 - the imported fixtures
 
 def test_console_pages_load_without_csp_violations_or_console_errors(operator_page, server):  # noqa: F811
     page, errors, firm_pk = operator_page
-    visited = {}
-    for name, path in (
-        ("home", "/admin/"),
-        ("firms", "/admin/tenants/tenant/"),
-        ("firm", f"/admin/tenants/tenant/{firm_pk}/change/"),
-        ("revenue", "/admin/billing/invoice/revenue/"),
-        ("status", "/admin/platform_status/servicecheck/"),
-    ):
-        errors.clear()
-        response = page.goto(server.url(path=path))
-        assert response is not None and response.status == 200, (path, response and response.status)
-        page.wait_for_load_state("load")
-        violations = page.evaluate("window.__cspViolations")
-        visited[name] = (violations, list(errors))
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+    visited, too_wide = {}, {}
+    # At a desktop's size, then at a phone's (issue 25 point 8): no page scrolls sideways either.
+    for size, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
+        page.set_viewport_size(viewport)
+        for name, path in (
+            ("home", "/admin/"),
+            ("firms", "/admin/tenants/tenant/"),
+            ("firm", f"/admin/tenants/tenant/{firm_pk}/change/"),
+            ("revenue", "/admin/billing/invoice/revenue/"),
+            ("status", "/admin/platform_status/servicecheck/"),
+        ):
+            errors.clear()
+            response = page.goto(server.url(path=path))
+            assert response is not None and response.status == 200, (path, response and response.status)
+            page.wait_for_load_state("load")
+            violations = page.evaluate("window.__cspViolations")
+            visited[f"{name}-{size}"] = (violations, list(errors))
+            width = page.evaluate(PAGE_WIDTH)  # [page width, window width, what sticks out]
+            if width[0] > width[1]:
+                too_wide[f"{name}-{size}"] = width
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"console-{name}-{size}.png"), full_page=True)
     assert {name: v for name, v in visited.items() if v != ([], [])} == {}
+    assert too_wide == {}
+    page.set_viewport_size({"width": 1280, "height": 900})
     # The home links the pages that are not a model's list; the firm's page shows its summary.
     page.goto(server.url(path="/admin/"))
     page.get_by_role("link", name="Revenue", exact=True).click()
