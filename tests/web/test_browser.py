@@ -185,6 +185,7 @@ def close_checked(context, *pages) -> None:
 
 def assert_no_page_scroll(page) -> None:
     """The page in front of us now (after its scripts ran) is no wider than the window."""
+    page.wait_for_load_state("load")
     scroll, inner, wide = page.evaluate(PAGE_WIDTH)
     assert scroll <= inner, f"{page.url} scrolls sideways: {scroll} px in a {inner} px window ({wide})"
 
@@ -505,6 +506,8 @@ def test_firm_user_cannot_reach_another_firms_pages(browser, server, firm_a, vie
     page.get_by_label("E-mail").fill(firm_a["email"])
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    # The refusal is on the page B answered (not the form before it was sent).
+    expect(page.get_by_role("alert")).to_be_visible()
     assert "/accounts/login/" in page.url
     close_checked(context, page)
 
