@@ -127,19 +127,33 @@ def run(cmd: list[str], env: dict | None = None, timeout: int = 1800) -> subproc
 
 
 def prepare_database(name: str, seed_args: list[str], *, reuse: bool) -> dict:
+    """The seeded scratch database ``name``: with ``reuse``, the one seeded earlier (migrated
+    forward, a fresh session); else, or when it does not exist yet, dropped and seeded afresh.
+    A reuse never drops a database that exists: when its seed file is missing or its migration
+    fails (a transient error, another process holding a lock), it stops with the reason instead
+    of falling through to a re-seed that would destroy what others share (``codex_bench_pages``)."""
     seed_file = ROOT / ".data" / "bench" / f"seed-{name}.json"
     url = db.database_url(name)
-    if reuse and seed_file.exists() and db.exists(name):
+    if reuse and db.exists(name):
+        if not seed_file.exists():
+            raise SystemExit(
+                f"--reuse-db: {name} exists but its seed file {seed_file} does not; nothing was dropped. "
+                "Copy the seed file of whoever seeded it, or run without --reuse-db on a database of your own."
+            )
         env = {**os.environ, "DATABASE_URL": url}
         migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=env)
-        if migrated.returncode == 0:
-            print(f"reusing {name} (seeded earlier: {seed_file})", flush=True)
-            env["DJANGO_SECRET_KEY"] = BENCH_SECRET_KEY  # the server's: sessions are signed with it
-            env["CODEX_ENCRYPTION_KEYS"] = BENCH_ENCRYPTION_KEY
-            fresh = run([PY, "bench/seed_bench.py", "--new-session", "--out", str(seed_file)], env=env)
-            if fresh.returncode != 0:
-                raise SystemExit(f"a fresh session for the dashboard failed:\n{fresh.stderr[-3000:]}")
-            return json.loads(seed_file.read_text())
+        if migrated.returncode != 0:
+            raise SystemExit(
+                f"--reuse-db: migrate_all failed on {name}; nothing was dropped. Run again once the cause "
+                f"is gone:\n{migrated.stdout[-2000:]}\n{migrated.stderr[-4000:]}"
+            )
+        print(f"reusing {name} (seeded earlier: {seed_file})", flush=True)
+        env["DJANGO_SECRET_KEY"] = BENCH_SECRET_KEY  # the server's: sessions are signed with it
+        env["CODEX_ENCRYPTION_KEYS"] = BENCH_ENCRYPTION_KEY
+        fresh = run([PY, "bench/seed_bench.py", "--new-session", "--out", str(seed_file)], env=env)
+        if fresh.returncode != 0:
+            raise SystemExit(f"a fresh session for the dashboard failed:\n{fresh.stderr[-3000:]}")
+        return json.loads(seed_file.read_text())
     print(f"seeding scratch database {name}: {' '.join(seed_args)}", flush=True)
     started = time.perf_counter()
     url = db.recreate(name)
