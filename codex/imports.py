@@ -121,6 +121,14 @@ class Preview:
     def ok(self) -> bool:
         return not self.errors
 
+    def errors_by_field(self) -> list[tuple[str, int]]:
+        """``[(field, rows with an error on it)]``, most first: the summary of every error when a
+        page lists only the first ones (the check itself always runs over every row)."""
+        counts: dict[str, set[int]] = {}
+        for e in self.errors:
+            counts.setdefault(e.field, set()).add(e.row)
+        return sorted(((f, len(rows)) for f, rows in counts.items()), key=lambda fc: (-fc[1], fc[0]))
+
 
 @dataclass
 class ImportReport:
@@ -405,11 +413,21 @@ def parse_decimal(value: str):
         raise ValidationError(f"“{value}” is not a number.") from exc
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(value: str):
 
+    value = value.strip()
+    if _ISO_DATE.fullmatch(value):
+        # the common case, read by C (``strptime`` costs 5 us a cell: 25 ms of a 5,000-row preview)
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass  # 2024-02-30: the formats below refuse it too, with the message
     for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y"):
         try:
-            return dt.datetime.strptime(value.strip(), fmt).date()  # noqa: DTZ007 - a calendar date
+            return dt.datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a calendar date
         except ValueError:
             continue
     raise ValidationError(f"“{value}” is not a date (use YYYY-MM-DD).")

@@ -161,6 +161,48 @@ def test_import_page_preview_then_commit(
     assert Transaction.objects.filter(portfolio=portfolio).count() == 10
 
 
+def deposits(n: int, bad: dict[int, str] | None = None) -> str:
+    """A file of ``n`` deposits; ``bad`` replaces the date of some rows (by file row number)."""
+    lines = ["date,kind,amount,note"]
+    for number in range(2, n + 2):
+        lines.append(f"{(bad or {}).get(number, '2024-01-02')},deposit,10,row {number}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_long_file_previews_its_first_rows_and_imports_every_row(
+    advisor_client, portfolio, django_capture_on_commit_callbacks
+):
+    url = f"/portfolios/{portfolio.pk}/import/"
+    r = advisor_client.post(url, {"file": upload(deposits(700))})
+    page = r.content.decode()
+    assert r.status_code == 200
+    assert "700 new" in page and "The first 100 of 700 rows" in page
+    assert "<td>101</td>" in page and "<td>102</td>" not in page  # rows 2..101 listed, not one more
+    assert "Import 700 transactions" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert advisor_client.post(url, {"commit": "1"}).status_code == 302
+    assert Transaction.objects.filter(portfolio=portfolio).count() == 700  # every row, not the ones shown
+
+
+def test_an_error_past_the_rows_shown_is_named_with_its_row_and_field(advisor_client, portfolio):
+    r = advisor_client.post(f"/portfolios/{portfolio.pk}/import/", {"file": upload(deposits(700, {650: "soon"}))})
+    page = r.content.decode()
+    assert "699 new" in page and "1 with errors" in page
+    assert "<td>650</td><td>trade_date</td><td>“soon” is not a date (use YYYY-MM-DD).</td>" in page
+    assert 'name="commit"' not in page
+
+
+def test_errors_past_the_ones_listed_are_counted_by_field(advisor_client, portfolio):
+    bad = {number: "never" for number in range(2, 602)}  # 600 rows with a bad date
+    bad[700] = "2024-01-02x"
+    r = advisor_client.post(f"/portfolios/{portfolio.pk}/import/", {"file": upload(deposits(700, bad))})
+    page = r.content.decode()
+    assert "Errors: the first 500 of 601" in page
+    assert "<td>501</td><td>trade_date</td>" in page and "<td>502</td><td>trade_date</td>" not in page
+    assert "101 more errors not listed" in page and "trade_date in 601 rows" in page
+    assert 'name="commit"' not in page
+
+
 def test_the_commit_runs_in_the_background_and_the_page_says_when_it_is_done(
     advisor_client, advisor, portfolio, demo_instruments, django_capture_on_commit_callbacks
 ):
