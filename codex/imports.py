@@ -261,24 +261,30 @@ def _parse_rows(
     spec: ImportSpec, headers: list[str], rows: list[list[str]], mapping: dict[str, str]
 ) -> list[PreviewRow]:
     by_name = {f.name: f for f in spec.fields}
-    columns = [(target, headers.index(h), by_name[target]) for h, target in mapping.items() if target and h in headers]
+    # (field, column, parser, required, label) read once: this loop runs once per cell
+    columns = [
+        (target, headers.index(h), by_name[target].parse, by_name[target].required, by_name[target].label)
+        for h, target in mapping.items()
+        if target and h in headers
+    ]
+    validate = spec.validate
     out = []
     for offset, raw in enumerate(rows):
         number = offset + 2  # the header is row 1
         values, errors = {}, []
         width = len(raw)
-        for name, col, f in columns:
+        for name, col, parse, required, label in columns:
             cell = raw[col].strip() if col < width else ""
             if not cell:
-                if f.required:
-                    errors.append(RowError(number, name, f"{f.label} is required."))
+                if required:
+                    errors.append(RowError(number, name, f"{label} is required."))
                 continue
             try:
-                values[name] = f.parse(cell) if f.parse else cell
+                values[name] = parse(cell) if parse else cell
             except ValidationError as exc:
                 errors.append(RowError(number, name, " ".join(exc.messages)))
-        if not errors and spec.validate is not None:
-            for name, message in (spec.validate(values) or {}).items():
+        if not errors and validate is not None:
+            for name, message in (validate(values) or {}).items():
                 errors.append(RowError(number, name, message))
         out.append(PreviewRow(row=number, values=values, action="error" if errors else "create", errors=errors))
     return out

@@ -36,7 +36,7 @@ from portfolios.market.models import Instrument
 from . import analytics, services
 from .ledger import TXN_VALUES, txn_from_row
 from .models import Kind, LedgerImport, LedgerImportStatus, Portfolio, Transaction
-from .selectors import fx_series
+from .selectors import fx_series, gc_paused
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +162,7 @@ class TransactionImport:
         self.today = self.today or timezone.localdate()
         self._instruments = None
         self._fx = None
+        self._ledger_keys: dict[str, int] | None = None
         self._clean_by_row: dict[int, services.CleanTxn] = {}
 
     @classmethod
@@ -237,22 +238,20 @@ class TransactionImport:
         return {}
 
     def _find_existing(self, keys) -> dict:
-        keys = list(keys)
-        external = [k[len(EXTERNAL_KEY) :] for k in keys if k.startswith(EXTERNAL_KEY)]
-        found = {
-            fp: txn_id
-            for fp, txn_id in Transaction.objects.filter(
-                portfolio=self.portfolio, fingerprint__in=[k for k in keys if not k.startswith(EXTERNAL_KEY)]
-            ).values_list("fingerprint", "id")
-        }
-        if external:
-            found.update(
-                (EXTERNAL_KEY + ext, txn_id)
-                for ext, txn_id in Transaction.objects.filter(
-                    portfolio=self.portfolio, external_id__in=external
-                ).values_list("external_id", "id")
-            )
-        return found
+        """``{key: transaction id}`` of the keys already in the portfolio's ledger. The ledger's
+        keys are read once, in one query (the engine asks per 1,000 keys: as ``IN`` lists of 1,000
+        hashes, a 5,000-row file cost five statements of 5-15 ms of planning each), then answered
+        from memory; the preview reads the whole ledger for its replay anyway."""
+        if self._ledger_keys is None:
+            self._ledger_keys = {}
+            for fingerprint, external_id, txn_id in Transaction.objects.filter(portfolio=self.portfolio).values_list(
+                "fingerprint", "external_id", "id"
+            ):
+                if fingerprint:
+                    self._ledger_keys.setdefault(fingerprint, txn_id)
+                if external_id:
+                    self._ledger_keys[EXTERNAL_KEY + external_id] = txn_id
+        return {k: self._ledger_keys[k] for k in keys if k in self._ledger_keys}
 
     def _create(self, values_list: list[dict]) -> int:
         rows = [v["__clean__"] for v in values_list]
@@ -329,6 +328,14 @@ class TransactionImport:
 
     def preview(self) -> engine.Preview:
         """Every row validated, duplicates marked ``skip``, the ledger replayed. Writes nothing."""
+        # A 5,000-row file holds some 40,000 tracked objects (rows, values, clean rows, the replayed
+        # ledger) that form no reference cycle: without the pause the collector walked them again
+        # and again while they were built, a third of the preview's CPU (decision 1330).
+        self._ledger_keys = None  # the ledger as it is now
+        with gc_paused():
+            return self._preview()
+
+    def _preview(self) -> engine.Preview:
         result = engine.preview(
             self.spec(), self.parsed.headers, self.parsed.rows, self.mapping, duplicates=engine.DuplicateMode.SKIP
         )
@@ -373,6 +380,7 @@ class TransactionImport:
                 url=f"/portfolios/{self.portfolio.pk}/",
             )
 
+        self._ledger_keys = None  # read again inside the commit's transaction
         try:
             return engine.commit(
                 self.spec(),
