@@ -192,6 +192,21 @@ def test_an_error_past_the_rows_shown_is_named_with_its_row_and_field(advisor_cl
     assert 'name="commit"' not in page
 
 
+def test_the_preview_queries_do_not_grow_with_the_rows(portfolio):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    services.transaction_record(portfolio=portfolio, kind="deposit", trade_date=D(2024, 1, 2), amount=10, note="row 3")
+    counts = []
+    for n in (3, 2500):
+        job = job_for(portfolio, deposits(n))
+        with CaptureQueriesContext(connection) as ctx:
+            preview = job.preview()
+        assert preview.counts["skip"] == 1 and preview.counts["create"] == n - 1  # row 3 is in the ledger
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+
+
 def test_errors_past_the_ones_listed_are_counted_by_field(advisor_client, portfolio):
     bad = {number: "never" for number in range(2, 602)}  # 600 rows with a bad date
     bad[700] = "2024-01-02x"
