@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import redis
 from django.conf import settings
 
 from tests.conftest import redis_url_in_block
@@ -166,6 +167,10 @@ class LiveServer:
         # DEBUG is off (our error pages, no debug toolbar of Django's), so whitenoise serves the
         # collected files, as in production.
         self.env = env
+        # The broker and cache of an earlier live server of this test process (another module)
+        # may still hold its queued tasks, made for a database since dropped: start empty.
+        with redis.Redis.from_url(env["REDIS_URL"]) as broker:
+            broker.flushdb()
         collect_static_once()
         # The shared market data, loaded while the three servers below start (neither waits on the
         # other; the pages are first asked for after both).
@@ -297,15 +302,18 @@ class LiveServer:
         raise AssertionError(f"no e-mail to {to} matching {pattern!r}: {self.emails(after=after)}")
 
     def stop(self) -> None:
-        # All three are asked to stop at once, then waited for: they shut down side by side (the
-        # Celery worker's warm shutdown and uvicorn's graceful one no longer queue behind each other).
-        processes = [p for p in (self.process, getattr(self, "worker", None), getattr(self, "stream", None)) if p]
+        # All three are asked to stop at once, then waited for: they shut down side by side. The
+        # Celery worker's warm shutdown waits for the task it is running (measured: killed at the
+        # 10 s bound in the console module); its database is dropped next, so it gets 3 s.
+        worker = getattr(self, "worker", None)
+        processes = [p for p in (self.process, worker, getattr(self, "stream", None)) if p]
         for process in processes:
             process.terminate()
-        deadline = time.monotonic() + 10
+        start = time.monotonic()
         for process in processes:
+            bound = 3 if process is worker else 10
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, start + bound - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
