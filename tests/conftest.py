@@ -34,7 +34,8 @@ PRODUCTION_PASSWORD_HASHERS = list(settings.PASSWORD_HASHERS)
 override_settings(PASSWORD_HASHERS=["tests.hashers.LowCostArgon2PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]).enable()
 
 
-# Files that each keep a worker busy for minutes, longest first (measured: docs/decisions/1270).
+# Files that each keep a worker busy for minutes, longest first (measured: docs/decisions/1270;
+# the live stream's file is no longer one of them: docs/decisions/1360).
 # `make test` runs pytest-xdist with --dist loadfile --no-loadscope-reorder: whole files are handed
 # out in collection order, so these start first and the short files fill in around them. With
 # xdist's default order (most tests first) a long file of one or two tests started last and kept
@@ -46,7 +47,6 @@ LONG_FILES_FIRST = (
     "tests/web/test_browser_console.py",
     "tests/crm/test_trigram_migration.py",
     "tests/billing/test_concurrency.py",
-    "tests/notifications/test_stream.py",
     "tests/market/test_import.py",
     "tests/ops/test_backup.py",
     "tests/ops/test_scale_out.py",
@@ -113,10 +113,114 @@ def _ensure_firms() -> None:
                     user.save(update_fields=["password"])
 
 
+# --- One migrated database per run, copied for the other pytest-xdist workers ---------------------
+# pytest-django gives each xdist worker a test database of its own and makes each by running every
+# migration (it does not clone, unlike Django's own parallel runner): on a fresh machine the two
+# workers of `make test` migrated two databases at once on two cores. Now the first worker to take
+# the run's lock makes its database as before (migrations, then the firms), then copies it
+# (``CREATE DATABASE ... TEMPLATE``, a file copy in PostgreSQL) for every other worker whose
+# database does not exist yet; they wait on the lock, then find theirs and reuse it (--reuse-db's
+# path: a no-op migrate). With --create-db, without --reuse-db or without xdist, nothing changes.
+# docs/decisions/1360.
+
+
+def _server_url(database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(settings.DATABASE_URL)._replace(path=f"/{database}"))
+
+
+def _database_exists(name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(_server_url("postgres"), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def _worker_database_names() -> tuple[str, list[str]]:
+    """(this worker's test database, the other workers' ones), from pytest-django's ``_gwN`` suffix."""
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    own = settings.DATABASES["default"]["TEST"]["NAME"]
+    base = own.removesuffix(f"_{worker}")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return own, [f"{base}_gw{n}" for n in range(count) if f"gw{n}" != worker]
+
+
+class _FirstDatabaseLock:
+    """The run's lock, held by the worker that makes the first database until it has copied it."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def release(self) -> None:
+        import fcntl
+
+        if not self.file.closed:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+            self.file.close()
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def _worker_databases_lock(django_db_modify_db_settings_parallel_suffix, django_db_keepdb, django_db_createdb):
+    """The lock when this worker makes the run's first database (released once the other workers'
+    copies exist); None when it found its database made, or when the run makes no copies (not
+    xdist, --create-db, or no --reuse-db)."""
+    import fcntl
+    import tempfile
+
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not django_db_keepdb or django_db_createdb:
+        yield None
+        return
+    own, _others = _worker_database_names()
+    base = own.removesuffix(f"_{os.environ['PYTEST_XDIST_WORKER']}")
+    lock = _FirstDatabaseLock(open(os.path.join(tempfile.gettempdir(), f"codex-pytest-{base}.lock"), "w"))  # noqa: SIM115
+    fcntl.flock(lock.file, fcntl.LOCK_EX)  # a worker whose database another is making waits here
+    if _database_exists(own):
+        lock.release()
+        yield None
+        return
+    try:
+        yield lock
+    finally:
+        lock.release()  # a set-up that failed before its copies: the others make their own
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, _worker_databases_lock):
+    """pytest-django's hook before it sets the databases up: here the worker has its lock (above)."""
+
+
+def _copy_for_other_workers() -> None:
+    import psycopg
+    from django.db import connections
+
+    own, others = _worker_database_names()
+    missing = [name for name in others if not _database_exists(name)]
+    if not missing:
+        return
+    connections.close_all()  # PostgreSQL copies a database nobody is connected to
+    with psycopg.connect(_server_url("postgres"), autocommit=True) as conn:
+        for name in missing:
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{own}"')
+            except psycopg.errors.ObjectInUse:
+                # A session this process still holds (a thread's): end it (this worker owns the
+                # database) and copy again.
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [own],
+                )
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{own}"')
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, _worker_databases_lock):
     with django_db_blocker.unblock():
         _ensure_firms()
+        if _worker_databases_lock is not None:
+            _copy_for_other_workers()
+            _worker_databases_lock.release()
 
 
 @pytest.fixture(autouse=True)

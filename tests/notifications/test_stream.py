@@ -89,6 +89,12 @@ class Stream:
         raise AssertionError(f"unexpected event {event}")
 
     def close(self) -> None:
+        # Shut the socket down first, as a browser closing the page does: the reader thread is
+        # blocked in readline() holding the response's buffer lock, so a bare close() waited for the
+        # server's next ping (LIVE_PING_SECONDS, 15 s) to free it, and the server saw the client
+        # leave only then. Shut down, the read returns at once and the server sees the disconnect.
+        if self.conn.sock is not None:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
         self.conn.close()
 
 

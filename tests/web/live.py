@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import redis
 from django.conf import settings
 
 from tests.conftest import redis_url_in_block
@@ -112,6 +113,25 @@ def _drop_stale_compressed(root: Path) -> None:
             compressed.unlink()
 
 
+_static_collected = False
+
+
+def collect_static_once() -> None:
+    """``collectstatic`` for the live servers, once per test process and in it.
+
+    The servers read the same static settings as this process (only the database, Redis and ports
+    differ), and the files do not change during a run: a ``manage.py collectstatic`` per server
+    started a Python process and walked every file again for each browser module."""
+    global _static_collected
+    if _static_collected:
+        return
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    _drop_stale_compressed(Path(settings.STATIC_ROOT))
+    _static_collected = True
+
+
 class LiveServer:
     def __init__(self, *, database: str, cors_origins: list[str]):
         self.port = free_port()
@@ -147,9 +167,21 @@ class LiveServer:
         # DEBUG is off (our error pages, no debug toolbar of Django's), so whitenoise serves the
         # collected files, as in production.
         self.env = env
-        self.manage("collectstatic", "--noinput", "-v0")
-        self.manage("seed_market")
-        _drop_stale_compressed(Path(settings.STATIC_ROOT))
+        # The broker and cache of an earlier live server of this test process (another module)
+        # may still hold its queued tasks, made for a database since dropped: start empty.
+        with redis.Redis.from_url(env["REDIS_URL"]) as broker:
+            broker.flushdb()
+        collect_static_once()
+        # The shared market data, loaded while the three servers below start (neither waits on the
+        # other; the pages are first asked for after both).
+        seeding = subprocess.Popen(
+            [sys.executable, "manage.py", "seed_market"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic", f"127.0.0.1:{self.port}"],
@@ -176,9 +208,15 @@ class LiveServer:
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
+            output, _ = seeding.communicate(timeout=120)
+            if seeding.returncode != 0:
+                raise RuntimeError(f"manage.py seed_market failed: {output[-3000:]}")
             self._wait_ready()
             self._wait_url(f"http://127.0.0.1:{self.live_port}/live/health", self.stream)
         except BaseException:
+            if seeding.poll() is None:
+                seeding.kill()
+                seeding.wait()
             self.stop()
             raise
 
@@ -264,12 +302,18 @@ class LiveServer:
         raise AssertionError(f"no e-mail to {to} matching {pattern!r}: {self.emails(after=after)}")
 
     def stop(self) -> None:
-        for process in (self.process, getattr(self, "worker", None), getattr(self, "stream", None)):
-            if process is None:
-                continue
+        # All three are asked to stop at once, then waited for: they shut down side by side. The
+        # Celery worker's warm shutdown waits for the task it is running (measured: killed at the
+        # 10 s bound in the console module); its database is dropped next, so it gets 3 s.
+        worker = getattr(self, "worker", None)
+        processes = [p for p in (self.process, worker, getattr(self, "stream", None)) if p]
+        for process in processes:
             process.terminate()
+        start = time.monotonic()
+        for process in processes:
+            bound = 3 if process is worker else 10
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=max(0.1, start + bound - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
