@@ -9,7 +9,7 @@ from django.db.models import BigIntegerField, BooleanField, F, Func, OuterRef, Q
 from crm.models import Contact, fold
 
 from ..access import portfolios_visible_to
-from ..models import Portfolio
+from ..models import Portfolio, PortfolioTally
 
 #: The columns ``PortfolioSerializer`` reads: the portfolio's own, and one or two of each joined
 #: row (a contact also carries its search vector and trigram arrays, which the list never shows).
@@ -43,6 +43,12 @@ def portfolio_list(*, user) -> QuerySet[Portfolio]:
         .only(*PORTFOLIO_LIST_COLUMNS)
         .annotate(shared_with_ids=ArraySubquery(shared_with.order_by("user_id").values("user_id")))
     )
+
+
+def portfolio_firm_count() -> int:
+    """How many portfolios the active firm has, archived ones included: the count the triggers of
+    ``Portfolio`` keep in ``PortfolioTally`` (one primary-key read, whatever the firm's size)."""
+    return PortfolioTally.objects.filter(pk=1).values_list("portfolios", flat=True).first() or 0
 
 
 def portfolios_matching(qs: QuerySet[Portfolio], terms: list[str]) -> QuerySet[Portfolio]:
