@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TypedDict
 
 import pghistory
-import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
@@ -69,49 +68,19 @@ class Portfolio(models.Model):
             models.Index(fields=["name", "id"], name="portfolio_name_order_idx"),
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="portfolio_name_trgm"),
         ]
-        # The firm's number of portfolios, kept in ``PortfolioTally`` by the database itself: one
-        # statement-level trigger per insert, delete and truncate, whatever code path wrote the rows.
-        triggers = [
-            pgtrigger.Trigger(
-                name="portfolio_tally_insert",
-                level=pgtrigger.Statement,
-                when=pgtrigger.After,
-                operation=pgtrigger.Insert,
-                referencing=pgtrigger.Referencing(new="added"),
-                func=(
-                    "INSERT INTO portfolios_portfoliotally (id, portfolios) SELECT 1, count(*) FROM added "
-                    "ON CONFLICT (id) DO UPDATE SET portfolios = portfolios_portfoliotally.portfolios "
-                    "+ EXCLUDED.portfolios; RETURN NULL;"
-                ),
-            ),
-            pgtrigger.Trigger(
-                name="portfolio_tally_delete",
-                level=pgtrigger.Statement,
-                when=pgtrigger.After,
-                operation=pgtrigger.Delete,
-                referencing=pgtrigger.Referencing(old="removed"),
-                func=(
-                    "UPDATE portfolios_portfoliotally SET portfolios = portfolios - (SELECT count(*) FROM removed) "
-                    "WHERE id = 1; RETURN NULL;"
-                ),
-            ),
-            pgtrigger.Trigger(
-                name="portfolio_tally_truncate",
-                level=pgtrigger.Statement,
-                when=pgtrigger.After,
-                operation=pgtrigger.Truncate,
-                func="DELETE FROM portfolios_portfoliotally; RETURN NULL;",
-            ),
-        ]
 
     def __str__(self) -> str:
         return self.name
 
 
 class PortfolioTally(models.Model):
-    """How many portfolios the firm has (one row, ``id`` 1; no row means none), kept by the
-    triggers of ``Portfolio`` in the same transaction as the rows they count. The whole firm's
-    list reads it instead of counting the table on every request (docs/decisions/1320)."""
+    """How many portfolios the firm has (one row, ``id`` 1; no row means none), kept by three
+    statement-level triggers on the portfolios table (after insert, delete and truncate; migration
+    ``0011_portfolio_tally``), in the same transaction as the rows they count, whatever code path
+    wrote them. The whole firm's list reads it instead of counting the table on every request
+    (docs/decisions/1320). Plain PL/pgSQL in the firm's schema, not django-pgtrigger: pgtrigger's
+    install replaces a function in ``public``, and firms migrated in parallel collided on it
+    ("tuple concurrently updated")."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     portfolios = models.BigIntegerField(default=0)
