@@ -40,6 +40,11 @@ def book_filter(user) -> Q:
     return Q(advisor_id=user.pk) | Q(Exists(own_client)) | Q(Exists(shared)) | Q(Exists(client_shared))
 
 
+def sees_every_portfolio(user) -> bool:
+    """Whether ``portfolios_visible_to(user)`` is every portfolio of the firm."""
+    return bool(getattr(user, "is_active", False)) and sees_whole_firm(user)
+
+
 def portfolios_visible_to(user, *, include_archived: bool = True) -> QuerySet[Portfolio]:
     """Every portfolio ``user`` may read (a user, or an API key principal)."""
     qs = Portfolio.objects.all()
@@ -47,7 +52,7 @@ def portfolios_visible_to(user, *, include_archived: bool = True) -> QuerySet[Po
         qs = qs.filter(archived=False)
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return qs.none()
-    if sees_whole_firm(user):
+    if sees_every_portfolio(user):
         return qs
     if getattr(user, "role", None) == Role.ADVISOR and user.pk is not None:
         return qs.filter(book_filter(user))

@@ -73,6 +73,28 @@ class Portfolio(models.Model):
         return self.name
 
 
+class PortfolioTally(models.Model):
+    """How many portfolios the firm has (one row, ``id`` 1; no row means none), kept by three
+    statement-level triggers on the portfolios table (after insert, delete and truncate; migration
+    ``0011_portfolio_tally``), in the same transaction as the rows they count, whatever code path
+    wrote them. The whole firm's list reads it instead of counting the table on every request
+    (docs/decisions/1320). Plain PL/pgSQL in the firm's schema, not django-pgtrigger: pgtrigger's
+    install replaces a function in ``public``, and firms migrated in parallel collided on it
+    ("tuple concurrently updated")."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    portfolios = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="portfolio_tally_one_row"),
+            models.CheckConstraint(condition=Q(portfolios__gte=0), name="portfolio_tally_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolios} portfolios"
+
+
 class Kind(models.TextChoices):
     BUY = "buy", "Buy"
     SELL = "sell", "Sell"

@@ -1,3 +1,4 @@
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
@@ -33,3 +34,27 @@ class StandardPagination(PageNumberPagination):
             elif parameter["name"] == self.page_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
         return parameters
+
+
+class KnownCount:
+    """A queryset to page whose number of rows is already known (a count kept on write), so the
+    page does not run ``COUNT(*)`` over the table. Django's ``Paginator`` pages any sliceable
+    object with a ``count()`` method (its documented contract for ``object_list``); a slice of
+    this one is a slice of the queryset, read as usual."""
+
+    def __init__(self, queryset: QuerySet, count: int) -> None:
+        self.queryset = queryset
+        self.known = count
+
+    def count(self) -> int:
+        return self.known
+
+    def __len__(self) -> int:
+        return self.known
+
+    def __getitem__(self, key):
+        return self.queryset[key]
+
+    @property
+    def ordered(self) -> bool:
+        return self.queryset.ordered

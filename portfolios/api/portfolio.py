@@ -16,13 +16,14 @@ from codex.api.errors import Conflict
 from codex.api.fields import CurrencyField
 from codex.api.filters import StrictFilterBackend, StrictOrderingFilter
 from codex.api.idempotency import IdempotentPostMixin
+from codex.api.pagination import KnownCount
 from codex.api.permissions import CanWrite
 from crm.models import Contact
 from portfolios.market.models import Instrument
 from tenants.accounts.models import User
 
 from .. import selectors, services
-from ..access import portfolio_for_user, sees_whole_firm
+from ..access import portfolio_for_user, sees_every_portfolio, sees_whole_firm
 from ..models import LotMethod, Portfolio
 
 
@@ -128,6 +129,16 @@ class PortfolioViewSet(IdempotentPostMixin, viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Portfolio.objects.none()
         return selectors.portfolio_list(user=self.request.user)
+
+    def paginate_queryset(self, queryset):
+        """The whole firm's list, narrowed by no filter and no search, is paged with the count the
+        database keeps on write (``selectors.portfolio_firm_count``) rather than a ``COUNT(*)``
+        over the table (docs/decisions/1320); any filter or search counts its own rows."""
+        params = self.request.query_params
+        narrowed = any(params.get(name) for name in (*PortfolioFilter.base_filters, PortfolioSearchFilter.search_param))
+        if not narrowed and sees_every_portfolio(self.request.user):
+            queryset = KnownCount(queryset, selectors.portfolio_firm_count())
+        return super().paginate_queryset(queryset)
 
     def get_object(self):
         write = self.request.method not in ("GET", "HEAD", "OPTIONS")

@@ -14,7 +14,7 @@ working."""
 
 from .common import FIRM_CURRENCY, INSTRUMENT_FIELDS, ONE, PRESETS, ZERO, gc_paused
 from .firm import ExposureRow, FirmExposure, firm_exposure, fx_to, latest_closes
-from .listing import PORTFOLIO_LIST_COLUMNS, portfolio_list, portfolios_matching
+from .listing import PORTFOLIO_LIST_COLUMNS, portfolio_firm_count, portfolio_list, portfolios_matching
 from .loading import LoadedPortfolio, fx_series, portfolio_data
 from .portfolio import (
     Dashboard,
@@ -76,6 +76,7 @@ __all__ = [
     "portfolio_since_inception",
     "portfolio_summaries",
     "portfolio_value_series",
+    "portfolio_firm_count",
     "portfolios_matching",
     "resolve_range",
     "stored_holdings_on",
