@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from decimal import Decimal
 
 from django.http import FileResponse, HttpResponse
@@ -25,6 +26,7 @@ from rest_framework.response import Response
 from billing.money import CURRENCY_EXPONENTS
 from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import IdempotentPostMixin
+from codex.api.lifecycle import deprecated_fields, field_deprecation
 from crm import access as crm_access
 from portfolios import access as portfolio_access
 from portfolios.market.models import AssetClass
@@ -166,12 +168,51 @@ class FeeScheduleChangeSerializer(serializers.Serializer):
     )
 
 
+# v1 kept the schedule's own exclusion fields when exclusions moved into its dated versions
+# (decision 1350, docs/api.md): read as the version in effect today's, written as a new version
+# from today.
+V1_SCHEDULE_EXCLUSIONS = field_deprecation(since=date(2026, 12, 7), sunset=date(2027, 6, 30))
+_READ_VERSIONS = V1_SCHEDULE_EXCLUSIONS.note("Read them on `versions[]`: each version's own, from its date.")
+_WRITE_VERSIONS = V1_SCHEDULE_EXCLUSIONS.note(
+    "Sent here, they make a new version from today (409 when one from today exists); "
+    "date a change with `POST /api/v1/fee-schedules/{id}/versions/` and `effective_from`."
+)
+
+
+@deprecated_fields(V1_SCHEDULE_EXCLUSIONS, "exclude_cash", "excluded_instruments", "excluded_asset_classes")
 class FeeScheduleSerializer(serializers.ModelSerializer):
     versions = FeeScheduleVersionSerializer(many=True, read_only=True)
+    exclude_cash = serializers.BooleanField(
+        source="current_version.exclude_cash",
+        read_only=True,
+        help_text="The version in effect today's: cash is not billable. " + _READ_VERSIONS,
+    )
+    excluded_instruments: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        source="current_version.excluded_instruments",
+        many=True,
+        read_only=True,
+        help_text="The version in effect today's excluded instrument ids. " + _READ_VERSIONS,
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices),
+        source="current_version.excluded_asset_classes",
+        read_only=True,
+        help_text="The version in effect today's excluded asset classes. " + _READ_VERSIONS,
+    )
 
     class Meta:
         model = FeeSchedule
-        fields = ["id", "name", "currency", "archived", "versions", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "exclude_cash",
+            "excluded_instruments",
+            "excluded_asset_classes",
+            "archived",
+            "versions",
+            "created_at",
+        ]
 
 
 class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
@@ -179,9 +220,19 @@ class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
 
 
+@deprecated_fields(V1_SCHEDULE_EXCLUSIONS, "exclude_cash", "excluded_instruments", "excluded_asset_classes")
 class FeeSchedulePatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     archived = serializers.BooleanField(required=False, help_text="Archived: no new product may use it.")
+    exclude_cash = serializers.BooleanField(required=False, help_text=_WRITE_VERSIONS)
+    excluded_instruments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, help_text="Replaces the list. " + _WRITE_VERSIONS
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices),
+        required=False,
+        help_text="Replaces the list. " + _WRITE_VERSIONS,
+    )
 
 
 SCHEDULE_EXAMPLE = OpenApiExample(
@@ -482,15 +533,17 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
         request=FeeSchedulePatchSerializer,
         responses=FeeScheduleSerializer,
         summary="Rename, archive or restore",
-        description="Terms and exclusions are dated: change them with `POST /fee-schedules/{id}/versions/`.",
+        description="Terms and exclusions are dated: change them with `POST /fee-schedules/{id}/versions/`. "
+        "The exclusion fields still accepted here (deprecated) make a new version from today.",
     )
     def partial_update(self, request, pk=None):
         schedule = self.get_object()
-        dated = [f for f in (*services.TERM_FIELDS, *services.EXCLUSION_FIELDS, "effective_from") if f in request.data]
+        dated = [f for f in (*services.TERM_FIELDS, "effective_from") if f in request.data]
         if dated:
             raise serializers.ValidationError(
                 {
-                    f: "Terms and exclusions are dated: POST them to the versions endpoint with effective_from."
+                    f: f"Terms are dated: POST them to /api/v1/fee-schedules/{schedule.pk}/versions/ "
+                    "with effective_from."
                     for f in dated
                 }
             )
@@ -793,12 +846,31 @@ class FeeRevenueTotalSerializer(serializers.Serializer):
     )
 
 
+# v1 kept these fields when the totals became one per currency (decision 1350, docs/api.md).
+V1_SINGLE_CURRENCY = field_deprecation(since=date(2026, 12, 7), sunset=date(2027, 6, 30))
+
+
+@deprecated_fields(V1_SINGLE_CURRENCY, "total", "billable_aum")
 class FeeRevenueSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     by = serializers.CharField()
     rows = FeeRevenueRowSerializer(many=True, help_text="One row per key and currency.")
     totals = FeeRevenueTotalSerializer(many=True, help_text="One per currency: amounts are never added across.")
+    total = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The revenue when the range billed one currency (0.00 when none); null when it billed "
+        "several, which are never added up. " + V1_SINGLE_CURRENCY.note("Read `totals[].revenue`."),
+    )
+    billable_aum = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Billable value of the last period invoiced in the range, when it billed one currency "
+        "(0.00 when none); null when several. " + V1_SINGLE_CURRENCY.note("Read `totals[].billable_aum`."),
+    )
 
 
 class FeeRevenueParams(FeeRangeSerializer):
@@ -837,9 +909,16 @@ class FeeRevenueView(IdempotentPostMixin, generics.GenericAPIView):
 class FeeRevenueExportView(IdempotentPostMixin, generics.GenericAPIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=REVENUE_PARAMETERS, responses={(200, "text/csv"): str}, summary="Fee revenue as CSV")
+    @extend_schema(
+        parameters=REVENUE_PARAMETERS,
+        responses={(200, "text/csv"): str},
+        summary="Fee revenue as CSV",
+        description="Columns: the dimension, `revenue`, `billable_value`, `effective_rate_bps`, `currency` "
+        "(a row per key and currency), then a `total` row per currency.",
+    )
     def get(self, request):
-        return csv_response(selectors.revenue_csv_rows(_revenue(request)), filename="fee-revenue.csv")
+        rows = selectors.revenue_csv_rows(_revenue(request), currency_last=True)
+        return csv_response(rows, filename="fee-revenue.csv")
 
 
 def csv_response(rows: list[list[str]], *, filename: str) -> HttpResponse:

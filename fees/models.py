@@ -13,6 +13,7 @@ from typing import TypedDict
 import pghistory
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.db.models import Q
 
 
@@ -67,6 +68,15 @@ class FeeSchedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def current_version(self) -> FeeScheduleVersion | None:
+        """The version in effect today (the firm's date), or the earliest when all start later.
+        Reads ``versions`` as loaded (prefetch them for a list)."""
+        today = timezone.localdate()
+        versions = sorted(self.versions.all(), key=lambda v: v.effective_from)
+        in_effect = [v for v in versions if v.effective_from <= today]
+        return in_effect[-1] if in_effect else (versions[0] if versions else None)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

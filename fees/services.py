@@ -223,15 +223,34 @@ def fee_schedule_create(
 
 
 @transaction.atomic
-def fee_schedule_update(*, schedule: FeeSchedule, name: str | None = None, archived: bool | None = None) -> FeeSchedule:
+def fee_schedule_update(
+    *, schedule: FeeSchedule, name: str | None = None, archived: bool | None = None, **exclusions
+) -> FeeSchedule:
     """Rename, archive (no new product may use it) or restore. ``None`` leaves a field as it
-    is. Terms and exclusions are dated: ``fee_schedule_change``."""
+    is. Terms and exclusions are dated: ``fee_schedule_change``. ``exclusions`` (API v1's
+    undated exclusion fields, decision 1350) make a new version from today with the rest
+    carried over; refused (``FeeStateConflict`` naming the fields) when a version from today
+    exists, since history keeps it. Atomic."""
+    unknown = set(exclusions) - set(EXCLUSION_FIELDS)
+    if unknown:
+        raise ValidationError({f: "Not an exclusion of a fee schedule." for f in sorted(unknown)})
     schedule = FeeSchedule.objects.select_for_update().get(pk=schedule.pk)
     if name is not None:
         schedule.name = _schedule_name(name, other_than=schedule.pk)
     if archived is not None:
         schedule.archived = archived
     schedule.save()
+    if exclusions:
+        today = timezone.localdate()
+        if FeeScheduleVersion.objects.filter(schedule=schedule, effective_from=today).exists():
+            raise FeeStateConflict(
+                {
+                    f: f"A version from today ({today.isoformat()}) exists already and history keeps it: "
+                    f"date the change with POST /api/v1/fee-schedules/{schedule.pk}/versions/ and effective_from."
+                    for f in sorted(exclusions)
+                }
+            )
+        fee_schedule_change(schedule=schedule, effective_from=today, **exclusions)
     return schedule
 
 
