@@ -16,17 +16,23 @@ from decimal import Decimal
 
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from billing.money import CURRENCY_EXPONENTS
 from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import IdempotentPostMixin
-from codex.api.lifecycle import deprecated_fields, field_deprecation
+from codex.api.lifecycle import deprecated, deprecated_fields, field_deprecation
 from crm import access as crm_access
 from portfolios import access as portfolio_access
 from portfolios.market.models import AssetClass
@@ -43,10 +49,12 @@ from .models import (
     FeeMethod,
     FeeRun,
     FeeRunItem,
+    FeeRunJob,
     FeeSchedule,
     FeeScheduleVersion,
     FeeStatement,
     Frequency,
+    JobKind,
     Product,
     Timing,
 )
@@ -370,6 +378,80 @@ class FeeRunIssueResultSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
 
 
+class FeeRunJobProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Billing groups computed (a preview) or issued (an issue).")
+    total = serializers.IntegerField()
+
+
+class FeeRunJobSerializer(serializers.ModelSerializer):
+    """A fee run's preview or issue done in the background (decisions 1201, 1351)."""
+
+    url = serializers.SerializerMethodField(help_text="This job: GET it until `status` is done or failed.")
+    run_url = serializers.SerializerMethodField(help_text="The run it computed or issued, once known.")
+    progress = serializers.SerializerMethodField(
+        help_text="While it runs: billing groups done of all; null before it counts and once it ended."
+    )
+    result = serializers.JSONField(
+        read_only=True,
+        help_text="Once done: a preview's `run` and `groups`; an issue's `run`, `groups`, `ready`, "
+        "`with_problems` and `skipped` (as the old synchronous issue answered). Empty before, and on failure.",
+    )
+
+    class Meta:
+        model = FeeRunJob
+        fields = [
+            "id",
+            "url",
+            "kind",
+            "status",
+            "period_start",
+            "period_end",
+            "frequency",
+            "issued_on",
+            "run",
+            "run_url",
+            "progress",
+            "message",
+            "result",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/fee-run-jobs/{job.pk}/"
+
+    def get_run_url(self, job) -> str | None:
+        return f"/api/v1/fee-runs/{job.run_id}/" if job.run_id else None
+
+    @extend_schema_field(FeeRunJobProgressSerializer(allow_null=True))
+    def get_progress(self, job):
+        if not self.context.get("with_progress") or not job.active:
+            return None
+        counted = services.fee_run_job_progress(job=job)
+        return None if counted is None else {"done": counted[0], "total": counted[1]}
+
+
+class FeeRunJobPreviewSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[JobKind.PREVIEW], help_text="Compute a period's fees.")
+    period_start = serializers.DateField(help_text="The first day of a month (monthly) or of a calendar quarter.")
+    period_end = serializers.DateField(help_text="The last day of the month or quarter that starts on period_start.")
+    frequency = serializers.ChoiceField(choices=Frequency.choices)
+
+
+class FeeRunJobIssueSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[JobKind.ISSUE], help_text="Issue an approved run.")
+    run = serializers.IntegerField(min_value=1, help_text="The approved run's id.")
+    issued_on = serializers.DateField(required=False, help_text="The invoices' date (default today).")
+
+
+FEE_RUN_JOB_START = PolymorphicProxySerializer(
+    component_name="FeeRunJobStart",
+    serializers={JobKind.PREVIEW: FeeRunJobPreviewSerializer, JobKind.ISSUE: FeeRunJobIssueSerializer},
+    resource_type_field_name="kind",
+)
+
+
 class FeeInvoiceLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = FeeInvoiceLine
@@ -685,6 +767,12 @@ class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         return Response(ClientSubscriptionSerializer(sub).data)
 
 
+# Runs computed and issued in the request (v1's first shape) give way to jobs (decision 1351).
+SYNC_RUNS_DEPRECATED = date(2026, 12, 7)
+SYNC_RUNS_SUNSET = date(2027, 6, 30)
+SYNC_RUNS_INSTEAD = "/api/v1/docs/#/fee-run-jobs/fee_run_jobs_create"
+
+
 class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee runs: preview (created), approve, issue. Owners and admins only, for reads too: a run
     shows every client's fees."""
@@ -712,7 +800,9 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
     @extend_schema(
         request=FeeRunCreateSerializer,
         responses={201: FeeRunDetailSerializer},
-        summary="Compute a period's fees (preview)",
+        summary="Compute a period's fees (preview) in the request (deprecated)",
+        description="Kept for v1's older clients until its sunset: the request waits for the whole preview. "
+        'Start a job instead: `POST /api/v1/fee-run-jobs/` with `{"kind": "preview", ...}` (decision 1351).',
         examples=[
             OpenApiExample(
                 "Q3 2026",
@@ -721,6 +811,7 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
             )
         ],
     )
+    @deprecated(since=SYNC_RUNS_DEPRECATED, sunset=SYNC_RUNS_SUNSET, link=SYNC_RUNS_INSTEAD)
     def create(self, request):
         data = FeeRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -735,14 +826,84 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
         return Response(FeeRunSerializer(run).data)
 
     @extend_schema(
-        request=FeeRunIssueSerializer, responses=FeeRunIssueResultSerializer, summary="Issue the approved run"
+        request=FeeRunIssueSerializer,
+        responses=FeeRunIssueResultSerializer,
+        summary="Issue the approved run in the request (deprecated)",
+        description="Kept for v1's older clients until its sunset: the request waits for the whole issue. "
+        'Start a job instead: `POST /api/v1/fee-run-jobs/` with `{"kind": "issue", "run": <id>}` (decision 1351).',
     )
+    @deprecated(since=SYNC_RUNS_DEPRECATED, sunset=SYNC_RUNS_SUNSET, link=SYNC_RUNS_INSTEAD)
     @action(detail=True, methods=["post"])
     def issue(self, request, pk=None):
         data = FeeRunIssueSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         counts = services.fee_run_issue(run=self.get_object(), actor=request.user, **data.validated_data)
         return Response(FeeRunIssueResultSerializer(counts).data)
+
+
+class FeeRunJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Fee run previews and issues as background jobs (decision 1351): POST starts one and answers
+    202 with its URL at once; GET it for progress and, once done, the result. Owners and admins
+    start them; viewers read them, as fee runs."""
+
+    serializer_class = FeeRunJobSerializer
+    filterset_fields = ["kind", "status"]
+    ordering_fields = ["created_at"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not crm_access.sees_whole_firm(request.user):
+            raise PermissionDenied("Fee runs are for the firm's owners, admins and viewers.")
+
+    def get_queryset(self):
+        return selectors.run_jobs_list()
+
+    def retrieve(self, request, pk=None):
+        return Response(FeeRunJobSerializer(self.get_object(), context={"with_progress": True}).data)
+
+    @extend_schema(
+        request=FEE_RUN_JOB_START,
+        responses={202: FeeRunJobSerializer},
+        summary="Start a preview or an issue",
+        description="Answers at once, 202 with the job and its URL (also in `Location`). A preview's period "
+        "is checked before (400 naming the field); an issue is refused with 404 when no such run exists, "
+        "409 (`status`) when the run is not approved or is being issued already.",
+        examples=[
+            OpenApiExample(
+                "Preview Q3 2026",
+                value={
+                    "kind": "preview",
+                    "period_start": "2026-07-01",
+                    "period_end": "2026-09-30",
+                    "frequency": "quarterly",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Issue run 12", value={"kind": "issue", "run": 12, "issued_on": "2026-10-01"}, request_only=True
+            ),
+        ],
+    )
+    def create(self, request):
+        kind = request.data.get("kind") if isinstance(request.data, dict) else None
+        if kind not in JobKind.values:
+            raise serializers.ValidationError({"kind": f"Choose one of {', '.join(JobKind.values)}."})
+        if kind == JobKind.PREVIEW:
+            preview = FeeRunJobPreviewSerializer(data=request.data)
+            preview.is_valid(raise_exception=True)
+            args = {k: v for k, v in preview.validated_data.items() if k != "kind"}
+            job = services.fee_run_preview_queue(actor=request.user, **args)
+        else:
+            issue = FeeRunJobIssueSerializer(data=request.data)
+            issue.is_valid(raise_exception=True)
+            run = selectors.runs_list().filter(pk=issue.validated_data["run"]).first()
+            if run is None:
+                raise NotFound("No fee run with this id.")
+            job = services.fee_run_issue_queue(
+                run=run, actor=request.user, issued_on=issue.validated_data.get("issued_on")
+            )
+        body = FeeRunJobSerializer(job, context={"with_progress": True}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
 class FeeInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):

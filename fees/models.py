@@ -13,8 +13,8 @@ from typing import TypedDict
 import pghistory
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.db.models import Q
+from django.utils import timezone
 
 
 class DecimalSize(TypedDict):
@@ -363,6 +363,9 @@ class FeeRunJob(models.Model):
     issued_on = models.DateField(null=True, blank=True)
     run = models.ForeignKey(FeeRun, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs")
     message = models.CharField(max_length=1000, blank=True, default="")
+    # What a done job produced, for the API (decision 1351): a preview's run and its groups, an
+    # issue's counts (groups, ready, with_problems, skipped). Empty until done.
+    result = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

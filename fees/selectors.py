@@ -86,6 +86,11 @@ def runs_list() -> QuerySet[FeeRun]:
     return FeeRun.objects.all()
 
 
+def run_jobs_list() -> QuerySet[FeeRunJob]:
+    """Fee run jobs, newest first (firm-wide: runs are for those who see the whole firm)."""
+    return FeeRunJob.objects.all()
+
+
 def products_filtered(*, q: str = "", status: str = "") -> QuerySet[Product]:
     qs = products_list()
     if q:

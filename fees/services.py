@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -675,8 +675,8 @@ def fee_run_issue_queue(*, run: FeeRun, actor, issued_on: date | None = None) ->
             run = FeeRun.objects.select_for_update(nowait=True).get(pk=run.pk)
         except OperationalError:
             raise FeeStateConflict({"status": "This run is being issued already."}) from None
-        if run.status != RunStatus.APPROVED:
-            raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
+        if run.status != RunStatus.APPROVED:  # the run's state, not the request's shape: 409 in the API
+            raise FeeStateConflict({"status": f"Approve the run before issuing it; it is {run.status}."})
         if FeeRunJob.objects.filter(run=run, kind=JobKind.ISSUE, status__in=ACTIVE_JOB).exists():
             raise FeeStateConflict({"status": "This run is being issued already."})
         job = FeeRunJob.objects.create(
@@ -745,10 +745,13 @@ def _job_work(job: FeeRunJob, actor, progress: Progress) -> str:
             progress=progress,
         )
         job.run = run
-        return f"Preview of {run.items.count()} billing group(s) computed: check it, then approve."
+        groups = run.items.count()
+        job.result = {"run": run.pk, "groups": groups}
+        return f"Preview of {groups} billing group(s) computed: check it, then approve."
     if job.run is None:  # the run went (its jobs go with it): nothing to issue
         raise ValidationError({"run": "The run no longer exists."})
     counts = fee_run_issue(run=job.run, actor=actor, issued_on=job.issued_on, progress=progress)
+    job.result = {"run": job.run.pk, **asdict(counts)}
     return (
         f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
         f"{counts.skipped} skipped (invoiced already or nothing to bill)."
@@ -790,7 +793,7 @@ def fee_run_jobs_sweep(*, now=None) -> list[int]:
 def _job_end(job: FeeRunJob, status: str, message: str) -> None:
     job.status, job.message, job.finished_at = status, message[:1000], timezone.now()
     with transaction.atomic():
-        job.save(update_fields=["status", "message", "finished_at", "run"])
+        job.save(update_fields=["status", "message", "finished_at", "run", "result"])
         if job.created_by_id is not None:
             done = status == JobStatus.DONE
             what = "Fee run preview" if job.kind == JobKind.PREVIEW else "Fee run issue"

@@ -55,7 +55,11 @@ def test_nothing_billed_reads_zero_as_before(owner_client):
 
 def test_two_currencies_give_a_null_total_never_a_sum(owner, owner_client, usd_billed):
     eur = fee_services.fee_schedule_create(
-        name="Euro", currency="EUR", effective_from=date(2020, 1, 1), method="tiered", tiers=[{"upto": None, "bps": 100}]
+        name="Euro",
+        currency="EUR",
+        effective_from=date(2020, 1, 1),
+        method="tiered",
+        tiers=[{"upto": None, "bps": 100}],
     )
     product = fee_services.product_create(name="Euro mandate", currency="EUR", fee_schedule=eur)
     contact = ContactFactory(owner=owner)
@@ -95,7 +99,9 @@ def test_an_old_client_reads_a_schedules_exclusions_as_the_version_in_effect_tod
     assert [(s["id"], s["exclude_cash"]) for s in listed] == [(schedule.pk, True)]
 
 
-def test_an_old_clients_patch_of_exclusions_makes_a_version_from_today(owner, owner_client, advisor, client_for, schedule):
+def test_an_old_clients_patch_of_exclusions_makes_a_version_from_today(
+    owner, owner_client, advisor, client_for, schedule
+):
     legacy = InstrumentFactory(symbol="LEGACY", currency="USD")
     body = {"excluded_asset_classes": ["real_estate"], "exclude_cash": True, "excluded_instruments": [legacy.pk]}
     assert _patch(client_for(advisor), schedule, body).status_code == 403
