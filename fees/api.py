@@ -19,7 +19,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
 )
@@ -432,24 +431,29 @@ class FeeRunJobSerializer(serializers.ModelSerializer):
         return None if counted is None else {"done": counted[0], "total": counted[1]}
 
 
-class FeeRunJobPreviewSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[JobKind.PREVIEW], help_text="Compute a period's fees.")
-    period_start = serializers.DateField(help_text="The first day of a month (monthly) or of a calendar quarter.")
-    period_end = serializers.DateField(help_text="The last day of the month or quarter that starts on period_start.")
-    frequency = serializers.ChoiceField(choices=Frequency.choices)
+class FeeRunJobStartSerializer(serializers.Serializer):
+    """A preview names its period; an issue names its approved run (the schema states which
+    fields each kind requires: fees/apps.py)."""
 
+    kind = serializers.ChoiceField(
+        choices=JobKind.choices, help_text="`preview`: compute a period's fees; `issue`: issue an approved run."
+    )
+    period_start = serializers.DateField(
+        required=False, help_text="A preview's: the first day of a month (monthly) or of a calendar quarter."
+    )
+    period_end = serializers.DateField(
+        required=False, help_text="A preview's: the last day of the month or quarter that starts on period_start."
+    )
+    frequency = serializers.ChoiceField(choices=Frequency.choices, required=False, help_text="A preview's.")
+    run = serializers.IntegerField(min_value=1, required=False, help_text="An issue's: the approved run's id.")
+    issued_on = serializers.DateField(required=False, help_text="An issue's: the invoices' date (default today).")
 
-class FeeRunJobIssueSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[JobKind.ISSUE], help_text="Issue an approved run.")
-    run = serializers.IntegerField(min_value=1, help_text="The approved run's id.")
-    issued_on = serializers.DateField(required=False, help_text="The invoices' date (default today).")
-
-
-FEE_RUN_JOB_START = PolymorphicProxySerializer(
-    component_name="FeeRunJobStart",
-    serializers={JobKind.PREVIEW: FeeRunJobPreviewSerializer, JobKind.ISSUE: FeeRunJobIssueSerializer},
-    resource_type_field_name="kind",
-)
+    def validate(self, attrs):
+        needed = ("period_start", "period_end", "frequency") if attrs["kind"] == JobKind.PREVIEW else ("run",)
+        missing = {f: f"Required to start a {attrs['kind']}." for f in needed if f not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
 
 
 class FeeInvoiceLineSerializer(serializers.ModelSerializer):
@@ -862,7 +866,7 @@ class FeeRunJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesVie
         return Response(FeeRunJobSerializer(self.get_object(), context={"with_progress": True}).data)
 
     @extend_schema(
-        request=FEE_RUN_JOB_START,
+        request=FeeRunJobStartSerializer,
         responses={202: FeeRunJobSerializer},
         summary="Start a preview or an issue",
         description="Answers at once, 202 with the job and its URL (also in `Location`). A preview's period "
@@ -885,23 +889,21 @@ class FeeRunJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesVie
         ],
     )
     def create(self, request):
-        kind = request.data.get("kind") if isinstance(request.data, dict) else None
-        if kind not in JobKind.values:
-            raise serializers.ValidationError({"kind": f"Choose one of {', '.join(JobKind.values)}."})
-        if kind == JobKind.PREVIEW:
-            preview = FeeRunJobPreviewSerializer(data=request.data)
-            preview.is_valid(raise_exception=True)
-            args = {k: v for k, v in preview.validated_data.items() if k != "kind"}
-            job = services.fee_run_preview_queue(actor=request.user, **args)
+        data = FeeRunJobStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        start = data.validated_data
+        if start["kind"] == JobKind.PREVIEW:
+            job = services.fee_run_preview_queue(
+                period_start=start["period_start"],
+                period_end=start["period_end"],
+                frequency=start["frequency"],
+                actor=request.user,
+            )
         else:
-            issue = FeeRunJobIssueSerializer(data=request.data)
-            issue.is_valid(raise_exception=True)
-            run = selectors.runs_list().filter(pk=issue.validated_data["run"]).first()
+            run = selectors.runs_list().filter(pk=start["run"]).first()
             if run is None:
                 raise NotFound("No fee run with this id.")
-            job = services.fee_run_issue_queue(
-                run=run, actor=request.user, issued_on=issue.validated_data.get("issued_on")
-            )
+            job = services.fee_run_issue_queue(run=run, actor=request.user, issued_on=start.get("issued_on"))
         body = FeeRunJobSerializer(job, context={"with_progress": True}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 

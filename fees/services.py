@@ -28,6 +28,7 @@ from billing.numbering import next_gapless_number
 from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
+from codex.stale_jobs import silence, stale_jobs_sweep
 from portfolios import services as portfolio_services
 from portfolios.market.models import AssetClass, Instrument
 from portfolios.models import Kind, Portfolio
@@ -762,32 +763,19 @@ def fee_run_jobs_sweep(*, now=None) -> list[int]:
     """Celery beat, per firm (decision 1220, as for the imports): a job still queued or running
     ``IMPORT_JOB_STALE_SECONDS`` after its last sign of life, whose row no work holds (its task
     was lost, or its worker died for good), ends ``failed`` with the reason, and the member who
-    started it is notified. Nothing was written by it: the preview and the issue are each one
-    transaction, rolled back with the worker. A late delivery of the task finds the job no longer
-    queued and does nothing. Returns the ids swept. Idempotent."""
-    from django.conf import settings
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
-    swept = []
-    with transaction.atomic():
-        stale = (
-            FeeRunJob.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status__in=ACTIVE_JOB, heartbeat_at__lt=cutoff)
-            .select_related("created_by")
-            .order_by("pk")
-        )
-        for job in stale:
-            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
-            _job_end(
-                job,
-                JobStatus.FAILED,
-                f"The {job.kind} stopped: its background worker gave no sign of life after "
-                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was written; start it again.",
-            )
-            swept.append(job.pk)
-            logger.error("fee run job %s swept: no sign of life since %s", job.pk, seen.isoformat())
-    return swept
+    started it is notified (``_job_end``). Nothing was written by it: the preview and the issue
+    are each one transaction, rolled back with the worker. A late delivery of the task finds the
+    job no longer queued and does nothing. Returns the ids swept. Idempotent. The kernel is
+    ``codex.stale_jobs`` (decision 1352)."""
+    return stale_jobs_sweep(
+        active=FeeRunJob.objects.filter(status__in=ACTIVE_JOB).select_related("created_by"),
+        what="fee run job",
+        reason=lambda job, seen: f"The {job.kind} stopped: {silence(seen)}. Nothing was written; start it again.",
+        end=lambda job, reason, at: _job_end(job, JobStatus.FAILED, reason),
+        log=logger,
+        log_extra=lambda job: {"fee_run_job_id": job.pk, "kind": job.kind},
+        now=now,
+    )
 
 
 def _job_end(job: FeeRunJob, status: str, message: str) -> None:

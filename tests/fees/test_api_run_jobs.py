@@ -101,6 +101,7 @@ def test_bad_job_requests_are_refused_naming_the_field(owner_client, groups):
     assert unknown.status_code == 404
     no_kind = post(owner_client, JOBS, {"run": 1})
     assert no_kind.status_code == 400 and "kind" in no_kind.json()["error"]["details"]
+    assert post(owner_client, JOBS, {}).status_code == 400
     preview = fee_services.fee_run_preview(
         period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), frequency="quarterly"
     )
