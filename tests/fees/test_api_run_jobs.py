@@ -143,3 +143,26 @@ def test_the_old_synchronous_run_still_answers_as_before_with_deprecation_header
     assert issued.json() == {"groups": 2, "ready": 2, "with_problems": 0, "skipped": 0}
     assert issued["Sunset"] == "Wed, 30 Jun 2027 00:00:00 GMT"
     assert "Deprecation" not in owner_client.get(f"/api/v1/fee-runs/{pk}/")  # reading runs is current
+
+
+def test_the_job_list_query_count_does_not_grow_with_jobs(owner, owner_client, groups):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def make_job():
+        fee_services.fee_run_preview_queue(
+            period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), frequency="quarterly", actor=owner
+        )
+
+    def listed() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert owner_client.get(JOBS).status_code == 200
+        return len(queries)
+
+    make_job()
+    listed()  # the first request of a session reads what later ones find cached
+    one = listed()
+    for _ in range(4):
+        make_job()
+    assert listed() == one
+    assert owner_client.get(JOBS).json()["count"] == 5
