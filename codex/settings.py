@@ -768,6 +768,8 @@ SPECTACULAR_SETTINGS = {
         # Instruments' asset class, also the fee schedules' excluded classes.
         "AssetClassEnum": "portfolios.market.models.AssetClass",
         "FeeRunStatusEnum": "fees.models.RunStatus",
+        "FeeRunJobKindEnum": "fees.models.JobKind",
+        "FeeRunJobStatusEnum": "fees.models.JobStatus",
     },
     # Every operation documents its error responses too (the envelope), see codex/api/schema.py.
     "POSTPROCESSING_HOOKS": [

@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from decimal import Decimal
 
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from billing.money import CURRENCY_EXPONENTS
 from codex.api.filters import refuse_empty_params
 from codex.api.idempotency import IdempotentPostMixin
+from codex.api.lifecycle import deprecated, deprecated_fields, field_deprecation
 from crm import access as crm_access
 from portfolios import access as portfolio_access
 from portfolios.market.models import AssetClass
@@ -41,10 +48,12 @@ from .models import (
     FeeMethod,
     FeeRun,
     FeeRunItem,
+    FeeRunJob,
     FeeSchedule,
     FeeScheduleVersion,
     FeeStatement,
     Frequency,
+    JobKind,
     Product,
     Timing,
 )
@@ -166,12 +175,51 @@ class FeeScheduleChangeSerializer(serializers.Serializer):
     )
 
 
+# v1 kept the schedule's own exclusion fields when exclusions moved into its dated versions
+# (decision 1350, docs/api.md): read as the version in effect today's, written as a new version
+# from today.
+V1_SCHEDULE_EXCLUSIONS = field_deprecation(since=date(2026, 12, 7), sunset=date(2027, 6, 30))
+_READ_VERSIONS = V1_SCHEDULE_EXCLUSIONS.note("Read them on `versions[]`: each version's own, from its date.")
+_WRITE_VERSIONS = V1_SCHEDULE_EXCLUSIONS.note(
+    "Sent here, they make a new version from today (409 when one from today exists); "
+    "date a change with `POST /api/v1/fee-schedules/{id}/versions/` and `effective_from`."
+)
+
+
+@deprecated_fields(V1_SCHEDULE_EXCLUSIONS, "exclude_cash", "excluded_instruments", "excluded_asset_classes")
 class FeeScheduleSerializer(serializers.ModelSerializer):
     versions = FeeScheduleVersionSerializer(many=True, read_only=True)
+    exclude_cash = serializers.BooleanField(
+        source="current_version.exclude_cash",
+        read_only=True,
+        help_text="The version in effect today's: cash is not billable. " + _READ_VERSIONS,
+    )
+    excluded_instruments: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        source="current_version.excluded_instruments",
+        many=True,
+        read_only=True,
+        help_text="The version in effect today's excluded instrument ids. " + _READ_VERSIONS,
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices),
+        source="current_version.excluded_asset_classes",
+        read_only=True,
+        help_text="The version in effect today's excluded asset classes. " + _READ_VERSIONS,
+    )
 
     class Meta:
         model = FeeSchedule
-        fields = ["id", "name", "currency", "archived", "versions", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "exclude_cash",
+            "excluded_instruments",
+            "excluded_asset_classes",
+            "archived",
+            "versions",
+            "created_at",
+        ]
 
 
 class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
@@ -179,9 +227,19 @@ class FeeScheduleWriteSerializer(FeeScheduleVersionWriteSerializer):
     currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
 
 
+@deprecated_fields(V1_SCHEDULE_EXCLUSIONS, "exclude_cash", "excluded_instruments", "excluded_asset_classes")
 class FeeSchedulePatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     archived = serializers.BooleanField(required=False, help_text="Archived: no new product may use it.")
+    exclude_cash = serializers.BooleanField(required=False, help_text=_WRITE_VERSIONS)
+    excluded_instruments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, help_text="Replaces the list. " + _WRITE_VERSIONS
+    )
+    excluded_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=AssetClass.choices),
+        required=False,
+        help_text="Replaces the list. " + _WRITE_VERSIONS,
+    )
 
 
 SCHEDULE_EXAMPLE = OpenApiExample(
@@ -317,6 +375,85 @@ class FeeRunIssueResultSerializer(serializers.Serializer):
     ready = serializers.IntegerField()
     with_problems = serializers.IntegerField()
     skipped = serializers.IntegerField()
+
+
+class FeeRunJobProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Billing groups computed (a preview) or issued (an issue).")
+    total = serializers.IntegerField()
+
+
+class FeeRunJobSerializer(serializers.ModelSerializer):
+    """A fee run's preview or issue done in the background (decisions 1201, 1351)."""
+
+    url = serializers.SerializerMethodField(help_text="This job: GET it until `status` is done or failed.")
+    run_url = serializers.SerializerMethodField(help_text="The run it computed or issued, once known.")
+    progress = serializers.SerializerMethodField(
+        help_text="While it runs: billing groups done of all; null before it counts and once it ended."
+    )
+    result = serializers.JSONField(
+        read_only=True,
+        help_text="Once done: a preview's `run` and `groups`; an issue's `run`, `groups`, `ready`, "
+        "`with_problems` and `skipped` (as the old synchronous issue answered). Empty before, and on failure.",
+    )
+
+    class Meta:
+        model = FeeRunJob
+        fields = [
+            "id",
+            "url",
+            "kind",
+            "status",
+            "period_start",
+            "period_end",
+            "frequency",
+            "issued_on",
+            "run",
+            "run_url",
+            "progress",
+            "message",
+            "result",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/fee-run-jobs/{job.pk}/"
+
+    def get_run_url(self, job) -> str | None:
+        return f"/api/v1/fee-runs/{job.run_id}/" if job.run_id else None
+
+    @extend_schema_field(FeeRunJobProgressSerializer(allow_null=True))
+    def get_progress(self, job):
+        if not self.context.get("with_progress") or not job.active:
+            return None
+        counted = services.fee_run_job_progress(job=job)
+        return None if counted is None else {"done": counted[0], "total": counted[1]}
+
+
+class FeeRunJobStartSerializer(serializers.Serializer):
+    """A preview names its period; an issue names its approved run (the schema states which
+    fields each kind requires: fees/apps.py)."""
+
+    kind = serializers.ChoiceField(
+        choices=JobKind.choices, help_text="`preview`: compute a period's fees; `issue`: issue an approved run."
+    )
+    period_start = serializers.DateField(
+        required=False, help_text="A preview's: the first day of a month (monthly) or of a calendar quarter."
+    )
+    period_end = serializers.DateField(
+        required=False, help_text="A preview's: the last day of the month or quarter that starts on period_start."
+    )
+    frequency = serializers.ChoiceField(choices=Frequency.choices, required=False, help_text="A preview's.")
+    run = serializers.IntegerField(min_value=1, required=False, help_text="An issue's: the approved run's id.")
+    issued_on = serializers.DateField(required=False, help_text="An issue's: the invoices' date (default today).")
+
+    def validate(self, attrs):
+        needed = ("period_start", "period_end", "frequency") if attrs["kind"] == JobKind.PREVIEW else ("run",)
+        missing = {f: f"Required to start a {attrs['kind']}." for f in needed if f not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
 
 
 class FeeInvoiceLineSerializer(serializers.ModelSerializer):
@@ -482,15 +619,17 @@ class FeeScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesV
         request=FeeSchedulePatchSerializer,
         responses=FeeScheduleSerializer,
         summary="Rename, archive or restore",
-        description="Terms and exclusions are dated: change them with `POST /fee-schedules/{id}/versions/`.",
+        description="Terms and exclusions are dated: change them with `POST /fee-schedules/{id}/versions/`. "
+        "The exclusion fields still accepted here (deprecated) make a new version from today.",
     )
     def partial_update(self, request, pk=None):
         schedule = self.get_object()
-        dated = [f for f in (*services.TERM_FIELDS, *services.EXCLUSION_FIELDS, "effective_from") if f in request.data]
+        dated = [f for f in (*services.TERM_FIELDS, "effective_from") if f in request.data]
         if dated:
             raise serializers.ValidationError(
                 {
-                    f: "Terms and exclusions are dated: POST them to the versions endpoint with effective_from."
+                    f: f"Terms are dated: POST them to /api/v1/fee-schedules/{schedule.pk}/versions/ "
+                    "with effective_from."
                     for f in dated
                 }
             )
@@ -632,6 +771,12 @@ class ClientSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         return Response(ClientSubscriptionSerializer(sub).data)
 
 
+# Runs computed and issued in the request (v1's first shape) give way to jobs (decision 1351).
+SYNC_RUNS_DEPRECATED = date(2026, 12, 7)
+SYNC_RUNS_SUNSET = date(2027, 6, 30)
+SYNC_RUNS_INSTEAD = "/api/v1/docs/#/fee-run-jobs/fee_run_jobs_create"
+
+
 class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
     """Fee runs: preview (created), approve, issue. Owners and admins only, for reads too: a run
     shows every client's fees."""
@@ -659,7 +804,9 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
     @extend_schema(
         request=FeeRunCreateSerializer,
         responses={201: FeeRunDetailSerializer},
-        summary="Compute a period's fees (preview)",
+        summary="Compute a period's fees (preview) in the request (deprecated)",
+        description="Kept for v1's older clients until its sunset: the request waits for the whole preview. "
+        'Start a job instead: `POST /api/v1/fee-run-jobs/` with `{"kind": "preview", ...}` (decision 1351).',
         examples=[
             OpenApiExample(
                 "Q3 2026",
@@ -668,6 +815,7 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
             )
         ],
     )
+    @deprecated(since=SYNC_RUNS_DEPRECATED, sunset=SYNC_RUNS_SUNSET, link=SYNC_RUNS_INSTEAD)
     def create(self, request):
         data = FeeRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -682,14 +830,82 @@ class FeeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSe
         return Response(FeeRunSerializer(run).data)
 
     @extend_schema(
-        request=FeeRunIssueSerializer, responses=FeeRunIssueResultSerializer, summary="Issue the approved run"
+        request=FeeRunIssueSerializer,
+        responses=FeeRunIssueResultSerializer,
+        summary="Issue the approved run in the request (deprecated)",
+        description="Kept for v1's older clients until its sunset: the request waits for the whole issue. "
+        'Start a job instead: `POST /api/v1/fee-run-jobs/` with `{"kind": "issue", "run": <id>}` (decision 1351).',
     )
+    @deprecated(since=SYNC_RUNS_DEPRECATED, sunset=SYNC_RUNS_SUNSET, link=SYNC_RUNS_INSTEAD)
     @action(detail=True, methods=["post"])
     def issue(self, request, pk=None):
         data = FeeRunIssueSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         counts = services.fee_run_issue(run=self.get_object(), actor=request.user, **data.validated_data)
         return Response(FeeRunIssueResultSerializer(counts).data)
+
+
+class FeeRunJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
+    """Fee run previews and issues as background jobs (decision 1351): POST starts one and answers
+    202 with its URL at once; GET it for progress and, once done, the result. Owners and admins
+    start them; viewers read them, as fee runs."""
+
+    serializer_class = FeeRunJobSerializer
+    filterset_fields = ["kind", "status"]
+    ordering_fields = ["created_at"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not crm_access.sees_whole_firm(request.user):
+            raise PermissionDenied("Fee runs are for the firm's owners, admins and viewers.")
+
+    def get_queryset(self):
+        return selectors.run_jobs_list()
+
+    def retrieve(self, request, pk=None):
+        return Response(FeeRunJobSerializer(self.get_object(), context={"with_progress": True}).data)
+
+    @extend_schema(
+        request=FeeRunJobStartSerializer,
+        responses={202: FeeRunJobSerializer},
+        summary="Start a preview or an issue",
+        description="Answers at once, 202 with the job and its URL (also in `Location`). A preview's period "
+        "is checked before (400 naming the field); an issue is refused with 404 when no such run exists, "
+        "409 (`status`) when the run is not approved or is being issued already.",
+        examples=[
+            OpenApiExample(
+                "Preview Q3 2026",
+                value={
+                    "kind": "preview",
+                    "period_start": "2026-07-01",
+                    "period_end": "2026-09-30",
+                    "frequency": "quarterly",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Issue run 12", value={"kind": "issue", "run": 12, "issued_on": "2026-10-01"}, request_only=True
+            ),
+        ],
+    )
+    def create(self, request):
+        data = FeeRunJobStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        start = data.validated_data
+        if start["kind"] == JobKind.PREVIEW:
+            job = services.fee_run_preview_queue(
+                period_start=start["period_start"],
+                period_end=start["period_end"],
+                frequency=start["frequency"],
+                actor=request.user,
+            )
+        else:
+            run = selectors.runs_list().filter(pk=start["run"]).first()
+            if run is None:
+                raise NotFound("No fee run with this id.")
+            job = services.fee_run_issue_queue(run=run, actor=request.user, issued_on=start.get("issued_on"))
+        body = FeeRunJobSerializer(job, context={"with_progress": True}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
 class FeeInvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FeesViewSet):
@@ -793,12 +1009,31 @@ class FeeRevenueTotalSerializer(serializers.Serializer):
     )
 
 
+# v1 kept these fields when the totals became one per currency (decision 1350, docs/api.md).
+V1_SINGLE_CURRENCY = field_deprecation(since=date(2026, 12, 7), sunset=date(2027, 6, 30))
+
+
+@deprecated_fields(V1_SINGLE_CURRENCY, "total", "billable_aum")
 class FeeRevenueSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
     by = serializers.CharField()
     rows = FeeRevenueRowSerializer(many=True, help_text="One row per key and currency.")
     totals = FeeRevenueTotalSerializer(many=True, help_text="One per currency: amounts are never added across.")
+    total = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The revenue when the range billed one currency (0.00 when none); null when it billed "
+        "several, which are never added up. " + V1_SINGLE_CURRENCY.note("Read `totals[].revenue`."),
+    )
+    billable_aum = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Billable value of the last period invoiced in the range, when it billed one currency "
+        "(0.00 when none); null when several. " + V1_SINGLE_CURRENCY.note("Read `totals[].billable_aum`."),
+    )
 
 
 class FeeRevenueParams(FeeRangeSerializer):
@@ -837,9 +1072,16 @@ class FeeRevenueView(IdempotentPostMixin, generics.GenericAPIView):
 class FeeRevenueExportView(IdempotentPostMixin, generics.GenericAPIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=REVENUE_PARAMETERS, responses={(200, "text/csv"): str}, summary="Fee revenue as CSV")
+    @extend_schema(
+        parameters=REVENUE_PARAMETERS,
+        responses={(200, "text/csv"): str},
+        summary="Fee revenue as CSV",
+        description="Columns: the dimension, `revenue`, `billable_value`, `effective_rate_bps`, `currency` "
+        "(a row per key and currency), then a `total` row per currency.",
+    )
     def get(self, request):
-        return csv_response(selectors.revenue_csv_rows(_revenue(request)), filename="fee-revenue.csv")
+        rows = selectors.revenue_csv_rows(_revenue(request), currency_last=True)
+        return csv_response(rows, filename="fee-revenue.csv")
 
 
 def csv_response(rows: list[list[str]], *, filename: str) -> HttpResponse:

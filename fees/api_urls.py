@@ -11,6 +11,7 @@ router.register("fee-schedules", api.FeeScheduleViewSet, basename="fee-schedule"
 router.register("billing-groups", api.BillingGroupViewSet, basename="billing-group")
 router.register("client-subscriptions", api.ClientSubscriptionViewSet, basename="client-subscription")
 router.register("fee-runs", api.FeeRunViewSet, basename="fee-run")
+router.register("fee-run-jobs", api.FeeRunJobViewSet, basename="fee-run-job")
 router.register("fee-invoices", api.FeeInvoiceViewSet, basename="fee-invoice")
 router.register("fee-statements", api.FeeStatementViewSet, basename="fee-statement")
 

@@ -28,6 +28,20 @@ class FeesConfig(AppConfig):
             },
         )
 
+        # api.FeeRunJobStartSerializer: a preview names its period, an issue its run.
+        add_component_constraint(
+            "FeeRunJobStartRequest",
+            {
+                "oneOf": [
+                    {
+                        "required": ["kind", "period_start", "period_end", "frequency"],
+                        "properties": {"kind": {"enum": ["preview"]}},
+                    },
+                    {"required": ["kind", "run"], "properties": {"kind": {"enum": ["issue"]}}},
+                ]
+            },
+        )
+
         # crm sits below fees: it offers a registry and a signal, fed here (docs/architecture.md).
         from crm.record_sources import contact_merging, register_client_record_source
 

@@ -14,6 +14,7 @@ import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class DecimalSize(TypedDict):
@@ -67,6 +68,15 @@ class FeeSchedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def current_version(self) -> FeeScheduleVersion | None:
+        """The version in effect today (the firm's date), or the earliest when all start later.
+        Reads ``versions`` as loaded (prefetch them for a list)."""
+        today = timezone.localdate()
+        versions = sorted(self.versions.all(), key=lambda v: v.effective_from)
+        in_effect = [v for v in versions if v.effective_from <= today]
+        return in_effect[-1] if in_effect else (versions[0] if versions else None)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -353,6 +363,9 @@ class FeeRunJob(models.Model):
     issued_on = models.DateField(null=True, blank=True)
     run = models.ForeignKey(FeeRun, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs")
     message = models.CharField(max_length=1000, blank=True, default="")
+    # What a done job produced, for the API (decision 1351): a preview's run and its groups, an
+    # issue's counts (groups, ready, with_problems, skipped). Empty until done.
+    result = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

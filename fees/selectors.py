@@ -86,6 +86,11 @@ def runs_list() -> QuerySet[FeeRun]:
     return FeeRun.objects.all()
 
 
+def run_jobs_list() -> QuerySet[FeeRunJob]:
+    """Fee run jobs, newest first (firm-wide: runs are for those who see the whole firm)."""
+    return FeeRunJob.objects.all()
+
+
 def products_filtered(*, q: str = "", status: str = "") -> QuerySet[Product]:
     qs = products_list()
     if q:
@@ -731,6 +736,25 @@ class Revenue:
     rows: list[RevenueRow]
     totals: list[RevenueTotal]
 
+    def _single(self) -> RevenueTotal | None:
+        """The one currency's total; zero when nothing was billed; None when several currencies
+        were billed (never added up)."""
+        if not self.totals:
+            return RevenueTotal("", Decimal(0), Decimal(0))
+        return self.totals[0] if len(self.totals) == 1 else None
+
+    @property
+    def total(self) -> Decimal | None:
+        """API v1's single total (decision 1350): the revenue when one currency was billed."""
+        single = self._single()
+        return None if single is None else single.revenue
+
+    @property
+    def billable_aum(self) -> Decimal | None:
+        """API v1's single billable AUM (decision 1350), as ``total``."""
+        single = self._single()
+        return None if single is None else single.billable_aum
+
 
 def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
     """The firm's fee revenue issued in ``[start, end]`` (invoices and credit notes, not void),
@@ -809,12 +833,16 @@ def fee_revenue(*, user, start: date, end: date, by: str) -> Revenue:
     return Revenue(start, end, by, out, totals)
 
 
-def revenue_csv_rows(revenue: Revenue) -> list[list[str]]:
+def revenue_csv_rows(revenue: Revenue, *, currency_last: bool = False) -> list[list[str]]:
     """The revenue as CSV rows: plain numbers (machine-readable) with a currency column; a total
-    per currency."""
+    per currency. ``currency_last``: API v1's layout, the columns it had before currencies came
+    with the currency appended, so a reader by position still finds them (decision 1350)."""
     head = [revenue.by, "currency", "revenue", "billable_value", "effective_rate_bps"]
     body = [
         [r.label, r.currency, str(r.revenue), str(r.billable_value), "" if r.rate_bps is None else str(r.rate_bps)]
         for r in revenue.rows
     ]
-    return [head, *body, *(["total", t.currency, str(t.revenue), "", ""] for t in revenue.totals)]
+    rows = [head, *body, *(["total", t.currency, str(t.revenue), "", ""] for t in revenue.totals)]
+    if currency_last:
+        rows = [[row[0], *row[2:], row[1]] for row in rows]
+    return rows

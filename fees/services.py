@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -28,6 +28,7 @@ from billing.numbering import next_gapless_number
 from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
+from codex.stale_jobs import silence, stale_jobs_sweep
 from portfolios import services as portfolio_services
 from portfolios.market.models import AssetClass, Instrument
 from portfolios.models import Kind, Portfolio
@@ -223,15 +224,34 @@ def fee_schedule_create(
 
 
 @transaction.atomic
-def fee_schedule_update(*, schedule: FeeSchedule, name: str | None = None, archived: bool | None = None) -> FeeSchedule:
+def fee_schedule_update(
+    *, schedule: FeeSchedule, name: str | None = None, archived: bool | None = None, **exclusions
+) -> FeeSchedule:
     """Rename, archive (no new product may use it) or restore. ``None`` leaves a field as it
-    is. Terms and exclusions are dated: ``fee_schedule_change``."""
+    is. Terms and exclusions are dated: ``fee_schedule_change``. ``exclusions`` (API v1's
+    undated exclusion fields, decision 1350) make a new version from today with the rest
+    carried over; refused (``FeeStateConflict`` naming the fields) when a version from today
+    exists, since history keeps it. Atomic."""
+    unknown = set(exclusions) - set(EXCLUSION_FIELDS)
+    if unknown:
+        raise ValidationError({f: "Not an exclusion of a fee schedule." for f in sorted(unknown)})
     schedule = FeeSchedule.objects.select_for_update().get(pk=schedule.pk)
     if name is not None:
         schedule.name = _schedule_name(name, other_than=schedule.pk)
     if archived is not None:
         schedule.archived = archived
     schedule.save()
+    if exclusions:
+        today = timezone.localdate()
+        if FeeScheduleVersion.objects.filter(schedule=schedule, effective_from=today).exists():
+            raise FeeStateConflict(
+                {
+                    f: f"A version from today ({today.isoformat()}) exists already and history keeps it: "
+                    f"date the change with POST /api/v1/fee-schedules/{schedule.pk}/versions/ and effective_from."
+                    for f in sorted(exclusions)
+                }
+            )
+        fee_schedule_change(schedule=schedule, effective_from=today, **exclusions)
     return schedule
 
 
@@ -656,8 +676,8 @@ def fee_run_issue_queue(*, run: FeeRun, actor, issued_on: date | None = None) ->
             run = FeeRun.objects.select_for_update(nowait=True).get(pk=run.pk)
         except OperationalError:
             raise FeeStateConflict({"status": "This run is being issued already."}) from None
-        if run.status != RunStatus.APPROVED:
-            raise ValidationError({"status": f"Approve the run before issuing it; it is {run.status}."})
+        if run.status != RunStatus.APPROVED:  # the run's state, not the request's shape: 409 in the API
+            raise FeeStateConflict({"status": f"Approve the run before issuing it; it is {run.status}."})
         if FeeRunJob.objects.filter(run=run, kind=JobKind.ISSUE, status__in=ACTIVE_JOB).exists():
             raise FeeStateConflict({"status": "This run is being issued already."})
         job = FeeRunJob.objects.create(
@@ -726,10 +746,13 @@ def _job_work(job: FeeRunJob, actor, progress: Progress) -> str:
             progress=progress,
         )
         job.run = run
-        return f"Preview of {run.items.count()} billing group(s) computed: check it, then approve."
+        groups = run.items.count()
+        job.result = {"run": run.pk, "groups": groups}
+        return f"Preview of {groups} billing group(s) computed: check it, then approve."
     if job.run is None:  # the run went (its jobs go with it): nothing to issue
         raise ValidationError({"run": "The run no longer exists."})
     counts = fee_run_issue(run=job.run, actor=actor, issued_on=job.issued_on, progress=progress)
+    job.result = {"run": job.run.pk, **asdict(counts)}
     return (
         f"{counts.ready} invoice(s) issued; {counts.with_problems} group(s) held back by missing data; "
         f"{counts.skipped} skipped (invoiced already or nothing to bill)."
@@ -740,38 +763,25 @@ def fee_run_jobs_sweep(*, now=None) -> list[int]:
     """Celery beat, per firm (decision 1220, as for the imports): a job still queued or running
     ``IMPORT_JOB_STALE_SECONDS`` after its last sign of life, whose row no work holds (its task
     was lost, or its worker died for good), ends ``failed`` with the reason, and the member who
-    started it is notified. Nothing was written by it: the preview and the issue are each one
-    transaction, rolled back with the worker. A late delivery of the task finds the job no longer
-    queued and does nothing. Returns the ids swept. Idempotent."""
-    from django.conf import settings
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
-    swept = []
-    with transaction.atomic():
-        stale = (
-            FeeRunJob.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status__in=ACTIVE_JOB, heartbeat_at__lt=cutoff)
-            .select_related("created_by")
-            .order_by("pk")
-        )
-        for job in stale:
-            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
-            _job_end(
-                job,
-                JobStatus.FAILED,
-                f"The {job.kind} stopped: its background worker gave no sign of life after "
-                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was written; start it again.",
-            )
-            swept.append(job.pk)
-            logger.error("fee run job %s swept: no sign of life since %s", job.pk, seen.isoformat())
-    return swept
+    started it is notified (``_job_end``). Nothing was written by it: the preview and the issue
+    are each one transaction, rolled back with the worker. A late delivery of the task finds the
+    job no longer queued and does nothing. Returns the ids swept. Idempotent. The kernel is
+    ``codex.stale_jobs`` (decision 1352)."""
+    return stale_jobs_sweep(
+        active=FeeRunJob.objects.filter(status__in=ACTIVE_JOB).select_related("created_by"),
+        what="fee run job",
+        reason=lambda job, seen: f"The {job.kind} stopped: {silence(seen)}. Nothing was written; start it again.",
+        end=lambda job, reason, at: _job_end(job, JobStatus.FAILED, reason),
+        log=logger,
+        log_extra=lambda job: {"fee_run_job_id": job.pk, "kind": job.kind},
+        now=now,
+    )
 
 
 def _job_end(job: FeeRunJob, status: str, message: str) -> None:
     job.status, job.message, job.finished_at = status, message[:1000], timezone.now()
     with transaction.atomic():
-        job.save(update_fields=["status", "message", "finished_at", "run"])
+        job.save(update_fields=["status", "message", "finished_at", "run", "result"])
         if job.created_by_id is not None:
             done = status == JobStatus.DONE
             what = "Fee run preview" if job.kind == JobKind.PREVIEW else "Fee run issue"

@@ -31,6 +31,7 @@ from codex import imports as engine
 from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
+from codex.stale_jobs import StaleNotice, silence, stale_jobs_sweep
 from portfolios.market.models import Instrument
 
 from . import analytics, services
@@ -495,52 +496,32 @@ def ledger_imports_sweep(*, now=None) -> list[int]:
     retries ran out, or it failed on an unexpected error) ends ``refused`` with the reason, which
     the import page shows; the member who started it is notified and operators get an error log
     line. Nothing was written by it: the rows and the job's end commit in one transaction that
-    holds the job's row lock, so ``skip_locked`` leaves a running commit alone, and a late
-    delivery of the task finds the job ended and does nothing. Returns the ids swept. Idempotent."""
-    from datetime import timedelta
+    holds the job's row lock, so the sweep leaves a running commit alone, and a late delivery of
+    the task finds the job ended and does nothing. Returns the ids swept. Idempotent. The kernel
+    is ``codex.stale_jobs`` (decision 1352)."""
 
-    from django.conf import settings
-
-    from codex.db import current_schema
-
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
-    swept = []
-    with transaction.atomic():
-        stale = (
-            LedgerImport.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=LedgerImportStatus.IMPORTING, heartbeat_at__lt=cutoff)
-            .select_related("portfolio", "created_by")
-            .defer("rows")
-            .order_by("pk")
+    def end(job: LedgerImport, reason: str, at) -> None:
+        LedgerImport.objects.filter(pk=job.pk).update(
+            status=LedgerImportStatus.REFUSED, report={"error": reason, "swept": True}, rows=[], finished_at=at
         )
-        for job in stale:
-            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
-            reason = (
-                f"The import stopped: its background worker gave no sign of life after "
-                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was imported; upload the file again."
-            )
-            LedgerImport.objects.filter(pk=job.pk).update(
-                status=LedgerImportStatus.REFUSED, report={"error": reason, "swept": True}, rows=[], finished_at=now
-            )
-            swept.append(job.pk)
-            logger.error(
-                "ledger import %s in schema %s swept: no sign of life since %s",
-                job.pk,
-                current_schema(),
-                seen.isoformat(),
-                extra={"ledger_import_id": job.pk, "schema": current_schema(), "portfolio_id": job.portfolio_id},
-            )
-            if job.created_by is not None and job.created_by.is_active:
-                notification_send(
-                    recipients=[job.created_by],
-                    kind=NotificationKind.IMPORT,
-                    title=f"Import into {job.portfolio.name} not done",
-                    body=reason,
-                    url=f"/portfolios/{job.portfolio_id}/import/",
-                    source=f"ledger-import:{job.pk}",
-                )
-    return swept
+
+    return stale_jobs_sweep(
+        active=LedgerImport.objects.filter(status=LedgerImportStatus.IMPORTING)
+        .select_related("portfolio", "created_by")
+        .defer("rows"),
+        what="ledger import",
+        reason=lambda job, seen: f"The import stopped: {silence(seen)}. Nothing was imported; upload the file again.",
+        end=end,
+        log=logger,
+        notice=lambda job: StaleNotice(
+            kind=NotificationKind.IMPORT,
+            title=f"Import into {job.portfolio.name} not done",
+            url=f"/portfolios/{job.portfolio_id}/import/",
+            source=f"ledger-import:{job.pk}",
+        ),
+        log_extra=lambda job: {"ledger_import_id": job.pk, "portfolio_id": job.portfolio_id},
+        now=now,
+    )
 
 
 def export_transactions(portfolio: Portfolio):

@@ -7,6 +7,11 @@
   ``Link: <doc>; rel="deprecation"``, and is ``deprecated: true`` in the OpenAPI schema with those
   headers documented. The policy (docs/api.md): at least six months between the announcement and the
   sunset; ``deprecated`` refuses a shorter notice at import time.
+- Fields of a serializer kept for an older client (``@deprecated_fields(field_deprecation(...),
+  "name")``) are ``deprecated: true`` in the schema, their description saying the sunset and what to
+  read instead; the operation itself
+  stays current, so no ``Deprecation`` header is sent for them (RFC 9745 deprecates a resource, and a
+  client would read it as the whole operation going away). Same notice rule (decision 1350).
 
 A tiny middleware of its own (not one of the shared request-path middlewares) because the version
 must also be on responses that no DRF view produced.
@@ -19,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.utils.http import http_date
+from drf_spectacular.utils import extend_schema_serializer
 
 API_VERSION_HEADER = "API-Version"
 MIN_NOTICE = timedelta(days=183)  # six months
@@ -30,6 +36,10 @@ class Deprecation:
     sunset: date
     link: str = ""
 
+    def note(self, instead: str) -> str:
+        """The sentence a deprecated field's help text ends with."""
+        return f"Deprecated since {self.since.isoformat()}; removed after {self.sunset.isoformat()}. {instead}"
+
     def headers(self) -> dict[str, str]:
         since = datetime(self.since.year, self.since.month, self.since.day, tzinfo=UTC)
         sunset = datetime(self.sunset.year, self.sunset.month, self.sunset.day, tzinfo=UTC)
@@ -39,14 +49,42 @@ class Deprecation:
         return headers
 
 
-def deprecated(*, since: date, sunset: date, link: str = ""):
-    """Mark an API view's handler (``def get``, a viewset action) or a whole view class."""
+def _notice_check(since: date, sunset: date) -> None:
     if sunset - since < MIN_NOTICE:
         raise ValueError(f"a deprecation needs at least six months' notice: {since} to {sunset}")
+
+
+def deprecated(*, since: date, sunset: date, link: str = ""):
+    """Mark an API view's handler (``def get``, a viewset action) or a whole view class."""
+    _notice_check(since, sunset)
 
     def mark(target):
         target.codex_deprecation = Deprecation(since=since, sunset=sunset, link=link)
         return target
+
+    return mark
+
+
+def field_deprecation(*, since: date, sunset: date, link: str = "") -> Deprecation:
+    """A deprecation of fields (``deprecated_fields``); refuses less than six months' notice."""
+    _notice_check(since, sunset)
+    return Deprecation(since=since, sunset=sunset, link=link)
+
+
+def deprecated_fields(deprecation: Deprecation, *names: str):
+    """Mark fields of a serializer class deprecated (kept for v1's older clients until the sunset):
+    ``deprecated: true`` in the OpenAPI schema; their help text says the sunset and what to use
+    instead (``Deprecation.note``). The class keeps the marks in ``codex_deprecated_fields``."""
+
+    def mark(serializer_class):
+        missing = set(names) - set(serializer_class().fields)
+        if missing:
+            raise ValueError(f"{serializer_class.__name__} has no field {sorted(missing)}")
+        serializer_class.codex_deprecated_fields = {
+            **getattr(serializer_class, "codex_deprecated_fields", {}),
+            **dict.fromkeys(names, deprecation),
+        }
+        return extend_schema_serializer(deprecate_fields=list(names))(serializer_class)
 
     return mark
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,6 +14,7 @@ from codex import imports as engine
 from codex.notifications.models import NotificationKind
 from codex.notifications.services import notification_send
 from codex.outbox.services import event_emit
+from codex.stale_jobs import StaleNotice, silence, stale_jobs_sweep
 
 from .. import access, events
 from ..imports import SPECS, search_indexes_merge
@@ -186,49 +186,32 @@ def import_jobs_sweep(*, now=None) -> list[int]:
     or it failed on an unexpected error) goes back to pending with the reason in
     ``report["error"]``, shown on its page; the member who started it is notified and operators
     get an error log line. Nothing was written by it: the commit is one transaction, and a commit
-    still running holds the job's row lock, so ``skip_locked`` leaves it alone. A late delivery
-    of the task then finds the job pending and does nothing. Returns the ids swept. Idempotent."""
-    from django.conf import settings
+    still running holds the job's row lock, so the sweep leaves it alone. A late delivery of the
+    task then finds the job pending and does nothing. Returns the ids swept. Idempotent. The
+    kernel is ``codex.stale_jobs`` (decision 1352)."""
 
-    from codex.db import current_schema
+    def end(job: ImportJob, reason: str, at) -> None:
+        job.status = ImportStatus.PENDING
+        job.report = {"error": reason, "swept_at": at.isoformat()}
+        job.save(update_fields=["status", "report"])
 
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IMPORT_JOB_STALE_SECONDS)
-    swept = []
-    with transaction.atomic():
-        stale = (
-            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=ImportStatus.IMPORTING, heartbeat_at__lt=cutoff)
-            .select_related("created_by")
-            .order_by("pk")
-        )
-        for job in stale:
-            seen = job.heartbeat_at or cutoff  # never None here: the filter compared it
-            reason = (
-                f"The import stopped: its background worker gave no sign of life after "
-                f"{seen:%Y-%m-%d %H:%M} UTC. Nothing was imported; press Import to try again."
-            )
-            job.status = ImportStatus.PENDING
-            job.report = {"error": reason, "swept_at": now.isoformat()}
-            job.save(update_fields=["status", "report"])
-            swept.append(job.pk)
-            logger.error(
-                "import job %s in schema %s swept: no sign of life since %s",
-                job.pk,
-                current_schema(),
-                seen.isoformat(),
-                extra={"import_job_id": job.pk, "schema": current_schema(), "kind": job.kind},
-            )
-            if job.created_by is not None and job.created_by.is_active:
-                notification_send(
-                    recipients=[job.created_by],
-                    kind=NotificationKind.IMPORT,
-                    title=f"Import of {job.kind} not done",
-                    body=reason,
-                    url=f"/crm/import/{job.pk}/",
-                    source=f"import:{job.pk}:swept:{now.isoformat()}",
-                )
-    return swept
+    return stale_jobs_sweep(
+        active=ImportJob.objects.filter(status=ImportStatus.IMPORTING).select_related("created_by"),
+        what="import job",
+        reason=lambda job, seen: (
+            f"The import stopped: {silence(seen)}. Nothing was imported; press Import to try again."
+        ),
+        end=end,
+        log=logger,
+        notice=lambda job: StaleNotice(
+            kind=NotificationKind.IMPORT,
+            title=f"Import of {job.kind} not done",
+            url=f"/crm/import/{job.pk}/",
+            source=f"import:{job.pk}:swept:{job.report['swept_at']}",
+        ),
+        log_extra=lambda job: {"import_job_id": job.pk, "kind": job.kind},
+        now=now,
+    )
 
 
 def import_cancel(*, actor, job: ImportJob) -> ImportJob:

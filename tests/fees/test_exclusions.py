@@ -214,13 +214,16 @@ def test_api_dated_version_changes_exclusions_owner_only(owner, advisor, client_
     assert old.excluded_asset_classes == [] and not old.exclude_cash
 
 
-def test_api_patch_refuses_undated_exclusions_naming_the_field(owner, client_for, schedule):
+def test_api_patch_refuses_dated_terms_naming_the_field(owner, client_for, schedule):
+    # Undated exclusions on the PATCH are API v1's compatibility path (tests/fees/test_api_v1_compat.py).
     response = client_for(owner).patch(
-        f"/api/v1/fee-schedules/{schedule.pk}/", {"excluded_asset_classes": ["crypto"]}, content_type="application/json"
+        f"/api/v1/fee-schedules/{schedule.pk}/",
+        {"effective_from": "2026-08-15", "tiers": TIERS},
+        content_type="application/json",
     )
     assert response.status_code == 400
-    assert "excluded_asset_classes" in response.json()["error"]["details"]
-    assert schedule.versions.get().excluded_asset_classes == []
+    assert {"effective_from", "tiers"} <= set(response.json()["error"]["details"])
+    assert schedule.versions.count() == 1
 
 
 def test_another_firm_cannot_reach_a_schedule_through_the_api(outsider, client_for, other_firm, schedule):

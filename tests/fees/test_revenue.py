@@ -46,12 +46,14 @@ def test_revenue_by_month_and_csv(owner_client, issued):
     assert response.status_code == 200
     assert [(r["key"], r["currency"], r["revenue"]) for r in response.json()["rows"]] == [("2026-10", "USD", "4347.94")]
     assert response.json()["totals"] == [{"currency": "USD", "revenue": "4347.94", "billable_aum": "1800000.00"}]
+    assert (response.json()["total"], response.json()["billable_aum"]) == ("4347.94", "1800000.00")
     csv = owner_client.get("/api/v1/fee-revenue/export/?start=2026-01-01&end=2026-12-31&by=product")
     assert csv["Content-Type"].startswith("text/csv")
     lines = csv.content.decode().splitlines()
-    assert lines[0] == "product,currency,revenue,billable_value,effective_rate_bps"
-    assert lines[1].startswith("Wealth management,USD,4347.94,1800000.00,")
-    assert lines[-1] == "total,USD,4347.94,,"
+    # API v1's columns, the currency appended (decision 1350)
+    assert lines[0] == "product,revenue,billable_value,effective_rate_bps,currency"
+    assert lines[1].startswith("Wealth management,4347.94,1800000.00,") and lines[1].endswith(",USD")
+    assert lines[-1] == "total,4347.94,,,USD"
 
 
 def test_advisors_see_their_own_books_revenue(advisor, advisor2, issued):

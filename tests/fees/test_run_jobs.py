@@ -167,7 +167,9 @@ def test_a_job_whose_worker_was_lost_is_swept_failed_and_a_late_delivery_does_no
         assert fee_services.fee_run_jobs_sweep() == [job.pk]
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "gave no sign of life" in job.message and job.finished_at
-    assert any(f"fee run job {job.pk} swept" in r.getMessage() for r in caplog.records)
+    assert any(
+        f"fee run job {job.pk} in schema" in r.getMessage() and "swept" in r.getMessage() for r in caplog.records
+    )
     notice = Notification.objects.get(recipient=owner, source=f"fee-run-job:{job.pk}")
     assert "failed" in notice.title
     assert fee_services.fee_run_jobs_sweep() == []  # idempotent

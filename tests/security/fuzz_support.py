@@ -51,6 +51,7 @@ RELATED = {
     "group": "billing_group",
     "product": "product",
     "fee_schedule": "fee_schedule",
+    "run": "fee_run",  # a fee run job's issue names a planted run (in preview: 409, not approved)
     "excluded_instruments": "instrument",  # a fee schedule's exclusions name instruments the firm sees
 }
 
@@ -155,7 +156,7 @@ def name_existing_objects(case, ids: dict, *, plant_paths: bool = False) -> None
             case.path_parameters["id"] = ids["contact"]
     if isinstance(case.query, dict):
         order_date_range(case.query)
-    if case.operation.path == "/api/v1/fee-runs/" and isinstance(case.body, dict):
+    if case.operation.path in ("/api/v1/fee-runs/", "/api/v1/fee-run-jobs/") and isinstance(case.body, dict):
         whole_fee_period(case.body)
     if "/fee-schedules/" in case.operation.path and isinstance(case.body, dict):
         order_fee_tiers(case.body)

@@ -166,6 +166,9 @@ def _plant(firm, advisor) -> dict:
         name="Planted schedule", effective_from=EARLIEST_DATE, method="blended", tiers=[{"upto": None, "bps": "100"}]
     )
     product = fee_services.product_create(name="Planted product", fee_schedule=schedule)
+    run = fee_services.fee_run_preview(
+        period_start=date(2020, 1, 1), period_end=date(2020, 3, 31), frequency="quarterly"
+    )
     current = plan_of(firm)
     with schema_context("public"):
         plans = Plan.objects.filter(is_public=True).exclude(pk=getattr(current, "pk", None)).order_by("pk")
@@ -186,6 +189,7 @@ def _plant(firm, advisor) -> dict:
         "billing_group": group.pk,
         "product": product.pk,
         "fee_schedule": schedule.pk,
+        "fee_run": run.pk,
     }
 
 

@@ -131,6 +131,10 @@ REQUESTS = {
         {"period_start": "2025-07-01", "period_end": "2025-09-30", "frequency": "quarterly"},
     ),
     "fee_runs_approve_create": lambda w: Call(ids={"id": w["fee_run"]}),
+    "fee_run_jobs_create": lambda w: Call(
+        {"kind": "preview", "period_start": "2025-04-01", "period_end": "2025-06-30", "frequency": "quarterly"},
+        {"kind": "preview", "period_start": "2025-07-01", "period_end": "2025-09-30", "frequency": "quarterly"},
+    ),
     "fee_runs_issue_create": lambda w: Call(
         {"issued_on": "2025-07-01"}, {"issued_on": "2025-07-02"}, ids={"id": w["approved_run"]}
     ),

@@ -249,6 +249,8 @@ API: dict[str, A] = {
     "/api/v1/fee-runs/{id}/": A({"GET": "firm"}, {"id": "fee_run"}),
     "/api/v1/fee-runs/{id}/approve/": A({"POST": "manager"}, {"id": "fee_run"}),
     "/api/v1/fee-runs/{id}/issue/": A({"POST": "manager"}, {"id": "fee_run"}),
+    "/api/v1/fee-run-jobs/": A({"GET": "firm", "POST": "manager"}),
+    "/api/v1/fee-run-jobs/{id}/": A({"GET": "firm"}, {"id": "fee_run_job"}),
     "/api/v1/fee-invoices/": A({"GET": "member"}),
     "/api/v1/fee-invoices/{id}/": A({"GET": "book"}, {"id": "fee_invoice"}, book=True),
     "/api/v1/fee-invoices/{id}/void/": A({"POST": "manager"}, {"id": "fee_invoice"}, book=True),

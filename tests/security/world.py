@@ -191,7 +191,7 @@ def _fees(portfolio, contact, marker: str, firmwide: str) -> dict[str, int]:
     from django.core.files.base import ContentFile
 
     from fees import services as fee_services
-    from fees.models import FeeInvoice, FeeStatement
+    from fees.models import FeeInvoice, FeeRunJob, FeeStatement
 
     schedule = fee_services.fee_schedule_create(
         name=f"{firmwide} schedule",
@@ -221,12 +221,22 @@ def _fees(portfolio, contact, marker: str, firmwide: str) -> dict[str, int]:
         invoice=invoice, client=contact, period_start=invoice.period_start, period_end=invoice.period_end
     )
     statement.file.save(f"{marker}.pdf", ContentFile(f"%PDF-1.4 {marker}".encode()), save=True)
+    job = FeeRunJob.objects.create(
+        kind="preview",
+        status="done",
+        period_start=run.period_start,
+        period_end=run.period_end,
+        frequency=run.frequency,
+        run=run,
+        message=f"{marker} preview computed",
+    )
     return {
         "fee_schedule": schedule.pk,
         "product": product.pk,
         "billing_group": group.pk,
         "client_subscription": sub.pk,
         "fee_run": run.pk,
+        "fee_run_job": job.pk,
         "fee_invoice": invoice.pk,
         "fee_statement": statement.pk,
     }
