@@ -6,9 +6,9 @@ the Python functions that cost most.
 
 Run from the root of the checkout to measure. The page is requested through Django's test client
 (the whole middleware stack, no network) on the big firm's host, signed in as its owner or
-advisor. Prints the median wall time and CPU time of this process per request, the number of queries and their database time, the query
-shapes that repeat (an N+1 shows as one shape many times), and with ``--profile`` the top of
-cProfile's cumulative listing for one more request.
+advisor. Prints the median wall time and CPU time of this process per request, the number of
+queries and their database time, the query shapes that repeat (an N+1 shows as one shape many
+times), and with ``--profile`` the top of cProfile's cumulative listing for one more request.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def main() -> None:
     load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
     print(
         f"{args.path} as {args.who}: median {statistics.median(times):.1f} ms of {args.repeat} "
-        f"(min {min(times):.1f}); CPU {statistics.median(cpu):.1f} ms (min {min(cpu):.1f}); {len(queries)} queries, {sql_ms:.1f} ms in the database; load {load}"
+        f"(min {min(times):.1f}); CPU {statistics.median(cpu):.1f} ms (min {min(cpu):.1f}); "
+        f"{len(queries)} queries, {sql_ms:.1f} ms in the database; load {load}"
     )
     for sql, n in Counter(shape(q["sql"]) for q in queries).most_common(5):
         print(f"  {n} x {sql}")
