@@ -170,3 +170,19 @@ def test_the_triggers_name_the_firms_own_tables_whatever_the_search_path(firm, o
     connection.set_tenant(firm)  # the path back to this firm for the next query
     assert cached_owner(portfolio) == advisor2.pk
     assert Portfolio.objects.values_list("client_owner_id", flat=True).get(pk=by_sql) == advisor2.pk
+
+
+def test_every_provisioned_firm_has_the_triggers(firm, other_firm):
+    """The test firms are provisioned by cloning the template: the triggers come with the clone."""
+    with connection.cursor() as cursor:
+        for tenant in (firm, other_firm):
+            cursor.execute(
+                "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND t.tgname LIKE 'portfolios_client_owner_%%' ORDER BY 1",
+                [tenant.schema_name],
+            )
+            assert [r[0] for r in cursor.fetchall()] == [
+                "portfolios_client_owner_follow",
+                "portfolios_client_owner_set",
+            ]
