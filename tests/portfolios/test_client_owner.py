@@ -186,3 +186,21 @@ def test_every_provisioned_firm_has_the_triggers(firm, other_firm):
                 "portfolios_client_owner_follow",
                 "portfolios_client_owner_set",
             ]
+
+
+def test_client_reassigned_by_a_contact_import_is_followed(firm, owner, advisor, advisor2, owner_client):
+    """The CRM import engine updates a duplicate (matched on e-mail) with the file's owner."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = ContactFactory(owner=advisor, email="moved@example.com")
+    portfolio = PortfolioFactory(advisor=owner, client=client)
+    text = f"First Name,E-mail,Owner\nMoved,moved@example.com,{advisor2.email}\n"
+    upload = SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
+    job = owner_client.post("/api/v1/imports/", {"kind": "contacts", "file": upload}).json()["id"]
+    r = owner_client.post(f"/api/v1/imports/{job}/preview/", {"duplicates": "update"}, content_type="application/json")
+    assert r.json()["preview"]["counts"]["update"] == 1, r.content
+    r = owner_client.post(f"/api/v1/imports/{job}/commit/")
+    assert r.status_code == 200 and r.json()["report"]["updated"] == 1, r.content
+    assert Contact.objects.get(pk=client.pk).owner_id == advisor2.pk
+    assert cached_owner(portfolio) == advisor2.pk
+    assert portfolio.pk in visible_ids(advisor2) and portfolio.pk not in visible_ids(advisor)
