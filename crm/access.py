@@ -131,7 +131,11 @@ def activity_book_parts(user) -> list[QuerySet[Activity]]:
         qs.filter(owner_id=user.pk),
         qs.filter(contact__owner_id=user.pk),
         qs.filter(contact_id__in=_shared_ids(Contact, user)),
-        qs.filter(deal_id__in=Deal.objects.filter(_deal_book_q(user)).values("pk")),
+        # ``deal_id IS NOT NULL`` says nothing new to the IN, but tells the planner how rare
+        # activities with a deal are: without it, it read every activity of the firm in recency
+        # order looking for six with a deal in the book (77 ms at the big firm, where none has
+        # one); with it, the few rows with a deal come from the deal index (decision 1300).
+        qs.filter(deal_id__isnull=False, deal_id__in=Deal.objects.filter(_deal_book_q(user)).values("pk")),
     ]
 
 

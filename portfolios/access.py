@@ -31,13 +31,13 @@ def sees_whole_firm(user) -> bool:
 
 
 def book_filter(user) -> Q:
-    """The advisor's book as a filter on ``Portfolio``. "Their client" is a per-row probe of the
-    client's primary key: as a join, PostgreSQL read every contact of the firm (100,000) to
-    test it on a few thousand portfolios (docs/benchmarks.md, decision 1000)."""
+    """The advisor's book as a filter on ``Portfolio``: those they advise, those whose client
+    they own (``client_owner``, the client's owner kept on the portfolio by the database,
+    decision 1300: an index lookup, where the probe of the client read the advisor's 50,000
+    contacts at the big firm), and those shared with them directly or through their client."""
     shared = Portfolio.shared_with.through.objects.filter(portfolio_id=OuterRef("pk"), user_id=user.pk)
     client_shared = Contact.shared_with.through.objects.filter(contact_id=OuterRef("client_id"), user_id=user.pk)
-    own_client = Contact.objects.filter(pk=OuterRef("client_id"), owner_id=user.pk)
-    return Q(advisor_id=user.pk) | Q(Exists(own_client)) | Q(Exists(shared)) | Q(Exists(client_shared))
+    return Q(advisor_id=user.pk) | Q(client_owner_id=user.pk) | Q(Exists(shared)) | Q(Exists(client_shared))
 
 
 def sees_every_portfolio(user) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, DateField, ExpressionWrapper, F, Max, Min, Q, Subquery, Sum
 from django.utils import timezone
 
 from . import analytics, valuations
@@ -60,9 +60,16 @@ def _stored_days(user, *, on: date, days: int) -> list[tuple[date, str, Decimal,
             (d.date, d.currency, d.value, d.net_flows, d.cash) for d in valuations.firm_valuations(start=start, end=on)
         ]
     visible = portfolios_visible_to(user, include_archived=False)
+    window = Valuation.objects.filter(portfolio__in=visible, date__gte=start, date__lte=on)
+    if days > 1:
+        # Only the book's last stored day of the window and the day before are used: read those
+        # two (the last day found along the (date, portfolio) index, newest first), not every
+        # close of the week (14,007 rows for an advisor at the big firm; decision 1300).
+        last = window.order_by("-date").values("date")[:1]
+        day_before = ExpressionWrapper(Subquery(last) - timedelta(days=1), output_field=DateField())
+        window = window.filter(date__gte=day_before)
     return list(
-        Valuation.objects.filter(portfolio__in=visible, date__gte=start, date__lte=on)
-        .values("date", "portfolio__base_currency")
+        window.values("date", "portfolio__base_currency")
         .annotate(v=Sum("value"), f=Sum("net_flows"), c=Sum("cash"))
         .order_by("date", "portfolio__base_currency")
         .values_list("date", "portfolio__base_currency", "v", "f", "c")

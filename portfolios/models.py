@@ -39,7 +39,14 @@ class LotMethod(models.TextChoices):
     HIFO = "hifo", "HIFO (highest cost first)"
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=[])
+# ``client_owner`` is derived (kept by the database, below): not part of the portfolio's history,
+# and a change of it alone (the client handed to another owner) records no portfolio event.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["client_owner"])),
+    pghistory.DeleteEvent(),
+    exclude=["client_owner"],
+)
 class Portfolio(models.Model):
     name = models.CharField(max_length=200)
     # PROTECT: a client with portfolios cannot be deleted by accident; see decision 0100.
@@ -56,6 +63,21 @@ class Portfolio(models.Model):
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The owner of ``client`` (``crm.Contact.owner``), a cache kept by PostgreSQL triggers
+    # (migration 0011, decision 1300): set from the contact on every insert and on every write of
+    # ``client`` or of this column, and rewritten when the contact's owner changes, by whatever
+    # path (a form, the API, an import, a merge, a bulk ``update()``, a deleted user). An
+    # advisor's book ("their clients' portfolios") is then an index lookup on the portfolio,
+    # not a read of the advisor's contacts. Never written by the application.
+    client_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # the composite index below leads with it
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -64,6 +86,7 @@ class Portfolio(models.Model):
         ]
         indexes = [
             models.Index(fields=["advisor", "archived"], name="portfolio_advisor_idx"),
+            models.Index(fields=["client_owner", "archived"], name="portfolio_client_owner_idx"),
             # the list's order (name, id) and its ``search`` on the name (any case)
             models.Index(fields=["name", "id"], name="portfolio_name_order_idx"),
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="portfolio_name_trgm"),

@@ -153,7 +153,13 @@ def test_book_totals_read_the_firm_rows_for_the_owner_and_sum_the_book_for_an_ad
     assert (later.on, later.value, later.day_change) == (today, mine.value, mine.day_change)
     theirs = book_totals(user=advisor, on=today)
     assert theirs.value == values[first.pk] and theirs.portfolio_count == 1
+    assert theirs.day_change == values[first.pk] - flows[first.pk] - yesterday[first.pk]
     assert book_totals(user=advisor2, on=today).value == values[other.pk]
+    # An advisor's book not valued that day yet: its last stored day and the change against the
+    # day before, as for the firm (read as those two days only, decision 1300).
+    later_theirs = book_totals(user=advisor, on=today + timedelta(days=3))
+    assert (later_theirs.on, later_theirs.value, later_theirs.day_change) == (today, theirs.value, theirs.day_change)
+    assert book_totals(user=advisor, on=today + timedelta(days=30)).value == 0  # nothing stored in the week
 
 
 def test_the_firm_rows_live_in_the_firms_own_schema(two_books, other_firm, owner_client):

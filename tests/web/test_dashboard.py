@@ -86,6 +86,34 @@ def test_another_firm_sees_none_of_it(outsider_client, advisor, firm):
     assert "Dashboard" in html
 
 
+def test_advisor_of_another_firm_with_the_same_id_sees_none_of_the_clients_portfolios(
+    client_for, owner, advisor, firm, other_firm
+):
+    """The client's owner kept on the portfolio (decision 1300) is a user id of this firm's
+    schema: the other firm's advisor with the same id reads their own schema only."""
+    from django_tenants.utils import schema_context
+
+    from tenants.accounts.models import User
+
+    with schema_context(other_firm.schema_name):
+        theirs = User.objects.get(email="advisor@globex.test")
+    assert theirs.pk == advisor.pk  # both firms made their users in the same order
+    today = timezone.localdate()
+    start = today - timedelta(days=10)
+    instrument = InstrumentFactory(symbol="SAMEID")
+    daily_prices(instrument, start, [Decimal(100)] * 11)
+    client = ContactFactory(owner=advisor, first_name="Sameid")
+    portfolio = PortfolioFactory(name="Sameid book", advisor=owner, client=client)  # theirs only as the client's owner
+    portfolio_services.transaction_record(
+        portfolio=portfolio, created_by=owner, today=today, kind="deposit", trade_date=start, amount="7777777"
+    )
+    mine = client_for(advisor).get("/").content.decode()
+    assert "Sameid book" in mine and "7,777,777" in mine
+    html = client_for(theirs, other_firm).get("/").content.decode()
+    assert "Sameid book" not in html and "7,777,777" not in html
+    assert "Dashboard" in html
+
+
 def test_dashboard_query_count_does_not_grow_with_the_book(client_for, owner, advisor, firm):
     today = timezone.localdate()
     client = client_for(owner)
