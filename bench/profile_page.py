@@ -79,7 +79,8 @@ def main() -> None:
     load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
     print(
         f"{args.path} as {args.who}: median {statistics.median(times):.1f} ms of {args.repeat} "
-        f"(min {min(times):.1f}), CPU median {statistics.median(cpu):.1f} ms (min {min(cpu):.1f}); {len(queries)} queries, {sql_ms:.1f} ms in the database; load {load}"
+        f"(min {min(times):.1f}), CPU median {statistics.median(cpu):.1f} ms (min {min(cpu):.1f}); "
+        f"{len(queries)} queries, {sql_ms:.1f} ms in the database; load {load}"
     )
     for sql, n in Counter(shape(q["sql"]) for q in queries).most_common(5):
         print(f"  {n} x {sql}")
