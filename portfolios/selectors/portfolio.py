@@ -57,7 +57,7 @@ def _benchmark_ends(portfolio: Portfolio, start: date, end: date) -> analytics.P
     before = closes.filter(date__lt=start).order_by("-date").values_list("date", "close")[:1]
     first = closes.filter(date__gte=start, date__lte=end).order_by("date").values_list("date", "close")[:1]
     last = closes.filter(date__lte=end).order_by("-date").values_list("date", "close")[:1]
-    return sorted(set(before.union(first, last, all=True)))
+    return sorted(set(before.union(first, last, all=True).order_by()))
 
 
 def _stored_performance(
