@@ -200,7 +200,9 @@ def quantity(value) -> str:
     return number(value)
 
 
+@lru_cache(maxsize=256)
 def currency_digits(currency: str) -> int:
+    """The currency's minor unit (CLDR): fixed data, looked up once per code, not per amount."""
     try:
         return get_currency_precision((currency or "").upper()) if currency else 2
     except (UnknownCurrencyError, KeyError):

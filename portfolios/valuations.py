@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import ExtractYear
 
@@ -119,13 +120,21 @@ def portfolio_daily_balances(*, portfolio: Portfolio, start: date, end: date) ->
 
 def stored_series(*, portfolio: Portfolio, start: date, end: date) -> analytics.ValueSeries | None:
     """The ``analytics.ValueSeries`` of ``[start, end]`` from the store, or None when the store
-    does not cover the range (``valuation_engine.series_from_rows``). One query."""
-    rows = (
-        Valuation.objects.filter(portfolio=portfolio, date__gte=start - ONE_DAY, date__lte=end)
-        .order_by("date")
-        .values_list("date", "value", "net_flows", "market_day")
-    )
-    return series_from_rows(list(rows), start=start, end=end, base_currency=portfolio.base_currency)
+    does not cover the range (``valuation_engine.series_from_rows``). One query.
+
+    Read as plain rows, each figure without the trailing zeros of its column's 40 decimal places
+    (PostgreSQL's ``trim_scale``: the same number, ``5002487.329`` rather than a 47-digit
+    ``5002487.3290000…``, so shorter to parse and to compute on): ten years are 3,652 rows, and
+    the ORM's per-row work and the long decimals were a third of the since-inception
+    performance's CPU (decision 1310)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT date, trim_scale(value), trim_scale(net_flows), market_day "  # noqa: S608 (a model's table)
+            f"FROM {Valuation._meta.db_table} WHERE portfolio_id = %s AND date >= %s AND date <= %s ORDER BY date",
+            [portfolio.pk, start - ONE_DAY, end],
+        )
+        rows = cursor.fetchall()
+    return series_from_rows(rows, start=start, end=end, base_currency=portfolio.base_currency)
 
 
 def stored_summary(*, portfolio: Portfolio, start: date, end: date) -> analytics.PeriodSummary:

@@ -162,6 +162,11 @@ def _watch_valuation(request, portfolio, info: valuations.ValuationInfo) -> int:
     return 0
 
 
+#: Rows of the ledger on the portfolio page: 25 as every list (``?per_page=`` shows more). Each
+#: row formats its money, price and date and links its edit and delete; 50 rows were a quarter
+#: of the page's template time (docs/decisions/1311).
+LEDGER_PAGE_SIZE = 25
+
 #: The ledger's sortable columns (the portfolio page, newest first by default).
 LEDGER_SORTS: dict[str, Sortable] = {
     "date": ("trade_date", "id"),
@@ -242,7 +247,7 @@ def portfolio_detail(request, pk: int):
         ledger_filters.filter(Transaction.objects.filter(portfolio=portfolio).select_related("instrument")),
         sorts=LEDGER_SORTS,
         default="-date",
-        per_page=50,
+        per_page=LEDGER_PAGE_SIZE,
     )
     txns = ledger.page
     context = {

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from portfolios.market.models import Price
+
 from .. import analytics, valuation_engine, valuations
 from ..ledger import ledger_of
 from ..models import CashBalance, Lot, Portfolio, Transaction
@@ -31,7 +33,7 @@ from .ranges import resolve_range
 class PortfolioPerformance:
     portfolio: Portfolio
     performance: analytics.Performance
-    benchmark_prices: analytics.PriceSeries
+    benchmark_prices: analytics.PriceSeries  # the closes its benchmark return reads (decision 1310)
     instruments: dict
     valuation: valuations.ValuationInfo = valuations.NO_STATE
 
@@ -41,6 +43,21 @@ def _benchmark_closes(portfolio: Portfolio, start: date, end: date) -> analytics
     if not portfolio.benchmark_id:
         return []
     return _price_series([portfolio.benchmark_id], since=start, end=end).get(portfolio.benchmark_id, [])
+
+
+def _benchmark_ends(portfolio: Portfolio, start: date, end: date) -> analytics.PriceSeries:
+    """The benchmark's closes that ``analytics.benchmark_return`` over ``[start, end]`` reads: the
+    last one before ``start``, the first one in the range (its base when none is before) and the
+    last one on or before ``end``. Its return from these is the return from every close of the
+    range (the same two closes divided), read as three rows of one query instead of the range's
+    thousands (decision 1310)."""
+    if not portfolio.benchmark_id:
+        return []
+    closes = Price.objects.filter(instrument_id=portfolio.benchmark_id)
+    before = closes.filter(date__lt=start).order_by("-date").values_list("date", "close")[:1]
+    first = closes.filter(date__gte=start, date__lte=end).order_by("date").values_list("date", "close")[:1]
+    last = closes.filter(date__lte=end).order_by("-date").values_list("date", "close")[:1]
+    return sorted(set(before.union(first, last, all=True).order_by()))
 
 
 def _stored_performance(
@@ -84,7 +101,7 @@ def portfolio_performance(
     today = today or timezone.localdate()
     info = valuations.valuation_status(portfolio=portfolio)
     s, e = resolve_range(inception=info.inception, start=start, end=end, preset=preset, today=today)
-    bench = _benchmark_closes(portfolio, s, e)
+    bench = _benchmark_ends(portfolio, s, e)
     perf = _stored_performance(portfolio, s, e, bench)
     if perf is None:
         loaded = portfolio_data(portfolio=portfolio, end=today)

@@ -64,7 +64,9 @@
   // Destructive actions: ask here instead of showing the server's confirmation page.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var message = form.getAttribute && form.getAttribute("data-confirm");
+    // A button may carry its own question (one form shared by many rows' buttons, each with its formaction).
+    var button = event.submitter;
+    var message = (button && button.getAttribute("data-confirm")) || (form.getAttribute && form.getAttribute("data-confirm"));
     if (!message || form.querySelector("input[name=confirmed]")) return;
     if (!window.confirm(message)) {
       event.preventDefault();

@@ -116,6 +116,48 @@ def test_add_edit_delete_transaction_pages(advisor_client, portfolio, aapl):
     assert not Transaction.objects.filter(portfolio=portfolio).exists()
 
 
+def test_ledger_rows_delete_through_one_shared_form(advisor_client, live):
+    """Each row's Delete is a button of one form (its formaction names the row): no form and
+    token per row (decision 1311). Without JavaScript the post shows the confirmation page;
+    confirmed, it deletes that row and no other."""
+    html = advisor_client.get(f"/portfolios/{live.pk}/").content.decode()
+    rows = Transaction.objects.filter(portfolio=live).count()
+    assert rows > 1
+    assert html.count('<form id="ledger-delete"') == 1
+    targets = re.findall(r'form="ledger-delete" formaction="([^"]+)"', html)
+    assert len(targets) == rows
+    assert not re.search(r"<form[^>]*/delete/", html)  # no form per row
+    first = Transaction.objects.filter(portfolio=live).order_by("-trade_date", "-id").first()
+    target = f"/portfolios/{live.pk}/transactions/{first.pk}/delete/"
+    assert target in targets
+    asked = advisor_client.post(target)
+    assert asked.status_code == 200 and b"Delete this transaction?" in asked.content
+    assert Transaction.objects.filter(pk=first.pk).exists()
+    done = advisor_client.post(target, {"confirmed": "yes"})
+    assert done.status_code == 302
+    assert not Transaction.objects.filter(pk=first.pk).exists()
+    assert Transaction.objects.filter(portfolio=live).count() == rows - 1
+
+
+def test_ledger_shows_25_rows_a_page_and_more_on_request(advisor_client, live, aapl):
+    today = timezone.localdate()
+    for i in range(30):
+        services.transaction_record(
+            portfolio=live, kind="interest", trade_date=today - timedelta(days=i), instrument=aapl, amount="1"
+        )
+    html = advisor_client.get(f"/portfolios/{live.pk}/").content.decode()
+    assert len(re.findall(r'form="ledger-delete"', html)) == 25
+    more = advisor_client.get(f"/portfolios/{live.pk}/?per_page=50").content.decode()
+    assert len(re.findall(r'form="ledger-delete"', more)) == min(50, Transaction.objects.filter(portfolio=live).count())
+
+
+def test_outsider_cannot_delete_through_the_ledger_form(outsider_client, live):
+    txn = Transaction.objects.filter(portfolio=live).first()
+    r = outsider_client.post(f"/portfolios/{live.pk}/transactions/{txn.pk}/delete/", {"confirmed": "yes"})
+    assert r.status_code in (403, 404)
+    assert Transaction.objects.filter(pk=txn.pk).exists()
+
+
 def test_sell_more_than_held_shows_a_form_error(advisor_client, live, aapl):
     r = advisor_client.post(
         f"/portfolios/{live.pk}/transactions/new/",
