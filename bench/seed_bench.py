@@ -263,7 +263,11 @@ def seed(args) -> dict:
             ids.remove(big["big_portfolio_id"])
             ids.insert(0, big["big_portfolio_id"])
         chunks = [(tenant.schema_name, ids[i : i + VALUATION_CHUNK]) for i in range(0, len(ids), VALUATION_CHUNK)]
-        failed = [f for chunk in in_workers(_valuations_chunk, chunks, args.jobs) for f in chunk]
+        done = in_workers(_valuations_chunk, chunks, args.jobs)
+        failed = [f for chunk_failed, _seconds in done for f in chunk_failed]
+        seconds = {pk: s for _failed, chunk_seconds in done for pk, s in chunk_seconds.items()}
+        if big.get("big_portfolio_id") in seconds:
+            timings["big_valuations_s"] = seconds[big["big_portfolio_id"]]
         if failed:
             raise SystemExit("valuation rebuild failed: " + "; ".join(failed))
         firm_valuations_rebuild()
@@ -332,8 +336,9 @@ def _portfolios_chunk(job) -> list[tuple[int, int]]:
     return made
 
 
-def _valuations_chunk(job) -> list[str]:
-    """Value a chunk of portfolios from inception (``valuations_rebuild``); the failures."""
+def _valuations_chunk(job) -> tuple[list[str], dict[int, float]]:
+    """Value a chunk of portfolios from inception (``valuations_rebuild``); the failures and the
+    seconds each portfolio took."""
     from datetime import date as _date
 
     from django_tenants.utils import schema_context
@@ -342,13 +347,15 @@ def _valuations_chunk(job) -> list[str]:
     from portfolios.valuation_services import valuations_rebuild
 
     schema, ids = job
-    failed = []
+    failed, seconds = [], {}
     with schema_context(schema):
         for portfolio in Portfolio.objects.filter(pk__in=ids).order_by("pk"):
+            started = time.perf_counter()
             state = valuations_rebuild(portfolio=portfolio, since=_date.min)
+            seconds[portfolio.pk] = time.perf_counter() - started
             if state.status == ValuationStatus.FAILED:
                 failed.append(f"portfolio {portfolio.pk}: {state.error}")
-    return failed
+    return failed, seconds
 
 
 BIG_INSTRUMENTS = 50
