@@ -209,8 +209,7 @@ def cpu_child(seed_file: str, keys: str, repeat: int) -> None:
     for who in ("owner", "advisor"):
         clients[who] = Client(HTTP_HOST=seed["host"])
         with tenant_context(tenant):
-            user = get_user_model().objects.get(email=f"{who}@{seed['large_slug']}.example")
-        clients[who].force_login(user)
+            clients[who].force_login(get_user_model().objects.get(email=f"{who}@{seed['large_slug']}.example"))
     wanted = set(keys.split(","))
     out = {}
     for page in pages(seed):
@@ -248,6 +247,15 @@ def cpu_child(seed_file: str, keys: str, repeat: int) -> None:
 
 def run_cpu(seed_file: Path, url: str, redis: str, keys: list[str], repeat: int) -> dict:
     env = production_env(database_url=url, redis_url=redis, extra={"CODEX_API_RATE": "100000000/min"})
+    collected = subprocess.run(  # production's manifest storage, as the served run has it
+        [PY, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if collected.returncode != 0:
+        raise SystemExit(collected.stderr[-2000:])
     done = subprocess.run(
         [PY, __file__, "--cpu-child", str(seed_file), "--only", ",".join(keys), "--cpu-repeat", str(repeat)],
         cwd=ROOT,
@@ -705,8 +713,17 @@ def scaling(args) -> None:
     redis = args.redis_url or db.redis_url(args.redis_db)
     only = set(filter(None, args.only.split(","))) or set(SCALING_PAGES)
     keys = [k for k in SCALING_PAGES if k in only]
+    # Sizes measured by earlier runs (``--sizes`` runs one size at a time) are kept and shown with
+    # this run's; each carries the time it was measured.
+    results_file = ROOT / "bench" / "results" / "pages-scaling.json"
+    kept = json.loads(results_file.read_text()) if results_file.exists() else {}
     by_size = {}
+    for contacts, txns in SCALING:
+        if f"{contacts}/{txns}" in kept and "cpu" in kept[f"{contacts}/{txns}"]:
+            by_size[(contacts, txns)] = kept[f"{contacts}/{txns}"]
     sizes_wanted = {int(n) for n in args.sizes.split(",") if n}
+    if args.report:
+        sizes_wanted = {-1}
     for contacts, txns in SCALING:
         if sizes_wanted and contacts not in sizes_wanted:
             continue
@@ -723,6 +740,7 @@ def scaling(args) -> None:
         served_load = report.load_average()
         results = {} if args.cpu_only else measure(seed, url, redis, seconds=args.seconds, only=only)
         by_size[(contacts, txns)] = {
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "cpu": cpu,
             "results": results,
             "load_before_cpu": cpu_load,
@@ -730,17 +748,18 @@ def scaling(args) -> None:
             "load_after": report.load_average(),
             "seed": {k: v for k, v in seed.items() if "key" not in k and "password" not in k},
         }
-        (ROOT / "bench" / "results").mkdir(exist_ok=True)
-        (ROOT / "bench" / "results" / "pages-scaling.json").write_text(
-            json.dumps({f"{c}/{t}": v for (c, t), v in by_size.items()}, indent=2, default=str)
+        results_file.parent.mkdir(exist_ok=True)
+        results_file.write_text(
+            json.dumps({f"{c}/{t}": v for (c, t), v in sorted(by_size.items())}, indent=2, default=str)
         )
     if args.seed_only:
         return
+    by_size = dict(sorted(by_size.items()))
     print(scaling_tables(by_size, keys))
     for (c, t), v in by_size.items():
         print(
-            f"load average {c:,}/{t:,}: before CPU {v['load_before_cpu']}; before served "
-            f"{v['load_before_served']}; after {v['load_after']}"
+            f"{c:,} contacts / {t:,} txns, measured {v.get('measured_at', '?')}: load average before the CPU "
+            f"run {v['load_before_cpu']}; before the served run {v['load_before_served']}; after {v['load_after']}"
         )
 
 
@@ -774,6 +793,7 @@ def main() -> None:
         default="",
         help="C1's and Codex's ports, e.g. 8892,8893 (default 8792,8793: another bench may hold them)",
     )
+    parser.add_argument("--report", action="store_true", help="--scaling: only the tables of the sizes measured")
     parser.add_argument("--cpu-only", action="store_true", help="--scaling: the in-process CPU only, no load")
     parser.add_argument("--cpu-repeat", type=int, default=7, help="--scaling: requests per page in process")
     parser.add_argument("--explain-child", help=argparse.SUPPRESS)
