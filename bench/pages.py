@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import db, load, report  # noqa: E402
 from bench.harness.server import BENCH_ENCRYPTION_KEY, BENCH_SECRET_KEY, Gunicorn, get, production_env  # noqa: E402
+from bench.seed_bench import SEED_FORMAT  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # Ports of their own: other benchmarks (bench/run_all.py: 8701-8704) may run on this machine.
@@ -598,8 +599,9 @@ def scaling_prepare(name: str, seed_args: list[str], *, template: str, fresh: bo
         "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
     }
     if not fresh and seed_file.exists() and db.exists(name):
-        seeded_with = json.loads(seed_file.read_text()).get("seed_args")
-        if seeded_with == seed_args:
+        earlier = json.loads(seed_file.read_text())
+        seeded_with = [*earlier.get("seed_args", []), f"format {earlier.get('seed_format', 1)}"]
+        if seeded_with == [*seed_args, f"format {SEED_FORMAT}"]:
             migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=env)
             if migrated.returncode != 0:
                 raise SystemExit(f"migrate_all failed on {name}:\n{migrated.stderr[-3000:]}")
@@ -608,7 +610,7 @@ def scaling_prepare(name: str, seed_args: list[str], *, template: str, fresh: bo
                 raise SystemExit(f"a fresh session failed:\n{fresh_session.stderr[-3000:]}")
             print(f"reusing {name}: seeded earlier with the same arguments ({seed_file})", flush=True)
             return json.loads(seed_file.read_text()), seed_file, url
-        print(f"{name}: seeded with {seeded_with}, not {seed_args}: seeding afresh", flush=True)
+        print(f"{name}: seeded with {seeded_with}, not {seed_args} format {SEED_FORMAT}: seeding afresh", flush=True)
     started = time.perf_counter()
     template_env = {**env, "DATABASE_URL": db.database_url(template)}
     if not db.exists(template):
