@@ -39,6 +39,9 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 # Ports of their own: other benchmarks (bench/run_all.py: 8701-8704) may run on this machine.
 PORTS = {"c1": 8792, "codex": 8793}
 SEQ_SCAN_ROWS = 1000
+# Longest wait for the machine to go quiet before each measurement (``--settle``): on a machine
+# shared with other work it never does, and 10 s per wait was two thirds of a short run.
+SETTLE_SECONDS = 10.0
 SEED_ARGS = ["--firms", "10", "--contacts", "100000", "--portfolios", "2000", "--transactions", "10000", "--big"]
 
 
@@ -473,7 +476,7 @@ def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | 
             cold[page.key] = (time.perf_counter() - started) * 1000
         for page in chosen:
             if page.auth == "post":
-                load.settle()
+                load.settle(timeout=SETTLE_SECONDS)
                 r = post_load(senders[page.key], ok=POST_OK[page.key], seconds=seconds)
                 results[page.key] = {**r, "cold_ms": cold[page.key]}
                 print(
@@ -489,9 +492,9 @@ def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | 
                 print(f"  {page.key}: HTTP {status}, skipped", flush=True)
                 continue
             # cold: the first request after the servers started (caches empty in this worker)
-            load.settle()
+            load.settle(timeout=SETTLE_SECONDS)
             peak = load.wrk_peak(f"http://127.0.0.1:{port}{page.path}", host=host, headers=hdrs, seconds=seconds)
-            load.settle()
+            load.settle(timeout=SETTLE_SECONDS)
             steady = load.constant_rate(port, page.path, host=host, headers=hdrs, rate=0.7 * peak.rps, seconds=seconds)
             results[page.key] = {
                 "peak_rps": peak.rps,
@@ -618,6 +621,14 @@ def scaling_prepare(name: str, seed_args: list[str], *, template: str, fresh: bo
     migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=template_env)
     if migrated.returncode != 0:
         raise SystemExit(f"migrate_all failed on {template}:\n{migrated.stderr[-3000:]}")
+    # The small firms are the same at every size: provisioned once into the template (the seed
+    # skips the firms that exist), not once per size.
+    firms = seed_args[seed_args.index("--firms") + 1] if "--firms" in seed_args else "0"
+    provisioned = run(
+        [PY, "bench/seed_bench.py", "--only-firms", "--firms", firms, "--out", os.devnull], env=template_env
+    )
+    if provisioned.returncode != 0:
+        raise SystemExit(f"provisioning the small firms failed on {template}:\n{provisioned.stderr[-3000:]}")
     migrate_s = time.perf_counter() - started
     started = time.perf_counter()
     db.clone(template, name)
@@ -631,7 +642,7 @@ def scaling_prepare(name: str, seed_args: list[str], *, template: str, fresh: bo
     seed.update(
         seed_args=seed_args,
         seed_seconds=round(time.perf_counter() - started, 1),
-        template_migrate_seconds=round(migrate_s, 1),
+        template_seconds=round(migrate_s, 1),  # migrate_all and the small firms (a no-op when done)
         clone_seconds=round(clone_s, 1),
         seed_load=report.load_average(),
     )
@@ -795,6 +806,9 @@ def main() -> None:
         default="",
         help="C1's and Codex's ports, e.g. 8892,8893 (default 8792,8793: another bench may hold them)",
     )
+    parser.add_argument(
+        "--settle", type=float, default=SETTLE_SECONDS, help="longest wait for a quiet CPU before each run (s)"
+    )
     parser.add_argument("--report", action="store_true", help="--scaling: only the tables of the sizes measured")
     parser.add_argument("--cpu-only", action="store_true", help="--scaling: the in-process CPU only, no load")
     parser.add_argument("--cpu-repeat", type=int, default=7, help="--scaling: requests per page in process")
@@ -811,6 +825,8 @@ def main() -> None:
         return
     if not args.db.startswith("codex_bench"):
         raise SystemExit("--db must name a scratch database codex_bench*")
+    global SETTLE_SECONDS
+    SETTLE_SECONDS = args.settle
     if args.ports:
         c1_port, codex_port = (int(p) for p in args.ports.split(","))
         PORTS.update(c1=c1_port, codex=codex_port)
