@@ -568,6 +568,33 @@ def ensure_valuations() -> None:
         call_command("valuations_rebuild", "--firm", LARGE_SLUG, verbosity=0)
 
 
+def extend_valuations() -> dict:
+    """Bring the big firm's stored valuations up to today, as the nightly job does
+    (``valuations_extend_all``, then each stale portfolio's rebuild from its first missing day, then
+    the firm's totals), for a database seeded on an earlier day: until then every page of a
+    portfolio whose store ends before today replays its whole ledger (the selectors' fallback)."""
+    import django
+
+    django.setup()
+    from django_tenants.utils import schema_context
+
+    from portfolios.models import Portfolio, ValuationState
+    from portfolios.valuation_services import firm_valuations_rebuild, valuations_extend_all, valuations_rebuild
+    from tenants.models import Tenant
+
+    fast_commits()
+    started = time.perf_counter()
+    tenant = Tenant.objects.get(slug=LARGE_SLUG)
+    with schema_context(tenant.schema_name):
+        valuations_extend_all()
+        stale = list(ValuationState.objects.filter(stale_from__isnull=False).values_list("portfolio_id", flat=True))
+        for portfolio in Portfolio.objects.filter(pk__in=stale).order_by("pk"):
+            valuations_rebuild(portfolio=portfolio)
+        if stale:
+            firm_valuations_rebuild()
+    return {"extended": len(stale), "seconds": round(time.perf_counter() - started, 1)}
+
+
 def ledger_rows(rng, portfolio, count, instruments, closes, days, *, whole_span: bool = False) -> list[dict]:
     """A plausible ledger: one deposit, then buys, partial sells of what is held, dividends, fees.
 
@@ -641,6 +668,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--new-session", action="store_true", help="only a fresh owner session, into --out")
+    parser.add_argument(
+        "--extend-valuations", action="store_true", help="only bring the big firm's valuations up to today"
+    )
     parser.add_argument("--ensure-deals", action="store_true", help="only top up the big firm's deals, into --out")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ or not os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[-1].startswith(
@@ -653,6 +683,9 @@ def main() -> None:
         data["signin_email"], data["signin_password"] = SIGNIN_EMAIL, SIGNIN_PASSWORD
         data["valued"] = True
         args.out.write_text(json.dumps(data, indent=2, default=str))
+        return
+    if args.extend_valuations:
+        print(json.dumps(extend_valuations()))
         return
     if args.new_session:
         data = json.loads(args.out.read_text())
