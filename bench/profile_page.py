@@ -91,7 +91,7 @@ def main() -> None:
     for q in slowest:
         print(f"  {float(q['time']) * 1000:.1f} ms: {shape(q['sql'])}")
     for q in sorted(queries, key=lambda q: -float(q["time"]))[: args.explain]:
-        if not q["sql"].lstrip().upper().startswith(("SELECT", "WITH")):
+        if not q["sql"].lstrip().upper().startswith(("SELECT", "WITH", "(")):
             continue
         with tenant_context(tenant), connection.cursor() as cur:
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
