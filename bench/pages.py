@@ -215,7 +215,7 @@ def cpu_child(seed_file: str, keys: str, repeat: int) -> None:
         with tenant_context(tenant):
             clients[who].force_login(get_user_model().objects.get(email=f"{who}@{seed['large_slug']}.example"))
     wanted = set(keys.split(","))
-    out = {}
+    out: dict[str, dict] = {}
     for page in pages(seed):
         if page.key not in wanted or page.auth not in clients:
             continue
