@@ -33,11 +33,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import db, load, report  # noqa: E402
 from bench.harness.server import BENCH_ENCRYPTION_KEY, BENCH_SECRET_KEY, Gunicorn, get, production_env  # noqa: E402
+from bench.seed_bench import SEED_FORMAT  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 # Ports of their own: other benchmarks (bench/run_all.py: 8701-8704) may run on this machine.
 PORTS = {"c1": 8792, "codex": 8793}
 SEQ_SCAN_ROWS = 1000
+# Longest wait for the machine to go quiet before each measurement (``--settle``): on a machine
+# shared with other work it never does, and 10 s per wait was two thirds of a short run.
+SETTLE_SECONDS = 10.0
 SEED_ARGS = ["--firms", "10", "--contacts", "100000", "--portfolios", "2000", "--transactions", "10000", "--big"]
 
 
@@ -181,6 +185,94 @@ def explain_child(seed_file: str) -> None:
                 if firm_tables.get(table, 0) > SEQ_SCAN_ROWS:
                     failures.append(f"{page.key}: Seq Scan on {table} ({int(firm_tables[table]):,} rows)")
     print("EXPLAIN-FAILURES " + json.dumps(failures))
+
+
+# --- CPU per request in process (the scaling curve): steadier than a served p95 on a shared machine --------
+def cpu_child(seed_file: str, keys: str, repeat: int) -> None:
+    """Each page of ``keys`` through Django's test client (the whole middleware stack, production
+    settings, no network): median ``time.process_time`` (this process's CPU: Python, not
+    PostgreSQL's), median wall time, queries and their database time, after one warm-up request.
+    Prints one ``CPU-RESULTS`` JSON line."""
+    import statistics
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django_tenants.utils import schema_context, tenant_context
+
+    from tenants.models import Tenant
+
+    seed = json.loads(Path(seed_file).read_text())
+    with schema_context("public"):
+        tenant = Tenant.objects.get(slug=seed["large_slug"])
+    clients = {"key": Client(HTTP_HOST=seed["host"], HTTP_X_API_KEY=seed["api_key"])}
+    for who in ("owner", "advisor"):
+        clients[who] = Client(HTTP_HOST=seed["host"])
+        with tenant_context(tenant):
+            clients[who].force_login(get_user_model().objects.get(email=f"{who}@{seed['large_slug']}.example"))
+    wanted = set(keys.split(","))
+    out: dict[str, dict] = {}
+    for page in pages(seed):
+        if page.key not in wanted or page.auth not in clients:
+            continue
+        client = clients[page.auth]
+        status = client.get(page.path).status_code  # warm-up: this process's first use of the page
+        if status != 200:
+            out[page.key] = {"error": f"HTTP {status}"}
+            continue
+        cpu, wall, sql = [], [], []
+        queries = 0
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as ctx:
+                c0, w0 = time.process_time(), time.perf_counter()
+                client.get(page.path)
+                cpu.append((time.process_time() - c0) * 1000)
+                wall.append((time.perf_counter() - w0) * 1000)
+            queries = len(ctx.captured_queries)
+            sql.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
+        out[page.key] = {
+            "cpu_ms": statistics.median(cpu),
+            "wall_ms": statistics.median(wall),
+            "sql_ms": statistics.median(sql),
+            "queries": queries,
+            "repeat": repeat,
+        }
+        print(
+            f"  {page.key:20s} CPU {out[page.key]['cpu_ms']:7.1f} ms  wall {out[page.key]['wall_ms']:7.1f} ms  "
+            f"SQL {out[page.key]['sql_ms']:7.1f} ms  {queries} queries",
+            flush=True,
+        )
+    print("CPU-RESULTS " + json.dumps(out))
+
+
+def run_cpu(seed_file: Path, url: str, redis: str, keys: list[str], repeat: int) -> dict:
+    env = production_env(database_url=url, redis_url=redis, extra={"CODEX_API_RATE": "100000000/min"})
+    collected = subprocess.run(  # production's manifest storage, as the served run has it
+        [PY, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if collected.returncode != 0:
+        raise SystemExit(collected.stderr[-2000:])
+    done = subprocess.run(
+        [PY, __file__, "--cpu-child", str(seed_file), "--only", ",".join(keys), "--cpu-repeat", str(repeat)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    print(done.stdout.rsplit("CPU-RESULTS ", 1)[0], end="", flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"CPU child failed:\n{done.stderr[-3000:]}")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("CPU-RESULTS "))
+    return json.loads(line.removeprefix("CPU-RESULTS "))
 
 
 def run_explain(seed_file: Path, url: str) -> list[str]:
@@ -384,7 +476,7 @@ def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | 
             cold[page.key] = (time.perf_counter() - started) * 1000
         for page in chosen:
             if page.auth == "post":
-                load.settle()
+                load.settle(timeout=SETTLE_SECONDS)
                 r = post_load(senders[page.key], ok=POST_OK[page.key], seconds=seconds)
                 results[page.key] = {**r, "cold_ms": cold[page.key]}
                 print(
@@ -400,9 +492,9 @@ def measure(seed: dict, url: str, redis: str, *, seconds: int, only: set[str] | 
                 print(f"  {page.key}: HTTP {status}, skipped", flush=True)
                 continue
             # cold: the first request after the servers started (caches empty in this worker)
-            load.settle()
+            load.settle(timeout=SETTLE_SECONDS)
             peak = load.wrk_peak(f"http://127.0.0.1:{port}{page.path}", host=host, headers=hdrs, seconds=seconds)
-            load.settle()
+            load.settle(timeout=SETTLE_SECONDS)
             steady = load.constant_rate(port, page.path, host=host, headers=hdrs, rate=0.7 * peak.rps, seconds=seconds)
             results[page.key] = {
                 "peak_rps": peak.rps,
@@ -444,6 +536,9 @@ def table(seed: dict, results: dict) -> str:
 
 # --- the scaling curve (issue 19, point 2): each page at three firm sizes ----------------------------------
 SCALING = [(1_000, 500), (10_000, 5_000), (100_000, 50_000)]  # (contacts, the big portfolio's transactions)
+# Every GET page of the top table. Sign-in and the CSV preview are left out on purpose: neither reads
+# anything that grows with the firm (sign-in: one user by e-mail, then Argon2; the preview: the
+# uploaded file checked against the instruments and one small portfolio's own ledger).
 SCALING_PAGES = (
     "dashboard_owner",
     "dashboard_advisor",
@@ -457,10 +552,16 @@ SCALING_PAGES = (
     "portfolios_list",
     "portfolios_search",
     "deals_list",
+    "deals_search",
     "activities_list",
     "activities_search",
     "global_search",
 )
+NOT_SCALED = {
+    "signin": "one user looked up by e-mail, then Argon2: no firm-sized read",
+    "csv_preview": "the uploaded file against the instruments and one small portfolio's ledger: no firm-sized read",
+}
+FLAT = 2.0
 
 
 def prepare(name: str, seed_args: list[str], *, reuse: bool) -> tuple[dict, Path, str]:
@@ -469,6 +570,15 @@ def prepare(name: str, seed_args: list[str], *, reuse: bool) -> tuple[dict, Path
     seed = prepare_database(name, seed_args, reuse=reuse)
     seed_file = ROOT / ".data" / "bench" / f"seed-{name}.json"
     url = db.database_url(name)
+    if reuse:
+        extend_valuations(
+            {
+                **os.environ,
+                "DATABASE_URL": url,
+                "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+                "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
+            }
+        )
     if "deals" not in seed or "signin_email" not in seed or not seed.get("valued"):  # an older seed
         env = {
             **os.environ,
@@ -485,51 +595,245 @@ def prepare(name: str, seed_args: list[str], *, reuse: bool) -> tuple[dict, Path
     return seed, seed_file, url
 
 
-def scaling(args) -> None:
-    """Each page at 1,000 / 10,000 / 100,000 contacts and 500 / 5,000 / 50,000 transactions in the
-    big portfolio (2,000 portfolios throughout), on a scratch database per size; prints p95 and the
-    ratio to C1 per size and whether the page stays within 2x across the sizes."""
-    redis = db.redis_url(args.redis_db)
-    only = set(filter(None, args.only.split(","))) or set(SCALING_PAGES)
-    by_size = {}
-    for contacts, txns in SCALING:
-        name = f"{args.db}_c{contacts}"
-        seed_args = ["--firms", "10", "--contacts", str(contacts), "--portfolios", "2000", "--transactions", "10000"]
-        seed_args += ["--big", "--big-transactions", str(txns)]
-        seed, _file, url = prepare(name, seed_args, reuse=args.reuse_db)
-        print(f"== {contacts:,} contacts, {txns:,} transactions (load {report.load_average()})", flush=True)
-        by_size[(contacts, txns)] = {
-            "results": measure(seed, url, redis, seconds=args.seconds, only=only),
-            "load": report.load_average(),
-        }
+def extend_valuations(env: dict) -> None:
+    """A database seeded on an earlier day: its stored valuations end before today, and until the
+    nightly job runs every portfolio page replays its ledger. Do what that job does first."""
+    from bench.run_all import run
+
+    done = run([PY, "bench/seed_bench.py", "--extend-valuations", "--out", os.devnull], env=env, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"extending the valuations failed:\n{done.stderr[-3000:]}")
+    print(f"valuations brought up to today: {done.stdout.strip().splitlines()[-1]}", flush=True)
+
+
+def scaling_prepare(name: str, seed_args: list[str], *, template: str, fresh: bool) -> tuple[dict, Path, str]:
+    """The database of one size of the curve: reused when its seed file says it was seeded with
+    ``seed_args`` (after ``migrate_all``, a no-op when nothing is new), else seeded afresh on a
+    clone of ``template``, a database migrated once for every size (``migrate_all`` of an empty
+    database takes a minute or more; a ``CREATE DATABASE ... TEMPLATE`` a few seconds)."""
+    from bench.run_all import run
+
+    seed_file = ROOT / ".data" / "bench" / f"seed-{name}.json"
+    url = db.database_url(name)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,  # the server's: sessions are signed with it
+        "CODEX_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
+    }
+    if not fresh and seed_file.exists() and db.exists(name):
+        earlier = json.loads(seed_file.read_text())
+        seeded_with = [*earlier.get("seed_args", []), f"format {earlier.get('seed_format', 1)}"]
+        if seeded_with == [*seed_args, f"format {SEED_FORMAT}"]:
+            migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=env)
+            if migrated.returncode != 0:
+                raise SystemExit(f"migrate_all failed on {name}:\n{migrated.stderr[-3000:]}")
+            fresh_session = run([PY, "bench/seed_bench.py", "--new-session", "--out", str(seed_file)], env=env)
+            if fresh_session.returncode != 0:
+                raise SystemExit(f"a fresh session failed:\n{fresh_session.stderr[-3000:]}")
+            extend_valuations(env)
+            print(f"reusing {name}: seeded earlier with the same arguments ({seed_file})", flush=True)
+            return json.loads(seed_file.read_text()), seed_file, url
+        print(f"{name}: seeded with {seeded_with}, not {seed_args} format {SEED_FORMAT}: seeding afresh", flush=True)
+    started = time.perf_counter()
+    template_env = {**env, "DATABASE_URL": db.database_url(template)}
+    if not db.exists(template):
+        db.recreate(template)
+    migrated = run([PY, "manage.py", "migrate_all", "--verbosity", "0"], env=template_env)
+    if migrated.returncode != 0:
+        raise SystemExit(f"migrate_all failed on {template}:\n{migrated.stderr[-3000:]}")
+    # The small firms are the same at every size: provisioned once into the template (the seed
+    # skips the firms that exist), not once per size.
+    firms = seed_args[seed_args.index("--firms") + 1] if "--firms" in seed_args else "0"
+    provisioned = run(
+        [PY, "bench/seed_bench.py", "--only-firms", "--firms", firms, "--out", os.devnull], env=template_env
+    )
+    if provisioned.returncode != 0:
+        raise SystemExit(f"provisioning the small firms failed on {template}:\n{provisioned.stderr[-3000:]}")
+    migrate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    db.clone(template, name)
+    clone_s = time.perf_counter() - started
+    print(f"seeding {name} (a clone of {template}): {' '.join(seed_args)}", flush=True)
+    started = time.perf_counter()
+    seeded = run([PY, "bench/seed_bench.py", *seed_args, "--out", str(seed_file)], env=env, timeout=3600)
+    if seeded.returncode != 0:
+        raise SystemExit(f"seeding failed:\n{seeded.stdout}\n{seeded.stderr[-4000:]}")
+    seed = json.loads(seed_file.read_text())
+    seed.update(
+        seed_args=seed_args,
+        seed_seconds=round(time.perf_counter() - started, 1),
+        template_seconds=round(migrate_s, 1),  # migrate_all and the small firms (a no-op when done)
+        clone_seconds=round(clone_s, 1),
+        seed_load=report.load_average(),
+    )
+    seed_file.write_text(json.dumps(seed, indent=2, default=str))
+    print(f"seeded {name} in {seed['seed_seconds']} s: {seed['timings']}", flush=True)
+    return seed, seed_file, url
+
+
+def spread(values: list[float], sizes: int) -> float | None:
+    return max(values) / min(values) if len(values) == sizes and min(values) > 0 else None
+
+
+def verdict(p95_spread: float | None, cost_spread: float | None) -> str:
+    """Flat when both the served p95 and the in-process cost (this process's CPU plus the time its
+    queries took in PostgreSQL) stay within ``FLAT``; when they disagree, says which one moved.
+    ``process_time`` alone is not enough: it leaves out the database's work, which is what grows
+    when a query reads more rows at a bigger size."""
+    if p95_spread is None and cost_spread is None:
+        return "-"
+    flat = [x <= FLAT for x in (p95_spread, cost_spread) if x is not None]
+    if all(flat):
+        return "flat"
+    if not any(flat):
+        return "NOT flat"
+    if cost_spread is not None and cost_spread <= FLAT:
+        return "flat in process, not served"
+    return "flat served, not in process"
+
+
+def scaling_tables(by_size: dict, keys: list[str]) -> str:
     sizes = list(by_size)
-    header = ["page"] + [f"{c:,} contacts / {t:,} txns: p95 (ratio to C1)" for c, t in sizes]
-    header += ["max / min p95", "flat within 2x"]
-    rows = []
-    for key in SCALING_PAGES:
-        if key not in only:
-            continue
-        cells, p95s = [key], []
+    n = len(sizes)
+    label = [f"{c:,} / {t:,}" for c, t in sizes]
+    served_header = ["page"] + [f"{x}: p95 (ratio to C1)" for x in label] + ["max / min"]
+    cpu_header = ["page"] + [f"{x}: CPU + SQL ms (CPU, SQL, wall, queries)" for x in label]
+    cpu_header += ["CPU + SQL max / min", "CPU max / min"]
+    verdict_header = ["page", "p95 max / min", "CPU + SQL max / min", f"within {FLAT:.0f}x"]
+    served_rows, cpu_rows, verdict_rows = [], [], []
+    for key in keys:
+        served, p95s, costs, cpus, cpu_cells = [key], [], [], [], [key]
         for size in sizes:
             results = by_size[size]["results"]
-            r, c1 = results.get(key, {}), results.get("c1", {}).get("peak_rps")
-            if "p95_ms" not in r:
-                cells.append(r.get("error", "not run"))
-                continue
-            p95s.append(r["p95_ms"])
-            cells.append(f"{r['p95_ms']:.1f} ms ({r['peak_rps'] / c1:.0%})" if c1 else f"{r['p95_ms']:.1f} ms")
-        spread = max(p95s) / min(p95s) if len(p95s) == len(sizes) and min(p95s) > 0 else None
-        cells += [f"{spread:.2f}x" if spread else "-", ("yes" if spread <= 2 else "no") if spread else "-"]
-        rows.append(cells)
-    print(report.md_table(header, rows))
-    print("load average per size: " + "; ".join(f"{c:,}/{t:,}: {v['load']}" for (c, t), v in by_size.items()))
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "pages-scaling.json").write_text(
-        json.dumps({f"{c}/{t}": v for (c, t), v in by_size.items()}, indent=2, default=str)
+            r = results.get(key, {})
+            c1 = r.get("c1_peak") or results.get("c1", {}).get("peak_rps")
+            if "p95_ms" in r:
+                p95s.append(r["p95_ms"])
+                served.append(f"{r['p95_ms']:.1f} ms ({r['peak_rps'] / c1:.0%})" if c1 else f"{r['p95_ms']:.1f} ms")
+            else:
+                served.append(r.get("error", "not run"))
+            c = by_size[size]["cpu"].get(key, {})
+            if "cpu_ms" in c:
+                costs.append(c["cpu_ms"] + c["sql_ms"])
+                cpus.append(c["cpu_ms"])
+                cpu_cells.append(
+                    f"{c['cpu_ms'] + c['sql_ms']:.1f} ({c['cpu_ms']:.1f}, {c['sql_ms']:.1f}, "
+                    f"{c['wall_ms']:.1f}, {c['queries']})"
+                )
+            else:
+                cpu_cells.append(c.get("error", "not run"))
+        p95_spread, cost_spread, cpu_spread = spread(p95s, n), spread(costs, n), spread(cpus, n)
+        served.append(f"{p95_spread:.2f}x" if p95_spread else "-")
+        cpu_cells += [f"{cost_spread:.2f}x" if cost_spread else "-", f"{cpu_spread:.2f}x" if cpu_spread else "-"]
+        served_rows.append(served)
+        cpu_rows.append(cpu_cells)
+        verdict_rows.append(
+            [
+                key,
+                f"{p95_spread:.2f}x" if p95_spread else "-",
+                f"{cost_spread:.2f}x" if cost_spread else "-",
+                verdict(p95_spread, cost_spread),
+            ]
+        )
+    for key, why in NOT_SCALED.items():
+        verdict_rows.append([key, "not run", "not run", f"independent of firm size ({why})"])
+    return "\n\n".join(
+        [
+            "Served (two gunicorn workers, p95 at 70 % of the page's own peak):\n"
+            + report.md_table(served_header, served_rows),
+            "In process (medians of the requests through Django's test client; SQL: the time its queries "
+            "took, PostgreSQL's share of the work):\n" + report.md_table(cpu_header, cpu_rows),
+            "Verdict per page:\n" + report.md_table(verdict_header, verdict_rows),
+        ]
     )
 
 
+def scaling(args) -> None:
+    """Each page at 1,000 / 10,000 / 100,000 contacts and 500 / 5,000 / 50,000 transactions in the
+    big portfolio (2,000 portfolios throughout), on a scratch database per size (reused when seeded
+    with the same arguments); per size, first each page's CPU per request in process, then served
+    under load; prints both, the ratio to C1, and a verdict per page: flat within 2x or not."""
+    redis = args.redis_url or db.redis_url(args.redis_db)
+    only = set(filter(None, args.only.split(","))) or set(SCALING_PAGES)
+    keys = [k for k in SCALING_PAGES if k in only]
+    # Sizes measured by earlier runs (``--sizes`` runs one size at a time) are kept and shown with
+    # this run's; each carries the time it was measured.
+    results_file = ROOT / "bench" / "results" / "pages-scaling.json"
+    kept = json.loads(results_file.read_text()) if results_file.exists() else {}
+    by_size = {}
+    for contacts, txns in SCALING:
+        if f"{contacts}/{txns}" in kept and "cpu" in kept[f"{contacts}/{txns}"]:
+            by_size[(contacts, txns)] = kept[f"{contacts}/{txns}"]
+    sizes_wanted = {int(n) for n in args.sizes.split(",") if n}
+    if args.report:
+        sizes_wanted = {-1}
+    for contacts, txns in SCALING:
+        if sizes_wanted and contacts not in sizes_wanted:
+            continue
+        name = f"{args.db}_c{contacts}"
+        seed_args = ["--firms", "10", "--contacts", str(contacts), "--portfolios", "2000", "--transactions", "10000"]
+        seed_args += ["--big", "--big-transactions", str(txns)]
+        seed, seed_file, url = scaling_prepare(name, seed_args, template=f"{args.db}_migrated", fresh=args.fresh)
+        if args.seed_only:
+            continue
+        vacuum(url)
+        print(f"== {contacts:,} contacts, {txns:,} transactions (load {report.load_average()})", flush=True)
+        cpu_load = report.load_average()
+        cpu = run_cpu(seed_file, url, redis, keys, args.cpu_repeat)
+        served_load = report.load_average()
+        results = {} if args.cpu_only else measure(seed, url, redis, seconds=args.seconds, only=only)
+        for r in results.values():  # each page's ratio is to the C1 of its own run
+            if "peak_rps" in r:
+                r["c1_peak"] = results.get("c1", {}).get("peak_rps")
+        earlier = by_size.get((contacts, txns))
+        if args.only and earlier:  # some pages measured again: the others stay as measured before
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+            earlier["cpu"].update(cpu)
+            if results:
+                earlier["results"].update({k: v for k, v in results.items() if k != "c1"})
+            earlier.setdefault("remeasured", []).append(
+                {"pages": sorted(cpu), "at": stamp, "load_before_cpu": cpu_load, "load_after": report.load_average()}
+            )
+            results_file.write_text(
+                json.dumps({f"{c}/{t}": v for (c, t), v in sorted(by_size.items())}, indent=2, default=str)
+            )
+            continue
+        by_size[(contacts, txns)] = {
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "cpu": cpu,
+            "results": results,
+            "load_before_cpu": cpu_load,
+            "load_before_served": served_load,
+            "load_after": report.load_average(),
+            "seed": {k: v for k, v in seed.items() if "key" not in k and "password" not in k},
+        }
+        results_file.parent.mkdir(exist_ok=True)
+        results_file.write_text(
+            json.dumps({f"{c}/{t}": v for (c, t), v in sorted(by_size.items())}, indent=2, default=str)
+        )
+    if args.seed_only:
+        return
+    by_size = dict(sorted(by_size.items()))
+    print(scaling_tables(by_size, keys))
+    for (c, t), v in by_size.items():
+        print(
+            f"{c:,} contacts / {t:,} txns, measured {v.get('measured_at', '?')}: load average before the CPU "
+            f"run {v['load_before_cpu']}; before the served run {v['load_before_served']}; after {v['load_after']}"
+        )
+
+
+def vacuum(url: str) -> None:
+    """``VACUUM ANALYZE`` of a seeded size before it is measured: fresh statistics and a visibility
+    map, as autovacuum keeps a table in production (a just-seeded table has neither)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
 def main() -> None:
+    global SETTLE_SECONDS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="codex_bench_pages")
     parser.add_argument("--reuse-db", action="store_true")
@@ -539,19 +843,45 @@ def main() -> None:
     parser.add_argument("--explain-only", action="store_true", help="print the plans of the list queries, no load")
     parser.add_argument("--only", default="", help="comma-separated page keys to load (C1 always)")
     parser.add_argument("--scaling", action="store_true", help="the scaling curve: each page at three firm sizes")
+    parser.add_argument("--fresh", action="store_true", help="--scaling: seed every size afresh, never reuse")
+    parser.add_argument("--seed-only", action="store_true", help="--scaling: seed (or check) the sizes, no load")
+    parser.add_argument(
+        "--sizes", default="", help="--scaling: comma-separated contact counts of the sizes to run (default: all)"
+    )
+    parser.add_argument("--redis-url", default="", help="the servers' Redis (default: --redis-db on the bench's)")
+    parser.add_argument(
+        "--ports",
+        default="",
+        help="C1's and Codex's ports, e.g. 8892,8893 (default 8792,8793: another bench may hold them)",
+    )
+    parser.add_argument(
+        "--settle", type=float, default=SETTLE_SECONDS, help="longest wait for a quiet CPU before each run (s)"
+    )
+    parser.add_argument("--report", action="store_true", help="--scaling: only the tables of the sizes measured")
+    parser.add_argument("--cpu-only", action="store_true", help="--scaling: the in-process CPU only, no load")
+    parser.add_argument("--cpu-repeat", type=int, default=7, help="--scaling: requests per page in process")
     parser.add_argument("--explain-child", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cpu_child:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codex.settings")
+        cpu_child(args.cpu_child, args.only, args.cpu_repeat)
+        return
     if args.explain_child:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codex.settings")
         explain_child(args.explain_child)
         return
     if not args.db.startswith("codex_bench"):
         raise SystemExit("--db must name a scratch database codex_bench*")
+    SETTLE_SECONDS = args.settle
+    if args.ports:
+        c1_port, codex_port = (int(p) for p in args.ports.split(","))
+        PORTS.update(c1=c1_port, codex=codex_port)
     if args.scaling:
         scaling(args)
         return
     seed, seed_file, url = prepare(args.db, SEED_ARGS, reuse=args.reuse_db)
-    redis = db.redis_url(args.redis_db)
+    redis = args.redis_url or db.redis_url(args.redis_db)
     failures = [] if args.skip_explain else run_explain(seed_file, url)
     if args.explain_only:
         print(

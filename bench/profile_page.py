@@ -44,6 +44,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--csv-preview", type=int, default=0, help="POST an N-row ledger CSV file to the page")
+    parser.add_argument(
+        "--explain", type=int, default=0, help="EXPLAIN ANALYZE the N slowest queries of the last request"
+    )
+    parser.add_argument("--key", default="", help="an API key (X-API-Key) instead of a signed-in user")
     args = parser.parse_args()
 
     import django
@@ -61,10 +65,13 @@ def main() -> None:
     with schema_context(get_public_schema_name()):
         tenant = Tenant.objects.get(slug=LARGE_SLUG)
     host = f"{LARGE_SLUG}.{settings.CODEX_BASE_DOMAIN}"
-    client = Client(HTTP_HOST=host)
-    with tenant_context(tenant):
-        user = get_user_model().objects.get(email=f"{args.who}@bench-large.example")
-        client.force_login(user)
+    if args.key:
+        client = Client(HTTP_HOST=host, HTTP_X_API_KEY=args.key)
+    else:
+        client = Client(HTTP_HOST=host)
+        with tenant_context(tenant):
+            user = get_user_model().objects.get(email=f"{args.who}@bench-large.example")
+            client.force_login(user)
     request = lambda: client.get(args.path)  # noqa: E731
     if args.csv_preview:
         from django.core.files.uploadedfile import SimpleUploadedFile
@@ -100,6 +107,13 @@ def main() -> None:
     slowest = sorted(queries, key=lambda q: -float(q["time"]))[:5]
     for q in slowest:
         print(f"  {float(q['time']) * 1000:.1f} ms: {shape(q['sql'])}")
+    for q in sorted(queries, key=lambda q: -float(q["time"]))[: args.explain]:
+        if not q["sql"].lstrip().upper().startswith(("SELECT", "WITH", "(")):
+            continue
+        with tenant_context(tenant), connection.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
+            plan = "\n".join(r[0] for r in cur.fetchall())
+        print(f"\n-- {float(q['time']) * 1000:.1f} ms: {q['sql'][:400]}\n{plan}")
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

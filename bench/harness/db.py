@@ -37,6 +37,18 @@ def recreate(name: str) -> str:
     return url
 
 
+def clone(template: str, name: str) -> str:
+    """Drop ``name`` and create it as a copy of ``template`` (no one may be connected to it)."""
+    import psycopg
+
+    url = database_url(name)
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return url
+
+
 def exists(name: str) -> bool:
     import psycopg
 
