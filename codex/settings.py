@@ -374,11 +374,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30 * 60.0,
         "kwargs": {"task": "portfolios.alerts.tasks.alerts_evaluate_firm"},
     },
-    # Stored valuations reach today in every firm (portfolios/valuation_services.py), shortly
-    # after midnight UTC and again hourly for firms whose day starts later.
+    # Stored valuations reach today in every firm (portfolios/valuation_services.py): on the hour,
+    # so at midnight UTC itself (an interval from beat's start left up to an hour after midnight in
+    # which every portfolio page found today missing and replayed its ledger), and hourly for firms
+    # whose day starts later.
     "valuations-extend": {
         "task": "codex.for_each_firm",
-        "schedule": 60 * 60.0,
+        "schedule": crontab(minute=0),
         "kwargs": {"task": "portfolios.valuations_extend"},
     },
     # Newsletter campaigns whose delivery task is gone (worker died, retries used up) are sent on;

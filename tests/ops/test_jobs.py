@@ -50,6 +50,18 @@ def test_every_beat_entry_names_a_registered_task():
             assert entry["kwargs"]["task"] in tasks, name
 
 
+def test_valuations_reach_today_on_the_hour_so_at_midnight_itself():
+    """The extension runs at minute 0 of every hour: at 00:00 UTC, whenever beat started (an
+    interval counted from beat's start left up to an hour after midnight in which every portfolio
+    page found today missing from the store and replayed its ledger)."""
+    from celery.schedules import crontab
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["valuations-extend"]["schedule"]
+    assert isinstance(schedule, crontab)
+    assert schedule.minute == {0} and schedule.hour == set(range(24))
+    assert schedule.day_of_week == set(range(7)) and schedule.day_of_month == set(range(1, 32))
+
+
 def test_fan_out_sends_one_task_per_open_firm_in_its_schema(db, other_firm, monkeypatch):
     from tenants.services import tenant_suspend
 
