@@ -146,9 +146,10 @@ def owner_session(owner) -> str:
     return session.session_key
 
 
-def new_session() -> str:
-    """A fresh owner session in an already seeded database: the seeded one ends after
-    ``CODEX_SESSION_IDLE_SECONDS`` without use (a run with ``--reuse-db`` later saw a 302)."""
+def new_session(email: str = "owner@bench-large.example") -> str:
+    """A fresh session of ``email`` (the owner, or the big seed's advisor) in an already seeded
+    database: the seeded one ends after ``CODEX_SESSION_IDLE_SECONDS`` without use (a run with
+    ``--reuse-db`` later saw a 302)."""
     import django
 
     django.setup()
@@ -159,7 +160,7 @@ def new_session() -> str:
 
     tenant = Tenant.objects.get(slug=LARGE_SLUG)
     with schema_context(tenant.schema_name):
-        return owner_session(User.objects.get(email="owner@bench-large.example"))
+        return owner_session(User.objects.get(email=email))
 
 
 def seed(args) -> dict:
@@ -667,7 +668,11 @@ def main() -> None:
         "--jobs", type=int, default=2, help="processes for the per-portfolio work (portfolios, ledgers, valuations)"
     )
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--new-session", action="store_true", help="only a fresh owner session, into --out")
+    parser.add_argument(
+        "--new-session",
+        action="store_true",
+        help="only fresh sessions (owner, and the advisor of a big seed), into --out",
+    )
     parser.add_argument(
         "--extend-valuations", action="store_true", help="only bring the big firm's valuations up to today"
     )
@@ -690,6 +695,8 @@ def main() -> None:
     if args.new_session:
         data = json.loads(args.out.read_text())
         data["session_key"] = new_session()
+        if "advisor_session_key" in data:  # the big seed's advisor: its session ends as the owner's does
+            data["advisor_session_key"] = new_session("advisor@bench-large.example")
         args.out.write_text(json.dumps(data, indent=2, default=str))
         return
     result = seed(args)
