@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import InternalError, connection
 
 from codex.db import set_schema_to_public
 
@@ -90,8 +91,29 @@ def schemas_behind(schemas: list[str] | None = None) -> list[str]:
     return [s for s in schemas if prints[s] != template]
 
 
+#: PostgreSQL's answer when two transactions replace the same catalog row at once. django-pgtrigger's
+#: trigger SQL (the change-history triggers, decision 0800 onwards) replaces one function shared by
+#: every schema, ``"public"._pgtrigger_should_ignore``, so two firms migrated in parallel through a
+#: migration that adds a trigger can collide on it. The losing migration rolled back whole (each
+#: migration is atomic), so migrating that firm again from its boundary is safe.
+CONCURRENT_CATALOG_UPDATE = "tuple concurrently updated"
+CATALOG_RETRIES = 5
+
+
 def migrate_one(schema: str, verbosity: int = 0) -> None:
-    call_command("migrate_schemas", schema_name=schema, executor="standard", interactive=False, verbosity=verbosity)
+    """Migrate one firm; again (up to ``CATALOG_RETRIES`` times, after a short randomised wait)
+    when a parallel migration of another firm replaced a shared catalog row at the same moment."""
+    for attempt in range(CATALOG_RETRIES + 1):
+        try:
+            call_command(
+                "migrate_schemas", schema_name=schema, executor="standard", interactive=False, verbosity=verbosity
+            )
+            break
+        except InternalError as exc:
+            set_schema_to_public()
+            if CONCURRENT_CATALOG_UPDATE not in str(exc) or attempt == CATALOG_RETRIES:
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))  # noqa: S311 - a jitter, not a secret
     set_schema_to_public()
 
 

@@ -90,3 +90,99 @@ def test_parallel_children_migrate_their_share_and_report_it(db, monkeypatch):
     monkeypatch.delenv("DATABASE_TEST_NAME", raising=False)
     done = migrating.migrate_parallel(["firm_acme", "firm_globex"], parallel=2, verbosity=1)
     assert sorted(done) == ["firm_acme", "firm_globex"]
+
+
+def _collide_on_a_shared_function(name: str) -> str:
+    """What PostgreSQL answers the second of two transactions replacing one function at once
+    (as django-pgtrigger's trigger SQL replaces ``public._pgtrigger_should_ignore`` in every
+    firm migrated in parallel): the message ``migrate_one`` retries on."""
+    import threading
+    import time
+
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    params.pop("server_side_binding", None)
+    body = f"CREATE OR REPLACE FUNCTION public.{name}() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+    with psycopg.connect(**params, autocommit=True) as setup:
+        setup.execute(body)
+    errors: list[str] = []
+    try:
+        with psycopg.connect(**params) as first, psycopg.connect(**params) as second:
+            first.execute(body)  # holds the function's catalog row until it commits
+
+            def replace_too():
+                try:
+                    second.execute(body)  # waits for the first, then finds the row changed
+                    second.commit()
+                except psycopg.Error as exc:
+                    errors.append(str(exc))
+                    second.rollback()
+
+            racer = threading.Thread(target=replace_too)
+            racer.start()
+            waiting = (
+                f"SELECT 1 FROM pg_stat_activity WHERE pid = {second.info.backend_pid} AND wait_event_type = 'Lock'"
+            )
+            with psycopg.connect(**params, autocommit=True) as watch:
+                for _ in range(200):  # until the second waits on the first's row (at most 10 s)
+                    if watch.execute(waiting).fetchone():
+                        break
+                    time.sleep(0.05)
+            first.commit()
+            racer.join(10)
+    finally:
+        with psycopg.connect(**params, autocommit=True) as cleanup:
+            cleanup.execute(f"DROP FUNCTION IF EXISTS public.{name}()")
+    return errors[0] if errors else ""
+
+
+@pytest.mark.django_db
+def test_two_firms_replacing_one_shared_function_at_once_collide_with_the_message_retried():
+    message = _collide_on_a_shared_function("codex_test_shared_function")
+    assert migrating.CONCURRENT_CATALOG_UPDATE in message
+
+
+def test_a_firm_whose_migration_collided_on_a_shared_catalog_row_is_migrated_again(monkeypatch):
+    from django.db import InternalError
+
+    calls = []
+
+    def collide_twice(*args, **kwargs):
+        calls.append(kwargs["schema_name"])
+        if len(calls) <= 2:
+            raise InternalError("tuple concurrently updated")
+
+    monkeypatch.setattr(migrating, "call_command", collide_twice)
+    monkeypatch.setattr(migrating.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(migrating, "set_schema_to_public", lambda: None)
+    migrating.migrate_one("firm_a")
+    assert calls == ["firm_a"] * 3
+
+
+def test_another_internal_error_or_a_collision_that_persists_is_raised(monkeypatch):
+    from django.db import InternalError
+
+    calls = []
+
+    def fail(message):
+        def call(*args, **kwargs):
+            calls.append(message)
+            raise InternalError(message)
+
+        return call
+
+    monkeypatch.setattr(migrating.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(migrating, "set_schema_to_public", lambda: None)
+    monkeypatch.setattr(migrating, "call_command", fail("could not open relation"))
+    with pytest.raises(InternalError, match="could not open relation"):
+        migrating.migrate_one("firm_a")
+    assert len(calls) == 1
+    calls.clear()
+    monkeypatch.setattr(migrating, "call_command", fail("tuple concurrently updated"))
+    with pytest.raises(InternalError, match="tuple concurrently updated"):
+        migrating.migrate_one("firm_a")
+    assert len(calls) == migrating.CATALOG_RETRIES + 1
