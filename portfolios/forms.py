@@ -7,10 +7,6 @@ from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
 from django import forms
-from django.forms.models import ModelChoiceIterator
-from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from codex.tables import TableFilterForm
 from crm.models import Contact
@@ -72,42 +68,8 @@ ALWAYS = ("kind", "trade_date", "note")
 LOT_PREFIX = "lot_"
 
 
-class InstrumentChoices(ModelChoiceIterator):
-    """The instruments in one plain query. Django's iterator reads a select's choices through a
-    server-side cursor (DECLARE, FETCH, CLOSE: three round trips for a hundred short rows)."""
-
-    def __iter__(self):
-        if self.field.empty_label is not None:
-            yield ("", self.field.empty_label)
-        for obj in self.queryset:
-            yield self.choice(obj)
-
-
-class InstrumentSelect(forms.Select):
-    """A select whose options are written in one pass. Django's ``Select`` renders a template
-    per option: 9 ms of CPU for 73 instruments on the portfolio page, growing with the firm's
-    instruments (docs/decisions/1311). Same markup: the widget's own attributes (id, aria-*,
-    required) and each option's value, label and selection, escaped."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (option["value"], mark_safe(" selected") if option["selected"] else "", option["label"])  # noqa: S308
-                for _group, group_options, _index in widget["optgroups"]
-                for option in group_options
-            ),
-        )
-        return format_html('<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options)
-
-
 class InstrumentChoiceField(forms.ModelChoiceField):
     """Instruments the firm may use (shared and its own), each shown with its name and exchange."""
-
-    iterator = InstrumentChoices
-    widget = InstrumentSelect
 
     def label_from_instance(self, obj) -> str:
         where = f", {obj.exchange}" if obj.exchange else ""
